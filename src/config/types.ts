@@ -1,0 +1,50 @@
+/**
+ * The validated, frozen configuration. Every key has a default (src/config/defaults.ts),
+ * so a file that holds only the keys a user changes is valid.
+ */
+export interface Config {
+  /** Absolute path of the file this came from, or null for defaults only. For error messages and reload. */
+  source: string | null;
+  listen: { host: string; port: number };
+  upstream: {
+    url: string;
+    /** When set, replaces the client's x-api-key / Authorization on the way out. */
+    api_key: string | null;
+    /** Max time to wait for response headers (ms). */
+    headers_timeout_ms: number;
+    /** Max idle time between body chunks (ms). */
+    body_timeout_ms: number;
+    connect_timeout_ms: number;
+    /** Keep-alive sockets per upstream origin. */
+    connections: number;
+  };
+  store: {
+    /** null: embedded in-memory store. */
+    redis: { url: string | null; key_prefix: string };
+    /** Per-minute aggregate buckets expire after this many days. */
+    bucket_ttl_days: number;
+    /** The per-request event stream is capped (XADD MAXLEN ~). */
+    events_max_len: number;
+    /** Records kept locally while the store is unreachable; beyond this the oldest are dropped and counted. */
+    journal_max_records: number;
+  };
+  pricing: {
+    /** Extra pricing YAML file merged over the bundled table, or null. */
+    file: string | null;
+    /** Inline model rows, same shape as the pricing file's `models` entries. */
+    models: Record<string, unknown>;
+  };
+  metrics: {
+    /** Add a `key` label (hashed key id) to request metrics. Cardinality grows with callers. */
+    key_label: boolean;
+    /** Add a `tag` label to request metrics. */
+    tag_label: boolean;
+  };
+  log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
+  limits: {
+    /** Largest JSON response body the usage tap inspects (bytes); the body still passes through whole. */
+    max_json_body_bytes: number;
+    /** Largest single SSE event the tap parses (bytes). */
+    max_sse_event_bytes: number;
+  };
+}

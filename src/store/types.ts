@@ -1,0 +1,115 @@
+import type { Usage, UsageMissingReason } from '../usage/types.ts';
+
+/** The token kinds we aggregate, in the order they appear in buckets and metrics. */
+export const TOKEN_KINDS = ['input', 'output', 'cache_creation_5m', 'cache_creation_1h', 'cache_read'] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
+
+/**
+ * One completed request, as written to the store. Everything needed to rebuild
+ * every aggregate; nothing that identifies a caller except the hashed key id.
+ */
+export interface RequestRecord {
+  /** Unique id (ours, not Anthropic's): makes store writes idempotent across journal replays. */
+  id: string;
+  /** Epoch ms when the request arrived. */
+  ts: number;
+  method: string;
+  path: string;
+  /** Model billed (response model, else request model), or null when unknown. */
+  model: string | null;
+  /** Short sha256 of the caller's API key; `anon` when none was sent. */
+  keyId: string;
+  /** From the `x-meter-tag` request header, sanitised; `''` when absent. */
+  tag: string;
+  /** HTTP status we returned to the client (502 when the upstream was unreachable). */
+  status: number;
+  stream: boolean;
+  usage: Usage | null;
+  usageMissing: UsageMissingReason | null;
+  partial: boolean;
+  /** Cost in integer pico-USD (1e-12 USD); 0 when unpriced or usage is missing. */
+  costPicoUsd: number;
+  /** True when the model has no price: cost is unknown, not zero. */
+  unpriced: boolean;
+  /** Free by design (count_tokens): a request that costs nothing and is known to. */
+  free: boolean;
+  /** Total time from request arrival to the last byte sent (ms). */
+  latencyMs: number;
+  /** Time to the first response byte sent to the client (ms), null if none. */
+  ttftMs: number | null;
+  /** Time from forwarding to the upstream's response headers (ms), null if none. */
+  upstreamLatencyMs: number | null;
+  errorType: string | null;
+  messageId: string | null;
+}
+
+export type Dimension = 'model' | 'key' | 'tag' | 'all';
+export type Granularity = 'minute' | 'hour' | 'day';
+
+/** Aggregate totals for one (dimension value, time bucket). Money exact as bigint pico-USD. */
+export interface Totals {
+  requests: number;
+  errors: number;
+  partial: number;
+  usageMissing: number;
+  unpriced: number;
+  tokens: Record<TokenKind, number>;
+  webSearchRequests: number;
+  costPicoUsd: bigint;
+}
+
+export interface UsageQuery {
+  by: Dimension;
+  granularity: Granularity;
+  /** Inclusive epoch ms (rounded down to the minute). */
+  from: number;
+  /** Exclusive epoch ms. */
+  to: number;
+}
+
+export interface UsageRow {
+  /** Bucket start, epoch ms. */
+  start: number;
+  /** Dimension value (`*` for by=all). */
+  value: string;
+  totals: Totals;
+}
+
+export interface StoreHealth {
+  kind: 'memory' | 'redis';
+  reachable: boolean;
+  detail?: string;
+}
+
+/**
+ * Where request records go. Implementations: MemoryStore, RedisStore.
+ * Both pass test/contract/meter-store.contract.ts.
+ */
+export interface MeterStore {
+  readonly kind: 'memory' | 'redis';
+  /**
+   * Persist one record: append to the event log and add to every per-minute bucket.
+   * Idempotent by `record.id`: writing the same record twice counts it once.
+   * Rejects when the backend is unreachable (the Recorder journals it).
+   */
+  write(record: RequestRecord): Promise<void>;
+  /** Read aggregated totals, one row per (bucket, value), sorted by start then value. */
+  query(q: UsageQuery): Promise<UsageRow[]>;
+  /** The most recent events, newest first (bounded). */
+  recent(limit: number): Promise<RequestRecord[]>;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}
+
+export function emptyTotals(): Totals {
+  return {
+    requests: 0,
+    errors: 0,
+    partial: 0,
+    usageMissing: 0,
+    unpriced: 0,
+    tokens: { input: 0, output: 0, cache_creation_5m: 0, cache_creation_1h: 0, cache_read: 0 },
+    webSearchRequests: 0,
+    costPicoUsd: 0n,
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * Token usage of one request, by billing kind.
+ *
+ * Protocol facts encoded here (see README "Metering rules"):
+ * - `input` excludes cached tokens; total prompt = input + cacheCreation + cacheRead.
+ * - `cacheCreation` is all TTLs together; the 5m/1h split exists only on the full Usage
+ *   object (JSON body or message_start), so the split fields can be null.
+ * - `output` includes thinking tokens.
+ */
+export interface Usage {
+  input: number;
+  output: number;
+  cacheCreation: number;
+  /** Portion of cacheCreation written with the 5-minute TTL, when the upstream reports the split. */
+  cacheCreation5m: number | null;
+  /** Portion of cacheCreation written with the 1-hour TTL, when the upstream reports the split. */
+  cacheCreation1h: number | null;
+  cacheRead: number;
+  webSearchRequests: number;
+  webFetchRequests: number;
+  /** `standard` | `priority` | `batch` | null */
+  serviceTier: string | null;
+  /** e.g. `us`, `global`, or null */
+  inferenceGeo: string | null;
+  /** `standard` | `fast` | null (beta) */
+  speed: string | null;
+}
+
+/** Why a response carries no usage we can bill. Never silently $0. */
+export type UsageMissingReason =
+  | 'error_status' // upstream answered non-2xx
+  | 'no_usage_field' // 2xx body without a usage object (legacy /v1/complete, unknown shape)
+  | 'unparseable_body' // body was not JSON / SSE we understand
+  | 'stream_incomplete' // stream ended before message_start
+  | 'upstream_unreachable' // we never got a response
+  | 'not_metered_endpoint' // a path that carries no usage by design (GET /v1/models …)
+  | 'body_too_large'; // JSON body exceeded the tap's inspection bound
+
+export interface UsageOutcome {
+  /** Null when no usage could be read; then `missingReason` says why. */
+  usage: Usage | null;
+  /** Model as the response reported it (falls back to the request's model upstream of this). */
+  model: string | null;
+  missingReason: UsageMissingReason | null;
+  /** True when the usage is what was seen before the stream ended early (client abort, upstream cut, error event). */
+  partial: boolean;
+  /** `error.type` of an `event: error` mid-stream or an error body, when present. */
+  errorType: string | null;
+  stopReason: string | null;
+  /** Anthropic message id, when present. */
+  messageId: string | null;
+}
+
+export function emptyUsage(): Usage {
+  return {
+    input: 0,
+    output: 0,
+    cacheCreation: 0,
+    cacheCreation5m: null,
+    cacheCreation1h: null,
+    cacheRead: 0,
+    webSearchRequests: 0,
+    webFetchRequests: 0,
+    serviceTier: null,
+    inferenceGeo: null,
+    speed: null,
+  };
+}
