@@ -16,15 +16,25 @@ export interface PriceContext {
   betas: readonly string[];
 }
 
+/**
+ * Which rate card priced a request.
+ * `fast_unpriced`: the response says `speed: "fast"` but the model has no fast row, so the
+ * base rates were used; the cost is a lower bound (fast mode costs several times base).
+ */
+export type PricingTier = 'base' | 'long_prompt' | 'fast' | 'fast_unpriced';
+
 export interface PriceResult {
   /** Integer pico-USD (1e-12 USD). 0 when unpriced. */
   costPicoUsd: number;
-  /** The model has no price row: the cost is unknown, never $0. */
+  /** No price applies (unknown model, or no dated row covers `ctx.at`): the cost is unknown, never $0. */
   unpriced: boolean;
-  /** Canonical id the model resolved to, or null when unpriced. */
+  /**
+   * Canonical id the model resolved to, or null when the model is unknown. A known model with
+   * no row in force at `ctx.at` is `unpriced: true` with this still set.
+   */
   resolvedModel: string | null;
-  /** Which tier was applied (`base`, `long_prompt`, `fast`), for logs. */
-  tier: string | null;
+  /** Which tier was applied, for logs; null when unpriced. */
+  tier: PricingTier | null;
 }
 
 export interface Pricer {
@@ -33,4 +43,64 @@ export interface Pricer {
   resolve(model: string): string | null;
   /** Date of the pricing table in force, for /_meter/health. */
   readonly version: string;
+}
+
+// ---- The validated, converted table (built by table.ts, read by resolve.ts and cost.ts) ----
+
+/** One rate card converted once from $/MTok: integer pico-USD per token ($X/MTok = X·1e6). */
+export interface PicoRates {
+  readonly input: number;
+  readonly output: number;
+  readonly cacheWrite5m: number;
+  readonly cacheWrite1h: number;
+  readonly cacheRead: number;
+}
+
+/** An exact multiplier num/den (e.g. 1.1 = 11/10), so products stay integers. */
+export interface Rational {
+  readonly num: bigint;
+  readonly den: bigint;
+}
+
+/** Rates that replace the base card for the WHOLE request when the prompt is long enough. */
+export interface LongPromptTier {
+  /** Applies when input + cache writes + cache reads is strictly greater than this. */
+  readonly thresholdTokens: number;
+  /** Applies only if the request carried this `anthropic-beta` flag; null = always. */
+  readonly requiresBeta: string | null;
+  readonly rates: PicoRates;
+}
+
+export interface PriceRow {
+  /** Epoch ms (UTC midnight), inclusive; null = since forever. */
+  readonly effectiveFrom: number | null;
+  /** Epoch ms (UTC midnight), exclusive; null = until further notice. */
+  readonly effectiveTo: number | null;
+  readonly base: PicoRates;
+  readonly longPrompt: LongPromptTier | null;
+  readonly fast: PicoRates | null;
+}
+
+export interface ModelPricing {
+  /** Canonical API id. */
+  readonly id: string;
+  readonly aliases: readonly string[];
+  /** `inference_geo: "us"` surcharge applies (Claude 4.6 and later). */
+  readonly geoUsApplies: boolean;
+  /** Non-overlapping, sorted by effectiveFrom. */
+  readonly rows: readonly PriceRow[];
+  /** File or config the entry came from, for error messages and `/_meter` output. */
+  readonly source: string;
+}
+
+export interface PriceTable {
+  /** Date of the table, `YYYY-MM-DD`. */
+  readonly version: string;
+  /** Integer pico-USD per web search request. */
+  readonly webSearchPicoPerRequest: number;
+  readonly multipliers: { readonly batch: Rational; readonly inferenceGeoUs: Rational };
+  /** Canonical id → pricing. */
+  readonly models: ReadonlyMap<string, ModelPricing>;
+  /** Alias id → canonical id. No alias equals a canonical id. */
+  readonly aliases: ReadonlyMap<string, string>;
 }

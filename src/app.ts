@@ -1,0 +1,136 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/types.ts';
+import type { Clock } from './lib/clock.ts';
+import type { Logger } from './lib/logger.ts';
+import type { MeterStore } from './store/types.ts';
+import { createMetrics, type MeterMetrics } from './metrics/registry.ts';
+import { Forwarder } from './upstream/forward.ts';
+import { handleProxied, type PipelineDeps } from './http/pipeline.ts';
+import { handleAdmin, isAdminPath, type AdminDeps } from './http/admin.ts';
+import { ProxyError, sendProxyError } from './http/errors.ts';
+import { Recorder } from './store/recorder.ts';
+import { MemoryStore } from './store/memory-store.ts';
+import { RedisStore } from './store/redis-store.ts';
+import { createRedisClient } from './store/redis-client.ts';
+import { buildPricer } from './pricing/build.ts';
+import { VERSION } from './version.ts';
+
+export interface AppOptions {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  /** Collect Node process metrics (off in tests to keep scrapes small). */
+  defaultMetrics?: boolean;
+  /** Inject a store (tests, simulate); otherwise built from config. */
+  store?: MeterStore;
+}
+
+export interface App {
+  server: http.Server;
+  store: MeterStore;
+  recorder: Recorder;
+  metrics: MeterMetrics;
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting, waits for in-flight records to be written or journaled, closes the store. */
+  close(): Promise<void>;
+}
+
+/** Composition root: builds every component from config, owns their lifetimes. No globals. */
+export function createApp(opts: AppOptions): App {
+  const { config, clock, logger } = opts;
+  const metrics = createMetrics({
+    keyLabel: config.metrics.key_label,
+    tagLabel: config.metrics.tag_label,
+    defaultMetrics: opts.defaultMetrics ?? true,
+  });
+  const pricer = buildPricer(config);
+  const store = opts.store ?? buildStore(config, clock);
+  const recorder = new Recorder({
+    store,
+    logger,
+    journalMaxRecords: config.store.journal_max_records,
+    onEvent: (e) => {
+      metrics.storeEvents.inc({ event: e });
+    },
+  });
+  metrics.journalRecords.collect = () => metrics.journalRecords.set(recorder.stats().journaled);
+  const forwarder = new Forwarder({
+    url: config.upstream.url,
+    apiKey: config.upstream.api_key,
+    timeoutMs: config.upstream.headers_timeout_ms,
+    connectTimeoutMs: config.upstream.connect_timeout_ms,
+    connections: config.upstream.connections,
+  });
+
+  const pipeline: PipelineDeps = {
+    clock,
+    forwarder,
+    pricer,
+    metrics,
+    logger,
+    record: (r) => recorder.record(r),
+    warnedModels: new Set(),
+    limits: {
+      maxJsonBodyBytes: config.limits.max_json_body_bytes,
+      maxSseEventBytes: config.limits.max_sse_event_bytes,
+      maxRequestBodyBytes: config.limits.max_request_body_bytes,
+    },
+  };
+  const admin: AdminDeps = {
+    store,
+    metrics,
+    clock,
+    version: VERSION,
+    pricingVersion: pricer.version,
+    healthExtras: () => ({ recorder: recorder.stats(), upstream: config.upstream.url }),
+  };
+
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    const path = req.url ?? '/';
+    const handler = isAdminPath(path) ? handleAdmin(admin, req, res) : handleProxied(pipeline, req, res);
+    handler.catch((err: unknown) => {
+      logger.error({ err: String(err), path }, 'internal error');
+      sendProxyError(res, new ProxyError('internal', 500, 'api_error', 'claude-meter internal error'), 'req_meter_internal');
+    });
+  });
+  // Generation can take minutes between request and last byte; Node's default 5-minute
+  // requestTimeout only covers receiving the request, and headersTimeout its headers.
+  server.requestTimeout = 0;
+
+  return {
+    server,
+    store,
+    recorder,
+    metrics,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.listen.port, config.listen.host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      forwarder.close();
+      await recorder.close();
+      await store.close();
+    },
+  };
+}
+
+function buildStore(config: Config, clock: Clock): MeterStore {
+  const url = config.store.redis.url;
+  if (url === null || url === '') {
+    return new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, eventsMaxLen: 100_000 });
+  }
+  return new RedisStore(createRedisClient(url), {
+    prefix: config.store.redis.key_prefix,
+    bucketTtlSeconds: config.store.bucket_ttl_days * 86_400,
+    eventsMaxLen: config.store.events_max_len,
+  });
+}

@@ -1,0 +1,104 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { MeterStore, Dimension, Granularity, UsageRow } from '../store/types.ts';
+import type { MeterMetrics } from '../metrics/registry.ts';
+import { picoToUsd } from '../metrics/registry.ts';
+import type { Clock } from '../lib/clock.ts';
+
+export interface AdminDeps {
+  store: MeterStore;
+  metrics: MeterMetrics;
+  clock: Clock;
+  version: string;
+  pricingVersion: string;
+  /** Extra fields for /_meter/health (journal depth, …). */
+  healthExtras: () => Record<string, unknown>;
+}
+
+/** Our own routes. Everything else is forwarded; these paths never reach the upstream. */
+export function isAdminPath(path: string): boolean {
+  return path === '/metrics' || path.startsWith('/metrics?') || path.startsWith('/_meter/');
+}
+
+export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://meter');
+  if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, errorJson('method not allowed'));
+  switch (url.pathname) {
+    case '/metrics': {
+      const body = await deps.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
+      res.end(body);
+      return;
+    }
+    case '/_meter/health': {
+      const health = await deps.store.health();
+      const ok = health.reachable;
+      return json(res, ok ? 200 : 503, {
+        status: ok ? 'ok' : 'degraded',
+        version: deps.version,
+        pricing_version: deps.pricingVersion,
+        store: health,
+        ...deps.healthExtras(),
+      });
+    }
+    case '/_meter/usage':
+      return usage(deps, url, res);
+    default:
+      return json(res, 404, errorJson(`no such meter route: ${url.pathname}`));
+  }
+}
+
+const WINDOWS: Record<string, { granularity: Granularity; defaultSpanMs: number }> = {
+  minute: { granularity: 'minute', defaultSpanMs: 60 * 60_000 },
+  hour: { granularity: 'hour', defaultSpanMs: 24 * 3_600_000 },
+  day: { granularity: 'day', defaultSpanMs: 30 * 86_400_000 },
+};
+const BY: readonly Dimension[] = ['model', 'key', 'tag', 'all'];
+
+async function usage(deps: AdminDeps, url: URL, res: ServerResponse): Promise<void> {
+  const window = url.searchParams.get('window') ?? 'hour';
+  const by = (url.searchParams.get('by') ?? 'model') as Dimension;
+  const w = WINDOWS[window];
+  if (!w) return json(res, 400, errorJson(`window must be minute, hour or day (got '${window}')`));
+  if (!BY.includes(by)) return json(res, 400, errorJson(`by must be model, key, tag or all (got '${by}')`));
+  const now = deps.clock.now();
+  const to = parseTime(url.searchParams.get('to'), now);
+  const from = parseTime(url.searchParams.get('from'), to - w.defaultSpanMs);
+  if (Number.isNaN(from) || Number.isNaN(to)) return json(res, 400, errorJson('from/to must be epoch ms or ISO-8601'));
+  if (to - from > 93 * 86_400_000) return json(res, 400, errorJson('range too large: at most 93 days'));
+  const rows = await deps.store.query({ by, granularity: w.granularity, from, to });
+  return json(res, 200, { window, by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), rows: rows.map(rowJson) });
+}
+
+export function rowJson(r: UsageRow): Record<string, unknown> {
+  const t = r.totals;
+  return {
+    start: new Date(r.start).toISOString(),
+    value: r.value,
+    requests: t.requests,
+    errors: t.errors,
+    partial: t.partial,
+    usage_missing: t.usageMissing,
+    unpriced: t.unpriced,
+    tokens: t.tokens,
+    web_search_requests: t.webSearchRequests,
+    cost_usd: picoToUsd(t.costPicoUsd),
+    // Exact integer, as a string because JSON numbers lose precision past 2^53.
+    cost_pico_usd: t.costPicoUsd.toString(),
+  };
+}
+
+function parseTime(s: string | null, fallback: number): number {
+  if (s === null || s === '') return fallback;
+  if (/^\d+$/.test(s)) return Number(s);
+  return Date.parse(s);
+}
+
+function errorJson(message: string): object {
+  return { type: 'error', error: { type: 'invalid_request_error', message } };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

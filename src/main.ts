@@ -1,0 +1,116 @@
+/**
+ * Process entry. The only place that reads argv and process.env, builds the
+ * logger, and wires signals; everything else receives what it needs.
+ */
+import pino from 'pino';
+import { createApp } from './app.ts';
+import { loadConfig, describeConfig } from './config/load.ts';
+import { ConfigError } from './config/errors.ts';
+import { systemClock } from './lib/clock.ts';
+import { VERSION } from './version.ts';
+
+const USAGE = `claude-meter ${VERSION}: metering, budget and forecasting proxy for the Claude API
+
+Usage:
+  claude-meter start [--config FILE]   run the proxy (default config: $CLAUDE_METER_CONFIG, else built-in defaults)
+  claude-meter --version
+  claude-meter --help
+
+Environment overrides: PORT, UPSTREAM_URL, REDIS_URL, CLAUDE_METER_CONFIG.`;
+
+export interface ParsedArgs {
+  command: string;
+  flags: Map<string, string>;
+}
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const flags = new Map<string, string>();
+  let command = '';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
+      else if (i + 1 < argv.length && !(argv[i + 1] ?? '').startsWith('--')) flags.set(a.slice(2), argv[++i] ?? '');
+      else flags.set(a.slice(2), 'true');
+    } else if (command === '') command = a;
+    else throw new Error(`unexpected argument '${a}'`);
+  }
+  return { command, flags };
+}
+
+async function start(args: ParsedArgs): Promise<void> {
+  const config = loadConfig({ file: args.flags.get('config') ?? null, env: process.env });
+  const logger = pino(
+    { level: config.log.level, base: { service: 'claude-meter' } },
+    pino.destination({ sync: false }),
+  );
+  const app = createApp({ config, clock: systemClock, logger });
+  const addr = await app.listen();
+  const redis = config.store.redis.url;
+  logger.info(
+    {
+      store: app.store.kind,
+      listen: `http://${addr.address}:${addr.port}`,
+      upstream: config.upstream.url,
+      config: describeConfig(config),
+      version: VERSION,
+    },
+    redis
+      ? `claude-meter listening on ${addr.address}:${addr.port}, store: redis`
+      : `claude-meter listening on ${addr.address}:${addr.port}, store: in-memory (embedded; not persisted, not shared: set REDIS_URL or store.redis.url for Redis)`,
+  );
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down: draining in-flight requests and records');
+    app.close().then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err: String(err) }, 'shutdown failed');
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let args: ParsedArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.flags.has('version')) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (args.flags.has('help') || args.command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  try {
+    switch (args.command || 'start') {
+      case 'start':
+        await start(args);
+        return -1; // keep running
+      default:
+        process.stderr.write(`unknown command '${args.command}'\n\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`claude-meter: refusing to start: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

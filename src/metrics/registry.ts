@@ -1,0 +1,126 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric object, on one Registry that the composition root owns. Never the
+ * prom-client global registry: two apps in one process (tests, `simulate`) must not collide.
+ */
+export interface MeterMetrics {
+  registry: Registry;
+  keyLabel: boolean;
+  tagLabel: boolean;
+  /** Model label values handed out so far (bounded, see metrics/record.ts). */
+  modelLabels: Set<string>;
+  requests: Counter<string>;
+  tokens: Counter<'model' | 'kind'>;
+  requestDuration: Histogram<'model'>;
+  ttft: Histogram<'model'>;
+  upstreamErrors: Counter<'reason'>;
+  usageMissing: Counter<'reason'>;
+  unpriced: Counter<'model'>;
+  partial: Counter<'model'>;
+  cost: Counter<'model'>;
+  storeEvents: Counter<'event'>;
+  journalRecords: Gauge;
+  /** Exact cost per model label in pico-USD; exported as USD by the counter's collect(). */
+  costPicoByModel: Map<string, bigint>;
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
+
+export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defaultMetrics: boolean }): MeterMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const requestLabels = ['model', 'status', ...(opts.keyLabel ? ['key'] : []), ...(opts.tagLabel ? ['tag'] : [])];
+  const costPicoByModel = new Map<string, bigint>();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'claude_meter_' });
+  return {
+    registry,
+    keyLabel: opts.keyLabel,
+    tagLabel: opts.tagLabel,
+    modelLabels: new Set(),
+    costPicoByModel,
+    requests: new Counter({
+      name: 'claude_meter_requests_total',
+      help: 'Requests handled, by model and HTTP status returned to the client',
+      labelNames: requestLabels,
+      registers,
+    }),
+    tokens: new Counter({
+      name: 'claude_meter_tokens_total',
+      help: 'Tokens metered, by model and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)',
+      labelNames: ['model', 'kind'],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'claude_meter_request_duration_seconds',
+      help: 'Time from request arrival to the last byte sent to the client',
+      labelNames: ['model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    ttft: new Histogram({
+      name: 'claude_meter_time_to_first_token_seconds',
+      help: 'Time from request arrival to the first response body byte',
+      labelNames: ['model'],
+      buckets: TTFT_BUCKETS,
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: 'claude_meter_upstream_errors_total',
+      help: 'Upstream failures: unreachable, timeout, cut mid-body, 5xx, error events mid-stream',
+      labelNames: ['reason'],
+      registers,
+    }),
+    usageMissing: new Counter({
+      name: 'claude_meter_usage_missing_total',
+      help: 'Requests recorded without billable usage, by reason (never counted as $0 silently)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    unpriced: new Counter({
+      name: 'claude_meter_unpriced_requests_total',
+      help: 'Requests whose model has no price: their cost is unknown, not zero',
+      labelNames: ['model'],
+      registers,
+    }),
+    partial: new Counter({
+      name: 'claude_meter_partial_requests_total',
+      help: 'Requests recorded with the usage seen before the stream ended early',
+      labelNames: ['model'],
+      registers,
+    }),
+    storeEvents: new Counter({
+      name: 'claude_meter_store_records_total',
+      help: 'Request records by store outcome: written, journaled (store down), replayed, dropped (journal full)',
+      labelNames: ['event'],
+      registers,
+    }),
+    journalRecords: new Gauge({
+      name: 'claude_meter_store_journal_records',
+      help: 'Records held locally while the store is unreachable',
+      registers,
+    }),
+    cost: new Counter({
+      name: 'claude_meter_cost_usd_total',
+      help: 'Metered cost in USD, by model (summed exactly in pico-USD, converted once at scrape)',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        // Summing floats per request drifts; we keep exact integers and export the
+        // nearest double of the exact total on every scrape.
+        this.reset();
+        for (const [model, pico] of costPicoByModel) this.inc({ model }, picoToUsd(pico));
+      },
+    }),
+  };
+}
+
+/** Exact bigint pico-USD → double USD. */
+export function picoToUsd(pico: bigint): number {
+  // Below 2^53 both operands are exact doubles and IEEE division is correctly rounded.
+  if (pico <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(pico) / 1e12;
+  const whole = pico / 1_000_000_000_000n;
+  const frac = pico % 1_000_000_000_000n;
+  return Number(whole) + Number(frac) / 1e12;
+}

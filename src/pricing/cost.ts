@@ -1,0 +1,138 @@
+/**
+ * Cost of one request, in integer pico-USD. Pure: (table, model, usage, context) → PriceResult.
+ *
+ * Formula (reference §3.3):
+ *   prompt_total = input + cache_creation + cache_read            (tier selection only)
+ *   tokens = input·in + c5m·w5m + c1h·w1h + (cache_creation − c5m − c1h)·w5m + cache_read·read + output·out
+ *   cost   = round_half_up(tokens × batch × geo) + web_search_requests × per_search
+ *
+ * Exactness: rates are integer pico-USD per token, so `tokens` is an exact bigint. Multipliers are
+ * fractions (0.5 = 1/2, 1.1 = 11/10) applied as one multiply and one divide. Every bundled rate is
+ * a multiple of $0.001/MTok = 1,000 pico and 1,000 × 1/2 × 11/10 = 550, so bundled prices never
+ * round (a test pins this); a finer user rate may, and then we round half-up ONCE per request,
+ * at the end, never per token class. Web search is outside the multipliers (it is a per-call fee).
+ *
+ * Range: a request's cost must be a safe integer (≤ 2^53 pico ≈ $9,007). Real requests are far
+ * below (1M output tokens at $150/MTok is $150); a larger figure means corrupt usage, so we throw.
+ */
+import { resolveModel } from './resolve.ts';
+import type { Usage } from '../usage/types.ts';
+import type {
+  ModelPricing,
+  PicoRates,
+  PriceContext,
+  PriceResult,
+  PriceRow,
+  PriceTable,
+  Pricer,
+  PricingTier,
+} from './types.ts';
+
+/** The row in force at `at` (epoch ms): effective_from inclusive, effective_to exclusive. */
+export function selectRow(model: ModelPricing, at: number): PriceRow | null {
+  for (const row of model.rows) {
+    if ((row.effectiveFrom ?? -Infinity) <= at && at < (row.effectiveTo ?? Infinity)) return row;
+  }
+  return null;
+}
+
+const COUNT_FIELDS = ['input', 'output', 'cacheCreation', 'cacheRead', 'webSearchRequests'] as const;
+
+/** Counts come from the upstream body; a negative or fractional count is a parser bug, not a price. */
+function checkUsage(usage: Usage): void {
+  for (const k of COUNT_FIELDS) {
+    if (!Number.isSafeInteger(usage[k]) || usage[k] < 0) {
+      throw new RangeError(`usage.${k} must be a non-negative integer, got ${String(usage[k])}`);
+    }
+  }
+  for (const k of ['cacheCreation5m', 'cacheCreation1h'] as const) {
+    const v = usage[k];
+    if (v !== null && (!Number.isSafeInteger(v) || v < 0)) {
+      throw new RangeError(`usage.${k} must be null or a non-negative integer, got ${String(v)}`);
+    }
+  }
+}
+
+function pickRates(row: PriceRow, usage: Usage, promptTotal: number, ctx: PriceContext): [PricingTier, PicoRates] {
+  const lp = row.longPrompt;
+  const long =
+    lp !== null &&
+    promptTotal > lp.thresholdTokens &&
+    (lp.requiresBeta === null || ctx.betas.some((b) => b.trim() === lp.requiresBeta));
+  if (usage.speed === 'fast') {
+    // Fast rows are complete cards (cache multipliers already applied) and win over long_prompt.
+    if (row.fast !== null) return ['fast', row.fast];
+    // No fast price known (e.g. Opus 4.7 rejects fast mode): bill the normal card as a lower
+    // bound and say so in `tier`, rather than pricing a real request at $0.
+    return ['fast_unpriced', long ? lp.rates : row.base];
+  }
+  return long ? ['long_prompt', lp.rates] : ['base', row.base];
+}
+
+function unpriced(resolvedModel: string | null): PriceResult {
+  return { costPicoUsd: 0, unpriced: true, resolvedModel, tier: null };
+}
+
+export function computeCost(table: PriceTable, model: string | null, usage: Usage, ctx: PriceContext): PriceResult {
+  if (!Number.isFinite(ctx.at)) throw new RangeError(`ctx.at must be epoch ms, got ${String(ctx.at)}`);
+  checkUsage(usage);
+  const id = model === null ? null : resolveModel(table, model);
+  const pricing = id === null ? undefined : table.models.get(id);
+  if (id === null || pricing === undefined) return unpriced(null);
+  const row = selectRow(pricing, ctx.at);
+  if (row === null) return unpriced(id);
+
+  // The TTL split is per-TTL fact; if it ever exceeds the total we bill the split (never under-bill).
+  const split = (usage.cacheCreation5m ?? 0) + (usage.cacheCreation1h ?? 0);
+  const cacheCreation = Math.max(usage.cacheCreation, split);
+  const promptTotal = usage.input + cacheCreation + usage.cacheRead;
+  const [tier, r] = pickRates(row, usage, promptTotal, ctx);
+
+  const B = BigInt;
+  const tokens =
+    B(usage.input) * B(r.input) +
+    B(usage.cacheCreation5m ?? 0) * B(r.cacheWrite5m) +
+    B(usage.cacheCreation1h ?? 0) * B(r.cacheWrite1h) +
+    B(cacheCreation - split) * B(r.cacheWrite5m) + // unsplit remainder: the API default TTL is 5m
+    B(usage.cacheRead) * B(r.cacheRead) +
+    B(usage.output) * B(r.output);
+
+  let num = 1n;
+  let den = 1n;
+  if (usage.serviceTier === 'batch') {
+    num *= table.multipliers.batch.num;
+    den *= table.multipliers.batch.den;
+  }
+  if (usage.inferenceGeo === 'us' && pricing.geoUsApplies) {
+    num *= table.multipliers.inferenceGeoUs.num;
+    den *= table.multipliers.inferenceGeoUs.den;
+  }
+  // floor(x + 1/2) for x ≥ 0: round half-up, exact when den divides tokens·num.
+  const tokenCost = (2n * tokens * num + den) / (2n * den);
+  const total = tokenCost + B(usage.webSearchRequests) * B(table.webSearchPicoPerRequest);
+  if (total > B(Number.MAX_SAFE_INTEGER)) {
+    throw new RangeError(`cost of one ${id} request exceeds 2^53 pico-USD (~$9,007): usage looks corrupt`);
+  }
+  return { costPicoUsd: Number(total), unpriced: false, resolvedModel: id, tier };
+}
+
+/** Pricer over one immutable table; hot reload builds a new TablePricer and swaps the reference. */
+export class TablePricer implements Pricer {
+  readonly #table: PriceTable;
+
+  constructor(table: PriceTable) {
+    this.#table = table;
+  }
+
+  get version(): string {
+    return this.#table.version;
+  }
+
+  price(model: string | null, usage: Usage, ctx: PriceContext): PriceResult {
+    return computeCost(this.#table, model, usage, ctx);
+  }
+
+  resolve(model: string): string | null {
+    return resolveModel(this.#table, model);
+  }
+}

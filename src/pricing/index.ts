@@ -1,0 +1,6 @@
+/** Public surface of pricing: load a table, resolve model ids, price a request. */
+export { PricingError } from './errors.ts';
+export { BUNDLED_SOURCE, bundledPriceTable, loadPriceTable, mergeOverrides, parseOverrideFile } from './table.ts';
+export { normaliseModelId, resolveModel } from './resolve.ts';
+export { TablePricer, computeCost, selectRow } from './cost.ts';
+export type * from './types.ts';

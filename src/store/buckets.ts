@@ -1,0 +1,156 @@
+/**
+ * Pure aggregation rules shared by every MeterStore, so Memory and Redis cannot disagree
+ * on what a record adds to a bucket or how minutes roll up into hours and days.
+ */
+import type { Usage } from '../usage/types.ts';
+import { METRICS, minuteStart, type MetricName } from './keys.ts';
+import {
+  emptyTotals,
+  TOKEN_KINDS,
+  type Granularity,
+  type RequestRecord,
+  type TokenKind,
+  type Totals,
+  type UsageQuery,
+  type UsageRow,
+} from './types.ts';
+
+const GRANULARITY_MS: Record<Granularity, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+function assertCount(name: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RangeError(`record.${name} must be a non-negative safe integer, got ${n}`);
+  }
+}
+
+/**
+ * Rejects records whose numbers would corrupt integer counters: HINCRBY refuses
+ * fractions, and a float cost would make sums drift. Checked before anything is written.
+ */
+export function assertValidRecord(r: RequestRecord): void {
+  if (typeof r.id !== 'string' || r.id.length === 0 || r.id.length > 200) {
+    throw new RangeError('record.id must be a non-empty string of at most 200 characters');
+  }
+  assertCount('ts', r.ts);
+  assertCount('costPicoUsd', r.costPicoUsd);
+  assertCount('status', r.status);
+  const u = r.usage;
+  if (u === null) return;
+  for (const k of ['input', 'output', 'cacheCreation', 'cacheRead', 'webSearchRequests'] as const) {
+    assertCount(`usage.${k}`, u[k]);
+  }
+  if (u.cacheCreation5m !== null) assertCount('usage.cacheCreation5m', u.cacheCreation5m);
+  if (u.cacheCreation1h !== null) assertCount('usage.cacheCreation1h', u.cacheCreation1h);
+}
+
+/** Tokens by billing kind. The 5m/1h split is optional upstream: whatever part of
+ *  cacheCreation it does not explain was written with the default (5m) TTL. */
+export function tokenCounts(u: Usage): Record<TokenKind, number> {
+  const c5m = u.cacheCreation5m ?? 0;
+  const c1h = u.cacheCreation1h ?? 0;
+  const unsplit = Math.max(0, u.cacheCreation - c5m - c1h);
+  return {
+    input: u.input,
+    output: u.output,
+    cache_creation_5m: c5m + unsplit,
+    cache_creation_1h: c1h,
+    cache_read: u.cacheRead,
+  };
+}
+
+/** The integer increments one record adds to each of its buckets; zeros are omitted. */
+export function recordDeltas(r: RequestRecord): Array<readonly [MetricName, number]> {
+  const out: Array<readonly [MetricName, number]> = [[METRICS.requests, 1]];
+  const push = (m: MetricName, n: number): void => {
+    if (n !== 0) out.push([m, n]);
+  };
+  push(METRICS.errors, r.status >= 400 ? 1 : 0);
+  push(METRICS.partial, r.partial ? 1 : 0);
+  push(METRICS.usageMissing, r.usageMissing !== null ? 1 : 0);
+  push(METRICS.unpriced, r.unpriced ? 1 : 0);
+  if (r.usage !== null) {
+    const t = tokenCounts(r.usage);
+    for (const kind of TOKEN_KINDS) push(METRICS[kind], t[kind]);
+    push(METRICS.webSearchRequests, r.usage.webSearchRequests);
+  }
+  push(METRICS.costPicoUsd, r.costPicoUsd);
+  return out;
+}
+
+type Fold = (t: Totals, n: bigint) => void;
+const FOLD: Record<MetricName, Fold> = {
+  req: (t, n) => void (t.requests += Number(n)),
+  err: (t, n) => void (t.errors += Number(n)),
+  part: (t, n) => void (t.partial += Number(n)),
+  miss: (t, n) => void (t.usageMissing += Number(n)),
+  unpr: (t, n) => void (t.unpriced += Number(n)),
+  in: (t, n) => void (t.tokens.input += Number(n)),
+  out: (t, n) => void (t.tokens.output += Number(n)),
+  cw5m: (t, n) => void (t.tokens.cache_creation_5m += Number(n)),
+  cw1h: (t, n) => void (t.tokens.cache_creation_1h += Number(n)),
+  cr: (t, n) => void (t.tokens.cache_read += Number(n)),
+  ws: (t, n) => void (t.webSearchRequests += Number(n)),
+  // Money stays bigint end to end: a day of pico-USD overflows 2^53 quickly.
+  cost: (t, n) => void (t.costPicoUsd += n),
+};
+
+function isMetricName(m: string): m is MetricName {
+  return Object.hasOwn(FOLD, m);
+}
+
+export function bucketStart(minuteMs: number, g: Granularity): number {
+  const size = GRANULARITY_MS[g];
+  return Math.floor(minuteMs / size) * size;
+}
+
+/**
+ * Rolls stored per-minute counters up into query rows. A minute belongs to the query
+ * when its start lies in [minuteStart(from), to); rows are keyed by the start of their
+ * minute/hour/day, which for a partial first hour or day may precede `from`.
+ */
+export class RowBuilder {
+  readonly #from: number;
+  readonly #to: number;
+  readonly #granularity: Granularity;
+  readonly #rows = new Map<number, Map<string, Totals>>();
+
+  constructor(q: UsageQuery) {
+    if (!Number.isFinite(q.from) || !Number.isFinite(q.to)) {
+      throw new RangeError('query from/to must be finite epoch ms');
+    }
+    if (!Object.hasOwn(GRANULARITY_MS, q.granularity)) {
+      throw new RangeError(`unknown granularity ${String(q.granularity)}`);
+    }
+    this.#from = minuteStart(q.from);
+    this.#to = q.to;
+    this.#granularity = q.granularity;
+  }
+
+  /** Unknown metrics (written by a newer version) and out-of-range minutes are ignored. */
+  add(minuteMs: number, value: string, metric: string, amount: bigint): void {
+    if (minuteMs < this.#from || minuteMs >= this.#to || !isMetricName(metric)) return;
+    const start = bucketStart(minuteMs, this.#granularity);
+    let byValue = this.#rows.get(start);
+    if (byValue === undefined) this.#rows.set(start, (byValue = new Map()));
+    let totals = byValue.get(value);
+    if (totals === undefined) byValue.set(value, (totals = emptyTotals()));
+    FOLD[metric](totals, amount);
+  }
+
+  /** Sorted by start, then value (code-unit order, locale-independent). */
+  rows(): UsageRow[] {
+    const out: UsageRow[] = [];
+    for (const start of [...this.#rows.keys()].sort((a, b) => a - b)) {
+      const byValue = this.#rows.get(start) ?? new Map<string, Totals>();
+      for (const value of [...byValue.keys()].sort(compareStrings)) {
+        const totals = byValue.get(value);
+        if (totals !== undefined) out.push({ start, value, totals });
+      }
+    }
+    return out;
+  }
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,136 @@
+/**
+ * The Redis key schema, in one place. Pure: values in, strings out.
+ *
+ * Layout (prefix `cm`):
+ *   {cm}:agg:<dim>:<hourStartSec>   hash, one per (dimension, UTC hour);
+ *                                   field `<minuteOfHour>|<metric>|<value>` → integer
+ *   {cm}:events                     stream of request records (XADD MAXLEN ~)
+ *   {cm}:seen:<recordId>            dedupe marker (SET NX EX) that makes writes idempotent
+ *
+ * Minutes live as fields inside an hour hash, so a day of history for one dimension is
+ * 24 HGETALLs in one pipeline instead of 1,440 key reads.
+ *
+ * Why the `{…}` hash tag: one record's write is a single Lua script touching the dedupe
+ * marker, the stream and four hour hashes, and Redis Cluster refuses a script (or a
+ * pipeline) whose keys span slots (CROSSSLOT). Hashing only the tag puts every key of a
+ * prefix in one slot. The cost is that one prefix lives on one shard; writes are one
+ * small script per proxied API call, far below what a single shard sustains.
+ */
+import type { Dimension, RequestRecord } from './types.ts';
+
+export const DEFAULT_PREFIX = 'cm';
+
+/** Every dimension a record is aggregated under; `all` has the single value `*`. */
+export const DIMENSIONS = ['all', 'model', 'key', 'tag'] as const satisfies readonly Dimension[];
+
+/**
+ * Field metric names. Short because they repeat in every hash field; stable because
+ * they are persisted — renaming one orphans stored history.
+ */
+export const METRICS = {
+  requests: 'req',
+  errors: 'err',
+  partial: 'part',
+  usageMissing: 'miss',
+  unpriced: 'unpr',
+  input: 'in',
+  output: 'out',
+  cache_creation_5m: 'cw5m',
+  cache_creation_1h: 'cw1h',
+  cache_read: 'cr',
+  webSearchRequests: 'ws',
+  costPicoUsd: 'cost',
+} as const;
+export type MetricName = (typeof METRICS)[keyof typeof METRICS];
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
+
+export interface KeySchema {
+  /** The hash-tagged prefix every key starts with, e.g. `{cm}`. */
+  readonly tagged: string;
+  readonly events: string;
+  agg(dim: Dimension, hourStartSec: number): string;
+  seen(recordId: string): string;
+}
+
+/**
+ * Wraps the prefix in a hash tag unless it already carries one (`app:{cm}` stays as is),
+ * so callers that share a cluster slot layout can choose the tag themselves.
+ */
+export function keySchema(prefix: string = DEFAULT_PREFIX): KeySchema {
+  if (prefix.length === 0) throw new RangeError('store prefix must not be empty');
+  const tagged = /\{[^{}]+\}/.test(prefix) ? prefix : `{${prefix}}`;
+  return {
+    tagged,
+    events: `${tagged}:events`,
+    agg: (dim, hourStartSec) => `${tagged}:agg:${dim}:${hourStartSec}`,
+    seen: (recordId) => `${tagged}:seen:${recordId}`,
+  };
+}
+
+/** Start of the UTC minute containing `ts` (epoch ms). */
+export function minuteStart(ts: number): number {
+  return Math.floor(ts / MINUTE_MS) * MINUTE_MS;
+}
+
+/** Start of the UTC hour containing `ts`, in epoch seconds (the hash key suffix). */
+export function hourStartSec(ts: number): number {
+  return Math.floor(ts / HOUR_MS) * 3600;
+}
+
+/** 0..59: which minute of its hour `ts` falls in (the hash field's first part). */
+export function minuteOfHour(ts: number): number {
+  return Math.floor((ts % HOUR_MS) / MINUTE_MS);
+}
+
+/** Largest range one query may span, so a typo cannot pipeline a million HGETALLs. */
+export const MAX_QUERY_HOURS = 24 * 400;
+
+/** Hour starts (epoch s) of every hour hash that can hold a minute in [from, to). */
+export function hourStartsInRange(from: number, to: number): number[] {
+  const first = hourStartSec(minuteStart(from));
+  const out: number[] = [];
+  for (let h = first; h * 1000 < to; h += 3600) {
+    if (out.length >= MAX_QUERY_HOURS) {
+      throw new RangeError(`query spans more than ${MAX_QUERY_HOURS} hours`);
+    }
+    out.push(h);
+  }
+  return out;
+}
+
+/** The value a record is aggregated under for `dim`. */
+export function dimensionValue(dim: Dimension, r: RequestRecord): string {
+  switch (dim) {
+    case 'all':
+      return '*';
+    case 'model':
+      return r.model ?? 'unknown';
+    case 'key':
+      return r.keyId;
+    case 'tag':
+      return r.tag === '' ? 'untagged' : r.tag;
+  }
+}
+
+/** Value goes last so it may contain any character, `|` included. */
+export function bucketField(minute: number, metric: MetricName, value: string): string {
+  return `${minute}|${metric}|${value}`;
+}
+
+export interface ParsedField {
+  minute: number;
+  metric: string;
+  value: string;
+}
+
+/** Splits on the first two `|` only; null for a field this schema did not write. */
+export function parseBucketField(field: string): ParsedField | null {
+  const a = field.indexOf('|');
+  const b = a < 0 ? -1 : field.indexOf('|', a + 1);
+  if (a <= 0 || b < 0) return null;
+  const minute = Number(field.slice(0, a));
+  if (!Number.isInteger(minute) || minute < 0 || minute > 59) return null;
+  return { minute, metric: field.slice(a + 1, b), value: field.slice(b + 1) };
+}

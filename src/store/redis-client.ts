@@ -1,0 +1,75 @@
+/**
+ * ioredis clients configured for a metering side path: when Redis is down, commands
+ * must fail in milliseconds (the Recorder journals the record) instead of piling up in
+ * ioredis's offline queue, while the connection keeps retrying in the background.
+ * The composition root creates the client, hands it to RedisStore and quits it on shutdown.
+ */
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { Logger } from '../lib/logger.ts';
+
+export interface RedisClientOptions {
+  logger: Logger;
+  /** Give up on a TCP connect after this long (ms). */
+  connectTimeoutMs?: number;
+  /** Reject a command that has no reply after this long (ms): a hung server looks down, not slow. */
+  commandTimeoutMs?: number;
+  /** Upper bound of the reconnect backoff (ms). */
+  maxReconnectDelayMs?: number;
+}
+
+const DEFAULTS = {
+  connectTimeoutMs: 2_000, // 2 s
+  commandTimeoutMs: 2_000, // 2 s
+  maxReconnectDelayMs: 2_000, // 2 s
+} as const;
+
+/** Per-connection options shared by single-node and cluster clients. */
+function connectionOptions(opts: RedisClientOptions): RedisOptions {
+  return {
+    // Reject in-flight commands as soon as the connection drops instead of re-sending
+    // them after reconnect: the outcome is ambiguous either way, and the Recorder's
+    // replay plus the store's dedupe key resolve it without double counting.
+    maxRetriesPerRequest: 0,
+    connectTimeout: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    commandTimeout: opts.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
+  };
+}
+
+/** Capped exponential backoff; returning a number (never null) means "keep reconnecting forever". */
+function backoff(opts: RedisClientOptions): (times: number) => number {
+  const maxDelay = opts.maxReconnectDelayMs ?? DEFAULTS.maxReconnectDelayMs;
+  return (times) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay);
+}
+
+/** Logs connection errors at debug: the Recorder reports outages once, not per retry. */
+function quietErrors(client: Redis | Cluster, logger: Logger): void {
+  // Without an 'error' listener ioredis prints every reconnect failure to stderr.
+  client.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
+}
+
+/** Single-node (or proxy) Redis from a `redis://` / `rediss://` URL. */
+export function createRedisClient(url: string, opts: RedisClientOptions): Redis {
+  const client = new Redis(url, {
+    ...connectionOptions(opts),
+    // Never queue while disconnected: a queued write would hold the Recorder's slot
+    // until reconnect and then land late; rejecting lets it journal the record now.
+    enableOfflineQueue: false,
+    retryStrategy: backoff(opts),
+  });
+  quietErrors(client, opts.logger);
+  return client;
+}
+
+/** Redis Cluster from seed nodes, with the same fail-fast behaviour. */
+export function createRedisCluster(nodes: ClusterNode[], opts: RedisClientOptions): Cluster {
+  const client = new Cluster(nodes, {
+    enableOfflineQueue: false,
+    redisOptions: connectionOptions(opts),
+    clusterRetryStrategy: backoff(opts),
+    // Long MOVED/CLUSTERDOWN retry loops would hide an outage; fail and let the journal hold it.
+    maxRedirections: 4,
+    retryDelayOnClusterDown: 100,
+  });
+  quietErrors(client, opts.logger);
+  return client;
+}

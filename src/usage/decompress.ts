@@ -1,0 +1,136 @@
+/**
+ * Decodes a COPY of a content-encoded response body for the usage tap.
+ * The client always receives the original bytes; this chain only feeds the parsers.
+ */
+import { constants, createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
+import type { Transform } from 'node:stream';
+
+/**
+ * Cap on stacked codings (`Content-Encoding: gzip, br, ...`). Real servers apply one; a
+ * hostile upstream could list thousands to exhaust memory building decompressors
+ * (urllib3's fix for CVE-2025-66418 caps the chain at the same 5 links).
+ */
+export const MAX_STACKED_ENCODINGS = 5;
+
+/**
+ * Compressed bytes waiting in a decompressor. Decompression far outruns the network, so this
+ * is only reached by a pathological peer; then we give up inspecting rather than buffer more.
+ */
+const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+export type Coding = 'gzip' | 'deflate' | 'br';
+
+/**
+ * Parses a Content-Encoding header into the codings to undo, in decoding order (the last
+ * applied first, RFC 9110 §8.4). `[]` for identity. Null when a coding is unsupported or
+ * there are too many.
+ */
+export function parseContentEncoding(header: string | null): Coding[] | null {
+  if (header === null) return [];
+  const applied: Coding[] = [];
+  for (const part of header.split(',')) {
+    const c = part.trim().toLowerCase();
+    if (c === '' || c === 'identity') continue;
+    if (c === 'gzip' || c === 'x-gzip') applied.push('gzip');
+    else if (c === 'deflate') applied.push('deflate');
+    else if (c === 'br') applied.push('br');
+    else return null;
+  }
+  if (applied.length > MAX_STACKED_ENCODINGS) return null;
+  return applied.reverse();
+}
+
+function decompressor(coding: Coding, first: Buffer): Transform {
+  // Flush (rather than finish) at end of input, as undici's fetch does: a body cut short by an
+  // abort still yields what it contained instead of an "unexpected end of file" error.
+  if (coding === 'br') return createBrotliDecompress({ finishFlush: constants.BROTLI_OPERATION_FLUSH });
+  const opts = { finishFlush: constants.Z_SYNC_FLUSH };
+  if (coding === 'gzip') return createGunzip(opts);
+  // HTTP "deflate" is zlib-wrapped (RFC 9110 §8.4.1.2), but some servers send raw deflate.
+  // A zlib header's low nibble is 8 (CM = deflate); sniff it like undici does.
+  return ((first[0] ?? 0) & 0x0f) === 0x08 ? createInflate(opts) : createInflateRaw(opts);
+}
+
+interface Stage {
+  write(chunk: Buffer): void;
+  end(): void;
+  backlog(): number;
+}
+
+export type DecodeFailure = 'corrupt' | 'backlog';
+
+/**
+ * A chain of streaming decompressors ending in `sink`. `write` is synchronous and cheap;
+ * output reaches `sink` asynchronously. `end()` resolves once all output was delivered,
+ * or at the first error (never rejects); `failure` then says why decoding stopped.
+ */
+export class DecodeChain {
+  failure: DecodeFailure | null = null;
+  readonly #head: Stage;
+  readonly #streams: Transform[] = [];
+  #done!: () => void;
+  readonly #ended: Promise<void>;
+  #endCalled = false;
+
+  constructor(codings: readonly Coding[], sink: (chunk: Buffer) => void) {
+    this.#ended = new Promise<void>((resolve) => {
+      this.#done = resolve;
+    });
+    let next: Stage = {
+      write: (chunk) => {
+        if (this.failure === null) sink(chunk);
+      },
+      end: () => this.#done(),
+      backlog: () => 0,
+    };
+    for (let i = codings.length - 1; i >= 0; i--) next = this.#stage(codings[i] as Coding, next);
+    this.#head = next;
+  }
+
+  write(chunk: Buffer): void {
+    if (this.failure !== null || this.#endCalled || chunk.length === 0) return;
+    if (this.#head.backlog() > MAX_BACKLOG_BYTES) {
+      this.abandon('backlog');
+      return;
+    }
+    this.#head.write(chunk);
+  }
+
+  end(): Promise<void> {
+    if (!this.#endCalled) {
+      this.#endCalled = true;
+      if (this.failure === null) this.#head.end();
+    }
+    return this.#ended;
+  }
+
+  /** Stops decoding now (error, or the consumer has seen enough). */
+  abandon(why: DecodeFailure): void {
+    if (this.failure !== null) return;
+    this.failure = why;
+    for (const s of this.#streams) s.destroy();
+    this.#done();
+  }
+
+  /** Each decompressor is created on its first byte, so `deflate` can sniff its header. */
+  #stage(coding: Coding, next: Stage): Stage {
+    let z: Transform | null = null;
+    return {
+      write: (chunk) => {
+        if (z === null) {
+          z = decompressor(coding, chunk);
+          this.#streams.push(z);
+          z.on('data', (out: Buffer) => next.write(out));
+          z.on('end', () => next.end());
+          z.on('error', () => this.abandon('corrupt'));
+        }
+        z.write(chunk);
+      },
+      end: () => {
+        if (z === null) next.end();
+        else z.end();
+      },
+      backlog: () => (z === null ? 0 : z.writableLength),
+    };
+  }
+}

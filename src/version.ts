@@ -1,0 +1,2 @@
+/** Reported by /_meter/health and `claude-meter --version`; kept in step with package.json by a test. */
+export const VERSION = '0.1.0';
