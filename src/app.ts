@@ -54,7 +54,7 @@ export function createApp(opts: AppOptions): App {
       metrics.storeEvents.inc({ event: e });
     },
   });
-  metrics.journalRecords.collect = () => metrics.journalRecords.set(recorder.stats().journaled);
+  metrics.journalDepth = () => recorder.stats().journaled;
   const forwarder = new Forwarder({
     url: config.upstream.url,
     apiKey: config.upstream.api_key,

@@ -45,5 +45,6 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
   limits: {
     max_json_body_bytes: 32 * 1024 * 1024, // 32 MiB, the Messages API request size limit
     max_sse_event_bytes: 1024 * 1024, // 1 MiB per SSE event
+    max_request_body_bytes: 32 * 1024 * 1024, // 32 MiB, the Messages API request size limit: larger bodies stream through unread
   },
 });

@@ -61,7 +61,7 @@ export function expand(text: string, env: Env): Expansion {
       const set = env[name];
       if (fallback !== undefined && (set === undefined || set === '')) out += fallback;
       else if (set !== undefined) out += set;
-      else return { ok: false, reason: `environment variable ${name} is not set (write \${${name}:-} to allow it to be unset)` };
+      else return { ok: false, reason: `environment variable ${name} is not set (use \${${name}:-default} to make it optional)` };
       substituted = true;
       i = close + 1;
     } else {

@@ -84,6 +84,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
       keys: {
         max_json_body_bytes: positiveInt,
         max_sse_event_bytes: positiveInt,
+        max_request_body_bytes: positiveInt,
       },
     },
   },

@@ -9,7 +9,9 @@ export function didYouMean(input: unknown, candidates: readonly string[]): strin
   let best: string | undefined;
   let bestDistance = budget + 1;
   for (const c of candidates) {
-    const d = distance(input.toLowerCase(), c.toLowerCase());
+    const [a, b] = [input.toLowerCase(), c.toLowerCase()];
+    // A prefix either way is a likely intent too: 'warning' -> 'warn', 'conn' -> 'connections'.
+    const d = a.length >= 3 && b.length >= 3 && (a.startsWith(b) || b.startsWith(a)) ? 1 : distance(a, b);
     if (d < bestDistance) {
       best = c;
       bestDistance = d;

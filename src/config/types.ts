@@ -5,8 +5,10 @@
 export interface Config {
   /** Absolute path of the file this came from, or null for defaults only. For error messages and reload. */
   source: string | null;
+  /** port 0..65535; 0 lets the OS pick (tests). Env PORT overrides. */
   listen: { host: string; port: number };
   upstream: {
+    /** http: or https: base URL. Env UPSTREAM_URL overrides. */
     url: string;
     /** When set, replaces the client's x-api-key / Authorization on the way out. */
     api_key: string | null;
@@ -14,12 +16,13 @@ export interface Config {
     headers_timeout_ms: number;
     /** Max idle time between body chunks (ms). */
     body_timeout_ms: number;
+    /** Max time to open the TCP/TLS connection (ms). All timeouts are 1..2^31-1 (Node timer limit). */
     connect_timeout_ms: number;
     /** Keep-alive sockets per upstream origin. */
     connections: number;
   };
   store: {
-    /** null: embedded in-memory store. */
+    /** url null: embedded in-memory store (a redis: or rediss: URL otherwise). Env REDIS_URL overrides; '' means null. */
     redis: { url: string | null; key_prefix: string };
     /** Per-minute aggregate buckets expire after this many days. */
     bucket_ttl_days: number;
@@ -29,9 +32,9 @@ export interface Config {
     journal_max_records: number;
   };
   pricing: {
-    /** Extra pricing YAML file merged over the bundled table, or null. */
+    /** Extra pricing YAML file merged over the bundled table, or null. Absolute: the loader resolves it against the config file's directory. */
     file: string | null;
-    /** Inline model rows, same shape as the pricing file's `models` entries. */
+    /** Inline model rows, same shape as the pricing file's `models` entries. Not validated by config: the pricing module owns the shape. */
     models: Record<string, unknown>;
   };
   metrics: {
@@ -46,5 +49,10 @@ export interface Config {
     max_json_body_bytes: number;
     /** Largest single SSE event the tap parses (bytes). */
     max_sse_event_bytes: number;
+    /**
+     * Largest request body read before forwarding (to learn model and max_tokens); a larger body
+     * streams through unread and the upstream decides.
+     */
+    max_request_body_bytes: number;
   };
 }

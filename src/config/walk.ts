@@ -154,6 +154,9 @@ export function walk(node: Node, input: unknown, fallback: unknown, path: string
 
 type ScalarKind = Exclude<Node, ObjectNode | MapNode | ListNode | AnyNode>;
 
+/** The `:password@` part of `scheme://user:password@host`, even when the scheme is mistyped. */
+const USERINFO_PASSWORD = /^([^@]*\/\/[^:@/]*:)[^@/]*@/;
+
 /** Checks one scalar. `fromEnv`: the string came from `${...}`, so read it as the kind expects. */
 export function scalar(node: ScalarKind, input: unknown, fromEnv: boolean, fail: (reason: string) => never): unknown {
   if (node.nullable === true && (input === null || input === '')) return null;
@@ -164,9 +167,12 @@ export function scalar(node: ScalarKind, input: unknown, fromEnv: boolean, fail:
       if (node.nonEmpty === true && value === '') return fail('must not be empty');
       return value;
     case 'url': {
-      const schemes = node.protocols.join(' or ');
       const url = typeof value === 'string' && URL.canParse(value) ? new URL(value) : null;
-      if (url === null || !node.protocols.includes(url.protocol)) return fail(`expected a ${schemes} URL, got ${show(value)}`);
+      if (url === null || !node.protocols.includes(url.protocol)) {
+        // The rejected value may hold a password (`redis//:pw@host`): keep it out of the message.
+        const shown = typeof value === 'string' ? value.replace(USERINFO_PASSWORD, '$1***@') : value;
+        return fail(`expected a URL with scheme ${node.protocols.join(' or ')}, got ${show(shown)}`);
+      }
       return value;
     }
     case 'enum':

@@ -21,6 +21,8 @@ export interface MeterMetrics {
   cost: Counter<'model'>;
   storeEvents: Counter<'event'>;
   journalRecords: Gauge;
+  /** Read at scrape time; the composition root points it at the recorder. */
+  journalDepth: () => number;
   /** Exact cost per model label in pico-USD; exported as USD by the counter's collect(). */
   costPicoByModel: Map<string, bigint>;
 }
@@ -34,8 +36,9 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
   const requestLabels = ['model', 'status', ...(opts.keyLabel ? ['key'] : []), ...(opts.tagLabel ? ['tag'] : [])];
   const costPicoByModel = new Map<string, bigint>();
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'claude_meter_' });
-  return {
+  const metrics: MeterMetrics = {
     registry,
+    journalDepth: () => 0,
     keyLabel: opts.keyLabel,
     tagLabel: opts.tagLabel,
     modelLabels: new Set(),
@@ -100,6 +103,9 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       name: 'claude_meter_store_journal_records',
       help: 'Records held locally while the store is unreachable',
       registers,
+      collect() {
+        this.set(metrics.journalDepth());
+      },
     }),
     cost: new Counter({
       name: 'claude_meter_cost_usd_total',
@@ -114,6 +120,7 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       },
     }),
   };
+  return metrics;
 }
 
 /** Exact bigint pico-USD → double USD. */

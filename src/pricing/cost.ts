@@ -38,7 +38,11 @@ export function selectRow(model: ModelPricing, at: number): PriceRow | null {
 
 const COUNT_FIELDS = ['input', 'output', 'cacheCreation', 'cacheRead', 'webSearchRequests'] as const;
 
-/** Counts come from the upstream body; a negative or fractional count is a parser bug, not a price. */
+/**
+ * Counts come from the upstream body; a negative or fractional count is a parser bug, not a price.
+ * computeCost throws RangeError for it (and for ctx.at not finite, or a cost above 2^53);
+ * TablePricer.price turns that into an unpriced result.
+ */
 function checkUsage(usage: Usage): void {
   for (const k of COUNT_FIELDS) {
     if (!Number.isSafeInteger(usage[k]) || usage[k] < 0) {
@@ -128,8 +132,18 @@ export class TablePricer implements Pricer {
     return this.#table.version;
   }
 
+  /**
+   * Never throws: metering runs after the response was delivered, so corrupt usage becomes an
+   * unpriced result carrying `problem`, not an exception in the request path.
+   */
   price(model: string | null, usage: Usage, ctx: PriceContext): PriceResult {
-    return computeCost(this.#table, model, usage, ctx);
+    try {
+      return computeCost(this.#table, model, usage, ctx);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      const resolvedModel = model === null ? null : resolveModel(this.#table, model);
+      return { ...unpriced(resolvedModel), problem: e.message };
+    }
   }
 
   resolve(model: string): string | null {

@@ -17,3 +17,12 @@ export class PricingError extends Error {
     this.reason = reason;
   }
 }
+
+/** Keys that read unambiguously after a dot; others are bracket-quoted (same rule as config errors). */
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** `models` + `claude-opus-5` → `models.claude-opus-5`; `models` + `claude-3.5` → `models["claude-3.5"]`. */
+export function joinKey(path: string, key: string): string {
+  if (!PLAIN_KEY.test(key)) return `${path}[${JSON.stringify(key)}]`;
+  return path === '' ? key : `${path}.${key}`;
+}

@@ -3,4 +3,5 @@ export { PricingError } from './errors.ts';
 export { BUNDLED_SOURCE, bundledPriceTable, loadPriceTable, mergeOverrides, parseOverrideFile } from './table.ts';
 export { normaliseModelId, resolveModel } from './resolve.ts';
 export { TablePricer, computeCost, selectRow } from './cost.ts';
+export { buildPriceTable, buildPricer } from './build.ts';
 export type * from './types.ts';

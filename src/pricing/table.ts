@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { PricingError } from './errors.ts';
+import { PricingError, joinKey } from './errors.ts';
 import { asObject, parseModel, parseRoot } from './validate.ts';
 import type { ModelPricing, PriceTable } from './types.ts';
 
@@ -64,7 +64,7 @@ export function loadPriceTable(yamlText: string, sourceName: string): PriceTable
   const root = parseRoot(parseYaml(yamlText, sourceName), sourceName);
   const models = new Map<string, ModelPricing>();
   for (const [id, raw] of Object.entries(root.models)) {
-    models.set(id, freezeModel(parseModel(id, raw, sourceName, `models.${id}`).pricing));
+    models.set(id, freezeModel(parseModel(id, raw, sourceName, joinKey('models', id)).pricing));
   }
   if (models.size === 0) throw new PricingError(sourceName, 'models', 'must list at least one model');
   return Object.freeze({
@@ -72,7 +72,7 @@ export function loadPriceTable(yamlText: string, sourceName: string): PriceTable
     webSearchPicoPerRequest: root.webSearchPicoPerRequest,
     multipliers: Object.freeze(root.multipliers),
     models,
-    aliases: indexAliases(models, new Set(), (id) => `models.${id}`),
+    aliases: indexAliases(models, new Set(), (id) => joinKey('models', id)),
   });
 }
 
@@ -93,7 +93,7 @@ export function mergeOverrides(
   const models = new Map(base.models);
   const touched = new Set<string>();
   for (const [id, raw] of Object.entries(overrides)) {
-    const path = `${pathPrefix}.${id}`;
+    const path = joinKey(pathPrefix, id);
     const canonical = base.aliases.get(id);
     if (canonical !== undefined) {
       throw new PricingError(sourceName, path, `is an alias of ${canonical}; override the model id ${canonical}`);
@@ -108,7 +108,7 @@ export function mergeOverrides(
   return Object.freeze({
     ...base,
     models,
-    aliases: indexAliases(models, touched, (id) => (touched.has(id) ? `${pathPrefix}.${id}` : `models.${id}`)),
+    aliases: indexAliases(models, touched, (id) => joinKey(touched.has(id) ? pathPrefix : 'models', id)),
   });
 }
 
@@ -116,7 +116,7 @@ export function mergeOverrides(
 export function parseOverrideFile(yamlText: string, sourceName: string): Record<string, unknown> {
   const root = asObject(parseYaml(yamlText, sourceName), sourceName, '(document)');
   for (const k of Object.keys(root)) {
-    if (k !== 'models') throw new PricingError(sourceName, k, 'unknown key (expected one of: models)');
+    if (k !== 'models') throw new PricingError(sourceName, joinKey('', k), 'unknown key (expected one of: models)');
   }
   if (root['models'] === undefined) throw new PricingError(sourceName, 'models', 'is required');
   return asObject(root['models'], sourceName, 'models');

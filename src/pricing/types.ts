@@ -35,6 +35,11 @@ export interface PriceResult {
   resolvedModel: string | null;
   /** Which tier was applied, for logs; null when unpriced. */
   tier: PricingTier | null;
+  /**
+   * Set (and `unpriced: true`) when the usage itself could not be priced: negative or fractional
+   * counts, or a cost beyond 2^53 pico-USD. Points at a parser bug or corrupt upstream data.
+   */
+  problem?: string;
 }
 
 export interface Pricer {

@@ -2,7 +2,7 @@
  * Strict schema for pricing data: every key is known, every rate converts exactly, every error
  * names the source and key path. Input is the plain value `yaml.parse` produced (or inline config).
  */
-import { PricingError } from './errors.ts';
+import { PricingError, joinKey } from './errors.ts';
 import { describe, rationalFromScaled, scaleDecimal } from './money.ts';
 import type { LongPromptTier, ModelPricing, PicoRates, PriceRow, Rational } from './types.ts';
 
@@ -43,10 +43,10 @@ export function asObject(v: unknown, src: string, path: string): Obj {
 function checkKeys(o: Obj, src: string, path: string, required: readonly string[], optional: readonly string[]): void {
   const known = new Set([...required, ...optional]);
   for (const k of Object.keys(o)) {
-    if (!known.has(k)) fail(src, `${path}.${k}`, `unknown key (expected one of: ${[...known].join(', ')})`);
+    if (!known.has(k)) fail(src, joinKey(path, k), `unknown key (expected one of: ${[...known].join(', ')})`);
   }
   for (const k of required) {
-    if (o[k] === undefined) fail(src, `${path}.${k}`, 'is required');
+    if (o[k] === undefined) fail(src, joinKey(path, k), 'is required');
   }
 }
 
@@ -175,7 +175,7 @@ export function parseModel(id: string, v: unknown, src: string, path: string): P
 
 export function parseRoot(v: unknown, src: string): ParsedRoot {
   const root = asObject(v, src, '(document)');
-  checkKeys(root, src, '(document)', ['version', 'web_search_per_1k_usd', 'multipliers', 'models'], []);
+  checkKeys(root, src, '', ['version', 'web_search_per_1k_usd', 'multipliers', 'models'], []);
   const version = root['version'];
   parseDate(version, src, 'version');
   const mult = asObject(root['multipliers'], src, 'multipliers');

@@ -20,6 +20,12 @@ import type { Dimension, RequestRecord } from './types.ts';
 
 export const DEFAULT_PREFIX = 'cm';
 
+/**
+ * How long a written record id is remembered (6 h). A replayed record is deduped only
+ * within this window, so it must outlive a record's stay in the Recorder's journal.
+ */
+export const DEFAULT_DEDUPE_TTL_SECONDS = 6 * 3600;
+
 /** Every dimension a record is aggregated under; `all` has the single value `*`. */
 export const DIMENSIONS = ['all', 'model', 'key', 'tag'] as const satisfies readonly Dimension[];
 

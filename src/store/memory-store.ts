@@ -9,6 +9,7 @@ import { assertValidRecord, recordDeltas, RowBuilder } from './buckets.ts';
 import { Fifo } from './fifo.ts';
 import {
   bucketField,
+  DEFAULT_DEDUPE_TTL_SECONDS,
   dimensionValue,
   DIMENSIONS,
   hourStartSec,
@@ -20,7 +21,6 @@ import {
 } from './keys.ts';
 import type { MeterStore, RequestRecord, StoreHealth, UsageQuery, UsageRow } from './types.ts';
 
-export const DEFAULT_DEDUPE_TTL_SECONDS = 6 * 3600; // outlives any realistic journal replay
 export const DEFAULT_DEDUPE_MAX_IDS = 100_000;
 const SWEEP_EVERY_MS = 60_000;
 

@@ -5,10 +5,11 @@
  * The composition root creates the client, hands it to RedisStore and quits it on shutdown.
  */
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
-import type { Logger } from '../lib/logger.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
 
 export interface RedisClientOptions {
-  logger: Logger;
+  /** Connection errors go here at debug level (default: silent). */
+  logger?: Logger;
   /** Give up on a TCP connect after this long (ms). */
   connectTimeoutMs?: number;
   /** Reject a command that has no reply after this long (ms): a hung server looks down, not slow. */
@@ -42,13 +43,13 @@ function backoff(opts: RedisClientOptions): (times: number) => number {
 }
 
 /** Logs connection errors at debug: the Recorder reports outages once, not per retry. */
-function quietErrors(client: Redis | Cluster, logger: Logger): void {
+function quietErrors(client: Redis | Cluster, logger: Logger = silentLogger): void {
   // Without an 'error' listener ioredis prints every reconnect failure to stderr.
   client.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
 }
 
 /** Single-node (or proxy) Redis from a `redis://` / `rediss://` URL. */
-export function createRedisClient(url: string, opts: RedisClientOptions): Redis {
+export function createRedisClient(url: string, opts: RedisClientOptions = {}): Redis {
   const client = new Redis(url, {
     ...connectionOptions(opts),
     // Never queue while disconnected: a queued write would hold the Recorder's slot
@@ -61,7 +62,7 @@ export function createRedisClient(url: string, opts: RedisClientOptions): Redis 
 }
 
 /** Redis Cluster from seed nodes, with the same fail-fast behaviour. */
-export function createRedisCluster(nodes: ClusterNode[], opts: RedisClientOptions): Cluster {
+export function createRedisCluster(nodes: ClusterNode[], opts: RedisClientOptions = {}): Cluster {
   const client = new Cluster(nodes, {
     enableOfflineQueue: false,
     redisOptions: connectionOptions(opts),

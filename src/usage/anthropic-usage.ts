@@ -148,7 +148,7 @@ export function parseErrorBody(body: unknown): string | null {
 export type UsageAnomaly =
   | 'delta_before_start' // message_delta with no message_start before it: seeded from zero
   | 'duplicate_message_start' // a second message_start: ignored
-  | 'cache_total_changed' // a delta moved cache_creation_input_tokens: split re-attributed
+  | 'cache_total_changed' // a delta moved cache_creation_input_tokens after the split was known
   | 'unparseable_event' // a usage-bearing event whose data was not a JSON object
   | 'start_without_usage'; // message_start without a usage object
 
@@ -223,9 +223,10 @@ export class MessageUsageAccumulator {
       this.#usage = emptyUsage();
     }
     this.#lastDelta = data.usage;
-    const before = this.#usage.cacheCreation;
-    this.#usage = mergeDelta(this.#usage, data.usage);
-    if (this.#usage.cacheCreation !== before) this.anomalies.add('cache_total_changed');
+    const before = this.#usage;
+    this.#usage = mergeDelta(before, data.usage);
+    const hadSplit = before.cacheCreation5m !== null || before.cacheCreation1h !== null;
+    if (hadSplit && this.#usage.cacheCreation !== before.cacheCreation) this.anomalies.add('cache_total_changed');
   }
 
   get usage(): Usage | null {

@@ -57,7 +57,8 @@ interface Stage {
   backlog(): number;
 }
 
-export type DecodeFailure = 'corrupt' | 'backlog';
+/** corrupt: undecodable bytes; overloaded: backlog bound hit; abandoned: the consumer stopped it. */
+export type DecodeFailure = 'corrupt' | 'overloaded' | 'abandoned';
 
 /**
  * A chain of streaming decompressors ending in `sink`. `write` is synchronous and cheap;
@@ -90,7 +91,7 @@ export class DecodeChain {
   write(chunk: Buffer): void {
     if (this.failure !== null || this.#endCalled || chunk.length === 0) return;
     if (this.#head.backlog() > MAX_BACKLOG_BYTES) {
-      this.abandon('backlog');
+      this.abandon('overloaded');
       return;
     }
     this.#head.write(chunk);
@@ -104,8 +105,8 @@ export class DecodeChain {
     return this.#ended;
   }
 
-  /** Stops decoding now (error, or the consumer has seen enough). */
-  abandon(why: DecodeFailure): void {
+  /** Stops decoding now and resolves `end()`. */
+  abandon(why: DecodeFailure = 'abandoned'): void {
     if (this.failure !== null) return;
     this.failure = why;
     for (const s of this.#streams) s.destroy();

@@ -26,7 +26,9 @@ export type Scenario =
   | { kind: 'error'; status: number; type: string; message?: string; headers?: Record<string, string> }
   | { kind: 'stream-error'; usage: MockUsage; model?: string; errorType?: string }
   | { kind: 'raw'; status: number; headers: Record<string, string>; chunks: (string | Buffer)[]; delayMs?: number; destroyAfter?: boolean }
-  | { kind: 'hang' };
+  | { kind: 'hang' }
+  /** Writes `first`, then waits for `gate` before writing `rest`: proves the proxy does not buffer. */
+  | { kind: 'gated'; headers: Record<string, string>; first: string; rest: string; gate: Promise<void> };
 
 export interface Received {
   method: string;
@@ -155,6 +157,14 @@ export async function startMockAnthropic(t?: TestContext): Promise<MockUpstream>
     switch (sc.kind) {
       case 'hang':
         return;
+      case 'gated': {
+        res.writeHead(200, sc.headers);
+        res.write(sc.first);
+        await sc.gate;
+        res.end(sc.rest);
+        sent.push(Buffer.from(sc.first + sc.rest));
+        return;
+      }
       case 'error': {
         const body = Buffer.from(
           JSON.stringify({ type: 'error', error: { type: sc.type, message: sc.message ?? sc.type }, request_id: requestId }),

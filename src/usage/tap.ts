@@ -1,0 +1,266 @@
+/**
+ * UsageTap: a passive observer of one upstream response. The proxy forwards the bytes to the
+ * client itself and hands the tap the same chunks; the tap never alters, delays or holds
+ * back what the client gets, and never throws into the proxy's data path.
+ */
+import { MessageUsageAccumulator, parseErrorBody, parseMessageBody } from './anthropic-usage.ts';
+import type { UsageAnomaly } from './anthropic-usage.ts';
+import { DecodeChain, parseContentEncoding } from './decompress.ts';
+import { SseDecoder } from './sse-decoder.ts';
+import type { SseEvent } from './sse-decoder.ts';
+import type { UsageMissingReason, UsageOutcome } from './types.ts';
+
+export interface TapOptions {
+  path: string;
+  method: string;
+  requestModel: string | null;
+  /** Largest (decoded) JSON body inspected; the client still receives all of it. */
+  maxJsonBodyBytes: number;
+  maxSseEventBytes: number;
+}
+
+export type FinishHow = 'complete' | 'aborted' | 'upstream_error';
+type Headers = Record<string, string | string[] | undefined>;
+type Route = 'messages' | 'count_tokens' | 'legacy_complete' | 'other';
+
+function route(method: string, path: string): Route {
+  if (method.toUpperCase() !== 'POST') return 'other';
+  const q = path.indexOf('?');
+  let p = q === -1 ? path : path.slice(0, q);
+  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  if (p === '/v1/messages') return 'messages';
+  if (p === '/v1/messages/count_tokens') return 'count_tokens';
+  if (p === '/v1/complete') return 'legacy_complete';
+  return 'other';
+}
+
+/** POST /v1/messages: the one endpoint whose response carries billable usage. */
+export function isMeteredPath(method: string, path: string): boolean {
+  return route(method, path) === 'messages';
+}
+
+/** POST /v1/messages/count_tokens: free by design (usage null, missingReason null). */
+export function isCountTokens(method: string, path: string): boolean {
+  return route(method, path) === 'count_tokens';
+}
+
+function header(headers: Headers, name: string): string | null {
+  for (const [k, v] of Object.entries(headers)) {
+    if (k.toLowerCase() !== name || v === undefined) continue;
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+  return null;
+}
+
+function mediaType(contentType: string | null): string | null {
+  if (contentType === null) return null;
+  return (contentType.split(';')[0] ?? '').trim().toLowerCase();
+}
+
+/** Event types that never carry usage: skipped before JSON.parse, they are most of a stream. */
+const NO_USAGE_EVENTS = new Set(['ping', 'content_block_start', 'content_block_delta', 'content_block_stop']);
+
+export class UsageTap {
+  readonly #opts: TapOptions;
+  readonly #route: Route;
+  #status: number | null = null;
+  #mode: 'ignore' | 'sse' | 'json' = 'ignore';
+  /** Set when bytes could not be understood (bad encoding, decode error, bug): stop looking. */
+  #unparseable = false;
+  #chain: DecodeChain | null = null;
+  #sse: SseDecoder | null = null;
+  #acc: MessageUsageAccumulator | null = null;
+  #json: Buffer[] = [];
+  #jsonBytes = 0;
+  /** Over an inspection bound: the JSON body size, or the decompressor backlog. */
+  #tooLarge = false;
+  #outcome: Promise<UsageOutcome> | null = null;
+
+  constructor(opts: TapOptions) {
+    this.#opts = opts;
+    this.#route = route(opts.method, opts.path);
+  }
+
+  onResponseStart(status: number, headers: Headers): void {
+    if (this.#status !== null || this.#outcome !== null) return;
+    this.#status = status;
+    const ok = status >= 200 && status < 300;
+    // Error bodies are read for error.type whatever the endpoint; 2xx only on the metered one.
+    if (!ok) this.#mode = 'json';
+    else if (this.#route !== 'messages') return;
+    else {
+      const type = mediaType(header(headers, 'content-type'));
+      if (type === 'text/event-stream') this.#mode = 'sse';
+      // Anthropic always labels its JSON; a missing type is given the benefit of the doubt.
+      else if (type === null || type === 'application/json' || type.endsWith('+json')) this.#mode = 'json';
+      else return this.#giveUp();
+    }
+    if (this.#mode === 'sse') {
+      this.#sse = new SseDecoder({ maxEventBytes: this.#opts.maxSseEventBytes });
+      this.#acc = new MessageUsageAccumulator();
+    }
+    const codings = parseContentEncoding(header(headers, 'content-encoding'));
+    if (codings === null) return this.#giveUp();
+    if (codings.length > 0) this.#chain = new DecodeChain(codings, (c) => this.#consume(c));
+  }
+
+  /** A copy of a response chunk as it goes to the client. Synchronous, cheap, never throws. */
+  onData(chunk: Buffer): void {
+    if (this.#mode === 'ignore' || this.#unparseable || this.#outcome !== null) return;
+    try {
+      if (this.#chain !== null) this.#chain.write(chunk);
+      else this.#consume(chunk);
+    } catch {
+      this.#giveUp();
+    }
+  }
+
+  /**
+   * The response is over. `aborted`: the client went away or the upstream cut the body;
+   * `upstream_error`: the upstream body failed. Either way the usage seen so far is reported,
+   * flagged partial unless the stream had already completed. Idempotent.
+   */
+  finish(how: FinishHow): Promise<UsageOutcome> {
+    this.#outcome ??= this.#finish(how);
+    return this.#outcome;
+  }
+
+  /** Tolerated protocol oddities seen in the stream (for logs and metrics). */
+  get anomalies(): ReadonlySet<UsageAnomaly> {
+    return this.#acc?.anomalies ?? new Set();
+  }
+
+  /** SSE events dropped for exceeding maxSseEventBytes. */
+  get droppedEvents(): number {
+    return this.#sse?.droppedEvents ?? 0;
+  }
+
+  #giveUp(): void {
+    this.#unparseable = true;
+    this.#chain?.abandon();
+    this.#json = [];
+  }
+
+  /** Decoded body bytes. Also called from zlib callbacks, so it must not throw either. */
+  #consume(bytes: Buffer): void {
+    if (this.#unparseable) return;
+    try {
+      if (this.#mode === 'sse') this.#onEvents(this.#sse?.push(bytes) ?? []);
+      else if (this.#mode === 'json') this.#collect(bytes);
+    } catch {
+      this.#giveUp();
+    }
+  }
+
+  #collect(bytes: Buffer): void {
+    if (this.#tooLarge) return;
+    this.#jsonBytes += bytes.length;
+    if (this.#jsonBytes > this.#opts.maxJsonBodyBytes) {
+      this.#tooLarge = true;
+      this.#json = [];
+      this.#chain?.abandon(); // nothing more to learn from this body
+      return;
+    }
+    this.#json.push(bytes);
+  }
+
+  #onEvents(events: SseEvent[]): void {
+    const acc = this.#acc;
+    if (acc === null) return;
+    for (const ev of events) {
+      if (ev.event !== null && NO_USAGE_EVENTS.has(ev.event)) continue;
+      let data: unknown;
+      try {
+        data = JSON.parse(ev.data);
+      } catch {
+        data = undefined; // the accumulator records it as an anomaly
+      }
+      acc.onEvent(ev.event, data);
+    }
+  }
+
+  async #finish(how: FinishHow): Promise<UsageOutcome> {
+    const status = this.#status;
+    if (status === null) return this.#result({ missingReason: 'upstream_unreachable' });
+    if (this.#chain !== null) {
+      await this.#chain.end();
+      if (this.#chain.failure === 'corrupt') this.#giveUp();
+      if (this.#chain.failure === 'overloaded') this.#tooLarge = true;
+    }
+    if (status < 200 || status >= 300) {
+      const body = this.#parseJson();
+      return this.#result({ missingReason: 'error_status', errorType: parseErrorBody(body) });
+    }
+    if (this.#route === 'count_tokens') return this.#result({});
+    // /v1/complete is billed but reports no usage: say so rather than record a silent $0.
+    if (this.#route === 'legacy_complete') return this.#result({ missingReason: 'no_usage_field' });
+    if (this.#route !== 'messages') return this.#result({ missingReason: 'not_metered_endpoint' });
+    if (this.#mode === 'sse') return this.#sseOutcome();
+    if (this.#unparseable) return this.#result({ missingReason: 'unparseable_body' });
+    if (this.#tooLarge) return this.#result({ missingReason: 'body_too_large' });
+    const body = this.#parseJson();
+    if (body === undefined) {
+      // A body cut short is incomplete rather than malformed.
+      return how === 'complete'
+        ? this.#result({ missingReason: 'unparseable_body' })
+        : this.#result({ missingReason: 'stream_incomplete', partial: true });
+    }
+    const info = parseMessageBody(body);
+    return this.#result({
+      usage: info.usage,
+      model: info.model,
+      missingReason: info.usage === null ? 'no_usage_field' : null,
+      errorType: parseErrorBody(body),
+      stopReason: info.stopReason,
+      messageId: info.messageId,
+    });
+  }
+
+  #sseOutcome(): UsageOutcome {
+    const acc = this.#acc as MessageUsageAccumulator;
+    if (!this.#unparseable) this.#onEvents(this.#sse?.flush() ?? []);
+    const usage = acc.usage;
+    let missingReason: UsageMissingReason | null = null;
+    if (usage === null) {
+      if (this.#unparseable) missingReason = 'unparseable_body';
+      else if (this.#tooLarge) missingReason = 'body_too_large';
+      else missingReason = acc.started ? 'no_usage_field' : 'stream_incomplete';
+    }
+    return this.#result({
+      usage,
+      model: acc.model,
+      missingReason,
+      // Without message_stop the counters may still have grown; an error event ends a stream
+      // early by definition. A client abort after message_stop loses nothing.
+      partial: !acc.complete || acc.errorType !== null || this.#unparseable || this.#tooLarge,
+      errorType: acc.errorType,
+      stopReason: acc.stopReason,
+      messageId: acc.messageId,
+    });
+  }
+
+  /** The collected JSON body, or undefined when absent or not JSON. */
+  #parseJson(): unknown {
+    if (this.#tooLarge || this.#unparseable || this.#jsonBytes === 0) return undefined;
+    let s = Buffer.concat(this.#json).toString('utf8');
+    this.#json = [];
+    if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #result(o: Partial<UsageOutcome>): UsageOutcome {
+    return {
+      usage: o.usage ?? null,
+      model: o.model ?? this.#opts.requestModel,
+      missingReason: o.missingReason ?? null,
+      partial: o.partial ?? false,
+      errorType: o.errorType ?? null,
+      stopReason: o.stopReason ?? null,
+      messageId: o.messageId ?? null,
+    };
+  }
+}

@@ -1,0 +1,85 @@
+/** Shared builders for store tests: a settable clock and request records. */
+import type { Clock } from '../../src/lib/clock.ts';
+import type { RequestRecord } from '../../src/store/types.ts';
+import type { Usage } from '../../src/usage/types.ts';
+
+/** 2025-01-15T10:00:00Z: a fixed hour start, so tests can place records on exact boundaries. */
+export const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
+export const MIN = 60_000;
+export const HOUR = 3_600_000;
+export const DAY = 86_400_000;
+
+export class TestClock implements Clock {
+  #now: number;
+  constructor(start: number = T0) {
+    this.#now = start;
+  }
+  now(): number {
+    return this.#now;
+  }
+  monotonic(): number {
+    return this.#now;
+  }
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+}
+
+export function usage(over: Partial<Usage> = {}): Usage {
+  return {
+    input: 10,
+    output: 20,
+    cacheCreation: 0,
+    cacheCreation5m: null,
+    cacheCreation1h: null,
+    cacheRead: 0,
+    webSearchRequests: 0,
+    webFetchRequests: 0,
+    serviceTier: 'standard',
+    inferenceGeo: null,
+    speed: null,
+    ...over,
+  };
+}
+
+let seq = 0;
+
+/** A successful, priced, metered request at T0 unless overridden; ids are unique per call. */
+export function rec(over: Partial<RequestRecord> = {}): RequestRecord {
+  seq += 1;
+  return {
+    id: `r-${process.pid}-${seq}`,
+    ts: T0,
+    method: 'POST',
+    path: '/v1/messages',
+    model: 'claude-sonnet-4-5',
+    keyId: 'k1',
+    tag: '',
+    status: 200,
+    stream: false,
+    usage: usage(),
+    usageMissing: null,
+    partial: false,
+    costPicoUsd: 1_000,
+    unpriced: false,
+    free: false,
+    latencyMs: 1234.5,
+    ttftMs: null,
+    upstreamLatencyMs: 800,
+    errorType: null,
+    messageId: 'msg_01',
+    ...over,
+  };
+}
+
+/** A small deterministic PRNG (mulberry32), so "random" inputs are the same on every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * The MeterStore contract: one suite, run against every adapter (memory, Redis, Redis
+ * Cluster). An adapter passes when these observable semantics match; how it stores
+ * buckets is its own business.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { MeterStore, RequestRecord, Totals, UsageRow } from '../../src/store/types.ts';
+import { DAY, HOUR, MIN, prng, rec, T0, type TestClock, usage } from './fixtures.ts';
+
+export interface ContractStoreOptions {
+  bucketTtlSeconds: number;
+  eventsMaxLen: number;
+}
+
+export interface ContractHarness {
+  store: MeterStore;
+  /** The clock the store was built with; tests only read it. */
+  clock: TestClock;
+  /** Lets `ms` pass for the store: advance the fake clock (memory) or really wait (Redis). */
+  elapse(ms: number): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export type MakeStore = (opts: ContractStoreOptions) => Promise<ContractHarness>;
+
+const DEFAULTS: ContractStoreOptions = { bucketTtlSeconds: 86_400, eventsMaxLen: 1_000 };
+
+/** Strips a row to what a test compares; keeps bigint cost exact. */
+const brief = (r: UsageRow) => ({ start: r.start, value: r.value, requests: r.totals.requests, cost: r.totals.costPicoUsd });
+
+export function runMeterStoreContract(name: string, makeStore: MakeStore): void {
+  describe(`MeterStore contract: ${name}`, () => {
+    async function setup(t: { after(fn: () => unknown): void }, opts: Partial<ContractStoreOptions> = {}) {
+      const h = await makeStore({ ...DEFAULTS, ...opts });
+      t.after(() => h.cleanup());
+      return h;
+    }
+    async function writeAll(store: MeterStore, records: RequestRecord[]): Promise<void> {
+      for (const r of records) await store.write(r);
+    }
+
+    test('by=all, minute: every counter of a minute bucket, tokens split by cache TTL', async (t) => {
+      const { store } = await setup(t);
+      await writeAll(store, [
+        rec({ usage: usage({ input: 5, output: 7, cacheCreation: 100, cacheCreation5m: 30, cacheCreation1h: 50, cacheRead: 9 }) }),
+        rec({ ts: T0 + 59_999, usage: usage({ input: 1, output: 2, cacheCreation: 40, webSearchRequests: 3 }), costPicoUsd: 5 }),
+        rec({ ts: T0 + 1_000, status: 529, usage: null, usageMissing: 'error_status', costPicoUsd: 0 }),
+        rec({ ts: T0 + 2_000, status: 400, partial: true, unpriced: true, costPicoUsd: 0 }),
+        rec({ ts: T0 + MIN, costPicoUsd: 1 }),
+      ]);
+      const rows = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + HOUR });
+      assert.deepEqual(rows.map(brief), [
+        { start: T0, value: '*', requests: 4, cost: 1_000n + 5n },
+        { start: T0 + MIN, value: '*', requests: 1, cost: 1n },
+      ]);
+      const expected: Totals = {
+        requests: 4,
+        errors: 2,
+        partial: 1,
+        usageMissing: 1,
+        unpriced: 1,
+        // 20 of the 100 written tokens are outside the 5m/1h split: counted as 5m; unsplit 40 too.
+        tokens: { input: 5 + 1 + 10, output: 7 + 2 + 20, cache_creation_5m: 50 + 40, cache_creation_1h: 50, cache_read: 9 },
+        webSearchRequests: 3,
+        costPicoUsd: 1_005n,
+      };
+      assert.deepEqual(rows[0]?.totals, expected);
+    });
+
+    test('by=model/key/tag: one row per value; null model → unknown, empty tag → untagged', async (t) => {
+      const { store } = await setup(t);
+      await writeAll(store, [
+        rec({ model: 'claude-opus-4-1', keyId: 'kA', tag: 'batch' }),
+        rec({ model: null, keyId: 'kB', tag: '' }),
+        rec({ model: 'claude-opus-4-1', keyId: 'kB', tag: 'batch' }),
+      ]);
+      const q = { granularity: 'hour', from: T0, to: T0 + HOUR } as const;
+      const values = async (by: 'model' | 'key' | 'tag') =>
+        (await store.query({ ...q, by })).map((r) => [r.value, r.totals.requests]);
+      assert.deepEqual(await values('model'), [['claude-opus-4-1', 2], ['unknown', 1]]);
+      assert.deepEqual(await values('key'), [['kA', 1], ['kB', 2]]);
+      assert.deepEqual(await values('tag'), [['batch', 2], ['untagged', 1]]);
+    });
+
+    test('hour and day granularity roll minutes up; rows sorted by start, then value', async (t) => {
+      const { store } = await setup(t);
+      const midnight = Date.UTC(2025, 0, 16);
+      await writeAll(store, [
+        rec({ ts: midnight + 5 * MIN, tag: 'b' }),
+        rec({ ts: midnight - 1, tag: 'a' }), // 23:59:59.999, the previous day
+        rec({ ts: midnight - HOUR + 30 * MIN, tag: 'b' }),
+        rec({ ts: midnight + HOUR + 1, tag: 'a' }),
+        rec({ ts: midnight + 5 * MIN + 1, tag: 'a' }),
+      ]);
+      const range = { by: 'tag', from: midnight - 2 * HOUR, to: midnight + 2 * HOUR } as const;
+      const hours = await store.query({ ...range, granularity: 'hour' });
+      assert.deepEqual(
+        hours.map((r) => [r.start - midnight, r.value, r.totals.requests]),
+        [[-HOUR, 'a', 1], [-HOUR, 'b', 1], [0, 'a', 1], [0, 'b', 1], [HOUR, 'a', 1]],
+      );
+      const days = await store.query({ ...range, granularity: 'day' });
+      assert.deepEqual(
+        days.map((r) => [r.start - midnight, r.value, r.totals.requests]),
+        [[-DAY, 'a', 1], [-DAY, 'b', 1], [0, 'a', 2], [0, 'b', 1]],
+      );
+    });
+
+    test('range is [minute of from, to) across many hours', async (t) => {
+      const { store } = await setup(t);
+      const at = [T0 - MIN, T0, T0 + 3 * HOUR + 59 * MIN, T0 + 7 * HOUR, T0 + 26 * HOUR];
+      await writeAll(store, at.map((ts) => rec({ ts })));
+      // from mid-minute: the minute it falls in is included; a record at `to` is not.
+      const rows = await store.query({ by: 'all', granularity: 'minute', from: T0 + 30_000, to: T0 + 7 * HOUR });
+      assert.deepEqual(rows.map((r) => r.start), [T0, T0 + 3 * HOUR + 59 * MIN]);
+      const day = await store.query({ by: 'all', granularity: 'hour', from: T0 - HOUR, to: T0 + 27 * HOUR });
+      assert.equal(day.reduce((n, r) => n + r.totals.requests, 0), 5);
+      assert.deepEqual(await store.query({ by: 'all', granularity: 'hour', from: T0 + HOUR, to: T0 + HOUR }), []);
+      assert.deepEqual(await store.query({ by: 'all', granularity: 'hour', from: T0 + 8 * HOUR, to: T0 + 20 * HOUR }), []);
+    });
+
+    test('values may contain |, :, { and } and read back unchanged', async (t) => {
+      const { store } = await setup(t);
+      const odd = { model: 'm|1:x', keyId: 'k:{a}|b', tag: '|t|:|' };
+      await writeAll(store, [rec(odd), rec(odd), rec({ model: 'm', keyId: 'k', tag: 't' })]);
+      const q = { granularity: 'minute', from: T0, to: T0 + MIN } as const;
+      const cases = [['model', 'm', odd.model], ['key', 'k', odd.keyId], ['tag', 't', odd.tag]] as const;
+      for (const [by, plain, value] of cases) {
+        const rows = await store.query({ ...q, by });
+        // Code-unit order: a plain letter sorts before the same letter followed by anything.
+        assert.deepEqual(rows.map((r) => [r.value, r.totals.requests]), [[plain, 1], [value, 2]], by);
+      }
+    });
+
+    test('idempotent by id: a second write of the same record changes nothing', async (t) => {
+      const { store } = await setup(t);
+      const r = rec({ costPicoUsd: 777 });
+      await store.write(r);
+      await store.write(r);
+      await store.write({ ...r });
+      const rows = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + MIN });
+      assert.deepEqual(rows.map(brief), [{ start: T0, value: '*', requests: 1, cost: 777n }]);
+      assert.equal((await store.recent(10)).length, 1);
+    });
+
+    test('cost sums are exact bigints where a float sum drifts', async (t) => {
+      const { store } = await setup(t);
+      const costs = [Number.MAX_SAFE_INTEGER, 1, 1, 1];
+      const random = prng(42);
+      for (let i = 0; i < 200; i++) costs.push(Math.floor(random() * 1e15));
+      await writeAll(store, costs.map((costPicoUsd, i) => rec({ costPicoUsd, ts: T0 + (i % 120) * MIN })));
+      const exact = costs.reduce((s, c) => s + BigInt(c), 0n);
+      const float = costs.reduce((s, c) => s + c, 0);
+      assert.notEqual(BigInt(float), exact, 'the inputs must be ones where a float sum is wrong');
+      const rows = await store.query({ by: 'all', granularity: 'day', from: T0, to: T0 + DAY });
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]?.totals.costPicoUsd, exact);
+      assert.equal(typeof rows[0]?.totals.costPicoUsd, 'bigint');
+    });
+
+    test('recent(): newest first, capped by limit and by eventsMaxLen, records round-trip', async (t) => {
+      const { store } = await setup(t, { eventsMaxLen: 5 });
+      const records = Array.from({ length: 8 }, (_, i) =>
+        rec({ ts: T0 + i, tag: i % 2 === 0 ? '' : `t${i}`, model: i === 3 ? null : 'm', ttftMs: i === 4 ? 12.25 : null }),
+      );
+      records[5] = rec({ ...records[5], usage: null, usageMissing: 'stream_incomplete', errorType: 'overloaded_error', stream: true });
+      await writeAll(store, records);
+      assert.deepEqual(await store.recent(3), [records[7], records[6], records[5]]);
+      assert.deepEqual(await store.recent(100), records.slice(3).reverse());
+      assert.deepEqual(await store.recent(0), []);
+    });
+
+    test('invalid records are rejected and write nothing', async (t) => {
+      const { store } = await setup(t);
+      await assert.rejects(store.write(rec({ costPicoUsd: 1.5 })), RangeError);
+      await assert.rejects(store.write(rec({ usage: usage({ output: -1 }) })), RangeError);
+      await assert.rejects(store.write(rec({ id: '' })), RangeError);
+      assert.deepEqual(await store.query({ by: 'all', granularity: 'day', from: T0, to: T0 + DAY }), []);
+      assert.deepEqual(await store.recent(10), []);
+    });
+
+    test('buckets expire bucketTtlSeconds after their last write', async (t) => {
+      const { store, clock, elapse } = await setup(t, { bucketTtlSeconds: 1 });
+      const ts = clock.now();
+      await store.write(rec({ ts }));
+      const q = { by: 'key', granularity: 'hour', from: ts - HOUR, to: ts + HOUR } as const;
+      assert.equal((await store.query(q)).length, 1);
+      await elapse(1_500);
+      assert.deepEqual(await store.query(q), []);
+      assert.equal((await store.recent(10)).length, 1, 'the event log is capped by length, not TTL');
+    });
+  });
+}

@@ -1,0 +1,205 @@
+/** Forwarding is transparent: methods, paths, headers, bodies; failures map to Anthropic-shaped gateway errors. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { startMockAnthropic, messageStream } from '../helpers/mock-anthropic.ts';
+import { startProxy } from '../helpers/start-proxy.ts';
+
+const SONNET = 'claude-sonnet-4-6';
+
+test('every method and path is forwarded; x-meter-* and hop-by-hop headers are stripped; auth passes unchanged', async (t) => {
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'raw', status: 200, headers: { 'content-type': 'application/json', 'x-upstream': 'yes' }, chunks: ['{"data":[]}'] }));
+  const { url } = await startProxy(t, { upstream: up.url });
+  for (const method of ['GET', 'DELETE', 'PUT', 'PATCH', 'POST']) {
+    // node:http, not fetch: fetch refuses to send hop-by-hop headers at all.
+    const res = await rawRequest(`${url}/v1/models?limit=5&after_id=x`, method, {
+      authorization: 'Bearer tok-123',
+      'x-meter-tag': 'team-a',
+      'x-meter-priority': 'low',
+      'anthropic-version': '2023-06-01',
+      'x-custom': 'kept',
+      'keep-alive': 'timeout=5',
+      connection: 'keep-alive, x-hop',
+      'x-hop': 'named in Connection, so hop-by-hop',
+    }, method === 'GET' || method === 'DELETE' ? undefined : 'raw body bytes');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-upstream'], 'yes');
+    assert.equal(res.body, '{"data":[]}');
+  }
+  assert.equal(up.received.length, 5);
+  for (const r of up.received) {
+    assert.equal(r.url, '/v1/models?limit=5&after_id=x');
+    assert.equal(r.headers['authorization'], 'Bearer tok-123');
+    assert.equal(r.headers['x-custom'], 'kept');
+    assert.equal(r.headers['anthropic-version'], '2023-06-01');
+    assert.equal(r.headers['x-meter-tag'], undefined);
+    assert.equal(r.headers['x-meter-priority'], undefined);
+    assert.equal(r.headers['keep-alive'], undefined);
+    assert.equal(r.headers['x-hop'], undefined);
+  }
+  assert.deepEqual(up.received.map((r) => r.method), ['GET', 'DELETE', 'PUT', 'PATCH', 'POST']);
+  assert.equal(up.received[4]?.body.toString(), 'raw body bytes');
+});
+
+test('request bodies reach the upstream byte-identical, invalid JSON included, and are still recorded', async (t) => {
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'error', status: 400, type: 'invalid_request_error', message: 'bad json' }));
+  const { app, url } = await startProxy(t, { upstream: up.url });
+  const weird = Buffer.from('{"model": "claude-sonnet-4-5", "messages": [ \u00e9\u{1F600} broken', 'utf8');
+  const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'k' }, body: weird });
+  assert.equal(res.status, 400);
+  const body = (await res.json()) as { error: { type: string } };
+  assert.equal(body.error.type, 'invalid_request_error');
+  assert.ok(up.received[0]?.body.equals(weird));
+  await app.recorder.flush();
+  const [r] = await app.store.recent(1);
+  assert.equal(r?.status, 400);
+  assert.equal(r?.usageMissing, 'error_status');
+  assert.equal(r?.model, null);
+});
+
+test('a configured upstream api_key replaces the client credentials', async (t) => {
+  const up = await startMockAnthropic(t);
+  const { url } = await startProxy(t, { upstream: up.url, config: { upstream: { api_key: 'sk-injected' } } });
+  await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': 'client-key', authorization: 'Bearer client-token' },
+    body: JSON.stringify({ model: SONNET, max_tokens: 5, messages: [] }),
+  }).then((r) => r.arrayBuffer());
+  assert.equal(up.received[0]?.headers['x-api-key'], 'sk-injected');
+  assert.equal(up.received[0]?.headers['authorization'], undefined);
+});
+
+test('an unreachable upstream gives 502 in Anthropic error JSON and is recorded', async (t) => {
+  const dead = net.createServer();
+  await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+  const port = (dead.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => dead.close(() => r()));
+  const { app, url } = await startProxy(t, { upstream: `http://127.0.0.1:${port}` });
+  const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'k' }, body: JSON.stringify({ model: SONNET, max_tokens: 5, messages: [] }) });
+  assert.equal(res.status, 502);
+  const body = (await res.json()) as { type: string; error: { type: string; message: string } };
+  assert.equal(body.type, 'error');
+  assert.equal(body.error.type, 'api_error');
+  assert.match(body.error.message, /unreachable/);
+  await app.recorder.flush();
+  const [r] = await app.store.recent(1);
+  assert.equal(r?.status, 502);
+  assert.equal(r?.usageMissing, 'upstream_unreachable');
+  assert.equal(r?.model, SONNET);
+});
+
+test('an upstream that never answers gives 504 timeout_error after the configured timeout', async (t) => {
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'hang' }));
+  const { url } = await startProxy(t, { upstream: up.url, config: { upstream: { headers_timeout_ms: 200 } } });
+  const res = await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: SONNET, max_tokens: 5, messages: [] }) });
+  assert.equal(res.status, 504);
+  const body = (await res.json()) as { error: { type: string } };
+  assert.equal(body.error.type, 'timeout_error');
+});
+
+test('a client that disconnects mid-stream: usage seen so far is recorded as partial', async (t) => {
+  const up = await startMockAnthropic(t);
+  // Slow stream: message_start arrives, then the rest trickles.
+  up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 900, output_tokens: 700 }, text: 'word '.repeat(200), chunkSize: 64, delayMs: 5 }));
+  const { app, url } = await startProxy(t, { upstream: up.url });
+  const u = new URL(url);
+  await new Promise<void>((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, path: '/v1/messages', method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'k' } },
+      (res) => {
+        let seen = 0;
+        res.on('data', (c: Buffer) => {
+          seen += c.length;
+          if (seen > 600) {
+            req.destroy();
+            resolve();
+          }
+        });
+        res.on('error', () => {});
+      },
+    );
+    req.on('error', () => {});
+    req.on('close', () => resolve());
+    req.end(JSON.stringify({ model: SONNET, max_tokens: 1000, stream: true, messages: [] }));
+    setTimeout(() => reject(new Error('no data')), 5000);
+  });
+  // Wait for the proxy to notice and settle.
+  for (let i = 0; i < 50 && app.recorder.stats().written === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  await app.recorder.flush();
+  const [r] = await app.store.recent(1);
+  assert.equal(r?.partial, true);
+  assert.equal(r?.usage?.input, 900);
+  assert.ok((r?.usage?.output ?? 0) < 700, 'only the placeholder output count was seen');
+  assert.ok((r?.costPicoUsd ?? 0) >= 900 * 3_000_000, 'input already billed');
+});
+
+test('unknown models are recorded as unpriced with a metric and one warning, never $0', async (t) => {
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 10, output_tokens: 10 }, model: 'claude-imaginary-9' }));
+  const { recordingLogger } = await import('../helpers/start-proxy.ts');
+  const logger = recordingLogger();
+  const { app, url } = await startProxy(t, { upstream: up.url, logger });
+  for (let i = 0; i < 3; i++) {
+    await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: 'claude-imaginary-9', max_tokens: 5, messages: [] }) }).then((r) => r.arrayBuffer());
+  }
+  await app.recorder.flush();
+  const [r] = await app.store.recent(1);
+  assert.equal(r?.unpriced, true);
+  assert.equal(r?.costPicoUsd, 0);
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, /claude_meter_unpriced_requests_total\{model="claude-imaginary-9"\} 3/);
+  assert.equal(logger.lines.filter((l) => l.level === 'warn' && l.obj['model'] === 'claude-imaginary-9').length, 1);
+});
+
+test('SSE passes through chunk by chunk: the first event reaches the client while the upstream is still holding the rest', async (t) => {
+  const up = await startMockAnthropic(t);
+  const stream = messageStream({ usage: { input_tokens: 1, output_tokens: 2 }, model: SONNET, text: 'a b c' });
+  const first = stream.slice(0, stream.indexOf('\n\n') + 2);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  up.setScenario(() => ({ kind: 'gated', headers: { 'content-type': 'text/event-stream' }, first, rest: stream.slice(first.length), gate }));
+  const { app, url } = await startProxy(t, { upstream: up.url });
+  const res = await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: SONNET, max_tokens: 5, stream: true, messages: [] }) });
+  assert.ok(res.body);
+  const reader = res.body.getReader();
+  let got = '';
+  const dec = new TextDecoder();
+  // If the proxy buffered, this loop would never see the first event: the upstream holds the rest until we release it.
+  while (!got.includes('\n\n')) {
+    const { value, done } = await reader.read();
+    assert.equal(done, false, 'stream ended before the first event');
+    got += dec.decode(value, { stream: true });
+  }
+  assert.equal(got, first);
+  release();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    got += dec.decode(value, { stream: true });
+  }
+  assert.equal(got, stream);
+  await app.recorder.flush();
+  const [r] = await app.store.recent(1);
+  assert.equal(r?.usage?.output, 2);
+});
+
+function rawRequest(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

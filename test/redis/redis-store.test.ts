@@ -1,0 +1,153 @@
+/**
+ * RedisStore against real redis-server processes started here (never the shared
+ * :6379): the shared contract on a single node and on a 3-master cluster, then the
+ * properties only Redis has (script atomicity, key layout, failing fast when down).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Cluster, Redis } from 'ioredis';
+import { RedisStore, type RedisClient } from '../../src/store/redis-store.ts';
+import type { RequestRecord } from '../../src/store/types.ts';
+import { DAY, HOUR, prng, rec, T0, TestClock, usage } from '../contract/fixtures.ts';
+import { runMeterStoreContract, type ContractStoreOptions } from '../contract/meter-store.contract.ts';
+import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
+import { connectCluster, connectRedis } from './connect.ts';
+
+const server = await startRedis();
+const cluster = await startRedisCluster();
+after(() => Promise.all([server.close(), cluster.stop()]));
+
+let prefixes = 0;
+/** A fresh prefix per store keeps tests independent on one server. */
+const freshPrefix = (): string => `t${process.pid}-${++prefixes}`;
+
+function harness(connect: () => Promise<RedisClient>) {
+  return async (opts: ContractStoreOptions) => {
+    const clock = new TestClock();
+    const store = new RedisStore(await connect(), { prefix: freshPrefix(), ...opts });
+    return {
+      store,
+      clock,
+      // Redis expires keys on its own clock: real time has to pass.
+      elapse: async (ms: number) => {
+        clock.advance(ms);
+        await sleep(ms);
+      },
+      cleanup: () => store.close(),
+    };
+  };
+}
+
+runMeterStoreContract('RedisStore (single node)', harness(() => connectRedis(server.url)));
+runMeterStoreContract('RedisStore (3-master cluster)', harness(() => connectCluster(cluster.nodes)));
+
+/** Writes with at most `concurrency` writes in flight. */
+async function writeConcurrently(store: RedisStore, records: RequestRecord[], concurrency: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < records.length) {
+      const r = records[next++];
+      if (r !== undefined) await store.write(r);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+function randomRecords(n: number, seed: number): RequestRecord[] {
+  const random = prng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
+  return Array.from({ length: n }, () =>
+    rec({
+      ts: T0 + Math.floor(random() * 3 * HOUR),
+      model: pick(['claude-opus-4-1', 'claude-haiku-4-5', null]),
+      keyId: pick(['kA', 'kB', 'kC']),
+      tag: pick(['', 'ci', 'x|y']),
+      status: pick([200, 200, 200, 429, 500]),
+      usage: usage({ input: Math.floor(random() * 5_000), output: Math.floor(random() * 2_000), cacheRead: 7 }),
+      costPicoUsd: Math.floor(random() * 2 ** 52),
+    }),
+  );
+}
+
+describe('RedisStore on a real redis-server', () => {
+  test('the write script is atomic: 2,000 records, each written twice by two clients at concurrency 50, sum exactly', async (t) => {
+    const prefix = freshPrefix();
+    const a = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 10_000 });
+    const b = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 10_000 });
+    t.after(() => Promise.all([a.close(), b.close()]));
+    const records = randomRecords(2_000, 7);
+    await Promise.all([writeConcurrently(a, records, 50), writeConcurrently(b, [...records].reverse(), 50)]);
+
+    const expectCost = records.reduce((s, r) => s + BigInt(r.costPicoUsd), 0n);
+    const expectInput = records.reduce((s, r) => s + (r.usage?.input ?? 0), 0);
+    const expectErrors = records.filter((r) => r.status >= 400).length;
+    for (const by of ['all', 'model', 'key', 'tag'] as const) {
+      const rows = await a.query({ by, granularity: 'day', from: T0, to: T0 + DAY });
+      const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((s, r) => s + f(r), 0);
+      assert.equal(sum((r) => r.totals.requests), 2_000, by);
+      assert.equal(sum((r) => r.totals.errors), expectErrors, by);
+      assert.equal(sum((r) => r.totals.tokens.input), expectInput, by);
+      assert.equal(rows.reduce((s, r) => s + r.totals.costPicoUsd, 0n), expectCost, by);
+    }
+    const probe = await connectRedis(server.url);
+    t.after(() => probe.quit());
+    assert.equal(await probe.xlen(`{${prefix}}:events`), 2_000, 'one event per record, none duplicated');
+  });
+
+  test('key layout: hour hashes with TTL, dedupe markers with TTL, fields minute|metric|value', async (t) => {
+    const client = await connectRedis(server.url);
+    const prefix = freshPrefix();
+    const store = new RedisStore(client, { prefix, bucketTtlSeconds: 600, eventsMaxLen: 10, dedupeTtlSeconds: 300 });
+    t.after(() => store.close());
+    await store.write(rec({ id: 'r1', ts: T0 + 61_000, tag: 'a|b', costPicoUsd: 9 }));
+    const keys = (await client.keys(`{${prefix}}:*`)).sort();
+    const hour = T0 / 1000;
+    assert.deepEqual(keys, [
+      `{${prefix}}:agg:all:${hour}`,
+      `{${prefix}}:agg:key:${hour}`,
+      `{${prefix}}:agg:model:${hour}`,
+      `{${prefix}}:agg:tag:${hour}`,
+      `{${prefix}}:events`,
+      `{${prefix}}:seen:r1`,
+    ]);
+    const tagHash = await client.hgetall(`{${prefix}}:agg:tag:${hour}`);
+    assert.equal(tagHash['1|req|a|b'], '1');
+    assert.equal(tagHash['1|cost|a|b'], '9');
+    assert.ok((await client.ttl(`{${prefix}}:agg:tag:${hour}`)) > 590);
+    assert.ok((await client.ttl(`{${prefix}}:seen:r1`)) > 290);
+  });
+
+  test('cluster: every key of one record hashes to one slot', async (t) => {
+    const client: Cluster = await connectCluster(cluster.nodes);
+    const prefix = freshPrefix();
+    const store = new RedisStore(client, { prefix, bucketTtlSeconds: 600, eventsMaxLen: 10, ownsClient: false });
+    t.after(async () => {
+      await store.close();
+      await client.quit();
+    });
+    await store.write(rec({ id: 'slot-check', ts: T0 }));
+    const names = ['events', 'seen:slot-check', ...['all', 'model', 'key', 'tag'].map((d) => `agg:${d}:${T0 / 1000}`)];
+    const slots = await Promise.all(names.map((n) => client.cluster('KEYSLOT', `{${prefix}}:${n}`)));
+    assert.equal(new Set(slots).size, 1);
+  });
+
+  test('when Redis is down, write() rejects fast and health() says so; both recover after restart', async (t) => {
+    const own = await startRedis({ t });
+    const client: Redis = await connectRedis(own.url);
+    const store = new RedisStore(client, { prefix: freshPrefix(), bucketTtlSeconds: 600, eventsMaxLen: 10 });
+    t.after(() => store.close());
+    assert.deepEqual(await store.health(), { kind: 'redis', reachable: true });
+    await own.stop();
+    const started = Date.now();
+    await assert.rejects(store.write(rec()));
+    assert.ok(Date.now() - started < 500, `write took ${Date.now() - started} ms to fail`);
+    const h = await store.health();
+    assert.equal(h.reachable, false);
+    assert.equal(typeof h.detail, 'string');
+    await own.restart();
+    await sleep(200); // reconnect backoff is capped at 50 ms in tests
+    assert.deepEqual(await store.health(), { kind: 'redis', reachable: true });
+    await store.write(rec()); // the script cache is gone after restart: EVALSHA falls back to EVAL
+  });
+});

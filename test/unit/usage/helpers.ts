@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { UsageTap, type FinishHow, type TapOptions } from '../../../src/usage/tap.ts';
+import { emptyUsage, type Usage, type UsageOutcome } from '../../../src/usage/types.ts';
+
+const FIXTURES = new URL('../../fixtures/', import.meta.url);
+
+export function sseFixture(name: string): Buffer {
+  return readFileSync(new URL(`sse/${name}`, FIXTURES));
+}
+
+export function jsonFixture(name: string): Buffer {
+  return readFileSync(new URL(`json/${name}`, FIXTURES));
+}
+
+export const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8' } as const;
+export const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+
+export interface TapRun {
+  status?: number;
+  headers?: Record<string, string | string[] | undefined>;
+  chunks: readonly Uint8Array[];
+  how?: FinishHow;
+  opts?: Partial<TapOptions>;
+}
+
+/** Feeds a response through a fresh tap, the way the proxy does, and returns the outcome. */
+export async function runTap(run: TapRun): Promise<{ outcome: UsageOutcome; tap: UsageTap }> {
+  const tap = new UsageTap({
+    path: '/v1/messages',
+    method: 'POST',
+    requestModel: 'claude-request-model',
+    maxJsonBodyBytes: 1024 * 1024,
+    maxSseEventBytes: 256 * 1024,
+    ...run.opts,
+  });
+  tap.onResponseStart(run.status ?? 200, run.headers ?? SSE_HEADERS);
+  for (const c of run.chunks) tap.onData(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+  const outcome = await tap.finish(run.how ?? 'complete');
+  return { outcome, tap };
+}
+
+/** Splits `bytes` at the given cut points (any order, duplicates and out-of-range allowed). */
+export function splitAt(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => Math.max(0, Math.min(bytes.length, c))))].sort((a, b) => a - b);
+  const out: Uint8Array[] = [];
+  let prev = 0;
+  for (const p of [...points, bytes.length]) {
+    out.push(bytes.subarray(prev, p));
+    prev = p;
+  }
+  return out;
+}
+
+export function usage(fields: Partial<Usage>): Usage {
+  return { ...emptyUsage(), ...fields };
+}
+
+export function outcome(fields: Partial<UsageOutcome>): UsageOutcome {
+  return {
+    usage: null,
+    model: null,
+    missingReason: null,
+    partial: false,
+    errorType: null,
+    stopReason: null,
+    messageId: null,
+    ...fields,
+  };
+}
