@@ -61,12 +61,18 @@ export interface KeySchema {
 }
 
 /**
- * Wraps the prefix in a hash tag unless it already carries one (`app:{cm}` stays as is),
- * so callers that share a cluster slot layout can choose the tag themselves.
+ * Wraps the prefix in a hash tag (`cm` → `{cm}`). A prefix that already has a `{` is
+ * taken as choosing its own tag (`app:{cm}`) and must then hold a valid one by Redis's
+ * rule (first `{`, then the next `}`, non-empty between): otherwise the tag would be
+ * decided by the rest of each key (a model or tag name) and scatter keys across slots.
  */
 export function keySchema(prefix: string = DEFAULT_PREFIX): KeySchema {
   if (prefix.length === 0) throw new RangeError('store prefix must not be empty');
-  const tagged = /\{[^{}]+\}/.test(prefix) ? prefix : `{${prefix}}`;
+  const open = prefix.indexOf('{');
+  if (open >= 0 && !(prefix.indexOf('}', open + 1) > open + 1)) {
+    throw new RangeError(`store prefix ${JSON.stringify(prefix)} has a '{' but no valid Redis Cluster hash tag`);
+  }
+  const tagged = open >= 0 ? prefix : `{${prefix}}`;
   return {
     tagged,
     events: `${tagged}:events`,

@@ -1,0 +1,68 @@
+/** /metrics, /_meter/health, /_meter/usage, the per-request log line, and where raw keys must never appear. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import Anthropic from '@anthropic-ai/sdk';
+import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
+import { startProxy, recordingLogger } from '../helpers/start-proxy.ts';
+import { hashKey } from '../../src/http/identify.ts';
+
+const MODEL = 'claude-haiku-4-5'; // alias of claude-haiku-4-5-20251001: $1 in / $5 out per MTok
+const RAW_KEY = 'sk-ant-api03-SECRET-raw-key-never-stored';
+
+test('metrics, usage and health reflect traffic by model, key and tag; raw keys appear nowhere', async (t) => {
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 100, output_tokens: 10, cache_read_input_tokens: 1000 } }));
+  const logger = recordingLogger();
+  const { app, url } = await startProxy(t, { upstream: up.url, logger, config: { metrics: { key_label: true, tag_label: true } } });
+  const c = new Anthropic({ apiKey: RAW_KEY, baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': 'team-a' } });
+  for (let i = 0; i < 3; i++) await c.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+  await c.messages.stream({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).finalMessage();
+  await app.recorder.flush();
+  const keyId = hashKey(RAW_KEY);
+  const canonical = 'claude-haiku-4-5-20251001';
+
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, new RegExp(`claude_meter_requests_total\\{model="${canonical}",status="200",key="${keyId}",tag="team-a"\\} 4`));
+  assert.match(metrics, new RegExp(`claude_meter_tokens_total\\{model="${canonical}",kind="cache_read"\\} 4000`));
+  // 4 × (100×$1 + 10×$5 + 1000×$0.10) / 1e6 = 4 × $0.00025 = $0.001
+  assert.match(metrics, new RegExp(`claude_meter_cost_usd_total\\{model="${canonical}"\\} 0\\.001\\n`));
+  for (const name of ['request_duration_seconds_bucket', 'time_to_first_token_seconds_bucket', 'upstream_errors_total', 'usage_missing_total', 'unpriced_requests_total']) {
+    assert.match(metrics, new RegExp(`claude_meter_${name}`), name);
+  }
+  assert.ok(!metrics.includes(RAW_KEY));
+
+  for (const by of ['model', 'key', 'tag', 'all'] as const) {
+    const res = await fetch(`${url}/_meter/usage?window=minute&by=${by}`);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { rows: { value: string; requests: number; tokens: { input: number }; cost_usd: number; cost_pico_usd: string }[] };
+    const total = body.rows.reduce((a, r) => a + r.requests, 0);
+    assert.equal(total, 4, `by=${by}`);
+    const expectValue = { model: canonical, key: keyId, tag: 'team-a', all: '*' }[by];
+    assert.ok(body.rows.every((r) => r.value === expectValue), `by=${by}: ${JSON.stringify(body.rows.map((r) => r.value))}`);
+    assert.equal(body.rows.reduce((a, r) => a + BigInt(r.cost_pico_usd), 0n), 1_000_000_000n);
+  }
+  const bad = await fetch(`${url}/_meter/usage?window=fortnight`);
+  assert.equal(bad.status, 400);
+
+  const health = (await (await fetch(`${url}/_meter/health`)).json()) as Record<string, unknown>;
+  assert.equal(health['status'], 'ok');
+  assert.equal((health['store'] as { kind: string }).kind, 'memory');
+
+  // Exactly one log line per request, carrying the hashed key and never the raw one.
+  const requestLines = logger.lines.filter((l) => l.msg === 'request');
+  assert.equal(requestLines.length, 4);
+  assert.ok(requestLines.every((l) => l.obj['key'] === keyId));
+  assert.ok(!JSON.stringify(logger.lines).includes(RAW_KEY));
+  const records = await app.store.recent(10);
+  assert.ok(!JSON.stringify(records).includes(RAW_KEY));
+  // SDK 1.x sends the key as a bearer token; either way the upstream gets it unchanged.
+  assert.ok(up.received.every((r) => r.headers['authorization'] === `Bearer ${RAW_KEY}` || r.headers['x-api-key'] === RAW_KEY));
+});
+
+test('meter routes are never forwarded upstream', async (t) => {
+  const up = await startMockAnthropic(t);
+  const { url } = await startProxy(t, { upstream: up.url });
+  assert.equal((await fetch(`${url}/_meter/nope`)).status, 404);
+  assert.equal((await fetch(`${url}/metrics`, { method: 'POST' })).status, 405);
+  assert.equal(up.received.length, 0);
+});

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { recordDeltas, tokenCounts } from '../../../src/store/buckets.ts';
+import { decodeEvent, encodeEvent } from '../../../src/store/event-codec.ts';
+import { Fifo } from '../../../src/store/fifo.ts';
+import {
+  dimensionValue,
+  hourStartsInRange,
+  hourStartSec,
+  keySchema,
+  minuteOfHour,
+  minuteStart,
+  parseBucketField,
+} from '../../../src/store/keys.ts';
+import { HOUR, MIN, rec, T0, usage } from '../../contract/fixtures.ts';
+
+test('keySchema: every key carries the prefix as a Cluster hash tag', () => {
+  const k = keySchema();
+  assert.equal(k.events, '{cm}:events');
+  assert.equal(k.agg('tag', 1736935200), '{cm}:agg:tag:1736935200');
+  assert.equal(k.seen('abc'), '{cm}:seen:abc');
+  assert.equal(keySchema('prod').events, '{prod}:events');
+  assert.equal(keySchema('app:{m}').events, 'app:{m}:events', 'an explicit tag is kept');
+  for (const bad of ['', '{}', 'a{b', 'a{}b{c}']) assert.throws(() => keySchema(bad), RangeError, bad);
+});
+
+test('time bucketing is UTC minute / hour floors', () => {
+  assert.equal(minuteStart(T0 + 59_999), T0);
+  assert.equal(minuteStart(T0 - 1), T0 - MIN);
+  assert.equal(hourStartSec(T0 + HOUR - 1), T0 / 1000);
+  assert.equal(minuteOfHour(T0 + 59 * MIN + 59_999), 59);
+  assert.equal(minuteOfHour(T0 + HOUR), 0);
+  assert.deepEqual(hourStartsInRange(T0 + 30 * MIN, T0 + 2 * HOUR), [T0 / 1000, T0 / 1000 + 3600]);
+  assert.deepEqual(hourStartsInRange(T0, T0 + 2 * HOUR + 1), [T0 / 1000, T0 / 1000 + 3600, T0 / 1000 + 7200]);
+  assert.throws(() => hourStartsInRange(0, 10 * 365 * 24 * HOUR), RangeError);
+});
+
+test('parseBucketField splits on the first two | only', () => {
+  assert.deepEqual(parseBucketField('5|req|a|b:c'), { minute: 5, metric: 'req', value: 'a|b:c' });
+  assert.deepEqual(parseBucketField('59|cost|'), { minute: 59, metric: 'cost', value: '' });
+  for (const bad of ['x|req|v', '60|req|v', '|req|v', '-1|req|v', '1.5|req|v', '3|req', 'plain']) {
+    assert.equal(parseBucketField(bad), null, bad);
+  }
+});
+
+test('dimension values: null model → unknown, empty tag → untagged', () => {
+  const r = rec({ model: null, tag: '', keyId: 'kk' });
+  assert.deepEqual(
+    (['all', 'model', 'key', 'tag'] as const).map((d) => dimensionValue(d, r)),
+    ['*', 'unknown', 'kk', 'untagged'],
+  );
+});
+
+test('cache writes: the part outside the 5m/1h split counts as 5m, never negative', () => {
+  const t = (c: number, c5: number | null, c1: number | null) =>
+    tokenCounts(usage({ cacheCreation: c, cacheCreation5m: c5, cacheCreation1h: c1 }));
+  assert.deepEqual([t(100, null, null).cache_creation_5m, t(100, null, null).cache_creation_1h], [100, 0]);
+  assert.deepEqual([t(100, 30, 50).cache_creation_5m, t(100, 30, 50).cache_creation_1h], [50, 50]);
+  assert.deepEqual([t(100, null, 100).cache_creation_5m, t(100, null, 100).cache_creation_1h], [0, 100]);
+  assert.deepEqual([t(10, 30, 50).cache_creation_5m, t(10, 30, 50).cache_creation_1h], [30, 50]);
+});
+
+test('recordDeltas omits zero counters and always counts the request', () => {
+  assert.deepEqual(recordDeltas(rec({ usage: null, usageMissing: 'no_usage_field', costPicoUsd: 0 })), [
+    ['req', 1],
+    ['miss', 1],
+  ]);
+  assert.deepEqual(recordDeltas(rec({ status: 500, usage: usage({ input: 3, output: 0 }), costPicoUsd: 9 })), [
+    ['req', 1],
+    ['err', 1],
+    ['in', 3],
+    ['cost', 9],
+  ]);
+});
+
+test('event codec round-trips records, keeping null distinct from empty string', () => {
+  const cases = [
+    rec(),
+    rec({ model: null, tag: '', usage: null, usageMissing: 'upstream_unreachable', ttftMs: null, messageId: null }),
+    rec({ model: '', tag: 'a|b', latencyMs: 0.125, ttftMs: 3.5, usage: usage({ cacheCreation5m: 1, cacheCreation1h: 2 }) }),
+  ];
+  for (const r of cases) assert.deepEqual(decodeEvent(encodeEvent(r)), r);
+  assert.equal(decodeEvent(['id', 'x']), null, 'missing required fields');
+  assert.equal(decodeEvent([...encodeEvent(rec()), 'usageMissing', 'not_a_reason']), null);
+  assert.equal(decodeEvent([...encodeEvent(rec()), 'usage', '{"input":"1"}']), null);
+});
+
+test('Fifo: bounded, evicts the oldest, unshiftAll keeps order', () => {
+  const f = new Fifo<number>(3);
+  assert.deepEqual([1, 2, 3].flatMap((n) => f.push(n)), []);
+  assert.deepEqual(f.push(4), [1]);
+  assert.deepEqual(f.newest(10), [4, 3, 2]);
+  assert.deepEqual(f.shiftMany(2), [2, 3]);
+  assert.deepEqual(f.unshiftAll([7, 8, 9]), [7], 'overflow drops from the head: the oldest');
+  assert.deepEqual(f.shiftMany(10), [8, 9, 4]);
+  assert.equal(f.shift(), undefined);
+  for (let i = 0; i < 5_000; i++) f.push(i);
+  for (let i = 0; i < 4_000; i++) f.shift();
+  assert.equal(f.length, 0);
+  assert.throws(() => new Fifo(0), RangeError);
+});

@@ -1,0 +1,138 @@
+/**
+ * Recorder behaviour with an in-process store that can be switched off: ordering,
+ * bounded concurrency, logging once per outage, close() semantics. No sockets.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Logger } from '../../../src/lib/logger.ts';
+import { MemoryStore } from '../../../src/store/memory-store.ts';
+import { Recorder, type RecorderEvent, type RecorderOptions } from '../../../src/store/recorder.ts';
+import type { MeterStore, RequestRecord, StoreHealth, UsageQuery, UsageRow } from '../../../src/store/types.ts';
+import { rec, TestClock } from '../../contract/fixtures.ts';
+
+/** MemoryStore behind a switch, counting concurrent writes. */
+class SwitchStore implements MeterStore {
+  readonly kind = 'memory' as const;
+  readonly inner = new MemoryStore({ clock: new TestClock(), bucketTtlSeconds: 3600, eventsMaxLen: 10_000 });
+  up = true;
+  delayMs = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  async write(r: RequestRecord): Promise<void> {
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.delayMs > 0) await new Promise((res) => setTimeout(res, this.delayMs));
+      if (!this.up) throw new Error('connection refused');
+      await this.inner.write(r);
+    } finally {
+      this.inFlight -= 1;
+    }
+  }
+  query(q: UsageQuery): Promise<UsageRow[]> {
+    return this.inner.query(q);
+  }
+  recent(limit: number): Promise<RequestRecord[]> {
+    return this.inner.recent(limit);
+  }
+  async health(): Promise<StoreHealth> {
+    return { kind: 'memory', reachable: this.up };
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+function setup(t: { after(fn: () => unknown): void }, opts: Partial<RecorderOptions> = {}) {
+  const store = new SwitchStore();
+  const lines: string[] = [];
+  const keep = (level: string) => (_: object, msg?: string) => void lines.push(`${level}: ${msg ?? ''}`);
+  const logger: Logger = { info: keep('info'), warn: keep('warn'), error: keep('error'), debug: () => {} };
+  const events: RecorderEvent[] = [];
+  const recorder = new Recorder({
+    store,
+    logger,
+    journalMaxRecords: 1_000,
+    retryInitialMs: 5,
+    retryMaxMs: 20,
+    closeTimeoutMs: 200,
+    onEvent: (e) => void events.push(e),
+    ...opts,
+  });
+  t.after(() => recorder.close());
+  return { store, recorder, lines, events };
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(cond(), 'condition not reached in 2.5 s');
+}
+
+test('record() is synchronous and bounded: at most `concurrency` writes in flight', async (t) => {
+  const { store, recorder } = setup(t, { concurrency: 4 });
+  store.delayMs = 2;
+  for (let i = 0; i < 100; i++) assert.equal(recorder.record(rec()), undefined);
+  assert.equal(recorder.stats().pending, 100);
+  await recorder.flush();
+  assert.equal(store.maxInFlight, 4);
+  assert.deepEqual(recorder.stats(), { pending: 0, journaled: 0, dropped: 0, written: 100, failures: 0 });
+});
+
+test('an outage is logged once down and once up; the journal replays in record() order', async (t) => {
+  const { store, recorder, lines, events } = setup(t, { concurrency: 1 });
+  store.up = false;
+  const all = Array.from({ length: 50 }, () => rec());
+  for (const r of all) recorder.record(r);
+  await recorder.flush();
+  await new Promise((r) => setTimeout(r, 60)); // several failed replay attempts
+  assert.equal(recorder.stats().journaled, 50);
+  assert.ok(recorder.stats().failures >= 3, `failures ${recorder.stats().failures}`);
+  store.up = true;
+  await until(() => recorder.stats().journaled === 0 && recorder.stats().pending === 0);
+  assert.deepEqual(lines, ['warn: meter store unreachable; journaling records until it answers', 'info: meter store reachable again']);
+  assert.deepEqual((await store.recent(100)).map((r) => r.id), all.map((r) => r.id).reverse());
+  assert.equal(events.filter((e) => e === 'replayed').length, 50);
+  assert.equal(events.filter((e) => e === 'journaled').length, 50);
+});
+
+test('invalid records are dropped and counted, never journaled', async (t) => {
+  const { recorder, lines } = setup(t);
+  recorder.record(rec({ costPicoUsd: 0.5 }));
+  await recorder.flush();
+  assert.deepEqual(recorder.stats(), { pending: 0, journaled: 0, dropped: 1, written: 0, failures: 0 });
+  assert.equal(lines.length, 1);
+});
+
+test('a throwing onEvent callback does not break recording', async (t) => {
+  const { recorder } = setup(t, {
+    onEvent: () => {
+      throw new Error('metrics bug');
+    },
+  });
+  recorder.record(rec());
+  await recorder.flush();
+  assert.equal(recorder.stats().written, 1);
+});
+
+test('close() drains the journal when the store is back, and drops records that arrive after', async (t) => {
+  const { store, recorder } = setup(t, { retryInitialMs: 60_000 });
+  store.up = false;
+  for (let i = 0; i < 10; i++) recorder.record(rec());
+  await recorder.flush();
+  store.up = true; // the next timed replay is a minute away: close() must not wait for it
+  await recorder.close();
+  assert.equal((await store.recent(100)).length, 10);
+  recorder.record(rec());
+  assert.equal(recorder.stats().dropped, 1);
+});
+
+test('close() gives up at its deadline while the store stays down, and says so', async (t) => {
+  const { store, recorder, lines } = setup(t, { closeTimeoutMs: 100 });
+  store.up = false;
+  store.delayMs = 30;
+  for (let i = 0; i < 40; i++) recorder.record(rec());
+  const started = Date.now();
+  await recorder.close();
+  assert.ok(Date.now() - started < 300, `close took ${Date.now() - started} ms`);
+  assert.ok(lines.some((l) => l.includes('recorder closed with records not written')));
+});
