@@ -45,7 +45,7 @@ export function createApp(opts: AppOptions): App {
     defaultMetrics: opts.defaultMetrics ?? true,
   });
   const pricer = buildPricer(config);
-  const store = opts.store ?? buildStore(config, clock);
+  const store = opts.store ?? buildStore(config, clock, logger);
   const recorder = new Recorder({
     store,
     logger,
@@ -123,12 +123,12 @@ export function createApp(opts: AppOptions): App {
   };
 }
 
-function buildStore(config: Config, clock: Clock): MeterStore {
+function buildStore(config: Config, clock: Clock, logger: Logger): MeterStore {
   const url = config.store.redis.url;
   if (url === null || url === '') {
     return new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, eventsMaxLen: 100_000 });
   }
-  return new RedisStore(createRedisClient(url), {
+  return new RedisStore(createRedisClient(url, { logger }), {
     prefix: config.store.redis.key_prefix,
     bucketTtlSeconds: config.store.bucket_ttl_days * 86_400,
     eventsMaxLen: config.store.events_max_len,

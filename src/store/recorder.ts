@@ -209,7 +209,8 @@ export class Recorder {
   }
 
   #scheduleReplay(): void {
-    if (this.#timer !== null || this.#closed) return;
+    // While a replay runs it reschedules itself on failure; a second timer would only race it.
+    if (this.#timer !== null || this.#replaying || this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       void this.#replay();
