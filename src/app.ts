@@ -58,7 +58,8 @@ export function createApp(opts: AppOptions): App {
   const forwarder = new Forwarder({
     url: config.upstream.url,
     apiKey: config.upstream.api_key,
-    timeoutMs: config.upstream.headers_timeout_ms,
+    headersTimeoutMs: config.upstream.headers_timeout_ms,
+    bodyTimeoutMs: config.upstream.body_timeout_ms,
     connectTimeoutMs: config.upstream.connect_timeout_ms,
     connections: config.upstream.connections,
   });

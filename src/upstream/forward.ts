@@ -23,8 +23,10 @@ export interface ForwardHooks {
 export interface ForwarderOptions {
   url: string;
   apiKey: string | null;
-  /** Idle timeout on the upstream socket (ms): covers waiting for headers and gaps between body chunks. */
-  timeoutMs: number;
+  /** Max wait for the upstream's response headers (ms); a model may think long before answering. */
+  headersTimeoutMs: number;
+  /** Max silence between response body chunks (ms). */
+  bodyTimeoutMs: number;
   connectTimeoutMs: number;
   connections: number;
 }
@@ -45,7 +47,7 @@ export class Forwarder {
     this.#opts = opts;
     this.#target = new URL(opts.url);
     const isHttps = this.#target.protocol === 'https:';
-    const agentOpts = { keepAlive: true, maxSockets: opts.connections, timeout: opts.timeoutMs };
+    const agentOpts = { keepAlive: true, maxSockets: opts.connections };
     this.#agent = isHttps ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
     this.#proxy = new ProxyServer({
       target: opts.url,
@@ -56,7 +58,10 @@ export class Forwarder {
     });
     this.#proxy.on('proxyRes', (proxyRes, req) => this.#onProxyRes(proxyRes, req));
     this.#proxy.on('proxyReq', (proxyReq, _req, _res, _opts, socket) => {
-      proxyReq.setTimeout(opts.timeoutMs, () => proxyReq.destroy(codedError('upstream idle timeout', 'ETIMEDOUT')));
+      // Until headers arrive the budget is headersTimeoutMs; after that, the allowed silence between body chunks.
+      const onIdle = () => proxyReq.destroy(codedError('upstream idle timeout', 'ETIMEDOUT'));
+      proxyReq.setTimeout(opts.headersTimeoutMs, onIdle);
+      proxyReq.once('response', () => proxyReq.setTimeout(opts.bodyTimeoutMs, onIdle));
       // The idle timeout is minutes long (a model can think that long before the
       // first byte); a dead host should fail in seconds, so connecting has its own bound.
       if (!socket.connecting) return;

@@ -203,3 +203,18 @@ function rawRequest(
     req.end(body);
   });
 }
+
+test('an upstream that stalls mid-stream is cut after body_timeout_ms; the client sees the cut and the usage so far is recorded as partial', async (t) => {
+  const up = await startMockAnthropic(t);
+  const stream = messageStream({ usage: { input_tokens: 321, output_tokens: 50 }, model: SONNET, text: 'a b c' });
+  const first = stream.slice(0, stream.indexOf('\n\n') + 2);
+  up.setScenario(() => ({ kind: 'gated', headers: { 'content-type': 'text/event-stream' }, first, rest: '', gate: new Promise<void>(() => {}) }));
+  const { app, url } = await startProxy(t, { upstream: up.url, config: { upstream: { body_timeout_ms: 300 } } });
+  const res = await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: SONNET, max_tokens: 5, stream: true, messages: [] }) });
+  assert.equal(res.status, 200);
+  await assert.rejects(res.text(), 'the client must see the stream cut, not a clean end');
+  for (let i = 0; i < 100 && app.recorder.stats().written === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  const [r] = await app.store.recent(1);
+  assert.equal(r?.partial, true);
+  assert.equal(r?.usage?.input, 321);
+});
