@@ -1,4 +1,5 @@
 import type { Config } from './types.ts';
+import type { BudgetConfig } from '../budget/types.ts';
 import { deepFreeze } from './freeze.ts';
 
 /** Everything in Config except `source`, which the loader sets. */
@@ -47,4 +48,30 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
     max_sse_event_bytes: 1024 * 1024, // 1 MiB per SSE event
     max_request_body_bytes: 32 * 1024 * 1024, // 32 MiB, the Messages API request size limit: larger bodies stream through unread
   },
+  budgets: [], // none: metering only, nothing is ever refused (per-budget defaults: BUDGET_DEFAULTS)
+  alerts: {
+    webhook_url: null, // null: no webhook
+    timeout_ms: 5_000, // 5 seconds per delivery attempt
+    max_attempts: 5, // including the first
+  },
+  admin: {
+    token: null, // null: no admin token configured
+  },
+});
+
+/**
+ * Defaults for each entry of `budgets:`. `name` has none: every budget must be named, since
+ * the name is part of its store keys, metrics and alerts. A limit (USD or tokens) is required
+ * too, by a check in schema.ts, as there is no sensible default amount.
+ */
+export const BUDGET_DEFAULTS: Readonly<Omit<BudgetConfig, 'name'>> = deepFreeze<Omit<BudgetConfig, 'name'>>({
+  scope: 'global', // one counter for all traffic the budget matches
+  match: { key: [], tag: [], model: [], path: [] }, // empty lists: match anything
+  window: 'day', // calendar day in `timezone`
+  timezone: 'UTC',
+  limit_usd: null,
+  limit_tokens: null,
+  action: 'reject', // refuse requests once the budget is spent
+  alert_at: [], // no threshold alerts
+  on_store_error: 'allow', // fail open: a store outage must not take the API down
 });

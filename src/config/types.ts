@@ -1,3 +1,5 @@
+import type { BudgetConfig } from '../budget/types.ts';
+
 /**
  * The validated, frozen configuration. Every key has a default (src/config/defaults.ts),
  * so a file that holds only the keys a user changes is valid.
@@ -54,5 +56,19 @@ export interface Config {
      * streams through unread and the upstream decides.
      */
     max_request_body_bytes: number;
+  };
+  /** Spend/token caps per window (src/budget/types.ts). Names are unique; each has a USD or token limit. */
+  budgets: BudgetConfig[];
+  alerts: {
+    /** Where budget threshold alerts are POSTed (http: or https:); null: no webhook. */
+    webhook_url: string | null;
+    /** Timeout of one delivery attempt (ms). */
+    timeout_ms: number;
+    /** Attempts per alert, including the first. */
+    max_attempts: number;
+  };
+  admin: {
+    /** Bearer token for the admin API; null: none configured. A secret: describeConfig hides it. */
+    token: string | null;
   };
 }

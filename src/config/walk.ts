@@ -62,6 +62,8 @@ export interface MapNode {
 export interface ListNode {
   readonly kind: 'list';
   readonly items: Node;
+  /** A lone scalar stands for a one-item list (`model: claude-x` = `model: [claude-x]`); checked at the key itself. */
+  readonly oneOrMany?: boolean;
   /** Defaults for each item (for a list of objects); an item key absent here is required. */
   readonly itemDefaults?: unknown;
   check?(value: readonly unknown[], path: string): Issue | undefined;
@@ -141,8 +143,14 @@ export function walk(node: Node, input: unknown, fallback: unknown, path: string
       return Object.fromEntries(entries);
     }
     case 'list': {
-      if (!Array.isArray(input)) return fail(`expected a list, got ${show(input)}`);
-      const out = input.map((item: unknown, i) => walk(node.items, item, node.itemDefaults, joinIndex(path, i), ctx));
+      let out: unknown[];
+      if (Array.isArray(input)) {
+        out = input.map((item: unknown, i) => walk(node.items, item, node.itemDefaults, joinIndex(path, i), ctx));
+      } else if (node.oneOrMany === true && !isMapping(input)) {
+        out = [walk(node.items, input, node.itemDefaults, path, ctx)];
+      } else {
+        return fail(`expected a list${node.oneOrMany === true ? ' or a single value' : ''}, got ${show(input)}`);
+      }
       return report(node.check?.(out, path), ctx, out);
     }
     case 'any':
@@ -192,7 +200,9 @@ export function scalar(node: ScalarKind, input: unknown, fromEnv: boolean, fail:
       const below = min !== undefined && (exclusive ? value <= min : value < min);
       const above = max !== undefined && value > max;
       if (!below && !above) return value;
-      if (min !== undefined && max !== undefined) return fail(`must be between ${min} and ${max}, got ${value}`);
+      if (min !== undefined && max !== undefined) {
+        return fail(exclusive ? `must be > ${min} and <= ${max}, got ${value}` : `must be between ${min} and ${max}, got ${value}`);
+      }
       return fail(below ? `must be ${exclusive ? '>' : '>='} ${min}, got ${value}` : `must be <= ${max}, got ${value}`);
     }
   }

@@ -7,13 +7,18 @@ import { UsageTap, isCountTokens, isMeteredPath } from '../usage/tap.ts';
 import type { UsageOutcome } from '../usage/types.ts';
 import { identify } from './identify.ts';
 import { readRequestBody, type RequestFacts } from './request-body.ts';
-import { sendProxyError } from './errors.ts';
+import { ProxyError, sendProxyError } from './errors.ts';
 import { settle, type SettleDeps } from '../meter/settle.ts';
+import type { BudgetGate, Admission } from '../budget/gate.ts';
+import type { SettleQueue } from '../budget/settle-queue.ts';
+import type { RequestRecord } from '../store/types.ts';
 
 export interface PipelineDeps extends SettleDeps {
   clock: Clock;
   forwarder: Forwarder;
   limits: { maxJsonBodyBytes: number; maxSseEventBytes: number; maxRequestBodyBytes: number };
+  /** Budgets; a getter because a config reload swaps the gate's budget list. */
+  budgets?: { gate: BudgetGate; settles: SettleQueue };
 }
 
 /**
@@ -45,7 +50,34 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     }
   }
 
-  // 2. Forward, observing the response through the usage tap.
+  // 2. Budget gate: reserve the expected cost atomically, or answer 429 without forwarding.
+  let admission: Admission = { kind: 'none' };
+  if (deps.budgets && isMeteredPath(method, path) && !free) {
+    admission = await deps.budgets.gate.admit({
+      id,
+      keyId: caller.keyId,
+      tag: caller.tag,
+      model: facts?.model ?? null,
+      path,
+      bytes: facts?.bytes ?? 0,
+      maxTokens: facts?.maxTokens ?? null,
+      betas,
+    });
+    const refusal = refusalOf(admission);
+    if (refusal) {
+      req.resume(); // the body was read already unless oversized; drain whatever is left
+      sendProxyError(res, refusal.error, `req_meter_${id}`);
+      settle(deps, {
+        id, ts, method, path, caller, facts, free, status: refusal.error.status, betas,
+        outcome: missing(refusal.reason, facts),
+        latencyMs: deps.clock.monotonic() - t0, ttftMs: null, upstreamLatencyMs: null,
+      });
+      return;
+    }
+    if (admission.kind === 'admitted') for (const [k, v] of Object.entries(admission.headers)) res.setHeader(k, v);
+  }
+
+  // 3. Forward, observing the response through the usage tap.
   const tap = new UsageTap({
     path,
     method,
@@ -59,7 +91,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   let ttftMs: number | null = null;
 
   const finish = (outcome: UsageOutcome) => {
-    settle(deps, {
+    const record = settle(deps, {
       id,
       ts,
       method,
@@ -74,6 +106,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
       upstreamLatencyMs,
       betas,
     });
+    if (deps.budgets) settleBudgets(deps.budgets, admission, record, facts?.bytes ?? 0);
   };
 
   deps.forwarder.forward(req, res, body, {
@@ -120,4 +153,41 @@ function parseBetas(h: string | string[] | undefined): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** A gate answer that stops the request here, as the error the client gets and the reason we record. */
+function refusalOf(a: Admission): { error: ProxyError; reason: 'rejected_by_budget' | 'budget_store_unreachable' } | null {
+  if (a.kind === 'denied') {
+    const d = a.denial;
+    return {
+      reason: 'rejected_by_budget',
+      error: new ProxyError('budget_exhausted', d.status, 'rate_limit_error', d.message, {
+        headers: { ...d.headers, 'retry-after': String(d.retryAfterS), 'x-should-retry': String(d.shouldRetry) },
+      }),
+    };
+  }
+  if (a.kind === 'store_error' && !a.allow) {
+    return {
+      reason: 'budget_store_unreachable',
+      error: new ProxyError('budget_store_unreachable', 503, 'api_error', 'claude-meter: budget store unreachable and the budget fails closed (on_store_error: deny)', {
+        headers: { 'retry-after': '5', 'x-should-retry': 'true' },
+      }),
+    };
+  }
+  return null;
+}
+
+/** After the response: the real cost replaces the reservation (queued if the store is down). */
+function settleBudgets(b: NonNullable<PipelineDeps['budgets']>, a: Admission, r: RequestRecord, bytes: number): void {
+  if (a.kind !== 'admitted' && !(a.kind === 'store_error' && a.allow)) return;
+  const u = r.usage;
+  const tokens = u === null ? 0 : u.input + u.output + u.cacheCreation + u.cacheRead;
+  b.settles.push({
+    refs: a.refs,
+    budgets: a.budgets,
+    ...(a.kind === 'admitted' ? { amount: a.amount } : {}),
+    id: r.id,
+    actual: { pico: r.unpriced ? 0 : r.costPicoUsd, tokens },
+  });
+  if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, bytes, u);
 }

@@ -16,6 +16,8 @@ const MISSING_REASONS: Record<UsageMissingReason, true> = {
   upstream_unreachable: true,
   not_metered_endpoint: true,
   body_too_large: true,
+  rejected_by_budget: true,
+  budget_store_unreachable: true,
 };
 
 export function encodeEvent(r: RequestRecord): string[] {

@@ -23,10 +23,18 @@ export class Fifo<T> {
     return this.#trim();
   }
 
-  /** Puts items back at the head, in the given order (a failed batch keeps its place). */
-  unshiftAll(items: readonly T[]): T[] {
-    this.#items = [...items, ...this.#items.slice(this.#head)];
-    this.#head = 0;
+  /**
+   * Inserts before the first item with a larger key, scanning from the head: cheap when
+   * the item belongs near the head (a failed write returning to a mostly sorted queue).
+   */
+  insertSorted(item: T, key: (x: T) => number): T[] {
+    const k = key(item);
+    let i = this.#head;
+    for (; i < this.#items.length; i++) {
+      const x = this.#items[i];
+      if (x !== undefined && key(x) > k) break;
+    }
+    this.#items.splice(i, 0, item);
     return this.#trim();
   }
 

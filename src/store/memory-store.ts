@@ -81,14 +81,15 @@ export class MemoryStore implements MeterStore {
     const minute = minuteOfHour(r.ts);
     const hour = hourStartSec(r.ts);
     for (const dim of DIMENSIONS) {
-      const hash = this.#liveHash(this.#keys.agg(dim, hour), now) ?? { expiresAt: 0, fields: new Map() };
+      const key = this.#keys.agg(dim, hour);
+      const hash = this.#liveHash(key, now) ?? { expiresAt: 0, fields: new Map() };
       const value = dimensionValue(dim, r);
       for (const [metric, n] of deltas) {
         const field = bucketField(minute, metric, value);
         hash.fields.set(field, (hash.fields.get(field) ?? 0n) + BigInt(n));
       }
       hash.expiresAt = now + this.#ttlMs;
-      this.#hashes.set(this.#keys.agg(dim, hour), hash);
+      this.#hashes.set(key, hash);
     }
   }
 

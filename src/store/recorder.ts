@@ -5,11 +5,10 @@
  * Flow: record → queue → store.write (≤ `concurrency` in flight). A failed write puts the
  * record in the journal and marks the store down; while down (or while the journal is
  * not empty, to keep order) new records go straight to the journal. A timer replays the
- * journal in order (up to the reordering inherent in `concurrency` parallel writes) with
- * capped exponential backoff; the first batch that succeeds marks
- * the store up. Replays are safe because store writes are idempotent by record id.
- * Memory is bounded: queue and journal each hold at most `journalMaxRecords`; beyond
- * that the oldest record is dropped and counted.
+ * journal in record() order (up to the reordering inherent in parallel writes) with capped
+ * exponential backoff; the first batch that succeeds marks the store up. Replaying is safe
+ * because store writes are idempotent by record id. Memory is bounded: queue and journal
+ * each hold at most `journalMaxRecords`; beyond that the oldest record is dropped and counted.
  */
 import type { Logger } from '../lib/logger.ts';
 import { assertValidRecord } from './buckets.ts';
@@ -53,6 +52,13 @@ const DEFAULTS = {
   closeTimeoutMs: 5_000, // 5 s
 } as const;
 
+/** A record plus its arrival order, which the journal keeps across failed attempts. */
+interface Entry {
+  seq: number;
+  r: RequestRecord;
+}
+const bySeq = (e: Entry): number => e.seq;
+
 export class Recorder {
   readonly #store: MeterStore;
   readonly #log: Logger;
@@ -61,8 +67,9 @@ export class Recorder {
   readonly #retryInitialMs: number;
   readonly #retryMaxMs: number;
   readonly #closeTimeoutMs: number;
-  readonly #queue: Fifo<RequestRecord>;
-  readonly #journal: Fifo<RequestRecord>;
+  readonly #queue: Fifo<Entry>;
+  readonly #journal: Fifo<Entry>;
+  #seq = 0;
   #inFlight = 0;
   #down = false;
   #replaying = false;
@@ -70,7 +77,7 @@ export class Recorder {
   #backoffMs: number;
   #closed = false;
   #closeExpired = false;
-  #warnedOverflow = false;
+  #warnedDrop = false;
   #idleWaiters: Array<() => void> = [];
   #dropped = 0;
   #written = 0;
@@ -95,16 +102,14 @@ export class Recorder {
   /** Hand over a finished request. The record must not be mutated afterwards. */
   record(r: RequestRecord): void {
     try {
-      if (this.#closed) return this.#drop(1);
+      if (this.#closed) return this.#drop(1); // nothing would ever replay it
       assertValidRecord(r);
-      if (this.#down || this.#journal.length > 0 || this.#replaying) {
-        this.#toJournal(r);
-        return;
-      }
-      this.#onDropped(this.#queue.push(r).length, 'write queue full');
+      const entry = { seq: this.#seq++, r };
+      if (this.#down || this.#journal.length > 0 || this.#replaying) return this.#toJournal(entry);
+      this.#drop(this.#queue.push(entry).length, 'write queue full');
       this.#pump();
     } catch (err) {
-      // Invalid records would fail every replay forever: count and drop them instead.
+      // An invalid record would fail every replay forever: count it and let it go.
       this.#log.warn({ id: r?.id, err: errMessage(err) }, 'meter record dropped');
       this.#drop(1);
     }
@@ -134,69 +139,65 @@ export class Recorder {
     this.#timer = null;
     let deadline: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => {
-      deadline = setTimeout(() => {
-        this.#closeExpired = true;
-        resolve();
-      }, this.#closeTimeoutMs);
+      deadline = setTimeout(resolve, this.#closeTimeoutMs);
+    }).then(() => {
+      this.#closeExpired = true;
     });
-    try {
-      await Promise.race([this.flush().then(() => this.#replay()), expired]);
-    } finally {
-      clearTimeout(deadline);
-    }
+    await Promise.race([this.flush().then(() => this.#replay()), expired]);
+    clearTimeout(deadline);
     const left = this.#journal.length + this.#queue.length + this.#inFlight;
     if (left > 0) this.#log.warn({ unsaved: left }, 'recorder closed with records not written to the store');
   }
 
   #pump(): void {
     while (!this.#down && this.#inFlight < this.#concurrency) {
-      const r = this.#queue.shift();
-      if (r === undefined) break;
+      const entry = this.#queue.shift();
+      if (entry === undefined) break;
       this.#inFlight += 1;
-      this.#write(r).then(
-        () => {
-          this.#written += 1;
-          this.#emit('written');
-        },
-        (err: unknown) => {
-          this.#failures += 1;
-          this.#emit('write_failed');
-          // At the head: it was recorded before anything now in the journal (records only
-          // bypass the journal while it is empty), so overflow still drops the oldest first.
-          this.#onDropped(this.#journal.unshiftAll([r]).length, 'journal full');
-          this.#emit('journaled');
-          this.#markDown(err);
-        },
-      ).finally(() => {
-        this.#inFlight -= 1;
-        this.#pump();
-      });
+      this.#write(entry)
+        .then(
+          () => {
+            this.#written += 1;
+            this.#emit('written');
+          },
+          (err: unknown) => {
+            this.#failures += 1;
+            this.#emit('write_failed');
+            this.#requeue([entry]);
+            this.#emit('journaled');
+            this.#markDown(err);
+          },
+        )
+        .finally(() => {
+          this.#inFlight -= 1;
+          this.#pump();
+        });
     }
     this.#notifyIfIdle();
   }
 
-  /** Replays the journal head-first in batches; returns when it is empty or a write failed. */
+  /** Replays the journal head-first in batches until it is empty or a write fails. */
   async #replay(): Promise<void> {
     if (this.#replaying) return;
     this.#replaying = true;
+    let retry = false;
     try {
       while (this.#journal.length > 0 && !this.#closeExpired) {
         const batch = this.#journal.shiftMany(this.#concurrency);
         this.#inFlight += batch.length;
-        const results = await Promise.allSettled(batch.map((r) => this.#write(r)));
+        const results = await Promise.allSettled(batch.map((e) => this.#write(e)));
         this.#inFlight -= batch.length;
         const failed = batch.filter((_, i) => results[i]?.status === 'rejected');
         this.#written += batch.length - failed.length;
         for (let i = failed.length; i < batch.length; i++) this.#emit('replayed');
         if (failed.length > 0) {
           this.#failures += failed.length;
-          for (const _ of failed) this.#emit('write_failed');
-          // Back at the head, in order: the journal stays FIFO across failed attempts.
-          this.#onDropped(this.#journal.unshiftAll(failed).length, 'journal full');
-          const first = results.find((x) => x.status === 'rejected');
-          this.#markDown(first?.status === 'rejected' ? first.reason : 'replay failed');
+          for (let i = 0; i < failed.length; i++) this.#emit('write_failed');
+          this.#requeue(failed);
+          const rejected = results.find((x) => x.status === 'rejected');
+          this.#markDown(rejected?.status === 'rejected' ? rejected.reason : 'replay failed');
           this.#backoffMs = Math.min(this.#backoffMs * 2, this.#retryMaxMs);
-          this.#scheduleReplay();
+          retry = true;
           return;
         }
         this.#markUp();
@@ -204,12 +205,13 @@ export class Recorder {
       if (this.#journal.length === 0) this.#markUp();
     } finally {
       this.#replaying = false;
+      if (retry) this.#scheduleReplay();
       this.#pump();
     }
   }
 
   #scheduleReplay(): void {
-    // While a replay runs it reschedules itself on failure; a second timer would only race it.
+    // A running replay reschedules itself on failure; a second timer would only race it.
     if (this.#timer !== null || this.#replaying || this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
@@ -224,41 +226,46 @@ export class Recorder {
     this.#down = true;
     this.#log.warn({ err: errMessage(err) }, 'meter store unreachable; journaling records until it answers');
     // Queued records would fail the same way; keep them, in order, behind the failed one.
-    for (const r of this.#queue.shiftMany(this.#queue.length)) this.#toJournal(r);
+    for (const entry of this.#queue.shiftMany(this.#queue.length)) this.#toJournal(entry);
     this.#scheduleReplay();
   }
 
   #markUp(): void {
     if (!this.#down) return;
     this.#down = false;
-    this.#warnedOverflow = false;
+    this.#warnedDrop = false;
     this.#backoffMs = this.#retryInitialMs;
     this.#log.info({ journaled: this.#journal.length, dropped: this.#dropped }, 'meter store reachable again');
   }
 
-  #toJournal(r: RequestRecord): void {
-    const evicted = this.#journal.push(r);
+  #toJournal(entry: Entry): void {
+    const evicted = this.#journal.push(entry);
     this.#emit('journaled');
-    this.#onDropped(evicted.length, 'journal full');
+    this.#drop(evicted.length, 'journal full');
     if (this.#down) this.#scheduleReplay();
   }
 
-  #onDropped(n: number, why: string): void {
-    if (n === 0) return;
-    if (!this.#warnedOverflow) {
-      this.#warnedOverflow = true;
-      this.#log.warn({ reason: why }, 'meter records dropped: oldest records discarded to bound memory');
-    }
-    this.#drop(n);
+  /**
+   * Returns failed records to the journal at their place in record() order (at or near
+   * the head), so the replay stays ordered and overflow still drops the oldest first.
+   */
+  #requeue(entries: readonly Entry[]): void {
+    for (const e of entries) this.#drop(this.#journal.insertSorted(e, bySeq).length, 'journal full');
   }
 
-  #drop(n: number): void {
+  /** Counts lost records; an overflow is logged once per outage, not once per record. */
+  #drop(n: number, overflow?: string): void {
+    if (n === 0) return;
+    if (overflow !== undefined && !this.#warnedDrop) {
+      this.#warnedDrop = true;
+      this.#log.warn({ reason: overflow }, 'meter records dropped: oldest records discarded to bound memory');
+    }
     this.#dropped += n;
     for (let i = 0; i < n; i++) this.#emit('dropped');
   }
 
   /** store.write may throw synchronously (a buggy adapter); treat it as a rejection. */
-  #write(r: RequestRecord): Promise<void> {
+  #write({ r }: Entry): Promise<void> {
     try {
       return this.#store.write(r);
     } catch (err) {
@@ -270,7 +277,7 @@ export class Recorder {
     try {
       this.#onEvent(e);
     } catch {
-      // A metrics callback bug must not break metering; the stats still count the event.
+      // A metrics callback bug must not break metering; stats() still counts the event.
     }
   }
 

@@ -34,7 +34,9 @@ export type UsageMissingReason =
   | 'stream_incomplete' // stream ended before message_start
   | 'upstream_unreachable' // we never got a response
   | 'not_metered_endpoint' // a path that carries no usage by design (GET /v1/models …)
-  | 'body_too_large'; // JSON body exceeded the tap's inspection bound
+  | 'body_too_large' // JSON body exceeded the tap's inspection bound
+  | 'rejected_by_budget' // we answered 429 ourselves: a budget was exhausted, nothing was forwarded
+  | 'budget_store_unreachable'; // we answered 503: a fail-closed budget could not be checked
 
 export interface UsageOutcome {
   /** Null when no usage could be read; then `missingReason` says why. */

@@ -99,7 +99,7 @@ test('records keep flowing while Redis is stopped: journaled, then written exact
   const started = performance.now();
   for (const x of during) assert.equal(r.recorder.record(x), undefined);
   const elapsed = performance.now() - started;
-  assert.ok(elapsed < 100, `500 record() calls took ${elapsed} ms with Redis down`);
+  assert.ok(elapsed < 250, `500 record() calls took ${elapsed} ms with Redis down`);
   await r.recorder.flush();
   assert.deepEqual({ ...r.recorder.stats(), failures: 0 }, { pending: 0, journaled: 500, dropped: 0, written: 100, failures: 0 });
 

@@ -85,14 +85,17 @@ test('event codec round-trips records, keeping null distinct from empty string',
   assert.equal(decodeEvent([...encodeEvent(rec()), 'usage', '{"input":"1"}']), null);
 });
 
-test('Fifo: bounded, evicts the oldest, unshiftAll keeps order', () => {
+test('Fifo: bounded, evicts the oldest, insertSorted finds its place from the head', () => {
   const f = new Fifo<number>(3);
   assert.deepEqual([1, 2, 3].flatMap((n) => f.push(n)), []);
   assert.deepEqual(f.push(4), [1]);
   assert.deepEqual(f.newest(10), [4, 3, 2]);
   assert.deepEqual(f.shiftMany(2), [2, 3]);
-  assert.deepEqual(f.unshiftAll([7, 8, 9]), [7], 'overflow drops from the head: the oldest');
-  assert.deepEqual(f.shiftMany(10), [8, 9, 4]);
+  const id = (x: number) => x;
+  assert.deepEqual([f.insertSorted(3, id), f.insertSorted(1, id)], [[], []]);
+  assert.deepEqual(f.insertSorted(5, id), [1], 'overflow drops from the head: the oldest');
+  assert.deepEqual(f.insertSorted(0, id), [0], 'even when that is the item just inserted');
+  assert.deepEqual(f.shiftMany(10), [3, 4, 5]);
   assert.equal(f.shift(), undefined);
   for (let i = 0; i < 5_000; i++) f.push(i);
   for (let i = 0; i < 4_000; i++) f.shift();

@@ -1,0 +1,78 @@
+/** Parent-process half: spawns `node --import tsx bench/<x>.ts`, waits for its port, talks IPC, kills it. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const live = new Set<ChildProcess>();
+
+/** Synchronous last resort, for 'exit' and signal handlers that cannot await. */
+export function killAllChildren(): void {
+  for (const c of live) c.kill('SIGKILL');
+  live.clear();
+}
+process.once('exit', killAllChildren);
+
+export interface Child {
+  name: string;
+  pid: number;
+  url: string;
+  call<T>(op: string, args?: Record<string, unknown>): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export async function spawnChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Child> {
+  const cp = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `bench/${script}`], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  live.add(cp);
+  const exited = new Promise<void>((resolve) => cp.once('exit', () => resolve()));
+  void exited.then(() => live.delete(cp));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: no PORT line within 30 s`)), 30_000);
+    cp.once('exit', (code, sig) => reject(new Error(`${name} exited during startup (${code ?? sig})`)));
+    createInterface({ input: cp.stdout! }).on('line', (line) => {
+      const m = /^PORT (\d+)$/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      } else process.stderr.write(`[${name}] ${line}\n`);
+    });
+  });
+
+  let nextId = 0;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  cp.on('message', (raw) => {
+    const m = raw as { id: number; ok: boolean; result?: unknown; error?: string };
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if (m.ok) p?.resolve(m.result);
+    else p?.reject(new Error(`${name}: ${m.error}`));
+  });
+  cp.once('exit', () => {
+    for (const p of pending.values()) p.reject(new Error(`${name} exited`));
+    pending.clear();
+  });
+
+  return {
+    name,
+    pid: cp.pid ?? -1,
+    url: `http://127.0.0.1:${port}`,
+    call: <T>(op: string, args: Record<string, unknown> = {}) =>
+      new Promise<T>((resolve, reject) => {
+        const id = ++nextId;
+        pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        cp.send({ id, op, ...args });
+      }),
+    async stop() {
+      if (cp.exitCode !== null || cp.signalCode !== null) return;
+      cp.kill('SIGTERM');
+      const t = setTimeout(() => cp.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/** Bench knobs from the environment. BENCH_QUICK=1 is a smoke run (~1 minute), not a measurement. */
+const env = process.env;
+const quick = env['BENCH_QUICK'] === '1';
+const num = (name: string, full: number, fast: number): number => {
+  const v = env[name];
+  if (v === undefined || v === '') return quick ? fast : full;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got '${v}'`);
+  return n;
+};
+
+export const BENCH = {
+  quick,
+  seconds: num('BENCH_SECONDS', 5, 1),
+  rounds: num('BENCH_ROUNDS', 3, 1),
+  warmupSeconds: num('BENCH_WARMUP', 2, 0.5),
+  concurrencies: [1, 16, 64],
+  /** The undici engine variant is only measured where the engine decision is made. */
+  variantConcurrencies: [1, 64],
+  variant: env['BENCH_VARIANT'] !== '0',
+  ttftRequests: num('BENCH_TTFT_N', 300, 30),
+  ttftHoldMs: 50,
+  streamMB: num('BENCH_STREAM_MB', 200, 20),
+  logLevel: env['LOG_LEVEL'] ?? 'warn',
+  /** A directory: run the proxy children (bare, meter, variant) under --cpu-prof and write their profiles there. */
+  profileDir: env['BENCH_PROFILE'] ?? null,
+};

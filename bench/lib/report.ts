@@ -1,0 +1,156 @@
+/** Results → the Markdown block pasted into the README, with goals judged PASS/FAIL. */
+import type { LoadResult } from './load.ts';
+
+export type Target = 'direct' | 'bare' | 'meter' | 'variant';
+
+export interface Summary {
+  target: Target;
+  c: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUsPerReq: number | null;
+  errors: number;
+}
+
+export interface Results {
+  machine: { cpu: string; cores: number; node: string; redis: string; os: string };
+  conditions: { loadavgStart: number; loadavgEnd: number; stealPct: number };
+  bench: { quick: boolean; seconds: number; rounds: number; warmupSeconds: number; ttftRequests: number; ttftHoldMs: number; streamMB: number; logLevel: string; generatedAt: string };
+  runs: Array<LoadResult & { round: number; target: Target; c: number; cpuUsPerReq: number | null }>;
+  summary: Summary[];
+  recording: { clientOk: number; inflightBound: number; store: number; metrics: number; written: number; dropped: number; journaled: number };
+  ttft: Partial<Record<Target, { median: number; p99: number; n: number; unbuffered: boolean }>>;
+  memory: {
+    mb: number;
+    seconds: number;
+    rssStartMB: number;
+    rssMaxMB: number;
+    rssEndMB: number;
+    heapStartMB: number;
+    heapMaxMB: number;
+    heapEndMB: number;
+    samples: number;
+    upstreamUsage: { input_tokens: number; output_tokens: number } | null;
+    recordedUsage: { input_tokens: number; output_tokens: number } | null;
+    recordedPartial: boolean | null;
+  };
+}
+
+const NAMES: Record<Target, string> = {
+  direct: 'direct upstream',
+  bare: 'bare pass-through (undici)',
+  meter: '**claude-meter** (http-proxy-3, Redis)',
+  variant: 'claude-meter pipeline on undici dispatch (variant)',
+};
+const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const signed = (x: number, d = 3) => (x >= 0 ? '+' : '') + f(x, d);
+const pct = (x: number) => `${f(x * 100, 0)}%`;
+const pass = (ok: boolean) => (ok ? '**PASS**' : '**FAIL**');
+
+export function renderReport(r: Results): string {
+  const get = (t: Target, c: number) => r.summary.find((s) => s.target === t && s.c === c);
+  const cs = [...new Set(r.summary.map((s) => s.c))];
+  const L: string[] = [];
+  const b = r.bench;
+  L.push(`#### Benchmark (${b.generatedAt.slice(0, 10)}${b.quick ? ', QUICK smoke run: not a measurement' : ''})`, '');
+  L.push(
+    `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, redis-server ${r.machine.redis}, ${r.machine.os}. ` +
+      'Load generator (autocannon), mock upstream, proxy and Redis all share these cores over 127.0.0.1, each server in its own process. ' +
+      `Conditions: 1-min load average ${f(r.conditions.loadavgStart)} at start, ${f(r.conditions.loadavgEnd)} at end; CPU steal ${f(r.conditions.stealPct, 1)}% ` +
+      '(other tenants on the host: compare targets within a run, not runs with each other).',
+    '',
+  );
+  L.push(
+    `Method: closed-loop \`POST /v1/messages\` with a ~1 KB JSON response; ${b.rounds} rounds × ${b.seconds} s per target and concurrency, ` +
+      `targets interleaved in rotating order after ${b.warmupSeconds} s warm-ups; medians across rounds. claude-meter: \`createApp\`, ` +
+      `default config, Redis store (every request recorded), log level \`${b.logLevel}\`. CPU = user+system of the proxy process per request, Redis writes included.`,
+    '',
+  );
+
+  L.push('| target | c | req/s | p50 ms | p99 ms | proxy CPU µs/req |', '|---|--:|--:|--:|--:|--:|');
+  for (const c of cs)
+    for (const t of ['direct', 'bare', 'meter'] as const) {
+      const s = get(t, c);
+      if (s) L.push(`| ${NAMES[t]} | ${c} | ${f(s.rps, 0)} | ${f(s.p50, 3)} | ${f(s.p99, 3)} | ${s.cpuUsPerReq === null ? '–' : f(s.cpuUsPerReq, 0)} |`);
+    }
+  L.push('');
+
+  L.push('| claude-meter, c | req/s vs bare | req/s vs direct | added p50 vs bare | added p99 vs bare | added p50 vs direct | added p99 vs direct |', '|--:|--:|--:|--:|--:|--:|--:|');
+  for (const c of cs) {
+    const m = get('meter', c);
+    const br = get('bare', c);
+    const d = get('direct', c);
+    if (!m || !br || !d) continue;
+    L.push(`| ${c} | ${pct(m.rps / br.rps)} | ${pct(m.rps / d.rps)} | ${signed(m.p50 - br.p50)} ms | ${signed(m.p99 - br.p99)} ms | ${signed(m.p50 - d.p50)} ms | ${signed(m.p99 - d.p99)} ms |`);
+  }
+  L.push('');
+
+  const errors = r.summary.reduce((n, s) => n + s.errors, 0);
+  const rec = r.recording;
+  const recordedAll = rec.store >= rec.clientOk && rec.store - rec.clientOk <= rec.inflightBound && rec.dropped === 0 && rec.journaled === 0;
+  L.push(
+    `Recording: the client got ${rec.clientOk} responses from claude-meter; its Redis store holds **${rec.store}** requests ` +
+      `(\`claude_meter_requests_total\` = ${rec.metrics}, recorder written ${rec.written}, dropped ${rec.dropped}, journaled ${rec.journaled}). ` +
+      `The store may exceed the client count by requests cut in flight when a run stops (at most ${rec.inflightBound}). Errors/non-2xx in all runs: ${errors}.`,
+    '',
+  );
+
+  const tt = r.ttft;
+  L.push(`Streaming time to first byte (c=1, ${b.ttftRequests} sequential requests per target, interleaved; the upstream sends \`message_start\` at once and the rest ${b.ttftHoldMs} ms later):`, '');
+  L.push('| target | median TTFT ms | p99 TTFT ms | first chunk unbuffered |', '|---|--:|--:|:-:|');
+  for (const t of ['direct', 'bare', 'meter'] as const) {
+    const x = tt[t];
+    if (x) L.push(`| ${NAMES[t]} | ${f(x.median, 3)} | ${f(x.p99, 3)} | ${x.unbuffered ? 'yes' : 'NO'} |`);
+  }
+  const ttftAdded = (tt.meter?.median ?? NaN) - (tt.bare?.median ?? NaN);
+  const ttftAddedP99 = (tt.meter?.p99 ?? NaN) - (tt.bare?.p99 ?? NaN);
+  L.push('', `claude-meter adds ${signed(ttftAdded)} ms median and ${signed(ttftAddedP99)} ms p99 TTFT over the bare pass-through.`, '');
+
+  const m = r.memory;
+  const growth = m.rssMaxMB - m.rssStartMB;
+  const usageOk = m.upstreamUsage !== null && m.recordedUsage !== null && m.upstreamUsage.input_tokens === m.recordedUsage.input_tokens && m.upstreamUsage.output_tokens === m.recordedUsage.output_tokens;
+  L.push(`Memory: one ${f(m.mb, 0)} MB SSE response streamed through claude-meter to a client reading at full speed (${f(m.mb / m.seconds, 0)} MB/s; RSS sampled every 100 ms, ${m.samples} samples):`, '');
+  L.push('| RSS start | RSS max | RSS end | heapUsed start / max / end | usage from upstream | usage recorded |', '|--:|--:|--:|--:|--:|--:|');
+  const u = (x: { input_tokens: number; output_tokens: number } | null) => (x ? `in ${x.input_tokens}, out ${x.output_tokens}` : 'none');
+  L.push(`| ${f(m.rssStartMB, 1)} MB | ${f(m.rssMaxMB, 1)} MB | ${f(m.rssEndMB, 1)} MB | ${f(m.heapStartMB, 1)} / ${f(m.heapMaxMB, 1)} / ${f(m.heapEndMB, 1)} MB | ${u(m.upstreamUsage)} | ${u(m.recordedUsage)}${m.recordedPartial ? ' (partial!)' : ''} |`, '');
+
+  const vs = cs.map((c) => ({ c, v: get('variant', c), m: get('meter', c), br: get('bare', c) })).filter((x) => x.v && x.m && x.br);
+  if (vs.length > 0) {
+    L.push('Engine decision: the same pipeline (tap, pricing, metrics, Redis recorder) on two forwarding engines:', '');
+    L.push('| engine | c | req/s | vs bare | p50 ms | p99 ms | CPU µs/req |', '|---|--:|--:|--:|--:|--:|--:|');
+    for (const { c, v, m: mm, br } of vs)
+      for (const [name, s] of [['http-proxy-3 on node:http (shipped)', mm!], ['undici `dispatch()` (bench/undici-forwarder-variant.ts)', v!]] as const)
+        L.push(`| ${name} | ${c} | ${f(s.rps, 0)} | ${pct(s.rps / br!.rps)} | ${f(s.p50, 3)} | ${f(s.p99, 3)} | ${s.cpuUsPerReq === null ? '–' : f(s.cpuUsPerReq, 0)} |`);
+    const hi = vs.find((x) => x.c === Math.max(...vs.map((y) => y.c)))!;
+    const lo = vs.find((x) => x.c === Math.min(...vs.map((y) => y.c)))!;
+    const gain = hi.v!.rps / hi.m!.rps - 1;
+    const cpu = hi.v!.cpuUsPerReq !== null && hi.m!.cpuUsPerReq !== null ? hi.v!.cpuUsPerReq / hi.m!.cpuUsPerReq - 1 : NaN;
+    const dp50 = lo.v!.p50 - lo.m!.p50;
+    // 10%: below that, run-to-run noise on a shared 2-core VM can flip the order.
+    const verdict =
+      gain >= 0.1 && dp50 <= 0
+        ? 'the undici engine is measurably faster on both counts'
+        : gain <= -0.1 && dp50 >= 0
+          ? 'http-proxy-3 is measurably faster on both counts: keep it'
+          : 'no clear winner beyond noise (10%): keep http-proxy-3, the single shipped path';
+    L.push(
+      '',
+      `At c=${hi.c} the undici engine serves ${signed(gain * 100, 0)}% requests/s with ${signed(cpu * 100, 0)}% CPU per request; ` +
+        `at c=${lo.c} its p50 differs by ${signed(dp50)} ms. Verdict of this run: ${verdict}.`,
+      '',
+    );
+  }
+
+  const m64 = get('meter', 64);
+  const b64 = get('bare', 64);
+  const m1 = get('meter', 1);
+  const b1 = get('bare', 1);
+  L.push('| goal | measured | result |', '|---|---|:-:|');
+  if (m64 && b64) L.push(`| c=64 throughput >= 70% of bare pass-through, Redis recording on | ${pct(m64.rps / b64.rps)} (${f(m64.rps, 0)} vs ${f(b64.rps, 0)} req/s) | ${pass(m64.rps / b64.rps >= 0.7)} |`);
+  if (m1 && b1) L.push(`| c=1 added p50 <= 0.5 ms over bare | ${signed(m1.p50 - b1.p50)} ms | ${pass(m1.p50 - b1.p50 <= 0.5)} |`);
+  L.push(`| streaming TTFT added <= 1 ms (median, vs bare) | ${signed(ttftAdded)} ms | ${pass(ttftAdded <= 1 && (tt.meter?.unbuffered ?? false))} |`);
+  L.push(`| memory flat while ${f(m.mb, 0)} MB streams (RSS growth < 50 MB, usage recorded exactly) | +${f(growth, 1)} MB RSS, usage ${usageOk ? 'equal' : 'DIFFERS'} | ${pass(growth < 50 && usageOk)} |`);
+  L.push(`| every request recorded in Redis, no errors | ${rec.store} stored for ${rec.clientOk} answered, ${errors} errors | ${pass(recordedAll && errors === 0)} |`);
+  return L.join('\n');
+}

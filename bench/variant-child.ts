@@ -1,0 +1,73 @@
+/**
+ * claude-meter's request pipeline on the undici engine. createApp builds its Forwarder
+ * itself and src/ must not change for a bench, so this mirrors createApp's composition
+ * (same pipeline, tap, pricer, metrics, Recorder and RedisStore; key prefix `cmv` so its
+ * records are counted apart) and swaps only the engine. Proxied routes only: no admin.
+ */
+import http from 'node:http';
+import pino from 'pino';
+import { loadConfig } from '../src/config/load.ts';
+import { systemClock } from '../src/lib/clock.ts';
+import { createMetrics } from '../src/metrics/registry.ts';
+import { buildPricer } from '../src/pricing/build.ts';
+import { Recorder } from '../src/store/recorder.ts';
+import { MemoryStore } from '../src/store/memory-store.ts';
+import { RedisStore } from '../src/store/redis-store.ts';
+import { createRedisClient } from '../src/store/redis-client.ts';
+import { handleProxied, type PipelineDeps } from '../src/http/pipeline.ts';
+import type { Forwarder } from '../src/upstream/forward.ts';
+import { UndiciForwarder } from './undici-forwarder-variant.ts';
+import { serveChild } from './lib/child-runtime.ts';
+import { storeOps } from './lib/store-ops.ts';
+
+const config = loadConfig({
+  file: null,
+  env: { PORT: '0', UPSTREAM_URL: process.env['UPSTREAM_URL'] ?? '', REDIS_URL: process.env['REDIS_URL'] ?? '' },
+});
+const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn', base: { service: 'claude-meter' } }, pino.destination({ fd: 2, sync: false }));
+const metrics = createMetrics({ keyLabel: config.metrics.key_label, tagLabel: config.metrics.tag_label, defaultMetrics: true });
+// As createApp's buildStore: no Redis URL means the in-memory store (never a default localhost Redis).
+const redisUrl = config.store.redis.url;
+const store =
+  redisUrl === null || redisUrl === ''
+    ? new MemoryStore({ clock: systemClock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, eventsMaxLen: 100_000 })
+    : new RedisStore(createRedisClient(redisUrl), {
+        prefix: 'cmv',
+        bucketTtlSeconds: config.store.bucket_ttl_days * 86_400,
+        eventsMaxLen: config.store.events_max_len,
+      });
+const recorder = new Recorder({
+  store,
+  logger,
+  journalMaxRecords: config.store.journal_max_records,
+  onEvent: (e) => metrics.storeEvents.inc({ event: e }),
+});
+const forwarder = new UndiciForwarder({
+  url: config.upstream.url,
+  apiKey: config.upstream.api_key,
+  headersTimeoutMs: config.upstream.headers_timeout_ms,
+  bodyTimeoutMs: config.upstream.body_timeout_ms,
+  connectTimeoutMs: config.upstream.connect_timeout_ms,
+  connections: config.upstream.connections,
+});
+const deps: PipelineDeps = {
+  clock: systemClock,
+  // Forwarder has #private fields, so TypeScript treats it nominally; the pipeline only calls forward().
+  forwarder: forwarder as unknown as Forwarder,
+  pricer: buildPricer(config),
+  metrics,
+  logger,
+  record: (r) => recorder.record(r),
+  warnedModels: new Set(),
+  limits: {
+    maxJsonBodyBytes: config.limits.max_json_body_bytes,
+    maxSseEventBytes: config.limits.max_sse_event_bytes,
+    maxRequestBodyBytes: config.limits.max_request_body_bytes,
+  },
+};
+const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  handleProxied(deps, req, res).catch(() => res.destroy());
+});
+server.requestTimeout = 0;
+
+await serveChild(server, storeOps(store, recorder, store.kind));

@@ -1,0 +1,290 @@
+/**
+ * Delivers alerts to one webhook URL. send() is synchronous and never throws: an alert
+ * is a side channel and must never delay or fail the proxied request that triggered it.
+ *
+ * Flow: send → bounded queue → POST (≤ `concurrency` in flight) → retry network errors,
+ * timeouts, 429 and 5xx with capped exponential backoff (or the server's retry-after)
+ * up to maxAttempts → one error log per alert that could not be delivered.
+ * The URL is never logged: webhook URLs (Slack's, for one) carry their secret in the path.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import type { Logger } from '../lib/logger.ts';
+import { alertPayload } from './format.ts';
+import type { AlertEvent, AlertKind, AlertResult } from './types.ts';
+
+export interface WebhookAlerterOptions {
+  /** null disables alerting: send() is a no-op. */
+  url: string | null;
+  /** Per attempt, from connect to the end of the response body. */
+  timeoutMs: number;
+  /** Total attempts per alert, including the first. */
+  maxAttempts: number;
+  logger: Logger;
+  /** For metrics: 'retried' once per extra attempt, then exactly one 'sent' or 'failed' per alert. */
+  onResult?: (r: AlertResult) => void;
+  /** Delay before the retry that follows failed attempt number `attempt` (1-based). */
+  backoffMs?: (attempt: number) => number;
+  /** Defaults to a private keep-alive Agent, destroyed by close(). A caller's dispatcher is left open. */
+  dispatcher?: Dispatcher;
+  /** Alerts queued or in flight at once; beyond that new alerts are dropped. */
+  maxPending?: number;
+  /** Webhook POSTs in flight at once (chat webhooks rate-limit hard, so keep it small). */
+  concurrency?: number;
+  /** How long close() lets pending deliveries and retries finish before cancelling them. */
+  closeTimeoutMs?: number;
+}
+
+const MAX_DELAY_MS = 30_000;
+const DEFAULTS = { maxPending: 1_000, concurrency: 2, closeTimeoutMs: 5_000 } as const;
+
+/** 500 ms × 2^(attempt−1), capped at 30 s, with "equal jitter" so many instances don't retry in lockstep. */
+export function defaultBackoffMs(attempt: number): number {
+  const base = Math.min(MAX_DELAY_MS, 500 * 2 ** (attempt - 1));
+  return base / 2 + Math.random() * (base / 2);
+}
+
+interface Job {
+  kind: AlertKind;
+  budget: string;
+  body: string;
+}
+
+type Outcome = { ok: true } | { ok: false; retry: boolean; retryAfterMs: number | null; detail: object };
+
+export class WebhookAlerter {
+  readonly #url: URL | null;
+  readonly #urlError: string | null;
+  readonly #origin: string;
+  readonly #log: Logger;
+  readonly #onResult: (r: AlertResult) => void;
+  readonly #backoffMs: (attempt: number) => number;
+  readonly #timeoutMs: number;
+  readonly #maxAttempts: number;
+  readonly #maxPending: number;
+  readonly #concurrency: number;
+  readonly #closeTimeoutMs: number;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownAgent: Agent | null;
+  readonly #queue: Job[] = [];
+  /** Abort functions of in-flight requests and backoff sleeps, called by close(). */
+  readonly #cancels = new Set<() => void>();
+  #inFlight = 0;
+  #pumpScheduled = false;
+  #overflowing = false;
+  #dropped = 0;
+  #closed = false;
+  #stopped = false;
+  #closing: Promise<void> | null = null;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(opts: WebhookAlerterOptions) {
+    this.#log = opts.logger;
+    this.#onResult = opts.onResult ?? (() => {});
+    this.#backoffMs = opts.backoffMs ?? defaultBackoffMs;
+    this.#timeoutMs = opts.timeoutMs;
+    this.#maxAttempts = opts.maxAttempts;
+    this.#maxPending = opts.maxPending ?? DEFAULTS.maxPending;
+    this.#concurrency = opts.concurrency ?? DEFAULTS.concurrency;
+    this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;
+    for (const [name, v] of Object.entries({ maxAttempts: this.#maxAttempts, maxPending: this.#maxPending, concurrency: this.#concurrency })) {
+      if (!(Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`WebhookAlerter ${name} must be a positive integer, got ${v}`);
+    }
+    if (!(this.#timeoutMs > 0)) throw new RangeError(`WebhookAlerter timeoutMs must be positive, got ${this.#timeoutMs}`);
+    const parsed = parseUrl(opts.url);
+    this.#url = parsed.url;
+    this.#urlError = parsed.error;
+    this.#origin = parsed.url?.origin ?? '(invalid url)';
+    // A bad URL is a config mistake, not a reason to stop the proxy: every alert will fail loudly instead.
+    if (parsed.error !== null) this.#log.error({ err: parsed.error }, 'alert webhook url is invalid; alerts will not be delivered');
+    this.#ownAgent = opts.dispatcher || this.#url === null ? null : new Agent({ connections: this.#concurrency, connect: { timeout: this.#timeoutMs } });
+    this.#dispatcher = opts.dispatcher ?? this.#ownAgent ?? new Agent();
+  }
+
+  /** Queue an alert for delivery. Returns immediately; the outcome goes to logs and onResult. */
+  send(e: AlertEvent): void {
+    try {
+      if (this.#url === null && this.#urlError === null) return this.#log.debug({ alert: e.kind, budget: e.budget }, 'alert not sent: no webhook url configured');
+      const job = { kind: e.kind, budget: e.budget, body: JSON.stringify(alertPayload(e)) };
+      if (this.#urlError !== null) return this.#fail(job, 0, { error: `invalid webhook url: ${this.#urlError}` });
+      if (this.#closed) return this.#fail(job, 0, { error: 'alerter closed' });
+      if (this.#queue.length + this.#inFlight >= this.#maxPending) return this.#drop(job);
+      this.#queue.push(job);
+      // Start the POST after the caller's synchronous work, not inside it.
+      if (!this.#pumpScheduled) {
+        this.#pumpScheduled = true;
+        queueMicrotask(() => {
+          this.#pumpScheduled = false;
+          this.#pump();
+        });
+      }
+    } catch (err) {
+      this.#safe(() => this.#log.error({ alert: e?.kind, budget: e?.budget, err: errMessage(err) }, 'alert could not be queued'));
+      this.#result('failed');
+    }
+  }
+
+  /** Resolves once every accepted alert is sent or has failed (retries included). */
+  flush(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Stops accepting alerts, waits up to closeTimeoutMs for pending ones, then cancels the rest (each fails). */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      // Not unref'd: a shutdown that awaits close() asked for this bounded wait.
+      const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#closeTimeoutMs)));
+      await Promise.race([this.flush(), expired]);
+      clearTimeout(timer);
+      this.#stopped = true;
+      for (const job of this.#queue.splice(0)) this.#fail(job, 0, { error: 'cancelled at shutdown' });
+      for (const cancel of this.#cancels) cancel();
+      await this.flush();
+      await this.#ownAgent?.destroy();
+    })();
+    return this.#closing;
+  }
+
+  #pump(): void {
+    while (!this.#stopped && this.#inFlight < this.#concurrency) {
+      const job = this.#queue.shift();
+      if (job === undefined) break;
+      this.#inFlight += 1;
+      void this.#deliver(job)
+        .catch((err: unknown) => this.#fail(job, 0, { error: `internal: ${errMessage(err)}` }))
+        .finally(() => {
+          this.#inFlight -= 1;
+          if (this.#queue.length + this.#inFlight < this.#maxPending) this.#overflowing = false;
+          this.#pump();
+        });
+    }
+    if (this.#isIdle()) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  async #deliver(job: Job): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) this.#result('retried');
+      const o = await this.#attempt(job);
+      if (o.ok) return this.#result('sent');
+      if (!o.retry || attempt >= this.#maxAttempts || this.#stopped) return this.#fail(job, attempt, o.detail);
+      const delayMs = Math.min(MAX_DELAY_MS, Math.max(0, o.retryAfterMs ?? this.#backoffMs(attempt)));
+      this.#log.debug({ alert: job.kind, budget: job.budget, target: this.#origin, attempt, delayMs, ...o.detail }, 'alert webhook attempt failed, will retry');
+      if (!(await this.#sleep(delayMs))) return this.#fail(job, attempt, { ...o.detail, cancelled: 'at shutdown' });
+    }
+  }
+
+  async #attempt(job: Job): Promise<Outcome> {
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => ((timedOut = true), ac.abort()), this.#timeoutMs).unref();
+    const cancel = (): void => ac.abort();
+    this.#cancels.add(cancel);
+    try {
+      const res = await request(this.#url ?? '', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'claude-meter' },
+        body: job.body,
+        signal: ac.signal,
+        dispatcher: this.#dispatcher,
+      });
+      const status = res.statusCode;
+      if (status >= 200 && status < 300) {
+        await res.body.dump();
+        return { ok: true };
+      }
+      const response = await readSnippet(res.body, 200);
+      const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : null;
+      return { ok: false, retry: status === 429 || status >= 500, retryAfterMs, detail: { status, response } };
+    } catch (err) {
+      const error = timedOut ? `timeout after ${this.#timeoutMs} ms` : this.#stopped ? 'cancelled at shutdown' : this.#redact(errMessage(err));
+      return { ok: false, retry: !this.#stopped, retryAfterMs: null, detail: { error } };
+    } finally {
+      clearTimeout(timer);
+      this.#cancels.delete(cancel);
+    }
+  }
+
+  /** Resolves true after ms, or false as soon as close() cancels. Unref'd: a pending retry must not keep the process alive. */
+  #sleep(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const cancel = (): void => (clearTimeout(timer), this.#cancels.delete(cancel), resolve(false));
+      const timer = setTimeout(() => (this.#cancels.delete(cancel), resolve(true)), ms).unref();
+      this.#cancels.add(cancel);
+    });
+  }
+
+  #fail(job: Job, attempts: number, detail: object): void {
+    this.#safe(() => this.#log.error({ alert: job.kind, budget: job.budget, target: this.#origin, attempts, ...detail }, 'alert webhook delivery failed'));
+    this.#result('failed');
+  }
+
+  /** Logged once per overflow episode: a stuck receiver would otherwise turn every alert into a log line. */
+  #drop(job: Job): void {
+    this.#dropped += 1;
+    if (!this.#overflowing) {
+      this.#overflowing = true;
+      this.#safe(() => this.#log.error({ alert: job.kind, budget: job.budget, maxPending: this.#maxPending, droppedTotal: this.#dropped }, 'alert queue full, dropping alerts'));
+    }
+    this.#result('failed');
+  }
+
+  #result(r: AlertResult): void {
+    this.#safe(() => this.#onResult(r));
+  }
+
+  /** Logger and metrics callbacks are the caller's code: their failures must not escape send() or a delivery. */
+  #safe(fn: () => void): void {
+    try {
+      fn();
+    } catch {
+      // nothing sensible left to report to
+    }
+  }
+
+  #isIdle(): boolean {
+    return this.#queue.length === 0 && this.#inFlight === 0;
+  }
+
+  /** Network errors may quote the URL; keep only its origin. */
+  #redact(msg: string): string {
+    return this.#url === null ? msg : msg.split(this.#url.href).join(this.#origin);
+  }
+}
+
+function parseUrl(raw: string | null): { url: URL | null; error: string | null } {
+  if (raw === null) return { url: null, error: null };
+  try {
+    const url = new URL(raw);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return { url, error: null };
+    return { url: null, error: `unsupported protocol ${url.protocol}` };
+  } catch {
+    // The message of URL's TypeError contains the input: don't log it.
+    return { url: null, error: 'not a URL' };
+  }
+}
+
+/** retry-after in seconds (fractions accepted); an HTTP-date falls back to backoff. Capped by the caller. */
+function parseRetryAfter(v: string | string[] | undefined): number | null {
+  const s = Array.isArray(v) ? v[0] : v;
+  return s !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(s) ? Number(s) * 1000 : null;
+}
+
+/** The start of an error response (e.g. Slack's `invalid_payload`), read without buffering a large body. */
+async function readSnippet(body: AsyncIterable<Buffer>, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    n += chunk.length;
+    if (n >= max) break;
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, max).replace(/[\u0000-\u001f\u007f]+/g, ' ');
+}
+
+function errMessage(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+}

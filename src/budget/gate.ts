@@ -1,0 +1,219 @@
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Pricer } from '../pricing/types.ts';
+import type { Usage } from '../usage/types.ts';
+import { emptyUsage } from '../usage/types.ts';
+import type { BudgetConfig, BudgetStore, InstanceRef, InstanceState, WindowSpec, Amount } from './types.ts';
+import { parseWindow, windowAt } from './windows.ts';
+import { CostEstimator } from './estimate.ts';
+import { budgetHeaders, crossedThresholds, denial, tightest, type Denial } from './policy.ts';
+
+/** What the gate needs to know about a request before it is forwarded. */
+export interface GateRequest {
+  id: string;
+  keyId: string;
+  tag: string;
+  model: string | null;
+  path: string;
+  bytes: number;
+  maxTokens: number | null;
+  betas: readonly string[];
+}
+
+export type Admission =
+  | { kind: 'none' } // no budget applies
+  | { kind: 'admitted'; refs: InstanceRef[]; budgets: BudgetConfig[]; amount: Amount; headers: Record<string, string> }
+  | { kind: 'denied'; denial: Denial; budget: BudgetConfig }
+  | { kind: 'store_error'; allow: boolean; refs: InstanceRef[]; budgets: BudgetConfig[]; error: unknown };
+
+/** Hooks for metrics and alerts, so the gate stays free of prom-client and HTTP. */
+export interface GateEvents {
+  onStates?(budgets: readonly BudgetConfig[], refs: readonly InstanceRef[], states: readonly InstanceState[]): void;
+  onDenied?(budget: BudgetConfig, ref: InstanceRef): void;
+  onShadowDenied?(budget: BudgetConfig, ref: InstanceRef): void;
+  onStoreError?(budget: BudgetConfig, allowed: boolean): void;
+  onSettled?(budget: BudgetConfig, reserved: Amount, actual: Amount): void;
+  onThreshold?(budget: BudgetConfig, ref: InstanceRef, threshold: number, state: InstanceState): void;
+}
+
+interface Compiled {
+  config: BudgetConfig;
+  spec: WindowSpec;
+}
+
+/** Reservations older than this are presumed orphaned (a crashed proxy) and stop counting. */
+export const DEFAULT_RESERVATION_TTL_MS = 15 * 60_000; // 15 min: longer than any SDK request timeout (10 min)
+
+/**
+ * Admission and settlement for budgets. The atomicity lives in BudgetStore (one Lua
+ * script per operation); this class decides which instances a request touches and how
+ * much to reserve, and turns store answers into decisions.
+ */
+export class BudgetGate {
+  #budgets: Compiled[] = [];
+  readonly #store: BudgetStore;
+  readonly #pricer: () => Pricer;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #events: GateEvents;
+  readonly #estimator: CostEstimator;
+  readonly #ttlMs: number;
+
+  constructor(opts: {
+    store: BudgetStore;
+    /** A getter: pricing can be reloaded with the config. */
+    pricer: () => Pricer;
+    clock: Clock;
+    logger: Logger;
+    budgets: readonly BudgetConfig[];
+    events?: GateEvents;
+    estimator?: CostEstimator;
+    reservationTtlMs?: number;
+  }) {
+    this.#store = opts.store;
+    this.#pricer = opts.pricer;
+    this.#clock = opts.clock;
+    this.#logger = opts.logger;
+    this.#events = opts.events ?? {};
+    this.#estimator = opts.estimator ?? new CostEstimator();
+    this.#ttlMs = opts.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    this.setBudgets(opts.budgets);
+  }
+
+  /** Swap the budget list (config reload). In-flight requests keep the refs they were admitted with. */
+  setBudgets(budgets: readonly BudgetConfig[]): void {
+    this.#budgets = budgets.map((config) => ({ config, spec: parseWindow(config.window, config.timezone) }));
+  }
+
+  get budgets(): readonly BudgetConfig[] {
+    return this.#budgets.map((b) => b.config);
+  }
+
+  get store(): BudgetStore {
+    return this.#store;
+  }
+
+  /** The instances a request touches right now, with the window they are in. */
+  refsFor(req: Pick<GateRequest, 'keyId' | 'tag' | 'model' | 'path'>, now: number): { refs: InstanceRef[]; budgets: BudgetConfig[] } {
+    const model = req.model === null ? 'unknown' : (this.#pricer().resolve(req.model) ?? req.model);
+    const refs: InstanceRef[] = [];
+    const budgets: BudgetConfig[] = [];
+    for (const { config: b, spec } of this.#budgets) {
+      if (!matches(b, req.keyId, req.tag, model, req.path, (m) => this.#pricer().resolve(m) ?? m)) continue;
+      const instance =
+        b.scope === 'global' ? '*' : b.scope === 'per_key' ? req.keyId : b.scope === 'per_tag' ? req.tag || 'untagged' : model;
+      refs.push({
+        budget: b.name,
+        instance,
+        window: windowAt(spec, now),
+        limitPico: b.limit_usd === null ? null : usdToPico(b.limit_usd),
+        limitTokens: b.limit_tokens,
+        enforce: b.action !== 'shadow',
+      });
+      budgets.push(b);
+    }
+    return { refs, budgets };
+  }
+
+  /** Expected cost of a request, in pico-USD and tokens, for its reservation. */
+  expected(req: GateRequest): Amount {
+    // Canonical id, so the estimator's history matches what settle() observes (records carry canonical ids).
+    const model = req.model === null ? null : (this.#pricer().resolve(req.model) ?? req.model);
+    const est = this.#estimator.estimate(model, req.keyId, req.bytes, req.maxTokens);
+    const usage: Usage = { ...emptyUsage(), input: est.promptTokens, output: est.outputTokens };
+    const price = this.#pricer().price(req.model, usage, { at: this.#clock.now(), betas: req.betas });
+    // An unpriced model reserves no money (its cost is unknown, and is reported as unpriced); token limits still apply.
+    return { pico: price.unpriced ? 0 : price.costPicoUsd, tokens: est.promptTokens + est.outputTokens };
+  }
+
+  async admit(req: GateRequest): Promise<Admission> {
+    const now = this.#clock.now();
+    const { refs, budgets } = this.refsFor(req, now);
+    if (refs.length === 0) return { kind: 'none' };
+    const amount = this.expected(req);
+    let result;
+    try {
+      result = await this.#store.admit(refs, req.id, amount, now, this.#ttlMs);
+    } catch (error) {
+      // Fail open or closed per budget: any budget that says deny makes the request fail closed.
+      const allow = budgets.every((b) => b.on_store_error === 'allow');
+      for (const b of budgets) this.#events.onStoreError?.(b, allow);
+      this.#logger.error({ err: String(error), budgets: budgets.map((b) => b.name), allow }, 'budget store unreachable at admission');
+      return { kind: 'store_error', allow, refs, budgets, error };
+    }
+    this.#events.onStates?.(budgets, refs, result.states);
+    if (!result.admitted) {
+      const i = result.deniedBy;
+      const ref = refs[i];
+      const budget = budgets[i];
+      const st = result.states[i];
+      if (ref === undefined || budget === undefined || st === undefined) throw new Error(`budget store returned deniedBy ${i} for ${refs.length} refs`);
+      this.#events.onDenied?.(budget, ref);
+      return { kind: 'denied', denial: denial(budget, ref, st, amount, now), budget };
+    }
+    refs.forEach((ref, i) => {
+      const st = result.states[i];
+      const b = budgets[i];
+      if (ref.enforce || st === undefined || b === undefined) return;
+      if (wouldRefuse(ref, st)) {
+        this.#events.onShadowDenied?.(b, ref);
+        this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have rejected this request');
+      }
+    });
+    const t = tightest(refs, result.states);
+    const tr = refs[t];
+    const tb = budgets[t];
+    const ts = result.states[t];
+    const headers = tr && tb && ts ? budgetHeaders(tb, tr, ts, tr.window.rollingMs === null ? tr.window.end : null) : {};
+    return { kind: 'admitted', refs, budgets, amount, headers };
+  }
+
+  /**
+   * Settle after the response: release the reservation, add the actual cost. Learns from
+   * the real usage for future estimates. Throws when the store is unreachable (the caller queues it).
+   */
+  async settle(
+    admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amount?: Amount },
+    id: string,
+    actual: Amount,
+  ): Promise<void> {
+    const res = await this.#store.settle(admission.refs, id, actual, this.#clock.now());
+    this.#events.onStates?.(admission.budgets, admission.refs, res.after);
+    for (const [i, ref] of admission.refs.entries()) {
+      const b = admission.budgets[i];
+      const before = res.before[i];
+      const after = res.after[i];
+      if (!b || !before || !after) continue;
+      if (admission.amount && res.reservationFound) this.#events.onSettled?.(b, admission.amount, actual);
+      for (const th of crossedThresholds(b.alert_at, ref, before, after)) {
+        if (await this.#store.claimAlert(ref, th)) this.#events.onThreshold?.(b, ref, th, after);
+      }
+    }
+  }
+
+  observe(model: string | null, keyId: string, requestBytes: number, usage: Usage): void {
+    this.#estimator.observe(model, keyId, requestBytes, usage);
+  }
+}
+
+/** `match.model` entries may be aliases: both sides are compared as canonical ids. */
+function matches(b: BudgetConfig, keyId: string, tag: string, model: string, path: string, canonical: (m: string) => string): boolean {
+  const m = b.match;
+  if (m.key.length > 0 && !m.key.includes(keyId)) return false;
+  if (m.tag.length > 0 && !m.tag.includes(tag)) return false;
+  if (m.model.length > 0 && !m.model.some((x) => canonical(x) === model)) return false;
+  if (m.path.length > 0 && !m.path.some((p) => path === p || path.startsWith(`${p}?`))) return false;
+  return true;
+}
+
+function wouldRefuse(ref: InstanceRef, st: InstanceState): boolean {
+  return (
+    (ref.limitPico !== null && st.spentPico + st.reservedPico > ref.limitPico) ||
+    (ref.limitTokens !== null && st.spentTokens + st.reservedTokens > ref.limitTokens)
+  );
+}
+
+/** Config limits have at most 6 decimals (validated), so this is exact. */
+export function usdToPico(usd: number): number {
+  return Math.round(usd * 1e6) * 1e6;
+}

@@ -1,0 +1,150 @@
+/**
+ * Budget key schema and the input checks both budget stores share. Pure: values in, strings out.
+ *
+ * Layout (prefix `cm`, every name part URI-encoded, see `enc`):
+ *   {cm:budget}:i:<budget>:<instance>:<windowId>        hash: s, t (calendar spent pico/tokens),
+ *                                                       r, rt (reserved pico/tokens),
+ *                                                       b:<bucketStartMs>, bt:<…> (rolling spent per bucket)
+ *   {cm:budget}:i:<budget>:<instance>:<windowId>:res    zset: reservation id → expiry (epoch ms)
+ *   {cm:budget}:i:<budget>:<instance>:<windowId>:resv   hash: reservation id → "<pico>:<tokens>"
+ *   {cm:budget}:n:<budget>:<windowId>                   set of instance (scope) values with state
+ *   {cm:budget}:a:<budget>:<instance>:<windowId>:<thr>  alert claim (SET NX)
+ *
+ * One hash tag for all budget state of a prefix: a request touches several budgets (global,
+ * its key, its tag, its model) and its admission must be one atomic script, which Redis
+ * Cluster only runs when every key is in one slot. The cost is that all budget state lives
+ * on one shard; budget operations are a few tiny hash/zset updates per request, far below
+ * what one shard sustains. `{cm:budget}` differs from the meter's `{cm}`, so the two can
+ * land on different shards.
+ */
+import type { Amount, InstanceRef, WindowInstance } from './types.ts';
+
+/** Keys outlive their window by this much (late settles, reading yesterday's totals). */
+export const KEY_SLACK_MS = 86_400_000;
+
+/** Hash fields. Short because they repeat; stable because they are persisted. */
+export const FIELD = { spent: 's', spentTokens: 't', reserved: 'r', reservedTokens: 'rt' } as const;
+export const bucketField = (start: number): string => `b:${start}`;
+export const bucketTokensField = (start: number): string => `bt:${start}`;
+
+/** The keys of one (budget, instance, window). `set` is the instance listing it joins. */
+export interface InstanceKeys {
+  hash: string;
+  res: string;
+  resv: string;
+  set: string;
+}
+
+export interface BudgetKeys {
+  /** The hash-tagged prefix every key starts with, e.g. `{cm:budget}`. */
+  readonly tagged: string;
+  instance(ref: InstanceRef): InstanceKeys;
+  instanceSet(budget: string, windowId: string): string;
+  alert(ref: InstanceRef, threshold: number): string;
+}
+
+/**
+ * encodeURIComponent escapes `:`, `{`, `}` and `%`, so an encoded part never contains the
+ * separator: budget `a:b` + instance `c` and budget `a` + instance `b:c` get different keys,
+ * and no part can end the hash tag early.
+ */
+const enc = (s: string): string => encodeURIComponent(s);
+
+/**
+ * Any non-empty prefix works: whatever `{`/`}` it holds, the tag Redis hashes is decided by
+ * the prefix and the fixed `:budget}` after it, never by a budget or instance name.
+ */
+export function budgetKeySchema(prefix: string): BudgetKeys {
+  if (prefix.length === 0) throw new RangeError('budget key prefix must not be empty');
+  const tagged = `{${prefix}:budget}`;
+  const instanceSet = (budget: string, windowId: string): string => `${tagged}:n:${enc(budget)}:${enc(windowId)}`;
+  return {
+    tagged,
+    instance(ref) {
+      const hash = `${tagged}:i:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}`;
+      return { hash, res: `${hash}:res`, resv: `${hash}:resv`, set: instanceSet(ref.budget, ref.window.id) };
+    },
+    instanceSet,
+    alert: (ref, threshold) =>
+      `${tagged}:a:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}:${enc(String(threshold))}`,
+  };
+}
+
+/** Start of the bucket `now` falls in (rolling windows; calendar windows have one bucket). */
+export function bucketStart(now: number, bucketMs: number): number {
+  return Math.floor(now / bucketMs) * bucketMs;
+}
+
+/** When state written at `now` may be dropped: calendar end + slack, or rolling length + slack after now. */
+export function instanceExpiresAt(window: WindowInstance, now: number): number {
+  return window.rollingMs === null ? Math.max(window.end, now) + KEY_SLACK_MS : now + window.rollingMs + KEY_SLACK_MS;
+}
+
+/** Key TTL (s, ≥ 1) for state written at `now`; relative, so it holds whatever clock `now` comes from. */
+export function instanceTtlSec(window: WindowInstance, now: number): number {
+  return Math.max(1, Math.ceil((instanceExpiresAt(window, now) - now) / 1000));
+}
+
+/**
+ * Alert claim TTL (s). claimAlert gets no `now`, so use the window length + slack: the claim
+ * is made inside the window, hence this lasts at least until end + slack (rolling: length + slack).
+ */
+export function alertTtlSec(window: WindowInstance): number {
+  return Math.max(1, Math.ceil((window.end - window.start + KEY_SLACK_MS) / 1000));
+}
+
+// ---- input checks, shared so both stores reject exactly the same calls ----
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+export function assertNow(now: number): void {
+  if (!isCount(now)) throw new RangeError(`now must be a non-negative integer (epoch ms), got ${now}`);
+}
+
+export function assertAmount(a: Amount, what: string): void {
+  if (!isCount(a.pico) || !isCount(a.tokens)) {
+    throw new RangeError(`${what} must be non-negative safe integers, got pico=${a.pico} tokens=${a.tokens}`);
+  }
+}
+
+export function assertId(id: string): void {
+  if (typeof id !== 'string' || id.length === 0) throw new RangeError('reservation id must be a non-empty string');
+}
+
+export function assertTtl(ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new RangeError(`reservation ttl must be a positive integer (ms), got ${ms}`);
+}
+
+/**
+ * Limits must be safe integers: the Redis script compares in doubles, which is exact below
+ * 2^53 and, since rounding is monotonic, still never admits past a limit below 2^53.
+ * Duplicate refs are refused: settling one twice would count its spend twice.
+ */
+export function assertRefs(refs: readonly InstanceRef[], keys: BudgetKeys): void {
+  const seen = new Set<string>();
+  refs.forEach((ref, i) => {
+    const w = ref.window;
+    const bad = (msg: string): never => {
+      throw new RangeError(`budget ref ${i} (${JSON.stringify(ref.budget)}): ${msg}`);
+    };
+    if (typeof ref.budget !== 'string' || ref.budget.length === 0) bad('budget name must be non-empty');
+    if (typeof ref.instance !== 'string') bad('instance must be a string');
+    if (typeof w.id !== 'string' || w.id.length === 0) bad('window id must be non-empty');
+    if (!isCount(w.start) || !isCount(w.end) || w.end < w.start) bad('window start/end must be integers, start <= end');
+    if (!Number.isSafeInteger(w.bucketMs) || w.bucketMs <= 0) bad('bucketMs must be a positive integer');
+    if (w.rollingMs !== null && !(Number.isSafeInteger(w.rollingMs) && w.rollingMs >= w.bucketMs)) {
+      bad('rollingMs must be an integer >= bucketMs');
+    }
+    if (ref.limitPico !== null && !isCount(ref.limitPico)) bad('limitPico must be null or a non-negative safe integer');
+    if (ref.limitTokens !== null && !isCount(ref.limitTokens)) bad('limitTokens must be null or a non-negative safe integer');
+    if (typeof ref.enforce !== 'boolean') bad('enforce must be a boolean');
+    const hash = keys.instance(ref).hash;
+    if (seen.has(hash)) bad('the same (budget, instance, window) appears twice');
+    seen.add(hash);
+  });
+}
+
+/** Whether adding `amount` on top of spent + reserved stays within `limit` (null: no limit). */
+export function fits(limit: number | null, spent: number, reserved: number, amount: number): boolean {
+  return limit === null || spent + reserved + amount <= limit;
+}

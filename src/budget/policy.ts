@@ -1,0 +1,112 @@
+import type { BudgetConfig, InstanceRef, InstanceState } from './types.ts';
+
+/**
+ * Pure decisions about what a client is told: the 429 message, retry-after, whether
+ * retrying can help, and the x-meter-budget-* headers. No I/O, no clock reads.
+ */
+
+/** Above this, a retry "within a few minutes" cannot help: tell SDKs not to retry (x-should-retry: false). */
+export const MAX_USEFUL_RETRY_S = 60;
+/** When only in-flight reservations block, headroom returns as they settle: a short retry. */
+export const INFLIGHT_RETRY_S = 2;
+
+export interface Denial {
+  status: 429;
+  message: string;
+  retryAfterS: number;
+  shouldRetry: boolean;
+  headers: Record<string, string>;
+}
+
+export function usd(pico: number): string {
+  return `$${(pico / 1e12).toFixed(2)}`;
+}
+
+function describe(budget: BudgetConfig, ref: InstanceRef): string {
+  const who = budget.scope === 'global' ? '' : ` for ${budget.scope.slice(4)} '${ref.instance}'`;
+  return `budget '${budget.name}'${who} (${budget.window})`;
+}
+
+/**
+ * Why `ref` refused a request needing `amount`: exhausted until reset, or full only
+ * because of requests still in flight (their settles will free headroom).
+ */
+export function denial(budget: BudgetConfig, ref: InstanceRef, st: InstanceState, amount: { pico: number; tokens: number }, now: number): Denial {
+  const usdBlocked = ref.limitPico !== null && st.spentPico + st.reservedPico + amount.pico > ref.limitPico;
+  const overWithoutInflight = usdBlocked
+    ? ref.limitPico !== null && st.spentPico + amount.pico > ref.limitPico
+    : ref.limitTokens !== null && st.spentTokens + amount.tokens > ref.limitTokens;
+  const resetAt = ref.window.rollingMs === null ? ref.window.end : now + ref.window.bucketMs;
+  const resetIso = new Date(resetAt).toISOString();
+  let message: string;
+  let retryAfterS: number;
+  if (overWithoutInflight) {
+    retryAfterS = Math.max(1, Math.ceil((resetAt - now) / 1000));
+    const used = usdBlocked
+      ? `spent ${usd(st.spentPico)} of ${usd(ref.limitPico ?? 0)}`
+      : `used ${st.spentTokens.toLocaleString('en-US')} of ${(ref.limitTokens ?? 0).toLocaleString('en-US')} tokens`;
+    message = ref.window.rollingMs === null ? `${describe(budget, ref)} exhausted: ${used}, resets ${resetIso}` : `${describe(budget, ref)} exhausted: ${used}, headroom returns as spend ages out of the window`;
+  } else {
+    retryAfterS = INFLIGHT_RETRY_S;
+    const inflight = usdBlocked
+      ? `spent ${usd(st.spentPico)} + ${usd(st.reservedPico)} in flight of ${usd(ref.limitPico ?? 0)}`
+      : `used ${st.spentTokens} + ${st.reservedTokens} in flight of ${ref.limitTokens ?? 0} tokens`;
+    message = `${describe(budget, ref)} has no headroom: ${inflight}; retry when in-flight requests finish`;
+  }
+  return {
+    status: 429,
+    message,
+    retryAfterS,
+    shouldRetry: retryAfterS <= MAX_USEFUL_RETRY_S,
+    headers: budgetHeaders(budget, ref, st, resetAt),
+  };
+}
+
+/** x-meter-budget-* for one budget instance: what is left, and when it resets. */
+export function budgetHeaders(budget: BudgetConfig, ref: InstanceRef, st: InstanceState, resetAt: number | null): Record<string, string> {
+  const h: Record<string, string> = { 'x-meter-budget-name': budget.name, 'x-meter-budget-window': ref.window.id };
+  if (budget.scope !== 'global') h['x-meter-budget-instance'] = ref.instance;
+  if (ref.limitPico !== null) {
+    h['x-meter-budget-limit-usd'] = (ref.limitPico / 1e12).toFixed(6);
+    h['x-meter-budget-remaining-usd'] = (Math.max(0, ref.limitPico - st.spentPico - st.reservedPico) / 1e12).toFixed(6);
+  }
+  if (ref.limitTokens !== null) {
+    h['x-meter-budget-limit-tokens'] = String(ref.limitTokens);
+    h['x-meter-budget-remaining-tokens'] = String(Math.max(0, ref.limitTokens - st.spentTokens - st.reservedTokens));
+  }
+  if (resetAt !== null) h['x-meter-budget-reset'] = new Date(resetAt).toISOString();
+  return h;
+}
+
+/** Fraction of the limit still free (the smaller of USD and tokens); 1 when unlimited. */
+export function headroom(ref: InstanceRef, st: InstanceState): number {
+  let f = 1;
+  if (ref.limitPico !== null && ref.limitPico > 0) f = Math.min(f, (ref.limitPico - st.spentPico - st.reservedPico) / ref.limitPico);
+  if (ref.limitTokens !== null && ref.limitTokens > 0) f = Math.min(f, (ref.limitTokens - st.spentTokens - st.reservedTokens) / ref.limitTokens);
+  return f;
+}
+
+/** Index of the enforcing instance with the least headroom, or -1. */
+export function tightest(refs: readonly InstanceRef[], states: readonly InstanceState[]): number {
+  let best = -1;
+  let bestF = Number.POSITIVE_INFINITY;
+  refs.forEach((ref, i) => {
+    const st = states[i];
+    if (!ref.enforce || st === undefined) return;
+    const f = headroom(ref, st);
+    if (f < bestF) {
+      bestF = f;
+      best = i;
+    }
+  });
+  return best;
+}
+
+/** Thresholds crossed by a settle: those t with before < t·limit <= after (USD or tokens). */
+export function crossedThresholds(thresholds: readonly number[], ref: InstanceRef, before: InstanceState, after: InstanceState): number[] {
+  return thresholds.filter((t) => {
+    const usdCross = ref.limitPico !== null && before.spentPico < t * ref.limitPico && after.spentPico >= t * ref.limitPico;
+    const tokCross = ref.limitTokens !== null && before.spentTokens < t * ref.limitTokens && after.spentTokens >= t * ref.limitTokens;
+    return usdCross || tokCross;
+  });
+}

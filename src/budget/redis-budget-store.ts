@@ -1,0 +1,323 @@
+/**
+ * BudgetStore over Redis (single node or Cluster), shared by every proxy instance.
+ * Key layout and why all of it sits in one hash slot: see keys.ts.
+ *
+ * admit, settle and state are one EVALSHA each over all refs of a request, so a request's
+ * check-and-reserve across its budgets is atomic against every other proxy: two proxies
+ * can never both take the last dollar of a budget.
+ *
+ * Numbers in Lua: Lua 5.1 numbers are doubles. Every value we handle is an integer below
+ * 2^53 (limits are checked to be safe integers), where doubles are exact. Still:
+ *  - every mutation is HINCRBY/ZADD/HSET with the decimal string from ARGV, never a number
+ *    Lua computed: Redis parses those as 64-bit integers itself, so stored totals stay exact
+ *    even past 2^53;
+ *  - no Lua number is ever handed to redis.call: Lua would format it with "%.14g" (1.7e+12
+ *    style above 14 digits). The bucket start is therefore computed in JS, not in Lua with
+ *    string.format('%d', …);
+ *  - reads (tonumber) and the limit check (spent + reserved + amount <= limit) are doubles:
+ *    exact below 2^53, and since rounding is monotonic a sum past 2^53 still rounds to at
+ *    least 2^53 > any allowed limit, so the check never admits over a limit.
+ * Returned integers go through Redis's integer reply, exact for integral doubles.
+ */
+import type { Cluster, Redis, Result } from 'ioredis';
+import { DEFAULT_PREFIX } from '../store/keys.ts';
+import {
+  alertTtlSec,
+  assertAmount,
+  assertId,
+  assertNow,
+  assertRefs,
+  assertTtl,
+  budgetKeySchema,
+  bucketStart,
+  instanceTtlSec,
+  type BudgetKeys,
+} from './keys.ts';
+import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from './types.ts';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** ADMIT: [admitted 0/1, deniedBy, then 4 state integers per ref]. */
+    claudeMeterBudgetAdmit(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
+    /** SETTLE: [found 0/1, 4 integers per ref before, then 4 per ref after]. */
+    claudeMeterBudgetSettle(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
+    /** STATE: 4 integers per ref. */
+    claudeMeterBudgetState(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
+  }
+}
+
+export type BudgetRedisClient = Redis | Cluster;
+
+/*
+ * KEYS, 4 per ref: [hash, res zset, resv hash, instance set]. Passed as KEYS (not built in
+ * Lua from a base) so Cluster clients route by them and Redis can check they share a slot.
+ * ARGV: [1] now ms [2] reservation id [3] pico [4] tokens [5] reservation expiry ms
+ *       (state passes '', '0', '0', '0'), then 7 per ref:
+ *       limitPico|-1, limitTokens|-1, enforce 0|1, rollingMs|0,
+ *       bucket start ms of `now` (rolling; 0 for calendar), key ttl s, instance (set member).
+ * A state is {spentPico, reservedPico, spentTokens, reservedTokens}.
+ */
+const PRELUDE = `
+local NOW, ID, PICO, TOKENS, EXPIRY = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now = tonumber(NOW)
+local nrefs = #KEYS / 4
+
+local function ref(i)
+  local k, a = (i - 1) * 4, 5 + (i - 1) * 7
+  return { h = KEYS[k + 1], res = KEYS[k + 2], resv = KEYS[k + 3], n = KEYS[k + 4],
+    lp = tonumber(ARGV[a + 1]), lt = tonumber(ARGV[a + 2]), enforce = ARGV[a + 3] == '1',
+    rolling = tonumber(ARGV[a + 4]), bucket = ARGV[a + 5], ttl = ARGV[a + 6], inst = ARGV[a + 7] }
+end
+
+-- HINCRBY rejects "-0", so a zero amount is skipped rather than negated.
+local function decr(key, field, by)
+  if by ~= '0' then redis.call('HINCRBY', key, field, '-' .. by) end
+end
+
+local function release(r, id)
+  redis.call('ZREM', r.res, id)
+  local v = redis.call('HGET', r.resv, id)
+  if not v then return false end
+  local p, t = string.match(v, '^(%d+):(%d+)$')
+  decr(r.h, 'r', p)
+  decr(r.h, 'rt', t)
+  redis.call('HDEL', r.resv, id)
+  return true
+end
+
+local function touch(r)
+  for _, key in ipairs({ r.h, r.res, r.resv, r.n }) do redis.call('EXPIRE', key, r.ttl) end
+end
+
+-- Drops reservations whose expiry <= now. Re-applies the TTL afterwards: should the hash
+-- have expired on its own, HINCRBY would have recreated it without one.
+local function purge(r)
+  local ids = redis.call('ZRANGEBYSCORE', r.res, '-inf', NOW)
+  for _, id in ipairs(ids) do release(r, id) end
+  if #ids > 0 then touch(r) end
+end
+
+-- Rolling buckets count while start > now - rollingMs; older ones are deleted here.
+local function read(r)
+  local st = { 0, 0, 0, 0 }
+  local h = redis.call('HGETALL', r.h)
+  local cutoff = now - r.rolling
+  for i = 1, #h, 2 do
+    local f, v = h[i], tonumber(h[i + 1])
+    if f == 'r' then st[2] = v
+    elseif f == 'rt' then st[4] = v
+    elseif r.rolling == 0 then
+      if f == 's' then st[1] = v elseif f == 't' then st[3] = v end
+    else
+      local kind, start = string.match(f, '^(bt?):(%d+)$')
+      if kind == nil then
+      elseif tonumber(start) <= cutoff then redis.call('HDEL', r.h, f)
+      elseif kind == 'b' then st[1] = st[1] + v
+      else st[3] = st[3] + v end
+    end
+  end
+  return st
+end
+
+local function fits(limit, spent, reserved, add)
+  return limit < 0 or spent + reserved + add <= limit
+end
+
+local function push(out, st)
+  for j = 1, 4 do out[#out + 1] = st[j] end
+end
+`;
+
+const ADMIT_SCRIPT = `${PRELUDE}
+local pico, tokens = tonumber(PICO), tonumber(TOKENS)
+local refs, states = {}, {}
+for i = 1, nrefs do
+  refs[i] = ref(i)
+  purge(refs[i])
+  states[i] = read(refs[i])
+end
+local denied = -1
+for i = 1, nrefs do
+  local r, s = refs[i], states[i]
+  if r.enforce and not (fits(r.lp, s[1], s[2], pico) and fits(r.lt, s[3], s[4], tokens)) then
+    denied = i - 1
+    break
+  end
+end
+if denied < 0 then
+  for i = 1, nrefs do
+    local r = refs[i]
+    release(r, ID) -- a replayed admit replaces its reservation instead of adding a second one
+    redis.call('HINCRBY', r.h, 'r', PICO)
+    redis.call('HINCRBY', r.h, 'rt', TOKENS)
+    redis.call('ZADD', r.res, EXPIRY, ID)
+    redis.call('HSET', r.resv, ID, PICO .. ':' .. TOKENS)
+    redis.call('SADD', r.n, r.inst)
+    touch(r)
+    states[i] = read(r)
+  end
+end
+local out = { denied < 0 and 1 or 0, denied }
+for i = 1, nrefs do push(out, states[i]) end
+return out
+`;
+
+const SETTLE_SCRIPT = `${PRELUDE}
+local found, before, after = 0, {}, {}
+for i = 1, nrefs do
+  local r = ref(i)
+  purge(r)
+  before[i] = read(r)
+  if release(r, ID) then found = 1 end
+  if r.rolling == 0 then
+    redis.call('HINCRBY', r.h, 's', PICO)
+    redis.call('HINCRBY', r.h, 't', TOKENS)
+  else
+    redis.call('HINCRBY', r.h, 'b:' .. r.bucket, PICO)
+    redis.call('HINCRBY', r.h, 'bt:' .. r.bucket, TOKENS)
+  end
+  redis.call('SADD', r.n, r.inst)
+  touch(r)
+  after[i] = read(r)
+end
+local out = { found }
+for i = 1, nrefs do push(out, before[i]) end
+for i = 1, nrefs do push(out, after[i]) end
+return out
+`;
+
+const STATE_SCRIPT = `${PRELUDE}
+local out = {}
+for i = 1, nrefs do
+  local r = ref(i)
+  purge(r)
+  push(out, read(r))
+end
+return out
+`;
+
+export interface RedisBudgetStoreOptions {
+  /** Key prefix; budget keys live under the hash tag `{<prefix>:budget}` (default `cm`). */
+  prefix?: string;
+  /** close() quits the client (default true, as RedisStore: the composition root hands it over). */
+  ownsClient?: boolean;
+}
+
+export class RedisBudgetStore implements BudgetStore {
+  readonly #client: BudgetRedisClient;
+  readonly #keys: BudgetKeys;
+  readonly #ownsClient: boolean;
+  #closed = false;
+
+  constructor(client: BudgetRedisClient, opts: RedisBudgetStoreOptions = {}) {
+    this.#client = client;
+    this.#keys = budgetKeySchema(opts.prefix ?? DEFAULT_PREFIX);
+    this.#ownsClient = opts.ownsClient ?? true;
+    // No numberOfKeys: it varies with the number of refs and is passed first on each call.
+    client.defineCommand('claudeMeterBudgetAdmit', { lua: ADMIT_SCRIPT });
+    client.defineCommand('claudeMeterBudgetSettle', { lua: SETTLE_SCRIPT });
+    client.defineCommand('claudeMeterBudgetState', { lua: STATE_SCRIPT });
+  }
+
+  async admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult> {
+    this.#check(refs, now);
+    assertId(id);
+    assertAmount(amount, 'amount');
+    assertTtl(reservationTtlMs);
+    if (refs.length === 0) return { admitted: true, deniedBy: -1, states: [] };
+    const head = [String(now), id, String(amount.pico), String(amount.tokens), String(now + reservationTtlMs)];
+    const [keys, args] = this.#encode(refs, now, head);
+    const reply = await this.#client.claudeMeterBudgetAdmit(keys.length, ...keys, ...args);
+    return { admitted: reply[0] === 1, deniedBy: reply[1] ?? -1, states: toStates(reply, 2, refs.length) };
+  }
+
+  async settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
+    this.#check(refs, now);
+    assertId(id);
+    assertAmount(actual, 'actual');
+    if (refs.length === 0) return { before: [], after: [], reservationFound: false };
+    const head = [String(now), id, String(actual.pico), String(actual.tokens), '0'];
+    const [keys, args] = this.#encode(refs, now, head);
+    const reply = await this.#client.claudeMeterBudgetSettle(keys.length, ...keys, ...args);
+    return {
+      before: toStates(reply, 1, refs.length),
+      after: toStates(reply, 1 + 4 * refs.length, refs.length),
+      reservationFound: reply[0] === 1,
+    };
+  }
+
+  async state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]> {
+    this.#check(refs, now);
+    if (refs.length === 0) return [];
+    const [keys, args] = this.#encode(refs, now, [String(now), '', '0', '0', '0']);
+    return toStates(await this.#client.claudeMeterBudgetState(keys.length, ...keys, ...args), 0, refs.length);
+  }
+
+  async instances(budget: string, windowId: string): Promise<string[]> {
+    this.#assertOpen();
+    // Members are the raw scope values (set members may hold any bytes): nothing to decode.
+    return (await this.#client.smembers(this.#keys.instanceSet(budget, windowId))).sort();
+  }
+
+  async claimAlert(ref: InstanceRef, threshold: number): Promise<boolean> {
+    this.#assertOpen();
+    assertRefs([ref], this.#keys);
+    if (!Number.isFinite(threshold)) throw new RangeError(`alert threshold must be finite, got ${threshold}`);
+    const key = this.#keys.alert(ref, threshold);
+    return (await this.#client.set(key, '1', 'EX', alertTtlSec(ref.window), 'NX')) === 'OK';
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#ownsClient) return;
+    try {
+      await this.#client.quit();
+    } catch {
+      this.#client.disconnect(); // already down: same end state
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('RedisBudgetStore is closed');
+  }
+
+  #check(refs: readonly InstanceRef[], now: number): void {
+    this.#assertOpen();
+    assertNow(now);
+    assertRefs(refs, this.#keys);
+  }
+
+  #encode(refs: readonly InstanceRef[], now: number, head: string[]): [string[], string[]] {
+    const keys: string[] = [];
+    const args = [...head];
+    const limit = (v: number | null): string => (v === null ? '-1' : String(v));
+    for (const ref of refs) {
+      const k = this.#keys.instance(ref);
+      keys.push(k.hash, k.res, k.resv, k.set);
+      const w = ref.window;
+      args.push(
+        limit(ref.limitPico),
+        limit(ref.limitTokens),
+        ref.enforce ? '1' : '0',
+        String(w.rollingMs ?? 0),
+        String(w.rollingMs === null ? 0 : bucketStart(now, w.bucketMs)),
+        String(instanceTtlSec(w, now)),
+        ref.instance,
+      );
+    }
+    return [keys, args];
+  }
+}
+
+function toStates(reply: readonly number[], offset: number, n: number): InstanceState[] {
+  const at = (i: number): number => {
+    const v = reply[i];
+    if (typeof v !== 'number') throw new Error(`budget script returned a short reply (${reply.length} items)`);
+    return v;
+  };
+  return Array.from({ length: n }, (_, r) => {
+    const o = offset + 4 * r;
+    return { spentPico: at(o), reservedPico: at(o + 1), spentTokens: at(o + 2), reservedTokens: at(o + 3) };
+  });
+}

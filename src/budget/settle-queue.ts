@@ -1,0 +1,111 @@
+import type { Logger } from '../lib/logger.ts';
+import type { Amount, BudgetConfig, InstanceRef } from './types.ts';
+
+export interface PendingSettle {
+  refs: InstanceRef[];
+  budgets: BudgetConfig[];
+  amount?: Amount;
+  id: string;
+  actual: Amount;
+}
+
+/**
+ * Settles run after the response, off the request path. When the budget store is
+ * unreachable they wait here (bounded, FIFO) and are retried with backoff: spend that
+ * happened is never dropped while memory allows. Settles are idempotent by request id
+ * in the store, so a retry after an ambiguous failure cannot count twice.
+ */
+export class SettleQueue {
+  readonly #run: (p: PendingSettle) => Promise<void>;
+  readonly #logger: Logger;
+  readonly #max: number;
+  readonly #pending: PendingSettle[] = [];
+  readonly #inflight = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | null = null;
+  #delayMs = 250;
+  #down = false;
+  #dropped = 0;
+
+  constructor(opts: { run: (p: PendingSettle) => Promise<void>; logger: Logger; maxPending?: number }) {
+    this.#run = opts.run;
+    this.#logger = opts.logger;
+    this.#max = opts.maxPending ?? 100_000;
+  }
+
+  push(p: PendingSettle): void {
+    if (this.#pending.length > 0) {
+      this.#enqueue(p); // keep order behind earlier failures
+      return;
+    }
+    const task = this.#run(p).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#onFailure(err);
+        this.#enqueue(p);
+      },
+    );
+    this.#inflight.add(task);
+    void task.finally(() => this.#inflight.delete(task));
+  }
+
+  stats(): { pending: number; dropped: number } {
+    return { pending: this.#pending.length, dropped: this.#dropped };
+  }
+
+  /** Waits for in-flight settles (queued ones stay queued). */
+  async flush(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
+  }
+
+  /** One last drain attempt, then stop the timer. */
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#drain();
+    if (this.#pending.length > 0) this.#logger.error({ pending: this.#pending.length }, 'budget settles lost at shutdown: store unreachable');
+  }
+
+  #enqueue(p: PendingSettle): void {
+    if (this.#pending.length >= this.#max) {
+      this.#pending.shift();
+      this.#dropped++;
+    }
+    this.#pending.push(p);
+    this.#schedule();
+  }
+
+  #onFailure(err: unknown): void {
+    if (this.#down) return;
+    this.#down = true;
+    this.#logger.error({ err: String(err) }, 'budget store unreachable: settles are queued and retried');
+  }
+
+  #schedule(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.#drain();
+    }, this.#delayMs);
+    this.#timer.unref();
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const p = this.#pending[0];
+      if (!p) break;
+      try {
+        await this.#run(p);
+      } catch (err) {
+        this.#onFailure(err);
+        this.#delayMs = Math.min(10_000, this.#delayMs * 2);
+        this.#schedule();
+        return;
+      }
+      this.#pending.shift();
+    }
+    if (this.#down) this.#logger.info({}, 'budget store reachable again: queued settles applied');
+    this.#down = false;
+    this.#delayMs = 250;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Budgets: caps on spend (USD) and/or tokens per window, enforced before forwarding
+ * by reserving an expected cost and settled after the response with the actual cost.
+ */
+
+export type BudgetScope = 'global' | 'per_key' | 'per_tag' | 'per_model';
+export type BudgetAction = 'reject' | 'throttle' | 'shadow';
+export type CalendarUnit = 'hour' | 'day' | 'week' | 'month';
+
+/** One budget as written in proxy.config.yaml (validated, defaults filled). */
+export interface BudgetConfig {
+  name: string;
+  scope: BudgetScope;
+  /** Optional filter; each list empty = any. Values are exact matches (key = key id, the short hash). */
+  match: { key: string[]; tag: string[]; model: string[]; path: string[] };
+  /** `hour | day | week | month` (calendar, in `timezone`) or a rolling duration like `24h`, `90m`, `7d`. */
+  window: string;
+  /** IANA time zone for calendar windows. */
+  timezone: string;
+  limit_usd: number | null;
+  limit_tokens: number | null;
+  action: BudgetAction;
+  /** Fractions of the limit at which to alert, e.g. [0.5, 0.8, 1.0]. */
+  alert_at: number[];
+  /** What admission does when the budget store cannot be reached. */
+  on_store_error: 'allow' | 'deny';
+}
+
+export type WindowSpec =
+  | { kind: 'calendar'; unit: CalendarUnit; timezone: string }
+  | { kind: 'rolling'; ms: number };
+
+/** The window a budget instance is in at some instant. */
+export interface WindowInstance {
+  /** Stable id of this window, part of the Redis key (`2026-11-28`, `2026-W48`, `rolling`). */
+  id: string;
+  /** Epoch ms, inclusive. For rolling windows: now − length. */
+  start: number;
+  /** Epoch ms, exclusive. For rolling windows: now. */
+  end: number;
+  /** Rolling windows keep spend in buckets of this many ms (calendar: the whole window). */
+  bucketMs: number;
+  /** Rolling window length, or null for calendar windows. */
+  rollingMs: number | null;
+}
+
+/**
+ * One concrete budget counter a request touches: (budget, scope value, window).
+ * Computed by the gate, passed to the store as plain data.
+ */
+export interface InstanceRef {
+  budget: string;
+  /** Scope value: '*' for global, the key id, tag or model otherwise. */
+  instance: string;
+  window: WindowInstance;
+  /** Integer pico-USD, or null when the budget has no USD limit. */
+  limitPico: number | null;
+  limitTokens: number | null;
+  /** False for shadow budgets: counted and reported, never blocking. */
+  enforce: boolean;
+}
+
+export interface InstanceState {
+  spentPico: number;
+  reservedPico: number;
+  spentTokens: number;
+  reservedTokens: number;
+}
+
+export interface Amount {
+  pico: number;
+  tokens: number;
+}
+
+export interface AdmitResult {
+  admitted: boolean;
+  /** Index into refs of the first enforcing instance that refused, or -1. */
+  deniedBy: number;
+  /** State of every ref after the operation (including this reservation when admitted). */
+  states: InstanceState[];
+}
+
+export interface SettleResult {
+  /** Spent before this settle, per ref (for alert threshold crossings). */
+  before: InstanceState[];
+  after: InstanceState[];
+  /** Whether the reservation was still held (false: it had expired or never existed). */
+  reservationFound: boolean;
+}
+
+/**
+ * Atomic budget state. Implementations: MemoryBudgetStore (single process) and
+ * RedisBudgetStore (shared by every proxy instance; Lua scripts, one hash slot).
+ * Both pass test/contract/budget-store.contract.ts.
+ */
+export interface BudgetStore {
+  /**
+   * Atomically: drop expired reservations of every ref; then, if for every enforcing ref
+   * `spent + reserved + amount <= limit` (USD and tokens, where set), add the reservation
+   * `id` to every ref (enforcing or not) and report admitted. Otherwise change nothing
+   * (except the expiry clean-up) and report the first refusing ref.
+   * Shadow refs never refuse but their reservation is tracked the same way.
+   */
+  admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult>;
+  /**
+   * Atomically: release reservation `id` from every ref (if still held) and add the actual amount
+   * to spent, even when the reservation had expired: real spend is never dropped.
+   */
+  settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult>;
+  /** Current state of each ref (expired reservations excluded). */
+  state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]>;
+  /** Scope values that have state in the window of `ref` (for listing per_* budgets). */
+  instances(budget: string, windowId: string): Promise<string[]>;
+  /**
+   * True exactly once per (budget, instance, window, threshold) across all proxies:
+   * the caller that gets true sends the alert.
+   */
+  claimAlert(ref: InstanceRef, threshold: number): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,280 @@
+/**
+ * The BudgetStore contract: one suite, run against every adapter (memory, Redis, Redis
+ * Cluster). Time is only ever the `now` argument, so tests jump it freely; key TTLs in
+ * Redis are relative and a day long, so nothing expires for real during a test.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { BudgetStore, InstanceRef, InstanceState, WindowInstance } from '../../src/budget/types.ts';
+import { DAY, HOUR, MIN, T0 } from './fixtures.ts';
+
+export interface BudgetHarness {
+  store: BudgetStore;
+  cleanup(): Promise<void>;
+}
+export type MakeBudgetStore = () => Promise<BudgetHarness>;
+
+/** A calendar day window containing T0 (2025-01-15). */
+export function dayWindow(day = 15): WindowInstance {
+  const start = Date.UTC(2025, 0, day);
+  return { id: `2025-01-${day}`, start, end: start + DAY, bucketMs: DAY, rollingMs: null };
+}
+
+/** A rolling window as seen at `now` (the store only reads rollingMs, bucketMs and id). */
+export function rollingWindow(ms: number, bucketMs: number, now: number = T0): WindowInstance {
+  return { id: 'rolling', start: now - ms, end: now, bucketMs, rollingMs: ms };
+}
+
+export function ref(over: Partial<InstanceRef> = {}): InstanceRef {
+  return { budget: 'b', instance: '*', window: dayWindow(), limitPico: 1_000, limitTokens: null, enforce: true, ...over };
+}
+
+export const st = (spentPico: number, reservedPico: number, spentTokens = 0, reservedTokens = 0): InstanceState => ({
+  spentPico,
+  reservedPico,
+  spentTokens,
+  reservedTokens,
+});
+
+const amt = (pico: number, tokens = 0) => ({ pico, tokens });
+const TTL = 60_000;
+
+export function runBudgetStoreContract(name: string, make: MakeBudgetStore): void {
+  describe(`BudgetStore contract: ${name}`, () => {
+    async function setup(t: { after(fn: () => unknown): void }): Promise<BudgetStore> {
+      const h = await make();
+      t.after(() => h.cleanup());
+      return h.store;
+    }
+    let seq = 0;
+    const rid = (): string => `req-${++seq}`;
+
+    test('admit within the limit reserves the amount on the ref', async (t) => {
+      const s = await setup(t);
+      const r = ref();
+      assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
+      assert.deepEqual(await s.admit([r], rid(), amt(300, 7), T0, TTL), { admitted: true, deniedBy: -1, states: [st(0, 300, 0, 7)] });
+      assert.deepEqual(await s.state([r], T0 + 1), [st(0, 300, 0, 7)]);
+    });
+
+    test('boundary: spent + reserved + amount exactly equal to the limit is admitted, one pico more is not', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 1_000 });
+      const a = rid();
+      await s.admit([r], a, amt(600), T0, TTL);
+      await s.settle([r], a, amt(600), T0);
+      await s.admit([r], rid(), amt(300), T0, TTL);
+      const over = await s.admit([r], rid(), amt(101), T0, TTL);
+      assert.deepEqual(over, { admitted: false, deniedBy: 0, states: [st(600, 300)] }, 'denied changes nothing');
+      assert.deepEqual(await s.admit([r], rid(), amt(100), T0, TTL), { admitted: true, deniedBy: -1, states: [st(600, 400)] });
+      assert.equal((await s.admit([r], rid(), amt(1), T0, TTL)).admitted, false);
+      assert.equal((await s.admit([r], rid(), amt(0), T0, TTL)).admitted, true, 'a zero amount fits a full budget');
+    });
+
+    test('token limits, and refs with only a USD or only a token limit', async (t) => {
+      const s = await setup(t);
+      const tokensOnly = ref({ budget: 'tok', limitPico: null, limitTokens: 100 });
+      const usdOnly = ref({ budget: 'usd', limitPico: 50, limitTokens: null });
+      assert.equal((await s.admit([tokensOnly], rid(), amt(1e15, 100), T0, TTL)).admitted, true);
+      assert.deepEqual(await s.admit([tokensOnly], rid(), amt(0, 1), T0, TTL), {
+        admitted: false,
+        deniedBy: 0,
+        states: [st(0, 1e15, 0, 100)],
+      });
+      assert.equal((await s.admit([usdOnly], rid(), amt(50, 1e12), T0, TTL)).admitted, true);
+      assert.equal((await s.admit([usdOnly], rid(), amt(1, 0), T0, TTL)).admitted, false);
+      const both = ref({ budget: 'both', limitPico: 10, limitTokens: 10 });
+      assert.equal((await s.admit([both], rid(), amt(10, 11), T0, TTL)).admitted, false, 'tokens over');
+      assert.equal((await s.admit([both], rid(), amt(11, 10), T0, TTL)).admitted, false, 'usd over');
+      assert.equal((await s.admit([both], rid(), amt(10, 10), T0, TTL)).admitted, true);
+    });
+
+    test('several refs: when the second refuses, nothing is reserved on the first', async (t) => {
+      const s = await setup(t);
+      const global = ref({ budget: 'global', limitPico: 1_000 });
+      const key = ref({ budget: 'per-key', instance: 'k1', limitPico: 100 });
+      const res = await s.admit([global, key], rid(), amt(150), T0, TTL);
+      assert.deepEqual(res, { admitted: false, deniedBy: 1, states: [st(0, 0), st(0, 0)] });
+      assert.deepEqual(await s.state([global, key], T0), [st(0, 0), st(0, 0)]);
+      assert.deepEqual(await s.instances('global', dayWindow().id), [], 'a refused admit lists nothing');
+      const ok = await s.admit([global, key], rid(), amt(100), T0, TTL);
+      assert.deepEqual(ok.states, [st(0, 100), st(0, 100)]);
+    });
+
+    test('shadow refs never refuse but are reserved and settled like any other', async (t) => {
+      const s = await setup(t);
+      const shadow = ref({ budget: 'shadow', limitPico: 10, limitTokens: 1, enforce: false });
+      const hard = ref({ budget: 'hard', limitPico: 500 });
+      const id = rid();
+      assert.deepEqual(await s.admit([shadow, hard], id, amt(400, 5), T0, TTL), {
+        admitted: true,
+        deniedBy: -1,
+        states: [st(0, 400, 0, 5), st(0, 400, 0, 5)],
+      });
+      const settled = await s.settle([shadow, hard], id, amt(300, 4), T0);
+      assert.deepEqual(settled.after, [st(300, 0, 4, 0), st(300, 0, 4, 0)]);
+      // Far over its limit the shadow ref still does not refuse; the enforcing one does, at index 1.
+      const denied = await s.admit([shadow, hard], rid(), amt(201), T0, TTL);
+      assert.deepEqual([denied.admitted, denied.deniedBy], [false, 1]);
+    });
+
+    test('settle releases the reservation and adds the actual amount, above or below the reservation', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 10_000, limitTokens: 10_000 });
+      const a = rid();
+      const b = rid();
+      await s.admit([r], a, amt(100, 10), T0, TTL);
+      await s.admit([r], b, amt(100, 10), T0, TTL);
+      assert.deepEqual(await s.settle([r], a, amt(250, 30), T0 + 1), {
+        before: [st(0, 200, 0, 20)],
+        after: [st(250, 100, 30, 10)],
+        reservationFound: true,
+      });
+      assert.deepEqual(await s.settle([r], b, amt(40, 2), T0 + 2), {
+        before: [st(250, 100, 30, 10)],
+        after: [st(290, 0, 32, 0)],
+        reservationFound: true,
+      });
+      const again = await s.settle([r], b, amt(0), T0 + 3);
+      assert.equal(again.reservationFound, false, 'a reservation is released once');
+      assert.deepEqual(again.after, [st(290, 0, 32, 0)]);
+    });
+
+    test('reservations expire after their ttl; a late settle still adds spend and reports it', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 1_000 });
+      const id = rid();
+      await s.admit([r], id, amt(800), T0, 5_000);
+      assert.equal((await s.admit([r], rid(), amt(300), T0 + 4_999, 1)).admitted, false);
+      assert.deepEqual(await s.state([r], T0 + 4_999), [st(0, 800)]);
+      assert.deepEqual(await s.state([r], T0 + 5_000), [st(0, 0)], 'expiry = admit now + ttl, exclusive');
+      const late = await s.settle([r], id, amt(700), T0 + 6_000);
+      assert.deepEqual(late, { before: [st(0, 0)], after: [st(700, 0)], reservationFound: false });
+      assert.equal((await s.admit([r], rid(), amt(300), T0 + 6_000, TTL)).admitted, true);
+      assert.equal((await s.admit([r], rid(), amt(1), T0 + 6_000, TTL)).admitted, false);
+    });
+
+    test('a replayed admit with the same id replaces its reservation instead of adding another', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 1_000 });
+      const id = rid();
+      await s.admit([r], id, amt(300), T0, TTL);
+      await s.admit([r], id, amt(300), T0 + 1, TTL);
+      assert.deepEqual(await s.state([r], T0 + 2), [st(0, 300)]);
+      assert.equal((await s.settle([r], id, amt(300), T0 + 3)).reservationFound, true);
+      assert.deepEqual(await s.state([r], T0 + 3), [st(300, 0)]);
+    });
+
+    test('rolling window: spend counts for rollingMs from its bucket start, then drops out', async (t) => {
+      const s = await setup(t);
+      const r = (now: number) => ref({ window: rollingWindow(HOUR, MIN, now), limitPico: 1_000, limitTokens: 100 });
+      await s.settle([r(T0)], rid(), amt(100, 1), T0); // bucket T0
+      await s.settle([r(T0 + MIN - 1)], rid(), amt(200, 2), T0 + MIN - 1); // bucket T0 too
+      await s.settle([r(T0 + MIN)], rid(), amt(400, 4), T0 + MIN); // next bucket
+      assert.deepEqual(await s.state([r(T0 + HOUR - 1)], T0 + HOUR - 1), [st(700, 0, 7, 0)]);
+      assert.deepEqual(await s.state([r(T0 + HOUR)], T0 + HOUR), [st(400, 0, 4, 0)], 'bucket T0 ages out whole');
+      assert.deepEqual(await s.state([r(T0 + HOUR + MIN - 1)], T0 + HOUR + MIN - 1), [st(400, 0, 4, 0)]);
+      assert.deepEqual(await s.state([r(T0 + HOUR + MIN)], T0 + HOUR + MIN), [st(0, 0)]);
+      // Enforcement follows the window: denied while old spend counts, admitted once it has aged out.
+      await s.settle([r(T0 + 2 * HOUR)], rid(), amt(900), T0 + 2 * HOUR);
+      assert.equal((await s.admit([r(T0 + 3 * HOUR - 1)], rid(), amt(200), T0 + 3 * HOUR - 1, TTL)).admitted, false);
+      assert.deepEqual((await s.admit([r(T0 + 3 * HOUR)], rid(), amt(200), T0 + 3 * HOUR, TTL)).states, [st(0, 200)]);
+    });
+
+    test('rolling window: spend long past the window is gone, and spending again starts fresh', async (t) => {
+      const s = await setup(t);
+      const w = rollingWindow(DAY, HOUR);
+      const r = ref({ window: w, limitPico: 1_000 });
+      for (let h = 0; h < 30; h++) await s.settle([r], rid(), amt(10), T0 + h * HOUR);
+      assert.deepEqual(await s.state([r], T0 + 29 * HOUR), [st(240, 0)], 'the last 24 hourly buckets');
+      assert.deepEqual(await s.state([r], T0 + 10 * DAY), [st(0, 0)]);
+      await s.settle([r], rid(), amt(5), T0 + 10 * DAY);
+      assert.deepEqual(await s.state([r], T0 + 10 * DAY), [st(5, 0)]);
+    });
+
+    test('calendar windows: a new window id starts at zero and the old one keeps its state', async (t) => {
+      const s = await setup(t);
+      const today = ref({ window: dayWindow(15) });
+      const tomorrow = ref({ window: dayWindow(16) });
+      const id = rid();
+      await s.admit([today], id, amt(1_000), T0, TTL);
+      await s.settle([today], id, amt(1_000), T0);
+      assert.equal((await s.admit([today], rid(), amt(1), T0, TTL)).admitted, false);
+      assert.deepEqual(await s.state([tomorrow], T0 + DAY), [st(0, 0)]);
+      assert.equal((await s.admit([tomorrow], rid(), amt(1_000), T0 + DAY, TTL)).admitted, true);
+      assert.deepEqual(await s.state([today], T0 + DAY), [st(1_000, 0)]);
+    });
+
+    test('instances() lists the scope values with state in a window, per budget', async (t) => {
+      const s = await setup(t);
+      const w = dayWindow();
+      await s.admit([ref({ budget: 'per-key', instance: 'kB' }), ref({ budget: 'global' })], rid(), amt(1), T0, TTL);
+      await s.settle([ref({ budget: 'per-key', instance: 'kA' })], rid(), amt(1), T0);
+      await s.admit([ref({ budget: 'per-key', instance: 'kB' })], rid(), amt(1), T0, TTL);
+      await s.admit([ref({ budget: 'per-key', instance: 'kC', window: dayWindow(16) })], rid(), amt(1), T0 + DAY, TTL);
+      assert.deepEqual(await s.instances('per-key', w.id), ['kA', 'kB']);
+      assert.deepEqual(await s.instances('global', w.id), ['*']);
+      assert.deepEqual(await s.instances('per-key', dayWindow(16).id), ['kC']);
+      assert.deepEqual(await s.instances('nope', w.id), []);
+    });
+
+    test('claimAlert is true exactly once per (budget, instance, window, threshold)', async (t) => {
+      const s = await setup(t);
+      const r = ref();
+      const claims = await Promise.all(Array.from({ length: 10 }, () => s.claimAlert(r, 0.8)));
+      assert.equal(claims.filter(Boolean).length, 1);
+      assert.equal(await s.claimAlert(r, 0.8), false);
+      assert.equal(await s.claimAlert(r, 1), true, 'another threshold');
+      assert.equal(await s.claimAlert(ref({ instance: 'k2' }), 0.8), true, 'another instance');
+      assert.equal(await s.claimAlert(ref({ window: dayWindow(16) }), 0.8), true, 'another window');
+      assert.equal(await s.claimAlert(ref({ budget: 'other' }), 0.8), true, 'another budget');
+    });
+
+    test('names and instances with `:` and unicode neither collide nor change', async (t) => {
+      const s = await setup(t);
+      const a = ref({ budget: 'a:b', instance: 'c', limitPico: 100 });
+      const b = ref({ budget: 'a', instance: 'b:c', limitPico: 100 });
+      const u = ref({ budget: 'бюджет 💸', instance: 'ключ:{x}%3A', limitPico: 100 });
+      await s.admit([a], rid(), amt(100), T0, TTL);
+      assert.deepEqual(await s.state([a, b, u], T0), [st(0, 100), st(0, 0), st(0, 0)]);
+      assert.equal((await s.admit([b], rid(), amt(100), T0, TTL)).admitted, true);
+      assert.equal((await s.admit([u], rid(), amt(100), T0, TTL)).admitted, true);
+      assert.deepEqual(await s.instances('a', 'b:c'), [], 'no collision through the window id either');
+      assert.deepEqual(await s.instances('a', dayWindow().id), ['b:c']);
+      assert.deepEqual(await s.instances('бюджет 💸', dayWindow().id), ['ключ:{x}%3A']);
+      assert.equal(await s.claimAlert(a, 0.5), true);
+      assert.equal(await s.claimAlert(b, 0.5), true);
+    });
+
+    test('pico amounts near 2^50 stay exact through reserve, settle and the limit check', async (t) => {
+      const s = await setup(t);
+      const big = 2 ** 50 + 3; // not a multiple of any float32/%.14g-friendly step
+      const r = ref({ limitPico: 2 * big + 1 });
+      const a = rid();
+      assert.deepEqual((await s.admit([r], a, amt(big), T0, TTL)).states, [st(0, big)]);
+      assert.deepEqual((await s.settle([r], a, amt(big + 1), T0)).after, [st(big + 1, 0)]);
+      assert.deepEqual(await s.admit([r], rid(), amt(big + 1), T0, TTL), { admitted: false, deniedBy: 0, states: [st(big + 1, 0)] });
+      assert.deepEqual((await s.admit([r], rid(), amt(big), T0, TTL)).states, [st(big + 1, big)], 'exactly at the limit');
+      assert.equal((await s.admit([r], rid(), amt(1), T0, TTL)).admitted, false);
+      const rolling = ref({ budget: 'roll', window: rollingWindow(HOUR, MIN), limitPico: null });
+      await s.settle([rolling], rid(), amt(big), T0);
+      await s.settle([rolling], rid(), amt(big + 2), T0 + MIN);
+      assert.deepEqual(await s.state([rolling], T0 + MIN), [st(2 * big + 2, 0)]);
+    });
+
+    test('invalid calls are rejected and change nothing', async (t) => {
+      const s = await setup(t);
+      const r = ref();
+      await assert.rejects(s.admit([r], rid(), amt(1.5), T0, TTL), RangeError);
+      await assert.rejects(s.admit([r], rid(), amt(-1), T0, TTL), RangeError);
+      await assert.rejects(s.admit([r], '', amt(1), T0, TTL), RangeError);
+      await assert.rejects(s.admit([r], rid(), amt(1), T0, 0), RangeError);
+      await assert.rejects(s.admit([r, { ...r }], rid(), amt(1), T0, TTL), RangeError, 'duplicate refs');
+      await assert.rejects(s.admit([ref({ limitPico: 2 ** 53 })], rid(), amt(1), T0, TTL), RangeError);
+      await assert.rejects(s.settle([r], rid(), amt(1, 0.5), T0), RangeError);
+      await assert.rejects(s.state([r], -1), RangeError);
+      assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
+      assert.deepEqual(await s.admit([], rid(), amt(1), T0, TTL), { admitted: true, deniedBy: -1, states: [] });
+    });
+  });
+}
