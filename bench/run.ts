@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.ts';
 import { BENCH } from './lib/config.ts';
 import { spawnChild, killAllChildren, type Child } from './lib/children.ts';
@@ -142,8 +143,9 @@ async function main(): Promise<void> {
       },
     };
     const report = renderReport(results);
-    mkdirSync('.bench', { recursive: true });
-    writeFileSync('.bench/results.json', JSON.stringify({ ...results, report }, null, 2));
+    const outDir = fileURLToPath(new URL('../.bench/', import.meta.url));
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(`${outDir}results.json`, JSON.stringify({ ...results, report }, null, 2));
     process.stdout.write(`${report}\n`);
     log('wrote .bench/results.json');
   } finally {

@@ -28,6 +28,7 @@ export async function spawnChild(name: string, script: string, env: Record<strin
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   live.add(cp);
+  cp.on('error', (err) => process.stderr.write(`[${name}] ${String(err)}\n`)); // unhandled, it would crash us before cleanup
   const exited = new Promise<void>((resolve) => cp.once('exit', () => resolve()));
   void exited.then(() => live.delete(cp));
 
@@ -63,9 +64,14 @@ export async function spawnChild(name: string, script: string, env: Record<strin
     url: `http://127.0.0.1:${port}`,
     call: <T>(op: string, args: Record<string, unknown> = {}) =>
       new Promise<T>((resolve, reject) => {
+        if (!cp.connected) return reject(new Error(`${name} is gone (exit ${cp.exitCode ?? cp.signalCode})`));
         const id = ++nextId;
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-        cp.send({ id, op, ...args });
+        cp.send({ id, op, ...args }, (err) => {
+          if (!err) return;
+          pending.delete(id);
+          reject(err);
+        });
       }),
     async stop() {
       if (cp.exitCode !== null || cp.signalCode !== null) return;

@@ -62,7 +62,7 @@ export function renderReport(r: Results): string {
     '',
   );
   L.push(
-    `Method: closed-loop \`POST /v1/messages\` with a ~1 KB JSON response; ${b.rounds} rounds × ${b.seconds} s per target and concurrency, ` +
+    `Method: closed-loop \`POST /v1/messages\` with a ~1 KB JSON response; ${b.rounds} round(s) × ${b.seconds} s per target and concurrency, ` +
       `targets interleaved in rotating order after ${b.warmupSeconds} s warm-ups; medians across rounds. claude-meter: \`createApp\`, ` +
       `default config, Redis store (every request recorded), log level \`${b.logLevel}\`. CPU = user+system of the proxy process per request, Redis writes included.`,
     '',

@@ -5,7 +5,7 @@
  * Flow: send → bounded queue → POST (≤ `concurrency` in flight) → retry network errors,
  * timeouts, 429 and 5xx with capped exponential backoff (or the server's retry-after)
  * up to maxAttempts → one error log per alert that could not be delivered.
- * The URL is never logged: webhook URLs (Slack's, for one) carry their secret in the path.
+ * Only the URL's origin is ever logged: webhook URLs (Slack's, for one) carry a secret in the path.
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from '../lib/logger.ts';
@@ -20,24 +20,23 @@ export interface WebhookAlerterOptions {
   /** Total attempts per alert, including the first. */
   maxAttempts: number;
   logger: Logger;
-  /** For metrics: 'retried' once per extra attempt, then exactly one 'sent' or 'failed' per alert. */
+  /** For metrics: 'retried' once per extra attempt, then exactly one 'sent' or 'failed' per accepted alert. */
   onResult?: (r: AlertResult) => void;
   /** Delay before the retry that follows failed attempt number `attempt` (1-based). */
   backoffMs?: (attempt: number) => number;
-  /** Defaults to a private keep-alive Agent, destroyed by close(). A caller's dispatcher is left open. */
+  /** Defaults to a private keep-alive Agent that close() destroys; a caller's dispatcher is left open. */
   dispatcher?: Dispatcher;
-  /** Alerts queued or in flight at once; beyond that new alerts are dropped. */
+  /** Alerts queued or in flight at once (default 1,000); beyond that new alerts are dropped. */
   maxPending?: number;
-  /** Webhook POSTs in flight at once (chat webhooks rate-limit hard, so keep it small). */
+  /** POSTs in flight at once (default 2): chat webhooks rate-limit hard. */
   concurrency?: number;
-  /** How long close() lets pending deliveries and retries finish before cancelling them. */
+  /** How long close() lets pending deliveries and retries run before cancelling them (default 5 s). */
   closeTimeoutMs?: number;
 }
 
 const MAX_DELAY_MS = 30_000;
-const DEFAULTS = { maxPending: 1_000, concurrency: 2, closeTimeoutMs: 5_000 } as const;
 
-/** 500 ms × 2^(attempt−1), capped at 30 s, with "equal jitter" so many instances don't retry in lockstep. */
+/** 500 ms × 2^(attempt−1), capped at 30 s, with "equal jitter" so many proxies don't retry in lockstep. */
 export function defaultBackoffMs(attempt: number): number {
   const base = Math.min(MAX_DELAY_MS, 500 * 2 ** (attempt - 1));
   return base / 2 + Math.random() * (base / 2);
@@ -48,13 +47,13 @@ interface Job {
   budget: string;
   body: string;
 }
-
 type Outcome = { ok: true } | { ok: false; retry: boolean; retryAfterMs: number | null; detail: object };
 
 export class WebhookAlerter {
-  readonly #url: URL | null;
+  readonly #target: { url: URL; dispatcher: Dispatcher } | null;
   readonly #urlError: string | null;
   readonly #origin: string;
+  readonly #ownAgent: Agent | null;
   readonly #log: Logger;
   readonly #onResult: (r: AlertResult) => void;
   readonly #backoffMs: (attempt: number) => number;
@@ -63,11 +62,10 @@ export class WebhookAlerter {
   readonly #maxPending: number;
   readonly #concurrency: number;
   readonly #closeTimeoutMs: number;
-  readonly #dispatcher: Dispatcher;
-  readonly #ownAgent: Agent | null;
   readonly #queue: Job[] = [];
-  /** Abort functions of in-flight requests and backoff sleeps, called by close(). */
+  /** Aborts in-flight requests and backoff sleeps; close() calls them all. */
   readonly #cancels = new Set<() => void>();
+  #idleWaiters: Array<() => void> = [];
   #inFlight = 0;
   #pumpScheduled = false;
   #overflowing = false;
@@ -75,35 +73,33 @@ export class WebhookAlerter {
   #closed = false;
   #stopped = false;
   #closing: Promise<void> | null = null;
-  #idleWaiters: Array<() => void> = [];
 
   constructor(opts: WebhookAlerterOptions) {
     this.#log = opts.logger;
     this.#onResult = opts.onResult ?? (() => {});
     this.#backoffMs = opts.backoffMs ?? defaultBackoffMs;
     this.#timeoutMs = opts.timeoutMs;
-    this.#maxAttempts = opts.maxAttempts;
-    this.#maxPending = opts.maxPending ?? DEFAULTS.maxPending;
-    this.#concurrency = opts.concurrency ?? DEFAULTS.concurrency;
-    this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;
-    for (const [name, v] of Object.entries({ maxAttempts: this.#maxAttempts, maxPending: this.#maxPending, concurrency: this.#concurrency })) {
-      if (!(Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`WebhookAlerter ${name} must be a positive integer, got ${v}`);
-    }
-    if (!(this.#timeoutMs > 0)) throw new RangeError(`WebhookAlerter timeoutMs must be positive, got ${this.#timeoutMs}`);
-    const parsed = parseUrl(opts.url);
-    this.#url = parsed.url;
-    this.#urlError = parsed.error;
-    this.#origin = parsed.url?.origin ?? '(invalid url)';
-    // A bad URL is a config mistake, not a reason to stop the proxy: every alert will fail loudly instead.
-    if (parsed.error !== null) this.#log.error({ err: parsed.error }, 'alert webhook url is invalid; alerts will not be delivered');
-    this.#ownAgent = opts.dispatcher || this.#url === null ? null : new Agent({ connections: this.#concurrency, connect: { timeout: this.#timeoutMs } });
-    this.#dispatcher = opts.dispatcher ?? this.#ownAgent ?? new Agent();
+    this.#maxAttempts = positiveInt('maxAttempts', opts.maxAttempts);
+    this.#maxPending = positiveInt('maxPending', opts.maxPending ?? 1_000);
+    this.#concurrency = positiveInt('concurrency', opts.concurrency ?? 2);
+    this.#closeTimeoutMs = opts.closeTimeoutMs ?? 5_000;
+    if (!(this.#timeoutMs > 0)) throw new RangeError(`WebhookAlerter timeoutMs must be > 0, got ${this.#timeoutMs}`);
+    const { url, error } = parseUrl(opts.url);
+    this.#urlError = error;
+    this.#origin = url?.origin ?? '(invalid url)';
+    // A bad URL is a config mistake, not a reason to stop the proxy: every alert fails loudly instead.
+    if (error !== null) this.#log.error({ err: error }, 'alert webhook url is invalid; alerts will not be delivered');
+    this.#ownAgent = url && !opts.dispatcher ? new Agent({ connections: this.#concurrency }) : null;
+    const dispatcher = opts.dispatcher ?? this.#ownAgent;
+    this.#target = url && dispatcher ? { url, dispatcher } : null;
   }
 
-  /** Queue an alert for delivery. Returns immediately; the outcome goes to logs and onResult. */
+  /** Queues an alert and returns at once; the outcome goes to the logs and onResult. */
   send(e: AlertEvent): void {
     try {
-      if (this.#url === null && this.#urlError === null) return this.#log.debug({ alert: e.kind, budget: e.budget }, 'alert not sent: no webhook url configured');
+      if (this.#target === null && this.#urlError === null) {
+        return this.#log.debug({ alert: e.kind, budget: e.budget }, 'alert not sent: no webhook url');
+      }
       const job = { kind: e.kind, budget: e.budget, body: JSON.stringify(alertPayload(e)) };
       if (this.#urlError !== null) return this.#fail(job, 0, { error: `invalid webhook url: ${this.#urlError}` });
       if (this.#closed) return this.#fail(job, 0, { error: 'alerter closed' });
@@ -112,29 +108,26 @@ export class WebhookAlerter {
       // Start the POST after the caller's synchronous work, not inside it.
       if (!this.#pumpScheduled) {
         this.#pumpScheduled = true;
-        queueMicrotask(() => {
-          this.#pumpScheduled = false;
-          this.#pump();
-        });
+        queueMicrotask(() => ((this.#pumpScheduled = false), this.#pump()));
       }
     } catch (err) {
-      this.#safe(() => this.#log.error({ alert: e?.kind, budget: e?.budget, err: errMessage(err) }, 'alert could not be queued'));
-      this.#result('failed');
+      safe(() => this.#log.error({ alert: e?.kind, err: errMessage(err) }, 'alert could not be queued'));
+      safe(() => this.#onResult('failed'));
     }
   }
 
-  /** Resolves once every accepted alert is sent or has failed (retries included). */
+  /** Resolves once every accepted alert is sent or has failed, retries included. */
   flush(): Promise<void> {
-    if (this.#isIdle()) return Promise.resolve();
+    if (this.#queue.length === 0 && this.#inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Stops accepting alerts, waits up to closeTimeoutMs for pending ones, then cancels the rest (each fails). */
+  /** Stops accepting alerts, lets pending ones run for closeTimeoutMs, then cancels the rest (each fails). */
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
       let timer: NodeJS.Timeout | undefined;
-      // Not unref'd: a shutdown that awaits close() asked for this bounded wait.
+      // Not unref'd: whoever awaits close() asked for this bounded wait.
       const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#closeTimeoutMs)));
       await Promise.race([this.flush(), expired]);
       clearTimeout(timer);
@@ -160,17 +153,18 @@ export class WebhookAlerter {
           this.#pump();
         });
     }
-    if (this.#isIdle()) for (const w of this.#idleWaiters.splice(0)) w();
+    if (this.#queue.length === 0 && this.#inFlight === 0) for (const w of this.#idleWaiters.splice(0)) w();
   }
 
   async #deliver(job: Job): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      if (attempt > 1) this.#result('retried');
+      if (attempt > 1) safe(() => this.#onResult('retried'));
       const o = await this.#attempt(job);
-      if (o.ok) return this.#result('sent');
+      if (o.ok) return safe(() => this.#onResult('sent'));
       if (!o.retry || attempt >= this.#maxAttempts || this.#stopped) return this.#fail(job, attempt, o.detail);
       const delayMs = Math.min(MAX_DELAY_MS, Math.max(0, o.retryAfterMs ?? this.#backoffMs(attempt)));
-      this.#log.debug({ alert: job.kind, budget: job.budget, target: this.#origin, attempt, delayMs, ...o.detail }, 'alert webhook attempt failed, will retry');
+      const info = { alert: job.kind, budget: job.budget, target: this.#origin, attempt, delayMs, ...o.detail };
+      safe(() => this.#log.debug(info, 'alert webhook attempt failed, will retry'));
       if (!(await this.#sleep(delayMs))) return this.#fail(job, attempt, { ...o.detail, cancelled: 'at shutdown' });
     }
   }
@@ -182,31 +176,29 @@ export class WebhookAlerter {
     const cancel = (): void => ac.abort();
     this.#cancels.add(cancel);
     try {
-      const res = await request(this.#url ?? '', {
+      const { url, dispatcher } = this.#target!; // jobs are only queued when there is a target
+      const res = await request(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'claude-meter' },
         body: job.body,
         signal: ac.signal,
-        dispatcher: this.#dispatcher,
+        dispatcher,
       });
       const status = res.statusCode;
-      if (status >= 200 && status < 300) {
-        await res.body.dump();
-        return { ok: true };
-      }
+      if (status >= 200 && status < 300) return await res.body.dump().then(() => ({ ok: true }));
       const response = await readSnippet(res.body, 200);
       const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(res.headers['retry-after']) : null;
       return { ok: false, retry: status === 429 || status >= 500, retryAfterMs, detail: { status, response } };
     } catch (err) {
-      const error = timedOut ? `timeout after ${this.#timeoutMs} ms` : this.#stopped ? 'cancelled at shutdown' : this.#redact(errMessage(err));
-      return { ok: false, retry: !this.#stopped, retryAfterMs: null, detail: { error } };
+      const error = timedOut ? `timeout after ${this.#timeoutMs} ms` : this.#stopped ? 'cancelled at shutdown' : '';
+      return { ok: false, retry: !this.#stopped, retryAfterMs: null, detail: { error: error || this.#redact(err) } };
     } finally {
       clearTimeout(timer);
       this.#cancels.delete(cancel);
     }
   }
 
-  /** Resolves true after ms, or false as soon as close() cancels. Unref'd: a pending retry must not keep the process alive. */
+  /** True after ms, false as soon as close() cancels. Unref'd: a pending retry must not keep the process alive. */
   #sleep(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
       const cancel = (): void => (clearTimeout(timer), this.#cancels.delete(cancel), resolve(false));
@@ -216,8 +208,9 @@ export class WebhookAlerter {
   }
 
   #fail(job: Job, attempts: number, detail: object): void {
-    this.#safe(() => this.#log.error({ alert: job.kind, budget: job.budget, target: this.#origin, attempts, ...detail }, 'alert webhook delivery failed'));
-    this.#result('failed');
+    const info = { alert: job.kind, budget: job.budget, target: this.#origin, attempts, ...detail };
+    safe(() => this.#log.error(info, 'alert webhook delivery failed'));
+    safe(() => this.#onResult('failed'));
   }
 
   /** Logged once per overflow episode: a stuck receiver would otherwise turn every alert into a log line. */
@@ -225,53 +218,51 @@ export class WebhookAlerter {
     this.#dropped += 1;
     if (!this.#overflowing) {
       this.#overflowing = true;
-      this.#safe(() => this.#log.error({ alert: job.kind, budget: job.budget, maxPending: this.#maxPending, droppedTotal: this.#dropped }, 'alert queue full, dropping alerts'));
+      const info = { alert: job.kind, budget: job.budget, maxPending: this.#maxPending, droppedTotal: this.#dropped };
+      safe(() => this.#log.error(info, 'alert queue full, dropping alerts'));
     }
-    this.#result('failed');
-  }
-
-  #result(r: AlertResult): void {
-    this.#safe(() => this.#onResult(r));
-  }
-
-  /** Logger and metrics callbacks are the caller's code: their failures must not escape send() or a delivery. */
-  #safe(fn: () => void): void {
-    try {
-      fn();
-    } catch {
-      // nothing sensible left to report to
-    }
-  }
-
-  #isIdle(): boolean {
-    return this.#queue.length === 0 && this.#inFlight === 0;
+    safe(() => this.#onResult('failed'));
   }
 
   /** Network errors may quote the URL; keep only its origin. */
-  #redact(msg: string): string {
-    return this.#url === null ? msg : msg.split(this.#url.href).join(this.#origin);
+  #redact(err: unknown): string {
+    const href = this.#target?.url.href;
+    return href === undefined ? errMessage(err) : errMessage(err).split(href).join(this.#origin);
   }
+}
+
+/** Logger and metrics callbacks are the caller's code: their failures must not escape send() or a delivery. */
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // nothing sensible left to report to
+  }
+}
+
+function positiveInt(name: string, v: number): number {
+  if (Number.isSafeInteger(v) && v >= 1) return v;
+  throw new RangeError(`WebhookAlerter ${name} must be a positive integer, got ${v}`);
 }
 
 function parseUrl(raw: string | null): { url: URL | null; error: string | null } {
   if (raw === null) return { url: null, error: null };
   try {
     const url = new URL(raw);
-    if (url.protocol === 'http:' || url.protocol === 'https:') return { url, error: null };
-    return { url: null, error: `unsupported protocol ${url.protocol}` };
+    const ok = url.protocol === 'http:' || url.protocol === 'https:';
+    return ok ? { url, error: null } : { url: null, error: `unsupported protocol ${url.protocol}` };
   } catch {
-    // The message of URL's TypeError contains the input: don't log it.
-    return { url: null, error: 'not a URL' };
+    return { url: null, error: 'not a URL' }; // URL's own message quotes the input: don't log it
   }
 }
 
-/** retry-after in seconds (fractions accepted); an HTTP-date falls back to backoff. Capped by the caller. */
+/** retry-after in seconds (fractions accepted); an HTTP-date falls back to the backoff. Capped by the caller. */
 function parseRetryAfter(v: string | string[] | undefined): number | null {
   const s = Array.isArray(v) ? v[0] : v;
   return s !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(s) ? Number(s) * 1000 : null;
 }
 
-/** The start of an error response (e.g. Slack's `invalid_payload`), read without buffering a large body. */
+/** The start of an error response (e.g. Slack's `invalid_payload`), without buffering a large body. */
 async function readSnippet(body: AsyncIterable<Buffer>, max: number): Promise<string> {
   const chunks: Buffer[] = [];
   let n = 0;

@@ -1,13 +1,17 @@
-import { DEFAULTS, type ConfigBody } from './defaults.ts';
-import { walk, type IntNode, type ObjectOf, type SchemaOf, type WalkContext } from './walk.ts';
+import type { BudgetConfig } from '../budget/types.ts';
+import { parseWindow, validTimezone } from '../budget/windows.ts';
+import { scaleDecimal } from '../pricing/money.ts';
+import { BUDGET_DEFAULTS, DEFAULTS, type ConfigBody } from './defaults.ts';
+import { joinIndex, joinKey } from './errors.ts';
+import { show, walk, type IntNode, type Issue, type ListOf, type ObjectOf, type SchemaOf, type WalkContext } from './walk.ts';
 
 /**
  * The config schema: every key, its type and its bounds, in one declaration. Typed as
  * SchemaOf<ConfigBody>, so tsc fails if this drifts from types.ts (a key missing or extra,
  * a wrong kind, a nullable key not marked nullable). Defaults live in defaults.ts.
  *
- * To add a section (e.g. `budgets:`): add its type to Config, its default to DEFAULTS, and
- * one entry under `keys` below. A list of objects is a `list` node whose `items` is an
+ * To add a section: add its type to Config, its default to DEFAULTS, and one entry under
+ * `keys` below. A list of objects (`budgets:`) is a `list` node whose `items` is an
  * `object` node; `itemDefaults` holds per-item defaults (a key it leaves out is required in
  * every item), and `check` hooks on the item and on the list express cross-field rules
  * ("needs limit_usd or limit_tokens", duplicate names) by returning { keyPath, reason }.
@@ -20,6 +24,81 @@ import { walk, type IntNode, type ObjectOf, type SchemaOf, type WalkContext } fr
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const timeoutMs = { kind: 'int', min: 1, max: MAX_TIMER_MS } as const satisfies IntNode;
 const positiveInt = { kind: 'int', min: 1 } as const satisfies IntNode;
+
+/** A `match:` filter value: one exact string, or a list of them (any of which matches). */
+const matchValues = { kind: 'list', oneOrMany: true, items: { kind: 'string', nonEmpty: true } } as const satisfies ListOf<string>;
+
+/** Budget names go into store keys, metric labels and alert payloads: keep them plain. */
+const BUDGET_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * Limits are converted once to integer pico-USD; more than 6 decimals would not be exact.
+ * $1e9 is far above any real budget and keeps the text form free of exponent notation.
+ */
+const MAX_LIMIT_USD = 1_000_000_000;
+
+/** Rules across one budget's keys, in the order an operator would fix them. */
+function checkBudget(b: BudgetConfig, path: string): Issue | undefined {
+  if (!BUDGET_NAME.test(b.name)) {
+    return { keyPath: joinKey(path, 'name'), reason: `must be 1 to 64 of the characters A-Z a-z 0-9 . _ -, got ${show(b.name)}` };
+  }
+  if (!validTimezone(b.timezone)) return { keyPath: joinKey(path, 'timezone'), reason: `unknown time zone '${b.timezone}'` };
+  try {
+    parseWindow(b.window, b.timezone);
+  } catch (err) {
+    return { keyPath: joinKey(path, 'window'), reason: err instanceof Error ? err.message : String(err) };
+  }
+  if (b.limit_usd !== null) {
+    const exact = scaleDecimal(b.limit_usd, MAX_LIMIT_USD);
+    if (!exact.ok) return { keyPath: joinKey(path, 'limit_usd'), reason: exact.reason };
+  }
+  if (b.limit_usd === null && b.limit_tokens === null) return { keyPath: path, reason: 'needs limit_usd or limit_tokens' };
+  return undefined;
+}
+
+/** Thresholds fire in order, once each: a repeat or a step back is a mistake, not a preference. */
+function ascending(values: readonly number[], path: string): Issue | undefined {
+  for (let i = 1; i < values.length; i++) {
+    const [prev, v] = [values[i - 1], values[i]];
+    if (prev !== undefined && v !== undefined && v <= prev) {
+      return { keyPath: joinIndex(path, i), reason: `must be greater than the previous threshold ${prev} (ascending, no repeats), got ${v}` };
+    }
+  }
+  return undefined;
+}
+
+/** Names identify a budget's counters across restarts and proxies, so they must be unique. */
+function uniqueNames(budgets: readonly BudgetConfig[], path: string): Issue | undefined {
+  const seen = new Map<string, number>();
+  for (const [i, b] of budgets.entries()) {
+    const first = seen.get(b.name);
+    if (first !== undefined) {
+      return { keyPath: joinKey(joinIndex(path, i), 'name'), reason: `duplicate budget name '${b.name}' (also ${joinIndex(path, first)})` };
+    }
+    seen.set(b.name, i);
+  }
+  return undefined;
+}
+
+const budgetSchema: ObjectOf<BudgetConfig> = {
+  kind: 'object',
+  check: checkBudget,
+  keys: {
+    name: { kind: 'string', nonEmpty: true },
+    scope: { kind: 'enum', values: ['global', 'per_key', 'per_tag', 'per_model'] },
+    match: {
+      kind: 'object',
+      keys: { key: matchValues, tag: matchValues, model: matchValues, path: matchValues },
+    },
+    window: { kind: 'string', nonEmpty: true },
+    timezone: { kind: 'string', nonEmpty: true },
+    limit_usd: { kind: 'number', min: 0, minExclusive: true, nullable: true },
+    limit_tokens: { kind: 'int', min: 1, nullable: true },
+    action: { kind: 'enum', values: ['reject', 'throttle', 'shadow'] },
+    // Fractions of the limit; above 1 reports overshoot (actual cost can settle past an estimate).
+    alert_at: { kind: 'list', items: { kind: 'number', min: 0, minExclusive: true, max: 1.5 }, check: ascending },
+    on_store_error: { kind: 'enum', values: ['allow', 'deny'] },
+  },
+};
 
 export const configSchema: ObjectOf<ConfigBody> = {
   kind: 'object',
@@ -85,6 +164,21 @@ export const configSchema: ObjectOf<ConfigBody> = {
         max_json_body_bytes: positiveInt,
         max_sse_event_bytes: positiveInt,
         max_request_body_bytes: positiveInt,
+      },
+    },
+    budgets: { kind: 'list', items: budgetSchema, itemDefaults: BUDGET_DEFAULTS, check: uniqueNames },
+    alerts: {
+      kind: 'object',
+      keys: {
+        webhook_url: { kind: 'url', protocols: ['https:', 'http:'], nullable: true },
+        timeout_ms: timeoutMs,
+        max_attempts: { kind: 'int', min: 1, max: 100 },
+      },
+    },
+    admin: {
+      kind: 'object',
+      keys: {
+        token: { kind: 'string', nonEmpty: true, nullable: true },
       },
     },
   },

@@ -248,7 +248,7 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
 
     test('pico amounts near 2^50 stay exact through reserve, settle and the limit check', async (t) => {
       const s = await setup(t);
-      const big = 2 ** 50 + 3; // not a multiple of any float32/%.14g-friendly step
+      const big = 2 ** 50 + 3; // 16 significant digits: float32 or "%.14g" formatting would corrupt it
       const r = ref({ limitPico: 2 * big + 1 });
       const a = rid();
       assert.deepEqual((await s.admit([r], a, amt(big), T0, TTL)).states, [st(0, big)]);

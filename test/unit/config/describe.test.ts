@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeConfig, loadConfig } from '../../../src/config/load.ts';
-import { redactRedisUrl } from '../../../src/config/describe.ts';
+import { redactRedisUrl, redactWebhookUrl } from '../../../src/config/describe.ts';
 
 const load = (env: Record<string, string>, text = '') => loadConfig({ file: '/etc/cm/c.yaml', env, readFile: () => text });
 
@@ -34,4 +34,29 @@ test('redactRedisUrl covers every place ioredis reads a password from', () => {
   assert.equal(redactRedisUrl('redis://user@h:6379'), 'redis://user@h:6379');
   assert.equal(redactRedisUrl('redis://h:6379'), 'redis://h:6379');
   assert.equal(redactRedisUrl('not a url'), '***');
+});
+
+test('describeConfig hides the admin token and the secret part of the alert webhook URL', () => {
+  const c = load(
+    { HOOK: 'https://hooks.slack.com/services/T000/B000/s3cretpath', ADMIN: 'adm-t0ken' },
+    'alerts:\n  webhook_url: ${HOOK}\nadmin:\n  token: ${ADMIN}\n',
+  );
+  const d = describeConfig(c);
+  const text = JSON.stringify(d);
+  assert.ok(!text.includes('s3cretpath'));
+  assert.ok(!text.includes('adm-t0ken'));
+  assert.deepEqual(d, {
+    ...c,
+    alerts: { ...c.alerts, webhook_url: 'https://hooks.slack.com/***' },
+    admin: { token: '***' },
+  });
+});
+
+test('redactWebhookUrl keeps only scheme and host', () => {
+  assert.equal(redactWebhookUrl('https://hooks.example.com/'), 'https://hooks.example.com/');
+  assert.equal(redactWebhookUrl('https://hooks.example.com'), 'https://hooks.example.com/');
+  assert.equal(redactWebhookUrl('http://alerts.internal:9000/hook?token=abc'), 'http://alerts.internal:9000/***');
+  assert.equal(redactWebhookUrl('https://user:pw@h.example/x'), 'https://***@h.example/***');
+  assert.equal(redactWebhookUrl('https://h.example/#frag'), 'https://h.example/***');
+  assert.equal(redactWebhookUrl('not a url'), '***');
 });

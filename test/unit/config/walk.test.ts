@@ -135,3 +135,39 @@ test('did-you-mean suggests only close matches', () => {
   assert.equal(didYouMean('conn', ['connections', 'connect_timeout_ms']), " (did you mean 'connections'?)");
   assert.equal(didYouMean(5, ['listen']), '');
 });
+
+test('oneOrMany lists take a lone scalar as a one-item list, checked at the key itself', () => {
+  const tags: ObjectOf<{ tags: string[] }> = {
+    kind: 'object',
+    keys: {
+      tags: {
+        kind: 'list',
+        oneOrMany: true,
+        items: { kind: 'string', nonEmpty: true },
+        check: (v, path) => (v.includes('x') ? { keyPath: path, reason: 'no x' } : undefined),
+      },
+    },
+  };
+  const go = (input: unknown) => walk(tags, input, { tags: [] }, '', ctx());
+  assert.deepEqual(go({ tags: 'a' }), { tags: ['a'] });
+  assert.deepEqual(go({ tags: ['a', 'b'] }), { tags: ['a', 'b'] });
+  assert.deepEqual(go({ tags: null }), { tags: [] });
+  const message = (input: unknown) => {
+    try {
+      go(input);
+    } catch (err) {
+      return err instanceof ConfigError ? err.message : String(err);
+    }
+    return 'no error';
+  };
+  assert.equal(message({ tags: '' }), 'b.yaml: config error at tags: must not be empty');
+  assert.equal(message({ tags: 7 }), 'b.yaml: config error at tags: expected a string, got number 7');
+  assert.equal(message({ tags: { a: 1 } }), 'b.yaml: config error at tags: expected a list or a single value, got a mapping');
+  assert.equal(message({ tags: 'x' }), 'b.yaml: config error at tags: no x');
+});
+
+test('an exclusive minimum with a maximum says so', () => {
+  const s: ObjectOf<{ f: number }> = { kind: 'object', keys: { f: { kind: 'number', min: 0, minExclusive: true, max: 1.5 } } };
+  assert.throws(() => walk(s, { f: 0 }, { f: 1 }, '', ctx()), { message: 'b.yaml: config error at f: must be > 0 and <= 1.5, got 0' });
+  assert.deepEqual(walk(s, { f: 1.5 }, { f: 1 }, '', ctx()), { f: 1.5 });
+});

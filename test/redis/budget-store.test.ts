@@ -1,0 +1,143 @@
+/**
+ * RedisBudgetStore against real redis-server processes started here (never the shared
+ * :6379): the shared contract on a single node and on a 3-master cluster, then what only
+ * Redis has to prove: atomicity across separate clients (proxies), key layout and TTLs.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { RedisBudgetStore, type BudgetRedisClient } from '../../src/budget/redis-budget-store.ts';
+import type { InstanceRef, InstanceState } from '../../src/budget/types.ts';
+import { dayWindow, ref, rollingWindow, runBudgetStoreContract } from '../contract/budget-store.contract.ts';
+import { HOUR, MIN, T0 } from '../contract/fixtures.ts';
+import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
+import { connectCluster, connectRedis } from './connect.ts';
+
+const server = await startRedis();
+const cluster = await startRedisCluster();
+after(() => Promise.all([server.close(), cluster.stop()]));
+
+let prefixes = 0;
+/** A fresh prefix per store keeps tests independent on one server. */
+const freshPrefix = (): string => `bt${process.pid}-${++prefixes}`;
+
+const single = (): Promise<BudgetRedisClient> => connectRedis(server.url);
+const clustered = (): Promise<BudgetRedisClient> => connectCluster(cluster.nodes);
+
+function harness(connect: () => Promise<BudgetRedisClient>) {
+  return async () => {
+    const store = new RedisBudgetStore(await connect(), { prefix: freshPrefix() });
+    return { store, cleanup: () => store.close() };
+  };
+}
+
+runBudgetStoreContract('RedisBudgetStore (single node)', harness(single));
+runBudgetStoreContract('RedisBudgetStore (3-master cluster)', harness(clustered));
+
+const total = (s: InstanceState | undefined): number => (s === undefined ? 0 : s.spentPico + s.reservedPico);
+
+/**
+ * 3 clients = 3 proxies, 600 admit→settle cycles all in flight at once against one cap.
+ * Every admitted request reserves X and settles X, so what it holds never goes away: the
+ * cap admits exactly floor(cap / X), and at no point may spent + reserved pass the cap.
+ */
+for (const [label, connect] of [['single node', single], ['3-master cluster', clustered]] as const) {
+  test(`atomic across 3 clients (${label}): 600 concurrent admit/settle cycles never pass the cap`, async (t) => {
+    const prefix = freshPrefix();
+    const stores = await Promise.all([0, 1, 2].map(async () => new RedisBudgetStore(await connect(), { prefix })));
+    t.after(() => Promise.all(stores.map((s) => s.close())));
+    const X = 1_000_003;
+    const cap = 250 * X + X - 1; // floor(cap / X) = 250
+    const refs: InstanceRef[] = [
+      ref({ budget: 'global', limitPico: cap }),
+      ref({ budget: 'per-key', instance: 'k1', limitPico: null, limitTokens: 10_000_000 }),
+      ref({ budget: 'shadow', limitPico: 1, enforce: false }),
+    ];
+    let admitted = 0;
+    let maxSeen = 0;
+    await Promise.all(
+      Array.from({ length: 600 }, async (_, i) => {
+        const store = stores[i % 3] as RedisBudgetStore;
+        const id = `cycle-${i}`;
+        const a = await store.admit(refs, id, { pico: X, tokens: 7 }, T0 + i, 60_000);
+        maxSeen = Math.max(maxSeen, total(a.states[0]));
+        if (!a.admitted) {
+          assert.equal(a.deniedBy, 0);
+          return;
+        }
+        admitted++;
+        const s = await store.settle(refs, id, { pico: X, tokens: 7 }, T0 + i + 1);
+        assert.equal(s.reservationFound, true);
+        maxSeen = Math.max(maxSeen, total(s.after[0]));
+      }),
+    );
+    assert.equal(admitted, 250);
+    assert.ok(maxSeen <= cap, `spent + reserved reached ${maxSeen} > cap ${cap}`);
+    const end = await stores[0]?.state(refs, T0 + 1_000);
+    const held = { spentPico: 250 * X, reservedPico: 0, spentTokens: 250 * 7, reservedTokens: 0 };
+    assert.deepEqual(end, [held, held, held], 'no reservation leaked; shadow counted alike');
+  });
+}
+
+describe('RedisBudgetStore key layout', () => {
+  test('keys share one hash tag, carry TTLs, and store exact decimal strings', async (t) => {
+    const client = await connectRedis(server.url);
+    const prefix = freshPrefix();
+    const store = new RedisBudgetStore(client, { prefix, ownsClient: false });
+    t.after(async () => {
+      await store.close();
+      await client.quit();
+    });
+    const cal = ref({ budget: 'b:1', instance: 'k/é' });
+    const roll = ref({ budget: 'r', window: rollingWindow(HOUR, MIN) });
+    const now = dayWindow().end - HOUR; // 23:00 on the window's day
+    await store.admit([cal, roll], 'keep', { pico: 5, tokens: 1 }, now, 600_000);
+    await store.settle([cal, roll], 'x', { pico: 2 ** 50 + 1, tokens: 3 }, now);
+    await store.claimAlert(cal, 0.8);
+    const tag = `{${prefix}:budget}`;
+    const base = `${tag}:i:b%3A1:k%2F%C3%A9:2025-01-15`;
+    const rbase = `${tag}:i:r:*:rolling`;
+    assert.deepEqual((await client.keys(`${tag}:*`)).sort(), [
+      `${tag}:a:b%3A1:k%2F%C3%A9:2025-01-15:0.8`,
+      base,
+      `${base}:res`,
+      `${base}:resv`,
+      `${rbase}`,
+      `${rbase}:res`,
+      `${rbase}:resv`,
+      `${tag}:n:b%3A1:2025-01-15`,
+      `${tag}:n:r:rolling`,
+    ].sort());
+    assert.deepEqual(await client.hgetall(base), { s: String(2 ** 50 + 1), t: '3', r: '5', rt: '1' });
+    const bucket = Math.floor(now / MIN) * MIN;
+    assert.deepEqual(await client.hgetall(rbase), { r: '5', rt: '1', [`b:${bucket}`]: String(2 ** 50 + 1), [`bt:${bucket}`]: '3' });
+    assert.deepEqual(await client.hgetall(`${base}:resv`), { keep: '5:1' });
+    assert.equal(await client.zscore(`${base}:res`, 'keep'), String(now + 600_000));
+    // Calendar: until the window end (1 h away) + 1 day; rolling: 1 h + 1 day.
+    for (const k of [base, `${base}:res`, `${base}:resv`, `${tag}:n:b%3A1:2025-01-15`, rbase]) {
+      const ttl = await client.ttl(k);
+      assert.ok(ttl > 25 * 3600 - 5 && ttl <= 25 * 3600, `${k} ttl ${ttl}`);
+    }
+    const alertTtl = await client.ttl(`${tag}:a:b%3A1:k%2F%C3%A9:2025-01-15:0.8`);
+    assert.ok(alertTtl > 2 * 86_400 - 5 && alertTtl <= 2 * 86_400, `alert ttl ${alertTtl}`);
+  });
+
+  test('cluster: every budget key of a prefix hashes to one slot', async (t) => {
+    const client = await connectCluster(cluster.nodes);
+    const tag = `{${freshPrefix()}:budget}`;
+    t.after(() => client.quit());
+    const names = ['i:a:b:c', 'i:a:b:c:res', 'i:x%3A%7D:y:z:resv', 'n:a:c', 'a:a:b:c:0.5'];
+    const slots = await Promise.all(names.map((n) => client.cluster('KEYSLOT', `${tag}:${n}`)));
+    assert.equal(new Set(slots).size, 1);
+  });
+
+  test('the scripts survive a server restart (EVALSHA falls back to EVAL)', async (t) => {
+    const own = await startRedis({ t });
+    const store = new RedisBudgetStore(await connectRedis(own.url), { prefix: freshPrefix() });
+    t.after(() => store.close());
+    await store.admit([ref()], 'a', { pico: 1, tokens: 0 }, T0, 60_000);
+    const client = await connectRedis(own.url);
+    t.after(() => client.quit());
+    await client.script('FLUSH');
+    assert.deepEqual(await store.state([ref()], T0), [{ spentPico: 0, reservedPico: 1, spentTokens: 0, reservedTokens: 0 }]);
+  });
+});

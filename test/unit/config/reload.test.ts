@@ -1,0 +1,252 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigWatcher } from '../../../src/config/reload.ts';
+import { loadConfig } from '../../../src/config/load.ts';
+import type { Config } from '../../../src/config/types.ts';
+import type { Logger } from '../../../src/lib/logger.ts';
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+interface Entry {
+  level: Level;
+  obj: Record<string, unknown>;
+  msg: string;
+}
+
+/** A logger that records, and lets a test wait for a line. */
+function recorder() {
+  const entries: Entry[] = [];
+  const waiters: Array<{ match: (e: Entry) => boolean; resolve: (e: Entry) => void }> = [];
+  const log = (level: Level) => (obj: object, msg = '') => {
+    const e: Entry = { level, obj: obj as Record<string, unknown>, msg };
+    entries.push(e);
+    for (const w of waiters.filter((x) => x.match(e))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(e);
+    }
+  };
+  const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  const next = (match: (e: Entry) => boolean, ms = 5000): Promise<Entry> =>
+    new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for a log line')), ms);
+      waiters.push({ match, resolve: (e) => (clearTimeout(timer), resolvePromise(e)) });
+    });
+  return { logger, entries, next, at: (level: Level) => entries.filter((e) => e.level === level) };
+}
+
+const BASE = 'budgets:\n  - name: team-a\n    limit_usd: 10\n';
+
+/** A temp dir with proxy.config.yaml, a started watcher, and a record of onReload calls. */
+function setup(t: TestContext, text = BASE) {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-reload-'));
+  const file = join(dir, 'proxy.config.yaml');
+  writeFileSync(file, text);
+  const log = recorder();
+  const reloads: Array<{ next: Config; prev: Config }> = [];
+  let notify: (() => void) | null = null;
+  const watcher = new ConfigWatcher({
+    file,
+    env: {},
+    logger: log.logger,
+    debounceMs: 20,
+    onReload: (next, prev) => {
+      reloads.push({ next, prev });
+      notify?.();
+    },
+  });
+  const initial = loadConfig({ file, env: {} });
+  watcher.start(initial);
+  t.after(() => {
+    watcher.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const reloaded = (ms = 5000): Promise<void> =>
+    new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for onReload')), ms);
+      notify = () => {
+        clearTimeout(timer);
+        notify = null;
+        resolvePromise();
+      };
+    });
+  return { dir, file, watcher, log, reloads, initial, reloaded };
+}
+
+test('a valid change is applied: onReload gets the new budgets, and the log names what changed', async (t) => {
+  const s = setup(t);
+  writeFileSync(s.file, `${BASE}  - name: team-b\n    limit_tokens: 5000\n    window: 24h\nalerts:\n  max_attempts: 2\n`);
+  assert.equal(await s.watcher.reloadNow(), true);
+  assert.equal(s.reloads.length, 1);
+  const [call] = s.reloads;
+  assert.equal(call?.prev, s.initial);
+  assert.deepEqual(call?.next.budgets.map((b) => b.name), ['team-a', 'team-b']);
+  assert.equal(s.watcher.current, call?.next);
+  assert.ok(Object.isFrozen(call?.next));
+  const info = s.log.at('info');
+  assert.equal(info.length, 1);
+  assert.equal(info[0]?.msg, 'config reloaded');
+  assert.deepEqual(info[0]?.obj, {
+    file: s.file,
+    changed: ['budgets', 'alerts'],
+    budgets: { added: ['team-b'], removed: [], changed: [] },
+  });
+});
+
+test('identical content, or a comment-only edit, is not a reload', async (t) => {
+  const s = setup(t);
+  assert.equal(await s.watcher.reloadNow(), false);
+  writeFileSync(s.file, `# a comment\n${BASE}`);
+  assert.equal(await s.watcher.reloadNow(), false);
+  assert.equal(s.reloads.length, 0);
+  assert.equal(s.watcher.current, s.initial);
+});
+
+test('invalid YAML is refused: error logged with file and key path, old config kept', async (t) => {
+  const s = setup(t);
+  writeFileSync(s.file, 'budgets:\n  - name: a\n   limit_usd: 1\n');
+  assert.equal(await s.watcher.reloadNow(), false);
+  const [err] = s.log.at('error');
+  assert.deepEqual(err?.obj, { file: s.file, key: '(yaml)' });
+  assert.match(err?.msg ?? '', /^config reload refused: .*proxy\.config\.yaml: config error at \(yaml\): .*; keeping the previous config$/);
+  assert.equal(s.reloads.length, 0);
+  assert.equal(s.watcher.current, s.initial);
+});
+
+test('an unknown key is refused with its exact message, old config kept', async (t) => {
+  const s = setup(t);
+  writeFileSync(s.file, 'budgets:\n  - name: a\n    limit_usd: 1\n    limt_tokens: 5\n');
+  assert.equal(await s.watcher.reloadNow(), false);
+  const [err] = s.log.at('error');
+  assert.deepEqual(err?.obj, { file: s.file, key: 'budgets[0].limt_tokens' });
+  assert.equal(
+    err?.msg,
+    `config reload refused: ${s.file}: config error at budgets[0].limt_tokens: unknown key 'limt_tokens' (did you mean 'limit_tokens'?); keeping the previous config`,
+  );
+  assert.equal(s.watcher.current, s.initial);
+  // A later good edit is still picked up.
+  writeFileSync(s.file, 'budgets:\n  - name: a\n    limit_usd: 1\n');
+  assert.equal(await s.watcher.reloadNow(), true);
+  assert.deepEqual(s.watcher.current.budgets.map((b) => b.name), ['a']);
+});
+
+test('a deleted file is refused, not treated as "all defaults"', async (t) => {
+  const s = setup(t);
+  rmSync(s.file);
+  assert.equal(await s.watcher.reloadNow(), false);
+  assert.equal(s.log.at('error')[0]?.msg, `config reload refused: ${s.file}: config error at (file): file not found; keeping the previous config`);
+  assert.equal(s.watcher.current, s.initial);
+});
+
+test('restart-only keys warn, keep their running values, and the rest still applies', async (t) => {
+  const s = setup(t);
+  writeFileSync(
+    s.file,
+    `${BASE}listen:\n  port: 9191\nstore:\n  redis:\n    key_prefix: other\nupstream:\n  connections: 4\n  body_timeout_ms: 1000\n`,
+  );
+  assert.equal(await s.watcher.reloadNow(), true);
+  assert.deepEqual(
+    s.log.at('warn').map((e) => [e.msg, e.obj['key']]),
+    [
+      ['listen.port changed: takes effect after restart', 'listen.port'],
+      ['store.redis.key_prefix changed: takes effect after restart', 'store.redis.key_prefix'],
+      ['upstream.connections changed: takes effect after restart', 'upstream.connections'],
+    ],
+  );
+  const next = s.reloads[0]?.next;
+  assert.equal(next?.listen.port, s.initial.listen.port);
+  assert.equal(next?.store.redis.key_prefix, 'cm');
+  assert.equal(next?.upstream.connections, s.initial.upstream.connections);
+  assert.equal(next?.upstream.body_timeout_ms, 1000);
+  assert.deepEqual(s.log.at('info')[0]?.obj['changed'], ['upstream']);
+});
+
+test('a change to restart-only keys alone warns but reloads nothing', async (t) => {
+  const s = setup(t);
+  writeFileSync(s.file, `${BASE}listen:\n  host: 0.0.0.0\n`);
+  assert.equal(await s.watcher.reloadNow(), false);
+  assert.deepEqual(s.log.at('warn').map((e) => e.msg), ['listen.host changed: takes effect after restart']);
+  assert.equal(s.reloads.length, 0);
+});
+
+test('a throwing onReload keeps the previous config', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-reload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, BASE);
+  const log = recorder();
+  const w = new ConfigWatcher({ file, env: {}, logger: log.logger, onReload: () => { throw new Error('boom'); } });
+  const initial = loadConfig({ file, env: {} });
+  w.start(initial);
+  t.after(() => w.stop());
+  writeFileSync(file, 'budgets: []\n');
+  assert.equal(await w.reloadNow(), false);
+  assert.equal(w.current, initial);
+  assert.equal(log.at('error')[0]?.msg, 'config reload failed while applying: boom; keeping the previous config');
+});
+
+test('SIGHUP triggers a reload; stop() removes the listener', async (t) => {
+  const before = process.listenerCount('SIGHUP');
+  const s = setup(t);
+  assert.equal(process.listenerCount('SIGHUP'), before + 1);
+  // Change the file while stopped, so that only the signal can trigger the reload.
+  s.watcher.stop();
+  assert.equal(process.listenerCount('SIGHUP'), before);
+  writeFileSync(s.file, 'budgets:\n  - name: from-sighup\n    limit_tokens: 1\n');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(s.reloads.length, 0);
+  s.watcher.start(s.initial);
+  assert.equal(process.listenerCount('SIGHUP'), before + 1);
+  const done = s.reloaded();
+  process.emit('SIGHUP');
+  await done;
+  assert.deepEqual(s.reloads[0]?.next.budgets.map((b) => b.name), ['from-sighup']);
+  s.watcher.stop();
+  assert.equal(process.listenerCount('SIGHUP'), before);
+  s.watcher.stop(); // idempotent
+  assert.equal(process.listenerCount('SIGHUP'), before);
+});
+
+test('a file replaced by rename (as editors save) is picked up by the directory watch, debounced', async (t) => {
+  const s = setup(t);
+  const done = s.reloaded();
+  // Editors write a temp file and rename it over the original, in several events.
+  const tmp = join(s.dir, '.proxy.config.yaml.swp');
+  writeFileSync(tmp, 'budgets:\n  - name: renamed\n    limit_usd: 3\n');
+  renameSync(tmp, s.file);
+  await done;
+  assert.deepEqual(s.watcher.current.budgets.map((b) => b.name), ['renamed']);
+  // Later writes in place are seen too.
+  const again = s.reloaded();
+  writeFileSync(s.file, 'budgets:\n  - name: rewritten\n    limit_usd: 3\n');
+  await again;
+  assert.deepEqual(s.watcher.current.budgets.map((b) => b.name), ['rewritten']);
+  // Debounce: one burst of events is one reload.
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(s.reloads.length, 2);
+});
+
+test('an invalid file written while watching logs the error and keeps the config', async (t) => {
+  const s = setup(t);
+  const logged = s.log.next((e) => e.level === 'error');
+  writeFileSync(s.file, 'budgets:\n  - name: a\n    window: fortnight\n    limit_usd: 1\n');
+  const err = await logged;
+  assert.deepEqual(err.obj, { file: s.file, key: 'budgets[0].window' });
+  assert.equal(s.watcher.current, s.initial);
+  assert.equal(s.reloads.length, 0);
+});
+
+test('start twice is a mistake; reloadNow before start rejects', async () => {
+  const log = recorder();
+  const w = new ConfigWatcher({ file: '/nonexistent/c.yaml', env: {}, logger: log.logger, onReload: () => {} });
+  await assert.rejects(() => w.reloadNow(), /start\(\) has not been called/);
+  const c = loadConfig({ file: null, env: {} });
+  w.start(c); // the directory does not exist: a warning, SIGHUP still works
+  assert.match(log.at('warn')[0]?.msg ?? '', /^cannot watch the config file \(.*ENOENT.*\); SIGHUP still reloads it$/);
+  try {
+    assert.throws(() => w.start(c), /already started/);
+  } finally {
+    w.stop();
+  }
+});
