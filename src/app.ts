@@ -15,6 +15,14 @@ import { RedisStore } from './store/redis-store.ts';
 import { createRedisClient } from './store/redis-client.ts';
 import { buildPricer } from './pricing/build.ts';
 import { VERSION } from './version.ts';
+import { BudgetGate } from './budget/gate.ts';
+import { SettleQueue } from './budget/settle-queue.ts';
+import { MemoryBudgetStore } from './budget/memory-budget-store.ts';
+import { RedisBudgetStore } from './budget/redis-budget-store.ts';
+import type { BudgetStore } from './budget/types.ts';
+import { budgetEvents } from './budget/events.ts';
+import { WebhookAlerter } from './alerts/webhook.ts';
+import type { Redis } from 'ioredis';
 
 export interface AppOptions {
   config: Config;
@@ -24,6 +32,8 @@ export interface AppOptions {
   defaultMetrics?: boolean;
   /** Inject a store (tests, simulate); otherwise built from config. */
   store?: MeterStore;
+  /** Inject a budget store (tests, simulate); otherwise built from config. */
+  budgetStore?: BudgetStore;
 }
 
 export interface App {
@@ -31,6 +41,11 @@ export interface App {
   store: MeterStore;
   recorder: Recorder;
   metrics: MeterMetrics;
+  gate: BudgetGate;
+  /** Apply a reloaded config: budgets, pricing, alerts, admin token, limits. */
+  reload(next: Config): void;
+  /** Wait until every record and budget settle in flight has been written or queued (tests). */
+  flush(): Promise<void>;
   listen(): Promise<AddressInfo>;
   /** Stops accepting, waits for in-flight records to be written or journaled, closes the store. */
   close(): Promise<void>;
@@ -45,7 +60,12 @@ export function createApp(opts: AppOptions): App {
     defaultMetrics: opts.defaultMetrics ?? true,
   });
   const pricer = buildPricer(config);
-  const store = opts.store ?? buildStore(config, clock, logger);
+  // One Redis connection for metering records and budgets; the stores do not own it.
+  const redis = config.store.redis.url ? createRedisClient(config.store.redis.url, { logger }) : null;
+  const store = opts.store ?? buildStore(config, clock, redis);
+  const budgetStore =
+    opts.budgetStore ??
+    (redis ? new RedisBudgetStore(redis, { prefix: config.store.redis.key_prefix, ownsClient: false }) : new MemoryBudgetStore());
   const recorder = new Recorder({
     store,
     logger,
@@ -64,6 +84,21 @@ export function createApp(opts: AppOptions): App {
     connections: config.upstream.connections,
   });
 
+  let alerter = newAlerter(config, logger, metrics);
+  const gate: BudgetGate = new BudgetGate({
+    store: budgetStore,
+    pricer: () => pipeline.pricer,
+    clock,
+    logger,
+    budgets: config.budgets,
+    events: budgetEvents(metrics, (e) => alerter.send(e), () => clock.now()),
+  });
+  const settles = new SettleQueue({
+    logger,
+    run: (p) => gate.settle(p, p.id, p.actual),
+  });
+  metrics.settlesPending = () => settles.stats().pending;
+
   const pipeline: PipelineDeps = {
     clock,
     forwarder,
@@ -77,9 +112,12 @@ export function createApp(opts: AppOptions): App {
       maxSseEventBytes: config.limits.max_sse_event_bytes,
       maxRequestBodyBytes: config.limits.max_request_body_bytes,
     },
+    budgets: { gate, settles },
   };
   const admin: AdminDeps = {
     store,
+    gate,
+    adminToken: config.admin.token,
     metrics,
     clock,
     version: VERSION,
@@ -104,6 +142,25 @@ export function createApp(opts: AppOptions): App {
     store,
     recorder,
     metrics,
+    gate,
+    reload(next) {
+      pipeline.pricer = buildPricer(next);
+      admin.pricingVersion = pipeline.pricer.version;
+      admin.adminToken = next.admin.token;
+      pipeline.limits = {
+        maxJsonBodyBytes: next.limits.max_json_body_bytes,
+        maxSseEventBytes: next.limits.max_sse_event_bytes,
+        maxRequestBodyBytes: next.limits.max_request_body_bytes,
+      };
+      gate.setBudgets(next.budgets);
+      const old = alerter;
+      alerter = newAlerter(next, logger, metrics);
+      void old.close();
+    },
+    async flush() {
+      await recorder.flush();
+      await settles.flush();
+    },
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -118,20 +175,34 @@ export function createApp(opts: AppOptions): App {
         server.closeIdleConnections();
       });
       forwarder.close();
+      await settles.close();
       await recorder.close();
+      await alerter.close();
       await store.close();
+      await budgetStore.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
     },
   };
 }
 
-function buildStore(config: Config, clock: Clock, logger: Logger): MeterStore {
-  const url = config.store.redis.url;
-  if (url === null || url === '') {
+function buildStore(config: Config, clock: Clock, redis: Redis | null): MeterStore {
+  if (redis === null) {
     return new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, eventsMaxLen: 100_000 });
   }
-  return new RedisStore(createRedisClient(url, { logger }), {
+  return new RedisStore(redis, {
     prefix: config.store.redis.key_prefix,
     bucketTtlSeconds: config.store.bucket_ttl_days * 86_400,
     eventsMaxLen: config.store.events_max_len,
+    ownsClient: false,
+  });
+}
+
+function newAlerter(config: Config, logger: Logger, metrics: MeterMetrics): WebhookAlerter {
+  return new WebhookAlerter({
+    url: config.alerts.webhook_url,
+    timeoutMs: config.alerts.timeout_ms,
+    maxAttempts: config.alerts.max_attempts,
+    logger,
+    onResult: (result) => metrics.alerts.inc({ result }),
   });
 }

@@ -6,6 +6,7 @@ import pino from 'pino';
 import { createApp } from './app.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
 import { ConfigError } from './config/errors.ts';
+import { ConfigWatcher } from './config/reload.ts';
 import { systemClock } from './lib/clock.ts';
 import { VERSION } from './version.ts';
 
@@ -16,7 +17,8 @@ Usage:
   claude-meter --version
   claude-meter --help
 
-Environment overrides: PORT, UPSTREAM_URL, REDIS_URL, CLAUDE_METER_CONFIG.`;
+Environment overrides: PORT, UPSTREAM_URL, REDIS_URL, CLAUDE_METER_CONFIG.
+Reload: SIGHUP or saving the config file applies budgets, pricing, alerts and admin changes.`;
 
 export interface ParsedArgs {
   command: string;
@@ -60,11 +62,16 @@ async function start(args: ParsedArgs): Promise<void> {
       ? `claude-meter listening on ${addr.address}:${addr.port}, store: redis`
       : `claude-meter listening on ${addr.address}:${addr.port}, store: in-memory (embedded; not persisted, not shared: set REDIS_URL or store.redis.url for Redis)`,
   );
+  // SIGHUP or an edit of the file reloads budgets, pricing, alerts and the admin token;
+  // an invalid new file is refused with a log line and the running config keeps serving.
+  const watcher = config.source ? new ConfigWatcher({ file: config.source, env: process.env, logger, onReload: (next) => app.reload(next) }) : null;
+  watcher?.start(config);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down: draining in-flight requests and records');
+    watcher?.stop();
     app.close().then(
       () => {
         logger.flush();

@@ -102,17 +102,16 @@ export class BudgetGate {
       if (!matches(b, req.keyId, req.tag, model, req.path, (m) => this.#pricer().resolve(m) ?? m)) continue;
       const instance =
         b.scope === 'global' ? '*' : b.scope === 'per_key' ? req.keyId : b.scope === 'per_tag' ? req.tag || 'untagged' : model;
-      refs.push({
-        budget: b.name,
-        instance,
-        window: windowAt(spec, now),
-        limitPico: b.limit_usd === null ? null : usdToPico(b.limit_usd),
-        limitTokens: b.limit_tokens,
-        enforce: b.action !== 'shadow',
-      });
+      refs.push(ref(b, spec, instance, now));
       budgets.push(b);
     }
     return { refs, budgets };
+  }
+
+  /** The ref of one instance of a configured budget (for reports and forecasts). */
+  instanceRef(b: BudgetConfig, instance: string, now: number): InstanceRef {
+    const c = this.#budgets.find((x) => x.config === b) ?? { config: b, spec: parseWindow(b.window, b.timezone) };
+    return ref(c.config, c.spec, instance, now);
   }
 
   /** Expected cost of a request, in pico-USD and tokens, for its reservation. */
@@ -194,6 +193,17 @@ export class BudgetGate {
   observe(model: string | null, keyId: string, requestBytes: number, usage: Usage): void {
     this.#estimator.observe(model, keyId, requestBytes, usage);
   }
+}
+
+function ref(b: BudgetConfig, spec: WindowSpec, instance: string, now: number): InstanceRef {
+  return {
+    budget: b.name,
+    instance,
+    window: windowAt(spec, now),
+    limitPico: b.limit_usd === null ? null : usdToPico(b.limit_usd),
+    limitTokens: b.limit_tokens,
+    enforce: b.action !== 'shadow',
+  };
 }
 
 /** `match.model` entries may be aliases: both sides are compared as canonical ids. */

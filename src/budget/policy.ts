@@ -18,8 +18,10 @@ export interface Denial {
   headers: Record<string, string>;
 }
 
+/** Cents for real budgets; four decimals below $1, where cents would print $0.01 for $0.006. */
 export function usd(pico: number): string {
-  return `$${(pico / 1e12).toFixed(2)}`;
+  const v = pico / 1e12;
+  return `$${v.toFixed(Math.abs(v) < 1 ? 4 : 2)}`;
 }
 
 function describe(budget: BudgetConfig, ref: InstanceRef): string {
@@ -42,10 +44,15 @@ export function denial(budget: BudgetConfig, ref: InstanceRef, st: InstanceState
   let retryAfterS: number;
   if (overWithoutInflight) {
     retryAfterS = Math.max(1, Math.ceil((resetAt - now) / 1000));
+    const exhausted = usdBlocked ? st.spentPico >= (ref.limitPico ?? 0) : st.spentTokens >= (ref.limitTokens ?? 0);
     const used = usdBlocked
       ? `spent ${usd(st.spentPico)} of ${usd(ref.limitPico ?? 0)}`
       : `used ${st.spentTokens.toLocaleString('en-US')} of ${(ref.limitTokens ?? 0).toLocaleString('en-US')} tokens`;
-    message = ref.window.rollingMs === null ? `${describe(budget, ref)} exhausted: ${used}, resets ${resetIso}` : `${describe(budget, ref)} exhausted: ${used}, headroom returns as spend ages out of the window`;
+    // Not yet at 100% but this request's expected cost does not fit: say so, with what it needs.
+    const need = exhausted ? '' : usdBlocked ? ` (this request needs about ${usd(amount.pico)})` : ` (this request needs about ${amount.tokens} tokens)`;
+    const state = exhausted ? 'exhausted' : 'nearly exhausted';
+    const when = ref.window.rollingMs === null ? `resets ${resetIso}` : 'headroom returns as spend ages out of the window';
+    message = `${describe(budget, ref)} ${state}: ${used}${need}, ${when}`;
   } else {
     retryAfterS = INFLIGHT_RETRY_S;
     const inflight = usdBlocked

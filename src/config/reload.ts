@@ -17,7 +17,9 @@ import { loadConfig } from './load.ts';
  */
 
 /** Key paths (and everything under them) that only take effect after a restart. */
-export const RESTART_ONLY: readonly string[] = ['listen', 'store', 'upstream.connections'];
+// upstream: the forwarder's pool and timeouts are built once; metrics: label sets are fixed at
+// registration; log: the logger is built by main before the app.
+export const RESTART_ONLY: readonly string[] = ['listen', 'store', 'upstream', 'metrics', 'log'];
 
 export interface ConfigWatcherOptions {
   /** The config file; resolved against the cwd like loadConfig does. */

@@ -3,9 +3,15 @@ import type { MeterStore, Dimension, Granularity, UsageRow } from '../store/type
 import type { MeterMetrics } from '../metrics/registry.ts';
 import { picoToUsd } from '../metrics/registry.ts';
 import type { Clock } from '../lib/clock.ts';
+import { timingSafeEqual } from 'node:crypto';
+import type { BudgetGate } from '../budget/gate.ts';
+import { budgetsReport } from '../budget/report.ts';
 
 export interface AdminDeps {
   store: MeterStore;
+  gate: BudgetGate;
+  /** When set, every /_meter/* route except health needs `Authorization: Bearer <token>`. */
+  adminToken: string | null;
   metrics: MeterMetrics;
   clock: Clock;
   version: string;
@@ -22,6 +28,10 @@ export function isAdminPath(path: string): boolean {
 export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://meter');
   if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, errorJson('method not allowed'));
+  if (url.pathname.startsWith('/_meter/') && url.pathname !== '/_meter/health' && !authorized(deps.adminToken, req.headers.authorization)) {
+    res.setHeader('www-authenticate', 'Bearer realm="claude-meter"');
+    return json(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'admin routes need Authorization: Bearer <admin.token>' } });
+  }
   switch (url.pathname) {
     case '/metrics': {
       const body = await deps.metrics.registry.metrics();
@@ -42,6 +52,8 @@ export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: Se
     }
     case '/_meter/usage':
       return usage(deps, url, res);
+    case '/_meter/budgets':
+      return json(res, 200, { budgets: await budgetsReport(deps.gate, deps.clock.now()) });
     default:
       return json(res, 404, errorJson(`no such meter route: ${url.pathname}`));
   }
@@ -101,4 +113,14 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** Constant-time comparison, so the token cannot be guessed byte by byte from response timing. */
+function authorized(token: string | null, header: string | undefined): boolean {
+  if (token === null) return true;
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!m?.[1]) return false;
+  const a = Buffer.from(m[1]);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -105,6 +105,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
       ttftMs,
       upstreamLatencyMs,
       betas,
+      reservedPico: admission.kind === 'admitted' ? admission.amount.pico : null,
     });
     if (deps.budgets) settleBudgets(deps.budgets, admission, record, facts?.bytes ?? 0);
   };

@@ -23,6 +23,8 @@ export interface Exchange {
   ttftMs: number | null;
   upstreamLatencyMs: number | null;
   betas: readonly string[];
+  /** Budget reservation made for this request (pico-USD), for the log line; null when no budget applied. */
+  reservedPico?: number | null;
 }
 
 export interface SettleDeps {
@@ -94,6 +96,7 @@ export function settle(deps: SettleDeps, x: Exchange): RequestRecord {
       ttft_ms: record.ttftMs,
       upstream_ms: record.upstreamLatencyMs,
       error_type: record.errorType ?? undefined,
+      reserved_usd: x.reservedPico == null ? undefined : x.reservedPico / 1e12,
     },
     'request',
   );

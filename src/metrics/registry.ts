@@ -23,6 +23,18 @@ export interface MeterMetrics {
   journalRecords: Gauge;
   /** Read at scrape time; the composition root points it at the recorder. */
   journalDepth: () => number;
+  budgetSpent: Gauge<'budget' | 'instance'>;
+  budgetReserved: Gauge<'budget' | 'instance'>;
+  budgetLimit: Gauge<'budget' | 'instance'>;
+  budgetOvershoot: Gauge<'budget' | 'instance'>;
+  budgetReservationRatio: Histogram<'budget'>;
+  budgetRejections: Counter<'budget'>;
+  budgetShadowRejections: Counter<'budget'>;
+  budgetStoreErrors: Counter<'budget' | 'outcome'>;
+  budgetSettlesPending: Gauge;
+  /** Read at scrape time; the composition root points it at the settle queue. */
+  settlesPending: () => number;
+  alerts: Counter<'result'>;
   /** Exact cost per model label in pico-USD; exported as USD by the counter's collect(). */
   costPicoByModel: Map<string, bigint>;
 }
@@ -39,6 +51,7 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
   const metrics: MeterMetrics = {
     registry,
     journalDepth: () => 0,
+    settlesPending: () => 0,
     keyLabel: opts.keyLabel,
     tagLabel: opts.tagLabel,
     modelLabels: new Set(),
@@ -106,6 +119,69 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       collect() {
         this.set(metrics.journalDepth());
       },
+    }),
+    budgetSpent: new Gauge({
+      name: 'claude_meter_budget_spent_usd',
+      help: 'Settled spend of a budget instance in its current window',
+      labelNames: ['budget', 'instance'],
+      registers,
+    }),
+    budgetReserved: new Gauge({
+      name: 'claude_meter_budget_reserved_usd',
+      help: 'Spend reserved by requests in flight on a budget instance',
+      labelNames: ['budget', 'instance'],
+      registers,
+    }),
+    budgetLimit: new Gauge({
+      name: 'claude_meter_budget_limit_usd',
+      help: 'Configured USD limit of a budget instance',
+      labelNames: ['budget', 'instance'],
+      registers,
+    }),
+    budgetOvershoot: new Gauge({
+      name: 'claude_meter_budget_overshoot_usd',
+      help: 'How far settled spend exceeds the limit (0 when within); bounded by in-flight underestimates, see README',
+      labelNames: ['budget', 'instance'],
+      registers,
+    }),
+    budgetReservationRatio: new Histogram({
+      name: 'claude_meter_budget_reservation_ratio',
+      help: 'Settled cost divided by the reserved (expected) cost, per request: above 1 is an underestimate',
+      labelNames: ['budget'],
+      buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10],
+      registers,
+    }),
+    budgetRejections: new Counter({
+      name: 'claude_meter_budget_rejections_total',
+      help: 'Requests answered 429 because a budget had no headroom',
+      labelNames: ['budget'],
+      registers,
+    }),
+    budgetShadowRejections: new Counter({
+      name: 'claude_meter_budget_shadow_rejections_total',
+      help: 'Requests a shadow budget would have rejected (forwarded anyway)',
+      labelNames: ['budget'],
+      registers,
+    }),
+    budgetStoreErrors: new Counter({
+      name: 'claude_meter_budget_store_errors_total',
+      help: 'Admissions that could not reach the budget store, by what on_store_error did (allowed, denied)',
+      labelNames: ['budget', 'outcome'],
+      registers,
+    }),
+    budgetSettlesPending: new Gauge({
+      name: 'claude_meter_budget_settles_pending',
+      help: 'Budget settlements waiting for the budget store to come back',
+      registers,
+      collect() {
+        this.set(metrics.settlesPending());
+      },
+    }),
+    alerts: new Counter({
+      name: 'claude_meter_alerts_total',
+      help: 'Alert webhook deliveries by result (sent, retried, failed)',
+      labelNames: ['result'],
+      registers,
     }),
     cost: new Counter({
       name: 'claude_meter_cost_usd_total',

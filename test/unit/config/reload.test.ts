@@ -143,7 +143,7 @@ test('restart-only keys warn, keep their running values, and the rest still appl
   const s = setup(t);
   writeFileSync(
     s.file,
-    `${BASE}listen:\n  port: 9191\nstore:\n  redis:\n    key_prefix: other\nupstream:\n  connections: 4\n  body_timeout_ms: 1000\n`,
+    `${BASE}listen:\n  port: 9191\nstore:\n  redis:\n    key_prefix: other\nupstream:\n  connections: 4\nlimits:\n  max_sse_event_bytes: 1000\n`,
   );
   assert.equal(await s.watcher.reloadNow(), true);
   assert.deepEqual(
@@ -158,8 +158,8 @@ test('restart-only keys warn, keep their running values, and the rest still appl
   assert.equal(next?.listen.port, s.initial.listen.port);
   assert.equal(next?.store.redis.key_prefix, 'cm');
   assert.equal(next?.upstream.connections, s.initial.upstream.connections);
-  assert.equal(next?.upstream.body_timeout_ms, 1000);
-  assert.deepEqual(s.log.at('info')[0]?.obj['changed'], ['upstream']);
+  assert.equal(next?.limits.max_sse_event_bytes, 1000);
+  assert.deepEqual(s.log.at('info')[0]?.obj['changed'], ['limits']);
 });
 
 test('a change to restart-only keys alone warns but reloads nothing', async (t) => {

@@ -1,0 +1,48 @@
+import type { MeterMetrics } from '../metrics/registry.ts';
+import type { AlertEvent } from '../alerts/types.ts';
+import type { GateEvents } from './gate.ts';
+
+/** Gate events → budget metrics and threshold alerts. Kept apart so the gate knows neither prom-client nor webhooks. */
+export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => void, now: () => number): GateEvents {
+  return {
+    onStates(budgets, refs, states) {
+      refs.forEach((ref, i) => {
+        const st = states[i];
+        if (!st || !budgets[i]) return;
+        const labels = { budget: ref.budget, instance: ref.instance };
+        metrics.budgetSpent.set(labels, st.spentPico / 1e12);
+        metrics.budgetReserved.set(labels, st.reservedPico / 1e12);
+        if (ref.limitPico !== null) {
+          metrics.budgetLimit.set(labels, ref.limitPico / 1e12);
+          metrics.budgetOvershoot.set(labels, Math.max(0, st.spentPico - ref.limitPico) / 1e12);
+        }
+      });
+    },
+    onDenied(budget) {
+      metrics.budgetRejections.inc({ budget: budget.name });
+    },
+    onShadowDenied(budget) {
+      metrics.budgetShadowRejections.inc({ budget: budget.name });
+    },
+    onStoreError(budget, allowed) {
+      metrics.budgetStoreErrors.inc({ budget: budget.name, outcome: allowed ? 'allowed' : 'denied' });
+    },
+    onSettled(budget, reserved, actual) {
+      if (reserved.pico > 0) metrics.budgetReservationRatio.observe({ budget: budget.name }, actual.pico / reserved.pico);
+    },
+    onThreshold(budget, ref, threshold, st) {
+      alert({
+        kind: 'budget_threshold',
+        budget: budget.name,
+        instance: ref.instance,
+        window: { id: ref.window.id, start: new Date(ref.window.start).toISOString(), end: new Date(ref.window.end).toISOString() },
+        threshold,
+        spent_usd: st.spentPico / 1e12,
+        limit_usd: ref.limitPico === null ? null : ref.limitPico / 1e12,
+        spent_tokens: st.spentTokens,
+        limit_tokens: ref.limitTokens,
+        at: new Date(now()).toISOString(),
+      });
+    },
+  };
+}
