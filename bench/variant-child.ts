@@ -16,7 +16,7 @@ import { RedisStore } from '../src/store/redis-store.ts';
 import { createRedisClient } from '../src/store/redis-client.ts';
 import { handleProxied, type PipelineDeps } from '../src/http/pipeline.ts';
 import type { Forwarder } from '../src/upstream/forward.ts';
-import { UndiciForwarder } from './undici-forwarder-variant.ts';
+import { HttpProxy3Forwarder } from './httpproxy3-forwarder-variant.ts';
 import { serveChild } from './lib/child-runtime.ts';
 import { storeOps } from './lib/store-ops.ts';
 
@@ -42,7 +42,7 @@ const recorder = new Recorder({
   journalMaxRecords: config.store.journal_max_records,
   onEvent: (e) => metrics.storeEvents.inc({ event: e }),
 });
-const forwarder = new UndiciForwarder({
+const forwarder = new HttpProxy3Forwarder({
   url: config.upstream.url,
   apiKey: config.upstream.api_key,
   headersTimeoutMs: config.upstream.headers_timeout_ms,

@@ -1,4 +1,6 @@
 import http from 'node:http';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/types.ts';
 import type { Clock } from './lib/clock.ts';
@@ -161,14 +163,18 @@ export function createApp(opts: AppOptions): App {
       await recorder.flush();
       await settles.flush();
     },
-    listen: () =>
-      new Promise((resolve, reject) => {
+    listen: async () => {
+      // Give Redis a moment to connect so the first requests are not journaled needlessly;
+      // if it is down, start anyway: traffic must flow, records wait in the journal.
+      if (redis && redis.status !== 'ready') await Promise.race([once(redis, 'ready'), sleep(2_000)]);
+      return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.listen.port, config.listen.host, () => {
           server.off('error', reject);
           resolve(server.address() as AddressInfo);
         });
-      }),
+      });
+    },
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -96,6 +96,7 @@ export function alertTtlSec(window: WindowInstance): number {
 // ---- input checks, shared so both stores reject exactly the same calls ----
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isLimit = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
 
 export function assertNow(now: number): void {
   if (!isCount(now)) throw new RangeError(`now must be a non-negative integer (epoch ms), got ${now}`);
@@ -116,8 +117,12 @@ export function assertTtl(ms: number): void {
 }
 
 /**
- * Limits must be safe integers: the Redis script compares in doubles, which is exact below
- * 2^53 and, since rounding is monotonic, still never admits past a limit below 2^53.
+ * Amounts must be safe integers (one request never costs $9,007). Limits need only be
+ * non-negative integers: config allows up to $1e9 (1e21 pico), far past 2^53 pico ($9,007),
+ * and a limit is only ever compared, never stored. Stored totals are exact int64 in Redis;
+ * read back as doubles they are exact below 2^53 and within one ulp (4 pico at $20k) above,
+ * so past $9,007 the limit check is exact to a few pico. Spend past int64 ($9.2M per window
+ * instance) makes HINCRBY fail (a store error), never wrap.
  * Duplicate refs are refused: settling one twice would count its spend twice.
  */
 export function assertRefs(refs: readonly InstanceRef[], keys: BudgetKeys): void {
@@ -130,13 +135,13 @@ export function assertRefs(refs: readonly InstanceRef[], keys: BudgetKeys): void
     if (typeof ref.budget !== 'string' || ref.budget.length === 0) bad('budget name must be non-empty');
     if (typeof ref.instance !== 'string') bad('instance must be a string');
     if (typeof w.id !== 'string' || w.id.length === 0) bad('window id must be non-empty');
-    if (!isCount(w.start) || !isCount(w.end) || w.end < w.start) bad('window start/end must be integers, start <= end');
+    if (!Number.isSafeInteger(w.start) || !Number.isSafeInteger(w.end) || w.end < w.start) bad('window start/end must be integers, start <= end');
     if (!Number.isSafeInteger(w.bucketMs) || w.bucketMs <= 0) bad('bucketMs must be a positive integer');
     if (w.rollingMs !== null && !(Number.isSafeInteger(w.rollingMs) && w.rollingMs >= w.bucketMs)) {
       bad('rollingMs must be an integer >= bucketMs');
     }
-    if (ref.limitPico !== null && !isCount(ref.limitPico)) bad('limitPico must be null or a non-negative safe integer');
-    if (ref.limitTokens !== null && !isCount(ref.limitTokens)) bad('limitTokens must be null or a non-negative safe integer');
+    if (ref.limitPico !== null && !isLimit(ref.limitPico)) bad('limitPico must be null or a non-negative integer');
+    if (ref.limitTokens !== null && !isLimit(ref.limitTokens)) bad('limitTokens must be null or a non-negative integer');
     if (typeof ref.enforce !== 'boolean') bad('enforce must be a boolean');
     const hash = keys.instance(ref).hash;
     if (seen.has(hash)) bad('the same (budget, instance, window) appears twice');

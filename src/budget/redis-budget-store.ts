@@ -6,8 +6,8 @@
  * check-and-reserve across its budgets is atomic against every other proxy: two proxies
  * can never both take the last dollar of a budget.
  *
- * Numbers in Lua: Lua 5.1 numbers are doubles. Every value we handle is an integer below
- * 2^53 (limits are checked to be safe integers), where doubles are exact. Still:
+ * Numbers in Lua: Lua 5.1 numbers are doubles. Amounts are safe integers (< 2^53); limits
+ * may be larger (see keys.ts assertRefs).
  *  - every mutation is HINCRBY/ZADD/HSET with the decimal string from ARGV, never a number
  *    Lua computed: Redis parses those as 64-bit integers itself, so stored totals stay exact
  *    even past 2^53;
@@ -15,8 +15,8 @@
  *    style above 14 digits). The bucket start is therefore computed in JS, not in Lua with
  *    string.format('%d', …);
  *  - reads (tonumber) and the limit check (spent + reserved + amount <= limit) are doubles:
- *    exact below 2^53, and since rounding is monotonic a sum past 2^53 still rounds to at
- *    least 2^53 > any allowed limit, so the check never admits over a limit.
+ *    exact below 2^53; above, each value is off by at most half an ulp (2 pico at $20k), and
+ *    since rounding is monotonic a total that truly exceeds a limit below 2^53 never passes.
  * Returned integers go through Redis's integer reply, exact for integral doubles.
  */
 import type { Cluster, Redis, Result } from 'ioredis';

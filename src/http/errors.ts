@@ -40,7 +40,7 @@ export class ProxyError extends Error {
 /** Transport failures become gateway statuses in exactly one place, keeping the cause. */
 export function upstreamFailure(err: NodeJS.ErrnoException, upstream: string): ProxyError {
   const code = err.code ?? 'UNKNOWN';
-  if (code === 'ETIMEDOUT' || code === 'ECONNTIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
+  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
     return new ProxyError('upstream_timeout', 504, 'timeout_error', `claude-meter: upstream ${upstream} timed out (${code})`, {
       cause: err,
     });

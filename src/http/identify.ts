@@ -11,8 +11,21 @@ export interface Caller {
 
 const TAG_MAX = 64;
 
+/**
+ * A few thousand distinct keys call a proxy, each many times per second: remember their
+ * hashes instead of hashing every request. Bounded; the oldest entry goes first.
+ */
+const HASH_CACHE_MAX = 4096;
+const hashCache = new Map<string, string>();
+
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+  let id = hashCache.get(key);
+  if (id === undefined) {
+    id = createHash('sha256').update(key).digest('hex').slice(0, 16);
+    if (hashCache.size >= HASH_CACHE_MAX) hashCache.delete(hashCache.keys().next().value as string);
+    hashCache.set(key, id);
+  }
+  return id;
 }
 
 function headerValue(h: string | string[] | undefined): string | undefined {

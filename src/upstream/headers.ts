@@ -41,11 +41,27 @@ export function upstreamRequestHeaders(
     if (HOP_BY_HOP.has(name) || listed.has(name) || name.startsWith(OWN_PREFIX)) continue;
     out[name] = value;
   }
-  out['host'] = opts.upstreamHost;
+  // undici sets Host from the pool's origin; `expect: 100-continue` is refused by undici and never needed here.
+  delete out['host'];
+  delete out['expect'];
+  void opts.upstreamHost;
   if (opts.apiKey !== null) {
     // An injected key replaces whatever the client sent, so client keys never reach the upstream.
     delete out['authorization'];
     out['x-api-key'] = opts.apiKey;
+  }
+  return out;
+}
+
+/**
+ * Response headers for the client: the upstream's, minus hop-by-hop ones (Node frames
+ * the body itself: chunked or content-length). Pure.
+ */
+export function downstreamResponseHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    out[name] = value;
   }
   return out;
 }

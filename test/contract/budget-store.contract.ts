@@ -262,6 +262,18 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       assert.deepEqual(await s.state([rolling], T0 + MIN), [st(2 * big + 2, 0)]);
     });
 
+    test('limits above 2^53 pico ($9,007) work: a $20,000 budget admits up to its limit', async (t) => {
+      const s = await setup(t);
+      const limit = 20_000 * 1e12; // 2e16: past 2^53, a multiple of the 4-pico ulp there
+      const r = ref({ limitPico: limit });
+      const spent = limit - 4_000_000;
+      for (const part of [9e15, 9e15, spent - 18e15]) await s.settle([r], rid(), amt(part), T0); // amounts < 2^53
+      assert.deepEqual(await s.state([r], T0), [st(spent, 0)]);
+      assert.equal((await s.admit([r], rid(), amt(4_000_004), T0, TTL)).admitted, false);
+      assert.deepEqual((await s.admit([r], rid(), amt(4_000_000), T0, TTL)).states, [st(spent, 4_000_000)]);
+      assert.equal((await s.admit([r], rid(), amt(4), T0, TTL)).admitted, false);
+    });
+
     test('invalid calls are rejected and change nothing', async (t) => {
       const s = await setup(t);
       const r = ref();
@@ -270,7 +282,9 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       await assert.rejects(s.admit([r], '', amt(1), T0, TTL), RangeError);
       await assert.rejects(s.admit([r], rid(), amt(1), T0, 0), RangeError);
       await assert.rejects(s.admit([r, { ...r }], rid(), amt(1), T0, TTL), RangeError, 'duplicate refs');
-      await assert.rejects(s.admit([ref({ limitPico: 2 ** 53 })], rid(), amt(1), T0, TTL), RangeError);
+      await assert.rejects(s.admit([ref({ limitPico: 0.5 })], rid(), amt(1), T0, TTL), RangeError);
+      await assert.rejects(s.admit([ref({ limitTokens: -1 })], rid(), amt(1), T0, TTL), RangeError);
+      await assert.rejects(s.admit([r], rid(), amt(2 ** 53), T0, TTL), RangeError, 'amounts must be safe integers');
       await assert.rejects(s.settle([r], rid(), amt(1, 0.5), T0), RangeError);
       await assert.rejects(s.state([r], -1), RangeError);
       assert.deepEqual(await s.state([r], T0), [st(0, 0)]);

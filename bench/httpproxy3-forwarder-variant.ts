@@ -1,0 +1,113 @@
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import { ProxyServer } from 'http-proxy-3';
+import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import { upstreamRequestHeaders } from '../src/upstream/headers.ts';
+import type { ForwardHooks, ForwarderOptions } from '../src/upstream/forward.ts';
+import { upstreamFailure } from '../src/http/errors.ts';
+
+/**
+ * The engine claude-meter started with, kept for the benchmark's engine comparison only:
+ * http-proxy-3 on Node's native http(s) client with a keep-alive pool and the same hooks
+ * as src/upstream/forward.ts. `npm run bench` measures it against the shipped undici engine.
+ */
+export class HttpProxy3Forwarder {
+  readonly #proxy: ProxyServer;
+  readonly #agent: http.Agent;
+  readonly #target: URL;
+  readonly #opts: ForwarderOptions;
+  readonly #inflight = new WeakMap<IncomingMessage, { hooks: ForwardHooks; cut: () => void }>();
+
+  constructor(opts: ForwarderOptions) {
+    this.#opts = opts;
+    this.#target = new URL(opts.url);
+    const isHttps = this.#target.protocol === 'https:';
+    const agentOpts = { keepAlive: true, maxSockets: opts.connections };
+    this.#agent = isHttps ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
+    this.#proxy = new ProxyServer({
+      target: opts.url,
+      agent: this.#agent,
+      changeOrigin: true,
+      // Keep the upstream's Location headers and cookies untouched: we are transparent.
+      xfwd: false,
+    });
+    this.#proxy.on('proxyRes', (proxyRes, req) => this.#onProxyRes(proxyRes, req));
+    this.#proxy.on('proxyReq', (proxyReq, _req, _res, _opts, socket) => {
+      // Until headers arrive the budget is headersTimeoutMs; after that, the allowed silence between body chunks.
+      const onIdle = () => proxyReq.destroy(codedError('upstream idle timeout', 'ETIMEDOUT'));
+      proxyReq.setTimeout(opts.headersTimeoutMs, onIdle);
+      proxyReq.once('response', () => proxyReq.setTimeout(opts.bodyTimeoutMs, onIdle));
+      // The idle timeout is minutes long (a model can think that long before the
+      // first byte); a dead host should fail in seconds, so connecting has its own bound.
+      if (!socket.connecting) return;
+      const timer = setTimeout(() => {
+        proxyReq.destroy(codedError('connect timeout', 'ECONNTIMEOUT'));
+      }, opts.connectTimeoutMs);
+      socket.once('connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    });
+  }
+
+  /**
+   * Forwards one request. `body` is the already-read request body for routes the
+   * pipeline had to inspect (sent byte-identical), or null to stream `req` through.
+   */
+  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks): void {
+    let settled = false;
+    const end = (how: 'complete' | 'aborted') => {
+      if (settled) return;
+      settled = true;
+      hooks.onEnd(how);
+    };
+    const fail = (err: NodeJS.ErrnoException) => {
+      if (settled) return;
+      if (res.headersSent) {
+        // The status line is gone; cutting the connection is the only way to tell the client.
+        res.destroy();
+        end('aborted');
+        return;
+      }
+      settled = true;
+      hooks.onError(upstreamFailure(err, this.#target.host));
+    };
+    this.#inflight.set(req, { hooks, cut: () => { res.destroy(); end('aborted'); } });
+
+    req.headers = upstreamRequestHeaders(req.headers, { upstreamHost: this.#target.host, apiKey: this.#opts.apiKey });
+    if (Buffer.isBuffer(body)) {
+      req.headers['content-length'] = String(body.length);
+    }
+
+    res.once('close', () => {
+      if (!res.writableFinished) end('aborted');
+    });
+    res.once('finish', () => end('complete'));
+
+    const options = body === null ? {} : { buffer: Buffer.isBuffer(body) ? Readable.from([body]) : body };
+    this.#proxy.web(req, res, options, (err: Error) => fail(err as NodeJS.ErrnoException));
+  }
+
+  #onProxyRes(proxyRes: IncomingMessage, req: IncomingMessage): void {
+    const state = this.#inflight.get(req);
+    if (!state) return;
+    this.#inflight.delete(req);
+    state.hooks.onResponseStart(proxyRes.statusCode ?? 502, proxyRes.headers);
+    // A second 'data' listener next to http-proxy-3's pipe() is passive: the same
+    // Buffer objects reach both, and backpressure still pauses the source via pipe().
+    proxyRes.on('data', (chunk: Buffer) => state.hooks.onData(chunk));
+    // The upstream cut the body mid-way: pipe() never ends `res` then, so we must.
+    proxyRes.once('aborted', state.cut);
+    proxyRes.once('error', state.cut);
+  }
+
+  close(): void {
+    this.#proxy.close();
+    this.#agent.destroy();
+  }
+}
+
+function codedError(message: string, code: string): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error(message);
+  err.code = code;
+  return err;
+}
