@@ -41,6 +41,8 @@ export interface BudgetKeys {
   instance(ref: InstanceRef): InstanceKeys;
   instanceSet(budget: string, windowId: string): string;
   alert(ref: InstanceRef, threshold: number): string;
+  /** Marker that request `id` was settled: makes a retried settle (after an ambiguous failure) a no-op. */
+  settled(id: string): string;
 }
 
 /**
@@ -65,6 +67,7 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
       return { hash, res: `${hash}:res`, resv: `${hash}:resv`, set: instanceSet(ref.budget, ref.window.id) };
     },
     instanceSet,
+    settled: (id) => `${tagged}:d:${enc(id)}`,
     alert: (ref, threshold) =>
       `${tagged}:a:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}:${enc(String(threshold))}`,
   };

@@ -43,6 +43,8 @@ interface Listing {
   members: Set<string>;
 }
 
+const SETTLED_IDS_MAX = 100_000;
+
 export class MemoryBudgetStore implements BudgetStore {
   readonly #keys: BudgetKeys = budgetKeySchema('memory');
   readonly #instances = new Map<string, Instance>();
@@ -52,6 +54,8 @@ export class MemoryBudgetStore implements BudgetStore {
   /** Latest `now` seen: instances() and claimAlert() take none but must not see expired entries. */
   #lastNow = 0;
   #nextSweep = 0;
+  /** Settled ids, bounded FIFO: the same idempotency the Redis store keeps with a marker key. */
+  readonly #settled = new Set<string>();
   #closed = false;
 
   /** Entries held (instances + listings + alert claims); for tests of the memory bound. */
@@ -96,6 +100,11 @@ export class MemoryBudgetStore implements BudgetStore {
     const before: InstanceState[] = [];
     const after: InstanceState[] = [];
     let reservationFound = false;
+    if (this.#settled.has(id)) {
+      const states = refs.map((ref) => this.#read(this.#current(ref, now), ref, now));
+      return { before: states, after: states, reservationFound: false, duplicate: true };
+    }
+    this.#rememberSettled(id);
     for (const ref of refs) {
       const cur = this.#current(ref, now);
       before.push(this.#read(cur, ref, now));
@@ -112,7 +121,7 @@ export class MemoryBudgetStore implements BudgetStore {
       this.#list(ref, now);
       after.push(this.#read(inst, ref, now));
     }
-    return { before, after, reservationFound };
+    return { before, after, reservationFound, duplicate: false };
   }
 
   async state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]> {
@@ -210,6 +219,11 @@ export class MemoryBudgetStore implements BudgetStore {
       for (const [start, b] of inst.buckets) if (start > now - rolling) add(spent, b);
     }
     return { spentPico: spent.pico, reservedPico: inst.reserved.pico, spentTokens: spent.tokens, reservedTokens: inst.reserved.tokens };
+  }
+
+  #rememberSettled(id: string): void {
+    if (this.#settled.size >= SETTLED_IDS_MAX) this.#settled.delete(this.#settled.values().next().value as string);
+    this.#settled.add(id);
   }
 }
 

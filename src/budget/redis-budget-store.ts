@@ -60,7 +60,8 @@ export type BudgetRedisClient = Redis | Cluster;
 const PRELUDE = `
 local NOW, ID, PICO, TOKENS, EXPIRY = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = tonumber(NOW)
-local nrefs = #KEYS / 4
+-- From ARGV, not KEYS: settle passes one extra key (its idempotency marker) after the refs' keys.
+local nrefs = math.floor((#ARGV - 5) / 7)
 
 local function ref(i)
   local k, a = (i - 1) * 4, 5 + (i - 1) * 7
@@ -162,8 +163,20 @@ for i = 1, nrefs do push(out, states[i]) end
 return out
 `;
 
+/** How long a settled id is remembered: longer than a settle can wait in the SettleQueue during an outage. */
+const SETTLED_MARKER_TTL_MS = 6 * 3600 * 1000;
+
 const SETTLE_SCRIPT = `${PRELUDE}
 local found, before, after = 0, {}, {}
+-- A settle retried after an ambiguous failure (the reply was lost, the write was not)
+-- must not add the spend twice: the first one to run claims the marker.
+if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'PX', ${SETTLED_MARKER_TTL_MS}) then
+  local out = { -1 }
+  for i = 1, nrefs do local r = ref(i); purge(r); before[i] = read(r) end
+  for i = 1, nrefs do push(out, before[i]) end
+  for i = 1, nrefs do push(out, before[i]) end
+  return out
+end
 for i = 1, nrefs do
   local r = ref(i)
   purge(r)
@@ -235,14 +248,16 @@ export class RedisBudgetStore implements BudgetStore {
     this.#check(refs, now);
     assertId(id);
     assertAmount(actual, 'actual');
-    if (refs.length === 0) return { before: [], after: [], reservationFound: false };
+    if (refs.length === 0) return { before: [], after: [], reservationFound: false, duplicate: false };
     const head = [String(now), id, String(actual.pico), String(actual.tokens), '0'];
     const [keys, args] = this.#encode(refs, now, head);
+    keys.push(this.#keys.settled(id));
     const reply = await this.#client.claudeMeterBudgetSettle(keys.length, ...keys, ...args);
     return {
       before: toStates(reply, 1, refs.length),
       after: toStates(reply, 1 + 4 * refs.length, refs.length),
       reservationFound: reply[0] === 1,
+      duplicate: reply[0] === -1,
     };
   }
 

@@ -86,6 +86,8 @@ export interface SettleResult {
   after: InstanceState[];
   /** Whether the reservation was still held (false: it had expired or never existed). */
   reservationFound: boolean;
+  /** This id was settled before: nothing was added (retries after an ambiguous failure are safe). */
+  duplicate: boolean;
 }
 
 /**

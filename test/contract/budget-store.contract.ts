@@ -118,6 +118,20 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       assert.deepEqual([denied.admitted, denied.deniedBy], [false, 1]);
     });
 
+    test('settle is idempotent by id: a retry after an ambiguous failure adds nothing', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 10_000 });
+      const id = rid();
+      await s.admit([r], id, amt(300, 3), T0, TTL);
+      const first = await s.settle([r], id, amt(250, 2), T0);
+      assert.equal(first.duplicate, false);
+      assert.equal(first.reservationFound, true);
+      const again = await s.settle([r], id, amt(250, 2), T0 + 5);
+      assert.equal(again.duplicate, true);
+      assert.deepEqual(again.after, [st(250, 0, 2, 0)]);
+      assert.deepEqual(await s.state([r], T0 + 6), [st(250, 0, 2, 0)]);
+    });
+
     test('settle releases the reservation and adds the actual amount, above or below the reservation', async (t) => {
       const s = await setup(t);
       const r = ref({ limitPico: 10_000, limitTokens: 10_000 });
@@ -129,11 +143,13 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
         before: [st(0, 200, 0, 20)],
         after: [st(250, 100, 30, 10)],
         reservationFound: true,
+        duplicate: false,
       });
       assert.deepEqual(await s.settle([r], b, amt(40, 2), T0 + 2), {
         before: [st(250, 100, 30, 10)],
         after: [st(290, 0, 32, 0)],
         reservationFound: true,
+        duplicate: false,
       });
       const again = await s.settle([r], b, amt(0), T0 + 3);
       assert.equal(again.reservationFound, false, 'a reservation is released once');
@@ -149,7 +165,7 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       assert.deepEqual(await s.state([r], T0 + 4_999), [st(0, 800)]);
       assert.deepEqual(await s.state([r], T0 + 5_000), [st(0, 0)], 'expiry = admit now + ttl, exclusive');
       const late = await s.settle([r], id, amt(700), T0 + 6_000);
-      assert.deepEqual(late, { before: [st(0, 0)], after: [st(700, 0)], reservationFound: false });
+      assert.deepEqual(late, { before: [st(0, 0)], after: [st(700, 0)], reservationFound: false, duplicate: false });
       assert.equal((await s.admit([r], rid(), amt(300), T0 + 6_000, TTL)).admitted, true);
       assert.equal((await s.admit([r], rid(), amt(1), T0 + 6_000, TTL)).admitted, false);
     });

@@ -98,6 +98,7 @@ describe('RedisBudgetStore key layout', () => {
     const rbase = `${tag}:i:r:*:rolling`;
     assert.deepEqual((await client.keys(`${tag}:*`)).sort(), [
       `${tag}:a:b%3A1:k%2F%C3%A9:2025-01-15:0.8`,
+      `${tag}:d:x`, // settle idempotency marker
       base,
       `${base}:res`,
       `${base}:resv`,
