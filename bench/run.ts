@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: claude-meter against a bare undici pass-through and the upstream itself.
+ * `npm run bench`: claude-meter against a bare undici pass-through and the upstream itself,
+ * plus the same pipeline on the http-proxy-3 engine for the engine decision.
  * Every server runs in its own child process; autocannon (the load generator) runs here.
  * Progress goes to stderr; the Markdown report to stdout and .bench/results.json.
  */
@@ -11,6 +12,7 @@ import { startRedis, type RedisServer } from '../test/helpers/redis-server.ts';
 import { BENCH } from './lib/config.ts';
 import { spawnChild, killAllChildren, type Child } from './lib/children.ts';
 import type { MemSample } from './lib/child-runtime.ts';
+import type { BenchLog } from './lib/logger.ts';
 import { runLoad, type LoadResult } from './lib/load.ts';
 import { median, percentile, sleep, sortedCopy } from './lib/stats.ts';
 import { bigStream, measureTtft } from './lib/streaming.ts';
@@ -48,14 +50,15 @@ async function main(): Promise<void> {
     redis = await startRedis();
     const upstream = await spawnChild('upstream', 'mock-upstream.ts', {});
     children.push(upstream);
-    const env = { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, LOG_LEVEL: BENCH.logLevel };
+    const env = { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url };
     const prof = BENCH.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${BENCH.profileDir}`] : [];
     const bare = await spawnChild('bare', 'bare-proxy.ts', env, prof);
     const meter = await spawnChild('meter', 'meter-child.ts', env, prof);
     children.push(bare, meter);
     const variant = BENCH.variant ? await spawnChild('variant', 'variant-child.ts', env, prof) : null;
     if (variant) children.push(variant);
-    log(`pids: upstream ${upstream.pid}, bare ${bare.pid}, meter ${meter.pid}${variant ? `, variant ${variant.pid}` : ''}`);
+    const meterLog = await meter.call<BenchLog>('log');
+    log(`pids: upstream ${upstream.pid}, bare ${bare.pid}, meter ${meter.pid}${variant ? `, variant ${variant.pid}` : ''}; meter log level ${meterLog.level} → ${meterLog.dest}`);
     const procs: Partial<Record<Target, Child>> = { bare, meter, ...(variant ? { variant } : {}) };
     const urls: Partial<Record<Target, string>> = { direct: upstream.url, bare: bare.url, meter: meter.url, ...(variant ? { variant: variant.url } : {}) };
     const targetsAt = (c: number): Target[] =>
@@ -122,7 +125,7 @@ async function main(): Promise<void> {
         loadavgEnd: os.loadavg()[0] ?? 0,
         stealPct: ((cpuTimes().steal - cpu0.steal) / Math.max(1, cpuTimes().total - cpu0.total)) * 100,
       },
-      bench: { ...BENCH, generatedAt: new Date().toISOString() },
+      bench: { ...BENCH, logLevel: meterLog.level, logDest: meterLog.dest, generatedAt: new Date().toISOString() },
       runs,
       summary: summarize(runs),
       recording: { clientOk: meterClient.ok, inflightBound: meterClient.inflightAtStops, store: stored.store, metrics: metricsTotal, ...stored.recorder },

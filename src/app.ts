@@ -14,7 +14,7 @@ import { ProxyError, sendProxyError } from './http/errors.ts';
 import { Recorder } from './store/recorder.ts';
 import { MemoryStore } from './store/memory-store.ts';
 import { RedisStore } from './store/redis-store.ts';
-import { createRedisClient } from './store/redis-client.ts';
+import { createRedisClient, createRedisCluster } from './store/redis-client.ts';
 import { buildPricer } from './pricing/build.ts';
 import { VERSION } from './version.ts';
 import { BudgetGate } from './budget/gate.ts';
@@ -24,7 +24,7 @@ import { RedisBudgetStore } from './budget/redis-budget-store.ts';
 import type { BudgetStore } from './budget/types.ts';
 import { budgetEvents } from './budget/events.ts';
 import { WebhookAlerter } from './alerts/webhook.ts';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 export interface AppOptions {
   config: Config;
@@ -63,7 +63,7 @@ export function createApp(opts: AppOptions): App {
   });
   const pricer = buildPricer(config);
   // One Redis connection for metering records and budgets; the stores do not own it.
-  const redis = config.store.redis.url ? createRedisClient(config.store.redis.url, { logger }) : null;
+  const redis = buildRedis(config, logger);
   const store = opts.store ?? buildStore(config, clock, redis);
   const budgetStore =
     opts.budgetStore ??
@@ -191,7 +191,22 @@ export function createApp(opts: AppOptions): App {
   };
 }
 
-function buildStore(config: Config, clock: Clock, redis: Redis | null): MeterStore {
+/** One connection (or cluster client) shared by the metering and budget stores; null: in-memory. */
+function buildRedis(config: Config, logger: Logger): Redis | Cluster | null {
+  const { url, cluster_nodes: nodes } = config.store.redis;
+  if (nodes.length > 0) {
+    return createRedisCluster(
+      nodes.map((n) => {
+        const i = n.lastIndexOf(':');
+        return { host: n.slice(0, i), port: Number(n.slice(i + 1)) };
+      }),
+      { logger },
+    );
+  }
+  return url ? createRedisClient(url, { logger }) : null;
+}
+
+function buildStore(config: Config, clock: Clock, redis: Redis | Cluster | null): MeterStore {
   if (redis === null) {
     return new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, eventsMaxLen: 100_000 });
   }

@@ -49,7 +49,7 @@ async function start(args: ParsedArgs): Promise<void> {
   );
   const app = createApp({ config, clock: systemClock, logger });
   const addr = await app.listen();
-  const redis = config.store.redis.url;
+  const redis = config.store.redis.url !== null || config.store.redis.cluster_nodes.length > 0;
   logger.info(
     {
       store: app.store.kind,

@@ -15,13 +15,12 @@ export const BENCH = {
   rounds: num('BENCH_ROUNDS', 3, 1),
   warmupSeconds: num('BENCH_WARMUP', 2, 0.5),
   concurrencies: [1, 16, 64],
-  /** The undici engine variant is only measured where the engine decision is made. */
+  /** The http-proxy-3 comparison engine is only measured where the engine decision is made. */
   variantConcurrencies: [1, 64],
   variant: env['BENCH_VARIANT'] !== '0',
   ttftRequests: num('BENCH_TTFT_N', 300, 30),
   ttftHoldMs: 50,
   streamMB: num('BENCH_STREAM_MB', 200, 20),
-  logLevel: env['LOG_LEVEL'] ?? 'warn',
   /** A directory: run the proxy children (bare, meter, variant) under --cpu-prof and write their profiles there. */
   profileDir: env['BENCH_PROFILE'] ?? null,
 };

@@ -16,7 +16,7 @@ export interface Summary {
 export interface Results {
   machine: { cpu: string; cores: number; node: string; redis: string; os: string };
   conditions: { loadavgStart: number; loadavgEnd: number; stealPct: number };
-  bench: { quick: boolean; seconds: number; rounds: number; warmupSeconds: number; ttftRequests: number; ttftHoldMs: number; streamMB: number; logLevel: string; generatedAt: string };
+  bench: { quick: boolean; seconds: number; rounds: number; warmupSeconds: number; ttftRequests: number; ttftHoldMs: number; streamMB: number; logLevel: string; logDest: string; generatedAt: string };
   runs: Array<LoadResult & { round: number; target: Target; c: number; cpuUsPerReq: number | null }>;
   summary: Summary[];
   recording: { clientOk: number; inflightBound: number; store: number; metrics: number; written: number; dropped: number; journaled: number };
@@ -40,8 +40,8 @@ export interface Results {
 const NAMES: Record<Target, string> = {
   direct: 'direct upstream',
   bare: 'bare pass-through (undici)',
-  meter: '**claude-meter** (http-proxy-3, Redis)',
-  variant: 'claude-meter pipeline on undici dispatch (variant)',
+  meter: '**claude-meter** (undici dispatch, Redis)',
+  variant: 'http-proxy-3 on node:http (comparison)',
 };
 const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const signed = (x: number, d = 3) => (x >= 0 ? '+' : '') + f(x, d);
@@ -64,7 +64,8 @@ export function renderReport(r: Results): string {
   L.push(
     `Method: closed-loop \`POST /v1/messages\` with a ~1 KB JSON response; ${b.rounds} round(s) × ${b.seconds} s per target and concurrency, ` +
       `targets interleaved in rotating order after ${b.warmupSeconds} s warm-ups; medians across rounds. claude-meter: \`createApp\`, ` +
-      `default config, Redis store (every request recorded), log level \`${b.logLevel}\`. CPU = user+system of the proxy process per request, Redis writes included.`,
+      `default config, Redis store (every request recorded), log level \`${b.logLevel}\`${b.logLevel === 'info' ? ' (the default: one JSON line per request)' : ''} ` +
+      `through pino's async destination to \`${b.logDest}\`. CPU = user+system of the proxy process per request, Redis writes included.`,
     '',
   );
 
@@ -115,32 +116,7 @@ export function renderReport(r: Results): string {
   const u = (x: { input_tokens: number; output_tokens: number } | null) => (x ? `in ${x.input_tokens}, out ${x.output_tokens}` : 'none');
   L.push(`| ${f(m.rssStartMB, 1)} MB | ${f(m.rssMaxMB, 1)} MB | ${f(m.rssEndMB, 1)} MB | ${f(m.heapStartMB, 1)} / ${f(m.heapMaxMB, 1)} / ${f(m.heapEndMB, 1)} MB | ${u(m.upstreamUsage)} | ${u(m.recordedUsage)}${m.recordedPartial ? ' (partial!)' : ''} |`, '');
 
-  const vs = cs.map((c) => ({ c, v: get('variant', c), m: get('meter', c), br: get('bare', c) })).filter((x) => x.v && x.m && x.br);
-  if (vs.length > 0) {
-    L.push('Engine decision: the same pipeline (tap, pricing, metrics, Redis recorder) on two forwarding engines:', '');
-    L.push('| engine | c | req/s | vs bare | p50 ms | p99 ms | CPU µs/req |', '|---|--:|--:|--:|--:|--:|--:|');
-    for (const { c, v, m: mm, br } of vs)
-      for (const [name, s] of [['http-proxy-3 on node:http (shipped)', mm!], ['undici `dispatch()` (bench/undici-forwarder-variant.ts)', v!]] as const)
-        L.push(`| ${name} | ${c} | ${f(s.rps, 0)} | ${pct(s.rps / br!.rps)} | ${f(s.p50, 3)} | ${f(s.p99, 3)} | ${s.cpuUsPerReq === null ? '–' : f(s.cpuUsPerReq, 0)} |`);
-    const hi = vs.find((x) => x.c === Math.max(...vs.map((y) => y.c)))!;
-    const lo = vs.find((x) => x.c === Math.min(...vs.map((y) => y.c)))!;
-    const gain = hi.v!.rps / hi.m!.rps - 1;
-    const cpu = hi.v!.cpuUsPerReq !== null && hi.m!.cpuUsPerReq !== null ? hi.v!.cpuUsPerReq / hi.m!.cpuUsPerReq - 1 : NaN;
-    const dp50 = lo.v!.p50 - lo.m!.p50;
-    // 10%: below that, run-to-run noise on a shared 2-core VM can flip the order.
-    const verdict =
-      gain >= 0.1 && dp50 <= 0
-        ? 'the undici engine is measurably faster on both counts'
-        : gain <= -0.1 && dp50 >= 0
-          ? 'http-proxy-3 is measurably faster on both counts: keep it'
-          : 'no clear winner beyond noise (10%): keep http-proxy-3, the single shipped path';
-    L.push(
-      '',
-      `At c=${hi.c} the undici engine serves ${signed(gain * 100, 0)}% requests/s with ${signed(cpu * 100, 0)}% CPU per request; ` +
-        `at c=${lo.c} its p50 differs by ${signed(dp50)} ms. Verdict of this run: ${verdict}.`,
-      '',
-    );
-  }
+  L.push(...engineDecision(cs, get));
 
   const m64 = get('meter', 64);
   const b64 = get('bare', 64);
@@ -153,4 +129,46 @@ export function renderReport(r: Results): string {
   L.push(`| memory flat while ${f(m.mb, 0)} MB streams (RSS growth < 50 MB, usage recorded exactly) | +${f(growth, 1)} MB RSS, usage ${usageOk ? 'equal' : 'DIFFERS'} | ${pass(growth < 50 && usageOk)} |`);
   L.push(`| every request recorded in Redis, no errors | ${rec.store} stored for ${rec.clientOk} answered, ${errors} errors | ${pass(recordedAll && errors === 0)} |`);
   return L.join('\n');
+}
+
+
+/**
+ * The same pipeline (tap, pricing, metrics, budget gate, Redis recorder) on the shipped
+ * undici engine and on the http-proxy-3 comparison, with a verdict computed from this run.
+ */
+function engineDecision(cs: number[], get: (t: Target, c: number) => Summary | undefined): string[] {
+  const vs = cs.map((c) => ({ c, v: get('variant', c), m: get('meter', c), br: get('bare', c) })).filter((x) => x.v && x.m && x.br);
+  if (vs.length === 0) return [];
+  const L: string[] = [];
+  L.push('Engine decision: the same pipeline (tap, pricing, metrics, budget gate, Redis recorder) on two forwarding engines:', '');
+  L.push('| engine | c | req/s | vs bare | p50 ms | p99 ms | CPU µs/req |', '|---|--:|--:|--:|--:|--:|--:|');
+  const engines = [
+    ['undici `dispatch()` (shipped, src/upstream/forward.ts)', 'm'],
+    ['http-proxy-3 on node:http (comparison, bench/httpproxy3-forwarder-variant.ts)', 'v'],
+  ] as const;
+  for (const x of vs)
+    for (const [name, k] of engines) {
+      const s = x[k]!;
+      L.push(`| ${name} | ${x.c} | ${f(s.rps, 0)} | ${pct(s.rps / x.br!.rps)} | ${f(s.p50, 3)} | ${f(s.p99, 3)} | ${s.cpuUsPerReq === null ? '–' : f(s.cpuUsPerReq, 0)} |`);
+    }
+  const hi = vs.find((x) => x.c === Math.max(...vs.map((y) => y.c)))!;
+  const lo = vs.find((x) => x.c === Math.min(...vs.map((y) => y.c)))!;
+  // Shipped relative to the comparison: positive gain and negative dp50 favour the shipped engine.
+  const gain = hi.m!.rps / hi.v!.rps - 1;
+  const cpu = hi.v!.cpuUsPerReq !== null && hi.m!.cpuUsPerReq !== null ? hi.m!.cpuUsPerReq / hi.v!.cpuUsPerReq - 1 : NaN;
+  const dp50 = lo.m!.p50 - lo.v!.p50;
+  // 10%: below that, run-to-run noise on a shared 2-core VM can flip the order.
+  const verdict =
+    gain >= 0.1 && dp50 <= 0
+      ? 'the shipped undici engine is measurably faster on both counts: keep it'
+      : gain <= -0.1 && dp50 >= 0
+        ? 'http-proxy-3 is measurably faster on both counts: reconsider the engine'
+        : 'no clear winner beyond noise (10%): keep the shipped undici engine, the single product path';
+  L.push(
+    '',
+    `At c=${hi.c} the shipped undici engine serves ${signed(gain * 100, 0)}% requests/s with ${signed(cpu * 100, 0)}% CPU per request ` +
+      `relative to http-proxy-3; at c=${lo.c} its p50 differs by ${signed(dp50)} ms. Verdict of this run: ${verdict}.`,
+    '',
+  );
+  return L;
 }

@@ -26,6 +26,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
   store: {
     redis: {
       url: null, // null: embedded in-memory store, no Redis needed
+      cluster_nodes: [], // Redis Cluster seed nodes (host:port); used instead of url when set
       key_prefix: 'cm',
     },
     bucket_ttl_days: 35, // 35 days: a whole calendar month (<= 31 days) plus slack for late reads

@@ -100,6 +100,15 @@ const budgetSchema: ObjectOf<BudgetConfig> = {
   },
 };
 
+/** Redis Cluster seed nodes are written `host:port`. */
+function hostPorts(nodes: readonly unknown[], path: string): Issue | undefined {
+  for (const [i, n] of nodes.entries()) {
+    const m = /^(.+):(\d{1,5})$/.exec(String(n));
+    if (!m || Number(m[2]) > 65535) return { keyPath: `${path}[${i}]`, reason: `expected host:port, got '${String(n)}'` };
+  }
+  return undefined;
+}
+
 export const configSchema: ObjectOf<ConfigBody> = {
   kind: 'object',
   keys: {
@@ -129,6 +138,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
           kind: 'object',
           keys: {
             url: { kind: 'url', protocols: ['redis:', 'rediss:'], nullable: true },
+            cluster_nodes: { kind: 'list', oneOrMany: true, items: { kind: 'string', nonEmpty: true }, check: hostPorts },
             key_prefix: { kind: 'string', nonEmpty: true },
           },
         },

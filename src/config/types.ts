@@ -25,7 +25,8 @@ export interface Config {
   };
   store: {
     /** url null: embedded in-memory store (a redis: or rediss: URL otherwise). Env REDIS_URL overrides; '' means null. */
-    redis: { url: string | null; key_prefix: string };
+    /** `url` for one Redis, or `cluster_nodes` (host:port seeds) for Redis Cluster; neither: in-memory. */
+    redis: { url: string | null; cluster_nodes: string[]; key_prefix: string };
     /** Per-minute aggregate buckets expire after this many days. */
     bucket_ttl_days: number;
     /** The per-request event stream is capped (XADD MAXLEN ~). */

@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../../src/lib/clock.ts';
 import type { Logger } from '../../src/lib/logger.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import type { MeterStore } from '../../src/store/types.ts';
+import type { BudgetStore } from '../../src/budget/types.ts';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 
@@ -44,7 +45,7 @@ export interface RunningProxy {
 
 export async function startProxy(
   t: TestContext | null,
-  opts: { upstream: string; config?: DeepPartial<Config>; store?: MeterStore; clock?: Clock; logger?: Logger },
+  opts: { upstream: string; config?: DeepPartial<Config>; store?: MeterStore; budgetStore?: BudgetStore; clock?: Clock; logger?: Logger },
 ): Promise<RunningProxy> {
   const config = testConfig({ ...opts.config, upstream: { ...opts.config?.upstream, url: opts.upstream } });
   const app = createApp({
@@ -53,6 +54,7 @@ export async function startProxy(
     logger: opts.logger ?? silentLogger,
     defaultMetrics: false,
     ...(opts.store ? { store: opts.store } : {}),
+    ...(opts.budgetStore ? { budgetStore: opts.budgetStore } : {}),
   });
   const addr = await app.listen();
   const proxy = { app, url: `http://127.0.0.1:${addr.port}`, config };

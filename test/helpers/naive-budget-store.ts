@@ -1,0 +1,40 @@
+/**
+ * The check-then-add admission most gateways use, for comparison in the concurrency test:
+ * read spent, let the request through if spent < limit, add the cost when it finishes.
+ * No reservation, so every request that starts before the others settle sees the same
+ * stale spend. Built on the real store so both variants run the same Redis and proxies.
+ */
+import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from '../../src/budget/types.ts';
+
+export class NaiveBudgetStore implements BudgetStore {
+  readonly #inner: BudgetStore;
+  constructor(inner: BudgetStore) {
+    this.#inner = inner;
+  }
+
+  async admit(refs: readonly InstanceRef[], _id: string, _amount: Amount, now: number): Promise<AdmitResult> {
+    const states = await this.#inner.state(refs, now);
+    const deniedBy = refs.findIndex((r, i) => r.enforce && r.limitPico !== null && (states[i]?.spentPico ?? 0) >= r.limitPico);
+    return { admitted: deniedBy < 0, deniedBy, states };
+  }
+
+  settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
+    return this.#inner.settle(refs, id, actual, now);
+  }
+
+  state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]> {
+    return this.#inner.state(refs, now);
+  }
+
+  instances(budget: string, windowId: string): Promise<string[]> {
+    return this.#inner.instances(budget, windowId);
+  }
+
+  claimAlert(ref: InstanceRef, threshold: number): Promise<boolean> {
+    return this.#inner.claimAlert(ref, threshold);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
