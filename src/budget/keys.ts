@@ -33,7 +33,15 @@ export interface InstanceKeys {
   res: string;
   resv: string;
   set: string;
+  /** Settled spend per hour (field: hour start ms), across windows: the forecaster's history. */
+  hourly: string;
+  /** Settled spend per minute of one hour (field: minute start ms): spike detection. */
+  minutes(hourStart: number): string;
 }
+
+/** Forecast history is kept 40 days (a month window plus a week of seasonality); minute detail 3 hours. */
+export const HOURLY_HISTORY_TTL_MS = 40 * 86_400_000;
+export const MINUTE_HISTORY_TTL_MS = 3 * 3_600_000;
 
 export interface BudgetKeys {
   /** The hash-tagged prefix every key starts with, e.g. `{cm:budget}`. */
@@ -64,7 +72,15 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
     tagged,
     instance(ref) {
       const hash = `${tagged}:i:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}`;
-      return { hash, res: `${hash}:res`, resv: `${hash}:resv`, set: instanceSet(ref.budget, ref.window.id) };
+      const hist = `${tagged}:hh:${enc(ref.budget)}:${enc(ref.instance)}`;
+      return {
+        hash,
+        res: `${hash}:res`,
+        resv: `${hash}:resv`,
+        set: instanceSet(ref.budget, ref.window.id),
+        hourly: hist,
+        minutes: (hourStart) => `${tagged}:hm:${enc(ref.budget)}:${enc(ref.instance)}:${hourStart}`,
+      };
     },
     instanceSet,
     settled: (id) => `${tagged}:d:${enc(id)}`,

@@ -19,6 +19,8 @@ import {
   fits,
   instanceExpiresAt,
   type BudgetKeys,
+  HOURLY_HISTORY_TTL_MS,
+  MINUTE_HISTORY_TTL_MS,
 } from './keys.ts';
 import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from './types.ts';
 
@@ -119,6 +121,7 @@ export class MemoryBudgetStore implements BudgetStore {
         inst.buckets.set(start, bucket);
       }
       this.#list(ref, now);
+      if (actual.pico > 0) this.#recordHistory(ref, actual.pico, now);
       after.push(this.#read(inst, ref, now));
     }
     return { before, after, reservationFound, duplicate: false };
@@ -221,6 +224,24 @@ export class MemoryBudgetStore implements BudgetStore {
     return { spentPico: spent.pico, reservedPico: inst.reserved.pico, spentTokens: spent.tokens, reservedTokens: inst.reserved.tokens };
   }
 
+  /** (budget, instance) → hour start → pico, and minute start → pico; pruned by age. */
+  readonly #hourly = new Map<string, Map<number, number>>();
+  readonly #minutes = new Map<string, Map<number, number>>();
+
+  #recordHistory(ref: InstanceRef, pico: number, now: number): void {
+    const k = `${ref.budget}\u0000${ref.instance}`;
+    bump(this.#hourly, k, now - (now % 3_600_000), pico, now - HOURLY_HISTORY_TTL_MS);
+    bump(this.#minutes, k, now - (now % 60_000), pico, now - MINUTE_HISTORY_TTL_MS);
+  }
+
+  async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
+    return inRange(this.#hourly.get(`${budget}\u0000${instance}`), from, to);
+  }
+
+  async minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
+    return inRange(this.#minutes.get(`${budget}\u0000${instance}`), from, to);
+  }
+
   #rememberSettled(id: string): void {
     if (this.#settled.size >= SETTLED_IDS_MAX) this.#settled.delete(this.#settled.values().next().value as string);
     this.#settled.add(id);
@@ -239,4 +260,24 @@ function release(inst: Instance, id: string): boolean {
   inst.reserved.pico -= r.pico;
   inst.reserved.tokens -= r.tokens;
   return true;
+}
+
+function bump(series: Map<string, Map<number, number>>, key: string, at: number, pico: number, oldest: number): void {
+  let m = series.get(key);
+  if (m === undefined) {
+    m = new Map();
+    series.set(key, m);
+  }
+  m.set(at, (m.get(at) ?? 0) + pico);
+  // Entries are appended in time order: drop expired ones from the front.
+  for (const t of m.keys()) {
+    if (t >= oldest) break;
+    m.delete(t);
+  }
+}
+
+function inRange(m: Map<number, number> | undefined, from: number, to: number): Map<number, number> {
+  const out = new Map<number, number>();
+  if (m) for (const [t, v] of m) if (t >= from && t < to) out.set(t, v);
+  return out;
 }

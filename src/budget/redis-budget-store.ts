@@ -32,6 +32,8 @@ import {
   bucketStart,
   instanceTtlSec,
   type BudgetKeys,
+  HOURLY_HISTORY_TTL_MS,
+  MINUTE_HISTORY_TTL_MS,
 } from './keys.ts';
 import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from './types.ts';
 
@@ -49,25 +51,27 @@ declare module 'ioredis' {
 export type BudgetRedisClient = Redis | Cluster;
 
 /*
- * KEYS, 4 per ref: [hash, res zset, resv hash, instance set]. Passed as KEYS (not built in
+ * KEYS, 6 per ref: [hash, res zset, resv hash, instance set, hourly history, minute history of this hour]. Passed as KEYS (not built in
  * Lua from a base) so Cluster clients route by them and Redis can check they share a slot.
  * ARGV: [1] now ms [2] reservation id [3] pico [4] tokens [5] reservation expiry ms
- *       (state passes '', '0', '0', '0'), then 7 per ref:
+ *       (state passes '', '0', '0', '0'), then 9 per ref:
  *       limitPico|-1, limitTokens|-1, enforce 0|1, rollingMs|0,
- *       bucket start ms of `now` (rolling; 0 for calendar), key ttl s, instance (set member).
+ *       bucket start ms of `now` (rolling; 0 for calendar), key ttl s, instance (set member),
+ *       hour start ms of `now`, minute start ms of `now` (history fields; computed here, not in Lua).
  * A state is {spentPico, reservedPico, spentTokens, reservedTokens}.
  */
 const PRELUDE = `
 local NOW, ID, PICO, TOKENS, EXPIRY = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now = tonumber(NOW)
 -- From ARGV, not KEYS: settle passes one extra key (its idempotency marker) after the refs' keys.
-local nrefs = math.floor((#ARGV - 5) / 7)
+local nrefs = math.floor((#ARGV - 5) / 9)
 
 local function ref(i)
-  local k, a = (i - 1) * 4, 5 + (i - 1) * 7
-  return { h = KEYS[k + 1], res = KEYS[k + 2], resv = KEYS[k + 3], n = KEYS[k + 4],
+  local k, a = (i - 1) * 6, 5 + (i - 1) * 9
+  return { h = KEYS[k + 1], res = KEYS[k + 2], resv = KEYS[k + 3], n = KEYS[k + 4], hh = KEYS[k + 5], hm = KEYS[k + 6],
     lp = tonumber(ARGV[a + 1]), lt = tonumber(ARGV[a + 2]), enforce = ARGV[a + 3] == '1',
-    rolling = tonumber(ARGV[a + 4]), bucket = ARGV[a + 5], ttl = ARGV[a + 6], inst = ARGV[a + 7] }
+    rolling = tonumber(ARGV[a + 4]), bucket = ARGV[a + 5], ttl = ARGV[a + 6], inst = ARGV[a + 7],
+    hour = ARGV[a + 8], minute = ARGV[a + 9] }
 end
 
 -- HINCRBY rejects "-0", so a zero amount is skipped rather than negated.
@@ -191,6 +195,13 @@ for i = 1, nrefs do
   end
   redis.call('SADD', r.n, r.inst)
   touch(r)
+  -- Forecast history (per hour, 40 days) and spike detail (per minute, 3 hours).
+  if PICO ~= '0' then
+    redis.call('HINCRBY', r.hh, r.hour, PICO)
+    redis.call('PEXPIRE', r.hh, ${HOURLY_HISTORY_TTL_MS})
+    redis.call('HINCRBY', r.hm, r.minute, PICO)
+    redis.call('PEXPIRE', r.hm, ${MINUTE_HISTORY_TTL_MS})
+  end
   after[i] = read(r)
 end
 local out = { found }
@@ -268,6 +279,23 @@ export class RedisBudgetStore implements BudgetStore {
     return toStates(await this.#client.claudeMeterBudgetState(keys.length, ...keys, ...args), 0, refs.length);
   }
 
+  async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
+    this.#assertOpen();
+    const probe = this.#keys.instance({ budget, instance, window: HISTORY_WINDOW, limitPico: null, limitTokens: null, enforce: false });
+    return fieldsInRange(await this.#client.hgetall(probe.hourly), from, to);
+  }
+
+  async minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
+    this.#assertOpen();
+    const probe = this.#keys.instance({ budget, instance, window: HISTORY_WINDOW, limitPico: null, limitTokens: null, enforce: false });
+    const hours: number[] = [];
+    for (let h = from - (from % 3_600_000); h < to; h += 3_600_000) hours.push(h);
+    const replies = await Promise.all(hours.map((h) => this.#client.hgetall(probe.minutes(h))));
+    const out = new Map<number, number>();
+    for (const r of replies) for (const [k, v] of fieldsInRange(r, from, to)) out.set(k, v);
+    return out;
+  }
+
   async instances(budget: string, windowId: string): Promise<string[]> {
     this.#assertOpen();
     // Members are the raw scope values (set members may hold any bytes): nothing to decode.
@@ -309,7 +337,8 @@ export class RedisBudgetStore implements BudgetStore {
     const limit = (v: number | null): string => (v === null ? '-1' : String(v));
     for (const ref of refs) {
       const k = this.#keys.instance(ref);
-      keys.push(k.hash, k.res, k.resv, k.set);
+      const hour = now - (now % 3_600_000);
+      keys.push(k.hash, k.res, k.resv, k.set, k.hourly, k.minutes(hour));
       const w = ref.window;
       args.push(
         limit(ref.limitPico),
@@ -319,6 +348,8 @@ export class RedisBudgetStore implements BudgetStore {
         String(w.rollingMs === null ? 0 : bucketStart(now, w.bucketMs)),
         String(instanceTtlSec(w, now)),
         ref.instance,
+        String(hour),
+        String(now - (now % 60_000)),
       );
     }
     return [keys, args];
@@ -335,4 +366,16 @@ function toStates(reply: readonly number[], offset: number, n: number): Instance
     const o = offset + 4 * r;
     return { spentPico: at(o), reservedPico: at(o + 1), spentTokens: at(o + 2), reservedTokens: at(o + 3) };
   });
+}
+
+/** History keys do not depend on the window; a placeholder satisfies the key builder. */
+const HISTORY_WINDOW = { id: '-', start: 0, end: 0, bucketMs: 1, rollingMs: null };
+
+function fieldsInRange(h: Record<string, string>, from: number, to: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [k, v] of Object.entries(h)) {
+    const t = Number(k);
+    if (t >= from && t < to) out.set(t, Number(v));
+  }
+  return out;
 }

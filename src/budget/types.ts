@@ -111,6 +111,10 @@ export interface BudgetStore {
   settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult>;
   /** Current state of each ref (expired reservations excluded). */
   state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]>;
+  /** Settled spend (pico) per hour start in [from, to): the forecaster's history (kept 40 days). */
+  hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
+  /** Settled spend (pico) per minute start in [from, to): spike detection (kept 3 hours). */
+  minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
   /** Scope values that have state in the window of `ref` (for listing per_* budgets). */
   instances(budget: string, windowId: string): Promise<string[]>;
   /**

@@ -118,6 +118,24 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       assert.deepEqual([denied.admitted, denied.deniedBy], [false, 1]);
     });
 
+    test('settles feed the hourly and per-minute spend history, per instance, across windows', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 1e12 });
+      const other = ref({ limitPico: 1e12, instance: 'other' });
+      await s.settle([r, other], rid(), amt(100), T0);
+      await s.settle([r], rid(), amt(50), T0 + 30_000);
+      await s.settle([r], rid(), amt(7), T0 + HOUR);
+      await s.settle([r], rid(), amt(0), T0 + HOUR); // zero spend leaves no entry
+      const h0 = T0 - (T0 % HOUR);
+      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()].sort(), [[h0, 150], [h0 + HOUR, 7]]);
+      assert.deepEqual([...(await s.hourlySpend('b', 'other', T0 - DAY, T0 + DAY)).entries()], [[h0, 100]]);
+      assert.deepEqual([...(await s.hourlySpend('b', '*', h0 + HOUR, T0 + DAY)).entries()], [[h0 + HOUR, 7]], 'range is [from, to)');
+      const m0 = T0 - (T0 % MIN);
+      const minutes = await s.minuteSpend('b', '*', T0 - 10 * MIN, T0 + 5 * MIN);
+      assert.equal([...minutes.values()].reduce((a, b) => a + b, 0), 150);
+      assert.equal(minutes.get(m0), T0 + 30_000 - ((T0 + 30_000) % MIN) === m0 ? 150 : 100);
+    });
+
     test('settle is idempotent by id: a retry after an ambiguous failure adds nothing', async (t) => {
       const s = await setup(t);
       const r = ref({ limitPico: 10_000 });

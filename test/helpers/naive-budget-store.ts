@@ -26,6 +26,14 @@ export class NaiveBudgetStore implements BudgetStore {
     return this.#inner.state(refs, now);
   }
 
+  hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
+    return this.#inner.hourlySpend(budget, instance, from, to);
+  }
+
+  minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
+    return this.#inner.minuteSpend(budget, instance, from, to);
+  }
+
   instances(budget: string, windowId: string): Promise<string[]> {
     return this.#inner.instances(budget, windowId);
   }

@@ -99,6 +99,10 @@ describe('RedisBudgetStore key layout', () => {
     assert.deepEqual((await client.keys(`${tag}:*`)).sort(), [
       `${tag}:a:b%3A1:k%2F%C3%A9:2025-01-15:0.8`,
       `${tag}:d:x`, // settle idempotency marker
+      `${tag}:hh:b%3A1:k%2F%C3%A9`, // hourly spend history
+      `${tag}:hh:r:*`,
+      `${tag}:hm:b%3A1:k%2F%C3%A9:${now - (now % HOUR)}`, // per-minute detail of this hour
+      `${tag}:hm:r:*:${now - (now % HOUR)}`,
       base,
       `${base}:res`,
       `${base}:resv`,
