@@ -49,6 +49,8 @@ export interface BudgetKeys {
   instance(ref: InstanceRef): InstanceKeys;
   instanceSet(budget: string, windowId: string): string;
   alert(ref: InstanceRef, threshold: number): string;
+  /** Pacing token bucket (hash: level, ts). */
+  paceBucket(bucket: string): string;
   /** Marker that request `id` was settled: makes a retried settle (after an ambiguous failure) a no-op. */
   settled(id: string): string;
 }
@@ -84,6 +86,7 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
     },
     instanceSet,
     settled: (id) => `${tagged}:d:${enc(id)}`,
+    paceBucket: (bucket) => `${tagged}:tb:${enc(bucket)}`,
     alert: (ref, threshold) =>
       `${tagged}:a:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}:${enc(String(threshold))}`,
   };

@@ -22,7 +22,8 @@ import {
   HOURLY_HISTORY_TTL_MS,
   MINUTE_HISTORY_TTL_MS,
 } from './keys.ts';
-import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from './types.ts';
+import { paceStep, type BucketState } from './pace.ts';
+import type { PaceResult, AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from './types.ts';
 
 const SWEEP_EVERY_MS = 60_000;
 
@@ -232,6 +233,14 @@ export class MemoryBudgetStore implements BudgetStore {
     const k = `${ref.budget}\u0000${ref.instance}`;
     bump(this.#hourly, k, now - (now % 3_600_000), pico, now - HOURLY_HISTORY_TTL_MS);
     bump(this.#minutes, k, now - (now % 60_000), pico, now - MINUTE_HISTORY_TTL_MS);
+  }
+
+  readonly #buckets = new Map<string, BucketState>();
+
+  async pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult> {
+    const step = paceStep(this.#buckets.get(bucket) ?? null, cost, ratePerMs, capacity, reserve, now);
+    this.#buckets.set(bucket, step.state);
+    return step.result;
   }
 
   async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {

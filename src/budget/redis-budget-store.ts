@@ -35,7 +35,7 @@ import {
   HOURLY_HISTORY_TTL_MS,
   MINUTE_HISTORY_TTL_MS,
 } from './keys.ts';
-import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from './types.ts';
+import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, PaceResult, SettleResult } from './types.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -43,6 +43,8 @@ declare module 'ioredis' {
     claudeMeterBudgetAdmit(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** SETTLE: [found 0/1, 4 integers per ref before, then 4 per ref after]. */
     claudeMeterBudgetSettle(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
+    /** PACE: [ok 0/1, waitMs string (-1: never at this rate)]. */
+    claudeMeterBudgetPace(key: string, ...args: string[]): Result<[number, string], Context>;
     /** STATE: 4 integers per ref. */
     claudeMeterBudgetState(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
   }
@@ -210,6 +212,28 @@ for i = 1, nrefs do push(out, after[i]) end
 return out
 `;
 
+/**
+ * Token bucket for pacing, the Lua mirror of paceStep() in pace.ts. KEYS[1] bucket hash.
+ * ARGV: now, cost, ratePerMs, capacity, reserve, ttlMs. Reply: { ok 0/1, waitMs as string }.
+ */
+const PACE_SCRIPT = `
+local now, cost, rate, cap, reserve = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local l, ts = unpack(redis.call('HMGET', KEYS[1], 'l', 'ts'))
+local level = l and tonumber(l) or cap
+local last = ts and tonumber(ts) or now
+level = math.min(cap, level + math.max(0, now - last) * rate)
+local ok, wait = 0, -1
+if level - cost >= reserve then
+  level = level - cost
+  ok, wait = 1, 0
+elseif rate > 0 then
+  wait = math.ceil((cost + reserve - level) / rate)
+end
+redis.call('HSET', KEYS[1], 'l', string.format('%.17g', level), 'ts', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return { ok, string.format('%.0f', wait) }
+`;
+
 const STATE_SCRIPT = `${PRELUDE}
 local out = {}
 for i = 1, nrefs do
@@ -241,6 +265,7 @@ export class RedisBudgetStore implements BudgetStore {
     client.defineCommand('claudeMeterBudgetAdmit', { lua: ADMIT_SCRIPT });
     client.defineCommand('claudeMeterBudgetSettle', { lua: SETTLE_SCRIPT });
     client.defineCommand('claudeMeterBudgetState', { lua: STATE_SCRIPT });
+    client.defineCommand('claudeMeterBudgetPace', { numberOfKeys: 1, lua: PACE_SCRIPT });
   }
 
   async admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult> {
@@ -277,6 +302,17 @@ export class RedisBudgetStore implements BudgetStore {
     if (refs.length === 0) return [];
     const [keys, args] = this.#encode(refs, now, [String(now), '', '0', '0', '0']);
     return toStates(await this.#client.claudeMeterBudgetState(keys.length, ...keys, ...args), 0, refs.length);
+  }
+
+  async pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult> {
+    this.#assertOpen();
+    // Idle buckets refill to full anyway, so a key that outlives a day of silence is pointless.
+    const [ok, wait] = await this.#client.claudeMeterBudgetPace(
+      this.#keys.paceBucket(bucket),
+      String(now), String(cost), String(ratePerMs), String(capacity), String(reserve), String(86_400_000),
+    );
+    const w = Number(wait);
+    return { ok: ok === 1, waitMs: ok === 1 ? 0 : w < 0 ? Number.POSITIVE_INFINITY : w };
   }
 
   async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {

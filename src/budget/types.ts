@@ -24,6 +24,22 @@ export interface BudgetConfig {
   alert_at: number[];
   /** What admission does when the budget store cannot be reached. */
   on_store_error: 'allow' | 'deny';
+  /** Pacing for `action: throttle` (see README, Forecasting). */
+  throttle: {
+    /** `reject`: 429 with retry-after for when budget accrues; `delay`: hold the request up to max_delay_ms first. */
+    mode: 'reject' | 'delay';
+    max_delay_ms: number;
+    /** Bucket capacity as seconds of the paced rate: how much burst pacing tolerates. */
+    burst_s: number;
+  };
+  /** Spike detection: the last `window_min` minutes' spend rate against the forecast band. */
+  spike: {
+    /** Alert when the recent rate exceeds this multiple of the forecast's p90 rate; null: off. */
+    multiple: number | null;
+    window_min: number;
+    /** `alert`, or also throttle the key or tag that caused it (pace it to the forecast rate). */
+    action: 'alert' | 'throttle_offender';
+  };
 }
 
 export type WindowSpec =
@@ -80,6 +96,12 @@ export interface AdmitResult {
   states: InstanceState[];
 }
 
+export interface PaceResult {
+  ok: boolean;
+  /** When not ok: ms until enough has accrued (Infinity when the rate is 0). */
+  waitMs: number;
+}
+
 export interface SettleResult {
   /** Spent before this settle, per ref (for alert threshold crossings). */
   before: InstanceState[];
@@ -115,6 +137,13 @@ export interface BudgetStore {
   hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
   /** Settled spend (pico) per minute start in [from, to): spike detection (kept 3 hours). */
   minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
+  /**
+   * A cost token bucket shared by every proxy, for pacing (`action: throttle`). Refills at
+   * `ratePerMs` pico-USD per ms up to `capacity`, then takes `cost` if the level stays at or
+   * above `reserve` afterwards (low-priority traffic passes a reserve, so it is throttled first).
+   * When it cannot, nothing is taken and `waitMs` says when the cost will have accrued.
+   */
+  pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult>;
   /** Scope values that have state in the window of `ref` (for listing per_* budgets). */
   instances(budget: string, windowId: string): Promise<string[]>;
   /**

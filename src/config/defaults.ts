@@ -55,6 +55,11 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
     timeout_ms: 5_000, // 5 seconds per delivery attempt
     max_attempts: 5, // including the first
   },
+  forecast: {
+    refit_interval_ms: 300_000, // 5 minutes
+    update_interval_ms: 30_000, // 30 seconds
+    history_days: 28, // 4 weeks: day-of-week seasonality needs several of each weekday
+  },
   admin: {
     token: null, // null: no admin token configured
   },
@@ -75,4 +80,14 @@ export const BUDGET_DEFAULTS: Readonly<Omit<BudgetConfig, 'name'>> = deepFreeze<
   action: 'reject', // refuse requests once the budget is spent
   alert_at: [], // no threshold alerts
   on_store_error: 'allow', // fail open: a store outage must not take the API down
+  throttle: {
+    mode: 'reject', // 429 + retry-after when the paced rate is used up
+    max_delay_ms: 10_000, // 10 s: delay mode holds a request at most this long
+    burst_s: 300, // 5 minutes of the paced rate may be spent at once
+  },
+  spike: {
+    multiple: 5, // alert when the last minutes run at 5× the forecast's p90 rate
+    window_min: 5, // 5 minutes
+    action: 'alert',
+  },
 });

@@ -97,6 +97,22 @@ const budgetSchema: ObjectOf<BudgetConfig> = {
     // Fractions of the limit; above 1 reports overshoot (actual cost can settle past an estimate).
     alert_at: { kind: 'list', items: { kind: 'number', min: 0, minExclusive: true, max: 1.5 }, check: ascending },
     on_store_error: { kind: 'enum', values: ['allow', 'deny'] },
+    throttle: {
+      kind: 'object',
+      keys: {
+        mode: { kind: 'enum', values: ['reject', 'delay'] },
+        max_delay_ms: { kind: 'int', min: 0, max: 600_000 },
+        burst_s: { kind: 'int', min: 1, max: 86_400 },
+      },
+    },
+    spike: {
+      kind: 'object',
+      keys: {
+        multiple: { kind: 'number', min: 1, minExclusive: true, nullable: true },
+        window_min: { kind: 'int', min: 1, max: 120 },
+        action: { kind: 'enum', values: ['alert', 'throttle_offender'] },
+      },
+    },
   },
 };
 
@@ -183,6 +199,14 @@ export const configSchema: ObjectOf<ConfigBody> = {
         webhook_url: { kind: 'url', protocols: ['https:', 'http:'], nullable: true },
         timeout_ms: timeoutMs,
         max_attempts: { kind: 'int', min: 1, max: 100 },
+      },
+    },
+    forecast: {
+      kind: 'object',
+      keys: {
+        refit_interval_ms: timeoutMs,
+        update_interval_ms: timeoutMs,
+        history_days: { kind: 'int', min: 1, max: 39 },
       },
     },
     admin: {

@@ -68,6 +68,14 @@ export interface Config {
     /** Attempts per alert, including the first. */
     max_attempts: number;
   };
+  forecast: {
+    /** Refit each budget instance's model this often (ms); at most one proxy refits an instance at a time. */
+    refit_interval_ms: number;
+    /** Re-project (cheap: new spend, same model) this often (ms); also the spike check cadence. */
+    update_interval_ms: number;
+    /** Days of hourly history a fit uses. */
+    history_days: number;
+  };
   admin: {
     /** Bearer token for the admin API; null: none configured. A secret: describeConfig hides it. */
     token: string | null;

@@ -136,6 +136,20 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       assert.equal(minutes.get(m0), T0 + 30_000 - ((T0 + 30_000) % MIN) === m0 ? 150 : 100);
     });
 
+    test('pace: a shared token bucket that starts full, refills at the rate, and keeps a reserve from low priority', async (t) => {
+      const s = await setup(t);
+      // 10 pico/ms, capacity 1,000: ten requests of 100 fit at once, then one per 10 ms.
+      for (let i = 0; i < 10; i++) assert.equal((await s.pace('b|*', 100, 10, 1_000, 0, T0)).ok, true, `burst ${i}`);
+      assert.deepEqual(await s.pace('b|*', 100, 10, 1_000, 0, T0), { ok: false, waitMs: 10 });
+      assert.deepEqual(await s.pace('b|*', 100, 10, 1_000, 0, T0 + 4), { ok: false, waitMs: 6 }, 'a refused call takes nothing');
+      assert.equal((await s.pace('b|*', 100, 10, 1_000, 0, T0 + 10)).ok, true);
+      // Low priority must leave a reserve of 500 behind: refused until the level exceeds 600.
+      assert.deepEqual(await s.pace('b|*', 100, 10, 1_000, 500, T0 + 20), { ok: false, waitMs: 50 });
+      assert.equal((await s.pace('b|*', 100, 10, 1_000, 500, T0 + 70)).ok, true);
+      assert.equal((await s.pace('other', 100, 0, 100, 0, T0)).ok, true);
+      assert.deepEqual(await s.pace('other', 100, 0, 100, 0, T0 + 1), { ok: false, waitMs: Number.POSITIVE_INFINITY }, 'rate 0: never');
+    });
+
     test('settle is idempotent by id: a retry after an ambiguous failure adds nothing', async (t) => {
       const s = await setup(t);
       const r = ref({ limitPico: 10_000 });

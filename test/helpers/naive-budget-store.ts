@@ -4,7 +4,7 @@
  * No reservation, so every request that starts before the others settle sees the same
  * stale spend. Built on the real store so both variants run the same Redis and proxies.
  */
-import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from '../../src/budget/types.ts';
+import type { PaceResult, AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from '../../src/budget/types.ts';
 
 export class NaiveBudgetStore implements BudgetStore {
   readonly #inner: BudgetStore;
@@ -24,6 +24,10 @@ export class NaiveBudgetStore implements BudgetStore {
 
   state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]> {
     return this.#inner.state(refs, now);
+  }
+
+  pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult> {
+    return this.#inner.pace(bucket, cost, ratePerMs, capacity, reserve, now);
   }
 
   hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {

@@ -92,7 +92,10 @@ test('BUDGET_DEFAULTS are the documented ones', () => {
     action: 'reject',
     alert_at: [],
     on_store_error: 'allow',
+    throttle: { mode: 'reject', max_delay_ms: 10_000, burst_s: 300 },
+    spike: { multiple: 5, window_min: 5, action: 'alert' },
   });
+  assert.deepEqual(DEFAULTS.forecast, { refit_interval_ms: 300_000, update_interval_ms: 30_000, history_days: 28 });
   assert.deepEqual(DEFAULTS.budgets, []);
   assert.deepEqual(DEFAULTS.alerts, { webhook_url: null, timeout_ms: 5000, max_attempts: 5 });
   assert.deepEqual(DEFAULTS.admin, { token: null });
