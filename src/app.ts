@@ -24,6 +24,8 @@ import { RedisBudgetStore } from './budget/redis-budget-store.ts';
 import type { BudgetStore } from './budget/types.ts';
 import { budgetEvents } from './budget/events.ts';
 import { WebhookAlerter } from './alerts/webhook.ts';
+import { ForecastService } from './forecast/service.ts';
+import { forecastEvents } from './forecast/events.ts';
 import type { Cluster, Redis } from 'ioredis';
 
 export interface AppOptions {
@@ -36,6 +38,8 @@ export interface AppOptions {
   store?: MeterStore;
   /** Inject a budget store (tests, simulate); otherwise built from config. */
   budgetStore?: BudgetStore;
+  /** Run the forecast loop on its timer (default true; tests drive `forecasts.update(now)` themselves). */
+  forecasting?: boolean;
 }
 
 export interface App {
@@ -44,6 +48,7 @@ export interface App {
   recorder: Recorder;
   metrics: MeterMetrics;
   gate: BudgetGate;
+  forecasts: ForecastService;
   /** Apply a reloaded config: budgets, pricing, alerts, admin token, limits. */
   reload(next: Config): void;
   /** Wait until every record and budget settle in flight has been written or queued (tests). */
@@ -95,6 +100,20 @@ export function createApp(opts: AppOptions): App {
     budgets: config.budgets,
     events: budgetEvents(metrics, (e) => alerter.send(e), () => clock.now()),
   });
+  let currentForecastConfig = config.forecast;
+  const forecasts = new ForecastService({
+    gate,
+    store: budgetStore,
+    meter: store,
+    clock,
+    logger,
+    config: () => currentForecastConfig,
+    events: forecastEvents(metrics, (e) => alerter.send(e)),
+  });
+  gate.setPacing({
+    rate: (budget, instance) => forecasts.get(budget, instance)?.pacedRate ?? null,
+    offenderRate: (budget, instance, keyId, tag, now) => forecasts.offenderRate(budget, instance, keyId, tag, now),
+  });
   const settles = new SettleQueue({
     logger,
     run: (p) => gate.settle(p, p.id, p.actual),
@@ -119,6 +138,7 @@ export function createApp(opts: AppOptions): App {
   const admin: AdminDeps = {
     store,
     gate,
+    forecasts,
     adminToken: config.admin.token,
     metrics,
     clock,
@@ -145,6 +165,7 @@ export function createApp(opts: AppOptions): App {
     recorder,
     metrics,
     gate,
+    forecasts,
     reload(next) {
       pipeline.pricer = buildPricer(next);
       admin.pricingVersion = pipeline.pricer.version;
@@ -155,6 +176,7 @@ export function createApp(opts: AppOptions): App {
         maxRequestBodyBytes: next.limits.max_request_body_bytes,
       };
       gate.setBudgets(next.budgets);
+      currentForecastConfig = next.forecast;
       const old = alerter;
       alerter = newAlerter(next, logger, metrics);
       void old.close();
@@ -167,6 +189,7 @@ export function createApp(opts: AppOptions): App {
       // Give Redis a moment to connect so the first requests are not journaled needlessly;
       // if it is down, start anyway: traffic must flow, records wait in the journal.
       if (redis && redis.status !== 'ready') await Promise.race([once(redis, 'ready'), sleep(2_000)]);
+      if (opts.forecasting !== false) forecasts.start();
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.listen.port, config.listen.host, () => {
@@ -181,6 +204,7 @@ export function createApp(opts: AppOptions): App {
         server.closeIdleConnections();
       });
       forwarder.close();
+      await forecasts.stop();
       await settles.close();
       await recorder.close();
       await alerter.close();

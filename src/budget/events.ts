@@ -27,6 +27,9 @@ export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => vo
     onStoreError(budget, allowed) {
       metrics.budgetStoreErrors.inc({ budget: budget.name, outcome: allowed ? 'allowed' : 'denied' });
     },
+    onThrottled(budget, priority, outcome) {
+      metrics.throttled.inc({ budget: budget.name, priority, outcome });
+    },
     onSettled(budget, reserved, actual) {
       if (reserved.pico > 0) metrics.budgetReservationRatio.observe({ budget: budget.name }, actual.pico / reserved.pico);
     },

@@ -6,7 +6,10 @@ import { emptyUsage } from '../usage/types.ts';
 import type { BudgetConfig, BudgetStore, InstanceRef, InstanceState, WindowSpec, Amount } from './types.ts';
 import { parseWindow, windowAt } from './windows.ts';
 import { CostEstimator } from './estimate.ts';
-import { budgetHeaders, crossedThresholds, denial, tightest, type Denial } from './policy.ts';
+import { budgetHeaders, crossedThresholds, denial, pacedDenial, tightest, type Denial } from './policy.ts';
+import { bucketCapacity } from './pace.ts';
+import { LOW_PRIORITY_RESERVE } from '../forecast/pacing.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** What the gate needs to know about a request before it is forwarded. */
 export interface GateRequest {
@@ -18,6 +21,16 @@ export interface GateRequest {
   bytes: number;
   maxTokens: number | null;
   betas: readonly string[];
+  /** `x-meter-priority: low` is paced first (it must leave a reserve in the pacing bucket). */
+  priority?: 'low' | 'normal';
+}
+
+/** Where pacing rates come from (the forecast service); the gate only applies them. */
+export interface PacingSource {
+  /** pico-USD per ms for a throttle budget instance whose projection exceeds its limit, else null. */
+  rate(budget: string, instance: string): number | null;
+  /** A key or tag caught in a spike on this instance, paced at the forecast rate. */
+  offenderRate(budget: string, instance: string, keyId: string, tag: string, now: number): { bucket: string; ratePerMs: number } | null;
 }
 
 export type Admission =
@@ -34,6 +47,7 @@ export interface GateEvents {
   onStoreError?(budget: BudgetConfig, allowed: boolean): void;
   onSettled?(budget: BudgetConfig, reserved: Amount, actual: Amount): void;
   onThreshold?(budget: BudgetConfig, ref: InstanceRef, threshold: number, state: InstanceState): void;
+  onThrottled?(budget: BudgetConfig, priority: string, outcome: 'rejected' | 'delayed'): void;
 }
 
 interface Compiled {
@@ -58,6 +72,7 @@ export class BudgetGate {
   readonly #events: GateEvents;
   readonly #estimator: CostEstimator;
   readonly #ttlMs: number;
+  #pacing: PacingSource | null = null;
 
   constructor(opts: {
     store: BudgetStore;
@@ -83,6 +98,11 @@ export class BudgetGate {
   /** Swap the budget list (config reload). In-flight requests keep the refs they were admitted with. */
   setBudgets(budgets: readonly BudgetConfig[]): void {
     this.#budgets = budgets.map((config) => ({ config, spec: parseWindow(config.window, config.timezone) }));
+  }
+
+  /** Connect the forecast service (built after the gate, since it reads the gate's budgets). */
+  setPacing(p: PacingSource | null): void {
+    this.#pacing = p;
   }
 
   get budgets(): readonly BudgetConfig[] {
@@ -132,7 +152,9 @@ export class BudgetGate {
     const amount = this.expected(req);
     let result;
     try {
-      result = await this.#store.admit(refs, req.id, amount, now, this.#ttlMs);
+      const paced = await this.#pace(req, refs, budgets, amount);
+      if (paced) return paced;
+      result = await this.#store.admit(refs, req.id, amount, this.#clock.now(), this.#ttlMs);
     } catch (error) {
       // Fail open or closed per budget: any budget that says deny makes the request fail closed.
       const allow = budgets.every((b) => b.on_store_error === 'allow');
@@ -165,6 +187,39 @@ export class BudgetGate {
     const ts = result.states[t];
     const headers = tr && tb && ts ? budgetHeaders(tb, tr, ts, tr.window.rollingMs === null ? tr.window.end : null) : {};
     return { kind: 'admitted', refs, budgets, amount, headers };
+  }
+
+  /**
+   * Pacing: for throttle budgets whose projection exceeds the limit (and keys or tags caught
+   * in a spike), take the expected cost from a shared token bucket refilled at the paced rate.
+   * `delay` mode waits for the bucket when the wait is short enough; otherwise 429.
+   */
+  async #pace(req: GateRequest, refs: InstanceRef[], budgets: BudgetConfig[], amount: Amount): Promise<Admission | null> {
+    if (this.#pacing === null) return null;
+    for (const [i, ref] of refs.entries()) {
+      const b = budgets[i];
+      if (!b || !ref.enforce) continue;
+      const buckets: { bucket: string; ratePerMs: number }[] = [];
+      const rate = b.action === 'throttle' ? this.#pacing.rate(b.name, ref.instance) : null;
+      if (rate !== null) buckets.push({ bucket: `${b.name}|${ref.instance}|${ref.window.id}`, ratePerMs: rate });
+      const off = this.#pacing.offenderRate(b.name, ref.instance, req.keyId, req.tag, this.#clock.now());
+      if (off) buckets.push(off);
+      for (const { bucket, ratePerMs } of buckets) {
+        const capacity = bucketCapacity(ratePerMs, b.throttle.burst_s, amount.pico);
+        const reserve = req.priority === 'low' ? capacity * LOW_PRIORITY_RESERVE : 0;
+        let r = await this.#store.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
+        if (!r.ok && b.throttle.mode === 'delay' && r.waitMs <= b.throttle.max_delay_ms) {
+          this.#events.onThrottled?.(b, req.priority ?? 'normal', 'delayed');
+          await sleep(r.waitMs);
+          r = await this.#store.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
+        }
+        if (!r.ok) {
+          this.#events.onThrottled?.(b, req.priority ?? 'normal', 'rejected');
+          return { kind: 'denied', denial: pacedDenial(b, ref, ratePerMs, r.waitMs, this.#clock.now()), budget: b };
+        }
+      }
+    }
+    return null;
   }
 
   /**

@@ -49,6 +49,9 @@ export interface BudgetKeys {
   instance(ref: InstanceRef): InstanceKeys;
   instanceSet(budget: string, windowId: string): string;
   alert(ref: InstanceRef, threshold: number): string;
+  /** Refit lock and published forecast of one budget instance and window. */
+  refitLock(key: string): string;
+  forecast(key: string): string;
   /** Pacing token bucket (hash: level, ts). */
   paceBucket(bucket: string): string;
   /** Marker that request `id` was settled: makes a retried settle (after an ambiguous failure) a no-op. */
@@ -87,6 +90,8 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
     instanceSet,
     settled: (id) => `${tagged}:d:${enc(id)}`,
     paceBucket: (bucket) => `${tagged}:tb:${enc(bucket)}`,
+    refitLock: (key) => `${tagged}:fl:${enc(key)}`,
+    forecast: (key) => `${tagged}:fc:${enc(key)}`,
     alert: (ref, threshold) =>
       `${tagged}:a:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}:${enc(String(threshold))}`,
   };

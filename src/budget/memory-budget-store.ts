@@ -236,6 +236,25 @@ export class MemoryBudgetStore implements BudgetStore {
   }
 
   readonly #buckets = new Map<string, BucketState>();
+  /** Refit locks and forecast documents: key → { value, expiresAt }. */
+  readonly #docs = new Map<string, { value: string; expiresAt: number }>();
+
+  async claimRefit(key: string, ttlMs: number, now: number): Promise<boolean> {
+    const k = `lock:${key}`;
+    const cur = this.#docs.get(k);
+    if (cur && cur.expiresAt > now) return false;
+    this.#docs.set(k, { value: '1', expiresAt: now + ttlMs });
+    return true;
+  }
+
+  async putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void> {
+    this.#docs.set(`fc:${key}`, { value: json, expiresAt: now + ttlMs });
+  }
+
+  async getForecast(key: string, now: number): Promise<string | null> {
+    const cur = this.#docs.get(`fc:${key}`);
+    return cur && cur.expiresAt > now ? cur.value : null;
+  }
 
   async pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult> {
     const step = paceStep(this.#buckets.get(bucket) ?? null, cost, ratePerMs, capacity, reserve, now);

@@ -117,3 +117,19 @@ export function crossedThresholds(thresholds: readonly number[], ref: InstanceRe
     return usdCross || tokCross;
   });
 }
+
+/**
+ * A paced (throttled) refusal: the budget is not exhausted, but the forecast says it would be
+ * before the window ends, so spend is admitted at the rate that makes it last.
+ */
+export function pacedDenial(budget: BudgetConfig, ref: InstanceRef, ratePerMs: number, waitMs: number, now: number): Denial {
+  const retryAfterS = Number.isFinite(waitMs) ? Math.max(1, Math.ceil(waitMs / 1000)) : Math.max(1, Math.ceil((ref.window.end - now) / 1000));
+  const perHour = usd(ratePerMs * 3_600_000);
+  return {
+    status: 429,
+    message: `${describe(budget, ref)} is paced: spend is projected past ${usd(ref.limitPico ?? 0)} before ${new Date(ref.window.end).toISOString()}, so it is admitted at ${perHour}/h; retry in ${retryAfterS}s`,
+    retryAfterS,
+    shouldRetry: retryAfterS <= MAX_USEFUL_RETRY_S,
+    headers: { 'x-meter-budget-name': budget.name, 'x-meter-budget-window': ref.window.id, 'x-meter-budget-paced-usd-per-hour': (ratePerMs * 3.6e6 / 1e12).toFixed(6) },
+  };
+}

@@ -45,6 +45,8 @@ declare module 'ioredis' {
     claudeMeterBudgetSettle(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** PACE: [ok 0/1, waitMs string (-1: never at this rate)]. */
     claudeMeterBudgetPace(key: string, ...args: string[]): Result<[number, string], Context>;
+    /** CLAIM: 1 when the lock was free (on the caller's clock) and is now held. */
+    claudeMeterBudgetClaim(key: string, now: string, ttlMs: string): Result<number, Context>;
     /** STATE: 4 integers per ref. */
     claudeMeterBudgetState(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
   }
@@ -234,6 +236,18 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return { ok, string.format('%.0f', wait) }
 `;
 
+/**
+ * A lock that expires on the caller's clock (`now` is an argument everywhere in this store, so
+ * tests and simulations can drive time); Redis' own TTL only collects the key later.
+ * KEYS[1] lock; ARGV: now, ttlMs. Reply 1 when claimed.
+ */
+const CLAIM_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if v and tonumber(v) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], tostring(tonumber(ARGV[1]) + tonumber(ARGV[2])), 'PX', tonumber(ARGV[2]) + 86400000)
+return 1
+`;
+
 const STATE_SCRIPT = `${PRELUDE}
 local out = {}
 for i = 1, nrefs do
@@ -266,6 +280,7 @@ export class RedisBudgetStore implements BudgetStore {
     client.defineCommand('claudeMeterBudgetSettle', { lua: SETTLE_SCRIPT });
     client.defineCommand('claudeMeterBudgetState', { lua: STATE_SCRIPT });
     client.defineCommand('claudeMeterBudgetPace', { numberOfKeys: 1, lua: PACE_SCRIPT });
+    client.defineCommand('claudeMeterBudgetClaim', { numberOfKeys: 1, lua: CLAIM_SCRIPT });
   }
 
   async admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult> {
@@ -313,6 +328,21 @@ export class RedisBudgetStore implements BudgetStore {
     );
     const w = Number(wait);
     return { ok: ok === 1, waitMs: ok === 1 ? 0 : w < 0 ? Number.POSITIVE_INFINITY : w };
+  }
+
+  async claimRefit(key: string, ttlMs: number, now: number): Promise<boolean> {
+    this.#assertOpen();
+    return (await this.#client.claudeMeterBudgetClaim(this.#keys.refitLock(key), String(now), String(ttlMs))) === 1;
+  }
+
+  async putForecast(key: string, json: string, ttlMs: number): Promise<void> {
+    this.#assertOpen();
+    await this.#client.set(this.#keys.forecast(key), json, 'PX', ttlMs);
+  }
+
+  async getForecast(key: string): Promise<string | null> {
+    this.#assertOpen();
+    return this.#client.get(this.#keys.forecast(key));
   }
 
   async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {

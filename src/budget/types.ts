@@ -144,6 +144,11 @@ export interface BudgetStore {
    * When it cannot, nothing is taken and `waitMs` says when the cost will have accrued.
    */
   pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult>;
+  /** True for exactly one caller per `key` until `ttlMs` passes: at most one proxy refits a forecast at a time. */
+  claimRefit(key: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Shared forecast documents (JSON), so proxies that did not refit use the fitter's result. */
+  putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void>;
+  getForecast(key: string, now: number): Promise<string | null>;
   /** Scope values that have state in the window of `ref` (for listing per_* budgets). */
   instances(budget: string, windowId: string): Promise<string[]>;
   /**

@@ -12,7 +12,8 @@
  *    forecaster falls back to the baseline that history favours;
  *  - residuals: log(actual / forecast) of the chosen method on those days, for p10/p90.
  */
-import { dayTotal, METHODS, type DayHistory, type DayPrior, type MethodName } from './methods.ts';
+import { dayTotal, METHODS, type DayHistory, type DayObs, type DayPrior, type MethodName, type ProfileParams } from './methods.ts';
+import { fitStack } from './stack.ts';
 import { cumAtHour, curveAt } from './shape.ts';
 
 export interface CalibrationOptions {
@@ -21,6 +22,8 @@ export interface CalibrationOptions {
   halfLifeDays: number;
   /** Pseudo-count of the ratio, as a share of a day's level. */
   ratioPseudoDay: number;
+  /** The profile's ratio reads the last this many hours of the day (Infinity: the whole day so far). */
+  ratioHours: number;
   /** Prior weight of w0 in "days of evidence". */
   wPriorDays: number;
   /** 'auto' selects by past errors; a method name forces it. */
@@ -28,25 +31,34 @@ export interface CalibrationOptions {
   selectionMargin: number;
   /** Past days needed before a baseline may replace the profile method. */
   selectionMinDays: number;
+  combine: 'select' | 'inverse' | 'pair';
+  /** Profile remaining by the stacked regression (stack.ts) instead of the power form. */
+  stack: boolean;
+  inversePower: number;
 }
 
 export const DEFAULT_CALIBRATION: CalibrationOptions = {
   days: 28,
   halfLifeDays: 14,
   ratioPseudoDay: 0.02,
+  ratioHours: Infinity,
   wPriorDays: 2,
   select: 'auto',
   selectionMargin: 0.1,
   selectionMinDays: 5,
+  combine: 'select',
+  stack: false,
+  inversePower: 2,
 };
 
 export interface Calibration {
   hour: number;
-  w: number;
-  method: MethodName;
+  params: ProfileParams;
+  /** Weights of the methods in the forecast (geometric blend of their day totals). */
+  mix: Mix;
   /** Honest recency-weighted MAPE (%) per method on the calibration days (NaN without days). */
   mape: Record<MethodName, number>;
-  /** log(actual / forecast) of the chosen method, oldest first, with their weights. */
+  /** Honest log(actual / forecast) of the blend on past days, oldest first, with their weights. */
   residuals: number[];
   weights: number[];
 }
@@ -55,7 +67,7 @@ const W_GRID = Array.from({ length: 21 }, (_, i) => i / 20);
 
 interface Obs {
   prior: DayPrior;
-  cum: number;
+  obs: DayObs;
   actual: number;
   weight: number;
 }
@@ -79,11 +91,20 @@ export function calibrateHour(
     const row = hist.rows[i];
     const actual = hist.totals[i] ?? 0;
     if (prior === null || row === undefined || prior.historyDays < minHistoryDays || !(actual > 0)) continue;
-    obs.push({ prior, cum: cumAtHour(row, h), actual, weight: Math.pow(0.5, (today.day - 1 - prior.day) / o.halfLifeDays) });
+    const from = Math.max(0, h - o.ratioHours);
+    const cum = cumAtHour(row, h);
+    const day: DayObs = { h, cum, recent: cum - cumAtHour(row, from), from };
+    obs.push({ prior, obs: day, actual, weight: Math.pow(0.5, (today.day - 1 - prior.day) / o.halfLifeDays) });
   }
   const k = o.ratioPseudoDay;
-  const predict = (m: MethodName, x: Obs, w: number): number =>
-    dayTotal(m, x.prior, x.cum, h, w, k) ?? (dayTotal('linear', x.prior, x.cum, h, w, k) ?? x.cum);
+  const predictWith = (m: MethodName, x: Obs, pp: ProfileParams): number =>
+    dayTotal(m, x.prior, x.obs, pp) ?? (dayTotal('linear', x.prior, x.obs, pp) ?? x.obs.cum);
+  const predict = (m: MethodName, x: Obs, w: number): number => predictWith(m, x, { w, k, beta: null });
+  /** The profile's parameters fitted on obs[0, upto) (w0: the prior trust). */
+  const paramsUpTo = (upto: number, w0: number): ProfileParams => {
+    const w = chooseW(upto, w0);
+    return { w, k, beta: o.stack ? fitStack(obs.slice(0, upto), w0, k, o.wPriorDays) : null };
+  };
   const chooseW = (upto: number, w0: number): number => {
     let best = w0;
     let bestLoss = Infinity;
@@ -101,25 +122,56 @@ export function calibrateHour(
     }
     return n === 0 ? w0 : (n * best + o.wPriorDays * w0) / (n + o.wPriorDays);
   };
-  const errs: Record<MethodName, number[]> = { profile: [], linear: [], snaive1: [], snaive7: [] };
-  const logs: Record<MethodName, number[]> = { profile: [], linear: [], snaive1: [], snaive7: [] };
+  // Honest per-day forecasts of every method: profile with the w it would have had then.
+  const preds: Record<MethodName, number[]> = { profile: [], linear: [], snaive1: [], snaive7: [] };
   obs.forEach((x, j) => {
-    const wj = chooseW(j, curveAt(x.prior.curves.profile, h));
-    for (const m of METHODS) {
-      const p = predict(m, x, m === 'profile' ? wj : 0);
-      errs[m].push(Math.abs(p - x.actual) / x.actual);
-      logs[m].push(Math.log(x.actual / Math.max(p, 1e-12)));
-    }
+    const pj = paramsUpTo(j, curveAt(x.prior.curves.profile, h));
+    for (const m of METHODS) preds[m].push(Math.max(predictWith(m, x, pj), 1e-12));
   });
   const weights = obs.map((x) => x.weight);
-  const wsum = weights.reduce((a, b) => a + b, 0);
-  const mape = Object.fromEntries(
-    METHODS.map((m) => [m, wsum > 0 ? (100 * errs[m].reduce((a, e, j) => a + e * (weights[j] ?? 0), 0)) / wsum : NaN]),
-  ) as Record<MethodName, number>;
-  let method: MethodName = o.select === 'auto' ? 'profile' : o.select;
-  if (o.select === 'auto' && obs.length >= o.selectionMinDays) {
-    for (const m of METHODS) if (mape[m] < mape[method] * (method === 'profile' ? 1 - o.selectionMargin : 1)) method = m;
+  const ape = (p: number, j: number): number => Math.abs(p - (obs[j]?.actual ?? 0)) / (obs[j]?.actual ?? 1);
+  /** Recency-weighted MAPE (%) of each method over days [0, upto). */
+  const mapeUpTo = (upto: number): Record<MethodName, number> => {
+    const out = { profile: NaN, linear: NaN, snaive1: NaN, snaive7: NaN };
+    let wsum = 0;
+    for (let j = 0; j < upto; j++) wsum += weights[j] ?? 0;
+    if (wsum > 0) for (const m of METHODS) out[m] = (100 * preds[m].slice(0, upto).reduce((a, p, j) => a + ape(p, j) * (weights[j] ?? 0), 0)) / wsum;
+    return out;
+  };
+  const mixAt = (upto: number): Mix => mix(mapeUpTo(upto), upto, o);
+  const blend = (m: Mix, j: number): number => Math.exp(METHODS.reduce((a, k) => a + m[k] * Math.log(preds[k][j] ?? 1), 0));
+  const residuals = obs.map((x, j) => Math.log(x.actual / blend(mixAt(j), j)));
+  const params = paramsUpTo(obs.length, curveAt(today.curves.profile, h));
+  return { hour: h, params, mix: mixAt(obs.length), mape: mapeUpTo(obs.length), residuals, weights };
+}
+
+export type Mix = Record<MethodName, number>;
+
+function onehot(m: MethodName): Mix {
+  const out = { profile: 0, linear: 0, snaive1: 0, snaive7: 0 };
+  out[m] = 1;
+  return out;
+}
+
+/** The combination of methods that past errors support (see the module comment). */
+function mix(mape: Record<MethodName, number>, days: number, o: CalibrationOptions): Mix {
+  if (o.select !== 'auto') return onehot(o.select);
+  if (days < o.selectionMinDays) return onehot('profile');
+  let best: MethodName = 'profile';
+  for (const m of METHODS) if (mape[m] < mape[best] * (best === 'profile' ? 1 - o.selectionMargin : 1)) best = m;
+  if (o.combine === 'select') return onehot(best);
+  if (o.combine === 'inverse') {
+    const inv = METHODS.map((m) => Math.pow(Math.max(mape[m], 1e-6), -o.inversePower));
+    const sum = inv.reduce((a, b) => a + b, 0);
+    return Object.fromEntries(METHODS.map((m, i) => [m, (inv[i] ?? 0) / sum])) as Mix;
   }
-  const w = chooseW(obs.length, curveAt(today.curves.profile, h));
-  return { hour: h, w, method, mape, residuals: logs[method], weights };
+  // 'pair': profile with the best baseline, weighted by inverse MAPE.
+  let bb: MethodName = 'linear';
+  for (const m of METHODS) if (m !== 'profile' && mape[m] < mape[bb]) bb = m;
+  const a = Math.pow(mape.profile, -o.inversePower);
+  const b = Math.pow(mape[bb], -o.inversePower);
+  const out = onehot('profile');
+  out.profile = a / (a + b);
+  out[bb] = b / (a + b);
+  return out;
 }

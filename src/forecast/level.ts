@@ -23,6 +23,8 @@ export interface LevelOptions {
   trend: boolean;
   /** Ridge strength for the day-of-week effects, in units of "days of evidence". */
   weeklyRidge: number;
+  /** Whole days needed before weekday effects are fitted: one sample per weekday is noise. */
+  weeklyMinDays: number;
   /** Ridge strength for the trend (per week) coefficient. */
   trendRidge: number;
 }
@@ -32,7 +34,8 @@ export const DEFAULT_LEVEL: LevelOptions = {
   halfLifeDays: 14,
   weekly: true,
   trend: false,
-  weeklyRidge: 2,
+  weeklyRidge: 0.5,
+  weeklyMinDays: 7,
   trendRidge: 20,
 };
 
@@ -65,7 +68,7 @@ export function fitLevel(totals: ArrayLike<number>, firstDay: number, beforeDay:
     logs.push(Math.log(Math.max(floor, totals[i] ?? 0)));
   }
   const n = days.length;
-  const weekly = o.weekly && n >= 7;
+  const weekly = o.weekly && n >= o.weeklyMinDays;
   const trend = o.trend && n >= 5;
   const features = (day: number): number[] => {
     const x = [1];

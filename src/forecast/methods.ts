@@ -67,27 +67,95 @@ export function dayPrior(h: DayHistory, day: number, o: PriorOptions): DayPrior 
 /** Below this share of the day elapsed, cum / C(h) is meaningless: ratio methods abstain. */
 const MIN_ELAPSED = 1e-9;
 
+/** What is known of the day at hour h: its spend so far, and the part since hour `from`. */
+export interface DayObs {
+  h: number;
+  cum: number;
+  /** Spend in [from, h): the window the profile's ratio is read over (from = 0: the whole day). */
+  recent: number;
+  from: number;
+}
+
+export interface ProfileParams {
+  /** Trust in the observed ratio, 0..1. */
+  w: number;
+  /** Pseudo-count of the ratio, as a share of the day's level. */
+  k: number;
+  /**
+   * Stacked variant: log(remaining / planned remaining) = β · stackFeatures(…), fitted by
+   * regression over past days (stack.ts). Null: the power form B·ρ^w.
+   */
+  beta: readonly number[] | null;
+}
+
+/** Smoothed log ratios of the day so far and of its recent window, against plan. */
+export function stackFeatures(p: DayPrior, o: DayObs, k: number): number[] {
+  const b = p.level;
+  const curve = p.curves.profile;
+  const c = curveAt(curve, o.h);
+  const day = Math.log((o.cum + k * b) / (b * c + k * b));
+  const recent = Math.log((o.recent + k * b) / (b * (c - curveAt(curve, o.from)) + k * b));
+  return [1, day, recent];
+}
+
 /**
  * The scale of the rest of the day (see the module comment), or null when the method is
  * undefined here (a ratio method at a point where its curve says nothing was spent yet).
  */
-export function dayScale(m: MethodName, p: DayPrior, cum: number, h: number, w: number, k: number): number | null {
+export function dayScale(m: MethodName, p: DayPrior, o: DayObs, pp: ProfileParams): number | null {
   const curve = p.curves[m];
   if (curve === null) return null;
-  const c = curveAt(curve, h);
+  const c = curveAt(curve, o.h);
   if (m === 'profile') {
     const b = p.level;
-    if (!(b > 0)) return c > MIN_ELAPSED ? cum / c : null;
-    const rho = (cum + k * b) / (b * c + k * b);
-    return b * Math.pow(rho, w);
+    if (!(b > 0)) return c > MIN_ELAPSED ? o.cum / c : null;
+    if (pp.beta !== null) {
+      const f = stackFeatures(p, o, pp.k);
+      const z = f.reduce((a, v, i) => a + v * (pp.beta?.[i] ?? 0), 0);
+      const plan = b * (1 - c) + pp.k * b;
+      return 1 - c > MIN_ELAPSED ? Math.max(0, plan * Math.exp(z) - pp.k * b) / (1 - c) : b;
+    }
+    const expected = b * (c - curveAt(curve, o.from));
+    const rho = (o.recent + pp.k * b) / (expected + pp.k * b);
+    return b * Math.pow(rho, pp.w);
   }
-  return c > MIN_ELAPSED ? cum / c : null;
+  return c > MIN_ELAPSED ? o.cum / c : null;
 }
 
-/** Total of the day by method m at hour h given cum so far; null when undefined. */
-export function dayTotal(m: MethodName, p: DayPrior, cum: number, h: number, w: number, k: number): number | null {
-  const s = dayScale(m, p, cum, h, w, k);
+/** Total of the day by method m given what was observed; null when undefined. */
+export function dayTotal(m: MethodName, p: DayPrior, o: DayObs, pp: ProfileParams): number | null {
+  const s = dayScale(m, p, o, pp);
   const curve = p.curves[m];
   if (s === null || curve === null) return null;
-  return cum + s * (1 - curveAt(curve, h));
+  return o.cum + s * (1 - curveAt(curve, o.h));
+}
+
+/**
+ * The rest of a day under a blend of methods: the total is the geometric blend of the
+ * methods' totals (an undefined method counts as linear, as in calibration), and the
+ * remaining spend is spread over the hours by the blend of their curves.
+ */
+export interface BlendedDay {
+  total: number;
+  /** Share of the remaining spend that falls in hours [h0, h1) (h0 ≥ the blend's hour). */
+  share(h0: number, h1: number): number;
+}
+
+export function blendedDay(mix: Readonly<Record<MethodName, number>>, p: DayPrior, o: DayObs, pp: ProfileParams): BlendedDay {
+  const { cum, h } = o;
+  let logTotal = 0;
+  const parts: [number, Curve][] = [];
+  for (const m of METHODS) {
+    const weight = mix[m];
+    if (!(weight > 0)) continue;
+    const own = dayTotal(m, p, o, pp);
+    const total = own ?? dayTotal('linear', p, o, pp) ?? cum;
+    logTotal += weight * Math.log(Math.max(total, 1e-12));
+    parts.push([weight, own === null ? p.curves.linear : (p.curves[m] ?? p.curves.linear)]);
+  }
+  const denom = parts.reduce((a, [wt, c]) => a + wt * (1 - curveAt(c, h)), 0);
+  return {
+    total: Math.max(cum, Math.exp(logTotal)),
+    share: (h0, h1) => (denom > 0 ? parts.reduce((a, [wt, c]) => a + wt * (curveAt(c, h1) - curveAt(c, h0)), 0) / denom : 0),
+  };
 }

@@ -14,7 +14,7 @@
  */
 import { calibrateHour, DEFAULT_CALIBRATION, type Calibration, type CalibrationOptions } from './calibrate.ts';
 import { DEFAULT_LEVEL, weightedQuantile, type LevelOptions } from './level.ts';
-import { dayPrior, dayScale, type DayHistory, type DayPrior, type MethodName } from './methods.ts';
+import { blendedDay, dayPrior, METHODS, type BlendedDay, type DayHistory, type DayObs, type DayPrior, type MethodName } from './methods.ts';
 import { dailyTable, DAY_MS, HOUR_MS, resampleHourly, sliceSeries, sumRange, type Series } from './series.ts';
 import { curveAt, DEFAULT_SHAPE, type ShapeOptions } from './shape.ts';
 
@@ -110,9 +110,9 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
   const todayCumAtFit = sumRange(hourly, todayStart, now);
 
   /** Piecewise-linear p50 path of future spend: [t, cumulative remaining] knots from q.now. */
-  let todayScale: number | null = null;
+  let todayBlend: BlendedDay | null = null;
   const path = (q: WindowQuery, c: Calibration | null, todayCum: number): [number, number][] => {
-    todayScale = null;
+    todayBlend = null;
     const knots: [number, number][] = [[q.now, 0]];
     let acc = 0;
     let t = q.now;
@@ -128,15 +128,19 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
     }
     return knots;
   };
+  /** Today's observation at hour h with `cum` spent (spend after the fit is in the ratio window). */
+  const todayObs = (h: number, cum: number): DayObs => {
+    const from = Math.max(0, h - cfg.calibration.ratioHours);
+    return { h, cum, recent: cum - sumRange(hourly, todayStart, todayStart + from * HOUR_MS), from };
+  };
   const futurePriors = new Map<number, DayPrior | null>();
   const segment = (day: number, h0: number, h1: number, c: Calibration | null, todayCum: number): number => {
     if (cold || today === null) return 0; // cold start handled by the caller
     if (day === todayIdx) {
       if (c === null) return 0;
-      // The ratio is read at the query's own hour (h0 of the first segment is q.now).
-      const s = todayScale ?? (todayScale = dayScale(c.method, today, todayCum, h0, c.w, cfg.calibration.ratioPseudoDay) ?? 0);
-      const curve = today.curves[c.method] ?? today.curves.linear;
-      return s * (curveAt(curve, h1) - curveAt(curve, h0));
+      // Read at the query's own hour (h0 of the first segment is q.now).
+      const b = todayBlend ?? (todayBlend = blendedDay(c.mix, today, todayObs(h0, todayCum), c.params));
+      return (b.total - todayCum) * b.share(h0, h1);
     }
     let p = futurePriors.get(day);
     if (p === undefined) {
@@ -174,7 +178,7 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
       p10: Math.max(spent, p50 * Math.exp(lo)),
       p50,
       p90: Math.max(p50, p50 * Math.exp(hi)),
-      method: c.method,
+      method: mixLabel(c.mix),
       coldStart: false,
       historyDays,
       calibrationDays: c.residuals.length,
@@ -250,6 +254,13 @@ function checkQuery(q: WindowQuery, fittedAt: number): void {
   }
   if (q.windowEnd <= q.windowStart) throw new RangeError('windowEnd must be after windowStart');
   if (q.now < fittedAt) throw new RangeError('now is before the fit: refit with the earlier instant');
+}
+
+/** `profile`, or `blend(profile 0.70, linear 0.30)` when several methods carry weight. */
+function mixLabel(mix: Readonly<Record<MethodName, number>>): string {
+  const used = METHODS.filter((m) => mix[m] > 0.005);
+  if (used.length === 1) return used[0] ?? 'profile';
+  return `blend(${used.map((m) => `${m} ${mix[m].toFixed(2)}`).join(', ')})`;
 }
 
 export type { MethodName };

@@ -9,7 +9,7 @@
  * user-driven traffic). The baselines' curves are the README's: flat (linear), yesterday's
  * (snaive1), and the previous 7 days pooled (snaive7).
  */
-import { mod7 } from './level.ts';
+import { mod7, weightedQuantile } from './level.ts';
 
 export const HOURS = 24;
 export type Curve = Float64Array;
@@ -57,9 +57,11 @@ export interface ShapeOptions {
   halfLifeDays: number;
   /** Weight multiplier for past days on the same weekday as the target day. */
   sameWeekday: number;
+  /** 'median': pointwise weighted median of the days' curves (a burst day cannot bend it); 'mean'. */
+  average: 'mean' | 'median';
 }
 
-export const DEFAULT_SHAPE: ShapeOptions = { lookbackDays: 28, halfLifeDays: 7, sameWeekday: 3 };
+export const DEFAULT_SHAPE: ShapeOptions = { lookbackDays: 28, halfLifeDays: 7, sameWeekday: 3, average: 'mean' };
 
 /**
  * The model's curve for `targetDay` from whole days before `beforeDay` (rows[i] is day
@@ -75,22 +77,26 @@ export function fitShape(
 ): Curve | null {
   const end = Math.min(rows.length, beforeDay - firstDay);
   const start = Math.max(0, end - o.lookbackDays);
-  const c = new Float64Array(HOURS + 1);
-  let wsum = 0;
+  const curves: Float64Array[] = [];
+  const weights: number[] = [];
   for (let i = start; i < end; i++) {
     const row = rows[i];
     const tot = totals[i] ?? 0;
     if (row === undefined || !(tot > 0)) continue;
     const day = firstDay + i;
-    const w = Math.pow(0.5, (beforeDay - 1 - day) / o.halfLifeDays) * (mod7(day) === mod7(targetDay) ? o.sameWeekday : 1);
-    let acc = 0;
-    for (let h = 0; h < HOURS; h++) {
-      acc += row[h] ?? 0;
-      c[h + 1] = (c[h + 1] ?? 0) + (w * acc) / tot;
-    }
-    wsum += w;
+    weights.push(Math.pow(0.5, (beforeDay - 1 - day) / o.halfLifeDays) * (mod7(day) === mod7(targetDay) ? o.sameWeekday : 1));
+    const c = new Float64Array(HOURS + 1);
+    for (let h = 0; h < HOURS; h++) c[h + 1] = (c[h] ?? 0) + (row[h] ?? 0) / tot;
+    curves.push(c);
   }
-  if (!(wsum > 0)) return null;
-  for (let h = 0; h <= HOURS; h++) c[h] = (c[h] ?? 0) / wsum;
-  return c;
+  if (curves.length === 0) return null;
+  const out = new Float64Array(HOURS + 1);
+  const wsum = weights.reduce((a, b) => a + b, 0);
+  for (let h = 0; h <= HOURS; h++) {
+    const at = curves.map((c) => c[h] ?? 0);
+    // The pointwise median of non-decreasing curves is itself non-decreasing: still a curve.
+    out[h] = o.average === 'median' ? weightedQuantile(at, weights, 0.5) : at.reduce((a, v, j) => a + v * (weights[j] ?? 0), 0) / wsum;
+  }
+  out[HOURS] = 1;
+  return out;
 }

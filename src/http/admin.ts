@@ -6,10 +6,13 @@ import type { Clock } from '../lib/clock.ts';
 import { timingSafeEqual } from 'node:crypto';
 import type { BudgetGate } from '../budget/gate.ts';
 import { budgetsReport } from '../budget/report.ts';
+import type { ForecastService } from '../forecast/service.ts';
+import { forecastReport } from '../forecast/report.ts';
 
 export interface AdminDeps {
   store: MeterStore;
   gate: BudgetGate;
+  forecasts: ForecastService;
   /** When set, every /_meter/* route except health needs `Authorization: Bearer <token>`. */
   adminToken: string | null;
   metrics: MeterMetrics;
@@ -52,6 +55,8 @@ export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: Se
     }
     case '/_meter/usage':
       return usage(deps, url, res);
+    case '/_meter/forecast':
+      return json(res, 200, { forecasts: forecastReport(deps.forecasts, deps.clock.now()) });
     case '/_meter/budgets':
       return json(res, 200, { budgets: await budgetsReport(deps.gate, deps.clock.now()) });
     default:

@@ -62,6 +62,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
       bytes: facts?.bytes ?? 0,
       maxTokens: facts?.maxTokens ?? null,
       betas,
+      priority: req.headers['x-meter-priority'] === 'low' ? 'low' : 'normal',
     });
     const refusal = refusalOf(admission);
     if (refusal) {

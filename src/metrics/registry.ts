@@ -35,6 +35,11 @@ export interface MeterMetrics {
   /** Read at scrape time; the composition root points it at the settle queue. */
   settlesPending: () => number;
   alerts: Counter<'result'>;
+  projected: Gauge<'budget' | 'instance' | 'quantile'>;
+  exhaustion: Gauge<'budget' | 'instance'>;
+  forecastError: Gauge<'budget'>;
+  throttled: Counter<'budget' | 'priority' | 'outcome'>;
+  spikes: Counter<'budget'>;
   /** Exact cost per model label in pico-USD; exported as USD by the counter's collect(). */
   costPicoByModel: Map<string, bigint>;
 }
@@ -181,6 +186,36 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       name: 'claude_meter_alerts_total',
       help: 'Alert webhook deliveries by result (sent, retried, failed)',
       labelNames: ['result'],
+      registers,
+    }),
+    projected: new Gauge({
+      name: 'claude_meter_budget_projected_usd',
+      help: 'Projected end-of-window spend of a budget instance, by quantile (p10, p50, p90)',
+      labelNames: ['budget', 'instance', 'quantile'],
+      registers,
+    }),
+    exhaustion: new Gauge({
+      name: 'claude_meter_budget_exhaustion_seconds',
+      help: 'Seconds until the p50 projection reaches the limit (absent when it does not within the window)',
+      labelNames: ['budget', 'instance'],
+      registers,
+    }),
+    forecastError: new Gauge({
+      name: 'claude_meter_forecast_error',
+      help: 'Rolling mean absolute percentage error of past p50 projections (at 25/50/75% of each window) against the final spend',
+      labelNames: ['budget'],
+      registers,
+    }),
+    throttled: new Counter({
+      name: 'claude_meter_throttled_requests_total',
+      help: 'Requests paced by a throttle budget or a spike: rejected with retry-after, or delayed then admitted',
+      labelNames: ['budget', 'priority', 'outcome'],
+      registers,
+    }),
+    spikes: new Counter({
+      name: 'claude_meter_spike_alerts_total',
+      help: 'Spend spikes detected (recent rate above the configured multiple of the forecast band)',
+      labelNames: ['budget'],
       registers,
     }),
     cost: new Counter({

@@ -150,6 +150,17 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       assert.deepEqual(await s.pace('other', 100, 0, 100, 0, T0 + 1), { ok: false, waitMs: Number.POSITIVE_INFINITY }, 'rate 0: never');
     });
 
+    test('claimRefit: one holder per key until the ttl passes on the caller clock; forecast documents expire likewise', async (t) => {
+      const s = await setup(t);
+      assert.equal(await s.claimRefit('b|*|w', 1_000, T0), true);
+      assert.equal(await s.claimRefit('b|*|w', 1_000, T0 + 999), false);
+      assert.equal(await s.claimRefit('other', 1_000, T0 + 999), true);
+      assert.equal(await s.claimRefit('b|*|w', 1_000, T0 + 1_000), true, 'expired on the caller clock');
+      await s.putForecast('b|*|w', '{"x":1}', 60_000, T0);
+      assert.equal(await s.getForecast('b|*|w', T0 + 1), '{"x":1}');
+      assert.equal(await s.getForecast('missing', T0), null);
+    });
+
     test('settle is idempotent by id: a retry after an ambiguous failure adds nothing', async (t) => {
       const s = await setup(t);
       const r = ref({ limitPico: 10_000 });

@@ -30,6 +30,18 @@ export class NaiveBudgetStore implements BudgetStore {
     return this.#inner.pace(bucket, cost, ratePerMs, capacity, reserve, now);
   }
 
+  claimRefit(key: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#inner.claimRefit(key, ttlMs, now);
+  }
+
+  putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void> {
+    return this.#inner.putForecast(key, json, ttlMs, now);
+  }
+
+  getForecast(key: string, now: number): Promise<string | null> {
+    return this.#inner.getForecast(key, now);
+  }
+
   hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
     return this.#inner.hourlySpend(budget, instance, from, to);
   }

@@ -1,0 +1,250 @@
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Config } from '../config/types.ts';
+import type { BudgetConfig, BudgetStore, InstanceRef } from '../budget/types.ts';
+import type { BudgetGate } from '../budget/gate.ts';
+import type { MeterStore } from '../store/types.ts';
+import { fitForecaster } from './model.ts';
+import { makeSeries } from './series.ts';
+import { buildPath, project, type ForecastPath, type LiveProjection } from './path.ts';
+import { pacedRate, zoneOffsetMs } from './pacing.ts';
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+export interface InstanceForecast {
+  budget: BudgetConfig;
+  ref: InstanceRef;
+  spentPico: number;
+  reservedPico: number;
+  path: ForecastPath;
+  live: LiveProjection;
+  /** pico-USD per ms for throttle budgets while the projection exceeds the limit; null otherwise. */
+  pacedRate: number | null;
+  updatedAt: number;
+}
+
+export interface SpikeEvent {
+  budget: BudgetConfig;
+  instance: string;
+  ratePerHourPico: number;
+  expectedPerHourPico: number;
+  offender: { key?: string; tag?: string };
+  at: number;
+}
+
+export interface ForecastEvents {
+  onForecast?(f: InstanceForecast): void;
+  onSpike?(e: SpikeEvent): void;
+  onWindowClosed?(budget: BudgetConfig, instance: string, apePercent: number): void;
+}
+
+/** Spikes are judged against at least this share of the limit per hour, so a near-zero forecast does not alarm on pennies. */
+const SPIKE_FLOOR_SHARE_PER_HOUR = 0.01;
+/** An offender found in a spike is paced for this long (then judged again). */
+const OFFENDER_TTL_MS = 15 * 60_000;
+
+/**
+ * Runs the forecaster for every budget instance: refit on a schedule (one proxy per
+ * instance at a time, via a lock in the budget store; the others read the published path),
+ * re-project between refits with the spend seen since, decide pacing rates, detect spikes,
+ * and score past projections when a window closes.
+ */
+export class ForecastService {
+  readonly #gate: BudgetGate;
+  readonly #store: BudgetStore;
+  readonly #meter: MeterStore;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #cfg: () => Config['forecast'];
+  readonly #events: ForecastEvents;
+  readonly #latest = new Map<string, InstanceForecast>();
+  readonly #offenders = new Map<string, { until: number; ratePerMs: number }>();
+  /** p50 projections taken at a quarter, half and three quarters of each window, scored at its close. */
+  readonly #checkpoints = new Map<string, { windowId: string; windowEnd: number; ref: InstanceRef; p50s: number[] }>();
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+
+  constructor(opts: { gate: BudgetGate; store: BudgetStore; meter: MeterStore; clock: Clock; logger: Logger; config: () => Config['forecast']; events?: ForecastEvents }) {
+    this.#gate = opts.gate;
+    this.#store = opts.store;
+    this.#meter = opts.meter;
+    this.#clock = opts.clock;
+    this.#logger = opts.logger;
+    this.#cfg = opts.config;
+    this.#events = opts.events ?? {};
+  }
+
+  start(): void {
+    const tick = () => {
+      void this.update(this.#clock.now());
+      this.#timer = setTimeout(tick, this.#cfg().update_interval_ms);
+      this.#timer.unref();
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#running;
+  }
+
+  /** Latest forecast of one instance (sync: the admission path reads it). */
+  get(budget: string, instance: string): InstanceForecast | undefined {
+    return this.#latest.get(`${budget}|${instance}`);
+  }
+
+  all(): InstanceForecast[] {
+    return [...this.#latest.values()];
+  }
+
+  /** Pacing rate for a key or tag caught in a spike on this budget instance, if still in force. */
+  offenderRate(budget: string, instance: string, keyId: string, tag: string, now: number): { bucket: string; ratePerMs: number } | null {
+    for (const who of [`key:${keyId}`, `tag:${tag}`]) {
+      const k = `${budget}|${instance}|${who}`;
+      const o = this.#offenders.get(k);
+      if (o && o.until > now) return { bucket: k, ratePerMs: o.ratePerMs };
+      if (o) this.#offenders.delete(k);
+    }
+    return null;
+  }
+
+  /** One pass over every budget instance. Serialised: a slow pass is never overlapped by the next. */
+  update(now: number): Promise<void> {
+    if (this.#running) return this.#running;
+    this.#running = this.#pass(now).finally(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  async #pass(now: number): Promise<void> {
+    for (const b of this.#gate.budgets) {
+      if (b.limit_usd === null) continue; // forecasts are of spend; token-only budgets have none
+      const template = this.#gate.instanceRef(b, '*', now);
+      if (template.window.rollingMs !== null) continue; // a rolling window has no end to project to
+      try {
+        const instances = b.scope === 'global' ? ['*'] : await this.#store.instances(b.name, template.window.id);
+        for (const inst of instances) await this.#instance(b, { ...template, instance: inst }, now);
+      } catch (err) {
+        this.#logger.warn({ budget: b.name, err: String(err) }, 'forecast update failed; keeping the previous projection');
+      }
+    }
+  }
+
+  async #instance(b: BudgetConfig, ref: InstanceRef, now: number): Promise<void> {
+    const [st] = await this.#store.state([ref], now);
+    if (!st) return;
+    const key = `${b.name}|${ref.instance}`;
+    const path = await this.#path(b, ref, st.spentPico, now);
+    const live = project(path, st.spentPico, now, ref.limitPico);
+    const f: InstanceForecast = {
+      budget: b,
+      ref,
+      spentPico: st.spentPico,
+      reservedPico: st.reservedPico,
+      path,
+      live,
+      pacedRate: b.action === 'throttle' && ref.limitPico !== null ? pacedRate(ref.limitPico, st.spentPico, st.reservedPico, live.p50, ref.window.end, now) : null,
+      updatedAt: now,
+    };
+    this.#latest.set(key, f);
+    this.#events.onForecast?.(f);
+    this.#score(key, ref, live.p50, st.spentPico, now);
+    await this.#spike(b, ref, live, now);
+  }
+
+  /** The current window's path: a fresh one from memory or the store, else refit (if this proxy wins the lock). */
+  async #path(b: BudgetConfig, ref: InstanceRef, spent: number, now: number): Promise<ForecastPath> {
+    const refit = this.#cfg().refit_interval_ms;
+    const docKey = `${b.name}|${ref.instance}|${ref.window.id}`;
+    const mine = this.#latest.get(`${b.name}|${ref.instance}`)?.path;
+    if (mine && mine.windowId === ref.window.id && now - mine.fittedAt < refit) return mine;
+    const shared = parsePath(await this.#store.getForecast(docKey, now));
+    if (shared && shared.windowId === ref.window.id && now - shared.fittedAt < refit) return shared;
+    if (!(await this.#store.claimRefit(docKey, refit, now)) && shared) return shared;
+    const path = await this.#fit(b, ref, spent, now);
+    await this.#store.putForecast(docKey, JSON.stringify(path), 2 * refit, now);
+    return path;
+  }
+
+  async #fit(b: BudgetConfig, ref: InstanceRef, spent: number, now: number): Promise<ForecastPath> {
+    const days = this.#cfg().history_days;
+    const from = now - (now % HOUR) - days * DAY;
+    const hourly = await this.#store.hourlySpend(b.name, ref.instance, from, now + HOUR);
+    const values = new Float64Array(Math.ceil((now + 1 - from) / HOUR));
+    for (const [t, v] of hourly) {
+      const i = Math.floor((t - from) / HOUR);
+      if (i >= 0 && i < values.length) values[i] = (values[i] ?? 0) + v;
+    }
+    // Local midnight of the budget's time zone starts the forecaster's days.
+    const dayOffsetMs = (((-zoneOffsetMs(b.timezone, now)) % DAY) + DAY) % DAY;
+    const f = fitForecaster(makeSeries(from, HOUR, values), { now, dayOffsetMs });
+    return buildPath(f, { budget: b.name, instance: ref.instance, windowId: ref.window.id, windowStart: ref.window.start, windowEnd: ref.window.end, fittedAt: now }, spent);
+  }
+
+  async #spike(b: BudgetConfig, ref: InstanceRef, live: LiveProjection, now: number): Promise<void> {
+    const { multiple, window_min: minutes, action } = b.spike;
+    if (multiple === null || ref.limitPico === null) return;
+    const recent = await this.#store.minuteSpend(b.name, ref.instance, now - minutes * 60_000, now + 1);
+    let sum = 0;
+    for (const v of recent.values()) sum += v;
+    const rate = (sum * 60) / minutes;
+    const expected = Math.max(live.rateP90, ref.limitPico * SPIKE_FLOOR_SHARE_PER_HOUR);
+    if (rate <= multiple * expected) return;
+    // Once per incident across proxies: an hour-long claim per budget instance.
+    if (!(await this.#store.claimRefit(`spike|${b.name}|${ref.instance}`, HOUR, now))) return;
+    const offender = await this.#offender(now - minutes * 60_000, now);
+    if (action === 'throttle_offender') {
+      const ratePerMs = live.rateP50 / HOUR;
+      if (offender.key) this.#offenders.set(`${b.name}|${ref.instance}|key:${offender.key}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
+      if (offender.tag) this.#offenders.set(`${b.name}|${ref.instance}|tag:${offender.tag}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
+    }
+    this.#logger.warn({ budget: b.name, instance: ref.instance, rate_usd_per_hour: rate / 1e12, expected_usd_per_hour: expected / 1e12, offender }, 'spend spike');
+    this.#events.onSpike?.({ budget: b, instance: ref.instance, ratePerHourPico: rate, expectedPerHourPico: expected, offender, at: now });
+  }
+
+  /** The key and tag that spent the most in the spike's minutes (from the metering store). */
+  async #offender(from: number, to: number): Promise<{ key?: string; tag?: string }> {
+    const top = async (by: 'key' | 'tag'): Promise<string | undefined> => {
+      const rows = await this.#meter.query({ by, granularity: 'minute', from, to: to + 1 });
+      const sums = new Map<string, bigint>();
+      for (const r of rows) sums.set(r.value, (sums.get(r.value) ?? 0n) + r.totals.costPicoUsd);
+      let best: string | undefined;
+      let bestV = -1n;
+      for (const [v, c] of sums) if (c > bestV) [best, bestV] = [v, c];
+      return best;
+    };
+    const [key, tag] = await Promise.all([top('key'), top('tag')]);
+    return { ...(key ? { key } : {}), ...(tag && tag !== 'untagged' ? { tag } : {}) };
+  }
+
+  /** Keep the p50 seen at 25/50/75% of each window; when the window changes, score them against what was spent. */
+  #score(key: string, ref: InstanceRef, p50: number, spent: number, now: number): void {
+    const cp = this.#checkpoints.get(key);
+    if (cp && cp.windowId !== ref.window.id) {
+      this.#checkpoints.delete(key);
+      void this.#store.state([cp.ref], cp.windowEnd - 1).then(([final]) => {
+        if (!final || final.spentPico <= 0 || cp.p50s.length === 0) return;
+        const ape = (cp.p50s.reduce((a, p) => a + Math.abs(p - final.spentPico) / final.spentPico, 0) / cp.p50s.length) * 100;
+        const budget = this.#gate.budgets.find((b) => b.name === ref.budget);
+        if (budget) this.#events.onWindowClosed?.(budget, ref.instance, ape);
+      }, () => undefined);
+    }
+    const cur = this.#checkpoints.get(key) ?? { windowId: ref.window.id, windowEnd: ref.window.end, ref, p50s: [] };
+    const frac = (now - ref.window.start) / (ref.window.end - ref.window.start);
+    if (cur.p50s.length < 3 && frac >= [0.25, 0.5, 0.75][cur.p50s.length]!) cur.p50s.push(p50);
+    this.#checkpoints.set(key, cur);
+    void spent;
+  }
+}
+
+function parsePath(json: string | null): ForecastPath | null {
+  if (json === null) return null;
+  try {
+    return JSON.parse(json) as ForecastPath;
+  } catch {
+    return null; // a corrupt document is refitted, not trusted
+  }
+}
