@@ -41,7 +41,7 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   days: 28,
   halfLifeDays: 14,
   ratioPseudoDay: 0.02,
-  ratioHours: Infinity,
+  ratioHours: 6,
   wPriorDays: 2,
   select: 'auto',
   selectionMargin: 0.1,

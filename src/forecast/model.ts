@@ -1,16 +1,20 @@
 /**
  * THE forecaster: one module for the proxy, the backtest and every command.
  *
- *   const f = fitForecaster(history, { now });             // refit on a schedule (e.g. hourly)
- *   f.projectWindow({ windowStart, windowEnd, now, spentSoFar })  → { p10, p50, p90, method, coldStart, … }
- *   f.exhaustionTime(limit, { windowStart, windowEnd, now, spentSoFar }) → epoch ms | null
+ *   const f = fitForecaster(history, { now });                     // refit on a schedule
+ *   f.projectWindow({ windowStart, windowEnd, now, spentSoFar })   // → { p10, p50, p90, method, coldStart, … }
+ *   f.exhaustionTime(limit, { windowStart, windowEnd, now, spentSoFar })  // → ms | null
  *
- * `history` is the spend series of one budget instance's scope (any bucket size; it is
- * re-bucketed hourly on the day grid); only buckets before `now` are used. The current day
- * is forecast by the method the calibration picks for the hour (see calibrate.ts); whole
- * future days inside the window add their mean level (level.ts, by weekday). With fewer
- * than `minHistoryDays` whole days it is a cold start: linear extrapolation of the window's
- * own rate, a wide band, and `coldStart: true`.
+ * `history` is the spend series of one budget instance's scope, in any bucket size (it is
+ * re-bucketed hourly on the day grid); only what lies before `now` is used. The rest of the
+ * current day comes from the method the per-hour calibration picked (calibrate.ts:
+ * normally `profile`, a baseline where the series' own past says so); whole later days in
+ * the window add their mean level by weekday (level.ts) spread by the intraday shape.
+ *
+ * Degraded modes, always flagged: with no whole day of history (below minHistoryDays) the
+ * window's own rate is extrapolated linearly; below coldStartDays (default 2) the forecast is
+ * `coldStart: true` with a wide band (with one day, the profile uses yesterday's level and
+ * shape: it backtests better than linear, see bench/forecast-candidates.ts).
  */
 import { calibrateHour, DEFAULT_CALIBRATION, type Calibration, type CalibrationOptions } from './calibrate.ts';
 import { DEFAULT_LEVEL, weightedQuantile, type LevelOptions } from './level.ts';
@@ -22,9 +26,11 @@ export interface ModelConfig {
   level: LevelOptions;
   shape: ShapeOptions;
   calibration: CalibrationOptions;
-  /** Whole days of history below which the forecaster cold-starts. */
+  /** Whole days of history below which the window's rate is extrapolated linearly. */
   minHistoryDays: number;
-  /** Fewer calibration residuals than this widen the band toward the cold-start band. */
+  /** Whole days of history below which the forecast is flagged coldStart (wide band). */
+  coldStartDays: number;
+  /** Fewer calibration residuals than this widen the band toward the default wide band. */
   minResiduals: number;
 }
 
@@ -32,7 +38,8 @@ export const DEFAULT_CONFIG: ModelConfig = {
   level: DEFAULT_LEVEL,
   shape: DEFAULT_SHAPE,
   calibration: DEFAULT_CALIBRATION,
-  minHistoryDays: 2,
+  minHistoryDays: 1,
+  coldStartDays: 2,
   minResiduals: 5,
 };
 
@@ -47,22 +54,23 @@ export interface ForecastOptions {
 export interface WindowQuery {
   windowStart: number;
   windowEnd: number;
+  /** ≥ the fit's `now`; spend after the fit reaches the forecast through spentSoFar. */
   now: number;
   /** Spend already in the window at `now`. */
   spentSoFar: number;
 }
 
 export interface Projection {
-  /** Projected end-of-window spend (p50 is the point forecast; p10 ≥ spentSoFar). */
+  /** Projected end-of-window spend; p50 is the point forecast; spentSoFar ≤ p10 ≤ p50 ≤ p90. */
   p10: number;
   p50: number;
   p90: number;
-  /** The day method used (`profile`, `linear`, `snaive1`, `snaive7`; `linear` on a cold start). */
+  /** `profile`, `linear`, `snaive1`, `snaive7`, or `blend(…)`; `linear` on a no-history start. */
   method: string;
   coldStart: boolean;
   /** Whole days of history behind the forecast. */
   historyDays: number;
-  /** Past days whose errors shaped the band (0 on a cold start: the band is a default). */
+  /** Past days whose honest errors shaped the band (0: the band is the default wide one). */
   calibrationDays: number;
   /** Why the forecast is degraded, when it is. */
   note?: string;
@@ -73,12 +81,14 @@ export interface Forecaster {
   readonly coldStart: boolean;
   readonly historyDays: number;
   projectWindow(q: WindowQuery): Projection;
-  /** When the p50 path of cumulative spend reaches `limit` (≤ windowEnd), else null. */
+  /** When the p50 path of cumulative spend reaches `limit` (before windowEnd), else null. */
   exhaustionTime(limit: number, q: WindowQuery): number | null;
 }
 
-/** Cold-start band around the linear projection's remaining spend: wide on purpose. */
-const COLD_BAND = [0.3, 3] as const;
+/** Default band when there are no (or few) past errors: ×0.5 … ×2 of the projection. */
+const WIDE: readonly [number, number] = [Math.log(0.5), Math.log(2)];
+/** No-history band around the linear projection's remaining spend. */
+const LINEAR_BAND: readonly [number, number] = [0.3, 3];
 
 export function fitForecaster(history: Series, opts: ForecastOptions): Forecaster {
   const cfg: ModelConfig = { ...DEFAULT_CONFIG, ...opts.config };
@@ -87,116 +97,93 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
   const hourly = resampleHourly(sliceSeries(history, -Infinity, now), off);
   const todayIdx = Math.floor((now - off) / DAY_MS);
   const todayStart = todayIdx * DAY_MS + off;
-  const past = sliceSeries(hourly, -Infinity, todayStart);
-  const table = dailyTable(past, off);
+  const table = dailyTable(sliceSeries(hourly, -Infinity, todayStart), off);
   const hist: DayHistory = { firstDay: table.firstDay, rows: table.rows, totals: table.totals };
   const priorOpts = { level: cfg.level, shape: cfg.shape };
   const today = dayPrior(hist, todayIdx, priorOpts);
   const historyDays = today?.historyDays ?? 0;
-  const cold = today === null || historyDays < cfg.minHistoryDays;
-  const priors = cold ? [] : table.rows.map((_, i) => dayPrior(hist, table.firstDay + i, priorOpts));
+  const noHistory = today === null || historyDays < cfg.minHistoryDays;
+  const cold = noHistory || historyDays < cfg.coldStartDays;
+  // Only the days calibration looks at need their own priors.
+  const calFrom = table.rows.length - cfg.calibration.days;
+  const priors = noHistory ? [] : table.rows.map((_, i) => (i >= calFrom ? dayPrior(hist, table.firstDay + i, priorOpts) : null));
   const calibrations = new Map<number, Calibration>();
-  const calibrate = (h: number): Calibration => {
-    const key = Math.round(h * 12) / 12; // 5-minute resolution is plenty for the band and w
+  const calibrate = (p: DayPrior, h: number): Calibration => {
+    const key = Math.round(h * 12) / 12; // 5-minute resolution is plenty for w, selection and band
     let c = calibrations.get(key);
-    if (c === undefined && today !== null) {
-      c = calibrateHour(hist, priors, today, key, cfg.calibration, cfg.minHistoryDays);
-      calibrations.set(key, c);
-    }
-    if (c === undefined) throw new Error('unreachable: calibrate without a prior');
+    if (c === undefined) calibrations.set(key, (c = calibrateHour(hist, priors, p, key, cfg.calibration, cfg.minHistoryDays)));
     return c;
   };
-  // Today's spend observed in the history (up to `now`), to read the day's ratio.
   const todayCumAtFit = sumRange(hourly, todayStart, now);
-
-  /** Piecewise-linear p50 path of future spend: [t, cumulative remaining] knots from q.now. */
-  let todayBlend: BlendedDay | null = null;
-  const path = (q: WindowQuery, c: Calibration | null, todayCum: number): [number, number][] => {
-    todayBlend = null;
-    const knots: [number, number][] = [[q.now, 0]];
-    let acc = 0;
-    let t = q.now;
-    while (t < q.windowEnd) {
-      const day = Math.floor((t - off) / DAY_MS);
-      const ds = day * DAY_MS + off;
-      const next = Math.min(q.windowEnd, ds + DAY_MS, Math.floor((t - ds) / HOUR_MS) * HOUR_MS + ds + HOUR_MS);
-      const h0 = (t - ds) / HOUR_MS;
-      const h1 = (next - ds) / HOUR_MS;
-      acc += segment(day, h0, h1, c, todayCum);
-      knots.push([next, acc]);
-      t = next;
-    }
-    return knots;
-  };
-  /** Today's observation at hour h with `cum` spent (spend after the fit is in the ratio window). */
   const todayObs = (h: number, cum: number): DayObs => {
     const from = Math.max(0, h - cfg.calibration.ratioHours);
     return { h, cum, recent: cum - sumRange(hourly, todayStart, todayStart + from * HOUR_MS), from };
   };
-  const futurePriors = new Map<number, DayPrior | null>();
-  const segment = (day: number, h0: number, h1: number, c: Calibration | null, todayCum: number): number => {
-    if (cold || today === null) return 0; // cold start handled by the caller
-    if (day === todayIdx) {
-      if (c === null) return 0;
-      // Read at the query's own hour (h0 of the first segment is q.now).
-      const b = todayBlend ?? (todayBlend = blendedDay(c.mix, today, todayObs(h0, todayCum), c.params));
-      return (b.total - todayCum) * b.share(h0, h1);
-    }
-    let p = futurePriors.get(day);
-    if (p === undefined) {
-      p = dayPrior(hist, day, priorOpts);
-      futurePriors.set(day, p);
-    }
-    return p === null ? 0 : p.levelMean * (curveAt(p.curves.profile, h1) - curveAt(p.curves.profile, h0));
+  const laterDays = new Map<number, DayPrior | null>();
+  const laterDay = (day: number): DayPrior | null => {
+    if (!laterDays.has(day)) laterDays.set(day, dayPrior(hist, day, priorOpts));
+    return laterDays.get(day) ?? null;
   };
 
-  /** The p50 path for a query, and the calibration of its hour when it falls in the fitted day. */
-  const pathFor = (q: WindowQuery, spent: number): { knots: [number, number][]; calibration: Calibration | null } => {
+  /** p50 path of future spend, [t, spend in [q.now, t)] knots at hour boundaries, and today's calibration. */
+  const pathFor = (p: DayPrior, q: WindowQuery, spent: number): { knots: [number, number][]; cal: Calibration | null } => {
     const hNow = (q.now - todayStart) / HOUR_MS;
-    const c = hNow < 24 ? calibrate(hNow) : null;
-    // Spend since the fit (in spentSoFar but not in history) counts toward today's ratio.
-    const sinceFit = Math.max(0, spent - sumRange(hourly, q.windowStart, now));
-    return { knots: path(q, c, todayCumAtFit + sinceFit), calibration: c };
+    const cal = hNow < 24 ? calibrate(p, hNow) : null;
+    // Spend since the fit (in spentSoFar, not in history) counts toward today's observations.
+    const cum = todayCumAtFit + Math.max(0, spent - sumRange(hourly, q.windowStart, now));
+    let blend: BlendedDay | null = null;
+    const knots: [number, number][] = [[q.now, 0]];
+    let acc = 0;
+    for (let t = q.now; t < q.windowEnd; ) {
+      const day = Math.floor((t - off) / DAY_MS);
+      const ds = day * DAY_MS + off;
+      const next = Math.min(q.windowEnd, ds + (Math.floor((t - ds) / HOUR_MS) + 1) * HOUR_MS);
+      const [h0, h1] = [(t - ds) / HOUR_MS, (next - ds) / HOUR_MS];
+      if (day === todayIdx && cal !== null) {
+        blend ??= blendedDay(cal.mix, p, todayObs(h0, cum), cal.params);
+        acc += (blend.total - cum) * blend.share(h0, h1);
+      } else if (day > todayIdx) {
+        const later = laterDay(day);
+        if (later !== null) acc += later.levelMean * (curveAt(later.curves.profile, h1) - curveAt(later.curves.profile, h0));
+      }
+      knots.push([next, acc]);
+      t = next;
+    }
+    return { knots, cal };
   };
 
   const projectWindow = (q: WindowQuery): Projection => {
     checkQuery(q, now);
     const spent = Math.max(0, q.spentSoFar);
     if (q.now >= q.windowEnd) return { p10: spent, p50: spent, p90: spent, method: 'closed', coldStart: cold, historyDays, calibrationDays: 0 };
-    if (cold || today === null) return coldProjection(q, spent, hourly, historyDays);
-    // Spend since the fit (in spentSoFar but not in history) counts toward today's ratio.
-    const knots = pathFor(q, spent);
-    const c = knots.calibration;
-    const rem = knots.knots[knots.knots.length - 1]?.[1] ?? 0;
-    const p50 = spent + rem;
-    // Past the fitted day (a refit is overdue) the whole rest is level-only: default band.
-    if (c === null) {
-      return { p10: spent + rem * 0.5, p50, p90: spent + rem * 2, method: 'level', coldStart: false, historyDays, calibrationDays: 0, note: 'forecast made past the fitted day: refit' };
-    }
-    const [lo, hi] = band(c, cfg.minResiduals);
-    return {
-      p10: Math.max(spent, p50 * Math.exp(lo)),
+    if (noHistory || today === null) return linearProjection(q, spent, hourly, historyDays);
+    const { knots, cal } = pathFor(today, q, spent);
+    const p50 = spent + (knots[knots.length - 1]?.[1] ?? 0);
+    const [lo, hi] = cal === null || cold ? WIDE : band(cal, cfg.minResiduals);
+    const out: Projection = {
+      p10: Math.min(p50, Math.max(spent, p50 * Math.exp(lo))),
       p50,
       p90: Math.max(p50, p50 * Math.exp(hi)),
-      method: mixLabel(c.mix),
-      coldStart: false,
+      method: cal === null ? 'level' : mixLabel(cal.mix),
+      coldStart: cold,
       historyDays,
-      calibrationDays: c.residuals.length,
+      calibrationDays: cold || cal === null ? 0 : cal.residuals.length,
     };
+    if (cold) out.note = `cold start: ${historyDays} whole day of history, yesterday's level and shape with a wide band`;
+    else if (cal === null) out.note = 'forecast made past the fitted day: refit';
+    return out;
   };
 
   const exhaustionTime = (limit: number, q: WindowQuery): number | null => {
     checkQuery(q, now);
     if (q.spentSoFar >= limit) return q.now;
     if (q.now >= q.windowEnd) return null;
-    let knots: [number, number][];
-    if (cold || today === null) {
-      const p = coldProjection(q, Math.max(0, q.spentSoFar), hourly, historyDays);
-      knots = [[q.now, 0], [q.windowEnd, p.p50 - q.spentSoFar]];
-    } else {
-      knots = pathFor(q, Math.max(0, q.spentSoFar)).knots;
-    }
-    const need = limit - q.spentSoFar;
+    const spent = Math.max(0, q.spentSoFar);
+    const knots =
+      noHistory || today === null
+        ? ([[q.now, 0], [q.windowEnd, linearProjection(q, spent, hourly, historyDays).p50 - spent]] as [number, number][])
+        : pathFor(today, q, spent).knots;
+    const need = limit - spent;
     for (let i = 1; i < knots.length; i++) {
       const [t0, a0] = knots[i - 1] ?? [0, 0];
       const [t1, a1] = knots[i] ?? [0, 0];
@@ -208,52 +195,42 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
   return { fittedAt: now, coldStart: cold, historyDays, projectWindow, exhaustionTime };
 }
 
-/** log-space band [p10, p90] offsets from the calibration residuals, widened when they are few. */
+/** log-space [p10, p90] offsets from the honest past errors, widened when they are few. */
 function band(c: Calibration, minResiduals: number): [number, number] {
-  const wide: [number, number] = [Math.log(0.5), Math.log(2)];
   const n = c.residuals.length;
-  if (n === 0) return wide;
-  // Residuals are relative to the p50 itself: centre them so p50 stays the point forecast.
+  if (n === 0) return [WIDE[0], WIDE[1]];
+  // Centred on the residuals' median so p50 stays the point forecast.
   const med = weightedQuantile(c.residuals, c.weights, 0.5);
   let lo = Math.min(0, weightedQuantile(c.residuals, c.weights, 0.1) - med);
   let hi = Math.max(0, weightedQuantile(c.residuals, c.weights, 0.9) - med);
   if (n < minResiduals) {
     const a = n / minResiduals;
-    lo = a * lo + (1 - a) * wide[0];
-    hi = a * hi + (1 - a) * wide[1];
+    lo = a * lo + (1 - a) * WIDE[0];
+    hi = a * hi + (1 - a) * WIDE[1];
   }
   return [lo, hi];
 }
 
-/** Linear extrapolation of the window's own observed rate, with a wide band. */
-function coldProjection(q: WindowQuery, spent: number, hourly: Series, historyDays: number): Projection {
+/** No whole day of history: the window's own observed rate, extrapolated, with a wide band. */
+function linearProjection(q: WindowQuery, spent: number, hourly: Series, historyDays: number): Projection {
   const from = Math.max(q.windowStart, hourly.start);
-  const elapsed = q.now - from;
-  let rate = elapsed > 0 ? spent / elapsed : 0;
+  let rate = q.now > from ? spent / (q.now - from) : 0;
   if (!(rate > 0)) {
-    // Nothing in the window yet: the last day of history's average rate, if any.
+    // Nothing in the window yet: the recent history's average rate, if any.
     const back = Math.max(hourly.start, q.now - DAY_MS);
     rate = q.now > back ? sumRange(hourly, back, q.now) / (q.now - back) : 0;
   }
   const rem = rate * (q.windowEnd - q.now);
   return {
-    p10: spent + COLD_BAND[0] * rem,
+    p10: spent + LINEAR_BAND[0] * rem,
     p50: spent + rem,
-    p90: spent + COLD_BAND[1] * rem,
+    p90: spent + LINEAR_BAND[1] * rem,
     method: 'linear',
     coldStart: true,
     historyDays,
     calibrationDays: 0,
-    note: `cold start: ${historyDays} whole day(s) of history; linear extrapolation with a wide band`,
+    note: `cold start: ${historyDays} whole day(s) of history, linear extrapolation with a wide band`,
   };
-}
-
-function checkQuery(q: WindowQuery, fittedAt: number): void {
-  for (const k of ['windowStart', 'windowEnd', 'now', 'spentSoFar'] as const) {
-    if (!Number.isFinite(q[k])) throw new RangeError(`${k} must be finite, got ${String(q[k])}`);
-  }
-  if (q.windowEnd <= q.windowStart) throw new RangeError('windowEnd must be after windowStart');
-  if (q.now < fittedAt) throw new RangeError('now is before the fit: refit with the earlier instant');
 }
 
 /** `profile`, or `blend(profile 0.70, linear 0.30)` when several methods carry weight. */
@@ -261,6 +238,14 @@ function mixLabel(mix: Readonly<Record<MethodName, number>>): string {
   const used = METHODS.filter((m) => mix[m] > 0.005);
   if (used.length === 1) return used[0] ?? 'profile';
   return `blend(${used.map((m) => `${m} ${mix[m].toFixed(2)}`).join(', ')})`;
+}
+
+function checkQuery(q: WindowQuery, fittedAt: number): void {
+  for (const k of ['windowStart', 'windowEnd', 'now', 'spentSoFar'] as const) {
+    if (!Number.isFinite(q[k])) throw new RangeError(`${k} must be finite, got ${String(q[k])}`);
+  }
+  if (q.windowEnd <= q.windowStart) throw new RangeError('windowEnd must be after windowStart');
+  if (q.now < fittedAt) throw new RangeError('now is before the fit: refit at the earlier instant');
 }
 
 export type { MethodName };

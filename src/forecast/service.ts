@@ -180,7 +180,11 @@ export class ForecastService {
     }
     // Local midnight of the budget's time zone starts the forecaster's days.
     const dayOffsetMs = (((-zoneOffsetMs(b.timezone, now)) % DAY) + DAY) % DAY;
-    const f = fitForecaster(makeSeries(from, HOUR, values), { now, dayOffsetMs });
+    // Hours before the first spend are "no history", not "zero spend": a budget created this
+    // morning must cold-start, not forecast from 27 silent days.
+    const first = values.findIndex((v) => v > 0);
+    const start = first < 0 ? values.length - 1 : first;
+    const f = fitForecaster(makeSeries(from + start * HOUR, HOUR, values.subarray(start)), { now, dayOffsetMs });
     return buildPath(f, { budget: b.name, instance: ref.instance, windowId: ref.window.id, windowStart: ref.window.start, windowEnd: ref.window.end, fittedAt: now }, spent);
   }
 

@@ -45,7 +45,16 @@ export interface RunningProxy {
 
 export async function startProxy(
   t: TestContext | null,
-  opts: { upstream: string; config?: DeepPartial<Config>; store?: MeterStore; budgetStore?: BudgetStore; clock?: Clock; logger?: Logger },
+  opts: {
+    upstream: string;
+    config?: DeepPartial<Config>;
+    store?: MeterStore;
+    budgetStore?: BudgetStore;
+    clock?: Clock;
+    logger?: Logger;
+    /** false: no forecast timer; the test drives app.forecasts.update(now). */
+    forecasting?: boolean;
+  },
 ): Promise<RunningProxy> {
   const config = testConfig({ ...opts.config, upstream: { ...opts.config?.upstream, url: opts.upstream } });
   const app = createApp({
@@ -55,6 +64,7 @@ export async function startProxy(
     defaultMetrics: false,
     ...(opts.store ? { store: opts.store } : {}),
     ...(opts.budgetStore ? { budgetStore: opts.budgetStore } : {}),
+    ...(opts.forecasting === undefined ? {} : { forecasting: opts.forecasting }),
   });
   const addr = await app.listen();
   const proxy = { app, url: `http://127.0.0.1:${addr.port}`, config };
