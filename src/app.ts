@@ -51,6 +51,8 @@ export interface App {
   forecasts: ForecastService;
   /** Apply a reloaded config: budgets, pricing, alerts, admin token, limits. */
   reload(next: Config): void;
+  /** Resolves once the store connection is up (or after a short grace period when it is not). */
+  ready(): Promise<void>;
   /** Wait until every record and budget settle in flight has been written or queued (tests). */
   flush(): Promise<void>;
   listen(): Promise<AddressInfo>;
@@ -147,6 +149,14 @@ export function createApp(opts: AppOptions): App {
     healthExtras: () => ({ recorder: recorder.stats(), upstream: config.upstream.url }),
   };
 
+  /**
+   * Give Redis a moment to connect so the first requests are not journaled needlessly;
+   * if it is down, go on anyway: traffic must flow, records wait in the journal.
+   */
+  const waitForRedis = async (): Promise<void> => {
+    if (redis && redis.status !== 'ready') await Promise.race([once(redis, 'ready'), sleep(2_000)]);
+  };
+
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     const path = req.url ?? '/';
     const handler = isAdminPath(path) ? handleAdmin(admin, req, res) : handleProxied(pipeline, req, res);
@@ -181,14 +191,13 @@ export function createApp(opts: AppOptions): App {
       alerter = newAlerter(next, logger, metrics);
       void old.close();
     },
+    ready: waitForRedis,
     async flush() {
       await recorder.flush();
       await settles.flush();
     },
     listen: async () => {
-      // Give Redis a moment to connect so the first requests are not journaled needlessly;
-      // if it is down, start anyway: traffic must flow, records wait in the journal.
-      if (redis && redis.status !== 'ready') await Promise.race([once(redis, 'ready'), sleep(2_000)]);
+      await waitForRedis();
       if (opts.forecasting !== false) forecasts.start();
       return new Promise((resolve, reject) => {
         server.once('error', reject);

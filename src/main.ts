@@ -9,11 +9,27 @@ import { ConfigError } from './config/errors.ts';
 import { ConfigWatcher } from './config/reload.ts';
 import { systemClock } from './lib/clock.ts';
 import { VERSION } from './version.ts';
+import { runForecastCommand } from './commands/forecast.ts';
+import { runBacktestCommand } from './commands/backtest.ts';
+import { runSimulateCommand } from './commands/simulate.ts';
+
+/** The arguments after the command name, for commands that parse their own flags. */
+function rawRest(argv: readonly string[], command: string): string[] {
+  const i = argv.indexOf(command);
+  return argv.slice(i + 1);
+}
 
 const USAGE = `claude-meter ${VERSION}: metering, budget and forecasting proxy for the Claude API
 
 Usage:
   claude-meter start [--config FILE]   run the proxy (default config: $CLAUDE_METER_CONFIG, else built-in defaults)
+  claude-meter forecast [--config FILE] [--json]
+                                       current projection of every budget, from the configured Redis
+  claude-meter backtest --series FILE [--model NAME] [--target cost|tokens|requests] [--window day|month]
+                        [--at 6,12,18] [--eval-from DAY] [--json]
+                                       forecaster accuracy against naive baselines on a normalized series
+  claude-meter simulate --series FILE --config FILE [--speed N] [--svg FILE] [--json]
+                                       replay a series through budgets and pacing on a simulated clock
   claude-meter --version
   claude-meter --help
 
@@ -109,6 +125,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'start':
         await start(args);
         return -1; // keep running
+      case 'forecast':
+        return await runForecastCommand(args.flags, process, process.env);
+      case 'backtest':
+        return await runBacktestCommand(rawRest(argv, 'backtest'), process);
+      case 'simulate':
+        return await runSimulateCommand(rawRest(argv, 'simulate'), process);
       default:
         process.stderr.write(`unknown command '${args.command}'\n\n${USAGE}\n`);
         return 2;

@@ -1,0 +1,59 @@
+/** `claude-meter forecast` and GET /_meter/forecast read the same projections from a running deployment's Redis. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
+import { startProxy } from '../helpers/start-proxy.ts';
+import { startRedis } from '../helpers/redis-server.ts';
+import { budget } from '../helpers/budget-config.ts';
+import { runForecastCommand } from '../../src/commands/forecast.ts';
+
+function capture() {
+  const s = new PassThrough();
+  let text = '';
+  s.on('data', (c: Buffer) => (text += c.toString()));
+  return { stream: s, text: () => text };
+}
+
+test('forecast command and /_meter/forecast show every budget projection', async (t) => {
+  const redis = await startRedis({ t });
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 1000, output_tokens: 1000 } }));
+  const { app, url } = await startProxy(t, {
+    upstream: up.url,
+    forecasting: false,
+    config: { store: { redis: { url: redis.url, cluster_nodes: [], key_prefix: 'fc' } }, budgets: [budget({ name: 'monthly', limit_usd: 100, window: 'month' })] },
+  });
+  for (let i = 0; i < 5; i++) {
+    await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 10, messages: [] }) }).then((r) => r.arrayBuffer());
+  }
+  await app.flush();
+  await app.forecasts.update(Date.now());
+  const body = (await (await fetch(`${url}/_meter/forecast`)).json()) as { forecasts: { budget: string; spent_usd: number; projected_usd: { p50: number }; cold_start: boolean }[] };
+  assert.equal(body.forecasts[0]?.budget, 'monthly');
+  assert.equal(body.forecasts[0]?.spent_usd, 0.03);
+  assert.ok((body.forecasts[0]?.projected_usd.p50 ?? 0) >= 0.03);
+  assert.equal(body.forecasts[0]?.cold_start, true, 'minutes of history: says so');
+
+  const dir = mkdtempSync(join(tmpdir(), 'cm-fc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: fc\nbudgets:\n  - name: monthly\n    window: month\n    limit_usd: 100\n`);
+  const out = capture();
+  const err = capture();
+  const code = await runForecastCommand(new Map([['config', file]]), { stdout: out.stream, stderr: err.stream }, {});
+  assert.equal(code, 0, err.text());
+  assert.match(out.text(), /^budget\s+instance\s+window/m);
+  assert.match(out.text(), /monthly\s+\*\s+\d{4}-\d\d\s+\$100\.00\s+\$0\.03/);
+  assert.match(out.text(), /cold start/);
+
+  const json = capture();
+  assert.equal(await runForecastCommand(new Map([['config', file], ['json', 'true']]), { stdout: json.stream, stderr: err.stream }, {}), 0);
+  assert.equal((JSON.parse(json.text()) as { forecasts: unknown[] }).forecasts.length, 1);
+
+  const none = capture();
+  assert.equal(await runForecastCommand(new Map(), { stdout: none.stream, stderr: none.stream }, {}), 2, 'no Redis: nothing to read');
+});
