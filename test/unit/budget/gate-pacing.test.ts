@@ -1,0 +1,62 @@
+/** The gate applies pacing: reject with retry-after, delay mode within max_delay_ms, and low priority throttled first. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BudgetGate, type GateRequest } from '../../../src/budget/gate.ts';
+import { MemoryBudgetStore } from '../../../src/budget/memory-budget-store.ts';
+import { buildPricer } from '../../../src/pricing/build.ts';
+import { silentLogger } from '../../../src/lib/logger.ts';
+import { systemClock } from '../../../src/lib/clock.ts';
+import { DEFAULTS } from '../../../src/config/defaults.ts';
+import { budget } from '../../helpers/budget-config.ts';
+
+const req = (id: string, priority: 'low' | 'normal' = 'normal'): GateRequest => ({
+  id, keyId: 'k', tag: '', model: 'claude-haiku-4-5', path: '/v1/messages', bytes: 400, maxTokens: 100, betas: [], priority,
+});
+
+const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
+
+function gateWith(mode: 'reject' | 'delay', ratePerMs: number) {
+  const b = budget({ name: 'paced', limit_usd: 100, action: 'throttle', throttle: { mode, max_delay_ms: 400, burst_s: 1 } });
+  const gate = new BudgetGate({ store: new MemoryBudgetStore(), pricer: () => pricer, clock: systemClock, logger: silentLogger, budgets: [b] });
+  const events: string[] = [];
+  gate.setPacing({ rate: () => ratePerMs, offenderRate: () => null });
+  return { gate, events };
+}
+
+test('reject mode: once the burst is used, 429 "is paced" with retry-after from the bucket', async () => {
+  // The expected cost of one request: ~160 prompt tokens × $1 + 100 output × $5 per MTok ≈ 660,000,000 pico.
+  const { gate } = gateWith('reject', 1); // 1 pico/ms: ~7 days to accrue one request
+  const first = await gate.admit(req('a'));
+  assert.equal(first.kind, 'admitted', 'a new bucket starts full (burst allowance)');
+  const second = await gate.admit(req('b'));
+  assert.equal(second.kind, 'denied');
+  if (second.kind !== 'denied') return;
+  assert.match(second.denial.message, /budget 'paced' \(day\) is paced: spend is projected past \$100\.00 before .*; retry in \d+s/);
+  assert.ok(second.denial.retryAfterS > 60);
+  assert.equal(second.denial.shouldRetry, false);
+});
+
+test('delay mode: a short wait is absorbed before forwarding; a long one is still a 429', async () => {
+  const cost = gateWith('delay', 1).gate.expected(req('x')).pico;
+  const { gate } = gateWith('delay', cost / 200); // one request accrues every 200 ms; burst_s 1 holds 5
+  for (let i = 0; i < 5; i++) assert.equal((await gate.admit(req(`burst${i}`))).kind, 'admitted');
+  const t0 = Date.now();
+  assert.equal((await gate.admit(req('b'))).kind, 'admitted', 'held, then admitted');
+  const waited = Date.now() - t0;
+  assert.ok(waited >= 150 && waited < 400, `waited ${waited} ms`);
+  const slow = gateWith('delay', cost / 5_000).gate; // 5 s per request: above max_delay_ms 400; the bucket holds 1
+  assert.equal((await slow.admit(req('c'))).kind, 'admitted');
+  const t1 = Date.now();
+  assert.equal((await slow.admit(req('d'))).kind, 'denied');
+  assert.ok(Date.now() - t1 < 100, 'no pointless wait when the delay would exceed max_delay_ms');
+});
+
+test('x-meter-priority: low is throttled first: it must leave half the bucket for normal traffic', async () => {
+  const cost = gateWith('reject', 1).gate.expected(req('x')).pico;
+  // burst_s 1 at cost/250 per ms: the bucket holds 4 requests' worth.
+  const { gate } = gateWith('reject', cost / 250);
+  assert.equal((await gate.admit(req('l1', 'low'))).kind, 'admitted');
+  assert.equal((await gate.admit(req('l2', 'low'))).kind, 'admitted');
+  assert.equal((await gate.admit(req('l3', 'low'))).kind, 'denied', 'low priority stops at half the bucket');
+  assert.equal((await gate.admit(req('n1'))).kind, 'admitted', 'normal priority still gets the rest');
+});
