@@ -2,7 +2,7 @@
  * Walk-forward backtest of the forecaster against the README's naive baselines. Pure: a
  * series in, numbers out.
  *
- * Day windows: every whole day d of the series (d counted from the series' first day, 0) from
+ * Day windows: every whole day d of the series (d counted from its first whole day, 0) from
  * `evalFrom` on (default 1: every day with at least one whole previous day), at each
  * checkpoint hour H: the forecaster is fitted on the series before dayStart + H and projects
  * the day's total; the baselines use the same day's first H hours and the whole previous

@@ -9,8 +9,11 @@
  *    used then, fitted on the days before it), recency-weighted. The profile method is kept
  *    unless a baseline has been clearly better (by `selectionMargin`) over enough days: on a
  *    series that its own history shows to be unpredictable (programmatic bursts), the
- *    forecaster falls back to the baseline that history favours;
- *  - residuals: log(actual / forecast) of the chosen method on those days, for p10/p90.
+ *    forecaster falls back to the baseline that history favours. `combine` can blend
+ *    instead of selecting (geometric, inverse-MAPE weights); that backtested worse, so
+ *    selection is the default (bench/forecast-candidates.ts);
+ *  - residuals: honest log(actual / forecast) of what would have been used on those days,
+ *    for the p10/p90 band.
  */
 import { dayTotal, METHODS, type DayHistory, type DayObs, type DayPrior, type MethodName, type ProfileParams } from './methods.ts';
 import { fitStack } from './stack.ts';
@@ -31,10 +34,12 @@ export interface CalibrationOptions {
   selectionMargin: number;
   /** Past days needed before a baseline may replace the profile method. */
   selectionMinDays: number;
+  /** 'select' one method; blend all ('inverse') or profile with the best baseline ('pair'). */
   combine: 'select' | 'inverse' | 'pair';
+  /** Blend weights ∝ MAPE^-inversePower. */
+  inversePower: number;
   /** Profile remaining by the stacked regression (stack.ts) instead of the power form. */
   stack: boolean;
-  inversePower: number;
 }
 
 export const DEFAULT_CALIBRATION: CalibrationOptions = {
@@ -47,8 +52,8 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   selectionMargin: 0.1,
   selectionMinDays: 5,
   combine: 'select',
-  stack: false,
   inversePower: 2,
+  stack: false,
 };
 
 export interface Calibration {
@@ -105,22 +110,19 @@ export function calibrateHour(
     const w = chooseW(upto, w0);
     return { w, k, beta: o.stack ? fitStack(obs.slice(0, upto), w0, k, o.wPriorDays) : null };
   };
+  // ape[g][j]: the profile's error on day j with w = W_GRID[g] (days' errors do not depend
+  // on which days calibrate, so nested fits only re-sum them).
+  const gridApe = W_GRID.map((w) => obs.map((x) => Math.abs(predict('profile', x, w) - x.actual) / x.actual));
   const chooseW = (upto: number, w0: number): number => {
+    if (upto === 0) return w0;
     let best = w0;
     let bestLoss = Infinity;
-    let n = 0;
-    for (const w of W_GRID) {
+    W_GRID.forEach((w, g) => {
       let loss = 0;
-      n = 0;
-      for (let j = 0; j < upto; j++) {
-        const x = obs[j];
-        if (x === undefined) continue;
-        loss += (x.weight * Math.abs(predict('profile', x, w) - x.actual)) / x.actual;
-        n++;
-      }
+      for (let j = 0; j < upto; j++) loss += (obs[j]?.weight ?? 0) * (gridApe[g]?.[j] ?? 0);
       if (loss < bestLoss) [best, bestLoss] = [w, loss];
-    }
-    return n === 0 ? w0 : (n * best + o.wPriorDays * w0) / (n + o.wPriorDays);
+    });
+    return (upto * best + o.wPriorDays * w0) / (upto + o.wPriorDays);
   };
   // Honest per-day forecasts of every method: profile with the w it would have had then.
   const preds: Record<MethodName, number[]> = { profile: [], linear: [], snaive1: [], snaive7: [] };
@@ -138,7 +140,8 @@ export function calibrateHour(
     if (wsum > 0) for (const m of METHODS) out[m] = (100 * preds[m].slice(0, upto).reduce((a, p, j) => a + ape(p, j) * (weights[j] ?? 0), 0)) / wsum;
     return out;
   };
-  const mixAt = (upto: number): Mix => mix(mapeUpTo(upto), upto, o);
+  // At the very start of a day the ratio methods have nothing to divide: profile only.
+  const mixAt = (upto: number): Mix => (h > 0 ? mix(mapeUpTo(upto), upto, o) : onehot('profile'));
   const blend = (m: Mix, j: number): number => Math.exp(METHODS.reduce((a, k) => a + m[k] * Math.log(preds[k][j] ?? 1), 0));
   const residuals = obs.map((x, j) => Math.log(x.actual / blend(mixAt(j), j)));
   const params = paramsUpTo(obs.length, curveAt(today.curves.profile, h));

@@ -129,7 +129,12 @@ function aggregatedRow(f: string[], where: string, scale: boolean): Row {
   return { start: num(f[0], 'window_start_ms', where), windowMs: num(f[1], 'window_ms', where), requests, input, output };
 }
 
-/** Requests into hourly buckets; the series starts at the UTC midnight before the first one. */
+/**
+ * Requests into hourly buckets. The series starts at the UTC midnight before the first
+ * request and ends with the hour of the last, so a day counts as whole when the log reaches
+ * its last hour; a log that starts mid-day has an undercounted day 0 (skip it with
+ * --eval-from, which counts days from this first day).
+ */
 function binRequests(rows: Row[], value: (r: Row) => number): Series {
   let lo = Infinity;
   let hi = -Infinity;

@@ -4,11 +4,14 @@
  * a cumulative curve C, so the total is cum + scale × (1 − C(h)).
  *
  *   profile  C = the model's shape; scale = B × ρ^w, B the prior level of the day, and
- *            ρ = (cum + k·B) / (B·C(h) + k·B) how far the day runs above or below plan so
- *            far. w (0..1, calibrated per hour) says how much of that to believe: early in
- *            the day cum is a handful of noisy hours and the prior level knows more; late in
- *            the day the reverse. The pseudo-count k (a small share of a day) shrinks ρ
- *            toward 1 while C(h) is tiny, so a quiet night cannot produce ρ = 0.
+ *            ρ = (spent in [h−r, h) + k·B) / (B·(C(h) − C(h−r)) + k·B) how far the last r
+ *            hours of the day (ratioHours, default 6; capped at the day start) ran above or
+ *            below plan. The recent window backtested better than the whole day so far: the
+ *            near future follows the current rate. w (0..1, calibrated per hour) says how
+ *            much of that to believe: early in the day it is a few noisy hours and the prior
+ *            level knows more; late in the day the reverse. The pseudo-count k (a small
+ *            share of a day) shrinks ρ toward 1 while little is expected, so a quiet night
+ *            cannot produce ρ = 0.
  *   linear   C(h) = h/24, scale = cum / C(h)          (the README baselines, exactly)
  *   snaive1  C = yesterday's fractions, scale = cum / C(h)
  *   snaive7  C = the previous 7 days pooled, scale = cum / C(h)
@@ -28,7 +31,6 @@ export interface DayPrior {
   level: number;
   /** Mean-unbiased expected total (for sums over whole future days). */
   levelMean: number;
-  logSpread: number;
   curves: { profile: Curve; linear: Curve; snaive1: Curve | null; snaive7: Curve | null };
 }
 
@@ -54,7 +56,6 @@ export function dayPrior(h: DayHistory, day: number, o: PriorOptions): DayPrior 
     historyDays: lv.days,
     level: lv.median(day),
     levelMean: lv.mean(day),
-    logSpread: lv.logSpread,
     curves: {
       profile: fitShape(h.rows, h.totals, h.firstDay, day, day, o.shape) ?? LINEAR_CURVE,
       linear: LINEAR_CURVE,
@@ -144,18 +145,21 @@ export interface BlendedDay {
 export function blendedDay(mix: Readonly<Record<MethodName, number>>, p: DayPrior, o: DayObs, pp: ProfileParams): BlendedDay {
   const { cum, h } = o;
   let logTotal = 0;
+  let zero = false;
   const parts: [number, Curve][] = [];
   for (const m of METHODS) {
     const weight = mix[m];
     if (!(weight > 0)) continue;
     const own = dayTotal(m, p, o, pp);
     const total = own ?? dayTotal('linear', p, o, pp) ?? cum;
+    if (!(total > 0)) zero = true;
     logTotal += weight * Math.log(Math.max(total, 1e-12));
     parts.push([weight, own === null ? p.curves.linear : (p.curves[m] ?? p.curves.linear)]);
   }
   const denom = parts.reduce((a, [wt, c]) => a + wt * (1 - curveAt(c, h)), 0);
   return {
-    total: Math.max(cum, Math.exp(logTotal)),
+    // A geometric blend of zeros is zero (the log floor would otherwise leave a speck).
+    total: Math.max(cum, zero ? 0 : Math.exp(logTotal)),
     share: (h0, h1) => (denom > 0 ? parts.reduce((a, [wt, c]) => a + wt * (curveAt(c, h1) - curveAt(c, h0)), 0) / denom : 0),
   };
 }

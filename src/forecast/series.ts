@@ -115,7 +115,7 @@ export interface DailyTable {
 
 export function dailyTable(hourly: Series, dayOffsetMs = 0): DailyTable {
   if (hourly.stepMs !== HOUR_MS) throw new RangeError('dailyTable needs an hourly series');
-  const firstDay = Math.ceil((hourly.start - dayOffsetMs) / DAY_MS);
+  const firstDay = Math.ceil((hourly.start - dayOffsetMs) / DAY_MS) || 0; // never -0
   const lastDay = Math.floor((seriesEnd(hourly) - dayOffsetMs) / DAY_MS); // exclusive
   const rows: Float64Array[] = [];
   for (let d = firstDay; d < lastDay; d++) {

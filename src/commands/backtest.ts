@@ -1,0 +1,182 @@
+/**
+ * `claude-meter backtest --series FILE [--model NAME] [--target cost|tokens|requests]
+ *   [--window day|month] [--at 6,12,18] [--eval-from DAY] [--json]
+ *   [--price-input USD] [--price-output USD] [--scale-token-coverage]`
+ *
+ * Walk-forward accuracy of the forecaster on a normalized series (../shared/data forms),
+ * next to the naive baselines. Exit 0 on success, 2 for a bad flag or file (with a message).
+ */
+import { readFile } from 'node:fs/promises';
+import { runBacktest, type BacktestResult, type WindowKind } from '../forecast/backtest.ts';
+import { DEFAULT_PRICES, parseSeriesCsv, SeriesInputError, TARGETS, type LoadOptions, type Target } from '../forecast/csv.ts';
+
+interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+const VALUE_FLAGS = ['series', 'model', 'target', 'window', 'at', 'eval-from', 'price-input', 'price-output'] as const;
+const BOOL_FLAGS = ['json', 'scale-token-coverage'] as const;
+
+class UsageError extends Error {}
+
+export async function runBacktestCommand(argv: readonly string[], io: Io): Promise<number> {
+  try {
+    const flags = parseFlags(argv);
+    const file = flags.get('series');
+    if (file === undefined) throw new UsageError('--series FILE is required');
+    const window = oneOf<WindowKind>(flags.get('window') ?? 'day', ['day', 'month'], '--window');
+    const load: LoadOptions = {};
+    const target = flags.get('target');
+    if (target !== undefined) load.target = oneOf<Target>(target, TARGETS, '--target');
+    const model = flags.get('model');
+    if (model !== undefined) load.model = model;
+    if (flags.has('price-input') || flags.has('price-output')) {
+      load.prices = {
+        inputPerMTok: number(flags.get('price-input') ?? String(DEFAULT_PRICES.inputPerMTok), '--price-input'),
+        outputPerMTok: number(flags.get('price-output') ?? String(DEFAULT_PRICES.outputPerMTok), '--price-output'),
+      };
+    }
+    if (flags.has('scale-token-coverage')) load.scaleTokenCoverage = true;
+    const periods = window === 'day' ? 24 : 30;
+    const at = (flags.get('at') ?? (window === 'day' ? '6,12,18' : '7,14,21')).split(',').map((s) => {
+      const k = Number(s.trim());
+      if (!Number.isInteger(k) || k < 1 || k >= periods) {
+        throw new UsageError(`--at: '${s}' is not a whole ${window === 'day' ? 'hour in 1..23' : 'day in 1..29'}`);
+      }
+      return k;
+    });
+    const evalFromFlag = flags.get('eval-from');
+    const evalFrom = evalFromFlag === undefined ? undefined : number(evalFromFlag, '--eval-from');
+    if (evalFrom !== undefined && !Number.isInteger(evalFrom)) throw new UsageError('--eval-from must be a whole day index (0 = first day)');
+
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read --series ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const loaded = parseSeriesCsv(text, load);
+    const result = runBacktest(loaded.series, { window, checkpoints: at, ...(evalFrom === undefined ? {} : { evalFrom }) });
+    if (result.windows === 0) {
+      throw new UsageError(
+        `no ${window} window to evaluate: the series has ${result.days} whole day(s)` +
+          (window === 'day' ? ' (needs at least 2, or --eval-from 0)' : ' (a month window needs 30)') +
+          (result.skippedZero > 0 ? `, ${result.skippedZero} skipped with a zero total` : ''),
+      );
+    }
+    const meta = { series: file, model: model ?? null, target: loaded.target, form: loaded.form };
+    io.stdout.write(flags.has('json') ? `${JSON.stringify(toJson(result, meta))}\n` : formatTable(result, meta));
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof SeriesInputError) {
+      io.stderr.write(`claude-meter backtest: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function parseFlags(argv: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}'`);
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq > 0 ? eq : undefined);
+    if ((BOOL_FLAGS as readonly string[]).includes(name)) {
+      if (eq > 0) throw new UsageError(`--${name} takes no value`);
+      out.set(name, 'true');
+    } else if ((VALUE_FLAGS as readonly string[]).includes(name)) {
+      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined || v === '' || (eq < 0 && v.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+      out.set(name, v);
+    } else {
+      throw new UsageError(`unknown flag '--${name}'`);
+    }
+  }
+  return out;
+}
+
+function oneOf<T extends string>(v: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got '${v}'`);
+  return v as T;
+}
+
+function number(v: string, flag: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a non-negative number, got '${v}'`);
+  return n;
+}
+
+interface Meta {
+  series: string;
+  model: string | null;
+  target: Target;
+  form: string;
+}
+
+/** Best baseline and the model's improvement over it, per checkpoint. */
+function bestBaselines(r: BacktestResult): Record<string, { name: string; mape: number; improvementPct: number }> {
+  const out: Record<string, { name: string; mape: number; improvementPct: number }> = {};
+  for (const k of r.checkpoints.map(String)) {
+    let name = '';
+    let mape = Infinity;
+    for (const [b, per] of Object.entries(r.baselines)) {
+      const v = per?.[k] ?? Infinity;
+      if (v < mape) [name, mape] = [b, v];
+    }
+    out[k] = { name, mape, improvementPct: (100 * (mape - (r.mape[k] ?? NaN))) / mape };
+  }
+  return out;
+}
+
+/** The issue's shape `{ mape, baselines, windows }` plus context keys. */
+export function toJson(r: BacktestResult, meta: Meta): Record<string, unknown> {
+  return {
+    mape: r.mape,
+    baselines: r.baselines,
+    windows: r.windows,
+    ...meta,
+    window: r.window,
+    checkpoints: r.checkpoints,
+    days: r.days,
+    firstEvaluated: r.firstEvaluated,
+    skippedZero: r.skippedZero,
+    best: bestBaselines(r),
+    baselineFallbacks: r.baselineFallbacks,
+    methods: r.methods,
+    coverage: r.coverage,
+    coldStarts: r.coldStarts,
+  };
+}
+
+export function formatTable(r: BacktestResult, meta: Meta): string {
+  const unit = r.window === 'day' ? 'H' : 'D';
+  const names = Object.keys(r.baselines);
+  const best = bestBaselines(r);
+  const f = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(1));
+  const rows = [[`${unit}`, 'model', ...names, 'best baseline', 'vs best', 'p10–p90 coverage']];
+  for (const k of r.checkpoints.map(String)) {
+    const b = best[k];
+    const imp = b === undefined ? '—' : `${b.improvementPct >= 0 ? '−' : '+'}${Math.abs(b.improvementPct).toFixed(1)}%`;
+    rows.push([`${unit}=${k}`, f(r.mape[k]), ...names.map((n) => f(r.baselines[n as keyof typeof r.baselines]?.[k])), b === undefined ? '—' : `${b.name} ${f(b.mape)}`, imp, `${Math.round(100 * (r.coverage[k] ?? 0))}%`]);
+  }
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  const lines = rows.map((row) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  '));
+  const last = r.firstEvaluated + r.windows + r.skippedZero - 1;
+  const notes = [
+    `series ${meta.series} (${meta.form}${meta.model === null ? ', all rows' : `, model ${meta.model}`}), target ${meta.target}, ${r.days} whole days`,
+    `MAPE % over ${r.windows} ${r.window} window(s) ${r.window === 'day' ? 'days' : 'starting days'} ${r.firstEvaluated}–${last}; lower is better`,
+  ];
+  if (r.skippedZero > 0) notes.push(`${r.skippedZero} window(s) skipped: actual total 0 (no percentage error)`);
+  for (const [b, per] of Object.entries(r.baselineFallbacks)) {
+    const n = Object.values(per ?? {}).reduce((a, v) => a + v, 0);
+    if (n > 0) notes.push(`${b}: undefined (zero reference fraction) ${n} time(s), scored as linear there`);
+  }
+  if (r.coldStarts > 0) notes.push(`${r.coldStarts} window(s) forecast on a cold start (< 2 whole days of history)`);
+  const used = Object.entries(r.methods).map(([m, per]) => `${m} ${Object.values(per).reduce((a, v) => a + v, 0)}`);
+  notes.push(`methods used (all checkpoints): ${used.join(', ')}`);
+  if (r.window === 'month') notes.push('month windows: rolling 30 days; only the linear baseline is defined (see src/forecast/baselines.ts)');
+  return `${notes.slice(0, 2).join('\n')}\n\n${lines.join('\n')}\n\n${notes.slice(2).join('\n')}\n`;
+}
