@@ -1,0 +1,185 @@
+/**
+ * `claude-meter simulate --series FILE --config FILE [...]`: replays a normalized trace
+ * through the real admission, budget, pacing and forecasting code on a simulated clock (no
+ * upstream) and reports, per budget instance and window, spend, when it was exhausted, and
+ * how many requests were throttled or rejected; plus an SVG chart. See src/simulate/.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../config/load.ts';
+import { ConfigError } from '../config/errors.ts';
+import { buildPricer } from '../pricing/build.ts';
+import { PricingError } from '../pricing/errors.ts';
+import { emptyUsage } from '../usage/types.ts';
+import { SeriesInputError } from '../forecast/csv.ts';
+import { DEFAULT_TOKENS, planRequests, type Plan } from '../simulate/requests.ts';
+import { simulate, type InstanceResult, type SimResult } from '../simulate/run.ts';
+import { renderSvg } from '../simulate/svg.ts';
+import { timeLabel, windowLabel } from '../simulate/time.ts';
+
+type IO = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
+
+const USAGE = `usage: claude-meter simulate --series FILE --config FILE [--model NAME] [--model-as CLAUDE_MODEL]
+         [--from DAY] [--days N] [--scale F] [--tag TAG] [--speed N] [--svg FILE] [--json]`;
+const VALUE_FLAGS = new Set(['series', 'config', 'speed', 'model', 'model-as', 'scale', 'svg', 'from', 'days', 'tag']);
+const BOOL_FLAGS = new Set(['json']);
+const DEFAULT_MODEL_AS = 'claude-sonnet-4-6';
+const DAY = 86_400_000;
+
+/** A bad flag or input: the message is printed with the usage, exit 2. */
+class UsageError extends Error {}
+
+export async function runSimulateCommand(argv: string[], io: IO): Promise<number> {
+  try {
+    return await run(argv, io);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof SeriesInputError || err instanceof ConfigError || err instanceof PricingError) {
+      io.stderr.write(`claude-meter simulate: ${err.message}\n${err instanceof UsageError ? `${USAGE}\n` : ''}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function run(argv: string[], io: IO): Promise<number> {
+  const flags = parseFlags(argv);
+  const seriesFile = flags.get('series');
+  const configFile = flags.get('config');
+  if (seriesFile === undefined || configFile === undefined) throw new UsageError('--series and --config are required');
+  const config = loadConfig({ file: configFile, env: process.env });
+  const pricer = buildPricer(config);
+  const modelAs = flags.get('model-as') ?? DEFAULT_MODEL_AS;
+  if (pricer.resolve(modelAs) === null) throw new UsageError(`--model-as '${modelAs}' is not in the price table (pricing.models can add it)`);
+  let text: string;
+  try {
+    text = readFileSync(seriesFile, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --series ${seriesFile}: ${(err as Error).message}`);
+  }
+  const scale = number(flags, 'scale', (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+  const fromDay = number(flags, 'from', (v) => Number.isInteger(v) && v >= 0, 'a whole number of days >= 0');
+  const days = number(flags, 'days', (v) => Number.isInteger(v) && v >= 1, 'a whole number of days >= 1');
+  const speed = number(flags, 'speed', (v) => v > 0, 'simulated seconds per wall-clock second, > 0');
+  const model = flags.get('model');
+  const tag = flags.get('tag');
+  const plan = planRequests(text, {
+    modelAs,
+    historyDays: config.forecast.history_days,
+    ...(model === undefined ? {} : { model }),
+    ...(scale === undefined ? {} : { scale }),
+    ...(fromDay === undefined ? {} : { fromDay }),
+    ...(days === undefined ? {} : { days }),
+    ...(tag === undefined ? {} : { tag }),
+  });
+  const probe = pricer.price(modelAs, { ...emptyUsage(), input: 1, output: 1 }, { at: plan.from, betas: [] });
+  if (probe.unpriced) throw new UsageError(`--model-as '${modelAs}' has no price in force at the simulated time (${new Date(plan.from).toISOString()})`);
+
+  const wallStart = performance.now();
+  const res = await simulate({
+    config,
+    pricer,
+    requests: plan.requests(),
+    from: plan.from,
+    to: plan.to,
+    // --speed caps simulated time per wall second (to watch a run); without it: as fast as possible.
+    ...(speed === undefined
+      ? {}
+      : {
+          onHour: async (t: number, c: Pick<SimResult, 'requests' | 'admitted' | 'throttled' | 'rejected'>) => {
+            io.stderr.write(`${timeLabel(t, plan.day0)}: ${n(c.requests)} requests, ${n(c.admitted)} admitted, ${n(c.throttled)} throttled, ${n(c.rejected)} rejected\n`);
+            const ahead = (t - plan.from) / speed - (performance.now() - wallStart);
+            if (ahead > 0) await sleep(ahead);
+          },
+        }),
+  });
+
+  const svgArg = flags.get('svg') ?? 'simulate.svg';
+  const svgPath = resolve(svgArg);
+  const title = `claude-meter simulate: ${basename(seriesFile)}${model === undefined ? '' : ` (${model})`}`;
+  const subtitle = `billed as ${modelAs}, ${range(plan)}${plan.scale < 1 ? `, scale ${plan.scale}` : ''}: ${n(res.requests)} requests, ${n(res.admitted)} admitted, ${n(res.throttled)} throttled, ${n(res.rejected)} rejected`;
+  try {
+    writeFileSync(svgPath, renderSvg(res, { title, subtitle, day0: plan.day0 }));
+  } catch (err) {
+    throw new UsageError(`cannot write --svg ${svgPath}: ${(err as Error).message}`);
+  }
+  if (flags.has('json')) {
+    const doc = { series: resolve(seriesFile), model: model ?? null, model_as: modelAs, scale: plan.scale, source_requests: plan.sourceRequests, day0: plan.day0, svg: svgPath, ...res };
+    io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    return 0;
+  }
+  io.stdout.write(report(res, plan, { series: seriesFile, model, modelAs, svgPath: svgArg }));
+  return 0;
+}
+
+function report(res: SimResult, plan: Plan, o: { series: string; model: string | undefined; modelAs: string; svgPath: string }): string {
+  const lines = [`simulated ${basename(o.series)}${o.model === undefined ? '' : `, model ${o.model}`}, billed as ${o.modelAs}: ${range(plan)}`];
+  const perReq = plan.scale < 1 ? `; scale ${plan.scale}: each simulated request carries the tokens of ${+(1 / plan.scale).toFixed(1)}` : '';
+  lines.push(`  series: ${n(plan.sourceRequests)} requests from ${timeLabel(plan.historyFrom, plan.day0)} to ${timeLabel(plan.to, plan.day0)}${perReq}${plan.defaultedTokens ? `; rows without token counts: ${n(DEFAULT_TOKENS.input)} in / ${n(DEFAULT_TOKENS.output)} out per request` : ''}`);
+  if (plan.historyFrom < plan.from) lines.push(`  history: the ${n(res.historyRequests)} requests before ${timeLabel(plan.from, plan.day0)} were settled without admission, so forecasts start warm`);
+  lines.push(`  ${n(res.requests)} simulated: ${n(res.admitted)} admitted${res.unbudgeted > 0 ? ` (${n(res.unbudgeted)} matched no budget)` : ''}, ${n(res.throttled)} throttled, ${n(res.rejected)} rejected`);
+  for (const inst of res.instances) lines.push('', ...instanceTable(inst, plan.day0));
+  lines.push('', `chart: ${o.svgPath}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function instanceTable(inst: InstanceResult, day0: number): string[] {
+  const fmt = (v: number) => (inst.unit === 'usd' ? `$${v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}` : n(Math.round(v)));
+  const who = inst.instance === '*' ? inst.scope : `${inst.scope} '${inst.instance}'`;
+  const notes = [inst.action === 'shadow' ? 'shadow: "rejected" = would have been' : '', inst.spikes > 0 ? `${inst.spikes} spike alert(s)` : ''].filter(Boolean);
+  const head = `budget '${inst.budget}' (${who}, ${inst.window} window, ${inst.action}, limit ${fmt(inst.limit)})${notes.length ? `: ${notes.join('; ')}` : ''}`;
+  const rows = [['window', 'limit', 'demand', 'spent', '% of limit', 'exhausted at', 'admitted', 'throttled', 'rejected']];
+  for (const w of inst.windows) {
+    rows.push([
+      windowLabel(w, day0),
+      fmt(w.limit),
+      fmt(w.demand),
+      fmt(w.spent),
+      w.limit > 0 ? `${Math.round((100 * w.spent) / w.limit)}%` : '—',
+      w.exhaustedAt === null ? '—' : timeLabel(w.exhaustedAt - (w.exhaustedAt % 60_000), day0),
+      n(w.admitted),
+      n(w.throttled),
+      n(w.rejected),
+    ]);
+  }
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  // Text left, numbers right.
+  const line = (row: string[]) => row.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  return [head, ...rows.map((row) => `  ${line(row)}`)];
+}
+
+function range(plan: Plan): string {
+  const days = Math.round((plan.to - plan.from) / DAY);
+  return `${timeLabel(plan.from, plan.day0)} to ${timeLabel(plan.to, plan.day0)} (${days} day${days === 1 ? '' : 's'})`;
+}
+
+function parseFlags(argv: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}'`);
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (BOOL_FLAGS.has(name)) {
+      if (eq > 0) throw new UsageError(`--${name} takes no value`);
+      flags.set(name, 'true');
+    } else if (VALUE_FLAGS.has(name)) {
+      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined || v === '' || (eq < 0 && v.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+      flags.set(name, v);
+    } else throw new UsageError(`unknown flag --${name}`);
+  }
+  return flags;
+}
+
+function number(flags: Map<string, string>, name: string, ok: (v: number) => boolean, what: string): number | undefined {
+  const s = flags.get(name);
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (s.trim() === '' || !Number.isFinite(v) || !ok(v)) throw new UsageError(`--${name} must be ${what}, got '${s}'`);
+  return v;
+}
+
+function n(v: number): string {
+  return v.toLocaleString('en-US');
+}

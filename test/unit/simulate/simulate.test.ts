@@ -1,0 +1,127 @@
+/**
+ * `claude-meter simulate` end to end on a 3-day hourly fixture (test/fixtures/simulate): demand is
+ * 20 requests/h at night and 100/h from 08:00 to 20:00, 1,000 in / 200 out tokens each, billed
+ * as claude-sonnet-4-6: $0.006 per request, $8.64 per day, against $4.32 budgets.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runSimulateCommand } from '../../../src/commands/simulate.ts';
+import type { InstanceResult } from '../../../src/simulate/types.ts';
+
+const FIX = 'test/fixtures/simulate';
+const SERIES = `${FIX}/hourly-3days.csv`;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const dir = mkdtempSync(join(tmpdir(), 'cm-simulate-'));
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const sink = (f: (s: string) => void) => new Writable({ write: (c: Buffer, _e, cb) => (f(String(c)), cb()) });
+  const code = await runSimulateCommand(args, { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+  return { code, out, err };
+}
+
+async function simulateJson(config: string, svg: string): Promise<{ instances: InstanceResult[]; requests: number; svg: string }> {
+  const r = await cli(['--series', SERIES, '--model', 'fixture/chat', '--config', `${FIX}/${config}`, '--svg', join(dir, svg), '--json']);
+  assert.equal(r.code, 0, r.err);
+  return JSON.parse(r.out) as { instances: InstanceResult[]; requests: number; svg: string };
+}
+
+test('a reject budget at half the demand is exhausted at 13:35 each day and rejects the other half', async () => {
+  const res = await simulateJson('reject.config.yaml', 'reject.svg');
+  assert.equal(res.requests, 3 * 1440);
+  const inst = res.instances[0];
+  assert.ok(inst && inst.budget === 'chat-daily-reject');
+  assert.equal(inst.windows.length, 3);
+  for (const [d, w] of inst.windows.entries()) {
+    // 160 night requests + 560 from 08:00 = 720 × $0.006 = $4.32: the 720th lands at 13:35:42.
+    assert.equal(w.exhaustedAt, d * DAY + 13 * HOUR + 35 * 60_000 + 42_000, `day ${d}`);
+    assert.equal(w.admitted, 720);
+    assert.equal(w.rejected, 720);
+    assert.equal(w.throttled, 0);
+    assert.ok(Math.abs(w.spent - 4.32) < 1e-9 && Math.abs(w.demand - 8.64) < 1e-9);
+  }
+  const rejectedHours = inst.hours.filter((h) => h.rejected > 0).map((h) => (h.t % DAY) / HOUR);
+  assert.equal(Math.min(...rejectedHours), 13, 'nothing is rejected before the budget runs out');
+});
+
+test('a throttle budget at half the demand paces spend over the day: 90–100% spent, throttling from morning to afternoon', async () => {
+  const res = await simulateJson('throttle.config.yaml', 'throttle.svg');
+  const inst = res.instances[0];
+  assert.ok(inst && inst.budget === 'chat-daily-throttle');
+  for (const [d, w] of inst.windows.entries()) {
+    const share = w.spent / w.limit;
+    assert.ok(share >= 0.9 && share <= 1, `day ${d}: spent ${(100 * share).toFixed(1)}% of the limit`);
+    assert.ok(w.throttled > 500, `day ${d}: ${w.throttled} throttled`);
+    assert.equal(w.rejected, 0, 'pacing keeps the limit from being hit');
+    const hours = inst.hours.filter((h) => h.t >= d * DAY && h.t < (d + 1) * DAY && h.throttled > 0).map((h) => (h.t % DAY) / HOUR);
+    assert.ok(hours.length >= 6, `day ${d}: throttled in ${hours.length} hours`);
+    assert.ok(Math.min(...hours) <= 10 && Math.max(...hours) >= 15, `day ${d}: throttled hours ${hours.join(',')}`);
+    // Spread, not a wall: no throttled hour refuses everything.
+    for (const h of inst.hours.filter((x) => x.t >= d * DAY && x.t < (d + 1) * DAY && x.throttled > 0)) assert.ok(h.admitted > 0);
+  }
+  // The chart samples spend hourly, with a forecast band once the forecaster has run.
+  assert.ok(inst.samples.length >= 3 * 24);
+  assert.ok(inst.samples.some((s) => s.p50 !== null && s.p10 !== null && s.p90 !== null && s.p10 <= s.p50 && s.p50 <= s.p90));
+});
+
+/** Well-formed enough for any SVG viewer: balanced tags, escaped text. */
+function assertWellFormed(svg: string): void {
+  assert.ok(svg.startsWith('<svg '), 'starts with <svg');
+  assert.ok(svg.trimEnd().endsWith('</svg>'));
+  const stack: string[] = [];
+  for (const m of svg.matchAll(/<(\/?)([a-zA-Z][\w:-]*)((?:\s+[\w:-]+="[^"<>]*")*)\s*(\/?)>|<|&(?!(?:amp|lt|gt|quot|#\d+);)/g)) {
+    const [all, close, name, , self] = m;
+    assert.ok(name !== undefined, `stray '${all}' at ${m.index}: ${svg.slice(m.index, m.index + 60)}`);
+    if (self === '/') continue;
+    if (close === '/') assert.equal(stack.pop(), name, `unbalanced </${name}> at ${m.index}`);
+    else stack.push(name);
+  }
+  assert.deepEqual(stack, [], 'every tag closed');
+}
+
+test('the SVG is well-formed and draws spend, limit, forecast and the budget name', async () => {
+  const r = await cli(['--series', SERIES, '--model', 'fixture/chat', '--config', `${FIX}/reject.config.yaml`, '--svg', join(dir, 'table.svg')]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /budget 'chat-daily-reject' \(global, day window, reject, limit \$4\.32\)/);
+  assert.match(r.out, /day 0 +\$4\.32 +\$8\.64 +\$4\.32 +100% +day 0 13:35 +720 +0 +720/);
+  assert.match(r.out, /chart: .*table\.svg/);
+  const svg = readFileSync(join(dir, 'table.svg'), 'utf8');
+  assertWellFormed(svg);
+  assert.match(svg, /chat-daily-reject/);
+  assert.ok((svg.match(/<polyline /g) ?? []).length >= 6, 'spend and p50 lines per window');
+  assert.match(svg, /<polygon /, 'forecast band');
+  assert.match(svg, /stroke-dasharray="8 5"/, 'dashed limit');
+  assert.match(svg, /<path d="M /, 'exhaustion marks');
+});
+
+test('bad flags and files exit 2 with a message', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--config', `${FIX}/reject.config.yaml`], /--series and --config are required/],
+    [['--series', SERIES], /--series and --config are required/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--bogus', '1'], /unknown flag --bogus/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--scale', '0'], /--scale must be a number in \(0, 1\]/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--days', '1.5'], /--days must be a whole number/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--speed', 'fast'], /--speed must be/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--svg'], /--svg needs a value/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, 'extra'], /unexpected argument 'extra'/],
+    [['--series', `${FIX}/missing.csv`, '--config', `${FIX}/reject.config.yaml`], /cannot read --series/],
+    [['--series', SERIES, '--config', `${FIX}/missing.yaml`], /file not found/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--model', 'nope'], /no requests with model 'nope' \(models: fixture\/chat, fixture\/other\)/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--model-as', 'gpt-4'], /--model-as 'gpt-4' is not in the price table/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--from', '9'], /past the series' last day/],
+  ];
+  for (const [args, msg] of cases) {
+    const svg = join(dir, 'bad.svg');
+    const r = await cli([...args, ...(args.includes('--svg') ? [] : ['--svg', svg])]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+    assert.match(r.err, msg);
+    assert.equal(r.out, '');
+    assert.ok(!existsSync(svg), 'nothing written on a bad invocation');
+  }
+});
