@@ -23,6 +23,7 @@ import {
   MINUTE_HISTORY_TTL_MS,
 } from './keys.ts';
 import { paceStep, type BucketState } from './pace.ts';
+import { RecentIds } from '../lib/recent-ids.ts';
 import type { PaceResult, AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from './types.ts';
 
 const SWEEP_EVERY_MS = 60_000;
@@ -58,7 +59,7 @@ export class MemoryBudgetStore implements BudgetStore {
   #lastNow = 0;
   #nextSweep = 0;
   /** Settled ids, bounded FIFO: the same idempotency the Redis store keeps with a marker key. */
-  readonly #settled = new Set<string>();
+  readonly #settled = new RecentIds(SETTLED_IDS_MAX);
   #closed = false;
 
   /** Entries held (instances + listings + alert claims); for tests of the memory bound. */
@@ -271,7 +272,6 @@ export class MemoryBudgetStore implements BudgetStore {
   }
 
   #rememberSettled(id: string): void {
-    if (this.#settled.size >= SETTLED_IDS_MAX) this.#settled.delete(this.#settled.values().next().value as string);
     this.#settled.add(id);
   }
 }

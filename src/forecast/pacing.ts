@@ -15,8 +15,13 @@ export function pacedRate(limitPico: number, spentPico: number, reservedPico: nu
 }
 
 /** Local offset of `timeZone` at `at` in ms (UTC+1 → 3,600,000), from Intl; used to put forecast days on local midnight. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
 export function zoneOffsetMs(timeZone: string, at: number): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
+  // Building an Intl formatter costs ~0.1 ms; time zones are few, so keep one per zone.
+  let fmt = formatters.get(timeZone);
+  if (fmt === undefined) {
+    fmt = new Intl.DateTimeFormat('en-US', {
     timeZone,
     hourCycle: 'h23',
     year: 'numeric',
@@ -25,7 +30,10 @@ export function zoneOffsetMs(timeZone: string, at: number): number {
     hour: '2-digit',
     minute: '2-digit',
     second: '2-digit',
-  }).formatToParts(new Date(at));
+    });
+    formatters.set(timeZone, fmt);
+  }
+  const parts = fmt.formatToParts(new Date(at));
   const n = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
   const wall = Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'));
   return wall - (at - (at % 1000));

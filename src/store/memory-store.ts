@@ -51,6 +51,8 @@ export class MemoryStore implements MeterStore {
   readonly #events: Fifo<RequestRecord>;
   /** id → expiry; Map keeps insertion (= write) order, so the oldest ids are first. */
   readonly #seen = new Map<string, number>();
+  readonly #seenRing: (string | undefined)[];
+  #seenHead = 0;
   #nextSweep = 0;
   #closed = false;
 
@@ -65,6 +67,7 @@ export class MemoryStore implements MeterStore {
     this.#eventsMaxLen = opts.eventsMaxLen;
     this.#dedupeTtlMs = (opts.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS) * 1000;
     this.#dedupeMaxIds = opts.dedupeMaxIds ?? DEFAULT_DEDUPE_MAX_IDS;
+    this.#seenRing = new Array<string | undefined>(this.#dedupeMaxIds);
     this.#events = new Fifo(opts.eventsMaxLen);
   }
 
@@ -140,10 +143,12 @@ export class MemoryStore implements MeterStore {
   #remember(id: string, now: number): void {
     this.#seen.delete(id); // re-insert at the end so Map order stays expiry order
     this.#seen.set(id, now + this.#dedupeTtlMs);
-    if (this.#seen.size > this.#dedupeMaxIds) {
-      const oldest = this.#seen.keys().next();
-      if (oldest.done !== true) this.#seen.delete(oldest.value);
-    }
+    // Evict through a ring of ids, not `#seen.keys().next()`: V8 keeps deleted slots at the
+    // front of a Map, so that call rescans them and a full 100k bound cost ~60 µs per write.
+    const old = this.#seenRing[this.#seenHead];
+    if (old !== undefined && old !== id) this.#seen.delete(old);
+    this.#seenRing[this.#seenHead] = id;
+    this.#seenHead = (this.#seenHead + 1) % this.#seenRing.length;
   }
 
   /** Drops expired hashes and ids at most once a minute, so memory tracks the TTL, not uptime. */
