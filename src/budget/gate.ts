@@ -23,6 +23,8 @@ export interface GateRequest {
   betas: readonly string[];
   /** `x-meter-priority: low` is paced first (it must leave a reserve in the pacing bucket). */
   priority?: 'low' | 'normal';
+  /** An SDK retry (`x-stainless-retry-count` > 0): its demand was already counted once. */
+  retry?: boolean;
 }
 
 /** Where pacing rates come from (the forecast service); the gate only applies them. */
@@ -170,6 +172,7 @@ export class BudgetGate {
       const st = result.states[i];
       if (ref === undefined || budget === undefined || st === undefined) throw new Error(`budget store returned deniedBy ${i} for ${refs.length} refs`);
       this.#events.onDenied?.(budget, ref);
+      this.#recordDemand(req, refs, amount);
       return { kind: 'denied', denial: denial(budget, ref, st, amount, now), budget };
     }
     refs.forEach((ref, i) => {
@@ -215,11 +218,20 @@ export class BudgetGate {
         }
         if (!r.ok) {
           this.#events.onThrottled?.(b, req.priority ?? 'normal', 'rejected');
+          this.#recordDemand(req, refs, amount);
           return { kind: 'denied', denial: pacedDenial(b, ref, ratePerMs, r.waitMs, this.#clock.now()), budget: b };
         }
       }
     }
     return null;
+  }
+
+  /** Refused demand feeds the forecast history (not the spend); SDK retries are not new demand. Best effort. */
+  #recordDemand(req: GateRequest, refs: InstanceRef[], amount: Amount): void {
+    if (req.retry === true) return;
+    this.#store.recordDemand(refs, amount.pico, this.#clock.now()).catch((err: unknown) => {
+      this.#logger.debug({ err: String(err) }, 'could not record refused demand');
+    });
   }
 
   /**

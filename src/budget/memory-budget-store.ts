@@ -263,6 +263,11 @@ export class MemoryBudgetStore implements BudgetStore {
     return step.result;
   }
 
+  async recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
+    if (pico <= 0) return;
+    for (const ref of refs) this.#recordHistory(ref, pico, now);
+  }
+
   async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
     return inRange(this.#hourly.get(`${budget}\u0000${instance}`), from, to);
   }

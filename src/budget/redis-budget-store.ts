@@ -345,6 +345,19 @@ export class RedisBudgetStore implements BudgetStore {
     return this.#client.get(this.#keys.forecast(key));
   }
 
+  async recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
+    this.#assertOpen();
+    if (pico <= 0 || refs.length === 0) return;
+    const hour = now - (now % 3_600_000);
+    const tx = this.#client.multi();
+    for (const ref of refs) {
+      const k = this.#keys.instance(ref);
+      tx.hincrby(k.hourly, String(hour), pico).pexpire(k.hourly, HOURLY_HISTORY_TTL_MS);
+      tx.hincrby(k.minutes(hour), String(now - (now % 60_000)), pico).pexpire(k.minutes(hour), MINUTE_HISTORY_TTL_MS);
+    }
+    await tx.exec();
+  }
+
   async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
     this.#assertOpen();
     const probe = this.#keys.instance({ budget, instance, window: HISTORY_WINDOW, limitPico: null, limitTokens: null, enforce: false });

@@ -133,6 +133,12 @@ export interface BudgetStore {
   settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult>;
   /** Current state of each ref (expired reservations excluded). */
   state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]>;
+  /**
+   * Demand that was refused (paced or over the cap) goes into the same history as settled spend,
+   * so the forecast keeps seeing what the scope *wants* to spend: otherwise pacing would teach
+   * the forecaster that demand equals the limit and switch itself off.
+   */
+  recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void>;
   /** Settled spend (pico) per hour start in [from, to): the forecaster's history (kept 40 days). */
   hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
   /** Settled spend (pico) per minute start in [from, to): spike detection (kept 3 hours). */

@@ -161,6 +161,17 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       assert.equal(await s.getForecast('missing', T0), null);
     });
 
+    test('recordDemand adds refused demand to the history, not to the spend', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 1_000 });
+      await s.recordDemand([r], 400, T0);
+      await s.recordDemand([r], 0, T0);
+      const h0 = T0 - (T0 % HOUR);
+      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()], [[h0, 400]]);
+      assert.equal([...(await s.minuteSpend('b', '*', T0 - MIN, T0 + MIN)).values()].reduce((a, b) => a + b, 0), 400);
+      assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
+    });
+
     test('settle is idempotent by id: a retry after an ambiguous failure adds nothing', async (t) => {
       const s = await setup(t);
       const r = ref({ limitPico: 10_000 });

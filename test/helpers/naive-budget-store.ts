@@ -42,6 +42,10 @@ export class NaiveBudgetStore implements BudgetStore {
     return this.#inner.getForecast(key, now);
   }
 
+  recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
+    return this.#inner.recordDemand(refs, pico, now);
+  }
+
   hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
     return this.#inner.hourlySpend(budget, instance, from, to);
   }
