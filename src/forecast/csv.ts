@@ -97,13 +97,14 @@ export function parseSeriesCsv(text: string, opts: LoadOptions = {}): LoadedSeri
   return { series, target, form, models: sortedModels, rows: rows.length };
 }
 
-function num(s: string | undefined, what: string, where: string): number {
+/** A non-negative number from a CSV cell, or a SeriesInputError naming where. */
+export function num(s: string | undefined, what: string, where: string): number {
   const v = Number(s);
   if (s === undefined || s.trim() === '' || !Number.isFinite(v) || v < 0) throw new SeriesInputError(`${where}: bad ${what} '${s ?? ''}'`);
   return v;
 }
 
-function optNum(s: string | undefined, what: string, where: string): number | null {
+export function optNum(s: string | undefined, what: string, where: string): number | null {
   return s === undefined || s.trim() === '' ? null : num(s, what, where);
 }
 

@@ -13,7 +13,7 @@
  * provider-scale traces (ServeGen: up to ~600k requests per 10 min) stay tractable. By
  * default F = 1, or MAX_SIMULATED / requests (2 significant digits, rounded down) above that.
  */
-import { SeriesInputError } from '../forecast/csv.ts';
+import { SeriesInputError, num, optNum } from '../forecast/csv.ts';
 import { DAY_MS } from '../forecast/series.ts';
 
 export interface SimRequest {
@@ -159,15 +159,6 @@ function* expand(chunks: Chunk[], scale: number, base: Omit<SimRequest, 'ts' | '
   }
 }
 
-function num(s: string | undefined, what: string, where: string): number {
-  const v = Number(s);
-  if (s === undefined || s.trim() === '' || !Number.isFinite(v) || v < 0) throw new SeriesInputError(`${where}: bad ${what} '${s ?? ''}'`);
-  return v;
-}
-
-function optNum(s: string | undefined, what: string, where: string): number | null {
-  return s === undefined || s.trim() === '' ? null : num(s, what, where);
-}
 
 function perRequest(f: string[], where: string): { chunk: Chunk; defaulted: boolean } {
   const input = optNum(f[2], 'input_tokens', where);
