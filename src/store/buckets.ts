@@ -61,20 +61,22 @@ export function tokenCounts(u: Usage): Record<TokenKind, number> {
 /** The integer increments one record adds to each of its buckets; zeros are omitted. */
 export function recordDeltas(r: RequestRecord): Array<readonly [MetricName, number]> {
   const out: Array<readonly [MetricName, number]> = [[METRICS.requests, 1]];
-  const push = (m: MetricName, n: number): void => {
-    if (n !== 0) out.push([m, n]);
-  };
-  push(METRICS.errors, r.status >= 400 ? 1 : 0);
-  push(METRICS.partial, r.partial ? 1 : 0);
-  push(METRICS.usageMissing, r.usageMissing !== null ? 1 : 0);
-  push(METRICS.unpriced, r.unpriced ? 1 : 0);
+  pushNonZero(out, METRICS.errors, r.status >= 400 ? 1 : 0);
+  pushNonZero(out, METRICS.partial, r.partial ? 1 : 0);
+  pushNonZero(out, METRICS.usageMissing, r.usageMissing !== null ? 1 : 0);
+  pushNonZero(out, METRICS.unpriced, r.unpriced ? 1 : 0);
   if (r.usage !== null) {
     const t = tokenCounts(r.usage);
-    for (const kind of TOKEN_KINDS) push(METRICS[kind], t[kind]);
-    push(METRICS.webSearchRequests, r.usage.webSearchRequests);
+    for (const kind of TOKEN_KINDS) pushNonZero(out, METRICS[kind], t[kind]);
+    pushNonZero(out, METRICS.webSearchRequests, r.usage.webSearchRequests);
   }
-  push(METRICS.costPicoUsd, r.costPicoUsd);
+  pushNonZero(out, METRICS.costPicoUsd, r.costPicoUsd);
   return out;
+}
+
+/** A module function, not a closure: tsx names every closure per call (see http/request-body.ts). */
+function pushNonZero(out: Array<readonly [MetricName, number]>, m: MetricName, n: number): void {
+  if (n !== 0) out.push([m, n]);
 }
 
 type Fold = (t: Totals, n: bigint) => void;

@@ -8,7 +8,8 @@
  * a no-op for that record instead of a double count, whichever batch carries it.
  * query(): one pipeline of HGETALLs, one per hour of the range.
  */
-import type { Cluster, Redis, Result } from 'ioredis';
+import { createHash } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
 import { assertValidRecord, recordDeltas, RowBuilder } from './buckets.ts';
 import { decodeEvent, encodeEvent } from './event-codec.ts';
 import {
@@ -24,13 +25,6 @@ import {
   type KeySchema,
 } from './keys.ts';
 import type { MeterStore, RequestRecord, StoreHealth, UsageQuery, UsageRow } from './types.ts';
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    /** WRITE_SCRIPT: numkeys, keys, args; resolves to the number of records applied (seen ids are skipped). */
-    claudeMeterWriteBatch(numKeys: number, ...keysThenArgs: string[]): Result<number, Context>;
-  }
-}
 
 export type RedisClient = Redis | Cluster;
 
@@ -106,6 +100,7 @@ for _, key in ipairs(touched) do
 end
 return n
 `;
+const WRITE_SCRIPT_SHA = createHash('sha1').update(WRITE_SCRIPT).digest('hex');
 
 /** A record waiting for its batch, with the script arguments it contributes. */
 interface Pending {
@@ -118,8 +113,9 @@ interface Pending {
 }
 
 /**
- * Upper bound of records per script call: a script blocks Redis while it runs, and a
- * batch this size (a few hundred commands) still runs in well under a millisecond.
+ * Upper bound of records per script call, because a script blocks Redis while it runs:
+ * at most ~30 commands per record, so a full batch stays around a millisecond. The
+ * Recorder keeps 16 writes in flight, so its batches are smaller still.
  */
 const MAX_BATCH = 64;
 
@@ -166,10 +162,6 @@ export class RedisStore implements MeterStore {
     this.#dedupeTtl = String(dedupeTtl);
     this.#healthTimeoutMs = opts.healthTimeoutMs ?? 500;
     this.#ownsClient = opts.ownsClient ?? true;
-    // defineCommand loads by EVALSHA and falls back to EVAL on NOSCRIPT, so a restarted
-    // (script-cache-less) server needs no special handling here.
-    // The key count varies with the batch, so it is the first argument of every call.
-    client.defineCommand('claudeMeterWriteBatch', { lua: WRITE_SCRIPT });
   }
 
   /**
@@ -178,28 +170,25 @@ export class RedisStore implements MeterStore {
    * machine with the proxy, so its CPU is the proxy's throughput (npm run bench).
    */
   write(r: RequestRecord): Promise<void> {
-    try {
+    // Anything thrown in here (closed store, invalid record) rejects this record's promise only.
+    return new Promise((resolve, reject) => {
       this.#assertOpen();
       assertValidRecord(r);
-      const pending = this.#encode(r);
-      return new Promise((resolve, reject) => {
-        if (this.#batch.length === 0) setImmediate(() => this.#sendBatch());
-        this.#batch.push({ ...pending, resolve, reject });
-        if (this.#batch.length >= MAX_BATCH) this.#sendBatch();
-      });
-    } catch (err) {
-      return Promise.reject(err);
-    }
+      const pending = this.#encode(r, resolve, reject);
+      if (this.#batch.length === 0) setImmediate(() => this.#sendBatch());
+      this.#batch.push(pending);
+      if (this.#batch.length >= MAX_BATCH) this.#sendBatch();
+    });
   }
 
   /** The script arguments of one record (see WRITE_SCRIPT), computed while its caller waits. */
-  #encode(r: RequestRecord): Omit<Pending, 'resolve' | 'reject'> {
+  #encode(r: RequestRecord, resolve: () => void, reject: (err: unknown) => void): Pending {
     const event = encodeEvent(r);
     const deltas = recordDeltas(r);
     const args = [String(minuteOfHour(r.ts)), String(event.length), ...event, String(deltas.length)];
     for (const [metric, n] of deltas) args.push(metric, String(n));
     for (const dim of DIMENSIONS) args.push(dimensionValue(dim, r));
-    return { seenKey: this.#keys.seen(r.id), hour: hourStartSec(r.ts), args };
+    return { seenKey: this.#keys.seen(r.id), hour: hourStartSec(r.ts), args, resolve, reject };
   }
 
   /** One script call for every record queued so far; each caller's promise follows its outcome. */
@@ -214,18 +203,37 @@ export class RedisStore implements MeterStore {
       if (group < 0) group = hours.push(p.hour) - 1;
       args.push(String(group), ...p.args);
     }
-    const keys = [this.#keys.events, ...batch.map((p) => p.seenKey)];
+    const keys = [this.#keys.events];
+    for (const p of batch) keys.push(p.seenKey);
     for (const hour of hours) for (const dim of DIMENSIONS) keys.push(this.#keys.agg(dim, hour));
-    const rejectAll = (err: unknown) => {
-      for (const p of batch) p.reject(err);
-    };
+    let sent: Promise<unknown>;
     try {
-      this.#client.claudeMeterWriteBatch(keys.length, ...keys, ...args).then(() => {
-        for (const p of batch) p.resolve();
-      }, rejectAll);
+      sent = this.#runWriteScript(keys, args);
     } catch (err) {
-      rejectAll(err); // we run from a timer here: a synchronous throw must not escape
+      // We run from a timer or inside another record's write(): a synchronous throw must not escape.
+      sent = Promise.reject(err);
     }
+    sent.then(
+      () => {
+        for (const p of batch) p.resolve();
+      },
+      (err: unknown) => {
+        for (const p of batch) p.reject(err);
+      },
+    );
+  }
+
+  /**
+   * EVALSHA, and EVAL when the server answers NOSCRIPT (a restart emptied its script cache).
+   * Not defineCommand: with a key count that varies per batch, a defined command's first
+   * argument is that count, and ioredis auto-pipelining routes a Cluster command by its
+   * first argument; for EVALSHA it knows where the keys are.
+   */
+  #runWriteScript(keys: string[], args: string[]): Promise<unknown> {
+    return this.#client.evalsha(WRITE_SCRIPT_SHA, keys.length, ...keys, ...args).catch((err: unknown) => {
+      if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
+      return this.#client.eval(WRITE_SCRIPT, keys.length, ...keys, ...args);
+    });
   }
 
   async query(q: UsageQuery): Promise<UsageRow[]> {

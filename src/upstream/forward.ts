@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { upstreamRequestHeaders, downstreamResponseHeaders } from './headers.ts';
 import { upstreamFailure, type ProxyError } from '../http/errors.ts';
 
@@ -34,9 +34,9 @@ export interface ForwarderOptions {
  * keep-alive Pool, response chunks written straight to the client with backpressure.
  *
  * Engine choice, by `npm run bench` (README, Performance): http-proxy-3 on node:http cost
- * ~37% more CPU per request and served ~30% fewer requests/s at concurrency 64 than this
- * path with the same tap and recorder. The http-proxy-3 engine is kept in bench/ only, so
- * every benchmark run re-checks the decision; the product has one path.
+ * about twice the CPU per request and served about half the requests/s at concurrency 64
+ * of this path with the same pipeline and recorder. The http-proxy-3 engine is kept in
+ * bench/ only, so every benchmark run re-checks the decision; the product has one path.
  */
 export class Forwarder {
   readonly #pool: Pool;
@@ -65,23 +65,27 @@ export class Forwarder {
    * pipeline had to inspect (sent byte-identical), or null to stream `req` through.
    */
   forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks): void {
-    let settled = false;
-    const end = (how: 'complete' | 'aborted') => {
-      if (settled) return;
-      settled = true;
-      hooks.onEnd(how);
+    // A method and a plain variable rather than closures: claude-meter runs under tsx,
+    // which gives every named closure a defineProperty('name') (~1 µs) per request.
+    const exchange = {
+      settled: false,
+      end(how: 'complete' | 'aborted') {
+        if (exchange.settled) return;
+        exchange.settled = true;
+        hooks.onEnd(how);
+      },
     };
     const host = this.#host;
     const headers = upstreamRequestHeaders(req.headers, { upstreamHost: host, apiKey: this.#apiKey });
     if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
 
-    let abort: ((err: Error) => void) | null = null;
+    let upstream: Dispatcher.DispatchController | null = null;
     res.once('close', () => {
       if (res.writableFinished) return;
-      end('aborted'); // first: the abort below surfaces as an error we must not answer
-      abort?.(new Error('client closed the connection'));
+      exchange.end('aborted'); // first: the abort below surfaces as an error we must not answer
+      upstream?.abort(new Error('client closed the connection'));
     });
-    res.once('finish', () => end('complete'));
+    res.once('finish', () => exchange.end('complete'));
 
     this.#pool.dispatch(
       {
@@ -92,7 +96,7 @@ export class Forwarder {
       },
       {
         onRequestStart(controller) {
-          abort = (err) => controller.abort(err);
+          upstream = controller;
         },
         onResponseStart(_controller, status, upstreamHeaders, statusMessage) {
           if (status < 200) return; // 1xx is informational; the final answer follows
@@ -111,14 +115,14 @@ export class Forwarder {
           res.end();
         },
         onResponseError(_controller, err) {
-          if (settled) return;
+          if (exchange.settled) return;
           if (res.headersSent) {
             // The status line is gone; cutting the connection is the only way to tell the client.
             res.destroy();
-            end('aborted');
+            exchange.end('aborted');
             return;
           }
-          settled = true;
+          exchange.settled = true;
           hooks.onError(upstreamFailure(err as NodeJS.ErrnoException, host));
         },
       },

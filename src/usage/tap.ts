@@ -44,12 +44,16 @@ export function isCountTokens(method: string, path: string): boolean {
   return route(method, path) === 'count_tokens';
 }
 
+/** `name` is lower case. Node and undici hand us lower-case names, so look that up first; scan only if absent. */
 function header(headers: Headers, name: string): string | null {
-  for (const [k, v] of Object.entries(headers)) {
-    if (k.toLowerCase() !== name || v === undefined) continue;
-    return Array.isArray(v) ? v.join(', ') : v;
-  }
-  return null;
+  const v = headers[name] ?? scanHeader(headers, name);
+  if (v === undefined) return null;
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function scanHeader(headers: Headers, name: string): string | string[] | undefined {
+  for (const k of Object.keys(headers)) if (k.toLowerCase() === name && headers[k] !== undefined) return headers[k];
+  return undefined;
 }
 
 function mediaType(contentType: string | null): string | null {
@@ -242,8 +246,10 @@ export class UsageTap {
   /** The collected JSON body, or undefined when absent or not JSON. */
   #parseJson(): unknown {
     if (this.#tooLarge || this.#unparseable || this.#jsonBytes === 0) return undefined;
-    let s = Buffer.concat(this.#json).toString('utf8');
+    // Usually one chunk: decode it in place rather than copy it into a new Buffer first.
+    const chunks = this.#json;
     this.#json = [];
+    let s = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#jsonBytes)).toString('utf8');
     if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
     try {
       return JSON.parse(s) as unknown;

@@ -95,6 +95,37 @@ describe('RedisStore on a real redis-server', () => {
     assert.equal(await probe.xlen(`{${prefix}}:events`), 2_000, 'one event per record, none duplicated');
   });
 
+  test('writes issued together share one script call: a record repeated inside it counts once, bad ones fail alone', async (t) => {
+    const prefix = freshPrefix();
+    const store = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 100 });
+    t.after(() => store.close());
+    // Same minute and dimensions: the script sums their increments into one field, past 2^53.
+    const twice = rec({ id: 'same', ts: T0, costPicoUsd: 2 ** 52 });
+    const sameField = rec({ id: 'other', ts: T0 + 1_000, costPicoUsd: 2 ** 52 + 1 });
+    const nextHour = rec({ id: 'later', ts: T0 + HOUR, costPicoUsd: 5 });
+    const results = await Promise.allSettled([
+      store.write(twice),
+      store.write(sameField),
+      store.write({ ...twice }),
+      store.write(rec({ id: 'bad', costPicoUsd: -1 })),
+      store.write(nextHour),
+      store.write(twice),
+    ]);
+    assert.deepEqual(
+      results.map((x) => x.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+    );
+    const rows = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + DAY });
+    assert.deepEqual(
+      rows.map((r) => [r.start, r.totals.requests, r.totals.costPicoUsd]),
+      [
+        [T0, 2, 2n ** 53n + 1n],
+        [T0 + HOUR, 1, 5n],
+      ],
+    );
+    assert.equal((await store.recent(10)).length, 3);
+  });
+
   test('key layout: hour hashes with TTL, dedupe markers with TTL, fields minute|metric|value', async (t) => {
     const client = await connectRedis(server.url);
     const prefix = freshPrefix();

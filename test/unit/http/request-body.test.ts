@@ -1,0 +1,77 @@
+/**
+ * readRequestBody over a real loopback HTTP server: the facts of a small body, the
+ * bounded read of an oversized one (the rest streamed on byte-identical), and an upload
+ * cut short by the client.
+ */
+import assert from 'node:assert/strict';
+import http, { type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { Readable } from 'node:stream';
+import { readRequestBody, type ReadBody } from '../../../src/http/request-body.ts';
+
+/** One server whose handler hands each request to `onRequest` and answers 204. */
+async function withServer(t: { after(fn: () => unknown): void }, onRequest: (req: IncomingMessage) => Promise<void>): Promise<string> {
+  const server = http.createServer((req, res) => {
+    onRequest(req).finally(() => res.writeHead(204).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function drain(body: ReadBody['forward']): Promise<Buffer> {
+  if (Buffer.isBuffer(body)) return body;
+  const chunks: Buffer[] = [];
+  for await (const c of body as Readable) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+test('a small body is read whole and inspected', async (t) => {
+  const sent = JSON.stringify({ model: 'claude-x', max_tokens: 64, stream: true, messages: [] });
+  let got: ReadBody | undefined;
+  const url = await withServer(t, async (req) => {
+    got = await readRequestBody(req, 1024);
+  });
+  await fetch(url, { method: 'POST', body: sent });
+  assert.ok(got);
+  assert.ok(Buffer.isBuffer(got.forward));
+  assert.equal(got.forward.toString(), sent);
+  assert.deepEqual(got.facts, { model: 'claude-x', stream: true, maxTokens: 64, bytes: Buffer.byteLength(sent), parsed: true });
+});
+
+test('past maxBytes the body is not buffered: what was read and the rest stream on unchanged', async (t) => {
+  const sent = Buffer.alloc(256 * 1024, 'abcdefgh');
+  let forwarded: Buffer | undefined;
+  let facts: ReadBody['facts'] | undefined;
+  const url = await withServer(t, async (req) => {
+    const read = await readRequestBody(req, 1000);
+    facts = read.facts;
+    assert.ok(!Buffer.isBuffer(read.forward));
+    forwarded = await drain(read.forward);
+  });
+  // A stream: the body arrives in several chunks, the first ones before the limit.
+  await fetch(url, { method: 'POST', body: Readable.toWeb(Readable.from([sent.subarray(0, 600), sent.subarray(600)])) as ReadableStream, duplex: 'half' } as RequestInit);
+  assert.ok(forwarded);
+  assert.equal(Buffer.compare(forwarded, sent), 0);
+  assert.equal(facts?.parsed, false);
+  assert.ok((facts?.bytes ?? 0) > 1000);
+});
+
+test('an upload cut short by the client rejects', async (t) => {
+  let outcome: Promise<unknown> | undefined;
+  let arrived: () => void = () => {};
+  const started = new Promise<void>((resolve) => (arrived = resolve));
+  const url = await withServer(t, async (req) => {
+    outcome = readRequestBody(req, 1024 * 1024);
+    arrived();
+    await outcome.catch(() => {});
+  });
+  const req = http.request(url, { method: 'POST', headers: { 'content-length': '1000' } });
+  req.on('error', () => {});
+  req.write('{"model":');
+  await started;
+  req.destroy();
+  assert.ok(outcome);
+  await assert.rejects(outcome);
+});
