@@ -88,15 +88,13 @@ async function start(args: ParsedArgs): Promise<void> {
     closing = true;
     logger.info({ signal }, 'shutting down: draining in-flight requests and records');
     watcher?.stop();
+    // Exit only once pino's async destination has written everything (flush with a callback).
+    const exit = (code: number) => logger.flush(() => process.exit(code));
     app.close().then(
-      () => {
-        logger.flush();
-        process.exit(0);
-      },
+      () => exit(0),
       (err: unknown) => {
         logger.error({ err: String(err) }, 'shutdown failed');
-        logger.flush();
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -140,7 +140,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
       if (deps.budgets) settleBudgets(deps.budgets, admission, record, facts?.bytes ?? 0);
     },
   };
-  deps.forwarder.forward(req, res, body, hooks);
+  deps.forwarder.forward(req, res, body, hooks, facts !== null && !free);
 }
 
 function missing(reason: UsageOutcome['missingReason'], facts: RequestFacts | null): UsageOutcome {

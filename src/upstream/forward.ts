@@ -64,7 +64,8 @@ export class Forwarder {
    * Forwards one request. `body` is the already-read request body for routes the
    * pipeline had to inspect (sent byte-identical), or null to stream `req` through.
    */
-  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks): void {
+  /** `identity`: ask the upstream for an uncompressed response (metered routes; see headers.ts). */
+  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks, identity = false): void {
     // A method and a plain variable rather than closures: claude-meter runs under tsx,
     // which gives every named closure a defineProperty('name') (~1 µs) per request.
     const exchange = {
@@ -76,7 +77,7 @@ export class Forwarder {
       },
     };
     const host = this.#host;
-    const headers = upstreamRequestHeaders(req.headers, { upstreamHost: host, apiKey: this.#apiKey });
+    const headers = upstreamRequestHeaders(req.headers, { upstreamHost: host, apiKey: this.#apiKey, identity });
     if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
 
     let upstream: Dispatcher.DispatchController | null = null;

@@ -218,3 +218,12 @@ test('an upstream that stalls mid-stream is cut after body_timeout_ms; the clien
   assert.equal(r?.partial, true);
   assert.equal(r?.usage?.input, 321);
 });
+
+test('metered requests ask the upstream for identity encoding (cheaper to meter); other paths keep the client\'s accept-encoding', async (t) => {
+  const up = await startMockAnthropic(t);
+  const { url } = await startProxy(t, { upstream: up.url });
+  await rawRequest(`${url}/v1/messages`, 'POST', { 'accept-encoding': 'gzip, br', 'content-type': 'application/json' }, JSON.stringify({ model: SONNET, max_tokens: 5, messages: [] }));
+  await rawRequest(`${url}/v1/models`, 'GET', { 'accept-encoding': 'gzip, br' });
+  assert.equal(up.received[0]?.headers['accept-encoding'], 'identity');
+  assert.equal(up.received[1]?.headers['accept-encoding'], 'gzip, br');
+});
