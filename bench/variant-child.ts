@@ -15,7 +15,7 @@ import { Recorder } from '../src/store/recorder.ts';
 import { MemoryStore } from '../src/store/memory-store.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
 import { createRedisClient } from '../src/store/redis-client.ts';
-import { handleProxied, type PipelineDeps } from '../src/http/pipeline.ts';
+import { handleProxied, pipelineLimits, type PipelineDeps } from '../src/http/pipeline.ts';
 import { BudgetGate } from '../src/budget/gate.ts';
 import { MemoryBudgetStore } from '../src/budget/memory-budget-store.ts';
 import { SettleQueue } from '../src/budget/settle-queue.ts';
@@ -68,11 +68,7 @@ const deps: PipelineDeps = {
   logger,
   record: (r) => recorder.record(r),
   warnedModels: new Set(),
-  limits: {
-    maxJsonBodyBytes: config.limits.max_json_body_bytes,
-    maxSseEventBytes: config.limits.max_sse_event_bytes,
-    maxRequestBodyBytes: config.limits.max_request_body_bytes,
-  },
+  limits: pipelineLimits(config),
   budgets: { gate, settles },
 };
 const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {

@@ -8,7 +8,7 @@ import type { Logger } from './lib/logger.ts';
 import type { MeterStore } from './store/types.ts';
 import { createMetrics, type MeterMetrics } from './metrics/registry.ts';
 import { Forwarder } from './upstream/forward.ts';
-import { handleProxied, type PipelineDeps } from './http/pipeline.ts';
+import { handleProxied, pipelineLimits, type PipelineDeps } from './http/pipeline.ts';
 import { handleAdmin, isAdminPath, type AdminDeps } from './http/admin.ts';
 import { ProxyError, sendProxyError } from './http/errors.ts';
 import { Recorder } from './store/recorder.ts';
@@ -130,11 +130,7 @@ export function createApp(opts: AppOptions): App {
     logger,
     record: (r) => recorder.record(r),
     warnedModels: new Set(),
-    limits: {
-      maxJsonBodyBytes: config.limits.max_json_body_bytes,
-      maxSseEventBytes: config.limits.max_sse_event_bytes,
-      maxRequestBodyBytes: config.limits.max_request_body_bytes,
-    },
+    limits: pipelineLimits(config),
     budgets: { gate, settles },
   };
   const admin: AdminDeps = {
@@ -180,11 +176,7 @@ export function createApp(opts: AppOptions): App {
       pipeline.pricer = buildPricer(next);
       admin.pricingVersion = pipeline.pricer.version;
       admin.adminToken = next.admin.token;
-      pipeline.limits = {
-        maxJsonBodyBytes: next.limits.max_json_body_bytes,
-        maxSseEventBytes: next.limits.max_sse_event_bytes,
-        maxRequestBodyBytes: next.limits.max_request_body_bytes,
-      };
+      pipeline.limits = pipelineLimits(next);
       gate.setBudgets(next.budgets);
       currentForecastConfig = next.forecast;
       const old = alerter;

@@ -21,6 +21,7 @@
  */
 import type { Cluster, Redis, Result } from 'ioredis';
 import { DEFAULT_PREFIX } from '../store/keys.ts';
+import { quitClient } from '../store/redis-client.ts';
 import {
   alertTtlSec,
   assertAmount,
@@ -393,11 +394,7 @@ export class RedisBudgetStore implements BudgetStore {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.#ownsClient) return;
-    try {
-      await this.#client.quit();
-    } catch {
-      this.#client.disconnect(); // already down: same end state
-    }
+    await quitClient(this.#client);
   }
 
   #assertOpen(): void {

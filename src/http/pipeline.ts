@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../lib/clock.ts';
+import type { Config } from '../config/types.ts';
 import type { ForwardHooks, Forwarder } from '../upstream/forward.ts';
 import { UsageTap, isCountTokens, isMeteredPath } from '../usage/tap.ts';
 import type { UsageOutcome } from '../usage/types.ts';
@@ -199,4 +200,13 @@ function settleBudgets(b: NonNullable<PipelineDeps['budgets']>, a: Admission, r:
     actual: { pico: r.unpriced ? 0 : r.costPicoUsd, tokens },
   });
   if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, bytes, u);
+}
+
+/** The pipeline's byte limits from the config (construction and reload share this). */
+export function pipelineLimits(config: Config): PipelineDeps['limits'] {
+  return {
+    maxJsonBodyBytes: config.limits.max_json_body_bytes,
+    maxSseEventBytes: config.limits.max_sse_event_bytes,
+    maxRequestBodyBytes: config.limits.max_request_body_bytes,
+  };
 }

@@ -77,3 +77,12 @@ export function createRedisCluster(nodes: ClusterNode[], opts: RedisClientOption
   quietErrors(client, opts.logger);
   return client;
 }
+
+/** Closes a client we own: QUIT, or disconnect() when the connection is already down (same end state, no reconnect loop). */
+export async function quitClient(client: Redis | Cluster): Promise<void> {
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}

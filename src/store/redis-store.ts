@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { assertValidRecord, recordDeltas, RowBuilder } from './buckets.ts';
 import { decodeEvent, encodeEvent } from './event-codec.ts';
+import { quitClient } from './redis-client.ts';
 import {
   DEFAULT_DEDUPE_TTL_SECONDS,
   DEFAULT_PREFIX,
@@ -293,12 +294,7 @@ export class RedisStore implements MeterStore {
     if (this.#closed) return;
     this.#closed = true;
     if (!this.#ownsClient) return;
-    try {
-      await this.#client.quit();
-    } catch {
-      // QUIT fails when the connection is already down; disconnect() stops reconnecting, same end state.
-      this.#client.disconnect();
-    }
+    await quitClient(this.#client);
   }
 
   #assertOpen(): void {
