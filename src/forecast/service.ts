@@ -151,7 +151,7 @@ export class ForecastService {
     };
     this.#latest.set(key, f);
     this.#events.onForecast?.(f);
-    this.#score(key, ref, live.p50, st.spentPico, now);
+    this.#score(key, ref, live.p50, now);
     await this.#spike(b, ref, live, now);
   }
 
@@ -225,7 +225,7 @@ export class ForecastService {
   }
 
   /** Keep the p50 seen at 25/50/75% of each window; when the window changes, score them against what was spent. */
-  #score(key: string, ref: InstanceRef, p50: number, spent: number, now: number): void {
+  #score(key: string, ref: InstanceRef, p50: number, now: number): void {
     const cp = this.#checkpoints.get(key);
     if (cp && cp.windowId !== ref.window.id) {
       this.#checkpoints.delete(key);
@@ -240,7 +240,6 @@ export class ForecastService {
     const frac = (now - ref.window.start) / (ref.window.end - ref.window.start);
     if (cur.p50s.length < 3 && frac >= [0.25, 0.5, 0.75][cur.p50s.length]!) cur.p50s.push(p50);
     this.#checkpoints.set(key, cur);
-    void spent;
   }
 }
 
