@@ -3,25 +3,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/config/errors.ts';
+import { assertConfigError } from './helpers.ts';
 import { BUDGET_DEFAULTS, DEFAULTS } from '../../../src/config/defaults.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/config/${name}`, import.meta.url));
 const SHIPPED = fileURLToPath(new URL('../../../proxy.config.yaml', import.meta.url));
 const INLINE = '/etc/cm/inline.yaml';
 const loadText = (text: string, env: Record<string, string> = {}) => loadConfig({ file: INLINE, env, readFile: () => text });
-
-function assertConfigError(fn: () => unknown, message: string): ConfigError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
-  assert.equal(caught.message, message);
-  return caught;
-}
 
 // One fixture per budget failure mode; each asserts the exact operator-facing message.
 const failures: Array<[file: string, keyPath: string, reason: string]> = [

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { loadConfig } from '../../../src/config/load.ts';
 import { ConfigError } from '../../../src/config/errors.ts';
+import { assertConfigError } from './helpers.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/config/${name}`, import.meta.url));
@@ -12,18 +13,6 @@ const SHIPPED = fileURLToPath(new URL('../../../proxy.config.yaml', import.meta.
 /** Loads `text` as if it were the file `name` (for cases that need no fixture on disk). */
 function loadText(text: string, env: Record<string, string> = {}, name = '/etc/cm/inline.yaml') {
   return loadConfig({ file: name, env, readFile: () => text });
-}
-
-function assertConfigError(fn: () => unknown, message: string): ConfigError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
-  assert.equal(caught.message, message);
-  return caught;
 }
 
 // One fixture per failure mode; each asserts the exact operator-facing message.

@@ -8,7 +8,7 @@ import {
   reconcileCacheSplit,
   usageFromObject,
 } from '../../../src/usage/anthropic-usage.ts';
-import { jsonFixture, usage } from './helpers.ts';
+import { CACHE_SPLIT_USAGE, jsonFixture, usage } from './helpers.ts';
 
 const json = (name: string): unknown => JSON.parse(jsonFixture(name).toString('utf8'));
 
@@ -16,19 +16,7 @@ test('usageFromObject reads every field of the full Usage object', () => {
   const body = json('message-cache-split.json') as { usage: unknown };
   assert.deepEqual(
     usageFromObject(body.usage),
-    usage({
-      input: 21,
-      output: 393,
-      cacheCreation: 188086,
-      cacheCreation5m: 68086,
-      cacheCreation1h: 120000,
-      cacheRead: 16384,
-      webSearchRequests: 3,
-      webFetchRequests: 2,
-      serviceTier: 'priority',
-      inferenceGeo: 'us',
-      speed: 'fast',
-    }),
+    CACHE_SPLIT_USAGE,
   );
 });
 

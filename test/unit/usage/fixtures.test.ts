@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { JSON_HEADERS, jsonFixture, outcome, runTap, sseFixture, usage } from './helpers.ts';
+import { CACHE_SPLIT_USAGE, JSON_HEADERS, jsonFixture, outcome, runTap, sseFixture, usage } from './helpers.ts';
 import { SSE_CASES } from './sse-cases.ts';
 
 test('every .sse fixture has an expected outcome', () => {
@@ -61,19 +61,7 @@ test('json/message-cache-split.json through the tap', async () => {
   assert.deepEqual(
     got,
     outcome({
-      usage: usage({
-        input: 21,
-        output: 393,
-        cacheCreation: 188086,
-        cacheCreation5m: 68086,
-        cacheCreation1h: 120000,
-        cacheRead: 16384,
-        webSearchRequests: 3,
-        webFetchRequests: 2,
-        serviceTier: 'priority',
-        inferenceGeo: 'us',
-        speed: 'fast',
-      }),
+      usage: CACHE_SPLIT_USAGE,
       model: 'claude-opus-4-1-20250805',
       stopReason: 'end_turn',
       messageId: 'msg_01Hq3x9aLwzKp6Rv4mXcT8sN',

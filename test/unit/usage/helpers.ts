@@ -67,3 +67,18 @@ export function outcome(fields: Partial<UsageOutcome>): UsageOutcome {
     ...fields,
   };
 }
+
+/** The usage recorded in fixtures/json/message-cache-split.json (every field of the full Usage object). */
+export const CACHE_SPLIT_USAGE: Usage = usage({
+  input: 21,
+  output: 393,
+  cacheCreation: 188086,
+  cacheCreation5m: 68086,
+  cacheCreation1h: 120000,
+  cacheRead: 16384,
+  webSearchRequests: 3,
+  webFetchRequests: 2,
+  serviceTier: 'priority',
+  inferenceGeo: 'us',
+  speed: 'fast',
+});
