@@ -10,12 +10,14 @@ declare module 'autocannon' {
     timeout?: number;
     headers?: Record<string, string>;
     body?: string | Buffer;
+    overallRate?: number;
   }
   export interface Result {
     errors: number;
     timeouts: number;
     non2xx: number;
     duration: number;
+    requests: { total: number };
   }
   export interface Instance extends EventEmitter {
     stop(): void;

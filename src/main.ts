@@ -2,12 +2,12 @@
  * Process entry. The only place that reads argv and process.env, builds the
  * logger, and wires signals; everything else receives what it needs.
  */
-import pino from 'pino';
 import { createApp } from './app.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
 import { ConfigError } from './config/errors.ts';
 import { ConfigWatcher } from './config/reload.ts';
 import { systemClock } from './lib/clock.ts';
+import { createProcessLogger } from './lib/process-logger.ts';
 import { VERSION } from './version.ts';
 import { runForecastCommand } from './commands/forecast.ts';
 import { runBacktestCommand } from './commands/backtest.ts';
@@ -59,10 +59,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
 
 async function start(args: ParsedArgs): Promise<void> {
   const config = loadConfig({ file: args.flags.get('config') ?? null, env: process.env });
-  const logger = pino(
-    { level: config.log.level, base: { service: 'claude-meter' } },
-    pino.destination({ sync: false }),
-  );
+  const log = createProcessLogger(config.log.level);
+  const logger = log.logger;
   const app = createApp({ config, clock: systemClock, logger });
   const addr = await app.listen();
   const redis = config.store.redis.url !== null || config.store.redis.cluster_nodes.length > 0;
@@ -88,8 +86,8 @@ async function start(args: ParsedArgs): Promise<void> {
     closing = true;
     logger.info({ signal }, 'shutting down: draining in-flight requests and records');
     watcher?.stop();
-    // Exit only once pino's async destination has written everything (flush with a callback).
-    const exit = (code: number) => logger.flush(() => process.exit(code));
+    // Exit only once the buffered, asynchronous log destination has written everything.
+    const exit = (code: number) => log.flush(() => process.exit(code));
     app.close().then(
       () => exit(0),
       (err: unknown) => {

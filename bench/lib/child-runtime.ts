@@ -5,6 +5,14 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+
+/** utime + stime of the main thread (tid = pid) from /proc, in µs (Linux; USER_HZ = 100). */
+function mainThreadCpuUs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10_000;
+}
 
 export type Handler = (msg: Record<string, unknown>) => unknown;
 
@@ -24,6 +32,9 @@ export async function serveChild(server: Server, extra: Record<string, Handler> 
   };
   const ops: Record<string, Handler> = {
     cpu: () => process.cpuUsage(),
+    /** The main thread's CPU alone (µs): what bounds a single event loop, unlike cpu (all threads). */
+    'cpu-main': () => mainThreadCpuUs(),
+    elu: () => performance.eventLoopUtilization(),
     // Sampled in-process: heapUsed is only visible from inside, and a 100 ms timer costs nothing measurable.
     'mem-start': () => {
       samples = [];

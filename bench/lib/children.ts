@@ -21,9 +21,10 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export async function spawnChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Child> {
+/** `cwd`: another checkout of this repo whose bench/<script> to run (bench/ab.ts compares checkouts). */
+export async function spawnChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = [], cwd = ROOT): Promise<Child> {
   const cp = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `bench/${script}`], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });

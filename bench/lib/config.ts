@@ -14,7 +14,8 @@ export const BENCH = {
   seconds: num('BENCH_SECONDS', 5, 1),
   rounds: num('BENCH_ROUNDS', 3, 1),
   warmupSeconds: num('BENCH_WARMUP', 2, 0.5),
-  concurrencies: [1, 16, 64],
+  /** BENCH_CONCURRENCY=64 (a comma list) measures only those levels: for focused experiments, not the README table. */
+  concurrencies: env['BENCH_CONCURRENCY'] ? env['BENCH_CONCURRENCY'].split(',').map(Number) : [1, 16, 64],
   /** The http-proxy-3 comparison engine is only measured where the engine decision is made. */
   variantConcurrencies: [1, 64],
   variant: env['BENCH_VARIANT'] !== '0',

@@ -34,7 +34,7 @@ export interface RecorderOptions {
   store: MeterStore;
   logger: Logger;
   journalMaxRecords: number;
-  /** Store writes in flight at once. */
+  /** Store writes in flight at once (default: the store's writeConcurrency, else 16). */
   concurrency?: number;
   /** First replay delay after a failure (ms); doubles per failed attempt up to retryMaxMs. */
   retryInitialMs?: number;
@@ -87,7 +87,7 @@ export class Recorder {
     this.#store = opts.store;
     this.#log = opts.logger;
     this.#onEvent = opts.onEvent ?? (() => {});
-    this.#concurrency = opts.concurrency ?? DEFAULTS.concurrency;
+    this.#concurrency = opts.concurrency ?? opts.store.writeConcurrency ?? DEFAULTS.concurrency;
     this.#retryInitialMs = opts.retryInitialMs ?? DEFAULTS.retryInitialMs;
     this.#retryMaxMs = opts.retryMaxMs ?? DEFAULTS.retryMaxMs;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;

@@ -87,6 +87,8 @@ export interface StoreHealth {
  */
 export interface MeterStore {
   readonly kind: 'memory' | 'redis';
+  /** Writes the store wants in flight at once (a batching store wants many); the Recorder's default. */
+  readonly writeConcurrency?: number;
   /**
    * Persist one record: append to the event log and add to every per-minute bucket.
    * Idempotent by `record.id`: writing the same record twice counts it once.

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 
 const BIN = resolve('bin/claude-meter.js');
 
@@ -53,6 +54,43 @@ test('start on the shipped proxy.config.yaml without Redis: in-memory store, say
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number];
   assert.equal(code, 0);
+});
+
+test('request log lines are buffered but reach stdout within a fraction of a second, and SIGTERM writes out the rest', async (t) => {
+  const upstream = await startMockAnthropic(t);
+  upstream.setScenario(() => ({ kind: 'message', usage: { input_tokens: 3, output_tokens: 2 } }));
+  const { child } = run(['start', '--config', 'proxy.config.yaml'], { PORT: '0', UPSTREAM_URL: upstream.url });
+  const seen: Array<{ msg: string; id?: string; listen?: string }> = [];
+  const lines = createInterface({ input: child.stdout });
+  const closed = once(lines, 'close');
+  let onLine: (() => void) | null = null;
+  lines.on('line', (l) => {
+    seen.push(JSON.parse(l) as { msg: string });
+    onLine?.();
+  });
+  const until = (pred: () => boolean, ms: number) =>
+    new Promise<void>((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`timed out after ${ms} ms; lines: ${JSON.stringify(seen)}`)), ms);
+      onLine = () => {
+        if (!pred()) return;
+        clearTimeout(timer);
+        ok();
+      };
+      onLine();
+    });
+  await until(() => seen.length > 0, 10_000);
+  const base = seen[0]!.listen!;
+  const ask = () => fetch(`${base}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-test', 'content-type': 'application/json' }, body: '{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}' }).then((r) => r.text());
+  // One request: its line is far below the 8 KB buffer, so only the flush timer can write it.
+  await ask();
+  await until(() => seen.some((l) => l.msg === 'request'), 2_000);
+  // A burst then SIGTERM at once: every request line is still written before exit.
+  await Promise.all(Array.from({ length: 20 }, ask));
+  child.kill('SIGTERM');
+  const [code] = (await once(child, 'exit')) as [number];
+  await closed;
+  assert.equal(code, 0);
+  assert.equal(seen.filter((l) => l.msg === 'request').length, 21);
 });
 
 test('--version prints the package version', async () => {

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../../src/lib/logger.ts';
 import { Recorder, type RecorderEvent, type RecorderOptions } from '../../src/store/recorder.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
+import { decodeEvent } from '../../src/store/event-codec.ts';
 import type { RequestRecord, Totals } from '../../src/store/types.ts';
 import { DAY, rec, T0, usage } from '../contract/fixtures.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
@@ -76,7 +77,7 @@ async function assertStoredExactlyOnce(r: Rig, expected: RequestRecord[]): Promi
   const cost = rows.reduce((s, row) => s + row.totals.costPicoUsd, 0n);
   assert.equal(cost, expected.reduce((s, x) => s + BigInt(x.costPicoUsd), 0n));
   const events = await r.client.xrange('{rec}:events', '-', '+');
-  const ids = events.map(([, fields]) => fields[fields.indexOf('id') + 1]);
+  const ids = events.map(([, fields]) => decodeEvent(fields)?.id);
   assert.equal(ids.length, expected.length, 'one event per record');
   assert.deepEqual(new Set(ids), new Set(expected.map((x) => x.id)));
 }

@@ -126,6 +126,40 @@ describe('RedisStore on a real redis-server', () => {
     assert.equal((await store.recent(10)).length, 3);
   });
 
+  test('a batch of new records is summed before Redis: one HINCRBY per distinct field, exact past 2^53', async (t) => {
+    const prefix = freshPrefix();
+    const client = await connectRedis(server.url);
+    const store = new RedisStore(client, { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 100 });
+    t.after(() => store.close());
+    const probe = await connectRedis(server.url);
+    t.after(() => probe.quit());
+    await probe.config('RESETSTAT');
+    // 40 new records, one minute, one caller and model: every record adds to the same fields.
+    const records = Array.from({ length: 40 }, (_, i) => rec({ id: `sum-${i}`, ts: T0 + i * 1000, costPicoUsd: 2 ** 50 + i }));
+    await Promise.all(records.map((r) => store.write(r)));
+    const stats = await probe.info('commandstats');
+    const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    assert.equal(calls('evalsha') + calls('eval'), 1, 'one script call for the batch');
+    const fields = (await Promise.all(['all', 'model', 'key', 'tag'].map((d) => probe.hlen(`{${prefix}}:agg:${d}:${Math.floor(T0 / 1000)}`)))).reduce((a, b) => a + b, 0);
+    assert.equal(calls('hincrby'), fields, 'one HINCRBY per field, not per record');
+    const [row] = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + DAY });
+    const exact = records.reduce((s, r) => s + BigInt(r.costPicoUsd), 0n);
+    assert.ok(exact > 2n ** 53n);
+    assert.deepEqual([row?.totals.requests, row?.totals.costPicoUsd], [40, exact]);
+  });
+
+  test('a batch holding a record written by an earlier batch (a replay) counts only the new ones', async (t) => {
+    const prefix = freshPrefix();
+    const store = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 100 });
+    t.after(() => store.close());
+    const first = rec({ id: 'replayed', ts: T0, costPicoUsd: 7 });
+    await store.write(first);
+    await Promise.all([store.write({ ...first }), store.write(rec({ id: 'new-1', ts: T0, costPicoUsd: 11 })), store.write(rec({ id: 'new-2', ts: T0, costPicoUsd: 13 }))]);
+    const [row] = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + DAY });
+    assert.deepEqual([row?.totals.requests, row?.totals.costPicoUsd], [3, 31n]);
+    assert.deepEqual((await store.recent(10)).map((r) => r.id).sort(), ['new-1', 'new-2', 'replayed']);
+  });
+
   test('key layout: hour hashes with TTL, dedupe markers with TTL, fields minute|metric|value', async (t) => {
     const client = await connectRedis(server.url);
     const prefix = freshPrefix();

@@ -80,9 +80,32 @@ test('event codec round-trips records, keeping null distinct from empty string',
     rec({ model: '', tag: 'a|b', latencyMs: 0.125, ttftMs: 3.5, usage: usage({ cacheCreation5m: 1, cacheCreation1h: 2 }) }),
   ];
   for (const r of cases) assert.deepEqual(decodeEvent(encodeEvent(r)), r);
+  assert.equal(encodeEvent(rec()).length, 2, 'one stream field per event');
+  const v1 = (patch: Record<number, unknown>) => {
+    const arr = JSON.parse(encodeEvent(rec())[1]) as unknown[];
+    for (const [i, x] of Object.entries(patch)) arr[Number(i)] = x;
+    return ['v1', JSON.stringify(arr)];
+  };
   assert.equal(decodeEvent(['id', 'x']), null, 'missing required fields');
-  assert.equal(decodeEvent([...encodeEvent(rec()), 'usageMissing', 'not_a_reason']), null);
-  assert.equal(decodeEvent([...encodeEvent(rec()), 'usage', '{"input":"1"}']), null);
+  assert.equal(decodeEvent(v1({ 10: 'not_a_reason' })), null);
+  assert.equal(decodeEvent(v1({ 9: { input: '1' } })), null);
+  assert.equal(decodeEvent(v1({ 0: null })), null, 'no id');
+  assert.equal(decodeEvent(['v1', '{not json']), null);
+  assert.equal(decodeEvent(['v1', '{"id":"x"}']), null, 'not an array');
+});
+
+test('event codec still reads the older flat form (one stream field per record field)', () => {
+  const u = usage({ cacheCreation5m: 1, cacheCreation1h: 2 });
+  const r = rec({ usage: u, ttftMs: null, tag: '' });
+  const flat = [
+    'id', r.id, 'ts', String(r.ts), 'method', r.method, 'path', r.path, 'model', String(r.model), 'keyId', r.keyId, 'tag', '',
+    'status', String(r.status), 'stream', r.stream ? '1' : '0', 'usage', JSON.stringify(u), 'partial', '0',
+    'costPicoUsd', String(r.costPicoUsd), 'unpriced', '0', 'free', '0', 'latencyMs', String(r.latencyMs),
+    'upstreamLatencyMs', String(r.upstreamLatencyMs), 'messageId', String(r.messageId),
+  ];
+  assert.deepEqual(decodeEvent(flat), r);
+  assert.equal(decodeEvent([...flat, 'usageMissing', 'not_a_reason']), null);
+  assert.equal(decodeEvent([...flat, 'usage', '{"input":"1"}']), null);
 });
 
 test('Fifo: bounded, evicts the oldest, insertSorted finds its place from the head', () => {

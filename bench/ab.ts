@@ -1,0 +1,178 @@
+/**
+ * A/B for performance work: claude-meter from several checkouts (or configurations) against
+ * the bare pass-through. On a shared 2-core VM the speed of the machine itself drifts by
+ * 2× within a minute, so a whole-run median cannot resolve a 10% change. Two modes:
+ *
+ * - default: each round measures every target back to back at c=AB_C (closed loop) and
+ *   takes the ratio to bare within the round. Throughput, as the README goal states it.
+ * - AB_MODE=together: every target under the same fixed rate (AB_RATE req/s each) at the
+ *   same time, so all see the same machine. The figure is main-thread CPU per request,
+ *   and the ratio (bare's over the target's) is the throughput ratio two saturated single
+ *   event loops would reach. Far steadier; use it to compare changes.
+ *
+ *   npx tsx bench/ab.ts [name=dir[:ENV=v,ENV=v]] ...   (default: this checkout as "meter")
+ *   AB_ROUNDS=12 AB_SECONDS=2 AB_C=64 AB_MODE=together AB_RATE=800
+ *   AB_PROFILE=dir: V8 CPU profiles of the variants, in dir/<name>/
+ *
+ * A dir is any checkout of this repo (e.g. `git worktree add /tmp/base HEAD` plus a
+ * node_modules symlink); its bench/meter-child.ts runs with that checkout's src/.
+ * ENV is passed to that child, e.g. `nolog=.:BENCH_LOG_LEVEL=warn` or `mem=.:REDIS_URL=`.
+ */
+import type { EventLoopUtilization } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
+import { startRedis } from '../test/helpers/redis-server.ts';
+import { spawnChild, killAllChildren, type Child } from './lib/children.ts';
+import { runLoad } from './lib/load.ts';
+import { HEADERS, MESSAGES_PATH, messagesBody } from './lib/request.ts';
+import { median, sleep } from './lib/stats.ts';
+
+process.once('SIGINT', () => process.exit(130));
+const env = process.env;
+const ROUNDS = Number(env['AB_ROUNDS'] ?? 12);
+const SECONDS = Number(env['AB_SECONDS'] ?? 2);
+const C = Number(env['AB_C'] ?? 64);
+const TOGETHER = env['AB_MODE'] === 'together';
+const RATE = Number(env['AB_RATE'] ?? 800);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+interface Variant {
+  name: string;
+  dir: string;
+  env: Record<string, string>;
+}
+interface Target {
+  name: string;
+  child: Child;
+}
+type Cpu = { user: number; system: number };
+interface Row {
+  rps: number[];
+  cpu: number[];
+  main: number[];
+  elu: number[];
+  redis: number[];
+  ratio: number[];
+}
+type Rows = Record<string, Row>;
+
+function parseVariants(args: string[]): Variant[] {
+  return (args.length ? args : ['meter=.']).map((arg) => {
+    const [name, rest] = arg.split('=', 2) as [string, string];
+    const [dir, envList] = rest.split(':', 2) as [string, string | undefined];
+    const e: Record<string, string> = {};
+    for (const kv of envList ? envList.split(',') : []) {
+      const [k, v] = kv.split('=', 2) as [string, string];
+      e[k] = v ?? '';
+    }
+    return { name, dir, env: e };
+  });
+}
+
+async function redisCpuUs(r: Redis): Promise<number> {
+  const info = await r.info('cpu');
+  const v = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return (v('used_cpu_sys') + v('used_cpu_user')) * 1e6;
+}
+
+/** Default mode: closed-loop throughput, targets back to back in a rotating order. */
+async function backToBack(targets: Target[], rows: Rows, admin: Redis): Promise<void> {
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = targets.map((_, k) => targets[(round + k) % targets.length]!);
+    const rps: Record<string, number> = {};
+    for (const t of order) {
+      const c0 = await t.child.call<Cpu>('cpu');
+      const m0 = await t.child.call<number>('cpu-main');
+      const e0 = await t.child.call<EventLoopUtilization>('elu');
+      const r0 = await redisCpuUs(admin);
+      const r = await runLoad(t.child.url, C, SECONDS);
+      const c1 = await t.child.call<Cpu>('cpu');
+      const m1 = await t.child.call<number>('cpu-main');
+      const e1 = await t.child.call<EventLoopUtilization>('elu');
+      const r1 = await redisCpuUs(admin);
+      await sleep(100);
+      rps[t.name] = r.rps;
+      const row = rows[t.name]!;
+      row.rps.push(r.rps);
+      row.cpu.push((c1.user - c0.user + c1.system - c0.system) / r.ok);
+      row.main.push((m1 - m0) / r.ok);
+      row.elu.push((e1.active - e0.active) / (e1.active - e0.active + e1.idle - e0.idle));
+      if (t.name !== 'bare') row.redis.push((r1 - r0) / r.ok);
+      if (r.errors + r.non2xx) log(`  ${t.name}: ERRORS ${r.errors} non2xx ${r.non2xx}`);
+    }
+    for (const t of targets) rows[t.name]!.ratio.push(rps[t.name]! / rps['bare']!);
+    log(`  r${round} ${targets.map((t) => `${t.name} ${rps[t.name]!.toFixed(0)}`).join('  ')}`);
+  }
+}
+
+/** AB_MODE=together: all targets at once under the same fixed rate; main-thread CPU per request. */
+async function together(targets: Target[], rows: Rows): Promise<void> {
+  for (let round = 0; round < ROUNDS; round++) {
+    const m0 = await Promise.all(targets.map((t) => t.child.call<number>('cpu-main')));
+    const c0 = await Promise.all(targets.map((t) => t.child.call<Cpu>('cpu')));
+    const done = await Promise.all(targets.map((t) => fixedRate(t.child.url, 16, RATE, SECONDS)));
+    const m1 = await Promise.all(targets.map((t) => t.child.call<number>('cpu-main')));
+    const c1 = await Promise.all(targets.map((t) => t.child.call<Cpu>('cpu')));
+    const per = targets.map((_, i) => (m1[i]! - m0[i]!) / done[i]!);
+    targets.forEach((t, i) => {
+      const row = rows[t.name]!;
+      row.main.push(per[i]!);
+      row.cpu.push((c1[i]!.user - c0[i]!.user + c1[i]!.system - c0[i]!.system) / done[i]!);
+      row.rps.push(done[i]! / SECONDS);
+      row.ratio.push(per[0]! / per[i]!);
+    });
+    log(`  r${round} main-thread µs/req: ${targets.map((t, i) => `${t.name} ${per[i]!.toFixed(0)}`).join('  ')}`);
+    await sleep(100);
+  }
+}
+
+function fixedRate(url: string, connections: number, overallRate: number, seconds: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      { url: url + MESSAGES_PATH, method: 'POST', headers: HEADERS, body: messagesBody(false), connections, overallRate, duration: seconds },
+      (err, r) => (err ? reject(err) : resolve(r.requests.total - r.non2xx)),
+    );
+  });
+}
+
+function report(targets: Target[], rows: Rows): void {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const ratioHead = TOGETHER ? 'CPU ratio bare/target (per round)' : 'req/s ratio to bare (per round)';
+  console.log(`\n| target | median req/s | ${ratioHead} | CPU µs/req | main thread µs/req | event loop busy | Redis CPU µs/req |\n|---|---|---|---|---|---|---|`);
+  for (const t of targets) {
+    const r = rows[t.name]!;
+    const range = `${pct(median(r.ratio))} (${(Math.min(...r.ratio) * 100).toFixed(0)}–${(Math.max(...r.ratio) * 100).toFixed(0)})`;
+    const elu = r.elu.length ? pct(median(r.elu)) : '';
+    const redisCpu = r.redis.length ? median(r.redis).toFixed(1) : '';
+    console.log(`| ${t.name} | ${median(r.rps).toFixed(0)} | ${range} | ${median(r.cpu).toFixed(0)} | ${median(r.main).toFixed(0)} | ${elu} | ${redisCpu} |`);
+  }
+}
+
+const variants = parseVariants(process.argv.slice(2));
+const redis = await startRedis();
+const admin = new Redis(redis.url);
+const children: Child[] = [];
+try {
+  const upstream = await spawnChild('upstream', 'mock-upstream.ts', {});
+  const bare = await spawnChild('bare', 'bare-proxy.ts', { UPSTREAM_URL: upstream.url });
+  children.push(upstream, bare);
+  const targets: Target[] = [{ name: 'bare', child: bare }];
+  for (const v of variants) {
+    const prof = env['AB_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${env['AB_PROFILE']}/${v.name}`] : [];
+    const child = await spawnChild(v.name, 'meter-child.ts', { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, ...v.env }, prof, v.dir);
+    children.push(child);
+    targets.push({ name: v.name, child });
+  }
+  log(`ab: ${ROUNDS} rounds × ${SECONDS} s, ${TOGETHER ? `together at ${RATE} req/s each` : `c=${C}`}; targets ${targets.map((t) => t.name).join(', ')}`);
+  for (const t of targets) await runLoad(t.child.url, C, 1); // warm-up: JIT, pools
+  const rows: Rows = {};
+  for (const t of targets) rows[t.name] = { rps: [], cpu: [], main: [], elu: [], redis: [], ratio: [] };
+  if (TOGETHER) await together(targets, rows);
+  else await backToBack(targets, rows, admin);
+  report(targets, rows);
+} finally {
+  await Promise.allSettled(children.map((c) => c.stop()));
+  killAllChildren();
+  admin.disconnect();
+  await redis.close();
+}
