@@ -6,7 +6,7 @@
  * not. BENCH_LOG_LEVEL overrides the level, e.g. `warn` to measure the proxy without its
  * request log.
  */
-import type pino from 'pino';
+import type { Logger } from '../../src/lib/logger.ts';
 import { createProcessLogger } from '../../src/lib/process-logger.ts';
 
 export interface BenchLog {
@@ -14,7 +14,7 @@ export interface BenchLog {
   dest: string;
 }
 
-export function benchLogger(configLevel: string): { logger: pino.Logger; log: BenchLog } {
+export function benchLogger(configLevel: string): { logger: Logger; log: BenchLog } {
   const level = process.env['BENCH_LOG_LEVEL'] || configLevel;
   const dest = process.env['BENCH_LOG_FILE'] || '/dev/null';
   return { logger: createProcessLogger(level, dest).logger, log: { level, dest } };

@@ -1,0 +1,66 @@
+/** The process logger's own info lines must be the lines pino would write, in call order. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import pino from 'pino';
+import { createProcessLogger } from '../../../src/lib/process-logger.ts';
+
+function tempFile(t: { after(fn: () => void): void }, name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-log-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, name);
+}
+
+const flushed = (p: { flush(cb: () => void): void }) => new Promise<void>((resolve) => p.flush(resolve));
+const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test('info lines are the lines pino writes for the same call, apart from the clock', async (t) => {
+  const ours = tempFile(t, 'ours.log');
+  const theirs = tempFile(t, 'pino.log');
+  const p = createProcessLogger('info', ours);
+  const dest = pino.destination({ dest: theirs, sync: true });
+  const reference = pino({ level: 'info', base: { service: 'claude-meter' } }, dest);
+  const calls: Array<[object, string | undefined]> = [
+    [{ id: 'r1', status: 200, usage: { input: 3, output: null }, tag: undefined, cost_usd: 0.000123, quote: 'say "hi"\n' }, 'request'],
+    [{}, 'budget store reachable again'],
+    [{ n: 1 }, undefined],
+  ];
+  for (const [obj, msg] of calls) {
+    p.logger.info(obj, msg);
+    reference.info(obj, msg);
+  }
+  await flushed(p);
+  const strip = (l: Record<string, unknown>) => ({ ...l, time: 0 });
+  assert.deepEqual(lines(ours).map(strip), lines(theirs).map(strip));
+  // Same key order too: the raw text matches once the time is masked.
+  const mask = (s: string) => s.replace(/"time":\d+/g, '"time":0');
+  assert.equal(mask(readFileSync(ours, 'utf8')), mask(readFileSync(theirs, 'utf8')));
+});
+
+test('what JSON.stringify cannot take goes through pino; warn and error keep their place after buffered info lines', async (t) => {
+  const file = tempFile(t, 'mixed.log');
+  const p = createProcessLogger('info', file);
+  p.logger.info({ seq: 1 }, 'first');
+  p.logger.warn({ err: new Error('boom') }, 'second');
+  p.logger.info({ big: 10n ** 20n }, 'third');
+  p.logger.info({ err: new Error('as info') }, 'fourth');
+  p.logger.error({ seq: 5 }, 'fifth');
+  p.logger.debug({ seq: 6 }, 'below the level');
+  await flushed(p);
+  const got = lines(file);
+  assert.deepEqual(got.map((l) => l['msg']), ['first', 'second', 'third', 'fourth', 'fifth']);
+  assert.match(String((got[1]?.['err'] as { stack?: string })?.stack), /boom/);
+  assert.match(readFileSync(file, 'utf8'), /"big":100000000000000000000,/, 'pino writes the bigint exactly');
+  assert.match(String((got[3]?.['err'] as { stack?: string })?.stack), /as info/);
+});
+
+test('a level above info writes no info lines', async (t) => {
+  const file = tempFile(t, 'warn.log');
+  const p = createProcessLogger('warn', file);
+  p.logger.info({ id: 'x' }, 'request');
+  p.logger.warn({ id: 'y' }, 'kept');
+  await flushed(p);
+  assert.deepEqual(lines(file).map((l) => l['msg']), ['kept']);
+});
