@@ -66,17 +66,23 @@ async function main(): Promise<void> {
 
     // Requests the meter answered, to check afterwards that its store holds every one.
     const meterClient = { ok: 0, inflightAtStops: 0 };
-    const measure = async (t: Target, c: number, seconds: number): Promise<LoadResult & { cpuUsPerReq: number | null }> => {
+    const measure = async (t: Target, c: number, seconds: number): Promise<LoadResult & { cpuUsPerReq: number | null; mainUsPerReq: number | null }> => {
       const proc = procs[t];
       const before = proc ? await proc.call<Cpu>('cpu') : null;
+      const mainBefore = proc ? await proc.call<number>('cpu-main') : null;
       const r = await runLoad(urls[t]!, c, seconds);
       const after = proc ? await proc.call<Cpu>('cpu') : null;
+      const mainAfter = proc ? await proc.call<number>('cpu-main') : null;
       if (t === 'meter') {
         meterClient.ok += r.ok;
         meterClient.inflightAtStops += c;
       }
       await sleep(200); // let sockets and timers settle before the next target
-      return { ...r, cpuUsPerReq: before && after ? (cpuMs(before, after) * 1000) / r.ok : null };
+      return {
+        ...r,
+        cpuUsPerReq: before && after ? (cpuMs(before, after) * 1000) / r.ok : null,
+        mainUsPerReq: mainBefore !== null && mainAfter !== null ? (mainAfter - mainBefore) / r.ok : null,
+      };
     };
 
     log('warm-up');
@@ -165,6 +171,7 @@ function summarize(runs: Results['runs']): Results['summary'] {
       const rs = runs.filter((r) => r.c === c && r.target === target);
       if (rs.length === 0) continue;
       const cpu = rs.map((r) => r.cpuUsPerReq).filter((x): x is number => x !== null);
+      const main = rs.map((r) => r.mainUsPerReq).filter((x): x is number => x !== null);
       out.push({
         target,
         c,
@@ -172,6 +179,7 @@ function summarize(runs: Results['runs']): Results['summary'] {
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
         cpuUsPerReq: cpu.length ? median(cpu) : null,
+        mainUsPerReq: main.length ? median(main) : null,
         errors: rs.reduce((n, r) => n + r.errors + r.non2xx, 0),
       });
     }

@@ -79,8 +79,8 @@ export function createApp(opts: AppOptions): App {
     store,
     logger,
     journalMaxRecords: config.store.journal_max_records,
-    onEvent: (e) => {
-      metrics.storeEvents.inc({ event: e });
+    onEvent: (e, n) => {
+      metrics.storeEvents.inc({ event: e }, n);
     },
   });
   metrics.journalDepth = () => recorder.stats().journaled;

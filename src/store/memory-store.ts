@@ -72,8 +72,16 @@ export class MemoryStore implements MeterStore {
   }
 
   async write(r: RequestRecord): Promise<void> {
+    return this.writeBatch([r]);
+  }
+
+  async writeBatch(records: readonly RequestRecord[]): Promise<void> {
     this.#assertOpen();
-    assertValidRecord(r);
+    for (const r of records) assertValidRecord(r); // all or nothing, as in Redis
+    for (const r of records) this.#apply(r);
+  }
+
+  #apply(r: RequestRecord): void {
     const now = this.#clock.now();
     this.#sweep(now);
     const seenUntil = this.#seen.get(r.id);

@@ -2,10 +2,13 @@
  * The proxy's only entry into storage. record() is synchronous and never throws, so a
  * slow or dead store can neither delay nor fail a proxied response.
  *
- * Flow: record → queue → store.write (≤ `concurrency` in flight). A failed write puts the
- * record in the journal and marks the store down; while down (or while the journal is
- * not empty, to keep order) new records go straight to the journal. A timer replays the
- * journal in record() order (up to the reordering inherent in parallel writes) with capped
+ * Flow: record → queue → store.writeBatch, group commit: a batch leaves `lingerMs` after
+ * its first record, when it holds `batchMax`, or when a store call in flight returns,
+ * whichever comes first, with at most `concurrency` calls in flight. Under load the
+ * records of one round trip travel together, at no cost per record beyond the queue;
+ * when idle a record waits `lingerMs`. A failed batch goes to the journal and marks the
+ * store down; while down (or while the journal is not empty, to keep order) new records
+ * go straight to the journal. A timer replays the journal in record() order with capped
  * exponential backoff; the first batch that succeeds marks the store up. Replaying is safe
  * because store writes are idempotent by record id. Memory is bounded: queue and journal
  * each hold at most `journalMaxRecords`; beyond that the oldest record is dropped and counted.
@@ -34,19 +37,25 @@ export interface RecorderOptions {
   store: MeterStore;
   logger: Logger;
   journalMaxRecords: number;
-  /** Store writes in flight at once (default: the store's writeConcurrency, else 16). */
+  /** Store calls (batches) in flight at once. */
   concurrency?: number;
+  /** Records per store call at most. */
+  batchMax?: number;
+  /** How long a batch waits for more records (ms); 0: the end of this event-loop turn. */
+  lingerMs?: number;
   /** First replay delay after a failure (ms); doubles per failed attempt up to retryMaxMs. */
   retryInitialMs?: number;
   retryMaxMs?: number;
   /** How long close() keeps trying to drain (ms). */
   closeTimeoutMs?: number;
-  /** For metrics. 'written' = direct write acknowledged, 'replayed' = journal write acknowledged. */
-  onEvent?: (e: RecorderEvent) => void;
+  /** For metrics, `n` records at a time. 'written' = direct write acknowledged, 'replayed' = journal write acknowledged. */
+  onEvent?: (e: RecorderEvent, n: number) => void;
 }
 
 const DEFAULTS = {
-  concurrency: 16,
+  concurrency: 2,
+  batchMax: 128,
+  lingerMs: 2,
   retryInitialMs: 250, // 0.25 s
   retryMaxMs: 10_000, // 10 s
   closeTimeoutMs: 5_000, // 5 s
@@ -58,19 +67,25 @@ interface Entry {
   r: RequestRecord;
 }
 const bySeq = (e: Entry): number => e.seq;
+const recordOf = (e: Entry): RequestRecord => e.r;
 
 export class Recorder {
   readonly #store: MeterStore;
   readonly #log: Logger;
-  readonly #onEvent: (e: RecorderEvent) => void;
+  readonly #onEvent: (e: RecorderEvent, n: number) => void;
   readonly #concurrency: number;
+  readonly #batchMax: number;
+  readonly #lingerMs: number;
+  #linger: NodeJS.Timeout | NodeJS.Immediate | null = null;
   readonly #retryInitialMs: number;
   readonly #retryMaxMs: number;
   readonly #closeTimeoutMs: number;
   readonly #queue: Fifo<Entry>;
   readonly #journal: Fifo<Entry>;
   #seq = 0;
+  /** Records in store calls not yet returned, and those calls. */
   #inFlight = 0;
+  #calls = 0;
   #down = false;
   #replaying = false;
   #timer: NodeJS.Timeout | null = null;
@@ -87,14 +102,17 @@ export class Recorder {
     this.#store = opts.store;
     this.#log = opts.logger;
     this.#onEvent = opts.onEvent ?? (() => {});
-    this.#concurrency = opts.concurrency ?? opts.store.writeConcurrency ?? DEFAULTS.concurrency;
+    this.#concurrency = opts.concurrency ?? DEFAULTS.concurrency;
+    this.#batchMax = opts.batchMax ?? DEFAULTS.batchMax;
+    this.#lingerMs = opts.lingerMs ?? DEFAULTS.lingerMs;
     this.#retryInitialMs = opts.retryInitialMs ?? DEFAULTS.retryInitialMs;
     this.#retryMaxMs = opts.retryMaxMs ?? DEFAULTS.retryMaxMs;
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;
     this.#backoffMs = this.#retryInitialMs;
-    if (!(Number.isSafeInteger(this.#concurrency) && this.#concurrency >= 1)) {
-      throw new RangeError(`Recorder concurrency must be a positive integer, got ${this.#concurrency}`);
+    for (const [name, v] of [['concurrency', this.#concurrency], ['batchMax', this.#batchMax]] as const) {
+      if (!(Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`Recorder ${name} must be a positive integer, got ${v}`);
     }
+    if (!(this.#lingerMs >= 0)) throw new RangeError(`Recorder lingerMs must be >= 0, got ${this.#lingerMs}`);
     this.#queue = new Fifo(opts.journalMaxRecords);
     this.#journal = new Fifo(opts.journalMaxRecords);
   }
@@ -107,13 +125,19 @@ export class Recorder {
       const entry = { seq: this.#seq++, r };
       if (this.#down || this.#journal.length > 0 || this.#replaying) return this.#toJournal(entry);
       this.#drop(this.#queue.push(entry).length, 'write queue full');
-      this.#pump();
+      if (this.#queue.length >= this.#batchMax) this.#pump();
+      else if (this.#linger === null) this.#linger = this.#lingerMs > 0 ? setTimeout(this.#onLinger, this.#lingerMs) : setImmediate(this.#onLinger);
     } catch (err) {
       // An invalid record would fail every replay forever: count it and let it go.
       this.#log.warn({ id: r?.id, err: errMessage(err) }, 'meter record dropped');
       this.#drop(1);
     }
   }
+
+  readonly #onLinger = (): void => {
+    this.#linger = null;
+    this.#pump();
+  };
 
   stats(): RecorderStats {
     return {
@@ -137,6 +161,7 @@ export class Recorder {
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#pump(); // a batch still lingering goes now
     let deadline: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => {
       deadline = setTimeout(resolve, this.#closeTimeoutMs);
@@ -149,31 +174,42 @@ export class Recorder {
     if (left > 0) this.#log.warn({ unsaved: left }, 'recorder closed with records not written to the store');
   }
 
+  /** Sends whole batches while a call slot is free; a call's return pumps again (group commit). */
   #pump(): void {
-    while (!this.#down && this.#inFlight < this.#concurrency) {
-      const entry = this.#queue.shift();
-      if (entry === undefined) break;
-      this.#inFlight += 1;
-      this.#write(entry)
-        .then(
-          () => {
-            this.#written += 1;
-            this.#emit('written');
-          },
-          (err: unknown) => {
-            this.#failures += 1;
-            this.#emit('write_failed');
-            this.#requeue([entry]);
-            this.#emit('journaled');
-            this.#markDown(err);
-          },
-        )
-        .finally(() => {
-          this.#inFlight -= 1;
-          this.#pump();
-        });
+    if (this.#linger !== null && this.#queue.length === 0) this.#clearLinger();
+    while (!this.#down && this.#calls < this.#concurrency && this.#queue.length > 0) {
+      if (this.#linger !== null) this.#clearLinger();
+      const batch = this.#queue.shiftMany(this.#batchMax);
+      this.#calls += 1;
+      this.#inFlight += batch.length;
+      this.#write(batch).then(
+        () => this.#sent(batch, null),
+        (err: unknown) => this.#sent(batch, err),
+      );
     }
     this.#notifyIfIdle();
+  }
+
+  #sent(batch: Entry[], err: unknown): void {
+    this.#calls -= 1;
+    this.#inFlight -= batch.length;
+    if (err === null) {
+      this.#written += batch.length;
+      this.#emit('written', batch.length);
+    } else {
+      this.#failures += batch.length;
+      this.#emit('write_failed', batch.length);
+      this.#requeue(batch);
+      this.#emit('journaled', batch.length);
+      this.#markDown(err);
+    }
+    this.#pump();
+  }
+
+  #clearLinger(): void {
+    clearTimeout(this.#linger as NodeJS.Timeout);
+    clearImmediate(this.#linger as NodeJS.Immediate);
+    this.#linger = null;
   }
 
   /** Replays the journal head-first in batches until it is empty or a write fails. */
@@ -183,23 +219,26 @@ export class Recorder {
     let retry = false;
     try {
       while (this.#journal.length > 0 && !this.#closeExpired) {
-        const batch = this.#journal.shiftMany(this.#concurrency);
+        const batch = this.#journal.shiftMany(this.#batchMax);
         this.#inFlight += batch.length;
-        const results = await Promise.allSettled(batch.map((e) => this.#write(e)));
+        let failure: { err: unknown } | null = null;
+        try {
+          await this.#write(batch);
+        } catch (err) {
+          failure = { err };
+        }
         this.#inFlight -= batch.length;
-        const failed = batch.filter((_, i) => results[i]?.status === 'rejected');
-        this.#written += batch.length - failed.length;
-        for (let i = failed.length; i < batch.length; i++) this.#emit('replayed');
-        if (failed.length > 0) {
-          this.#failures += failed.length;
-          for (let i = 0; i < failed.length; i++) this.#emit('write_failed');
-          this.#requeue(failed);
-          const rejected = results.find((x) => x.status === 'rejected');
-          this.#markDown(rejected?.status === 'rejected' ? rejected.reason : 'replay failed');
+        if (failure !== null) {
+          this.#failures += batch.length;
+          this.#emit('write_failed', batch.length);
+          this.#requeue(batch);
+          this.#markDown(failure.err);
           this.#backoffMs = Math.min(this.#backoffMs * 2, this.#retryMaxMs);
           retry = true;
           return;
         }
+        this.#written += batch.length;
+        this.#emit('replayed', batch.length);
         this.#markUp();
       }
       if (this.#journal.length === 0) this.#markUp();
@@ -240,7 +279,7 @@ export class Recorder {
 
   #toJournal(entry: Entry): void {
     const evicted = this.#journal.push(entry);
-    this.#emit('journaled');
+    this.#emit('journaled', 1);
     this.#drop(evicted.length, 'journal full');
     if (this.#down) this.#scheduleReplay();
   }
@@ -261,21 +300,21 @@ export class Recorder {
       this.#log.warn({ reason: overflow }, 'meter records dropped: oldest records discarded to bound memory');
     }
     this.#dropped += n;
-    for (let i = 0; i < n; i++) this.#emit('dropped');
+    this.#emit('dropped', n);
   }
 
-  /** store.write may throw synchronously (a buggy adapter); treat it as a rejection. */
-  #write({ r }: Entry): Promise<void> {
+  /** store.writeBatch may throw synchronously (a buggy adapter); treat it as a rejection. */
+  #write(batch: readonly Entry[]): Promise<void> {
     try {
-      return this.#store.write(r);
+      return this.#store.writeBatch(batch.map(recordOf));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  #emit(e: RecorderEvent): void {
+  #emit(e: RecorderEvent, n: number): void {
     try {
-      this.#onEvent(e);
+      this.#onEvent(e, n);
     } catch {
       // A metrics callback bug must not break metering; stats() still counts the event.
     }

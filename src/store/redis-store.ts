@@ -1,7 +1,7 @@
 /**
  * MeterStore over Redis (single node or Cluster). Key layout: see keys.ts.
  *
- * write(): records travel in batches (group commit, see write()), one EVALSHA per batch. A
+ * writeBatch(): one EVALSHA per batch (the Recorder gathers records: group commit). A
  * script runs atomically, so a batch's events, counter increments and EXPIREs apply together
  * or not at all; each record's dedupe key, claimed first, makes a replay after an ambiguous
  * failure (timeout, dropped connection after the server ran it) a no-op for that record
@@ -156,19 +156,14 @@ interface Pending {
   /** Its value in each of DIMENSIONS, and those joined (a grouping key). */
   dims: string[];
   dimsKey: string;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
 
 /**
  * Upper bound of records per script call, because a script blocks Redis while it runs:
- * at most ~30 commands per record, so a full batch stays around a few milliseconds.
+ * a few commands per record, so a full call stays around a millisecond. Larger batches
+ * are split.
  */
 const MAX_BATCH = 128;
-/** Script calls in flight at once; records arriving meanwhile gather into the next batch. */
-const MAX_BATCHES_IN_FLIGHT = 2;
-/** Default wait for more records before a batch is sent (ms); records are off the request path. */
-const DEFAULT_BATCH_LINGER_MS = 2;
 
 export interface RedisStoreOptions {
   /** Key prefix; wrapped in a Cluster hash tag (`cm` → `{cm}`), see keys.ts. */
@@ -183,14 +178,10 @@ export interface RedisStoreOptions {
   healthTimeoutMs?: number;
   /** close() quits the client (default true: the composition root hands it over). */
   ownsClient?: boolean;
-  /** How long a batch waits for more records before it is sent (ms; 0: the end of this event-loop turn). */
-  batchLingerMs?: number;
 }
 
 export class RedisStore implements MeterStore {
   readonly kind = 'redis' as const;
-  /** Full batches in flight plus one filling: the Recorder hands over this many records at once. */
-  readonly writeConcurrency = MAX_BATCH * (MAX_BATCHES_IN_FLIGHT + 1);
   readonly #client: RedisClient;
   readonly #keys: KeySchema;
   readonly #bucketTtl: string;
@@ -198,10 +189,6 @@ export class RedisStore implements MeterStore {
   readonly #dedupeTtl: string;
   readonly #healthTimeoutMs: number;
   readonly #ownsClient: boolean;
-  readonly #lingerMs: number;
-  #batch: Pending[] = [];
-  #batchesInFlight = 0;
-  #timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   #closed = false;
 
   constructor(client: RedisClient, opts: RedisStoreOptions) {
@@ -220,37 +207,28 @@ export class RedisStore implements MeterStore {
     this.#dedupeTtl = String(dedupeTtl);
     this.#healthTimeoutMs = opts.healthTimeoutMs ?? 500;
     this.#ownsClient = opts.ownsClient ?? true;
-    this.#lingerMs = opts.batchLingerMs ?? DEFAULT_BATCH_LINGER_MS;
-    if (!(this.#lingerMs >= 0)) throw new RangeError(`RedisStore batchLingerMs must be >= 0, got ${this.#lingerMs}`);
+  }
+
+  write(r: RequestRecord): Promise<void> {
+    return this.writeBatch([r]);
   }
 
   /**
-   * Queues the record for the next batch; resolves once that batch is applied.
-   * Group commit: a batch leaves after `batchLingerMs`, when it is full, or when a script
-   * call in flight returns, whichever comes first; at most MAX_BATCHES_IN_FLIGHT calls are
-   * outstanding, so under load the records of one round trip travel in one call. Batching
-   * spares Redis one script call, and most HINCRBYs, per record, and spares the proxy one
-   * command encoding and socket write per record: Redis shares the machine with the proxy,
-   * so both CPUs are the proxy's throughput (npm run bench).
+   * One script call per MAX_BATCH records (the Recorder gathers them: group commit).
+   * Batching spares Redis one script call, and most HINCRBYs, per record, and spares the
+   * proxy one command encoding and socket write per record: Redis shares the machine with
+   * the proxy, so both CPUs are the proxy's throughput (npm run bench).
    */
-  write(r: RequestRecord): Promise<void> {
-    // Anything thrown in here (closed store, invalid record) rejects this record's promise only.
-    return new Promise((resolve, reject) => {
-      this.#assertOpen();
-      assertValidRecord(r);
-      this.#batch.push(this.#encode(r, resolve, reject));
-      if (this.#batch.length >= MAX_BATCH && this.#batchesInFlight < MAX_BATCHES_IN_FLIGHT) this.#sendBatch();
-      else if (this.#timer === null) this.#timer = this.#lingerMs > 0 ? setTimeout(this.#onTimer, this.#lingerMs) : setImmediate(this.#onTimer);
-    });
+  async writeBatch(records: readonly RequestRecord[]): Promise<void> {
+    this.#assertOpen();
+    for (const r of records) assertValidRecord(r);
+    const pending = records.map((r) => this.#encode(r));
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < pending.length; i += MAX_BATCH) calls.push(this.#send(pending.slice(i, i + MAX_BATCH)));
+    await Promise.all(calls);
   }
 
-  readonly #onTimer = (): void => {
-    this.#timer = null;
-    // With every slot taken, the batch leaves when a call returns (#sendBatch's completion).
-    if (this.#batchesInFlight < MAX_BATCHES_IN_FLIGHT) this.#sendBatch();
-  };
-
-  #encode(r: RequestRecord, resolve: () => void, reject: (err: unknown) => void): Pending {
+  #encode(r: RequestRecord): Pending {
     const dims: string[] = [];
     for (const dim of DIMENSIONS) dims.push(dimensionValue(dim, r));
     return {
@@ -261,56 +239,19 @@ export class RedisStore implements MeterStore {
       deltas: recordDeltas(r),
       dims,
       dimsKey: dims.join('\u0000'),
-      resolve,
-      reject,
     };
   }
 
-  /** Up to MAX_BATCH queued records in one script call; each caller's promise follows its outcome. */
-  #sendBatch(): void {
-    if (this.#batch.length === 0) return;
-    const batch = this.#batch.length <= MAX_BATCH ? this.#batch : this.#batch.slice(0, MAX_BATCH);
-    this.#batch = batch === this.#batch ? [] : this.#batch.slice(MAX_BATCH);
-    if (this.#timer !== null && this.#batch.length === 0) this.#clearTimer();
-    this.#batchesInFlight += 1;
-    let sent: Promise<unknown>;
-    try {
-      sent = this.#runScript(BATCH_SCRIPT, BATCH_SCRIPT_SHA, batchScriptArgs(batch, this.#keys, this.#common())).then((applied) =>
-        // Refused: a record of this batch was written before. Apply the others one by one.
-        applied === 0 ? this.#runScript(EXACT_SCRIPT, EXACT_SCRIPT_SHA, exactScriptArgs(batch, this.#keys, this.#common())) : applied,
-      );
-    } catch (err) {
-      // We run from a timer or inside another record's write(): a synchronous throw must not escape.
-      sent = Promise.reject(err);
-    }
-    sent.then(
-      () => {
-        this.#batchDone();
-        for (const p of batch) p.resolve();
-      },
-      (err: unknown) => {
-        this.#batchDone();
-        for (const p of batch) p.reject(err);
-      },
-    );
+  /** One script call; a batch refused because it holds a record written before goes again through EXACT_SCRIPT. */
+  async #send(batch: readonly Pending[]): Promise<unknown> {
+    const applied = await this.#runScript(BATCH_SCRIPT, BATCH_SCRIPT_SHA, batchScriptArgs(batch, this.#keys, this.#common()));
+    if (applied !== 0) return applied;
+    return this.#runScript(EXACT_SCRIPT, EXACT_SCRIPT_SHA, exactScriptArgs(batch, this.#keys, this.#common()));
   }
 
   /** The first ARGV of both scripts. */
   #common(): [string, string, string] {
     return [this.#dedupeTtl, String(this.#eventsMaxLen), this.#bucketTtl];
-  }
-
-  /** A slot is free: records that gathered while every slot was taken have waited long enough. */
-  #batchDone(): void {
-    this.#batchesInFlight -= 1;
-    if (this.#batch.length > 0 && (this.#timer === null || this.#batch.length >= MAX_BATCH)) this.#sendBatch();
-  }
-
-  #clearTimer(): void {
-    if (this.#timer === null) return;
-    clearTimeout(this.#timer as NodeJS.Timeout);
-    clearImmediate(this.#timer as NodeJS.Immediate);
-    this.#timer = null;
   }
 
   /**
@@ -382,9 +323,6 @@ export class RedisStore implements MeterStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    // Records already accepted go out now, ahead of QUIT, whatever the in-flight limit.
-    this.#clearTimer();
-    while (this.#batch.length > 0) this.#sendBatch();
     if (!this.#ownsClient) return;
     await quitClient(this.#client);
   }

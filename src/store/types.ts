@@ -87,14 +87,18 @@ export interface StoreHealth {
  */
 export interface MeterStore {
   readonly kind: 'memory' | 'redis';
-  /** Writes the store wants in flight at once (a batching store wants many); the Recorder's default. */
-  readonly writeConcurrency?: number;
   /**
    * Persist one record: append to the event log and add to every per-minute bucket.
    * Idempotent by `record.id`: writing the same record twice counts it once.
    * Rejects when the backend is unreachable (the Recorder journals it).
    */
   write(record: RequestRecord): Promise<void>;
+  /**
+   * Persist several records in one round trip (the Recorder's path). Every record is
+   * validated first: one invalid record rejects the batch and writes nothing. Idempotent
+   * by id like write(), so a batch may be retried whole after an ambiguous failure.
+   */
+  writeBatch(records: readonly RequestRecord[]): Promise<void>;
   /** Read aggregated totals, one row per (bucket, value), sorted by start then value. */
   query(q: UsageQuery): Promise<UsageRow[]>;
   /** The most recent events, newest first (bounded). */

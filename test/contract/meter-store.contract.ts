@@ -143,6 +143,20 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
       assert.equal((await store.recent(10)).length, 1);
     });
 
+    test('writeBatch: a batch counts like its records written one by one, retried whole counts once, one invalid record writes nothing', async (t) => {
+      const { store } = await setup(t);
+      const batch = [rec({ id: 'b1', costPicoUsd: 5 }), rec({ id: 'b2', ts: T0 + MIN, model: 'claude-haiku-4-5', costPicoUsd: 7 }), rec({ id: 'b3', costPicoUsd: 11 })];
+      await store.writeBatch(batch);
+      await store.writeBatch(batch); // a retry after an ambiguous failure
+      await assert.rejects(store.writeBatch([rec({ id: 'b4', costPicoUsd: 1 }), rec({ id: 'b5', costPicoUsd: -1 })]), RangeError);
+      const rows = await store.query({ by: 'model', granularity: 'minute', from: T0, to: T0 + 2 * MIN });
+      assert.deepEqual(rows.map(brief), [
+        { start: T0, value: rec().model ?? 'unknown', requests: 2, cost: 16n },
+        { start: T0 + MIN, value: 'claude-haiku-4-5', requests: 1, cost: 7n },
+      ]);
+      assert.deepEqual((await store.recent(10)).map((r) => r.id).sort(), ['b1', 'b2', 'b3']);
+    });
+
     test('cost sums are exact bigints where a float sum drifts', async (t) => {
       const { store } = await setup(t);
       const costs = [Number.MAX_SAFE_INTEGER, 1, 1, 1];

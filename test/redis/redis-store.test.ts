@@ -95,7 +95,7 @@ describe('RedisStore on a real redis-server', () => {
     assert.equal(await probe.xlen(`{${prefix}}:events`), 2_000, 'one event per record, none duplicated');
   });
 
-  test('writes issued together share one script call: a record repeated inside it counts once, bad ones fail alone', async (t) => {
+  test('a batch counts a record repeated inside it once (exact path, past 2^53); an invalid record refuses the whole batch', async (t) => {
     const prefix = freshPrefix();
     const store = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 100 });
     t.after(() => store.close());
@@ -103,18 +103,8 @@ describe('RedisStore on a real redis-server', () => {
     const twice = rec({ id: 'same', ts: T0, costPicoUsd: 2 ** 52 });
     const sameField = rec({ id: 'other', ts: T0 + 1_000, costPicoUsd: 2 ** 52 + 1 });
     const nextHour = rec({ id: 'later', ts: T0 + HOUR, costPicoUsd: 5 });
-    const results = await Promise.allSettled([
-      store.write(twice),
-      store.write(sameField),
-      store.write({ ...twice }),
-      store.write(rec({ id: 'bad', costPicoUsd: -1 })),
-      store.write(nextHour),
-      store.write(twice),
-    ]);
-    assert.deepEqual(
-      results.map((x) => x.status),
-      ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
-    );
+    await store.writeBatch([twice, sameField, { ...twice }, nextHour, twice]);
+    await assert.rejects(store.writeBatch([rec({ id: 'fine', ts: T0, costPicoUsd: 1 }), rec({ id: 'bad', costPicoUsd: -1 })]), RangeError);
     const rows = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + DAY });
     assert.deepEqual(
       rows.map((r) => [r.start, r.totals.requests, r.totals.costPicoUsd]),
@@ -136,7 +126,7 @@ describe('RedisStore on a real redis-server', () => {
     await probe.config('RESETSTAT');
     // 40 new records, one minute, one caller and model: every record adds to the same fields.
     const records = Array.from({ length: 40 }, (_, i) => rec({ id: `sum-${i}`, ts: T0 + i * 1000, costPicoUsd: 2 ** 50 + i }));
-    await Promise.all(records.map((r) => store.write(r)));
+    await store.writeBatch(records);
     const stats = await probe.info('commandstats');
     const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
     assert.equal(calls('evalsha') + calls('eval'), 1, 'one script call for the batch');
@@ -154,7 +144,7 @@ describe('RedisStore on a real redis-server', () => {
     t.after(() => store.close());
     const first = rec({ id: 'replayed', ts: T0, costPicoUsd: 7 });
     await store.write(first);
-    await Promise.all([store.write({ ...first }), store.write(rec({ id: 'new-1', ts: T0, costPicoUsd: 11 })), store.write(rec({ id: 'new-2', ts: T0, costPicoUsd: 13 }))]);
+    await store.writeBatch([{ ...first }, rec({ id: 'new-1', ts: T0, costPicoUsd: 11 }), rec({ id: 'new-2', ts: T0, costPicoUsd: 13 })]);
     const [row] = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + DAY });
     assert.deepEqual([row?.totals.requests, row?.totals.costPicoUsd], [3, 31n]);
     assert.deepEqual((await store.recent(10)).map((r) => r.id).sort(), ['new-1', 'new-2', 'replayed']);

@@ -20,14 +20,20 @@ class SwitchStore implements MeterStore {
   delayMs = 0;
   inFlight = 0;
   maxInFlight = 0;
-  async write(r: RequestRecord): Promise<void> {
+  write(r: RequestRecord): Promise<void> {
+    return this.writeBatch([r]);
+  }
+  /** Records per call, in call order. */
+  batches: number[] = [];
+  async writeBatch(records: readonly RequestRecord[]): Promise<void> {
+    this.batches.push(records.length);
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       if (this.hang) await new Promise<never>(() => {});
       if (this.delayMs > 0) await new Promise((res) => setTimeout(res, this.delayMs));
       if (!this.up) throw new Error('connection refused');
-      await this.inner.write(r);
+      await this.inner.writeBatch(records);
     } finally {
       this.inFlight -= 1;
     }
@@ -59,7 +65,9 @@ function setup(t: { after(fn: () => unknown): void }, opts: Partial<RecorderOpti
     retryInitialMs: 5,
     retryMaxMs: 20,
     closeTimeoutMs: 200,
-    onEvent: (e) => void events.push(e),
+    onEvent: (e, n) => {
+      for (let i = 0; i < n; i++) events.push(e);
+    },
     ...opts,
   });
   t.after(() => recorder.close());
@@ -71,14 +79,37 @@ async function until(cond: () => boolean): Promise<void> {
   assert.ok(cond(), 'condition not reached in 2.5 s');
 }
 
-test('record() is synchronous and bounded: at most `concurrency` writes in flight', async (t) => {
-  const { store, recorder } = setup(t, { concurrency: 4 });
+test('record() is synchronous and bounded: at most `concurrency` store calls in flight, at most batchMax records each', async (t) => {
+  const { store, recorder } = setup(t, { concurrency: 4, batchMax: 10 });
   store.delayMs = 2;
   for (let i = 0; i < 100; i++) assert.equal(recorder.record(rec()), undefined);
   assert.equal(recorder.stats().pending, 100);
   await recorder.flush();
   assert.equal(store.maxInFlight, 4);
+  assert.deepEqual(store.batches, Array(10).fill(10));
   assert.deepEqual(recorder.stats(), { pending: 0, journaled: 0, dropped: 0, written: 100, failures: 0 });
+});
+
+test('group commit: records arriving while a call is in flight leave together when it returns', async (t) => {
+  const { store, recorder } = setup(t, { concurrency: 1, lingerMs: 1 });
+  store.delayMs = 30;
+  recorder.record(rec());
+  await until(() => store.inFlight === 1); // the first record left alone after the linger
+  for (let i = 0; i < 25; i++) recorder.record(rec());
+  await recorder.flush();
+  assert.deepEqual(store.batches, [1, 25]);
+  assert.equal(recorder.stats().written, 26);
+});
+
+test('an idle record is written after lingerMs, not held for company', async (t) => {
+  const { store, recorder } = setup(t, { lingerMs: 20 });
+  const started = performance.now();
+  recorder.record(rec());
+  assert.equal(store.batches.length, 0, 'not sent synchronously');
+  await recorder.flush();
+  const took = performance.now() - started;
+  assert.deepEqual(store.batches, [1]);
+  assert.ok(took >= 15 && took < 1_000, `written after ${took} ms`);
 });
 
 test('an outage is logged once down and once up; the journal replays in record() order', async (t) => {
