@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import pino from 'pino';
 import { createProcessLogger } from '../../../src/lib/process-logger.ts';
 
@@ -63,4 +64,12 @@ test('a level above info writes no info lines', async (t) => {
   p.logger.warn({ id: 'y' }, 'kept');
   await flushed(p);
   assert.deepEqual(lines(file).map((l) => l['msg']), ['kept']);
+});
+
+test('an uncaught exception still writes the buffered lines on the way out', (t) => {
+  const file = tempFile(t, 'crash.log');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/logger-crash.ts', file], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /boom/);
+  assert.deepEqual(lines(file).map((l) => l['msg']), ['before the crash', 'still buffered']);
 });
