@@ -57,14 +57,21 @@ interface Row {
 type Rows = Record<string, Row>;
 
 function parseVariants(args: string[]): Variant[] {
+  // Split at the first '=' and ':' only: values may hold more of them (NODE_OPTIONS=--x=1).
+  const cut = (s: string, sep: string): [string, string | undefined] => {
+    const i = s.indexOf(sep);
+    return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+  };
   return (args.length ? args : ['meter=.']).map((arg) => {
-    const [name, rest] = arg.split('=', 2) as [string, string];
-    const [dir, envList] = rest.split(':', 2) as [string, string | undefined];
+    const [name, rest] = cut(arg, '=');
+    if (rest === undefined) throw new Error(`variant '${arg}': expected name=dir[:ENV=v,...]`);
+    const [dir, envList] = cut(rest, ':');
     const e: Record<string, string> = {};
     for (const kv of envList ? envList.split(',') : []) {
-      const [k, v] = kv.split('=', 2) as [string, string];
+      const [k, v] = cut(kv, '=');
       e[k] = v ?? '';
     }
+    log(`  ${name}: ${dir}${Object.keys(e).length ? ` with ${JSON.stringify(e)}` : ''}`);
     return { name, dir, env: e };
   });
 }
@@ -163,6 +170,7 @@ try {
     children.push(child);
     targets.push({ name: v.name, child });
   }
+  log(`redis ${redis.url}`);
   log(`ab: ${ROUNDS} rounds × ${SECONDS} s, ${TOGETHER ? `together at ${RATE} req/s each` : `c=${C}`}; targets ${targets.map((t) => t.name).join(', ')}`);
   for (const t of targets) await runLoad(t.child.url, C, 1); // warm-up: JIT, pools
   const rows: Rows = {};

@@ -4,7 +4,7 @@
  *
  * Why buffered: at the default `info` level every request writes one line. Unbuffered,
  * each line is its own write on libuv's thread pool; `info` lines are gathered until
- * 8 K characters (about twenty request lines) or FLUSH_MS, whichever comes first, which
+ * 64 K characters (about 180 request lines) or FLUSH_MS, whichever comes first, which
  * cut the proxy's CPU per request measurably (README, Performance). The price: a line may reach stdout up to FLUSH_MS
  * late, and a SIGKILL loses at most that much. A normal exit, including an uncaught
  * exception, flushes synchronously (pino's exit hook), and shutdown flushes first.
@@ -19,7 +19,7 @@
 import pino from 'pino';
 import type { Logger } from './logger.ts';
 
-const BUFFER_CHARS = 8192;
+const BUFFER_CHARS = 65_536;
 const FLUSH_MS = 100;
 const INFO = 30;
 

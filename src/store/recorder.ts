@@ -55,7 +55,10 @@ export interface RecorderOptions {
 const DEFAULTS = {
   concurrency: 2,
   batchMax: 128,
-  lingerMs: 2,
+  // Records are off the request path, so waiting costs nothing visible; at 5,000 req/s a
+  // 20 ms linger fills batches of ~100, and each batch costs the proxy and Redis about the
+  // same whatever its size (npm run bench: 2 ms → 20 ms saved ~20 µs of proxy CPU per request).
+  lingerMs: 20,
   retryInitialMs: 250, // 0.25 s
   retryMaxMs: 10_000, // 10 s
   closeTimeoutMs: 5_000, // 5 s
