@@ -12,7 +12,7 @@
  * every record in the batch is new (claims all dedupe keys or none). A batch holding a
  * record already written (only a replay can) comes back refused and is sent again through
  * EXACT_SCRIPT, which carries every record's own increments and skips the seen ones.
- * Measured (npm run bench, c=64): Redis CPU 29 → N µs per request.
+ * Measured (commandstats at c=64): the script went from 29 to 19 µs of Redis time per record.
  * query(): one pipeline of HGETALLs, one per hour of the range.
  */
 import { createHash } from 'node:crypto';
