@@ -29,7 +29,7 @@ function connectionOptions(opts: RedisClientOptions): RedisOptions {
   return {
     // Reject in-flight commands as soon as the connection drops instead of re-sending
     // them after reconnect: the outcome is ambiguous either way, and the Recorder's
-    // replay plus the store's dedupe key resolve it without double counting.
+    // replay plus the store's dedupe set resolve it without double counting.
     maxRetriesPerRequest: 0,
     // Every proxied request ends in one script call; batching the calls issued in the same
     // event-loop tick into one socket write cut the proxy's CPU per request (npm run bench).

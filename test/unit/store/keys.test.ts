@@ -18,7 +18,7 @@ test('keySchema: every key carries the prefix as a Cluster hash tag', () => {
   const k = keySchema();
   assert.equal(k.events, '{cm}:events');
   assert.equal(k.agg('tag', 1736935200), '{cm}:agg:tag:1736935200');
-  assert.equal(k.seen('abc'), '{cm}:seen:abc');
+  assert.equal(k.seen(1736935200), '{cm}:seen:1736935200');
   assert.equal(keySchema('prod').events, '{prod}:events');
   assert.equal(keySchema('app:{m}').events, 'app:{m}:events', 'an explicit tag is kept');
   for (const bad of ['', '{}', 'a{b', 'a{}b{c}']) assert.throws(() => keySchema(bad), RangeError, bad);
