@@ -5,7 +5,7 @@
  *   {cm}:agg:<dim>:<hourStartSec>   hash, one per (dimension, UTC hour);
  *                                   field `<minuteOfHour>|<metric>|<value>` → integer
  *   {cm}:events                     stream of request records (XADD MAXLEN ~)
- *   {cm}:seen:<hourStartSec>        set of the record ids written for that hour (by record time),
+ *   {cm}:seen:<minuteStartSec>      set of the record ids written for that minute (by record time),
  *                                   TTL refreshed on write: makes writes idempotent
  *
  * Minutes live as fields inside an hour hash, so a day of history for one dimension is
@@ -58,8 +58,8 @@ export interface KeySchema {
   readonly tagged: string;
   readonly events: string;
   agg(dim: Dimension, hourStartSec: number): string;
-  /** The dedupe set for records whose time falls in the hour starting at `hourStartSec`. */
-  seen(hourStartSec: number): string;
+  /** The dedupe set for records whose time falls in the minute starting at `minuteStartSec`. */
+  seen(minuteStartSec: number): string;
 }
 
 /**
@@ -79,7 +79,7 @@ export function keySchema(prefix: string = DEFAULT_PREFIX): KeySchema {
     tagged,
     events: `${tagged}:events`,
     agg: (dim, hourStartSec) => `${tagged}:agg:${dim}:${hourStartSec}`,
-    seen: (hour) => `${tagged}:seen:${hour}`,
+    seen: (minute) => `${tagged}:seen:${minute}`,
   };
 }
 

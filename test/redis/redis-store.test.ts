@@ -150,7 +150,7 @@ describe('RedisStore on a real redis-server', () => {
     assert.deepEqual((await store.recent(10)).map((r) => r.id).sort(), ['new-1', 'new-2', 'replayed']);
   });
 
-  test('key layout: hour hashes with TTL, an hourly dedupe set of record ids with TTL, fields minute|metric|value', async (t) => {
+  test('key layout: hour hashes with TTL, a per-minute dedupe set of record ids with TTL, fields minute|metric|value', async (t) => {
     const client = await connectRedis(server.url);
     const prefix = freshPrefix();
     const store = new RedisStore(client, { prefix, bucketTtlSeconds: 600, eventsMaxLen: 10, dedupeTtlSeconds: 300 });
@@ -164,14 +164,14 @@ describe('RedisStore on a real redis-server', () => {
       `{${prefix}}:agg:model:${hour}`,
       `{${prefix}}:agg:tag:${hour}`,
       `{${prefix}}:events`,
-      `{${prefix}}:seen:${hour}`,
+      `{${prefix}}:seen:${hour + 60}`,
     ]);
-    assert.deepEqual(await client.smembers(`{${prefix}}:seen:${hour}`), ['r1']);
+    assert.deepEqual(await client.smembers(`{${prefix}}:seen:${hour + 60}`), ['r1']);
     const tagHash = await client.hgetall(`{${prefix}}:agg:tag:${hour}`);
     assert.equal(tagHash['1|req|a|b'], '1');
     assert.equal(tagHash['1|cost|a|b'], '9');
     assert.ok((await client.ttl(`{${prefix}}:agg:tag:${hour}`)) > 590);
-    assert.ok((await client.ttl(`{${prefix}}:seen:${hour}`)) > 290);
+    assert.ok((await client.ttl(`{${prefix}}:seen:${hour + 60}`)) > 290);
   });
 
   test('cluster: every key of one record hashes to one slot', async (t) => {
