@@ -35,7 +35,13 @@ test('Redis down at admission: allow budgets pass and are counted, deny budgets 
   assert.equal((err as InstanceType<typeof Anthropic.APIError>).status, 503);
   assert.match(String((err as Error).message), /budget store unreachable/);
   assert.ok(Date.now() - t0 < 3000, 'no hang while Redis is down');
-  const metrics = await (await fetch(`${url}/metrics`)).text();
+  // The allowed request's settle fails after its response, asynchronously: wait for it to be queued.
+  let metrics = '';
+  for (let i = 0; i < 60; i++) {
+    metrics = await (await fetch(`${url}/metrics`)).text();
+    if (/claude_meter_budget_settles_pending 1/.test(metrics)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   assert.match(metrics, /claude_meter_budget_store_errors_total\{budget="open",outcome="allowed"\} 1/);
   assert.match(metrics, /claude_meter_budget_store_errors_total\{budget="closed",outcome="denied"\} 1/);
   assert.match(metrics, /claude_meter_budget_settles_pending 1/);
