@@ -16,6 +16,7 @@
  * goes to the same destination, and obeys the same level. Anything JSON.stringify cannot
  * take (a bigint, a cycle), an `err` field, and every other level go through pino itself.
  */
+import { openSync } from 'node:fs';
 import pino from 'pino';
 import type { Logger } from './logger.ts';
 
@@ -33,7 +34,10 @@ export function createProcessLogger(level: string, dest: string | number = 1): P
   // The buffer is ours, not sonic-boom's `minLength`: sonic-boom measures the byte length
   // of its whole pending string on every write, which made a larger buffer cost more.
   // minLength 1 writes at once, like 0, but makes flush(cb) wait for the write in flight.
-  const stream = pino.destination({ dest, sync: false, minLength: 1 });
+  // A path is opened here, synchronously: sonic-boom would open it asynchronously, and a
+  // process dying in its first milliseconds could not flush into a file not yet open.
+  const fd = typeof dest === 'number' ? dest : openSync(dest, 'a');
+  const stream = pino.destination({ dest: fd, sync: false, minLength: 1 });
   const base = pino({ level, base: { service: 'claude-meter' } }, stream);
   let pending: string[] = [];
   let pendingChars = 0;
