@@ -179,9 +179,7 @@ export class Recorder {
 
   /** Sends whole batches while a call slot is free; a call's return pumps again (group commit). */
   #pump(): void {
-    if (this.#linger !== null && this.#queue.length === 0) this.#clearLinger();
     while (!this.#down && this.#calls < this.#concurrency && this.#queue.length > 0) {
-      if (this.#linger !== null) this.#clearLinger();
       const batch = this.#queue.shiftMany(this.#batchMax);
       this.#calls += 1;
       this.#inFlight += batch.length;
@@ -190,6 +188,8 @@ export class Recorder {
         (err: unknown) => this.#sent(batch, err),
       );
     }
+    // Nothing left to wait for. Records still queued (every slot busy) leave when a call returns.
+    if (this.#queue.length === 0 && this.#linger !== null) this.#clearLinger();
     this.#notifyIfIdle();
   }
 

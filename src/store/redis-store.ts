@@ -358,20 +358,19 @@ export class RedisStore implements MeterStore {
 
 /** KEYS and ARGV of BATCH_SCRIPT: events, then increments summed per (hour hash, field). */
 function batchScriptArgs(batch: readonly Pending[], keys: KeySchema, common: readonly string[]): [string[], string[]] {
-  const hours: number[] = [];
+  const { hours, groupOf } = hourGroups(batch);
   const args = [...common, String(batch.length), ''];
   // First by (hour, minute, dimension values): records of one caller and model in one
   // minute share every field, so fields are built once per group, not once per record.
   const groups = new Map<string, { group: number; minute: number; dims: string[]; sums: Map<string, Sum> }>();
-  for (const p of batch) {
+  batch.forEach((p, i) => {
     args.push(p.id, String(p.event.length), ...p.event);
-    let group = hours.indexOf(p.hour);
-    if (group < 0) group = hours.push(p.hour) - 1;
+    const group = groupOf[i]!;
     const gk = `${group}|${p.minute}|${p.dimsKey}`;
     let g = groups.get(gk);
     if (g === undefined) groups.set(gk, (g = { group, minute: p.minute, dims: p.dims, sums: new Map() }));
     for (const [metric, n] of p.deltas) addSum(g.sums, metric, n);
-  }
+  });
   // Then per (hash, field): groups differing in one dimension share the others' fields.
   const fields = new Map<string, { hash: number; field: string; sum: Sum }>();
   for (const g of groups.values()) {
@@ -389,10 +388,25 @@ function batchScriptArgs(batch: readonly Pending[], keys: KeySchema, common: rea
   args[4] = String(hours.length * DIMENSIONS.length);
   args.push(String(fields.size));
   for (const f of fields.values()) args.push(String(f.hash), f.field, sumString(f.sum));
+  return [scriptKeys(batch, hours, keys), args];
+}
+
+/** The distinct hours of a batch in first-seen order, and each record's index into them. */
+function hourGroups(batch: readonly Pending[]): { hours: number[]; groupOf: number[] } {
+  const hours: number[] = [];
+  const groupOf = batch.map((p) => {
+    const g = hours.indexOf(p.hour);
+    return g >= 0 ? g : hours.push(p.hour) - 1;
+  });
+  return { hours, groupOf };
+}
+
+/** KEYS of both scripts: the stream, each record's dedupe set, then the hour hashes per group and dimension. */
+function scriptKeys(batch: readonly Pending[], hours: readonly number[], keys: KeySchema): string[] {
   const ks = [keys.events];
   for (const p of batch) ks.push(p.seenKey);
   for (const hour of hours) for (const dim of DIMENSIONS) ks.push(keys.agg(dim, hour));
-  return [ks, args];
+  return ks;
 }
 
 /** An exact integer sum: a safe-integer part plus a bigint overflow (a batch of large costs passes 2^53). */
@@ -426,17 +440,12 @@ function sumString(s: Sum): string {
 
 /** KEYS and ARGV of EXACT_SCRIPT: every record with its own increments. */
 function exactScriptArgs(batch: readonly Pending[], keys: KeySchema, common: readonly string[]): [string[], string[]] {
-  const hours: number[] = [];
+  const { hours, groupOf } = hourGroups(batch);
   const args = [...common, String(batch.length), String(DIMENSIONS.length)];
-  for (const p of batch) {
-    let group = hours.indexOf(p.hour);
-    if (group < 0) group = hours.push(p.hour) - 1;
-    args.push(p.id, String(group), String(p.minute), String(p.event.length), ...p.event, String(p.deltas.length));
+  batch.forEach((p, i) => {
+    args.push(p.id, String(groupOf[i]), String(p.minute), String(p.event.length), ...p.event, String(p.deltas.length));
     for (const [metric, n] of p.deltas) args.push(metric, String(n));
     args.push(...p.dims);
-  }
-  const ks = [keys.events];
-  for (const p of batch) ks.push(p.seenKey);
-  for (const hour of hours) for (const dim of DIMENSIONS) ks.push(keys.agg(dim, hour));
-  return [ks, args];
+  });
+  return [scriptKeys(batch, hours, keys), args];
 }
