@@ -1,0 +1,30 @@
+/**
+ * Redis memory per recorded request (dedupe set, hour hashes; the event stream capped at
+ * 10 entries so it does not count): `npx tsx bench/dedupe-memory.ts [checkout dir]`.
+ * Pass an older checkout to compare layouts (README, Storage).
+ */
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { startRedis } from '../test/helpers/redis-server.ts';
+import { rec } from '../test/contract/fixtures.ts';
+import type { RequestRecord } from '../src/store/types.ts';
+
+const dir = resolve(process.argv[2] ?? '.');
+const { RedisStore } = (await import(`${dir}/src/store/redis-store.ts`)) as typeof import('../src/store/redis-store.ts');
+const server = await startRedis();
+const client = new Redis(server.url);
+const store = new RedisStore(client, { bucketTtlSeconds: 86_400, eventsMaxLen: 10 });
+const used = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1]);
+const N = 20_000;
+try {
+  const before = await used();
+  for (let i = 0; i < N; i += 100) {
+    const batch: RequestRecord[] = Array.from({ length: 100 }, () => rec({ id: randomUUID(), ts: Date.now() }));
+    await store.writeBatch(batch);
+  }
+  console.log(`${dir}: ${((await used()) - before) / N} bytes of Redis memory per record (${N} records)`);
+} finally {
+  await store.close();
+  await server.close();
+}
