@@ -12,7 +12,7 @@
  *
  *   npx tsx bench/ab.ts [name=dir[:ENV=v,ENV=v]] ...   (default: this checkout as "meter")
  *   AB_ROUNDS=12 AB_SECONDS=2 AB_C=64 AB_MODE=together AB_RATE=800
- *   AB_PROFILE=dir: V8 CPU profiles of the variants, in dir/<name>/
+ *   AB_PROFILE=dir: V8 CPU profiles of bare and the variants, in dir/<name>/
  *
  * A dir is any checkout of this repo (e.g. `git worktree add /tmp/base HEAD` plus a
  * node_modules symlink); its bench/meter-child.ts runs with that checkout's src/.
@@ -161,12 +161,12 @@ const admin = new Redis(redis.url);
 const children: Child[] = [];
 try {
   const upstream = await spawnChild('upstream', 'mock-upstream.ts', {});
-  const bare = await spawnChild('bare', 'bare-proxy.ts', { UPSTREAM_URL: upstream.url });
+  const profile = (name: string) => (env['AB_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${env['AB_PROFILE']}/${name}`] : []);
+  const bare = await spawnChild('bare', 'bare-proxy.ts', { UPSTREAM_URL: upstream.url }, profile('bare'));
   children.push(upstream, bare);
   const targets: Target[] = [{ name: 'bare', child: bare }];
   for (const v of variants) {
-    const prof = env['AB_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${env['AB_PROFILE']}/${v.name}`] : [];
-    const child = await spawnChild(v.name, 'meter-child.ts', { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, ...v.env }, prof, v.dir);
+    const child = await spawnChild(v.name, env['AB_CHILD'] && v.name !== 'meter' ? env['AB_CHILD'] : 'meter-child.ts', { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, ...v.env }, profile(v.name), v.dir);
     children.push(child);
     targets.push({ name: v.name, child });
   }

@@ -23,7 +23,9 @@ export interface Child {
 
 /** `cwd`: another checkout of this repo whose bench/<script> to run (bench/ab.ts compares checkouts). */
 export async function spawnChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = [], cwd = ROOT): Promise<Child> {
-  const cp = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `bench/${script}`], {
+  // A .mjs child is already JavaScript (a bundle under test): no tsx loader.
+  const loader = script.endsWith('.mjs') ? [] : ['--import', 'tsx'];
+  const cp = spawn(process.execPath, [...nodeArgs, ...loader, `bench/${script}`], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],

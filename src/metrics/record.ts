@@ -1,5 +1,6 @@
 import type { RequestRecord } from '../store/types.ts';
 import type { MeterMetrics } from './registry.ts';
+import { observe } from './series.ts';
 
 /**
  * Model names come from request bodies, i.e. from clients: an unbounded label set
@@ -19,12 +20,22 @@ export function modelLabel(metrics: MeterMetrics, model: string | null): string 
 
 /** One settled request → every metric it touches. */
 export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: string): void {
-  const labels: Record<string, string> = { model, status: String(r.status) };
-  if (metrics.keyLabel) labels['key'] = r.keyId;
-  if (metrics.tagLabel) labels['tag'] = r.tag || 'untagged';
-  metrics.requests.inc(labels);
-  metrics.requestDuration.observe({ model }, r.latencyMs / 1000);
-  if (r.ttftMs !== null) metrics.ttft.observe({ model }, r.ttftMs / 1000);
+  const series = metrics.series;
+  const s = series.model(model);
+  const status = String(r.status);
+  const extra = metrics.keyLabel || metrics.tagLabel;
+  const key = extra ? `${status}\u0000${r.keyId}\u0000${r.tag}` : status;
+  const req = s.requests.get(key);
+  if (req !== undefined) req.value += 1;
+  else {
+    const labels: Record<string, string> = { model, status };
+    if (metrics.keyLabel) labels['key'] = r.keyId;
+    if (metrics.tagLabel) labels['tag'] = r.tag || 'untagged';
+    s.requests.set(key, { labels, value: 1 });
+  }
+  observe(s.duration, series.durationBounds, r.latencyMs / 1000);
+  if (r.ttftMs !== null) observe(s.ttft, series.ttftBounds, r.ttftMs / 1000);
+  // The rare outcomes below stay on prom-client's own counters.
   if (r.partial) metrics.partial.inc({ model });
   if (r.usageMissing !== null) metrics.usageMissing.inc({ reason: r.usageMissing });
   if (r.usageMissing === 'upstream_unreachable') metrics.upstreamErrors.inc({ reason: 'unreachable' });
@@ -34,15 +45,13 @@ export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: st
   const u = r.usage;
   if (u === null) return;
   const c1h = u.cacheCreation1h ?? 0;
-  const tokens: Record<string, number> = {
-    input: u.input,
-    output: u.output,
-    // An unsplit cache write is billed at the 5m rate, so it is counted as 5m.
-    cache_creation_5m: u.cacheCreation - c1h,
-    cache_creation_1h: c1h,
-    cache_read: u.cacheRead,
-  };
-  for (const [kind, n] of Object.entries(tokens)) if (n > 0) metrics.tokens.inc({ model, kind }, n);
+  // TOKEN_KINDS order. An unsplit cache write is billed at the 5m rate, so it is counted as 5m.
+  const t = s.tokens;
+  t[0]! += u.input;
+  t[1]! += u.output;
+  t[2]! += u.cacheCreation - c1h;
+  t[3]! += c1h;
+  t[4]! += u.cacheRead;
   if (!r.unpriced && r.costPicoUsd > 0) {
     metrics.costPicoByModel.set(model, (metrics.costPicoByModel.get(model) ?? 0n) + BigInt(r.costPicoUsd));
   }

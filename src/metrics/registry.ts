@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { feedRequests, feedTokens, ModelHistogram, RequestSeries } from './series.ts';
 
 /**
  * Every metric object, on one Registry that the composition root owns. Never the
@@ -10,10 +11,12 @@ export interface MeterMetrics {
   tagLabel: boolean;
   /** Model label values handed out so far (bounded, see metrics/record.ts). */
   modelLabels: Set<string>;
+  /** Requests, tokens, latency and TTFT by model, counted per request here and exported at scrape (series.ts). */
+  series: RequestSeries;
   requests: Counter<string>;
   tokens: Counter<'model' | 'kind'>;
-  requestDuration: Histogram<'model'>;
-  ttft: Histogram<'model'>;
+  requestDuration: ModelHistogram;
+  ttft: ModelHistogram;
   upstreamErrors: Counter<'reason'>;
   usageMissing: Counter<'reason'>;
   unpriced: Counter<'model'>;
@@ -52,6 +55,7 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
   const registers = [registry];
   const requestLabels = ['model', 'status', ...(opts.keyLabel ? ['key'] : []), ...(opts.tagLabel ? ['tag'] : [])];
   const costPicoByModel = new Map<string, bigint>();
+  const series = new RequestSeries(LATENCY_BUCKETS, TTFT_BUCKETS);
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'claude_meter_' });
   const metrics: MeterMetrics = {
     registry,
@@ -61,31 +65,40 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
     tagLabel: opts.tagLabel,
     modelLabels: new Set(),
     costPicoByModel,
+    series,
     requests: new Counter({
       name: 'claude_meter_requests_total',
       help: 'Requests handled, by model and HTTP status returned to the client',
       labelNames: requestLabels,
       registers,
+      collect() {
+        feedRequests(this, series);
+      },
     }),
     tokens: new Counter({
       name: 'claude_meter_tokens_total',
       help: 'Tokens metered, by model and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)',
       labelNames: ['model', 'kind'],
       registers,
+      collect() {
+        feedTokens(this, series);
+      },
     }),
-    requestDuration: new Histogram({
+    requestDuration: new ModelHistogram({
       name: 'claude_meter_request_duration_seconds',
       help: 'Time from request arrival to the last byte sent to the client',
-      labelNames: ['model'],
-      buckets: LATENCY_BUCKETS,
-      registers,
+      series,
+      bounds: LATENCY_BUCKETS,
+      pick: (s) => s.duration,
+      registry,
     }),
-    ttft: new Histogram({
+    ttft: new ModelHistogram({
       name: 'claude_meter_time_to_first_token_seconds',
       help: 'Time from request arrival to the first response body byte',
-      labelNames: ['model'],
-      buckets: TTFT_BUCKETS,
-      registers,
+      series,
+      bounds: TTFT_BUCKETS,
+      pick: (s) => s.ttft,
+      registry,
     }),
     upstreamErrors: new Counter({
       name: 'claude_meter_upstream_errors_total',
