@@ -16,7 +16,8 @@
  *
  * A dir is any checkout of this repo (e.g. `git worktree add /tmp/base HEAD` plus a
  * node_modules symlink); its bench/meter-child.ts runs with that checkout's src/.
- * ENV is passed to that child, e.g. `nolog=.:BENCH_LOG_LEVEL=warn` or `mem=.:REDIS_URL=`.
+ * ENV is passed to that child, e.g. `nolog=.:BENCH_LOG_LEVEL=warn` or `mem=.:REDIS_URL=`;
+ * `src=.:BENCH_RUNTIME=tsx` runs that variant from source through tsx instead of bundled.
  */
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import autocannon from 'autocannon';
@@ -166,7 +167,7 @@ try {
   children.push(upstream, bare);
   const targets: Target[] = [{ name: 'bare', child: bare }];
   for (const v of variants) {
-    const child = await spawnChild(v.name, env['AB_CHILD'] && v.name !== 'meter' ? env['AB_CHILD'] : 'meter-child.ts', { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, ...v.env }, profile(v.name), v.dir);
+    const child = await spawnChild(v.name, 'meter-child.ts', { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, ...v.env }, profile(v.name), v.dir);
     children.push(child);
     targets.push({ name: v.name, child });
   }

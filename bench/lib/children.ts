@@ -1,5 +1,11 @@
-/** Parent-process half: spawns `node --import tsx bench/<x>.ts`, waits for its port, talks IPC, kills it. */
+/**
+ * Parent-process half: builds bench/<x>.ts into one JavaScript bundle with the product's
+ * build options (scripts/build.mjs, as `npm start` runs claude-meter), spawns `node` on it,
+ * waits for its port, talks IPC, kills it. BENCH_RUNTIME=tsx runs the sources through tsx
+ * instead, as the tests do.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -21,11 +27,23 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/** How the children run: `bundle` (default, like the shipped dist/) or `tsx` (from source); per child through its env. */
+function runtime(env: Record<string, string>): 'tsx' | 'bundle' {
+  return (env['BENCH_RUNTIME'] ?? process.env['BENCH_RUNTIME']) === 'tsx' ? 'tsx' : 'bundle';
+}
+
 /** `cwd`: another checkout of this repo whose bench/<script> to run (bench/ab.ts compares checkouts). */
 export async function spawnChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = [], cwd = ROOT): Promise<Child> {
-  // A .mjs child is already JavaScript (a bundle under test): no tsx loader.
-  const loader = script.endsWith('.mjs') ? [] : ['--import', 'tsx'];
-  const cp = spawn(process.execPath, [...nodeArgs, ...loader, `bench/${script}`], {
+  let argv = ['--import', 'tsx', `bench/${script}`];
+  if (runtime(env) === 'bundle') {
+    // Built from `cwd`'s sources with this checkout's build options, into that checkout's .bench/.
+    const { bundle } = (await import(join(ROOT, 'scripts/build.mjs'))) as { bundle(entry: string, out: string, root: string): Promise<void> };
+    const root = resolve(cwd);
+    const out = join(root, '.bench', 'build', `${name}.mjs`);
+    await bundle(`bench/${script}`, out, root);
+    argv = ['--enable-source-maps', out];
+  }
+  const cp = spawn(process.execPath, [...nodeArgs, ...argv], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],

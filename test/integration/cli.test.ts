@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 
@@ -100,4 +101,22 @@ test('--version prints the package version', async () => {
   await once(child, 'exit');
   const pkg = (await import('../../package.json', { with: { type: 'json' } })).default as { version: string };
   assert.equal(out.trim(), pkg.version);
+});
+
+/**
+ * The command runs the bundle in dist/ (bin/claude-meter.js picks it when present); `npm test`
+ * builds it before the tests, so the tests above ran the shipped artifact. Guard: the bundle
+ * is newer than every source file, i.e. built from the code under test.
+ */
+test('bin runs dist/cli.mjs, built from the current src/', () => {
+  const bundle = resolve('dist/cli.mjs');
+  assert.ok(existsSync(bundle), 'dist/cli.mjs missing: npm test runs `npm run build` first');
+  const built = statSync(bundle).mtimeMs;
+  const stale = readdirSync('src', { recursive: true, encoding: 'utf8' })
+    .map((f) => join('src', f))
+    .filter((f) => statSync(f).isFile() && statSync(f).mtimeMs > built);
+  assert.deepEqual(stale, [], 'source files changed after the last build');
+  assert.match(readFileSync(BIN, 'utf8'), /dist\/cli\.mjs/);
+  // The bundle carries the pricing table it reads next to itself.
+  assert.ok(existsSync(resolve('dist/prices.yaml')));
 });
