@@ -1,6 +1,7 @@
 /**
- * Redis memory per recorded request (dedupe set, hour hashes; the event stream capped at
- * 10 entries so it does not count): `npx tsx bench/dedupe-memory.ts [checkout dir]`.
+ * Redis memory per recorded request: first the dedupe set and hour hashes (the event
+ * stream capped at 10 entries so it does not count), then the event stream's own bytes per
+ * entry (MEMORY USAGE of an uncapped stream): `npx tsx bench/dedupe-memory.ts [checkout dir]`.
  * Pass an older checkout to compare layouts (README, Storage).
  */
 import { randomUUID } from 'node:crypto';
@@ -24,6 +25,12 @@ try {
     await store.writeBatch(batch);
   }
   console.log(`${dir}: ${((await used()) - before) / N} bytes of Redis memory per record (${N} records)`);
+  const streamStore = new RedisStore(client, { prefix: 'stream', bucketTtlSeconds: 86_400, eventsMaxLen: 1_000_000, ownsClient: false });
+  for (let i = 0; i < N; i += 100) {
+    await streamStore.writeBatch(Array.from({ length: 100 }, () => rec({ id: randomUUID(), ts: Date.now() })));
+  }
+  const streamBytes = Number(await client.call('MEMORY', 'USAGE', '{stream}:events', 'SAMPLES', '0'));
+  console.log(`${dir}: ${(streamBytes / N).toFixed(1)} bytes per event in the stream (${N} events)`);
 } finally {
   await store.close();
   await server.close();

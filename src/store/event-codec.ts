@@ -24,25 +24,44 @@ const MISSING_REASONS: Record<UsageMissingReason, true> = {
   budget_store_unreachable: true,
 };
 
-/** The positions of the `v1` array. Append only: a stored position never changes meaning. */
+/** The positions of the event array (`v1` and `v2`). Append only: a stored position never changes meaning. */
 export const EVENT_FIELDS = [
   'id', 'ts', 'method', 'path', 'model', 'keyId', 'tag', 'status', 'stream', 'usage', 'usageMissing',
   'partial', 'costPicoUsd', 'unpriced', 'free', 'latencyMs', 'ttftMs', 'upstreamLatencyMs', 'errorType', 'messageId',
 ] as const;
 
+/** `v2` holds the usage as an array in this order (`v1` held an object with these keys). Append only. */
+export const USAGE_FIELDS = [
+  'input', 'output', 'cacheCreation', 'cacheCreation5m', 'cacheCreation1h', 'cacheRead',
+  'webSearchRequests', 'webFetchRequests', 'serviceTier', 'inferenceGeo', 'speed',
+] as const satisfies ReadonlyArray<keyof Usage>;
+
+/**
+ * One stream field, `v2`: the JSON array of EVENT_FIELDS with the usage as an array of
+ * USAGE_FIELDS. Without the usage key names an entry is ~40% smaller (258 against 415
+ * characters for a typical request), which Redis keeps for every event in the stream, and
+ * JSON.stringify takes about a quarter less time on the event loop that serves requests.
+ */
 export function encodeEvent(r: RequestRecord): [string, string] {
+  const u = r.usage;
   return [
-    'v1',
+    'v2',
     JSON.stringify([
-      r.id, r.ts, r.method, r.path, r.model, r.keyId, r.tag, r.status, r.stream ? 1 : 0, r.usage, r.usageMissing,
-      r.partial ? 1 : 0, r.costPicoUsd, r.unpriced ? 1 : 0, r.free ? 1 : 0, r.latencyMs, r.ttftMs, r.upstreamLatencyMs, r.errorType, r.messageId,
+      r.id, r.ts, r.method, r.path, r.model, r.keyId, r.tag, r.status, r.stream ? 1 : 0,
+      u === null
+        ? null
+        : [u.input, u.output, u.cacheCreation, u.cacheCreation5m, u.cacheCreation1h, u.cacheRead, u.webSearchRequests, u.webFetchRequests, u.serviceTier, u.inferenceGeo, u.speed],
+      r.usageMissing, r.partial ? 1 : 0, r.costPicoUsd, r.unpriced ? 1 : 0, r.free ? 1 : 0, r.latencyMs, r.ttftMs, r.upstreamLatencyMs, r.errorType, r.messageId,
     ]),
   ];
 }
 
-/** Decodes the field list XRANGE returns (either form); null when a required field is missing or malformed. */
+/** Decodes the field list XRANGE returns (any form); null when a required field is missing or malformed. */
 export function decodeEvent(flat: readonly string[]): RequestRecord | null {
-  const m = flat.length === 2 && flat[0] === 'v1' ? fromV1(flat[1] ?? '') : fromFlat(flat);
+  let m: Map<string, string> | null;
+  if (flat.length === 2 && flat[0] === 'v2') m = fromArray(flat[1] ?? '', true);
+  else if (flat.length === 2 && flat[0] === 'v1') m = fromArray(flat[1] ?? '', false);
+  else m = fromFlat(flat);
   return m === null ? null : fromFields(m);
 }
 
@@ -53,7 +72,8 @@ function fromFlat(flat: readonly string[]): Map<string, string> {
 }
 
 /** The `v1` array as the flat form's fields, so one validator reads both. */
-function fromV1(json: string): Map<string, string> | null {
+/** A `v1`/`v2` array as the field map of the flat form; `v2` usage arrays become usage objects. */
+function fromArray(json: string, usageArray: boolean): Map<string, string> | null {
   let v: unknown;
   try {
     v = JSON.parse(json);
@@ -63,8 +83,12 @@ function fromV1(json: string): Map<string, string> | null {
   if (!Array.isArray(v)) return null;
   const m = new Map<string, string>();
   EVENT_FIELDS.forEach((k, i) => {
-    const x: unknown = v[i];
+    let x: unknown = v[i];
     if (x === null || x === undefined) return;
+    if (k === 'usage' && usageArray) {
+      if (!Array.isArray(x)) x = 'not an array'; // parseUsage rejects it
+      else x = Object.fromEntries(USAGE_FIELDS.map((f, j) => [f, (x as unknown[])[j] ?? null]));
+    }
     m.set(k, typeof x === 'object' ? JSON.stringify(x) : String(x));
   });
   return m;

@@ -121,45 +121,52 @@ return n
 const EXACT_SCRIPT_SHA = createHash('sha1').update(EXACT_SCRIPT).digest('hex');
 
 /*
- * KEYS: [1] event stream  [2 .. 1+N] the dedupe set of record 1..N  [2+N .. 1+N+H] hour hashes
- * ARGV: [1] dedupe ttl s  [2] stream max len  [3] bucket ttl s  [4] N  [5] H
- *       then per record: its id, e = event arg count, e event field/value strings;
+ * KEYS: [1] event stream  [2 .. 1+S] the distinct dedupe sets of the batch  [2+S .. 1+S+H] hour hashes
+ * ARGV: [1] dedupe ttl s  [2] stream max len  [3] bucket ttl s  [4] N  [5] S  [6] H  [7] event field name
+ *       then per record: its dedupe set (1..S), its id, its event;
  *       then M = number of increments, then M triples (hash 1..H, field, integer string).
  * Returns N, or 0 without writing anything when a record id is in its dedupe set already
- * (or twice in the batch): the caller then sends the batch through EXACT_SCRIPT.
- * SISMEMBER and one SADD per record cost Redis a fraction of a SET NX EX, which creates a
- * key with its own expiry per record (and ~100 bytes of memory for 6 h).
+ * (the caller then sends the batch through EXACT_SCRIPT; ids twice in one batch go there
+ * directly). One SMISMEMBER and one variadic SADD per dedupe set (a batch usually has one),
+ * not two calls per record: each redis.call costs the script about a microsecond.
+ * SMISMEMBER needs Redis 6.2; on an older server the check falls back to SISMEMBER per id.
  */
 const BATCH_SCRIPT = `
-local n, h = tonumber(ARGV[4]), tonumber(ARGV[5])
-local inBatch = {}
-local i = 6
-for r = 1, n do
-  local id = ARGV[i]
-  if inBatch[id] or redis.call('SISMEMBER', KEYS[1 + r], id) == 1 then return 0 end
-  inBatch[id] = true
-  i = i + 2 + tonumber(ARGV[i + 1])
+local n, s, h = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ids = {}
+for k = 1, s do ids[k] = {} end
+for i = 8, 7 + 3 * n, 3 do
+  local list = ids[tonumber(ARGV[i])]
+  list[#list + 1] = ARGV[i + 1]
 end
-local seenSets = {}
-i = 6
-for r = 1, n do
-  local e = tonumber(ARGV[i + 1])
-  redis.call('SADD', KEYS[1 + r], ARGV[i])
-  seenSets[KEYS[1 + r]] = true
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, i + 2, i + 1 + e))
-  i = i + 2 + e
+for k = 1, s do
+  local seen = redis.pcall('SMISMEMBER', KEYS[1 + k], unpack(ids[k]))
+  if seen.err then
+    for _, id in ipairs(ids[k]) do
+      if redis.call('SISMEMBER', KEYS[1 + k], id) == 1 then return 0 end
+    end
+  else
+    for _, v in ipairs(seen) do
+      if v == 1 then return 0 end
+    end
+  end
 end
-for key in pairs(seenSets) do
-  redis.call('EXPIRE', key, ARGV[1])
+for k = 1, s do
+  redis.call('SADD', KEYS[1 + k], unpack(ids[k]))
+  redis.call('EXPIRE', KEYS[1 + k], ARGV[1])
 end
+for i = 10, 9 + 3 * n, 3 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', ARGV[7], ARGV[i])
+end
+local i = 8 + 3 * n
 local m = tonumber(ARGV[i])
 i = i + 1
 for k = 1, m do
-  redis.call('HINCRBY', KEYS[1 + n + tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+  redis.call('HINCRBY', KEYS[1 + s + tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
   i = i + 3
 end
 for k = 1, h do
-  redis.call('EXPIRE', KEYS[1 + n + k], ARGV[3])
+  redis.call('EXPIRE', KEYS[1 + s + k], ARGV[3])
 end
 return n
 `;
@@ -175,7 +182,8 @@ interface Pending {
   seenKey: string;
   hour: number;
   minute: number;
-  event: string[];
+  /** The stream field and its value (event-codec). */
+  event: [string, string];
   deltas: Array<readonly [MetricName, number]>;
   /** Its value in each of DIMENSIONS, and those joined (a grouping key). */
   dims: string[];
@@ -267,10 +275,15 @@ export class RedisStore implements MeterStore {
     };
   }
 
-  /** One script call; a batch refused because it holds a record written before goes again through EXACT_SCRIPT. */
+  /**
+   * One script call; a batch refused because it holds a record written before goes again
+   * through EXACT_SCRIPT, and so does one that holds an id twice (only a replay could).
+   */
   async #send(batch: readonly Pending[]): Promise<unknown> {
-    const applied = await this.#runScript(BATCH_SCRIPT, BATCH_SCRIPT_SHA, batchScriptArgs(batch, this.#keys, this.#common()));
-    if (applied !== 0) return applied;
+    if (new Set(batch.map((p) => p.id)).size === batch.length) {
+      const applied = await this.#runScript(BATCH_SCRIPT, BATCH_SCRIPT_SHA, batchScriptArgs(batch, this.#keys, this.#common()));
+      if (applied !== 0) return applied;
+    }
     return this.#runScript(EXACT_SCRIPT, EXACT_SCRIPT_SHA, exactScriptArgs(batch, this.#keys, this.#common()));
   }
 
@@ -360,12 +373,16 @@ export class RedisStore implements MeterStore {
 /** KEYS and ARGV of BATCH_SCRIPT: events, then increments summed per (hour hash, field). */
 function batchScriptArgs(batch: readonly Pending[], keys: KeySchema, common: readonly string[]): [string[], string[]] {
   const { hours, groupOf } = hourGroups(batch);
-  const args = [...common, String(batch.length), ''];
+  const sets: string[] = [];
+  const setOf = new Map<string, string>();
+  const args = [...common, String(batch.length), '', String(hours.length * DIMENSIONS.length), batch[0]?.event[0] ?? ''];
   // First by (hour, minute, dimension values): records of one caller and model in one
   // minute share every field, so fields are built once per group, not once per record.
   const groups = new Map<string, { group: number; minute: number; dims: string[]; sums: Map<string, Sum> }>();
   batch.forEach((p, i) => {
-    args.push(p.id, String(p.event.length), ...p.event);
+    let set = setOf.get(p.seenKey);
+    if (set === undefined) setOf.set(p.seenKey, (set = String(sets.push(p.seenKey))));
+    args.push(set, p.id, p.event[1]);
     const group = groupOf[i]!;
     const gk = `${group}|${p.minute}|${p.dimsKey}`;
     let g = groups.get(gk);
@@ -386,10 +403,10 @@ function batchScriptArgs(batch: readonly Pending[], keys: KeySchema, common: rea
       }
     }
   }
-  args[4] = String(hours.length * DIMENSIONS.length);
+  args[4] = String(sets.length);
   args.push(String(fields.size));
   for (const f of fields.values()) args.push(String(f.hash), f.field, sumString(f.sum));
-  return [scriptKeys(batch, hours, keys), args];
+  return [[keys.events, ...sets, ...hourKeys(hours, keys)], args];
 }
 
 /** The distinct hours of a batch in first-seen order, and each record's index into them. */
@@ -402,10 +419,9 @@ function hourGroups(batch: readonly Pending[]): { hours: number[]; groupOf: numb
   return { hours, groupOf };
 }
 
-/** KEYS of both scripts: the stream, each record's dedupe set, then the hour hashes per group and dimension. */
-function scriptKeys(batch: readonly Pending[], hours: readonly number[], keys: KeySchema): string[] {
-  const ks = [keys.events];
-  for (const p of batch) ks.push(p.seenKey);
+/** The hour hashes of a batch, per group and dimension (both scripts' last KEYS). */
+function hourKeys(hours: readonly number[], keys: KeySchema): string[] {
+  const ks: string[] = [];
   for (const hour of hours) for (const dim of DIMENSIONS) ks.push(keys.agg(dim, hour));
   return ks;
 }
@@ -448,5 +464,5 @@ function exactScriptArgs(batch: readonly Pending[], keys: KeySchema, common: rea
     for (const [metric, n] of p.deltas) args.push(metric, String(n));
     args.push(...p.dims);
   });
-  return [scriptKeys(batch, hours, keys), args];
+  return [[keys.events, ...batch.map((p) => p.seenKey), ...hourKeys(hours, keys)], args];
 }

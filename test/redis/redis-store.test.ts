@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import { RedisStore, type RedisClient } from '../../src/store/redis-store.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
-import { DAY, HOUR, prng, rec, T0, TestClock, usage } from '../contract/fixtures.ts';
+import { DAY, HOUR, MIN, prng, rec, T0, TestClock, usage } from '../contract/fixtures.ts';
 import { runMeterStoreContract, type ContractStoreOptions } from '../contract/meter-store.contract.ts';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
 import { connectCluster, connectRedis } from './connect.ts';
@@ -132,6 +132,7 @@ describe('RedisStore on a real redis-server', () => {
     assert.equal(calls('evalsha') + calls('eval'), 1, 'one script call for the batch');
     const fields = (await Promise.all(['all', 'model', 'key', 'tag'].map((d) => probe.hlen(`{${prefix}}:agg:${d}:${Math.floor(T0 / 1000)}`)))).reduce((a, b) => a + b, 0);
     assert.equal(calls('hincrby'), fields, 'one HINCRBY per field, not per record');
+    assert.deepEqual([calls('smismember'), calls('sadd'), calls('sismember'), calls('xadd')], [1, 1, 0, 40], 'the dedupe set is checked and written once per batch');
     const [row] = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + DAY });
     const exact = records.reduce((s, r) => s + BigInt(r.costPicoUsd), 0n);
     assert.ok(exact > 2n ** 53n);
@@ -148,6 +149,22 @@ describe('RedisStore on a real redis-server', () => {
     const [row] = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + DAY });
     assert.deepEqual([row?.totals.requests, row?.totals.costPicoUsd], [3, 31n]);
     assert.deepEqual((await store.recent(10)).map((r) => r.id).sort(), ['new-1', 'new-2', 'replayed']);
+  });
+
+  test('Redis before 6.2 (no SMISMEMBER): the dedupe check falls back to SISMEMBER per id, replays still count once', async (t) => {
+    // rename-command hides SMISMEMBER as an older server lacks it.
+    const old = await startRedis({ args: ['--rename-command', 'SMISMEMBER', ''] });
+    t.after(() => old.close());
+    const client = await connectRedis(old.url);
+    const store = new RedisStore(client, { prefix: freshPrefix(), bucketTtlSeconds: 3600, eventsMaxLen: 100 });
+    t.after(() => store.close());
+    const first = rec({ id: 'o-1', ts: T0, costPicoUsd: 7 });
+    await store.writeBatch([first, rec({ id: 'o-2', ts: T0, costPicoUsd: 11 })]);
+    await store.writeBatch([{ ...first }, rec({ id: 'o-3', ts: T0 + MIN, costPicoUsd: 13 })]);
+    const stats = await client.info('commandstats');
+    assert.match(stats, /cmdstat_sismember:calls=[1-9]/);
+    const rows = await store.query({ by: 'all', granularity: 'hour', from: T0, to: T0 + DAY });
+    assert.deepEqual(rows.map((r) => [r.totals.requests, r.totals.costPicoUsd]), [[3, 31n]]);
   });
 
   test('key layout: hour hashes with TTL, a per-minute dedupe set of record ids with TTL, fields minute|metric|value', async (t) => {

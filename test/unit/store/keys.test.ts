@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { recordDeltas, tokenCounts } from '../../../src/store/buckets.ts';
-import { decodeEvent, encodeEvent } from '../../../src/store/event-codec.ts';
+import fc from 'fast-check';
+import { decodeEvent, encodeEvent, EVENT_FIELDS } from '../../../src/store/event-codec.ts';
+import type { RequestRecord } from '../../../src/store/types.ts';
 import { Fifo } from '../../../src/store/fifo.ts';
 import {
   dimensionValue,
@@ -81,17 +83,86 @@ test('event codec round-trips records, keeping null distinct from empty string',
   ];
   for (const r of cases) assert.deepEqual(decodeEvent(encodeEvent(r)), r);
   assert.equal(encodeEvent(rec()).length, 2, 'one stream field per event');
-  const v1 = (patch: Record<number, unknown>) => {
+  assert.equal(encodeEvent(rec())[0], 'v2');
+  const v2 = (patch: Record<number, unknown>) => {
     const arr = JSON.parse(encodeEvent(rec())[1]) as unknown[];
     for (const [i, x] of Object.entries(patch)) arr[Number(i)] = x;
-    return ['v1', JSON.stringify(arr)];
+    return ['v2', JSON.stringify(arr)];
   };
   assert.equal(decodeEvent(['id', 'x']), null, 'missing required fields');
-  assert.equal(decodeEvent(v1({ 10: 'not_a_reason' })), null);
-  assert.equal(decodeEvent(v1({ 9: { input: '1' } })), null);
-  assert.equal(decodeEvent(v1({ 0: null })), null, 'no id');
-  assert.equal(decodeEvent(['v1', '{not json']), null);
-  assert.equal(decodeEvent(['v1', '{"id":"x"}']), null, 'not an array');
+  assert.equal(decodeEvent(v2({ 10: 'not_a_reason' })), null);
+  assert.equal(decodeEvent(v2({ 9: ['1', 2, 0, null, null, 0, 0, 0, null, null, null] })), null, 'a usage count that is not a number');
+  assert.equal(decodeEvent(v2({ 9: { input: 1 } })), null, 'v2 usage must be an array');
+  assert.equal(decodeEvent(v2({ 0: null })), null, 'no id');
+  assert.equal(decodeEvent(['v2', '{not json']), null);
+  assert.equal(decodeEvent(['v2', '{"id":"x"}']), null, 'not an array');
+});
+
+/** The v1 form (written before v2): the same array with the usage as an object. */
+function v1Of(r: RequestRecord): [string, string] {
+  const byField: Record<string, unknown> = { ...r, stream: r.stream ? 1 : 0, partial: r.partial ? 1 : 0, unpriced: r.unpriced ? 1 : 0, free: r.free ? 1 : 0 };
+  return ['v1', JSON.stringify(EVENT_FIELDS.map((k) => byField[k]))];
+}
+
+test('event codec still reads v1 entries (usage as an object)', () => {
+  for (const r of [rec(), rec({ usage: null, usageMissing: 'error_status', model: null }), rec({ usage: usage({ cacheCreation: 3, cacheCreation5m: 1, cacheCreation1h: 2 }) })]) {
+    assert.deepEqual(decodeEvent(v1Of(r)), r);
+  }
+  const bad = JSON.parse(v1Of(rec())[1]) as unknown[];
+  bad[9] = { input: '1' };
+  assert.equal(decodeEvent(['v1', JSON.stringify(bad)]), null);
+});
+
+const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('', '"', '\\', '\u2028', '\ud800', 'a"b\\c\n\t\u0000'));
+// -0 is left out: JSON has no negative zero (it reads back as 0, which no record holds anyway).
+const number = fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0)), fc.constantFrom(0, 1e21, 1e-7, 5e-324));
+const recordArb = fc.record({
+  id: text,
+  ts: number,
+  method: text,
+  path: text,
+  model: fc.option(text, { nil: null }),
+  keyId: text,
+  tag: text,
+  status: number,
+  stream: fc.boolean(),
+  usage: fc.option(
+    fc.record({
+      input: number,
+      output: number,
+      cacheCreation: number,
+      cacheCreation5m: fc.option(number, { nil: null }),
+      cacheCreation1h: fc.option(number, { nil: null }),
+      cacheRead: number,
+      webSearchRequests: number,
+      webFetchRequests: number,
+      serviceTier: fc.option(text, { nil: null }),
+      inferenceGeo: fc.option(text, { nil: null }),
+      speed: fc.option(text, { nil: null }),
+    }),
+    { nil: null },
+  ),
+  usageMissing: fc.constantFrom(null, 'error_status', 'no_usage_field'),
+  partial: fc.boolean(),
+  costPicoUsd: number,
+  unpriced: fc.boolean(),
+  free: fc.boolean(),
+  latencyMs: number,
+  ttftMs: fc.option(number, { nil: null }),
+  upstreamLatencyMs: fc.option(number, { nil: null }),
+  errorType: fc.option(text, { nil: null }),
+  messageId: fc.option(text, { nil: null }),
+})
+  // fc.record builds null-prototype objects; records are plain ones.
+  .map((r) => ({ ...r, usage: r.usage === null ? null : { ...r.usage } })) as fc.Arbitrary<RequestRecord>;
+
+test('v2 round-trips any record: strings with quotes, escapes, lone surrogates and control characters; any finite number', () => {
+  fc.assert(
+    fc.property(recordArb, (r) => {
+      assert.deepEqual(decodeEvent(encodeEvent(r)), r);
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('event codec still reads the older flat form (one stream field per record field)', () => {
