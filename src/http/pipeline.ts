@@ -84,7 +84,9 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   const tap = new UsageTap({
     path,
     method,
-    requestModel: facts?.model ?? null,
+    // settle() falls back to the request's model when the response names none; asking for it
+    // here would parse every request body, which most requests never need (request-body.ts).
+    requestModel: null,
     maxJsonBodyBytes: deps.limits.maxJsonBodyBytes,
     maxSseEventBytes: deps.limits.maxSseEventBytes,
   });
@@ -92,6 +94,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   let status = 502;
   let upstreamLatencyMs: number | null = null;
   let ttftMs: number | null = null;
+  let streamed: boolean | undefined;
 
   // One object of methods rather than a `const finish = () => …` closure: claude-meter runs
   // under tsx, which gives every named closure a defineProperty('name') (~1 µs) per request.
@@ -99,6 +102,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     onResponseStart(s, headers) {
       status = s;
       upstreamLatencyMs = deps.clock.monotonic() - tForward;
+      if (s >= 200 && s < 300) streamed = isEventStream(headers['content-type']);
       tap.onResponseStart(s, headers);
     },
     onData(chunk) {
@@ -136,6 +140,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
         ttftMs,
         upstreamLatencyMs,
         betas,
+        ...(streamed === undefined ? {} : { streamed }),
         reservedPico: admission.kind === 'admitted' ? admission.amount.pico : null,
       });
       if (deps.budgets) settleBudgets(deps.budgets, admission, record, facts?.bytes ?? 0);
@@ -154,6 +159,11 @@ function missing(reason: UsageOutcome['missingReason'], facts: RequestFacts | nu
     stopReason: null,
     messageId: null,
   };
+}
+
+function isEventStream(contentType: string | string[] | undefined): boolean {
+  const v = Array.isArray(contentType) ? contentType[0] : contentType;
+  return v !== undefined && v.trimStart().toLowerCase().startsWith('text/event-stream');
 }
 
 function parseBetas(h: string | string[] | undefined): string[] {

@@ -87,8 +87,34 @@ async function* concatThenRest(head: Buffer[], rest: AsyncIterable<Buffer>): Asy
   yield* rest;
 }
 
-/** Pure: the fields of a Messages body that matter for metering and budgets. */
+/**
+ * The fields of a Messages body that matter for metering and budgets, parsed on first use.
+ * A successful response names its model and shows whether it streams, so without budgets
+ * most requests never parse their body: on real prompts of tens of KB, JSON.parse was the
+ * largest per-request cost of metering. Budgets read model and max_tokens before forwarding.
+ */
 export function inspect(body: Buffer): RequestFacts {
+  let facts: RequestFacts | null = null;
+  const read = (): RequestFacts => (facts ??= parseFacts(body));
+  return {
+    bytes: body.length,
+    get model() {
+      return read().model;
+    },
+    get stream() {
+      return read().stream;
+    },
+    get maxTokens() {
+      return read().maxTokens;
+    },
+    get parsed() {
+      return read().parsed;
+    },
+  };
+}
+
+/** Pure: parses the body once. */
+function parseFacts(body: Buffer): RequestFacts {
   const facts: RequestFacts = { model: null, stream: false, maxTokens: null, bytes: body.length, parsed: false };
   let json: unknown;
   try {

@@ -23,6 +23,8 @@ export interface Exchange {
   ttftMs: number | null;
   upstreamLatencyMs: number | null;
   betas: readonly string[];
+  /** A 2xx response: whether it was an SSE stream. Absent: the request's `stream` flag decides. */
+  streamed?: boolean;
   /** Budget reservation made for this request (pico-USD), for the log line; null when no budget applied. */
   reservedPico?: number | null;
 }
@@ -62,7 +64,8 @@ export function settle(deps: SettleDeps, x: Exchange): RequestRecord {
     keyId: x.caller.keyId,
     tag: x.caller.tag,
     status: x.status,
-    stream: x.facts?.stream ?? false,
+    // What the response was, else what the request asked for (reading the latter parses the body).
+    stream: x.streamed ?? x.facts?.stream ?? false,
     usage,
     usageMissing: x.free ? null : x.outcome.missingReason,
     partial: x.outcome.partial,

@@ -8,7 +8,7 @@ import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { Readable } from 'node:stream';
-import { readRequestBody, type ReadBody } from '../../../src/http/request-body.ts';
+import { inspect, readRequestBody, type ReadBody } from '../../../src/http/request-body.ts';
 
 /** One server whose handler hands each request to `onRequest` and answers 204. */
 async function withServer(t: { after(fn: () => unknown): void }, onRequest: (req: IncomingMessage) => Promise<void>): Promise<string> {
@@ -74,4 +74,16 @@ test('an upload cut short by the client rejects', async (t) => {
   req.destroy();
   assert.ok(outcome);
   await assert.rejects(outcome);
+});
+
+test('inspect() parses the body on first use of a parsed field, once; bytes needs no parse', (t) => {
+  const calls = t.mock.method(JSON, 'parse');
+  const body = Buffer.from('{"model":"claude-x","max_tokens":8,"stream":true}');
+  const facts = inspect(body);
+  assert.equal(facts.bytes, body.length);
+  assert.equal(calls.mock.callCount(), 0, 'a successful response names the model: most requests never parse');
+  assert.equal(facts.model, 'claude-x');
+  assert.equal(facts.stream, true);
+  assert.equal(facts.maxTokens, 8);
+  assert.equal(calls.mock.callCount(), 1);
 });
