@@ -53,7 +53,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
 
   // 2. Budget gate: reserve the expected cost atomically, or answer 429 without forwarding.
   let admission: Admission = { kind: 'none' };
-  if (deps.budgets && isMeteredPath(method, path) && !free) {
+  if (deps.budgets?.gate.active && isMeteredPath(method, path) && !free) {
     admission = await deps.budgets.gate.admit({
       id,
       keyId: caller.keyId,

@@ -94,23 +94,43 @@ async function* concatThenRest(head: Buffer[], rest: AsyncIterable<Buffer>): Asy
  * largest per-request cost of metering. Budgets read model and max_tokens before forwarding.
  */
 export function inspect(body: Buffer): RequestFacts {
-  let facts: RequestFacts | null = null;
-  const read = (): RequestFacts => (facts ??= parseFacts(body));
-  return {
-    bytes: body.length,
-    get model() {
-      return read().model;
-    },
-    get stream() {
-      return read().stream;
-    },
-    get maxTokens() {
-      return read().maxTokens;
-    },
-    get parsed() {
-      return read().parsed;
-    },
-  };
+  return new LazyFacts(body);
+}
+
+/** A class, not an object literal with getters: that would build four closures per request. */
+class LazyFacts implements RequestFacts {
+  readonly bytes: number;
+  #body: Buffer | null;
+  #facts: RequestFacts | null = null;
+
+  constructor(body: Buffer) {
+    this.bytes = body.length;
+    this.#body = body;
+  }
+
+  get model(): string | null {
+    return this.#read().model;
+  }
+
+  get stream(): boolean {
+    return this.#read().stream;
+  }
+
+  get maxTokens(): number | null {
+    return this.#read().maxTokens;
+  }
+
+  get parsed(): boolean {
+    return this.#read().parsed;
+  }
+
+  #read(): RequestFacts {
+    if (this.#facts === null) {
+      this.#facts = parseFacts(this.#body ?? Buffer.alloc(0));
+      this.#body = null; // parsed once; the forwarder holds its own reference
+    }
+    return this.#facts;
+  }
 }
 
 /** Pure: parses the body once. */
