@@ -65,7 +65,11 @@ export function renderReport(r: Results): string {
   );
   L.push(
     `Method: closed-loop \`POST /v1/messages\` with a ~1 KB JSON response; ${b.rounds} round(s) × ${b.seconds} s per target and concurrency, ` +
-      `targets interleaved in rotating order after ${b.warmupSeconds} s warm-ups; medians across rounds. claude-meter: \`createApp\`, ` +
+      `targets interleaved in rotating order after ${b.warmupSeconds} s warm-ups; medians across rounds. ` +
+      (process.env['BENCH_RUNTIME'] === 'tsx'
+        ? 'Every server runs from source through tsx (BENCH_RUNTIME=tsx). '
+        : "Every server runs as one JavaScript bundle built with the product's build options (scripts/build.mjs, as `npm start` runs claude-meter). ") +
+      `claude-meter: \`createApp\`, ` +
       `default config, Redis store (every request recorded), log level \`${b.logLevel}\`${b.logLevel === 'info' ? ' (the default: one JSON line per request)' : ''} ` +
       `through its buffered asynchronous destination to \`${b.logDest}\`. CPU = user+system of the proxy process per request (all threads), Redis writes included; main thread = its event loop alone, what bounds throughput.`,
     '',

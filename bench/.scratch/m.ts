@@ -1,0 +1,10 @@
+import { Counter, Registry } from 'prom-client';
+import { createMetrics } from '../../src/metrics/registry.ts';
+const m = createMetrics({ keyLabel: false, tagLabel: false, defaultMetrics: false });
+m.series.model('x').requests.set('200', { labels: { model: 'x', status: '200' }, value: 1 });
+m.series.model('x').duration.count = 1;
+console.log(await m.registry.getSingleMetricAsString('claude_meter_requests_total'));
+console.log(await m.registry.getSingleMetricAsString('claude_meter_tokens_total'));
+console.log(await m.registry.getSingleMetricAsString('claude_meter_request_duration_seconds'));
+const r = new Registry(); new Counter({ name: 'claude_meter_tokens_total', help: 'h', labelNames: ['model'], registers: [r] });
+console.log(JSON.stringify(await r.getSingleMetricAsString('claude_meter_tokens_total')));
