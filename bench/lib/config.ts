@@ -12,7 +12,7 @@ const num = (name: string, full: number, fast: number): number => {
 export const BENCH = {
   quick,
   seconds: num('BENCH_SECONDS', 5, 1),
-  rounds: num('BENCH_ROUNDS', 5, 1),
+  rounds: num('BENCH_ROUNDS', 7, 1),
   warmupSeconds: num('BENCH_WARMUP', 2, 0.5),
   /** BENCH_CONCURRENCY=64 (a comma list) measures only those levels: for focused experiments, not the README table. */
   concurrencies: env['BENCH_CONCURRENCY'] ? env['BENCH_CONCURRENCY'].split(',').map(Number) : [1, 16, 64],
