@@ -12,7 +12,7 @@
  *   node scripts/build.mjs --entry bench/meter-child.ts --out .bench/build/meter-child.mjs
  * bench/lib/children.ts imports bundle() to build the benchmark's children the same way.
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -44,6 +44,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const at = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
   const entry = at('--entry') ?? 'src/cli.ts';
   const out = resolve(ROOT, at('--out') ?? join(args[0] && !args[0].startsWith('--') ? args[0] : 'dist', 'cli.mjs'));
+  // A fresh folder: nothing from an earlier build (a removed entry, an old asset) survives.
+  if (at('--out') === undefined) rmSync(dirname(out), { recursive: true, force: true });
   mkdirSync(dirname(out), { recursive: true });
   await bundle(entry, out);
 }

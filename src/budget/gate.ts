@@ -97,12 +97,12 @@ export class BudgetGate {
     this.setBudgets(opts.budgets);
   }
 
-  /** Swap the budget list (config reload). In-flight requests keep the refs they were admitted with. */
   /** False when no budget is configured: the pipeline then skips admission (and reading the request body) entirely. */
   get active(): boolean {
     return this.#budgets.length > 0;
   }
 
+  /** Swap the budget list (config reload). In-flight requests keep the refs they were admitted with. */
   setBudgets(budgets: readonly BudgetConfig[]): void {
     this.#budgets = budgets.map((config) => ({ config, spec: parseWindow(config.window, config.timezone) }));
   }

@@ -23,14 +23,17 @@ export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: st
   const series = metrics.series;
   const s = series.model(model);
   const status = String(r.status);
-  const extra = metrics.keyLabel || metrics.tagLabel;
-  const key = extra ? `${status}\u0000${r.keyId}\u0000${r.tag}` : status;
+  // The series key holds exactly the enabled labels' values: a disabled label must not
+  // split (and grow) the table, e.g. one entry per API key when only tags are labelled.
+  const keyValue = metrics.keyLabel ? r.keyId : '';
+  const tagValue = metrics.tagLabel ? r.tag || 'untagged' : '';
+  const key = metrics.keyLabel || metrics.tagLabel ? `${status}\u0000${keyValue}\u0000${tagValue}` : status;
   const req = s.requests.get(key);
   if (req !== undefined) req.value += 1;
   else {
     const labels: Record<string, string> = { model, status };
-    if (metrics.keyLabel) labels['key'] = r.keyId;
-    if (metrics.tagLabel) labels['tag'] = r.tag || 'untagged';
+    if (metrics.keyLabel) labels['key'] = keyValue;
+    if (metrics.tagLabel) labels['tag'] = tagValue;
     s.requests.set(key, { labels, value: 1 });
   }
   observe(s.duration, series.durationBounds, r.latencyMs / 1000);

@@ -145,8 +145,9 @@ export class ModelHistogram {
     return this.#values((le, model) => ({ labels: { ...le, ...model }, ...('le' in le ? { exemplar: null } : {}) }));
   }
 
+  /** Registry.resetMetrics(): the numbers live in RequestSeries, shared by the four families, so all four reset. */
   reset(): void {
-    // Reset through RequestSeries (Registry.resetMetrics), which owns the numbers.
+    this.#series.reset();
   }
 
   #values(

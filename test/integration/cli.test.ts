@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
@@ -119,4 +120,30 @@ test('bin runs dist/cli.mjs, built from the current src/', () => {
   assert.match(readFileSync(BIN, 'utf8'), /dist\/cli\.mjs/);
   // The bundle carries the pricing table it reads next to itself.
   assert.ok(existsSync(resolve('dist/prices.yaml')));
+});
+
+test('a bundle older than a source file is not run: the command says so and runs the sources', async (t) => {
+  // A copy of the installed layout (bin, dist, src; node_modules linked), so the real tree is untouched.
+  const dir = mkdtempSync(join(tmpdir(), 'claude-meter-bin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const d of ['bin', 'dist', 'src']) cpSync(resolve(d), join(dir, d), { recursive: true, preserveTimestamps: true });
+  symlinkSync(resolve('node_modules'), join(dir, 'node_modules'));
+  cpSync(resolve('package.json'), join(dir, 'package.json'));
+  const version = async () => {
+    const child = spawn(process.execPath, [join(dir, 'bin/claude-meter.js'), '--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const [code] = (await once(child, 'exit')) as [number];
+    return { code, out: out.trim(), err };
+  };
+  const fresh = await version();
+  assert.deepEqual([fresh.code, fresh.err], [0, ''], 'a current bundle runs silently');
+  const later = new Date(statSync(join(dir, 'dist/cli.mjs')).mtimeMs + 60_000);
+  utimesSync(join(dir, 'src/version.ts'), later, later);
+  const stale = await version();
+  assert.equal(stale.code, 0);
+  assert.equal(stale.out, fresh.out);
+  assert.match(stale.err, /src\/version\.ts is newer than dist\/cli\.mjs: running the sources/);
 });
