@@ -14,8 +14,8 @@ interface Exported {
  * numbers on the request path and handed to prom-client only when /metrics is scraped.
  *
  * Why not prom-client's inc()/observe() per request: each call validates the labels, builds
- * a hash string from them and looks it up, and a request touches up to seven series (about
- * 5 µs of the event loop per request in `npm run bench` profiles). Here a request costs one
+ * a hash string from them and looks it up, and a request touches up to seven series (2.4 µs
+ * per request in a tight loop against 0.07 µs here: bench/metrics-record.ts). Here a request costs one
  * Map lookup by model, one by status, and a bucket search. The exposition is prom-client's
  * own: counters are fed into its Counter at collect(), histograms are a metric object the
  * Registry formats like its own Histogram (same names, labels, order and `le` values).
