@@ -96,8 +96,9 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   let ttftMs: number | null = null;
   let streamed: boolean | undefined;
 
-  // One object of methods rather than a `const finish = () => …` closure: claude-meter runs
-  // under tsx, which gives every named closure a defineProperty('name') (~1 µs) per request.
+  // One object of methods rather than a `const finish = () => …` closure: run from source
+  // (tests), claude-meter goes through tsx, which gives every named closure a
+  // defineProperty('name') (~1 µs) per request.
   const hooks: ForwardHooks & { finish(outcome: UsageOutcome): void } = {
     onResponseStart(s, headers) {
       status = s;

@@ -66,8 +66,8 @@ export class Forwarder {
    */
   /** `identity`: ask the upstream for an uncompressed response (metered routes; see headers.ts). */
   forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks, identity = false): void {
-    // A method and a plain variable rather than closures: claude-meter runs under tsx,
-    // which gives every named closure a defineProperty('name') (~1 µs) per request.
+    // A method and a plain variable rather than closures: run from source (tests), claude-meter
+    // goes through tsx, which gives every named closure a defineProperty('name') (~1 µs) per request.
     const exchange = {
       settled: false,
       end(how: 'complete' | 'aborted') {
