@@ -6,14 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Counter, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { createMetrics } from '../../../src/metrics/registry.ts';
 import { recordMetrics } from '../../../src/metrics/record.ts';
 import type { RequestRecord } from '../../../src/store/types.ts';
+import { PER_REQUEST, promClientReference } from '../../helpers/prom-client-reference.ts';
 
-const LATENCY = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
-const TTFT = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
-const PER_REQUEST = ['claude_meter_requests_total', 'claude_meter_tokens_total', 'claude_meter_request_duration_seconds', 'claude_meter_time_to_first_token_seconds'];
 
 function record(p: { model: string; status: number; latencyMs: number; ttftMs: number | null; input: number; output: number; cw: number; cw1h: number; cr: number; keyId: string; tag: string; usage: boolean }): RequestRecord {
   return {
@@ -42,27 +40,9 @@ function record(p: { model: string; status: number; latencyMs: number; ttftMs: n
 
 /** What the same requests look like through prom-client's own classes (the code this replaced). */
 function reference(records: RequestRecord[], keyLabel: boolean, tagLabel: boolean): Registry {
-  const registry = new Registry();
-  const registers = [registry];
-  const requests = new Counter({ name: PER_REQUEST[0]!, help: 'Requests handled, by model and HTTP status returned to the client', labelNames: ['model', 'status', ...(keyLabel ? ['key'] : []), ...(tagLabel ? ['tag'] : [])], registers });
-  const tokens = new Counter({ name: PER_REQUEST[1]!, help: 'Tokens metered, by model and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)', labelNames: ['model', 'kind'], registers });
-  const duration = new Histogram({ name: PER_REQUEST[2]!, help: 'Time from request arrival to the last byte sent to the client', labelNames: ['model'], buckets: LATENCY, registers });
-  const ttft = new Histogram({ name: PER_REQUEST[3]!, help: 'Time from request arrival to the first response body byte', labelNames: ['model'], buckets: TTFT, registers });
-  for (const r of records) {
-    const model = r.model ?? 'unknown';
-    const labels: Record<string, string> = { model, status: String(r.status) };
-    if (keyLabel) labels['key'] = r.keyId;
-    if (tagLabel) labels['tag'] = r.tag || 'untagged';
-    requests.inc(labels);
-    duration.observe({ model }, r.latencyMs / 1000);
-    if (r.ttftMs !== null) ttft.observe({ model }, r.ttftMs / 1000);
-    const u = r.usage;
-    if (u === null) continue;
-    const c1h = u.cacheCreation1h ?? 0;
-    const kinds: Record<string, number> = { input: u.input, output: u.output, cache_creation_5m: u.cacheCreation - c1h, cache_creation_1h: c1h, cache_read: u.cacheRead };
-    for (const [kind, n] of Object.entries(kinds)) if (n > 0) tokens.inc({ model, kind }, n);
-  }
-  return registry;
+  const ref = promClientReference({ keyLabel, tagLabel });
+  for (const r of records) ref.record(r);
+  return ref.registry;
 }
 
 /**
