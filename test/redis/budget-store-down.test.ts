@@ -24,7 +24,15 @@ test('Redis down at admission: allow budgets pass and are counted, deny budgets 
     },
   });
   const sdk = (tag: string) => new Anthropic({ apiKey: 'k', baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': tag } });
+  const openSpent = async () => {
+    const body = (await (await fetch(`${url}/_meter/budgets`)).json()) as { budgets: { budget: string; spent_usd: number; reserved_usd: number }[] };
+    return body.budgets.find((b) => b.budget === 'open');
+  };
   await sdk('open').messages.create(params);
+  // The first settle runs after the response's last byte: let it land before the kill, or it
+  // would be queued too and the pending count below would read 2 (a CI flake, stop 7).
+  for (let i = 0; i < 100 && (await openSpent())?.spent_usd !== 0.0015; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await openSpent())?.spent_usd, 0.0015, 'first request settled before Redis goes down');
   await redis.kill();
 
   const t0 = Date.now();
@@ -53,8 +61,7 @@ test('Redis down at admission: allow budgets pass and are counted, deny budgets 
     await new Promise((r) => setTimeout(r, 50));
   }
   await app.flush();
-  const body = (await (await fetch(`${url}/_meter/budgets`)).json()) as { budgets: { budget: string; spent_usd: number; reserved_usd: number }[] };
-  const open = body.budgets.find((b) => b.budget === 'open');
+  const open = await openSpent();
   assert.equal(open?.spent_usd, 0.003, 'both requests settled exactly once');
   assert.equal(open?.reserved_usd, 0);
 });
