@@ -32,7 +32,8 @@ test('Redis down: requests keep succeeding, records are journaled, and replayed 
     Promise.all(Array.from({ length: n }, () => client.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })));
 
   await send(10);
-  await app.recorder.flush();
+  // Records are made after the response's last byte, so the SDK can return first: wait, then flush.
+  await waitFor(async () => (await app.recorder.flush(), app.recorder.stats().written === 10));
   assert.equal(app.recorder.stats().written, 10);
 
   await redis.kill();
