@@ -13,12 +13,16 @@
  *   npx tsx bench/ab.ts [name=dir[:ENV=v,ENV=v]] ...   (default: this checkout as "meter")
  *   AB_ROUNDS=12 AB_SECONDS=2 AB_C=64 AB_MODE=together AB_RATE=800
  *   AB_PROFILE=dir: V8 CPU profiles of bare and the variants, in dir/<name>/
+ *   AB_PIN=1: the proxies on CPU 0, everything else (this process with autocannon, the
+ *   upstream, Redis) on CPU 1 (taskset), so a proxy does not share its core with the load;
+ *   check that bare's event loop stays near 100% busy, or CPU 1 is the limit, not the proxy.
  *
  * A dir is any checkout of this repo (e.g. `git worktree add /tmp/base HEAD` plus a
  * node_modules symlink); its bench/meter-child.ts runs with that checkout's src/.
  * ENV is passed to that child, e.g. `nolog=.:BENCH_LOG_LEVEL=warn` or `mem=.:REDIS_URL=`;
  * `src=.:BENCH_RUNTIME=tsx` runs that variant from source through tsx instead of bundled.
  */
+import { execFileSync } from 'node:child_process';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
@@ -36,6 +40,10 @@ const C = Number(env['AB_C'] ?? 64);
 const TOGETHER = env['AB_MODE'] === 'together';
 const RATE = Number(env['AB_RATE'] ?? 800);
 const log = (s: string) => process.stderr.write(`${s}\n`);
+const PIN = env['AB_PIN'] === '1';
+/** taskset: every thread of `pid` onto one CPU. */
+const pin = (pid: number, cpu: number) => execFileSync('taskset', ['-apc', String(cpu), String(pid)], { stdio: 'ignore' });
+if (PIN) pin(process.pid, 1); // children spawned from here on inherit CPU 1
 
 interface Variant {
   name: string;
@@ -171,7 +179,8 @@ try {
     children.push(child);
     targets.push({ name: v.name, child });
   }
-  log(`redis ${redis.url}`);
+  if (PIN) for (const t of targets) pin(t.child.pid, 0);
+  log(`redis ${redis.url}${PIN ? '; proxies pinned to CPU 0, the rest to CPU 1' : ''}`);
   log(`ab: ${ROUNDS} rounds × ${SECONDS} s, ${TOGETHER ? `together at ${RATE} req/s each` : `c=${C}`}; targets ${targets.map((t) => t.name).join(', ')}`);
   for (const t of targets) await runLoad(t.child.url, C, 1); // warm-up: JIT, pools
   const rows: Rows = {};
