@@ -62,16 +62,7 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/**
- * Response headers for the client: the upstream's, minus hop-by-hop ones (Node frames
- * the body itself: chunked or content-length). Pure.
- */
-export function downstreamResponseHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  for (const name of Object.keys(upstream)) {
-    const value = upstream[name];
-    if (value === undefined || HOP_BY_HOP.has(name)) continue;
-    out[name] = value;
-  }
-  return out;
+/** Whether a (lower-case) header name is hop-by-hop, i.e. never forwarded to the client. */
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name);
 }

@@ -1,0 +1,47 @@
+/** The upstream's raw response headers → the client's header object (forward.ts), against undici's own parseHeaders. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { util } from 'undici';
+import { clientHeaders } from '../../../src/upstream/forward.ts';
+
+const raw = (...pairs: string[]) => pairs.map((s) => Buffer.from(s, 'latin1'));
+
+test('names are lower-cased, repeats become arrays in order, hop-by-hop headers are left out', () => {
+  const h = clientHeaders(
+    raw('Content-Type', 'application/json', 'Set-Cookie', 'a=1', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5',
+      'Transfer-Encoding', 'chunked', 'set-cookie', 'b=2', 'request-id', 'req_1', 'Upgrade', 'h2c', 'Trailer', 'x'),
+  );
+  assert.deepEqual({ ...h }, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'], 'request-id': 'req_1' });
+});
+
+test('a header named __proto__ or constructor is a plain field, never the prototype', () => {
+  const h = clientHeaders(raw('__proto__', 'x', 'constructor', 'y', 'toString', 'z', 'toString', 'w'));
+  assert.equal(Object.getPrototypeOf(h), Object.prototype);
+  assert.deepEqual(Object.keys(h), ['__proto__', 'constructor', 'tostring']);
+  assert.equal(Object.getOwnPropertyDescriptor(h, '__proto__')?.value, 'x');
+  assert.equal(h['constructor' as never], 'y');
+  assert.deepEqual(h['tostring' as never], ['z', 'w']);
+});
+
+test('values are latin1, byte for byte (obs-text survives)', () => {
+  const h = clientHeaders([Buffer.from('x-odd'), Buffer.from([0x61, 0xe9, 0xff])]);
+  assert.equal(h['x-odd'], 'a\u00e9\u00ff');
+});
+
+test('property: equals undici parseHeaders minus the hop-by-hop names', () => {
+  const HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+  const name = fc.oneof(
+    fc.constantFrom('content-type', 'Content-Type', 'set-cookie', 'request-id', 'X-Thing', 'content-encoding', ...HOP, 'TE', 'Connection'),
+    fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/),
+  );
+  const value = fc.uint8Array({ maxLength: 16 }).map((b) => Buffer.from(b.filter((x) => x !== 0x0d && x !== 0x0a)));
+  fc.assert(
+    fc.property(fc.array(fc.tuple(name, value), { maxLength: 20 }), (pairs) => {
+      const flat = pairs.flatMap(([n, v]) => [Buffer.from(n, 'latin1'), v]);
+      const want = util.parseHeaders(flat) as Record<string, unknown>;
+      for (const h of HOP) delete want[h];
+      assert.deepEqual({ ...clientHeaders(flat) }, { ...want });
+    }),
+  );
+});
