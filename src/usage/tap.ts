@@ -7,6 +7,7 @@ import { MessageUsageAccumulator, parseErrorBody, parseMessageBody } from './ant
 import type { UsageAnomaly } from './anthropic-usage.ts';
 import { DecodeChain, parseContentEncoding } from './decompress.ts';
 import { SseDecoder } from './sse-decoder.ts';
+import { parsePicked } from './json-members.ts';
 import type { SseEvent } from './sse-decoder.ts';
 import type { UsageMissingReason, UsageOutcome } from './types.ts';
 
@@ -60,6 +61,15 @@ function mediaType(contentType: string | null): string | null {
   if (contentType === null) return null;
   return (contentType.split(';')[0] ?? '').trim().toLowerCase();
 }
+
+/** The top-level members of a JSON body that metering reads (parseMessageBody, parseErrorBody). */
+const JSON_MEMBERS: ReadonlySet<string> = new Set(['usage', 'model', 'id', 'stop_reason', 'error']);
+/**
+ * From this size a body's members are picked rather than the whole body parsed: the scan
+ * costs 90% of JSON.parse's time at 2.4 KB, 57% at 7 KB and 31% at 57 KB, but 110% at
+ * 1.4 KB (bench/json-members.ts).
+ */
+const PICK_MIN_BYTES = 2048;
 
 /** Event types that never carry usage: skipped before JSON.parse, they are most of a stream. */
 const NO_USAGE_EVENTS = new Set(['ping', 'content_block_start', 'content_block_delta', 'content_block_stop']);
@@ -243,7 +253,7 @@ export class UsageTap {
     });
   }
 
-  /** The collected JSON body, or undefined when absent or not JSON. */
+  /** The collected JSON body (its metered members), or undefined when absent or not JSON. */
   #parseJson(): unknown {
     if (this.#tooLarge || this.#unparseable || this.#jsonBytes === 0) return undefined;
     // Usually one chunk: decode it in place rather than copy it into a new Buffer first.
@@ -251,6 +261,8 @@ export class UsageTap {
     this.#json = [];
     let s = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#jsonBytes)).toString('utf8');
     if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+    // Larger bodies are mostly generated text: parse only the members metering reads.
+    if (this.#jsonBytes >= PICK_MIN_BYTES) return parsePicked(s, JSON_MEMBERS);
     try {
       return JSON.parse(s) as unknown;
     } catch {

@@ -208,3 +208,24 @@ test('onData before onResponseStart, odd chunks and junk never throw', async () 
   assert.equal(got.usage?.output, 3);
   assert.deepEqual([...tap.anomalies], ['delta_before_start']);
 });
+
+test('a large JSON body (members picked, not parsed whole) meters exactly like a small one', async () => {
+  const small = JSON.parse(message.toString('utf8')) as { content: Array<{ type: string; text?: string }> };
+  const big = { ...small, content: [{ type: 'text', text: 'a "quoted" }{ usage: \\ '.repeat(2000) }, ...small.content] };
+  const bigBody = Buffer.from(JSON.stringify(big, null, 2));
+  assert.ok(bigBody.length > 20_000);
+  const want = await runTap({ headers: JSON_HEADERS, chunks: [message] });
+  // Split at odd places: the tap joins the chunks before it reads the body.
+  const got = await runTap({ headers: JSON_HEADERS, chunks: [bigBody.subarray(0, 777), bigBody.subarray(777, 15_001), bigBody.subarray(15_001)] });
+  assert.deepEqual(got.outcome, want.outcome);
+  assert.equal(got.outcome.usage?.input, 2095);
+  // The same large body cut short: incomplete after an abort, unparseable when it claims to be complete.
+  const cut = await runTap({ headers: JSON_HEADERS, chunks: [bigBody.subarray(0, bigBody.length - 3)], how: 'aborted' });
+  assert.equal(cut.outcome.missingReason, 'stream_incomplete');
+  const broken = await runTap({ headers: JSON_HEADERS, chunks: [bigBody.subarray(0, bigBody.length - 3)] });
+  assert.equal(broken.outcome.missingReason, 'unparseable_body');
+  // A large error body still yields its error.type.
+  const err = { type: 'error', error: { type: 'overloaded_error', message: 'x'.repeat(5000) } };
+  const e = await runTap({ status: 529, headers: JSON_HEADERS, chunks: [Buffer.from(JSON.stringify(err))] });
+  assert.equal(e.outcome.errorType, 'overloaded_error');
+});
