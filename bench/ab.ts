@@ -13,6 +13,7 @@
  *   npx tsx bench/ab.ts [name=dir[:ENV=v,ENV=v]] ...   (default: this checkout as "meter")
  *   AB_ROUNDS=12 AB_SECONDS=2 AB_C=64 AB_MODE=together AB_RATE=800
  *   AB_PROFILE=dir: V8 CPU profiles of bare and the variants, in dir/<name>/
+ *   AB_NODE_ARGS='--flag …': node flags for every proxy, bare included (runtime tuning, compared fairly)
  *   AB_PIN=1: the proxies on CPU 0, everything else (this process with autocannon, the
  *   upstream, Redis) on CPU 1 (taskset), so a proxy does not share its core with the load;
  *   check that bare's event loop stays near 100% busy, or CPU 1 is the limit, not the proxy.
@@ -170,7 +171,8 @@ const admin = new Redis(redis.url);
 const children: Child[] = [];
 try {
   const upstream = await spawnChild('upstream', 'mock-upstream.ts', {});
-  const profile = (name: string) => (env['AB_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${env['AB_PROFILE']}/${name}`] : []);
+  const nodeArgs = (env['AB_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const profile = (name: string) => [...nodeArgs, ...(env['AB_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${env['AB_PROFILE']}/${name}`] : [])];
   const bare = await spawnChild('bare', 'bare-proxy.ts', { UPSTREAM_URL: upstream.url }, profile('bare'));
   children.push(upstream, bare);
   const targets: Target[] = [{ name: 'bare', child: bare }];

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../lib/clock.ts';
 import type { Config } from '../config/types.ts';
 import type { ForwardHooks, Forwarder } from '../upstream/forward.ts';
 import { UsageTap, isCountTokens, isMeteredPath } from '../usage/tap.ts';
 import type { UsageOutcome } from '../usage/types.ts';
-import { identify } from './identify.ts';
+import { identify, type Caller } from './identify.ts';
 import { readRequestBody, type RequestFacts } from './request-body.ts';
 import { ProxyError, sendProxyError } from './errors.ts';
 import { settle, type SettleDeps } from '../meter/settle.ts';
@@ -52,7 +52,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   }
 
   // 2. Budget gate: reserve the expected cost atomically, or answer 429 without forwarding.
-  let admission: Admission = { kind: 'none' };
+  let admission: Admission = NO_ADMISSION;
   if (deps.budgets?.gate.active && isMeteredPath(method, path) && !free) {
     admission = await deps.budgets.gate.admit({
       id,
@@ -90,65 +90,113 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     maxJsonBodyBytes: deps.limits.maxJsonBodyBytes,
     maxSseEventBytes: deps.limits.maxSseEventBytes,
   });
-  const tForward = deps.clock.monotonic();
-  let status = 502;
-  let upstreamLatencyMs: number | null = null;
-  let ttftMs: number | null = null;
-  let streamed: boolean | undefined;
-
-  // One object of methods rather than a `const finish = () => …` closure: run from source
-  // (tests), claude-meter goes through tsx, which gives every named closure a
-  // defineProperty('name') (~1 µs) per request.
-  const hooks: ForwardHooks & { finish(outcome: UsageOutcome): void } = {
-    onResponseStart(s, headers) {
-      status = s;
-      upstreamLatencyMs = deps.clock.monotonic() - tForward;
-      if (s >= 200 && s < 300) streamed = isEventStream(headers['content-type']);
-      tap.onResponseStart(s, headers);
-    },
-    onData(chunk) {
-      if (ttftMs === null) ttftMs = deps.clock.monotonic() - t0;
-      tap.onData(chunk);
-    },
-    onEnd(how) {
-      tap.finish(how).then(
-        (outcome) => hooks.finish(outcome),
-        (err: unknown) => {
-          deps.logger.error({ err, id }, 'usage tap failed');
-          hooks.finish(missing('unparseable_body', facts));
-        },
-      );
-    },
-    onError(err) {
-      status = err.status;
-      sendProxyError(res, err, `req_meter_${id}`);
-      deps.logger.warn({ id, code: err.code, cause: String(err.cause) }, err.message);
-      hooks.finish(missing('upstream_unreachable', facts));
-    },
-    /** Where every path ends: price, record, metrics, log; then the budget's real cost. */
-    finish(outcome) {
-      const record = settle(deps, {
-        id,
-        ts,
-        method,
-        path,
-        caller,
-        facts,
-        free,
-        status,
-        outcome,
-        latencyMs: deps.clock.monotonic() - t0,
-        ttftMs,
-        upstreamLatencyMs,
-        betas,
-        ...(streamed === undefined ? {} : { streamed }),
-        reservedPico: admission.kind === 'admitted' ? admission.amount.pico : null,
-      });
-      if (deps.budgets) settleBudgets(deps.budgets, admission, record, facts?.bytes ?? 0);
-    },
-  };
-  deps.forwarder.forward(req, res, body, hooks, facts !== null && !free);
+  deps.forwarder.forward(
+    req,
+    res,
+    body,
+    new Proxied(deps, res, tap, { id, ts, t0, method, path, caller, facts, free, betas, admission }),
+    facts !== null && !free,
+  );
 }
+
+/** What the pipeline knew before forwarding, carried to the end of the exchange. */
+interface Before {
+  id: string;
+  ts: number;
+  t0: number;
+  method: string;
+  path: string;
+  caller: Caller;
+  facts: RequestFacts | null;
+  free: boolean;
+  betas: readonly string[];
+  admission: Admission;
+}
+
+/**
+ * The forwarding hooks of one request: timings and status as the response passes, then
+ * settle once it is over. A class rather than an object of closures: one shape, and no
+ * function objects allocated per request.
+ */
+class Proxied implements ForwardHooks {
+  readonly #deps: PipelineDeps;
+  readonly #res: ServerResponse;
+  readonly #tap: UsageTap;
+  readonly #b: Before;
+  readonly #tForward: number;
+  #status = 502;
+  #upstreamLatencyMs: number | null = null;
+  #ttftMs: number | null = null;
+  #streamed: boolean | undefined = undefined;
+
+  constructor(deps: PipelineDeps, res: ServerResponse, tap: UsageTap, before: Before) {
+    this.#deps = deps;
+    this.#res = res;
+    this.#tap = tap;
+    this.#b = before;
+    this.#tForward = deps.clock.monotonic();
+  }
+
+  onResponseStart(s: number, headers: IncomingHttpHeaders): void {
+    this.#status = s;
+    this.#upstreamLatencyMs = this.#deps.clock.monotonic() - this.#tForward;
+    if (s >= 200 && s < 300) this.#streamed = isEventStream(headers['content-type']);
+    this.#tap.onResponseStart(s, headers);
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.#ttftMs === null) this.#ttftMs = this.#deps.clock.monotonic() - this.#b.t0;
+    this.#tap.onData(chunk);
+  }
+
+  onEnd(how: 'complete' | 'aborted'): void {
+    // Without a decoder to wait for (the usual case) the outcome is ready now: no promise.
+    const now = this.#tap.finishNow(how);
+    if (now !== null) return this.finish(now);
+    this.#tap.finish(how).then(
+      (outcome) => this.finish(outcome),
+      (err: unknown) => {
+        this.#deps.logger.error({ err, id: this.#b.id }, 'usage tap failed');
+        this.finish(missing('unparseable_body', this.#b.facts));
+      },
+    );
+  }
+
+  onError(err: ProxyError): void {
+    this.#status = err.status;
+    sendProxyError(this.#res, err, `req_meter_${this.#b.id}`);
+    this.#deps.logger.warn({ id: this.#b.id, code: err.code, cause: String(err.cause) }, err.message);
+    this.finish(missing('upstream_unreachable', this.#b.facts));
+  }
+
+  /** Where every path ends: price, record, metrics, log; then the budget's real cost. */
+  finish(outcome: UsageOutcome): void {
+    const b = this.#b;
+    const deps = this.#deps;
+    const record = settle(deps, {
+      id: b.id,
+      ts: b.ts,
+      method: b.method,
+      path: b.path,
+      caller: b.caller,
+      facts: b.facts,
+      free: b.free,
+      status: this.#status,
+      outcome,
+      latencyMs: deps.clock.monotonic() - b.t0,
+      ttftMs: this.#ttftMs,
+      upstreamLatencyMs: this.#upstreamLatencyMs,
+      betas: b.betas,
+      streamed: this.#streamed,
+      reservedPico: b.admission.kind === 'admitted' ? b.admission.amount.pico : null,
+    });
+    if (deps.budgets) settleBudgets(deps.budgets, b.admission, record, b.facts?.bytes ?? 0);
+  }
+}
+
+/** Most requests meet no budget: one shared answer instead of an object per request. */
+const NO_ADMISSION: Admission = Object.freeze({ kind: 'none' });
+const NO_BETAS: readonly string[] = Object.freeze([]);
 
 function missing(reason: UsageOutcome['missingReason'], facts: RequestFacts | null): UsageOutcome {
   return {
@@ -167,8 +215,8 @@ function isEventStream(contentType: string | string[] | undefined): boolean {
   return v !== undefined && v.trimStart().toLowerCase().startsWith('text/event-stream');
 }
 
-function parseBetas(h: string | string[] | undefined): string[] {
-  if (h === undefined) return [];
+function parseBetas(h: string | string[] | undefined): readonly string[] {
+  if (h === undefined) return NO_BETAS;
   const all = Array.isArray(h) ? h.join(',') : h;
   return all
     .split(',')

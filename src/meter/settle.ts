@@ -24,7 +24,7 @@ export interface Exchange {
   upstreamLatencyMs: number | null;
   betas: readonly string[];
   /** A 2xx response: whether it was an SSE stream. Absent: the request's `stream` flag decides. */
-  streamed?: boolean;
+  streamed?: boolean | undefined;
   /** Budget reservation made for this request (pico-USD), for the log line; null when no budget applied. */
   reservedPico?: number | null;
 }

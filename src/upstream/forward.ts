@@ -70,8 +70,9 @@ export class Forwarder {
     const headers = upstreamRequestHeaders(req.headers, { upstreamHost: host, apiKey: this.#apiKey, identity });
     if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
     const exchange = new Exchange(res, hooks, host);
-    res.once('close', exchange.onClientClose);
-    res.once('finish', exchange.onClientFinish);
+    (res as ExchangeResponse)[EXCHANGE] = exchange;
+    res.on('close', onResponseClose);
+    res.on('finish', onResponseFinish);
     this.#pool.dispatch(
       {
         path: this.#prefix + (req.url ?? '/'),
@@ -94,6 +95,27 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
+ * The response's listeners are shared functions that find their exchange on the response
+ * (EventEmitter calls them with `this` = the response), so no listener closure is made per
+ * request. 'close' and 'finish' fire once per response; 'drain' is listened for only while
+ * the client is slower than the upstream.
+ */
+const EXCHANGE = Symbol('claude-meter.exchange');
+type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+
+function onResponseClose(this: ExchangeResponse): void {
+  this[EXCHANGE]?.clientClosed();
+}
+
+function onResponseFinish(this: ExchangeResponse): void {
+  this[EXCHANGE]?.clientFinished();
+}
+
+function onResponseDrain(this: ExchangeResponse): void {
+  this[EXCHANGE]?.clientDrained();
+}
+
+/**
  * One forwarded exchange, as undici's core handler (onConnect/onHeaders/onData/onComplete/
  * onError). These hooks are what undici's own Client calls; the newer controller API
  * (onRequestStart/onResponseStart…) is adapted onto them by a wrapper per request that
@@ -104,8 +126,7 @@ function hasBody(req: IncomingMessage): boolean {
  * undici 7 marks these hooks deprecated in its types but runs them natively; its own
  * pool.stream() (the bench's bare pass-through) still uses them.
  *
- * A class with methods, not closures: one shape for V8, no per-request function objects
- * beyond the two listener bindings.
+ * A class with methods, not closures: one shape for V8, no function objects per request.
  */
 class Exchange implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
@@ -127,15 +148,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#hooks.onEnd(how);
   }
 
-  readonly onClientClose = (): void => {
+  clientClosed(): void {
     if (this.#res.writableFinished) return;
     this.#end('aborted'); // first: the abort below surfaces as an error we must not answer
     this.#abort?.(new Error('client closed the connection'));
-  };
+  }
 
-  readonly onClientFinish = (): void => this.#end('complete');
+  clientFinished(): void {
+    this.#end('complete');
+  }
 
-  readonly #onDrain = (): void => this.#resume?.();
+  clientDrained(): void {
+    this.#resume?.();
+  }
 
   // May run more than once when undici retries a request whose connection failed first.
   onConnect(abort: (err?: Error) => void): void {
@@ -155,7 +180,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#hooks.onData(chunk);
     // Backpressure: a slow client pauses the upstream read instead of growing our memory.
     if (this.#res.write(chunk)) return true;
-    this.#res.once('drain', this.#onDrain);
+    this.#res.once('drain', onResponseDrain);
     return false;
   }
 

@@ -89,6 +89,7 @@ export class UsageTap {
   /** Over an inspection bound: the JSON body size, or the decompressor backlog. */
   #tooLarge = false;
   #outcome: Promise<UsageOutcome> | null = null;
+  #done: UsageOutcome | null = null;
 
   constructor(opts: TapOptions) {
     this.#opts = opts;
@@ -96,7 +97,7 @@ export class UsageTap {
   }
 
   onResponseStart(status: number, headers: Headers): void {
-    if (this.#status !== null || this.#outcome !== null) return;
+    if (this.#status !== null || this.#finished) return;
     this.#status = status;
     const ok = status >= 200 && status < 300;
     // Error bodies are read for error.type whatever the endpoint; 2xx only on the metered one.
@@ -120,7 +121,7 @@ export class UsageTap {
 
   /** A copy of a response chunk as it goes to the client. Synchronous, cheap, never throws. */
   onData(chunk: Buffer): void {
-    if (this.#mode === 'ignore' || this.#unparseable || this.#outcome !== null) return;
+    if (this.#mode === 'ignore' || this.#unparseable || this.#finished) return;
     try {
       if (this.#chain !== null) this.#chain.write(chunk);
       else this.#consume(chunk);
@@ -135,8 +136,28 @@ export class UsageTap {
    * flagged partial unless the stream had already completed. Idempotent.
    */
   finish(how: FinishHow): Promise<UsageOutcome> {
-    this.#outcome ??= this.#finish(how);
+    if (this.#outcome === null) {
+      const now = this.finishNow(how);
+      this.#outcome = now !== null ? Promise.resolve(now) : this.#finishAfterDecode(how);
+    }
     return this.#outcome;
+  }
+
+  /**
+   * The same outcome without a promise, when nothing is left to decode (no content coding:
+   * the usual case, since metered requests ask for identity); null when a decoder still has
+   * to finish, and then only finish() gives the outcome. Idempotent, like finish().
+   */
+  finishNow(how: FinishHow): UsageOutcome | null {
+    if (this.#done !== null) return this.#done;
+    if (this.#chain !== null || this.#outcome !== null) return null;
+    this.#done = this.#settle(how);
+    return this.#done;
+  }
+
+  /** finish() or finishNow() was called: later bytes and headers are ignored. */
+  get #finished(): boolean {
+    return this.#outcome !== null || this.#done !== null;
   }
 
   /** Tolerated protocol oddities seen in the stream (for logs and metrics). */
@@ -193,14 +214,21 @@ export class UsageTap {
     }
   }
 
-  async #finish(how: FinishHow): Promise<UsageOutcome> {
+  async #finishAfterDecode(how: FinishHow): Promise<UsageOutcome> {
+    const chain = this.#chain;
+    if (chain !== null && this.#status !== null) {
+      await chain.end();
+      if (chain.failure === 'corrupt') this.#giveUp();
+      if (chain.failure === 'overloaded') this.#tooLarge = true;
+    }
+    this.#done = this.#settle(how);
+    return this.#done;
+  }
+
+  /** The outcome from what was seen; any decoder has finished. */
+  #settle(how: FinishHow): UsageOutcome {
     const status = this.#status;
     if (status === null) return this.#result({ missingReason: 'upstream_unreachable' });
-    if (this.#chain !== null) {
-      await this.#chain.end();
-      if (this.#chain.failure === 'corrupt') this.#giveUp();
-      if (this.#chain.failure === 'overloaded') this.#tooLarge = true;
-    }
     if (status < 200 || status >= 300) {
       const body = this.#parseJson();
       return this.#result({ missingReason: 'error_status', errorType: parseErrorBody(body) });

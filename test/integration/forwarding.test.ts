@@ -227,3 +227,50 @@ test('metered requests ask the upstream for identity encoding (cheaper to meter)
   assert.equal(up.received[0]?.headers['accept-encoding'], 'identity');
   assert.equal(up.received[1]?.headers['accept-encoding'], 'gzip, br');
 });
+
+test('backpressure: a client that stops reading stops the upstream read; resumed, it gets every byte and the usage is exact', async (t) => {
+  // An upstream of our own that writes a 48 MB stream as fast as the socket takes it and
+  // counts what it got rid of: without backpressure the proxy would swallow all of it.
+  const BLOCK = Buffer.from(`event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'x'.repeat(900) } })}\n\n`);
+  const blocks = Math.ceil((48 << 20) / BLOCK.length);
+  const start = `event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message: { id: 'msg_bp', type: 'message', role: 'assistant', content: [], model: SONNET, stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } })}\n\n`;
+  const end = `event: message_delta\ndata: ${JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: blocks } })}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n`;
+  let written = 0;
+  const upstream = http.createServer(async (req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(start);
+    for (let i = 0; i < blocks; i++) {
+      written += BLOCK.length;
+      if (!res.write(BLOCK)) await new Promise((r) => res.once('drain', r));
+    }
+    res.end(end);
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  t.after(() => upstream.close());
+  const { app, url } = await startProxy(t, { upstream: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}` });
+
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.request(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'k' } }, resolve);
+    req.on('error', reject);
+    req.end(JSON.stringify({ model: SONNET, max_tokens: 10, stream: true, messages: [] }));
+  });
+  res.pause(); // read nothing for a while
+  await new Promise((r) => setTimeout(r, 600));
+  const stalledAt = written;
+  assert.ok(stalledAt < 24 << 20, `the upstream stalled at ${stalledAt} bytes, not at the 48 MB end`);
+  let received = 0;
+  res.on('data', (c: Buffer) => (received += c.length));
+  res.resume(); // an explicit pause() is not undone by a 'data' listener
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    new Promise((r) => res.on('end', r)),
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`stuck after ${received} bytes: the upstream read was never resumed`)), 20_000))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(received, Buffer.byteLength(start) + blocks * BLOCK.length + Buffer.byteLength(end));
+  await app.recorder.flush();
+  const [rec] = await app.store.recent(1);
+  assert.equal(rec?.usage?.output, blocks);
+  assert.equal(rec?.partial, false);
+});

@@ -229,3 +229,23 @@ test('a large JSON body (members picked, not parsed whole) meters exactly like a
   const e = await runTap({ status: 529, headers: JSON_HEADERS, chunks: [Buffer.from(JSON.stringify(err))] });
   assert.equal(e.outcome.errorType, 'overloaded_error');
 });
+
+test('finishNow: the outcome at once without a decoder (same as finish), null while a decoder must finish', async () => {
+  const mk = () => new UsageTap({ path: '/v1/messages', method: 'POST', requestModel: null, maxJsonBodyBytes: 1 << 20, maxSseEventBytes: 1 << 18 });
+  const plain = mk();
+  plain.onResponseStart(200, JSON_HEADERS);
+  plain.onData(message);
+  const now = plain.finishNow('complete');
+  assert.equal(now?.usage?.input, 2095);
+  assert.equal(await plain.finish('complete'), now, 'finish() gives the very same outcome');
+  assert.equal(plain.finishNow('aborted'), now, 'idempotent');
+  plain.onData(Buffer.from('ignored'));
+
+  const zipped = mk();
+  zipped.onResponseStart(200, { ...JSON_HEADERS, 'content-encoding': 'gzip' });
+  zipped.onData(gzipSync(message));
+  assert.equal(zipped.finishNow('complete'), null);
+  const later = await zipped.finish('complete');
+  assert.equal(later.usage?.input, 2095);
+  assert.equal(zipped.finishNow('complete'), later, 'once decoded, finishNow has it too');
+});
