@@ -6,7 +6,9 @@
  *   tokens = input·in + c5m·w5m + c1h·w1h + (cache_creation − c5m − c1h)·w5m + cache_read·read + output·out
  *   cost   = round_half_up(tokens × batch × geo) + web_search_requests × per_search
  *
- * Exactness: rates are integer pico-USD per token, so `tokens` is an exact bigint. Multipliers are
+ * Exactness: rates are integer pico-USD per token, so `tokens` is an exact integer: summed in
+ * plain numbers when no multiplier applies and the total stays a safe integer (the common case,
+ * no bigint allocations), as a bigint otherwise (property-tested against a bigint reference). Multipliers are
  * fractions (0.5 = 1/2, 1.1 = 11/10) applied as one multiply and one divide. Every bundled rate is
  * a multiple of $0.001/MTok = 1,000 pico and 1,000 × 1/2 × 11/10 = 550, so bundled prices never
  * round (a test pins this); a finer user rate may, and then we round half-up ONCE per request,
@@ -91,6 +93,22 @@ export function computeCost(table: PriceTable, model: string | null, usage: Usag
   const cacheCreation = Math.max(usage.cacheCreation, split);
   const promptTotal = usage.input + cacheCreation + usage.cacheRead;
   const [tier, r] = pickRates(row, usage, promptTotal, ctx);
+
+  const scaled = usage.serviceTier === 'batch' || (usage.inferenceGeo === 'us' && pricing.geoUsApplies);
+  if (!scaled) {
+    // The common case, no multiplier: the same integer sum in plain numbers. Every term is
+    // a non-negative integer product, so if the total is a safe integer no term or partial
+    // sum passed 2^53 and the result is exact; otherwise the bigint path below decides.
+    const n =
+      usage.input * r.input +
+      (usage.cacheCreation5m ?? 0) * r.cacheWrite5m +
+      (usage.cacheCreation1h ?? 0) * r.cacheWrite1h +
+      (cacheCreation - split) * r.cacheWrite5m +
+      usage.cacheRead * r.cacheRead +
+      usage.output * r.output +
+      usage.webSearchRequests * table.webSearchPicoPerRequest;
+    if (Number.isSafeInteger(n)) return { costPicoUsd: n, unpriced: false, resolvedModel: id, tier };
+  }
 
   const B = BigInt;
   const tokens =

@@ -182,3 +182,33 @@ test('TablePricer exposes version and resolve', () => {
   assert.equal(pricer.resolve('claude-haiku-4-5'), 'claude-haiku-4-5-20251001');
   assert.equal(pricer.price('us.anthropic.claude-haiku-4-5-20251001-v1:0', usage({ input: 1_000 }), NOW).costPicoUsd, 1_000_000_000);
 });
+
+test('property: the cost is the exact integer sum (bigint reference), also near and past 2^53 pico', async () => {
+  const fc = (await import('fast-check')).default;
+  const { selectRow } = await import('../../../src/pricing/cost.ts');
+  const row = selectRow(table.models.get('claude-opus-5')!, NOW.at)!;
+  const r = row.base;
+  // Counts up to 2^40 make some sums pass 2^53, where the plain-number path must hand over to bigint.
+  const count = fc.oneof(fc.nat({ max: 2_000_000 }), fc.integer({ min: 0, max: 2 ** 40 }));
+  fc.assert(
+    fc.property(count, count, count, count, fc.option(count, { nil: null }), fc.option(count, { nil: null }), fc.nat({ max: 50 }), (input, output, cacheRead, cacheCreation, c5m, c1h, searches) => {
+      const u = usage({ input, output, cacheRead, cacheCreation, cacheCreation5m: c5m, cacheCreation1h: c1h, webSearchRequests: searches });
+      const split = BigInt(c5m ?? 0) + BigInt(c1h ?? 0);
+      const cc = BigInt(cacheCreation) > split ? BigInt(cacheCreation) : split;
+      const B = BigInt;
+      const want =
+        B(input) * B(r.input) + B(c5m ?? 0) * B(r.cacheWrite5m) + B(c1h ?? 0) * B(r.cacheWrite1h) + (cc - split) * B(r.cacheWrite5m) +
+        B(cacheRead) * B(r.cacheRead) + B(output) * B(r.output) + B(searches) * B(table.webSearchPicoPerRequest);
+      const prompt = B(input) + cc + B(cacheRead);
+      if (row.longPrompt !== null && prompt > B(row.longPrompt.thresholdTokens)) return; // another rate card: covered above
+      if (want > B(Number.MAX_SAFE_INTEGER)) {
+        assert.throws(() => computeCost(table, 'claude-opus-5', u, NOW), RangeError);
+        return;
+      }
+      const got = computeCost(table, 'claude-opus-5', u, NOW);
+      assert.equal(got.costPicoUsd, Number(want));
+      assert.ok(Number.isSafeInteger(got.costPicoUsd));
+    }),
+    { numRuns: 3000 },
+  );
+});
