@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
+import { parsePicked, PICK_MIN_BYTES } from '../usage/json-members.ts';
 
 /** What the pipeline needs from a Messages request body, read once. */
 export interface RequestFacts {
@@ -26,60 +27,84 @@ export interface ReadBody {
  *
  * Plain listeners rather than `for await`: the async iterator costs a generator, a
  * promise per chunk and paused-mode reads on every request, and returning from it
- * early destroys `req`, which lost the rest of an oversized body.
+ * early destroys `req`, which lost the rest of an oversized body. The listeners are
+ * shared functions that find their read on the request (`this` is the emitter), so no
+ * closure is made per request.
  */
 export function readRequestBody(req: IncomingMessage, maxBytes: number): Promise<ReadBody> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    // Methods, not named arrow functions: run from source (tests), claude-meter goes through
-    // tsx, which gives every named closure a defineProperty('name') call (~1 µs) per creation.
-    const on: BodyListeners = {
-      data(chunk) {
-        chunks.push(chunk);
-        size += chunk.length;
-        if (size <= maxBytes) return;
-        // Paused before the listener goes, so no chunk is emitted to nobody; concatThenRest reads the rest.
-        req.pause();
-        detach(req, on);
-        resolve({
-          forward: Readable.from(concatThenRest(chunks, req)),
-          facts: { model: null, stream: false, maxTokens: null, bytes: size, parsed: false },
-        });
-      },
-      end() {
-        detach(req, on);
-        const body = Buffer.concat(chunks, size);
-        resolve({ forward: body, facts: inspect(body) });
-      },
-      error(err) {
-        detach(req, on);
-        reject(err);
-      },
-      // 'close' before 'end': the upload was cut short.
-      close() {
-        on.error(new Error('request closed before its body ended'));
-      },
-    };
-    req.on('data', on.data);
-    req.on('end', on.end);
-    req.on('error', on.error);
-    req.on('close', on.close);
+    (req as ReadingRequest)[READ] = new BodyRead(req, maxBytes, resolve, reject);
+    req.on('data', onReqData);
+    req.on('end', onReqEnd);
+    req.on('error', onReqError);
+    req.on('close', onReqClose);
   });
 }
 
-interface BodyListeners {
-  data(chunk: Buffer): void;
-  end(): void;
-  error(err: Error): void;
-  close(): void;
+const READ = Symbol('claude-meter.body-read');
+type ReadingRequest = IncomingMessage & { [READ]?: BodyRead | undefined };
+
+function onReqData(this: ReadingRequest, chunk: Buffer): void {
+  this[READ]?.data(chunk);
+}
+function onReqEnd(this: ReadingRequest): void {
+  this[READ]?.end();
+}
+function onReqError(this: ReadingRequest, err: Error): void {
+  this[READ]?.fail(err);
+}
+// 'close' before 'end': the upload was cut short.
+function onReqClose(this: ReadingRequest): void {
+  this[READ]?.fail(new Error('request closed before its body ended'));
 }
 
-function detach(req: IncomingMessage, on: BodyListeners): void {
-  req.off('data', on.data);
-  req.off('end', on.end);
-  req.off('error', on.error);
-  req.off('close', on.close);
+class BodyRead {
+  readonly #req: ReadingRequest;
+  readonly #maxBytes: number;
+  readonly #resolve: (r: ReadBody) => void;
+  readonly #reject: (err: Error) => void;
+  readonly #chunks: Buffer[] = [];
+  #size = 0;
+
+  constructor(req: ReadingRequest, maxBytes: number, resolve: (r: ReadBody) => void, reject: (err: Error) => void) {
+    this.#req = req;
+    this.#maxBytes = maxBytes;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  data(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size <= this.#maxBytes) return;
+    // Paused before the listener goes, so no chunk is emitted to nobody; concatThenRest reads the rest.
+    this.#req.pause();
+    this.#detach();
+    this.#resolve({
+      forward: Readable.from(concatThenRest(this.#chunks, this.#req)),
+      facts: { model: null, stream: false, maxTokens: null, bytes: this.#size, parsed: false },
+    });
+  }
+
+  end(): void {
+    this.#detach();
+    const body = Buffer.concat(this.#chunks, this.#size);
+    this.#resolve({ forward: body, facts: inspect(body) });
+  }
+
+  fail(err: Error): void {
+    this.#detach();
+    this.#reject(err);
+  }
+
+  #detach(): void {
+    const req = this.#req;
+    req[READ] = undefined;
+    req.off('data', onReqData);
+    req.off('end', onReqEnd);
+    req.off('error', onReqError);
+    req.off('close', onReqClose);
+  }
 }
 
 async function* concatThenRest(head: Buffer[], rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -133,16 +158,21 @@ class LazyFacts implements RequestFacts {
   }
 }
 
+const REQUEST_MEMBERS: ReadonlySet<string> = new Set(['model', 'stream', 'max_tokens']);
+
 /** Pure: parses the body once. */
 function parseFacts(body: Buffer): RequestFacts {
   const facts: RequestFacts = { model: null, stream: false, maxTokens: null, bytes: body.length, parsed: false };
   let json: unknown;
   try {
-    json = JSON.parse(body.toString('utf8'));
+    const text = body.toString('utf8');
+    // A prompt of tens of KB is mostly messages: from PICK_MIN_BYTES only the fields read here are parsed.
+    json = body.length >= PICK_MIN_BYTES ? parsePicked(text, REQUEST_MEMBERS) : JSON.parse(text);
   } catch {
-    // Invalid JSON is the upstream's to reject; we forward it unchanged and record the answer.
-    return facts;
+    json = undefined;
   }
+  // Invalid JSON is the upstream's to reject; we forward it unchanged and record the answer.
+  if (json === undefined) return facts;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return facts;
   const o = json as Record<string, unknown>;
   facts.parsed = true;

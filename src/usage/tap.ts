@@ -7,7 +7,7 @@ import { MessageUsageAccumulator, parseErrorBody, parseMessageBody } from './ant
 import type { UsageAnomaly } from './anthropic-usage.ts';
 import { DecodeChain, parseContentEncoding } from './decompress.ts';
 import { SseDecoder } from './sse-decoder.ts';
-import { parsePicked } from './json-members.ts';
+import { parsePicked, PICK_MIN_BYTES } from './json-members.ts';
 import type { SseEvent } from './sse-decoder.ts';
 import type { UsageMissingReason, UsageOutcome } from './types.ts';
 
@@ -64,12 +64,7 @@ function mediaType(contentType: string | null): string | null {
 
 /** The top-level members of a JSON body that metering reads (parseMessageBody, parseErrorBody). */
 const JSON_MEMBERS: ReadonlySet<string> = new Set(['usage', 'model', 'id', 'stop_reason', 'error']);
-/**
- * From this size a body's members are picked rather than the whole body parsed: the scan
- * costs 90% of JSON.parse's time at 2.4 KB, 57% at 7 KB and 31% at 57 KB, but 110% at
- * 1.4 KB (bench/json-members.ts).
- */
-const PICK_MIN_BYTES = 2048;
+
 
 /** Event types that never carry usage: skipped before JSON.parse, they are most of a stream. */
 const NO_USAGE_EVENTS = new Set(['ping', 'content_block_start', 'content_block_delta', 'content_block_stop']);

@@ -88,3 +88,20 @@ test('inspect() parses the body on first use of a parsed field, once; bytes need
   assert.equal(facts.maxTokens, 8);
   assert.equal(calls.mock.callCount(), 1);
 });
+
+test('inspect() of a large body (fields picked, not the whole body parsed) reads the same facts', () => {
+  const messages = [{ role: 'user', content: `{"model":"decoy","stream":false,"max_tokens":1} ${'words "quoted" \\ '.repeat(400)}` }];
+  const body = { model: 'claude-opus-5', messages, max_tokens: 2048, stream: true, metadata: { model: 'no' } };
+  const big = Buffer.from(JSON.stringify(body, null, 1));
+  assert.ok(big.length > 4096);
+  const facts = inspect(big);
+  assert.deepEqual(
+    { model: facts.model, stream: facts.stream, maxTokens: facts.maxTokens, parsed: facts.parsed, bytes: facts.bytes },
+    { model: 'claude-opus-5', stream: true, maxTokens: 2048, parsed: true, bytes: big.length },
+  );
+  // Broken structure is not JSON we can read, large or small: forwarded as-is, nothing inferred.
+  const broken = inspect(big.subarray(0, big.length - 2));
+  assert.deepEqual({ model: broken.model, parsed: broken.parsed, maxTokens: broken.maxTokens }, { model: null, parsed: false, maxTokens: null });
+  // A large JSON array is valid JSON but no request object.
+  assert.equal(inspect(Buffer.from(JSON.stringify(messages.concat(messages)))).parsed, false);
+});
