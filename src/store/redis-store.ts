@@ -17,7 +17,7 @@
  * query(): one pipeline of HGETALLs, one per hour of the range.
  */
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
+import { Command, type Cluster, type Redis } from 'ioredis';
 import { assertValidRecord, recordDeltas, RowBuilder } from './buckets.ts';
 import { decodeEvent, encodeEvent } from './event-codec.ts';
 import { quitClient } from './redis-client.ts';
@@ -300,10 +300,26 @@ export class RedisStore implements MeterStore {
    * first argument; for EVALSHA it knows where the keys are.
    */
   #runScript(script: string, sha: string, [keys, args]: [string[], string[]]): Promise<unknown> {
-    return this.#client.evalsha(sha, keys.length, ...keys, ...args).catch((err: unknown) => {
+    return this.#command('evalsha', sha, keys, args).catch((err: unknown) => {
       if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
-      return this.#client.eval(script, keys.length, ...keys, ...args);
+      return this.#command('eval', script, keys, args);
     });
+  }
+
+  /**
+   * One script call as an ioredis Command sent directly: `client.evalsha(sha, n, ...keys,
+   * ...args)` spread a few hundred arguments into a call per batch and went through
+   * auto-pipelining, which only gathers commands issued in one tick (a batch is one command).
+   * Timeouts, the offline-queue refusal and Cluster slot routing all live in sendCommand, so
+   * they apply as before.
+   */
+  #command(name: 'evalsha' | 'eval', body: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const argv: string[] = [body, String(keys.length)];
+    for (const k of keys) argv.push(k);
+    for (const a of args) argv.push(a);
+    const command = new Command(name, argv, { replyEncoding: 'utf8' });
+    this.#client.sendCommand(command);
+    return command.promise;
   }
 
   async query(q: UsageQuery): Promise<UsageRow[]> {
