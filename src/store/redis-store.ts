@@ -223,6 +223,8 @@ export class RedisStore implements MeterStore {
   readonly #healthTimeoutMs: number;
   readonly #ownsClient: boolean;
   #closed = false;
+  #seenMinute = -1;
+  #seenKeyOfMinute = '';
 
   constructor(client: RedisClient, opts: RedisStoreOptions) {
     const dedupeTtl = opts.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS;
@@ -266,7 +268,7 @@ export class RedisStore implements MeterStore {
     for (const dim of DIMENSIONS) dims.push(dimensionValue(dim, r));
     return {
       id: r.id,
-      seenKey: this.#keys.seen(minuteStart(r.ts) / 1000),
+      seenKey: this.#seenKey(minuteStart(r.ts) / 1000),
       hour: hourStartSec(r.ts),
       minute: minuteOfHour(r.ts),
       event: encodeEvent(r),
@@ -274,6 +276,15 @@ export class RedisStore implements MeterStore {
       dims,
       dimsKey: dims.join('\u0000'),
     };
+  }
+
+  /** The dedupe set's key for a minute; records of one batch nearly always share it, so it is built once. */
+  #seenKey(minuteStartSec: number): string {
+    if (minuteStartSec !== this.#seenMinute) {
+      this.#seenMinute = minuteStartSec;
+      this.#seenKeyOfMinute = this.#keys.seen(minuteStartSec);
+    }
+    return this.#seenKeyOfMinute;
   }
 
   /**
