@@ -151,7 +151,14 @@ class Proxied implements ForwardHooks {
 
   onEnd(how: 'complete' | 'aborted'): void {
     // Without a decoder to wait for (the usual case) the outcome is ready now: no promise.
-    const now = this.#tap.finishNow(how);
+    // This runs inside a response listener: a bug in the tap must become a record, not a throw.
+    let now: UsageOutcome | null;
+    try {
+      now = this.#tap.finishNow(how);
+    } catch (err) {
+      this.#deps.logger.error({ err, id: this.#b.id }, 'usage tap failed');
+      now = missing('unparseable_body', this.#b.facts);
+    }
     if (now !== null) return this.finish(now);
     this.#tap.finish(how).then(
       (outcome) => this.finish(outcome),

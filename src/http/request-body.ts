@@ -9,7 +9,11 @@ export interface RequestFacts {
   maxTokens: number | null;
   /** Body size in bytes (input-size estimate for budgets). */
   bytes: number;
-  /** False when the body was not JSON we could read; it is still forwarded as-is. */
+  /**
+   * False when the body was not a JSON object we could read; it is still forwarded as-is.
+   * From 2 KB only its structure and the fields above are checked (usage/json-members.ts),
+   * so a body broken elsewhere still yields them; the upstream rejects it either way.
+   */
   parsed: boolean;
 }
 

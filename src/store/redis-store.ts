@@ -322,7 +322,8 @@ export class RedisStore implements MeterStore {
    * ...args)` spread a few hundred arguments into a call per batch and went through
    * auto-pipelining, which only gathers commands issued in one tick (a batch is one command).
    * Timeouts, the offline-queue refusal and Cluster slot routing all live in sendCommand, so
-   * they apply as before.
+   * they apply as before. ioredis' own `keyPrefix` option is not applied on this path: the
+   * clients claude-meter builds never set it (the store prefixes its keys itself).
    */
   #command(name: 'evalsha' | 'eval', body: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     const argv: string[] = [body, String(keys.length)];

@@ -134,6 +134,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #host: string;
   #settled = false;
   #abort: ((err?: Error) => void) | null = null;
+  #clientGone = false;
   #resume: (() => void) | null = null;
 
   constructor(res: ServerResponse, hooks: ForwardHooks, host: string) {
@@ -150,6 +151,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   clientClosed(): void {
     if (this.#res.writableFinished) return;
+    this.#clientGone = true;
     this.#end('aborted'); // first: the abort below surfaces as an error we must not answer
     this.#abort?.(new Error('client closed the connection'));
   }
@@ -165,6 +167,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   // May run more than once when undici retries a request whose connection failed first.
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
+    // The client left while the request waited for a pooled connection: do not send it.
+    // (Sent, the upstream would do and bill work nobody reads, and our writes to the closed
+    // response would pause that connection for good, waiting for a 'drain' that never comes.)
+    if (this.#clientGone) abort(new Error('client closed the connection'));
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {

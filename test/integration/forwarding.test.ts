@@ -274,3 +274,41 @@ test('backpressure: a client that stops reading stops the upstream read; resumed
   assert.equal(rec?.usage?.output, blocks);
   assert.equal(rec?.partial, false);
 });
+
+test('a client that leaves while its request waits for a pooled connection: the request is never sent, and the connection keeps serving', async (t) => {
+  const bodies: string[] = [];
+  const upstream = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      bodies.push(body);
+      // The first request holds the only connection for a while; every answer is 64 KB of JSON.
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ type: 'message', id: 'msg_q', model: SONNET, content: [{ type: 'text', text: 'x'.repeat(65_536) }], usage: { input_tokens: 1, output_tokens: 1 } }));
+      }, body.includes('"first"') ? 400 : 0);
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  t.after(() => upstream.close());
+  const { url } = await startProxy(t, { upstream: `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`, config: { upstream: { connections: 1 } } });
+  const send = (tag: string) => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'k' }, body: JSON.stringify({ model: SONNET, max_tokens: 1, messages: [], metadata: { user_id: tag } }) });
+
+  const first = send('first');
+  await new Promise((r) => setTimeout(r, 50));
+  const leaving = new AbortController();
+  const gone = fetch(`${url}/v1/messages`, { method: 'POST', signal: leaving.signal, headers: { 'content-type': 'application/json', 'x-api-key': 'k' }, body: JSON.stringify({ model: SONNET, max_tokens: 1, messages: [], metadata: { user_id: 'gone' } }) }).catch(() => 'aborted');
+  await new Promise((r) => setTimeout(r, 50));
+  leaving.abort(); // queued behind "first" on the single upstream connection
+  assert.equal((await first).status, 200);
+  assert.equal(await gone, 'aborted');
+  let timer: NodeJS.Timeout | undefined;
+  const after = await Promise.race([
+    send('after').then((r) => r.text().then(() => r.status)),
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the pooled connection is stuck')), 5_000))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(after, 200);
+  assert.deepEqual(bodies.map((b) => (JSON.parse(b) as { metadata: { user_id: string } }).metadata.user_id), ['first', 'after']);
+});
