@@ -5,7 +5,7 @@ import { ProxyServer } from 'http-proxy-3';
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import { upstreamRequestHeaders } from '../src/upstream/headers.ts';
 import type { ForwardHooks, ForwarderOptions } from '../src/upstream/forward.ts';
-import { upstreamFailure } from '../src/http/errors.ts';
+import { upstreamFailure } from '../src/core/errors.ts';
 
 /**
  * The engine claude-meter started with, kept for the benchmark's engine comparison only:

@@ -1,4 +1,4 @@
-import type { Usage } from '../usage/types.ts';
+import type { Usage } from '../core/usage.ts';
 
 /**
  * Expected size of a request before it runs, for budget reservations.

@@ -1,8 +1,9 @@
+import { usdToPico } from '../core/money.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pricer } from '../pricing/types.ts';
-import type { Usage } from '../usage/types.ts';
-import { emptyUsage } from '../usage/types.ts';
+import type { Usage } from '../core/usage.ts';
+import { emptyUsage } from '../core/usage.ts';
 import type { BudgetConfig, BudgetStore, InstanceRef, InstanceState, WindowSpec, Amount } from './types.ts';
 import { parseWindow, windowAt } from './windows.ts';
 import { CostEstimator } from './estimate.ts';
@@ -293,9 +294,4 @@ function wouldRefuse(ref: InstanceRef, st: InstanceState): boolean {
     (ref.limitPico !== null && st.spentPico + st.reservedPico > ref.limitPico) ||
     (ref.limitTokens !== null && st.spentTokens + st.reservedTokens > ref.limitTokens)
   );
-}
-
-/** Config limits have at most 6 decimals (validated), so this is exact. */
-export function usdToPico(usd: number): number {
-  return Math.round(usd * 1e6) * 1e6;
 }

@@ -1,3 +1,4 @@
+import { formatUsd } from '../core/money.ts';
 import type { BudgetConfig, InstanceRef, InstanceState } from './types.ts';
 
 /**
@@ -18,11 +19,6 @@ export interface Denial {
   headers: Record<string, string>;
 }
 
-/** Cents for real budgets; four decimals below $1, where cents would print $0.01 for $0.006. */
-export function usd(pico: number): string {
-  const v = pico / 1e12;
-  return `$${v.toFixed(Math.abs(v) < 1 ? 4 : 2)}`;
-}
 
 function describe(budget: BudgetConfig, ref: InstanceRef): string {
   const who = budget.scope === 'global' ? '' : ` for ${budget.scope.slice(4)} '${ref.instance}'`;
@@ -46,17 +42,17 @@ export function denial(budget: BudgetConfig, ref: InstanceRef, st: InstanceState
     retryAfterS = Math.max(1, Math.ceil((resetAt - now) / 1000));
     const exhausted = usdBlocked ? st.spentPico >= (ref.limitPico ?? 0) : st.spentTokens >= (ref.limitTokens ?? 0);
     const used = usdBlocked
-      ? `spent ${usd(st.spentPico)} of ${usd(ref.limitPico ?? 0)}`
+      ? `spent ${formatUsd(st.spentPico)} of ${formatUsd(ref.limitPico ?? 0)}`
       : `used ${st.spentTokens.toLocaleString('en-US')} of ${(ref.limitTokens ?? 0).toLocaleString('en-US')} tokens`;
     // Not yet at 100% but this request's expected cost does not fit: say so, with what it needs.
-    const need = exhausted ? '' : usdBlocked ? ` (this request needs about ${usd(amount.pico)})` : ` (this request needs about ${amount.tokens} tokens)`;
+    const need = exhausted ? '' : usdBlocked ? ` (this request needs about ${formatUsd(amount.pico)})` : ` (this request needs about ${amount.tokens} tokens)`;
     const state = exhausted ? 'exhausted' : 'nearly exhausted';
     const when = ref.window.rollingMs === null ? `resets ${resetIso}` : 'headroom returns as spend ages out of the window';
     message = `${describe(budget, ref)} ${state}: ${used}${need}, ${when}`;
   } else {
     retryAfterS = INFLIGHT_RETRY_S;
     const inflight = usdBlocked
-      ? `spent ${usd(st.spentPico)} + ${usd(st.reservedPico)} in flight of ${usd(ref.limitPico ?? 0)}`
+      ? `spent ${formatUsd(st.spentPico)} + ${formatUsd(st.reservedPico)} in flight of ${formatUsd(ref.limitPico ?? 0)}`
       : `used ${st.spentTokens} + ${st.reservedTokens} in flight of ${ref.limitTokens ?? 0} tokens`;
     message = `${describe(budget, ref)} has no headroom: ${inflight}; retry when in-flight requests finish`;
   }
@@ -124,10 +120,10 @@ export function crossedThresholds(thresholds: readonly number[], ref: InstanceRe
  */
 export function pacedDenial(budget: BudgetConfig, ref: InstanceRef, ratePerMs: number, waitMs: number, now: number): Denial {
   const retryAfterS = Number.isFinite(waitMs) ? Math.max(1, Math.ceil(waitMs / 1000)) : Math.max(1, Math.ceil((ref.window.end - now) / 1000));
-  const perHour = usd(ratePerMs * 3_600_000);
+  const perHour = formatUsd(ratePerMs * 3_600_000);
   return {
     status: 429,
-    message: `${describe(budget, ref)} is paced: spend is projected past ${usd(ref.limitPico ?? 0)} before ${new Date(ref.window.end).toISOString()}, so it is admitted at ${perHour}/h; retry in ${retryAfterS}s`,
+    message: `${describe(budget, ref)} is paced: spend is projected past ${formatUsd(ref.limitPico ?? 0)} before ${new Date(ref.window.end).toISOString()}, so it is admitted at ${perHour}/h; retry in ${retryAfterS}s`,
     retryAfterS,
     shouldRetry: retryAfterS <= MAX_USEFUL_RETRY_S,
     headers: { 'x-meter-budget-name': budget.name, 'x-meter-budget-window': ref.window.id, 'x-meter-budget-paced-usd-per-hour': (ratePerMs * 3.6e6 / 1e12).toFixed(6) },

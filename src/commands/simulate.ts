@@ -11,7 +11,7 @@ import { loadConfig } from '../config/load.ts';
 import { ConfigError } from '../config/errors.ts';
 import { buildPricer } from '../pricing/build.ts';
 import { PricingError } from '../pricing/errors.ts';
-import { emptyUsage } from '../usage/types.ts';
+import { emptyUsage } from '../core/usage.ts';
 import { SeriesInputError } from '../forecast/csv.ts';
 import { DEFAULT_TOKENS, planRequests, type Plan } from '../simulate/requests.ts';
 import { simulate, type InstanceResult, type SimResult } from '../simulate/run.ts';

@@ -1,6 +1,6 @@
 import type { BudgetConfig } from '../budget/types.ts';
 import { parseWindow, validTimezone } from '../budget/windows.ts';
-import { scaleDecimal } from '../pricing/money.ts';
+import { scaleDecimal } from '../core/decimal.ts';
 import { BUDGET_DEFAULTS, DEFAULTS, type ConfigBody } from './defaults.ts';
 import { joinIndex, joinKey } from './errors.ts';
 import { show, walk, type IntNode, type Issue, type ListOf, type ObjectOf, type SchemaOf, type WalkContext } from './walk.ts';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MeterStore, Dimension, Granularity, UsageRow } from '../store/types.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
-import { picoToUsd } from '../metrics/registry.ts';
+import { picoToUsd } from '../core/money.ts';
 import type { Clock } from '../lib/clock.ts';
 import { timingSafeEqual } from 'node:crypto';
 import type { BudgetGate } from '../budget/gate.ts';

@@ -1,6 +1,6 @@
 import type { Pricer } from '../pricing/types.ts';
 import type { RequestRecord } from '../store/types.ts';
-import type { UsageOutcome } from '../usage/types.ts';
+import type { UsageOutcome } from '../core/usage.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Caller } from '../http/identify.ts';

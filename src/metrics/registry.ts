@@ -1,3 +1,4 @@
+import { picoToUsd } from '../core/money.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedRequests, feedTokens, ModelHistogram, RequestSeries } from './series.ts';
 
@@ -245,13 +246,4 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
     }),
   };
   return metrics;
-}
-
-/** Exact bigint pico-USD → double USD. */
-export function picoToUsd(pico: bigint): number {
-  // Below 2^53 both operands are exact doubles and IEEE division is correctly rounded.
-  if (pico <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(pico) / 1e12;
-  const whole = pico / 1_000_000_000_000n;
-  const frac = pico % 1_000_000_000_000n;
-  return Number(whole) + Number(frac) / 1e12;
 }

@@ -18,7 +18,7 @@
  * below (1M output tokens at $150/MTok is $150); a larger figure means corrupt usage, so we throw.
  */
 import { resolveModel } from './resolve.ts';
-import type { Usage } from '../usage/types.ts';
+import type { Usage } from '../core/usage.ts';
 import type {
   ModelPricing,
   PicoRates,

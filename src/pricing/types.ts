@@ -1,4 +1,5 @@
-import type { Usage } from '../usage/types.ts';
+import type { Rational } from '../core/decimal.ts';
+import type { Usage } from '../core/usage.ts';
 
 /** Rates in USD per million tokens, exactly as written in the pricing YAML. */
 export interface RateCard {
@@ -61,11 +62,6 @@ export interface PicoRates {
   readonly cacheRead: number;
 }
 
-/** An exact multiplier num/den (e.g. 1.1 = 11/10), so products stay integers. */
-export interface Rational {
-  readonly num: bigint;
-  readonly den: bigint;
-}
 
 /** Rates that replace the base card for the WHOLE request when the prompt is long enough. */
 export interface LongPromptTier {

@@ -3,8 +3,9 @@
  * names the source and key path. Input is the plain value `yaml.parse` produced (or inline config).
  */
 import { PricingError, joinKey } from './errors.ts';
-import { describe, rationalFromScaled, scaleDecimal } from './money.ts';
-import type { LongPromptTier, ModelPricing, PicoRates, PriceRow, Rational } from './types.ts';
+import { describe, rationalFromScaled, scaleDecimal } from '../core/decimal.ts';
+import type { LongPromptTier, ModelPricing, PicoRates, PriceRow } from './types.ts';
+import type { Rational } from '../core/decimal.ts';
 
 /** Sanity bound: a rate above this is a unit mistake (per-KTok, cents, …), not a real price. */
 export const MAX_RATE_USD_PER_MTOK = 10_000;

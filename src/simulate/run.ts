@@ -20,7 +20,7 @@ import { MemoryBudgetStore } from '../budget/memory-budget-store.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { ForecastService } from '../forecast/service.ts';
 import { silentLogger } from '../lib/logger.ts';
-import { emptyUsage, type Usage } from '../usage/types.ts';
+import { emptyUsage, type Usage } from '../core/usage.ts';
 import type { SimRequest } from './requests.ts';
 import type { HourCounts, InstanceResult, SimResult, WindowStats } from './types.ts';
 

@@ -2,7 +2,7 @@
  * Pure aggregation rules shared by every MeterStore, so Memory and Redis cannot disagree
  * on what a record adds to a bucket or how minutes roll up into hours and days.
  */
-import type { Usage } from '../usage/types.ts';
+import type { Usage } from '../core/usage.ts';
 import { METRICS, minuteStart, type MetricName } from './keys.ts';
 import {
   emptyTotals,

@@ -7,7 +7,7 @@
  * accept the older flat form (one stream field per record field, nulls omitted, booleans
  * 1/0, usage as JSON), so entries written before stay readable.
  */
-import type { Usage, UsageMissingReason } from '../usage/types.ts';
+import type { Usage, UsageMissingReason } from '../core/usage.ts';
 import type { RequestRecord } from './types.ts';
 
 // A Record (not an array) so adding a reason to the union without listing it here

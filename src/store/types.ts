@@ -1,4 +1,4 @@
-import type { Usage, UsageMissingReason } from '../usage/types.ts';
+import type { Usage, UsageMissingReason } from '../core/usage.ts';
 
 /** The token kinds we aggregate, in the order they appear in buckets and metrics. */
 export const TOKEN_KINDS = ['input', 'output', 'cache_creation_5m', 'cache_creation_1h', 'cache_read'] as const;

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import type { Readable } from 'node:stream';
 import { Pool, util, type Dispatcher } from 'undici';
 import { upstreamRequestHeaders, isHopByHop } from './headers.ts';
-import { upstreamFailure, type ProxyError } from '../http/errors.ts';
+import { upstreamFailure, type ProxyError } from '../core/errors.ts';
 
 /**
  * What the pipeline learns about one forwarded exchange. Called in order:

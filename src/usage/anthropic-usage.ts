@@ -11,7 +11,7 @@
  *   the classic metering bug (input zeroed by the final delta; deltas summed twice).
  * - `server_tool_use` is an open map: known keys are read, unknown ones are tolerated.
  */
-import { emptyUsage, type Usage } from './types.ts';
+import { emptyUsage, type Usage } from '../core/usage.ts';
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -9,7 +9,7 @@ import { DecodeChain, parseContentEncoding } from './decompress.ts';
 import { SseDecoder } from './sse-decoder.ts';
 import { parsePicked, PICK_MIN_BYTES } from './json-members.ts';
 import type { SseEvent } from './sse-decoder.ts';
-import type { UsageMissingReason, UsageOutcome } from './types.ts';
+import type { UsageMissingReason, UsageOutcome } from '../core/usage.ts';
 
 export interface TapOptions {
   path: string;

@@ -1,7 +1,7 @@
 /** Shared builders for store tests: a settable clock and request records. */
 import type { Clock } from '../../src/lib/clock.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
-import type { Usage } from '../../src/usage/types.ts';
+import type { Usage } from '../../src/core/usage.ts';
 
 /** 2025-01-15T10:00:00Z: a fixed hour start, so tests can place records on exact boundaries. */
 export const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);

@@ -11,7 +11,7 @@ import { MemoryStore } from '../../../src/store/memory-store.ts';
 import { ForecastService, type SpikeEvent } from '../../../src/forecast/service.ts';
 import { buildPricer } from '../../../src/pricing/build.ts';
 import { silentLogger } from '../../../src/lib/logger.ts';
-import { emptyUsage } from '../../../src/usage/types.ts';
+import { emptyUsage } from '../../../src/core/usage.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 import { budget } from '../../helpers/budget-config.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';

@@ -1,5 +1,5 @@
 /** Shared builders for the pricing tests (not a test file itself). */
-import { emptyUsage, type Usage } from '../../../src/usage/types.ts';
+import { emptyUsage, type Usage } from '../../../src/core/usage.ts';
 import type { PriceContext } from '../../../src/pricing/types.ts';
 
 export function usage(over: Partial<Usage>): Usage {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { UsageTap, type FinishHow, type TapOptions } from '../../../src/usage/tap.ts';
-import { emptyUsage, type Usage, type UsageOutcome } from '../../../src/usage/types.ts';
+import { emptyUsage, type Usage, type UsageOutcome } from '../../../src/core/usage.ts';
 
 const FIXTURES = new URL('../../fixtures/', import.meta.url);
 

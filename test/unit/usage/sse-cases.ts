@@ -1,5 +1,5 @@
 /** Every recorded-style stream in test/fixtures/sse with the exact outcome it must produce. */
-import type { UsageOutcome } from '../../../src/usage/types.ts';
+import type { UsageOutcome } from '../../../src/core/usage.ts';
 import { outcome, usage } from './helpers.ts';
 
 export interface SseCase {

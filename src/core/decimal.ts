@@ -6,7 +6,12 @@
  * integer and anything finer cannot. We convert each YAML number ONCE, here, and never do
  * float arithmetic on money afterwards.
  */
-import type { Rational } from './types.ts';
+
+/** An exact multiplier num/den (e.g. 1.1 = 11/10), so products stay integers. */
+export interface Rational {
+  readonly num: bigint;
+  readonly den: bigint;
+}
 
 const PLACES = 6;
 const SCALE = 1_000_000n;
