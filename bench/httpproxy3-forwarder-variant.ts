@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { ProxyServer } from 'http-proxy-3';
 import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
 import { upstreamRequestHeaders } from '../src/upstream/headers.ts';
-import type { ForwardHooks, ForwarderOptions } from '../src/upstream/forward.ts';
+import type { ForwardHooks, Forwarder, ForwarderOptions, ResponseEncoding } from '../src/upstream/forward.ts';
 import { upstreamFailure } from '../src/core/errors.ts';
 
 /**
@@ -12,7 +12,7 @@ import { upstreamFailure } from '../src/core/errors.ts';
  * http-proxy-3 on Node's native http(s) client with a keep-alive pool and the same hooks
  * as src/upstream/forward.ts. `npm run bench` measures it against the shipped undici engine.
  */
-export class HttpProxy3Forwarder {
+export class HttpProxy3Forwarder implements Forwarder {
   readonly #proxy: ProxyServer;
   readonly #agent: http.Agent;
   readonly #target: URL;
@@ -49,11 +49,7 @@ export class HttpProxy3Forwarder {
     });
   }
 
-  /**
-   * Forwards one request. `body` is the already-read request body for routes the
-   * pipeline had to inspect (sent byte-identical), or null to stream `req` through.
-   */
-  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks): void {
+  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks, encoding: ResponseEncoding): void {
     let settled = false;
     const end = (how: 'complete' | 'aborted') => {
       if (settled) return;
@@ -73,7 +69,7 @@ export class HttpProxy3Forwarder {
     };
     this.#inflight.set(req, { hooks, cut: () => { res.destroy(); end('aborted'); } });
 
-    req.headers = upstreamRequestHeaders(req.headers, { upstreamHost: this.#target.host, apiKey: this.#opts.apiKey });
+    req.headers = upstreamRequestHeaders(req.headers, { upstreamHost: this.#target.host, apiKey: this.#opts.apiKey, identity: encoding === 'identity' });
     if (Buffer.isBuffer(body)) {
       req.headers['content-length'] = String(body.length);
     }

@@ -4,7 +4,7 @@
  * Bodies of 1, 6 and 48 KB (the bench's answer text repeated). Medians of 9 rounds:
  *   npx tsx bench/json-members.ts
  */
-import { parsePicked } from '../src/usage/json-members.ts';
+import { parsePicked } from '../src/lib/json-members.ts';
 import { messageJson } from '../test/helpers/mock-anthropic.ts';
 import { median } from './lib/stats.ts';
 

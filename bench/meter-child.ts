@@ -1,20 +1,57 @@
 /**
- * claude-meter as shipped: createApp with the default config (loadConfig with no file),
- * the Redis store, and the logger main.ts builds, at the config's level (default `info`:
- * one JSON request line per request, through pino's async destination; see lib/logger.ts).
+ * claude-meter as shipped: createApp with the default config (loadConfig with no file), the
+ * Redis store, and the logger main.ts builds, at the config's level (default `info`: one JSON
+ * request line per request, through pino's async destination; see lib/logger.ts).
+ *
+ * Measurement knobs go through createApp's overrides, never through src/:
+ *   BENCH_ENGINE=httpproxy3  the http-proxy-3 engine (bench/httpproxy3-forwarder-variant.ts), records under key prefix `cmv`
+ *   BENCH_STUB=end           the exchange never ends (no price, record, settle, metrics, log): the cost of forwarding alone
+ *   BENCH_STUB=store         records reach a store that discards them: the cost of everything but the Redis write
+ *   REC_CONC, REC_LINGER, REC_BMAX  recorder concurrency, linger (ms) and batch size
  */
 import { createApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/load.ts';
+import type { Config } from '../src/config/types.ts';
 import { systemClock } from '../src/lib/clock.ts';
+import type { ForwardHooks, Forwarder } from '../src/upstream/forward.ts';
+import { PoolForwarder } from '../src/upstream/forward.ts';
+import type { MeterStore } from '../src/store/types.ts';
+import { HttpProxy3Forwarder } from './httpproxy3-forwarder-variant.ts';
 import { serveChild } from './lib/child-runtime.ts';
 import { benchLogger } from './lib/logger.ts';
 import { storeOps } from './lib/store-ops.ts';
 
-const config = loadConfig({
-  file: null,
-  env: { PORT: '0', UPSTREAM_URL: process.env['UPSTREAM_URL'] ?? '', REDIS_URL: process.env['REDIS_URL'] ?? '' },
-});
+const env = process.env;
+const loaded = loadConfig({ file: null, env: { PORT: '0', UPSTREAM_URL: env['UPSTREAM_URL'] ?? '', REDIS_URL: env['REDIS_URL'] ?? '' } });
+const engine = env['BENCH_ENGINE'] ?? 'undici';
+const stub = env['BENCH_STUB'] ?? '';
+const config: Config =
+  engine === 'httpproxy3' ? { ...loaded, store: { ...loaded.store, redis: { ...loaded.store.redis, key_prefix: 'cmv' } } } : loaded;
 const { logger, log } = benchLogger(config.log.level);
-const app = createApp({ config, clock: systemClock, logger });
+
+const options = { url: config.upstream.url, apiKey: config.upstream.api_key, headersTimeoutMs: config.upstream.headers_timeout_ms, bodyTimeoutMs: config.upstream.body_timeout_ms, connectTimeoutMs: config.upstream.connect_timeout_ms, connections: config.upstream.connections };
+let forwarder: Forwarder | undefined = engine === 'httpproxy3' ? new HttpProxy3Forwarder(options) : undefined;
+if (stub === 'end') forwarder = withoutEnd(forwarder ?? new PoolForwarder(options));
+const num = (k: string): number | undefined => (env[k] ? Number(env[k]) : undefined);
+const recorder = Object.fromEntries(Object.entries({ concurrency: num('REC_CONC'), lingerMs: num('REC_LINGER'), batchMax: num('REC_BMAX') }).filter(([, v]) => v !== undefined));
+
+const app = createApp({ config, clock: systemClock, logger, recorder, ...(forwarder ? { forwarder } : {}) });
+if (stub === 'store') discardWrites(app.store);
 
 await serveChild(app.server, { ...storeOps(app.store, app.recorder, app.store.kind), log: () => log });
+
+/** Forwards as usual but never tells the exchange the response ended. */
+function withoutEnd(inner: Forwarder): Forwarder {
+  return {
+    forward: (req, res, body, hooks, encoding) => {
+      const h: ForwardHooks = { onResponseStart: (s, hd) => hooks.onResponseStart(s, hd), onData: (c) => hooks.onData(c), onEnd: () => {}, onError: (e) => hooks.onError(e) };
+      inner.forward(req, res, body, h, encoding);
+    },
+    close: () => inner.close(),
+  };
+}
+
+/** The store acknowledges every batch without writing it. */
+function discardWrites(store: MeterStore): void {
+  store.writeBatch = async () => {};
+}

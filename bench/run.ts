@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     const bare = await spawnChild('bare', 'bare-proxy.ts', env, prof);
     const meter = await spawnChild('meter', 'meter-child.ts', env, prof);
     children.push(bare, meter);
-    const variant = BENCH.variant ? await spawnChild('variant', 'variant-child.ts', env, prof) : null;
+    const variant = BENCH.variant ? await spawnChild('variant', 'meter-child.ts', { ...env, BENCH_ENGINE: 'httpproxy3' }, prof) : null;
     if (variant) children.push(variant);
     const meterLog = await meter.call<BenchLog>('log');
     log(`pids: upstream ${upstream.pid}, bare ${bare.pid}, meter ${meter.pid}${variant ? `, variant ${variant.pid}` : ''}; meter log level ${meterLog.level} → ${meterLog.dest}`);

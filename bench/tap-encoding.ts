@@ -6,6 +6,7 @@
  */
 import { gzipSync, brotliCompressSync } from 'node:zlib';
 import { UsageTap } from '../src/usage/tap.ts';
+import { anthropic } from '../src/api/anthropic/index.ts';
 import { messageJson, messageStream } from '../test/helpers/mock-anthropic.ts';
 
 const json = Buffer.from(messageJson({ usage: { input_tokens: 1200, output_tokens: 300 }, model: 'claude-sonnet-4-6', text: 'word '.repeat(250) }));
@@ -16,7 +17,7 @@ async function run(label: string, body: Buffer, ct: string, enc: string | null):
   const chunks: Buffer[] = [];
   for (let i = 0; i < body.length; i += 1024) chunks.push(body.subarray(i, i + 1024));
   const once = async () => {
-    const tap = new UsageTap({ path: '/v1/messages', method: 'POST', requestModel: null, maxJsonBodyBytes: 1 << 25, maxSseEventBytes: 1 << 20 });
+    const tap = new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1 << 25, maxSseEventBytes: 1 << 20 });
     tap.onResponseStart(200, enc ? { 'content-type': ct, 'content-encoding': enc } : { 'content-type': ct });
     for (const c of chunks) tap.onData(c);
     const o = await tap.finish('complete');

@@ -3,54 +3,22 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/types.ts';
-import type { Clock } from './lib/clock.ts';
-import type { Logger } from './lib/logger.ts';
-import type { MeterStore } from './store/types.ts';
-import { createMetrics, type MeterMetrics } from './metrics/registry.ts';
-import { Forwarder } from './upstream/forward.ts';
-import { handleProxied, pipelineLimits, type PipelineDeps } from './http/pipeline.ts';
-import { handleAdmin, isAdminPath, type AdminDeps } from './http/admin.ts';
-import { ProxyError } from './core/errors.ts';
-import { sendProxyError } from './http/errors.ts';
-import { Recorder } from './store/recorder.ts';
-import { MemoryStore } from './store/memory-store.ts';
-import { RedisStore } from './store/redis-store.ts';
-import { createRedisClient, createRedisCluster } from './store/redis-client.ts';
-import { buildPricer } from './pricing/build.ts';
-import { VERSION } from './version.ts';
-import { BudgetGate } from './budget/gate.ts';
-import { SettleQueue } from './budget/settle-queue.ts';
-import { MemoryBudgetStore } from './budget/memory-budget-store.ts';
-import { RedisBudgetStore } from './budget/redis-budget-store.ts';
-import type { BudgetStore } from './budget/types.ts';
-import { budgetEvents } from './budget/events.ts';
-import { WebhookAlerter } from './alerts/webhook.ts';
-import { ForecastService } from './forecast/service.ts';
-import { forecastEvents } from './forecast/events.ts';
-import type { Cluster, Redis } from 'ioredis';
+import { internalError } from './core/errors.ts';
+import { anthropic } from './api/anthropic/index.ts';
+import { handleProxied } from './http/pipeline.ts';
+import { handleAdmin, isAdminPath } from './http/admin.ts';
+import { sendProxyError } from './http/respond.ts';
+import { buildGraph, type Graph, type GraphOptions } from './compose/graph.ts';
+import { buildSnapshot } from './compose/snapshot.ts';
 
-export interface AppOptions {
-  config: Config;
-  clock: Clock;
-  logger: Logger;
-  /** Collect Node process metrics (off in tests to keep scrapes small). */
-  defaultMetrics?: boolean;
-  /** Inject a store (tests, simulate); otherwise built from config. */
-  store?: MeterStore;
-  /** Inject a budget store (tests, simulate); otherwise built from config. */
-  budgetStore?: BudgetStore;
+export interface AppOptions extends GraphOptions {
   /** Run the forecast loop on its timer (default true; tests drive `forecasts.update(now)` themselves). */
   forecasting?: boolean;
 }
 
-export interface App {
+export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gate' | 'forecasts'> {
   server: http.Server;
-  store: MeterStore;
-  recorder: Recorder;
-  metrics: MeterMetrics;
-  gate: BudgetGate;
-  forecasts: ForecastService;
-  /** Apply a reloaded config: budgets, pricing, alerts, admin token, limits. */
+  /** Apply a reloaded config: one new snapshot (pricing, limits, admin token, alerts, forecast settings) and the budgets. */
   reload(next: Config): void;
   /** Resolves once the store connection is up (or after a short grace period when it is not). */
   ready(): Promise<void>;
@@ -61,136 +29,48 @@ export interface App {
   close(): Promise<void>;
 }
 
-/** Composition root: builds every component from config, owns their lifetimes. No globals. */
+/** Composition root: the graph (compose/graph.ts) served over HTTP, with its lifetime. No globals. */
 export function createApp(opts: AppOptions): App {
-  const { config, clock, logger } = opts;
-  const metrics = createMetrics({
-    keyLabel: config.metrics.key_label,
-    tagLabel: config.metrics.tag_label,
-    defaultMetrics: opts.defaultMetrics ?? true,
-  });
-  const pricer = buildPricer(config);
-  // One Redis connection for metering records and budgets; the stores do not own it.
-  const redis = buildRedis(config, logger);
-  const store = opts.store ?? buildStore(config, clock, redis);
-  const budgetStore =
-    opts.budgetStore ??
-    (redis ? new RedisBudgetStore(redis, { prefix: config.store.redis.key_prefix, ownsClient: false }) : new MemoryBudgetStore());
-  const recorder = new Recorder({
-    store,
-    logger,
-    journalMaxRecords: config.store.journal_max_records,
-    onEvent: (e, n) => {
-      metrics.storeEvents.inc({ event: e }, n);
-    },
-  });
-  metrics.journalDepth = () => recorder.stats().journaled;
-  const forwarder = new Forwarder({
-    url: config.upstream.url,
-    apiKey: config.upstream.api_key,
-    headersTimeoutMs: config.upstream.headers_timeout_ms,
-    bodyTimeoutMs: config.upstream.body_timeout_ms,
-    connectTimeoutMs: config.upstream.connect_timeout_ms,
-    connections: config.upstream.connections,
-  });
-
-  let alerter = newAlerter(config, logger, metrics);
-  const gate: BudgetGate = new BudgetGate({
-    store: budgetStore,
-    pricer: () => pipeline.pricer,
-    clock,
-    logger,
-    budgets: config.budgets,
-    events: budgetEvents(metrics, (e) => alerter.send(e), () => clock.now()),
-  });
-  let currentForecastConfig = config.forecast;
-  const forecasts = new ForecastService({
-    gate,
-    store: budgetStore,
-    meter: store,
-    clock,
-    logger,
-    config: () => currentForecastConfig,
-    events: forecastEvents(metrics, (e) => alerter.send(e)),
-  });
-  gate.setPacing({
-    rate: (budget, instance) => forecasts.get(budget, instance)?.pacedRate ?? null,
-    offenderRate: (budget, instance, keyId, tag, now) => forecasts.offenderRate(budget, instance, keyId, tag, now),
-  });
-  const settles = new SettleQueue({
-    logger,
-    run: (p) => gate.settle(p, p.id, p.actual),
-  });
-  metrics.settlesPending = () => settles.stats().pending;
-
-  const pipeline: PipelineDeps = {
-    clock,
-    forwarder,
-    pricer,
-    metrics,
-    logger,
-    record: (r) => recorder.record(r),
-    warnedModels: new Set(),
-    limits: pipelineLimits(config),
-    budgets: { gate, settles },
-  };
-  const admin: AdminDeps = {
-    store,
-    gate,
-    forecasts,
-    adminToken: config.admin.token,
-    metrics,
-    clock,
-    version: VERSION,
-    pricingVersion: pricer.version,
-    healthExtras: () => ({ recorder: recorder.stats(), upstream: config.upstream.url }),
-  };
-
-  /**
-   * Give Redis a moment to connect so the first requests are not journaled needlessly;
-   * if it is down, go on anyway: traffic must flow, records wait in the journal.
-   */
-  const waitForRedis = async (): Promise<void> => {
-    if (redis && redis.status !== 'ready') await Promise.race([once(redis, 'ready'), sleep(2_000)]);
-  };
+  const { config, logger } = opts;
+  const g = buildGraph(opts);
+  const { redis, recorder, settles, forecasts } = g;
 
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     const path = req.url ?? '/';
-    const handler = isAdminPath(path) ? handleAdmin(admin, req, res) : handleProxied(pipeline, req, res);
+    const handler = isAdminPath(path) ? handleAdmin(g.admin, req, res) : handleProxied(g.pipeline, req, res);
     handler.catch((err: unknown) => {
       logger.error({ err: String(err), path }, 'internal error');
-      sendProxyError(res, new ProxyError('internal', 500, 'api_error', 'claude-meter internal error'), 'req_meter_internal');
+      sendProxyError(res, internalError(), 'req_meter_internal', anthropic);
     });
   });
   // Generation can take minutes between request and last byte; Node's default 5-minute
   // requestTimeout only covers receiving the request, and headersTimeout its headers.
   server.requestTimeout = 0;
 
+  // Traffic must flow while Redis is down (records wait in the journal), so wait only briefly.
+  const ready = async (): Promise<void> => {
+    if (redis && redis.status !== 'ready') await Promise.race([once(redis, 'ready'), sleep(2_000)]);
+  };
+
   return {
     server,
-    store,
+    store: g.store,
     recorder,
-    metrics,
-    gate,
+    metrics: g.metrics,
+    gate: g.gate,
     forecasts,
     reload(next) {
-      pipeline.pricer = buildPricer(next);
-      admin.pricingVersion = pipeline.pricer.version;
-      admin.adminToken = next.admin.token;
-      pipeline.limits = pipelineLimits(next);
-      gate.setBudgets(next.budgets);
-      currentForecastConfig = next.forecast;
-      const old = alerter;
-      alerter = newAlerter(next, logger, metrics);
-      void old.close();
+      const old = g.live.swap(buildSnapshot(next, logger, g.metrics));
+      g.gate.setBudgets(next.budgets);
+      void old.alerter.close();
     },
-    ready: waitForRedis,
+    ready,
     async flush() {
       await recorder.flush();
       await settles.flush();
     },
-    listen: async () => {
-      await waitForRedis();
+    async listen() {
+      await ready();
       if (opts.forecasting !== false) forecasts.start();
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -205,51 +85,14 @@ export function createApp(opts: AppOptions): App {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      forwarder.close();
+      g.forwarder.close();
       await forecasts.stop();
       await settles.close();
       await recorder.close();
-      await alerter.close();
-      await store.close();
-      await budgetStore.close();
+      await g.live.current.alerter.close();
+      await g.store.close();
+      await g.budgetStore.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
     },
   };
-}
-
-/** One connection (or cluster client) shared by the metering and budget stores; null: in-memory. */
-function buildRedis(config: Config, logger: Logger): Redis | Cluster | null {
-  const { url, cluster_nodes: nodes } = config.store.redis;
-  if (nodes.length > 0) {
-    return createRedisCluster(
-      nodes.map((n) => {
-        const i = n.lastIndexOf(':');
-        return { host: n.slice(0, i), port: Number(n.slice(i + 1)) };
-      }),
-      { logger },
-    );
-  }
-  return url ? createRedisClient(url, { logger }) : null;
-}
-
-function buildStore(config: Config, clock: Clock, redis: Redis | Cluster | null): MeterStore {
-  if (redis === null) {
-    return new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, eventsMaxLen: 100_000 });
-  }
-  return new RedisStore(redis, {
-    prefix: config.store.redis.key_prefix,
-    bucketTtlSeconds: config.store.bucket_ttl_days * 86_400,
-    eventsMaxLen: config.store.events_max_len,
-    ownsClient: false,
-  });
-}
-
-function newAlerter(config: Config, logger: Logger, metrics: MeterMetrics): WebhookAlerter {
-  return new WebhookAlerter({
-    url: config.alerts.webhook_url,
-    timeoutMs: config.alerts.timeout_ms,
-    maxAttempts: config.alerts.max_attempts,
-    logger,
-    onResult: (result) => metrics.alerts.inc({ result }),
-  });
 }

@@ -1,9 +1,11 @@
 /**
- * Every error response the proxy itself produces goes through here, in Anthropic's
- * own error shape, because our clients are Anthropic SDKs: they parse `error.type`
- * and decide retries from the status and `x-should-retry` / `retry-after`.
+ * The errors the proxy itself answers with, as a catalogue of named constructors. The wire
+ * shape belongs to the dialect (api/anthropic/errors.ts): SDKs parse its `error.type` and
+ * decide retries from the status and `x-should-retry` / `retry-after`.
  */
-export type AnthropicErrorType =
+
+/** Error types as the Anthropic API names them; another dialect maps them in its errorBody. */
+export type ErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
   | 'permission_error'
@@ -13,19 +15,15 @@ export type AnthropicErrorType =
   | 'timeout_error'
   | 'overloaded_error';
 
+/** Stable codes for logs and metrics. */
+export type ErrorCode = 'upstream_timeout' | 'upstream_unreachable' | 'budget_exhausted' | 'budget_store_unreachable' | 'internal';
+
 export class ProxyError extends Error {
+  readonly code: ErrorCode;
   readonly status: number;
-  readonly type: AnthropicErrorType;
-  /** Stable code for logs and metrics (`upstream_unreachable`, …). */
-  readonly code: string;
+  readonly type: ErrorType;
   readonly headers: Record<string, string>;
-  constructor(
-    code: string,
-    status: number,
-    type: AnthropicErrorType,
-    message: string,
-    opts: { cause?: unknown; headers?: Record<string, string> } = {},
-  ) {
+  constructor(code: ErrorCode, status: number, type: ErrorType, message: string, opts: { cause?: unknown; headers?: Record<string, string> } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ProxyError';
     this.code = code;
@@ -39,15 +37,25 @@ export class ProxyError extends Error {
 export function upstreamFailure(err: NodeJS.ErrnoException, upstream: string): ProxyError {
   const code = err.code ?? 'UNKNOWN';
   if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return new ProxyError('upstream_timeout', 504, 'timeout_error', `claude-meter: upstream ${upstream} timed out (${code})`, {
-      cause: err,
-    });
+    return new ProxyError('upstream_timeout', 504, 'timeout_error', `claude-meter: upstream ${upstream} timed out (${code})`, { cause: err });
   }
-  return new ProxyError(
-    'upstream_unreachable',
-    502,
-    'api_error',
-    `claude-meter: upstream ${upstream} unreachable (${code})`,
-    { cause: err },
-  );
+  return new ProxyError('upstream_unreachable', 502, 'api_error', `claude-meter: upstream ${upstream} unreachable (${code})`, { cause: err });
+}
+
+/** A budget refused the request: a 429 the SDKs back off from, with the budget's own headers. */
+export function budgetExhausted(status: number, message: string, retryAfterS: number, shouldRetry: boolean, headers: Record<string, string>): ProxyError {
+  return new ProxyError('budget_exhausted', status, 'rate_limit_error', message, {
+    headers: { ...headers, 'retry-after': String(retryAfterS), 'x-should-retry': String(shouldRetry) },
+  });
+}
+
+/** A fail-closed budget could not be checked. */
+export function budgetStoreUnreachable(): ProxyError {
+  return new ProxyError('budget_store_unreachable', 503, 'api_error', 'claude-meter: budget store unreachable and the budget fails closed (on_store_error: deny)', {
+    headers: { 'retry-after': '5', 'x-should-retry': 'true' },
+  });
+}
+
+export function internalError(): ProxyError {
+  return new ProxyError('internal', 500, 'api_error', 'claude-meter internal error');
 }

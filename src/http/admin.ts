@@ -13,14 +13,19 @@ export interface AdminDeps {
   store: MeterStore;
   gate: BudgetGate;
   forecasts: ForecastService;
-  /** When set, every /_meter/* route except health needs `Authorization: Bearer <token>`. */
-  adminToken: string | null;
   metrics: MeterMetrics;
   clock: Clock;
   version: string;
-  pricingVersion: string;
+  /** What a reload may change, read once per request. */
+  settings(): AdminSettings;
   /** Extra fields for /_meter/health (journal depth, …). */
   healthExtras: () => Record<string, unknown>;
+}
+
+export interface AdminSettings {
+  /** When set, every /_meter/* route except health needs `Authorization: Bearer <token>`. */
+  readonly adminToken: string | null;
+  readonly pricingVersion: string;
 }
 
 /** Our own routes. Everything else is forwarded; these paths never reach the upstream. */
@@ -30,8 +35,9 @@ export function isAdminPath(path: string): boolean {
 
 export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://meter');
+  const settings = deps.settings();
   if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, errorJson('method not allowed'));
-  if (url.pathname.startsWith('/_meter/') && url.pathname !== '/_meter/health' && !authorized(deps.adminToken, req.headers.authorization)) {
+  if (url.pathname.startsWith('/_meter/') && url.pathname !== '/_meter/health' && !authorized(settings.adminToken, req.headers.authorization)) {
     res.setHeader('www-authenticate', 'Bearer realm="claude-meter"');
     return json(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'admin routes need Authorization: Bearer <admin.token>' } });
   }
@@ -48,7 +54,7 @@ export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: Se
       return json(res, ok ? 200 : 503, {
         status: ok ? 'ok' : 'degraded',
         version: deps.version,
-        pricing_version: deps.pricingVersion,
+        pricing_version: settings.pricingVersion,
         store: health,
         ...deps.healthExtras(),
       });

@@ -1,31 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-
-/** Who is calling, without ever holding the raw key beyond this function. */
-export interface Caller {
-  /** First 16 hex chars of sha256(key): stable, short, not reversible. `anon` when no key was sent. */
-  keyId: string;
-  /** `x-meter-tag`, sanitised; '' when absent. */
-  tag: string;
-}
+import type { Caller } from '../core/request.ts';
 
 const TAG_MAX = 64;
 
 /**
- * A few thousand distinct keys call a proxy, each many times per second: remember their
- * hashes instead of hashing every request. Bounded; the oldest entry goes first.
+ * 16 hex chars of sha256(key). Hashed on every request rather than cached: a cache would be
+ * a long-lived map of raw keys, and one short sha256 costs about a microsecond.
  */
-const HASH_CACHE_MAX = 4096;
-const hashCache = new Map<string, string>();
-
 export function hashKey(key: string): string {
-  let id = hashCache.get(key);
-  if (id === undefined) {
-    id = createHash('sha256').update(key).digest('hex').slice(0, 16);
-    if (hashCache.size >= HASH_CACHE_MAX) hashCache.delete(hashCache.keys().next().value as string);
-    hashCache.set(key, id);
-  }
-  return id;
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
 function headerValue(h: string | string[] | undefined): string | undefined {
@@ -51,6 +35,7 @@ export function sanitizeTag(raw: string | undefined): string {
   return cleaned.slice(0, TAG_MAX);
 }
 
+/** Who is calling; the raw key is hashed here and held nowhere. */
 export function identify(headers: IncomingHttpHeaders): Caller {
   const key = credential(headers);
   return {

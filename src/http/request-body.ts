@@ -1,31 +1,20 @@
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { parsePicked, PICK_MIN_BYTES } from '../usage/json-members.ts';
-
-/** What the pipeline needs from a Messages request body, read once. */
-export interface RequestFacts {
-  model: string | null;
-  stream: boolean;
-  maxTokens: number | null;
-  /** Body size in bytes (input-size estimate for budgets). */
-  bytes: number;
-  /**
-   * False when the body was not a JSON object we could read; it is still forwarded as-is.
-   * From 2 KB only its structure and the fields above are checked (usage/json-members.ts),
-   * so a body broken elsewhere still yields them; the upstream rejects it either way.
-   */
-  parsed: boolean;
-}
+import type { Dialect } from '../core/dialect.ts';
+import type { RequestFacts } from '../core/request.ts';
 
 export interface ReadBody {
   /** The bytes to forward: the whole body, or what was read followed by the rest of the stream. */
   forward: Buffer | Readable;
-  facts: RequestFacts;
+  /** Size of the body, or of what was read of an oversized one. */
+  bytes: number;
+  /** The whole body, for the dialect to parse; null when it was too large to hold. */
+  whole: Buffer | null;
 }
 
 /**
- * Reads a request body we must inspect (model, max_tokens: needed before forwarding
- * for budget admission). Bounded: past `maxBytes` we stop buffering and stream the
+ * Reads the body of a metered or free route, so its facts can be parsed when a stage asks
+ * (budget admission before forwarding, the model of a failed request). Bounded: past `maxBytes` we stop buffering and stream the
  * remainder through unread, so an oversized body costs no memory and the upstream
  * still decides what to answer. Rejects when the client goes away mid-upload.
  *
@@ -86,14 +75,15 @@ class BodyRead {
     this.#detach();
     this.#resolve({
       forward: Readable.from(concatThenRest(this.#chunks, this.#req)),
-      facts: { model: null, stream: false, maxTokens: null, bytes: this.#size, parsed: false },
+      bytes: this.#size,
+      whole: null,
     });
   }
 
   end(): void {
     this.#detach();
     const body = Buffer.concat(this.#chunks, this.#size);
-    this.#resolve({ forward: body, facts: inspect(body) });
+    this.#resolve({ forward: body, bytes: body.length, whole: body });
   }
 
   fail(err: Error): void {
@@ -116,72 +106,8 @@ async function* concatThenRest(head: Buffer[], rest: AsyncIterable<Buffer>): Asy
   yield* rest;
 }
 
-/**
- * The fields of a Messages body that matter for metering and budgets, parsed on first use.
- * A successful response names its model and shows whether it streams, so without budgets
- * most requests never parse their body: on real prompts of tens of KB, JSON.parse was the
- * largest per-request cost of metering. Budgets read model and max_tokens before forwarding.
- */
-export function inspect(body: Buffer): RequestFacts {
-  return new LazyFacts(body);
-}
-
-/** A class, not an object literal with getters: that would build four closures per request. */
-class LazyFacts implements RequestFacts {
-  readonly bytes: number;
-  #body: Buffer | null;
-  #facts: RequestFacts | null = null;
-
-  constructor(body: Buffer) {
-    this.bytes = body.length;
-    this.#body = body;
-  }
-
-  get model(): string | null {
-    return this.#read().model;
-  }
-
-  get stream(): boolean {
-    return this.#read().stream;
-  }
-
-  get maxTokens(): number | null {
-    return this.#read().maxTokens;
-  }
-
-  get parsed(): boolean {
-    return this.#read().parsed;
-  }
-
-  #read(): RequestFacts {
-    if (this.#facts === null) {
-      this.#facts = parseFacts(this.#body ?? Buffer.alloc(0));
-      this.#body = null; // parsed once; the forwarder holds its own reference
-    }
-    return this.#facts;
-  }
-}
-
-const REQUEST_MEMBERS: ReadonlySet<string> = new Set(['model', 'stream', 'max_tokens']);
-
-/** Pure: parses the body once. */
-function parseFacts(body: Buffer): RequestFacts {
-  const facts: RequestFacts = { model: null, stream: false, maxTokens: null, bytes: body.length, parsed: false };
-  let json: unknown;
-  try {
-    const text = body.toString('utf8');
-    // A prompt of tens of KB is mostly messages: from PICK_MIN_BYTES only the fields read here are parsed.
-    json = body.length >= PICK_MIN_BYTES ? parsePicked(text, REQUEST_MEMBERS) : JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  // Invalid JSON is the upstream's to reject; we forward it unchanged and record the answer.
-  if (json === undefined) return facts;
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return facts;
-  const o = json as Record<string, unknown>;
-  facts.parsed = true;
-  if (typeof o['model'] === 'string') facts.model = o['model'];
-  facts.stream = o['stream'] === true;
-  if (typeof o['max_tokens'] === 'number' && Number.isFinite(o['max_tokens'])) facts.maxTokens = o['max_tokens'];
-  return facts;
+/** The request's metered facts: parsed by the dialect from the whole body; nothing is inferred from an oversized one. */
+export function parseFacts(read: ReadBody, dialect: Dialect): RequestFacts {
+  if (read.whole === null) return { model: null, stream: false, maxTokens: null, bytes: read.bytes, parsed: false };
+  return dialect.requestFacts(read.whole);
 }

@@ -29,25 +29,33 @@ export interface ForwarderOptions {
   connections: number;
 }
 
+/** `identity`: ask the upstream for an uncompressed response (metered routes; see headers.ts). `as-sent`: the client's accept-encoding. */
+export type ResponseEncoding = 'identity' | 'as-sent';
+
+/** What the pipeline forwards through; injectable so benchmarks can swap the engine under the real wiring. */
+export interface Forwarder {
+  /** `body`: the already-read request body (sent byte-identical), or null to stream `req` through. */
+  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks, encoding: ResponseEncoding): void;
+  close(): void;
+}
+
 /**
  * The one module that moves bytes to the upstream: undici's low-level dispatch() on a
  * keep-alive Pool, response chunks written straight to the client with backpressure.
- *
- * Engine choice, by `npm run bench` (README, Performance): http-proxy-3 on node:http cost
- * about twice the CPU per request and served about half the requests/s at concurrency 64
- * of this path with the same pipeline and recorder. The http-proxy-3 engine is kept in
- * bench/ only, so every benchmark run re-checks the decision; the product has one path.
+ * http-proxy-3 on node:http cost about twice the CPU per request (`npm run bench` measures
+ * both engines every run; docs/performance.md).
  */
-export class Forwarder {
+export class PoolForwarder implements Forwarder {
   readonly #pool: Pool;
   readonly #host: string;
   readonly #apiKey: string | null;
+  /** A path prefix in upstream.url (a relay mounted under /anthropic), prepended to every request path. */
+  readonly #prefix: string;
 
   constructor(opts: ForwarderOptions) {
     const target = new URL(opts.url);
     this.#host = target.host;
     this.#apiKey = opts.apiKey;
-    // A path prefix in upstream.url (a relay mounted under /anthropic) is prepended to every request path.
     this.#prefix = target.pathname.replace(/\/$/, '');
     this.#pool = new Pool(target.origin, {
       connections: opts.connections,
@@ -58,19 +66,12 @@ export class Forwarder {
     });
   }
 
-  readonly #prefix: string;
-
-  /**
-   * Forwards one request. `body` is the already-read request body for routes the
-   * pipeline had to inspect (sent byte-identical), or null to stream `req` through.
-   */
-  /** `identity`: ask the upstream for an uncompressed response (metered routes; see headers.ts). */
-  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks, identity = false): void {
+  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks, encoding: ResponseEncoding): void {
     const host = this.#host;
-    const headers = upstreamRequestHeaders(req.headers, { upstreamHost: host, apiKey: this.#apiKey, identity });
+    const headers = upstreamRequestHeaders(req.headers, { upstreamHost: host, apiKey: this.#apiKey, identity: encoding === 'identity' });
     if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
-    const exchange = new Exchange(res, hooks, host);
-    (res as ExchangeResponse)[EXCHANGE] = exchange;
+    const handler = new UpstreamHandler(res, hooks, host);
+    (res as HandledResponse)[HANDLER] = handler;
     res.on('close', onResponseClose);
     res.on('finish', onResponseFinish);
     this.#pool.dispatch(
@@ -80,7 +81,7 @@ export class Forwarder {
         headers: headers as Record<string, string | string[]>,
         body: body ?? (hasBody(req) ? req : null),
       },
-      exchange,
+      handler,
     );
   }
 
@@ -95,44 +96,35 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
- * The response's listeners are shared functions that find their exchange on the response
- * (EventEmitter calls them with `this` = the response), so no listener closure is made per
- * request. 'close' and 'finish' fire once per response; 'drain' is listened for only while
- * the client is slower than the upstream.
+ * The response's listeners are shared functions that find their handler on the response
+ * (`this` is the emitter), so no closure is made per request. 'drain' is listened for only
+ * while the client is slower than the upstream.
  */
-const EXCHANGE = Symbol('claude-meter.exchange');
-type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+const HANDLER = Symbol('claude-meter.upstream-handler');
+type HandledResponse = ServerResponse & { [HANDLER]?: UpstreamHandler };
 
-function onResponseClose(this: ExchangeResponse): void {
-  this[EXCHANGE]?.clientClosed();
+function onResponseClose(this: HandledResponse): void {
+  this[HANDLER]?.clientClosed();
 }
 
-function onResponseFinish(this: ExchangeResponse): void {
-  this[EXCHANGE]?.clientFinished();
+function onResponseFinish(this: HandledResponse): void {
+  this[HANDLER]?.clientFinished();
 }
 
-function onResponseDrain(this: ExchangeResponse): void {
-  this[EXCHANGE]?.clientDrained();
+function onResponseDrain(this: HandledResponse): void {
+  this[HANDLER]?.clientDrained();
 }
 
 /**
- * One forwarded exchange, as undici's core handler (onConnect/onHeaders/onData/onComplete/
- * onError). These hooks are what undici's own Client calls; the newer controller API
- * (onRequestStart/onResponseStart…) is adapted onto them by a wrapper per request that
- * also builds a header object we then copied once more without hop-by-hop headers. Here the
- * raw headers become the client's header object in one pass and nothing wraps the handler.
- * A small gain: in two paired `perf` runs at c=64 the response-headers path went from 11.5
- * to 10.7 µs per request and throughput rose 0.1–0.7%.
- * undici 7 marks these hooks deprecated in its types but runs them natively; its own
- * pool.stream() (the bench's bare pass-through) still uses them.
- *
- * A class with methods, not closures: one shape for V8, no function objects per request.
+ * One forwarded request as undici's core handler (onConnect/onHeaders/onData/onComplete/
+ * onError): the hooks undici's Client calls natively, so no adapter wraps it per request and
+ * the raw headers become the client's header object in one pass (docs/performance.md).
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class UpstreamHandler implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #hooks: ForwardHooks;
   readonly #host: string;
-  #settled = false;
+  #ended = false;
   #abort: ((err?: Error) => void) | null = null;
   #clientGone = false;
   #resume: (() => void) | null = null;
@@ -144,8 +136,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   #end(how: 'complete' | 'aborted'): void {
-    if (this.#settled) return;
-    this.#settled = true;
+    if (this.#ended) return;
+    this.#ended = true;
     this.#hooks.onEnd(how);
   }
 
@@ -195,14 +187,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    if (this.#settled) return;
+    if (this.#ended) return;
     if (this.#res.headersSent) {
       // The status line is gone; cutting the connection is the only way to tell the client.
       this.#res.destroy();
       this.#end('aborted');
       return;
     }
-    this.#settled = true;
+    this.#ended = true;
     this.#hooks.onError(upstreamFailure(err as NodeJS.ErrnoException, this.#host));
   }
 }

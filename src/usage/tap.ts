@@ -3,18 +3,19 @@
  * client itself and hands the tap the same chunks; the tap never alters, delays or holds
  * back what the client gets, and never throws into the proxy's data path.
  */
-import { MessageUsageAccumulator, parseErrorBody, parseMessageBody } from './anthropic-usage.ts';
-import type { UsageAnomaly } from './anthropic-usage.ts';
-import { DecodeChain, parseContentEncoding } from './decompress.ts';
-import { SseDecoder } from './sse-decoder.ts';
-import { parsePicked, PICK_MIN_BYTES } from './json-members.ts';
-import type { SseEvent } from './sse-decoder.ts';
+import type { Dialect, StreamReading } from '../core/dialect.ts';
+import type { RouteKind } from '../core/request.ts';
 import type { UsageMissingReason, UsageOutcome } from '../core/usage.ts';
+import { parsePicked, PICK_MIN_BYTES } from '../lib/json-members.ts';
+import { DecodeChain, parseContentEncoding } from './decompress.ts';
+import { SseDecoder, type SseEvent } from './sse-decoder.ts';
 
 export interface TapOptions {
-  path: string;
-  method: string;
-  requestModel: string | null;
+  dialect: Dialect;
+  /** The request's route, as the dialect classified it. */
+  route: RouteKind;
+  /** The model reported when the response names none (tests; the exchange falls back itself). */
+  requestModel?: string | null;
   /** Largest (decoded) JSON body inspected; the client still receives all of it. */
   maxJsonBodyBytes: number;
   maxSseEventBytes: number;
@@ -22,28 +23,6 @@ export interface TapOptions {
 
 export type FinishHow = 'complete' | 'aborted' | 'upstream_error';
 type Headers = Record<string, string | string[] | undefined>;
-type Route = 'messages' | 'count_tokens' | 'legacy_complete' | 'other';
-
-function route(method: string, path: string): Route {
-  if (method.toUpperCase() !== 'POST') return 'other';
-  const q = path.indexOf('?');
-  let p = q === -1 ? path : path.slice(0, q);
-  if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
-  if (p === '/v1/messages') return 'messages';
-  if (p === '/v1/messages/count_tokens') return 'count_tokens';
-  if (p === '/v1/complete') return 'legacy_complete';
-  return 'other';
-}
-
-/** POST /v1/messages: the one endpoint whose response carries billable usage. */
-export function isMeteredPath(method: string, path: string): boolean {
-  return route(method, path) === 'messages';
-}
-
-/** POST /v1/messages/count_tokens: free by design (usage null, missingReason null). */
-export function isCountTokens(method: string, path: string): boolean {
-  return route(method, path) === 'count_tokens';
-}
 
 /** `name` is lower case. Node and undici hand us lower-case names, so look that up first; scan only if absent. */
 function header(headers: Headers, name: string): string | null {
@@ -62,33 +41,28 @@ function mediaType(contentType: string | null): string | null {
   return (contentType.split(';')[0] ?? '').trim().toLowerCase();
 }
 
-/** The top-level members of a JSON body that metering reads (parseMessageBody, parseErrorBody). */
-const JSON_MEMBERS: ReadonlySet<string> = new Set(['usage', 'model', 'id', 'stop_reason', 'error']);
-
-
-/** Event types that never carry usage: skipped before JSON.parse, they are most of a stream. */
-const NO_USAGE_EVENTS = new Set(['ping', 'content_block_start', 'content_block_delta', 'content_block_stop']);
-
 export class UsageTap {
   readonly #opts: TapOptions;
-  readonly #route: Route;
+  readonly #dialect: Dialect;
+  readonly #route: RouteKind;
   #status: number | null = null;
   #mode: 'ignore' | 'sse' | 'json' = 'ignore';
   /** Set when bytes could not be understood (bad encoding, decode error, bug): stop looking. */
   #unparseable = false;
   #chain: DecodeChain | null = null;
   #sse: SseDecoder | null = null;
-  #acc: MessageUsageAccumulator | null = null;
+  #acc: StreamReading | null = null;
   #json: Buffer[] = [];
   #jsonBytes = 0;
   /** Over an inspection bound: the JSON body size, or the decompressor backlog. */
   #tooLarge = false;
-  #outcome: Promise<UsageOutcome> | null = null;
+  #pending: Promise<UsageOutcome> | null = null;
   #done: UsageOutcome | null = null;
 
   constructor(opts: TapOptions) {
     this.#opts = opts;
-    this.#route = route(opts.method, opts.path);
+    this.#dialect = opts.dialect;
+    this.#route = opts.route;
   }
 
   onResponseStart(status: number, headers: Headers): void {
@@ -97,7 +71,7 @@ export class UsageTap {
     const ok = status >= 200 && status < 300;
     // Error bodies are read for error.type whatever the endpoint; 2xx only on the metered one.
     if (!ok) this.#mode = 'json';
-    else if (this.#route !== 'messages') return;
+    else if (this.#route !== 'metered') return;
     else {
       const type = mediaType(header(headers, 'content-type'));
       if (type === 'text/event-stream') this.#mode = 'sse';
@@ -107,7 +81,7 @@ export class UsageTap {
     }
     if (this.#mode === 'sse') {
       this.#sse = new SseDecoder({ maxEventBytes: this.#opts.maxSseEventBytes });
-      this.#acc = new MessageUsageAccumulator();
+      this.#acc = this.#dialect.newStream();
     }
     const codings = parseContentEncoding(header(headers, 'content-encoding'));
     if (codings === null) return this.#giveUp();
@@ -131,11 +105,11 @@ export class UsageTap {
    * flagged partial unless the stream had already completed. Idempotent.
    */
   finish(how: FinishHow): Promise<UsageOutcome> {
-    if (this.#outcome === null) {
+    if (this.#pending === null) {
       const now = this.finishNow(how);
-      this.#outcome = now !== null ? Promise.resolve(now) : this.#finishAfterDecode(how);
+      this.#pending = now !== null ? Promise.resolve(now) : this.#finishAfterDecode(how);
     }
-    return this.#outcome;
+    return this.#pending;
   }
 
   /**
@@ -145,18 +119,18 @@ export class UsageTap {
    */
   finishNow(how: FinishHow): UsageOutcome | null {
     if (this.#done !== null) return this.#done;
-    if (this.#chain !== null || this.#outcome !== null) return null;
-    this.#done = this.#settle(how);
+    if (this.#chain !== null || this.#pending !== null) return null;
+    this.#done = this.#outcome(how);
     return this.#done;
   }
 
   /** finish() or finishNow() was called: later bytes and headers are ignored. */
   get #finished(): boolean {
-    return this.#outcome !== null || this.#done !== null;
+    return this.#pending !== null || this.#done !== null;
   }
 
   /** Tolerated protocol oddities seen in the stream (for logs and metrics). */
-  get anomalies(): ReadonlySet<UsageAnomaly> {
+  get anomalies(): ReadonlySet<string> {
     return this.#acc?.anomalies ?? new Set();
   }
 
@@ -198,7 +172,7 @@ export class UsageTap {
     const acc = this.#acc;
     if (acc === null) return;
     for (const ev of events) {
-      if (ev.event !== null && NO_USAGE_EVENTS.has(ev.event)) continue;
+      if (ev.event !== null && this.#dialect.carriesNoUsage(ev.event)) continue;
       let data: unknown;
       try {
         data = JSON.parse(ev.data);
@@ -216,22 +190,22 @@ export class UsageTap {
       if (chain.failure === 'corrupt') this.#giveUp();
       if (chain.failure === 'overloaded') this.#tooLarge = true;
     }
-    this.#done = this.#settle(how);
+    this.#done = this.#outcome(how);
     return this.#done;
   }
 
   /** The outcome from what was seen; any decoder has finished. */
-  #settle(how: FinishHow): UsageOutcome {
+  #outcome(how: FinishHow): UsageOutcome {
     const status = this.#status;
     if (status === null) return this.#result({ missingReason: 'upstream_unreachable' });
     if (status < 200 || status >= 300) {
       const body = this.#parseJson();
-      return this.#result({ missingReason: 'error_status', errorType: parseErrorBody(body) });
+      return this.#result({ missingReason: 'error_status', errorType: this.#dialect.readError(body) });
     }
-    if (this.#route === 'count_tokens') return this.#result({});
-    // /v1/complete is billed but reports no usage: say so rather than record a silent $0.
-    if (this.#route === 'legacy_complete') return this.#result({ missingReason: 'no_usage_field' });
-    if (this.#route !== 'messages') return this.#result({ missingReason: 'not_metered_endpoint' });
+    if (this.#route === 'free') return this.#result({});
+    // Billed but reports no usage: say so rather than record a silent $0.
+    if (this.#route === 'unreported') return this.#result({ missingReason: 'no_usage_field' });
+    if (this.#route !== 'metered') return this.#result({ missingReason: 'not_metered_endpoint' });
     if (this.#mode === 'sse') return this.#sseOutcome();
     if (this.#unparseable) return this.#result({ missingReason: 'unparseable_body' });
     if (this.#tooLarge) return this.#result({ missingReason: 'body_too_large' });
@@ -242,19 +216,19 @@ export class UsageTap {
         ? this.#result({ missingReason: 'unparseable_body' })
         : this.#result({ missingReason: 'stream_incomplete', partial: true });
     }
-    const info = parseMessageBody(body);
+    const info = this.#dialect.readBody(body);
     return this.#result({
       usage: info.usage,
       model: info.model,
       missingReason: info.usage === null ? 'no_usage_field' : null,
-      errorType: parseErrorBody(body),
+      errorType: this.#dialect.readError(body),
       stopReason: info.stopReason,
       messageId: info.messageId,
     });
   }
 
   #sseOutcome(): UsageOutcome {
-    const acc = this.#acc as MessageUsageAccumulator;
+    const acc = this.#acc as StreamReading;
     if (!this.#unparseable) this.#onEvents(this.#sse?.flush() ?? []);
     const usage = acc.usage;
     let missingReason: UsageMissingReason | null = null;
@@ -285,7 +259,7 @@ export class UsageTap {
     let s = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#jsonBytes)).toString('utf8');
     if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
     // Larger bodies are mostly generated text: parse only the members metering reads.
-    if (this.#jsonBytes >= PICK_MIN_BYTES) return parsePicked(s, JSON_MEMBERS);
+    if (this.#jsonBytes >= PICK_MIN_BYTES) return parsePicked(s, this.#dialect.responseMembers);
     try {
       return JSON.parse(s) as unknown;
     } catch {
@@ -296,7 +270,7 @@ export class UsageTap {
   #result(o: Partial<UsageOutcome>): UsageOutcome {
     return {
       usage: o.usage ?? null,
-      model: o.model ?? this.#opts.requestModel,
+      model: o.model ?? this.#opts.requestModel ?? null,
       missingReason: o.missingReason ?? null,
       partial: o.partial ?? false,
       errorType: o.errorType ?? null,

@@ -8,7 +8,13 @@ import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { Readable } from 'node:stream';
-import { inspect, readRequestBody, type ReadBody } from '../../../src/http/request-body.ts';
+import { parseFacts, readRequestBody, type ReadBody } from '../../../src/http/request-body.ts';
+import { anthropic } from '../../../src/api/anthropic/index.ts';
+import type { RequestFacts } from '../../../src/core/request.ts';
+
+/** The body as the pipeline holds it, before any stage asks for its facts. */
+const held = (body: Buffer): ReadBody => ({ forward: body, bytes: body.length, whole: body });
+const inspect = (body: Buffer): RequestFacts => parseFacts(held(body), anthropic);
 
 /** One server whose handler hands each request to `onRequest` and answers 204. */
 async function withServer(t: { after(fn: () => unknown): void }, onRequest: (req: IncomingMessage) => Promise<void>): Promise<string> {
@@ -37,17 +43,17 @@ test('a small body is read whole and inspected', async (t) => {
   assert.ok(got);
   assert.ok(Buffer.isBuffer(got.forward));
   assert.equal(got.forward.toString(), sent);
-  const f = got.facts;
+  const f = parseFacts(got, anthropic);
   assert.deepEqual({ model: f.model, stream: f.stream, maxTokens: f.maxTokens, bytes: f.bytes, parsed: f.parsed }, { model: 'claude-x', stream: true, maxTokens: 64, bytes: Buffer.byteLength(sent), parsed: true });
 });
 
 test('past maxBytes the body is not buffered: what was read and the rest stream on unchanged', async (t) => {
   const sent = Buffer.alloc(256 * 1024, 'abcdefgh');
   let forwarded: Buffer | undefined;
-  let facts: ReadBody['facts'] | undefined;
+  let facts: RequestFacts | undefined;
   const url = await withServer(t, async (req) => {
     const read = await readRequestBody(req, 1000);
-    facts = read.facts;
+    facts = parseFacts(read, anthropic);
     assert.ok(!Buffer.isBuffer(read.forward));
     forwarded = await drain(read.forward);
   });
@@ -77,12 +83,13 @@ test('an upload cut short by the client rejects', async (t) => {
   await assert.rejects(outcome);
 });
 
-test('inspect() parses the body on first use of a parsed field, once; bytes needs no parse', (t) => {
+test('a held body is parsed only when its facts are asked for, once; bytes needs no parse', (t) => {
   const calls = t.mock.method(JSON, 'parse');
   const body = Buffer.from('{"model":"claude-x","max_tokens":8,"stream":true}');
-  const facts = inspect(body);
-  assert.equal(facts.bytes, body.length);
+  const read = held(body);
+  assert.equal(read.bytes, body.length);
   assert.equal(calls.mock.callCount(), 0, 'a successful response names the model: most requests never parse');
+  const facts = parseFacts(read, anthropic);
   assert.equal(facts.model, 'claude-x');
   assert.equal(facts.stream, true);
   assert.equal(facts.maxTokens, 8);

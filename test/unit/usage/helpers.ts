@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { UsageTap, type FinishHow, type TapOptions } from '../../../src/usage/tap.ts';
+import { anthropic } from '../../../src/api/anthropic/index.ts';
 import { emptyUsage, type Usage, type UsageOutcome } from '../../../src/core/usage.ts';
 
 const FIXTURES = new URL('../../fixtures/', import.meta.url);
@@ -20,18 +21,20 @@ export interface TapRun {
   headers?: Record<string, string | string[] | undefined>;
   chunks: readonly Uint8Array[];
   how?: FinishHow;
-  opts?: Partial<TapOptions>;
+  /** Tap options; `method` and `path` are classified by the Anthropic dialect, as the pipeline does. */
+  opts?: Partial<TapOptions> & { method?: string; path?: string };
 }
 
 /** Feeds a response through a fresh tap, the way the proxy does, and returns the outcome. */
 export async function runTap(run: TapRun): Promise<{ outcome: UsageOutcome; tap: UsageTap }> {
+  const { method = 'POST', path = '/v1/messages', ...opts } = run.opts ?? {};
   const tap = new UsageTap({
-    path: '/v1/messages',
-    method: 'POST',
+    dialect: anthropic,
+    route: anthropic.route(method, path),
     requestModel: 'claude-request-model',
     maxJsonBodyBytes: 1024 * 1024,
     maxSseEventBytes: 256 * 1024,
-    ...run.opts,
+    ...opts,
   });
   tap.onResponseStart(run.status ?? 200, run.headers ?? SSE_HEADERS);
   for (const c of run.chunks) tap.onData(Buffer.from(c.buffer, c.byteOffset, c.byteLength));

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { UsageTap, isCountTokens, isMeteredPath } from '../../../src/usage/tap.ts';
+import { UsageTap } from '../../../src/usage/tap.ts';
+import { anthropic } from '../../../src/api/anthropic/index.ts';
 import { jsonFixture, JSON_HEADERS, outcome, runTap, sseFixture, SSE_HEADERS } from './helpers.ts';
 import { SSE_CASES } from './sse-cases.ts';
 
@@ -14,19 +15,6 @@ const compressors: Record<string, (b: Buffer) => Buffer> = {
   deflate: deflateSync,
   br: brotliCompressSync,
 };
-
-test('path helpers: method, query string and trailing slash', () => {
-  assert.equal(isMeteredPath('POST', '/v1/messages'), true);
-  assert.equal(isMeteredPath('post', '/v1/messages?beta=true'), true);
-  assert.equal(isMeteredPath('POST', '/v1/messages/'), true);
-  assert.equal(isMeteredPath('GET', '/v1/messages'), false);
-  assert.equal(isMeteredPath('POST', '/v1/messages/count_tokens'), false);
-  assert.equal(isMeteredPath('POST', '/v1/messages/batches'), false);
-  assert.equal(isMeteredPath('POST', '/v1/messagesX'), false);
-  assert.equal(isCountTokens('POST', '/v1/messages/count_tokens?beta=true'), true);
-  assert.equal(isCountTokens('POST', '/v1/messages/count_tokens/'), true);
-  assert.equal(isCountTokens('GET', '/v1/messages/count_tokens'), false);
-});
 
 for (const [coding, compress] of Object.entries(compressors)) {
   test(`${coding}: JSON body is decoded from a copy`, async () => {
@@ -165,12 +153,12 @@ test('2xx JSON without usage → no_usage_field; unknown content-type → unpars
 });
 
 test('no response at all → upstream_unreachable', async () => {
-  const tap = new UsageTap({ path: '/v1/messages', method: 'POST', requestModel: 'm', maxJsonBodyBytes: 10, maxSseEventBytes: 10 });
+  const tap = new UsageTap({ dialect: anthropic, route: 'metered', requestModel: 'm', maxJsonBodyBytes: 10, maxSseEventBytes: 10 });
   assert.deepEqual(await tap.finish('upstream_error'), outcome({ model: 'm', missingReason: 'upstream_unreachable' }));
 });
 
 test('finish is idempotent and data after finish is ignored', async () => {
-  const tap = new UsageTap({ path: '/v1/messages', method: 'POST', requestModel: null, maxJsonBodyBytes: 1e6, maxSseEventBytes: 1e6 });
+  const tap = new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1e6, maxSseEventBytes: 1e6 });
   tap.onResponseStart(200, SSE_HEADERS);
   tap.onData(sseFixture('basic-text.sse'));
   const a = tap.finish('complete');
@@ -198,7 +186,7 @@ test('an oversized SSE event is dropped and counted; the rest of the stream stil
 });
 
 test('onData before onResponseStart, odd chunks and junk never throw', async () => {
-  const tap = new UsageTap({ path: '/v1/messages', method: 'POST', requestModel: null, maxJsonBodyBytes: 1e6, maxSseEventBytes: 1e6 });
+  const tap = new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1e6, maxSseEventBytes: 1e6 });
   tap.onData(Buffer.from('early'));
   tap.onResponseStart(200, { 'content-type': ['text/event-stream'], 'content-encoding': undefined });
   tap.onData(Buffer.alloc(0));
@@ -231,7 +219,7 @@ test('a large JSON body (members picked, not parsed whole) meters exactly like a
 });
 
 test('finishNow: the outcome at once without a decoder (same as finish), null while a decoder must finish', async () => {
-  const mk = () => new UsageTap({ path: '/v1/messages', method: 'POST', requestModel: null, maxJsonBodyBytes: 1 << 20, maxSseEventBytes: 1 << 18 });
+  const mk = () => new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1 << 20, maxSseEventBytes: 1 << 18 });
   const plain = mk();
   plain.onResponseStart(200, JSON_HEADERS);
   plain.onData(message);

@@ -1,7 +1,7 @@
 /**
  * Anthropic Messages API usage: parsing and the streaming merge rule. Pure functions, no I/O.
  *
- * Protocol facts (shared/reference/anthropic-api.md §0, §1.3, §1.4, §2):
+ * Protocol facts (Anthropic API docs: Messages usage, streaming events):
  * - The full Usage object (non-streaming body, or `message_start.message.usage`) carries the
  *   input/cache counters, the 5m/1h cache-write split, service_tier and inference_geo.
  *   Its `output_tokens` is a placeholder while streaming.
@@ -11,7 +11,7 @@
  *   the classic metering bug (input zeroed by the final delta; deltas summed twice).
  * - `server_tool_use` is an open map: known keys are read, unknown ones are tolerated.
  */
-import { emptyUsage, type Usage } from '../core/usage.ts';
+import { emptyUsage, type Usage } from '../../core/usage.ts';
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -7,8 +7,8 @@ import {
   parseMessageBody,
   reconcileCacheSplit,
   usageFromObject,
-} from '../../../src/usage/anthropic-usage.ts';
-import { CACHE_SPLIT_USAGE, jsonFixture, usage } from './helpers.ts';
+} from '../../../src/api/anthropic/usage.ts';
+import { CACHE_SPLIT_USAGE, jsonFixture, usage } from '../usage/helpers.ts';
 
 const json = (name: string): unknown => JSON.parse(jsonFixture(name).toString('utf8'));
 

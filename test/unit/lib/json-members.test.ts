@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parsePicked, pickMembers } from '../../../src/usage/json-members.ts';
+import { parsePicked, pickMembers } from '../../../src/lib/json-members.ts';
 
 const WANTED = new Set(['usage', 'model', 'id', 'stop_reason', 'error']);
 

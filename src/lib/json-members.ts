@@ -1,16 +1,14 @@
 /**
  * Selected top-level members of a JSON object text, without building the whole object.
  *
- * Why: a non-streamed Messages response is mostly generated text (and tool input), while
- * metering needs four small members (`usage`, `model`, `id`, `stop_reason`). JSON.parse
- * materialises every string and object of the body; this scan skips strings with
- * `indexOf('"')`, counts nesting, and parses only the members asked for. On a 1 KB
- * response it takes about a third of JSON.parse's time and less with larger bodies
- * (bench/json-members.ts). Pure.
+ * Why: a large response or request body is mostly generated text, prompt or tool input,
+ * while metering reads a few small members (the dialect names them). JSON.parse
+ * materialises every string and object; this scan skips strings with `indexOf('"')`,
+ * counts nesting, and parses only the members asked for. Pure.
  *
  * Exactness: on any valid JSON object text the result equals what JSON.parse would give
  * for those members, the last of duplicate keys winning as in JSON.parse (property-tested
- * against JSON.parse in test/unit/usage/json-members.test.ts). It checks the structure
+ * against JSON.parse in test/unit/lib/json-members.test.ts). It checks the structure
  * (quotes, brackets, commas, colons, nothing after the object) but not the spelling of
  * primitives outside the members it returns, so a body that is broken only there still
  * yields its usage: the upstream billed it either way.

@@ -1,0 +1,129 @@
+/**
+ * The component graph, built from a config: stores, recorder, forwarder, budgets and
+ * forecasts, and the dependencies of the two request handlers. Nothing here listens or
+ * starts a timer; app.ts serves the graph and owns its lifetime.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { Config } from '../config/types.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import { anthropic } from '../api/anthropic/index.ts';
+import type { MeterStore } from '../store/types.ts';
+import { Recorder, type RecorderOptions } from '../store/recorder.ts';
+import { createMetrics, type MeterMetrics } from '../metrics/registry.ts';
+import { PoolForwarder, type Forwarder } from '../upstream/forward.ts';
+import type { PipelineDeps } from '../http/pipeline.ts';
+import type { AdminDeps } from '../http/admin.ts';
+import { BudgetGate } from '../budget/gate.ts';
+import { SettleQueue } from '../budget/settle-queue.ts';
+import type { BudgetStore } from '../budget/types.ts';
+import { budgetEvents } from '../budget/events.ts';
+import { ForecastService } from '../forecast/service.ts';
+import { forecastEvents } from '../forecast/events.ts';
+import type { AlertEvent } from '../alerts/types.ts';
+import { VERSION } from '../version.ts';
+import { buildBudgetStore, buildMeterStore, buildRedis } from './stores.ts';
+import { buildSnapshot, Live } from './snapshot.ts';
+
+export interface GraphOptions {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  /** Collect Node process metrics (off in tests to keep scrapes small). */
+  defaultMetrics?: boolean;
+  /** Replace a part built from config (tests, simulate, benchmarks). */
+  store?: MeterStore;
+  budgetStore?: BudgetStore;
+  forwarder?: Forwarder;
+  /** Recorder batching and retry settings (benchmarks). */
+  recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'onEvent'>>;
+}
+
+export interface Graph {
+  live: Live;
+  redis: Redis | Cluster | null;
+  store: MeterStore;
+  budgetStore: BudgetStore;
+  recorder: Recorder;
+  metrics: MeterMetrics;
+  forwarder: Forwarder;
+  gate: BudgetGate;
+  forecasts: ForecastService;
+  settles: SettleQueue;
+  pipeline: PipelineDeps;
+  admin: AdminDeps;
+}
+
+export function buildGraph(o: GraphOptions): Graph {
+  const { config, clock, logger } = o;
+  const metrics = createMetrics({ keyLabel: config.metrics.key_label, tagLabel: config.metrics.tag_label, defaultMetrics: o.defaultMetrics ?? true });
+  const live = new Live(buildSnapshot(config, logger, metrics));
+  const alert = (e: AlertEvent): void => live.current.alerter.send(e);
+  // One Redis connection for metering records and budgets; the stores do not own it.
+  const redis = buildRedis(config, logger);
+  const store = o.store ?? buildMeterStore(config, clock, redis);
+  const budgetStore = o.budgetStore ?? buildBudgetStore(config, redis);
+  const recorder = new Recorder({
+    journalMaxRecords: config.store.journal_max_records,
+    ...o.recorder,
+    store,
+    logger,
+    onEvent: (e, n) => metrics.storeEvents.inc({ event: e }, n),
+  });
+  const forwarder = o.forwarder ?? new PoolForwarder({
+    url: config.upstream.url,
+    apiKey: config.upstream.api_key,
+    headersTimeoutMs: config.upstream.headers_timeout_ms,
+    bodyTimeoutMs: config.upstream.body_timeout_ms,
+    connectTimeoutMs: config.upstream.connect_timeout_ms,
+    connections: config.upstream.connections,
+  });
+
+  const gate: BudgetGate = new BudgetGate({
+    store: budgetStore,
+    pricer: () => live.current.pricer,
+    clock,
+    logger,
+    budgets: config.budgets,
+    events: budgetEvents(metrics, alert, () => clock.now()),
+  });
+  const forecasts = new ForecastService({
+    gate,
+    store: budgetStore,
+    meter: store,
+    clock,
+    logger,
+    config: () => live.current.config.forecast,
+    events: forecastEvents(metrics, alert),
+  });
+  gate.setPacing({
+    rate: (budget, instance) => forecasts.get(budget, instance)?.pacedRate ?? null,
+    offenderRate: (budget, instance, keyId, tag, now) => forecasts.offenderRate(budget, instance, keyId, tag, now),
+  });
+  const settles = new SettleQueue({ logger, run: (p) => gate.settle(p, p.id, p.actual) });
+  metrics.journalDepth = () => recorder.stats().journaled;
+  metrics.settlesPending = () => settles.stats().pending;
+
+  const pipeline: PipelineDeps = {
+    clock,
+    logger,
+    dialect: anthropic,
+    forwarder,
+    recorder,
+    metrics,
+    budgets: { gate, settles },
+    warnedModels: new Set(),
+    settings: () => live.current,
+  };
+  const admin: AdminDeps = {
+    store,
+    gate,
+    forecasts,
+    metrics,
+    clock,
+    version: VERSION,
+    settings: () => live.current,
+    healthExtras: () => ({ recorder: recorder.stats(), upstream: config.upstream.url }),
+  };
+  return { live, redis, store, budgetStore, recorder, metrics, forwarder, gate, forecasts, settles, pipeline, admin };
+}

@@ -1,0 +1,54 @@
+/**
+ * What a config reload replaces, as one immutable value: readers take `live.current` once
+ * per request or tick, so a reload is one reference swap and nobody sees half a config.
+ */
+import type { Config } from '../config/types.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { MeterMetrics } from '../metrics/registry.ts';
+import type { Pricer } from '../pricing/types.ts';
+import { buildPricer } from '../pricing/build.ts';
+import { pipelineLimits, type PipelineSettings } from '../http/pipeline.ts';
+import { WebhookAlerter } from '../alerts/webhook.ts';
+
+export interface Snapshot extends PipelineSettings {
+  readonly config: Config;
+  readonly pricer: Pricer;
+  readonly adminToken: string | null;
+  readonly pricingVersion: string;
+  readonly alerter: WebhookAlerter;
+}
+
+export function buildSnapshot(config: Config, logger: Logger, metrics: MeterMetrics): Snapshot {
+  const pricer = buildPricer(config);
+  return Object.freeze({
+    config,
+    pricer,
+    limits: pipelineLimits(config),
+    adminToken: config.admin.token,
+    pricingVersion: pricer.version,
+    alerter: new WebhookAlerter({
+      url: config.alerts.webhook_url,
+      timeoutMs: config.alerts.timeout_ms,
+      maxAttempts: config.alerts.max_attempts,
+      logger,
+      onResult: (result) => metrics.alerts.inc({ result }),
+    }),
+  });
+}
+
+/** The one mutable reference to the current snapshot. */
+export class Live {
+  #current: Snapshot;
+  constructor(first: Snapshot) {
+    this.#current = first;
+  }
+  get current(): Snapshot {
+    return this.#current;
+  }
+  /** Installs `next` and returns the snapshot it replaced, for the caller to close. */
+  swap(next: Snapshot): Snapshot {
+    const old = this.#current;
+    this.#current = next;
+    return old;
+  }
+}

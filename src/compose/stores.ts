@@ -1,0 +1,36 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { Config } from '../config/types.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { MeterStore } from '../store/types.ts';
+import { MemoryStore } from '../store/memory-store.ts';
+import { RedisStore } from '../store/redis-store.ts';
+import { createRedisClient, createRedisCluster } from '../store/redis-client.ts';
+import type { BudgetStore } from '../budget/types.ts';
+import { MemoryBudgetStore } from '../budget/memory-budget-store.ts';
+import { RedisBudgetStore } from '../budget/redis-budget-store.ts';
+
+/** One connection (or cluster client) shared by the metering and budget stores; null: in-memory. */
+export function buildRedis(config: Config, logger: Logger): Redis | Cluster | null {
+  const { url, cluster_nodes: nodes } = config.store.redis;
+  if (nodes.length > 0) {
+    return createRedisCluster(
+      nodes.map((n) => {
+        const i = n.lastIndexOf(':');
+        return { host: n.slice(0, i), port: Number(n.slice(i + 1)) };
+      }),
+      { logger },
+    );
+  }
+  return url ? createRedisClient(url, { logger }) : null;
+}
+
+export function buildMeterStore(config: Config, clock: Clock, redis: Redis | Cluster | null): MeterStore {
+  const bucketTtlSeconds = config.store.bucket_ttl_days * 86_400;
+  if (redis === null) return new MemoryStore({ clock, bucketTtlSeconds, eventsMaxLen: 100_000 });
+  return new RedisStore(redis, { prefix: config.store.redis.key_prefix, bucketTtlSeconds, eventsMaxLen: config.store.events_max_len, ownsClient: false });
+}
+
+export function buildBudgetStore(config: Config, redis: Redis | Cluster | null): BudgetStore {
+  return redis ? new RedisBudgetStore(redis, { prefix: config.store.redis.key_prefix, ownsClient: false }) : new MemoryBudgetStore();
+}

@@ -1,0 +1,57 @@
+/**
+ * An upstream API's meaning, in one object: which routes are metered, the request facts it
+ * needs, how its responses report usage, and its error shape. The tap, the pipeline and
+ * pricing stay API-agnostic and take a Dialect; a new API is one folder under src/api/.
+ */
+import type { ErrorType } from './errors.ts';
+import type { RequestFacts, RouteKind } from './request.ts';
+import type { Usage } from './usage.ts';
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/** What a whole (non-streamed) response body reports. */
+export interface BodyReading {
+  usage: Usage | null;
+  model: string | null;
+  messageId: string | null;
+  stopReason: string | null;
+}
+
+/** Folds the events of one streamed response into its usage. */
+export interface StreamReading extends BodyReading {
+  onEvent(event: string | null, data: unknown): void;
+  /** Tolerated protocol oddities (for logs and metrics). */
+  readonly anomalies: ReadonlySet<string>;
+  readonly errorType: string | null;
+  /** The stream's opening event was seen. */
+  readonly started: boolean;
+  /** The stream's closing event was seen: the usage is final. */
+  readonly complete: boolean;
+}
+
+/** Facts a dialect reads from request headers. */
+export interface HeaderFacts {
+  /** Beta features that change the price. */
+  betas: readonly string[];
+  /** The client's SDK says this is a retry. */
+  retry: boolean;
+}
+
+export interface Dialect {
+  readonly name: string;
+  /** Called once per request; the answer travels with the exchange. */
+  route(method: string, path: string): RouteKind;
+  headerFacts(headers: Headers): HeaderFacts;
+  /** Parses a request body's metered fields. Explicit, because it is a JSON parse. */
+  requestFacts(body: Buffer): RequestFacts;
+  /** The top-level members of a response body the readers below use (large bodies parse only these). */
+  readonly responseMembers: ReadonlySet<string>;
+  readBody(json: unknown): BodyReading;
+  /** `error.type` of an error body or error event, when present. */
+  readError(json: unknown): string | null;
+  /** Stream events that never carry usage, skipped before JSON.parse: they are most of a stream. */
+  carriesNoUsage(event: string): boolean;
+  newStream(): StreamReading;
+  /** The body of an error the proxy answers with, in the shape the API's clients parse. */
+  errorBody(type: ErrorType, message: string, requestId: string): string;
+}

@@ -1,0 +1,227 @@
+/**
+ * One exchange: a client request and its upstream response, from arrival to the last byte.
+ * It carries what the pipeline learned before forwarding, observes the response as the
+ * forwarder's hooks, and ends in `#end`: the one place that prices, records, settles the
+ * budget, counts and logs it, whichever way the exchange ended.
+ */
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Dialect, HeaderFacts } from '../core/dialect.ts';
+import { budgetExhausted, budgetStoreUnreachable, type ProxyError } from '../core/errors.ts';
+import type { Caller, RequestFacts, RouteKind } from '../core/request.ts';
+import type { UsageMissingReason, UsageOutcome } from '../core/usage.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Pricer } from '../pricing/types.ts';
+import type { RequestRecord } from '../store/types.ts';
+import type { MeterMetrics } from '../metrics/registry.ts';
+import { modelLabel, recordMetrics } from '../metrics/record.ts';
+import type { BudgetGate, Admission } from '../budget/gate.ts';
+import type { SettleQueue } from '../budget/settle-queue.ts';
+import type { ForwardHooks } from '../upstream/forward.ts';
+import { UsageTap } from '../usage/tap.ts';
+import { meterRecord, requestLogFields } from '../meter/record.ts';
+import { parseFacts, type ReadBody } from './request-body.ts';
+import { sendProxyError } from './respond.ts';
+
+/** What a reload may change; read once per request, so a request sees one config. */
+export interface PipelineSettings {
+  readonly pricer: Pricer;
+  readonly limits: { maxJsonBodyBytes: number; maxSseEventBytes: number; maxRequestBodyBytes: number };
+}
+
+/** The components an exchange ends into. */
+export interface ExchangeDeps {
+  clock: Clock;
+  logger: Logger;
+  dialect: Dialect;
+  recorder: { record(r: RequestRecord): void };
+  metrics: MeterMetrics;
+  budgets: { gate: BudgetGate; settles: SettleQueue } | null;
+  /** Unknown models warn once each, not once per request. */
+  warnedModels: Set<string>;
+}
+
+/** What the pipeline knows when the request arrives. */
+export interface Arrival {
+  id: string;
+  ts: number;
+  t0: number;
+  method: string;
+  path: string;
+  route: RouteKind;
+  caller: Caller;
+  headers: HeaderFacts;
+  body: ReadBody | null;
+}
+
+/** Most requests meet no budget: one shared answer instead of an object per request. */
+const NO_ADMISSION: Admission = Object.freeze({ kind: 'none' });
+
+export class Exchange implements ForwardHooks {
+  readonly #deps: ExchangeDeps;
+  readonly #settings: PipelineSettings;
+  readonly #res: ServerResponse;
+  readonly #a: Arrival;
+  #facts: RequestFacts | null | undefined = undefined;
+  #admission: Admission = NO_ADMISSION;
+  #tap: UsageTap | null = null;
+  #tForward = 0;
+  #status = 502;
+  #upstreamLatencyMs: number | null = null;
+  #ttftMs: number | null = null;
+  /** A 2xx response: whether it was an SSE stream; undefined: the request's `stream` flag decides. */
+  #streamed: boolean | undefined = undefined;
+
+  constructor(deps: ExchangeDeps, settings: PipelineSettings, res: ServerResponse, arrival: Arrival) {
+    this.#deps = deps;
+    this.#settings = settings;
+    this.#res = res;
+    this.#a = arrival;
+  }
+
+  /** The request body's metered facts, parsed on the first call only (a JSON parse); null without a body. */
+  facts(): RequestFacts | null {
+    if (this.#facts === undefined) this.#facts = this.#a.body === null ? null : parseFacts(this.#a.body, this.#deps.dialect);
+    return this.#facts;
+  }
+
+  /** Budget admission before forwarding. False: refused, answered and ended here. */
+  async admit(gate: BudgetGate, priority: 'low' | 'normal'): Promise<boolean> {
+    const a = this.#a;
+    const facts = this.facts();
+    this.#admission = await gate.admit({
+      id: a.id,
+      keyId: a.caller.keyId,
+      tag: a.caller.tag,
+      model: facts?.model ?? null,
+      path: a.path,
+      bytes: a.body?.bytes ?? 0,
+      maxTokens: facts?.maxTokens ?? null,
+      betas: a.headers.betas,
+      priority,
+      retry: a.headers.retry,
+    });
+    const refusal = refusalOf(this.#admission);
+    if (refusal === null) {
+      if (this.#admission.kind === 'admitted') for (const [k, v] of Object.entries(this.#admission.headers)) this.#res.setHeader(k, v);
+      return true;
+    }
+    this.#status = refusal.error.status;
+    sendProxyError(this.#res, refusal.error, `req_meter_${a.id}`, this.#deps.dialect);
+    this.#end(missing(refusal.reason));
+    return false;
+  }
+
+  /** Called just before forwarding: the response is observed from here on. */
+  startForwarding(): void {
+    const limits = this.#settings.limits;
+    this.#tap = new UsageTap({ dialect: this.#deps.dialect, route: this.#a.route, maxJsonBodyBytes: limits.maxJsonBodyBytes, maxSseEventBytes: limits.maxSseEventBytes });
+    this.#tForward = this.#deps.clock.monotonic();
+  }
+
+  onResponseStart(status: number, headers: IncomingHttpHeaders): void {
+    this.#status = status;
+    this.#upstreamLatencyMs = this.#deps.clock.monotonic() - this.#tForward;
+    if (status >= 200 && status < 300) this.#streamed = isEventStream(headers['content-type']);
+    this.#tap?.onResponseStart(status, headers);
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.#ttftMs === null) this.#ttftMs = this.#deps.clock.monotonic() - this.#a.t0;
+    this.#tap?.onData(chunk);
+  }
+
+  onEnd(how: 'complete' | 'aborted'): void {
+    const tap = this.#tap as UsageTap;
+    // Runs inside a response listener: a bug in the tap must become a record, not a throw.
+    let now: UsageOutcome | null;
+    try {
+      now = tap.finishNow(how); // without a decoder to wait for (the usual case) no promise
+    } catch (err) {
+      this.#deps.logger.error({ err, id: this.#a.id }, 'usage tap failed');
+      now = missing('unparseable_body');
+    }
+    if (now !== null) return this.#end(now);
+    tap.finish(how).then(
+      (outcome) => this.#end(outcome),
+      (err: unknown) => {
+        this.#deps.logger.error({ err, id: this.#a.id }, 'usage tap failed');
+        this.#end(missing('unparseable_body'));
+      },
+    );
+  }
+
+  onError(err: ProxyError): void {
+    this.#status = err.status;
+    sendProxyError(this.#res, err, `req_meter_${this.#a.id}`, this.#deps.dialect);
+    this.#deps.logger.warn({ id: this.#a.id, code: err.code, cause: String(err.cause) }, err.message);
+    this.#end(missing('upstream_unreachable'));
+  }
+
+  /** The end of every exchange, in order: outcome → price → record → budget settle → metrics → log. */
+  #end(outcome: UsageOutcome): void {
+    const a = this.#a;
+    const deps = this.#deps;
+    const model = outcome.model ?? this.facts()?.model ?? null;
+    const record = meterRecord(this.#settings.pricer, {
+      id: a.id,
+      ts: a.ts,
+      method: a.method,
+      path: a.path,
+      caller: a.caller,
+      free: a.route === 'free',
+      status: this.#status,
+      outcome,
+      model,
+      stream: this.#streamed ?? this.facts()?.stream ?? false,
+      latencyMs: deps.clock.monotonic() - a.t0,
+      ttftMs: this.#ttftMs,
+      upstreamLatencyMs: this.#upstreamLatencyMs,
+      betas: a.headers.betas,
+    });
+    if (record.unpriced && model !== null && !deps.warnedModels.has(model)) {
+      deps.warnedModels.add(model);
+      deps.logger.warn({ model }, 'model has no price: its requests are recorded as unpriced, not $0');
+    }
+    deps.recorder.record(record);
+    if (deps.budgets !== null) settleBudget(deps.budgets, this.#admission, record, a.body?.bytes ?? 0);
+    recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model));
+    const reserved = this.#admission.kind === 'admitted' ? this.#admission.amount.pico : null;
+    deps.logger.info(requestLogFields(record, reserved), 'request');
+  }
+}
+
+/** The real cost replaces the reservation (queued if the store is down); good usage teaches the estimator. */
+function settleBudget(b: NonNullable<ExchangeDeps['budgets']>, a: Admission, r: RequestRecord, bytes: number): void {
+  if (a.kind !== 'admitted' && !(a.kind === 'store_error' && a.allow)) return;
+  const u = r.usage;
+  const tokens = u === null ? 0 : u.input + u.output + u.cacheCreation + u.cacheRead;
+  b.settles.push({
+    refs: a.refs,
+    budgets: a.budgets,
+    ...(a.kind === 'admitted' ? { amount: a.amount } : {}),
+    id: r.id,
+    actual: { pico: r.unpriced ? 0 : r.costPicoUsd, tokens },
+  });
+  if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, bytes, u);
+}
+
+/** A gate answer that stops the request here, as the error the client gets and the reason we record. */
+function refusalOf(a: Admission): { error: ProxyError; reason: 'rejected_by_budget' | 'budget_store_unreachable' } | null {
+  if (a.kind === 'denied') {
+    const d = a.denial;
+    return { reason: 'rejected_by_budget', error: budgetExhausted(d.status, d.message, d.retryAfterS, d.shouldRetry, d.headers) };
+  }
+  if (a.kind === 'store_error' && !a.allow) return { reason: 'budget_store_unreachable', error: budgetStoreUnreachable() };
+  return null;
+}
+
+/** No usage: the exchange's model comes from the request body when the end asks for it. */
+function missing(reason: UsageMissingReason): UsageOutcome {
+  return { usage: null, model: null, missingReason: reason, partial: false, errorType: null, stopReason: null, messageId: null };
+}
+
+function isEventStream(contentType: string | string[] | undefined): boolean {
+  const v = Array.isArray(contentType) ? contentType[0] : contentType;
+  return v !== undefined && v.trimStart().toLowerCase().startsWith('text/event-stream');
+}

@@ -1,0 +1,90 @@
+import type { Caller } from '../core/request.ts';
+import type { UsageOutcome } from '../core/usage.ts';
+import { picoToUsd } from '../core/money.ts';
+import type { Pricer } from '../pricing/types.ts';
+import type { RequestRecord } from '../store/types.ts';
+
+/** Everything measured about one exchange once it is over, before pricing. */
+export interface Measurement {
+  id: string;
+  ts: number;
+  method: string;
+  path: string;
+  caller: Caller;
+  /** Free by design (count_tokens): never priced, never missing usage. */
+  free: boolean;
+  status: number;
+  outcome: UsageOutcome;
+  /** The response's model, else the request's. */
+  model: string | null;
+  /** What the response was, else what the request asked for. */
+  stream: boolean;
+  latencyMs: number;
+  ttftMs: number | null;
+  upstreamLatencyMs: number | null;
+  betas: readonly string[];
+}
+
+/** Measurement → priced record. Pure: an unknown model is flagged unpriced, never $0. */
+export function meterRecord(pricer: Pricer, m: Measurement): RequestRecord {
+  const usage = m.outcome.usage;
+  let costPicoUsd = 0;
+  let unpriced = false;
+  let billedModel = m.model;
+  if (usage !== null && !m.free) {
+    const price = pricer.price(m.model, usage, { at: m.ts, betas: m.betas });
+    costPicoUsd = price.costPicoUsd;
+    unpriced = price.unpriced;
+    if (price.resolvedModel !== null) billedModel = price.resolvedModel;
+  }
+  return {
+    id: m.id,
+    ts: m.ts,
+    method: m.method,
+    path: m.path,
+    model: billedModel,
+    keyId: m.caller.keyId,
+    tag: m.caller.tag,
+    status: m.status,
+    stream: m.stream,
+    usage,
+    usageMissing: m.free ? null : m.outcome.missingReason,
+    partial: m.outcome.partial,
+    costPicoUsd,
+    unpriced,
+    free: m.free,
+    latencyMs: round3(m.latencyMs),
+    ttftMs: m.ttftMs === null ? null : round3(m.ttftMs),
+    upstreamLatencyMs: m.upstreamLatencyMs === null ? null : round3(m.upstreamLatencyMs),
+    errorType: m.outcome.errorType,
+    messageId: m.outcome.messageId,
+  };
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** The request log line's fields: the record in log vocabulary, absent fields left out. */
+export function requestLogFields(r: RequestRecord, reservedPico: number | null): Record<string, unknown> {
+  return {
+    id: r.id,
+    method: r.method,
+    path: r.path,
+    status: r.status,
+    model: r.model,
+    key: r.keyId,
+    tag: r.tag || undefined,
+    stream: r.stream,
+    usage: r.usage,
+    usage_missing: r.usageMissing ?? undefined,
+    partial: r.partial || undefined,
+    cost_usd: r.unpriced ? null : picoToUsd(r.costPicoUsd),
+    unpriced: r.unpriced || undefined,
+    latency_ms: r.latencyMs,
+    ttft_ms: r.ttftMs,
+    upstream_ms: r.upstreamLatencyMs,
+    error_type: r.errorType ?? undefined,
+    reserved_usd: reservedPico === null ? undefined : picoToUsd(reservedPico),
+  };
+}
