@@ -1,5 +1,5 @@
 /**
- * Compares forecaster configurations by backtest on the dev series in ../shared/data
+ * Compares forecaster configurations by backtest on the dev series in data/
  * (the evidence behind DEFAULT_CONFIG).
  *
  *   npx tsx bench/forecast-candidates.ts [DATA_DIR] [candidate name …]
@@ -14,7 +14,7 @@ import { parseSeriesCsv, type LoadOptions } from '../src/forecast/csv.ts';
 import { runBacktest } from '../src/forecast/backtest.ts';
 import { DEFAULT_CONFIG, type ModelConfig } from '../src/forecast/model.ts';
 
-const dir = process.argv[2] ?? '../shared/data/normalized';
+const dir = process.argv[2] ?? 'data';
 const SERIES: [string, string, LoadOptions][] = [
   ['conv', 'burstgpt_hourly_days00-41.csv', { model: 'burstgpt/conversation-log' }],
   ['all', 'burstgpt_hourly_days00-41.csv', {}],

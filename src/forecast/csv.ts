@@ -1,5 +1,5 @@
 /**
- * Reads the two normalized CSV forms of ../shared/data into a Series of one target.
+ * Reads the two normalized CSV forms of data/README.md into a Series of one target.
  *
  *   per-request: timestamp_ms,model,input_tokens,output_tokens          (epoch ms, UTC days)
  *   aggregated:  window_start_ms,window_ms,model,requests,input_tokens,output_tokens,token_covered_requests

@@ -1,7 +1,7 @@
 /**
  * Cost of one request, in integer pico-USD. Pure: (table, model, usage, context) → PriceResult.
  *
- * Formula (reference §3.3):
+ * Formula (Anthropic's pricing documentation: cache writes and reads, batch, data residency):
  *   prompt_total = input + cache_creation + cache_read            (tier selection only)
  *   tokens = input·in + c5m·w5m + c1h·w1h + (cache_creation − c5m − c1h)·w5m + cache_read·read + output·out
  *   cost   = round_half_up(tokens × batch × geo) + web_search_requests × per_search

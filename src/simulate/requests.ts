@@ -1,5 +1,5 @@
 /**
- * A normalized series file (see /work/shared/data/README.md) as a time-ordered stream of
+ * A normalized series file (see data/README.md) as a time-ordered stream of
  * simulated requests, for `claude-meter simulate`. Pure: text in, requests out.
  *
  *  - per-request CSVs map 1:1 (timestamp, tokens); an empty token column gets the defaults;

@@ -40,7 +40,7 @@ export const USAGE_FIELDS = [
  * One stream field, `v2`: the JSON array of EVENT_FIELDS with the usage as an array of
  * USAGE_FIELDS. Without the usage key names an entry is ~40% smaller (258 against 415
  * characters for a typical request), which Redis keeps for every event in the stream
- * (bench/dedupe-memory.ts). Encoding takes about as long as before (bench/event-encoding.ts).
+ * (bench/dedupe-memory.ts). Dropping them costs no encoding time (docs/performance.md).
  */
 export function encodeEvent(r: RequestRecord): [string, string] {
   const u = r.usage;

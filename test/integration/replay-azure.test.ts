@@ -12,7 +12,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 
-const TRACE = fileURLToPath(new URL('../../../shared/data/normalized/azure2023_conv.csv', import.meta.url));
+const TRACE = fileURLToPath(new URL('../../data/azure2023_conv.csv', import.meta.url));
 const MODEL = 'claude-sonnet-4-6'; // $3 in / $15 out per MTok = 3,000,000 / 15,000,000 pico-USD per token
 const N = 2000;
 const CONCURRENCY = 32;

@@ -1,7 +1,7 @@
 /**
  * Anthropic Messages API usage: parsing and the streaming merge rule. Pure functions, no I/O.
  *
- * Protocol facts (Anthropic API docs: Messages usage, streaming events):
+ * Protocol facts (Anthropic's Messages API and streaming documentation):
  * - The full Usage object (non-streaming body, or `message_start.message.usage`) carries the
  *   input/cache counters, the 5m/1h cache-write split, service_tier and inference_geo.
  *   Its `output_tokens` is a placeholder while streaming.
@@ -33,7 +33,7 @@ function text(v: unknown): string | null {
  * The split is reported only by the full Usage object, but a later message_delta may move the
  * total (several sampling passes with server tools). The moved amount has no TTL on record, so
  * it is attributed to the 5m part (the default TTL), i.e. the difference is billed at the 5m
- * write rate, as the reference recommends; the 1h part stays as reported. If the total falls
+ * write rate; the 1h part stays as reported. If the total falls
  * below the reported 1h part, no consistent split exists: both become null and the pricer
  * bills the whole total at the 5m rate.
  */

@@ -15,7 +15,7 @@ function rejects(yaml: string, message: string): void {
 
 const ROW_KEYS = 'input, output, cache_write_5m, cache_write_1h, cache_read, effective_from, effective_to, long_prompt, fast';
 
-test('bundled table: version, web search, multipliers and every §3.2 model', () => {
+test('bundled table: version, web search, multipliers and every bundled model', () => {
   const t = bundledPriceTable();
   assert.equal(t.version, '2026-11-27');
   assert.equal(t.webSearchPicoPerRequest, 10_000_000_000); // $10 / 1,000 = $0.01
