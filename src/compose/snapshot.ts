@@ -7,7 +7,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import type { Pricer } from '../pricing/types.ts';
 import { buildPricer } from '../pricing/build.ts';
-import { pipelineLimits, type PipelineSettings } from '../http/pipeline.ts';
+import type { PipelineSettings } from '../http/pipeline.ts';
 import { WebhookAlerter } from '../alerts/webhook.ts';
 
 export interface Snapshot extends PipelineSettings {
@@ -23,7 +23,11 @@ export function buildSnapshot(config: Config, logger: Logger, metrics: MeterMetr
   return Object.freeze({
     config,
     pricer,
-    limits: pipelineLimits(config),
+    limits: {
+      maxJsonBodyBytes: config.limits.max_json_body_bytes,
+      maxSseEventBytes: config.limits.max_sse_event_bytes,
+      maxRequestBodyBytes: config.limits.max_request_body_bytes,
+    },
     adminToken: config.admin.token,
     pricingVersion: pricer.version,
     alerter: new WebhookAlerter({

@@ -1,3 +1,4 @@
+import type { PricingConfig } from '../pricing/types.ts';
 import type { BudgetConfig } from '../budget/types.ts';
 
 /**
@@ -34,12 +35,7 @@ export interface Config {
     /** Records kept locally while the store is unreachable; beyond this the oldest are dropped and counted. */
     journal_max_records: number;
   };
-  pricing: {
-    /** Extra pricing YAML file merged over the bundled table, or null. Absolute: the loader resolves it against the config file's directory. */
-    file: string | null;
-    /** Inline model rows, same shape as the pricing file's `models` entries. Not validated by config: the pricing module owns the shape. */
-    models: Record<string, unknown>;
-  };
+  pricing: PricingConfig;
   metrics: {
     /** Add a `key` label (hashed key id) to request metrics. Cardinality grows with callers. */
     key_label: boolean;

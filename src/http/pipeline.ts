@@ -7,7 +7,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Config } from '../config/types.ts';
 import type { Forwarder } from '../upstream/forward.ts';
 import { identify } from './identify.ts';
 import { readRequestBody, type ReadBody } from './request-body.ts';
@@ -60,13 +59,4 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
 
   exchange.startForwarding();
   deps.forwarder.forward(req, res, body?.forward ?? null, exchange, route === 'metered' ? 'identity' : 'as-sent');
-}
-
-/** The pipeline's byte limits from the config (construction and reload share this). */
-export function pipelineLimits(config: Config): PipelineSettings['limits'] {
-  return {
-    maxJsonBodyBytes: config.limits.max_json_body_bytes,
-    maxSseEventBytes: config.limits.max_sse_event_bytes,
-    maxRequestBodyBytes: config.limits.max_request_body_bytes,
-  };
 }

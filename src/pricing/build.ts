@@ -5,11 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Config } from '../config/types.ts';
 import { TablePricer } from './cost.ts';
 import { PricingError } from './errors.ts';
 import { bundledPriceTable, mergeOverrides, parseOverrideFile } from './table.ts';
-import type { PriceTable, Pricer } from './types.ts';
+import type { PriceTable, Pricer, PricingSource } from './types.ts';
 
 /** A relative `pricing.file` is relative to the config file that named it (cwd when there is none). */
 function readPricingFile(file: string, configSource: string | null): { path: string; text: string } {
@@ -22,7 +21,7 @@ function readPricingFile(file: string, configSource: string | null): { path: str
 }
 
 /** The merged table; throws PricingError naming the offending file and key. */
-export function buildPriceTable(config: Pick<Config, 'source' | 'pricing'>): PriceTable {
+export function buildPriceTable(config: PricingSource): PriceTable {
   let table = bundledPriceTable();
   if (config.pricing.file !== null) {
     const { path, text } = readPricingFile(config.pricing.file, config.source);
@@ -34,6 +33,6 @@ export function buildPriceTable(config: Pick<Config, 'source' | 'pricing'>): Pri
   return table;
 }
 
-export function buildPricer(config: Pick<Config, 'source' | 'pricing'>): Pricer {
+export function buildPricer(config: PricingSource): Pricer {
   return new TablePricer(buildPriceTable(config));
 }

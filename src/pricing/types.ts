@@ -1,6 +1,20 @@
 import type { Rational } from '../core/decimal.ts';
 import type { Usage } from '../core/usage.ts';
 
+/** The config's `pricing` section. */
+export interface PricingConfig {
+  /** Extra pricing YAML file merged over the bundled table, or null. Absolute: the loader resolves it against the config file's directory. */
+  file: string | null;
+  /** Inline model rows, same shape as the pricing file's `models` entries. Not validated by config: the pricing module owns the shape. */
+  models: Record<string, unknown>;
+}
+
+/** What pricing reads from a config: its section and the file it came from (relative pricing files). */
+export interface PricingSource {
+  source: string | null;
+  pricing: PricingConfig;
+}
+
 /** Rates in USD per million tokens, exactly as written in the pricing YAML. */
 export interface RateCard {
   input: number;
