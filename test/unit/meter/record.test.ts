@@ -1,0 +1,78 @@
+/** meterRecord: a measurement becomes a priced record; unknown models are unpriced, never $0. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { meterRecord, requestLogFields, type Measurement } from '../../../src/meter/record.ts';
+import { TablePricer } from '../../../src/pricing/cost.ts';
+import { bundledPriceTable } from '../../../src/pricing/table.ts';
+import type { UsageOutcome } from '../../../src/core/usage.ts';
+import { usage } from '../pricing/fixtures.ts';
+
+const pricer = new TablePricer(bundledPriceTable());
+const outcome = (over: Partial<UsageOutcome> = {}): UsageOutcome => ({
+  usage: usage({ input: 1_000, output: 100 }),
+  model: 'claude-sonnet-4-5',
+  missingReason: null,
+  partial: false,
+  errorType: null,
+  stopReason: 'end_turn',
+  messageId: 'msg_1',
+  ...over,
+});
+const measured = (over: Partial<Measurement> = {}): Measurement => ({
+  id: 'r1',
+  ts: Date.parse('2026-11-27T12:00:00Z'),
+  method: 'POST',
+  path: '/v1/messages',
+  caller: { keyId: '0123456789abcdef', tag: 'web' },
+  free: false,
+  status: 200,
+  outcome: outcome(),
+  model: 'claude-sonnet-4-5',
+  stream: true,
+  latencyMs: 12.34567,
+  ttftMs: null,
+  upstreamLatencyMs: 1.0004,
+  betas: [],
+  ...over,
+});
+
+test('a known model is priced exactly in pico-USD, timings rounded to microseconds', () => {
+  const r = meterRecord(pricer, measured());
+  // Sonnet 4.5: $3/MTok input, $15/MTok output → 1,000 × 3e6 + 100 × 15e6 pico-USD.
+  assert.equal(r.costPicoUsd, 1_000 * 3_000_000 + 100 * 15_000_000);
+  assert.equal(r.unpriced, false);
+  assert.equal(r.latencyMs, 12.346);
+  assert.equal(r.upstreamLatencyMs, 1);
+  assert.deepEqual([r.keyId, r.tag, r.stream, r.messageId], ['0123456789abcdef', 'web', true, 'msg_1']);
+});
+
+test('an unknown model is flagged unpriced with cost 0, and the log line says null, not $0', () => {
+  const r = meterRecord(pricer, measured({ model: 'claude-unknown-9', outcome: outcome({ model: 'claude-unknown-9' }) }));
+  assert.equal(r.unpriced, true);
+  assert.equal(r.model, 'claude-unknown-9');
+  assert.equal(requestLogFields(r, null)['cost_usd'], null);
+});
+
+test('free routes are never priced and never report missing usage', () => {
+  const r = meterRecord(pricer, measured({ free: true, path: '/v1/messages/count_tokens', outcome: outcome({ usage: null, missingReason: 'no_usage_field' }) }));
+  assert.deepEqual([r.costPicoUsd, r.unpriced, r.usageMissing, r.free], [0, false, null, true]);
+});
+
+test('no usage: the missing reason is recorded and nothing is priced', () => {
+  const r = meterRecord(pricer, measured({ status: 529, outcome: outcome({ usage: null, missingReason: 'error_status', errorType: 'overloaded_error' }) }));
+  assert.deepEqual([r.costPicoUsd, r.unpriced, r.usageMissing, r.errorType], [0, false, 'error_status', 'overloaded_error']);
+});
+
+test('an alias is billed under the id it resolves to', () => {
+  const r = meterRecord(pricer, measured({ model: 'claude-sonnet-4-5' }));
+  assert.equal(r.model, 'claude-sonnet-4-5-20250929');
+  assert.equal(r.unpriced, false);
+});
+
+test('the log line gives dollars and leaves absent fields out', () => {
+  const f = requestLogFields(meterRecord(pricer, measured()), 2_000_000_000);
+  assert.equal(f['cost_usd'], 0.0045);
+  assert.equal(f['reserved_usd'], 0.002);
+  assert.equal(f['usage_missing'], undefined);
+  assert.equal(f['key'], '0123456789abcdef');
+});
