@@ -8,9 +8,9 @@ import type { ForwardHooks, Forwarder, ForwarderOptions, ResponseEncoding } from
 import { upstreamFailure } from '../src/core/errors.ts';
 
 /**
- * The engine claude-meter started with, kept for the benchmark's engine comparison only:
- * http-proxy-3 on Node's native http(s) client with a keep-alive pool and the same hooks
- * as src/upstream/forward.ts. `npm run bench` measures it against the shipped undici engine.
+ * The comparison engine, for the benchmark only: http-proxy-3 on Node's native http(s) client
+ * with a keep-alive pool, behind the same Forwarder interface as src/upstream/forward.ts, so
+ * `npm run bench` re-checks the engine choice under the real wiring (bench/meter-child.ts).
  */
 export class HttpProxy3Forwarder implements Forwarder {
   readonly #proxy: ProxyServer;
