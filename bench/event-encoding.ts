@@ -1,9 +1,9 @@
 /**
  * Time to encode one stream event on the event loop: the `v1` form (usage as an object),
- * `v2` as shipped (usage as an array, src/store/event-codec.ts) and the sizes of both
+ * `v2` as shipped (usage as an array, src/store/record-codec.ts) and the sizes of both
  * (README, Storage and Performance). `npx tsx bench/event-encoding.ts`
  */
-import { encodeEvent } from '../src/store/event-codec.ts';
+import { encodeRecord } from '../src/store/record-codec.ts';
 import type { RequestRecord } from '../src/store/types.ts';
 import { rec, usage } from '../test/contract/fixtures.ts';
 
@@ -41,5 +41,5 @@ function time(name: string, f: (r: RequestRecord) => string): void {
 }
 for (let round = 0; round < 3; round++) {
   time('v1', v1);
-  time('v2', (r) => encodeEvent(r)[1]);
+  time('v2', (r) => encodeRecord(r)[1]);
 }

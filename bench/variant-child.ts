@@ -14,7 +14,7 @@ import { buildPricer } from '../src/pricing/build.ts';
 import { Recorder } from '../src/store/recorder.ts';
 import { MemoryStore } from '../src/store/memory-store.ts';
 import { RedisStore } from '../src/store/redis-store.ts';
-import { createRedisClient } from '../src/store/redis-client.ts';
+import { createRedisClient } from '../src/redis/client.ts';
 import { handleProxied, pipelineLimits, type PipelineDeps } from '../src/http/pipeline.ts';
 import { BudgetGate } from '../src/budget/gate.ts';
 import { MemoryBudgetStore } from '../src/budget/memory-budget-store.ts';
@@ -35,17 +35,17 @@ const metrics = createMetrics({ keyLabel: config.metrics.key_label, tagLabel: co
 const redisUrl = config.store.redis.url;
 const store =
   redisUrl === null || redisUrl === ''
-    ? new MemoryStore({ clock: systemClock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, eventsMaxLen: 100_000 })
+    ? new MemoryStore({ clock: systemClock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, recordsMaxLen: 100_000 })
     : new RedisStore(createRedisClient(redisUrl), {
         prefix: 'cmv',
         bucketTtlSeconds: config.store.bucket_ttl_days * 86_400,
-        eventsMaxLen: config.store.events_max_len,
+        recordsMaxLen: config.store.events_max_len,
       });
 const recorder = new Recorder({
   store,
   logger,
   journalMaxRecords: config.store.journal_max_records,
-  onEvent: (e) => metrics.storeEvents.inc({ event: e }),
+  onOutcome: (outcome) => metrics.storeRecords.inc({ event: outcome }),
 });
 const forwarder = new HttpProxy3Forwarder({
   url: config.upstream.url,

@@ -15,7 +15,7 @@ import { sendProxyError } from './http/errors.ts';
 import { Recorder } from './store/recorder.ts';
 import { MemoryStore } from './store/memory-store.ts';
 import { RedisStore } from './store/redis-store.ts';
-import { createRedisClient, createRedisCluster } from './store/redis-client.ts';
+import { createRedisClient, createRedisCluster } from './redis/client.ts';
 import { buildPricer } from './pricing/build.ts';
 import { VERSION } from './version.ts';
 import { BudgetGate } from './budget/gate.ts';
@@ -80,11 +80,10 @@ export function createApp(opts: AppOptions): App {
     store,
     logger,
     journalMaxRecords: config.store.journal_max_records,
-    onEvent: (e, n) => {
-      metrics.storeEvents.inc({ event: e }, n);
+    onOutcome: (outcome, n) => {
+      metrics.storeRecords.inc({ event: outcome }, n);
     },
   });
-  metrics.journalDepth = () => recorder.stats().journaled;
   const forwarder = new Forwarder({
     url: config.upstream.url,
     apiKey: config.upstream.api_key,
@@ -121,7 +120,10 @@ export function createApp(opts: AppOptions): App {
     logger,
     run: (p) => gate.settle(p, p.id, p.actual),
   });
-  metrics.settlesPending = () => settles.stats().pending;
+  metrics.bindSources({
+    journalDepth: () => recorder.stats().journaled,
+    settlesPending: () => settles.stats().pending,
+  });
 
   const pipeline: PipelineDeps = {
     clock,
@@ -234,12 +236,12 @@ function buildRedis(config: Config, logger: Logger): Redis | Cluster | null {
 
 function buildStore(config: Config, clock: Clock, redis: Redis | Cluster | null): MeterStore {
   if (redis === null) {
-    return new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, eventsMaxLen: 100_000 });
+    return new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, recordsMaxLen: 100_000 });
   }
   return new RedisStore(redis, {
     prefix: config.store.redis.key_prefix,
     bucketTtlSeconds: config.store.bucket_ttl_days * 86_400,
-    eventsMaxLen: config.store.events_max_len,
+    recordsMaxLen: config.store.events_max_len,
     ownsClient: false,
   });
 }
