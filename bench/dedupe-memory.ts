@@ -15,7 +15,9 @@ const dir = resolve(process.argv[2] ?? '.');
 const { RedisStore } = (await import(`${dir}/src/store/redis-store.ts`)) as typeof import('../src/store/redis-store.ts');
 const server = await startRedis();
 const client = new Redis(server.url);
-const store = new RedisStore(client, { bucketTtlSeconds: 86_400, eventsMaxLen: 10 });
+// `eventsMaxLen`: the option's name in checkouts from before it became `recordsMaxLen`.
+const capped = (n: number) => ({ bucketTtlSeconds: 86_400, recordsMaxLen: n, eventsMaxLen: n });
+const store = new RedisStore(client, capped(10));
 const used = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1]);
 const N = 20_000;
 try {
@@ -25,7 +27,7 @@ try {
     await store.writeBatch(batch);
   }
   console.log(`${dir}: ${((await used()) - before) / N} bytes of Redis memory per record (${N} records)`);
-  const streamStore = new RedisStore(client, { prefix: 'stream', bucketTtlSeconds: 86_400, eventsMaxLen: 1_000_000, ownsClient: false });
+  const streamStore = new RedisStore(client, { ...capped(1_000_000), prefix: 'stream', ownsClient: false });
   for (let i = 0; i < N; i += 100) {
     await streamStore.writeBatch(Array.from({ length: 100 }, () => rec({ id: randomUUID(), ts: Date.now() })));
   }

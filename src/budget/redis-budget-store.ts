@@ -20,8 +20,8 @@
  * Returned integers go through Redis's integer reply, exact for integral doubles.
  */
 import type { Cluster, Redis, Result } from 'ioredis';
-import { DEFAULT_PREFIX } from '../store/keys.ts';
-import { quitClient } from '../store/redis-client.ts';
+import { DEFAULT_PREFIX } from '../redis/prefix.ts';
+import { quitClient } from '../redis/client.ts';
 import {
   alertTtlSec,
   assertAmount,

@@ -9,7 +9,8 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { anthropic } from '../api/anthropic/index.ts';
 import type { MeterStore } from '../store/types.ts';
-import { Recorder, type RecorderOptions } from '../store/recorder.ts';
+import { Recorder } from '../store/recorder.ts';
+import type { RecorderOptions } from '../store/recorder-options.ts';
 import { createMetrics, type MeterMetrics } from '../metrics/registry.ts';
 import { PoolForwarder, type Forwarder } from '../upstream/forward.ts';
 import type { PipelineDeps } from '../http/pipeline.ts';
@@ -36,7 +37,7 @@ export interface GraphOptions {
   budgetStore?: BudgetStore;
   forwarder?: Forwarder;
   /** Recorder batching and retry settings (benchmarks). */
-  recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'onEvent'>>;
+  recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'onOutcome'>>;
 }
 
 export interface Graph {
@@ -68,7 +69,7 @@ export function buildGraph(o: GraphOptions): Graph {
     ...o.recorder,
     store,
     logger,
-    onEvent: (e, n) => metrics.storeEvents.inc({ event: e }, n),
+    onOutcome: (outcome, n) => metrics.storeRecords.inc({ event: outcome }, n),
   });
   const forwarder = o.forwarder ?? new PoolForwarder({
     url: config.upstream.url,
@@ -101,8 +102,7 @@ export function buildGraph(o: GraphOptions): Graph {
     offenderRate: (budget, instance, keyId, tag, now) => forecasts.offenderRate(budget, instance, keyId, tag, now),
   });
   const settles = new SettleQueue({ logger, run: (p) => gate.settle(p, p.id, p.actual) });
-  metrics.journalDepth = () => recorder.stats().journaled;
-  metrics.settlesPending = () => settles.stats().pending;
+  metrics.bindSources({ journalDepth: () => recorder.stats().journaled, settlesPending: () => settles.stats().pending });
 
   const pipeline: PipelineDeps = {
     clock,

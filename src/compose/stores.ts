@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { MeterStore } from '../store/types.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { RedisStore } from '../store/redis-store.ts';
-import { createRedisClient, createRedisCluster } from '../store/redis-client.ts';
+import { createRedisClient, createRedisCluster } from '../redis/client.ts';
 import type { BudgetStore } from '../budget/types.ts';
 import { MemoryBudgetStore } from '../budget/memory-budget-store.ts';
 import { RedisBudgetStore } from '../budget/redis-budget-store.ts';
@@ -27,8 +27,8 @@ export function buildRedis(config: Config, logger: Logger): Redis | Cluster | nu
 
 export function buildMeterStore(config: Config, clock: Clock, redis: Redis | Cluster | null): MeterStore {
   const bucketTtlSeconds = config.store.bucket_ttl_days * 86_400;
-  if (redis === null) return new MemoryStore({ clock, bucketTtlSeconds, eventsMaxLen: 100_000 });
-  return new RedisStore(redis, { prefix: config.store.redis.key_prefix, bucketTtlSeconds, eventsMaxLen: config.store.events_max_len, ownsClient: false });
+  if (redis === null) return new MemoryStore({ clock, bucketTtlSeconds, recordsMaxLen: 100_000 });
+  return new RedisStore(redis, { prefix: config.store.redis.key_prefix, bucketTtlSeconds, recordsMaxLen: config.store.events_max_len, ownsClient: false });
 }
 
 export function buildBudgetStore(config: Config, redis: Redis | Cluster | null): BudgetStore {

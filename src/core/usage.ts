@@ -26,6 +26,13 @@ export interface Usage {
   speed: string | null;
 }
 
+/**
+ * The token kinds claude-meter aggregates, by billing rate: store counters, the metrics'
+ * `kind` label and their order (input, output, cache writes by TTL, cache reads).
+ */
+export const TOKEN_KINDS = ['input', 'output', 'cache_creation_5m', 'cache_creation_1h', 'cache_read'] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
+
 /** Why a response carries no usage we can bill. Never silently $0. */
 export type UsageMissingReason =
   | 'error_status' // upstream answered non-2xx

@@ -2,6 +2,14 @@ import { picoToUsd } from '../core/money.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedRequests, feedTokens, ModelHistogram, RequestSeries } from './series.ts';
 
+/** Values other components own, read when /metrics is scraped. */
+export interface ScrapeSources {
+  /** Records in the Recorder's journal (claude_meter_store_journal_records). */
+  journalDepth(): number;
+  /** Budget settlements waiting for the budget store (claude_meter_budget_settles_pending). */
+  settlesPending(): number;
+}
+
 /**
  * Every metric object, on one Registry that the composition root owns. Never the
  * prom-client global registry: two apps in one process (tests, `simulate`) must not collide.
@@ -23,10 +31,9 @@ export interface MeterMetrics {
   unpriced: Counter<'model'>;
   partial: Counter<'model'>;
   cost: Counter<'model'>;
-  storeEvents: Counter<'event'>;
+  /** By Recorder outcome; the label is named `event`. */
+  storeRecords: Counter<'event'>;
   journalRecords: Gauge;
-  /** Read at scrape time; the composition root points it at the recorder. */
-  journalDepth: () => number;
   budgetSpent: Gauge<'budget' | 'instance'>;
   budgetReserved: Gauge<'budget' | 'instance'>;
   budgetLimit: Gauge<'budget' | 'instance'>;
@@ -36,8 +43,6 @@ export interface MeterMetrics {
   budgetShadowRejections: Counter<'budget'>;
   budgetStoreErrors: Counter<'budget' | 'outcome'>;
   budgetSettlesPending: Gauge;
-  /** Read at scrape time; the composition root points it at the settle queue. */
-  settlesPending: () => number;
   alerts: Counter<'result'>;
   projected: Gauge<'budget' | 'instance' | 'quantile'>;
   exhaustion: Gauge<'budget' | 'instance'>;
@@ -46,6 +51,12 @@ export interface MeterMetrics {
   spikes: Counter<'budget'>;
   /** Exact cost per model label in pico-USD; exported as USD by the counter's collect(). */
   costPicoByModel: Map<string, bigint>;
+  /**
+   * Hands the scrape-time gauges their sources, once: the composition root calls it after
+   * building the Recorder and the settle queue, which themselves report into these metrics.
+   * Until then both gauges read 0.
+   */
+  bindSources(sources: ScrapeSources): void;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -58,10 +69,13 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
   const costPicoByModel = new Map<string, bigint>();
   const series = new RequestSeries(LATENCY_BUCKETS, TTFT_BUCKETS);
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'claude_meter_' });
+  let sources: ScrapeSources | null = null;
   const metrics: MeterMetrics = {
     registry,
-    journalDepth: () => 0,
-    settlesPending: () => 0,
+    bindSources(s) {
+      if (sources !== null) throw new Error('metric sources are bound already');
+      sources = s;
+    },
     keyLabel: opts.keyLabel,
     tagLabel: opts.tagLabel,
     modelLabels: new Set(),
@@ -125,7 +139,7 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       labelNames: ['model'],
       registers,
     }),
-    storeEvents: new Counter({
+    storeRecords: new Counter({
       name: 'claude_meter_store_records_total',
       help: 'Request records by store outcome: written, journaled (store down), replayed, dropped (journal full)',
       labelNames: ['event'],
@@ -136,7 +150,7 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       help: 'Records held locally while the store is unreachable',
       registers,
       collect() {
-        this.set(metrics.journalDepth());
+        this.set(sources?.journalDepth() ?? 0);
       },
     }),
     budgetSpent: new Gauge({
@@ -193,7 +207,7 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       help: 'Budget settlements waiting for the budget store to come back',
       registers,
       collect() {
-        this.set(metrics.settlesPending());
+        this.set(sources?.settlesPending() ?? 0);
       },
     }),
     alerts: new Counter({

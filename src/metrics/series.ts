@@ -1,4 +1,5 @@
 import type { Counter, Registry } from 'prom-client';
+import { TOKEN_KINDS } from '../core/usage.ts';
 
 /** What the Registry reads from a metric object (prom-client's own shape). */
 interface Exported {
@@ -12,6 +13,7 @@ interface Exported {
 /**
  * The per-request metrics (requests, tokens, latency and TTFT histograms) counted in plain
  * numbers on the request path and handed to prom-client only when /metrics is scraped.
+ * "Series" here means Prometheus series (one label set); forecast/series.ts holds time series.
  *
  * Why not prom-client's inc()/observe() per request: each call validates the labels, builds
  * a hash string from them and looks it up, and a request touches up to seven series (2.4 µs
@@ -20,9 +22,6 @@ interface Exported {
  * own: counters are fed into its Counter at collect(), histograms are a metric object the
  * Registry formats like its own Histogram (same names, labels, order and `le` values).
  */
-
-/** Token kinds in exposition order; `tokens[i]` of a series counts TOKEN_KINDS[i]. */
-export const TOKEN_KINDS = ['input', 'output', 'cache_creation_5m', 'cache_creation_1h', 'cache_read'] as const;
 
 export interface HistogramCounts {
   /** counts[i]: observations in (bounds[i-1], bounds[i]]; the last slot is above every bound (+Inf only). */
@@ -36,6 +35,7 @@ export interface ModelSeries {
   model: string;
   /** By request label set (status, plus key and tag when enabled), joined with \0. */
   requests: Map<string, { labels: Record<string, string>; value: number }>;
+  /** `tokens[i]` counts TOKEN_KINDS[i] (core/usage.ts), which is also the exposition order. */
   tokens: number[];
   duration: HistogramCounts;
   ttft: HistogramCounts;

@@ -65,7 +65,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   const clock = new SimClock();
   clock.t = from;
   const store = new MemoryBudgetStore();
-  const meter = new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, eventsMaxLen: 1_000 });
+  const meter = new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, recordsMaxLen: 1_000 });
   // Delay mode would sleep in wall time inside the gate: simulate it as reject.
   const budgets = config.budgets.map((b) => (b.action === 'throttle' && b.throttle.mode === 'delay' ? { ...b, throttle: { ...b.throttle, mode: 'reject' as const } } : b));
   const tracks = new Map<string, Track>();

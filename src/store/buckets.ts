@@ -2,20 +2,12 @@
  * Pure aggregation rules shared by every MeterStore, so Memory and Redis cannot disagree
  * on what a record adds to a bucket or how minutes roll up into hours and days.
  */
-import type { Usage } from '../core/usage.ts';
-import { METRICS, minuteStart, type MetricName } from './keys.ts';
-import {
-  emptyTotals,
-  TOKEN_KINDS,
-  type Granularity,
-  type RequestRecord,
-  type TokenKind,
-  type Totals,
-  type UsageQuery,
-  type UsageRow,
-} from './types.ts';
+import { DAY_MS, HOUR_MS, MINUTE_MS } from '../core/time.ts';
+import { TOKEN_KINDS, type TokenKind, type Usage } from '../core/usage.ts';
+import { COUNTERS, minuteStart, type CounterField } from './keys.ts';
+import { emptyTotals, type Granularity, type RequestRecord, type Totals, type UsageQuery, type UsageRow } from './types.ts';
 
-const GRANULARITY_MS: Record<Granularity, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+const GRANULARITY_MS: Record<Granularity, number> = { minute: MINUTE_MS, hour: HOUR_MS, day: DAY_MS };
 
 function assertCount(name: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) {
@@ -62,28 +54,28 @@ export function tokenCounts(u: Usage): Record<TokenKind, number> {
 }
 
 /** The integer increments one record adds to each of its buckets; zeros are omitted. */
-export function recordDeltas(r: RequestRecord): Array<readonly [MetricName, number]> {
-  const out: Array<readonly [MetricName, number]> = [[METRICS.requests, 1]];
-  pushNonZero(out, METRICS.errors, r.status >= 400 ? 1 : 0);
-  pushNonZero(out, METRICS.partial, r.partial ? 1 : 0);
-  pushNonZero(out, METRICS.usageMissing, r.usageMissing !== null ? 1 : 0);
-  pushNonZero(out, METRICS.unpriced, r.unpriced ? 1 : 0);
+export function recordDeltas(r: RequestRecord): Array<readonly [CounterField, number]> {
+  const out: Array<readonly [CounterField, number]> = [[COUNTERS.requests, 1]];
+  pushNonZero(out, COUNTERS.errors, r.status >= 400 ? 1 : 0);
+  pushNonZero(out, COUNTERS.partial, r.partial ? 1 : 0);
+  pushNonZero(out, COUNTERS.usageMissing, r.usageMissing !== null ? 1 : 0);
+  pushNonZero(out, COUNTERS.unpriced, r.unpriced ? 1 : 0);
   if (r.usage !== null) {
     const t = tokenCounts(r.usage);
-    for (const kind of TOKEN_KINDS) pushNonZero(out, METRICS[kind], t[kind]);
-    pushNonZero(out, METRICS.webSearchRequests, r.usage.webSearchRequests);
+    for (const kind of TOKEN_KINDS) pushNonZero(out, COUNTERS[kind], t[kind]);
+    pushNonZero(out, COUNTERS.webSearchRequests, r.usage.webSearchRequests);
   }
-  pushNonZero(out, METRICS.costPicoUsd, r.costPicoUsd);
+  pushNonZero(out, COUNTERS.costPicoUsd, r.costPicoUsd);
   return out;
 }
 
 /** A module function, not a closure: tsx names every closure per call (see http/request-body.ts). */
-function pushNonZero(out: Array<readonly [MetricName, number]>, m: MetricName, n: number): void {
-  if (n !== 0) out.push([m, n]);
+function pushNonZero(out: Array<readonly [CounterField, number]>, c: CounterField, n: number): void {
+  if (n !== 0) out.push([c, n]);
 }
 
 type Fold = (t: Totals, n: bigint) => void;
-const FOLD: Record<MetricName, Fold> = {
+const FOLD: Record<CounterField, Fold> = {
   req: (t, n) => void (t.requests += Number(n)),
   err: (t, n) => void (t.errors += Number(n)),
   part: (t, n) => void (t.partial += Number(n)),
@@ -99,11 +91,12 @@ const FOLD: Record<MetricName, Fold> = {
   cost: (t, n) => void (t.costPicoUsd += n),
 };
 
-function isMetricName(m: string): m is MetricName {
-  return Object.hasOwn(FOLD, m);
+function isCounterField(c: string): c is CounterField {
+  return Object.hasOwn(FOLD, c);
 }
 
-export function bucketStart(minuteMs: number, g: Granularity): number {
+/** Start of the query row (minute, hour or day) a stored minute rolls up into. */
+export function rowStart(minuteMs: number, g: Granularity): number {
   const size = GRANULARITY_MS[g];
   return Math.floor(minuteMs / size) * size;
 }
@@ -131,15 +124,15 @@ export class RowBuilder {
     this.#granularity = q.granularity;
   }
 
-  /** Unknown metrics (written by a newer version) and out-of-range minutes are ignored. */
-  add(minuteMs: number, value: string, metric: string, amount: bigint): void {
-    if (minuteMs < this.#from || minuteMs >= this.#to || !isMetricName(metric)) return;
-    const start = bucketStart(minuteMs, this.#granularity);
+  /** Unknown counters (written by a newer version) and out-of-range minutes are ignored. */
+  add(minuteMs: number, value: string, counter: string, amount: bigint): void {
+    if (minuteMs < this.#from || minuteMs >= this.#to || !isCounterField(counter)) return;
+    const start = rowStart(minuteMs, this.#granularity);
     let byValue = this.#rows.get(start);
     if (byValue === undefined) this.#rows.set(start, (byValue = new Map()));
     let totals = byValue.get(value);
     if (totals === undefined) byValue.set(value, (totals = emptyTotals()));
-    FOLD[metric](totals, amount);
+    FOLD[counter](totals, amount);
   }
 
   /** Sorted by start, then value (code-unit order, locale-independent). */

@@ -1,7 +1,7 @@
 /**
  * A FIFO with amortised O(1) push/shift and a hard capacity: pushing into a full queue
- * evicts (and returns) the oldest items. Used for the event ring and the write journal,
- * both of which must stay bounded however long the store is away.
+ * evicts (and returns) the oldest items. Used for MemoryStore's record log and the Recorder's
+ * queue and journal, which must stay bounded however long the store is away.
  */
 export class Fifo<T> {
   readonly capacity: number;

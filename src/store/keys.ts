@@ -2,8 +2,8 @@
  * The Redis key schema, in one place. Pure: values in, strings out.
  *
  * Layout (prefix `cm`):
- *   {cm}:agg:<dim>:<hourStartSec>   hash, one per (dimension, UTC hour);
- *                                   field `<minuteOfHour>|<metric>|<value>` → integer
+ *   {cm}:agg:<dim>:<hourStartSec>   hash, one per (dimension, UTC hour); each field is a bucket:
+ *                                   `<minuteOfHour>|<counter>|<value>` → integer
  *   {cm}:events                     stream of request records (XADD MAXLEN ~)
  *   {cm}:seen:<minuteStartSec>      set of the record ids written for that minute (by record time),
  *                                   TTL refreshed on write: makes writes idempotent
@@ -11,30 +11,34 @@
  * Minutes live as fields inside an hour hash, so a day of history for one dimension is
  * 24 HGETALLs in one pipeline instead of 1,440 key reads.
  *
- * Why the `{…}` hash tag: one record's write is a single Lua script touching the dedupe
- * marker, the stream and four hour hashes, and Redis Cluster refuses a script (or a
- * pipeline) whose keys span slots (CROSSSLOT). Hashing only the tag puts every key of a
- * prefix in one slot. The cost is that one prefix lives on one shard; writes are one
- * small script per proxied API call, far below what a single shard sustains.
+ * Why the `{…}` hash tag: a batch of records is written by one Lua script touching the
+ * dedupe sets, the stream and the hour hashes of all its records, and Redis Cluster refuses
+ * a script (or a pipeline) whose keys span slots (CROSSSLOT). Hashing only the tag puts
+ * every key of a prefix in one slot. The cost is that one prefix lives on one shard; the
+ * Recorder's group commit sends one script per batch of records, far below what a single
+ * shard sustains.
  */
+import { HOUR_MS, MINUTE_MS } from '../core/time.ts';
+import { DEFAULT_PREFIX } from '../redis/prefix.ts';
 import type { Dimension, RequestRecord } from './types.ts';
 
-export const DEFAULT_PREFIX = 'cm';
+const HOUR_SEC = HOUR_MS / 1000;
 
 /**
  * How long a written record id is remembered (6 h). A replayed record is deduped only
  * within this window, so it must outlive a record's stay in the Recorder's journal.
  */
-export const DEFAULT_DEDUPE_TTL_SECONDS = 6 * 3600;
+export const DEFAULT_DEDUPE_TTL_SECONDS = 6 * HOUR_SEC;
 
 /** Every dimension a record is aggregated under; `all` has the single value `*`. */
 export const DIMENSIONS = ['all', 'model', 'key', 'tag'] as const satisfies readonly Dimension[];
 
 /**
- * Field metric names. Short because they repeat in every hash field; stable because
- * they are persisted — renaming one orphans stored history.
+ * The counters of a bucket, as the codes written in its hash field (not Prometheus
+ * metrics). Short because they repeat in every hash field; stable because they are
+ * persisted — renaming one orphans stored history.
  */
-export const METRICS = {
+export const COUNTERS = {
   requests: 'req',
   errors: 'err',
   partial: 'part',
@@ -48,15 +52,13 @@ export const METRICS = {
   webSearchRequests: 'ws',
   costPicoUsd: 'cost',
 } as const;
-export type MetricName = (typeof METRICS)[keyof typeof METRICS];
-
-const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
+export type CounterField = (typeof COUNTERS)[keyof typeof COUNTERS];
 
 export interface KeySchema {
   /** The hash-tagged prefix every key starts with, e.g. `{cm}`. */
   readonly tagged: string;
-  readonly events: string;
+  /** The record stream. */
+  readonly records: string;
   agg(dim: Dimension, hourStartSec: number): string;
   /** The dedupe set for records whose time falls in the minute starting at `minuteStartSec`. */
   seen(minuteStartSec: number): string;
@@ -77,7 +79,8 @@ export function keySchema(prefix: string = DEFAULT_PREFIX): KeySchema {
   const tagged = open >= 0 ? prefix : `{${prefix}}`;
   return {
     tagged,
-    events: `${tagged}:events`,
+    // Still `events` in Redis: key names are stored data, read by every build and by operators.
+    records: `${tagged}:events`,
     agg: (dim, hourStartSec) => `${tagged}:agg:${dim}:${hourStartSec}`,
     seen: (minute) => `${tagged}:seen:${minute}`,
   };
@@ -90,7 +93,7 @@ export function minuteStart(ts: number): number {
 
 /** Start of the UTC hour containing `ts`, in epoch seconds (the hash key suffix). */
 export function hourStartSec(ts: number): number {
-  return Math.floor(ts / HOUR_MS) * 3600;
+  return Math.floor(ts / HOUR_MS) * HOUR_SEC;
 }
 
 /** 0..59: which minute of its hour `ts` falls in (the hash field's first part). */
@@ -105,7 +108,7 @@ export const MAX_QUERY_HOURS = 24 * 400;
 export function hourStartsInRange(from: number, to: number): number[] {
   const first = hourStartSec(minuteStart(from));
   const out: number[] = [];
-  for (let h = first; h * 1000 < to; h += 3600) {
+  for (let h = first; h * 1000 < to; h += HOUR_SEC) {
     if (out.length >= MAX_QUERY_HOURS) {
       throw new RangeError(`query spans more than ${MAX_QUERY_HOURS} hours`);
     }
@@ -128,14 +131,15 @@ export function dimensionValue(dim: Dimension, r: RequestRecord): string {
   }
 }
 
-/** Value goes last so it may contain any character, `|` included. */
-export function bucketField(minute: number, metric: MetricName, value: string): string {
-  return `${minute}|${metric}|${value}`;
+/** A bucket's hash field. Value goes last so it may contain any character, `|` included. */
+export function bucketField(minute: number, counter: CounterField, value: string): string {
+  return `${minute}|${counter}|${value}`;
 }
 
 export interface ParsedField {
   minute: number;
-  metric: string;
+  /** Not narrowed to CounterField: a newer version may write counters this one does not know. */
+  counter: string;
   value: string;
 }
 
@@ -146,5 +150,5 @@ export function parseBucketField(field: string): ParsedField | null {
   if (a <= 0 || b < 0) return null;
   const minute = Number(field.slice(0, a));
   if (!Number.isInteger(minute) || minute < 0 || minute > 59) return null;
-  return { minute, metric: field.slice(a + 1, b), value: field.slice(b + 1) };
+  return { minute, counter: field.slice(a + 1, b), value: field.slice(b + 1) };
 }

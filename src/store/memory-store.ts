@@ -1,9 +1,10 @@
 /**
  * In-process MeterStore for tests and `store: memory`. It mirrors RedisStore's layout
- * (hour hashes of `minute|metric|value` counters, a capped event log, dedupe by id) using
+ * (hour hashes of `minute|counter|value` buckets, a capped record log, dedupe by id) using
  * the same keys.ts/buckets.ts functions, so both pass one contract suite. Expiry follows
  * Redis EXPIRE semantics: an hour hash lives `bucketTtlSeconds` after its last write.
  */
+import { MINUTE_MS } from '../core/time.ts';
 import type { Clock } from '../lib/clock.ts';
 import { assertValidRecord, recordDeltas, RowBuilder } from './buckets.ts';
 import { Fifo } from './fifo.ts';
@@ -22,12 +23,12 @@ import {
 import type { MeterStore, RequestRecord, StoreHealth, UsageQuery, UsageRow } from './types.ts';
 
 export const DEFAULT_DEDUPE_MAX_IDS = 100_000;
-const SWEEP_EVERY_MS = 60_000;
+const SWEEP_EVERY_MS = MINUTE_MS;
 
 export interface MemoryStoreOptions {
   clock: Clock;
   bucketTtlSeconds: number;
-  eventsMaxLen: number;
+  recordsMaxLen: number;
   /** How long a written id is remembered, so a replay within it is not counted twice. */
   dedupeTtlSeconds?: number;
   /** Hard cap on remembered ids, whatever their age (memory bound). */
@@ -43,12 +44,12 @@ export class MemoryStore implements MeterStore {
   readonly kind = 'memory' as const;
   readonly #clock: Clock;
   readonly #ttlMs: number;
-  readonly #eventsMaxLen: number;
+  readonly #recordsMaxLen: number;
   readonly #dedupeTtlMs: number;
   readonly #dedupeMaxIds: number;
   readonly #keys: KeySchema = keySchema();
   readonly #hashes = new Map<string, Hash>();
-  readonly #events: Fifo<RequestRecord>;
+  readonly #records: Fifo<RequestRecord>;
   /** id → expiry; Map keeps insertion (= write) order, so the oldest ids are first. */
   readonly #seen = new Map<string, number>();
   readonly #seenRing: (string | undefined)[];
@@ -64,11 +65,11 @@ export class MemoryStore implements MeterStore {
     }
     this.#clock = opts.clock;
     this.#ttlMs = opts.bucketTtlSeconds * 1000;
-    this.#eventsMaxLen = opts.eventsMaxLen;
+    this.#recordsMaxLen = opts.recordsMaxLen;
     this.#dedupeTtlMs = (opts.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS) * 1000;
     this.#dedupeMaxIds = opts.dedupeMaxIds ?? DEFAULT_DEDUPE_MAX_IDS;
     this.#seenRing = new Array<string | undefined>(this.#dedupeMaxIds);
-    this.#events = new Fifo(opts.eventsMaxLen);
+    this.#records = new Fifo(opts.recordsMaxLen);
   }
 
   async write(r: RequestRecord): Promise<void> {
@@ -87,7 +88,7 @@ export class MemoryStore implements MeterStore {
     const seenUntil = this.#seen.get(r.id);
     if (seenUntil !== undefined && seenUntil > now) return;
     this.#remember(r.id, now);
-    this.#events.push(structuredClone(r));
+    this.#records.push(structuredClone(r));
     const deltas = recordDeltas(r);
     const minute = minuteOfHour(r.ts);
     const hour = hourStartSec(r.ts);
@@ -95,8 +96,8 @@ export class MemoryStore implements MeterStore {
       const key = this.#keys.agg(dim, hour);
       const hash = this.#liveHash(key, now) ?? { expiresAt: 0, fields: new Map() };
       const value = dimensionValue(dim, r);
-      for (const [metric, n] of deltas) {
-        const field = bucketField(minute, metric, value);
+      for (const [counter, n] of deltas) {
+        const field = bucketField(minute, counter, value);
         hash.fields.set(field, (hash.fields.get(field) ?? 0n) + BigInt(n));
       }
       hash.expiresAt = now + this.#ttlMs;
@@ -115,7 +116,7 @@ export class MemoryStore implements MeterStore {
       if (hash === undefined) continue;
       for (const [field, amount] of hash.fields) {
         const f = parseBucketField(field);
-        if (f !== null) rows.add(hour * 1000 + f.minute * 60_000, f.value, f.metric, amount);
+        if (f !== null) rows.add(hour * 1000 + f.minute * MINUTE_MS, f.value, f.counter, amount);
       }
     }
     return rows.rows();
@@ -124,7 +125,7 @@ export class MemoryStore implements MeterStore {
   async recent(limit: number): Promise<RequestRecord[]> {
     this.#assertOpen();
     if (!(limit >= 1)) return [];
-    return this.#events.newest(Math.min(Math.floor(limit), this.#eventsMaxLen)).map((r) => structuredClone(r));
+    return this.#records.newest(Math.min(Math.floor(limit), this.#recordsMaxLen)).map((r) => structuredClone(r));
   }
 
   async health(): Promise<StoreHealth> {

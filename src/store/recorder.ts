@@ -16,9 +16,9 @@
 import type { Logger } from '../lib/logger.ts';
 import { assertValidRecord } from './buckets.ts';
 import { Fifo } from './fifo.ts';
+import { RECORDER_DEFAULTS, type RecorderOptions, type RecorderOutcome } from './recorder-options.ts';
+import { Linger, RetryTimer } from './recorder-timers.ts';
 import type { MeterStore, RequestRecord } from './types.ts';
-
-export type RecorderEvent = 'written' | 'journaled' | 'dropped' | 'replayed' | 'write_failed';
 
 export interface RecorderStats {
   /** Writes in flight plus records waiting for a write slot. */
@@ -33,37 +33,6 @@ export interface RecorderStats {
   failures: number;
 }
 
-export interface RecorderOptions {
-  store: MeterStore;
-  logger: Logger;
-  journalMaxRecords: number;
-  /** Store calls (batches) in flight at once. */
-  concurrency?: number;
-  /** Records per store call at most. */
-  batchMax?: number;
-  /** How long a batch waits for more records (ms); 0: the end of this event-loop turn. */
-  lingerMs?: number;
-  /** First replay delay after a failure (ms); doubles per failed attempt up to retryMaxMs. */
-  retryInitialMs?: number;
-  retryMaxMs?: number;
-  /** How long close() keeps trying to drain (ms). */
-  closeTimeoutMs?: number;
-  /** For metrics, `n` records at a time. 'written' = direct write acknowledged, 'replayed' = journal write acknowledged. */
-  onEvent?: (e: RecorderEvent, n: number) => void;
-}
-
-const DEFAULTS = {
-  concurrency: 2,
-  batchMax: 128,
-  // Records are off the request path, so waiting costs nothing visible; at 5,000 req/s a
-  // 20 ms linger fills batches of ~100, and each batch costs the proxy and Redis about the
-  // same whatever its size (npm run bench: 2 ms → 20 ms saved ~20 µs of proxy CPU per request).
-  lingerMs: 20,
-  retryInitialMs: 250, // 0.25 s
-  retryMaxMs: 10_000, // 10 s
-  closeTimeoutMs: 5_000, // 5 s
-} as const;
-
 /** A record plus its arrival order, which the journal keeps across failed attempts. */
 interface Entry {
   seq: number;
@@ -72,16 +41,18 @@ interface Entry {
 const bySeq = (e: Entry): number => e.seq;
 const recordOf = (e: Entry): RequestRecord => e.r;
 
+/** A store call's rejection, boxed: any value, even undefined, is a failure. */
+interface Failure {
+  err: unknown;
+}
+
 export class Recorder {
   readonly #store: MeterStore;
   readonly #log: Logger;
-  readonly #onEvent: (e: RecorderEvent, n: number) => void;
+  readonly #onOutcome: (outcome: RecorderOutcome, n: number) => void;
   readonly #concurrency: number;
   readonly #batchMax: number;
-  readonly #lingerMs: number;
-  #linger: NodeJS.Timeout | NodeJS.Immediate | null = null;
-  readonly #retryInitialMs: number;
-  readonly #retryMaxMs: number;
+  readonly #linger: Linger;
   readonly #closeTimeoutMs: number;
   readonly #queue: Fifo<Entry>;
   readonly #journal: Fifo<Entry>;
@@ -91,8 +62,7 @@ export class Recorder {
   #calls = 0;
   #down = false;
   #replaying = false;
-  #timer: NodeJS.Timeout | null = null;
-  #backoffMs: number;
+  readonly #retry: RetryTimer;
   #closed = false;
   #closeExpired = false;
   #warnedDrop = false;
@@ -104,18 +74,17 @@ export class Recorder {
   constructor(opts: RecorderOptions) {
     this.#store = opts.store;
     this.#log = opts.logger;
-    this.#onEvent = opts.onEvent ?? (() => {});
-    this.#concurrency = opts.concurrency ?? DEFAULTS.concurrency;
-    this.#batchMax = opts.batchMax ?? DEFAULTS.batchMax;
-    this.#lingerMs = opts.lingerMs ?? DEFAULTS.lingerMs;
-    this.#retryInitialMs = opts.retryInitialMs ?? DEFAULTS.retryInitialMs;
-    this.#retryMaxMs = opts.retryMaxMs ?? DEFAULTS.retryMaxMs;
-    this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;
-    this.#backoffMs = this.#retryInitialMs;
+    this.#onOutcome = opts.onOutcome ?? (() => {});
+    this.#concurrency = opts.concurrency ?? RECORDER_DEFAULTS.concurrency;
+    this.#batchMax = opts.batchMax ?? RECORDER_DEFAULTS.batchMax;
+    this.#retry = new RetryTimer(opts.retryInitialMs ?? RECORDER_DEFAULTS.retryInitialMs, opts.retryMaxMs ?? RECORDER_DEFAULTS.retryMaxMs);
+    this.#closeTimeoutMs = opts.closeTimeoutMs ?? RECORDER_DEFAULTS.closeTimeoutMs;
     for (const [name, v] of [['concurrency', this.#concurrency], ['batchMax', this.#batchMax]] as const) {
       if (!(Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`Recorder ${name} must be a positive integer, got ${v}`);
     }
-    if (!(this.#lingerMs >= 0)) throw new RangeError(`Recorder lingerMs must be >= 0, got ${this.#lingerMs}`);
+    const lingerMs = opts.lingerMs ?? RECORDER_DEFAULTS.lingerMs;
+    if (!(lingerMs >= 0)) throw new RangeError(`Recorder lingerMs must be >= 0, got ${lingerMs}`);
+    this.#linger = new Linger(lingerMs, () => this.#pump());
     this.#queue = new Fifo(opts.journalMaxRecords);
     this.#journal = new Fifo(opts.journalMaxRecords);
   }
@@ -129,18 +98,13 @@ export class Recorder {
       if (this.#down || this.#journal.length > 0 || this.#replaying) return this.#toJournal(entry);
       this.#drop(this.#queue.push(entry).length, 'write queue full');
       if (this.#queue.length >= this.#batchMax) this.#pump();
-      else if (this.#linger === null) this.#linger = this.#lingerMs > 0 ? setTimeout(this.#onLinger, this.#lingerMs) : setImmediate(this.#onLinger);
+      else this.#linger.arm();
     } catch (err) {
       // An invalid record would fail every replay forever: count it and let it go.
       this.#log.warn({ id: r?.id, err: errMessage(err) }, 'meter record dropped');
       this.#drop(1);
     }
   }
-
-  readonly #onLinger = (): void => {
-    this.#linger = null;
-    this.#pump();
-  };
 
   stats(): RecorderStats {
     return {
@@ -162,8 +126,7 @@ export class Recorder {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#retry.cancel();
     this.#pump(); // a batch still lingering goes now
     let deadline: NodeJS.Timeout | undefined;
     const expired = new Promise<void>((resolve) => {
@@ -185,34 +148,36 @@ export class Recorder {
       this.#inFlight += batch.length;
       this.#write(batch).then(
         () => this.#sent(batch, null),
-        (err: unknown) => this.#sent(batch, err),
+        (err: unknown) => this.#sent(batch, { err }),
       );
     }
     // Nothing left to wait for. Records still queued (every slot busy) leave when a call returns.
-    if (this.#queue.length === 0 && this.#linger !== null) this.#clearLinger();
+    if (this.#queue.length === 0) this.#linger.cancel();
     this.#notifyIfIdle();
   }
 
-  #sent(batch: Entry[], err: unknown): void {
+  #sent(batch: Entry[], failure: Failure | null): void {
     this.#calls -= 1;
     this.#inFlight -= batch.length;
-    if (err === null) {
-      this.#written += batch.length;
-      this.#emit('written', batch.length);
-    } else {
-      this.#failures += batch.length;
-      this.#emit('write_failed', batch.length);
-      this.#requeue(batch);
-      this.#emit('journaled', batch.length);
-      this.#markDown(err);
-    }
+    this.#returned(batch, failure, 'written');
     this.#pump();
   }
 
-  #clearLinger(): void {
-    clearTimeout(this.#linger as NodeJS.Timeout);
-    clearImmediate(this.#linger as NodeJS.Immediate);
-    this.#linger = null;
+  /**
+   * The accounting shared by direct writes and replays once the store call returns. A failed
+   * batch goes back to the journal (a direct write's records enter it now) and marks the store down.
+   */
+  #returned(batch: readonly Entry[], failure: Failure | null, success: 'written' | 'replayed'): void {
+    if (failure === null) {
+      this.#written += batch.length;
+      this.#emit(success, batch.length);
+      return;
+    }
+    this.#failures += batch.length;
+    this.#emit('write_failed', batch.length);
+    this.#requeue(batch);
+    if (success === 'written') this.#emit('journaled', batch.length);
+    this.#markDown(failure.err);
   }
 
   /** Replays the journal head-first in batches until it is empty or a write fails. */
@@ -224,24 +189,19 @@ export class Recorder {
       while (this.#journal.length > 0 && !this.#closeExpired) {
         const batch = this.#journal.shiftMany(this.#batchMax);
         this.#inFlight += batch.length;
-        let failure: { err: unknown } | null = null;
+        let failure: Failure | null = null;
         try {
           await this.#write(batch);
         } catch (err) {
           failure = { err };
         }
         this.#inFlight -= batch.length;
+        this.#returned(batch, failure, 'replayed');
         if (failure !== null) {
-          this.#failures += batch.length;
-          this.#emit('write_failed', batch.length);
-          this.#requeue(batch);
-          this.#markDown(failure.err);
-          this.#backoffMs = Math.min(this.#backoffMs * 2, this.#retryMaxMs);
+          this.#retry.backOff();
           retry = true;
           return;
         }
-        this.#written += batch.length;
-        this.#emit('replayed', batch.length);
         this.#markUp();
       }
       if (this.#journal.length === 0) this.#markUp();
@@ -254,13 +214,8 @@ export class Recorder {
 
   #scheduleReplay(): void {
     // A running replay reschedules itself on failure; a second timer would only race it.
-    if (this.#timer !== null || this.#replaying || this.#closed) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      void this.#replay();
-    }, this.#backoffMs);
-    // A pending retry must not keep an otherwise finished process alive.
-    this.#timer.unref();
+    if (this.#replaying || this.#closed) return;
+    this.#retry.schedule(() => void this.#replay());
   }
 
   #markDown(err: unknown): void {
@@ -276,7 +231,7 @@ export class Recorder {
     if (!this.#down) return;
     this.#down = false;
     this.#warnedDrop = false;
-    this.#backoffMs = this.#retryInitialMs;
+    this.#retry.reset();
     this.#log.info({ journaled: this.#journal.length, dropped: this.#dropped }, 'meter store reachable again');
   }
 
@@ -315,11 +270,11 @@ export class Recorder {
     }
   }
 
-  #emit(e: RecorderEvent, n: number): void {
+  #emit(outcome: RecorderOutcome, n: number): void {
     try {
-      this.#onEvent(e, n);
+      this.#onOutcome(outcome, n);
     } catch {
-      // A metrics callback bug must not break metering; stats() still counts the event.
+      // A metrics callback bug must not break metering; stats() still counts the records.
     }
   }
 

@@ -1,11 +1,8 @@
-import type { Usage, UsageMissingReason } from '../core/usage.ts';
-
-/** The token kinds we aggregate, in the order they appear in buckets and metrics. */
-export const TOKEN_KINDS = ['input', 'output', 'cache_creation_5m', 'cache_creation_1h', 'cache_read'] as const;
-export type TokenKind = (typeof TOKEN_KINDS)[number];
+import type { TokenKind, Usage, UsageMissingReason } from '../core/usage.ts';
 
 /**
- * One completed request, as written to the store. Everything needed to rebuild
+ * One completed request, as written to the store: "a record" throughout the code (the
+ * Redis stream that holds them keeps its name, `events`). Everything needed to rebuild
  * every aggregate; nothing that identifies a caller except the hashed key id.
  */
 export interface RequestRecord {
@@ -88,7 +85,7 @@ export interface StoreHealth {
 export interface MeterStore {
   readonly kind: 'memory' | 'redis';
   /**
-   * Persist one record: append to the event log and add to every per-minute bucket.
+   * Persist one record: append to the record stream and add to every per-minute bucket.
    * Idempotent by `record.id`: writing the same record twice counts it once.
    * Rejects when the backend is unreachable (the Recorder journals it).
    */
@@ -101,7 +98,7 @@ export interface MeterStore {
   writeBatch(records: readonly RequestRecord[]): Promise<void>;
   /** Read aggregated totals, one row per (bucket, value), sorted by start then value. */
   query(q: UsageQuery): Promise<UsageRow[]>;
-  /** The most recent events, newest first (bounded). */
+  /** The most recent records, newest first (bounded). */
   recent(limit: number): Promise<RequestRecord[]>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;

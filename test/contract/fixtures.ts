@@ -1,13 +1,14 @@
 /** Shared builders for store tests: a settable clock and request records. */
 import type { Clock } from '../../src/lib/clock.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
+import { DAY_MS, HOUR_MS, MINUTE_MS } from '../../src/core/time.ts';
 import type { Usage } from '../../src/core/usage.ts';
 
 /** 2025-01-15T10:00:00Z: a fixed hour start, so tests can place records on exact boundaries. */
 export const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
-export const MIN = 60_000;
-export const HOUR = 3_600_000;
-export const DAY = 86_400_000;
+export const MIN = MINUTE_MS;
+export const HOUR = HOUR_MS;
+export const DAY = DAY_MS;
 
 export class TestClock implements Clock {
   #now: number;

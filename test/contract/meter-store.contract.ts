@@ -10,7 +10,7 @@ import { DAY, HOUR, MIN, prng, rec, T0, type TestClock, usage } from './fixtures
 
 export interface ContractStoreOptions {
   bucketTtlSeconds: number;
-  eventsMaxLen: number;
+  recordsMaxLen: number;
 }
 
 export interface ContractHarness {
@@ -24,7 +24,7 @@ export interface ContractHarness {
 
 export type MakeStore = (opts: ContractStoreOptions) => Promise<ContractHarness>;
 
-const DEFAULTS: ContractStoreOptions = { bucketTtlSeconds: 86_400, eventsMaxLen: 1_000 };
+const DEFAULTS: ContractStoreOptions = { bucketTtlSeconds: 86_400, recordsMaxLen: 1_000 };
 
 /** Strips a row to what a test compares; keeps bigint cost exact. */
 const brief = (r: UsageRow) => ({ start: r.start, value: r.value, requests: r.totals.requests, cost: r.totals.costPicoUsd });
@@ -172,8 +172,8 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
       assert.equal(typeof rows[0]?.totals.costPicoUsd, 'bigint');
     });
 
-    test('recent(): newest first, capped by limit and by eventsMaxLen, records round-trip', async (t) => {
-      const { store } = await setup(t, { eventsMaxLen: 5 });
+    test('recent(): newest first, capped by limit and by recordsMaxLen, records round-trip', async (t) => {
+      const { store } = await setup(t, { recordsMaxLen: 5 });
       const records = Array.from({ length: 8 }, (_, i) =>
         rec({ ts: T0 + i, tag: i % 2 === 0 ? '' : `t${i}`, model: i === 3 ? null : 'm', ttftMs: i === 4 ? 12.25 : null }),
       );
@@ -201,7 +201,7 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
       assert.equal((await store.query(q)).length, 1);
       await elapse(1_500);
       assert.deepEqual(await store.query(q), []);
-      assert.equal((await store.recent(10)).length, 1, 'the event log is capped by length, not TTL');
+      assert.equal((await store.recent(10)).length, 1, 'the record log is capped by length, not TTL');
     });
   });
 }

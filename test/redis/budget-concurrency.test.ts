@@ -14,7 +14,7 @@ import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { NaiveBudgetStore } from '../helpers/naive-budget-store.ts';
 import { RedisBudgetStore } from '../../src/budget/redis-budget-store.ts';
-import { createRedisClient } from '../../src/store/redis-client.ts';
+import { createRedisClient } from '../../src/redis/client.ts';
 import type { Config } from '../../src/config/types.ts';
 
 const MODEL = 'claude-haiku-4-5'; // $1 in / $5 out per MTok

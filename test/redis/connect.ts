@@ -1,7 +1,7 @@
 /** Clients for tests: the production fail-fast factory, awaited until ready (it queues nothing before). */
 import { once } from 'node:events';
 import type { Cluster, Redis } from 'ioredis';
-import { createRedisClient, createRedisCluster } from '../../src/store/redis-client.ts';
+import { createRedisClient, createRedisCluster } from '../../src/redis/client.ts';
 
 /** Short reconnect backoff so a restarted server is picked up within ~50 ms. */
 const FAST = { maxReconnectDelayMs: 50 } as const;

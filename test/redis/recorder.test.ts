@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../src/lib/logger.ts';
-import { Recorder, type RecorderEvent, type RecorderOptions } from '../../src/store/recorder.ts';
+import type { RecorderOptions, RecorderOutcome } from '../../src/store/recorder-options.ts';
+import { Recorder } from '../../src/store/recorder.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
-import { decodeEvent } from '../../src/store/event-codec.ts';
+import { decodeRecord } from '../../src/store/record-codec.ts';
 import type { RequestRecord, Totals } from '../../src/store/types.ts';
 import { DAY, rec, T0, usage } from '../contract/fixtures.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
@@ -27,28 +28,28 @@ interface Rig {
   store: RedisStore;
   recorder: Recorder;
   logger: ReturnType<typeof memoryLogger>;
-  events: Map<RecorderEvent, number>;
+  outcomes: Map<RecorderOutcome, number>;
 }
 
 async function rig(
   t: { after(fn: () => unknown): void },
   server: RedisServer,
-  opts: Partial<RecorderOptions> & { onEventToo?: (e: RecorderEvent, n: number) => void } = {},
+  opts: Partial<RecorderOptions> & { onOutcomeToo?: (outcome: RecorderOutcome, n: number) => void } = {},
 ): Promise<Rig> {
   const client = await connectRedis(server.url);
-  const store = new RedisStore(client, { prefix: 'rec', bucketTtlSeconds: 3600, eventsMaxLen: 100_000, ownsClient: false });
+  const store = new RedisStore(client, { prefix: 'rec', bucketTtlSeconds: 3600, recordsMaxLen: 100_000, ownsClient: false });
   const logger = memoryLogger();
-  const events = new Map<RecorderEvent, number>();
-  const { onEventToo, ...rest } = opts;
+  const outcomes = new Map<RecorderOutcome, number>();
+  const { onOutcomeToo, ...rest } = opts;
   const recorder = new Recorder({
     store,
     logger,
     journalMaxRecords: 10_000,
     retryInitialMs: 20,
     retryMaxMs: 200,
-    onEvent: (e, n) => {
-      events.set(e, (events.get(e) ?? 0) + n);
-      onEventToo?.(e, n);
+    onOutcome: (outcome, n) => {
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + n);
+      onOutcomeToo?.(outcome, n);
     },
     ...rest,
   });
@@ -57,7 +58,7 @@ async function rig(
     await store.close();
     client.disconnect();
   });
-  return { client, store, recorder, logger, events };
+  return { client, store, recorder, logger, outcomes };
 }
 
 function records(n: number, tag: string): RequestRecord[] {
@@ -66,7 +67,7 @@ function records(n: number, tag: string): RequestRecord[] {
   );
 }
 
-/** Totals in Redis must equal the exact sums of `expected`, and the event log hold each id once. */
+/** Totals in Redis must equal the exact sums of `expected`, and the record stream hold each id once. */
 async function assertStoredExactlyOnce(r: Rig, expected: RequestRecord[]): Promise<void> {
   // Records span 24 h from 10:00 UTC, so two day rows: sum them.
   const rows = await r.store.query({ by: 'all', granularity: 'day', from: T0, to: T0 + DAY });
@@ -76,9 +77,9 @@ async function assertStoredExactlyOnce(r: Rig, expected: RequestRecord[]): Promi
   assert.equal(sum((t) => t.tokens.output), expected.reduce((s, x) => s + (x.usage?.output ?? 0), 0));
   const cost = rows.reduce((s, row) => s + row.totals.costPicoUsd, 0n);
   assert.equal(cost, expected.reduce((s, x) => s + BigInt(x.costPicoUsd), 0n));
-  const events = await r.client.xrange('{rec}:events', '-', '+');
-  const ids = events.map(([, fields]) => decodeEvent(fields)?.id);
-  assert.equal(ids.length, expected.length, 'one event per record');
+  const entries = await r.client.xrange('{rec}:events', '-', '+');
+  const ids = entries.map(([, fields]) => decodeRecord(fields)?.id);
+  assert.equal(ids.length, expected.length, 'one stream entry per record');
   assert.deepEqual(new Set(ids), new Set(expected.map((x) => x.id)));
 }
 
@@ -121,9 +122,9 @@ test('SIGKILL of redis-server in the middle of a 5,000-record replay: every reco
   let writtenAtKill = -1;
   let killed: Promise<void> | null = null;
   const r: Rig = await rig(t, server, {
-    onEventToo: (e, n) => {
+    onOutcomeToo: (outcome, n) => {
       // The first replayed batch that reaches a fifth of the records.
-      if (e !== 'replayed' || replayed >= N / 5 || (replayed += n) < N / 5) return;
+      if (outcome !== 'replayed' || replayed >= N / 5 || (replayed += n) < N / 5) return;
       writtenAtKill = r.recorder.stats().written;
       killed = server.kill(); // the signal is sent synchronously, right here mid-replay
     },
@@ -156,7 +157,7 @@ test('journal overflow drops the oldest records and counts them', async (t) => {
   await r.recorder.flush();
   assert.equal(r.recorder.stats().journaled, 10);
   assert.equal(r.recorder.stats().dropped, 15);
-  assert.equal(r.events.get('dropped'), 15);
+  assert.equal(r.outcomes.get('dropped'), 15);
   assert.equal(r.logger.lines.filter((l) => l.includes('dropped')).length, 1, 'one warning per outage');
 
   await server.restart();

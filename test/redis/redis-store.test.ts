@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
-import { RedisStore, type RedisClient } from '../../src/store/redis-store.ts';
+import type { RedisClient } from '../../src/redis/client.ts';
+import { RedisStore } from '../../src/store/redis-store.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
 import { DAY, HOUR, MIN, prng, rec, T0, TestClock, usage } from '../contract/fixtures.ts';
 import { runMeterStoreContract, type ContractStoreOptions } from '../contract/meter-store.contract.ts';
@@ -73,8 +74,8 @@ function randomRecords(n: number, seed: number): RequestRecord[] {
 describe('RedisStore on a real redis-server', () => {
   test('the write script is atomic: 2,000 records, each written twice by two clients at concurrency 50, sum exactly', async (t) => {
     const prefix = freshPrefix();
-    const a = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 10_000 });
-    const b = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 10_000 });
+    const a = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, recordsMaxLen: 10_000 });
+    const b = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, recordsMaxLen: 10_000 });
     t.after(() => Promise.all([a.close(), b.close()]));
     const records = randomRecords(2_000, 7);
     await Promise.all([writeConcurrently(a, records, 50), writeConcurrently(b, [...records].reverse(), 50)]);
@@ -92,12 +93,12 @@ describe('RedisStore on a real redis-server', () => {
     }
     const probe = await connectRedis(server.url);
     t.after(() => probe.quit());
-    assert.equal(await probe.xlen(`{${prefix}}:events`), 2_000, 'one event per record, none duplicated');
+    assert.equal(await probe.xlen(`{${prefix}}:events`), 2_000, 'one stream entry per record, none duplicated');
   });
 
   test('a batch counts a record repeated inside it once (exact path, past 2^53); an invalid record refuses the whole batch', async (t) => {
     const prefix = freshPrefix();
-    const store = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 100 });
+    const store = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, recordsMaxLen: 100 });
     t.after(() => store.close());
     // Same minute and dimensions: the script sums their increments into one field, past 2^53.
     const twice = rec({ id: 'same', ts: T0, costPicoUsd: 2 ** 52 });
@@ -119,7 +120,7 @@ describe('RedisStore on a real redis-server', () => {
   test('a batch of new records is summed before Redis: one HINCRBY per distinct field, exact past 2^53', async (t) => {
     const prefix = freshPrefix();
     const client = await connectRedis(server.url);
-    const store = new RedisStore(client, { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 100 });
+    const store = new RedisStore(client, { prefix, bucketTtlSeconds: 3600, recordsMaxLen: 100 });
     t.after(() => store.close());
     const probe = await connectRedis(server.url);
     t.after(() => probe.quit());
@@ -141,7 +142,7 @@ describe('RedisStore on a real redis-server', () => {
 
   test('a batch holding a record written by an earlier batch (a replay) counts only the new ones', async (t) => {
     const prefix = freshPrefix();
-    const store = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, eventsMaxLen: 100 });
+    const store = new RedisStore(await connectRedis(server.url), { prefix, bucketTtlSeconds: 3600, recordsMaxLen: 100 });
     t.after(() => store.close());
     const first = rec({ id: 'replayed', ts: T0, costPicoUsd: 7 });
     await store.write(first);
@@ -156,7 +157,7 @@ describe('RedisStore on a real redis-server', () => {
     const old = await startRedis({ args: ['--rename-command', 'SMISMEMBER', ''] });
     t.after(() => old.close());
     const client = await connectRedis(old.url);
-    const store = new RedisStore(client, { prefix: freshPrefix(), bucketTtlSeconds: 3600, eventsMaxLen: 100 });
+    const store = new RedisStore(client, { prefix: freshPrefix(), bucketTtlSeconds: 3600, recordsMaxLen: 100 });
     t.after(() => store.close());
     const first = rec({ id: 'o-1', ts: T0, costPicoUsd: 7 });
     await store.writeBatch([first, rec({ id: 'o-2', ts: T0, costPicoUsd: 11 })]);
@@ -170,7 +171,7 @@ describe('RedisStore on a real redis-server', () => {
   test('key layout: hour hashes with TTL, a per-minute dedupe set of record ids with TTL, fields minute|metric|value', async (t) => {
     const client = await connectRedis(server.url);
     const prefix = freshPrefix();
-    const store = new RedisStore(client, { prefix, bucketTtlSeconds: 600, eventsMaxLen: 10, dedupeTtlSeconds: 300 });
+    const store = new RedisStore(client, { prefix, bucketTtlSeconds: 600, recordsMaxLen: 10, dedupeTtlSeconds: 300 });
     t.after(() => store.close());
     await store.write(rec({ id: 'r1', ts: T0 + 61_000, tag: 'a|b', costPicoUsd: 9 }));
     const keys = (await client.keys(`{${prefix}}:*`)).sort();
@@ -194,7 +195,7 @@ describe('RedisStore on a real redis-server', () => {
   test('cluster: every key of one record hashes to one slot', async (t) => {
     const client: Cluster = await connectCluster(cluster.nodes);
     const prefix = freshPrefix();
-    const store = new RedisStore(client, { prefix, bucketTtlSeconds: 600, eventsMaxLen: 10, ownsClient: false });
+    const store = new RedisStore(client, { prefix, bucketTtlSeconds: 600, recordsMaxLen: 10, ownsClient: false });
     t.after(async () => {
       await store.close();
       await client.quit();
@@ -208,7 +209,7 @@ describe('RedisStore on a real redis-server', () => {
   test('when Redis is down, write() rejects fast and health() says so; both recover after restart', async (t) => {
     const own = await startRedis({ t });
     const client: Redis = await connectRedis(own.url);
-    const store = new RedisStore(client, { prefix: freshPrefix(), bucketTtlSeconds: 600, eventsMaxLen: 10 });
+    const store = new RedisStore(client, { prefix: freshPrefix(), bucketTtlSeconds: 600, recordsMaxLen: 10 });
     t.after(() => store.close());
     assert.deepEqual(await store.health(), { kind: 'redis', reachable: true });
     await own.stop();

@@ -23,7 +23,7 @@ test('steady spend: cold start first, a warm projection near the truth later, an
   const scored: number[] = [];
   const fits: number[] = [];
   const svc = new ForecastService({
-    gate, store, meter: new MemoryStore({ clock, bucketTtlSeconds: 86_400, eventsMaxLen: 10 }), clock, logger: silentLogger,
+    gate, store, meter: new MemoryStore({ clock, bucketTtlSeconds: 86_400, recordsMaxLen: 10 }), clock, logger: silentLogger,
     config: () => DEFAULTS.forecast,
     events: { onWindowClosed: (_b, _i, ape) => scored.push(ape), onForecast: (f) => fits.push(f.path.fittedAt) },
   });

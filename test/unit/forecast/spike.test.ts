@@ -30,7 +30,7 @@ function normal5min(t: number): number {
 test('a 47× burst is detected once, with the offending key and tag; a normal week raises nothing', async () => {
   const clock = new FakeClock(T0);
   const store = new MemoryBudgetStore();
-  const meter = new MemoryStore({ clock, bucketTtlSeconds: 40 * 86_400, eventsMaxLen: 1000 });
+  const meter = new MemoryStore({ clock, bucketTtlSeconds: 40 * 86_400, recordsMaxLen: 1000 });
   const b = budget({ name: 'daily', limit_usd: 1000, window: 'day', spike: { multiple: 5, window_min: 5, action: 'throttle_offender' } });
   const gate = new BudgetGate({ store, pricer: () => buildPricer({ source: null, pricing: DEFAULTS.pricing }), clock, logger: silentLogger, budgets: [b] });
   const spikes: SpikeEvent[] = [];

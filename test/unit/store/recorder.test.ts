@@ -6,14 +6,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Logger } from '../../../src/lib/logger.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
-import { Recorder, type RecorderEvent, type RecorderOptions } from '../../../src/store/recorder.ts';
+import type { RecorderOptions, RecorderOutcome } from '../../../src/store/recorder-options.ts';
+import { Recorder } from '../../../src/store/recorder.ts';
 import type { MeterStore, RequestRecord, StoreHealth, UsageQuery, UsageRow } from '../../../src/store/types.ts';
 import { rec, TestClock } from '../../contract/fixtures.ts';
 
 /** MemoryStore behind a switch, counting concurrent writes. */
 class SwitchStore implements MeterStore {
   readonly kind = 'memory' as const;
-  readonly inner = new MemoryStore({ clock: new TestClock(), bucketTtlSeconds: 3600, eventsMaxLen: 10_000 });
+  readonly inner = new MemoryStore({ clock: new TestClock(), bucketTtlSeconds: 3600, recordsMaxLen: 10_000 });
   up = true;
   /** Writes never settle: a hung connection. */
   hang = false;
@@ -57,7 +58,7 @@ function setup(t: { after(fn: () => unknown): void }, opts: Partial<RecorderOpti
   const lines: string[] = [];
   const keep = (level: string) => (_: object, msg?: string) => void lines.push(`${level}: ${msg ?? ''}`);
   const logger: Logger = { info: keep('info'), warn: keep('warn'), error: keep('error'), debug: () => {} };
-  const events: RecorderEvent[] = [];
+  const outcomes: RecorderOutcome[] = [];
   const recorder = new Recorder({
     store,
     logger,
@@ -65,13 +66,13 @@ function setup(t: { after(fn: () => unknown): void }, opts: Partial<RecorderOpti
     retryInitialMs: 5,
     retryMaxMs: 20,
     closeTimeoutMs: 200,
-    onEvent: (e, n) => {
-      for (let i = 0; i < n; i++) events.push(e);
+    onOutcome: (outcome, n) => {
+      for (let i = 0; i < n; i++) outcomes.push(outcome);
     },
     ...opts,
   });
   t.after(() => recorder.close());
-  return { store, recorder, lines, events };
+  return { store, recorder, lines, outcomes };
 }
 
 async function until(cond: () => boolean): Promise<void> {
@@ -113,7 +114,7 @@ test('an idle record is written after lingerMs, not held for company', async (t)
 });
 
 test('an outage is logged once down and once up; the journal replays in record() order', async (t) => {
-  const { store, recorder, lines, events } = setup(t, { concurrency: 1 });
+  const { store, recorder, lines, outcomes } = setup(t, { concurrency: 1 });
   store.up = false;
   const all = Array.from({ length: 50 }, () => rec());
   for (const r of all) recorder.record(r);
@@ -124,8 +125,8 @@ test('an outage is logged once down and once up; the journal replays in record()
   await until(() => recorder.stats().journaled === 0 && recorder.stats().pending === 0);
   assert.deepEqual(lines, ['warn: meter store unreachable; journaling records until it answers', 'info: meter store reachable again']);
   assert.deepEqual((await store.recent(100)).map((r) => r.id), all.map((r) => r.id).reverse());
-  assert.equal(events.filter((e) => e === 'replayed').length, 50);
-  assert.equal(events.filter((e) => e === 'journaled').length, 50);
+  assert.equal(outcomes.filter((o) => o === 'replayed').length, 50);
+  assert.equal(outcomes.filter((o) => o === 'journaled').length, 50);
 });
 
 test('invalid records are dropped and counted, never journaled', async (t) => {
@@ -136,9 +137,9 @@ test('invalid records are dropped and counted, never journaled', async (t) => {
   assert.equal(lines.length, 1);
 });
 
-test('a throwing onEvent callback does not break recording', async (t) => {
+test('a throwing onOutcome callback does not break recording', async (t) => {
   const { recorder } = setup(t, {
-    onEvent: () => {
+    onOutcome: () => {
       throw new Error('metrics bug');
     },
   });

@@ -1,11 +1,15 @@
 /**
  * ioredis clients configured for a metering side path: when Redis is down, commands
- * must fail in milliseconds (the Recorder journals the record) instead of piling up in
- * ioredis's offline queue, while the connection keeps retrying in the background.
- * The composition root creates the client, hands it to RedisStore and quits it on shutdown.
+ * must fail in milliseconds (the Recorder journals the record, the budget gate applies
+ * on_store_error) instead of piling up in ioredis's offline queue, while the connection
+ * keeps retrying in the background. The composition root creates one client, hands it to
+ * the meter store and the budget store, and quits it on shutdown.
  */
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { silentLogger, type Logger } from '../lib/logger.ts';
+
+/** A single-node or Cluster client: every store takes either. */
+export type RedisClient = Redis | Cluster;
 
 export interface RedisClientOptions {
   /** Connection errors go here at debug level (default: silent). */
@@ -31,8 +35,9 @@ function connectionOptions(opts: RedisClientOptions): RedisOptions {
     // them after reconnect: the outcome is ambiguous either way, and the Recorder's
     // replay plus the store's dedupe set resolve it without double counting.
     maxRetriesPerRequest: 0,
-    // Every proxied request ends in one script call; batching the calls issued in the same
-    // event-loop tick into one socket write cut the proxy's CPU per request (npm run bench).
+    // Commands issued in one event-loop tick share one socket write: the budget store's
+    // per-request scripts and the reads. The meter store's batch is one command already and
+    // bypasses it (store/redis-store.ts).
     enableAutoPipelining: true,
     connectTimeout: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
     commandTimeout: opts.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
@@ -46,7 +51,7 @@ function backoff(opts: RedisClientOptions): (times: number) => number {
 }
 
 /** Logs connection errors at debug: the Recorder reports outages once, not per retry. */
-function quietErrors(client: Redis | Cluster, logger: Logger = silentLogger): void {
+function quietErrors(client: RedisClient, logger: Logger = silentLogger): void {
   // Without an 'error' listener ioredis prints every reconnect failure to stderr.
   client.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
 }
@@ -79,7 +84,7 @@ export function createRedisCluster(nodes: ClusterNode[], opts: RedisClientOption
 }
 
 /** Closes a client we own: QUIT, or disconnect() when the connection is already down (same end state, no reconnect loop). */
-export async function quitClient(client: Redis | Cluster): Promise<void> {
+export async function quitClient(client: RedisClient): Promise<void> {
   try {
     await client.quit();
   } catch {

@@ -1,17 +1,18 @@
 /**
  * RequestRecord ⇄ stream entry fields. Pure.
  *
- * Written as one field, `v1`, holding a JSON array in EVENT_FIELDS order (`XRANGE` shows
- * it as such): one XADD argument instead of ~34 field/value strings costs measurably less
- * Redis and proxy CPU per request (npm run bench), and stores only the values. Readers also
- * accept the older flat form (one stream field per record field, nulls omitted, booleans
- * 1/0, usage as JSON), so entries written before stay readable.
+ * Written as one field, `v2`, holding a JSON array in RECORD_FIELDS order (`XRANGE` shows
+ * it as such): one XADD argument instead of ~34 field/value strings costs less Redis and
+ * proxy CPU per request (npm run bench), and stores only the values. Readers also accept
+ * the two forms earlier builds wrote, `v1` (usage as an object) and flat (one stream field
+ * per record field, nulls omitted, booleans 1/0, usage as JSON): the stream is trimmed by
+ * length, not age, so such entries stay in it until `store.events_max_len` newer ones follow.
  */
 import type { Usage, UsageMissingReason } from '../core/usage.ts';
 import type { RequestRecord } from './types.ts';
 
 // A Record (not an array) so adding a reason to the union without listing it here
-// fails to compile instead of silently dropping events on decode.
+// fails to compile instead of silently dropping records on decode.
 const MISSING_REASONS: Record<UsageMissingReason, true> = {
   error_status: true,
   no_usage_field: true,
@@ -24,8 +25,8 @@ const MISSING_REASONS: Record<UsageMissingReason, true> = {
   budget_store_unreachable: true,
 };
 
-/** The positions of the event array (`v1` and `v2`). Append only: a stored position never changes meaning. */
-export const EVENT_FIELDS = [
+/** The positions of the record array (`v1` and `v2`). Append only: a stored position never changes meaning. */
+export const RECORD_FIELDS = [
   'id', 'ts', 'method', 'path', 'model', 'keyId', 'tag', 'status', 'stream', 'usage', 'usageMissing',
   'partial', 'costPicoUsd', 'unpriced', 'free', 'latencyMs', 'ttftMs', 'upstreamLatencyMs', 'errorType', 'messageId',
 ] as const;
@@ -37,12 +38,11 @@ export const USAGE_FIELDS = [
 ] as const satisfies ReadonlyArray<keyof Usage>;
 
 /**
- * One stream field, `v2`: the JSON array of EVENT_FIELDS with the usage as an array of
- * USAGE_FIELDS. Without the usage key names an entry is ~40% smaller (258 against 415
- * characters for a typical request), which Redis keeps for every event in the stream
- * (bench/dedupe-memory.ts). Dropping them costs no encoding time (docs/performance.md).
+ * One stream field, `v2`: the JSON array of RECORD_FIELDS with the usage as an array of
+ * USAGE_FIELDS. Leaving out the usage key names makes every entry the stream keeps ~40%
+ * smaller in Redis memory (bench/dedupe-memory.ts).
  */
-export function encodeEvent(r: RequestRecord): [string, string] {
+export function encodeRecord(r: RequestRecord): [string, string] {
   const u = r.usage;
   return [
     'v2',
@@ -57,7 +57,7 @@ export function encodeEvent(r: RequestRecord): [string, string] {
 }
 
 /** Decodes the field list XRANGE returns (any form); null when a required field is missing or malformed. */
-export function decodeEvent(flat: readonly string[]): RequestRecord | null {
+export function decodeRecord(flat: readonly string[]): RequestRecord | null {
   let m: Map<string, string> | null;
   if (flat.length === 2 && flat[0] === 'v2') m = fromArray(flat[1] ?? '', true);
   else if (flat.length === 2 && flat[0] === 'v1') m = fromArray(flat[1] ?? '', false);
@@ -71,8 +71,7 @@ function fromFlat(flat: readonly string[]): Map<string, string> {
   return m;
 }
 
-/** The `v1` array as the flat form's fields, so one validator reads both. */
-/** A `v1`/`v2` array as the field map of the flat form; `v2` usage arrays become usage objects. */
+/** A `v1`/`v2` array as the field map of the flat form, so one validator reads all three; `v2` usage arrays become usage objects. */
 function fromArray(json: string, usageArray: boolean): Map<string, string> | null {
   let v: unknown;
   try {
@@ -82,7 +81,7 @@ function fromArray(json: string, usageArray: boolean): Map<string, string> | nul
   }
   if (!Array.isArray(v)) return null;
   const m = new Map<string, string>();
-  EVENT_FIELDS.forEach((k, i) => {
+  RECORD_FIELDS.forEach((k, i) => {
     let x: unknown = v[i];
     if (x === null || x === undefined) return;
     if (k === 'usage' && usageArray) {
@@ -152,7 +151,7 @@ function parseUsage(json: string): Usage | null {
   try {
     v = JSON.parse(json);
   } catch {
-    return null; // a corrupt event is skipped by the caller, same as any malformed entry
+    return null; // a corrupt entry is skipped by the caller, same as any malformed one
   }
   if (typeof v !== 'object' || v === null) return null;
   const o = v as Record<string, unknown>;
