@@ -17,6 +17,7 @@ import { RedisStore } from '../src/store/redis-store.ts';
 import { createRedisClient } from '../src/store/redis-client.ts';
 import { handleProxied, pipelineLimits, type PipelineDeps } from '../src/http/pipeline.ts';
 import { BudgetGate } from '../src/budget/gate.ts';
+import { BudgetCatalog } from '../src/budget/catalog.ts';
 import { MemoryBudgetStore } from '../src/budget/memory-budget-store.ts';
 import { SettleQueue } from '../src/budget/settle-queue.ts';
 import type { Forwarder } from '../src/upstream/forward.ts';
@@ -57,7 +58,15 @@ const forwarder = new HttpProxy3Forwarder({
 });
 const pricer = buildPricer(config);
 // As createApp: the gate is always consulted; with no budgets configured it answers at once.
-const gate: BudgetGate = new BudgetGate({ store: new MemoryBudgetStore(), pricer: () => pricer, clock: systemClock, logger, budgets: config.budgets });
+const budgetStore = new MemoryBudgetStore();
+const gate: BudgetGate = new BudgetGate({
+  catalog: new BudgetCatalog(config.budgets, () => pricer),
+  ledger: budgetStore,
+  buckets: budgetStore,
+  pricer: () => pricer,
+  clock: systemClock,
+  logger,
+});
 const settles = new SettleQueue({ logger, run: (p) => gate.settle(p, p.id, p.actual) });
 const deps: PipelineDeps = {
   clock: systemClock,

@@ -18,15 +18,15 @@ import { RedisStore } from './store/redis-store.ts';
 import { createRedisClient, createRedisCluster } from './store/redis-client.ts';
 import { buildPricer } from './pricing/build.ts';
 import { VERSION } from './version.ts';
-import { BudgetGate } from './budget/gate.ts';
-import { SettleQueue } from './budget/settle-queue.ts';
+import type { BudgetGate } from './budget/gate.ts';
 import { MemoryBudgetStore } from './budget/memory-budget-store.ts';
 import { RedisBudgetStore } from './budget/redis-budget-store.ts';
 import type { BudgetStore } from './budget/types.ts';
 import { budgetEvents } from './budget/events.ts';
 import { WebhookAlerter } from './alerts/webhook.ts';
-import { ForecastService } from './forecast/service.ts';
+import type { ForecastService } from './forecast/service.ts';
 import { forecastEvents } from './forecast/events.ts';
+import { wireBudgets } from './wire/budgets.ts';
 import type { Cluster, Redis } from 'ioredis';
 
 export interface AppOptions {
@@ -95,32 +95,18 @@ export function createApp(opts: AppOptions): App {
   });
 
   let alerter = newAlerter(config, logger, metrics);
-  const gate: BudgetGate = new BudgetGate({
+  const budgets = wireBudgets({
+    budgets: config.budgets,
+    forecast: config.forecast,
     store: budgetStore,
+    meter: store,
     pricer: () => pipeline.pricer,
     clock,
     logger,
-    budgets: config.budgets,
-    events: budgetEvents(metrics, (e) => alerter.send(e), () => clock.now()),
+    gateEvents: budgetEvents(metrics, (e) => alerter.send(e), () => clock.now()),
+    forecastEvents: forecastEvents(metrics, (e) => alerter.send(e)),
   });
-  let currentForecastConfig = config.forecast;
-  const forecasts = new ForecastService({
-    gate,
-    store: budgetStore,
-    meter: store,
-    clock,
-    logger,
-    config: () => currentForecastConfig,
-    events: forecastEvents(metrics, (e) => alerter.send(e)),
-  });
-  gate.setPacing({
-    rate: (budget, instance) => forecasts.get(budget, instance)?.pacedRate ?? null,
-    offenderRate: (budget, instance, keyId, tag, now) => forecasts.offenderRate(budget, instance, keyId, tag, now),
-  });
-  const settles = new SettleQueue({
-    logger,
-    run: (p) => gate.settle(p, p.id, p.actual),
-  });
+  const { gate, forecasts, settles } = budgets;
   metrics.settlesPending = () => settles.stats().pending;
 
   const pipeline: PipelineDeps = {
@@ -178,8 +164,7 @@ export function createApp(opts: AppOptions): App {
       admin.pricingVersion = pipeline.pricer.version;
       admin.adminToken = next.admin.token;
       pipeline.limits = pipelineLimits(next);
-      gate.setBudgets(next.budgets);
-      currentForecastConfig = next.forecast;
+      budgets.reload(next);
       const old = alerter;
       alerter = newAlerter(next, logger, metrics);
       void old.close();

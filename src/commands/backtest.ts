@@ -3,7 +3,7 @@
  *   [--window day|month] [--at 6,12,18] [--eval-from DAY] [--json]
  *   [--price-input USD] [--price-output USD] [--scale-token-coverage]`
  *
- * Walk-forward accuracy of the forecaster on a normalized series (../shared/data forms),
+ * Walk-forward accuracy of the forecaster on a normalized series (the CSV forms in forecast/csv.ts),
  * next to the naive baselines. Exit 0 on success, 2 for a bad flag or file (with a message).
  */
 import { readFile } from 'node:fs/promises';
