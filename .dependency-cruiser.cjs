@@ -14,9 +14,9 @@ const LAYERS = [
   ['budget'], // admission, reservation, settle
   ['config'], // the YAML config, validated (owns no domain types)
   ['forecast'], // projections, pacing rates, spikes
-  ['simulate'], // offline replay of budgets and forecasts
   ['http'], // the request pipeline and admin routes
-  ['compose'], // the component graph and reload snapshot
+  ['compose'], // the component graph, budget wiring and reload snapshot
+  ['simulate'], // offline replay of budgets and forecasts, wired as the proxy wires them
   ['app.ts'], // serving the graph
   ['commands'], // CLI subcommands
   ['main.ts'], // the only reader of argv and process.env

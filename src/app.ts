@@ -60,8 +60,9 @@ export function createApp(opts: AppOptions): App {
     gate: g.gate,
     forecasts,
     reload(next) {
+      // One synchronous step: no request sees the new snapshot with the old budgets.
       const old = g.live.swap(buildSnapshot(next, logger, g.metrics));
-      g.gate.setBudgets(next.budgets);
+      g.reloadBudgets(next.budgets);
       void old.alerter.close();
     },
     ready,

@@ -1,3 +1,4 @@
+import { picoToUsd } from '../core/money.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import type { AlertEvent } from '../alerts/types.ts';
 import type { GateEvents } from './gate.ts';
@@ -10,11 +11,11 @@ export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => vo
         const st = states[i];
         if (!st || !budgets[i]) return;
         const labels = { budget: ref.budget, instance: ref.instance };
-        metrics.budgetSpent.set(labels, st.spentPico / 1e12);
-        metrics.budgetReserved.set(labels, st.reservedPico / 1e12);
+        metrics.budgetSpent.set(labels, picoToUsd(st.spentPico));
+        metrics.budgetReserved.set(labels, picoToUsd(st.reservedPico));
         if (ref.limitPico !== null) {
-          metrics.budgetLimit.set(labels, ref.limitPico / 1e12);
-          metrics.budgetOvershoot.set(labels, Math.max(0, st.spentPico - ref.limitPico) / 1e12);
+          metrics.budgetLimit.set(labels, picoToUsd(ref.limitPico));
+          metrics.budgetOvershoot.set(labels, picoToUsd(Math.max(0, st.spentPico - ref.limitPico)));
         }
       });
     },
@@ -40,8 +41,8 @@ export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => vo
         instance: ref.instance,
         window: { id: ref.window.id, start: new Date(ref.window.start).toISOString(), end: new Date(ref.window.end).toISOString() },
         threshold,
-        spent_usd: st.spentPico / 1e12,
-        limit_usd: ref.limitPico === null ? null : ref.limitPico / 1e12,
+        spent_usd: picoToUsd(st.spentPico),
+        limit_usd: ref.limitPico === null ? null : picoToUsd(ref.limitPico),
         spent_tokens: st.spentTokens,
         limit_tokens: ref.limitTokens,
         at: new Date(now()).toISOString(),

@@ -4,28 +4,30 @@
  * Layout (prefix `cm`, every name part URI-encoded, see `enc`):
  *   {cm:budget}:i:<budget>:<instance>:<windowId>        hash: s, t (calendar spent pico/tokens),
  *                                                       r, rt (reserved pico/tokens),
- *                                                       b:<bucketStartMs>, bt:<…> (rolling spent per bucket)
+ *                                                       b:<segmentStartMs>, bt:<…> (rolling spent per segment)
  *   {cm:budget}:i:<budget>:<instance>:<windowId>:res    zset: reservation id → expiry (epoch ms)
  *   {cm:budget}:i:<budget>:<instance>:<windowId>:resv   hash: reservation id → "<pico>:<tokens>"
  *   {cm:budget}:n:<budget>:<windowId>                   set of instance (scope) values with state
  *   {cm:budget}:a:<budget>:<instance>:<windowId>:<thr>  alert claim (SET NX)
+ *   {cm:budget}:d:<requestId>                           settle idempotency marker (SET NX)
+ *   {cm:budget}:hh:<budget>:<instance>                  hash: hour start ms → pico (spend history, 40 days)
+ *   {cm:budget}:hm:<budget>:<instance>:<hourStartMs>    hash: minute start ms → pico (spike detail, 3 hours)
+ *   {cm:budget}:tb:<bucket>                             hash: l, ts (pacing token bucket)
+ *   {cm:budget}:fl:<key>, {cm:budget}:fc:<key>          refit lock, published forecast path (JSON)
+ * Hash field names are short because they repeat, and stable because they are persisted.
  *
  * One hash tag for all budget state of a prefix: a request touches several budgets (global,
  * its key, its tag, its model) and its admission must be one atomic script, which Redis
- * Cluster only runs when every key is in one slot. The cost is that all budget state lives
+ * Cluster only runs when every key is in one hash slot. The cost is that all budget state lives
  * on one shard; budget operations are a few tiny hash/zset updates per request, far below
  * what one shard sustains. `{cm:budget}` differs from the meter's `{cm}`, so the two can
  * land on different shards.
  */
+import { DAY_MS, HOUR_MS } from '../core/time.ts';
 import type { Amount, InstanceRef, WindowInstance } from './types.ts';
 
 /** Keys outlive their window by this much (late settles, reading yesterday's totals). */
-export const KEY_SLACK_MS = 86_400_000;
-
-/** Hash fields. Short because they repeat; stable because they are persisted. */
-export const FIELD = { spent: 's', spentTokens: 't', reserved: 'r', reservedTokens: 'rt' } as const;
-export const bucketField = (start: number): string => `b:${start}`;
-export const bucketTokensField = (start: number): string => `bt:${start}`;
+export const KEY_SLACK_MS = DAY_MS;
 
 /** The keys of one (budget, instance, window). `set` is the instance listing it joins. */
 export interface InstanceKeys {
@@ -40,8 +42,8 @@ export interface InstanceKeys {
 }
 
 /** Forecast history is kept 40 days (a month window plus a week of seasonality); minute detail 3 hours. */
-export const HOURLY_HISTORY_TTL_MS = 40 * 86_400_000;
-export const MINUTE_HISTORY_TTL_MS = 3 * 3_600_000;
+export const HOURLY_HISTORY_TTL_MS = 40 * DAY_MS;
+export const MINUTE_HISTORY_TTL_MS = 3 * HOUR_MS;
 
 export interface BudgetKeys {
   /** The hash-tagged prefix every key starts with, e.g. `{cm:budget}`. */
@@ -97,9 +99,9 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
   };
 }
 
-/** Start of the bucket `now` falls in (rolling windows; calendar windows have one bucket). */
-export function bucketStart(now: number, bucketMs: number): number {
-  return Math.floor(now / bucketMs) * bucketMs;
+/** Start of the segment `now` falls in (rolling windows; a calendar window is one segment). */
+export function segmentStart(now: number, segmentMs: number): number {
+  return Math.floor(now / segmentMs) * segmentMs;
 }
 
 /** When state written at `now` may be dropped: calendar end + slack, or rolling length + slack after now. */
@@ -163,9 +165,9 @@ export function assertRefs(refs: readonly InstanceRef[], keys: BudgetKeys): void
     if (typeof ref.instance !== 'string') bad('instance must be a string');
     if (typeof w.id !== 'string' || w.id.length === 0) bad('window id must be non-empty');
     if (!Number.isSafeInteger(w.start) || !Number.isSafeInteger(w.end) || w.end < w.start) bad('window start/end must be integers, start <= end');
-    if (!Number.isSafeInteger(w.bucketMs) || w.bucketMs <= 0) bad('bucketMs must be a positive integer');
-    if (w.rollingMs !== null && !(Number.isSafeInteger(w.rollingMs) && w.rollingMs >= w.bucketMs)) {
-      bad('rollingMs must be an integer >= bucketMs');
+    if (!Number.isSafeInteger(w.segmentMs) || w.segmentMs <= 0) bad('segmentMs must be a positive integer');
+    if (w.rollingMs !== null && !(Number.isSafeInteger(w.rollingMs) && w.rollingMs >= w.segmentMs)) {
+      bad('rollingMs must be an integer >= segmentMs');
     }
     if (ref.limitPico !== null && !isLimit(ref.limitPico)) bad('limitPico must be null or a non-negative integer');
     if (ref.limitTokens !== null && !isLimit(ref.limitTokens)) bad('limitTokens must be null or a non-negative integer');

@@ -1,7 +1,9 @@
 /**
  * In-process BudgetStore for `store: memory` and tests. Same semantics as RedisBudgetStore
- * (both pass test/contract/budget-store.contract.ts); every method does its work
- * synchronously before its first await, so each call is atomic within the process.
+ * (both pass the test/contract/budget-store-*.contract.ts suites); every method does its work
+ * synchronously before its first await, so each call is atomic within the process. This file
+ * is the ledger; pacing buckets and the forecast history are MemoryPaceBuckets and
+ * MemoryForecastStore, which it owns.
  *
  * Memory is bounded the way Redis bounds it: every instance, instance listing and alert
  * claim expires (keys.ts TTLs, refreshed on write), and expired entries are dropped on
@@ -15,18 +17,18 @@ import {
   assertRefs,
   assertTtl,
   budgetKeySchema,
-  bucketStart,
   fits,
   instanceExpiresAt,
+  segmentStart,
   type BudgetKeys,
-  HOURLY_HISTORY_TTL_MS,
-  MINUTE_HISTORY_TTL_MS,
 } from './keys.ts';
-import { paceStep, type BucketState } from './pace.ts';
+import { MINUTE_MS } from '../core/time.ts';
 import { RecentIds } from '../lib/recent-ids.ts';
+import { MemoryForecastStore } from './memory-forecast-store.ts';
+import { MemoryPaceBuckets } from './memory-pace-buckets.ts';
 import type { PaceResult, AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from './types.ts';
 
-const SWEEP_EVERY_MS = 60_000;
+const SWEEP_EVERY_MS = MINUTE_MS;
 
 interface Reservation extends Amount {
   expiresAt: number;
@@ -34,11 +36,11 @@ interface Reservation extends Amount {
 
 interface Instance {
   expiresAt: number;
-  /** Calendar windows: all spend. Rolling windows keep it in `buckets` instead. */
+  /** Calendar windows: all spend. Rolling windows keep it in `segments` instead. */
   spent: Amount;
   reserved: Amount;
-  /** Rolling windows: bucket start (ms) → spend in that bucket. */
-  buckets: Map<number, Amount>;
+  /** Rolling windows: segment start (ms) → spend in that segment. */
+  segments: Map<number, Amount>;
   reservations: Map<string, Reservation>;
 }
 
@@ -60,6 +62,8 @@ export class MemoryBudgetStore implements BudgetStore {
   #nextSweep = 0;
   /** Settled ids, bounded FIFO: the same idempotency the Redis store keeps with a marker key. */
   readonly #settled = new RecentIds(SETTLED_IDS_MAX);
+  readonly #buckets = new MemoryPaceBuckets();
+  readonly #forecasts = new MemoryForecastStore();
   #closed = false;
 
   /** Entries held (instances + listings + alert claims); for tests of the memory bound. */
@@ -108,7 +112,7 @@ export class MemoryBudgetStore implements BudgetStore {
       const states = refs.map((ref) => this.#read(this.#current(ref, now), ref, now));
       return { before: states, after: states, reservationFound: false, duplicate: true };
     }
-    this.#rememberSettled(id);
+    this.#settled.add(id);
     for (const ref of refs) {
       const cur = this.#current(ref, now);
       before.push(this.#read(cur, ref, now));
@@ -117,13 +121,13 @@ export class MemoryBudgetStore implements BudgetStore {
       if (ref.window.rollingMs === null) {
         add(inst.spent, actual);
       } else {
-        const start = bucketStart(now, ref.window.bucketMs);
-        const bucket = inst.buckets.get(start) ?? { pico: 0, tokens: 0 };
-        add(bucket, actual);
-        inst.buckets.set(start, bucket);
+        const start = segmentStart(now, ref.window.segmentMs);
+        const segment = inst.segments.get(start) ?? { pico: 0, tokens: 0 };
+        add(segment, actual);
+        inst.segments.set(start, segment);
       }
       this.#list(ref, now);
-      if (actual.pico > 0) this.#recordHistory(ref, actual.pico, now);
+      if (actual.pico > 0) this.#forecasts.add(ref, actual.pico, now);
       after.push(this.#read(inst, ref, now));
     }
     return { before, after, reservationFound, duplicate: false };
@@ -133,6 +137,11 @@ export class MemoryBudgetStore implements BudgetStore {
     this.#begin(now);
     assertRefs(refs, this.#keys);
     return refs.map((ref) => this.#read(this.#current(ref, now), ref, now));
+  }
+
+  async recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
+    if (pico <= 0) return;
+    for (const ref of refs) this.#forecasts.add(ref, pico, now);
   }
 
   async instances(budget: string, windowId: string): Promise<string[]> {
@@ -154,6 +163,30 @@ export class MemoryBudgetStore implements BudgetStore {
     return true;
   }
 
+  pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult> {
+    return this.#buckets.pace(bucket, cost, ratePerMs, capacity, reserve, now);
+  }
+
+  hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
+    return this.#forecasts.hourlySpend(budget, instance, from, to);
+  }
+
+  minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
+    return this.#forecasts.minuteSpend(budget, instance, from, to);
+  }
+
+  claimRefit(key: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#forecasts.claimRefit(key, ttlMs, now);
+  }
+
+  putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void> {
+    return this.#forecasts.putForecast(key, json, ttlMs, now);
+  }
+
+  getForecast(key: string, now: number): Promise<string | null> {
+    return this.#forecasts.getForecast(key, now);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
   }
@@ -173,7 +206,7 @@ export class MemoryBudgetStore implements BudgetStore {
     for (const [k, v] of this.#alerts) if (v <= now) this.#alerts.delete(k);
   }
 
-  /** The live instance of `ref` with expired reservations and stale buckets dropped, or undefined. */
+  /** The live instance of `ref` with expired reservations and stale segments dropped, or undefined. */
   #current(ref: InstanceRef, now: number): Instance | undefined {
     const key = this.#keys.instance(ref).hash;
     const inst = this.#instances.get(key);
@@ -184,7 +217,7 @@ export class MemoryBudgetStore implements BudgetStore {
     }
     for (const [rid, r] of inst.reservations) if (r.expiresAt <= now) release(inst, rid);
     const rolling = ref.window.rollingMs;
-    if (rolling !== null) for (const start of inst.buckets.keys()) if (start <= now - rolling) inst.buckets.delete(start);
+    if (rolling !== null) for (const start of inst.segments.keys()) if (start <= now - rolling) inst.segments.delete(start);
     return inst;
   }
 
@@ -194,7 +227,7 @@ export class MemoryBudgetStore implements BudgetStore {
       expiresAt: 0,
       spent: { pico: 0, tokens: 0 },
       reserved: { pico: 0, tokens: 0 },
-      buckets: new Map<number, Amount>(),
+      segments: new Map<number, Amount>(),
       reservations: new Map<string, Reservation>(),
     };
     out.expiresAt = instanceExpiresAt(ref.window, now);
@@ -221,63 +254,9 @@ export class MemoryBudgetStore implements BudgetStore {
     const rolling = ref.window.rollingMs;
     if (rolling !== null) {
       spent = { pico: 0, tokens: 0 };
-      for (const [start, b] of inst.buckets) if (start > now - rolling) add(spent, b);
+      for (const [start, segment] of inst.segments) if (start > now - rolling) add(spent, segment);
     }
     return { spentPico: spent.pico, reservedPico: inst.reserved.pico, spentTokens: spent.tokens, reservedTokens: inst.reserved.tokens };
-  }
-
-  /** (budget, instance) → hour start → pico, and minute start → pico; pruned by age. */
-  readonly #hourly = new Map<string, Map<number, number>>();
-  readonly #minutes = new Map<string, Map<number, number>>();
-
-  #recordHistory(ref: InstanceRef, pico: number, now: number): void {
-    const k = `${ref.budget}\u0000${ref.instance}`;
-    bump(this.#hourly, k, now - (now % 3_600_000), pico, now - HOURLY_HISTORY_TTL_MS);
-    bump(this.#minutes, k, now - (now % 60_000), pico, now - MINUTE_HISTORY_TTL_MS);
-  }
-
-  readonly #buckets = new Map<string, BucketState>();
-  /** Refit locks and forecast documents: key → { value, expiresAt }. */
-  readonly #docs = new Map<string, { value: string; expiresAt: number }>();
-
-  async claimRefit(key: string, ttlMs: number, now: number): Promise<boolean> {
-    const k = `lock:${key}`;
-    const cur = this.#docs.get(k);
-    if (cur && cur.expiresAt > now) return false;
-    this.#docs.set(k, { value: '1', expiresAt: now + ttlMs });
-    return true;
-  }
-
-  async putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void> {
-    this.#docs.set(`fc:${key}`, { value: json, expiresAt: now + ttlMs });
-  }
-
-  async getForecast(key: string, now: number): Promise<string | null> {
-    const cur = this.#docs.get(`fc:${key}`);
-    return cur && cur.expiresAt > now ? cur.value : null;
-  }
-
-  async pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult> {
-    const step = paceStep(this.#buckets.get(bucket) ?? null, cost, ratePerMs, capacity, reserve, now);
-    this.#buckets.set(bucket, step.state);
-    return step.result;
-  }
-
-  async recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
-    if (pico <= 0) return;
-    for (const ref of refs) this.#recordHistory(ref, pico, now);
-  }
-
-  async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
-    return inRange(this.#hourly.get(`${budget}\u0000${instance}`), from, to);
-  }
-
-  async minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
-    return inRange(this.#minutes.get(`${budget}\u0000${instance}`), from, to);
-  }
-
-  #rememberSettled(id: string): void {
-    this.#settled.add(id);
   }
 }
 
@@ -293,24 +272,4 @@ function release(inst: Instance, id: string): boolean {
   inst.reserved.pico -= r.pico;
   inst.reserved.tokens -= r.tokens;
   return true;
-}
-
-function bump(series: Map<string, Map<number, number>>, key: string, at: number, pico: number, oldest: number): void {
-  let m = series.get(key);
-  if (m === undefined) {
-    m = new Map();
-    series.set(key, m);
-  }
-  m.set(at, (m.get(at) ?? 0) + pico);
-  // Entries are appended in time order: drop expired ones from the front.
-  for (const t of m.keys()) {
-    if (t >= oldest) break;
-    m.delete(t);
-  }
-}
-
-function inRange(m: Map<number, number> | undefined, from: number, to: number): Map<number, number> {
-  const out = new Map<number, number>();
-  if (m) for (const [t, v] of m) if (t >= from && t < to) out.set(t, v);
-  return out;
 }

@@ -1,7 +1,7 @@
 import type { PaceResult } from './types.ts';
 
 /**
- * The token-bucket arithmetic, shared by the memory store and mirrored by the Redis Lua
+ * The token-bucket arithmetic, used by the memory store and mirrored by the Redis Lua
  * (PACE_SCRIPT). Pacing amounts are rates, not money owed: doubles are fine here, the
  * budget counters themselves stay integers.
  */
@@ -9,6 +9,9 @@ export interface BucketState {
   level: number;
   ts: number;
 }
+
+/** Low-priority traffic must leave this share of the bucket untouched, so it is throttled first. */
+export const LOW_PRIORITY_RESERVE = 0.5;
 
 export function paceStep(
   state: BucketState | null,

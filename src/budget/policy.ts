@@ -1,4 +1,5 @@
-import { formatUsd } from '../core/money.ts';
+import { formatUsd, picoToUsd } from '../core/money.ts';
+import { HOUR_MS } from '../core/time.ts';
 import type { BudgetConfig, InstanceRef, InstanceState } from './types.ts';
 
 /**
@@ -12,13 +13,14 @@ export const MAX_USEFUL_RETRY_S = 60;
 export const INFLIGHT_RETRY_S = 2;
 
 export interface Denial {
+  /** `limit`: spent + reserved + this request would pass the limit; `paced`: a pacing bucket is short (the limit is not reached). */
+  kind: 'limit' | 'paced';
   status: 429;
   message: string;
   retryAfterS: number;
   shouldRetry: boolean;
   headers: Record<string, string>;
 }
-
 
 function describe(budget: BudgetConfig, ref: InstanceRef): string {
   const who = budget.scope === 'global' ? '' : ` for ${budget.scope.slice(4)} '${ref.instance}'`;
@@ -34,7 +36,7 @@ export function denial(budget: BudgetConfig, ref: InstanceRef, st: InstanceState
   const overWithoutInflight = usdBlocked
     ? ref.limitPico !== null && st.spentPico + amount.pico > ref.limitPico
     : ref.limitTokens !== null && st.spentTokens + amount.tokens > ref.limitTokens;
-  const resetAt = ref.window.rollingMs === null ? ref.window.end : now + ref.window.bucketMs;
+  const resetAt = ref.window.rollingMs === null ? ref.window.end : now + ref.window.segmentMs;
   const resetIso = new Date(resetAt).toISOString();
   let message: string;
   let retryAfterS: number;
@@ -57,6 +59,7 @@ export function denial(budget: BudgetConfig, ref: InstanceRef, st: InstanceState
     message = `${describe(budget, ref)} has no headroom: ${inflight}; retry when in-flight requests finish`;
   }
   return {
+    kind: 'limit',
     status: 429,
     message,
     retryAfterS,
@@ -70,8 +73,8 @@ export function budgetHeaders(budget: BudgetConfig, ref: InstanceRef, st: Instan
   const h: Record<string, string> = { 'x-meter-budget-name': budget.name, 'x-meter-budget-window': ref.window.id };
   if (budget.scope !== 'global') h['x-meter-budget-instance'] = ref.instance;
   if (ref.limitPico !== null) {
-    h['x-meter-budget-limit-usd'] = (ref.limitPico / 1e12).toFixed(6);
-    h['x-meter-budget-remaining-usd'] = (Math.max(0, ref.limitPico - st.spentPico - st.reservedPico) / 1e12).toFixed(6);
+    h['x-meter-budget-limit-usd'] = picoToUsd(ref.limitPico).toFixed(6);
+    h['x-meter-budget-remaining-usd'] = picoToUsd(Math.max(0, ref.limitPico - st.spentPico - st.reservedPico)).toFixed(6);
   }
   if (ref.limitTokens !== null) {
     h['x-meter-budget-limit-tokens'] = String(ref.limitTokens);
@@ -120,12 +123,13 @@ export function crossedThresholds(thresholds: readonly number[], ref: InstanceRe
  */
 export function pacedDenial(budget: BudgetConfig, ref: InstanceRef, ratePerMs: number, waitMs: number, now: number): Denial {
   const retryAfterS = Number.isFinite(waitMs) ? Math.max(1, Math.ceil(waitMs / 1000)) : Math.max(1, Math.ceil((ref.window.end - now) / 1000));
-  const perHour = formatUsd(ratePerMs * 3_600_000);
+  const perHour = formatUsd(ratePerMs * HOUR_MS);
   return {
+    kind: 'paced',
     status: 429,
     message: `${describe(budget, ref)} is paced: spend is projected past ${formatUsd(ref.limitPico ?? 0)} before ${new Date(ref.window.end).toISOString()}, so it is admitted at ${perHour}/h; retry in ${retryAfterS}s`,
     retryAfterS,
     shouldRetry: retryAfterS <= MAX_USEFUL_RETRY_S,
-    headers: { 'x-meter-budget-name': budget.name, 'x-meter-budget-window': ref.window.id, 'x-meter-budget-paced-usd-per-hour': (ratePerMs * 3.6e6 / 1e12).toFixed(6) },
+    headers: { 'x-meter-budget-name': budget.name, 'x-meter-budget-window': ref.window.id, 'x-meter-budget-paced-usd-per-hour': picoToUsd(ratePerMs * HOUR_MS).toFixed(6) },
   };
 }

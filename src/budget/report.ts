@@ -1,5 +1,6 @@
-import type { BudgetGate } from './gate.ts';
-import type { InstanceRef, InstanceState } from './types.ts';
+import { picoToUsd } from '../core/money.ts';
+import type { BudgetCatalog } from './catalog.ts';
+import type { BudgetLedger, InstanceRef, InstanceState } from './types.ts';
 
 /** One row of GET /_meter/budgets. */
 export interface BudgetInstanceReport {
@@ -20,15 +21,22 @@ export interface BudgetInstanceReport {
   status: 'ok' | 'warning' | 'exhausted';
 }
 
-/** Every budget instance in its current window: global budgets always, per_* ones that have state. */
-export async function budgetsReport(gate: BudgetGate, now: number): Promise<BudgetInstanceReport[]> {
+/**
+ * Every budget instance in its current window: global budgets always, per_* ones that have state.
+ * `source` is the gate (or anything with its catalog and ledger).
+ */
+export async function budgetsReport(
+  source: { catalog: BudgetCatalog; ledger: Pick<BudgetLedger, 'instances' | 'state'> },
+  now: number,
+): Promise<BudgetInstanceReport[]> {
+  const { catalog, ledger } = source;
   const out: BudgetInstanceReport[] = [];
-  for (const b of gate.budgets) {
-    // The template gives the current window and limits; instance values come from the store's listing.
-    const template = gate.instanceRef(b, '*', now);
-    const instances = b.scope === 'global' ? ['*'] : await gate.store.instances(b.name, template.window.id);
+  for (const b of catalog.budgets) {
+    // The template gives the current window and limits; instance values come from the ledger's listing.
+    const template = catalog.instanceRef(b, '*', now);
+    const instances = b.scope === 'global' ? ['*'] : await ledger.instances(b.name, template.window.id);
     const refs: InstanceRef[] = instances.map((i) => ({ ...template, instance: i }));
-    const states = refs.length > 0 ? await gate.store.state(refs, now) : [];
+    const states = refs.length > 0 ? await ledger.state(refs, now) : [];
     refs.forEach((ref, i) => {
       const st = states[i];
       if (st) out.push(row(b.scope, b.action, b.window, b.alert_at, ref, st));
@@ -49,10 +57,10 @@ function row(scope: string, action: string, spec: string, alertAt: readonly numb
     instance: ref.instance,
     action,
     window: { spec, id: ref.window.id, start: new Date(ref.window.start).toISOString(), end: new Date(ref.window.end).toISOString() },
-    limit_usd: ref.limitPico === null ? null : ref.limitPico / 1e12,
-    spent_usd: st.spentPico / 1e12,
-    reserved_usd: st.reservedPico / 1e12,
-    remaining_usd: ref.limitPico === null ? null : Math.max(0, ref.limitPico - st.spentPico - st.reservedPico) / 1e12,
+    limit_usd: ref.limitPico === null ? null : picoToUsd(ref.limitPico),
+    spent_usd: picoToUsd(st.spentPico),
+    reserved_usd: picoToUsd(st.reservedPico),
+    remaining_usd: ref.limitPico === null ? null : picoToUsd(Math.max(0, ref.limitPico - st.spentPico - st.reservedPico)),
     limit_tokens: ref.limitTokens,
     spent_tokens: st.spentTokens,
     reserved_tokens: st.reservedTokens,

@@ -54,15 +54,15 @@ export interface WindowInstance {
   start: number;
   /** Epoch ms, exclusive. For rolling windows: now. */
   end: number;
-  /** Rolling windows keep spend in buckets of this many ms (calendar: the whole window). */
-  bucketMs: number;
+  /** Rolling windows keep spend in segments of this many ms (calendar: one segment, the whole window). */
+  segmentMs: number;
   /** Rolling window length, or null for calendar windows. */
   rollingMs: number | null;
 }
 
 /**
  * One concrete budget counter a request touches: (budget, scope value, window).
- * Computed by the gate, passed to the store as plain data.
+ * Computed by the catalog (catalog.ts), passed to the store as plain data.
  */
 export interface InstanceRef {
   budget: string;
@@ -96,12 +96,6 @@ export interface AdmitResult {
   states: InstanceState[];
 }
 
-export interface PaceResult {
-  ok: boolean;
-  /** When not ok: ms until enough has accrued (Infinity when the rate is 0). */
-  waitMs: number;
-}
-
 export interface SettleResult {
   /** Spent before this settle, per ref (for alert threshold crossings). */
   before: InstanceState[];
@@ -112,12 +106,19 @@ export interface SettleResult {
   duplicate: boolean;
 }
 
-/**
- * Atomic budget state. Implementations: MemoryBudgetStore (single process) and
- * RedisBudgetStore (shared by every proxy instance; Lua scripts, one hash slot).
- * Both pass test/contract/budget-store.contract.ts.
+export interface PaceResult {
+  ok: boolean;
+  /** When not ok: ms until enough has accrued (Infinity when the rate is 0). */
+  waitMs: number;
+}
+
+/*
+ * The budget store, split by who uses it. MemoryBudgetStore and RedisBudgetStore implement all
+ * three; each interface has its own contract suite (test/contract/budget-store-*.contract.ts).
  */
-export interface BudgetStore {
+
+/** Atomic budget counters: the gate's admission and settlement, and the reports that read them. */
+export interface BudgetLedger {
   /**
    * Atomically: drop expired reservations of every ref; then, if for every enforcing ref
    * `spent + reserved + amount <= limit` (USD and tokens, where set), add the reservation
@@ -128,7 +129,8 @@ export interface BudgetStore {
   admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult>;
   /**
    * Atomically: release reservation `id` from every ref (if still held) and add the actual amount
-   * to spent, even when the reservation had expired: real spend is never dropped.
+   * to spent, even when the reservation had expired: real spend is never dropped. Positive
+   * spend also goes into the spend history (ForecastStore.hourlySpend / minuteSpend).
    */
   settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult>;
   /** Current state of each ref (expired reservations excluded). */
@@ -139,28 +141,44 @@ export interface BudgetStore {
    * the forecaster that demand equals the limit and switch itself off.
    */
   recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void>;
-  /** Settled spend (pico) per hour start in [from, to): the forecaster's history (kept 40 days). */
-  hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
-  /** Settled spend (pico) per minute start in [from, to): spike detection (kept 3 hours). */
-  minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
-  /**
-   * A cost token bucket shared by every proxy, for pacing (`action: throttle`). Refills at
-   * `ratePerMs` pico-USD per ms up to `capacity`, then takes `cost` if the level stays at or
-   * above `reserve` afterwards (low-priority traffic passes a reserve, so it is throttled first).
-   * When it cannot, nothing is taken and `waitMs` says when the cost will have accrued.
-   */
-  pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult>;
-  /** True for exactly one caller per `key` until `ttlMs` passes: at most one proxy refits a forecast at a time. */
-  claimRefit(key: string, ttlMs: number, now: number): Promise<boolean>;
-  /** Shared forecast documents (JSON), so proxies that did not refit use the fitter's result. */
-  putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void>;
-  getForecast(key: string, now: number): Promise<string | null>;
-  /** Scope values that have state in the window of `ref` (for listing per_* budgets). */
+  /** Scope values that have state in the window `windowId` of `budget` (for listing per_* budgets). */
   instances(budget: string, windowId: string): Promise<string[]>;
   /**
    * True exactly once per (budget, instance, window, threshold) across all proxies:
    * the caller that gets true sends the alert.
    */
   claimAlert(ref: InstanceRef, threshold: number): Promise<boolean>;
+}
+
+/** Pacing token buckets shared by every proxy (`action: throttle`, spike offenders). */
+export interface PaceBuckets {
+  /**
+   * Refills `bucket` at `ratePerMs` pico-USD per ms up to `capacity`, then takes `cost` if the
+   * level stays at or above `reserve` afterwards (low-priority traffic passes a reserve, so it
+   * is throttled first). When it cannot, nothing is taken and `waitMs` says when the cost will
+   * have accrued.
+   */
+  pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult>;
+}
+
+/**
+ * What the forecaster reads and publishes: the spend history the ledger writes, a refit lock and
+ * the shared forecast documents. It lives here, not in forecast/, because the history is written
+ * by the ledger's settle (in the same script) and all of it sits under the budget key schema.
+ */
+export interface ForecastStore {
+  /** Settled spend and refused demand (pico) per hour start in [from, to): the forecaster's history (kept 40 days). */
+  hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
+  /** The same per minute start in [from, to): spike detection (kept 3 hours). */
+  minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
+  /** True for exactly one caller per `key` until `ttlMs` passes: at most one proxy refits a forecast at a time. */
+  claimRefit(key: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Shared forecast documents (JSON), so proxies that did not refit use the fitter's result. */
+  putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void>;
+  getForecast(key: string, now: number): Promise<string | null>;
+}
+
+/** One adapter with all three concerns, as the composition root builds and closes it. */
+export interface BudgetStore extends BudgetLedger, PaceBuckets, ForecastStore {
   close(): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { DAY_MS, HOUR_MS, MINUTE_MS } from '../core/time.ts';
 import type { CalendarUnit, WindowInstance, WindowSpec } from './types.ts';
 
 /**
@@ -11,24 +12,21 @@ import type { CalendarUnit, WindowInstance, WindowSpec } from './types.ts';
  * whose local time reaches its label (local midnight, or the end of a DST gap if a zone skips
  * midnight), so consecutive windows tile time with no gaps or overlaps.
  *
- * Rolling windows (`90m`, `24h`, `7d`) are "the last N": spend is kept in ~120 buckets of
- * bucketMs (at least one minute), so old spend expires in steps of ~0.8% of the window rather
+ * Rolling windows (`90m`, `24h`, `7d`) are "the last N": spend is kept in ~120 segments of
+ * segmentMs (at least one minute), so old spend expires in steps of ~0.8% of the window rather
  * than continuously. That bounds the state per budget instance whatever the traffic.
  */
 
 const SECOND = 1_000;
-const MINUTE = 60_000;
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
 
-export const MIN_ROLLING_MS = MINUTE;
-export const MAX_ROLLING_MS = 31 * DAY;
-/** Rolling spend is tracked in about this many buckets per window. */
-export const ROLLING_BUCKETS = 120;
+export const MIN_ROLLING_MS = MINUTE_MS;
+export const MAX_ROLLING_MS = 31 * DAY_MS;
+/** Rolling spend is tracked in about this many segments per window. */
+export const ROLLING_SEGMENTS = 120;
 
 const CALENDAR_UNITS: readonly CalendarUnit[] = ['hour', 'day', 'week', 'month'];
 const ROLLING = /^(\d+)([mhd])$/;
-const UNIT_MS = { m: MINUTE, h: HOUR, d: DAY } as const;
+const UNIT_MS = { m: MINUTE_MS, h: HOUR_MS, d: DAY_MS } as const;
 
 /**
  * Parses a budget's `window` (and its `timezone`, used by calendar windows only).
@@ -67,10 +65,10 @@ export function validTimezone(tz: string): boolean {
 export function windowAt(spec: WindowSpec, now: number): WindowInstance {
   if (!Number.isFinite(now)) throw new RangeError(`now must be a finite epoch ms, got ${String(now)}`);
   if (spec.kind === 'rolling') {
-    const bucketMs = Math.max(MINUTE, Math.round(spec.ms / ROLLING_BUCKETS / MINUTE) * MINUTE);
-    return Object.freeze({ id: 'rolling', start: now - spec.ms, end: now, bucketMs, rollingMs: spec.ms });
+    const segmentMs = Math.max(MINUTE_MS, Math.round(spec.ms / ROLLING_SEGMENTS / MINUTE_MS) * MINUTE_MS);
+    return Object.freeze({ id: 'rolling', start: now - spec.ms, end: now, segmentMs, rollingMs: spec.ms });
   }
-  // The gate asks for the same window on every request; remember the last one per (unit, zone)
+  // The catalog asks for the same window on every request; remember the last one per (unit, zone)
   // so the common case costs one comparison instead of a dozen Intl calls.
   const key = `${spec.unit}\u0000${spec.timezone}`;
   const cached = lastWindow.get(key);
@@ -88,7 +86,7 @@ export function nextReset(spec: WindowSpec, now: number): number | null {
 const lastWindow = new Map<string, WindowInstance>();
 
 function calendarWindow(id: string, start: number, end: number): WindowInstance {
-  return Object.freeze({ id, start, end, bucketMs: end - start, rollingMs: null });
+  return Object.freeze({ id, start, end, segmentMs: end - start, rollingMs: null });
 }
 
 /**
@@ -97,12 +95,12 @@ function calendarWindow(id: string, start: number, end: number): WindowInstance 
  * and its id carries the UTC offset (`2026-11-01T01-05:00`) so the two never share a counter.
  */
 function hourWindow(tz: string, now: number): WindowInstance {
-  const o = offset(tz, now);
+  const o = zoneOffsetMs(tz, now);
   // Offsets are not always whole hours (Asia/Kolkata +05:30, Asia/Kathmandu +05:45): align on local time.
-  let start = Math.floor((now + o) / HOUR) * HOUR - o;
-  let end = start + HOUR;
-  if (offset(tz, start) !== o) start = firstChange(tz, start, now);
-  if (offset(tz, end) !== o) end = firstChange(tz, now, end);
+  let start = Math.floor((now + o) / HOUR_MS) * HOUR_MS - o;
+  let end = start + HOUR_MS;
+  if (zoneOffsetMs(tz, start) !== o) start = firstChange(tz, start, now);
+  if (zoneOffsetMs(tz, end) !== o) end = firstChange(tz, now, end);
   let id = hourLabel(tz, start);
   if (hourLabel(tz, start - 1) === id) id += formatOffset(o);
   return calendarWindow(id, start, end);
@@ -121,7 +119,7 @@ function hourLabel(tz: string, t: number): string {
 function dateWindow(unit: Exclude<CalendarUnit, 'hour'>, tz: string, now: number): WindowInstance {
   const local = wall(tz, now);
   let first = Date.UTC(local.y, local.mo - 1, local.d);
-  if (unit === 'week') first -= ((new Date(first).getUTCDay() + 6) % 7) * DAY; // back to Monday
+  if (unit === 'week') first -= ((new Date(first).getUTCDay() + 6) % 7) * DAY_MS; // back to Monday
   if (unit === 'month') first = Date.UTC(local.y, local.mo - 1, 1);
   // One pass in practice. A zone that falls back across midnight (23:00 repeats after 00:00)
   // shows a local date whose window has already ended; step to the window that holds `now`.
@@ -137,8 +135,8 @@ function dateWindow(unit: Exclude<CalendarUnit, 'hour'>, tz: string, now: number
 }
 
 function step(unit: Exclude<CalendarUnit, 'hour'>, wallDate: number, n: 1 | -1): number {
-  if (unit === 'day') return wallDate + n * DAY;
-  if (unit === 'week') return wallDate + n * 7 * DAY;
+  if (unit === 'day') return wallDate + n * DAY_MS;
+  if (unit === 'week') return wallDate + n * 7 * DAY_MS;
   const d = new Date(wallDate);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, 1); // Date.UTC carries month 12 into the next year
 }
@@ -148,9 +146,9 @@ function dateId(unit: Exclude<CalendarUnit, 'hour'>, wallDate: number): string {
   if (unit === 'day') return ymd(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate());
   if (unit === 'month') return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}`;
   // ISO 8601: a week belongs to the year that holds its Thursday (so 2027-01-01, a Friday, is 2026-W53).
-  const thursday = new Date(wallDate + 3 * DAY);
+  const thursday = new Date(wallDate + 3 * DAY_MS);
   const year = thursday.getUTCFullYear();
-  const week = Math.floor((thursday.getTime() - Date.UTC(year, 0, 1)) / DAY / 7) + 1;
+  const week = Math.floor((thursday.getTime() - Date.UTC(year, 0, 1)) / DAY_MS / 7) + 1;
   return `${pad(year, 4)}-W${pad(week)}`;
 }
 
@@ -162,11 +160,11 @@ function dateId(unit: Exclude<CalendarUnit, 'hour'>, wallDate: number): string {
 function firstInstantReaching(tz: string, target: number): number {
   // The instant is within ±14 h of `target`; the offsets a day either side are those on both
   // sides of any transition near it.
-  const offsets = [offset(tz, target - DAY), offset(tz, target), offset(tz, target + DAY)];
+  const offsets = [zoneOffsetMs(tz, target - DAY_MS), zoneOffsetMs(tz, target), zoneOffsetMs(tz, target + DAY_MS)];
   let best: number | undefined;
   for (const o of offsets) {
     const t = target - o;
-    if (offset(tz, t) === o && (best === undefined || t < best)) best = t;
+    if (zoneOffsetMs(tz, t) === o && (best === undefined || t < best)) best = t;
   }
   if (best !== undefined) return best;
   // In a gap: before the jump the clock is behind target, after it ahead; find the jump.
@@ -175,10 +173,10 @@ function firstInstantReaching(tz: string, target: number): number {
 
 /** The first instant in (lo, hi] whose offset differs from the offset at lo (one change assumed). */
 function firstChange(tz: string, lo: number, hi: number): number {
-  const before = offset(tz, lo);
+  const before = zoneOffsetMs(tz, lo);
   while (hi - lo > 1) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    if (offset(tz, mid) === before) lo = mid;
+    if (zoneOffsetMs(tz, mid) === before) lo = mid;
     else hi = mid;
   }
   return hi;
@@ -227,15 +225,15 @@ function wall(tz: string, t: number): Wall {
   return w;
 }
 
-/** Local time minus UTC at instant t, in ms (+05:45 → 20_700_000). */
-function offset(tz: string, t: number): number {
+/** Local time minus UTC at instant t, in ms (+05:45 → 20_700_000); the forecaster also puts its days on local midnight with it. */
+export function zoneOffsetMs(tz: string, t: number): number {
   const w = wall(tz, t);
   const whole = Math.floor(t / SECOND) * SECOND; // Intl drops milliseconds
   return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - whole;
 }
 
 function formatOffset(o: number): string {
-  const minutes = Math.round(Math.abs(o) / MINUTE);
+  const minutes = Math.round(Math.abs(o) / MINUTE_MS);
   return `${o < 0 ? '-' : '+'}${pad(Math.floor(minutes / 60))}:${pad(minutes % 60)}`;
 }
 

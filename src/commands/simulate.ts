@@ -12,6 +12,7 @@ import { ConfigError } from '../config/errors.ts';
 import { buildPricer } from '../pricing/build.ts';
 import { PricingError } from '../pricing/errors.ts';
 import { emptyUsage } from '../core/usage.ts';
+import { DAY_MS, MINUTE_MS } from '../core/time.ts';
 import { SeriesInputError } from '../forecast/csv.ts';
 import { DEFAULT_TOKENS, planRequests, type Plan } from '../simulate/requests.ts';
 import { simulate, type InstanceResult, type SimResult } from '../simulate/run.ts';
@@ -25,7 +26,6 @@ const USAGE = `usage: claude-meter simulate --series FILE --config FILE [--model
 const VALUE_FLAGS = new Set(['series', 'config', 'speed', 'model', 'model-as', 'scale', 'svg', 'from', 'days', 'tag']);
 const BOOL_FLAGS = new Set(['json']);
 const DEFAULT_MODEL_AS = 'claude-sonnet-4-6';
-const DAY = 86_400_000;
 
 /** A bad flag or input: the message is printed with the usage, exit 2. */
 class UsageError extends Error {}
@@ -136,7 +136,7 @@ function instanceTable(inst: InstanceResult, day0: number): string[] {
       fmt(w.demand),
       fmt(w.spent),
       w.limit > 0 ? `${Math.round((100 * w.spent) / w.limit)}%` : '—',
-      w.exhaustedAt === null ? '—' : timeLabel(w.exhaustedAt - (w.exhaustedAt % 60_000), day0),
+      w.exhaustedAt === null ? '—' : timeLabel(w.exhaustedAt - (w.exhaustedAt % MINUTE_MS), day0),
       n(w.admitted),
       n(w.throttled),
       n(w.rejected),
@@ -149,7 +149,7 @@ function instanceTable(inst: InstanceResult, day0: number): string[] {
 }
 
 function range(plan: Plan): string {
-  const days = Math.round((plan.to - plan.from) / DAY);
+  const days = Math.round((plan.to - plan.from) / DAY_MS);
   return `${timeLabel(plan.from, plan.day0)} to ${timeLabel(plan.to, plan.day0)} (${days} day${days === 1 ? '' : 's'})`;
 }
 

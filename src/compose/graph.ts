@@ -15,11 +15,13 @@ import { createMetrics, type MeterMetrics } from '../metrics/registry.ts';
 import { PoolForwarder, type Forwarder } from '../upstream/forward.ts';
 import type { PipelineDeps } from '../http/pipeline.ts';
 import type { AdminDeps } from '../http/admin.ts';
-import { BudgetGate } from '../budget/gate.ts';
-import { SettleQueue } from '../budget/settle-queue.ts';
+import type { BudgetGate } from '../budget/gate.ts';
+import type { SettleQueue } from '../budget/settle-queue.ts';
 import type { BudgetStore } from '../budget/types.ts';
 import { budgetEvents } from '../budget/events.ts';
-import { ForecastService } from '../forecast/service.ts';
+import type { ForecastService } from '../forecast/service.ts';
+import type { BudgetConfig } from '../budget/types.ts';
+import { wireBudgets } from './budgets.ts';
 import { forecastEvents } from '../forecast/events.ts';
 import type { AlertEvent } from '../alerts/types.ts';
 import { VERSION } from '../version.ts';
@@ -51,6 +53,8 @@ export interface Graph {
   gate: BudgetGate;
   forecasts: ForecastService;
   settles: SettleQueue;
+  /** Replaces the budget list of the gate and the forecaster together. */
+  reloadBudgets(budgets: readonly BudgetConfig[]): void;
   pipeline: PipelineDeps;
   admin: AdminDeps;
 }
@@ -80,28 +84,17 @@ export function buildGraph(o: GraphOptions): Graph {
     connections: config.upstream.connections,
   });
 
-  const gate: BudgetGate = new BudgetGate({
+  const { gate, forecasts, settles, reload: reloadBudgets } = wireBudgets({
+    budgets: config.budgets,
+    forecast: () => live.current.config.forecast,
     store: budgetStore,
+    meter: store,
     pricer: () => live.current.pricer,
     clock,
     logger,
-    budgets: config.budgets,
-    events: budgetEvents(metrics, alert, () => clock.now()),
+    gateEvents: budgetEvents(metrics, alert, () => clock.now()),
+    forecastEvents: forecastEvents(metrics, alert),
   });
-  const forecasts = new ForecastService({
-    gate,
-    store: budgetStore,
-    meter: store,
-    clock,
-    logger,
-    config: () => live.current.config.forecast,
-    events: forecastEvents(metrics, alert),
-  });
-  gate.setPacing({
-    rate: (budget, instance) => forecasts.get(budget, instance)?.pacedRate ?? null,
-    offenderRate: (budget, instance, keyId, tag, now) => forecasts.offenderRate(budget, instance, keyId, tag, now),
-  });
-  const settles = new SettleQueue({ logger, run: (p) => gate.settle(p, p.id, p.actual) });
   metrics.bindSources({ journalDepth: () => recorder.stats().journaled, settlesPending: () => settles.stats().pending });
 
   const pipeline: PipelineDeps = {
@@ -125,5 +118,5 @@ export function buildGraph(o: GraphOptions): Graph {
     settings: () => live.current,
     healthExtras: () => ({ recorder: recorder.stats(), upstream: config.upstream.url }),
   };
-  return { live, redis, store, budgetStore, recorder, metrics, forwarder, gate, forecasts, settles, pipeline, admin };
+  return { live, redis, store, budgetStore, recorder, metrics, forwarder, gate, forecasts, settles, reloadBudgets, pipeline, admin };
 }

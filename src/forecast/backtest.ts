@@ -16,7 +16,8 @@
  */
 import { baselinePredictions, cumAt, linearBaseline, type BaselineName } from './baselines.ts';
 import { fitForecaster, type ModelConfig } from './model.ts';
-import { dailyTable, DAY_MS, HOUR_MS, resampleHourly, type Series } from './series.ts';
+import { DAY_MS, HOUR_MS } from '../core/time.ts';
+import { dailyTable, resampleHourly, type Series } from './series.ts';
 
 export type WindowKind = 'day' | 'month';
 export const MONTH_DAYS = 30;

@@ -1,5 +1,5 @@
 /**
- * The naive baselines of data/README.md, exactly as defined there, on a window
+ * The naive baselines the backtest scores the forecaster against, on a window
  * split into `periods` equal slots (24 hours of a day; 30 days of a rolling month) with the
  * checkpoint after `k` slots:
  *

@@ -12,7 +12,8 @@
  * is an error rather than a silent zero. ServeGen token columns are kept as published (a
  * consistent sub-population, see token_covered_requests), unless scaleTokenCoverage is set.
  */
-import { HOUR_MS, type Series } from './series.ts';
+import { DAY_MS, HOUR_MS } from '../core/time.ts';
+import type { Series } from './series.ts';
 
 export type Target = 'cost' | 'tokens' | 'requests';
 export const TARGETS: readonly Target[] = ['cost', 'tokens', 'requests'];
@@ -143,7 +144,7 @@ function binRequests(rows: Row[], value: (r: Row) => number): Series {
     lo = Math.min(lo, r.start);
     hi = Math.max(hi, r.start);
   }
-  const start = Math.floor(lo / 86_400_000) * 86_400_000;
+  const start = Math.floor(lo / DAY_MS) * DAY_MS;
   const values = new Float64Array(Math.floor((hi - start) / HOUR_MS) + 1);
   for (const r of rows) {
     const k = Math.floor((r.start - start) / HOUR_MS);

@@ -1,3 +1,4 @@
+import { picoToUsd } from '../core/money.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import type { AlertEvent } from '../alerts/types.ts';
 import type { ForecastEvents } from './service.ts';
@@ -11,9 +12,9 @@ export function forecastEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => 
   return {
     onForecast(f) {
       const labels = { budget: f.budget.name, instance: f.ref.instance };
-      metrics.projected.set({ ...labels, quantile: 'p10' }, f.live.p10 / 1e12);
-      metrics.projected.set({ ...labels, quantile: 'p50' }, f.live.p50 / 1e12);
-      metrics.projected.set({ ...labels, quantile: 'p90' }, f.live.p90 / 1e12);
+      metrics.projected.set({ ...labels, quantile: 'p10' }, picoToUsd(f.live.p10));
+      metrics.projected.set({ ...labels, quantile: 'p50' }, picoToUsd(f.live.p50));
+      metrics.projected.set({ ...labels, quantile: 'p90' }, picoToUsd(f.live.p90));
       if (f.live.exhaustionAt === null) metrics.exhaustion.remove(labels);
       else metrics.exhaustion.set(labels, Math.max(0, (f.live.exhaustionAt - f.updatedAt) / 1000));
     },
@@ -30,8 +31,8 @@ export function forecastEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => 
         kind: 'spend_spike',
         budget: e.budget.name,
         instance: e.instance,
-        rate_usd_per_hour: e.ratePerHourPico / 1e12,
-        expected_usd_per_hour: e.expectedPerHourPico / 1e12,
+        rate_usd_per_hour: picoToUsd(e.ratePerHourPico),
+        expected_usd_per_hour: picoToUsd(e.expectedPerHourPico),
         multiple: e.expectedPerHourPico > 0 ? e.ratePerHourPico / e.expectedPerHourPico : Number.POSITIVE_INFINITY,
         offender: e.offender,
         at: new Date(e.at).toISOString(),

@@ -19,7 +19,8 @@
 import { calibrateHour, DEFAULT_CALIBRATION, type Calibration, type CalibrationOptions } from './calibrate.ts';
 import { DEFAULT_LEVEL, weightedQuantile, type LevelOptions } from './level.ts';
 import { blendedDay, dayPrior, METHODS, type BlendedDay, type DayHistory, type DayObs, type DayPrior, type MethodName } from './methods.ts';
-import { dailyTable, DAY_MS, HOUR_MS, resampleHourly, sliceSeries, sumRange, type Series } from './series.ts';
+import { DAY_MS, HOUR_MS } from '../core/time.ts';
+import { dailyTable, resampleHourly, sliceSeries, sumRange, type Series } from './series.ts';
 import { curveAt, DEFAULT_SHAPE, type ShapeOptions } from './shape.ts';
 
 export interface ModelConfig {

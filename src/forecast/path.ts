@@ -4,6 +4,7 @@
  * that refits can share it through the store and every proxy can update it between
  * refits: projected end = spent now + (path(windowEnd) − path(now)). Pure.
  */
+import { HOUR_MS } from '../core/time.ts';
 import type { Forecaster } from './model.ts';
 
 export interface ForecastPath {
@@ -20,15 +21,13 @@ export interface ForecastPath {
   knots: [number, number, number, number][];
 }
 
-const HOUR = 3_600_000;
-
 /** Knot times: hourly for two days, then every 6 hours, then the window end. */
 export function knotTimes(from: number, end: number): number[] {
   const out: number[] = [];
   let t = from;
   while (t < end) {
     out.push(t);
-    t += t - from < 48 * HOUR ? HOUR : 6 * HOUR;
+    t += t - from < 48 * HOUR_MS ? HOUR_MS : 6 * HOUR_MS;
   }
   out.push(end);
   return out;
@@ -109,8 +108,8 @@ export function project(p: ForecastPath, spentNow: number, now: number, limitPic
       }
     }
   }
-  const next = Math.min(p.windowEnd, now + HOUR);
-  const scale = next > now ? HOUR / (next - now) : 0;
+  const next = Math.min(p.windowEnd, now + HOUR_MS);
+  const scale = next > now ? HOUR_MS / (next - now) : 0;
   return {
     p10: spentNow + rem(1),
     p50,

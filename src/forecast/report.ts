@@ -1,3 +1,5 @@
+import { picoToUsd, picoToUsdMicro } from '../core/money.ts';
+import { HOUR_MS } from '../core/time.ts';
 import type { ForecastService, InstanceForecast } from './service.ts';
 
 /** GET /_meter/forecast (and `claude-meter forecast`): the same numbers as the metrics, as JSON. */
@@ -6,19 +8,18 @@ export function forecastReport(service: Pick<ForecastService, 'all'>, now: numbe
 }
 
 export function forecastRow(f: InstanceForecast, now: number): Record<string, unknown> {
-  const usd = (p: number) => Math.round(p / 1e6) / 1e6;
   return {
     budget: f.budget.name,
     instance: f.ref.instance,
     action: f.budget.action,
     window: { id: f.ref.window.id, start: new Date(f.ref.window.start).toISOString(), end: new Date(f.ref.window.end).toISOString() },
-    limit_usd: f.ref.limitPico === null ? null : f.ref.limitPico / 1e12,
-    spent_usd: usd(f.spentPico),
-    reserved_usd: usd(f.reservedPico),
-    projected_usd: { p10: usd(f.live.p10), p50: usd(f.live.p50), p90: usd(f.live.p90) },
+    limit_usd: f.ref.limitPico === null ? null : picoToUsd(f.ref.limitPico),
+    spent_usd: picoToUsdMicro(f.spentPico),
+    reserved_usd: picoToUsdMicro(f.reservedPico),
+    projected_usd: { p10: picoToUsdMicro(f.live.p10), p50: picoToUsdMicro(f.live.p50), p90: picoToUsdMicro(f.live.p90) },
     exhaustion_at: f.live.exhaustionAt === null ? null : new Date(f.live.exhaustionAt).toISOString(),
     exhaustion_in_s: f.live.exhaustionAt === null ? null : Math.max(0, Math.round((f.live.exhaustionAt - now) / 1000)),
-    pacing_usd_per_hour: f.pacedRate === null ? null : usd(f.pacedRate * 3_600_000),
+    pacing_usd_per_hour: f.pacedRate === null ? null : picoToUsdMicro(f.pacedRate * HOUR_MS),
     method: f.path.method,
     cold_start: f.path.coldStart,
     note: f.path.note ?? null,

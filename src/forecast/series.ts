@@ -6,9 +6,7 @@
  * aggregated traces; nothing here cares which, because days are always counted as
  * floor((t - dayOffsetMs) / DAY_MS) on that same clock.
  */
-
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 86_400_000;
+import { DAY_MS, HOUR_MS } from '../core/time.ts';
 
 export interface Series {
   readonly start: number;

@@ -1,16 +1,17 @@
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Config } from '../config/types.ts';
-import type { BudgetConfig, BudgetStore, InstanceRef } from '../budget/types.ts';
-import type { BudgetGate } from '../budget/gate.ts';
+import type { BudgetConfig, BudgetLedger, ForecastStore, InstanceRef } from '../budget/types.ts';
+import type { BudgetCatalog } from '../budget/catalog.ts';
+import type { PacingSource } from '../budget/pacer.ts';
+import { zoneOffsetMs } from '../budget/windows.ts';
 import type { MeterStore } from '../store/types.ts';
+import { picoToUsd } from '../core/money.ts';
+import { DAY_MS, HOUR_MS, hourStart, MINUTE_MS } from '../core/time.ts';
 import { fitForecaster } from './model.ts';
 import { makeSeries } from './series.ts';
 import { buildPath, project, type ForecastPath, type LiveProjection } from './path.ts';
-import { pacedRate, zoneOffsetMs } from './pacing.ts';
-
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
+import { pacedRate } from './pacing.ts';
 
 export interface InstanceForecast {
   budget: BudgetConfig;
@@ -42,18 +43,19 @@ export interface ForecastEvents {
 /** Spikes are judged against at least this share of the limit per hour, so a near-zero forecast does not alarm on pennies. */
 const SPIKE_FLOOR_SHARE_PER_HOUR = 0.01;
 /** An offender found in a spike is paced for this long (then judged again). */
-const OFFENDER_TTL_MS = 15 * 60_000;
+const OFFENDER_TTL_MS = 15 * MINUTE_MS;
 
 /**
  * Runs the forecaster for every budget instance: refit on a schedule (one proxy per
- * instance at a time, via a lock in the budget store; the others read the published path),
+ * instance at a time, via a lock in the forecast store; the others read the published path),
  * re-project between refits with the spend seen since, decide pacing rates, detect spikes,
- * and score past projections when a window closes.
+ * and score past projections when a window closes. The gate reads its pacing rates from here.
  */
-export class ForecastService {
-  readonly #gate: BudgetGate;
-  readonly #store: BudgetStore;
-  readonly #meter: MeterStore;
+export class ForecastService implements PacingSource {
+  readonly #catalog: BudgetCatalog;
+  readonly #ledger: Pick<BudgetLedger, 'state' | 'instances'>;
+  readonly #store: ForecastStore;
+  readonly #meter: Pick<MeterStore, 'query'>;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #cfg: () => Config['forecast'];
@@ -65,8 +67,21 @@ export class ForecastService {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
 
-  constructor(opts: { gate: BudgetGate; store: BudgetStore; meter: MeterStore; clock: Clock; logger: Logger; config: () => Config['forecast']; events?: ForecastEvents }) {
-    this.#gate = opts.gate;
+  constructor(opts: {
+    catalog: BudgetCatalog;
+    /** Budget state of each instance (spent, reserved) and the per_* instance listings. */
+    ledger: Pick<BudgetLedger, 'state' | 'instances'>;
+    store: ForecastStore;
+    /** The metering store: who spent most during a spike. */
+    meter: Pick<MeterStore, 'query'>;
+    clock: Clock;
+    logger: Logger;
+    /** A getter: the forecast config can be reloaded. */
+    config: () => Config['forecast'];
+    events?: ForecastEvents;
+  }) {
+    this.#catalog = opts.catalog;
+    this.#ledger = opts.ledger;
     this.#store = opts.store;
     this.#meter = opts.meter;
     this.#clock = opts.clock;
@@ -95,6 +110,11 @@ export class ForecastService {
     return this.#latest.get(`${budget}|${instance}`);
   }
 
+  /** Pacing rate of a throttle budget instance while its projection exceeds the limit, else null. */
+  rate(budget: string, instance: string): number | null {
+    return this.get(budget, instance)?.pacedRate ?? null;
+  }
+
   all(): InstanceForecast[] {
     return [...this.#latest.values()];
   }
@@ -120,12 +140,12 @@ export class ForecastService {
   }
 
   async #pass(now: number): Promise<void> {
-    for (const b of this.#gate.budgets) {
+    for (const b of this.#catalog.budgets) {
       if (b.limit_usd === null) continue; // forecasts are of spend; token-only budgets have none
-      const template = this.#gate.instanceRef(b, '*', now);
+      const template = this.#catalog.instanceRef(b, '*', now);
       if (template.window.rollingMs !== null) continue; // a rolling window has no end to project to
       try {
-        const instances = b.scope === 'global' ? ['*'] : await this.#store.instances(b.name, template.window.id);
+        const instances = b.scope === 'global' ? ['*'] : await this.#ledger.instances(b.name, template.window.id);
         for (const inst of instances) await this.#instance(b, { ...template, instance: inst }, now);
       } catch (err) {
         this.#logger.warn({ budget: b.name, err: String(err) }, 'forecast update failed; keeping the previous projection');
@@ -134,7 +154,7 @@ export class ForecastService {
   }
 
   async #instance(b: BudgetConfig, ref: InstanceRef, now: number): Promise<void> {
-    const [st] = await this.#store.state([ref], now);
+    const [st] = await this.#ledger.state([ref], now);
     if (!st) return;
     const key = `${b.name}|${ref.instance}`;
     const path = await this.#path(b, ref, st.spentPico, now);
@@ -171,41 +191,41 @@ export class ForecastService {
 
   async #fit(b: BudgetConfig, ref: InstanceRef, spent: number, now: number): Promise<ForecastPath> {
     const days = this.#cfg().history_days;
-    const from = now - (now % HOUR) - days * DAY;
-    const hourly = await this.#store.hourlySpend(b.name, ref.instance, from, now + HOUR);
-    const values = new Float64Array(Math.ceil((now + 1 - from) / HOUR));
+    const from = hourStart(now) - days * DAY_MS;
+    const hourly = await this.#store.hourlySpend(b.name, ref.instance, from, now + HOUR_MS);
+    const values = new Float64Array(Math.ceil((now + 1 - from) / HOUR_MS));
     for (const [t, v] of hourly) {
-      const i = Math.floor((t - from) / HOUR);
+      const i = Math.floor((t - from) / HOUR_MS);
       if (i >= 0 && i < values.length) values[i] = (values[i] ?? 0) + v;
     }
     // Local midnight of the budget's time zone starts the forecaster's days.
-    const dayOffsetMs = (((-zoneOffsetMs(b.timezone, now)) % DAY) + DAY) % DAY;
+    const dayOffsetMs = (((-zoneOffsetMs(b.timezone, now)) % DAY_MS) + DAY_MS) % DAY_MS;
     // Hours before the first spend are "no history", not "zero spend": a budget created this
     // morning must cold-start, not forecast from 27 silent days.
     const first = values.findIndex((v) => v > 0);
     const start = first < 0 ? values.length - 1 : first;
-    const f = fitForecaster(makeSeries(from + start * HOUR, HOUR, values.subarray(start)), { now, dayOffsetMs });
+    const f = fitForecaster(makeSeries(from + start * HOUR_MS, HOUR_MS, values.subarray(start)), { now, dayOffsetMs });
     return buildPath(f, { budget: b.name, instance: ref.instance, windowId: ref.window.id, windowStart: ref.window.start, windowEnd: ref.window.end, fittedAt: now }, spent);
   }
 
   async #spike(b: BudgetConfig, ref: InstanceRef, live: LiveProjection, now: number): Promise<void> {
     const { multiple, window_min: minutes, action } = b.spike;
     if (multiple === null || ref.limitPico === null) return;
-    const recent = await this.#store.minuteSpend(b.name, ref.instance, now - minutes * 60_000, now + 1);
+    const recent = await this.#store.minuteSpend(b.name, ref.instance, now - minutes * MINUTE_MS, now + 1);
     let sum = 0;
     for (const v of recent.values()) sum += v;
     const rate = (sum * 60) / minutes;
     const expected = Math.max(live.rateP90, ref.limitPico * SPIKE_FLOOR_SHARE_PER_HOUR);
     if (rate <= multiple * expected) return;
     // Once per incident across proxies: an hour-long claim per budget instance.
-    if (!(await this.#store.claimRefit(`spike|${b.name}|${ref.instance}`, HOUR, now))) return;
-    const offender = await this.#offender(now - minutes * 60_000, now);
+    if (!(await this.#store.claimRefit(`spike|${b.name}|${ref.instance}`, HOUR_MS, now))) return;
+    const offender = await this.#offender(now - minutes * MINUTE_MS, now);
     if (action === 'throttle_offender') {
-      const ratePerMs = live.rateP50 / HOUR;
+      const ratePerMs = live.rateP50 / HOUR_MS;
       if (offender.key) this.#offenders.set(`${b.name}|${ref.instance}|key:${offender.key}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
       if (offender.tag) this.#offenders.set(`${b.name}|${ref.instance}|tag:${offender.tag}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
     }
-    this.#logger.warn({ budget: b.name, instance: ref.instance, rate_usd_per_hour: rate / 1e12, expected_usd_per_hour: expected / 1e12, offender }, 'spend spike');
+    this.#logger.warn({ budget: b.name, instance: ref.instance, rate_usd_per_hour: picoToUsd(rate), expected_usd_per_hour: picoToUsd(expected), offender }, 'spend spike');
     this.#events.onSpike?.({ budget: b, instance: ref.instance, ratePerHourPico: rate, expectedPerHourPico: expected, offender, at: now });
   }
 
@@ -229,10 +249,10 @@ export class ForecastService {
     const cp = this.#checkpoints.get(key);
     if (cp && cp.windowId !== ref.window.id) {
       this.#checkpoints.delete(key);
-      void this.#store.state([cp.ref], cp.windowEnd - 1).then(([final]) => {
+      void this.#ledger.state([cp.ref], cp.windowEnd - 1).then(([final]) => {
         if (!final || final.spentPico <= 0 || cp.p50s.length === 0) return;
         const ape = (cp.p50s.reduce((a, p) => a + Math.abs(p - final.spentPico) / final.spentPico, 0) / cp.p50s.length) * 100;
-        const budget = this.#gate.budgets.find((b) => b.name === ref.budget);
+        const budget = this.#catalog.find(ref.budget);
         if (budget) this.#events.onWindowClosed?.(budget, ref.instance, ape);
       }, () => undefined);
     }

@@ -1,5 +1,5 @@
 /**
- * A normalized series file (see data/README.md) as a time-ordered stream of
+ * A normalized series file (the forms of data/README.md) as a time-ordered stream of
  * simulated requests, for `claude-meter simulate`. Pure: text in, requests out.
  *
  *  - per-request CSVs map 1:1 (timestamp, tokens); an empty token column gets the defaults;
@@ -14,7 +14,7 @@
  * default F = 1, or MAX_SIMULATED / requests (2 significant digits, rounded down) above that.
  */
 import { SeriesInputError, num, optNum } from '../forecast/csv.ts';
-import { DAY_MS } from '../forecast/series.ts';
+import { DAY_MS } from '../core/time.ts';
 
 export interface SimRequest {
   ts: number;

@@ -5,6 +5,7 @@
  * window's total (p50 dotted, p10–p90 band) as it was at each hour, a strip under the plot
  * for hours with throttled or rejected requests, and a mark where a window was exhausted.
  */
+import { DAY_MS, HOUR_MS } from '../core/time.ts';
 import type { InstanceResult, Sample, SimResult } from './types.ts';
 import { tickLabel } from './time.ts';
 
@@ -13,8 +14,6 @@ const PANEL_H = 340;
 const HEADER_H = 52;
 const L = 84;
 const R = 24;
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
 const P50_STYLE = 'stroke-width="2.2" stroke-dasharray="0.1 4" stroke-linecap="round"';
 const C = { spend: '#1f5fbf', limit: '#c62828', forecast: '#e07b00', throttled: '#f2a900', rejected: '#c62828', grid: '#e6e6e6', axis: '#555', text: '#222' };
 
@@ -89,7 +88,7 @@ function panel(inst: InstanceResult, index: number, top: number, from: number, t
   }
   // Denials strip: one cell per hour, opacity by the share of that hour's requests refused.
   o.push(`<rect x="${L}" y="${stripTop}" width="${W - L - R}" height="9" fill="#f4f4f4"/>`);
-  const hourPx = Math.max(1, x(from + HOUR) - x(from));
+  const hourPx = Math.max(1, x(from + HOUR_MS) - x(from));
   for (const hr of inst.hours) {
     const denied = hr.throttled + hr.rejected;
     if (denied === 0) continue;
@@ -140,8 +139,8 @@ function segments(samples: readonly Sample[], keep: (s: Sample) => boolean): Sam
 
 /** Midnights (every k days, at most ~14 ticks); 3-hourly for runs of two days or less. */
 function xTicks(from: number, to: number): number[] {
-  const days = (to - from) / DAY;
-  const step = days <= 2 ? 3 * HOUR : Math.max(1, Math.ceil(days / 14)) * DAY;
+  const days = (to - from) / DAY_MS;
+  const step = days <= 2 ? 3 * HOUR_MS : Math.max(1, Math.ceil(days / 14)) * DAY_MS;
   const out: number[] = [];
   for (let t = Math.ceil(from / step) * step; t <= to; t += step) out.push(t);
   return out;

@@ -1,13 +1,16 @@
 /**
  * RedisBudgetStore against real redis-server processes started here (never the shared
- * :6379): the shared contract on a single node and on a 3-master cluster, then what only
+ * :6379): the three store contracts on a single node and on a 3-master cluster, then what only
  * Redis has to prove: atomicity across separate clients (proxies), key layout and TTLs.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { RedisBudgetStore, type BudgetRedisClient } from '../../src/budget/redis-budget-store.ts';
 import type { InstanceRef, InstanceState } from '../../src/budget/types.ts';
-import { dayWindow, ref, rollingWindow, runBudgetStoreContract } from '../contract/budget-store.contract.ts';
+import { dayWindow, ref, rollingWindow } from '../contract/budget-store-fixtures.ts';
+import { runBudgetLedgerContract } from '../contract/budget-store-ledger.contract.ts';
+import { runPaceBucketsContract } from '../contract/budget-store-pace.contract.ts';
+import { runForecastStoreContract } from '../contract/budget-store-forecast.contract.ts';
 import { HOUR, MIN, T0 } from '../contract/fixtures.ts';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
 import { connectCluster, connectRedis } from './connect.ts';
@@ -30,8 +33,11 @@ function harness(connect: () => Promise<BudgetRedisClient>) {
   };
 }
 
-runBudgetStoreContract('RedisBudgetStore (single node)', harness(single));
-runBudgetStoreContract('RedisBudgetStore (3-master cluster)', harness(clustered));
+for (const [label, connect] of [['single node', single], ['3-master cluster', clustered]] as const) {
+  runBudgetLedgerContract(`RedisBudgetStore (${label})`, harness(connect));
+  runPaceBucketsContract(`RedisBudgetStore (${label})`, harness(connect));
+  runForecastStoreContract(`RedisBudgetStore (${label})`, harness(connect));
+}
 
 const total = (s: InstanceState | undefined): number => (s === undefined ? 0 : s.spentPico + s.reservedPico);
 
@@ -113,8 +119,8 @@ describe('RedisBudgetStore key layout', () => {
       `${tag}:n:r:rolling`,
     ].sort());
     assert.deepEqual(await client.hgetall(base), { s: String(2 ** 50 + 1), t: '3', r: '5', rt: '1' });
-    const bucket = Math.floor(now / MIN) * MIN;
-    assert.deepEqual(await client.hgetall(rbase), { r: '5', rt: '1', [`b:${bucket}`]: String(2 ** 50 + 1), [`bt:${bucket}`]: '3' });
+    const segment = Math.floor(now / MIN) * MIN;
+    assert.deepEqual(await client.hgetall(rbase), { r: '5', rt: '1', [`b:${segment}`]: String(2 ** 50 + 1), [`bt:${segment}`]: '3' });
     assert.deepEqual(await client.hgetall(`${base}:resv`), { keep: '5:1' });
     assert.equal(await client.zscore(`${base}:res`, 'keep'), String(now + 600_000));
     // Calendar: until the window end (1 h away) + 1 day; rolling: 1 h + 1 day.

@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BudgetGate, type GateRequest } from '../../../src/budget/gate.ts';
+import { BudgetCatalog } from '../../../src/budget/catalog.ts';
 import { MemoryBudgetStore } from '../../../src/budget/memory-budget-store.ts';
+import type { Sleep } from '../../../src/budget/pacer.ts';
 import { buildPricer } from '../../../src/pricing/build.ts';
 import { silentLogger } from '../../../src/lib/logger.ts';
 import { systemClock } from '../../../src/lib/clock.ts';
@@ -15,12 +17,20 @@ const req = (id: string, priority: 'low' | 'normal' = 'normal'): GateRequest => 
 
 const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 
-function gateWith(mode: 'reject' | 'delay', ratePerMs: number) {
+function gateWith(mode: 'reject' | 'delay', ratePerMs: number, sleep?: Sleep) {
   const b = budget({ name: 'paced', limit_usd: 100, action: 'throttle', throttle: { mode, max_delay_ms: 400, burst_s: 1 } });
-  const gate = new BudgetGate({ store: new MemoryBudgetStore(), pricer: () => pricer, clock: systemClock, logger: silentLogger, budgets: [b] });
-  const events: string[] = [];
-  gate.setPacing({ rate: () => ratePerMs, offenderRate: () => null });
-  return { gate, events };
+  const store = new MemoryBudgetStore();
+  const gate = new BudgetGate({
+    catalog: new BudgetCatalog([b], () => pricer),
+    ledger: store,
+    buckets: store,
+    pacing: { rate: () => ratePerMs, offenderRate: () => null },
+    pricer: () => pricer,
+    clock: systemClock,
+    logger: silentLogger,
+    ...(sleep ? { sleep } : {}),
+  });
+  return { gate };
 }
 
 test('reject mode: once the burst is used, 429 "is paced" with retry-after from the bucket', async () => {
@@ -59,4 +69,42 @@ test('x-meter-priority: low is throttled first: it must leave half the bucket fo
   assert.equal((await gate.admit(req('l2', 'low'))).kind, 'admitted');
   assert.equal((await gate.admit(req('l3', 'low'))).kind, 'denied', 'low priority stops at half the bucket');
   assert.equal((await gate.admit(req('n1'))).kind, 'admitted', 'normal priority still gets the rest');
+});
+
+test('delay mode waits through the injected sleep, for the time the bucket needs', async () => {
+  const cost = gateWith('delay', 1).gate.expected(req('x')).pico;
+  const waits: number[] = [];
+  let now = Date.UTC(2026, 10, 2, 12);
+  const clock = { now: () => now, monotonic: () => now };
+  const b = budget({ name: 'paced', limit_usd: 100, action: 'throttle', throttle: { mode: 'delay', max_delay_ms: 400, burst_s: 1 } });
+  const store = new MemoryBudgetStore();
+  const gate = new BudgetGate({
+    catalog: new BudgetCatalog([b], () => pricer),
+    ledger: store,
+    buckets: store,
+    pacing: { rate: () => cost / 200, offenderRate: () => null },
+    pricer: () => pricer,
+    clock,
+    logger: silentLogger,
+    sleep: async (ms) => {
+      waits.push(ms);
+      now += ms;
+    },
+  });
+  for (let i = 0; i < 5; i++) assert.equal((await gate.admit(req(`burst${i}`))).kind, 'admitted');
+  assert.equal((await gate.admit(req('held'))).kind, 'admitted');
+  assert.equal(waits.length, 1);
+  assert.ok(waits[0]! > 0 && waits[0]! <= 200, `waited ${waits[0]} ms of simulated time`);
+});
+
+test('a paced refusal says so in its kind; a refusal by the limit says limit', async () => {
+  const { gate } = gateWith('reject', 1);
+  await gate.admit(req('a'));
+  const paced = await gate.admit(req('b'));
+  assert.ok(paced.kind === 'denied' && paced.denial.kind === 'paced');
+  const b = budget({ name: 'tiny', limit_usd: 0.000001 });
+  const store = new MemoryBudgetStore();
+  const capped = new BudgetGate({ catalog: new BudgetCatalog([b], () => pricer), ledger: store, buckets: store, pricer: () => pricer, clock: systemClock, logger: silentLogger });
+  const refused = await capped.admit(req('c'));
+  assert.ok(refused.kind === 'denied' && refused.denial.kind === 'limit');
 });

@@ -1,14 +1,20 @@
-/** MemoryBudgetStore: the shared contract, plus its memory bound (expired state is dropped). */
+/** MemoryBudgetStore: the three store contracts, plus its memory bound (expired state is dropped). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryBudgetStore } from '../../../src/budget/memory-budget-store.ts';
-import { dayWindow, ref, rollingWindow, runBudgetStoreContract } from '../../contract/budget-store.contract.ts';
+import { dayWindow, ref, rollingWindow } from '../../contract/budget-store-fixtures.ts';
+import { runBudgetLedgerContract } from '../../contract/budget-store-ledger.contract.ts';
+import { runPaceBucketsContract } from '../../contract/budget-store-pace.contract.ts';
+import { runForecastStoreContract } from '../../contract/budget-store-forecast.contract.ts';
 import { DAY, HOUR, MIN, T0 } from '../../contract/fixtures.ts';
 
-runBudgetStoreContract('MemoryBudgetStore', async () => {
+const memory = async () => {
   const store = new MemoryBudgetStore();
   return { store, cleanup: () => store.close() };
-});
+};
+runBudgetLedgerContract('MemoryBudgetStore', memory);
+runPaceBucketsContract('MemoryBudgetStore', memory);
+runForecastStoreContract('MemoryBudgetStore', memory);
 
 test('MemoryBudgetStore drops instances, listings and alert claims once their window + 1 day has passed', async () => {
   const s = new MemoryBudgetStore();

@@ -1,19 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextReset, parseWindow, validTimezone, windowAt } from '../../../src/budget/windows.ts';
+import { nextReset, parseWindow, validTimezone, windowAt, zoneOffsetMs } from '../../../src/budget/windows.ts';
 import type { WindowInstance } from '../../../src/budget/types.ts';
 
 const H = 3_600_000;
 const at = (iso: string): number => Date.parse(iso);
 const win = (window: string, tz: string, iso: string): WindowInstance => windowAt(parseWindow(window, tz), at(iso));
 
-/** Asserts id and [start, end) as ISO strings, and that calendar buckets span the whole window. */
+/** Asserts id and [start, end) as ISO strings, and that a calendar window is one segment. */
 function expectWindow(w: WindowInstance, id: string, start: string, end: string): void {
   assert.deepEqual(
     { id: w.id, start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() },
     { id, start, end },
   );
-  assert.equal(w.bucketMs, w.end - w.start);
+  assert.equal(w.segmentMs, w.end - w.start);
   assert.equal(w.rollingMs, null);
 }
 
@@ -205,17 +205,17 @@ test('day windows tile time across a year of DST changes', () => {
   }
 });
 
-test('rolling windows: [now - ms, now), ~120 buckets of whole minutes', () => {
+test('rolling windows: [now - ms, now), ~120 segments of whole minutes', () => {
   const now = at('2026-11-28T13:45:12.345Z');
-  assert.deepEqual(windowAt(parseWindow('24h', 'UTC'), now), { id: 'rolling', start: now - 24 * H, end: now, bucketMs: 12 * 60_000, rollingMs: 24 * H });
-  assert.deepEqual(windowAt(parseWindow('7d', 'UTC'), now), { id: 'rolling', start: now - 168 * H, end: now, bucketMs: 84 * 60_000, rollingMs: 168 * H });
-  // Short windows still use one-minute buckets.
-  assert.equal(windowAt(parseWindow('90m', 'UTC'), now).bucketMs, 60_000);
-  assert.equal(windowAt(parseWindow('1m', 'UTC'), now).bucketMs, 60_000);
+  assert.deepEqual(windowAt(parseWindow('24h', 'UTC'), now), { id: 'rolling', start: now - 24 * H, end: now, segmentMs: 12 * 60_000, rollingMs: 24 * H });
+  assert.deepEqual(windowAt(parseWindow('7d', 'UTC'), now), { id: 'rolling', start: now - 168 * H, end: now, segmentMs: 84 * 60_000, rollingMs: 168 * H });
+  // Short windows still use one-minute segments.
+  assert.equal(windowAt(parseWindow('90m', 'UTC'), now).segmentMs, 60_000);
+  assert.equal(windowAt(parseWindow('1m', 'UTC'), now).segmentMs, 60_000);
   // 31d / 120 = 372 min exactly; 100m / 120 = 50 s rounds to 1 min; 5h / 120 = 2.5 min rounds to 3.
-  assert.equal(windowAt(parseWindow('31d', 'UTC'), now).bucketMs, 372 * 60_000);
-  assert.equal(windowAt(parseWindow('100m', 'UTC'), now).bucketMs, 60_000);
-  assert.equal(windowAt(parseWindow('5h', 'UTC'), now).bucketMs, 3 * 60_000);
+  assert.equal(windowAt(parseWindow('31d', 'UTC'), now).segmentMs, 372 * 60_000);
+  assert.equal(windowAt(parseWindow('100m', 'UTC'), now).segmentMs, 60_000);
+  assert.equal(windowAt(parseWindow('5h', 'UTC'), now).segmentMs, 3 * 60_000);
 });
 
 test('nextReset: the calendar window end, null for rolling', () => {
@@ -232,4 +232,11 @@ test('windowAt is pure: same input, same answer, and instances are frozen', () =
   assert.deepEqual(windowAt(spec, at('2026-03-29T12:00:00Z')), a);
   assert.ok(Object.isFrozen(a));
   assert.throws(() => windowAt(spec, Number.NaN), RangeError);
+});
+
+test('zoneOffsetMs follows DST', () => {
+  assert.equal(zoneOffsetMs('UTC', Date.UTC(2026, 0, 1)), 0);
+  assert.equal(zoneOffsetMs('Europe/Berlin', Date.UTC(2026, 0, 15)), H);
+  assert.equal(zoneOffsetMs('Europe/Berlin', Date.UTC(2026, 6, 15)), 2 * H);
+  assert.equal(zoneOffsetMs('Asia/Kolkata', Date.UTC(2026, 6, 15)), 5.5 * H);
 });

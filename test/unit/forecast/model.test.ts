@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runBacktest } from '../../../src/forecast/backtest.ts';
 import { fitForecaster } from '../../../src/forecast/model.ts';
-import { DAY_MS, HOUR_MS, makeSeries, sliceSeries, type Series } from '../../../src/forecast/series.ts';
+import { DAY_MS, HOUR_MS } from '../../../src/core/time.ts';
+import { makeSeries, sliceSeries, type Series } from '../../../src/forecast/series.ts';
 
 /** Deterministic noise in [-1, 1] (no Math.random in tests). */
 const noise = (i: number) => Math.sin(i * 12.9898) * 43758.5453 - Math.floor(Math.sin(i * 12.9898) * 43758.5453) - 0.5;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { baselinePredictions, pooledFractionBaseline } from '../../../src/forecast/baselines.ts';
 import { parseSeriesCsv, SeriesInputError } from '../../../src/forecast/csv.ts';
-import { cumulative, dailyTable, DAY_MS, HOUR_MS, makeSeries, resample, resampleHourly, sliceSeries, sumRange } from '../../../src/forecast/series.ts';
+import { DAY_MS, HOUR_MS } from '../../../src/core/time.ts';
+import { cumulative, dailyTable, makeSeries, resample, resampleHourly, sliceSeries, sumRange } from '../../../src/forecast/series.ts';
 
 test('resample sums into aligned buckets and splits a straddling bucket by overlap', () => {
   const tenMin = makeSeries(0, 600_000, [1, 2, 3, 4, 5, 6, 7]);

@@ -1,7 +1,7 @@
 /** The forecast service on a fake clock: cold start flagged, projections published and reused, past projections scored when a window closes. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BudgetGate } from '../../../src/budget/gate.ts';
+import { BudgetCatalog } from '../../../src/budget/catalog.ts';
 import { MemoryBudgetStore } from '../../../src/budget/memory-budget-store.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
 import { ForecastService } from '../../../src/forecast/service.ts';
@@ -19,11 +19,11 @@ test('steady spend: cold start first, a warm projection near the truth later, an
   const clock = new FakeClock(T0);
   const store = new MemoryBudgetStore();
   const b = budget({ name: 'daily', limit_usd: 100, window: 'day' });
-  const gate = new BudgetGate({ store, pricer: () => buildPricer({ source: null, pricing: DEFAULTS.pricing }), clock, logger: silentLogger, budgets: [b] });
+  const catalog = new BudgetCatalog([b], () => buildPricer({ source: null, pricing: DEFAULTS.pricing }));
   const scored: number[] = [];
   const fits: number[] = [];
   const svc = new ForecastService({
-    gate, store, meter: new MemoryStore({ clock, bucketTtlSeconds: 86_400, recordsMaxLen: 10 }), clock, logger: silentLogger,
+    catalog, ledger: store, store, meter: new MemoryStore({ clock, bucketTtlSeconds: 86_400, recordsMaxLen: 10 }), clock, logger: silentLogger,
     config: () => DEFAULTS.forecast,
     events: { onWindowClosed: (_b, _i, ape) => scored.push(ape), onForecast: (f) => fits.push(f.path.fittedAt) },
   });
@@ -31,7 +31,7 @@ test('steady spend: cold start first, a warm projection near the truth later, an
   // $2 per hour, every hour, for four days: $48 per day.
   for (let t = T0; t < T0 + 4 * DAY; t += HOUR / 4) {
     clock.set(t);
-    await store.settle([gate.instanceRef(b, '*', t)], `r${++n}`, { pico: 0.5e12, tokens: 1 }, t);
+    await store.settle([catalog.instanceRef(b, '*', t)], `r${++n}`, { pico: 0.5e12, tokens: 1 }, t);
     if (t % HOUR === 0) await svc.update(t + 1);
     if (t === T0 + 2 * HOUR) assert.equal(svc.get('daily', '*')?.path.coldStart, true, 'hours of history: cold start');
   }

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BudgetGate } from '../../../src/budget/gate.ts';
+import { BudgetCatalog } from '../../../src/budget/catalog.ts';
 import { MemoryBudgetStore } from '../../../src/budget/memory-budget-store.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
 import { ForecastService, type SpikeEvent } from '../../../src/forecast/service.ts';
@@ -32,14 +32,14 @@ test('a 47× burst is detected once, with the offending key and tag; a normal we
   const store = new MemoryBudgetStore();
   const meter = new MemoryStore({ clock, bucketTtlSeconds: 40 * 86_400, recordsMaxLen: 1000 });
   const b = budget({ name: 'daily', limit_usd: 1000, window: 'day', spike: { multiple: 5, window_min: 5, action: 'throttle_offender' } });
-  const gate = new BudgetGate({ store, pricer: () => buildPricer({ source: null, pricing: DEFAULTS.pricing }), clock, logger: silentLogger, budgets: [b] });
+  const catalog = new BudgetCatalog([b], () => buildPricer({ source: null, pricing: DEFAULTS.pricing }));
   const spikes: SpikeEvent[] = [];
-  const svc = new ForecastService({ gate, store, meter, clock, logger: silentLogger, config: () => DEFAULTS.forecast, events: { onSpike: (e) => spikes.push(e) } });
+  const svc = new ForecastService({ catalog, ledger: store, store, meter, clock, logger: silentLogger, config: () => DEFAULTS.forecast, events: { onSpike: (e) => spikes.push(e) } });
 
   let n = 0;
   const spend = async (t: number, pico: number, keyId: string, tag: string) => {
     clock.set(t);
-    const ref = gate.instanceRef(b, '*', t);
+    const ref = catalog.instanceRef(b, '*', t);
     const id = `r${++n}`;
     await store.settle([ref], id, { pico: Math.round(pico), tokens: 1 }, t);
     await meter.write({

@@ -1,53 +1,16 @@
 /**
- * The BudgetStore contract: one suite, run against every adapter (memory, Redis, Redis
- * Cluster). Time is only ever the `now` argument, so tests jump it freely; key TTLs in
- * Redis are relative and a day long, so nothing expires for real during a test.
+ * The BudgetLedger contract: admission, settlement, state, instance listings and alert claims,
+ * as the gate relies on them. Run by every adapter (see budget-store-fixtures.ts).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { BudgetStore, InstanceRef, InstanceState, WindowInstance } from '../../src/budget/types.ts';
+import type { BudgetLedger } from '../../src/budget/types.ts';
 import { DAY, HOUR, MIN, T0 } from './fixtures.ts';
+import { amt, dayWindow, ref, rollingWindow, st, storeSetup, TTL, type MakeStore } from './budget-store-fixtures.ts';
 
-export interface BudgetHarness {
-  store: BudgetStore;
-  cleanup(): Promise<void>;
-}
-export type MakeBudgetStore = () => Promise<BudgetHarness>;
-
-/** A calendar day window containing T0 (2025-01-15). */
-export function dayWindow(day = 15): WindowInstance {
-  const start = Date.UTC(2025, 0, day);
-  return { id: `2025-01-${day}`, start, end: start + DAY, bucketMs: DAY, rollingMs: null };
-}
-
-/** A rolling window as seen at `now` (the store only reads rollingMs, bucketMs and id). */
-export function rollingWindow(ms: number, bucketMs: number, now: number = T0): WindowInstance {
-  return { id: 'rolling', start: now - ms, end: now, bucketMs, rollingMs: ms };
-}
-
-export function ref(over: Partial<InstanceRef> = {}): InstanceRef {
-  return { budget: 'b', instance: '*', window: dayWindow(), limitPico: 1_000, limitTokens: null, enforce: true, ...over };
-}
-
-export const st = (spentPico: number, reservedPico: number, spentTokens = 0, reservedTokens = 0): InstanceState => ({
-  spentPico,
-  reservedPico,
-  spentTokens,
-  reservedTokens,
-});
-
-const amt = (pico: number, tokens = 0) => ({ pico, tokens });
-const TTL = 60_000;
-
-export function runBudgetStoreContract(name: string, make: MakeBudgetStore): void {
-  describe(`BudgetStore contract: ${name}`, () => {
-    async function setup(t: { after(fn: () => unknown): void }): Promise<BudgetStore> {
-      const h = await make();
-      t.after(() => h.cleanup());
-      return h.store;
-    }
-    let seq = 0;
-    const rid = (): string => `req-${++seq}`;
+export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedger>): void {
+  describe(`BudgetLedger contract: ${name}`, () => {
+    const { setup, rid } = storeSetup(make);
 
     test('admit within the limit reserves the amount on the ref', async (t) => {
       const s = await setup(t);
@@ -118,60 +81,6 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       assert.deepEqual([denied.admitted, denied.deniedBy], [false, 1]);
     });
 
-    test('settles feed the hourly and per-minute spend history, per instance, across windows', async (t) => {
-      const s = await setup(t);
-      const r = ref({ limitPico: 1e12 });
-      const other = ref({ limitPico: 1e12, instance: 'other' });
-      await s.settle([r, other], rid(), amt(100), T0);
-      await s.settle([r], rid(), amt(50), T0 + 30_000);
-      await s.settle([r], rid(), amt(7), T0 + HOUR);
-      await s.settle([r], rid(), amt(0), T0 + HOUR); // zero spend leaves no entry
-      const h0 = T0 - (T0 % HOUR);
-      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()].sort(), [[h0, 150], [h0 + HOUR, 7]]);
-      assert.deepEqual([...(await s.hourlySpend('b', 'other', T0 - DAY, T0 + DAY)).entries()], [[h0, 100]]);
-      assert.deepEqual([...(await s.hourlySpend('b', '*', h0 + HOUR, T0 + DAY)).entries()], [[h0 + HOUR, 7]], 'range is [from, to)');
-      const m0 = T0 - (T0 % MIN);
-      const minutes = await s.minuteSpend('b', '*', T0 - 10 * MIN, T0 + 5 * MIN);
-      assert.equal([...minutes.values()].reduce((a, b) => a + b, 0), 150);
-      assert.equal(minutes.get(m0), T0 + 30_000 - ((T0 + 30_000) % MIN) === m0 ? 150 : 100);
-    });
-
-    test('pace: a shared token bucket that starts full, refills at the rate, and keeps a reserve from low priority', async (t) => {
-      const s = await setup(t);
-      // 10 pico/ms, capacity 1,000: ten requests of 100 fit at once, then one per 10 ms.
-      for (let i = 0; i < 10; i++) assert.equal((await s.pace('b|*', 100, 10, 1_000, 0, T0)).ok, true, `burst ${i}`);
-      assert.deepEqual(await s.pace('b|*', 100, 10, 1_000, 0, T0), { ok: false, waitMs: 10 });
-      assert.deepEqual(await s.pace('b|*', 100, 10, 1_000, 0, T0 + 4), { ok: false, waitMs: 6 }, 'a refused call takes nothing');
-      assert.equal((await s.pace('b|*', 100, 10, 1_000, 0, T0 + 10)).ok, true);
-      // Low priority must leave a reserve of 500 behind: refused until the level exceeds 600.
-      assert.deepEqual(await s.pace('b|*', 100, 10, 1_000, 500, T0 + 20), { ok: false, waitMs: 50 });
-      assert.equal((await s.pace('b|*', 100, 10, 1_000, 500, T0 + 70)).ok, true);
-      assert.equal((await s.pace('other', 100, 0, 100, 0, T0)).ok, true);
-      assert.deepEqual(await s.pace('other', 100, 0, 100, 0, T0 + 1), { ok: false, waitMs: Number.POSITIVE_INFINITY }, 'rate 0: never');
-    });
-
-    test('claimRefit: one holder per key until the ttl passes on the caller clock; forecast documents expire likewise', async (t) => {
-      const s = await setup(t);
-      assert.equal(await s.claimRefit('b|*|w', 1_000, T0), true);
-      assert.equal(await s.claimRefit('b|*|w', 1_000, T0 + 999), false);
-      assert.equal(await s.claimRefit('other', 1_000, T0 + 999), true);
-      assert.equal(await s.claimRefit('b|*|w', 1_000, T0 + 1_000), true, 'expired on the caller clock');
-      await s.putForecast('b|*|w', '{"x":1}', 60_000, T0);
-      assert.equal(await s.getForecast('b|*|w', T0 + 1), '{"x":1}');
-      assert.equal(await s.getForecast('missing', T0), null);
-    });
-
-    test('recordDemand adds refused demand to the history, not to the spend', async (t) => {
-      const s = await setup(t);
-      const r = ref({ limitPico: 1_000 });
-      await s.recordDemand([r], 400, T0);
-      await s.recordDemand([r], 0, T0);
-      const h0 = T0 - (T0 % HOUR);
-      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()], [[h0, 400]]);
-      assert.equal([...(await s.minuteSpend('b', '*', T0 - MIN, T0 + MIN)).values()].reduce((a, b) => a + b, 0), 400);
-      assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
-    });
-
     test('settle is idempotent by id: a retry after an ambiguous failure adds nothing', async (t) => {
       const s = await setup(t);
       const r = ref({ limitPico: 10_000 });
@@ -235,14 +144,14 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       assert.deepEqual(await s.state([r], T0 + 3), [st(300, 0)]);
     });
 
-    test('rolling window: spend counts for rollingMs from its bucket start, then drops out', async (t) => {
+    test('rolling window: spend counts for rollingMs from its segment start, then drops out', async (t) => {
       const s = await setup(t);
       const r = (now: number) => ref({ window: rollingWindow(HOUR, MIN, now), limitPico: 1_000, limitTokens: 100 });
-      await s.settle([r(T0)], rid(), amt(100, 1), T0); // bucket T0
-      await s.settle([r(T0 + MIN - 1)], rid(), amt(200, 2), T0 + MIN - 1); // bucket T0 too
-      await s.settle([r(T0 + MIN)], rid(), amt(400, 4), T0 + MIN); // next bucket
+      await s.settle([r(T0)], rid(), amt(100, 1), T0); // segment T0
+      await s.settle([r(T0 + MIN - 1)], rid(), amt(200, 2), T0 + MIN - 1); // segment T0 too
+      await s.settle([r(T0 + MIN)], rid(), amt(400, 4), T0 + MIN); // next segment
       assert.deepEqual(await s.state([r(T0 + HOUR - 1)], T0 + HOUR - 1), [st(700, 0, 7, 0)]);
-      assert.deepEqual(await s.state([r(T0 + HOUR)], T0 + HOUR), [st(400, 0, 4, 0)], 'bucket T0 ages out whole');
+      assert.deepEqual(await s.state([r(T0 + HOUR)], T0 + HOUR), [st(400, 0, 4, 0)], 'segment T0 ages out whole');
       assert.deepEqual(await s.state([r(T0 + HOUR + MIN - 1)], T0 + HOUR + MIN - 1), [st(400, 0, 4, 0)]);
       assert.deepEqual(await s.state([r(T0 + HOUR + MIN)], T0 + HOUR + MIN), [st(0, 0)]);
       // Enforcement follows the window: denied while old spend counts, admitted once it has aged out.
@@ -256,7 +165,7 @@ export function runBudgetStoreContract(name: string, make: MakeBudgetStore): voi
       const w = rollingWindow(DAY, HOUR);
       const r = ref({ window: w, limitPico: 1_000 });
       for (let h = 0; h < 30; h++) await s.settle([r], rid(), amt(10), T0 + h * HOUR);
-      assert.deepEqual(await s.state([r], T0 + 29 * HOUR), [st(240, 0)], 'the last 24 hourly buckets');
+      assert.deepEqual(await s.state([r], T0 + 29 * HOUR), [st(240, 0)], 'the last 24 hourly segments');
       assert.deepEqual(await s.state([r], T0 + 10 * DAY), [st(0, 0)]);
       await s.settle([r], rid(), amt(5), T0 + 10 * DAY);
       assert.deepEqual(await s.state([r], T0 + 10 * DAY), [st(5, 0)]);

@@ -1,0 +1,94 @@
+import { usdToPico } from '../core/money.ts';
+import type { Pricer } from '../pricing/types.ts';
+import type { BudgetConfig, InstanceRef, WindowSpec } from './types.ts';
+import { parseWindow, windowAt } from './windows.ts';
+
+/** A configured budget with its window parsed once, at load or reload. */
+interface ParsedBudget {
+  config: BudgetConfig;
+  spec: WindowSpec;
+}
+
+/** The request fields that decide which budget instances it touches. */
+export interface BudgetMatch {
+  keyId: string;
+  tag: string;
+  model: string | null;
+  path: string;
+}
+
+/**
+ * The configured budgets and which instances a request touches. Shared by the gate (admission)
+ * and the forecast service (projections), so a config reload swaps one list for both.
+ */
+export class BudgetCatalog {
+  #budgets: ParsedBudget[] = [];
+  readonly #pricer: () => Pricer;
+
+  /** `pricer` is a getter: pricing can be reloaded with the config (match.model compares canonical ids). */
+  constructor(budgets: readonly BudgetConfig[], pricer: () => Pricer) {
+    this.#pricer = pricer;
+    this.setBudgets(budgets);
+  }
+
+  /** Swap the budget list (config reload). In-flight requests keep the refs they were admitted with. */
+  setBudgets(budgets: readonly BudgetConfig[]): void {
+    this.#budgets = budgets.map((config) => ({ config, spec: parseWindow(config.window, config.timezone) }));
+  }
+
+  /** False when no budget is configured. */
+  get active(): boolean {
+    return this.#budgets.length > 0;
+  }
+
+  get budgets(): readonly BudgetConfig[] {
+    return this.#budgets.map((b) => b.config);
+  }
+
+  find(name: string): BudgetConfig | undefined {
+    return this.#budgets.find((b) => b.config.name === name)?.config;
+  }
+
+  /** The instances a request touches right now, with the window they are in. */
+  refsFor(req: BudgetMatch, now: number): { refs: InstanceRef[]; budgets: BudgetConfig[] } {
+    const canonical = (m: string): string => this.#pricer().resolve(m) ?? m;
+    const model = req.model === null ? 'unknown' : canonical(req.model);
+    const refs: InstanceRef[] = [];
+    const budgets: BudgetConfig[] = [];
+    for (const { config: b, spec } of this.#budgets) {
+      if (!matches(b, req.keyId, req.tag, model, req.path, canonical)) continue;
+      const instance =
+        b.scope === 'global' ? '*' : b.scope === 'per_key' ? req.keyId : b.scope === 'per_tag' ? req.tag || 'untagged' : model;
+      refs.push(ref(b, spec, instance, now));
+      budgets.push(b);
+    }
+    return { refs, budgets };
+  }
+
+  /** The ref of one instance of a configured budget (for reports and forecasts). */
+  instanceRef(b: BudgetConfig, instance: string, now: number): InstanceRef {
+    const parsed = this.#budgets.find((x) => x.config === b) ?? { config: b, spec: parseWindow(b.window, b.timezone) };
+    return ref(parsed.config, parsed.spec, instance, now);
+  }
+}
+
+function ref(b: BudgetConfig, spec: WindowSpec, instance: string, now: number): InstanceRef {
+  return {
+    budget: b.name,
+    instance,
+    window: windowAt(spec, now),
+    limitPico: b.limit_usd === null ? null : usdToPico(b.limit_usd),
+    limitTokens: b.limit_tokens,
+    enforce: b.action !== 'shadow',
+  };
+}
+
+/** `match.model` entries may be aliases: both sides are compared as canonical ids. */
+function matches(b: BudgetConfig, keyId: string, tag: string, model: string, path: string, canonical: (m: string) => string): boolean {
+  const m = b.match;
+  if (m.key.length > 0 && !m.key.includes(keyId)) return false;
+  if (m.tag.length > 0 && !m.tag.includes(tag)) return false;
+  if (m.model.length > 0 && !m.model.some((x) => canonical(x) === model)) return false;
+  if (m.path.length > 0 && !m.path.some((p) => path === p || path.startsWith(`${p}?`))) return false;
+  return true;
+}

@@ -1,0 +1,13 @@
+import { paceStep, type BucketState } from './pace.ts';
+import type { PaceBuckets, PaceResult } from './types.ts';
+
+/** In-process PaceBuckets, the pacing third of MemoryBudgetStore: the arithmetic of pace.ts over a Map. */
+export class MemoryPaceBuckets implements PaceBuckets {
+  readonly #buckets = new Map<string, BucketState>();
+
+  async pace(bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number, now: number): Promise<PaceResult> {
+    const step = paceStep(this.#buckets.get(bucket) ?? null, cost, ratePerMs, capacity, reserve, now);
+    this.#buckets.set(bucket, step.state);
+    return step.result;
+  }
+}

@@ -1,0 +1,79 @@
+import { setTimeout as timersSleep } from 'node:timers/promises';
+import type { Clock } from '../lib/clock.ts';
+import type { Amount, BudgetConfig, InstanceRef, PaceBuckets } from './types.ts';
+import { bucketCapacity, LOW_PRIORITY_RESERVE } from './pace.ts';
+import { pacedDenial, type Denial } from './policy.ts';
+
+/** Where pacing rates come from (the forecast service); budget/ only applies them. */
+export interface PacingSource {
+  /** pico-USD per ms for a throttle budget instance whose projection exceeds its limit, else null. */
+  rate(budget: string, instance: string): number | null;
+  /** A key or tag caught in a spike on this instance, paced at the forecast rate. */
+  offenderRate(budget: string, instance: string, keyId: string, tag: string, now: number): { bucket: string; ratePerMs: number } | null;
+}
+
+/** The request fields pacing reads. */
+export interface PacedRequest {
+  keyId: string;
+  tag: string;
+  priority?: 'low' | 'normal';
+}
+
+export type Sleep = (ms: number) => Promise<unknown>;
+
+/**
+ * Pacing: for throttle budgets whose projection exceeds the limit (and keys or tags caught
+ * in a spike), take the expected cost from a shared token bucket refilled at the paced rate.
+ * `delay` mode waits for the bucket when the wait is short enough; otherwise the request is refused.
+ */
+export class Pacer {
+  readonly #buckets: PaceBuckets;
+  readonly #source: PacingSource;
+  readonly #clock: Clock;
+  readonly #sleep: Sleep;
+  readonly #onThrottled: (budget: BudgetConfig, priority: string, outcome: 'rejected' | 'delayed') => void;
+
+  constructor(opts: {
+    buckets: PaceBuckets;
+    source: PacingSource;
+    clock: Clock;
+    /** How `delay` mode waits (default: a real timer). */
+    sleep?: Sleep;
+    onThrottled?: (budget: BudgetConfig, priority: string, outcome: 'rejected' | 'delayed') => void;
+  }) {
+    this.#buckets = opts.buckets;
+    this.#source = opts.source;
+    this.#clock = opts.clock;
+    this.#sleep = opts.sleep ?? timersSleep;
+    this.#onThrottled = opts.onThrottled ?? (() => undefined);
+  }
+
+  /** The first pacing refusal among the enforcing refs, or null when every bucket had the cost. */
+  async check(req: PacedRequest, refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], amount: Amount): Promise<{ denial: Denial; budget: BudgetConfig } | null> {
+    const priority = req.priority ?? 'normal';
+    for (const [i, ref] of refs.entries()) {
+      const b = budgets[i];
+      if (!b || !ref.enforce) continue;
+      const buckets: { bucket: string; ratePerMs: number }[] = [];
+      const rate = b.action === 'throttle' ? this.#source.rate(b.name, ref.instance) : null;
+      if (rate !== null) buckets.push({ bucket: `${b.name}|${ref.instance}|${ref.window.id}`, ratePerMs: rate });
+      const offender = this.#source.offenderRate(b.name, ref.instance, req.keyId, req.tag, this.#clock.now());
+      if (offender) buckets.push(offender);
+      for (const { bucket, ratePerMs } of buckets) {
+        const capacity = bucketCapacity(ratePerMs, b.throttle.burst_s, amount.pico);
+        const reserve = req.priority === 'low' ? capacity * LOW_PRIORITY_RESERVE : 0;
+        let r = await this.#buckets.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
+        if (!r.ok && b.throttle.mode === 'delay' && r.waitMs <= b.throttle.max_delay_ms) {
+          this.#onThrottled(b, priority, 'delayed');
+          await this.#sleep(r.waitMs);
+          r = await this.#buckets.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
+        }
+        if (!r.ok) {
+          this.#onThrottled(b, priority, 'rejected');
+          return { denial: pacedDenial(b, ref, ratePerMs, r.waitMs, this.#clock.now()), budget: b };
+        }
+      }
+    }
+    return null;
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The ledger's Lua scripts (admit, settle, state) and the KEYS/ARGV they are called with.
+ * Each is one EVALSHA over all refs of a request, so a request's check-and-reserve across its
+ * budgets is atomic against every other proxy: two proxies can never both take the last dollar.
+ *
+ * Numbers in Lua: Lua 5.1 numbers are doubles. Amounts are safe integers (< 2^53); limits
+ * may be larger (see keys.ts assertRefs).
+ *  - every mutation is HINCRBY/ZADD/HSET with the decimal string from ARGV, never a number
+ *    Lua computed: Redis parses those as 64-bit integers itself, so stored totals stay exact
+ *    even past 2^53;
+ *  - no Lua number is ever handed to redis.call: Lua would format it with "%.14g" (1.7e+12
+ *    style above 14 digits). The segment start is therefore computed in JS, not in Lua with
+ *    string.format('%d', …);
+ *  - reads (tonumber) and the limit check (spent + reserved + amount <= limit) are doubles:
+ *    exact below 2^53; above, each value is off by at most half an ulp (2 pico at $20k), and
+ *    since rounding is monotonic a total that truly exceeds a limit below 2^53 never passes.
+ * Returned integers go through Redis's integer reply, exact for integral doubles.
+ */
+import type { Cluster, Redis, Result } from 'ioredis';
+import { HOUR_MS, hourStart, MINUTE_MS } from '../core/time.ts';
+import { HOURLY_HISTORY_TTL_MS, MINUTE_HISTORY_TTL_MS, instanceTtlSec, segmentStart, type BudgetKeys } from './keys.ts';
+import type { InstanceRef, InstanceState } from './types.ts';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** ADMIT: [admitted 0/1, deniedBy, then 4 state integers per ref]. */
+    claudeMeterBudgetAdmit(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
+    /** SETTLE: [found 0/1 (-1: already settled), 4 integers per ref before, then 4 per ref after]. */
+    claudeMeterBudgetSettle(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
+    /** STATE: 4 integers per ref. */
+    claudeMeterBudgetState(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
+  }
+}
+
+/*
+ * KEYS, 6 per ref: [hash, res zset, resv hash, instance set, hourly history, minute history of
+ * this hour]. Passed as KEYS (not built in Lua from a base) so Cluster clients route by them and
+ * Redis can check they share a slot. Built by ledgerScriptArgs below.
+ * ARGV: [1] now ms [2] reservation id [3] pico [4] tokens [5] reservation expiry ms
+ *       (state passes '', '0', '0', '0'), then 9 per ref:
+ *       limitPico|-1, limitTokens|-1, enforce 0|1, rollingMs|0,
+ *       segment start ms of `now` (rolling; 0 for calendar), key ttl s, instance (set member),
+ *       hour start ms of `now`, minute start ms of `now` (history fields; computed here, not in Lua).
+ * A state is {spentPico, reservedPico, spentTokens, reservedTokens}.
+ */
+const PRELUDE = `
+local NOW, ID, PICO, TOKENS, EXPIRY = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now = tonumber(NOW)
+-- From ARGV, not KEYS: settle passes one extra key (its idempotency marker) after the refs' keys.
+local nrefs = math.floor((#ARGV - 5) / 9)
+
+local function ref(i)
+  local k, a = (i - 1) * 6, 5 + (i - 1) * 9
+  return { h = KEYS[k + 1], res = KEYS[k + 2], resv = KEYS[k + 3], n = KEYS[k + 4], hh = KEYS[k + 5], hm = KEYS[k + 6],
+    lp = tonumber(ARGV[a + 1]), lt = tonumber(ARGV[a + 2]), enforce = ARGV[a + 3] == '1',
+    rolling = tonumber(ARGV[a + 4]), segment = ARGV[a + 5], ttl = ARGV[a + 6], inst = ARGV[a + 7],
+    hour = ARGV[a + 8], minute = ARGV[a + 9] }
+end
+
+-- HINCRBY rejects "-0", so a zero amount is skipped rather than negated.
+local function decr(key, field, by)
+  if by ~= '0' then redis.call('HINCRBY', key, field, '-' .. by) end
+end
+
+local function release(r, id)
+  redis.call('ZREM', r.res, id)
+  local v = redis.call('HGET', r.resv, id)
+  if not v then return false end
+  local p, t = string.match(v, '^(%d+):(%d+)$')
+  decr(r.h, 'r', p)
+  decr(r.h, 'rt', t)
+  redis.call('HDEL', r.resv, id)
+  return true
+end
+
+local function touch(r)
+  for _, key in ipairs({ r.h, r.res, r.resv, r.n }) do redis.call('EXPIRE', key, r.ttl) end
+end
+
+-- Drops reservations whose expiry <= now. Re-applies the TTL afterwards: should the hash
+-- have expired on its own, HINCRBY would have recreated it without one.
+local function purge(r)
+  local ids = redis.call('ZRANGEBYSCORE', r.res, '-inf', NOW)
+  for _, id in ipairs(ids) do release(r, id) end
+  if #ids > 0 then touch(r) end
+end
+
+-- Rolling segments count while start > now - rollingMs; older ones are deleted here.
+local function read(r)
+  local st = { 0, 0, 0, 0 }
+  local h = redis.call('HGETALL', r.h)
+  local cutoff = now - r.rolling
+  for i = 1, #h, 2 do
+    local f, v = h[i], tonumber(h[i + 1])
+    if f == 'r' then st[2] = v
+    elseif f == 'rt' then st[4] = v
+    elseif r.rolling == 0 then
+      if f == 's' then st[1] = v elseif f == 't' then st[3] = v end
+    else
+      local kind, start = string.match(f, '^(bt?):(%d+)$')
+      if kind == nil then
+      elseif tonumber(start) <= cutoff then redis.call('HDEL', r.h, f)
+      elseif kind == 'b' then st[1] = st[1] + v
+      else st[3] = st[3] + v end
+    end
+  end
+  return st
+end
+
+local function fits(limit, spent, reserved, add)
+  return limit < 0 or spent + reserved + add <= limit
+end
+
+local function push(out, st)
+  for j = 1, 4 do out[#out + 1] = st[j] end
+end
+`;
+
+const ADMIT_SCRIPT = `${PRELUDE}
+local pico, tokens = tonumber(PICO), tonumber(TOKENS)
+local refs, states = {}, {}
+for i = 1, nrefs do
+  refs[i] = ref(i)
+  purge(refs[i])
+  states[i] = read(refs[i])
+end
+local denied = -1
+for i = 1, nrefs do
+  local r, s = refs[i], states[i]
+  if r.enforce and not (fits(r.lp, s[1], s[2], pico) and fits(r.lt, s[3], s[4], tokens)) then
+    denied = i - 1
+    break
+  end
+end
+if denied < 0 then
+  for i = 1, nrefs do
+    local r = refs[i]
+    release(r, ID) -- a replayed admit replaces its reservation instead of adding a second one
+    redis.call('HINCRBY', r.h, 'r', PICO)
+    redis.call('HINCRBY', r.h, 'rt', TOKENS)
+    redis.call('ZADD', r.res, EXPIRY, ID)
+    redis.call('HSET', r.resv, ID, PICO .. ':' .. TOKENS)
+    redis.call('SADD', r.n, r.inst)
+    touch(r)
+    states[i] = read(r)
+  end
+end
+local out = { denied < 0 and 1 or 0, denied }
+for i = 1, nrefs do push(out, states[i]) end
+return out
+`;
+
+/** How long a settled id is remembered: longer than a settle can wait in the SettleQueue during an outage. */
+const SETTLED_MARKER_TTL_MS = 6 * HOUR_MS;
+
+const SETTLE_SCRIPT = `${PRELUDE}
+local found, before, after = 0, {}, {}
+-- A settle retried after an ambiguous failure (the reply was lost, the write was not)
+-- must not add the spend twice: the first one to run claims the marker.
+if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'PX', ${SETTLED_MARKER_TTL_MS}) then
+  local out = { -1 }
+  for i = 1, nrefs do local r = ref(i); purge(r); before[i] = read(r) end
+  for i = 1, nrefs do push(out, before[i]) end
+  for i = 1, nrefs do push(out, before[i]) end
+  return out
+end
+for i = 1, nrefs do
+  local r = ref(i)
+  purge(r)
+  before[i] = read(r)
+  if release(r, ID) then found = 1 end
+  if r.rolling == 0 then
+    redis.call('HINCRBY', r.h, 's', PICO)
+    redis.call('HINCRBY', r.h, 't', TOKENS)
+  else
+    redis.call('HINCRBY', r.h, 'b:' .. r.segment, PICO)
+    redis.call('HINCRBY', r.h, 'bt:' .. r.segment, TOKENS)
+  end
+  redis.call('SADD', r.n, r.inst)
+  touch(r)
+  -- Forecast history (per hour, 40 days) and spike detail (per minute, 3 hours).
+  if PICO ~= '0' then
+    redis.call('HINCRBY', r.hh, r.hour, PICO)
+    redis.call('PEXPIRE', r.hh, ${HOURLY_HISTORY_TTL_MS})
+    redis.call('HINCRBY', r.hm, r.minute, PICO)
+    redis.call('PEXPIRE', r.hm, ${MINUTE_HISTORY_TTL_MS})
+  end
+  after[i] = read(r)
+end
+local out = { found }
+for i = 1, nrefs do push(out, before[i]) end
+for i = 1, nrefs do push(out, after[i]) end
+return out
+`;
+
+const STATE_SCRIPT = `${PRELUDE}
+local out = {}
+for i = 1, nrefs do
+  local r = ref(i)
+  purge(r)
+  push(out, read(r))
+end
+return out
+`;
+
+/**
+ * No numberOfKeys: it varies with the number of refs and is passed first on each call. On a
+ * Cluster client, auto-pipelining then groups these calls by that count rather than by a key;
+ * what keeps them routable is that every budget key of a prefix is in one hash slot (keys.ts).
+ */
+export function defineLedgerScripts(client: Redis | Cluster): void {
+  client.defineCommand('claudeMeterBudgetAdmit', { lua: ADMIT_SCRIPT });
+  client.defineCommand('claudeMeterBudgetSettle', { lua: SETTLE_SCRIPT });
+  client.defineCommand('claudeMeterBudgetState', { lua: STATE_SCRIPT });
+}
+
+/** KEYS and ARGV of a ledger script for `refs` at `now`, after the 5 head arguments (see above). */
+export function ledgerScriptArgs(keys: BudgetKeys, refs: readonly InstanceRef[], now: number, head: string[]): [string[], string[]] {
+  const keyList: string[] = [];
+  const args = [...head];
+  const limit = (v: number | null): string => (v === null ? '-1' : String(v));
+  const hour = hourStart(now);
+  const minute = now - (now % MINUTE_MS);
+  for (const ref of refs) {
+    const k = keys.instance(ref);
+    keyList.push(k.hash, k.res, k.resv, k.set, k.hourly, k.minutes(hour));
+    const w = ref.window;
+    args.push(
+      limit(ref.limitPico),
+      limit(ref.limitTokens),
+      ref.enforce ? '1' : '0',
+      String(w.rollingMs ?? 0),
+      String(w.rollingMs === null ? 0 : segmentStart(now, w.segmentMs)),
+      String(instanceTtlSec(w, now)),
+      ref.instance,
+      String(hour),
+      String(minute),
+    );
+  }
+  return [keyList, args];
+}
+
+/** `n` states of 4 integers each, from `offset` in a script reply. */
+export function toStates(reply: readonly number[], offset: number, n: number): InstanceState[] {
+  const at = (i: number): number => {
+    const v = reply[i];
+    if (typeof v !== 'number') throw new Error(`budget script returned a short reply (${reply.length} items)`);
+    return v;
+  };
+  return Array.from({ length: n }, (_, r) => {
+    const o = offset + 4 * r;
+    return { spentPico: at(o), reservedPico: at(o + 1), spentTokens: at(o + 2), reservedTokens: at(o + 3) };
+  });
+}

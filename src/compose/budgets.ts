@@ -1,0 +1,80 @@
+/**
+ * Budgets and forecasts wired together, once, for the proxy (graph.ts) and the simulator
+ * (simulate/run.ts). The forecast service is built first and handed to the gate as its
+ * pacing source; both read the same catalog, so a reload swaps the budget list for both.
+ */
+import type { Config } from '../config/types.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Pricer } from '../pricing/types.ts';
+import type { MeterStore } from '../store/types.ts';
+import type { BudgetConfig, BudgetLedger, ForecastStore, PaceBuckets } from '../budget/types.ts';
+import { BudgetCatalog } from '../budget/catalog.ts';
+import { BudgetGate, type GateEvents } from '../budget/gate.ts';
+import type { Sleep } from '../budget/pacer.ts';
+import { SettleQueue } from '../budget/settle-queue.ts';
+import { ForecastService, type ForecastEvents } from '../forecast/service.ts';
+
+export interface BudgetWiringOptions {
+  budgets: readonly BudgetConfig[];
+  /** The forecast settings as of now (a reload swaps the snapshot that holds them). */
+  forecast: () => Config['forecast'];
+  /** One adapter (MemoryBudgetStore, RedisBudgetStore) serves all three concerns. */
+  store: BudgetLedger & PaceBuckets & ForecastStore;
+  /** The metering store: the forecaster finds a spike's offender in it. */
+  meter: Pick<MeterStore, 'query'>;
+  /** A getter: pricing can be reloaded with the config. */
+  pricer: () => Pricer;
+  clock: Clock;
+  logger: Logger;
+  gateEvents?: GateEvents;
+  forecastEvents?: ForecastEvents;
+  /** How `throttle.mode: delay` waits (default: a real timer). */
+  sleep?: Sleep;
+}
+
+export interface BudgetWiring {
+  catalog: BudgetCatalog;
+  gate: BudgetGate;
+  forecasts: ForecastService;
+  /** Settles that run after the response, retried while the store is unreachable. */
+  settles: SettleQueue;
+  /** Config reload: the new budget list takes effect for the gate and the forecaster at once. */
+  reload(budgets: readonly BudgetConfig[]): void;
+}
+
+export function wireBudgets(opts: BudgetWiringOptions): BudgetWiring {
+  const { store, clock, logger } = opts;
+  const catalog = new BudgetCatalog(opts.budgets, opts.pricer);
+  const forecasts = new ForecastService({
+    catalog,
+    ledger: store,
+    store,
+    meter: opts.meter,
+    clock,
+    logger,
+    config: opts.forecast,
+    ...(opts.forecastEvents ? { events: opts.forecastEvents } : {}),
+  });
+  const gate = new BudgetGate({
+    catalog,
+    ledger: store,
+    buckets: store,
+    pacing: forecasts,
+    pricer: opts.pricer,
+    clock,
+    logger,
+    ...(opts.gateEvents ? { events: opts.gateEvents } : {}),
+    ...(opts.sleep ? { sleep: opts.sleep } : {}),
+  });
+  const settles = new SettleQueue({ logger, run: (p) => gate.settle(p, p.id, p.actual) });
+  return {
+    catalog,
+    gate,
+    forecasts,
+    settles,
+    reload(budgets) {
+      catalog.setBudgets(budgets);
+    },
+  };
+}

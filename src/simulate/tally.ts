@@ -1,0 +1,159 @@
+/**
+ * The simulation's bookkeeping: per budget instance, its windows (demand, spend, exhaustion,
+ * outcomes), hourly outcome counts and chart samples; plus the run's totals. Fed by the
+ * simulator's request loop and by the gate's and forecaster's events.
+ */
+import type { BudgetCatalog } from '../budget/catalog.ts';
+import type { GateEvents } from '../budget/gate.ts';
+import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState } from '../budget/types.ts';
+import type { ForecastEvents, ForecastService } from '../forecast/service.ts';
+import { picoToUsd } from '../core/money.ts';
+import { hourStart } from '../core/time.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { HourCounts, InstanceResult, SimResult, WindowStats } from './types.ts';
+
+interface Track {
+  b: BudgetConfig;
+  res: InstanceResult;
+  windows: Map<string, WindowStats>;
+  hours: Map<number, HourCounts>;
+}
+
+/** What sampling reads: the current window of each instance, its state, and its forecast. */
+export interface SampleSources {
+  catalog: BudgetCatalog;
+  ledger: Pick<BudgetLedger, 'state'>;
+  forecasts: Pick<ForecastService, 'get'>;
+}
+
+export class SimTally {
+  /** The run's totals so far (the command's progress line reads them each simulated hour). */
+  readonly totals: SimResult;
+  readonly #tracks = new Map<string, Track>();
+  readonly #budgets: readonly BudgetConfig[];
+
+  constructor(budgets: readonly BudgetConfig[], from: number, to: number) {
+    this.#budgets = budgets;
+    this.totals = { from, to, requests: 0, historyRequests: 0, admitted: 0, throttled: 0, rejected: 0, unbudgeted: 0, instances: [] };
+    for (const b of budgets) if (b.scope === 'global') this.#track(b, '*');
+  }
+
+  /** Spend as the gate reports it; a window is exhausted when spend reaches the limit (shadow budgets never refuse). */
+  gateEvents(clock: Clock): GateEvents {
+    return {
+      onStates: (bs, refs, states) =>
+        refs.forEach((ref, i) => {
+          const b = bs[i];
+          const st = states[i];
+          if (b === undefined || st === undefined) return;
+          const w = this.#window(b, ref);
+          w.spent = value(b, st);
+          if (w.exhaustedAt === null && w.spent >= w.limit) w.exhaustedAt = clock.now();
+        }),
+      onShadowDenied: (b, ref) => this.refused(b, ref, clock.now()),
+    };
+  }
+
+  forecastEvents(): ForecastEvents {
+    return {
+      onSpike: (e) => {
+        this.#track(e.budget, e.instance).res.spikes++;
+      },
+    };
+  }
+
+  /** What every request would have cost each window it reached, admitted or not; history counts only in windows the run reaches. */
+  addDemand(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], actual: Amount, history: boolean): void {
+    refs.forEach((ref, i) => {
+      const b = budgets[i];
+      if (b && (!history || ref.window.end > this.totals.from)) this.#window(b, ref).demand += b.limit_usd !== null ? picoToUsd(actual.pico) : actual.tokens;
+    });
+  }
+
+  admitted(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], now: number): void {
+    refs.forEach((ref, i) => {
+      const b = budgets[i];
+      if (!b) return;
+      this.#window(b, ref).admitted++;
+      this.#hour(b, ref.instance, now).admitted++;
+    });
+  }
+
+  /** Refused by pacing. */
+  throttled(b: BudgetConfig, ref: InstanceRef, now: number): void {
+    this.#window(b, ref).throttled++;
+    this.#hour(b, ref.instance, now).throttled++;
+  }
+
+  /** Refused by the limit (or, for shadow budgets, would have been): the window is exhausted from here. */
+  refused(b: BudgetConfig, ref: InstanceRef, now: number): void {
+    const w = this.#window(b, ref);
+    w.rejected++;
+    w.exhaustedAt ??= now;
+    this.#hour(b, ref.instance, now).rejected++;
+  }
+
+  /** One chart point per instance at `t`; the last sample only closes the windows that ended at `t`. */
+  async sample(t: number, last: boolean, src: SampleSources): Promise<void> {
+    for (const tr of this.#tracks.values()) {
+      const prev = src.catalog.instanceRef(tr.b, tr.res.instance, t - 1);
+      const cur = src.catalog.instanceRef(tr.b, tr.res.instance, t);
+      // A window that ended at t gets its closing point, so each window's line runs to its end.
+      if (t > this.totals.from && prev.window.id !== cur.window.id) {
+        const [before] = await src.ledger.state([prev], t);
+        if (before) tr.res.samples.push({ t, windowId: prev.window.id, spent: value(tr.b, before), p10: null, p50: null, p90: null });
+      }
+      const [now] = last ? [undefined] : await src.ledger.state([cur], t);
+      if (last || !now) continue;
+      this.#window(tr.b, cur).spent = value(tr.b, now); // every window in the run gets a row, even one with no requests
+      const f = tr.res.unit === 'usd' ? src.forecasts.get(tr.b.name, tr.res.instance) : undefined;
+      const live = f && f.ref.window.id === cur.window.id ? f.live : null;
+      const usd = (p: number | undefined) => (p === undefined ? null : picoToUsd(p));
+      tr.res.samples.push({ t, windowId: cur.window.id, spent: value(tr.b, now), p10: usd(live?.p10), p50: usd(live?.p50), p90: usd(live?.p90) });
+    }
+  }
+
+  /** The totals with every instance, in config order, then by instance value. */
+  result(): SimResult {
+    const order = new Map(this.#budgets.map((b, i) => [b.name, i]));
+    const instances = [...this.#tracks.values()]
+      .sort((x, y) => (order.get(x.b.name) ?? 0) - (order.get(y.b.name) ?? 0) || x.res.instance.localeCompare(y.res.instance))
+      .map((t) => ({ ...t.res, windows: [...t.windows.values()].sort((x, y) => x.start - y.start), hours: [...t.hours.values()].sort((x, y) => x.t - y.t) }));
+    return { ...this.totals, instances };
+  }
+
+  #track(b: BudgetConfig, instance: string): Track {
+    const key = `${b.name}|${instance}`;
+    let t = this.#tracks.get(key);
+    if (t === undefined) {
+      const unit = b.limit_usd !== null ? 'usd' : 'tokens';
+      const limit = b.limit_usd ?? b.limit_tokens ?? 0;
+      const res: InstanceResult = { budget: b.name, instance, scope: b.scope, window: b.window, action: b.action, unit, limit, spikes: 0, windows: [], samples: [], hours: [] };
+      this.#tracks.set(key, (t = { b, res, windows: new Map(), hours: new Map() }));
+    }
+    return t;
+  }
+
+  #window(b: BudgetConfig, ref: InstanceRef): WindowStats {
+    const t = this.#track(b, ref.instance);
+    let w = t.windows.get(ref.window.id);
+    if (w === undefined) {
+      w = { id: ref.window.id, start: ref.window.start, end: ref.window.end, limit: t.res.limit, demand: 0, spent: 0, exhaustedAt: null, admitted: 0, throttled: 0, rejected: 0 };
+      t.windows.set(ref.window.id, w);
+    }
+    return w;
+  }
+
+  #hour(b: BudgetConfig, instance: string, now: number): HourCounts {
+    const hours = this.#track(b, instance).hours;
+    const h = hourStart(now);
+    let c = hours.get(h);
+    if (c === undefined) hours.set(h, (c = { t: h, admitted: 0, throttled: 0, rejected: 0 }));
+    return c;
+  }
+}
+
+/** Spend in the budget's unit: USD, or tokens for token-only budgets. */
+function value(b: BudgetConfig, st: InstanceState): number {
+  return b.limit_usd !== null ? picoToUsd(st.spentPico) : st.spentTokens;
+}

@@ -1,0 +1,56 @@
+/**
+ * The ForecastStore contract: the spend history the ledger writes (settles and refused demand)
+ * as the forecaster reads it, the refit lock and forecast documents. Run by every adapter
+ * (see budget-store-fixtures.ts); the history is written through the same adapter's ledger.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { BudgetLedger, ForecastStore } from '../../src/budget/types.ts';
+import { DAY, HOUR, MIN, T0 } from './fixtures.ts';
+import { amt, ref, st, storeSetup, type MakeStore } from './budget-store-fixtures.ts';
+
+export function runForecastStoreContract(name: string, make: MakeStore<ForecastStore & Pick<BudgetLedger, 'settle' | 'recordDemand' | 'state'>>): void {
+  describe(`ForecastStore contract: ${name}`, () => {
+    const { setup, rid } = storeSetup(make);
+
+    test('settles feed the hourly and per-minute spend history, per instance, across windows', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 1e12 });
+      const other = ref({ limitPico: 1e12, instance: 'other' });
+      await s.settle([r, other], rid(), amt(100), T0);
+      await s.settle([r], rid(), amt(50), T0 + 30_000);
+      await s.settle([r], rid(), amt(7), T0 + HOUR);
+      await s.settle([r], rid(), amt(0), T0 + HOUR); // zero spend leaves no entry
+      const h0 = T0 - (T0 % HOUR);
+      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()].sort(), [[h0, 150], [h0 + HOUR, 7]]);
+      assert.deepEqual([...(await s.hourlySpend('b', 'other', T0 - DAY, T0 + DAY)).entries()], [[h0, 100]]);
+      assert.deepEqual([...(await s.hourlySpend('b', '*', h0 + HOUR, T0 + DAY)).entries()], [[h0 + HOUR, 7]], 'range is [from, to)');
+      const m0 = T0 - (T0 % MIN);
+      const minutes = await s.minuteSpend('b', '*', T0 - 10 * MIN, T0 + 5 * MIN);
+      assert.equal([...minutes.values()].reduce((a, b) => a + b, 0), 150);
+      assert.equal(minutes.get(m0), T0 + 30_000 - ((T0 + 30_000) % MIN) === m0 ? 150 : 100);
+    });
+
+    test('claimRefit: one holder per key until the ttl passes on the caller clock; forecast documents expire likewise', async (t) => {
+      const s = await setup(t);
+      assert.equal(await s.claimRefit('b|*|w', 1_000, T0), true);
+      assert.equal(await s.claimRefit('b|*|w', 1_000, T0 + 999), false);
+      assert.equal(await s.claimRefit('other', 1_000, T0 + 999), true);
+      assert.equal(await s.claimRefit('b|*|w', 1_000, T0 + 1_000), true, 'expired on the caller clock');
+      await s.putForecast('b|*|w', '{"x":1}', 60_000, T0);
+      assert.equal(await s.getForecast('b|*|w', T0 + 1), '{"x":1}');
+      assert.equal(await s.getForecast('missing', T0), null);
+    });
+
+    test('recordDemand adds refused demand to the history, not to the spend', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 1_000 });
+      await s.recordDemand([r], 400, T0);
+      await s.recordDemand([r], 0, T0);
+      const h0 = T0 - (T0 % HOUR);
+      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()], [[h0, 400]]);
+      assert.equal([...(await s.minuteSpend('b', '*', T0 - MIN, T0 + MIN)).values()].reduce((a, b) => a + b, 0), 400);
+      assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
+    });
+  });
+}
