@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { ProxyServer } from 'http-proxy-3';
-import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { upstreamRequestHeaders } from '../src/upstream/headers.ts';
 import type { ForwardHooks, Forwarder, ForwarderOptions, ResponseEncoding } from '../src/upstream/forward.ts';
 import { upstreamFailure } from '../src/core/errors.ts';

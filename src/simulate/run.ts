@@ -72,7 +72,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     gateEvents: tally.gateEvents(clock),
     forecastEvents: tally.forecastEvents(),
   });
-  const { catalog, gate, forecasts } = wired;
+  const { catalog, forecasts } = wired;
   // Admitted requests' metering records are where spike detection finds the offending key and tag;
   // only offender pacing reads them, and a write costs more than the admission itself.
   const offenders = budgets.some((b) => b.spike.multiple !== null && b.spike.action === 'throttle_offender');
