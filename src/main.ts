@@ -126,7 +126,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'backtest':
         return await runBacktestCommand(rawRest(argv, 'backtest'), process);
       case 'simulate':
-        return await runSimulateCommand(rawRest(argv, 'simulate'), process);
+        return await runSimulateCommand(rawRest(argv, 'simulate'), process, process.env);
       default:
         process.stderr.write(`unknown command '${args.command}'\n\n${USAGE}\n`);
         return 2;

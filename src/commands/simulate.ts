@@ -30,9 +30,10 @@ const DEFAULT_MODEL_AS = 'claude-sonnet-4-6';
 /** A bad flag or input: the message is printed with the usage, exit 2. */
 class UsageError extends Error {}
 
-export async function runSimulateCommand(argv: string[], io: IO): Promise<number> {
+/** `env`: the process environment, read by main.ts, for the config's ${VAR} references. */
+export async function runSimulateCommand(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<number> {
   try {
-    return await run(argv, io);
+    return await run(argv, io, env);
   } catch (err) {
     if (err instanceof UsageError || err instanceof SeriesInputError || err instanceof ConfigError || err instanceof PricingError) {
       io.stderr.write(`claude-meter simulate: ${err.message}\n${err instanceof UsageError ? `${USAGE}\n` : ''}`);
@@ -42,12 +43,12 @@ export async function runSimulateCommand(argv: string[], io: IO): Promise<number
   }
 }
 
-async function run(argv: string[], io: IO): Promise<number> {
+async function run(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<number> {
   const flags = parseFlags(argv);
   const seriesFile = flags.get('series');
   const configFile = flags.get('config');
   if (seriesFile === undefined || configFile === undefined) throw new UsageError('--series and --config are required');
-  const config = loadConfig({ file: configFile, env: process.env });
+  const config = loadConfig({ file: configFile, env });
   const pricer = buildPricer(config);
   const modelAs = flags.get('model-as') ?? DEFAULT_MODEL_AS;
   if (pricer.resolve(modelAs) === null) throw new UsageError(`--model-as '${modelAs}' is not in the price table (pricing.models can add it)`);

@@ -22,7 +22,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   let out = '';
   let err = '';
   const sink = (f: (s: string) => void) => new Writable({ write: (c: Buffer, _e, cb) => (f(String(c)), cb()) });
-  const code = await runSimulateCommand(args, { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) });
+  const code = await runSimulateCommand(args, { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)) }, {});
   return { code, out, err };
 }
 
