@@ -103,6 +103,7 @@ export function buildGraph(o: GraphOptions): Graph {
   const settles = new SettleQueue({ logger, run: (p) => gate.settle(p, p.id, p.actual) });
   metrics.journalDepth = () => recorder.stats().journaled;
   metrics.settlesPending = () => settles.stats().pending;
+  metrics.storeReachable = async () => (await store.health()).reachable;
 
   const pipeline: PipelineDeps = {
     clock,

@@ -46,6 +46,17 @@ export interface MeterMetrics {
   spikes: Counter<'budget'>;
   /** Exact cost per model label in pico-USD; exported as USD by the counter's collect(). */
   costPicoByModel: Map<string, bigint>;
+  // For the dashboard and alert rules (grafana/, prometheus/): savings, burn rates, store reachability.
+  cacheSavings: Counter<'model'>;
+  /** Exact cache savings per model label in pico-USD, exported like the cost. */
+  cacheSavingsPicoByModel: Map<string, bigint>;
+  budgetSettled: Counter<'budget' | 'instance'>;
+  /** Exact USD settled per budget instance by this proxy, in pico-USD; key `budget\0instance`. */
+  budgetSettledPico: Map<string, { budget: string; instance: string; pico: bigint }>;
+  budgetWindow: Gauge<'budget' | 'instance'>;
+  storeUp: Gauge;
+  /** Read at scrape time; the composition root points it at the store's health check. */
+  storeReachable: () => Promise<boolean>;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -56,6 +67,8 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
   const registers = [registry];
   const requestLabels = ['model', 'status', ...(opts.keyLabel ? ['key'] : []), ...(opts.tagLabel ? ['tag'] : [])];
   const costPicoByModel = new Map<string, bigint>();
+  const cacheSavingsPicoByModel = new Map<string, bigint>();
+  const budgetSettledPico: MeterMetrics['budgetSettledPico'] = new Map();
   const series = new RequestSeries(LATENCY_BUCKETS, TTFT_BUCKETS);
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'claude_meter_' });
   const metrics: MeterMetrics = {
@@ -66,6 +79,9 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
     tagLabel: opts.tagLabel,
     modelLabels: new Set(),
     costPicoByModel,
+    cacheSavingsPicoByModel,
+    budgetSettledPico,
+    storeReachable: async () => true,
     series,
     requests: new Counter({
       name: 'claude_meter_requests_total',
@@ -242,6 +258,40 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
         // nearest double of the exact total on every scrape.
         this.reset();
         for (const [model, pico] of costPicoByModel) this.inc({ model }, picoToUsd(pico));
+      },
+    }),
+    cacheSavings: new Counter({
+      name: 'claude_meter_cache_savings_usd_total',
+      help: 'USD saved by prompt-cache reads, by model: their price at the input rate minus at the cache-read rate (exact in pico-USD)',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [model, pico] of cacheSavingsPicoByModel) this.inc({ model }, picoToUsd(pico));
+      },
+    }),
+    budgetSettled: new Counter({
+      name: 'claude_meter_budget_settled_usd_total',
+      help: 'USD this proxy settled against a budget instance: a counter for burn rates (sum over proxies), unlike budget_spent_usd which restarts each window',
+      labelNames: ['budget', 'instance'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of budgetSettledPico.values()) this.inc({ budget: s.budget, instance: s.instance }, picoToUsd(s.pico));
+      },
+    }),
+    budgetWindow: new Gauge({
+      name: 'claude_meter_budget_window_seconds',
+      help: 'Length of the current window of a budget instance (a calendar day is 23-25 h across DST): limit / window is the even pace',
+      labelNames: ['budget', 'instance'],
+      registers,
+    }),
+    storeUp: new Gauge({
+      name: 'claude_meter_store_up',
+      help: 'Whether the metering store answers (1) or not (0): Redis PING at scrape time; always 1 for the in-memory store',
+      registers,
+      async collect() {
+        this.set((await metrics.storeReachable()) ? 1 : 0);
       },
     }),
   };
