@@ -13,6 +13,7 @@ export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => vo
         const labels = { budget: ref.budget, instance: ref.instance };
         metrics.budgetSpent.set(labels, picoToUsd(st.spentPico));
         metrics.budgetReserved.set(labels, picoToUsd(st.reservedPico));
+        metrics.budgetWindow.set(labels, (ref.window.end - ref.window.start) / 1000);
         if (ref.limitPico !== null) {
           metrics.budgetLimit.set(labels, picoToUsd(ref.limitPico));
           metrics.budgetOvershoot.set(labels, picoToUsd(Math.max(0, st.spentPico - ref.limitPico)));
@@ -30,6 +31,12 @@ export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => vo
     },
     onThrottled(budget, priority, outcome) {
       metrics.throttled.inc({ budget: budget.name, priority, outcome });
+    },
+    onSpent(budget, ref, pico) {
+      const key = `${budget.name}\u0000${ref.instance}`;
+      const s = metrics.budgetSettledPico.get(key);
+      if (s !== undefined) s.pico += BigInt(pico);
+      else metrics.budgetSettledPico.set(key, { budget: budget.name, instance: ref.instance, pico: BigInt(pico) });
     },
     onSettled(budget, reserved, actual) {
       if (reserved.pico > 0) metrics.budgetReservationRatio.observe({ budget: budget.name }, actual.pico / reserved.pico);

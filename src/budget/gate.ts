@@ -35,6 +35,8 @@ export interface GateEvents {
   onShadowDenied?(budget: BudgetConfig, ref: InstanceRef): void;
   onStoreError?(budget: BudgetConfig, allowed: boolean): void;
   onSettled?(budget: BudgetConfig, reserved: Amount, actual: Amount): void;
+  /** A settle added `pico` to this instance's spend (not on a duplicate settle). */
+  onSpent?(budget: BudgetConfig, ref: InstanceRef, pico: number): void;
   onThreshold?(budget: BudgetConfig, ref: InstanceRef, threshold: number, state: InstanceState): void;
   onThrottled?(budget: BudgetConfig, priority: string, outcome: 'rejected' | 'delayed'): void;
 }
@@ -186,6 +188,7 @@ export class BudgetGate {
       const after = result.after[i];
       if (!b || !before || !after) continue;
       if (admission.amount && result.reservationFound) this.#events.onSettled?.(b, admission.amount, actual);
+      if (!result.duplicate && actual.pico > 0) this.#events.onSpent?.(b, ref, actual.pico);
       for (const th of crossedThresholds(b.alert_at, ref, before, after)) {
         if (await this.ledger.claimAlert(ref, th)) this.#events.onThreshold?.(b, ref, th, after);
       }

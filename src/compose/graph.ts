@@ -95,7 +95,11 @@ export function buildGraph(o: GraphOptions): Graph {
     gateEvents: budgetEvents(metrics, alert, () => clock.now()),
     forecastEvents: forecastEvents(metrics, alert),
   });
-  metrics.bindSources({ journalDepth: () => recorder.stats().journaled, settlesPending: () => settles.stats().pending });
+  metrics.bindSources({
+    journalDepth: () => recorder.stats().journaled,
+    settlesPending: () => settles.stats().pending,
+    storeReachable: async () => (await store.health()).reachable,
+  });
 
   const pipeline: PipelineDeps = {
     clock,

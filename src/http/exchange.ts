@@ -19,7 +19,7 @@ import type { BudgetGate, Admission } from '../budget/gate.ts';
 import type { SettleQueue } from '../budget/settle-queue.ts';
 import type { ForwardHooks } from '../upstream/forward.ts';
 import { UsageTap } from '../usage/tap.ts';
-import { meterRecord, requestLogFields } from '../meter/record.ts';
+import { meterPriced, requestLogFields } from '../meter/record.ts';
 import { parseFacts, type ReadBody } from './request-body.ts';
 import { sendProxyError } from './respond.ts';
 
@@ -163,7 +163,7 @@ export class Exchange implements ForwardHooks {
     const a = this.#a;
     const deps = this.#deps;
     const model = outcome.model ?? this.facts()?.model ?? null;
-    const record = meterRecord(this.#settings.pricer, {
+    const { record, cacheSavingsPicoUsd } = meterPriced(this.#settings.pricer, {
       id: a.id,
       ts: a.ts,
       method: a.method,
@@ -185,7 +185,7 @@ export class Exchange implements ForwardHooks {
     }
     deps.recorder.record(record);
     if (deps.budgets !== null) settleBudget(deps.budgets, this.#admission, record, a.body?.bytes ?? 0);
-    recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model));
+    recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model), cacheSavingsPicoUsd);
     const reserved = this.#admission.kind === 'admitted' ? this.#admission.amount.pico : null;
     deps.logger.info(requestLogFields(record, reserved), 'request');
   }

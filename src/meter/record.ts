@@ -27,17 +27,24 @@ export interface Measurement {
 
 /** Measurement → priced record. Pure: an unknown model is flagged unpriced, never $0. */
 export function meterRecord(pricer: Pricer, m: Measurement): RequestRecord {
+  return meterPriced(pricer, m).record;
+}
+
+/** The record, and what its cache reads saved (integer pico-USD, 0 if none): a metric only, not stored. */
+export function meterPriced(pricer: Pricer, m: Measurement): { record: RequestRecord; cacheSavingsPicoUsd: number } {
   const usage = m.outcome.usage;
   let costPicoUsd = 0;
+  let cacheSavingsPicoUsd = 0;
   let unpriced = false;
   let billedModel = m.model;
   if (usage !== null && !m.free) {
     const price = pricer.price(m.model, usage, { at: m.ts, betas: m.betas });
     costPicoUsd = price.costPicoUsd;
+    cacheSavingsPicoUsd = price.cacheSavingsPicoUsd ?? 0;
     unpriced = price.unpriced;
     if (price.resolvedModel !== null) billedModel = price.resolvedModel;
   }
-  return {
+  const record: RequestRecord = {
     id: m.id,
     ts: m.ts,
     method: m.method,
@@ -59,6 +66,7 @@ export function meterRecord(pricer: Pricer, m: Measurement): RequestRecord {
     errorType: m.outcome.errorType,
     messageId: m.outcome.messageId,
   };
+  return { record, cacheSavingsPicoUsd };
 }
 
 function round3(ms: number): number {

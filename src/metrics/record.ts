@@ -18,8 +18,8 @@ export function modelLabel(metrics: MeterMetrics, model: string | null): string 
   return m;
 }
 
-/** One settled request → every metric it touches. */
-export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: string): void {
+/** One settled request → every metric it touches. `cacheSavingsPico`: what its cache reads saved (meterPriced). */
+export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: string, cacheSavingsPico = 0): void {
   const series = metrics.series;
   const s = series.model(model);
   const status = String(r.status);
@@ -57,5 +57,8 @@ export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: st
   t[4]! += u.cacheRead;
   if (!r.unpriced && r.costPicoUsd > 0) {
     metrics.costPicoByModel.set(model, (metrics.costPicoByModel.get(model) ?? 0n) + BigInt(r.costPicoUsd));
+  }
+  if (cacheSavingsPico > 0) {
+    metrics.cacheSavingsPicoByModel.set(model, (metrics.cacheSavingsPicoByModel.get(model) ?? 0n) + BigInt(cacheSavingsPico));
   }
 }

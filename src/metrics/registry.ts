@@ -1,63 +1,9 @@
 import { picoToUsd } from '../core/money.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedRequests, feedTokens, ModelHistogram, RequestSeries } from './series.ts';
+import type { MeterMetrics, ScrapeSources } from './types.ts';
 
-/** Values other components own, read when /metrics is scraped. */
-export interface ScrapeSources {
-  /** Records in the Recorder's journal (claude_meter_store_journal_records). */
-  journalDepth(): number;
-  /** Budget settlements waiting for the budget store (claude_meter_budget_settles_pending). */
-  settlesPending(): number;
-}
-
-/**
- * Every metric object, on one Registry that the composition root owns. Never the
- * prom-client global registry: two apps in one process (tests, `simulate`) must not collide.
- */
-export interface MeterMetrics {
-  registry: Registry;
-  keyLabel: boolean;
-  tagLabel: boolean;
-  /** Model label values handed out so far (bounded, see metrics/record.ts). */
-  modelLabels: Set<string>;
-  /** Requests, tokens, latency and TTFT by model, counted per request here and exported at scrape (series.ts). */
-  series: RequestSeries;
-  requests: Counter<string>;
-  tokens: Counter<'model' | 'kind'>;
-  requestDuration: ModelHistogram;
-  ttft: ModelHistogram;
-  upstreamErrors: Counter<'reason'>;
-  usageMissing: Counter<'reason'>;
-  unpriced: Counter<'model'>;
-  partial: Counter<'model'>;
-  cost: Counter<'model'>;
-  /** By Recorder outcome; the label is named `event`. */
-  storeRecords: Counter<'event'>;
-  journalRecords: Gauge;
-  budgetSpent: Gauge<'budget' | 'instance'>;
-  budgetReserved: Gauge<'budget' | 'instance'>;
-  budgetLimit: Gauge<'budget' | 'instance'>;
-  budgetOvershoot: Gauge<'budget' | 'instance'>;
-  budgetReservationRatio: Histogram<'budget'>;
-  budgetRejections: Counter<'budget'>;
-  budgetShadowRejections: Counter<'budget'>;
-  budgetStoreErrors: Counter<'budget' | 'outcome'>;
-  budgetSettlesPending: Gauge;
-  alerts: Counter<'result'>;
-  projected: Gauge<'budget' | 'instance' | 'quantile'>;
-  exhaustion: Gauge<'budget' | 'instance'>;
-  forecastError: Gauge<'budget'>;
-  throttled: Counter<'budget' | 'priority' | 'outcome'>;
-  spikes: Counter<'budget'>;
-  /** Exact cost per model label in pico-USD; exported as USD by the counter's collect(). */
-  costPicoByModel: Map<string, bigint>;
-  /**
-   * Hands the scrape-time gauges their sources, once: the composition root calls it after
-   * building the Recorder and the settle queue, which themselves report into these metrics.
-   * Until then both gauges read 0.
-   */
-  bindSources(sources: ScrapeSources): void;
-}
+export type { MeterMetrics, ScrapeSources } from './types.ts';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
@@ -67,6 +13,8 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
   const registers = [registry];
   const requestLabels = ['model', 'status', ...(opts.keyLabel ? ['key'] : []), ...(opts.tagLabel ? ['tag'] : [])];
   const costPicoByModel = new Map<string, bigint>();
+  const cacheSavingsPicoByModel = new Map<string, bigint>();
+  const budgetSettledPico: MeterMetrics['budgetSettledPico'] = new Map();
   const series = new RequestSeries(LATENCY_BUCKETS, TTFT_BUCKETS);
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'claude_meter_' });
   let sources: ScrapeSources | null = null;
@@ -80,6 +28,8 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
     tagLabel: opts.tagLabel,
     modelLabels: new Set(),
     costPicoByModel,
+    cacheSavingsPicoByModel,
+    budgetSettledPico,
     series,
     requests: new Counter({
       name: 'claude_meter_requests_total',
@@ -256,6 +206,40 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
         // nearest double of the exact total on every scrape.
         this.reset();
         for (const [model, pico] of costPicoByModel) this.inc({ model }, picoToUsd(pico));
+      },
+    }),
+    cacheSavings: new Counter({
+      name: 'claude_meter_cache_savings_usd_total',
+      help: 'USD saved by prompt-cache reads, by model: their price at the input rate minus at the cache-read rate (exact in pico-USD)',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [model, pico] of cacheSavingsPicoByModel) this.inc({ model }, picoToUsd(pico));
+      },
+    }),
+    budgetSettled: new Counter({
+      name: 'claude_meter_budget_settled_usd_total',
+      help: 'USD this proxy settled against a budget instance: a counter for burn rates (sum over proxies), unlike budget_spent_usd which restarts each window',
+      labelNames: ['budget', 'instance'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of budgetSettledPico.values()) this.inc({ budget: s.budget, instance: s.instance }, picoToUsd(s.pico));
+      },
+    }),
+    budgetWindow: new Gauge({
+      name: 'claude_meter_budget_window_seconds',
+      help: 'Length of the current window of a budget instance (a calendar day is 23-25 h across DST): limit / window is the even pace',
+      labelNames: ['budget', 'instance'],
+      registers,
+    }),
+    storeUp: new Gauge({
+      name: 'claude_meter_store_up',
+      help: 'Whether the metering store answers (1) or not (0): Redis PING at scrape time; always 1 for the in-memory store',
+      registers,
+      async collect() {
+        this.set(sources === null || (await sources.storeReachable()) ? 1 : 0);
       },
     }),
   };

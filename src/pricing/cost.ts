@@ -107,7 +107,7 @@ export function computeCost(table: PriceTable, model: string | null, usage: Usag
       usage.cacheRead * r.cacheRead +
       usage.output * r.output +
       usage.webSearchRequests * table.webSearchPicoPerRequest;
-    if (Number.isSafeInteger(n)) return { costPicoUsd: n, unpriced: false, resolvedModel: id, tier };
+    if (Number.isSafeInteger(n)) return { costPicoUsd: n, unpriced: false, resolvedModel: id, tier, ...cacheSavings(usage.cacheRead, r, 1n, 1n) };
   }
 
   const B = BigInt;
@@ -135,7 +135,22 @@ export function computeCost(table: PriceTable, model: string | null, usage: Usag
   if (total > B(Number.MAX_SAFE_INTEGER)) {
     throw new RangeError(`cost of one ${id} request exceeds 2^53 pico-USD (~$9,007): usage looks corrupt`);
   }
-  return { costPicoUsd: Number(total), unpriced: false, resolvedModel: id, tier };
+  return { costPicoUsd: Number(total), unpriced: false, resolvedModel: id, tier, ...cacheSavings(usage.cacheRead, r, num, den) };
+}
+
+/**
+ * What the cache reads saved: cache_read × (input − read) × multipliers, rounded half-up once,
+ * the same arithmetic as the cost. A card whose reads cost more than input saves nothing (never negative).
+ */
+function cacheSavings(cacheRead: number, r: PicoRates, num: bigint, den: bigint): { cacheSavingsPicoUsd?: number } {
+  const perToken = r.input - r.cacheRead;
+  if (cacheRead === 0 || perToken <= 0) return {};
+  const n = cacheRead * perToken;
+  if (num === den && Number.isSafeInteger(n)) return { cacheSavingsPicoUsd: n };
+  const saved = (2n * BigInt(cacheRead) * BigInt(perToken) * num + den) / (2n * den);
+  // Savings can pass 2^53 where the cost does not (reads cost a tenth of input): such usage looks
+  // corrupt, and a metric must not make a valid bill throw, so it is left out.
+  return saved > BigInt(Number.MAX_SAFE_INTEGER) ? {} : { cacheSavingsPicoUsd: Number(saved) };
 }
 
 /** Pricer over one immutable table; hot reload builds a new TablePricer and swaps the reference. */

@@ -51,6 +51,11 @@ export interface PriceResult {
   /** Which tier was applied, for logs; null when unpriced. */
   tier: PricingTier | null;
   /**
+   * Integer pico-USD the cache reads saved: their price at the input rate minus at the cache-read
+   * rate, same card and multipliers. Present only on a priced request that read from the cache.
+   */
+  cacheSavingsPicoUsd?: number;
+  /**
    * Set (and `unpriced: true`) when the usage itself could not be priced: negative or fractional
    * counts, or a cost beyond 2^53 pico-USD. Points at a parser bug or corrupt upstream data.
    */

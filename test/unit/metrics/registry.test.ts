@@ -9,7 +9,7 @@ test('journal and settle gauges read 0 until bindSources(), then read their sour
   assert.match(text, /^claude_meter_store_journal_records 0$/m);
   assert.match(text, /^claude_meter_budget_settles_pending 0$/m);
   let journaled = 3;
-  metrics.bindSources({ journalDepth: () => journaled, settlesPending: () => 7 });
+  metrics.bindSources({ journalDepth: () => journaled, settlesPending: () => 7, storeReachable: async () => true });
   text = await metrics.registry.metrics();
   assert.match(text, /^claude_meter_store_journal_records 3$/m);
   assert.match(text, /^claude_meter_budget_settles_pending 7$/m);
@@ -19,8 +19,8 @@ test('journal and settle gauges read 0 until bindSources(), then read their sour
 
 test('sources are bound once: a second bindSources() throws', () => {
   const metrics = createMetrics({ keyLabel: false, tagLabel: false, defaultMetrics: false });
-  metrics.bindSources({ journalDepth: () => 0, settlesPending: () => 0 });
-  assert.throws(() => metrics.bindSources({ journalDepth: () => 1, settlesPending: () => 1 }), /bound already/);
+  metrics.bindSources({ journalDepth: () => 0, settlesPending: () => 0, storeReachable: async () => true });
+  assert.throws(() => metrics.bindSources({ journalDepth: () => 1, settlesPending: () => 1, storeReachable: async () => true }), /bound already/);
 });
 
 test('store records are counted by Recorder outcome under the label `event`', async () => {

@@ -1,0 +1,62 @@
+/**
+ * The claude-meter dashboard, built with the Grafana Foundation SDK's typed builders.
+ * `npm run dashboards` writes grafana/dashboards/claude-meter.json from this; a test checks
+ * that the committed file equals the output (grafana/generate.ts --check does the same).
+ */
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { panelId, queryVariable, resetIds } from './lib.ts';
+import { budgetsRow } from './rows/budgets.ts';
+import { spendRow, tokensRow } from './rows/spend.ts';
+import { dataQualityRow, latencyRow, reliabilityRow } from './rows/operations.ts';
+
+export const DASHBOARD_UID = 'claude-meter';
+
+/** Exported families no panel shows, and why (the metrics test requires every other family on a panel). */
+export const NOT_SHOWN: Array<{ pattern: RegExp; why: string }> = [
+  { pattern: /^claude_meter_(process|nodejs)_/, why: 'Node.js runtime metrics (CPU, memory, event loop, GC): any Node.js dashboard shows them' },
+];
+
+const T = 'job=~"$job", instance=~"$instance"';
+
+export function buildDashboard(): dashboard.Dashboard {
+  resetIds();
+  const d = new dashboard.DashboardBuilder('claude-meter')
+    .uid(DASHBOARD_UID)
+    .description('Budgets, spend, tokens and cache, latency, reliability and data quality of claude-meter, the metering proxy for the Claude API.')
+    .tags(['claude-meter', 'llm', 'budgets'])
+    .editable()
+    .tooltip(dashboard.DashboardCursorSync.Crosshair)
+    .refresh('30s')
+    .time({ from: 'now-6h', to: 'now' })
+    .timezone('browser')
+    .withVariable(new dashboard.DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'))
+    .withVariable(queryVariable('job', 'Job', 'label_values(claude_meter_store_up, job)', { description: 'Scrape jobs that export claude-meter metrics' }))
+    .withVariable(queryVariable('instance', 'Proxy', 'label_values(claude_meter_store_up{job=~"$job"}, instance)', { description: 'claude-meter processes (scrape targets)' }))
+    .withVariable(queryVariable('budget', 'Budget', `label_values(claude_meter_budget_spent_usd{${T}}, budget)`, { allValue: '.*', description: 'Budget names from the config' }))
+    .withVariable(
+      queryVariable('budget_instance', 'Budget instance', `label_values(claude_meter_budget_spent_usd{${T}, budget=~"$budget"}, exported_instance)`, {
+        allValue: '.*',
+        description: "A budget's scope value: * for global, else the key id, tag or model (the metrics' instance label, which Prometheus stores as exported_instance)",
+      }),
+    )
+    .withVariable(queryVariable('model', 'Model', `label_values(claude_meter_requests_total{${T}}, model)`, { allValue: '.*', description: 'Billed model ids' }))
+    .withVariable(
+      queryVariable('tag', 'Tag', `label_values(claude_meter_requests_total{${T}}, tag)`, {
+        allValue: '.*',
+        description: 'x-meter-tag values; requests_total carries a tag label only with metrics.tag_label: true',
+      }),
+    );
+  const rows: Array<[string, () => ReturnType<typeof budgetsRow>]> = [
+    ['Budgets', budgetsRow],
+    ['Spend', spendRow],
+    ['Tokens and cache', tokensRow],
+    ['Latency', latencyRow],
+    ['Reliability', reliabilityRow],
+    ['Data quality', dataQualityRow],
+  ];
+  for (const [title, panels] of rows) {
+    d.withRow(new dashboard.RowBuilder(title).id(panelId()));
+    for (const p of panels()) d.withPanel(p);
+  }
+  return d.build();
+}

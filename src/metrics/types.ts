@@ -1,0 +1,70 @@
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ModelHistogram, RequestSeries } from './series.ts';
+
+/** Values other components own, read when /metrics is scraped. */
+export interface ScrapeSources {
+  /** Records in the Recorder's journal (claude_meter_store_journal_records). */
+  journalDepth(): number;
+  /** Budget settlements waiting for the budget store (claude_meter_budget_settles_pending). */
+  settlesPending(): number;
+  /** Whether the metering store answers (claude_meter_store_up). */
+  storeReachable(): Promise<boolean>;
+}
+
+/**
+ * Every metric object, on one Registry that the composition root owns. Never the
+ * prom-client global registry: two apps in one process (tests, `simulate`) must not collide.
+ */
+export interface MeterMetrics {
+  registry: Registry;
+  keyLabel: boolean;
+  tagLabel: boolean;
+  /** Model label values handed out so far (bounded, see metrics/record.ts). */
+  modelLabels: Set<string>;
+  /** Requests, tokens, latency and TTFT by model, counted per request here and exported at scrape (series.ts). */
+  series: RequestSeries;
+  requests: Counter<string>;
+  tokens: Counter<'model' | 'kind'>;
+  requestDuration: ModelHistogram;
+  ttft: ModelHistogram;
+  upstreamErrors: Counter<'reason'>;
+  usageMissing: Counter<'reason'>;
+  unpriced: Counter<'model'>;
+  partial: Counter<'model'>;
+  cost: Counter<'model'>;
+  /** By Recorder outcome; the label is named `event`. */
+  storeRecords: Counter<'event'>;
+  journalRecords: Gauge;
+  budgetSpent: Gauge<'budget' | 'instance'>;
+  budgetReserved: Gauge<'budget' | 'instance'>;
+  budgetLimit: Gauge<'budget' | 'instance'>;
+  budgetOvershoot: Gauge<'budget' | 'instance'>;
+  budgetReservationRatio: Histogram<'budget'>;
+  budgetRejections: Counter<'budget'>;
+  budgetShadowRejections: Counter<'budget'>;
+  budgetStoreErrors: Counter<'budget' | 'outcome'>;
+  budgetSettlesPending: Gauge;
+  alerts: Counter<'result'>;
+  projected: Gauge<'budget' | 'instance' | 'quantile'>;
+  exhaustion: Gauge<'budget' | 'instance'>;
+  forecastError: Gauge<'budget'>;
+  throttled: Counter<'budget' | 'priority' | 'outcome'>;
+  spikes: Counter<'budget'>;
+  /** Exact cost per model label in pico-USD; exported as USD by the counter's collect(). */
+  costPicoByModel: Map<string, bigint>;
+  /**
+   * Hands the scrape-time gauges their sources, once: the composition root calls it after
+   * building the Recorder and the settle queue, which themselves report into these metrics.
+   * Until then both gauges read 0.
+   */
+  bindSources(sources: ScrapeSources): void;
+  // For the dashboard and alert rules (grafana/, prometheus/): savings, burn rates, store reachability.
+  cacheSavings: Counter<'model'>;
+  /** Exact cache savings per model label in pico-USD, exported like the cost. */
+  cacheSavingsPicoByModel: Map<string, bigint>;
+  budgetSettled: Counter<'budget' | 'instance'>;
+  /** Exact USD settled per budget instance by this proxy, in pico-USD; key `budget\0instance`. */
+  budgetSettledPico: Map<string, { budget: string; instance: string; pico: bigint }>;
+  budgetWindow: Gauge<'budget' | 'instance'>;
+  storeUp: Gauge;
+}
