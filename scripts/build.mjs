@@ -12,7 +12,7 @@
  *   node scripts/build.mjs --entry bench/meter-child.ts --out .bench/build/meter-child.mjs
  * bench/lib/children.ts imports bundle() to build the benchmark's children the same way.
  */
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -32,11 +32,15 @@ export const OPTIONS = {
 
 /** Data files read at run time next to the code (`new URL('./x', import.meta.url)`). */
 const ASSETS = ['src/pricing/prices.yaml'];
+/** Folders read the same way (`new URL('./status/', import.meta.url)`): the status page's HTML, JS and CSS. */
+const ASSET_DIRS = ['src/http/status'];
 
 /** `root`: the checkout whose sources to build (the bench builds other checkouts too). */
 export async function bundle(entry, outfile, root = ROOT) {
   await build({ ...OPTIONS, absWorkingDir: root, entryPoints: [entry], outfile });
   for (const a of ASSETS) copyFileSync(join(root, a), join(dirname(outfile), a.split('/').pop()));
+  // Only when present: the bench also builds older checkouts, from before the status page.
+  for (const d of ASSET_DIRS) if (existsSync(join(root, d))) cpSync(join(root, d), join(dirname(outfile), d.split('/').pop()), { recursive: true });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

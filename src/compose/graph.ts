@@ -116,6 +116,7 @@ export function buildGraph(o: GraphOptions): Graph {
     store,
     gate,
     forecasts,
+    history: budgetStore,
     metrics,
     clock,
     version: VERSION,

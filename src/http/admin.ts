@@ -1,15 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MeterStore, Dimension, Granularity, UsageRow } from '../store/types.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
-import { picoToUsd } from '../core/money.ts';
 import type { Clock } from '../lib/clock.ts';
 import { timingSafeEqual } from 'node:crypto';
 import type { BudgetGate } from '../budget/gate.ts';
 import { budgetsReport } from '../budget/report.ts';
 import type { ForecastService } from '../forecast/service.ts';
 import { forecastReport } from '../forecast/report.ts';
+import { sumRows, totalsJson } from './usage-summary.ts';
+import { badRequest, chart, parseTime, recent, top, type Answer, type StatusDeps } from './status-data.ts';
+import { isStatusAsset, serveStatusAsset } from './status-page.ts';
 
-export interface AdminDeps {
+export interface AdminDeps extends StatusDeps {
   store: MeterStore;
   gate: BudgetGate;
   forecasts: ForecastService;
@@ -37,6 +39,8 @@ export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: Se
   const url = new URL(req.url ?? '/', 'http://meter');
   const settings = deps.settings();
   if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, errorJson('method not allowed'));
+  // The status page's files load without the token (they carry no data); its data calls send it.
+  if (isStatusAsset(url.pathname)) return serveStatusAsset(url.pathname, res, req.method === 'HEAD');
   if (url.pathname.startsWith('/_meter/') && url.pathname !== '/_meter/health' && !authorized(settings.adminToken, req.headers.authorization)) {
     res.setHeader('www-authenticate', 'Bearer realm="claude-meter"');
     return json(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'admin routes need Authorization: Bearer <admin.token>' } });
@@ -60,11 +64,17 @@ export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: Se
       });
     }
     case '/_meter/usage':
-      return usage(deps, url, res);
+      return answer(res, await usage(deps, url));
     case '/_meter/forecast':
       return json(res, 200, { forecasts: forecastReport(deps.forecasts, deps.clock.now()) });
     case '/_meter/budgets':
       return json(res, 200, { budgets: await budgetsReport(deps.gate, deps.clock.now()) });
+    case '/_meter/top':
+      return answer(res, await top(deps, url));
+    case '/_meter/recent':
+      return answer(res, await recent(deps, url));
+    case '/_meter/chart':
+      return answer(res, await chart(deps, url));
     default:
       return json(res, 404, errorJson(`no such meter route: ${url.pathname}`));
   }
@@ -77,47 +87,32 @@ const WINDOWS: Record<string, { granularity: Granularity; defaultSpanMs: number 
 };
 const BY: readonly Dimension[] = ['model', 'key', 'tag', 'all'];
 
-async function usage(deps: AdminDeps, url: URL, res: ServerResponse): Promise<void> {
+async function usage(deps: AdminDeps, url: URL): Promise<Answer> {
   const window = url.searchParams.get('window') ?? 'hour';
   const by = (url.searchParams.get('by') ?? 'model') as Dimension;
   const w = WINDOWS[window];
-  if (!w) return json(res, 400, errorJson(`window must be minute, hour or day (got '${window}')`));
-  if (!BY.includes(by)) return json(res, 400, errorJson(`by must be model, key, tag or all (got '${by}')`));
+  if (!w) return badRequest(`window must be minute, hour or day (got '${window}')`);
+  if (!BY.includes(by)) return badRequest(`by must be model, key, tag or all (got '${by}')`);
   const now = deps.clock.now();
   const to = parseTime(url.searchParams.get('to'), now);
   const from = parseTime(url.searchParams.get('from'), to - w.defaultSpanMs);
-  if (Number.isNaN(from) || Number.isNaN(to)) return json(res, 400, errorJson('from/to must be epoch ms or ISO-8601'));
-  if (to - from > 93 * 86_400_000) return json(res, 400, errorJson('range too large: at most 93 days'));
+  if (Number.isNaN(from) || Number.isNaN(to)) return badRequest('from/to must be epoch ms or ISO-8601');
+  if (to - from > 93 * 86_400_000) return badRequest('range too large: at most 93 days');
   const rows = await deps.store.query({ by, granularity: w.granularity, from, to });
-  return json(res, 200, { window, by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), rows: rows.map(rowJson) });
+  // `total`: one sum over every row of the range (cost exact from the pico sums), so clients need not add floats.
+  return [200, { window, by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), rows: rows.map(rowJson), total: totalsJson(sumRows(rows)) }];
 }
 
 export function rowJson(r: UsageRow): Record<string, unknown> {
-  const t = r.totals;
-  return {
-    start: new Date(r.start).toISOString(),
-    value: r.value,
-    requests: t.requests,
-    errors: t.errors,
-    partial: t.partial,
-    usage_missing: t.usageMissing,
-    unpriced: t.unpriced,
-    tokens: t.tokens,
-    web_search_requests: t.webSearchRequests,
-    cost_usd: picoToUsd(t.costPicoUsd),
-    // Exact integer, as a string because JSON numbers lose precision past 2^53.
-    cost_pico_usd: t.costPicoUsd.toString(),
-  };
-}
-
-function parseTime(s: string | null, fallback: number): number {
-  if (s === null || s === '') return fallback;
-  if (/^\d+$/.test(s)) return Number(s);
-  return Date.parse(s);
+  return { start: new Date(r.start).toISOString(), value: r.value, ...totalsJson(r.totals) };
 }
 
 function errorJson(message: string): object {
   return { type: 'error', error: { type: 'invalid_request_error', message } };
+}
+
+function answer(res: ServerResponse, [status, body]: Answer): void {
+  json(res, status, body);
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -18,7 +18,9 @@
  * take (a bigint, a cycle), an `err` field, and every other level go through pino itself.
  */
 import { openSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import pino from 'pino';
+import pinoPretty from 'pino-pretty';
 import type { Logger } from './logger.ts';
 
 const BUFFER_CHARS = 65_536;
@@ -33,14 +35,49 @@ export interface ProcessLogger {
   flush(cb: () => void): void;
 }
 
-export function createProcessLogger(level: string, dest: string | number = 1): ProcessLogger {
+/** JSON lines for files, pipes and log collectors; pino-pretty's one-line text for a person at a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * CLAUDE_METER_LOG_FORMAT (`json` or `pretty`) wins; otherwise pretty exactly when stdout is a
+ * terminal, so `npm start` in a shell is readable and anything that parses the output gets JSON.
+ */
+export function chooseLogFormat(explicit: string | undefined, isTTY: boolean | undefined): LogFormat {
+  if (explicit === 'json' || explicit === 'pretty') return explicit;
+  if (explicit !== undefined && explicit !== '') throw new Error(`CLAUDE_METER_LOG_FORMAT must be json or pretty, got '${explicit}'`);
+  return isTTY === true ? 'pretty' : 'json';
+}
+
+/**
+ * A pino-pretty formatter applied to finished JSON lines. In-process and synchronous (not a
+ * transport worker), so pretty output goes through the same buffer and destination and keeps
+ * the same order and crash-flush guarantees as JSON.
+ */
+export function prettyLines(colorize: boolean): (chunk: string) => string {
+  const format = pinoPretty.prettyFactory({ colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'service' });
+  return (chunk) => {
+    let out = '';
+    for (const line of chunk.split('\n')) if (line !== '') out += format(line);
+    return out;
+  };
+}
+
+export function createProcessLogger(level: string, dest: string | number = 1, format: LogFormat = 'json'): ProcessLogger {
   // The buffer is ours, not sonic-boom's `minLength`: sonic-boom measures the byte length
   // of its whole pending string on every write, which made a larger buffer cost more.
   // minLength 1 writes at once, like 0, but makes flush(cb) wait for the write in flight.
   // A path is opened here, synchronously: sonic-boom would open it asynchronously, and a
   // process dying in its first milliseconds could not flush into a file not yet open.
   const fd = typeof dest === 'number' ? dest : openSync(dest, 'a');
-  const stream = pino.destination({ dest: fd, sync: false, minLength: 1 });
+  const sonic = pino.destination({ dest: fd, sync: false, minLength: 1 });
+  // Pretty: every line, ours and pino's, is formatted on its way into the one destination;
+  // coloured only on a terminal (CLAUDE_METER_LOG_FORMAT=pretty into `| less` stays plain).
+  const pretty = format === 'pretty' ? prettyLines(isatty(fd)) : null;
+  const stream = pretty === null ? sonic : {
+    write: (s: string) => sonic.write(pretty(s)),
+    flush: (cb: (err?: Error) => void) => sonic.flush(cb),
+    flushSync: () => sonic.flushSync(),
+  };
   const base = pino({ level, base: { service: SERVICE } }, stream);
   let pending: string[] = [];
   let pendingChars = 0;

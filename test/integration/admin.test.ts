@@ -66,3 +66,73 @@ test('meter routes are never forwarded upstream', async (t) => {
   assert.equal((await fetch(`${url}/metrics`, { method: 'POST' })).status, 405);
   assert.equal(up.received.length, 0);
 });
+
+test('/_meter/usage carries a total over every row of the range, cost exact from the pico sums', async (t) => {
+  const up = await startMockAnthropic(t);
+  let n = 0;
+  up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 100 + n++, output_tokens: 7, cache_creation_input_tokens: 30, cache_read_input_tokens: 5 } }));
+  const { app, url } = await startProxy(t, { upstream: up.url });
+  for (const [key, model] of [['k1', MODEL], ['k2', MODEL], ['k1', 'claude-sonnet-4-6']] as const) {
+    const c = new Anthropic({ apiKey: key, baseURL: url, maxRetries: 0 });
+    await c.messages.create({ model, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+  }
+  await app.recorder.flush();
+  for (const by of ['model', 'key', 'all'] as const) {
+    const body = (await (await fetch(`${url}/_meter/usage?window=minute&by=${by}`)).json()) as {
+      rows: Array<{ requests: number; tokens: Record<string, number>; cost_pico_usd: string }>;
+      total: { requests: number; errors: number; tokens: Record<string, number>; cost_usd: number; cost_pico_usd: string };
+    };
+    assert.equal(body.total.requests, 3, by);
+    assert.equal(body.total.errors, 0);
+    assert.deepEqual(body.total.tokens, { input: 303, output: 21, cache_creation_5m: 90, cache_creation_1h: 0, cache_read: 15 });
+    const pico = body.rows.reduce((a, r) => a + BigInt(r.cost_pico_usd), 0n);
+    assert.equal(body.total.cost_pico_usd, pico.toString());
+    assert.equal(body.total.cost_usd, Number(pico) / 1e12);
+  }
+  const empty = (await (await fetch(`${url}/_meter/usage?window=minute&from=0&to=60000`)).json()) as { rows: unknown[]; total: { requests: number; cost_pico_usd: string } };
+  assert.deepEqual([empty.rows.length, empty.total.requests, empty.total.cost_pico_usd], [0, 0, '0']);
+});
+
+test('status page routes: files without the token, data with it; top, recent and chart answer', async (t) => {
+  const up = await startMockAnthropic(t);
+  let calls = 0;
+  up.setScenario(() => (calls++ === 0 ? { kind: 'error', status: 429, type: 'rate_limit_error' } : { kind: 'message', usage: { input_tokens: 10, output_tokens: 5 } }));
+  const token = 'Q7x-secret-9Zp';
+  const { app, url } = await startProxy(t, { upstream: up.url, config: { admin: { token } } });
+  const c = new Anthropic({ apiKey: RAW_KEY, baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': 'ui' } });
+  await c.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch(() => null);
+  await c.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+  await app.recorder.flush();
+
+  for (const [path, type] of [['/_meter/', 'text/html'], ['/_meter/status/app.js', 'text/javascript'], ['/_meter/status/chart.js', 'text/javascript'], ['/_meter/status/style.css', 'text/css']] as const) {
+    const res = await fetch(`${url}${path}`);
+    assert.equal(res.status, 200, path);
+    assert.ok((res.headers.get('content-type') ?? '').startsWith(type), path);
+    assert.ok(!(await res.text()).includes(token));
+  }
+  assert.equal((await fetch(`${url}/_meter/status/nope.js`)).status, 401, 'anything else under /_meter/ needs the token');
+  const auth = { authorization: `Bearer ${token}` };
+  for (const route of ['top', 'recent', 'chart']) assert.equal((await fetch(`${url}/_meter/${route}`)).status, 401, route);
+
+  const top = (await (await fetch(`${url}/_meter/top`, { headers: auth })).json()) as Record<string, unknown>;
+  const keyId = hashKey(RAW_KEY);
+  assert.equal((top['total'] as { requests: number }).requests, 2);
+  assert.deepEqual((top['keys'] as Array<{ value: string; requests: number }>).map((k) => [k.value, k.requests]), [[keyId, 2]]);
+  assert.deepEqual((top['tags'] as Array<{ value: string }>).map((k) => k.value), ['ui']);
+  // The refused request's record keeps the model id as the client wrote it (no usage, so it was never priced).
+  assert.deepEqual((top['models'] as Array<{ value: string }>).map((m) => m.value).sort(), ['claude-haiku-4-5', 'claude-haiku-4-5-20251001']);
+  assert.equal((await fetch(`${url}/_meter/top?limit=0`, { headers: auth })).status, 400);
+
+  const recent = (await (await fetch(`${url}/_meter/recent`, { headers: auth })).json()) as { status: number; rows: Array<Record<string, unknown>> };
+  assert.equal(recent.status, 429);
+  assert.equal(recent.rows.length, 1);
+  assert.deepEqual([recent.rows[0]?.['reason'], recent.rows[0]?.['detail'], recent.rows[0]?.['key']], ['upstream', 'upstream answered 429 rate_limit_error', keyId]);
+
+  const chart = (await (await fetch(`${url}/_meter/chart`, { headers: auth })).json()) as { spent: Array<[string, number]>; limit_usd: null; forecast: null; source: string };
+  assert.equal(chart.source, 'meter_store');
+  assert.equal(chart.spent.at(-1)?.[1], (top['total'] as { cost_usd: number }).cost_usd);
+  assert.deepEqual([chart.limit_usd, chart.forecast], [null, null]);
+  assert.equal((await fetch(`${url}/_meter/chart?budget=nope`, { headers: auth })).status, 404);
+  const all = JSON.stringify([top, recent, chart]);
+  assert.ok(!all.includes(RAW_KEY));
+});

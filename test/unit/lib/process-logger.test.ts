@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import pino from 'pino';
-import { createProcessLogger } from '../../../src/lib/process-logger.ts';
+import { chooseLogFormat, createProcessLogger, prettyLines } from '../../../src/lib/process-logger.ts';
 
 function tempFile(t: { after(fn: () => void): void }, name: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'cm-log-'));
@@ -72,4 +72,47 @@ test('an uncaught exception still writes the buffered lines on the way out', (t)
   assert.equal(r.status, 1);
   assert.match(r.stderr, /boom/);
   assert.deepEqual(lines(file).map((l) => l['msg']), ['before the crash', 'still buffered']);
+});
+
+test('log format: CLAUDE_METER_LOG_FORMAT wins, else pretty exactly on a terminal', () => {
+  assert.equal(chooseLogFormat(undefined, true), 'pretty');
+  assert.equal(chooseLogFormat(undefined, false), 'json');
+  assert.equal(chooseLogFormat(undefined, undefined), 'json', 'a pipe or file has no isTTY');
+  assert.equal(chooseLogFormat('', true), 'pretty');
+  assert.equal(chooseLogFormat('json', true), 'json');
+  assert.equal(chooseLogFormat('pretty', false), 'pretty');
+  assert.throws(() => chooseLogFormat('text', true), /CLAUDE_METER_LOG_FORMAT must be json or pretty, got 'text'/);
+});
+
+test('the pretty formatter: one readable line per JSON line, coloured only for a terminal', () => {
+  const line = '{"level":30,"time":1764547200000,"service":"claude-meter","id":"r1","status":200,"msg":"request"}\n';
+  const plain = prettyLines(false)(line + line.replace('r1', 'r2'));
+  const rows = plain.trimEnd().split('\n');
+  assert.equal(rows.length, 2);
+  assert.match(rows[0]!, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: request \{"id":"r1","status":200\}$/);
+  assert.ok(!plain.includes('\u001b['), 'no escape codes off a terminal');
+  assert.ok(!plain.includes('claude-meter'), 'the constant service field is left out');
+  assert.match(prettyLines(true)(line), /\u001b\[\d+m/, 'colours on a terminal');
+});
+
+test('pretty mode keeps the order of buffered info lines and pino\'s own lines', async (t) => {
+  const file = tempFile(t, 'pretty.log');
+  const p = createProcessLogger('info', file, 'pretty');
+  p.logger.info({ seq: 1 }, 'first');
+  p.logger.warn({ err: new Error('boom') }, 'second');
+  p.logger.info({ seq: 3 }, 'third');
+  p.logger.error({ seq: 4 }, 'fourth');
+  await flushed(p);
+  const text = readFileSync(file, 'utf8');
+  const order = ['INFO: first', 'WARN: second', 'INFO: third', 'ERROR: fourth'].map((s) => text.indexOf(s));
+  assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)), text);
+  assert.match(text, /boom/);
+  assert.ok(!text.includes('"level"'), 'no JSON lines');
+});
+
+test('pretty mode: an uncaught exception still writes the buffered lines', (t) => {
+  const file = tempFile(t, 'crash-pretty.log');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/logger-crash.ts', file, 'pretty'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(readFileSync(file, 'utf8'), /INFO: before the crash.*\n.*INFO: still buffered/);
 });

@@ -1,0 +1,32 @@
+/**
+ * `claude-meter check-config [FILE]`: loads a config exactly as `start` would (same file
+ * precedence, ${VAR} expansion, defaults, environment overrides) and prints the result as
+ * YAML with secrets replaced by `***`, so "what will it run with?" has an answer before a
+ * deploy. Exit 0 when valid; 1 with `file: config error at key.path: reason` when not.
+ */
+import { stringify } from 'yaml';
+import { loadConfig, describeConfig } from '../config/load.ts';
+import { ConfigError } from '../config/errors.ts';
+import { describeOrigin, type LocatedConfig } from '../config/locate.ts';
+
+export function runCheckConfigCommand(
+  located: LocatedConfig,
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
+  env: Record<string, string | undefined>,
+): number {
+  let described: Record<string, unknown>;
+  try {
+    described = describeConfig(loadConfig({ file: located.file, env })) as Record<string, unknown>;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.stderr.write(`claude-meter check-config: ${err.message}\n`);
+    return 1;
+  }
+  const { source: _source, ...body } = described;
+  io.stdout.write(
+    `# valid: ${describeOrigin(located)}\n` +
+      '# effective config: the file, built-in defaults and environment overrides (PORT, UPSTREAM_URL, REDIS_URL); secrets shown as ***\n' +
+      stringify(body, { lineWidth: 0 }),
+  );
+  return 0;
+}

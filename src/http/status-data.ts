@@ -1,0 +1,203 @@
+/**
+ * The JSON routes the status page reads besides budgets, forecast, usage and health:
+ *   /_meter/top     spend and requests by model, key id and tag over a range (today by default)
+ *   /_meter/recent  the latest refused requests (429 by default) with the reason
+ *   /_meter/chart   cumulative spend over a budget instance's window, its limit and forecast band
+ * Keys appear only as key ids (the hash), as everywhere else.
+ */
+import type { BudgetGate } from '../budget/gate.ts';
+import type { ForecastStore } from '../budget/types.ts';
+import type { BudgetConfig, InstanceRef } from '../budget/types.ts';
+import type { ForecastService } from '../forecast/service.ts';
+import { pathAt } from '../forecast/path.ts';
+import { picoToUsd } from '../core/money.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Dimension, MeterStore, RequestRecord, UsageRow } from '../store/types.ts';
+import { rankByCost, sumByValue, sumRows, totalsJson } from './usage-summary.ts';
+
+export interface StatusDeps {
+  store: MeterStore;
+  gate: BudgetGate;
+  forecasts: ForecastService;
+  /** A budget instance's hourly spend, for its chart. */
+  history: Pick<ForecastStore, 'hourlySpend'>;
+  clock: Clock;
+}
+
+export type Answer = [status: number, body: unknown];
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+/** Events scanned for /_meter/recent: the store's newest, bounded so the route stays cheap. */
+const RECENT_SCAN = 2_000;
+
+export function parseTime(s: string | null, fallback: number): number {
+  if (s === null || s === '') return fallback;
+  if (/^\d+$/.test(s)) return Number(s);
+  return Date.parse(s);
+}
+
+export function badRequest(message: string): Answer {
+  return [400, { type: 'error', error: { type: 'invalid_request_error', message } }];
+}
+
+function limitParam(url: URL, fallback: number, max: number): number | null {
+  const raw = url.searchParams.get('limit');
+  if (raw === null || raw === '') return fallback;
+  const n = Number(raw);
+  return Number.isInteger(n) && n >= 1 && n <= max ? n : null;
+}
+
+/** Today so far by default (UTC midnight to now); the page passes the viewer's local midnight as `from`. */
+export async function top(deps: StatusDeps, url: URL): Promise<Answer> {
+  const now = deps.clock.now();
+  const to = parseTime(url.searchParams.get('to'), now);
+  const from = parseTime(url.searchParams.get('from'), Math.floor(now / DAY) * DAY);
+  const limit = limitParam(url, 5, 100);
+  if (Number.isNaN(from) || Number.isNaN(to)) return badRequest('from/to must be epoch ms or ISO-8601');
+  if (to - from > 93 * DAY) return badRequest('range too large: at most 93 days');
+  if (limit === null) return badRequest('limit must be an integer from 1 to 100');
+  const q = (by: Dimension) => deps.store.query({ by, granularity: 'day', from, to });
+  const [all, models, keys, tags] = await Promise.all([q('all'), q('model'), q('key'), q('tag')]);
+  const ranked = (rows: UsageRow[]) => {
+    const sums = rankByCost(sumByValue(rows));
+    return { count: sums.length, rows: sums.slice(0, limit).map(([value, t]) => ({ value, ...totalsJson(t) })) };
+  };
+  const [m, k, t] = [ranked(models), ranked(keys), ranked(tags)];
+  return [200, {
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+    total: totalsJson(sumRows(all)),
+    models: m.rows, models_count: m.count,
+    keys: k.rows, keys_count: k.count,
+    tags: t.rows, tags_count: t.count,
+  }];
+}
+
+/** Why a request was refused, from what its record holds. */
+function reason(r: RequestRecord): 'budget' | 'budget_store_unreachable' | 'upstream' | 'other' {
+  if (r.usageMissing === 'rejected_by_budget') return 'budget';
+  if (r.usageMissing === 'budget_store_unreachable') return 'budget_store_unreachable';
+  return r.usageMissing === 'error_status' || r.errorType !== null ? 'upstream' : 'other';
+}
+
+export async function recent(deps: StatusDeps, url: URL): Promise<Answer> {
+  const status = Number(url.searchParams.get('status') ?? '429');
+  const limit = limitParam(url, 20, 100);
+  if (!Number.isInteger(status) || status < 100 || status > 599) return badRequest('status must be an HTTP status code');
+  if (limit === null) return badRequest('limit must be an integer from 1 to 100');
+  const events = await deps.store.recent(RECENT_SCAN);
+  const now = deps.clock.now();
+  const used = usedShare(deps, now);
+  const rows = [];
+  for (const r of events.filter((e) => e.status === status).slice(0, limit)) {
+    const why = reason(r);
+    rows.push({ id: r.id, time: new Date(r.ts).toISOString(), method: r.method, path: r.path, model: r.model, key: r.keyId, tag: r.tag, status: r.status, reason: why, ...(await explain(deps, r, why, used)) });
+  }
+  return [200, { status, scanned: events.length, rows }];
+}
+
+/** How full each budget instance (in the window a request fell in) is now, read once per instance. */
+function usedShare(deps: StatusDeps, now: number): (ref: InstanceRef) => Promise<number> {
+  const seen = new Map<string, Promise<number>>();
+  return (ref) => {
+    const k = `${ref.budget}|${ref.instance}|${ref.window.id}`;
+    let p = seen.get(k);
+    if (p === undefined) {
+      p = deps.gate.ledger.state([ref], now).then(([st]) =>
+        st === undefined ? 0 : Math.max(ref.limitPico ? (st.spentPico + st.reservedPico) / ref.limitPico : 0, ref.limitTokens ? (st.spentTokens + st.reservedTokens) / ref.limitTokens : 0),
+      );
+      seen.set(k, p);
+    }
+    return p;
+  };
+}
+
+/**
+ * The record says a budget refused it, not which: of the enforcing budgets it falls under,
+ * the fullest one now (in the window of the request) is named, with how full it is.
+ */
+async function explain(deps: StatusDeps, r: RequestRecord, why: ReturnType<typeof reason>, used: (ref: InstanceRef) => Promise<number>): Promise<{ detail: string; budget: string | null; budgets: string[] }> {
+  if (why === 'upstream') return { detail: `upstream answered ${r.status}${r.errorType ? ` ${r.errorType}` : ''}`, budget: null, budgets: [] };
+  if (why === 'budget_store_unreachable') return { detail: 'budget store unreachable (a fail-closed budget)', budget: null, budgets: [] };
+  if (why === 'other') return { detail: r.usageMissing ?? 'unknown', budget: null, budgets: [] };
+  const { refs, budgets } = deps.gate.catalog.refsFor(r, r.ts);
+  const candidates = refs.map((ref, i) => ({ ref, b: budgets[i]! })).filter((c) => c.b.action !== 'shadow');
+  if (candidates.length === 0) return { detail: 'refused by a budget (no longer configured)', budget: null, budgets: [] };
+  const shares = await Promise.all(candidates.map((c) => used(c.ref)));
+  const best = shares.indexOf(Math.max(...shares));
+  const name = candidates[best]!.b.name;
+  const instance = candidates[best]!.ref.instance === '*' ? '' : ` (${candidates[best]!.ref.instance})`;
+  const of = candidates.length > 1 ? `; the request fell under ${candidates.length} budgets` : '';
+  return { detail: `refused by budget '${name}'${instance}: ${Math.round(shares[best]! * 100)}% used${of}`, budget: name, budgets: candidates.map((c) => c.b.name) };
+}
+
+/**
+ * Where the meter store holds exactly this instance's traffic (a dimension and its values), or
+ * null when the budget's filters cut across dimensions and only the budget history fits.
+ */
+function meterSeries(b: BudgetConfig, instance: string): { by: Dimension; values: Set<string> } | null {
+  const m = b.match;
+  const filters = (['key', 'tag', 'model', 'path'] as const).filter((k) => m[k].length > 0);
+  if (b.scope === 'global') {
+    if (filters.length === 0) return { by: 'all', values: new Set(['*']) };
+    if (filters.length === 1 && (filters[0] === 'key' || filters[0] === 'tag')) return { by: filters[0], values: new Set(m[filters[0]]) };
+    return null;
+  }
+  if (filters.length > 0) return null;
+  const by = ({ per_key: 'key', per_tag: 'tag', per_model: 'model' } as const)[b.scope];
+  return { by, values: new Set([by === 'tag' && instance === 'untagged' ? '' : instance]) };
+}
+
+/** One point per hour from `start` to `now`: [ms, cumulative pico]. */
+function cumulative(perHour: Map<number, bigint>, start: number, now: number): Array<[number, bigint]> {
+  const points: Array<[number, bigint]> = [[start, 0n]];
+  let cum = 0n;
+  for (let h = Math.floor(start / HOUR) * HOUR; h < now; h += HOUR) {
+    cum += perHour.get(h) ?? 0n;
+    points.push([Math.min(h + HOUR, now), cum]);
+  }
+  return points;
+}
+
+export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
+  const now = deps.clock.now();
+  const name = url.searchParams.get('budget') ?? '';
+  const hourly = async (by: Dimension, values: Set<string>, start: number) => {
+    const per = new Map<number, bigint>();
+    for (const r of await deps.store.query({ by, granularity: 'hour', from: start, to: now })) {
+      if (values.has(r.value)) per.set(r.start, (per.get(r.start) ?? 0n) + r.totals.costPicoUsd);
+    }
+    return per;
+  };
+  const json = (points: Array<[number, bigint]>) => points.map(([t, p]) => [new Date(t).toISOString(), picoToUsd(p)]);
+  if (name === '') {
+    const start = parseTime(url.searchParams.get('from'), Math.floor(now / DAY) * DAY);
+    if (Number.isNaN(start) || start > now || now - start > 31 * DAY) return badRequest('from must be epoch ms or ISO-8601, at most 31 days ago');
+    const spent = cumulative(await hourly('all', new Set(['*']), start), start, now);
+    const window = { id: 'today', start: new Date(start).toISOString(), end: new Date(start + DAY).toISOString() };
+    return [200, { budget: null, instance: null, window, now: new Date(now).toISOString(), limit_usd: null, source: 'meter_store', spent: json(spent), forecast: null }];
+  }
+  const b = deps.gate.catalog.find(name);
+  if (b === undefined) return [404, { type: 'error', error: { type: 'not_found_error', message: `no budget named '${name}'` } }];
+  const instance = url.searchParams.get('instance') || '*';
+  const ref = deps.gate.catalog.instanceRef(b, instance, now);
+  const start = ref.window.start;
+  const series = meterSeries(b, instance);
+  // Budget history also holds refused demand (the forecaster's input), so the meter store is preferred.
+  const perHour = series !== null
+    ? await hourly(series.by, series.values, start)
+    : new Map([...(await deps.history.hourlySpend(b.name, instance, start, now))].map(([h, p]) => [h, BigInt(p)]));
+  const spent = cumulative(perHour, start, now);
+  const f = deps.forecasts.get(b.name, instance);
+  let forecast: object | null = null;
+  if (f !== undefined && f.ref.window.id === ref.window.id) {
+    // Anchored where /_meter/forecast is (spend at the last update), so the band ends at its p10/p50/p90.
+    const at = (q: 1 | 2 | 3, t: number) => picoToUsd(Math.round(f.spentPico + Math.max(0, pathAt(f.path, q, t) - pathAt(f.path, q, f.updatedAt))));
+    const times = [now, ...f.path.knots.map((k) => k[0]).filter((t) => t > now)];
+    forecast = { method: f.path.method, cold_start: f.path.coldStart, points: times.map((t) => [new Date(t).toISOString(), at(1, t), at(2, t), at(3, t)]) };
+  }
+  const window = { id: ref.window.id, spec: b.window, start: new Date(start).toISOString(), end: new Date(ref.window.end).toISOString() };
+  const limit = ref.limitPico === null ? null : ref.limitPico / 1e12;
+  return [200, { budget: b.name, instance, window, now: new Date(now).toISOString(), limit_usd: limit, source: series === null ? 'budget_history' : 'meter_store', spent: json(spent), forecast }];
+}

@@ -1,0 +1,60 @@
+/**
+ * Sums of usage rows and their JSON form, shared by /_meter/usage (`total`), /_meter/top,
+ * the status page and `claude-meter report`. Money stays bigint pico-USD until the JSON edge.
+ */
+import { picoToUsd } from '../core/money.ts';
+import { emptyTotals, type Totals, type UsageRow } from '../store/types.ts';
+import { TOKEN_KINDS } from '../core/usage.ts';
+
+/** Adds `b` into `a` and returns `a`. */
+export function addTotals(a: Totals, b: Totals): Totals {
+  a.requests += b.requests;
+  a.errors += b.errors;
+  a.partial += b.partial;
+  a.usageMissing += b.usageMissing;
+  a.unpriced += b.unpriced;
+  for (const k of TOKEN_KINDS) a.tokens[k] += b.tokens[k];
+  a.webSearchRequests += b.webSearchRequests;
+  a.costPicoUsd += b.costPicoUsd;
+  return a;
+}
+
+/** One total over every row of a range. */
+export function sumRows(rows: readonly UsageRow[]): Totals {
+  const t = emptyTotals();
+  for (const r of rows) addTotals(t, r.totals);
+  return t;
+}
+
+/** Totals per dimension value across every time bucket, in first-seen order. */
+export function sumByValue(rows: readonly UsageRow[]): Map<string, Totals> {
+  const out = new Map<string, Totals>();
+  for (const r of rows) {
+    let t = out.get(r.value);
+    if (t === undefined) out.set(r.value, (t = emptyTotals()));
+    addTotals(t, r.totals);
+  }
+  return out;
+}
+
+/** Highest cost first, then most requests, then by value, so the order is stable between refreshes. */
+export function rankByCost(entries: Iterable<[string, Totals]>): Array<[string, Totals]> {
+  return [...entries].sort(([va, a], [vb, b]) =>
+    a.costPicoUsd !== b.costPicoUsd ? (b.costPicoUsd > a.costPicoUsd ? 1 : -1) : b.requests - a.requests || (va < vb ? -1 : va > vb ? 1 : 0),
+  );
+}
+
+export function totalsJson(t: Totals): Record<string, unknown> {
+  return {
+    requests: t.requests,
+    errors: t.errors,
+    partial: t.partial,
+    usage_missing: t.usageMissing,
+    unpriced: t.unpriced,
+    tokens: { ...t.tokens },
+    web_search_requests: t.webSearchRequests,
+    cost_usd: picoToUsd(t.costPicoUsd),
+    // Exact integer, as a string because JSON numbers lose precision past 2^53.
+    cost_pico_usd: t.costPicoUsd.toString(),
+  };
+}

@@ -1,0 +1,157 @@
+/**
+ * The status page at /_meter/ in headless Chromium (Debian's chromium through playwright-core)
+ * against a proxy on the embedded store with known traffic: every rendered number is compared
+ * with the store's and the gate's own answers, and a screenshot is saved as a test artifact.
+ * Never skipped: without chromium this test fails (CI installs it, see .ci/run).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { chromium, type Page } from 'playwright-core';
+import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
+import { startProxy } from '../helpers/start-proxy.ts';
+import { budget } from '../helpers/budget-config.ts';
+import { hashKey } from '../../src/http/identify.ts';
+import { picoToUsd } from '../../src/core/money.ts';
+import { budgetsReport } from '../../src/budget/report.ts';
+import { forecastReport } from '../../src/forecast/report.ts';
+import { sumByValue, sumRows } from '../../src/http/usage-summary.ts';
+import type { Dimension } from '../../src/store/types.ts';
+
+const TOKEN = 'status-page-admin-token';
+const KEYS = ['sk-ant-status-key-one-RAW', 'sk-ant-status-key-two-RAW'];
+const ARTIFACT = resolve('test/artifacts/status-page.png');
+
+/** CHROMIUM_PATH, else `chromium` on the PATH; missing is a failure, not a skip. */
+function chromiumPath(): string {
+  const fromEnv = process.env['CHROMIUM_PATH'];
+  if (fromEnv) return fromEnv;
+  try {
+    return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim().split('\n')[0] ?? '';
+  } catch {
+    throw new Error('chromium not found: install Debian\'s chromium (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH');
+  }
+}
+
+const attr = (page: Page, selector: string, name = 'data-value') => page.locator(selector).first().getAttribute(name);
+const text = (page: Page, selector: string) => page.locator(selector).first().innerText();
+
+test('status page renders the store\'s numbers: budgets, chart, spend by model, top keys and tags, 429s, health', async (t) => {
+  const up = await startMockAnthropic(t);
+  let upstream429 = 2;
+  up.setScenario((req) => {
+    if (upstream429 > 0) {
+      upstream429--;
+      return { kind: 'error', status: 429, type: 'rate_limit_error', message: 'upstream says slow down' };
+    }
+    const big = req.body.toString().includes('claude-sonnet');
+    return { kind: 'message', usage: big ? { input_tokens: 2000, output_tokens: 400, cache_read_input_tokens: 8000 } : { input_tokens: 1000, output_tokens: 100 } };
+  });
+  const { app, url } = await startProxy(t, {
+    upstream: up.url,
+    forecasting: false,
+    config: { admin: { token: TOKEN }, budgets: [budget({ name: 'daily', limit_usd: 0.05, window: 'day', alert_at: [0.5] })] },
+  });
+  const clients = KEYS.map((k, i) => new Anthropic({ apiKey: k, baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': i === 0 ? 'team-a' : 'batch-jobs' } }));
+  const ask = async (c: Anthropic, model: string) => {
+    try {
+      await c.messages.create({ model, max_tokens: 400, messages: [{ role: 'user', content: 'hello' }] });
+      return 200;
+    } catch (err) {
+      return (err as { status?: number }).status ?? 0;
+    }
+  };
+  const statuses: number[] = [];
+  for (let i = 0; i < 2; i++) statuses.push(await ask(clients[0]!, 'claude-haiku-4-5')); // the upstream's own 429s
+  for (let i = 0; i < 6; i++) statuses.push(await ask(clients[0]!, 'claude-haiku-4-5'));
+  for (let i = 0; i < 9; i++) statuses.push(await ask(clients[1]!, 'claude-sonnet-4-6')); // runs into the $0.05 budget
+  assert.ok(statuses.filter((s) => s === 429).length >= 3, `some budget 429s: ${statuses.join(',')}`);
+  await app.flush();
+  await app.forecasts.update(Date.now());
+
+  // The page loads without the token; the data does not.
+  const html = await fetch(`${url}/_meter/`);
+  assert.equal(html.status, 200);
+  assert.match(html.headers.get('content-type') ?? '', /text\/html/);
+  assert.match(html.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+  assert.ok(!(await html.text()).includes(TOKEN));
+  assert.equal((await fetch(`${url}/_meter/top`)).status, 401);
+
+  const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  t.after(() => browser.close());
+  // UTC in the browser, so "today" on the page is the UTC day the store is queried for below.
+  const context = await browser.newContext({ timezoneId: 'UTC', locale: 'en-US', viewport: { width: 1320, height: 900 } });
+  const page = await context.newPage();
+  const failures: string[] = [];
+  page.on('pageerror', (e) => failures.push(String(e)));
+  page.on('requestfailed', (r) => failures.push(`${r.url()} ${r.failure()?.errorText ?? ''}`));
+  await page.goto(`${url}/_meter/`);
+  await page.locator('#login').waitFor({ state: 'visible' });
+  await page.fill('#token', TOKEN);
+  await page.click('#login button');
+  await page.locator('body[data-refreshes]').waitFor({ timeout: 20_000 });
+  assert.deepEqual(failures, []);
+
+  const now = Date.now();
+  const from = Math.floor(now / 86_400_000) * 86_400_000;
+  const q = (by: Dimension) => app.store.query({ by, granularity: 'day', from, to: now + 1 });
+  const total = sumRows(await q('all'));
+  assert.equal(Number(await attr(page, '#total-requests')), total.requests);
+  assert.equal(total.requests, statuses.length);
+  assert.equal(Number(await attr(page, '#total-cost')), picoToUsd(total.costPicoUsd));
+  assert.match(await text(page, '#total-cost'), new RegExp(`^\\$${picoToUsd(total.costPicoUsd).toFixed(4).replace('.', '\\.')}$`));
+  assert.equal(Number(await attr(page, '#total-errors')), total.errors);
+
+  for (const [id, by] of [['models', 'model'], ['keys', 'key'], ['tags', 'tag']] as const) {
+    const sums = sumByValue(await q(by));
+    assert.equal(await page.locator(`#${id} tbody tr`).count(), sums.size, id);
+    for (const [value, tot] of sums) {
+      const row = `#${id} tr[data-value="${value}"]`;
+      assert.equal(Number(await attr(page, `${row} [data-field="cost_usd"]`)), picoToUsd(tot.costPicoUsd), `${id} ${value}`);
+      assert.equal(Number(await attr(page, `${row} [data-field="requests"]`)), tot.requests, `${id} ${value}`);
+    }
+  }
+  assert.equal(await page.locator(`#keys tr[data-value="${hashKey(KEYS[1]!)}"]`).count(), 1, 'keys appear as key ids');
+
+  const [b] = await budgetsReport(app.gate, Date.now());
+  const fc = forecastReport(app.forecasts, Date.now()) as Array<{ projected_usd: { p50: number } }>;
+  const row = '#budgets tr[data-budget="daily"][data-instance="*"]';
+  assert.equal(Number(await attr(page, `${row} [data-field="spent_usd"]`)), b!.spent_usd);
+  assert.equal(Number(await attr(page, `${row} [data-field="reserved_usd"]`)), b!.reserved_usd);
+  assert.equal(Number(await attr(page, `${row} [data-field="limit_usd"]`)), 0.05);
+  assert.equal(Number(await attr(page, `${row} [data-field="projected_p50_usd"]`)), fc[0]!.projected_usd.p50);
+  assert.equal(await text(page, `${row} [data-field="status"]`), b!.status);
+
+  // The chart: today's cumulative spend of the global budget's traffic, its limit and forecast.
+  assert.equal(Number(await attr(page, '#chart', 'data-spent-usd')), picoToUsd(total.costPicoUsd));
+  assert.equal(Number(await attr(page, '#chart', 'data-limit-usd')), 0.05);
+  assert.ok(Math.abs(Number(await attr(page, '#chart', 'data-p50-end-usd')) - fc[0]!.projected_usd.p50) <= 1e-6, 'the band ends at the forecast');
+  for (const cls of ['spent', 'p50', 'band', 'limit']) assert.equal(await page.locator(`#chart .${cls}`).count(), 1, cls);
+
+  const refused = (await app.store.recent(100)).filter((r) => r.status === 429);
+  assert.ok(refused.length <= 10, 'the page lists the latest 10: all of them here');
+  assert.equal(await page.locator('#recent tbody tr').count(), refused.length);
+  assert.equal(await page.locator('#recent tr[data-reason="budget"]').count(), refused.filter((r) => r.usageMissing === 'rejected_by_budget').length);
+  assert.equal(await page.locator('#recent tr[data-reason="upstream"]').count(), 2);
+  assert.match(await text(page, '#recent tr[data-reason="budget"] [data-field="detail"]'), /^refused by budget 'daily': 1\d\d% used$/);
+  assert.equal(Number(await attr(page, '#total-429')), refused.length);
+  assert.equal(await text(page, '#health [data-field="store"]'), 'memory');
+  assert.equal(await text(page, '#health [data-field="records"]'), String(app.recorder.stats().written));
+  const content = await page.content();
+  for (const k of KEYS) assert.ok(!content.includes(k), 'no raw key on the page');
+
+  mkdirSync(dirname(ARTIFACT), { recursive: true });
+  await page.screenshot({ path: ARTIFACT, fullPage: true });
+  assert.ok(existsSync(ARTIFACT));
+
+  // It refreshes itself: new traffic shows up without a reload.
+  const before = Number(await page.locator('body').getAttribute('data-refreshes'));
+  await page.selectOption('#interval', '5');
+  statuses.push(await ask(clients[0]!, 'claude-haiku-4-5'));
+  await app.flush();
+  await page.locator(`body[data-refreshes="${before + 2}"]`).waitFor({ timeout: 15_000 });
+  assert.equal(Number(await attr(page, '#total-requests')), statuses.length);
+});
