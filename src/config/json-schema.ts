@@ -10,7 +10,7 @@
  * after parsing and may become a number or boolean.
  */
 import { isMap, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
-import { BUDGET_DEFAULTS, DEFAULTS } from './defaults.ts';
+import { DEFAULTS } from './defaults.ts';
 import { configSchema } from './schema.ts';
 import type { Node } from './walk.ts';
 

@@ -3,9 +3,9 @@
  * a private temp dir for config and TSDB, killed in t.after and on process exit. Missing
  * binary: the test fails (CI installs it, .ci/run); it is never skipped.
  */
+import { freePort } from './redis-server.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,16 +17,6 @@ process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface PromResult {
   status: 'success' | 'error';

@@ -68,8 +68,8 @@ function makeDir(): string {
   return dir;
 }
 
-/** Port 0 asks the kernel for a free port; released before redis binds it, hence the retries below. */
-function freePort(): Promise<number> {
+/** Port 0 asks the kernel for a free port; released before the server binds it, so callers retry on a lost race. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
