@@ -7,14 +7,15 @@
  *
  * `history` is the spend series of one budget instance's scope, in any bucket size (it is
  * re-bucketed hourly on the day grid); only what lies before `now` is used. The rest of the
- * current day comes from the method the per-hour calibration picked (calibrate.ts:
- * normally `profile`, a baseline where the series' own past says so); whole later days in
- * the window add their mean level by weekday (level.ts) spread by the intraday shape.
+ * current day comes from the per-hour combination of methods (calibrate.ts: the profile and
+ * the naive rules, weighted by their honest past errors from a prior); whole later days in
+ * the window add their mean level by weekday (level.ts) spread by the intraday shape. The
+ * p10–p90 band spreads the rest of the window by the same honest errors.
  *
  * Degraded modes, always flagged: with no whole day of history (below minHistoryDays) the
  * window's own rate is extrapolated linearly; below coldStartDays (default 2) the forecast is
  * `coldStart: true` with a wide band (with one day, the profile uses yesterday's level and
- * shape: it backtests better than linear, see bench/forecast-candidates.ts).
+ * shape, combined with linear: it scores better than linear alone, see bench/forecast-eval.ts).
  */
 import { calibrateHour, DEFAULT_CALIBRATION, type Calibration, type CalibrationOptions } from './calibrate.ts';
 import { DEFAULT_LEVEL, weightedQuantile, type LevelOptions } from './level.ts';
@@ -142,7 +143,7 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
       const [h0, h1] = [(t - ds) / HOUR_MS, (next - ds) / HOUR_MS];
       if (day === todayIdx && cal !== null) {
         blend ??= blendedDay(cal.mix, p, todayObs(h0, cum), cal.params);
-        acc += (blend.total - cum) * blend.share(h0, h1);
+        acc += Math.max(0, blend.total * cal.pointScale - cum) * blend.share(h0, h1);
       } else if (day > todayIdx) {
         const later = laterDay(day);
         if (later !== null) acc += later.levelMean * (curveAt(later.curves.profile, h1) - curveAt(later.curves.profile, h0));
@@ -161,10 +162,11 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
     const { knots, cal } = pathFor(today, q, spent);
     const p50 = spent + (knots[knots.length - 1]?.[1] ?? 0);
     const [lo, hi] = cal === null || cold ? WIDE : band(cal, cfg.minResiduals);
+    // The band spreads what is left of the window (the calibration's residuals are on that too).
     const out: Projection = {
-      p10: Math.min(p50, Math.max(spent, p50 * Math.exp(lo))),
+      p10: spent + (p50 - spent) * Math.exp(lo),
       p50,
-      p90: Math.max(p50, p50 * Math.exp(hi)),
+      p90: spent + (p50 - spent) * Math.exp(hi),
       method: cal === null ? 'level' : mixLabel(cal.mix),
       coldStart: cold,
       historyDays,
