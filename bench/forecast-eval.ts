@@ -43,6 +43,15 @@ for (const n of names) {
   const bias = cs.reduce((a, c) => a + c.bias, 0) / cs.length;
   console.log(`  ${n.padEnd(22)} ${fmt(s.geoMean, 3)}  worst ${fmt(s.worst?.ratio ?? NaN)}  coverage ${Math.round(100 * cov)}%  bias ${fmt(bias, 1)}`);
 }
+console.log(`\np10–p90 coverage by history (default, mean over H ${CHECKPOINTS.join('/')}):`);
+console.log(`  ${''.padEnd(22)} ${HISTORY_VARIANTS.map((v) => String(v === 'full' ? 'all' : `${v} d`).padStart(5)).join(' ')}`);
+for (const n of names) {
+  const row = HISTORY_VARIANTS.map((v) => {
+    const cs = def.filter((c) => c.series === n && c.history === v);
+    return (cs.length ? `${Math.round((100 * cs.reduce((a, c) => a + c.coverage, 0)) / cs.length)}%` : '—').padStart(5);
+  });
+  console.log(`  ${n.padEnd(22)} ${row.join(' ')}`);
+}
 const bad = def.filter((c) => c.ratio > 1.1).sort((a, b) => b.ratio - a.ratio);
 if (bad.length) console.log(`\ncells > 1.1 (default):\n${bad.map((c) => `  ${line(c)}`).join('\n')}`);
 if (args.has('--cells')) console.log(`\nall cells (default):\n${def.map((c) => `  ${line(c)} · bias ${fmt(c.bias, 1)} · coverage ${Math.round(100 * c.coverage)}%`).join('\n')}`);
