@@ -1,6 +1,6 @@
 /**
  * `claude-meter backtest --series FILE [--model NAME] [--target cost|tokens|requests]
- *   [--window day|month] [--at 6,12,18] [--eval-from DAY] [--json]
+ *   [--window day|month] [--at 6,12,18] [--eval-from DAY] [--history DAYS] [--json]
  *   [--price-input USD] [--price-output USD] [--scale-token-coverage]`
  *
  * Walk-forward accuracy of the forecaster on a normalized series (the forms of data/README.md),
@@ -15,7 +15,7 @@ interface Io {
   stderr: NodeJS.WritableStream;
 }
 
-const VALUE_FLAGS = ['series', 'model', 'target', 'window', 'at', 'eval-from', 'price-input', 'price-output'] as const;
+const VALUE_FLAGS = ['series', 'model', 'target', 'window', 'at', 'eval-from', 'history', 'price-input', 'price-output'] as const;
 const BOOL_FLAGS = ['json', 'scale-token-coverage'] as const;
 
 class UsageError extends Error {}
@@ -49,6 +49,11 @@ export async function runBacktestCommand(argv: readonly string[], io: Io): Promi
     const evalFromFlag = flags.get('eval-from');
     const evalFrom = evalFromFlag === undefined ? undefined : number(evalFromFlag, '--eval-from');
     if (evalFrom !== undefined && !Number.isInteger(evalFrom)) throw new UsageError('--eval-from must be a whole day index (0 = first day)');
+    const historyFlag = flags.get('history');
+    const history = historyFlag === undefined ? undefined : number(historyFlag, '--history');
+    if (history !== undefined && (!Number.isInteger(history) || history < 1 || window !== 'day')) {
+      throw new UsageError('--history must be a whole number of days ≥ 1, with --window day');
+    }
 
     let text: string;
     try {
@@ -57,7 +62,12 @@ export async function runBacktestCommand(argv: readonly string[], io: Io): Promi
       throw new UsageError(`cannot read --series ${file}: ${err instanceof Error ? err.message : String(err)}`);
     }
     const loaded = parseSeriesCsv(text, load);
-    const result = runBacktest(loaded.series, { window, checkpoints: at, ...(evalFrom === undefined ? {} : { evalFrom }) });
+    const result = runBacktest(loaded.series, {
+      window,
+      checkpoints: at,
+      ...(evalFrom === undefined ? {} : { evalFrom }),
+      ...(history === undefined ? {} : { history }),
+    });
     if (result.windows === 0) {
       throw new UsageError(
         `no ${window} window to evaluate: the series has ${result.days} whole day(s)` +
@@ -137,6 +147,10 @@ export function toJson(r: BacktestResult, meta: Meta): Record<string, unknown> {
     mape: r.mape,
     baselines: r.baselines,
     windows: r.windows,
+    // 100 − MAPE, the "forecast accuracy" of capacity-planning write-ups.
+    accuracy: Object.fromEntries(Object.entries(r.mape).map(([k, v]) => [k, 100 - v])),
+    bias: r.bias,
+    baselineBias: r.baselineBias,
     ...meta,
     window: r.window,
     checkpoints: r.checkpoints,
@@ -156,18 +170,20 @@ export function formatTable(r: BacktestResult, meta: Meta): string {
   const names = Object.keys(r.baselines);
   const best = bestBaselines(r);
   const f = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(1));
-  const rows = [[`${unit}`, 'model', ...names, 'best baseline', 'vs best', 'p10–p90 coverage']];
+  const rows = [[`${unit}`, 'model', 'accuracy', 'bias', ...names, 'best baseline', 'vs best', 'p10–p90 coverage']];
   for (const k of r.checkpoints.map(String)) {
     const b = best[k];
     const imp = b === undefined ? '—' : `${b.improvementPct >= 0 ? '−' : '+'}${Math.abs(b.improvementPct).toFixed(1)}%`;
-    rows.push([`${unit}=${k}`, f(r.mape[k]), ...names.map((n) => f(r.baselines[n as keyof typeof r.baselines]?.[k])), b === undefined ? '—' : `${b.name} ${f(b.mape)}`, imp, `${Math.round(100 * (r.coverage[k] ?? 0))}%`]);
+    const bias = r.bias[k];
+    const signed = bias === undefined || !Number.isFinite(bias) ? '—' : `${bias >= 0 ? '+' : '−'}${Math.abs(bias).toFixed(1)}`;
+    rows.push([`${unit}=${k}`, f(r.mape[k]), `${f(100 - (r.mape[k] ?? NaN))}%`, signed, ...names.map((n) => f(r.baselines[n as keyof typeof r.baselines]?.[k])), b === undefined ? '—' : `${b.name} ${f(b.mape)}`, imp, `${Math.round(100 * (r.coverage[k] ?? 0))}%`]);
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   const lines = rows.map((row) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  '));
   const last = r.firstEvaluated + r.windows + r.skippedZero - 1;
   const notes = [
     `series ${meta.series} (${meta.form}${meta.model === null ? ', all rows' : `, model ${meta.model}`}), target ${meta.target}, ${r.days} whole days`,
-    `MAPE % over ${r.windows} ${r.window} window(s) ${r.window === 'day' ? 'days' : 'starting days'} ${r.firstEvaluated}–${last}; lower is better`,
+    `MAPE % over ${r.windows} ${r.window} window(s) ${r.window === 'day' ? 'days' : 'starting days'} ${r.firstEvaluated}–${last}; lower is better; accuracy = 100 − MAPE; bias = mean signed error % (+ over-forecasts)`,
   ];
   if (r.skippedZero > 0) notes.push(`${r.skippedZero} window(s) skipped: actual total 0 (no percentage error)`);
   for (const [b, per] of Object.entries(r.baselineFallbacks)) {

@@ -17,7 +17,7 @@
 import { baselinePredictions, cumAt, linearBaseline, type BaselineName } from './baselines.ts';
 import { fitForecaster, type ModelConfig } from './model.ts';
 import { DAY_MS, HOUR_MS } from '../core/time.ts';
-import { dailyTable, resampleHourly, type Series } from './series.ts';
+import { dailyTable, resampleHourly, sliceSeries, type Series } from './series.ts';
 
 export type WindowKind = 'day' | 'month';
 export const MONTH_DAYS = 30;
@@ -28,6 +28,11 @@ export interface BacktestOptions {
   checkpoints: readonly number[];
   /** First evaluated day (day windows) or window start day (month), from the series' day 0. */
   evalFrom?: number;
+  /**
+   * Day windows only: the forecaster and the baselines see just the last `history` whole days
+   * before each evaluated day, as a series that young would (evaluation starts at that day).
+   */
+  history?: number;
   dayOffsetMs?: number;
   config?: Partial<ModelConfig>;
 }
@@ -39,6 +44,9 @@ export interface BacktestResult {
   checkpoints: number[];
   /** The forecaster's MAPE per checkpoint. */
   mape: PerCheckpoint;
+  /** Mean signed error (pred − actual) / actual × 100: > 0 over-forecasts. */
+  bias: PerCheckpoint;
+  baselineBias: Partial<Record<BaselineName, PerCheckpoint>>;
   baselines: Partial<Record<BaselineName, PerCheckpoint>>;
   /** Evaluated windows (per checkpoint, after skipping zero actuals). */
   windows: number;
@@ -65,11 +73,15 @@ export function runBacktest(series: Series, o: BacktestOptions): BacktestResult 
   // One row per window: its slots (hours of a day, or days of a rolling month).
   const rows: Float64Array[] = o.window === 'day' ? [...table.rows] : [];
   if (o.window === 'month') for (let s = 0; s + MONTH_DAYS <= table.totals.length; s++) rows.push(table.totals.slice(s, s + MONTH_DAYS));
-  const first = Math.max(0, o.evalFrom ?? (o.window === 'day' ? 1 : 0));
+  const history = o.window === 'day' && o.history !== undefined ? o.history : Infinity;
+  if (!(history >= 1)) throw new RangeError(`history must be at least one whole day, got ${o.history}`);
+  const first = Math.max(0, o.evalFrom ?? (o.window === 'day' ? 1 : 0), Number.isFinite(history) ? history : 0);
   const slotMs = o.window === 'day' ? HOUR_MS : DAY_MS;
   const names: BaselineName[] = o.window === 'day' ? ['linear', 'snaive1', 'snaive7'] : ['linear'];
-  const sums = { model: new Map<number, number>(), cover: new Map<number, number>() };
+  const sums = { model: new Map<number, number>(), cover: new Map<number, number>(), bias: new Map<number, number>() };
   const bsum = new Map<string, number>();
+  const bbias = new Map<string, number>();
+  const add = (m: Map<number | string, number>, k: number | string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
   const fallbacks = new Map<string, number>();
   const methods: Record<string, PerCheckpoint> = {};
   let windows = 0;
@@ -85,25 +97,31 @@ export function runBacktest(series: Series, o: BacktestOptions): BacktestResult 
     }
     windows++;
     const windowStart = (table.firstDay + w) * DAY_MS + off;
+    const seen = Number.isFinite(history) ? sliceSeries(hourly, windowStart - history * DAY_MS, Infinity) : hourly;
+    const refs = Number.isFinite(history) ? rows.slice(w - history, w + 1) : rows;
+    const at = Number.isFinite(history) ? history : w;
     for (const k of o.checkpoints) {
       const cum = cumAt(row, k);
       const preds: Partial<Record<BaselineName, number | null>> =
-        o.window === 'day' ? baselinePredictions(rows, w, k) : { linear: linearBaseline(cum, k, periods) };
+        o.window === 'day' ? baselinePredictions(refs, at, k) : { linear: linearBaseline(cum, k, periods) };
       for (const b of names) {
         let p = preds[b] ?? null;
         if (p === null) {
           fallbacks.set(`${b}|${k}`, (fallbacks.get(`${b}|${k}`) ?? 0) + 1);
           p = linearBaseline(cum, k, periods);
         }
-        bsum.set(`${b}|${k}`, (bsum.get(`${b}|${k}`) ?? 0) + Math.abs(p - actual) / actual);
+        add(bsum, `${b}|${k}`, Math.abs(p - actual) / actual);
+        add(bbias, `${b}|${k}`, (p - actual) / actual);
       }
       const now = windowStart + k * slotMs;
-      const f = fitForecaster(hourly, { now, dayOffsetMs: off, ...(o.config ? { config: o.config } : {}) });
+      const f = fitForecaster(seen, { now, dayOffsetMs: off, ...(o.config ? { config: o.config } : {}) });
       const pr = f.projectWindow({ windowStart, windowEnd: windowStart + periods * slotMs, now, spentSoFar: cum });
       if (pr.coldStart && k === o.checkpoints[0]) coldStarts++;
-      sums.model.set(k, (sums.model.get(k) ?? 0) + Math.abs(pr.p50 - actual) / actual);
-      sums.cover.set(k, (sums.cover.get(k) ?? 0) + (actual >= pr.p10 && actual <= pr.p90 ? 1 : 0));
-      const m = (methods[pr.method] ??= {});
+      add(sums.model, k, Math.abs(pr.p50 - actual) / actual);
+      add(sums.bias, k, (pr.p50 - actual) / actual);
+      add(sums.cover, k, actual >= pr.p10 && actual <= pr.p90 ? 1 : 0);
+      // Blends are tallied by their members; the weights vary per day.
+      const m = (methods[pr.method.replace(/ \d+\.\d+/g, '')] ??= {});
       m[String(k)] = (m[String(k)] ?? 0) + 1;
     }
   }
@@ -113,7 +131,9 @@ export function runBacktest(series: Series, o: BacktestOptions): BacktestResult 
     window: o.window,
     checkpoints: [...o.checkpoints],
     mape: per((k) => pct(sums.model.get(k))),
+    bias: per((k) => pct(sums.bias.get(k))),
     baselines: Object.fromEntries(names.map((b) => [b, per((k) => pct(bsum.get(`${b}|${k}`)))])),
+    baselineBias: Object.fromEntries(names.map((b) => [b, per((k) => pct(bbias.get(`${b}|${k}`)))])),
     windows,
     skippedZero,
     days: table.totals.length,

@@ -5,19 +5,22 @@
  *  - w: the profile method's trust in today's observed ratio at hour h, chosen on a grid to
  *    minimise the recency-weighted mean APE over past days at the same hour, shrunk toward
  *    a prior (the expected share of the day already spent) when there are few such days;
- *  - selection: each method's *honest* past errors (for every past day, the w it would have
- *    used then, fitted on the days before it), recency-weighted. The profile method is kept
- *    unless a baseline has been clearly better (by `selectionMargin`) over enough days: on a
- *    series that its own history shows to be unpredictable (programmatic bursts), the
- *    forecaster falls back to the baseline that history favours. `combine` can blend
- *    instead of selecting (geometric, inverse-MAPE weights); that backtested worse, so
- *    selection is the default (bench/forecast-candidates.ts);
- *  - residuals: honest log(actual / forecast) of what would have been used on those days,
- *    for the p10/p90 band.
+ *  - combination: every method's *honest* past errors (for every past day, the w it would
+ *    have used then, fitted on the days before it), recency-weighted, give inverse-MSE
+ *    weights for a geometric blend of their day totals. The weights start from a prior
+ *    (profile, and linear where the history's shape is nearly flat by hour h) worth
+ *    `priorDays` days, so a few lucky days cannot hand the forecast to one method. A method
+ *    that explodes on bursty spend (snaive dividing by a tiny fraction) loses its weight as
+ *    its errors come in. Combining beat selecting one method on the evaluation harness
+ *    (bench/forecast-eval.ts), most of all with little history;
+ *  - point scale: the APE-optimal multiplier of the blend, from the same honest errors;
+ *  - residuals: honest log(actual / forecast) of the rest of the day after h, by what would
+ *    have been used on those days, for the p10/p90 band (which spreads that rest only).
  */
 import { dayTotal, METHODS, type DayHistory, type DayObs, type DayPrior, type MethodName, type ProfileParams } from './methods.ts';
 import { fitStack } from './stack.ts';
 import { cumAtHour, curveAt } from './shape.ts';
+import { weightedQuantile } from './level.ts';
 
 export interface CalibrationOptions {
   /** How many past days (at most) calibrate each hour. */
@@ -29,15 +32,22 @@ export interface CalibrationOptions {
   ratioHours: number;
   /** Prior weight of w0 in "days of evidence". */
   wPriorDays: number;
-  /** 'auto' selects by past errors; a method name forces it. */
+  /** 'auto' combines by past errors; a method name forces it. */
   select: 'auto' | MethodName;
+  /** 'online' weights every method by its past errors; 'select' keeps the best one. */
+  combine: 'online' | 'select';
+  /** Days of evidence the prior weights count as (the data's weights take over as days accrue). */
+  priorDays: number;
+  /** Prior weight of the profile method where the shape is flat; linear has the rest. */
+  priorProfile: number;
+  /** Log-distance from flat at which linear's prior weight halves. */
+  priorSpread: number;
+  /** Days of evidence behind the prior point scale of 1 (Infinity: no APE correction). */
+  pointPriorDays: number;
+  /** 'select': a baseline must beat the profile by this share of its MAPE… */
   selectionMargin: number;
-  /** Past days needed before a baseline may replace the profile method. */
+  /** …over at least this many past days. */
   selectionMinDays: number;
-  /** 'select' one method; blend all ('inverse') or profile with the best baseline ('pair'). */
-  combine: 'select' | 'inverse' | 'pair';
-  /** Blend weights ∝ MAPE^-inversePower. */
-  inversePower: number;
   /** Profile remaining by the stacked regression (stack.ts) instead of the power form. */
   stack: boolean;
 }
@@ -49,10 +59,13 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   ratioHours: 6,
   wPriorDays: 2,
   select: 'auto',
+  combine: 'online',
+  priorDays: 20,
+  priorProfile: 0.5,
+  priorSpread: 0.1,
   selectionMargin: 0.1,
   selectionMinDays: 5,
-  combine: 'select',
-  inversePower: 2,
+  pointPriorDays: 5,
   stack: false,
 };
 
@@ -63,9 +76,15 @@ export interface Calibration {
   mix: Mix;
   /** Honest recency-weighted MAPE (%) per method on the calibration days (NaN without days). */
   mape: Record<MethodName, number>;
-  /** Honest log(actual / forecast) of the blend on past days, oldest first, with their weights. */
+  /** Honest log(actual / forecast) of the rest of the day after h, by the blend, on past days (oldest first), with their weights. */
   residuals: number[];
   weights: number[];
+  /**
+   * Multiplier of the blend's total that minimised the honest past absolute percentage
+   * error, shrunk toward 1 by pointPriorDays: on heavy-tailed spend the APE-optimal point
+   * is below the median, and only the series' own past says by how much.
+   */
+  pointScale: number;
 }
 
 const W_GRID = Array.from({ length: 21 }, (_, i) => i / 20);
@@ -141,11 +160,27 @@ export function calibrateHour(
     return out;
   };
   // At the very start of a day the ratio methods have nothing to divide: profile only.
-  const mixAt = (upto: number): Mix => (h > 0 ? mix(mapeUpTo(upto), upto, o) : onehot('profile'));
+  /** Recency-weighted mean squared log error of each method over days [0, upto). */
+  const mseUpTo = (upto: number): Record<MethodName, number> => {
+    const out = { profile: NaN, linear: NaN, snaive1: NaN, snaive7: NaN };
+    let wsum = 0;
+    for (let j = 0; j < upto; j++) wsum += weights[j] ?? 0;
+    if (wsum > 0) for (const m of METHODS) out[m] = preds[m].slice(0, upto).reduce((a, p, j) => a + (weights[j] ?? 0) * Math.log((obs[j]?.actual ?? 1) / p) ** 2, 0) / wsum;
+    return out;
+  };
+  // At the very start of a day the ratio methods have nothing to divide: profile only.
+  const flatGap = Math.abs(Math.log(Math.max(h / 24, 1e-9) / Math.max(curveAt(today.curves.profile, h), 1e-9)));
+  const mixAt = (upto: number): Mix => (h > 0 ? mix(mseUpTo(upto), mapeUpTo(upto), upto, flatGap, o) : onehot('profile'));
   const blend = (m: Mix, j: number): number => Math.exp(METHODS.reduce((a, k) => a + m[k] * Math.log(preds[k][j] ?? 1), 0));
-  const residuals = obs.map((x, j) => Math.log(x.actual / blend(mixAt(j), j)));
+  // On what was left of the day at h: the band spreads the unknown part, not the spend already seen.
+  const residuals = obs.map((x, j) => {
+    const eps = 1e-3 * x.actual;
+    return Math.log(Math.max(eps, x.actual - x.obs.cum) / Math.max(eps, blend(mixAt(j), j) - x.obs.cum));
+  });
   const params = paramsUpTo(obs.length, curveAt(today.curves.profile, h));
-  return { hour: h, params, mix: mixAt(obs.length), mape: mapeUpTo(obs.length), residuals, weights };
+  const totals = obs.map((x, j) => Math.log(x.actual / blend(mixAt(j), j)));
+  const pointScale = apeOptimalScale(totals, weights, o.pointPriorDays);
+  return { hour: h, params, mix: mixAt(obs.length), mape: mapeUpTo(obs.length), residuals, weights, pointScale };
 }
 
 export type Mix = Record<MethodName, number>;
@@ -156,25 +191,44 @@ function onehot(m: MethodName): Mix {
   return out;
 }
 
-/** The combination of methods that past errors support (see the module comment). */
-function mix(mape: Record<MethodName, number>, days: number, o: CalibrationOptions): Mix {
+/**
+ * Weights for the methods from their past squared log errors (inverse-MSE, the classic
+ * forecast combination), shrunk toward the prior weights: with `days` of evidence against
+ * `priorDays`, the data get days / (days + priorDays) of the say.
+ */
+function mix(mse: Record<MethodName, number>, mape: Record<MethodName, number>, days: number, flatGap: number, o: CalibrationOptions): Mix {
   if (o.select !== 'auto') return onehot(o.select);
-  if (days < o.selectionMinDays) return onehot('profile');
-  let best: MethodName = 'profile';
-  for (const m of METHODS) if (mape[m] < mape[best] * (best === 'profile' ? 1 - o.selectionMargin : 1)) best = m;
-  if (o.combine === 'select') return onehot(best);
-  if (o.combine === 'inverse') {
-    const inv = METHODS.map((m) => Math.pow(Math.max(mape[m], 1e-6), -o.inversePower));
-    const sum = inv.reduce((a, b) => a + b, 0);
-    return Object.fromEntries(METHODS.map((m, i) => [m, (inv[i] ?? 0) / sum])) as Mix;
+  // Before any evidence, linear (the one baseline that cannot explode: no division by a
+  // small past fraction) shares the prior where the day's shape is nearly flat by hour h,
+  // and fades where the shape says it would be far off (flatGap = |log(h/24 ÷ C(h))|).
+  const prior = onehot('profile');
+  const s2 = o.priorSpread ** 2;
+  prior.linear = ((1 - o.priorProfile) * s2) / (s2 + flatGap * flatGap);
+  prior.profile = 1 - prior.linear;
+  if (!(days > 0)) return prior;
+  if (o.combine === 'select') {
+    // The profile is kept unless a baseline has been clearly better over enough days.
+    if (days < o.selectionMinDays) return onehot('profile');
+    let best: MethodName = 'profile';
+    for (const m of METHODS) if (mape[m] < mape[best] * (best === 'profile' ? 1 - o.selectionMargin : 1)) best = m;
+    return onehot(best);
   }
-  // 'pair': profile with the best baseline, weighted by inverse MAPE.
-  let bb: MethodName = 'linear';
-  for (const m of METHODS) if (m !== 'profile' && mape[m] < mape[bb]) bb = m;
-  const a = Math.pow(mape.profile, -o.inversePower);
-  const b = Math.pow(mape[bb], -o.inversePower);
-  const out = onehot('profile');
-  out.profile = a / (a + b);
-  out[bb] = b / (a + b);
-  return out;
+  const inv = METHODS.map((m) => 1 / Math.max(mse[m], 1e-6));
+  const sum = inv.reduce((a, b) => a + b, 0);
+  const a = days / (days + o.priorDays);
+  return Object.fromEntries(METHODS.map((m, i) => [m, (a * (inv[i] ?? 0)) / sum + (1 - a) * prior[m]])) as Mix;
+}
+
+/**
+ * argmin over m of Σ w·|m·e^{−r} − 1| (r = log(actual / forecast)): the weighted median of
+ * e^{r} with weights w·e^{−r}, shrunk toward 1 in log space by n / (n + priorDays).
+ */
+function apeOptimalScale(r: readonly number[], w: readonly number[], priorDays: number): number {
+  const n = r.length;
+  if (n === 0 || !Number.isFinite(priorDays)) return 1;
+  const ratios = r.map((v) => Math.exp(v));
+  const ws = r.map((v, i) => (w[i] ?? 0) * Math.exp(-v));
+  const m = weightedQuantile(ratios, ws, 0.5);
+  if (!(m > 0)) return 1;
+  return Math.exp((n / (n + priorDays)) * Math.log(m));
 }

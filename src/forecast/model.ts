@@ -7,18 +7,19 @@
  *
  * `history` is the spend series of one budget instance's scope, in any bucket size (it is
  * re-bucketed hourly on the day grid); only what lies before `now` is used. The rest of the
- * current day comes from the method the per-hour calibration picked (calibrate.ts:
- * normally `profile`, a baseline where the series' own past says so); whole later days in
- * the window add their mean level by weekday (level.ts) spread by the intraday shape.
+ * current day comes from the per-hour combination of methods (calibrate.ts: the profile and
+ * the naive rules, weighted by their honest past errors from a prior); whole later days in
+ * the window add their mean level by weekday (level.ts) spread by the intraday shape. The
+ * p10–p90 band spreads the rest of the window by the same honest errors.
  *
  * Degraded modes, always flagged: with no whole day of history (below minHistoryDays) the
  * window's own rate is extrapolated linearly; below coldStartDays (default 2) the forecast is
  * `coldStart: true` with a wide band (with one day, the profile uses yesterday's level and
- * shape: it backtests better than linear, see bench/forecast-candidates.ts).
+ * shape, combined with linear: it scores better than linear alone, see bench/forecast-eval.ts).
  */
 import { calibrateHour, DEFAULT_CALIBRATION, type Calibration, type CalibrationOptions } from './calibrate.ts';
 import { DEFAULT_LEVEL, weightedQuantile, type LevelOptions } from './level.ts';
-import { blendedDay, dayPrior, METHODS, type BlendedDay, type DayHistory, type DayObs, type DayPrior, type MethodName } from './methods.ts';
+import { blendedDay, dayPrior, dayTotal, METHODS, type BlendedDay, type ProfileParams, type DayHistory, type DayObs, type DayPrior, type MethodName } from './methods.ts';
 import { DAY_MS, HOUR_MS } from '../core/time.ts';
 import { dailyTable, resampleHourly, sliceSeries, sumRange, type Series } from './series.ts';
 import { curveAt, DEFAULT_SHAPE, type ShapeOptions } from './shape.ts';
@@ -31,8 +32,10 @@ export interface ModelConfig {
   minHistoryDays: number;
   /** Whole days of history below which the forecast is flagged coldStart (wide band). */
   coldStartDays: number;
-  /** Fewer calibration residuals than this widen the band toward the default wide band. */
+  /** Fewer calibration residuals than this widen the band toward the prior band… */
   minResiduals: number;
+  /** …whose width is this many times the methods' disagreement (priorBand). */
+  bandPriorScale: number;
 }
 
 export const DEFAULT_CONFIG: ModelConfig = {
@@ -42,6 +45,7 @@ export const DEFAULT_CONFIG: ModelConfig = {
   minHistoryDays: 1,
   coldStartDays: 2,
   minResiduals: 5,
+  bandPriorScale: 3,
 };
 
 export interface ForecastOptions {
@@ -86,8 +90,20 @@ export interface Forecaster {
   exhaustionTime(limit: number, q: WindowQuery): number | null;
 }
 
-/** Default band when there are no (or few) past errors: ×0.5 … ×2 of the projection. */
-const WIDE: readonly [number, number] = [Math.log(0.5), Math.log(2)];
+/** p10/p90 of a standard normal. */
+const Z90 = 1.2816;
+
+/**
+ * The band before there are honest errors: the remainder spread `scale` times as far as the
+ * methods disagree about it today (their log standard deviation), at least ±5%. Where the
+ * profile, linear and seasonal rules agree (a steady series) the band is tight; where they
+ * disagree by ×10 (bursts) it is wide. The disagreement understates the error about three-fold.
+ */
+function priorBand(disagreement: number, scale: number): [number, number] {
+  const sd = Math.max(0.05, scale * disagreement);
+  return [-Z90 * sd, Z90 * sd];
+}
+
 /** No-history band around the linear projection's remaining spend. */
 const LINEAR_BAND: readonly [number, number] = [0.3, 3];
 
@@ -127,12 +143,13 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
   };
 
   /** p50 path of future spend, [t, spend in [q.now, t)] knots at hour boundaries, and today's calibration. */
-  const pathFor = (p: DayPrior, q: WindowQuery, spent: number): { knots: [number, number][]; cal: Calibration | null } => {
+  const pathFor = (p: DayPrior, q: WindowQuery, spent: number): { knots: [number, number][]; cal: Calibration | null; disagreement: number } => {
     const hNow = (q.now - todayStart) / HOUR_MS;
     const cal = hNow < 24 ? calibrate(p, hNow) : null;
     // Spend since the fit (in spentSoFar, not in history) counts toward today's observations.
     const cum = todayCumAtFit + Math.max(0, spent - sumRange(hourly, q.windowStart, now));
     let blend: BlendedDay | null = null;
+    let disagreement = 0;
     const knots: [number, number][] = [[q.now, 0]];
     let acc = 0;
     for (let t = q.now; t < q.windowEnd; ) {
@@ -141,8 +158,12 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
       const next = Math.min(q.windowEnd, ds + (Math.floor((t - ds) / HOUR_MS) + 1) * HOUR_MS);
       const [h0, h1] = [(t - ds) / HOUR_MS, (next - ds) / HOUR_MS];
       if (day === todayIdx && cal !== null) {
-        blend ??= blendedDay(cal.mix, p, todayObs(h0, cum), cal.params);
-        acc += (blend.total - cum) * blend.share(h0, h1);
+        if (blend === null) {
+          const obs = todayObs(h0, cum);
+          blend = blendedDay(cal.mix, p, obs, cal.params);
+          disagreement = methodSpread(p, obs, cal.params);
+        }
+        acc += Math.max(0, blend.total * cal.pointScale - cum) * blend.share(h0, h1);
       } else if (day > todayIdx) {
         const later = laterDay(day);
         if (later !== null) acc += later.levelMean * (curveAt(later.curves.profile, h1) - curveAt(later.curves.profile, h0));
@@ -150,7 +171,7 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
       knots.push([next, acc]);
       t = next;
     }
-    return { knots, cal };
+    return { knots, cal, disagreement };
   };
 
   const projectWindow = (q: WindowQuery): Projection => {
@@ -158,13 +179,14 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
     const spent = Math.max(0, q.spentSoFar);
     if (q.now >= q.windowEnd) return { p10: spent, p50: spent, p90: spent, method: 'closed', coldStart: cold, historyDays, calibrationDays: 0 };
     if (noHistory || today === null) return linearProjection(q, spent, hourly, historyDays);
-    const { knots, cal } = pathFor(today, q, spent);
+    const { knots, cal, disagreement } = pathFor(today, q, spent);
     const p50 = spent + (knots[knots.length - 1]?.[1] ?? 0);
-    const [lo, hi] = cal === null || cold ? WIDE : band(cal, cfg.minResiduals);
+    const [lo, hi] = cal === null || cold ? priorBand(disagreement, cfg.bandPriorScale) : band(cal, cfg.minResiduals, priorBand(disagreement, cfg.bandPriorScale));
+    // The band spreads what is left of the window (the calibration's residuals are on that too).
     const out: Projection = {
-      p10: Math.min(p50, Math.max(spent, p50 * Math.exp(lo))),
+      p10: spent + (p50 - spent) * Math.exp(lo),
       p50,
-      p90: Math.max(p50, p50 * Math.exp(hi)),
+      p90: spent + (p50 - spent) * Math.exp(hi),
       method: cal === null ? 'level' : mixLabel(cal.mix),
       coldStart: cold,
       historyDays,
@@ -196,18 +218,26 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
   return { fittedAt: now, coldStart: cold, historyDays, projectWindow, exhaustionTime };
 }
 
-/** log-space [p10, p90] offsets from the honest past errors, widened when they are few. */
-function band(c: Calibration, minResiduals: number): [number, number] {
+/**
+ * log-space [p10, p90] offsets from the honest past errors. The quantile levels are the split
+ * conformal ones, 0.9·(n+1)/n and its mirror: a handful of residuals understates the spread,
+ * and this is the finite-sample correction that keeps 80% coverage. Below minResiduals the
+ * offsets are pulled toward the prior band.
+ */
+function band(c: Calibration, minResiduals: number, prior: [number, number]): [number, number] {
   const n = c.residuals.length;
-  if (n === 0) return [WIDE[0], WIDE[1]];
+  if (n === 0) return prior;
+  const sw = c.weights.reduce((a, b) => a + b, 0);
+  const nEff = (sw * sw) / c.weights.reduce((a, b) => a + b * b, 0);
+  const q = Math.min(1, (0.9 * (nEff + 1)) / nEff);
   // Centred on the residuals' median so p50 stays the point forecast.
   const med = weightedQuantile(c.residuals, c.weights, 0.5);
-  let lo = Math.min(0, weightedQuantile(c.residuals, c.weights, 0.1) - med);
-  let hi = Math.max(0, weightedQuantile(c.residuals, c.weights, 0.9) - med);
+  let lo = Math.min(0, weightedQuantile(c.residuals, c.weights, 1 - q) - med);
+  let hi = Math.max(0, weightedQuantile(c.residuals, c.weights, q) - med);
   if (n < minResiduals) {
     const a = n / minResiduals;
-    lo = a * lo + (1 - a) * WIDE[0];
-    hi = a * hi + (1 - a) * WIDE[1];
+    lo = a * lo + (1 - a) * prior[0];
+    hi = a * hi + (1 - a) * prior[1];
   }
   return [lo, hi];
 }
@@ -250,3 +280,11 @@ function checkQuery(q: WindowQuery, fittedAt: number): void {
 }
 
 export type { MethodName };
+
+/** Standard deviation of the methods' log remaining spend at this point of today: how much they disagree. */
+function methodSpread(p: DayPrior, o: DayObs, pp: ProfileParams): number {
+  const logs = METHODS.map((m) => Math.log(Math.max(1e-9 * (p.level + o.cum) + 1e-12, (dayTotal(m, p, o, pp) ?? dayTotal('linear', p, o, pp) ?? o.cum) - o.cum)));
+  const mean = logs.reduce((a, b) => a + b, 0) / logs.length;
+  const sd = Math.sqrt(logs.reduce((a, v) => a + (v - mean) ** 2, 0) / logs.length);
+  return Number.isFinite(sd) ? sd : 0;
+}

@@ -79,6 +79,9 @@ export interface LiveProjection {
   p90: number;
   /** Epoch ms when the p50 path reaches the limit inside the window, or null. */
   exhaustionAt: number | null;
+  /** The same on the p90 path (the earliest likely exhaustion) and on the p10 path (the latest). */
+  exhaustionEarliest: number | null;
+  exhaustionLatest: number | null;
   /** Expected spend rate over the next hour at p50 and p90 (pico-USD per hour). */
   rateP50: number;
   rateP90: number;
@@ -88,34 +91,34 @@ export interface LiveProjection {
 export function project(p: ForecastPath, spentNow: number, now: number, limitPico: number | null): LiveProjection {
   const rem = (q: 1 | 2 | 3) => Math.max(0, pathAt(p, q, p.windowEnd) - pathAt(p, q, now));
   const p50 = spentNow + rem(2);
-  let exhaustionAt: number | null = null;
-  if (limitPico !== null) {
-    if (spentNow >= limitPico) exhaustionAt = now;
-    else if (p50 >= limitPico) {
-      // Walk the knots after now for the first crossing of the p50 path.
-      const base = pathAt(p, 2, now);
-      let prevT = now;
-      let prevV = spentNow;
-      for (const k of p.knots) {
-        if (k[0] <= now) continue;
-        const v = spentNow + (k[2] - base);
-        if (v >= limitPico) {
-          exhaustionAt = Math.round(prevT + ((limitPico - prevV) * (k[0] - prevT)) / Math.max(1e-9, v - prevV));
-          break;
-        }
-        prevT = k[0];
-        prevV = v;
-      }
-    }
-  }
+  const crossing = (q: 1 | 2 | 3) => exhaustion(p, q, spentNow, now, limitPico);
   const next = Math.min(p.windowEnd, now + HOUR_MS);
   const scale = next > now ? HOUR_MS / (next - now) : 0;
   return {
     p10: spentNow + rem(1),
     p50,
     p90: spentNow + rem(3),
-    exhaustionAt,
+    exhaustionAt: crossing(2),
+    exhaustionEarliest: crossing(3),
+    exhaustionLatest: crossing(1),
     rateP50: (pathAt(p, 2, next) - pathAt(p, 2, now)) * scale,
     rateP90: (pathAt(p, 3, next) - pathAt(p, 3, now)) * scale,
   };
+}
+
+/** When the path of quantile q, brought up to spentNow at now, first reaches the limit (null: not in the window). */
+function exhaustion(p: ForecastPath, q: 1 | 2 | 3, spentNow: number, now: number, limitPico: number | null): number | null {
+  if (limitPico === null) return null;
+  if (spentNow >= limitPico) return now;
+  const base = pathAt(p, q, now);
+  let prevT = now;
+  let prevV = spentNow;
+  for (const k of p.knots) {
+    if (k[0] <= now) continue;
+    const v = spentNow + (k[q] - base);
+    if (v >= limitPico) return Math.round(prevT + ((limitPico - prevV) * (k[0] - prevT)) / Math.max(1e-9, v - prevV));
+    prevT = k[0];
+    prevV = v;
+  }
+  return null;
 }

@@ -19,6 +19,8 @@ export function forecastRow(f: InstanceForecast, now: number): Record<string, un
     projected_usd: { p10: picoToUsdMicro(f.live.p10), p50: picoToUsdMicro(f.live.p50), p90: picoToUsdMicro(f.live.p90) },
     exhaustion_at: f.live.exhaustionAt === null ? null : new Date(f.live.exhaustionAt).toISOString(),
     exhaustion_in_s: f.live.exhaustionAt === null ? null : Math.max(0, Math.round((f.live.exhaustionAt - now) / 1000)),
+    // The same band as projected_usd: exhaustion on the p90 path (earliest) and the p10 path (latest).
+    exhaustion_band: { earliest: iso(f.live.exhaustionEarliest), latest: iso(f.live.exhaustionLatest) },
     pacing_usd_per_hour: f.pacedRate === null ? null : picoToUsdMicro(f.pacedRate * HOUR_MS),
     method: f.path.method,
     cold_start: f.path.coldStart,
@@ -26,4 +28,8 @@ export function forecastRow(f: InstanceForecast, now: number): Record<string, un
     fitted_at: new Date(f.path.fittedAt).toISOString(),
     updated_at: new Date(f.updatedAt).toISOString(),
   };
+}
+
+function iso(t: number | null): string | null {
+  return t === null ? null : new Date(t).toISOString();
 }

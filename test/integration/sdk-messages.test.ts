@@ -95,7 +95,7 @@ test('gzip-encoded responses are metered and reach the client unchanged', async 
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 11, output_tokens: 22 }, gzip: true }));
   const { app, url } = await startProxy(t, { upstream: up.url });
-  for (const stream of [false, true]) {
+  for (const [i, stream] of [false, true].entries()) {
     const res = await fetch(`${url}/v1/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': 'k', 'accept-encoding': 'gzip' },
@@ -103,7 +103,13 @@ test('gzip-encoded responses are metered and reach the client unchanged', async 
     });
     assert.equal(res.status, 200);
     await res.arrayBuffer();
-    const [r] = await lastRecords(app);
+    // The client can hold the whole body before the meter has gunzipped its copy: wait for the record.
+    let records = await lastRecords(app, i + 1);
+    for (let tries = 0; records.length < i + 1 && tries < 100; tries++) {
+      await new Promise((r) => setTimeout(r, 20));
+      records = await lastRecords(app, i + 1);
+    }
+    const [r] = records;
     assert.equal(r?.usage?.input, 11, `stream=${stream}`);
     assert.equal(r?.usage?.output, 22, `stream=${stream}`);
   }

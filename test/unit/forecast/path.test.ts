@@ -16,6 +16,8 @@ test('a published path re-projects with the spend seen since the fit, and finds 
   assert.equal(live.p10, 40 + 30);
   assert.equal(live.p90, 40 + 120);
   assert.equal(live.exhaustionAt, 9 * HOUR, '40 spent + 10/h reaches 90 five hours later');
+  assert.equal(live.exhaustionEarliest, 4 * HOUR + 2.5 * HOUR, 'p90 path: 20/h reaches 90 after 2.5 h');
+  assert.equal(live.exhaustionLatest, null, 'p10 path: 5/h reaches only 70 by the window end');
   assert.equal(live.rateP50, 10);
   assert.equal(project(path, 40, 4 * HOUR, 200).exhaustionAt, null);
   assert.equal(project(path, 95, 4 * HOUR, 90).exhaustionAt, 4 * HOUR, 'already exhausted: now');

@@ -1,0 +1,42 @@
+/**
+ * The dev series the forecaster is judged on (data/, each with the target `backtest` picks
+ * by default: cost where the file has tokens, requests otherwise), and the candidate
+ * configurations that leave-one-series-out chooses among.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSeriesCsv, type LoadOptions } from '../../src/forecast/csv.ts';
+import type { EvalSeries } from '../../src/forecast/evaluate.ts';
+import { DEFAULT_CONFIG, type ModelConfig } from '../../src/forecast/model.ts';
+
+const FILES: [string, string, LoadOptions][] = [
+  ['burstgpt conversation', 'burstgpt_hourly_days00-41.csv', { model: 'burstgpt/conversation-log' }],
+  ['burstgpt all', 'burstgpt_hourly_days00-41.csv', {}],
+  ['servegen m-large', 'servegen_m-large_10min_days00-09.csv', {}],
+  ['servegen m-mid', 'servegen_m-mid_10min_days00-09.csv', {}],
+  ['servegen m-small', 'servegen_m-small_10min_days00-09.csv', {}],
+];
+
+export function loadDevSeries(dir = 'data'): EvalSeries[] {
+  return FILES.map(([name, file, o]) => ({ name, series: parseSeriesCsv(readFileSync(join(dir, file), 'utf8'), o).series }));
+}
+
+const C = DEFAULT_CONFIG;
+const cal = (o: Partial<ModelConfig['calibration']>): Partial<ModelConfig> => ({ calibration: { ...C.calibration, ...o } });
+const lvl = (o: Partial<ModelConfig['level']>): Partial<ModelConfig> => ({ level: { ...C.level, ...o } });
+
+/** The tunables leave-one-series-out chooses among: DEFAULT_CONFIG first, then one change each. */
+const shp = (o: Partial<ModelConfig['shape']>): Partial<ModelConfig> => ({ shape: { ...C.shape, ...o } });
+
+export const CANDIDATES: Record<string, Partial<ModelConfig>> = {
+  default: {},
+  'no APE point correction': cal({ pointPriorDays: Infinity }),
+  'combination prior 10 d': cal({ priorDays: 10 }),
+  'combination prior 40 d': cal({ priorDays: 40 }),
+  'linear prior share 0.3': cal({ priorProfile: 0.7 }),
+  'linear prior share 0.7': cal({ priorProfile: 0.3 }),
+  'select one method': cal({ combine: 'select' }),
+  'shape: pointwise median': shp({ average: 'median' }),
+  'weekday ridge 2': lvl({ weeklyRidge: 2 }),
+  'ratio over 12 h': cal({ ratioHours: 12 }),
+};
