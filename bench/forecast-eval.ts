@@ -8,7 +8,7 @@
  * Prints the geo-mean and worst ratio to the best naive baseline, cells above 1.1, the band
  * coverage per series, and with --cells every cell.
  */
-import { CHECKPOINTS, evaluateSeries, HISTORY_VARIANTS, leaveOneSeriesOut, summarize, type Cell } from '../src/forecast/evaluate.ts';
+import { CHECKPOINTS, evaluateSeries, HISTORY_VARIANTS, leaveOneSeriesOut, summarize, withLevelShift, type Cell } from '../src/forecast/evaluate.ts';
 import { CANDIDATES, loadDevSeries } from './lib/forecast-harness.ts';
 
 const args = new Set(process.argv.slice(2));
@@ -33,6 +33,10 @@ const loso = leaveOneSeriesOut(byCand, names);
 const ls = summarize(loso.cells);
 console.log(`\nleave-one-series-out: geo-mean ${fmt(ls.geoMean, 3)}, worst ${fmt(ls.worst?.ratio ?? NaN)}, ${ls.above} cell(s) > 1.1`);
 console.log(`  chosen per left-out series: ${names.map((n, i) => `${n} → ${cand[Number(loso.chosen[i])]?.[0]}`).join('; ')}`);
+for (const factor of [2, 0.5]) {
+  const sh = summarize(series.flatMap((s) => evaluateSeries(withLevelShift(s, factor), { variants: ['full', 3, 7] })));
+  console.log(`level shift ×${factor} from each series' middle day (stress, history all/3/7 d): geo-mean ${fmt(sh.geoMean, 3)}, worst ${fmt(sh.worst?.ratio ?? NaN)}, ${sh.above} of ${sh.cells} cells > 1.1`);
+}
 const ds = summarize(def);
 console.log(`\ndefault: geo-mean ${fmt(ds.geoMean, 3)}; worst ${ds.worst ? line(ds.worst) : '—'}`);
 console.log('\nper series (default): geo-mean ratio, worst cell, p10–p90 coverage (mean over cells), bias % (mean)');

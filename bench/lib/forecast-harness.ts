@@ -39,4 +39,7 @@ export const CANDIDATES: Record<string, Partial<ModelConfig>> = {
   'shape: pointwise median': shp({ average: 'median' }),
   'weekday ridge 2': lvl({ weeklyRidge: 2 }),
   'ratio over 12 h': cal({ ratioHours: 12 }),
+  'shape roughness ignored': cal({ roughnessMax: Infinity }),
+  'roughness max 0.6': cal({ roughnessMax: 0.6 }),
+  'roughness max 1': cal({ roughnessMax: 1 }),
 };

@@ -19,7 +19,7 @@
  */
 import { dayTotal, METHODS, type DayHistory, type DayObs, type DayPrior, type MethodName, type ProfileParams } from './methods.ts';
 import { fitStack } from './stack.ts';
-import { cumAtHour, curveAt } from './shape.ts';
+import { cumAtHour, curveAt, roughness } from './shape.ts';
 import { weightedQuantile } from './level.ts';
 
 export interface CalibrationOptions {
@@ -42,6 +42,8 @@ export interface CalibrationOptions {
   priorProfile: number;
   /** Log-distance from flat at which linear's prior weight halves. */
   priorSpread: number;
+  /** Roughness (shape.ts) at which a shape no longer counts as evidence against linear (Infinity: always counts). */
+  roughnessMax: number;
   /** Days of evidence behind the prior point scale of 1 (Infinity: no APE correction). */
   pointPriorDays: number;
   /** 'select': a baseline must beat the profile by this share of its MAPE… */
@@ -63,6 +65,7 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   priorDays: 20,
   priorProfile: 0.5,
   priorSpread: 0.1,
+  roughnessMax: 0.4,
   selectionMargin: 0.1,
   selectionMinDays: 5,
   pointPriorDays: 5,
@@ -169,7 +172,8 @@ export function calibrateHour(
     return out;
   };
   // At the very start of a day the ratio methods have nothing to divide: profile only.
-  const flatGap = Math.abs(Math.log(Math.max(h / 24, 1e-9) / Math.max(curveAt(today.curves.profile, h), 1e-9)));
+  // A jagged shape (bursts, few requests an hour) is weak evidence against a flat day.
+  const flatGap = Math.abs(Math.log(Math.max(h / 24, 1e-9) / Math.max(curveAt(today.curves.profile, h), 1e-9))) * Math.max(0, 1 - roughness(today.curves.profile) / o.roughnessMax);
   const mixAt = (upto: number): Mix => (h > 0 ? mix(mseUpTo(upto), mapeUpTo(upto), upto, flatGap, o) : onehot('profile'));
   const blend = (m: Mix, j: number): number => Math.exp(METHODS.reduce((a, k) => a + m[k] * Math.log(preds[k][j] ?? 1), 0));
   // On what was left of the day at h: the band spreads the unknown part, not the spend already seen.

@@ -9,13 +9,18 @@
  *  - leave-one-series-out: every tunable choice is made on the other series, then scored on
  *    the left-out one (a choice that only helps the series it was tuned on shows up here).
  *
+ *  - level shift (a stress test, synthetic): the second half of a series multiplied by a
+ *    factor, as when a customer or a release doubles traffic overnight. The naive rules read
+ *    only today and fractions, so they are immune; a level-based model must adapt.
+ *
  * A cell is one series × history variant × checkpoint; its ratio is the forecaster's MAPE
  * over the best of the three naive baselines' MAPEs on the same days (best in hindsight,
  * the bar an evaluator sets). Summary: geometric mean and worst ratio over cells.
  */
 import { runBacktest, type BacktestResult } from './backtest.ts';
 import type { ModelConfig } from './model.ts';
-import type { Series } from './series.ts';
+import { DAY_MS } from '../core/time.ts';
+import { makeSeries, type Series } from './series.ts';
 
 export interface EvalSeries {
   name: string;
@@ -122,4 +127,13 @@ export function leaveOneSeriesOut(cells: readonly (readonly Cell[][])[], names: 
     out.push(...(cells[best]?.[s] ?? []));
   }
   return { chosen, cells: out };
+}
+
+/** The series with every bucket from its middle whole day on multiplied by `factor`. */
+export function withLevelShift(s: EvalSeries, factor: number): EvalSeries {
+  const { start, stepMs, values } = s.series;
+  const days = Math.floor((values.length * stepMs) / DAY_MS);
+  const cut = start + Math.floor(days / 2) * DAY_MS;
+  const shifted = Float64Array.from(values, (v, i) => (start + i * stepMs >= cut ? v * factor : v));
+  return { name: s.name, series: makeSeries(start, stepMs, shifted) };
 }
