@@ -7,9 +7,10 @@ import type { Usage } from '../core/usage.ts';
  * requests ask for 64K tokens but produce 200 long before its cap is really near.
  *  - prompt tokens ≈ request bytes / bytes-per-token, the ratio learned from settled requests
  *    per model, then over all models (JSON overhead, images and tool schemas make it differ);
- *  - output tokens = a recent high percentile of this key and model's outputs; before the key
- *    has history, of every settled request of the model with a max_tokens of the same order
- *    (a prior), then of all models; always capped by max_tokens, which is only an upper bound.
+ *  - output tokens = a recent high percentile of the outputs of this key and model with a
+ *    max_tokens of the same order; before the key has such history, of every settled request of
+ *    the model with that order of max_tokens (a prior), then of all models; always capped by
+ *    max_tokens, which is only an upper bound.
  * Underestimates are what the documented overshoot bound is made of; they are measured
  * (claude_meter_budget_reservation_ratio) so the bound can be checked in production.
  */
@@ -62,7 +63,7 @@ export class CostEstimator {
     const bpt = this.#bytesPerToken.get(m) ?? this.#bytesPerToken.get(ALL) ?? this.#initialBpt;
     const promptTokens = Math.ceil(requestBytes / bpt);
     const bucket = maxTokensBucket(maxTokens);
-    const own = this.#outputs.get(historyKey(m, keyId));
+    const own = this.#outputs.get(historyKey(m, keyId, bucket));
     const history =
       own !== undefined && own.length >= this.#minKey
         ? own
@@ -84,7 +85,7 @@ export class CostEstimator {
       }
     }
     const bucket = maxTokensBucket(maxTokens);
-    this.#push(historyKey(m, keyId), usage.output);
+    this.#push(historyKey(m, keyId, bucket), usage.output);
     this.#push(priorKey(m, bucket), usage.output);
     this.#push(priorKey(ALL, bucket), usage.output);
   }
@@ -111,8 +112,9 @@ export function maxTokensBucket(maxTokens: number | null): string {
   return maxTokens === null || maxTokens <= 0 ? '-' : String(Math.ceil(Math.log2(maxTokens)));
 }
 
-function historyKey(model: string, keyId: string): string {
-  return `${model}\u0000${keyId}`;
+/** Per max_tokens bucket too: one key's 256-token classifier calls and 4K-token essays are different workloads. */
+function historyKey(model: string, keyId: string, bucket: string): string {
+  return `${model}\u0000${keyId}\u0000${bucket}`;
 }
 
 function priorKey(model: string, bucket: string): string {

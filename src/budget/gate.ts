@@ -61,6 +61,7 @@ interface Pending {
   amount: Amount;
   /** The latest in-flight refusal: its figures go into the 429 if the wait ends without admission. */
   last: { i: number; state: InstanceState } | null;
+  attempts: number;
 }
 
 /** Reservations older than this are presumed orphaned (a crashed proxy) and stop counting. */
@@ -145,7 +146,7 @@ export class BudgetGate {
     const now = this.#clock.now();
     const { refs, budgets } = this.catalog.refsFor(req, now);
     if (refs.length === 0) return { kind: 'none' };
-    const p: Pending = { req, refs, budgets, amount: this.expected(req), last: null };
+    const p: Pending = { req, refs, budgets, amount: this.expected(req), last: null, attempts: 0 };
     try {
       const paced = this.#pacer ? await this.#pacer.check(req, refs, budgets, p.amount) : null;
       if (paced) return this.#refused(p, paced.budget, paced.denial);
@@ -200,6 +201,8 @@ export class BudgetGate {
 
   /** One ledger admission: an answer, or blocked on an instance only by reservations in flight (worth waiting). */
   async #attempt(p: Pending): Promise<Attempt<Admission>> {
+    // Re-estimated on every attempt: settles seen while it waited (a cold start) make it tighter.
+    if (p.attempts++ > 0) p.amount = this.expected(p.req);
     const { refs, budgets, amount } = p;
     let result;
     try {

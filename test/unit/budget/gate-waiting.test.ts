@@ -36,9 +36,9 @@ function setup(limitOf: (small: number) => number, admission: Partial<BudgetConf
     logger: silentLogger,
     events: { onQueueDepth: (_b, d) => depth.push(d), onWaited: (_b, o) => waited.push(o), onRefused: (_b, c) => refusals.push(c) },
   });
-  const settle = (a: Admission, id: string, pico: number) => {
+  const settle = async (a: Admission, id: string, pico: number): Promise<void> => {
     assert.equal(a.kind, 'admitted');
-    if (a.kind === 'admitted') return gate.settle(a, id, { pico, tokens: 10 });
+    if (a.kind === 'admitted') await gate.settle(a, id, { pico, tokens: 10 });
   };
   return { gate, small, depth, waited, refusals, settle };
 }
