@@ -140,7 +140,8 @@ async function one(run: BurstRun, model: string, r: BurstRequest, i: number): Pr
 export function fitOracle(run: BurstRun): Outcome[] {
   const settles = run.stores.flatMap((s) => s.settles).sort((a, b) => a.t - b.t);
   return run.outcomes.filter((o) => {
-    if (o.admitted || o.cause === 'aborted') return false;
+    // Only the budget's own refusals (429s); a 503 of a fail-closed budget store is another matter.
+    if (o.admitted || o.cause === 'aborted' || o.cause?.startsWith('status_') === true) return false;
     let spent = 0;
     for (const s of settles) if (s.t <= o.t) spent += s.pico;
     return spent + o.costPico <= run.capPico;
