@@ -154,7 +154,7 @@ export class BudgetGate {
       return this.#storeError(p, error);
     }
     // No overtaking: behind requests already waiting here on one of its instances, it queues without trying.
-    let i = refs.findIndex((ref) => this.#room.occupied(this.#keyOf(ref)));
+    let i = this.#room.idle ? -1 : refs.findIndex((ref) => this.#room.occupied(this.#keyOf(ref)));
     const seen = this.#room.wakeCount();
     if (i < 0) {
       const first = await this.#attempt(p);
@@ -213,9 +213,7 @@ export class BudgetGate {
     this.#events.onStates?.(budgets, refs, result.states);
     if (!result.admitted) {
       const i = result.deniedBy;
-      const ref = refs[i];
-      const budget = budgets[i];
-      const st = result.states[i];
+      const [ref, budget, st] = [refs[i], budgets[i], result.states[i]];
       if (ref === undefined || budget === undefined || st === undefined) throw new Error(`budget store returned deniedBy ${i} for ${refs.length} refs`);
       if (result.fitsUnreserved && budget.admission.max_wait_ms > 0 && budget.admission.max_queue > 0) {
         p.last = { i, state: st };
@@ -227,11 +225,9 @@ export class BudgetGate {
     refs.forEach((ref, i) => {
       const st = result.states[i];
       const b = budgets[i];
-      if (ref.enforce || st === undefined || b === undefined) return;
-      if (overLimit(ref, st)) {
-        this.#events.onShadowDenied?.(b, ref);
-        this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have rejected this request');
-      }
+      if (ref.enforce || st === undefined || b === undefined || !overLimit(ref, st)) return;
+      this.#events.onShadowDenied?.(b, ref);
+      this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have rejected this request');
     });
     return { kind: 'done', value: { kind: 'admitted', refs, budgets, amount, headers: admittedHeaders(refs, budgets, result.states) } };
   }
@@ -243,8 +239,7 @@ export class BudgetGate {
   }
 
   /** Fail open or closed per budget: any budget that says deny makes the request fail closed. */
-  #storeError(p: Pending, error: unknown): Admission {
-    const { refs, budgets } = p;
+  #storeError({ refs, budgets }: Pending, error: unknown): Admission {
     const allow = budgets.every((b) => b.on_store_error === 'allow');
     for (const b of budgets) this.#events.onStoreError?.(b, allow);
     this.#logger.error({ err: String(error), budgets: budgets.map((b) => b.name), allow }, 'budget store unreachable at admission');
@@ -281,7 +276,8 @@ export class BudgetGate {
   ): Promise<void> {
     const result = await this.ledger.settle(admission.refs, id, actual, this.#clock.now());
     // Headroom may have returned here: this proxy's waiters need not wait for the feed's echo.
-    for (const ref of admission.refs) this.#room.wake(this.#keyOf(ref));
+    if (this.#room.idle) this.#room.noteWake();
+    else for (const ref of admission.refs) this.#room.wake(this.#keyOf(ref));
     this.#events.onStates?.(admission.budgets, admission.refs, result.after);
     for (const [i, ref] of admission.refs.entries()) {
       const b = admission.budgets[i];

@@ -61,6 +61,11 @@ export class WaitingRoom<T> {
     this.#pollMs = opts.pollMs ?? POLL_MS;
   }
 
+  /** Nobody waits anywhere in this proxy (the usual case: callers skip computing keys). */
+  get idle(): boolean {
+    return this.#queues.size === 0;
+  }
+
   /** Whether anyone waits on `key` in this proxy: a newcomer touching it must queue behind them. */
   occupied(key: string): boolean {
     return (this.#queues.get(key)?.items.length ?? 0) > 0;
@@ -105,6 +110,11 @@ export class WaitingRoom<T> {
     if (head) head.due = true;
     if (q.running) q.again = true;
     else void this.#run(q);
+  }
+
+  /** A reservation was released somewhere, while nobody waits: only counted (see WaitRequest.seenWakes). */
+  noteWake(): void {
+    this.#wakes++;
   }
 
   /** Every waiter gets its timeout answer now (shutdown). */
