@@ -82,10 +82,13 @@ export function createApp(opts: AppOptions): App {
       });
     },
     async close() {
-      await new Promise<void>((resolve) => {
+      const closed = new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      // Requests still waiting for budget headroom get their 429 now, not after max_wait_ms; the settle feed's connection closes.
+      await g.gate.close();
+      await closed;
       g.forwarder.close();
       await forecasts.stop();
       await settles.close();

@@ -88,12 +88,14 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
     ts({
       title: 'Rejections and throttled requests',
       description:
-        'Requests refused at the hard cap (claude_meter_budget_rejections_total), paced by a throttle budget or a spike, rejected with retry-after or ' +
+        'Requests refused at the hard cap (claude_meter_budget_rejections_total), every refusal by cause (claude_meter_budget_refusals_total: exhausted, ' +
+        'nearly_exhausted, in_flight after waiting for reservations to settle, paced), paced by a throttle budget or a spike, rejected with retry-after or ' +
         'delayed (claude_meter_throttled_requests_total, by priority and outcome), and what shadow budgets would have refused ' +
         '(claude_meter_budget_shadow_rejections_total; only with shadow budgets).',
       unit: 'reqps',
       queries: [
         { expr: `sum by (budget) (rate(claude_meter_budget_rejections_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} rejected at the cap' },
+        { expr: `sum by (budget, cause) (rate(claude_meter_budget_refusals_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} refused: {{cause}}' },
         { expr: `sum by (budget, priority, outcome) (rate(claude_meter_throttled_requests_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} paced ({{priority}}, {{outcome}})' },
         { expr: `sum by (budget) (rate(claude_meter_budget_shadow_rejections_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} shadow: would reject' },
       ],
@@ -127,6 +129,29 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
       unit: 'percent',
       w: 10,
       queries: [{ expr: `max by (budget) (claude_meter_forecast_error{${T}, ${bq}})`, legend: '{{budget}}' }],
+    }),
+    ts({
+      title: 'Admission waits p95',
+      description:
+        'Empty in a healthy system until requests wait: a request that fits the limit but not the reservations in flight waits for them to settle ' +
+        '(budgets[].admission). 95th percentile of claude_meter_budget_admission_wait_seconds by outcome (admitted, refused, left, store_error).',
+      unit: 's',
+      w: 8,
+      queries: [
+        {
+          expr: `histogram_quantile(0.95, sum by (budget, outcome, le) (rate(claude_meter_budget_admission_wait_seconds_bucket{${T}, ${bq}}[$__rate_interval])))`,
+          legend: '{{budget}} {{outcome}}',
+        },
+      ],
+    }),
+    ts({
+      title: 'Waiting requests',
+      description:
+        'Empty in a healthy system until requests wait: requests each proxy holds for in-flight reservations to settle ' +
+        '(claude_meter_budget_admission_queue_depth), summed over proxies.',
+      unit: 'short',
+      w: 6,
+      queries: [{ expr: `sum by (budget) (claude_meter_budget_admission_queue_depth{${T}, ${bq}})`, legend: '{{budget}}' }],
     }),
   ];
 }

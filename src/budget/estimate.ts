@@ -5,23 +5,28 @@ import type { Usage } from '../core/usage.ts';
  *
  * Not max_tokens blindly: reserving max_tokens (LiteLLM's approach) blocks a key whose
  * requests ask for 64K tokens but produce 200 long before its cap is really near.
- *  - prompt tokens ≈ request bytes / bytes-per-token, the ratio learned per model from
- *    settled requests (JSON overhead, images and tool schemas make it differ by workload);
- *  - output tokens = a recent high percentile for this key and model, capped by max_tokens.
+ *  - prompt tokens ≈ request bytes / bytes-per-token, the ratio learned from settled requests
+ *    per model, then over all models (JSON overhead, images and tool schemas make it differ);
+ *  - output tokens = a recent high percentile of the outputs of this key and model with a
+ *    max_tokens of the same order; before the key has such history, of every settled request of
+ *    the model with that order of max_tokens (a prior), then of all models; always capped by
+ *    max_tokens, which is only an upper bound.
  * Underestimates are what the documented overshoot bound is made of; they are measured
  * (claude_meter_budget_reservation_ratio) so the bound can be checked in production.
  */
 export interface EstimatorOptions {
   /** Bytes per prompt token before anything is learned; low on purpose (over-estimates tokens). */
   initialBytesPerToken?: number;
-  /** Output tokens assumed for a key/model with no history, still capped by max_tokens. */
+  /** Output tokens assumed when nothing with this max_tokens bucket has settled yet, still capped by max_tokens. */
   coldOutputTokens?: number;
   /** Percentile of recent outputs used as the expectation (0..1). */
   outputQuantile?: number;
-  /** Recent outputs remembered per key/model. */
+  /** Recent outputs remembered per key/model (and per prior). */
   window?: number;
-  /** Distinct key/model histories kept (LRU beyond this). */
+  /** Distinct histories kept (LRU beyond this). */
   maxHistories?: number;
+  /** Outputs a key and model needs before its own history replaces the priors. */
+  minKeySamples?: number;
 }
 
 export interface Estimate {
@@ -30,6 +35,8 @@ export interface Estimate {
 }
 
 const EWMA_ALPHA = 0.1;
+/** Prior and ratio of all models together. */
+const ALL = '\u0001*';
 
 export class CostEstimator {
   readonly #bytesPerToken = new Map<string, number>();
@@ -39,35 +46,48 @@ export class CostEstimator {
   readonly #q: number;
   readonly #window: number;
   readonly #maxHistories: number;
+  readonly #minKey: number;
 
   constructor(opts: EstimatorOptions = {}) {
-    this.#initialBpt = opts.initialBytesPerToken ?? 2.5;
+    // Prompts as JSON run 3.5-4.5 bytes per token (English text, markup, escapes); 3 stays above the tokens.
+    this.#initialBpt = opts.initialBytesPerToken ?? 3;
     this.#coldOutput = opts.coldOutputTokens ?? 4096;
     this.#q = opts.outputQuantile ?? 0.95;
     this.#window = opts.window ?? 100;
     this.#maxHistories = opts.maxHistories ?? 10_000;
+    this.#minKey = opts.minKeySamples ?? 5;
   }
 
   estimate(model: string | null, keyId: string, requestBytes: number, maxTokens: number | null): Estimate {
-    const bpt = this.#bytesPerToken.get(model ?? '') ?? this.#initialBpt;
+    const m = model ?? '';
+    const bpt = this.#bytesPerToken.get(m) ?? this.#bytesPerToken.get(ALL) ?? this.#initialBpt;
     const promptTokens = Math.ceil(requestBytes / bpt);
-    const history = this.#outputs.get(historyKey(model, keyId)) ?? this.#outputs.get(historyKey(model, '*'));
-    const expected = history && history.length >= 5 ? quantile(history, this.#q) : this.#coldOutput;
+    const bucket = maxTokensBucket(maxTokens);
+    const own = this.#outputs.get(historyKey(m, keyId, bucket));
+    const history =
+      own !== undefined && own.length >= this.#minKey
+        ? own
+        : (this.#outputs.get(priorKey(m, bucket)) ?? this.#outputs.get(priorKey(ALL, bucket)));
+    const expected = history !== undefined && history.length > 0 ? quantile(history, this.#q) : this.#coldOutput;
     const cap = maxTokens !== null && maxTokens >= 0 ? maxTokens : Number.POSITIVE_INFINITY;
     return { promptTokens, outputTokens: Math.min(expected, cap) };
   }
 
-  /** Learn from a settled request's real usage. */
-  observe(model: string | null, keyId: string, requestBytes: number, usage: Usage): void {
+  /** Learn from a settled request's real usage; `maxTokens` as the request asked (it picks the prior). */
+  observe(model: string | null, keyId: string, requestBytes: number, usage: Usage, maxTokens: number | null = null): void {
+    const m = model ?? '';
     const prompt = usage.input + usage.cacheCreation + usage.cacheRead;
     if (prompt > 0 && requestBytes > 0) {
-      const m = model ?? '';
       const ratio = clamp(requestBytes / prompt, 0.5, 64);
-      const prev = this.#bytesPerToken.get(m);
-      this.#bytesPerToken.set(m, prev === undefined ? ratio : prev + EWMA_ALPHA * (ratio - prev));
+      for (const k of [m, ALL]) {
+        const prev = this.#bytesPerToken.get(k);
+        this.#bytesPerToken.set(k, prev === undefined ? ratio : prev + EWMA_ALPHA * (ratio - prev));
+      }
     }
-    this.#push(historyKey(model, keyId), usage.output);
-    this.#push(historyKey(model, '*'), usage.output);
+    const bucket = maxTokensBucket(maxTokens);
+    this.#push(historyKey(m, keyId, bucket), usage.output);
+    this.#push(priorKey(m, bucket), usage.output);
+    this.#push(priorKey(ALL, bucket), usage.output);
   }
 
   #push(key: string, value: number): void {
@@ -87,8 +107,18 @@ export class CostEstimator {
   }
 }
 
-function historyKey(model: string | null, keyId: string): string {
-  return `${model ?? ''}\u0000${keyId}`;
+/** max_tokens of the same power of two share a prior: 1024 and 4096 callers expect different lengths. */
+export function maxTokensBucket(maxTokens: number | null): string {
+  return maxTokens === null || maxTokens <= 0 ? '-' : String(Math.ceil(Math.log2(maxTokens)));
+}
+
+/** Per max_tokens bucket too: one key's 256-token classifier calls and 4K-token essays are different workloads. */
+function historyKey(model: string, keyId: string, bucket: string): string {
+  return `${model}\u0000${keyId}\u0000${bucket}`;
+}
+
+function priorKey(model: string, bucket: string): string {
+  return `${model}\u0002${bucket}`;
 }
 
 function clamp(v: number, lo: number, hi: number): number {

@@ -29,6 +29,15 @@ export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => vo
     onStoreError(budget, allowed) {
       metrics.budgetStoreErrors.inc({ budget: budget.name, outcome: allowed ? 'allowed' : 'denied' });
     },
+    onRefused(budget, cause) {
+      metrics.budgetRefusals.inc({ budget: budget.name, cause });
+    },
+    onWaited(budget, outcome, seconds) {
+      metrics.budgetAdmissionWait.observe({ budget: budget.name, outcome }, seconds);
+    },
+    onQueueDepth(budget, depth) {
+      metrics.budgetQueueDepth.set({ budget }, depth);
+    },
     onThrottled(budget, priority, outcome) {
       metrics.throttled.inc({ budget: budget.name, priority, outcome });
     },

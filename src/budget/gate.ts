@@ -4,11 +4,12 @@ import type { Pricer } from '../pricing/types.ts';
 import type { Usage } from '../core/usage.ts';
 import { emptyUsage } from '../core/usage.ts';
 import { MINUTE_MS } from '../core/time.ts';
-import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState, PaceBuckets } from './types.ts';
+import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState, PaceBuckets, SettleFeed } from './types.ts';
 import type { BudgetCatalog, BudgetMatch } from './catalog.ts';
 import { CostEstimator } from './estimate.ts';
-import { budgetHeaders, crossedThresholds, denial, tightest, type Denial } from './policy.ts';
+import { admittedHeaders, crossedThresholds, denial, overLimit, queuedDenial, type Denial, type RefusalCause } from './policy.ts';
 import { Pacer, type PacingSource, type Sleep } from './pacer.ts';
+import { WaitingRoom, type Attempt } from './waiting.ts';
 
 /** What the gate needs to know about a request before it is forwarded. */
 export interface GateRequest extends BudgetMatch {
@@ -20,12 +21,15 @@ export interface GateRequest extends BudgetMatch {
   priority?: 'low' | 'normal';
   /** An SDK retry (`x-stainless-retry-count` > 0): its demand was already counted once. */
   retry?: boolean;
+  /** Aborts when the client leaves; asked for only when the request has to wait, so the fast path makes none. */
+  leaving?: () => AbortSignal;
 }
 
 export type Admission =
   | { kind: 'none' } // no budget applies
   | { kind: 'admitted'; refs: InstanceRef[]; budgets: BudgetConfig[]; amount: Amount; headers: Record<string, string> }
   | { kind: 'denied'; denial: Denial; budget: BudgetConfig }
+  | { kind: 'left'; budget: BudgetConfig } // the client went away while waiting for reservations to settle
   | { kind: 'store_error'; allow: boolean; refs: InstanceRef[]; budgets: BudgetConfig[]; error: unknown };
 
 /** Hooks for metrics and alerts, so the gate stays free of prom-client and HTTP. */
@@ -39,6 +43,25 @@ export interface GateEvents {
   onSpent?(budget: BudgetConfig, ref: InstanceRef, pico: number): void;
   onThreshold?(budget: BudgetConfig, ref: InstanceRef, threshold: number, state: InstanceState): void;
   onThrottled?(budget: BudgetConfig, priority: string, outcome: 'rejected' | 'delayed'): void;
+  /** Every refusal, paced ones included, by cause. */
+  onRefused?(budget: BudgetConfig, cause: RefusalCause): void;
+  /** A request that waited for in-flight reservations: how it ended and after how long. */
+  onWaited?(budget: BudgetConfig, outcome: WaitOutcome, seconds: number): void;
+  /** Requests waiting in this proxy on the instances of a budget. */
+  onQueueDepth?(budget: string, depth: number): void;
+}
+
+export type WaitOutcome = 'admitted' | 'refused' | 'left' | 'store_error';
+
+/** One request's admission, shared by its attempts while it waits. */
+interface Pending {
+  req: GateRequest;
+  refs: InstanceRef[];
+  budgets: BudgetConfig[];
+  amount: Amount;
+  /** The latest in-flight refusal: its figures go into the 429 if the wait ends without admission. */
+  last: { i: number; state: InstanceState } | null;
+  attempts: number;
 }
 
 /** Reservations older than this are presumed orphaned (a crashed proxy) and stop counting. */
@@ -59,6 +82,9 @@ export class BudgetGate {
   readonly #events: GateEvents;
   readonly #estimator: CostEstimator;
   readonly #ttlMs: number;
+  readonly #feed: SettleFeed | null;
+  readonly #room: WaitingRoom<Admission>;
+  #listening = false;
 
   constructor(opts: {
     catalog: BudgetCatalog;
@@ -75,6 +101,8 @@ export class BudgetGate {
     reservationTtlMs?: number;
     /** How `throttle.mode: delay` waits (default: a real timer). */
     sleep?: Sleep;
+    /** Settles on other proxies (Redis); without one only this proxy's settles wake waiters. */
+    feed?: SettleFeed;
   }) {
     this.catalog = opts.catalog;
     this.ledger = opts.ledger;
@@ -84,7 +112,9 @@ export class BudgetGate {
     this.#events = opts.events ?? {};
     this.#estimator = opts.estimator ?? new CostEstimator();
     this.#ttlMs = opts.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    this.#feed = opts.feed ?? null;
     const events = this.#events;
+    this.#room = new WaitingRoom({ onDepth: (label, depth) => events.onQueueDepth?.(label, depth) });
     this.#pacer = opts.pacing
       ? new Pacer({
           buckets: opts.buckets,
@@ -116,51 +146,115 @@ export class BudgetGate {
     const now = this.#clock.now();
     const { refs, budgets } = this.catalog.refsFor(req, now);
     if (refs.length === 0) return { kind: 'none' };
-    const amount = this.expected(req);
+    const p: Pending = { req, refs, budgets, amount: this.expected(req), last: null, attempts: 0 };
+    try {
+      const paced = this.#pacer ? await this.#pacer.check(req, refs, budgets, p.amount) : null;
+      if (paced) return this.#refused(p, paced.budget, paced.denial);
+    } catch (error) {
+      return this.#storeError(p, error);
+    }
+    // No overtaking: behind requests already waiting here on one of its instances, it queues without trying.
+    let i = this.#room.idle ? -1 : refs.findIndex((ref) => this.#room.occupied(this.#keyOf(ref)));
+    const seen = this.#room.wakeCount();
+    if (i < 0) {
+      const first = await this.#attempt(p);
+      if (first.kind === 'done') return first.value;
+      i = p.last?.i ?? 0;
+    }
+    return this.#wait(p, i, seen);
+  }
+
+  /** Waits for reservations to settle on refs[i] (FIFO in this proxy), then answers as the last attempt did. */
+  async #wait(p: Pending, i: number, seen: number): Promise<Admission> {
+    const ref = p.refs[i] as InstanceRef;
+    const budget = p.budgets[i] as BudgetConfig;
+    if (!this.#listening && this.#feed) {
+      this.#listening = true;
+      this.#feed.listen((key) => this.#room.wake(key));
+    }
+    const t0 = this.#clock.monotonic();
+    let queued = true;
+    const ended = (how: 'timeout' | 'queue_full'): Admission => {
+      queued = how !== 'queue_full';
+      const wait = { waitedMs: this.#clock.monotonic() - t0, queueFull: how === 'queue_full' };
+      const last = p.last;
+      const b = last === null ? budget : (p.budgets[last.i] as BudgetConfig);
+      const d = last === null ? queuedDenial(b, ref, wait) : denial(b, p.refs[last.i] as InstanceRef, last.state, p.amount, this.#clock.now(), wait);
+      this.#events.onDenied?.(b, last === null ? ref : (p.refs[last.i] as InstanceRef));
+      return this.#refused(p, b, d);
+    };
+    const a = await this.#room.wait({
+      key: this.#keyOf(ref),
+      label: budget.name,
+      maxQueue: budget.admission.max_queue,
+      maxWaitMs: budget.admission.max_wait_ms,
+      attempt: () => this.#attempt(p),
+      expired: ended,
+      left: () => ({ kind: 'left', budget }),
+      ...(p.req.leaving ? { signal: p.req.leaving() } : {}),
+      seenWakes: seen,
+    });
+    const outcome: WaitOutcome = a.kind === 'denied' ? 'refused' : a.kind === 'left' || a.kind === 'store_error' ? a.kind : 'admitted';
+    if (queued) this.#events.onWaited?.(budget, outcome, (this.#clock.monotonic() - t0) / 1000);
+    return a;
+  }
+
+  /** One ledger admission: an answer, or blocked on an instance only by reservations in flight (worth waiting). */
+  async #attempt(p: Pending): Promise<Attempt<Admission>> {
+    // Re-estimated on every attempt: settles seen while it waited (a cold start) make it tighter.
+    if (p.attempts++ > 0) p.amount = this.expected(p.req);
+    const { refs, budgets, amount } = p;
     let result;
     try {
-      const paced = this.#pacer ? await this.#pacer.check(req, refs, budgets, amount) : null;
-      if (paced) {
-        this.#recordDemand(req, refs, amount);
-        return { kind: 'denied', ...paced };
-      }
-      result = await this.ledger.admit(refs, req.id, amount, this.#clock.now(), this.#ttlMs);
+      result = await this.ledger.admit(refs, p.req.id, amount, this.#clock.now(), this.#ttlMs);
     } catch (error) {
-      // Fail open or closed per budget: any budget that says deny makes the request fail closed.
-      const allow = budgets.every((b) => b.on_store_error === 'allow');
-      for (const b of budgets) this.#events.onStoreError?.(b, allow);
-      this.#logger.error({ err: String(error), budgets: budgets.map((b) => b.name), allow }, 'budget store unreachable at admission');
-      return { kind: 'store_error', allow, refs, budgets, error };
+      return { kind: 'done', value: this.#storeError(p, error) };
     }
     this.#events.onStates?.(budgets, refs, result.states);
     if (!result.admitted) {
       const i = result.deniedBy;
-      const ref = refs[i];
-      const budget = budgets[i];
-      const st = result.states[i];
+      const [ref, budget, st] = [refs[i], budgets[i], result.states[i]];
       if (ref === undefined || budget === undefined || st === undefined) throw new Error(`budget store returned deniedBy ${i} for ${refs.length} refs`);
+      if (result.fitsUnreserved && budget.admission.max_wait_ms > 0 && budget.admission.max_queue > 0) {
+        p.last = { i, state: st };
+        return { kind: 'blocked', key: this.#keyOf(ref) };
+      }
       this.#events.onDenied?.(budget, ref);
-      this.#recordDemand(req, refs, amount);
-      return { kind: 'denied', denial: denial(budget, ref, st, amount, now), budget };
+      return { kind: 'done', value: this.#refused(p, budget, denial(budget, ref, st, amount, this.#clock.now())) };
     }
     refs.forEach((ref, i) => {
       const st = result.states[i];
       const b = budgets[i];
-      if (ref.enforce || st === undefined || b === undefined) return;
-      if (wouldRefuse(ref, st)) {
-        this.#events.onShadowDenied?.(b, ref);
-        this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have rejected this request');
-      }
+      if (ref.enforce || st === undefined || b === undefined || !overLimit(ref, st)) return;
+      this.#events.onShadowDenied?.(b, ref);
+      this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have rejected this request');
     });
-    const t = tightest(refs, result.states);
-    const tightRef = refs[t];
-    const tightBudget = budgets[t];
-    const tightState = result.states[t];
-    const headers =
-      tightRef && tightBudget && tightState
-        ? budgetHeaders(tightBudget, tightRef, tightState, tightRef.window.rollingMs === null ? tightRef.window.end : null)
-        : {};
-    return { kind: 'admitted', refs, budgets, amount, headers };
+    return { kind: 'done', value: { kind: 'admitted', refs, budgets, amount, headers: admittedHeaders(refs, budgets, result.states) } };
+  }
+
+  #refused(p: Pending, budget: BudgetConfig, d: Denial): Admission {
+    this.#events.onRefused?.(budget, d.cause);
+    this.#recordDemand(p.req, p.refs, p.amount);
+    return { kind: 'denied', denial: d, budget };
+  }
+
+  /** Fail open or closed per budget: any budget that says deny makes the request fail closed. */
+  #storeError({ refs, budgets }: Pending, error: unknown): Admission {
+    const allow = budgets.every((b) => b.on_store_error === 'allow');
+    for (const b of budgets) this.#events.onStoreError?.(b, allow);
+    this.#logger.error({ err: String(error), budgets: budgets.map((b) => b.name), allow }, 'budget store unreachable at admission');
+    return { kind: 'store_error', allow, refs, budgets, error };
+  }
+
+  /** The id a settle's wake-up names an instance by (the feed's, so other proxies' settles match). */
+  #keyOf(ref: InstanceRef): string {
+    return this.#feed ? this.#feed.keyOf(ref) : `${ref.budget}\u0000${ref.instance}\u0000${ref.window.id}`;
+  }
+
+  /** Ends every wait (their 429s go out) and stops listening for settles elsewhere. */
+  async close(): Promise<void> {
+    this.#room.close();
+    await this.#feed?.close();
   }
 
   /** Refused demand feeds the forecast history (not the spend); SDK retries are not new demand. Best effort. */
@@ -181,6 +275,9 @@ export class BudgetGate {
     actual: Amount,
   ): Promise<void> {
     const result = await this.ledger.settle(admission.refs, id, actual, this.#clock.now());
+    // Headroom may have returned here: this proxy's waiters need not wait for the feed's echo.
+    if (this.#room.idle) this.#room.noteWake();
+    else for (const ref of admission.refs) this.#room.wake(this.#keyOf(ref));
     this.#events.onStates?.(admission.budgets, admission.refs, result.after);
     for (const [i, ref] of admission.refs.entries()) {
       const b = admission.budgets[i];
@@ -195,14 +292,7 @@ export class BudgetGate {
     }
   }
 
-  observe(model: string | null, keyId: string, requestBytes: number, usage: Usage): void {
-    this.#estimator.observe(model, keyId, requestBytes, usage);
+  observe(model: string | null, keyId: string, requestBytes: number, usage: Usage, maxTokens: number | null = null): void {
+    this.#estimator.observe(model, keyId, requestBytes, usage, maxTokens);
   }
-}
-
-function wouldRefuse(ref: InstanceRef, st: InstanceState): boolean {
-  return (
-    (ref.limitPico !== null && st.spentPico + st.reservedPico > ref.limitPico) ||
-    (ref.limitTokens !== null && st.spentTokens + st.reservedTokens > ref.limitTokens)
-  );
 }

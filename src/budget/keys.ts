@@ -14,6 +14,7 @@
  *   {cm:budget}:hm:<budget>:<instance>:<hourStartMs>    hash: minute start ms → pico (spike detail, 3 hours)
  *   {cm:budget}:tb:<bucket>                             hash: l, ts (pacing token bucket)
  *   {cm:budget}:fl:<key>, {cm:budget}:fc:<key>          refit lock, published forecast path (JSON)
+ *   {cm:budget}:wake                                    (sharded) pub/sub channel: settles that released a reservation
  * Hash field names are short because they repeat, and stable because they are persisted.
  *
  * One hash tag for all budget state of a prefix: a request touches several budgets (global,
@@ -58,6 +59,8 @@ export interface BudgetKeys {
   paceBucket(bucket: string): string;
   /** Marker that request `id` was settled: makes a retried settle (after an ambiguous failure) a no-op. */
   settled(id: string): string;
+  /** Pub/sub channel of settles that released a reservation (message: the instance's hash key). In the budget slot. */
+  readonly wake: string;
 }
 
 /**
@@ -91,6 +94,7 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
     },
     instanceSet,
     settled: (id) => `${tagged}:d:${enc(id)}`,
+    wake: `${tagged}:wake`,
     paceBucket: (bucket) => `${tagged}:tb:${enc(bucket)}`,
     refitLock: (key) => `${tagged}:fl:${enc(key)}`,
     forecast: (key) => `${tagged}:fc:${enc(key)}`,

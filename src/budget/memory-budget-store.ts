@@ -78,13 +78,16 @@ export class MemoryBudgetStore implements BudgetStore {
     assertAmount(amount, 'amount');
     assertTtl(reservationTtlMs);
     const insts = refs.map((ref) => this.#current(ref, now));
+    const fitsWith = (ref: InstanceRef, s: InstanceState, reserved: boolean): boolean =>
+      fits(ref.limitPico, s.spentPico, reserved ? s.reservedPico : 0, amount.pico) &&
+      fits(ref.limitTokens, s.spentTokens, reserved ? s.reservedTokens : 0, amount.tokens);
+    let fitsUnreserved = true;
     const deniedBy = refs.findIndex((ref, i) => {
       if (!ref.enforce) return false;
       const s = this.#read(insts[i], ref, now);
-      return !(
-        fits(ref.limitPico, s.spentPico, s.reservedPico, amount.pico) &&
-        fits(ref.limitTokens, s.spentTokens, s.reservedTokens, amount.tokens)
-      );
+      if (fitsWith(ref, s, true)) return false;
+      fitsUnreserved = fitsWith(ref, s, false);
+      return true;
     });
     if (deniedBy < 0) {
       refs.forEach((ref, i) => {
@@ -97,7 +100,7 @@ export class MemoryBudgetStore implements BudgetStore {
         insts[i] = inst;
       });
     }
-    return { admitted: deniedBy < 0, deniedBy, states: refs.map((ref, i) => this.#read(insts[i], ref, now)) };
+    return { admitted: deniedBy < 0, deniedBy, fitsUnreserved, states: refs.map((ref, i) => this.#read(insts[i], ref, now)) };
   }
 
   async settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {

@@ -12,9 +12,23 @@ export const MAX_USEFUL_RETRY_S = 60;
 /** When only in-flight reservations block, headroom returns as they settle: a short retry. */
 export const INFLIGHT_RETRY_S = 2;
 
+/**
+ * Why a request was refused: the limit is reached (`exhausted`), what is left is less than
+ * this request needs (`nearly_exhausted`), it would fit but for the reservations in flight and
+ * waiting did not help (`in_flight`), or a pacing bucket is short (`paced`).
+ */
+export type RefusalCause = 'exhausted' | 'nearly_exhausted' | 'in_flight' | 'paced';
+
+/** How an in-flight refusal came about: after waiting this long, or at once because the wait queue was full. */
+export interface InFlightWait {
+  waitedMs: number;
+  queueFull: boolean;
+}
+
 export interface Denial {
   /** `limit`: spent + reserved + this request would pass the limit; `paced`: a pacing bucket is short (the limit is not reached). */
   kind: 'limit' | 'paced';
+  cause: RefusalCause;
   status: 429;
   message: string;
   retryAfterS: number;
@@ -31,7 +45,14 @@ function describe(budget: BudgetConfig, ref: InstanceRef): string {
  * Why `ref` refused a request needing `amount`: exhausted until reset, or full only
  * because of requests still in flight (their settles will free headroom).
  */
-export function denial(budget: BudgetConfig, ref: InstanceRef, st: InstanceState, amount: { pico: number; tokens: number }, now: number): Denial {
+export function denial(
+  budget: BudgetConfig,
+  ref: InstanceRef,
+  st: InstanceState,
+  amount: { pico: number; tokens: number },
+  now: number,
+  wait: InFlightWait | null = null,
+): Denial {
   const usdBlocked = ref.limitPico !== null && st.spentPico + st.reservedPico + amount.pico > ref.limitPico;
   const overWithoutInflight = usdBlocked
     ? ref.limitPico !== null && st.spentPico + amount.pico > ref.limitPico
@@ -40,6 +61,7 @@ export function denial(budget: BudgetConfig, ref: InstanceRef, st: InstanceState
   const resetIso = new Date(resetAt).toISOString();
   let message: string;
   let retryAfterS: number;
+  let cause: RefusalCause;
   if (overWithoutInflight) {
     retryAfterS = Math.max(1, Math.ceil((resetAt - now) / 1000));
     const exhausted = usdBlocked ? st.spentPico >= (ref.limitPico ?? 0) : st.spentTokens >= (ref.limitTokens ?? 0);
@@ -49,22 +71,49 @@ export function denial(budget: BudgetConfig, ref: InstanceRef, st: InstanceState
     // Not yet at 100% but this request's expected cost does not fit: say so, with what it needs.
     const need = exhausted ? '' : usdBlocked ? ` (this request needs about ${formatUsd(amount.pico)})` : ` (this request needs about ${amount.tokens} tokens)`;
     const state = exhausted ? 'exhausted' : 'nearly exhausted';
+    cause = exhausted ? 'exhausted' : 'nearly_exhausted';
     const when = ref.window.rollingMs === null ? `resets ${resetIso}` : 'headroom returns as spend ages out of the window';
-    message = `${describe(budget, ref)} ${state}: ${used}${need}, ${when}`;
+    // Said only when something is in flight: otherwise there is no reservation to wait for.
+    const notInflight = st.reservedPico > 0 || st.reservedTokens > 0 ? '; it would not fit even without the requests in flight' : '';
+    message = `${describe(budget, ref)} ${state}: ${used}${need}, ${when}${notInflight}`;
   } else {
     retryAfterS = INFLIGHT_RETRY_S;
+    cause = 'in_flight';
     const inflight = usdBlocked
       ? `spent ${formatUsd(st.spentPico)} + ${formatUsd(st.reservedPico)} in flight of ${formatUsd(ref.limitPico ?? 0)}`
       : `used ${st.spentTokens} + ${st.reservedTokens} in flight of ${ref.limitTokens ?? 0} tokens`;
-    message = `${describe(budget, ref)} has no headroom: ${inflight}; retry when in-flight requests finish`;
+    const need = usdBlocked ? `about ${formatUsd(amount.pico)}` : `about ${amount.tokens} tokens`;
+    message = `${describe(budget, ref)} has no headroom: ${inflight}; this request (${need}) would fit without the reservations in flight${waited(wait)}; retry when in-flight requests finish`;
   }
   return {
     kind: 'limit',
+    cause,
     status: 429,
     message,
     retryAfterS,
     shouldRetry: retryAfterS <= MAX_USEFUL_RETRY_S,
-    headers: budgetHeaders(budget, ref, st, resetAt),
+    headers: { ...budgetHeaders(budget, ref, st, resetAt), 'x-meter-budget-refusal': cause },
+  };
+}
+
+function waited(wait: InFlightWait | null): string {
+  if (wait === null) return '';
+  return wait.queueFull ? ', but the queue of requests waiting for them is full' : `, and waited ${Math.round(wait.waitedMs)} ms for them to settle`;
+}
+
+/**
+ * An in-flight refusal of a request that never tried the ledger: it queued behind others
+ * (no overtaking) and the wait ended, or the queue was full. No state was read, so no figures.
+ */
+export function queuedDenial(budget: BudgetConfig, ref: InstanceRef, wait: InFlightWait): Denial {
+  return {
+    kind: 'limit',
+    cause: 'in_flight',
+    status: 429,
+    message: `${describe(budget, ref)} has no headroom while requests are in flight${waited(wait)}; retry when in-flight requests finish`,
+    retryAfterS: INFLIGHT_RETRY_S,
+    shouldRetry: true,
+    headers: { 'x-meter-budget-name': budget.name, 'x-meter-budget-window': ref.window.id, 'x-meter-budget-refusal': 'in_flight' },
   };
 }
 
@@ -108,6 +157,21 @@ export function tightest(refs: readonly InstanceRef[], states: readonly Instance
   return best;
 }
 
+/** x-meter-budget-* of an admitted request: those of the enforcing instance with the least headroom. */
+export function admittedHeaders(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], states: readonly InstanceState[]): Record<string, string> {
+  const t = tightest(refs, states);
+  const [ref, budget, st] = [refs[t], budgets[t], states[t]];
+  return ref && budget && st ? budgetHeaders(budget, ref, st, ref.window.rollingMs === null ? ref.window.end : null) : {};
+}
+
+/** Spent + reserved past a limit (after an admission): what a shadow budget would have refused. */
+export function overLimit(ref: InstanceRef, st: InstanceState): boolean {
+  return (
+    (ref.limitPico !== null && st.spentPico + st.reservedPico > ref.limitPico) ||
+    (ref.limitTokens !== null && st.spentTokens + st.reservedTokens > ref.limitTokens)
+  );
+}
+
 /** Thresholds crossed by a settle: those t with before < t·limit <= after (USD or tokens). */
 export function crossedThresholds(thresholds: readonly number[], ref: InstanceRef, before: InstanceState, after: InstanceState): number[] {
   return thresholds.filter((t) => {
@@ -126,10 +190,16 @@ export function pacedDenial(budget: BudgetConfig, ref: InstanceRef, ratePerMs: n
   const perHour = formatUsd(ratePerMs * HOUR_MS);
   return {
     kind: 'paced',
+    cause: 'paced',
     status: 429,
     message: `${describe(budget, ref)} is paced: spend is projected past ${formatUsd(ref.limitPico ?? 0)} before ${new Date(ref.window.end).toISOString()}, so it is admitted at ${perHour}/h; retry in ${retryAfterS}s`,
     retryAfterS,
     shouldRetry: retryAfterS <= MAX_USEFUL_RETRY_S,
-    headers: { 'x-meter-budget-name': budget.name, 'x-meter-budget-window': ref.window.id, 'x-meter-budget-paced-usd-per-hour': picoToUsd(ratePerMs * HOUR_MS).toFixed(6) },
+    headers: {
+      'x-meter-budget-name': budget.name,
+      'x-meter-budget-window': ref.window.id,
+      'x-meter-budget-paced-usd-per-hour': picoToUsd(ratePerMs * HOUR_MS).toFixed(6),
+      'x-meter-budget-refusal': 'paced',
+    },
   };
 }

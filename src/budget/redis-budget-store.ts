@@ -54,11 +54,11 @@ export class RedisBudgetStore implements BudgetStore {
     assertId(id);
     assertAmount(amount, 'amount');
     assertTtl(reservationTtlMs);
-    if (refs.length === 0) return { admitted: true, deniedBy: -1, states: [] };
+    if (refs.length === 0) return { admitted: true, deniedBy: -1, fitsUnreserved: true, states: [] };
     const head = [String(now), id, String(amount.pico), String(amount.tokens), String(now + reservationTtlMs)];
     const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, head);
     const reply = await this.#client.claudeMeterBudgetAdmit(keys.length, ...keys, ...args);
-    return { admitted: reply[0] === 1, deniedBy: reply[1] ?? -1, states: toStates(reply, 2, refs.length) };
+    return { admitted: reply[0] === 1, deniedBy: reply[1] ?? -1, fitsUnreserved: reply[2] === 1, states: toStates(reply, 3, refs.length) };
   }
 
   async settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
@@ -66,7 +66,7 @@ export class RedisBudgetStore implements BudgetStore {
     assertId(id);
     assertAmount(actual, 'actual');
     if (refs.length === 0) return { before: [], after: [], reservationFound: false, duplicate: false };
-    const head = [String(now), id, String(actual.pico), String(actual.tokens), '0'];
+    const head = [String(now), id, String(actual.pico), String(actual.tokens), this.#keys.wake];
     const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, head);
     keys.push(this.#keys.settled(id));
     const reply = await this.#client.claudeMeterBudgetSettle(keys.length, ...keys, ...args);

@@ -23,7 +23,7 @@ import type { InstanceRef, InstanceState } from './types.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** ADMIT: [admitted 0/1, deniedBy, then 4 state integers per ref]. */
+    /** ADMIT: [admitted 0/1, deniedBy, fits without reservations 0/1, then 4 state integers per ref]. */
     claudeMeterBudgetAdmit(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** SETTLE: [found 0/1 (-1: already settled), 4 integers per ref before, then 4 per ref after]. */
     claudeMeterBudgetSettle(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
@@ -36,8 +36,8 @@ declare module 'ioredis' {
  * KEYS, 6 per ref: [hash, res zset, resv hash, instance set, hourly history, minute history of
  * this hour]. Passed as KEYS (not built in Lua from a base) so Cluster clients route by them and
  * Redis can check they share a slot. Built by ledgerScriptArgs below.
- * ARGV: [1] now ms [2] reservation id [3] pico [4] tokens [5] reservation expiry ms
- *       (state passes '', '0', '0', '0'), then 9 per ref:
+ * ARGV: [1] now ms [2] reservation id [3] pico [4] tokens [5] reservation expiry ms (admit) or
+ *       the wake channel (settle; state passes '', '0', '0', '0'), then 9 per ref:
  *       limitPico|-1, limitTokens|-1, enforce 0|1, rollingMs|0,
  *       segment start ms of `now` (rolling; 0 for calendar), key ttl s, instance (set member),
  *       hour start ms of `now`, minute start ms of `now` (history fields; computed here, not in Lua).
@@ -145,7 +145,14 @@ if denied < 0 then
     states[i] = read(r)
   end
 end
-local out = { denied < 0 and 1 or 0, denied }
+-- Whether the refusing ref would have taken the request without in-flight reservations:
+-- if so the gate waits for them to settle instead of refusing.
+local unreserved = 1
+if denied >= 0 then
+  local r, s = refs[denied + 1], states[denied + 1]
+  if not (fits(r.lp, s[1], 0, pico) and fits(r.lt, s[3], 0, tokens)) then unreserved = 0 end
+end
+local out = { denied < 0 and 1 or 0, denied, unreserved }
 for i = 1, nrefs do push(out, states[i]) end
 return out
 `;
@@ -168,7 +175,13 @@ for i = 1, nrefs do
   local r = ref(i)
   purge(r)
   before[i] = read(r)
-  if release(r, ID) then found = 1 end
+  if release(r, ID) then
+    found = 1
+    -- Headroom returned: wake requests waiting on this instance on every proxy (redis-settle-feed.ts).
+    -- Sharded pub/sub stays on this slot's shard; Redis before 7 has only PUBLISH.
+    local sent = redis.pcall('SPUBLISH', EXPIRY, r.h)
+    if type(sent) == 'table' and sent.err then redis.call('PUBLISH', EXPIRY, r.h) end
+  end
   if r.rolling == 0 then
     redis.call('HINCRBY', r.h, 's', PICO)
     redis.call('HINCRBY', r.h, 't', TOKENS)

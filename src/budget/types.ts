@@ -32,6 +32,11 @@ export interface BudgetConfig {
     /** Bucket capacity as seconds of the paced rate: how much burst pacing tolerates. */
     burst_s: number;
   };
+  /**
+   * A request that fits the limit but not the reservations in flight waits for them to settle
+   * (FIFO per instance and proxy) up to `max_wait_ms`; at most `max_queue` wait per instance and proxy.
+   */
+  admission: { max_wait_ms: number; max_queue: number };
   /** Spike detection: the last `window_min` minutes' spend rate against the forecast band. */
   spike: {
     /** Alert when the recent rate exceeds this multiple of the forecast's p90 rate; null: off. */
@@ -92,6 +97,11 @@ export interface AdmitResult {
   admitted: boolean;
   /** Index into refs of the first enforcing instance that refused, or -1. */
   deniedBy: number;
+  /**
+   * Whether the refusing instance would have admitted it without in-flight reservations
+   * (`spent + amount <= limit`): then waiting for settles can admit it. True when admitted.
+   */
+  fitsUnreserved: boolean;
   /** State of every ref after the operation (including this reservation when admitted). */
   states: InstanceState[];
 }
@@ -123,7 +133,8 @@ export interface BudgetLedger {
    * Atomically: drop expired reservations of every ref; then, if for every enforcing ref
    * `spent + reserved + amount <= limit` (USD and tokens, where set), add the reservation
    * `id` to every ref (enforcing or not) and report admitted. Otherwise change nothing
-   * (except the expiry clean-up) and report the first refusing ref.
+   * (except the expiry clean-up) and report the first refusing ref, and whether it would have
+   * fitted there without the reservations in flight.
    * Shadow refs never refuse but their reservation is tracked the same way.
    */
   admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult>;
@@ -176,6 +187,19 @@ export interface ForecastStore {
   /** Shared forecast documents (JSON), so proxies that did not refit use the fitter's result. */
   putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void>;
   getForecast(key: string, now: number): Promise<string | null>;
+}
+
+/**
+ * Settles on every proxy, as wake-ups for requests waiting on an instance (budget/waiting.ts).
+ * The Redis feed hears the settle script's sharded publish; the memory ledger needs none, since
+ * its only proxy wakes its own waiters.
+ */
+export interface SettleFeed {
+  /** The name a wake-up gives an instance. */
+  keyOf(ref: InstanceRef): string;
+  /** Start hearing settles (called when a request first waits, so an idle proxy holds no extra connection). */
+  listen(onSettled: (key: string) => void): void;
+  close(): Promise<void>;
 }
 
 /** One adapter with all three concerns, as the composition root builds and closes it. */

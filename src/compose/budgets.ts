@@ -8,7 +8,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pricer } from '../pricing/types.ts';
 import type { MeterStore } from '../store/types.ts';
-import type { BudgetConfig, BudgetLedger, ForecastStore, PaceBuckets } from '../budget/types.ts';
+import type { BudgetConfig, BudgetLedger, ForecastStore, PaceBuckets, SettleFeed } from '../budget/types.ts';
 import { BudgetCatalog } from '../budget/catalog.ts';
 import { BudgetGate, type GateEvents } from '../budget/gate.ts';
 import type { Sleep } from '../budget/pacer.ts';
@@ -31,6 +31,8 @@ export interface BudgetWiringOptions {
   forecastEvents?: ForecastEvents;
   /** How `throttle.mode: delay` waits (default: a real timer). */
   sleep?: Sleep;
+  /** Settles on other proxies, waking requests that wait here (the Redis store's). */
+  feed?: SettleFeed;
 }
 
 export interface BudgetWiring {
@@ -66,6 +68,7 @@ export function wireBudgets(opts: BudgetWiringOptions): BudgetWiring {
     logger,
     ...(opts.gateEvents ? { events: opts.gateEvents } : {}),
     ...(opts.sleep ? { sleep: opts.sleep } : {}),
+    ...(opts.feed ? { feed: opts.feed } : {}),
   });
   const settles = new SettleQueue({ logger, run: (p) => gate.settle(p, p.id, p.actual) });
   return {

@@ -25,7 +25,7 @@ import { wireBudgets } from './budgets.ts';
 import { forecastEvents } from '../forecast/events.ts';
 import type { AlertEvent } from '../alerts/types.ts';
 import { VERSION } from '../version.ts';
-import { buildBudgetStore, buildMeterStore, buildRedis } from './stores.ts';
+import { buildBudgetStore, buildMeterStore, buildRedis, buildSettleFeed } from './stores.ts';
 import { buildSnapshot, Live } from './snapshot.ts';
 
 export interface GraphOptions {
@@ -84,6 +84,7 @@ export function buildGraph(o: GraphOptions): Graph {
     connections: config.upstream.connections,
   });
 
+  const feed = buildSettleFeed(config, redis, logger);
   const { gate, forecasts, settles, reload: reloadBudgets } = wireBudgets({
     budgets: config.budgets,
     forecast: () => live.current.config.forecast,
@@ -94,6 +95,7 @@ export function buildGraph(o: GraphOptions): Graph {
     logger,
     gateEvents: budgetEvents(metrics, alert, () => clock.now()),
     forecastEvents: forecastEvents(metrics, alert),
+    ...(feed ? { feed } : {}),
   });
   metrics.bindSources({
     journalDepth: () => recorder.stats().journaled,

@@ -6,9 +6,10 @@ import type { MeterStore } from '../store/types.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { RedisStore } from '../store/redis-store.ts';
 import { createRedisClient, createRedisCluster } from '../redis/client.ts';
-import type { BudgetStore } from '../budget/types.ts';
+import type { BudgetStore, SettleFeed } from '../budget/types.ts';
 import { MemoryBudgetStore } from '../budget/memory-budget-store.ts';
 import { RedisBudgetStore } from '../budget/redis-budget-store.ts';
+import { RedisSettleFeed } from '../budget/redis-settle-feed.ts';
 
 /** One connection (or cluster client) shared by the metering and budget stores; null: in-memory. */
 export function buildRedis(config: Config, logger: Logger): Redis | Cluster | null {
@@ -33,4 +34,9 @@ export function buildMeterStore(config: Config, clock: Clock, redis: Redis | Clu
 
 export function buildBudgetStore(config: Config, redis: Redis | Cluster | null): BudgetStore {
   return redis ? new RedisBudgetStore(redis, { prefix: config.store.redis.key_prefix, ownsClient: false }) : new MemoryBudgetStore();
+}
+
+/** Other proxies' settles wake this one's waiting requests; in memory there are no other proxies. */
+export function buildSettleFeed(config: Config, redis: Redis | Cluster | null, logger: Logger): SettleFeed | undefined {
+  return redis ? new RedisSettleFeed(redis, { prefix: config.store.redis.key_prefix, logger }) : undefined;
 }

@@ -85,6 +85,10 @@ export const BUDGET_DEFAULTS: Readonly<Omit<BudgetConfig, 'name'>> = deepFreeze<
     max_delay_ms: 10_000, // 10 s: delay mode holds a request at most this long
     burst_s: 300, // 5 minutes of the paced rate may be spent at once
   },
+  admission: {
+    max_wait_ms: 5_000, // 5 s: settles usually free room in milliseconds; far below the SDKs' 10-minute timeout
+    max_queue: 256, // waiting requests per budget instance and proxy; beyond: 429 at once
+  },
   spike: {
     multiple: 5, // alert when the last minutes run at 5× the forecast's p90 rate
     window_min: 5, // 5 minutes

@@ -105,6 +105,14 @@ const budgetSchema: ObjectOf<BudgetConfig> = {
         burst_s: { kind: 'int', min: 1, max: 86_400 },
       },
     },
+    admission: {
+      kind: 'object',
+      keys: {
+        // 0 refuses at once (the behaviour before waiting); a minute is already past most client patience.
+        max_wait_ms: { kind: 'int', min: 0, max: 60_000 },
+        max_queue: { kind: 'int', min: 0, max: 100_000 },
+      },
+    },
     spike: {
       kind: 'object',
       keys: {

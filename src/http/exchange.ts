@@ -54,6 +54,9 @@ export interface Arrival {
   body: ReadBody | null;
 }
 
+/** nginx's "client closed request": what a request that left while it waited is recorded with. */
+const CLIENT_CLOSED = 499;
+
 /** Most requests meet no budget: one shared answer instead of an object per request. */
 const NO_ADMISSION: Admission = Object.freeze({ kind: 'none' });
 
@@ -71,6 +74,8 @@ export class Exchange implements ForwardHooks {
   #ttftMs: number | null = null;
   /** A 2xx response: whether it was an SSE stream; undefined: the request's `stream` flag decides. */
   #streamed: boolean | undefined = undefined;
+  /** Made only when the request waits for budget headroom: aborts when the client leaves. */
+  #gone: AbortController | null = null;
 
   constructor(deps: ExchangeDeps, settings: PipelineSettings, res: ServerResponse, arrival: Arrival) {
     this.#deps = deps;
@@ -100,7 +105,15 @@ export class Exchange implements ForwardHooks {
       betas: a.headers.betas,
       priority,
       retry: a.headers.retry,
+      leaving: () => this.#leaving(),
     });
+    // Gone while it waited (or just as it was admitted): nothing to answer; recorded, and a reservation released by the settle.
+    if (this.#admission.kind === 'left' || this.#gone?.signal.aborted === true) {
+      this.#status = CLIENT_CLOSED;
+      this.#end(missing('rejected_by_budget'));
+      return false;
+    }
+    this.#gone?.abort(); // detaches the close listener
     const refusal = refusalOf(this.#admission);
     if (refusal === null) {
       if (this.#admission.kind === 'admitted') for (const [k, v] of Object.entries(this.#admission.headers)) this.#res.setHeader(k, v);
@@ -110,6 +123,17 @@ export class Exchange implements ForwardHooks {
     sendProxyError(this.#res, refusal.error, `req_meter_${a.id}`, this.#deps.dialect);
     this.#end(missing(refusal.reason));
     return false;
+  }
+
+  #leaving(): AbortSignal {
+    const ac = new AbortController();
+    this.#gone = ac;
+    const res = this.#res;
+    if (res.destroyed) ac.abort();
+    const onClose = (): void => ac.abort();
+    res.once('close', onClose);
+    ac.signal.addEventListener('abort', () => res.off('close', onClose), { once: true });
+    return ac.signal;
   }
 
   /** Called just before forwarding: the response is observed from here on. */
@@ -184,7 +208,7 @@ export class Exchange implements ForwardHooks {
       deps.logger.warn({ model }, 'model has no price: its requests are recorded as unpriced, not $0');
     }
     deps.recorder.record(record);
-    if (deps.budgets !== null) settleBudget(deps.budgets, this.#admission, record, a.body?.bytes ?? 0);
+    if (deps.budgets !== null) settleBudget(deps.budgets, this.#admission, record, a.body?.bytes ?? 0, this.#facts?.maxTokens ?? null);
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model), cacheSavingsPicoUsd);
     const reserved = this.#admission.kind === 'admitted' ? this.#admission.amount.pico : null;
     deps.logger.info(requestLogFields(record, reserved), 'request');
@@ -192,7 +216,7 @@ export class Exchange implements ForwardHooks {
 }
 
 /** The real cost replaces the reservation (queued if the store is down); good usage teaches the estimator. */
-function settleBudget(b: NonNullable<ExchangeDeps['budgets']>, a: Admission, r: RequestRecord, bytes: number): void {
+function settleBudget(b: NonNullable<ExchangeDeps['budgets']>, a: Admission, r: RequestRecord, bytes: number, maxTokens: number | null): void {
   if (a.kind !== 'admitted' && !(a.kind === 'store_error' && a.allow)) return;
   const u = r.usage;
   const tokens = u === null ? 0 : u.input + u.output + u.cacheCreation + u.cacheRead;
@@ -203,7 +227,7 @@ function settleBudget(b: NonNullable<ExchangeDeps['budgets']>, a: Admission, r: 
     id: r.id,
     actual: { pico: r.unpriced ? 0 : r.costPicoUsd, tokens },
   });
-  if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, bytes, u);
+  if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, bytes, u, maxTokens);
 }
 
 /** A gate answer that stops the request here, as the error the client gets and the reason we record. */

@@ -152,6 +152,25 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       labelNames: ['budget', 'outcome'],
       registers,
     }),
+    budgetRefusals: new Counter({
+      name: 'claude_meter_budget_refusals_total',
+      help: 'Requests a budget refused, by cause: exhausted, nearly_exhausted (less left than it needs), in_flight (fits but for reservations in flight, after waiting), paced',
+      labelNames: ['budget', 'cause'],
+      registers,
+    }),
+    budgetAdmissionWait: new Histogram({
+      name: 'claude_meter_budget_admission_wait_seconds',
+      help: 'Time requests waited for in-flight reservations to settle, by outcome (admitted, refused, left, store_error)',
+      labelNames: ['budget', 'outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    budgetQueueDepth: new Gauge({
+      name: 'claude_meter_budget_admission_queue_depth',
+      help: 'Requests waiting in this proxy for in-flight reservations of a budget to settle',
+      labelNames: ['budget'],
+      registers,
+    }),
     budgetSettlesPending: new Gauge({
       name: 'claude_meter_budget_settles_pending',
       help: 'Budget settlements waiting for the budget store to come back',

@@ -43,6 +43,11 @@ export interface MeterMetrics {
   budgetRejections: Counter<'budget'>;
   budgetShadowRejections: Counter<'budget'>;
   budgetStoreErrors: Counter<'budget' | 'outcome'>;
+  /** Every refusal by cause (exhausted, nearly_exhausted, in_flight, paced). */
+  budgetRefusals: Counter<'budget' | 'cause'>;
+  /** Waits for in-flight reservations, by how they ended (admitted, refused, left, store_error). */
+  budgetAdmissionWait: Histogram<'budget' | 'outcome'>;
+  budgetQueueDepth: Gauge<'budget'>;
   budgetSettlesPending: Gauge;
   alerts: Counter<'result'>;
   projected: Gauge<'budget' | 'instance' | 'quantile'>;

@@ -127,7 +127,7 @@ async function history(w: BudgetWiring, store: MemoryBudgetStore, tally: SimTall
   const { refs, budgets } = w.catalog.refsFor(p.req, now);
   await store.settle(refs, p.req.id, p.actual, now);
   tally.addDemand(refs, budgets, p.actual, true); // a week or month the simulation reaches counts this spend too
-  w.gate.observe(p.req.model, p.req.keyId, p.req.bytes, p.usage);
+  w.gate.observe(p.req.model, p.req.keyId, p.req.bytes, p.usage, p.req.maxTokens);
 }
 
 /** A simulated request: admitted and settled at once (true), or throttled by pacing or refused by the limit. */
@@ -150,13 +150,14 @@ async function live(w: BudgetWiring, tally: SimTally, p: Priced, now: number): P
     return false;
   }
   if (a.kind === 'store_error' && !a.allow) throw new Error(`memory budget store failed: ${String(a.error)}`);
+  if (a.kind === 'left') throw new Error('a simulated request cannot leave'); // it has no client, and settles before the next
   out.admitted++;
   if (a.kind === 'none') out.unbudgeted++;
   else {
     tally.admitted(a.refs, a.budgets, now);
     await w.gate.settle(a, p.req.id, p.actual);
   }
-  w.gate.observe(p.req.model, p.req.keyId, p.req.bytes, p.usage);
+  w.gate.observe(p.req.model, p.req.keyId, p.req.bytes, p.usage, p.req.maxTokens);
   return true;
 }
 

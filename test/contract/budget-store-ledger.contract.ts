@@ -16,7 +16,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       const s = await setup(t);
       const r = ref();
       assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
-      assert.deepEqual(await s.admit([r], rid(), amt(300, 7), T0, TTL), { admitted: true, deniedBy: -1, states: [st(0, 300, 0, 7)] });
+      assert.deepEqual(await s.admit([r], rid(), amt(300, 7), T0, TTL), { admitted: true, deniedBy: -1, fitsUnreserved: true, states: [st(0, 300, 0, 7)] });
       assert.deepEqual(await s.state([r], T0 + 1), [st(0, 300, 0, 7)]);
     });
 
@@ -28,10 +28,27 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       await s.settle([r], a, amt(600), T0);
       await s.admit([r], rid(), amt(300), T0, TTL);
       const over = await s.admit([r], rid(), amt(101), T0, TTL);
-      assert.deepEqual(over, { admitted: false, deniedBy: 0, states: [st(600, 300)] }, 'denied changes nothing');
-      assert.deepEqual(await s.admit([r], rid(), amt(100), T0, TTL), { admitted: true, deniedBy: -1, states: [st(600, 400)] });
+      assert.deepEqual(over, { admitted: false, deniedBy: 0, fitsUnreserved: true, states: [st(600, 300)] }, 'denied changes nothing');
+      assert.deepEqual(await s.admit([r], rid(), amt(100), T0, TTL), { admitted: true, deniedBy: -1, fitsUnreserved: true, states: [st(600, 400)] });
       assert.equal((await s.admit([r], rid(), amt(1), T0, TTL)).admitted, false);
       assert.equal((await s.admit([r], rid(), amt(0), T0, TTL)).admitted, true, 'a zero amount fits a full budget');
+    });
+
+    test('a refusal says whether it would have fitted without the reservations in flight (USD and tokens)', async (t) => {
+      const s = await setup(t);
+      const r = ref({ limitPico: 1_000, limitTokens: 100 });
+      const a = rid();
+      await s.admit([r], a, amt(400, 10), T0, TTL);
+      await s.settle([r], a, amt(400, 10), T0);
+      await s.admit([r], rid(), amt(500, 10), T0, TTL);
+      assert.deepEqual(await s.admit([r], rid(), amt(600, 10), T0, TTL), { admitted: false, deniedBy: 0, fitsUnreserved: true, states: [st(400, 500, 10, 10)] });
+      assert.equal((await s.admit([r], rid(), amt(601, 10), T0, TTL)).fitsUnreserved, false, 'over the limit even unreserved');
+      assert.equal((await s.admit([r], rid(), amt(100, 91), T0, TTL)).fitsUnreserved, false, 'tokens over even unreserved');
+      const tight = ref({ budget: 'tight', limitPico: 500 });
+      const first = await s.admit([ref({ budget: 'loose', limitPico: 10_000 }), tight], rid(), amt(450), T0, TTL);
+      const second = await s.admit([ref({ budget: 'loose', limitPico: 10_000 }), tight], rid(), amt(450), T0, TTL);
+      assert.equal(first.admitted, true);
+      assert.deepEqual([second.admitted, second.deniedBy, second.fitsUnreserved], [false, 1, true], 'the flag is about the refusing ref');
     });
 
     test('token limits, and refs with only a USD or only a token limit', async (t) => {
@@ -42,6 +59,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       assert.deepEqual(await s.admit([tokensOnly], rid(), amt(0, 1), T0, TTL), {
         admitted: false,
         deniedBy: 0,
+        fitsUnreserved: true,
         states: [st(0, 1e15, 0, 100)],
       });
       assert.equal((await s.admit([usdOnly], rid(), amt(50, 1e12), T0, TTL)).admitted, true);
@@ -57,7 +75,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       const global = ref({ budget: 'global', limitPico: 1_000 });
       const key = ref({ budget: 'per-key', instance: 'k1', limitPico: 100 });
       const res = await s.admit([global, key], rid(), amt(150), T0, TTL);
-      assert.deepEqual(res, { admitted: false, deniedBy: 1, states: [st(0, 0), st(0, 0)] });
+      assert.deepEqual(res, { admitted: false, deniedBy: 1, fitsUnreserved: false, states: [st(0, 0), st(0, 0)] });
       assert.deepEqual(await s.state([global, key], T0), [st(0, 0), st(0, 0)]);
       assert.deepEqual(await s.instances('global', dayWindow().id), [], 'a refused admit lists nothing');
       const ok = await s.admit([global, key], rid(), amt(100), T0, TTL);
@@ -72,6 +90,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       assert.deepEqual(await s.admit([shadow, hard], id, amt(400, 5), T0, TTL), {
         admitted: true,
         deniedBy: -1,
+        fitsUnreserved: true,
         states: [st(0, 400, 0, 5), st(0, 400, 0, 5)],
       });
       const settled = await s.settle([shadow, hard], id, amt(300, 4), T0);
@@ -232,7 +251,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       const a = rid();
       assert.deepEqual((await s.admit([r], a, amt(big), T0, TTL)).states, [st(0, big)]);
       assert.deepEqual((await s.settle([r], a, amt(big + 1), T0)).after, [st(big + 1, 0)]);
-      assert.deepEqual(await s.admit([r], rid(), amt(big + 1), T0, TTL), { admitted: false, deniedBy: 0, states: [st(big + 1, 0)] });
+      assert.deepEqual(await s.admit([r], rid(), amt(big + 1), T0, TTL), { admitted: false, deniedBy: 0, fitsUnreserved: false, states: [st(big + 1, 0)] });
       assert.deepEqual((await s.admit([r], rid(), amt(big), T0, TTL)).states, [st(big + 1, big)], 'exactly at the limit');
       assert.equal((await s.admit([r], rid(), amt(1), T0, TTL)).admitted, false);
       const rolling = ref({ budget: 'roll', window: rollingWindow(HOUR, MIN), limitPico: null });
@@ -267,7 +286,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       await assert.rejects(s.settle([r], rid(), amt(1, 0.5), T0), RangeError);
       await assert.rejects(s.state([r], -1), RangeError);
       assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
-      assert.deepEqual(await s.admit([], rid(), amt(1), T0, TTL), { admitted: true, deniedBy: -1, states: [] });
+      assert.deepEqual(await s.admit([], rid(), amt(1), T0, TTL), { admitted: true, deniedBy: -1, fitsUnreserved: true, states: [] });
     });
   });
 }

@@ -2,12 +2,12 @@
  * Budgets through the official SDK: the 429 in Anthropic's format with retry-after and
  * x-should-retry, headroom headers, no false blocks, shadow mode, alerts, admin listing.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
+import { startMockAnthropic, type MockUpstream } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
 
@@ -62,34 +62,60 @@ test('with default retries the SDK obeys x-should-retry: false and does not hamm
   await app.flush();
   const metrics = await (await fetch(`${url}/metrics`)).text();
   assert.match(metrics, /claude_meter_budget_rejections_total\{budget="tiny"\} 1\n/);
+  assert.match(metrics, /claude_meter_budget_refusals_total\{budget="tiny",cause="nearly_exhausted"\} 1\n/);
+  assert.equal(err.headers?.get('x-meter-budget-refusal'), 'nearly_exhausted');
   assert.match(metrics, /claude_meter_requests_total\{model="claude-haiku-4-5",status="429"\} 1\n/);
 });
 
-test('blocked only by requests in flight: retry-after is short, x-should-retry true, and the SDK retry succeeds once they settle', async (t) => {
+/** An upstream whose first request holds its reservation (its body waits for release()); later ones answer at once. */
+async function firstHeld(t: TestContext): Promise<{ up: MockUpstream; release: () => void }> {
   const up = await startMockAnthropic(t);
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
+  const usage = { input_tokens: 10, output_tokens: 10 };
+  const rest = JSON.stringify({ id: 'm', type: 'message', role: 'assistant', model: HAIKU, content: [], stop_reason: 'end_turn', stop_sequence: null, usage });
   let n = 0;
-  up.setScenario(() => {
-    n++;
-    // The first request holds its reservation (slow stream); later ones answer at once.
-    return n === 1
-      ? { kind: 'gated', headers: { 'content-type': 'application/json' }, first: '', rest: JSON.stringify({ id: 'm', type: 'message', role: 'assistant', model: HAIKU, content: [], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 10, output_tokens: 10 } }), gate }
-      : { kind: 'message', usage: { input_tokens: 10, output_tokens: 10 } };
+  up.setScenario(() => (++n === 1 ? { kind: 'gated', headers: { 'content-type': 'application/json' }, first: '', rest, gate } : { kind: 'message', usage }));
+  return { up, release };
+}
+
+test('with waiting off (max_wait_ms 0), blocked only by requests in flight: retry-after is short, x-should-retry true, and the SDK retry succeeds once they settle', async (t) => {
+  const { up, release } = await firstHeld(t);
+  // Cold-start reservation: ~ (bytes/3) input + min(4096, max_tokens) output at $5/MTok ≈ $0.0205; the cap fits one.
+  const { url } = await startProxy(t, {
+    upstream: up.url,
+    config: { budgets: [budget({ name: 'one-at-a-time', limit_usd: 0.03, admission: { max_wait_ms: 0, max_queue: 256 } })] },
   });
-  // Cold-start reservation: ~ (bytes/2.5) input + min(4096, max_tokens) output at $5/MTok ≈ $0.0205; the cap fits one.
-  const { url } = await startProxy(t, { upstream: up.url, config: { budgets: [budget({ name: 'one-at-a-time', limit_usd: 0.03 })] } });
   const slow = sdk(url).messages.create({ ...params, max_tokens: 4096 });
   await new Promise((r) => setTimeout(r, 200));
   const direct = await sdk(url).messages.create({ ...params, max_tokens: 4096 }).catch((e: unknown) => e);
   assert.ok(direct instanceof Anthropic.RateLimitError, String(direct));
   assert.equal(direct.headers?.get('x-should-retry'), 'true');
   assert.equal(direct.headers?.get('retry-after'), '2');
-  assert.match(direct.message, /has no headroom: spent \$0\.0000 \+ \$0\.02\d\d in flight of \$0\.0300/);
+  assert.match(direct.message, /has no headroom: spent \$0\.0000 \+ \$0\.02\d\d in flight of \$0\.0300; this request \(about \$0\.02\d\d\) would fit without the reservations in flight; retry/);
+  assert.equal(direct.headers?.get('x-meter-budget-refusal'), 'in_flight');
   setTimeout(release, 500);
   const retried = await sdk(url, { maxRetries: 2 }).messages.create({ ...params, max_tokens: 4096 });
   assert.equal(retried.usage.output_tokens, 10);
   await slow;
+});
+
+test('blocked only by requests in flight, a request waits (no 429) and goes through as soon as they settle', async (t) => {
+  const { up, release } = await firstHeld(t);
+  const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets: [budget({ name: 'one-at-a-time', limit_usd: 0.03 })] } });
+  const slow = sdk(url).messages.create({ ...params, max_tokens: 4096 });
+  await new Promise((r) => setTimeout(r, 200));
+  const t0 = Date.now();
+  setTimeout(release, 300);
+  const waited = await sdk(url).messages.create({ ...params, max_tokens: 4096 });
+  assert.equal(waited.usage.output_tokens, 10);
+  assert.ok(Date.now() - t0 >= 250, 'it was held until the first one settled');
+  await slow;
+  await app.flush();
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, /claude_meter_budget_admission_wait_seconds_count\{budget="one-at-a-time",outcome="admitted"\} 1\n/);
+  assert.match(metrics, /claude_meter_budget_admission_queue_depth\{budget="one-at-a-time"\} 0\n/);
+  assert.doesNotMatch(metrics, /claude_meter_budget_refusals_total\{/);
 });
 
 test('no false blocks: a $1 cap with max_tokens 64000 requests that cost $0.001 each admits about $1 of spend', async (t) => {

@@ -81,6 +81,7 @@ test('BUDGET_DEFAULTS are the documented ones', () => {
     alert_at: [],
     on_store_error: 'allow',
     throttle: { mode: 'reject', max_delay_ms: 10_000, burst_s: 300 },
+    admission: { max_wait_ms: 5_000, max_queue: 256 },
     spike: { multiple: 5, window_min: 5, action: 'alert' },
   });
   assert.deepEqual(DEFAULTS.forecast, { refit_interval_ms: 300_000, update_interval_ms: 30_000, history_days: 28 });
@@ -115,6 +116,9 @@ test('budget edge cases, inline', () => {
     [one('    limit_usd: 1\n    window: 32d\n'), at('budgets[0].window', "rolling window '32d' is longer than the maximum 31d")],
     [one('    limit_usd: 1\n    window: 0m\n'), at('budgets[0].window', "rolling window '0m' is shorter than the minimum 1m")],
     [one('    limit_usd: 1\n    window: ""\n'), at('budgets[0].window', 'must not be empty')],
+    [one('    limit_usd: 1\n    admission:\n      max_wait_ms: 60001\n'), at('budgets[0].admission.max_wait_ms', 'must be between 0 and 60000, got 60001')],
+    [one('    limit_usd: 1\n    admission:\n      max_queue: -1\n'), at('budgets[0].admission.max_queue', 'must be between 0 and 100000, got -1')],
+    [one('    limit_usd: 1\n    admission:\n      max_wait: 5\n'), at('budgets[0].admission.max_wait', "unknown key 'max_wait' (did you mean 'max_wait_ms'?)")],
     [one('    limit_usd: 1\n    action: deny\n'), at('budgets[0].action', "must be one of 'reject', 'throttle', 'shadow', got 'deny'")],
     [one('    limit_usd: 1\n    match:\n      key: {a: 1}\n'), at('budgets[0].match.key', 'expected a list or a single value, got a mapping')],
     [one('    limit_usd: 1\n    match:\n      model: 5\n'), at('budgets[0].match.model', 'expected a string, got number 5')],
