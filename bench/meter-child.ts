@@ -8,6 +8,7 @@
  *   BENCH_STUB=end           the exchange never ends (no price, record, settle, metrics, log): the cost of forwarding alone
  *   BENCH_STUB=store         records reach a store that discards them: the cost of everything but the Redis write
  *   REC_CONC, REC_LINGER, REC_BMAX  recorder concurrency, linger (ms) and batch size
+ *   BENCH_CONFIG=FILE        a config file on top of the defaults, e.g. bench/budget-fits.yaml (a budget every request fits)
  */
 import { createApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/load.ts';
@@ -22,7 +23,7 @@ import { benchLogger } from './lib/logger.ts';
 import { storeOps } from './lib/store-ops.ts';
 
 const env = process.env;
-const loaded = loadConfig({ file: null, env: { PORT: '0', UPSTREAM_URL: env['UPSTREAM_URL'] ?? '', REDIS_URL: env['REDIS_URL'] ?? '' } });
+const loaded = loadConfig({ file: env['BENCH_CONFIG'] ?? null, env: { PORT: '0', UPSTREAM_URL: env['UPSTREAM_URL'] ?? '', REDIS_URL: env['REDIS_URL'] ?? '' } });
 const engine = env['BENCH_ENGINE'] ?? 'undici';
 const stub = env['BENCH_STUB'] ?? '';
 const config: Config =

@@ -74,6 +74,9 @@ export class PoolForwarder implements Forwarder {
     (res as HandledResponse)[HANDLER] = handler;
     res.on('close', onResponseClose);
     res.on('finish', onResponseFinish);
+    // Gone already (while the budget admitted it): 'close' has fired and will not again, so say so
+    // now, or the request is sent and its answer pauses a pooled connection for good.
+    if (res.destroyed || res.socket?.destroyed === true) handler.clientClosed();
     this.#pool.dispatch(
       {
         path: this.#prefix + (req.url ?? '/'),
