@@ -11,9 +11,10 @@ const LAYERS = [
   ['store'], // records and their time buckets
   ['metrics'], // Prometheus exposition of records
   ['meter'], // measurement → priced record
-  ['budget'], // admission, reservation, settle
+  ['budget'], // decisions: admission, waiting, pacing, estimate; budget/store: the adapters behind its ports
   ['config'], // the YAML config, validated (owns no domain types)
-  ['forecast'], // projections, pacing rates, spikes
+  ['forecast'], // projections, spikes; forecast/eval: backtest, baselines, the CSV reader
+  ['report'], // usage, budget and forecast answers for admin routes and commands
   ['http'], // the request pipeline and admin routes
   ['compose'], // the component graph, budget wiring and reload snapshot
   ['simulate'], // offline replay of budgets and forecasts, wired as the proxy wires them
@@ -40,6 +41,20 @@ LAYERS.forEach((group, i) => {
   }
 });
 forbidden.push(
+  {
+    name: 'budget-decides-through-ports',
+    comment: 'budget decisions see storage only through the ports in budget/types.ts (envoy keeps the limiter apart from its backends)',
+    severity: 'error',
+    from: { path: '^src/budget/', pathNot: '^src/budget/store/' },
+    to: { path: '^src/budget/store/' },
+  },
+  {
+    name: 'adapters-built-in-composition',
+    comment: 'only the composition root and the simulator build budget storage adapters',
+    severity: 'error',
+    from: { path: '^src/', pathNot: '^src/(budget/store|compose|simulate)/' },
+    to: { path: '^src/budget/store/' },
+  },
   { name: 'no-circular', severity: 'error', from: { path: '^src/' }, to: { circular: true } },
   { name: 'src-stands-alone', comment: 'the product never imports tests or benchmarks', severity: 'error', from: { path: '^src/' }, to: { path: '^(test|bench)/' } },
   {

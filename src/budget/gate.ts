@@ -8,7 +8,7 @@ import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState, Pa
 import type { BudgetCatalog, BudgetMatch } from './catalog.ts';
 import { CostEstimator } from './estimate.ts';
 import { admittedHeaders, crossedThresholds, denial, overLimit, queuedDenial, type Denial, type RefusalCause } from './policy.ts';
-import { Pacer, type PacingSource, type Sleep } from './pacer.ts';
+import { Pacer, type PacingSource, type Sleep } from './pacing/pacer.ts';
 import { WaitingRoom, type Attempt } from './waiting.ts';
 
 /** What the gate needs to know about a request before it is forwarded. */

@@ -7,8 +7,8 @@
  * next to the naive baselines. Exit 0 on success, 2 for a bad flag or file (with a message).
  */
 import { readFile } from 'node:fs/promises';
-import { runBacktest, type BacktestResult, type WindowKind } from '../forecast/backtest.ts';
-import { DEFAULT_PRICES, parseSeriesCsv, SeriesInputError, TARGETS, type LoadOptions, type Target } from '../forecast/csv.ts';
+import { runBacktest, type BacktestResult, type WindowKind } from '../forecast/eval/backtest.ts';
+import { DEFAULT_PRICES, parseSeriesCsv, SeriesInputError, TARGETS, type LoadOptions, type Target } from '../forecast/eval/csv.ts';
 
 interface Io {
   stdout: NodeJS.WritableStream;
@@ -193,6 +193,6 @@ export function formatTable(r: BacktestResult, meta: Meta): string {
   if (r.coldStarts > 0) notes.push(`${r.coldStarts} window(s) forecast on a cold start (< 2 whole days of history)`);
   const used = Object.entries(r.methods).map(([m, per]) => `${m} ${Object.values(per).reduce((a, v) => a + v, 0)}`);
   notes.push(`methods used (all checkpoints): ${used.join(', ')}`);
-  if (r.window === 'month') notes.push('month windows: rolling 30 days; only the linear baseline is defined (see src/forecast/baselines.ts)');
+  if (r.window === 'month') notes.push('month windows: rolling 30 days; only the linear baseline is defined (see src/forecast/eval/baselines.ts)');
   return `${notes.slice(0, 2).join('\n')}\n\n${lines.join('\n')}\n\n${notes.slice(2).join('\n')}\n`;
 }

@@ -6,7 +6,7 @@ import { loadConfig } from '../config/load.ts';
 import { createApp } from '../app.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
-import { forecastReport } from '../forecast/report.ts';
+import { forecastReport } from '../report/forecasts.ts';
 
 export async function runForecastCommand(
   flags: Map<string, string>,

@@ -14,11 +14,11 @@ import { buildPricer } from '../pricing/build.ts';
 import type { Pricer } from '../pricing/types.ts';
 import { cacheSavingsPico } from '../pricing/savings.ts';
 import { parseWindow, validTimezone, windowAt } from '../budget/windows.ts';
-import { budgetsReport } from '../budget/report.ts';
-import { forecastReport } from '../forecast/report.ts';
+import { budgetsReport } from '../report/budgets.ts';
+import { forecastReport } from '../report/forecasts.ts';
 import { picoToUsd } from '../core/money.ts';
 import { emptyTotals, type Dimension, type Totals, type UsageRow } from '../store/types.ts';
-import { addTotals, rankByCost, sumByValue, totalsJson } from '../http/usage-summary.ts';
+import { addTotals, rankByCost, sumByValue, totalsJson } from '../report/usage.ts';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 const WINDOWS = ['day', 'week', 'month'] as const;

@@ -13,7 +13,7 @@ import { buildPricer } from '../pricing/build.ts';
 import { PricingError } from '../pricing/errors.ts';
 import { emptyUsage } from '../core/usage.ts';
 import { DAY_MS, MINUTE_MS } from '../core/time.ts';
-import { SeriesInputError } from '../forecast/csv.ts';
+import { SeriesInputError } from '../forecast/eval/csv.ts';
 import { DEFAULT_TOKENS, planRequests, type Plan } from '../simulate/requests.ts';
 import { simulate, type InstanceResult, type SimResult } from '../simulate/run.ts';
 import { renderSvg } from '../simulate/svg.ts';

@@ -11,7 +11,7 @@ import type { MeterStore } from '../store/types.ts';
 import type { BudgetConfig, BudgetLedger, ForecastStore, PaceBuckets, SettleFeed } from '../budget/types.ts';
 import { BudgetCatalog } from '../budget/catalog.ts';
 import { BudgetGate, type GateEvents } from '../budget/gate.ts';
-import type { Sleep } from '../budget/pacer.ts';
+import type { Sleep } from '../budget/pacing/pacer.ts';
 import { SettleQueue } from '../budget/settle-queue.ts';
 import { ForecastService, type ForecastEvents } from '../forecast/service.ts';
 

@@ -7,9 +7,9 @@ import { MemoryStore } from '../store/memory-store.ts';
 import { RedisStore } from '../store/redis-store.ts';
 import { createRedisClient, createRedisCluster } from '../redis/client.ts';
 import type { BudgetStore, SettleFeed } from '../budget/types.ts';
-import { MemoryBudgetStore } from '../budget/memory-budget-store.ts';
-import { RedisBudgetStore } from '../budget/redis-budget-store.ts';
-import { RedisSettleFeed } from '../budget/redis-settle-feed.ts';
+import { MemoryBudgetStore } from '../budget/store/memory-budget-store.ts';
+import { RedisBudgetStore } from '../budget/store/redis-budget-store.ts';
+import { RedisSettleFeed } from '../budget/store/redis-settle-feed.ts';
 
 /** One connection (or cluster client) shared by the metering and budget stores; null: in-memory. */
 export function buildRedis(config: Config, logger: Logger): Redis | Cluster | null {

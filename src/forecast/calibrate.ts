@@ -12,13 +12,12 @@
  *    `priorDays` days, so a few lucky days cannot hand the forecast to one method. A method
  *    that explodes on bursty spend (snaive dividing by a tiny fraction) loses its weight as
  *    its errors come in. Combining beat selecting one method on the evaluation harness
- *    (bench/forecast-eval.ts), most of all with little history;
+ *    (bench/forecast/run.ts), most of all with little history;
  *  - point scale: the APE-optimal multiplier of the blend, from the same honest errors;
  *  - residuals: honest log(actual / forecast) of the rest of the day after h, by what would
  *    have been used on those days, for the p10/p90 band (which spreads that rest only).
  */
 import { dayTotal, METHODS, type DayHistory, type DayObs, type DayPrior, type MethodName, type ProfileParams } from './methods.ts';
-import { fitStack } from './stack.ts';
 import { cumAtHour, curveAt, roughness } from './shape.ts';
 import { weightedQuantile } from './level.ts';
 
@@ -32,8 +31,6 @@ export interface CalibrationOptions {
   ratioHours: number;
   /** Prior weight of w0 in "days of evidence". */
   wPriorDays: number;
-  /** 'auto' combines by past errors; a method name forces it. */
-  select: 'auto' | MethodName;
   /** 'online' weights every method by its past errors; 'select' keeps the best one. */
   combine: 'online' | 'select';
   /** Days of evidence the prior weights count as (the data's weights take over as days accrue). */
@@ -50,8 +47,6 @@ export interface CalibrationOptions {
   selectionMargin: number;
   /** …over at least this many past days. */
   selectionMinDays: number;
-  /** Profile remaining by the stacked regression (stack.ts) instead of the power form. */
-  stack: boolean;
 }
 
 export const DEFAULT_CALIBRATION: CalibrationOptions = {
@@ -60,7 +55,6 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   ratioPseudoDay: 0.02,
   ratioHours: 6,
   wPriorDays: 2,
-  select: 'auto',
   combine: 'online',
   priorDays: 20,
   priorProfile: 0.5,
@@ -69,7 +63,6 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   selectionMargin: 0.1,
   selectionMinDays: 5,
   pointPriorDays: 5,
-  stack: false,
 };
 
 export interface Calibration {
@@ -126,11 +119,10 @@ export function calibrateHour(
   const k = o.ratioPseudoDay;
   const predictWith = (m: MethodName, x: Obs, pp: ProfileParams): number =>
     dayTotal(m, x.prior, x.obs, pp) ?? (dayTotal('linear', x.prior, x.obs, pp) ?? x.obs.cum);
-  const predict = (m: MethodName, x: Obs, w: number): number => predictWith(m, x, { w, k, beta: null });
+  const predict = (m: MethodName, x: Obs, w: number): number => predictWith(m, x, { w, k });
   /** The profile's parameters fitted on obs[0, upto) (w0: the prior trust). */
   const paramsUpTo = (upto: number, w0: number): ProfileParams => {
-    const w = chooseW(upto, w0);
-    return { w, k, beta: o.stack ? fitStack(obs.slice(0, upto), w0, k, o.wPriorDays) : null };
+    return { w: chooseW(upto, w0), k };
   };
   // ape[g][j]: the profile's error on day j with w = W_GRID[g] (days' errors do not depend
   // on which days calibrate, so nested fits only re-sum them).
@@ -201,7 +193,6 @@ function onehot(m: MethodName): Mix {
  * `priorDays`, the data get days / (days + priorDays) of the say.
  */
 function mix(mse: Record<MethodName, number>, mape: Record<MethodName, number>, days: number, flatGap: number, o: CalibrationOptions): Mix {
-  if (o.select !== 'auto') return onehot(o.select);
   // Before any evidence, linear (the one baseline that cannot explode: no division by a
   // small past fraction) shares the prior where the day's shape is nearly flat by hour h,
   // and fades where the shape says it would be far off (flatGap = |log(h/24 ÷ C(h))|).

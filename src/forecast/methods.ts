@@ -82,21 +82,6 @@ export interface ProfileParams {
   w: number;
   /** Pseudo-count of the ratio, as a share of the day's level. */
   k: number;
-  /**
-   * Stacked variant: log(remaining / planned remaining) = β · stackFeatures(…), fitted by
-   * regression over past days (stack.ts). Null: the power form B·ρ^w.
-   */
-  beta: readonly number[] | null;
-}
-
-/** Smoothed log ratios of the day so far and of its recent window, against plan. */
-export function stackFeatures(p: DayPrior, o: DayObs, k: number): number[] {
-  const b = p.level;
-  const curve = p.curves.profile;
-  const c = curveAt(curve, o.h);
-  const day = Math.log((o.cum + k * b) / (b * c + k * b));
-  const recent = Math.log((o.recent + k * b) / (b * (c - curveAt(curve, o.from)) + k * b));
-  return [1, day, recent];
 }
 
 /**
@@ -110,12 +95,6 @@ export function dayScale(m: MethodName, p: DayPrior, o: DayObs, pp: ProfileParam
   if (m === 'profile') {
     const b = p.level;
     if (!(b > 0)) return c > MIN_ELAPSED ? o.cum / c : null;
-    if (pp.beta !== null) {
-      const f = stackFeatures(p, o, pp.k);
-      const z = f.reduce((a, v, i) => a + v * (pp.beta?.[i] ?? 0), 0);
-      const plan = b * (1 - c) + pp.k * b;
-      return 1 - c > MIN_ELAPSED ? Math.max(0, plan * Math.exp(z) - pp.k * b) / (1 - c) : b;
-    }
     const expected = b * (c - curveAt(curve, o.from));
     const rho = (o.recent + pp.k * b) / (expected + pp.k * b);
     return b * Math.pow(rho, pp.w);

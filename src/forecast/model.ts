@@ -15,7 +15,7 @@
  * Degraded modes, always flagged: with no whole day of history (below minHistoryDays) the
  * window's own rate is extrapolated linearly; below coldStartDays (default 2) the forecast is
  * `coldStart: true` with a wide band (with one day, the profile uses yesterday's level and
- * shape, combined with linear: it scores better than linear alone, see bench/forecast-eval.ts).
+ * shape, combined with linear: it scores better than linear alone, see bench/forecast/run.ts).
  */
 import { calibrateHour, DEFAULT_CALIBRATION, type Calibration, type CalibrationOptions } from './calibrate.ts';
 import { DEFAULT_LEVEL, weightedQuantile, type LevelOptions } from './level.ts';

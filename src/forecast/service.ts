@@ -3,7 +3,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { Config } from '../config/types.ts';
 import type { BudgetConfig, BudgetLedger, ForecastStore, InstanceRef } from '../budget/types.ts';
 import type { BudgetCatalog } from '../budget/catalog.ts';
-import type { PacingSource } from '../budget/pacer.ts';
+import type { PacingSource } from '../budget/pacing/pacer.ts';
 import { zoneOffsetMs } from '../budget/windows.ts';
 import type { MeterStore } from '../store/types.ts';
 import { picoToUsd } from '../core/money.ts';
@@ -11,7 +11,7 @@ import { DAY_MS, HOUR_MS, hourStart, MINUTE_MS } from '../core/time.ts';
 import { fitForecaster } from './model.ts';
 import { makeSeries } from './series.ts';
 import { buildPath, project, type ForecastPath, type LiveProjection } from './path.ts';
-import { pacedRate } from './pacing.ts';
+import { pacedRate } from '../budget/pacing/rate.ts';
 
 export interface InstanceForecast {
   budget: BudgetConfig;

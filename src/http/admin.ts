@@ -4,10 +4,10 @@ import type { MeterMetrics } from '../metrics/registry.ts';
 import type { Clock } from '../lib/clock.ts';
 import { timingSafeEqual } from 'node:crypto';
 import type { BudgetGate } from '../budget/gate.ts';
-import { budgetsReport } from '../budget/report.ts';
+import { budgetsReport } from '../report/budgets.ts';
 import type { ForecastService } from '../forecast/service.ts';
-import { forecastReport } from '../forecast/report.ts';
-import { sumRows, totalsJson } from './usage-summary.ts';
+import { forecastReport } from '../report/forecasts.ts';
+import { sumRows, totalsJson } from '../report/usage.ts';
 import { badRequest, chart, parseTime, recent, top, type Answer, type StatusDeps } from './status-data.ts';
 import { isStatusAsset, serveStatusAsset } from './status-page.ts';
 

@@ -13,7 +13,7 @@ import { pathAt } from '../forecast/path.ts';
 import { picoToUsd } from '../core/money.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Dimension, MeterStore, RequestRecord, UsageRow } from '../store/types.ts';
-import { rankByCost, sumByValue, sumRows, totalsJson } from './usage-summary.ts';
+import { rankByCost, sumByValue, sumRows, totalsJson } from '../report/usage.ts';
 
 export interface StatusDeps {
   store: MeterStore;

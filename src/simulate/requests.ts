@@ -13,7 +13,7 @@
  * provider-scale traces (ServeGen: up to ~600k requests per 10 min) stay tractable. By
  * default F = 1, or MAX_SIMULATED / requests (2 significant digits, rounded down) above that.
  */
-import { SeriesInputError, num, optNum } from '../forecast/csv.ts';
+import { SeriesInputError, num, optNum } from '../forecast/eval/csv.ts';
 import { DAY_MS } from '../core/time.ts';
 
 export interface SimRequest {

@@ -17,7 +17,7 @@ import type { Config } from '../config/types.ts';
 import type { Amount, BudgetConfig } from '../budget/types.ts';
 import type { Pricer } from '../pricing/types.ts';
 import type { GateRequest } from '../budget/gate.ts';
-import { MemoryBudgetStore } from '../budget/memory-budget-store.ts';
+import { MemoryBudgetStore } from '../budget/store/memory-budget-store.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { wireBudgets, type BudgetWiring } from '../compose/budgets.ts';
 import { silentLogger } from '../lib/logger.ts';

@@ -16,9 +16,9 @@ import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { hashKey } from '../../src/http/identify.ts';
 import { picoToUsd } from '../../src/core/money.ts';
-import { budgetsReport } from '../../src/budget/report.ts';
-import { forecastReport } from '../../src/forecast/report.ts';
-import { sumByValue, sumRows } from '../../src/http/usage-summary.ts';
+import { budgetsReport } from '../../src/report/budgets.ts';
+import { forecastReport } from '../../src/report/forecasts.ts';
+import { sumByValue, sumRows } from '../../src/report/usage.ts';
 import type { Dimension } from '../../src/store/types.ts';
 
 const TOKEN = 'status-page-admin-token';

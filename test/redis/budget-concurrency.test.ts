@@ -14,7 +14,7 @@ import { startProxy, recordingLogger, type LogLine } from '../helpers/start-prox
 import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { NaiveBudgetStore } from '../helpers/naive-budget-store.ts';
-import { RedisBudgetStore } from '../../src/budget/redis-budget-store.ts';
+import { RedisBudgetStore } from '../../src/budget/store/redis-budget-store.ts';
 import { createRedisClient } from '../../src/redis/client.ts';
 import type { Config } from '../../src/config/types.ts';
 import { report as reportBurst, runBurst, summarize, type BurstRequest } from './burst-harness.ts';

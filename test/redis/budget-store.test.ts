@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { RedisBudgetStore, type BudgetRedisClient } from '../../src/budget/redis-budget-store.ts';
+import { RedisBudgetStore, type BudgetRedisClient } from '../../src/budget/store/redis-budget-store.ts';
 import type { InstanceRef, InstanceState } from '../../src/budget/types.ts';
 import { dayWindow, ref, rollingWindow } from '../contract/budget-store-fixtures.ts';
 import { runBudgetLedgerContract } from '../contract/budget-store-ledger.contract.ts';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic, type MockUsage, type Scenario } from '../helpers/mock-anthropic.ts';
 import { startProxy, recordingLogger, type LogLine, type RunningProxy } from '../helpers/start-proxy.ts';
-import { RedisBudgetStore } from '../../src/budget/redis-budget-store.ts';
+import { RedisBudgetStore } from '../../src/budget/store/redis-budget-store.ts';
 import { createRedisClient, createRedisCluster } from '../../src/redis/client.ts';
 import { buildPricer } from '../../src/pricing/build.ts';
 import { DEFAULTS } from '../../src/config/defaults.ts';

@@ -12,7 +12,7 @@ import { startRedis } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { hashKey } from '../../src/http/identify.ts';
 import { runReportCommand } from '../../src/commands/report.ts';
-import { sumByValue } from '../../src/http/usage-summary.ts';
+import { sumByValue } from '../../src/report/usage.ts';
 
 function capture() {
   const s = new PassThrough();

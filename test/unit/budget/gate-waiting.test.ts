@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BudgetGate, type Admission, type GateRequest, type WaitOutcome } from '../../../src/budget/gate.ts';
 import { BudgetCatalog } from '../../../src/budget/catalog.ts';
-import { MemoryBudgetStore } from '../../../src/budget/memory-budget-store.ts';
+import { MemoryBudgetStore } from '../../../src/budget/store/memory-budget-store.ts';
 import { buildPricer } from '../../../src/pricing/build.ts';
 import { silentLogger } from '../../../src/lib/logger.ts';
 import { systemClock } from '../../../src/lib/clock.ts';

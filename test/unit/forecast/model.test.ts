@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runBacktest } from '../../../src/forecast/backtest.ts';
+import { runBacktest } from '../../../src/forecast/eval/backtest.ts';
 import { fitForecaster } from '../../../src/forecast/model.ts';
 import { DAY_MS, HOUR_MS } from '../../../src/core/time.ts';
 import { makeSeries, sliceSeries, type Series } from '../../../src/forecast/series.ts';

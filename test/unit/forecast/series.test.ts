@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { baselinePredictions, pooledFractionBaseline } from '../../../src/forecast/baselines.ts';
-import { parseSeriesCsv, SeriesInputError } from '../../../src/forecast/csv.ts';
+import { baselinePredictions, pooledFractionBaseline } from '../../../src/forecast/eval/baselines.ts';
+import { parseSeriesCsv, SeriesInputError } from '../../../src/forecast/eval/csv.ts';
 import { DAY_MS, HOUR_MS } from '../../../src/core/time.ts';
 import { cumulative, dailyTable, makeSeries, resample, resampleHourly, sliceSeries, sumRange } from '../../../src/forecast/series.ts';
 

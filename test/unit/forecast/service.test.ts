@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BudgetCatalog } from '../../../src/budget/catalog.ts';
-import { MemoryBudgetStore } from '../../../src/budget/memory-budget-store.ts';
+import { MemoryBudgetStore } from '../../../src/budget/store/memory-budget-store.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
 import { ForecastService } from '../../../src/forecast/service.ts';
 import { buildPricer } from '../../../src/pricing/build.ts';

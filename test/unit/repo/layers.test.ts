@@ -34,7 +34,7 @@ test('src/ keeps its layers: no import of a later layer or a peer folder, no cyc
   assert.deepEqual(found, []);
 });
 
-test('the rules catch a forbidden import, a peer import, a cycle and an unknown folder', (t) => {
+test('the rules catch a forbidden import, a peer import, a cycle, an unknown folder and a storage adapter used outside composition', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'layers-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   copyFileSync(join(ROOT, 'tsconfig.json'), join(dir, 'tsconfig.json'));
@@ -49,9 +49,14 @@ test('the rules catch a forbidden import, a peer import, a cycle and an unknown 
   write('src/store/a.ts', "import { b } from './b.ts';\nexport const a = b;\n");
   write('src/store/b.ts', "import { a } from './a.ts';\nexport const b = a;\n");
   write('src/extras/x.ts', "import { route } from '../api/routes.ts';\nexport const x = route;\n");
+  write('src/budget/store/redis.ts', 'export const adapter = 1;\n');
+  write('src/budget/gate.ts', "import { adapter } from './store/redis.ts';\nexport const g = adapter;\n");
+  write('src/http/admin.ts', "import { adapter } from '../budget/store/redis.ts';\nexport const h = adapter;\n");
   const names = new Set(cruise(dir).map((v) => `${v.rule.name} ${v.from}`));
   assert.ok(names.has('layer:core src/core/money.ts'), [...names].join('\n'));
   assert.ok(names.has('layer:usage src/usage/tap.ts'));
   assert.ok(names.has('no-circular src/store/a.ts'));
   assert.ok(names.has('known-folder src/extras/x.ts'));
+  assert.ok(names.has('budget-decides-through-ports src/budget/gate.ts'));
+  assert.ok(names.has('adapters-built-in-composition src/http/admin.ts'));
 });

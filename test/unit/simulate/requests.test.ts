@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoScale, DEFAULT_TOKENS, MAX_SIMULATED, planRequests } from '../../../src/simulate/requests.ts';
-import { SeriesInputError } from '../../../src/forecast/csv.ts';
+import { SeriesInputError } from '../../../src/forecast/eval/csv.ts';
 
 const AGG = 'window_start_ms,window_ms,model,requests,input_tokens,output_tokens,token_covered_requests';
 const HOUR = 3_600_000;

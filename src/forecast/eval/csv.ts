@@ -12,8 +12,8 @@
  * is an error rather than a silent zero. ServeGen token columns are kept as published (a
  * consistent sub-population, see token_covered_requests), unless scaleTokenCoverage is set.
  */
-import { DAY_MS, HOUR_MS } from '../core/time.ts';
-import type { Series } from './series.ts';
+import { DAY_MS, HOUR_MS } from '../../core/time.ts';
+import type { Series } from '../series.ts';
 
 export type Target = 'cost' | 'tokens' | 'requests';
 export const TARGETS: readonly Target[] = ['cost', 'tokens', 'requests'];

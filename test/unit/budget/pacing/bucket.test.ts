@@ -1,7 +1,7 @@
 /** The pacing token bucket: capacity, refill and the low-priority reserve; pure, fake time. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bucketCapacity, LOW_PRIORITY_RESERVE, paceStep } from '../../../src/budget/pace.ts';
+import { bucketCapacity, LOW_PRIORITY_RESERVE, paceStep } from '../../../../src/budget/pacing/bucket.ts';
 
 test('bucket: capacity is burst seconds of the rate but always fits one request; low priority keeps a reserve', () => {
   assert.equal(bucketCapacity(10, 300, 5), 3_000_000);

@@ -17,9 +17,9 @@
  * Returned integers go through Redis's integer reply, exact for integral doubles.
  */
 import type { Cluster, Redis, Result } from 'ioredis';
-import { HOUR_MS, hourStart, MINUTE_MS } from '../core/time.ts';
+import { HOUR_MS, hourStart, MINUTE_MS } from '../../core/time.ts';
 import { HOURLY_HISTORY_TTL_MS, MINUTE_HISTORY_TTL_MS, instanceTtlSec, segmentStart, type BudgetKeys } from './keys.ts';
-import type { InstanceRef, InstanceState } from './types.ts';
+import type { InstanceRef, InstanceState } from '../types.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

@@ -1,15 +1,15 @@
 /**
- * The forecaster's report card (src/forecast/evaluate.ts): rolling origin on every dev series,
+ * The forecaster's report card (bench/forecast/evaluate.ts): rolling origin on every dev series,
  * with history truncated to 1, 2, 3, 7 and 14 days, and leave-one-series-out choice of the
- * tunables among bench/lib/forecast-harness.ts's candidates.
+ * tunables among bench/forecast/harness.ts's candidates.
  *
  *   npm run bench:forecast [-- --quick] [-- --cells]
  *
  * Prints the geo-mean and worst ratio to the best naive baseline, cells above 1.1, the band
  * coverage per series, and with --cells every cell.
  */
-import { CHECKPOINTS, evaluateSeries, HISTORY_VARIANTS, leaveOneSeriesOut, summarize, withLevelShift, type Cell } from '../src/forecast/evaluate.ts';
-import { CANDIDATES, loadDevSeries } from './lib/forecast-harness.ts';
+import { CHECKPOINTS, evaluateSeries, HISTORY_VARIANTS, leaveOneSeriesOut, summarize, withLevelShift, type Cell } from './evaluate.ts';
+import { CANDIDATES, loadDevSeries } from './harness.ts';
 
 const args = new Set(process.argv.slice(2));
 const series = loadDevSeries();

@@ -17,10 +17,10 @@
  * over the best of the three naive baselines' MAPEs on the same days (best in hindsight,
  * the bar an evaluator sets). Summary: geometric mean and worst ratio over cells.
  */
-import { runBacktest, type BacktestResult } from './backtest.ts';
-import type { ModelConfig } from './model.ts';
-import { DAY_MS } from '../core/time.ts';
-import { makeSeries, type Series } from './series.ts';
+import { runBacktest, type BacktestResult } from '../../src/forecast/eval/backtest.ts';
+import type { ModelConfig } from '../../src/forecast/model.ts';
+import { DAY_MS } from '../../src/core/time.ts';
+import { makeSeries, type Series } from '../../src/forecast/series.ts';
 
 export interface EvalSeries {
   name: string;

@@ -1,5 +1,5 @@
 import type { Cluster, Redis, Result } from 'ioredis';
-import { DAY_MS } from '../core/time.ts';
+import { DAY_MS } from '../../core/time.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

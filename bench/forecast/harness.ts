@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSeriesCsv, type LoadOptions } from '../../src/forecast/csv.ts';
-import type { EvalSeries } from '../../src/forecast/evaluate.ts';
+import { parseSeriesCsv, type LoadOptions } from '../../src/forecast/eval/csv.ts';
+import type { EvalSeries } from './evaluate.ts';
 import { DEFAULT_CONFIG, type ModelConfig } from '../../src/forecast/model.ts';
 
 const FILES: [string, string, LoadOptions][] = [

@@ -6,11 +6,11 @@
  * room's poll.
  */
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../lib/logger.ts';
-import { DEFAULT_PREFIX } from '../redis/prefix.ts';
-import { quitClient } from '../redis/client.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { DEFAULT_PREFIX } from '../../redis/prefix.ts';
+import { quitClient } from '../../redis/client.ts';
 import { budgetKeySchema, type BudgetKeys } from './keys.ts';
-import type { InstanceRef, SettleFeed } from './types.ts';
+import type { InstanceRef, SettleFeed } from '../types.ts';
 
 export class RedisSettleFeed implements SettleFeed {
   readonly #client: Redis | Cluster;

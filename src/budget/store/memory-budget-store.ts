@@ -22,11 +22,11 @@ import {
   segmentStart,
   type BudgetKeys,
 } from './keys.ts';
-import { MINUTE_MS } from '../core/time.ts';
-import { RecentIds } from '../lib/recent-ids.ts';
+import { MINUTE_MS } from '../../core/time.ts';
+import { RecentIds } from '../../lib/recent-ids.ts';
 import { MemoryForecastStore } from './memory-forecast-store.ts';
 import { MemoryPaceBuckets } from './memory-pace-buckets.ts';
-import type { PaceResult, AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from './types.ts';
+import type { PaceResult, AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from '../types.ts';
 
 const SWEEP_EVERY_MS = MINUTE_MS;
 

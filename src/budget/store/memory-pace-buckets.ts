@@ -1,7 +1,7 @@
-import { paceStep, type BucketState } from './pace.ts';
-import type { PaceBuckets, PaceResult } from './types.ts';
+import { paceStep, type BucketState } from '../pacing/bucket.ts';
+import type { PaceBuckets, PaceResult } from '../types.ts';
 
-/** In-process PaceBuckets, the pacing third of MemoryBudgetStore: the arithmetic of pace.ts over a Map. */
+/** In-process PaceBuckets, the pacing third of MemoryBudgetStore: the arithmetic of budget/pacing/bucket.ts over a Map. */
 export class MemoryPaceBuckets implements PaceBuckets {
   readonly #buckets = new Map<string, BucketState>();
 

@@ -1,12 +1,12 @@
 /** MemoryBudgetStore: the three store contracts, plus its memory bound (expired state is dropped). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MemoryBudgetStore } from '../../../src/budget/memory-budget-store.ts';
-import { dayWindow, ref, rollingWindow } from '../../contract/budget-store-fixtures.ts';
-import { runBudgetLedgerContract } from '../../contract/budget-store-ledger.contract.ts';
-import { runPaceBucketsContract } from '../../contract/budget-store-pace.contract.ts';
-import { runForecastStoreContract } from '../../contract/budget-store-forecast.contract.ts';
-import { DAY, HOUR, MIN, T0 } from '../../contract/fixtures.ts';
+import { MemoryBudgetStore } from '../../../../src/budget/store/memory-budget-store.ts';
+import { dayWindow, ref, rollingWindow } from '../../../contract/budget-store-fixtures.ts';
+import { runBudgetLedgerContract } from '../../../contract/budget-store-ledger.contract.ts';
+import { runPaceBucketsContract } from '../../../contract/budget-store-pace.contract.ts';
+import { runForecastStoreContract } from '../../../contract/budget-store-forecast.contract.ts';
+import { DAY, HOUR, MIN, T0 } from '../../../contract/fixtures.ts';
 
 const memory = async () => {
   const store = new MemoryBudgetStore();

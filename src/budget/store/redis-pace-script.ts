@@ -1,6 +1,6 @@
 import type { Cluster, Redis, Result } from 'ioredis';
-import { DAY_MS } from '../core/time.ts';
-import type { PaceResult } from './types.ts';
+import { DAY_MS } from '../../core/time.ts';
+import type { PaceResult } from '../types.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -10,7 +10,7 @@ declare module 'ioredis' {
 }
 
 /**
- * Token bucket for pacing, the Lua mirror of paceStep() in pace.ts. KEYS[1] bucket hash.
+ * Token bucket for pacing, the Lua mirror of paceStep() in budget/pacing/bucket.ts. KEYS[1] bucket hash.
  * ARGV: now, cost, ratePerMs, capacity, reserve, ttlMs. Reply: { ok 0/1, waitMs as string }.
  */
 const PACE_SCRIPT = `

@@ -5,9 +5,9 @@
  * script each (redis-pace-script.ts, redis-claim-script.ts).
  */
 import type { Cluster, Redis } from 'ioredis';
-import { DEFAULT_PREFIX } from '../redis/prefix.ts';
-import { quitClient } from '../redis/client.ts';
-import { HOUR_MS, hourStart, MINUTE_MS } from '../core/time.ts';
+import { DEFAULT_PREFIX } from '../../redis/prefix.ts';
+import { quitClient } from '../../redis/client.ts';
+import { HOUR_MS, hourStart, MINUTE_MS } from '../../core/time.ts';
 import {
   alertTtlSec,
   assertAmount,
@@ -23,7 +23,7 @@ import {
 import { defineLedgerScripts, ledgerScriptArgs, toStates } from './redis-ledger-scripts.ts';
 import { definePaceScript, runPace } from './redis-pace-script.ts';
 import { defineClaimScript, runClaim } from './redis-claim-script.ts';
-import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, PaceResult, SettleResult } from './types.ts';
+import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, PaceResult, SettleResult } from '../types.ts';
 
 export type BudgetRedisClient = Redis | Cluster;
 

@@ -15,9 +15,9 @@
  * (`baselineFallbacks` counts it), so every column averages the same windows.
  */
 import { baselinePredictions, cumAt, linearBaseline, type BaselineName } from './baselines.ts';
-import { fitForecaster, type ModelConfig } from './model.ts';
-import { DAY_MS, HOUR_MS } from '../core/time.ts';
-import { dailyTable, resampleHourly, sliceSeries, type Series } from './series.ts';
+import { fitForecaster, type ModelConfig } from '../model.ts';
+import { DAY_MS, HOUR_MS } from '../../core/time.ts';
+import { dailyTable, resampleHourly, sliceSeries, type Series } from '../series.ts';
 
 export type WindowKind = 'day' | 'month';
 export const MONTH_DAYS = 30;

@@ -2,9 +2,9 @@
  * In-process ForecastStore, the forecast half of MemoryBudgetStore: spend history per hour and
  * per minute (written by the ledger's settle and recordDemand), refit locks and forecast documents.
  */
-import { hourStart, MINUTE_MS } from '../core/time.ts';
+import { hourStart, MINUTE_MS } from '../../core/time.ts';
 import { HOURLY_HISTORY_TTL_MS, MINUTE_HISTORY_TTL_MS } from './keys.ts';
-import type { ForecastStore, InstanceRef } from './types.ts';
+import type { ForecastStore, InstanceRef } from '../types.ts';
 
 export class MemoryForecastStore implements ForecastStore {
   /** (budget, instance) → hour start → pico, and minute start → pico; pruned by age. */

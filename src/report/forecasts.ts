@@ -1,6 +1,6 @@
 import { picoToUsd, picoToUsdMicro } from '../core/money.ts';
 import { HOUR_MS } from '../core/time.ts';
-import type { ForecastService, InstanceForecast } from './service.ts';
+import type { ForecastService, InstanceForecast } from '../forecast/service.ts';
 
 /** GET /_meter/forecast (and `claude-meter forecast`): the same numbers as the metrics, as JSON. */
 export function forecastReport(service: Pick<ForecastService, 'all'>, now: number): object[] {

@@ -1,15 +1,15 @@
 /**
  * The fast version of `npm run bench:forecast`: the default forecaster on the dev series in
  * data/, rolling origin, with full and truncated history. Fails when a change makes it
- * worse than the figures the README states (see bench/forecast-eval.ts for the full report).
+ * worse than the figures the README states (see bench/forecast/run.ts for the full report).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { evaluateSeries, leaveOneSeriesOut, summarize } from '../../../src/forecast/evaluate.ts';
-import { runBacktest } from '../../../src/forecast/backtest.ts';
+import { evaluateSeries, leaveOneSeriesOut, summarize } from '../../../bench/forecast/evaluate.ts';
+import { runBacktest } from '../../../src/forecast/eval/backtest.ts';
 import { makeSeries } from '../../../src/forecast/series.ts';
 import { HOUR_MS } from '../../../src/core/time.ts';
-import { loadDevSeries } from '../../../bench/lib/forecast-harness.ts';
+import { loadDevSeries } from '../../../bench/forecast/harness.ts';
 
 const series = loadDevSeries();
 const cells = series.flatMap((s) => evaluateSeries(s));

@@ -1,8 +1,8 @@
 /** The pacing rate: pure, fake time. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pacedRate } from '../../../src/forecast/pacing.ts';
-import { HOUR_MS as HOUR } from '../../../src/core/time.ts';
+import { pacedRate } from '../../../../src/budget/pacing/rate.ts';
+import { HOUR_MS as HOUR } from '../../../../src/core/time.ts';
 
 test('pacedRate: none while the projection fits; otherwise what is left over what remains of the window', () => {
   assert.equal(pacedRate(100, 10, 0, 99, 10 * HOUR, 0), null);

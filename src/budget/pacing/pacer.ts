@@ -1,8 +1,8 @@
 import { setTimeout as timersSleep } from 'node:timers/promises';
-import type { Clock } from '../lib/clock.ts';
-import type { Amount, BudgetConfig, InstanceRef, PaceBuckets } from './types.ts';
-import { bucketCapacity, LOW_PRIORITY_RESERVE } from './pace.ts';
-import { pacedDenial, type Denial } from './policy.ts';
+import type { Clock } from '../../lib/clock.ts';
+import type { Amount, BudgetConfig, InstanceRef, PaceBuckets } from '../types.ts';
+import { bucketCapacity, LOW_PRIORITY_RESERVE } from './bucket.ts';
+import { pacedDenial, type Denial } from '../policy.ts';
 
 /** Where pacing rates come from (the forecast service); budget/ only applies them. */
 export interface PacingSource {

@@ -1,4 +1,4 @@
-import type { PaceResult } from './types.ts';
+import type { PaceResult } from '../types.ts';
 
 /**
  * The token-bucket arithmetic, used by the memory store and mirrored by the Redis Lua

@@ -1,6 +1,6 @@
 import { picoToUsd } from '../core/money.ts';
-import type { BudgetCatalog } from './catalog.ts';
-import type { BudgetLedger, InstanceRef, InstanceState } from './types.ts';
+import type { BudgetCatalog } from '../budget/catalog.ts';
+import type { BudgetLedger, InstanceRef, InstanceState } from '../budget/types.ts';
 
 /** One row of GET /_meter/budgets. */
 export interface BudgetInstanceReport {

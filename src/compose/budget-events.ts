@@ -1,7 +1,7 @@
 import { picoToUsd } from '../core/money.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import type { AlertEvent } from '../alerts/types.ts';
-import type { GateEvents } from './gate.ts';
+import type { GateEvents } from '../budget/gate.ts';
 
 /** Gate events → budget metrics and threshold alerts. Kept apart so the gate knows neither prom-client nor webhooks. */
 export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => void, now: () => number): GateEvents {

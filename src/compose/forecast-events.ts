@@ -1,7 +1,7 @@
 import { picoToUsd } from '../core/money.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import type { AlertEvent } from '../alerts/types.ts';
-import type { ForecastEvents } from './service.ts';
+import type { ForecastEvents } from '../forecast/service.ts';
 
 /** Rolling window of scored projections per budget behind claude_meter_forecast_error. */
 const ERROR_WINDOWS = 10;

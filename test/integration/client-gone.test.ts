@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { startMockAnthropic } from '../../helpers/mock-anthropic.ts';
-import { PoolForwarder, type ForwardHooks } from '../../../src/upstream/forward.ts';
+import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
+import { PoolForwarder, type ForwardHooks } from '../../src/upstream/forward.ts';
 
 test('a client gone before forwarding is not sent upstream, ends as aborted, and frees no pooled connection it never took', async (t) => {
   const up = await startMockAnthropic(t);

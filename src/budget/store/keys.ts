@@ -24,8 +24,8 @@
  * what one shard sustains. `{cm:budget}` differs from the meter's `{cm}`, so the two can
  * land on different shards.
  */
-import { DAY_MS, HOUR_MS } from '../core/time.ts';
-import type { Amount, InstanceRef, WindowInstance } from './types.ts';
+import { DAY_MS, HOUR_MS } from '../../core/time.ts';
+import type { Amount, InstanceRef, WindowInstance } from '../types.ts';
 
 /** Keys outlive their window by this much (late settles, reading yesterday's totals). */
 export const KEY_SLACK_MS = DAY_MS;
