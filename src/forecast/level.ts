@@ -14,9 +14,10 @@
  *    wrong;
  *  - one pass of outlier down-weighting (residuals beyond 3 MADs) keeps a single burst day
  *    from dragging the level.
- * The library has no weights, so rows are scaled by √weight (exact for least squares).
+ * The library (ml-regression's multivariate least squares) has no weights, so rows are scaled
+ * by √weight (exact for least squares).
  */
-import MLR from 'ml-regression-multivariate-linear';
+import { MultivariateLinearRegression } from 'ml-regression';
 
 export interface LevelOptions {
   lookbackDays: number;
@@ -113,7 +114,7 @@ function solve(x: number[][], y: number[], w: number[], penalty: number[]): numb
     rows.push(row);
     ys.push([0]);
   }
-  const fit = new MLR(rows, ys, { intercept: false, statistics: false });
+  const fit = new MultivariateLinearRegression(rows, ys, { intercept: false, statistics: false });
   return fit.weights.map((c) => c[0] ?? 0);
 }
 
