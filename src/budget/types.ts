@@ -96,7 +96,7 @@ export interface Amount {
 export interface AdmitResult {
   admitted: boolean;
   /** Index into refs of the first enforcing instance that refused, or -1. */
-  deniedBy: number;
+  refusedBy: number;
   /**
    * Whether the refusing instance would have admitted it without in-flight reservations
    * (`spent + amount <= limit`): then waiting for settles can admit it. True when admitted.
