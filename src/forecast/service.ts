@@ -223,7 +223,7 @@ export class ForecastService implements PacingSource {
     const expected = Math.max(live.rateP90, ref.limitPico * SPIKE_FLOOR_SHARE_PER_HOUR);
     if (rate <= multiple * expected) return;
     // Once per incident across proxies: an hour-long claim per budget instance.
-    if (!(await this.#store.claimRefit(`spike|${b.name}|${ref.instance}`, HOUR_MS, now))) return;
+    if (!(await this.#store.claimIncident(`${b.name}|${ref.instance}`, HOUR_MS, now))) return;
     const offender = await this.#offender(now - minutes * MINUTE_MS, now);
     if (action === 'throttle_offender') {
       const ratePerMs = live.rateP50 / HOUR_MS;

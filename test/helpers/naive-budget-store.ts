@@ -34,6 +34,10 @@ export class NaiveBudgetStore implements BudgetStore {
     return this.#inner.claimRefit(key, ttlMs, now);
   }
 
+  claimIncident(key: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#inner.claimIncident(key, ttlMs, now);
+  }
+
   putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void> {
     return this.#inner.putForecast(key, json, ttlMs, now);
   }

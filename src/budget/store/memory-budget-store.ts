@@ -182,6 +182,10 @@ export class MemoryBudgetStore implements BudgetStore {
     return this.#forecasts.claimRefit(key, ttlMs, now);
   }
 
+  claimIncident(key: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#forecasts.claimIncident(key, ttlMs, now);
+  }
+
   putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void> {
     return this.#forecasts.putForecast(key, json, ttlMs, now);
   }

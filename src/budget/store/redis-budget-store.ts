@@ -95,6 +95,11 @@ export class RedisBudgetStore implements BudgetStore {
     return runClaim(this.#client, this.#keys.refitLock(key), ttlMs, now);
   }
 
+  async claimIncident(key: string, ttlMs: number, now: number): Promise<boolean> {
+    this.#assertOpen();
+    return runClaim(this.#client, this.#keys.incidentClaim(key), ttlMs, now);
+  }
+
   async putForecast(key: string, json: string, ttlMs: number): Promise<void> {
     this.#assertOpen();
     await this.#client.set(this.#keys.forecast(key), json, 'PX', ttlMs);
