@@ -34,9 +34,9 @@ export function buildDashboard(): dashboard.Dashboard {
     .withVariable(queryVariable('instance', 'Proxy', 'label_values(claude_meter_store_up{job=~"$job"}, instance)', { description: 'claude-meter processes (scrape targets)' }))
     .withVariable(queryVariable('budget', 'Budget', `label_values(claude_meter_budget_spent_usd{${T}}, budget)`, { allValue: '.*', description: 'Budget names from the config' }))
     .withVariable(
-      queryVariable('budget_instance', 'Budget instance', `label_values(claude_meter_budget_spent_usd{${T}, budget=~"$budget"}, exported_instance)`, {
+      queryVariable('budget_instance', 'Budget instance', `label_values(claude_meter_budget_spent_usd{${T}, budget=~"$budget"}, budget_instance)`, {
         allValue: '.*',
-        description: "A budget's scope value: * for global, else the key id, tag or model (the metrics' instance label, which Prometheus stores as exported_instance)",
+        description: "A budget's scope value: * for global, else the key id, tag or model (the budget metrics' budget_instance label)",
       }),
     )
     .withVariable(queryVariable('model', 'Model', `label_values(claude_meter_requests_total{${T}}, model)`, { allValue: '.*', description: 'Billed model ids' }))

@@ -22,11 +22,11 @@ import * as table from '@grafana/grafana-foundation-sdk/table';
 /** Works provisioned (the default data source) and imported (the user picks one). */
 export const DS: common.DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
 
-/** Label matchers every query carries; the budget's own `instance` label arrives as exported_instance. */
+/** Label matchers every query carries: `job` and `instance` are Prometheus's scrape target labels. */
 export const T = 'job=~"$job", instance=~"$instance"';
 export const M = `${T}, model=~"$model"`;
-export const B = `${T}, budget=~"$budget", exported_instance=~"$budget_instance"`;
-export const BY_B = 'budget, exported_instance';
+export const B = `${T}, budget=~"$budget", budget_instance=~"$budget_instance"`;
+export const BY_B = 'budget, budget_instance';
 
 export interface Query {
   expr: string;

@@ -15,18 +15,18 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
           'One panel per budget; per budget instance in its current window: the limit (claude_meter_budget_limit_usd), settled spend ' +
           '(claude_meter_budget_spent_usd), spend plus what requests in flight have reserved (claude_meter_budget_reserved_usd), and the ' +
           "forecaster's projected end-of-window spend p10 / p50 / p90 (claude_meter_budget_projected_usd; USD budgets with calendar windows). " +
-          'The p10-p90 band is shaded for global budgets (instance *), drawn as dashed lines for per-key, per-tag and per-model instances. ' +
+          'The p10-p90 band is shaded for global budgets (budget_instance *), drawn as dashed lines for per-key, per-tag and per-model instances. ' +
           'Every proxy reports what it last read from the shared store, so proxies are combined with max.',
         unit: 'currencyUSD',
         w: 12,
         h: 9,
         queries: [
-          { expr: by('claude_meter_budget_limit_usd'), legend: '{{exported_instance}} limit' },
-          { expr: by('claude_meter_budget_spent_usd'), legend: '{{exported_instance}} spent' },
-          { expr: `${by('claude_meter_budget_spent_usd')} + ${by('claude_meter_budget_reserved_usd')}`, legend: '{{exported_instance}} spent + reserved' },
+          { expr: by('claude_meter_budget_limit_usd'), legend: '{{budget_instance}} limit' },
+          { expr: by('claude_meter_budget_spent_usd'), legend: '{{budget_instance}} spent' },
+          { expr: `${by('claude_meter_budget_spent_usd')} + ${by('claude_meter_budget_reserved_usd')}`, legend: '{{budget_instance}} spent + reserved' },
           ...['p10', 'p50', 'p90'].map((q) => ({
             expr: `max by (${BY_B}) (claude_meter_budget_projected_usd{${B}, quantile="${q}"})`,
-            legend: `{{exported_instance}} projected ${q}`,
+            legend: `{{budget_instance}} projected ${q}`,
           })),
         ],
       },
@@ -49,7 +49,7 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
         description: 'Settled spend over the USD limit of each budget instance in its current window: claude_meter_budget_spent_usd / claude_meter_budget_limit_usd. Orange from 80%, red from 95% (the alert thresholds).',
         unit: 'percentunit',
         w: 6,
-        queries: [{ expr: `${by('claude_meter_budget_spent_usd')} / (${by('claude_meter_budget_limit_usd')} > 0)`, legend: '{{budget}} {{exported_instance}}' }],
+        queries: [{ expr: `${by('claude_meter_budget_spent_usd')} / (${by('claude_meter_budget_limit_usd')} > 0)`, legend: '{{budget}} {{budget_instance}}' }],
       },
       [[null, 'green'], [0.8, 'orange'], [0.95, 'red']],
       { min: 0, max: 1 },
@@ -63,7 +63,7 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
         unit: 's',
         w: 6,
         h: 9,
-        queries: [{ expr: `min by (${BY_B}) (claude_meter_budget_exhaustion_seconds{${B}})`, legend: '{{budget}} {{exported_instance}}' }],
+        queries: [{ expr: `min by (${BY_B}) (claude_meter_budget_exhaustion_seconds{${B}})`, legend: '{{budget}} {{budget_instance}}' }],
       },
       { steps: [[null, 'red'], [21_600, 'orange'], [86_400, 'green']], noValue: 'not within the window' },
     ),
@@ -79,25 +79,23 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
             expr:
               `sum by (${BY_B}) (rate(claude_meter_budget_settled_usd_total{${B}}[$__rate_interval])) / on (${BY_B}) ` +
               `(max by (${BY_B}) (claude_meter_budget_limit_usd{${B}} > 0) / max by (${BY_B}) (claude_meter_budget_window_seconds{${B}} > 0))`,
-            legend: '{{budget}} {{exported_instance}}',
+            legend: '{{budget}} {{budget_instance}}',
           },
         ],
       },
       { min: 0, lines: [[null, 'green'], [1, 'yellow'], [6, 'orange'], [14.4, 'red']] },
     ),
     ts({
-      title: 'Rejections and throttled requests',
+      title: 'Refusals and throttled requests',
       description:
-        'Requests refused at the hard cap (claude_meter_budget_rejections_total), every refusal by cause (claude_meter_budget_refusals_total: exhausted, ' +
-        'nearly_exhausted, in_flight after waiting for reservations to settle, paced), paced by a throttle budget or a spike, rejected with retry-after or ' +
-        'delayed (claude_meter_throttled_requests_total, by priority and outcome), and what shadow budgets would have refused ' +
-        '(claude_meter_budget_shadow_rejections_total; only with shadow budgets).',
+        'Every request a budget answered 429, by cause (claude_meter_budget_refusals_total: exhausted, nearly_exhausted, in_flight after waiting for ' +
+        'reservations to settle, paced); paced by a throttle budget or a spike, refused with retry-after or delayed (claude_meter_throttled_requests_total, ' +
+        'by priority and outcome); and what shadow budgets would have refused (claude_meter_budget_shadow_refusals_total; only with shadow budgets).',
       unit: 'reqps',
       queries: [
-        { expr: `sum by (budget) (rate(claude_meter_budget_rejections_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} rejected at the cap' },
         { expr: `sum by (budget, cause) (rate(claude_meter_budget_refusals_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} refused: {{cause}}' },
         { expr: `sum by (budget, priority, outcome) (rate(claude_meter_throttled_requests_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} paced ({{priority}}, {{outcome}})' },
-        { expr: `sum by (budget) (rate(claude_meter_budget_shadow_rejections_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} shadow: would reject' },
+        { expr: `sum by (budget) (rate(claude_meter_budget_shadow_refusals_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} shadow: would refuse' },
       ],
     }),
     heatmapPanel({
@@ -117,7 +115,7 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
           'reservation can overshoot, bounded by the in-flight underestimates (see the reservation ratio).',
         unit: 'currencyUSD',
         w: 4,
-        queries: [{ expr: by('claude_meter_budget_overshoot_usd'), legend: '{{budget}} {{exported_instance}}' }],
+        queries: [{ expr: by('claude_meter_budget_overshoot_usd'), legend: '{{budget}} {{budget_instance}}' }],
       },
       { steps: [[null, 'green'], [1e-6, 'red']] },
     ),

@@ -122,7 +122,7 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
     ts({
       title: 'Usage missing by reason',
       description:
-        'Requests recorded without billable usage, per second, by reason (error_status, rejected_by_budget, no_usage_field, stream_incomplete, ...): ' +
+        'Requests recorded without billable usage, per second, by reason (error_status, refused_by_budget, no_usage_field, stream_incomplete, ...): ' +
         'claude_meter_usage_missing_total. Never counted as $0 silently.',
       unit: 'reqps',
       w: 8,
@@ -171,7 +171,7 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
     ts({
       title: 'Budget store errors',
       description:
-        'Empty in a healthy system: admissions that could not reach the budget store, by budget and what on_store_error did (allowed, denied): ' +
+        'Empty in a healthy system: admissions that could not reach the budget store, by budget and what on_store_error did (allowed, refused): ' +
         'claude_meter_budget_store_errors_total.',
       unit: 'reqps',
       w: 8,

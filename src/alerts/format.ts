@@ -38,7 +38,7 @@ function spikeText(e: SpendSpikeAlert): string {
   if (e.instance !== '*') s += `, instance ${field(e.instance)}`;
   // The key id is only a hash prefix, but a chat channel needs no more than a hint; the
   // full value stays in the JSON body for tooling.
-  if (e.offender.key !== undefined) s += `, key ${field(truncate(e.offender.key, 4))}`;
+  if (e.offender.key_id !== undefined) s += `, key ${field(truncate(e.offender.key_id, 4))}`;
   if (e.offender.tag !== undefined) s += `, tag ${field(e.offender.tag)}`;
   return s;
 }

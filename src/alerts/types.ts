@@ -29,7 +29,7 @@ export interface SpendSpikeAlert {
   /** rate / expected. */
   multiple: number;
   /** The key and/or tag contributing most to the spike, when known. */
-  offender: { key?: string; tag?: string };
+  offender: { key_id?: string; tag?: string };
   at: string;
 }
 

@@ -7,7 +7,7 @@ import { MINUTE_MS } from '../core/time.ts';
 import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState, PaceBuckets, SettleFeed } from './types.ts';
 import type { BudgetCatalog, BudgetMatch } from './catalog.ts';
 import { CostEstimator } from './estimate.ts';
-import { admittedHeaders, crossedThresholds, denial, overLimit, queuedDenial, type Denial, type RefusalCause } from './policy.ts';
+import { admittedHeaders, crossedThresholds, overLimit, queuedRefusal, refusal, type Refusal, type RefusalCause } from './policy.ts';
 import { Pacer, type PacingSource, type Sleep } from './pacing/pacer.ts';
 import { WaitingRoom, type Attempt } from './waiting.ts';
 
@@ -28,21 +28,21 @@ export interface GateRequest extends BudgetMatch {
 export type Admission =
   | { kind: 'none' } // no budget applies
   | { kind: 'admitted'; refs: InstanceRef[]; budgets: BudgetConfig[]; amount: Amount; headers: Record<string, string> }
-  | { kind: 'denied'; denial: Denial; budget: BudgetConfig }
+  | { kind: 'refused'; refusal: Refusal; budget: BudgetConfig }
   | { kind: 'left'; budget: BudgetConfig } // the client went away while waiting for reservations to settle
   | { kind: 'store_error'; allow: boolean; refs: InstanceRef[]; budgets: BudgetConfig[]; error: unknown };
 
 /** Hooks for metrics and alerts, so the gate stays free of prom-client and HTTP. */
 export interface GateEvents {
   onStates?(budgets: readonly BudgetConfig[], refs: readonly InstanceRef[], states: readonly InstanceState[]): void;
-  onDenied?(budget: BudgetConfig, ref: InstanceRef): void;
-  onShadowDenied?(budget: BudgetConfig, ref: InstanceRef): void;
+  /** A shadow budget that would have refused this admitted request. */
+  onShadowRefused?(budget: BudgetConfig, ref: InstanceRef): void;
   onStoreError?(budget: BudgetConfig, allowed: boolean): void;
   onSettled?(budget: BudgetConfig, reserved: Amount, actual: Amount): void;
   /** A settle added `pico` to this instance's spend (not on a duplicate settle). */
   onSpent?(budget: BudgetConfig, ref: InstanceRef, pico: number): void;
   onThreshold?(budget: BudgetConfig, ref: InstanceRef, threshold: number, state: InstanceState): void;
-  onThrottled?(budget: BudgetConfig, priority: string, outcome: 'rejected' | 'delayed'): void;
+  onThrottled?(budget: BudgetConfig, priority: string, outcome: 'refused' | 'delayed'): void;
   /** Every refusal, paced ones included, by cause. */
   onRefused?(budget: BudgetConfig, cause: RefusalCause): void;
   /** A request that waited for in-flight reservations: how it ended and after how long. */
@@ -149,7 +149,7 @@ export class BudgetGate {
     const p: Pending = { req, refs, budgets, amount: this.expected(req), last: null, attempts: 0 };
     try {
       const paced = this.#pacer ? await this.#pacer.check(req, refs, budgets, p.amount) : null;
-      if (paced) return this.#refused(p, paced.budget, paced.denial);
+      if (paced) return this.#refused(p, paced.budget, paced.refusal);
     } catch (error) {
       return this.#storeError(p, error);
     }
@@ -179,9 +179,8 @@ export class BudgetGate {
       const wait = { waitedMs: this.#clock.monotonic() - t0, queueFull: how === 'queue_full' };
       const last = p.last;
       const b = last === null ? budget : (p.budgets[last.i] as BudgetConfig);
-      const d = last === null ? queuedDenial(b, ref, wait) : denial(b, p.refs[last.i] as InstanceRef, last.state, p.amount, this.#clock.now(), wait);
-      this.#events.onDenied?.(b, last === null ? ref : (p.refs[last.i] as InstanceRef));
-      return this.#refused(p, b, d);
+      const r = last === null ? queuedRefusal(b, ref, wait) : refusal(b, p.refs[last.i] as InstanceRef, last.state, p.amount, this.#clock.now(), wait);
+      return this.#refused(p, b, r);
     };
     const a = await this.#room.wait({
       key: this.#keyOf(ref),
@@ -194,7 +193,7 @@ export class BudgetGate {
       ...(p.req.leaving ? { signal: p.req.leaving() } : {}),
       seenWakes: seen,
     });
-    const outcome: WaitOutcome = a.kind === 'denied' ? 'refused' : a.kind === 'left' || a.kind === 'store_error' ? a.kind : 'admitted';
+    const outcome: WaitOutcome = a.kind === 'refused' ? 'refused' : a.kind === 'left' || a.kind === 'store_error' ? a.kind : 'admitted';
     if (queued) this.#events.onWaited?.(budget, outcome, (this.#clock.monotonic() - t0) / 1000);
     return a;
   }
@@ -212,30 +211,29 @@ export class BudgetGate {
     }
     this.#events.onStates?.(budgets, refs, result.states);
     if (!result.admitted) {
-      const i = result.deniedBy;
+      const i = result.refusedBy;
       const [ref, budget, st] = [refs[i], budgets[i], result.states[i]];
-      if (ref === undefined || budget === undefined || st === undefined) throw new Error(`budget store returned deniedBy ${i} for ${refs.length} refs`);
+      if (ref === undefined || budget === undefined || st === undefined) throw new Error(`budget store returned refusedBy ${i} for ${refs.length} refs`);
       if (result.fitsUnreserved && budget.admission.max_wait_ms > 0 && budget.admission.max_queue > 0) {
         p.last = { i, state: st };
         return { kind: 'blocked', key: this.#keyOf(ref) };
       }
-      this.#events.onDenied?.(budget, ref);
-      return { kind: 'done', value: this.#refused(p, budget, denial(budget, ref, st, amount, this.#clock.now())) };
+      return { kind: 'done', value: this.#refused(p, budget, refusal(budget, ref, st, amount, this.#clock.now())) };
     }
     refs.forEach((ref, i) => {
       const st = result.states[i];
       const b = budgets[i];
       if (ref.enforce || st === undefined || b === undefined || !overLimit(ref, st)) return;
-      this.#events.onShadowDenied?.(b, ref);
-      this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have rejected this request');
+      this.#events.onShadowRefused?.(b, ref);
+      this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have refused this request');
     });
     return { kind: 'done', value: { kind: 'admitted', refs, budgets, amount, headers: admittedHeaders(refs, budgets, result.states) } };
   }
 
-  #refused(p: Pending, budget: BudgetConfig, d: Denial): Admission {
-    this.#events.onRefused?.(budget, d.cause);
+  #refused(p: Pending, budget: BudgetConfig, r: Refusal): Admission {
+    this.#events.onRefused?.(budget, r.cause);
     this.#recordDemand(p.req, p.refs, p.amount);
-    return { kind: 'denied', denial: d, budget };
+    return { kind: 'refused', refusal: r, budget };
   }
 
   /** Fail open or closed per budget: any budget that says deny makes the request fail closed. */

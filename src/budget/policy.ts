@@ -25,7 +25,7 @@ export interface InFlightWait {
   queueFull: boolean;
 }
 
-export interface Denial {
+export interface Refusal {
   /** `limit`: spent + reserved + this request would pass the limit; `paced`: a pacing bucket is short (the limit is not reached). */
   kind: 'limit' | 'paced';
   cause: RefusalCause;
@@ -45,14 +45,14 @@ function describe(budget: BudgetConfig, ref: InstanceRef): string {
  * Why `ref` refused a request needing `amount`: exhausted until reset, or full only
  * because of requests still in flight (their settles will free headroom).
  */
-export function denial(
+export function refusal(
   budget: BudgetConfig,
   ref: InstanceRef,
   st: InstanceState,
   amount: { pico: number; tokens: number },
   now: number,
   wait: InFlightWait | null = null,
-): Denial {
+): Refusal {
   const usdBlocked = ref.limitPico !== null && st.spentPico + st.reservedPico + amount.pico > ref.limitPico;
   const overWithoutInflight = usdBlocked
     ? ref.limitPico !== null && st.spentPico + amount.pico > ref.limitPico
@@ -105,7 +105,7 @@ function waited(wait: InFlightWait | null): string {
  * An in-flight refusal of a request that never tried the ledger: it queued behind others
  * (no overtaking) and the wait ended, or the queue was full. No state was read, so no figures.
  */
-export function queuedDenial(budget: BudgetConfig, ref: InstanceRef, wait: InFlightWait): Denial {
+export function queuedRefusal(budget: BudgetConfig, ref: InstanceRef, wait: InFlightWait): Refusal {
   return {
     kind: 'limit',
     cause: 'in_flight',
@@ -185,7 +185,7 @@ export function crossedThresholds(thresholds: readonly number[], ref: InstanceRe
  * A paced (throttled) refusal: the budget is not exhausted, but the forecast says it would be
  * before the window ends, so spend is admitted at the rate that makes it last.
  */
-export function pacedDenial(budget: BudgetConfig, ref: InstanceRef, ratePerMs: number, waitMs: number, now: number): Denial {
+export function pacedRefusal(budget: BudgetConfig, ref: InstanceRef, ratePerMs: number, waitMs: number, now: number): Refusal {
   const retryAfterS = Number.isFinite(waitMs) ? Math.max(1, Math.ceil(waitMs / 1000)) : Math.max(1, Math.ceil((ref.window.end - now) / 1000));
   const perHour = formatUsd(ratePerMs * HOUR_MS);
   return {

@@ -96,7 +96,7 @@ export interface Amount {
 export interface AdmitResult {
   admitted: boolean;
   /** Index into refs of the first enforcing instance that refused, or -1. */
-  deniedBy: number;
+  refusedBy: number;
   /**
    * Whether the refusing instance would have admitted it without in-flight reservations
    * (`spent + amount <= limit`): then waiting for settles can admit it. True when admitted.
@@ -173,9 +173,10 @@ export interface PaceBuckets {
 }
 
 /**
- * What the forecaster reads and publishes: the spend history the ledger writes, a refit lock and
- * the shared forecast documents. It lives here, not in forecast/, because the history is written
- * by the ledger's settle (in the same script) and all of it sits under the budget key schema.
+ * What the forecaster reads and publishes: the spend history the ledger writes, a refit lock,
+ * spike incident claims and the shared forecast documents. It lives here, not in forecast/,
+ * because the history is written by the ledger's settle (in the same script) and all of it
+ * sits under the budget key schema.
  */
 export interface ForecastStore {
   /** Settled spend and refused demand (pico) per hour start in [from, to): the forecaster's history (kept 40 days). */
@@ -184,6 +185,8 @@ export interface ForecastStore {
   minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
   /** True for exactly one caller per `key` until `ttlMs` passes: at most one proxy refits a forecast at a time. */
   claimRefit(key: string, ttlMs: number, now: number): Promise<boolean>;
+  /** The same for a spike incident on a budget instance (`budget|instance`): one alert per incident across proxies. */
+  claimIncident(key: string, ttlMs: number, now: number): Promise<boolean>;
   /** Shared forecast documents (JSON), so proxies that did not refit use the fitter's result. */
   putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void>;
   getForecast(key: string, now: number): Promise<string | null>;

@@ -4,6 +4,7 @@
  * the current calendar window, read from the deployment's Redis with the proxy's own stores,
  * pricer and forecaster. The embedded store lives inside one proxy process, so there is
  * nothing to read from here: the command says so and points at the status page.
+ * `--by key` (or `key_id`) groups by key id, and the report names that column `key_id`.
  */
 import Table from 'cli-table3';
 import { loadConfig } from '../config/load.ts';
@@ -18,24 +19,25 @@ import { budgetsReport } from '../report/budgets.ts';
 import { forecastReport } from '../report/forecasts.ts';
 import { picoToUsd } from '../core/money.ts';
 import { emptyTotals, type Dimension, type Totals, type UsageRow } from '../store/types.ts';
-import { addTotals, rankByCost, sumByValue, totalsJson } from '../report/usage.ts';
+import { addTotals, dimensionName, parseDimension, rankByCost, sumByValue, totalsJson } from '../report/usage.ts';
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 const WINDOWS = ['day', 'week', 'month'] as const;
-const BY = ['model', 'key', 'tag'] as const;
+const BY: readonly Dimension[] = ['model', 'key', 'tag'];
 
 export async function runReportCommand(flags: Map<string, string>, io: Io, env: Record<string, string | undefined>): Promise<number> {
   const window = flags.get('window') ?? 'day';
-  const by = flags.get('by') ?? 'model';
+  const byFlag = flags.get('by') ?? 'model';
+  const by = parseDimension(byFlag, BY);
   const timezone = flags.get('timezone') ?? 'UTC';
   const bad = !(WINDOWS as readonly string[]).includes(window)
     ? `--window must be day, week or month (got '${window}')`
-    : !(BY as readonly string[]).includes(by)
-      ? `--by must be model, key or tag (got '${by}')`
+    : by === null
+      ? `--by must be model, key or tag (got '${byFlag}')`
       : !validTimezone(timezone)
         ? `--timezone: unknown time zone '${timezone}'`
         : null;
-  if (bad !== null) {
+  if (bad !== null || by === null) {
     io.stderr.write(`claude-meter report: ${bad}\n`);
     return 2;
   }
@@ -50,7 +52,7 @@ export async function runReportCommand(flags: Map<string, string>, io: Io, env: 
   const app = createApp({ config, clock: systemClock, logger: silentLogger, defaultMetrics: false, forecasting: false });
   try {
     await app.ready();
-    const report = await buildReport(app, buildPricer(config), { window, by: by as Dimension, timezone, now: systemClock.now() });
+    const report = await buildReport(app, buildPricer(config), { window, by, timezone, now: systemClock.now() });
     io.stdout.write(flags.has('json') ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
     return 0;
   } catch (err) {
@@ -90,7 +92,7 @@ export async function buildReport(app: Pick<App, 'store' | 'gate' | 'forecasts'>
   return {
     window: { unit: o.window, timezone: o.timezone, id: w.id, start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() },
     at: new Date(o.now).toISOString(),
-    by: o.by,
+    by: dimensionName(o.by),
     rows: out,
     total: { ...totalsJson(total), cache_savings_usd: picoToUsd(savings.total), cache_savings_unpriced_models: savings.unpriced },
     budgets,

@@ -2,7 +2,7 @@
  * `claude-meter simulate --series FILE --config FILE [...]`: replays a normalized trace
  * through the real admission, budget, pacing and forecasting code on a simulated clock (no
  * upstream) and reports, per budget instance and window, spend, when it was exhausted, and
- * how many requests were throttled or rejected; plus an SVG chart. See src/simulate/.
+ * how many requests were throttled or refused; plus an SVG chart. See src/simulate/.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -87,8 +87,8 @@ async function run(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<numb
     ...(speed === undefined
       ? {}
       : {
-          onHour: async (t: number, c: Pick<SimResult, 'requests' | 'admitted' | 'throttled' | 'rejected'>) => {
-            io.stderr.write(`${timeLabel(t, plan.day0)}: ${n(c.requests)} requests, ${n(c.admitted)} admitted, ${n(c.throttled)} throttled, ${n(c.rejected)} rejected\n`);
+          onHour: async (t: number, c: Pick<SimResult, 'requests' | 'admitted' | 'throttled' | 'refused'>) => {
+            io.stderr.write(`${timeLabel(t, plan.day0)}: ${n(c.requests)} requests, ${n(c.admitted)} admitted, ${n(c.throttled)} throttled, ${n(c.refused)} refused\n`);
             const ahead = (t - plan.from) / speed - (performance.now() - wallStart);
             if (ahead > 0) await sleep(ahead);
           },
@@ -98,7 +98,7 @@ async function run(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<numb
   const svgArg = flags.get('svg') ?? 'simulate.svg';
   const svgPath = resolve(svgArg);
   const title = `claude-meter simulate: ${basename(seriesFile)}${model === undefined ? '' : ` (${model})`}`;
-  const subtitle = `billed as ${modelAs}, ${range(plan)}${plan.scale < 1 ? `, scale ${plan.scale}` : ''}: ${n(res.requests)} requests, ${n(res.admitted)} admitted, ${n(res.throttled)} throttled, ${n(res.rejected)} rejected`;
+  const subtitle = `billed as ${modelAs}, ${range(plan)}${plan.scale < 1 ? `, scale ${plan.scale}` : ''}: ${n(res.requests)} requests, ${n(res.admitted)} admitted, ${n(res.throttled)} throttled, ${n(res.refused)} refused`;
   try {
     writeFileSync(svgPath, renderSvg(res, { title, subtitle, day0: plan.day0 }));
   } catch (err) {
@@ -118,7 +118,7 @@ function report(res: SimResult, plan: Plan, o: { series: string; model: string |
   const perReq = plan.scale < 1 ? `; scale ${plan.scale}: each simulated request carries the tokens of ${+(1 / plan.scale).toFixed(1)}` : '';
   lines.push(`  series: ${n(plan.sourceRequests)} requests from ${timeLabel(plan.historyFrom, plan.day0)} to ${timeLabel(plan.to, plan.day0)}${perReq}${plan.defaultedTokens ? `; rows without token counts: ${n(DEFAULT_TOKENS.input)} in / ${n(DEFAULT_TOKENS.output)} out per request` : ''}`);
   if (plan.historyFrom < plan.from) lines.push(`  history: the ${n(res.historyRequests)} requests before ${timeLabel(plan.from, plan.day0)} were settled without admission, so forecasts start warm`);
-  lines.push(`  ${n(res.requests)} simulated: ${n(res.admitted)} admitted${res.unbudgeted > 0 ? ` (${n(res.unbudgeted)} matched no budget)` : ''}, ${n(res.throttled)} throttled, ${n(res.rejected)} rejected`);
+  lines.push(`  ${n(res.requests)} simulated: ${n(res.admitted)} admitted${res.unbudgeted > 0 ? ` (${n(res.unbudgeted)} matched no budget)` : ''}, ${n(res.throttled)} throttled, ${n(res.refused)} refused`);
   for (const inst of res.instances) lines.push('', ...instanceTable(inst, plan.day0));
   lines.push('', `chart: ${o.svgPath}`);
   return `${lines.join('\n')}\n`;
@@ -127,9 +127,9 @@ function report(res: SimResult, plan: Plan, o: { series: string; model: string |
 function instanceTable(inst: InstanceResult, day0: number): string[] {
   const fmt = (v: number) => (inst.unit === 'usd' ? `$${v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}` : n(Math.round(v)));
   const who = inst.instance === '*' ? inst.scope : `${inst.scope} '${inst.instance}'`;
-  const notes = [inst.action === 'shadow' ? 'shadow: "rejected" = would have been' : '', inst.spikes > 0 ? `${inst.spikes} spike alert(s)` : ''].filter(Boolean);
+  const notes = [inst.action === 'shadow' ? 'shadow: "refused" = would have been' : '', inst.spikes > 0 ? `${inst.spikes} spike alert(s)` : ''].filter(Boolean);
   const head = `budget '${inst.budget}' (${who}, ${inst.window} window, ${inst.action}, limit ${fmt(inst.limit)})${notes.length ? `: ${notes.join('; ')}` : ''}`;
-  const rows = [['window', 'limit', 'demand', 'spent', '% of limit', 'exhausted at', 'admitted', 'throttled', 'rejected']];
+  const rows = [['window', 'limit', 'demand', 'spent', '% of limit', 'exhausted at', 'admitted', 'throttled', 'refused']];
   for (const w of inst.windows) {
     rows.push([
       windowLabel(w, day0),
@@ -140,7 +140,7 @@ function instanceTable(inst: InstanceResult, day0: number): string[] {
       w.exhaustedAt === null ? '—' : timeLabel(w.exhaustedAt - (w.exhaustedAt % MINUTE_MS), day0),
       n(w.admitted),
       n(w.throttled),
-      n(w.rejected),
+      n(w.refused),
     ]);
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];

@@ -10,7 +10,7 @@ export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => vo
       refs.forEach((ref, i) => {
         const st = states[i];
         if (!st || !budgets[i]) return;
-        const labels = { budget: ref.budget, instance: ref.instance };
+        const labels = { budget: ref.budget, budget_instance: ref.instance };
         metrics.budgetSpent.set(labels, picoToUsd(st.spentPico));
         metrics.budgetReserved.set(labels, picoToUsd(st.reservedPico));
         metrics.budgetWindow.set(labels, (ref.window.end - ref.window.start) / 1000);
@@ -20,14 +20,11 @@ export function budgetEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => vo
         }
       });
     },
-    onDenied(budget) {
-      metrics.budgetRejections.inc({ budget: budget.name });
-    },
-    onShadowDenied(budget) {
-      metrics.budgetShadowRejections.inc({ budget: budget.name });
+    onShadowRefused(budget) {
+      metrics.budgetShadowRefusals.inc({ budget: budget.name });
     },
     onStoreError(budget, allowed) {
-      metrics.budgetStoreErrors.inc({ budget: budget.name, outcome: allowed ? 'allowed' : 'denied' });
+      metrics.budgetStoreErrors.inc({ budget: budget.name, outcome: allowed ? 'allowed' : 'refused' });
     },
     onRefused(budget, cause) {
       metrics.budgetRefusals.inc({ budget: budget.name, cause });

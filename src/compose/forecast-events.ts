@@ -1,7 +1,7 @@
 import { picoToUsd } from '../core/money.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import type { AlertEvent } from '../alerts/types.ts';
-import type { ForecastEvents } from '../forecast/service.ts';
+import { offenderJson, type ForecastEvents } from '../forecast/service.ts';
 
 /** Rolling window of scored projections per budget behind claude_meter_forecast_error. */
 const ERROR_WINDOWS = 10;
@@ -11,7 +11,7 @@ export function forecastEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => 
   const errors = new Map<string, number[]>();
   return {
     onForecast(f) {
-      const labels = { budget: f.budget.name, instance: f.ref.instance };
+      const labels = { budget: f.budget.name, budget_instance: f.ref.instance };
       metrics.projected.set({ ...labels, quantile: 'p10' }, picoToUsd(f.live.p10));
       metrics.projected.set({ ...labels, quantile: 'p50' }, picoToUsd(f.live.p50));
       metrics.projected.set({ ...labels, quantile: 'p90' }, picoToUsd(f.live.p90));
@@ -34,7 +34,7 @@ export function forecastEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => 
         rate_usd_per_hour: picoToUsd(e.ratePerHourPico),
         expected_usd_per_hour: picoToUsd(e.expectedPerHourPico),
         multiple: e.expectedPerHourPico > 0 ? e.ratePerHourPico / e.expectedPerHourPico : Number.POSITIVE_INFINITY,
-        offender: e.offender,
+        offender: offenderJson(e.offender),
         at: new Date(e.at).toISOString(),
       });
     },

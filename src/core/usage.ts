@@ -42,7 +42,7 @@ export type UsageMissingReason =
   | 'upstream_unreachable' // we never got a response
   | 'not_metered_endpoint' // a path that carries no usage by design (GET /v1/models …)
   | 'body_too_large' // JSON body exceeded the tap's inspection bound
-  | 'rejected_by_budget' // we answered 429 ourselves: a budget was exhausted, nothing was forwarded
+  | 'refused_by_budget' // we answered 429 ourselves: a budget was exhausted, nothing was forwarded
   | 'budget_store_unreachable'; // we answered 503: a fail-closed budget could not be checked
 
 export interface UsageOutcome {

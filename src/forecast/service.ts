@@ -30,8 +30,13 @@ export interface SpikeEvent {
   instance: string;
   ratePerHourPico: number;
   expectedPerHourPico: number;
-  offender: { key?: string; tag?: string };
+  offender: { keyId?: string; tag?: string };
   at: number;
+}
+
+/** An offender as logs and alerts name it (`key_id`, `tag`). */
+export function offenderJson(o: SpikeEvent['offender']): { key_id?: string; tag?: string } {
+  return { ...(o.keyId !== undefined ? { key_id: o.keyId } : {}), ...(o.tag !== undefined ? { tag: o.tag } : {}) };
 }
 
 export interface ForecastEvents {
@@ -218,19 +223,19 @@ export class ForecastService implements PacingSource {
     const expected = Math.max(live.rateP90, ref.limitPico * SPIKE_FLOOR_SHARE_PER_HOUR);
     if (rate <= multiple * expected) return;
     // Once per incident across proxies: an hour-long claim per budget instance.
-    if (!(await this.#store.claimRefit(`spike|${b.name}|${ref.instance}`, HOUR_MS, now))) return;
+    if (!(await this.#store.claimIncident(`${b.name}|${ref.instance}`, HOUR_MS, now))) return;
     const offender = await this.#offender(now - minutes * MINUTE_MS, now);
     if (action === 'throttle_offender') {
       const ratePerMs = live.rateP50 / HOUR_MS;
-      if (offender.key) this.#offenders.set(`${b.name}|${ref.instance}|key:${offender.key}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
+      if (offender.keyId) this.#offenders.set(`${b.name}|${ref.instance}|key:${offender.keyId}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
       if (offender.tag) this.#offenders.set(`${b.name}|${ref.instance}|tag:${offender.tag}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
     }
-    this.#logger.warn({ budget: b.name, instance: ref.instance, rate_usd_per_hour: picoToUsd(rate), expected_usd_per_hour: picoToUsd(expected), offender }, 'spend spike');
+    this.#logger.warn({ budget: b.name, instance: ref.instance, rate_usd_per_hour: picoToUsd(rate), expected_usd_per_hour: picoToUsd(expected), offender: offenderJson(offender) }, 'spend spike');
     this.#events.onSpike?.({ budget: b, instance: ref.instance, ratePerHourPico: rate, expectedPerHourPico: expected, offender, at: now });
   }
 
   /** The key and tag that spent the most in the spike's minutes (from the metering store). */
-  async #offender(from: number, to: number): Promise<{ key?: string; tag?: string }> {
+  async #offender(from: number, to: number): Promise<SpikeEvent['offender']> {
     const top = async (by: 'key' | 'tag'): Promise<string | undefined> => {
       const rows = await this.#meter.query({ by, granularity: 'minute', from, to: to + 1 });
       const sums = new Map<string, bigint>();
@@ -240,8 +245,8 @@ export class ForecastService implements PacingSource {
       for (const [v, c] of sums) if (c > bestV) [best, bestV] = [v, c];
       return best;
     };
-    const [key, tag] = await Promise.all([top('key'), top('tag')]);
-    return { ...(key ? { key } : {}), ...(tag && tag !== 'untagged' ? { tag } : {}) };
+    const [keyId, tag] = await Promise.all([top('key'), top('tag')]);
+    return { ...(keyId ? { keyId } : {}), ...(tag && tag !== 'untagged' ? { tag } : {}) };
   }
 
   /** Keep the p50 seen at 25/50/75% of each window; when the window changes, score them against what was spent. */

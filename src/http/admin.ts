@@ -7,7 +7,7 @@ import type { BudgetGate } from '../budget/gate.ts';
 import { budgetsReport } from '../report/budgets.ts';
 import type { ForecastService } from '../forecast/service.ts';
 import { forecastReport } from '../report/forecasts.ts';
-import { sumRows, totalsJson } from '../report/usage.ts';
+import { dimensionName, parseDimension, sumRows, totalsJson } from '../report/usage.ts';
 import { badRequest, chart, parseTime, recent, top, type Answer, type StatusDeps } from './status-data.ts';
 import { isStatusAsset, serveStatusAsset } from './status-page.ts';
 
@@ -89,10 +89,11 @@ const BY: readonly Dimension[] = ['model', 'key', 'tag', 'all'];
 
 async function usage(deps: AdminDeps, url: URL): Promise<Answer> {
   const window = url.searchParams.get('window') ?? 'hour';
-  const by = (url.searchParams.get('by') ?? 'model') as Dimension;
+  const byParam = url.searchParams.get('by') ?? 'model';
+  const by = parseDimension(byParam, BY);
   const w = WINDOWS[window];
   if (!w) return badRequest(`window must be minute, hour or day (got '${window}')`);
-  if (!BY.includes(by)) return badRequest(`by must be model, key, tag or all (got '${by}')`);
+  if (by === null) return badRequest(`by must be model, key_id, tag or all (got '${byParam}')`);
   const now = deps.clock.now();
   const to = parseTime(url.searchParams.get('to'), now);
   const from = parseTime(url.searchParams.get('from'), to - w.defaultSpanMs);
@@ -100,7 +101,7 @@ async function usage(deps: AdminDeps, url: URL): Promise<Answer> {
   if (to - from > 93 * 86_400_000) return badRequest('range too large: at most 93 days');
   const rows = await deps.store.query({ by, granularity: w.granularity, from, to });
   // `total`: one sum over every row of the range (cost exact from the pico sums), so clients need not add floats.
-  return [200, { window, by, from: new Date(from).toISOString(), to: new Date(to).toISOString(), rows: rows.map(rowJson), total: totalsJson(sumRows(rows)) }];
+  return [200, { window, by: dimensionName(by), from: new Date(from).toISOString(), to: new Date(to).toISOString(), rows: rows.map(rowJson), total: totalsJson(sumRows(rows)) }];
 }
 
 export function rowJson(r: UsageRow): Record<string, unknown> {

@@ -110,7 +110,7 @@ export class Exchange implements ForwardHooks {
     // Gone while it waited (or just as it was admitted): nothing to answer; recorded, and a reservation released by the settle.
     if (this.#admission.kind === 'left' || this.#gone?.signal.aborted === true) {
       this.#status = CLIENT_CLOSED;
-      this.#end(missing('rejected_by_budget'));
+      this.#end(missing('refused_by_budget'));
       return false;
     }
     this.#gone?.abort(); // detaches the close listener
@@ -231,10 +231,10 @@ function settleBudget(b: NonNullable<ExchangeDeps['budgets']>, a: Admission, r: 
 }
 
 /** A gate answer that stops the request here, as the error the client gets and the reason we record. */
-function refusalOf(a: Admission): { error: ProxyError; reason: 'rejected_by_budget' | 'budget_store_unreachable' } | null {
-  if (a.kind === 'denied') {
-    const d = a.denial;
-    return { reason: 'rejected_by_budget', error: budgetExhausted(d.status, d.message, d.retryAfterS, d.shouldRetry, d.headers) };
+function refusalOf(a: Admission): { error: ProxyError; reason: 'refused_by_budget' | 'budget_store_unreachable' } | null {
+  if (a.kind === 'refused') {
+    const r = a.refusal;
+    return { reason: 'refused_by_budget', error: budgetExhausted(r.status, r.message, r.retryAfterS, r.shouldRetry, r.headers) };
   }
   if (a.kind === 'store_error' && !a.allow) return { reason: 'budget_store_unreachable', error: budgetStoreUnreachable() };
   return null;

@@ -69,14 +69,14 @@ export async function top(deps: StatusDeps, url: URL): Promise<Answer> {
     to: new Date(to).toISOString(),
     total: totalsJson(sumRows(all)),
     models: m.rows, models_count: m.count,
-    keys: k.rows, keys_count: k.count,
+    key_ids: k.rows, key_ids_count: k.count,
     tags: t.rows, tags_count: t.count,
   }];
 }
 
 /** Why a request was refused, from what its record holds. */
 function reason(r: RequestRecord): 'budget' | 'budget_store_unreachable' | 'upstream' | 'other' {
-  if (r.usageMissing === 'rejected_by_budget') return 'budget';
+  if (r.usageMissing === 'refused_by_budget') return 'budget';
   if (r.usageMissing === 'budget_store_unreachable') return 'budget_store_unreachable';
   return r.usageMissing === 'error_status' || r.errorType !== null ? 'upstream' : 'other';
 }
@@ -92,7 +92,7 @@ export async function recent(deps: StatusDeps, url: URL): Promise<Answer> {
   const rows = [];
   for (const r of events.filter((e) => e.status === status).slice(0, limit)) {
     const why = reason(r);
-    rows.push({ id: r.id, time: new Date(r.ts).toISOString(), method: r.method, path: r.path, model: r.model, key: r.keyId, tag: r.tag, status: r.status, reason: why, ...(await explain(deps, r, why, used)) });
+    rows.push({ id: r.id, time: new Date(r.ts).toISOString(), method: r.method, path: r.path, model: r.model, key_id: r.keyId, tag: r.tag, status: r.status, reason: why, ...(await explain(deps, r, why, used)) });
   }
   return [200, { status, scanned: events.length, rows }];
 }

@@ -81,7 +81,7 @@ export function requestLogFields(r: RequestRecord, reservedPico: number | null):
     path: r.path,
     status: r.status,
     model: r.model,
-    key: r.keyId,
+    key_id: r.keyId,
     tag: r.tag || undefined,
     stream: r.stream,
     usage: r.usage,

@@ -32,7 +32,7 @@ export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: st
   if (req !== undefined) req.value += 1;
   else {
     const labels: Record<string, string> = { model, status };
-    if (metrics.keyLabel) labels['key'] = keyValue;
+    if (metrics.keyLabel) labels['key_id'] = keyValue;
     if (metrics.tagLabel) labels['tag'] = tagValue;
     s.requests.set(key, { labels, value: 1 });
   }

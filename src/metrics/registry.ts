@@ -11,7 +11,7 @@ const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 
 export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defaultMetrics: boolean }): MeterMetrics {
   const registry = new Registry();
   const registers = [registry];
-  const requestLabels = ['model', 'status', ...(opts.keyLabel ? ['key'] : []), ...(opts.tagLabel ? ['tag'] : [])];
+  const requestLabels = ['model', 'status', ...(opts.keyLabel ? ['key_id'] : []), ...(opts.tagLabel ? ['tag'] : [])];
   const costPicoByModel = new Map<string, bigint>();
   const cacheSavingsPicoByModel = new Map<string, bigint>();
   const budgetSettledPico: MeterMetrics['budgetSettledPico'] = new Map();
@@ -106,25 +106,25 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
     budgetSpent: new Gauge({
       name: 'claude_meter_budget_spent_usd',
       help: 'Settled spend of a budget instance in its current window',
-      labelNames: ['budget', 'instance'],
+      labelNames: ['budget', 'budget_instance'],
       registers,
     }),
     budgetReserved: new Gauge({
       name: 'claude_meter_budget_reserved_usd',
       help: 'Spend reserved by requests in flight on a budget instance',
-      labelNames: ['budget', 'instance'],
+      labelNames: ['budget', 'budget_instance'],
       registers,
     }),
     budgetLimit: new Gauge({
       name: 'claude_meter_budget_limit_usd',
       help: 'Configured USD limit of a budget instance',
-      labelNames: ['budget', 'instance'],
+      labelNames: ['budget', 'budget_instance'],
       registers,
     }),
     budgetOvershoot: new Gauge({
       name: 'claude_meter_budget_overshoot_usd',
       help: 'How far settled spend exceeds the limit (0 when within); bounded by in-flight underestimates, see README',
-      labelNames: ['budget', 'instance'],
+      labelNames: ['budget', 'budget_instance'],
       registers,
     }),
     budgetReservationRatio: new Histogram({
@@ -134,27 +134,21 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10],
       registers,
     }),
-    budgetRejections: new Counter({
-      name: 'claude_meter_budget_rejections_total',
-      help: 'Requests answered 429 because a budget had no headroom',
-      labelNames: ['budget'],
-      registers,
-    }),
-    budgetShadowRejections: new Counter({
-      name: 'claude_meter_budget_shadow_rejections_total',
-      help: 'Requests a shadow budget would have rejected (forwarded anyway)',
+    budgetShadowRefusals: new Counter({
+      name: 'claude_meter_budget_shadow_refusals_total',
+      help: 'Requests a shadow budget would have refused (forwarded anyway)',
       labelNames: ['budget'],
       registers,
     }),
     budgetStoreErrors: new Counter({
       name: 'claude_meter_budget_store_errors_total',
-      help: 'Admissions that could not reach the budget store, by what on_store_error did (allowed, denied)',
+      help: 'Admissions that could not reach the budget store, by what on_store_error did (allowed, refused)',
       labelNames: ['budget', 'outcome'],
       registers,
     }),
     budgetRefusals: new Counter({
       name: 'claude_meter_budget_refusals_total',
-      help: 'Requests a budget refused, by cause: exhausted, nearly_exhausted (less left than it needs), in_flight (fits but for reservations in flight, after waiting), paced',
+      help: 'Requests a budget answered 429, one count each, by cause: exhausted, nearly_exhausted (less left than it needs), in_flight (fits but for reservations in flight, after waiting), paced',
       labelNames: ['budget', 'cause'],
       registers,
     }),
@@ -188,13 +182,13 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
     projected: new Gauge({
       name: 'claude_meter_budget_projected_usd',
       help: 'Projected end-of-window spend of a budget instance, by quantile (p10, p50, p90)',
-      labelNames: ['budget', 'instance', 'quantile'],
+      labelNames: ['budget', 'budget_instance', 'quantile'],
       registers,
     }),
     exhaustion: new Gauge({
       name: 'claude_meter_budget_exhaustion_seconds',
       help: 'Seconds until the p50 projection reaches the limit (absent when it does not within the window)',
-      labelNames: ['budget', 'instance'],
+      labelNames: ['budget', 'budget_instance'],
       registers,
     }),
     forecastError: new Gauge({
@@ -205,7 +199,7 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
     }),
     throttled: new Counter({
       name: 'claude_meter_throttled_requests_total',
-      help: 'Requests paced by a throttle budget or a spike: rejected with retry-after, or delayed then admitted',
+      help: 'Requests paced by a throttle budget or a spike: refused with retry-after, or delayed then admitted',
       labelNames: ['budget', 'priority', 'outcome'],
       registers,
     }),
@@ -240,17 +234,17 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
     budgetSettled: new Counter({
       name: 'claude_meter_budget_settled_usd_total',
       help: 'USD this proxy settled against a budget instance: a counter for burn rates (sum over proxies), unlike budget_spent_usd which restarts each window',
-      labelNames: ['budget', 'instance'],
+      labelNames: ['budget', 'budget_instance'],
       registers,
       collect() {
         this.reset();
-        for (const s of budgetSettledPico.values()) this.inc({ budget: s.budget, instance: s.instance }, picoToUsd(s.pico));
+        for (const s of budgetSettledPico.values()) this.inc({ budget: s.budget, budget_instance: s.instance }, picoToUsd(s.pico));
       },
     }),
     budgetWindow: new Gauge({
       name: 'claude_meter_budget_window_seconds',
       help: 'Length of the current window of a budget instance (a calendar day is 23-25 h across DST): limit / window is the even pace',
-      labelNames: ['budget', 'instance'],
+      labelNames: ['budget', 'budget_instance'],
       registers,
     }),
     storeUp: new Gauge({

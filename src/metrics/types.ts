@@ -35,13 +35,12 @@ export interface MeterMetrics {
   /** By Recorder outcome; the label is named `event`. */
   storeRecords: Counter<'event'>;
   journalRecords: Gauge;
-  budgetSpent: Gauge<'budget' | 'instance'>;
-  budgetReserved: Gauge<'budget' | 'instance'>;
-  budgetLimit: Gauge<'budget' | 'instance'>;
-  budgetOvershoot: Gauge<'budget' | 'instance'>;
+  budgetSpent: Gauge<'budget' | 'budget_instance'>;
+  budgetReserved: Gauge<'budget' | 'budget_instance'>;
+  budgetLimit: Gauge<'budget' | 'budget_instance'>;
+  budgetOvershoot: Gauge<'budget' | 'budget_instance'>;
   budgetReservationRatio: Histogram<'budget'>;
-  budgetRejections: Counter<'budget'>;
-  budgetShadowRejections: Counter<'budget'>;
+  budgetShadowRefusals: Counter<'budget'>;
   budgetStoreErrors: Counter<'budget' | 'outcome'>;
   /** Every refusal by cause (exhausted, nearly_exhausted, in_flight, paced). */
   budgetRefusals: Counter<'budget' | 'cause'>;
@@ -50,8 +49,8 @@ export interface MeterMetrics {
   budgetQueueDepth: Gauge<'budget'>;
   budgetSettlesPending: Gauge;
   alerts: Counter<'result'>;
-  projected: Gauge<'budget' | 'instance' | 'quantile'>;
-  exhaustion: Gauge<'budget' | 'instance'>;
+  projected: Gauge<'budget' | 'budget_instance' | 'quantile'>;
+  exhaustion: Gauge<'budget' | 'budget_instance'>;
   forecastError: Gauge<'budget'>;
   throttled: Counter<'budget' | 'priority' | 'outcome'>;
   spikes: Counter<'budget'>;
@@ -67,9 +66,9 @@ export interface MeterMetrics {
   cacheSavings: Counter<'model'>;
   /** Exact cache savings per model label in pico-USD, exported like the cost. */
   cacheSavingsPicoByModel: Map<string, bigint>;
-  budgetSettled: Counter<'budget' | 'instance'>;
+  budgetSettled: Counter<'budget' | 'budget_instance'>;
   /** Exact USD settled per budget instance by this proxy, in pico-USD; key `budget\0instance`. */
   budgetSettledPico: Map<string, { budget: string; instance: string; pico: bigint }>;
-  budgetWindow: Gauge<'budget' | 'instance'>;
+  budgetWindow: Gauge<'budget' | 'budget_instance'>;
   storeUp: Gauge;
 }

@@ -3,8 +3,19 @@
  * the status page and `claude-meter report`. Money stays bigint pico-USD until the JSON edge.
  */
 import { picoToUsd } from '../core/money.ts';
-import { emptyTotals, type Totals, type UsageRow } from '../store/types.ts';
+import { emptyTotals, type Dimension, type Totals, type UsageRow } from '../store/types.ts';
 import { TOKEN_KINDS } from '../core/usage.ts';
+
+/** A dimension as answers name it: the key dimension holds key ids (hashes), never keys. */
+export function dimensionName(d: Dimension): string {
+  return d === 'key' ? 'key_id' : d;
+}
+
+/** The dimension a `by` parameter names, among `allowed`: `key_id`, or `key` (the config's word), for key ids. */
+export function parseDimension(by: string, allowed: readonly Dimension[]): Dimension | null {
+  const d = by === 'key_id' ? 'key' : by;
+  return (allowed as readonly string[]).includes(d) ? (d as Dimension) : null;
+}
 
 /** Adds `b` into `a` and returns `a`. */
 export function addTotals(a: Totals, b: Totals): Totals {

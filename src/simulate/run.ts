@@ -41,7 +41,7 @@ export interface SimOptions {
   from: number;
   to: number;
   /** Called after each simulated hour's sample with the totals so far (the command's --speed and progress). */
-  onHour?: (t: number, totals: Readonly<Pick<SimResult, 'requests' | 'admitted' | 'throttled' | 'rejected'>>) => Promise<void> | void;
+  onHour?: (t: number, totals: Readonly<Pick<SimResult, 'requests' | 'admitted' | 'throttled' | 'refused'>>) => Promise<void> | void;
 }
 
 /** One simulated request as the gate sees it, with what it really costs. */
@@ -137,14 +137,14 @@ async function live(w: BudgetWiring, tally: SimTally, p: Priced, now: number): P
   const { refs, budgets } = w.catalog.refsFor(p.req, now);
   tally.addDemand(refs, budgets, p.actual, false);
   const a = await w.gate.admit(p.req);
-  if (a.kind === 'denied') {
+  if (a.kind === 'refused') {
     const ref = refs[budgets.findIndex((b) => b.name === a.budget.name)];
-    if (ref === undefined) throw new Error(`denied by '${a.budget.name}', which the request does not touch`);
-    if (a.denial.kind === 'paced') {
+    if (ref === undefined) throw new Error(`refused by '${a.budget.name}', which the request does not touch`);
+    if (a.refusal.kind === 'paced') {
       out.throttled++;
       tally.throttled(a.budget, ref, now);
     } else {
-      out.rejected++;
+      out.refused++;
       tally.refused(a.budget, ref, now);
     }
     return false;

@@ -3,7 +3,7 @@
  * instance, x = simulated time, y = USD (tokens for token-only budgets). Cumulative spend
  * per window (solid, restarting at each window), the limit (dashed), the forecast of the
  * window's total (p50 dotted, p10–p90 band) as it was at each hour, a strip under the plot
- * for hours with throttled or rejected requests, and a mark where a window was exhausted.
+ * for hours with throttled or refused requests, and a mark where a window was exhausted.
  */
 import { DAY_MS, HOUR_MS } from '../core/time.ts';
 import type { InstanceResult, Sample, SimResult } from './types.ts';
@@ -15,7 +15,7 @@ const HEADER_H = 52;
 const L = 84;
 const R = 24;
 const P50_STYLE = 'stroke-width="2.2" stroke-dasharray="0.1 4" stroke-linecap="round"';
-const C = { spend: '#1f5fbf', limit: '#c62828', forecast: '#e07b00', throttled: '#f2a900', rejected: '#c62828', grid: '#e6e6e6', axis: '#555', text: '#222' };
+const C = { spend: '#1f5fbf', limit: '#c62828', forecast: '#e07b00', throttled: '#f2a900', refused: '#c62828', grid: '#e6e6e6', axis: '#555', text: '#222' };
 
 export function renderSvg(res: SimResult, opts: { title: string; subtitle?: string; day0: number }): string {
   const panels = res.instances.length === 0 ? [] : res.instances;
@@ -84,16 +84,16 @@ function panel(inst: InstanceResult, index: number, top: number, from: number, t
     if (w.exhaustedAt === null) continue;
     const cx = r(x(w.exhaustedAt));
     const cy = r(y(inst.limit));
-    o.push(`<path d="M ${cx} ${r(cy - 6)} L ${r(cx + 6)} ${cy} L ${cx} ${r(cy + 6)} L ${r(cx - 6)} ${cy} Z" fill="${C.rejected}" stroke="#fff" stroke-width="1"/>`);
+    o.push(`<path d="M ${cx} ${r(cy - 6)} L ${r(cx + 6)} ${cy} L ${cx} ${r(cy + 6)} L ${r(cx - 6)} ${cy} Z" fill="${C.refused}" stroke="#fff" stroke-width="1"/>`);
   }
-  // Denials strip: one cell per hour, opacity by the share of that hour's requests refused.
+  // Refusals strip: one cell per hour, opacity by the share of that hour's requests refused.
   o.push(`<rect x="${L}" y="${stripTop}" width="${W - L - R}" height="9" fill="#f4f4f4"/>`);
   const hourPx = Math.max(1, x(from + HOUR_MS) - x(from));
   for (const hr of inst.hours) {
-    const denied = hr.throttled + hr.rejected;
-    if (denied === 0) continue;
-    const share = denied / (denied + hr.admitted);
-    const color = hr.rejected > 0 ? C.rejected : C.throttled;
+    const refused = hr.throttled + hr.refused;
+    if (refused === 0) continue;
+    const share = refused / (refused + hr.admitted);
+    const color = hr.refused > 0 ? C.refused : C.throttled;
     o.push(`<rect x="${r(x(hr.t))}" y="${stripTop}" width="${r(hourPx)}" height="9" fill="${color}" fill-opacity="${(0.3 + 0.7 * share).toFixed(2)}"/>`);
   }
   o.push('</g>');
@@ -106,8 +106,8 @@ function legend(yy: number): string {
     [`<line x1="0" x2="26" y1="0" y2="0" stroke="${C.limit}" stroke-width="1.6" stroke-dasharray="8 5"/>`, 'limit'],
     [`<rect x="0" y="-6" width="26" height="12" fill="${C.forecast}" fill-opacity="0.15"/><line x1="1" x2="25" y1="0" y2="0" stroke="${C.forecast}" ${P50_STYLE}/>`, 'forecast total p50 (p10–p90)'],
     [`<rect x="0" y="-5" width="26" height="9" fill="${C.throttled}"/>`, 'throttled (hour)'],
-    [`<rect x="0" y="-5" width="26" height="9" fill="${C.rejected}"/>`, 'rejected (hour)'],
-    [`<path d="M 13 -6 L 19 0 L 13 6 L 7 0 Z" fill="${C.rejected}"/>`, 'exhausted'],
+    [`<rect x="0" y="-5" width="26" height="9" fill="${C.refused}"/>`, 'refused (hour)'],
+    [`<path d="M 13 -6 L 19 0 L 13 6 L 7 0 Z" fill="${C.refused}"/>`, 'exhausted'],
   ];
   const widths = [80, 76, 210, 140, 130, 90];
   let xx = L;

@@ -34,7 +34,7 @@ export class SimTally {
 
   constructor(budgets: readonly BudgetConfig[], from: number, to: number) {
     this.#budgets = budgets;
-    this.totals = { from, to, requests: 0, historyRequests: 0, admitted: 0, throttled: 0, rejected: 0, unbudgeted: 0, instances: [] };
+    this.totals = { from, to, requests: 0, historyRequests: 0, admitted: 0, throttled: 0, refused: 0, unbudgeted: 0, instances: [] };
     for (const b of budgets) if (b.scope === 'global') this.#track(b, '*');
   }
 
@@ -50,7 +50,7 @@ export class SimTally {
           w.spent = value(b, st);
           if (w.exhaustedAt === null && w.spent >= w.limit) w.exhaustedAt = clock.now();
         }),
-      onShadowDenied: (b, ref) => this.refused(b, ref, clock.now()),
+      onShadowRefused: (b, ref) => this.refused(b, ref, clock.now()),
     };
   }
 
@@ -88,9 +88,9 @@ export class SimTally {
   /** Refused by the limit (or, for shadow budgets, would have been): the window is exhausted from here. */
   refused(b: BudgetConfig, ref: InstanceRef, now: number): void {
     const w = this.#window(b, ref);
-    w.rejected++;
+    w.refused++;
     w.exhaustedAt ??= now;
-    this.#hour(b, ref.instance, now).rejected++;
+    this.#hour(b, ref.instance, now).refused++;
   }
 
   /** One chart point per instance at `t`; the last sample only closes the windows that ended at `t`. */
@@ -138,7 +138,7 @@ export class SimTally {
     const t = this.#track(b, ref.instance);
     let w = t.windows.get(ref.window.id);
     if (w === undefined) {
-      w = { id: ref.window.id, start: ref.window.start, end: ref.window.end, limit: t.res.limit, demand: 0, spent: 0, exhaustedAt: null, admitted: 0, throttled: 0, rejected: 0 };
+      w = { id: ref.window.id, start: ref.window.start, end: ref.window.end, limit: t.res.limit, demand: 0, spent: 0, exhaustedAt: null, admitted: 0, throttled: 0, refused: 0 };
       t.windows.set(ref.window.id, w);
     }
     return w;
@@ -148,7 +148,7 @@ export class SimTally {
     const hours = this.#track(b, instance).hours;
     const h = hourStart(now);
     let c = hours.get(h);
-    if (c === undefined) hours.set(h, (c = { t: h, admitted: 0, throttled: 0, rejected: 0 }));
+    if (c === undefined) hours.set(h, (c = { t: h, admitted: 0, throttled: 0, refused: 0 }));
     return c;
   }
 }

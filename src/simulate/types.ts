@@ -15,7 +15,7 @@ export interface WindowStats {
   /** Refused by pacing (throttle budgets, spike offenders). */
   throttled: number;
   /** Refused by the limit (shadow budgets: would have been; those requests were admitted). */
-  rejected: number;
+  refused: number;
 }
 
 /** One point of the chart; forecasts are the projected window totals (USD budgets only). */
@@ -32,7 +32,7 @@ export interface HourCounts {
   t: number;
   admitted: number;
   throttled: number;
-  rejected: number;
+  refused: number;
 }
 
 export interface InstanceResult {
@@ -56,7 +56,7 @@ export interface SimResult {
   historyRequests: number;
   admitted: number;
   throttled: number;
-  rejected: number;
+  refused: number;
   /** Admitted without any budget applying. */
   unbudgeted: number;
   instances: InstanceResult[];

@@ -21,9 +21,11 @@ const MISSING_REASONS: Record<UsageMissingReason, true> = {
   upstream_unreachable: true,
   not_metered_endpoint: true,
   body_too_large: true,
-  rejected_by_budget: true,
+  refused_by_budget: true,
   budget_store_unreachable: true,
 };
+/** Reasons earlier builds wrote under another name, read as today's: the stream keeps their entries. */
+const RENAMED_REASONS: Readonly<Record<string, UsageMissingReason>> = { rejected_by_budget: 'refused_by_budget' };
 
 /** The positions of the record array (`v1` and `v2`). Append only: a stored position never changes meaning. */
 export const RECORD_FIELDS = [
@@ -116,7 +118,7 @@ function fromFields(m: Map<string, string>): RequestRecord | null {
   const usage = usageJson === null ? null : parseUsage(usageJson);
   if (usageJson !== null && usage === null) return null;
   const missing = str('usageMissing');
-  const usageMissing = missing === null ? null : isMissingReason(missing) ? missing : undefined;
+  const usageMissing = missing === null ? null : missingReason(missing);
   if (usageMissing === undefined) return null;
   return {
     id,
@@ -142,8 +144,9 @@ function fromFields(m: Map<string, string>): RequestRecord | null {
   };
 }
 
-function isMissingReason(s: string): s is UsageMissingReason {
-  return Object.hasOwn(MISSING_REASONS, s);
+function missingReason(s: string): UsageMissingReason | undefined {
+  if (Object.hasOwn(RENAMED_REASONS, s)) return RENAMED_REASONS[s];
+  return Object.hasOwn(MISSING_REASONS, s) ? (s as UsageMissingReason) : undefined;
 }
 
 function parseUsage(json: string): Usage | null {

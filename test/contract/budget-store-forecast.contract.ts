@@ -42,6 +42,16 @@ export function runForecastStoreContract(name: string, make: MakeStore<ForecastS
       assert.equal(await s.getForecast('missing', T0), null);
     });
 
+    test('claimIncident: one holder per key until the ttl passes, apart from the refit lock of the same key', async (t) => {
+      const s = await setup(t);
+      assert.equal(await s.claimRefit('b|*', 1_000, T0), true);
+      assert.equal(await s.claimIncident('b|*', 1_000, T0), true, 'a refit lock does not hold an incident');
+      assert.equal(await s.claimIncident('b|*', 1_000, T0 + 999), false);
+      assert.equal(await s.claimIncident('b|k', 1_000, T0 + 999), true);
+      assert.equal(await s.claimIncident('b|*', 1_000, T0 + 1_000), true, 'expired on the caller clock');
+      assert.equal(await s.claimRefit('b|*', 1_000, T0 + 999), false, 'nor an incident the refit lock');
+    });
+
     test('recordDemand adds refused demand to the history, not to the spend', async (t) => {
       const s = await setup(t);
       const r = ref({ limitPico: 1_000 });

@@ -16,7 +16,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       const s = await setup(t);
       const r = ref();
       assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
-      assert.deepEqual(await s.admit([r], rid(), amt(300, 7), T0, TTL), { admitted: true, deniedBy: -1, fitsUnreserved: true, states: [st(0, 300, 0, 7)] });
+      assert.deepEqual(await s.admit([r], rid(), amt(300, 7), T0, TTL), { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [st(0, 300, 0, 7)] });
       assert.deepEqual(await s.state([r], T0 + 1), [st(0, 300, 0, 7)]);
     });
 
@@ -28,8 +28,8 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       await s.settle([r], a, amt(600), T0);
       await s.admit([r], rid(), amt(300), T0, TTL);
       const over = await s.admit([r], rid(), amt(101), T0, TTL);
-      assert.deepEqual(over, { admitted: false, deniedBy: 0, fitsUnreserved: true, states: [st(600, 300)] }, 'denied changes nothing');
-      assert.deepEqual(await s.admit([r], rid(), amt(100), T0, TTL), { admitted: true, deniedBy: -1, fitsUnreserved: true, states: [st(600, 400)] });
+      assert.deepEqual(over, { admitted: false, refusedBy: 0, fitsUnreserved: true, states: [st(600, 300)] }, 'a refusal changes nothing');
+      assert.deepEqual(await s.admit([r], rid(), amt(100), T0, TTL), { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [st(600, 400)] });
       assert.equal((await s.admit([r], rid(), amt(1), T0, TTL)).admitted, false);
       assert.equal((await s.admit([r], rid(), amt(0), T0, TTL)).admitted, true, 'a zero amount fits a full budget');
     });
@@ -41,14 +41,14 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       await s.admit([r], a, amt(400, 10), T0, TTL);
       await s.settle([r], a, amt(400, 10), T0);
       await s.admit([r], rid(), amt(500, 10), T0, TTL);
-      assert.deepEqual(await s.admit([r], rid(), amt(600, 10), T0, TTL), { admitted: false, deniedBy: 0, fitsUnreserved: true, states: [st(400, 500, 10, 10)] });
+      assert.deepEqual(await s.admit([r], rid(), amt(600, 10), T0, TTL), { admitted: false, refusedBy: 0, fitsUnreserved: true, states: [st(400, 500, 10, 10)] });
       assert.equal((await s.admit([r], rid(), amt(601, 10), T0, TTL)).fitsUnreserved, false, 'over the limit even unreserved');
       assert.equal((await s.admit([r], rid(), amt(100, 91), T0, TTL)).fitsUnreserved, false, 'tokens over even unreserved');
       const tight = ref({ budget: 'tight', limitPico: 500 });
       const first = await s.admit([ref({ budget: 'loose', limitPico: 10_000 }), tight], rid(), amt(450), T0, TTL);
       const second = await s.admit([ref({ budget: 'loose', limitPico: 10_000 }), tight], rid(), amt(450), T0, TTL);
       assert.equal(first.admitted, true);
-      assert.deepEqual([second.admitted, second.deniedBy, second.fitsUnreserved], [false, 1, true], 'the flag is about the refusing ref');
+      assert.deepEqual([second.admitted, second.refusedBy, second.fitsUnreserved], [false, 1, true], 'the flag is about the refusing ref');
     });
 
     test('token limits, and refs with only a USD or only a token limit', async (t) => {
@@ -58,7 +58,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       assert.equal((await s.admit([tokensOnly], rid(), amt(1e15, 100), T0, TTL)).admitted, true);
       assert.deepEqual(await s.admit([tokensOnly], rid(), amt(0, 1), T0, TTL), {
         admitted: false,
-        deniedBy: 0,
+        refusedBy: 0,
         fitsUnreserved: true,
         states: [st(0, 1e15, 0, 100)],
       });
@@ -75,7 +75,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       const global = ref({ budget: 'global', limitPico: 1_000 });
       const key = ref({ budget: 'per-key', instance: 'k1', limitPico: 100 });
       const res = await s.admit([global, key], rid(), amt(150), T0, TTL);
-      assert.deepEqual(res, { admitted: false, deniedBy: 1, fitsUnreserved: false, states: [st(0, 0), st(0, 0)] });
+      assert.deepEqual(res, { admitted: false, refusedBy: 1, fitsUnreserved: false, states: [st(0, 0), st(0, 0)] });
       assert.deepEqual(await s.state([global, key], T0), [st(0, 0), st(0, 0)]);
       assert.deepEqual(await s.instances('global', dayWindow().id), [], 'a refused admit lists nothing');
       const ok = await s.admit([global, key], rid(), amt(100), T0, TTL);
@@ -89,15 +89,15 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       const id = rid();
       assert.deepEqual(await s.admit([shadow, hard], id, amt(400, 5), T0, TTL), {
         admitted: true,
-        deniedBy: -1,
+        refusedBy: -1,
         fitsUnreserved: true,
         states: [st(0, 400, 0, 5), st(0, 400, 0, 5)],
       });
       const settled = await s.settle([shadow, hard], id, amt(300, 4), T0);
       assert.deepEqual(settled.after, [st(300, 0, 4, 0), st(300, 0, 4, 0)]);
       // Far over its limit the shadow ref still does not refuse; the enforcing one does, at index 1.
-      const denied = await s.admit([shadow, hard], rid(), amt(201), T0, TTL);
-      assert.deepEqual([denied.admitted, denied.deniedBy], [false, 1]);
+      const refused = await s.admit([shadow, hard], rid(), amt(201), T0, TTL);
+      assert.deepEqual([refused.admitted, refused.refusedBy], [false, 1]);
     });
 
     test('settle is idempotent by id: a retry after an ambiguous failure adds nothing', async (t) => {
@@ -173,7 +173,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       assert.deepEqual(await s.state([r(T0 + HOUR)], T0 + HOUR), [st(400, 0, 4, 0)], 'segment T0 ages out whole');
       assert.deepEqual(await s.state([r(T0 + HOUR + MIN - 1)], T0 + HOUR + MIN - 1), [st(400, 0, 4, 0)]);
       assert.deepEqual(await s.state([r(T0 + HOUR + MIN)], T0 + HOUR + MIN), [st(0, 0)]);
-      // Enforcement follows the window: denied while old spend counts, admitted once it has aged out.
+      // Enforcement follows the window: refused while old spend counts, admitted once it has aged out.
       await s.settle([r(T0 + 2 * HOUR)], rid(), amt(900), T0 + 2 * HOUR);
       assert.equal((await s.admit([r(T0 + 3 * HOUR - 1)], rid(), amt(200), T0 + 3 * HOUR - 1, TTL)).admitted, false);
       assert.deepEqual((await s.admit([r(T0 + 3 * HOUR)], rid(), amt(200), T0 + 3 * HOUR, TTL)).states, [st(0, 200)]);
@@ -251,7 +251,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       const a = rid();
       assert.deepEqual((await s.admit([r], a, amt(big), T0, TTL)).states, [st(0, big)]);
       assert.deepEqual((await s.settle([r], a, amt(big + 1), T0)).after, [st(big + 1, 0)]);
-      assert.deepEqual(await s.admit([r], rid(), amt(big + 1), T0, TTL), { admitted: false, deniedBy: 0, fitsUnreserved: false, states: [st(big + 1, 0)] });
+      assert.deepEqual(await s.admit([r], rid(), amt(big + 1), T0, TTL), { admitted: false, refusedBy: 0, fitsUnreserved: false, states: [st(big + 1, 0)] });
       assert.deepEqual((await s.admit([r], rid(), amt(big), T0, TTL)).states, [st(big + 1, big)], 'exactly at the limit');
       assert.equal((await s.admit([r], rid(), amt(1), T0, TTL)).admitted, false);
       const rolling = ref({ budget: 'roll', window: rollingWindow(HOUR, MIN), limitPico: null });
@@ -286,7 +286,7 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       await assert.rejects(s.settle([r], rid(), amt(1, 0.5), T0), RangeError);
       await assert.rejects(s.state([r], -1), RangeError);
       assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
-      assert.deepEqual(await s.admit([], rid(), amt(1), T0, TTL), { admitted: true, deniedBy: -1, fitsUnreserved: true, states: [] });
+      assert.deepEqual(await s.admit([], rid(), amt(1), T0, TTL), { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [] });
     });
   });
 }

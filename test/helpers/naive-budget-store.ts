@@ -14,8 +14,8 @@ export class NaiveBudgetStore implements BudgetStore {
 
   async admit(refs: readonly InstanceRef[], _id: string, _amount: Amount, now: number): Promise<AdmitResult> {
     const states = await this.#inner.state(refs, now);
-    const deniedBy = refs.findIndex((r, i) => r.enforce && r.limitPico !== null && (states[i]?.spentPico ?? 0) >= r.limitPico);
-    return { admitted: deniedBy < 0, deniedBy, fitsUnreserved: false, states };
+    const refusedBy = refs.findIndex((r, i) => r.enforce && r.limitPico !== null && (states[i]?.spentPico ?? 0) >= r.limitPico);
+    return { admitted: refusedBy < 0, refusedBy, fitsUnreserved: false, states };
   }
 
   settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
@@ -32,6 +32,10 @@ export class NaiveBudgetStore implements BudgetStore {
 
   claimRefit(key: string, ttlMs: number, now: number): Promise<boolean> {
     return this.#inner.claimRefit(key, ttlMs, now);
+  }
+
+  claimIncident(key: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#inner.claimIncident(key, ttlMs, now);
   }
 
   putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void> {

@@ -14,7 +14,7 @@ export const PER_REQUEST = ['claude_meter_requests_total', 'claude_meter_tokens_
 export function promClientReference(opts: { keyLabel: boolean; tagLabel: boolean }): { registry: Registry; record(r: RequestRecord): void } {
   const registry = new Registry();
   const registers = [registry];
-  const requests = new Counter({ name: PER_REQUEST[0]!, help: 'Requests handled, by model and HTTP status returned to the client', labelNames: ['model', 'status', ...(opts.keyLabel ? ['key'] : []), ...(opts.tagLabel ? ['tag'] : [])], registers });
+  const requests = new Counter({ name: PER_REQUEST[0]!, help: 'Requests handled, by model and HTTP status returned to the client', labelNames: ['model', 'status', ...(opts.keyLabel ? ['key_id'] : []), ...(opts.tagLabel ? ['tag'] : [])], registers });
   const tokens = new Counter({ name: PER_REQUEST[1]!, help: 'Tokens metered, by model and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)', labelNames: ['model', 'kind'], registers });
   const duration = new Histogram({ name: PER_REQUEST[2]!, help: 'Time from request arrival to the last byte sent to the client', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers });
   const ttft = new Histogram({ name: PER_REQUEST[3]!, help: 'Time from request arrival to the first response body byte', labelNames: ['model'], buckets: TTFT_BUCKETS, registers });
@@ -23,7 +23,7 @@ export function promClientReference(opts: { keyLabel: boolean; tagLabel: boolean
     record(r) {
       const model = r.model ?? 'unknown';
       const labels: Record<string, string> = { model, status: String(r.status) };
-      if (opts.keyLabel) labels['key'] = r.keyId;
+      if (opts.keyLabel) labels['key_id'] = r.keyId;
       if (opts.tagLabel) labels['tag'] = r.tag || 'untagged';
       requests.inc(labels);
       duration.observe({ model }, r.latencyMs / 1000);

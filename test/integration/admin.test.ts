@@ -22,7 +22,7 @@ test('metrics, usage and health reflect traffic by model, key and tag; raw keys 
   const canonical = 'claude-haiku-4-5-20251001';
 
   const metrics = await (await fetch(`${url}/metrics`)).text();
-  assert.match(metrics, new RegExp(`claude_meter_requests_total\\{model="${canonical}",status="200",key="${keyId}",tag="team-a"\\} 4`));
+  assert.match(metrics, new RegExp(`claude_meter_requests_total\\{model="${canonical}",status="200",key_id="${keyId}",tag="team-a"\\} 4`));
   assert.match(metrics, new RegExp(`claude_meter_tokens_total\\{model="${canonical}",kind="cache_read"\\} 4000`));
   // 4 × (100×$1 + 10×$5 + 1000×$0.10) / 1e6 = 4 × $0.00025 = $0.001
   assert.match(metrics, new RegExp(`claude_meter_cost_usd_total\\{model="${canonical}"\\} 0\\.001\\n`));
@@ -31,13 +31,14 @@ test('metrics, usage and health reflect traffic by model, key and tag; raw keys 
   }
   assert.ok(!metrics.includes(RAW_KEY));
 
-  for (const by of ['model', 'key', 'tag', 'all'] as const) {
+  for (const by of ['model', 'key', 'key_id', 'tag', 'all'] as const) {
     const res = await fetch(`${url}/_meter/usage?window=minute&by=${by}`);
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { rows: { value: string; requests: number; tokens: { input: number }; cost_usd: number; cost_pico_usd: string }[] };
+    const body = (await res.json()) as { by: string; rows: { value: string; requests: number; tokens: { input: number }; cost_usd: number; cost_pico_usd: string }[] };
+    assert.equal(body.by, by === 'key' ? 'key_id' : by, 'the answer names the key dimension key_id');
     const total = body.rows.reduce((a, r) => a + r.requests, 0);
     assert.equal(total, 4, `by=${by}`);
-    const expectValue = { model: canonical, key: keyId, tag: 'team-a', all: '*' }[by];
+    const expectValue = { model: canonical, key: keyId, key_id: keyId, tag: 'team-a', all: '*' }[by];
     assert.ok(body.rows.every((r) => r.value === expectValue), `by=${by}: ${JSON.stringify(body.rows.map((r) => r.value))}`);
     assert.equal(body.rows.reduce((a, r) => a + BigInt(r.cost_pico_usd), 0n), 1_000_000_000n);
   }
@@ -51,7 +52,7 @@ test('metrics, usage and health reflect traffic by model, key and tag; raw keys 
   // Exactly one log line per request, carrying the hashed key and never the raw one.
   const requestLines = logger.lines.filter((l) => l.msg === 'request');
   assert.equal(requestLines.length, 4);
-  assert.ok(requestLines.every((l) => l.obj['key'] === keyId));
+  assert.ok(requestLines.every((l) => l.obj['key_id'] === keyId));
   assert.ok(!JSON.stringify(logger.lines).includes(RAW_KEY));
   const records = await app.store.recent(10);
   assert.ok(!JSON.stringify(records).includes(RAW_KEY));
@@ -117,7 +118,7 @@ test('status page routes: files without the token, data with it; top, recent and
   const top = (await (await fetch(`${url}/_meter/top`, { headers: auth })).json()) as Record<string, unknown>;
   const keyId = hashKey(RAW_KEY);
   assert.equal((top['total'] as { requests: number }).requests, 2);
-  assert.deepEqual((top['keys'] as Array<{ value: string; requests: number }>).map((k) => [k.value, k.requests]), [[keyId, 2]]);
+  assert.deepEqual((top['key_ids'] as Array<{ value: string; requests: number }>).map((k) => [k.value, k.requests]), [[keyId, 2]]);
   assert.deepEqual((top['tags'] as Array<{ value: string }>).map((k) => k.value), ['ui']);
   // The refused request's record keeps the model id as the client wrote it (no usage, so it was never priced).
   assert.deepEqual((top['models'] as Array<{ value: string }>).map((m) => m.value).sort(), ['claude-haiku-4-5', 'claude-haiku-4-5-20251001']);
@@ -126,7 +127,7 @@ test('status page routes: files without the token, data with it; top, recent and
   const recent = (await (await fetch(`${url}/_meter/recent`, { headers: auth })).json()) as { status: number; rows: Array<Record<string, unknown>> };
   assert.equal(recent.status, 429);
   assert.equal(recent.rows.length, 1);
-  assert.deepEqual([recent.rows[0]?.['reason'], recent.rows[0]?.['detail'], recent.rows[0]?.['key']], ['upstream', 'upstream answered 429 rate_limit_error', keyId]);
+  assert.deepEqual([recent.rows[0]?.['reason'], recent.rows[0]?.['detail'], recent.rows[0]?.['key_id']], ['upstream', 'upstream answered 429 rate_limit_error', keyId]);
 
   const chart = (await (await fetch(`${url}/_meter/chart`, { headers: auth })).json()) as { spent: Array<[string, number]>; limit_usd: null; forecast: null; source: string };
   assert.equal(chart.source, 'meter_store');

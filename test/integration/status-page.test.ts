@@ -134,7 +134,7 @@ test('status page renders the store\'s numbers: budgets, chart, spend by model, 
   const refused = (await app.store.recent(100)).filter((r) => r.status === 429);
   assert.ok(refused.length <= 10, 'the page lists the latest 10: all of them here');
   assert.equal(await page.locator('#recent tbody tr').count(), refused.length);
-  assert.equal(await page.locator('#recent tr[data-reason="budget"]').count(), refused.filter((r) => r.usageMissing === 'rejected_by_budget').length);
+  assert.equal(await page.locator('#recent tr[data-reason="budget"]').count(), refused.filter((r) => r.usageMissing === 'refused_by_budget').length);
   assert.equal(await page.locator('#recent tr[data-reason="upstream"]').count(), 2);
   assert.match(await text(page, '#recent tr[data-reason="budget"] [data-field="detail"]'), /^refused by budget 'daily': 1\d\d% used$/);
   assert.equal(Number(await attr(page, '#total-429')), refused.length);

@@ -60,7 +60,7 @@ test('a client that leaves while waiting leaves the queue (depth back to 0) and 
   assert.match(metrics, /claude_meter_budget_admission_wait_seconds_count\{budget="leave",outcome="left"\} [1-9]/);
   const left = (run.logs[0] ?? []).filter((l) => l.msg === 'request' && l.obj['status'] === 499);
   assert.ok(left.length >= 1, 'a record of each request that left');
-  assert.ok(left.every((l) => l.obj['usage_missing'] === 'rejected_by_budget'), JSON.stringify(left.map((l) => l.obj['usage_missing'])));
+  assert.ok(left.every((l) => l.obj['usage_missing'] === 'refused_by_budget'), JSON.stringify(left.map((l) => l.obj['usage_missing'])));
   const state = (await (await fetch(`${proxy.url}/_meter/budgets`)).json()) as { budgets: { reserved_usd: number }[] };
   assert.equal(state.budgets[0]?.reserved_usd, 0, 'nothing stays reserved');
 });

@@ -31,7 +31,7 @@ function outputFor(i: number): number {
 
 interface Outcome {
   admitted: number;
-  rejected: number;
+  refused: number;
   spentUsd: number;
   boundUsd: number;
 }
@@ -58,7 +58,7 @@ async function run(t: TestContext, redisConfig: Partial<Config['store']['redis']
     );
   }
   let admitted = 0;
-  let rejected = 0;
+  let refused = 0;
   await Promise.all(
     Array.from({ length: REQUESTS }, async (_, i) => {
       const proxy = proxies[i % 3];
@@ -71,7 +71,7 @@ async function run(t: TestContext, redisConfig: Partial<Config['store']['redis']
         admitted++;
       } catch (e) {
         assert.ok(e instanceof Anthropic.RateLimitError, String(e));
-        rejected++;
+        refused++;
       }
     }),
   );
@@ -86,7 +86,7 @@ async function run(t: TestContext, redisConfig: Partial<Config['store']['redis']
     const reserved = Number(line.obj['reserved_usd'] ?? 0);
     boundUsd += Math.max(0, cost - reserved);
   }
-  return { admitted, rejected, spentUsd, boundUsd };
+  return { admitted, refused, spentUsd, boundUsd };
 }
 
 function report(label: string, o: Outcome): void {

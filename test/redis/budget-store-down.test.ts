@@ -51,7 +51,7 @@ test('Redis down at admission: allow budgets pass and are counted, deny budgets 
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.match(metrics, /claude_meter_budget_store_errors_total\{budget="open",outcome="allowed"\} 1/);
-  assert.match(metrics, /claude_meter_budget_store_errors_total\{budget="closed",outcome="denied"\} 1/);
+  assert.match(metrics, /claude_meter_budget_store_errors_total\{budget="closed",outcome="refused"\} 1/);
   assert.match(metrics, /claude_meter_budget_settles_pending 1/);
 
   await redis.restart();

@@ -67,7 +67,7 @@ for (const [label, connect] of [['single node', single], ['3-master cluster', cl
         const a = await store.admit(refs, id, { pico: X, tokens: 7 }, T0 + i, 60_000);
         maxSeen = Math.max(maxSeen, total(a.states[0]));
         if (!a.admitted) {
-          assert.equal(a.deniedBy, 0);
+          assert.equal(a.refusedBy, 0);
           return;
         }
         admitted++;

@@ -65,6 +65,6 @@ test('a throttle budget paced by the forecast lasts the day across two proxies: 
     assert.ok(n >= 80, `quarter ${q} admitted only ${n}`);
   }
   const metrics = await (await fetch(`${a.url}/metrics`)).text();
-  assert.match(metrics, /claude_meter_throttled_requests_total\{budget="daily",priority="normal",outcome="rejected"\} \d+/);
-  assert.match(metrics, /claude_meter_budget_projected_usd\{budget="daily",instance="\*",quantile="p50"\}/);
+  assert.match(metrics, /claude_meter_throttled_requests_total\{budget="daily",priority="normal",outcome="refused"\} \d+/);
+  assert.match(metrics, /claude_meter_budget_projected_usd\{budget="daily",budget_instance="\*",quantile="p50"\}/);
 });

@@ -71,7 +71,10 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   assert.equal(bud?.['spent_usd'], Number(json.total.cost_pico_usd) / 1e12);
   assert.ok(typeof bud?.['projected_p50_usd'] === 'number' && bud['projected_p50_usd'] >= (bud['spent_usd'] as number));
 
-  const byKey = JSON.parse(await run(['json', 'true'], ['by', 'key'], ['window', 'month'])) as { rows: Row[]; total: { cache_savings_usd: number } };
+  const byKey = JSON.parse(await run(['json', 'true'], ['by', 'key'], ['window', 'month'])) as { by: string; rows: Row[]; total: { cache_savings_usd: number } };
+  assert.equal(byKey.by, 'key_id', 'the rows are key ids, and the report says so');
+  const byKeyId = JSON.parse(await run(['json', 'true'], ['by', 'key_id'], ['window', 'month'])) as typeof byKey;
+  assert.deepEqual([byKeyId.by, byKeyId.rows], [byKey.by, byKey.rows], '--by key_id is --by key');
   assert.deepEqual(byKey.rows.map((r) => [r.value, r.requests]).sort(), [[hashKey('sk-report-a'), 3], [hashKey('sk-report-b'), 2]].sort());
   assert.ok(byKey.rows.every((r) => r.cache_savings_usd === null), 'per key: no model, no savings figure');
   assert.equal(byKey.total.cache_savings_usd, 0.01335, 'the total still has it');

@@ -3,7 +3,7 @@
  * prometheus scrapes a claude-meter on Redis every second (the shipped prometheus.yml with the
  * target and intervals swapped) while the official SDK sends JSON and SSE traffic through it:
  * cache reads and writes, three models (one unpriced), upstream 400/500/529 and a stream cut
- * by an error event, a throttle budget that paces, a hard cap that rejects, a shadow budget and
+ * by an error event, a throttle budget that paces, a hard cap that refuses, a shadow budget and
  * a threshold alert webhook. Then every variable and every panel query of the committed
  * dashboard is interpolated as Grafana would and evaluated through the HTTP API: each must
  * succeed and return data, unless its panel says it can be empty in a healthy system (then it
@@ -161,8 +161,8 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
   await app.flush();
   const text = await (await fetch(`${url}/metrics`)).text();
   const value = (re: RegExp): number => Number(re.exec(text)?.[1]);
-  const settled = value(/^claude_meter_budget_settled_usd_total\{budget="capped",instance="batch"\} (\S+)$/m);
+  const settled = value(/^claude_meter_budget_settled_usd_total\{budget="capped",budget_instance="batch"\} (\S+)$/m);
   assert.ok(settled > 0);
-  assert.equal(settled, value(/^claude_meter_budget_spent_usd\{budget="capped",instance="batch"\} (\S+)$/m));
+  assert.equal(settled, value(/^claude_meter_budget_spent_usd\{budget="capped",budget_instance="batch"\} (\S+)$/m));
   t.diagnostic(`${all.length} queries, ${sent} requests, ${((Date.now() - t0) / 1000).toFixed(1)} s; empty as allowed: ${emptyAllowed.join(', ') || 'none'}`);
 });

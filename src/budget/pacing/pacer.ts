@@ -2,7 +2,7 @@ import { setTimeout as timersSleep } from 'node:timers/promises';
 import type { Clock } from '../../lib/clock.ts';
 import type { Amount, BudgetConfig, InstanceRef, PaceBuckets } from '../types.ts';
 import { bucketCapacity, LOW_PRIORITY_RESERVE } from './bucket.ts';
-import { pacedDenial, type Denial } from '../policy.ts';
+import { pacedRefusal, type Refusal } from '../policy.ts';
 
 /** Where pacing rates come from (the forecast service); budget/ only applies them. */
 export interface PacingSource {
@@ -31,7 +31,7 @@ export class Pacer {
   readonly #source: PacingSource;
   readonly #clock: Clock;
   readonly #sleep: Sleep;
-  readonly #onThrottled: (budget: BudgetConfig, priority: string, outcome: 'rejected' | 'delayed') => void;
+  readonly #onThrottled: (budget: BudgetConfig, priority: string, outcome: 'refused' | 'delayed') => void;
 
   constructor(opts: {
     buckets: PaceBuckets;
@@ -39,7 +39,7 @@ export class Pacer {
     clock: Clock;
     /** How `delay` mode waits (default: a real timer). */
     sleep?: Sleep;
-    onThrottled?: (budget: BudgetConfig, priority: string, outcome: 'rejected' | 'delayed') => void;
+    onThrottled?: (budget: BudgetConfig, priority: string, outcome: 'refused' | 'delayed') => void;
   }) {
     this.#buckets = opts.buckets;
     this.#source = opts.source;
@@ -49,7 +49,7 @@ export class Pacer {
   }
 
   /** The first pacing refusal among the enforcing refs, or null when every bucket had the cost. */
-  async check(req: PacedRequest, refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], amount: Amount): Promise<{ denial: Denial; budget: BudgetConfig } | null> {
+  async check(req: PacedRequest, refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], amount: Amount): Promise<{ refusal: Refusal; budget: BudgetConfig } | null> {
     const priority = req.priority ?? 'normal';
     for (const [i, ref] of refs.entries()) {
       const b = budgets[i];
@@ -69,8 +69,8 @@ export class Pacer {
           r = await this.#buckets.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
         }
         if (!r.ok) {
-          this.#onThrottled(b, priority, 'rejected');
-          return { denial: pacedDenial(b, ref, ratePerMs, r.waitMs, this.#clock.now()), budget: b };
+          this.#onThrottled(b, priority, 'refused');
+          return { refusal: pacedRefusal(b, ref, ratePerMs, r.waitMs, this.#clock.now()), budget: b };
         }
       }
     }

@@ -14,6 +14,7 @@
  *   {cm:budget}:hm:<budget>:<instance>:<hourStartMs>    hash: minute start ms → pico (spike detail, 3 hours)
  *   {cm:budget}:tb:<bucket>                             hash: l, ts (pacing token bucket)
  *   {cm:budget}:fl:<key>, {cm:budget}:fc:<key>          refit lock, published forecast path (JSON)
+ *   {cm:budget}:si:<key>                                spike incident claim of a budget instance (one alert per incident)
  *   {cm:budget}:wake                                    (sharded) pub/sub channel: settles that released a reservation
  * Hash field names are short because they repeat, and stable because they are persisted.
  *
@@ -55,6 +56,8 @@ export interface BudgetKeys {
   /** Refit lock and published forecast of one budget instance and window. */
   refitLock(key: string): string;
   forecast(key: string): string;
+  /** Claim of a spike incident on one budget instance: one alert across proxies. */
+  incidentClaim(key: string): string;
   /** Pacing token bucket (hash: level, ts). */
   paceBucket(bucket: string): string;
   /** Marker that request `id` was settled: makes a retried settle (after an ambiguous failure) a no-op. */
@@ -98,6 +101,7 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
     paceBucket: (bucket) => `${tagged}:tb:${enc(bucket)}`,
     refitLock: (key) => `${tagged}:fl:${enc(key)}`,
     forecast: (key) => `${tagged}:fc:${enc(key)}`,
+    incidentClaim: (key) => `${tagged}:si:${enc(key)}`,
     alert: (ref, threshold) =>
       `${tagged}:a:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}:${enc(String(threshold))}`,
   };

@@ -82,14 +82,14 @@ export class MemoryBudgetStore implements BudgetStore {
       fits(ref.limitPico, s.spentPico, reserved ? s.reservedPico : 0, amount.pico) &&
       fits(ref.limitTokens, s.spentTokens, reserved ? s.reservedTokens : 0, amount.tokens);
     let fitsUnreserved = true;
-    const deniedBy = refs.findIndex((ref, i) => {
+    const refusedBy = refs.findIndex((ref, i) => {
       if (!ref.enforce) return false;
       const s = this.#read(insts[i], ref, now);
       if (fitsWith(ref, s, true)) return false;
       fitsUnreserved = fitsWith(ref, s, false);
       return true;
     });
-    if (deniedBy < 0) {
+    if (refusedBy < 0) {
       refs.forEach((ref, i) => {
         const inst = this.#materialize(ref, insts[i], now);
         release(inst, id); // a replayed admit replaces its reservation instead of adding a second one
@@ -100,7 +100,7 @@ export class MemoryBudgetStore implements BudgetStore {
         insts[i] = inst;
       });
     }
-    return { admitted: deniedBy < 0, deniedBy, fitsUnreserved, states: refs.map((ref, i) => this.#read(insts[i], ref, now)) };
+    return { admitted: refusedBy < 0, refusedBy, fitsUnreserved, states: refs.map((ref, i) => this.#read(insts[i], ref, now)) };
   }
 
   async settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
@@ -180,6 +180,10 @@ export class MemoryBudgetStore implements BudgetStore {
 
   claimRefit(key: string, ttlMs: number, now: number): Promise<boolean> {
     return this.#forecasts.claimRefit(key, ttlMs, now);
+  }
+
+  claimIncident(key: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#forecasts.claimIncident(key, ttlMs, now);
   }
 
   putForecast(key: string, json: string, ttlMs: number, now: number): Promise<void> {

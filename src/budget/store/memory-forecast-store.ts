@@ -29,7 +29,14 @@ export class MemoryForecastStore implements ForecastStore {
   }
 
   async claimRefit(key: string, ttlMs: number, now: number): Promise<boolean> {
-    const k = `lock:${key}`;
+    return this.#claim(`lock:${key}`, ttlMs, now);
+  }
+
+  async claimIncident(key: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.#claim(`incident:${key}`, ttlMs, now);
+  }
+
+  #claim(k: string, ttlMs: number, now: number): boolean {
     const cur = this.#docs.get(k);
     if (cur && cur.expiresAt > now) return false;
     this.#docs.set(k, { value: '1', expiresAt: now + ttlMs });

@@ -54,11 +54,11 @@ export class RedisBudgetStore implements BudgetStore {
     assertId(id);
     assertAmount(amount, 'amount');
     assertTtl(reservationTtlMs);
-    if (refs.length === 0) return { admitted: true, deniedBy: -1, fitsUnreserved: true, states: [] };
+    if (refs.length === 0) return { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [] };
     const head = [String(now), id, String(amount.pico), String(amount.tokens), String(now + reservationTtlMs)];
     const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, head);
     const reply = await this.#client.claudeMeterBudgetAdmit(keys.length, ...keys, ...args);
-    return { admitted: reply[0] === 1, deniedBy: reply[1] ?? -1, fitsUnreserved: reply[2] === 1, states: toStates(reply, 3, refs.length) };
+    return { admitted: reply[0] === 1, refusedBy: reply[1] ?? -1, fitsUnreserved: reply[2] === 1, states: toStates(reply, 3, refs.length) };
   }
 
   async settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
@@ -93,6 +93,11 @@ export class RedisBudgetStore implements BudgetStore {
   async claimRefit(key: string, ttlMs: number, now: number): Promise<boolean> {
     this.#assertOpen();
     return runClaim(this.#client, this.#keys.refitLock(key), ttlMs, now);
+  }
+
+  async claimIncident(key: string, ttlMs: number, now: number): Promise<boolean> {
+    this.#assertOpen();
+    return runClaim(this.#client, this.#keys.incidentClaim(key), ttlMs, now);
   }
 
   async putForecast(key: string, json: string, ttlMs: number): Promise<void> {

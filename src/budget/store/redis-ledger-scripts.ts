@@ -23,7 +23,7 @@ import type { InstanceRef, InstanceState } from '../types.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** ADMIT: [admitted 0/1, deniedBy, fits without reservations 0/1, then 4 state integers per ref]. */
+    /** ADMIT: [admitted 0/1, refusedBy, fits without reservations 0/1, then 4 state integers per ref]. */
     claudeMeterBudgetAdmit(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** SETTLE: [found 0/1 (-1: already settled), 4 integers per ref before, then 4 per ref after]. */
     claudeMeterBudgetSettle(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
@@ -124,15 +124,15 @@ for i = 1, nrefs do
   purge(refs[i])
   states[i] = read(refs[i])
 end
-local denied = -1
+local refused = -1
 for i = 1, nrefs do
   local r, s = refs[i], states[i]
   if r.enforce and not (fits(r.lp, s[1], s[2], pico) and fits(r.lt, s[3], s[4], tokens)) then
-    denied = i - 1
+    refused = i - 1
     break
   end
 end
-if denied < 0 then
+if refused < 0 then
   for i = 1, nrefs do
     local r = refs[i]
     release(r, ID) -- a replayed admit replaces its reservation instead of adding a second one
@@ -148,11 +148,11 @@ end
 -- Whether the refusing ref would have taken the request without in-flight reservations:
 -- if so the gate waits for them to settle instead of refusing.
 local unreserved = 1
-if denied >= 0 then
-  local r, s = refs[denied + 1], states[denied + 1]
+if refused >= 0 then
+  local r, s = refs[refused + 1], states[refused + 1]
   if not (fits(r.lp, s[1], 0, pico) and fits(r.lt, s[3], 0, tokens)) then unreserved = 0 end
 end
-local out = { denied < 0 and 1 or 0, denied, unreserved }
+local out = { refused < 0 and 1 or 0, refused, unreserved }
 for i = 1, nrefs do push(out, states[i]) end
 return out
 `;

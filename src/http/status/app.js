@@ -102,7 +102,7 @@ function renderRanked(id, rows, cols) {
 function renderRecent(recent) {
   $('recent').tBodies[0].replaceChildren(...recent.rows.map((r) =>
     el('tr', { 'data-id': r.id, 'data-reason': r.reason }, el('td', { class: 'nowrap' }, when(r.time)), el('td', { 'data-field': 'detail' }, r.detail),
-      el('td', { class: 'mono' }, r.key), el('td', {}, r.tag || '—'), el('td', { class: 'mono' }, r.model ?? '—'), el('td', { class: 'mono' }, r.path))));
+      el('td', { class: 'mono' }, r.key_id), el('td', {}, r.tag || '—'), el('td', { class: 'mono' }, r.model ?? '—'), el('td', { class: 'mono' }, r.path))));
   $('recent-empty').hidden = recent.rows.length > 0;
 }
 
@@ -142,7 +142,7 @@ async function refresh() {
     renderTotals(top, recent);
     renderBudgets(budgets.budgets, forecast.forecasts);
     renderRanked('models', top.models, (r) => [num('requests', r.requests, int(r.requests)), num('input', r.tokens.input, int(r.tokens.input)), num('output', r.tokens.output, int(r.tokens.output)), num('cache_read', r.tokens.cache_read, int(r.tokens.cache_read))]);
-    renderRanked('keys', top.keys, (r) => [num('requests', r.requests, int(r.requests))]);
+    renderRanked('keys', top.key_ids, (r) => [num('requests', r.requests, int(r.requests))]);
     renderRanked('tags', top.tags, (r) => [num('requests', r.requests, int(r.requests))]);
     renderRecent(recent);
     lastChart = chart;

@@ -20,6 +20,8 @@ const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 function gateWith(mode: 'reject' | 'delay', ratePerMs: number, sleep?: Sleep) {
   const b = budget({ name: 'paced', limit_usd: 100, action: 'throttle', throttle: { mode, max_delay_ms: 400, burst_s: 1 } });
   const store = new MemoryBudgetStore();
+  const refusals: string[] = [];
+  const throttled: string[] = [];
   const gate = new BudgetGate({
     catalog: new BudgetCatalog([b], () => pricer),
     ledger: store,
@@ -28,37 +30,42 @@ function gateWith(mode: 'reject' | 'delay', ratePerMs: number, sleep?: Sleep) {
     pricer: () => pricer,
     clock: systemClock,
     logger: silentLogger,
+    events: { onRefused: (_b, cause) => refusals.push(cause), onThrottled: (_b, _p, outcome) => throttled.push(outcome) },
     ...(sleep ? { sleep } : {}),
   });
-  return { gate };
+  return { gate, refusals, throttled };
 }
 
 test('reject mode: once the burst is used, 429 "is paced" with retry-after from the bucket', async () => {
   // The expected cost of one request: ~160 prompt tokens × $1 + 100 output × $5 per MTok ≈ 660,000,000 pico.
-  const { gate } = gateWith('reject', 1); // 1 pico/ms: ~7 days to accrue one request
+  const { gate, refusals, throttled } = gateWith('reject', 1); // 1 pico/ms: ~7 days to accrue one request
   const first = await gate.admit(req('a'));
   assert.equal(first.kind, 'admitted', 'a new bucket starts full (burst allowance)');
   const second = await gate.admit(req('b'));
-  assert.equal(second.kind, 'denied');
-  if (second.kind !== 'denied') return;
-  assert.match(second.denial.message, /budget 'paced' \(day\) is paced: spend is projected past \$100\.00 before .*; retry in \d+s/);
-  assert.ok(second.denial.retryAfterS > 60);
-  assert.equal(second.denial.shouldRetry, false);
+  assert.equal(second.kind, 'refused');
+  if (second.kind !== 'refused') return;
+  assert.match(second.refusal.message, /budget 'paced' \(day\) is paced: spend is projected past \$100\.00 before .*; retry in \d+s/);
+  assert.ok(second.refusal.retryAfterS > 60);
+  assert.equal(second.refusal.shouldRetry, false);
+  assert.deepEqual(refusals, ['paced'], 'one refusal counted, by cause paced');
+  assert.deepEqual(throttled, ['refused']);
 });
 
 test('delay mode: a short wait is absorbed before forwarding; a long one is still a 429', async () => {
   const cost = gateWith('delay', 1).gate.expected(req('x')).pico;
-  const { gate } = gateWith('delay', cost / 200); // one request accrues every 200 ms; burst_s 1 holds 5
+  const { gate, refusals: none, throttled: delayed } = gateWith('delay', cost / 200); // one request accrues every 200 ms; burst_s 1 holds 5
   for (let i = 0; i < 5; i++) assert.equal((await gate.admit(req(`burst${i}`))).kind, 'admitted');
   const t0 = Date.now();
   assert.equal((await gate.admit(req('b'))).kind, 'admitted', 'held, then admitted');
   const waited = Date.now() - t0;
   assert.ok(waited >= 150 && waited < 400, `waited ${waited} ms`);
-  const slow = gateWith('delay', cost / 5_000).gate; // 5 s per request: above max_delay_ms 400; the bucket holds 1
+  assert.deepEqual([none, delayed], [[], ['delayed']], 'a delayed admission is no refusal');
+  const { gate: slow, refusals } = gateWith('delay', cost / 5_000); // 5 s per request: above max_delay_ms 400; the bucket holds 1
   assert.equal((await slow.admit(req('c'))).kind, 'admitted');
   const t1 = Date.now();
-  assert.equal((await slow.admit(req('d'))).kind, 'denied');
+  assert.equal((await slow.admit(req('d'))).kind, 'refused');
   assert.ok(Date.now() - t1 < 100, 'no pointless wait when the delay would exceed max_delay_ms');
+  assert.deepEqual(refusals, ['paced']);
 });
 
 test('x-meter-priority: low is throttled first: it must leave half the bucket for normal traffic', async () => {
@@ -67,7 +74,7 @@ test('x-meter-priority: low is throttled first: it must leave half the bucket fo
   const { gate } = gateWith('reject', cost / 250);
   assert.equal((await gate.admit(req('l1', 'low'))).kind, 'admitted');
   assert.equal((await gate.admit(req('l2', 'low'))).kind, 'admitted');
-  assert.equal((await gate.admit(req('l3', 'low'))).kind, 'denied', 'low priority stops at half the bucket');
+  assert.equal((await gate.admit(req('l3', 'low'))).kind, 'refused', 'low priority stops at half the bucket');
   assert.equal((await gate.admit(req('n1'))).kind, 'admitted', 'normal priority still gets the rest');
 });
 
@@ -101,10 +108,10 @@ test('a paced refusal says so in its kind; a refusal by the limit says limit', a
   const { gate } = gateWith('reject', 1);
   await gate.admit(req('a'));
   const paced = await gate.admit(req('b'));
-  assert.ok(paced.kind === 'denied' && paced.denial.kind === 'paced');
+  assert.ok(paced.kind === 'refused' && paced.refusal.kind === 'paced');
   const b = budget({ name: 'tiny', limit_usd: 0.000001 });
   const store = new MemoryBudgetStore();
   const capped = new BudgetGate({ catalog: new BudgetCatalog([b], () => pricer), ledger: store, buckets: store, pricer: () => pricer, clock: systemClock, logger: silentLogger });
   const refused = await capped.admit(req('c'));
-  assert.ok(refused.kind === 'denied' && refused.denial.kind === 'limit');
+  assert.ok(refused.kind === 'refused' && refused.refusal.kind === 'limit');
 });

@@ -81,18 +81,18 @@ test('the queue is bounded, the wait is bounded, and both refusals say in_flight
   const t0 = Date.now();
   const waiting = gate.admit(req('b'));
   const full = await gate.admit(req('c'));
-  assert.equal(full.kind, 'denied');
-  if (full.kind === 'denied') {
-    assert.match(full.denial.message, /would fit without the reservations in flight, but the queue of requests waiting for them is full/);
-    assert.equal(full.denial.headers['x-meter-budget-refusal'], 'in_flight');
+  assert.equal(full.kind, 'refused');
+  if (full.kind === 'refused') {
+    assert.match(full.refusal.message, /would fit without the reservations in flight, but the queue of requests waiting for them is full/);
+    assert.equal(full.refusal.headers['x-meter-budget-refusal'], 'in_flight');
   }
   const timedOut = await waiting;
   assert.ok(Date.now() - t0 >= 140, 'refused only after max_wait_ms');
-  assert.equal(timedOut.kind, 'denied');
-  if (timedOut.kind !== 'denied') return;
-  assert.equal(timedOut.denial.cause, 'in_flight');
-  assert.equal(timedOut.denial.retryAfterS, 2);
-  assert.match(timedOut.denial.message, /has no headroom: spent \$0\.0000 \+ \$0\.0006 in flight of \$0\.0010; this request \(about \$0\.0006\) would fit without the reservations in flight, and waited \d+ ms for them to settle/);
+  assert.equal(timedOut.kind, 'refused');
+  if (timedOut.kind !== 'refused') return;
+  assert.equal(timedOut.refusal.cause, 'in_flight');
+  assert.equal(timedOut.refusal.retryAfterS, 2);
+  assert.match(timedOut.refusal.message, /has no headroom: spent \$0\.0000 \+ \$0\.0006 in flight of \$0\.0010; this request \(about \$0\.0006\) would fit without the reservations in flight, and waited \d+ ms for them to settle/);
   assert.deepEqual(refusals, ['in_flight', 'in_flight']);
   assert.deepEqual(waited, ['refused']);
   await gate.close();
@@ -105,21 +105,22 @@ test('a request that does not fit even without reservations is refused at once, 
   const t0 = Date.now();
   const nearly = await gate.admit(req('b'));
   assert.ok(Date.now() - t0 < 100);
-  assert.equal(nearly.kind === 'denied' && nearly.denial.cause, 'nearly_exhausted');
+  assert.equal(nearly.kind === 'refused' && nearly.refusal.cause, 'nearly_exhausted');
   const c = await gate.admit(req('c', 10));
   await settle(c, 'c', small);
   const gone = await gate.admit(req('d', 10));
-  assert.equal(gone.kind === 'denied' && gone.denial.headers['x-meter-budget-refusal'], 'exhausted');
+  assert.equal(gone.kind === 'refused' && gone.refusal.headers['x-meter-budget-refusal'], 'exhausted');
   assert.deepEqual(refusals, ['nearly_exhausted', 'exhausted']);
   await gate.close();
 });
 
 test('max_wait_ms 0 refuses at once, as before waiting existed', async () => {
-  const { gate } = setup((s) => Math.round(1.5 * s), { max_wait_ms: 0 });
+  const { gate, refusals } = setup((s) => Math.round(1.5 * s), { max_wait_ms: 0 });
   await gate.admit(req('a'));
   const b = await gate.admit(req('b'));
-  assert.equal(b.kind === 'denied' && b.denial.cause, 'in_flight');
-  if (b.kind === 'denied') assert.doesNotMatch(b.denial.message, /waited/);
+  assert.equal(b.kind === 'refused' && b.refusal.cause, 'in_flight');
+  if (b.kind === 'refused') assert.doesNotMatch(b.refusal.message, /waited/);
+  assert.deepEqual(refusals, ['in_flight']);
 });
 
 test('a client that leaves while waiting leaves the queue; the next waiter moves up', async () => {
@@ -139,7 +140,7 @@ test('a client that leaves while waiting leaves the queue; the next waiter moves
 });
 
 test('close() ends every wait at once with its 429', async () => {
-  const { gate } = setup((s) => Math.round(1.5 * s));
+  const { gate, refusals } = setup((s) => Math.round(1.5 * s));
   await gate.admit(req('a'));
   const waiting = gate.admit(req('b'));
   await new Promise((r) => setTimeout(r, 10));
@@ -147,5 +148,6 @@ test('close() ends every wait at once with its 429', async () => {
   await gate.close();
   const b = await waiting;
   assert.ok(Date.now() - t0 < 100);
-  assert.equal(b.kind === 'denied' && b.denial.cause, 'in_flight');
+  assert.equal(b.kind === 'refused' && b.refusal.cause, 'in_flight');
+  assert.deepEqual(refusals, ['in_flight']);
 });

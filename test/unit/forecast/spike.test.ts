@@ -15,6 +15,9 @@ import { emptyUsage } from '../../../src/core/usage.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 import { budget } from '../../helpers/budget-config.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { createMetrics } from '../../../src/metrics/registry.ts';
+import { forecastEvents } from '../../../src/compose/forecast-events.ts';
+import type { AlertEvent } from '../../../src/alerts/types.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -67,9 +70,21 @@ test('a 47× burst is detected once, with the offending key and tag; a normal we
   assert.equal(spikes.length, 1, 'one alert per incident');
   const s = spikes[0];
   assert.ok(s);
-  assert.deepEqual(s.offender, { key: 'k-runaway', tag: 'batch-job' });
+  assert.deepEqual(s.offender, { keyId: 'k-runaway', tag: 'batch-job' });
   assert.ok(s.ratePerHourPico > 5 * s.expectedPerHourPico);
   assert.ok(svc.offenderRate('daily', '*', 'k-runaway', 'other', burst + 7 * MIN), 'the offending key is paced');
   assert.equal(svc.offenderRate('daily', '*', 'k-normal', 'web', burst + 7 * MIN), null, 'others are not');
   assert.equal(svc.offenderRate('daily', '*', 'k-runaway', 'x', burst + 30 * MIN), null, 'pacing of an offender lapses');
+});
+
+test('the spike alert names the offender by key_id and tag, and is counted', async () => {
+  const metrics = createMetrics({ keyLabel: false, tagLabel: false, defaultMetrics: false });
+  const alerts: AlertEvent[] = [];
+  const events = forecastEvents(metrics, (e) => alerts.push(e));
+  const b = budget({ name: 'daily', limit_usd: 1000 });
+  const at = T0 + 3 * HOUR;
+  events.onSpike?.({ budget: b, instance: '*', ratePerHourPico: 47e12, expectedPerHourPico: 1e12, offender: { keyId: 'k-runaway', tag: 'batch-job' }, at });
+  events.onSpike?.({ budget: b, instance: '*', ratePerHourPico: 47e12, expectedPerHourPico: 1e12, offender: {}, at });
+  assert.deepEqual(alerts.map((a) => a.kind === 'spend_spike' && a.offender), [{ key_id: 'k-runaway', tag: 'batch-job' }, {}]);
+  assert.match(await metrics.registry.metrics(), /^claude_meter_spike_alerts_total\{budget="daily"\} 2$/m);
 });

@@ -74,5 +74,6 @@ test('the log line gives dollars and leaves absent fields out', () => {
   assert.equal(f['cost_usd'], 0.0045);
   assert.equal(f['reserved_usd'], 0.002);
   assert.equal(f['usage_missing'], undefined);
-  assert.equal(f['key'], '0123456789abcdef');
+  assert.equal(f['key_id'], '0123456789abcdef');
+  assert.equal(f['key'], undefined, 'one name for the key id at every edge');
 });

@@ -89,7 +89,7 @@ test('budget events: settled USD per instance (exact), the window length, and st
   events.onStates?.([b], [ref], [{ spentPico: 1e12, reservedPico: 0, spentTokens: 0, reservedTokens: 0 }]);
   metrics.bindSources({ journalDepth: () => 0, settlesPending: () => 0, storeReachable: async () => false });
   const text = await metrics.registry.metrics();
-  assert.match(text, /^claude_meter_budget_settled_usd_total\{budget="daily",instance="\*"\} 1\.00000000001$/m);
-  assert.match(text, /^claude_meter_budget_window_seconds\{budget="daily",instance="\*"\} 86400$/m);
+  assert.match(text, /^claude_meter_budget_settled_usd_total\{budget="daily",budget_instance="\*"\} 1\.00000000001$/m);
+  assert.match(text, /^claude_meter_budget_window_seconds\{budget="daily",budget_instance="\*"\} 86400$/m);
   assert.match(text, /^claude_meter_store_up 0$/m);
 });

@@ -32,7 +32,7 @@ async function simulateJson(config: string, svg: string): Promise<{ instances: I
   return JSON.parse(r.out) as { instances: InstanceResult[]; requests: number; svg: string };
 }
 
-test('a reject budget at half the demand is exhausted at 13:35 each day and rejects the other half', async () => {
+test('a reject budget at half the demand is exhausted at 13:35 each day and refuses the other half', async () => {
   const res = await simulateJson('reject.config.yaml', 'reject.svg');
   assert.equal(res.requests, 3 * 1440);
   const inst = res.instances[0];
@@ -42,12 +42,12 @@ test('a reject budget at half the demand is exhausted at 13:35 each day and reje
     // 160 night requests + 560 from 08:00 = 720 × $0.006 = $4.32: the 720th lands at 13:35:42.
     assert.equal(w.exhaustedAt, d * DAY + 13 * HOUR + 35 * 60_000 + 42_000, `day ${d}`);
     assert.equal(w.admitted, 720);
-    assert.equal(w.rejected, 720);
+    assert.equal(w.refused, 720);
     assert.equal(w.throttled, 0);
     assert.ok(Math.abs(w.spent - 4.32) < 1e-9 && Math.abs(w.demand - 8.64) < 1e-9);
   }
-  const rejectedHours = inst.hours.filter((h) => h.rejected > 0).map((h) => (h.t % DAY) / HOUR);
-  assert.equal(Math.min(...rejectedHours), 13, 'nothing is rejected before the budget runs out');
+  const refusedHours = inst.hours.filter((h) => h.refused > 0).map((h) => (h.t % DAY) / HOUR);
+  assert.equal(Math.min(...refusedHours), 13, 'nothing is refused before the budget runs out');
 });
 
 test('a throttle budget at half the demand paces spend over the day: 90–100% spent, throttling from morning to afternoon', async () => {
@@ -58,7 +58,7 @@ test('a throttle budget at half the demand paces spend over the day: 90–100% s
     const share = w.spent / w.limit;
     assert.ok(share >= 0.9 && share <= 1, `day ${d}: spent ${(100 * share).toFixed(1)}% of the limit`);
     assert.ok(w.throttled > 500, `day ${d}: ${w.throttled} throttled`);
-    assert.equal(w.rejected, 0, 'pacing keeps the limit from being hit');
+    assert.equal(w.refused, 0, 'pacing keeps the limit from being hit');
     const hours = inst.hours.filter((h) => h.t >= d * DAY && h.t < (d + 1) * DAY && h.throttled > 0).map((h) => (h.t % DAY) / HOUR);
     assert.ok(hours.length >= 6, `day ${d}: throttled in ${hours.length} hours`);
     assert.ok(Math.min(...hours) <= 10 && Math.max(...hours) >= 15, `day ${d}: throttled hours ${hours.join(',')}`);

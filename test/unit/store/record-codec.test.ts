@@ -28,6 +28,16 @@ test('record codec round-trips records, keeping null distinct from empty string'
   assert.equal(decodeRecord(['v2', '{"id":"x"}']), null, 'not an array');
 });
 
+test('a budget refusal recorded under its former reason name reads back as refused_by_budget', () => {
+  const refused = rec({ status: 429, usage: null, usageMissing: 'refused_by_budget', costPicoUsd: 0 });
+  const [field, json] = encodeRecord(refused);
+  const arr = JSON.parse(json) as unknown[];
+  assert.equal(arr[10], 'refused_by_budget');
+  arr[10] = 'rejected_by_budget';
+  assert.deepEqual(decodeRecord([field, JSON.stringify(arr)]), refused);
+  assert.deepEqual(decodeRecord(v1Of({ ...refused, usageMissing: 'rejected_by_budget' as never })), refused);
+});
+
 /** The v1 form (written before v2): the same array with the usage as an object. */
 function v1Of(r: RequestRecord): [string, string] {
   const byField: Record<string, unknown> = { ...r, stream: r.stream ? 1 : 0, partial: r.partial ? 1 : 0, unpriced: r.unpriced ? 1 : 0, free: r.free ? 1 : 0 };
