@@ -4,7 +4,7 @@
  * 2× within a minute, so a whole-run median cannot resolve a 10% change. Two modes:
  *
  * - default: each round measures every target back to back at c=AB_C (closed loop) and
- *   takes the ratio to bare within the round. Throughput, as the README goal states it.
+ *   takes the ratio to bare within the round. Throughput, as the goal in docs/performance.md states it.
  * - AB_MODE=together: every target under the same fixed rate (AB_RATE req/s each) at the
  *   same time, so all see the same machine. The figure is main-thread CPU per request,
  *   and the ratio (bare's over the target's) is the throughput ratio two saturated single

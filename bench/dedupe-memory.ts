@@ -2,7 +2,7 @@
  * Redis memory per recorded request: first the dedupe set and hour hashes (the event
  * stream capped at 10 entries so it does not count), then the event stream's own bytes per
  * entry (MEMORY USAGE of an uncapped stream): `npx tsx bench/dedupe-memory.ts [checkout dir]`.
- * Pass an older checkout to compare layouts (README, Storage).
+ * Pass an older checkout to compare layouts (docs/operations.md, Storage).
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';

@@ -1,7 +1,7 @@
 /**
  * CPU per request log line: the process logger's native `info` path against pino's own
  * serializer, same object, both writing to /dev/null. `npx tsx bench/log-line.ts`
- * (README, Logs). A loop, so it shows the serializer's cost, not cache effects in a proxy.
+ * (docs/observability.md, Logs). A loop, so it shows the serializer's cost, not cache effects in a proxy.
  */
 import pino from 'pino';
 import { createProcessLogger } from '../src/lib/process-logger.ts';

@@ -1,7 +1,7 @@
 /**
  * Event-loop cost of the per-request metrics: recordMetrics() as shipped (plain numbers per
  * model, src/metrics/series.ts) against the same updates through prom-client's own Counter
- * and Histogram (what it replaced). README, Metrics. `npx tsx bench/metrics-record.ts`
+ * and Histogram (what it replaced). docs/observability.md, Metrics. `npx tsx bench/metrics-record.ts`
  */
 import { createMetrics } from '../src/metrics/registry.ts';
 import { modelLabel, recordMetrics } from '../src/metrics/record.ts';

@@ -1,7 +1,7 @@
 /**
  * Redis's own time per proxied request, by command (INFO commandstats), while claude-meter
  * with the Redis store serves 4 s of c=64 load: `npx tsx bench/redis-commandstats.ts [checkout dir]`.
- * `evalsha` includes the commands its script runs; those are listed too (README, Storage).
+ * `evalsha` includes the commands its script runs; those are listed too (docs/operations.md, Storage).
  */
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';

@@ -1,6 +1,6 @@
 /**
  * `npx tsx bench/tap-encoding.ts`: what metering a compressed response costs the proxy.
- * The README's "decode a copy vs ask for identity" decision rests on this: the CPU the tap
+ * docs/metering.md's "decode a copy vs ask for identity" decision rests on this: the CPU the tap
  * spends per response, identity vs gzip vs br, for a typical JSON message and a typical
  * SSE stream. (Asking the upstream for identity costs nothing here but bandwidth there.)
  */

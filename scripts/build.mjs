@@ -4,7 +4,7 @@
  * `npm test`): bundles src/ into dist/ with esbuild, the TypeScript compiler of tsx.
  *
  * Why a bundle, not tsx at run time: one module instead of ~90, no loader thread, and less
- * event-loop CPU per proxied request (README, Performance: measured with bench/ab.ts).
+ * event-loop CPU per proxied request (docs/performance.md: measured with bench/ab.ts).
  * Dependencies stay external (node_modules), so dist/ holds only our code. Type checking is
  * `npm run typecheck`'s job (tsc); esbuild only strips types.
  *

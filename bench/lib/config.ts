@@ -14,7 +14,7 @@ export const BENCH = {
   seconds: num('BENCH_SECONDS', 5, 1),
   rounds: num('BENCH_ROUNDS', 7, 1),
   warmupSeconds: num('BENCH_WARMUP', 2, 0.5),
-  /** BENCH_CONCURRENCY=64 (a comma list) measures only those levels: for focused experiments, not the README table. */
+  /** BENCH_CONCURRENCY=64 (a comma list) measures only those levels: for focused experiments, not the table of docs/performance.md. */
   concurrencies: env['BENCH_CONCURRENCY'] ? env['BENCH_CONCURRENCY'].split(',').map(Number) : [1, 16, 64],
   /** The http-proxy-3 comparison engine is only measured where the engine decision is made. */
   variantConcurrencies: [1, 64],

@@ -1,4 +1,4 @@
-/** Results → the Markdown block pasted into the README, with goals judged PASS/FAIL. */
+/** Results → the Markdown block pasted into docs/performance.md, with goals judged PASS/FAIL. */
 import type { LoadResult } from './load.ts';
 
 export type Target = 'direct' | 'bare' | 'meter' | 'variant';

@@ -192,7 +192,7 @@ export function summarize(run: BurstRun): Summary {
 
 const q = (v: number[], p: number): string => (v.length === 0 ? '–' : quantile(v, p).toFixed(2));
 
-/** One line for the README's figures. */
+/** One line for the figures of docs/budgets.md. */
 export function report(label: string, run: BurstRun, s: Summary): string {
   const pct = ((s.spentPico / run.capPico) * 100).toFixed(1);
   const ratio = (v: number[]) => `n=${v.length} p10 ${q(v, 0.1)} p50 ${q(v, 0.5)} p90 ${q(v, 0.9)}`;

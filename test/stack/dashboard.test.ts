@@ -3,7 +3,7 @@
  * panel has a unit, the ${datasource} variable and a description naming its metrics, queries
  * use $__rate_interval / $__range and guard divisions; every metric a panel or rule names is
  * exported, and every exported family is on a panel or listed as deliberately not shown.
- * The README lists every panel and every alert.
+ * docs/observability.md lists every panel and every alert.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ import { DASHBOARD_PATH, ROOT, dataPanels, loadDashboard, metricNames, queryVari
 
 const d = loadDashboard();
 const rules = parse(readFileSync(`${ROOT}prometheus/rules.yml`, 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }> };
-const readme = readFileSync(`${ROOT}README.md`, 'utf8');
+const readme = readFileSync(`${ROOT}docs/observability.md`, 'utf8');
 
 test('the committed dashboard JSON is what grafana/dashboard.ts generates (npm run dashboards)', () => {
   assert.ok(readFileSync(DASHBOARD_PATH, 'utf8') === dashboardJson(), 'grafana/dashboards/claude-meter.json is stale: run npm run dashboards');
@@ -91,11 +91,11 @@ test('every metric the dashboard or the rules name is exported; every exported f
   assert.ok([...exported].some((m) => NOT_SHOWN[0]!.pattern.test(m)), 'NOT_SHOWN lists families that exist');
 });
 
-test('the README lists every panel and every alert rule', () => {
+test('docs/observability.md lists every panel and every alert rule', () => {
   const section = readme.slice(readme.indexOf('## Watching it'), readme.indexOf('\n## ', readme.indexOf('## Watching it') + 5));
-  assert.ok(section.length > 100, 'README section "Watching it" exists');
-  for (const p of dataPanels(d)) assert.ok(section.includes(p.title.replace(': $budget', '')), `README does not list panel "${p.title}"`);
+  assert.ok(section.length > 100, 'docs/observability.md section "Watching it" exists');
+  for (const p of dataPanels(d)) assert.ok(section.includes(p.title.replace(': $budget', '')), `docs/observability.md does not list panel "${p.title}"`);
   for (const r of rules.groups.flatMap((g) => g.rules)) {
-    if (r.alert) assert.ok(section.includes(r.alert), `README does not list alert ${r.alert}`);
+    if (r.alert) assert.ok(section.includes(r.alert), `docs/observability.md does not list alert ${r.alert}`);
   }
 });

@@ -1,7 +1,7 @@
 /**
  * The fast version of `npm run bench:forecast`: the default forecaster on the dev series in
  * data/, rolling origin, with full and truncated history. Fails when a change makes it
- * worse than the figures the README states (see bench/forecast/run.ts for the full report).
+ * worse than the figures docs/forecasting.md states (see bench/forecast/run.ts for the full report).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -48,7 +48,8 @@ test('no file points at a path outside the repository', () => {
 });
 
 test('every data file the docs name is in data/, with a licence', () => {
-  const docs = ['README.md', 'data/README.md', 'docs/simulate-example.txt'];
+  const pages = readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+  const docs = ['README.md', 'CONTRIBUTING.md', 'data/README.md', 'docs/simulate-example.txt', ...pages];
   const named = new Set<string>();
   for (const d of docs) {
     for (const m of readFileSync(join(ROOT, d), 'utf8').matchAll(/\bdata\/([\w.-]+\.csv)\b/g)) named.add(m[1]!);
