@@ -9,71 +9,58 @@ import { ConfigWatcher } from './config/reload.ts';
 import { describeOrigin, locateConfig, type LocatedConfig } from './config/locate.ts';
 import { systemClock } from './lib/clock.ts';
 import { chooseLogFormat, createProcessLogger, type LogFormat } from './lib/process-logger.ts';
+import { didYouMean } from './config/suggest.ts';
 import { VERSION } from './version.ts';
-import { runForecastCommand } from './commands/forecast.ts';
-import { runBacktestCommand } from './commands/backtest.ts';
-import { runSimulateCommand } from './commands/simulate.ts';
-import { runReportCommand } from './commands/report.ts';
-import { runCheckConfigCommand } from './commands/check-config.ts';
+import { redisConfigured } from './compose/stores.ts';
+import { CONFIG_FILE, helpText, runCommand, UsageError, usageLine, type CommandSpec, type Env, type Io } from './commands/args.ts';
+import { CHECK_CONFIG, runCheckConfigCommand } from './commands/check-config.ts';
+import { FORECAST, runForecastCommand } from './commands/forecast.ts';
+import { REPORT, runReportCommand } from './commands/report.ts';
+import { BACKTEST, runBacktestCommand } from './commands/backtest.ts';
+import { SIMULATE, runSimulateCommand } from './commands/simulate.ts';
 
-/** The arguments after the command name, for commands that parse their own flags. */
-function rawRest(argv: readonly string[], command: string): string[] {
-  const i = argv.indexOf(command);
-  return argv.slice(i + 1);
+export const START = {
+  name: 'start',
+  summary: 'run the proxy; status page at http://HOST:PORT/_meter/',
+  options: { config: CONFIG_FILE },
+} as const satisfies CommandSpec;
+
+export interface Command {
+  spec: CommandSpec;
+  /** The arguments after the command name; -1: a long-running command owns the process now. */
+  run(argv: readonly string[], io: Io, env: Env): Promise<number>;
 }
+
+/** Every command, in the order the top-level help lists them. */
+export const COMMANDS: readonly Command[] = [
+  { spec: START, run: runStartCommand },
+  { spec: CHECK_CONFIG, run: runCheckConfigCommand },
+  { spec: REPORT, run: runReportCommand },
+  { spec: FORECAST, run: runForecastCommand },
+  { spec: BACKTEST, run: runBacktestCommand },
+  { spec: SIMULATE, run: runSimulateCommand },
+];
 
 const USAGE = `claude-meter ${VERSION}: metering, budget and forecasting proxy for the Claude API
 
 Usage:
-  claude-meter start [--config FILE]   run the proxy; status page at http://HOST:PORT/_meter/
-  claude-meter check-config [FILE]     validate a config and print it as loaded (secrets as ***); exit 1 on an error
-  claude-meter report [--window day|week|month] [--by model|key|tag] [--timezone TZ] [--json] [--config FILE]
-                                       requests, tokens, cost, cache savings and budgets (p50 projection), from the configured Redis
-  claude-meter forecast [--config FILE] [--json]
-                                       current projection of every budget, from the configured Redis
-  claude-meter backtest --series FILE [--model NAME] [--target cost|tokens|requests] [--window day|month]
-                        [--at 6,12,18] [--eval-from DAY] [--json]
-                                       forecaster accuracy against naive baselines on a normalized series
-  claude-meter simulate --series FILE --config FILE [--speed N] [--svg FILE] [--json]
-                                       replay a series through budgets and pacing on a simulated clock
+${COMMANDS.map(({ spec }) => `${usageLine(spec, '  ')}\n      ${spec.summary}`).join('\n')}
+  claude-meter <command> --help
+      the flags of a command, with their defaults
   claude-meter --version
   claude-meter --help
 
+Without a command, claude-meter runs start.
 Config file: --config FILE, else $CLAUDE_METER_CONFIG, else ./proxy.config.yaml if present, else built-in defaults.
 Environment overrides: PORT, UPSTREAM_URL, REDIS_URL; CLAUDE_METER_LOG_FORMAT=json|pretty (default: pretty on a terminal).
 Reload: SIGHUP or saving the config file applies budgets, pricing, alerts and admin changes.`;
 
-export interface ParsedArgs {
-  command: string;
-  flags: Map<string, string>;
-  /** Bare arguments after the command (only check-config takes one). */
-  positionals: string[];
+function runStartCommand(argv: readonly string[], io: Io, env: Env): Promise<number> {
+  return runCommand(START, argv, io, async ({ values }) => {
+    await start(locateConfig(values.config, env));
+    return -1; // keep running
+  });
 }
-
-export function parseArgs(argv: readonly string[]): ParsedArgs {
-  const flags = new Map<string, string>();
-  const positionals: string[] = [];
-  let command = '';
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] ?? '';
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-      else if (i + 1 < argv.length && !(argv[i + 1] ?? '').startsWith('--')) flags.set(a.slice(2), argv[++i] ?? '');
-      else flags.set(a.slice(2), 'true');
-    } else if (command === '') command = a;
-    else positionals.push(a);
-  }
-  return { command, flags, positionals };
-}
-
-/** The config file precedence (config/locate.ts), with `--config` given without a file refused. */
-function locate(args: ParsedArgs, flag = args.flags.get('config')): LocatedConfig {
-  if (flag === 'true') throw new UsageError('--config needs a FILE');
-  return locateConfig(flag, process.env);
-}
-
-class UsageError extends Error {}
 
 function logFormat(): LogFormat {
   try {
@@ -83,14 +70,12 @@ function logFormat(): LogFormat {
   }
 }
 
-async function start(args: ParsedArgs): Promise<void> {
-  const located = locate(args);
+async function start(located: LocatedConfig): Promise<void> {
   const config = loadConfig({ file: located.file, env: process.env });
   const log = createProcessLogger(config.log.level, 1, logFormat());
   const logger = log.logger;
   const app = createApp({ config, clock: systemClock, logger });
   const addr = await app.listen();
-  const redis = config.store.redis.url !== null || config.store.redis.cluster_nodes.length > 0;
   // The first line names the config file, so "were my budgets applied?" is answered at a glance.
   logger.info(
     {
@@ -103,7 +88,7 @@ async function start(args: ParsedArgs): Promise<void> {
       version: VERSION,
     },
     `claude-meter listening on ${addr.address}:${addr.port}, config: ${describeOrigin(located)}, ` +
-      (redis
+      (redisConfigured(config)
         ? 'store: redis'
         : 'store: in-memory (embedded; not persisted, not shared: set REDIS_URL or store.redis.url for Redis)'),
   );
@@ -132,59 +117,27 @@ async function start(args: ParsedArgs): Promise<void> {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  let args: ParsedArgs;
-  try {
-    args = parseArgs(argv);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (args.flags.has('version')) {
+  const [first] = argv;
+  if (first === '--version') {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  if (args.flags.has('help') || args.command === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+  if (first === '--help' || first === '-h' || first === 'help') {
+    // `claude-meter help report` is `claude-meter report --help`.
+    const spec = COMMANDS.find((c) => c.spec.name === argv[1])?.spec;
+    process.stdout.write(spec === undefined ? `${USAGE}\n` : helpText(spec));
     return 0;
   }
-  const command = args.command || 'start';
-  const positional = command === 'check-config' ? 1 : 0;
-  if (args.positionals.length > positional) {
-    process.stderr.write(`unexpected argument '${args.positionals[positional] ?? ''}'\n\n${USAGE}\n`);
+  // Without a command (nothing, or a flag first), the arguments are start's.
+  const named = first !== undefined && !first.startsWith('-');
+  const command = COMMANDS.find((c) => c.spec.name === (named ? first : 'start'));
+  if (command === undefined) {
+    process.stderr.write(`unknown command '${first}'${didYouMean(first, COMMANDS.map((c) => c.spec.name))}\n\n${USAGE}\n`);
     return 2;
   }
-  // Commands that read the config get the file by the one precedence rule.
-  const withConfig = (): Map<string, string> => {
-    const flags = new Map(args.flags);
-    const file = locate(args).file;
-    if (file === null) flags.delete('config');
-    else flags.set('config', file);
-    return flags;
-  };
   try {
-    switch (command) {
-      case 'start':
-        await start(args);
-        return -1; // keep running
-      case 'forecast':
-        return await runForecastCommand(withConfig(), process, process.env);
-      case 'report':
-        return await runReportCommand(withConfig(), process, process.env);
-      case 'check-config':
-        return runCheckConfigCommand(locate(args, args.positionals[0] ?? args.flags.get('config')), process, process.env);
-      case 'backtest':
-        return await runBacktestCommand(rawRest(argv, 'backtest'), process);
-      case 'simulate':
-        return await runSimulateCommand(rawRest(argv, 'simulate'), process, process.env);
-      default:
-        process.stderr.write(`unknown command '${command}'\n\n${USAGE}\n`);
-        return 2;
-    }
+    return await command.run(named ? argv.slice(1) : argv, process, process.env);
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`${err.message}\n\n${USAGE}\n`);
-      return 2;
-    }
     if (err instanceof ConfigError) {
       process.stderr.write(`claude-meter: refusing to start: ${err.message}\n`);
       return 2;

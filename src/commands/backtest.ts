@@ -1,116 +1,91 @@
 /**
- * `claude-meter backtest --series FILE [--model NAME] [--target cost|tokens|requests]
- *   [--window day|month] [--at 6,12,18] [--eval-from DAY] [--history DAYS] [--json]
- *   [--price-input USD] [--price-output USD] [--scale-token-coverage]`
+ * `claude-meter backtest --series FILE [...]` (the options: BACKTEST below, or `--help`).
  *
  * Walk-forward accuracy of the forecaster on a normalized series (the forms of data/README.md),
  * next to the naive baselines. Exit 0 on success, 2 for a bad flag or file (with a message).
  */
 import { readFile } from 'node:fs/promises';
-import { runBacktest, type BacktestResult, type WindowKind } from '../forecast/eval/backtest.ts';
+import { runBacktest, type BacktestResult } from '../forecast/eval/backtest.ts';
 import { DEFAULT_PRICES, parseSeriesCsv, SeriesInputError, TARGETS, type LoadOptions, type Target } from '../forecast/eval/csv.ts';
+import { runCommand, UsageError, type CommandSpec, type Io, type Values } from './args.ts';
 
-interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
+export const BACKTEST = {
+  name: 'backtest',
+  summary: 'forecaster accuracy against naive baselines on a normalized series (the forms of data/README.md)',
+  options: {
+    series: { type: 'string', value: 'FILE', required: true, description: 'the series: per-request or aggregated CSV' },
+    model: { type: 'string', value: 'NAME', description: 'keep only rows with this model label (default: all rows, summed)' },
+    target: { type: 'string', choices: TARGETS, description: 'what is forecast (default: cost when the series has token counts, else requests)' },
+    window: { type: 'string', choices: ['day', 'month'], default: 'day', description: 'a calendar day, or a rolling 30 days' },
+    at: { type: 'string', value: 'LIST', description: 'checkpoints: hours into a day window, days into a month window (default: 6,12,18 for day, 7,14,21 for month)' },
+    'eval-from': { type: 'string', value: 'DAY', description: 'the first evaluated day (day windows) or window start day (month), 0 = the first day (default: 1 for day, 0 for month)' },
+    history: { type: 'string', value: 'DAYS', description: 'show the forecaster and baselines only this many days before each evaluated day (--window day)' },
+    'price-input': { type: 'string', value: 'USD', default: String(DEFAULT_PRICES.inputPerMTok), description: 'price per million input tokens, for --target cost' },
+    'price-output': { type: 'string', value: 'USD', default: String(DEFAULT_PRICES.outputPerMTok), description: 'price per million output tokens, for --target cost' },
+    'scale-token-coverage': { type: 'boolean', description: 'aggregated form: scale token sums by requests / token_covered_requests' },
+    json: { type: 'boolean', description: 'print JSON ({ mape, baselines, windows, ... }) instead of a table' },
+  },
+} as const satisfies CommandSpec;
 
-const VALUE_FLAGS = ['series', 'model', 'target', 'window', 'at', 'eval-from', 'history', 'price-input', 'price-output'] as const;
-const BOOL_FLAGS = ['json', 'scale-token-coverage'] as const;
-
-class UsageError extends Error {}
-
-export async function runBacktestCommand(argv: readonly string[], io: Io): Promise<number> {
-  try {
-    const flags = parseFlags(argv);
-    const file = flags.get('series');
-    if (file === undefined) throw new UsageError('--series FILE is required');
-    const window = oneOf<WindowKind>(flags.get('window') ?? 'day', ['day', 'month'], '--window');
-    const load: LoadOptions = {};
-    const target = flags.get('target');
-    if (target !== undefined) load.target = oneOf<Target>(target, TARGETS, '--target');
-    const model = flags.get('model');
-    if (model !== undefined) load.model = model;
-    if (flags.has('price-input') || flags.has('price-output')) {
-      load.prices = {
-        inputPerMTok: number(flags.get('price-input') ?? String(DEFAULT_PRICES.inputPerMTok), '--price-input'),
-        outputPerMTok: number(flags.get('price-output') ?? String(DEFAULT_PRICES.outputPerMTok), '--price-output'),
-      };
-    }
-    if (flags.has('scale-token-coverage')) load.scaleTokenCoverage = true;
-    const periods = window === 'day' ? 24 : 30;
-    const at = (flags.get('at') ?? (window === 'day' ? '6,12,18' : '7,14,21')).split(',').map((s) => {
-      const k = Number(s.trim());
-      if (!Number.isInteger(k) || k < 1 || k >= periods) {
-        throw new UsageError(`--at: '${s}' is not a whole ${window === 'day' ? 'hour in 1..23' : 'day in 1..29'}`);
-      }
-      return k;
-    });
-    const evalFromFlag = flags.get('eval-from');
-    const evalFrom = evalFromFlag === undefined ? undefined : number(evalFromFlag, '--eval-from');
-    if (evalFrom !== undefined && !Number.isInteger(evalFrom)) throw new UsageError('--eval-from must be a whole day index (0 = first day)');
-    const historyFlag = flags.get('history');
-    const history = historyFlag === undefined ? undefined : number(historyFlag, '--history');
-    if (history !== undefined && (!Number.isInteger(history) || history < 1 || window !== 'day')) {
-      throw new UsageError('--history must be a whole number of days ≥ 1, with --window day');
-    }
-
-    let text: string;
+export function runBacktestCommand(argv: readonly string[], io: Io): Promise<number> {
+  return runCommand(BACKTEST, argv, io, async ({ values: v }) => {
     try {
-      text = await readFile(file, 'utf8');
+      return await run(v, io);
     } catch (err) {
-      throw new UsageError(`cannot read --series ${file}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    const loaded = parseSeriesCsv(text, load);
-    const result = runBacktest(loaded.series, {
-      window,
-      checkpoints: at,
-      ...(evalFrom === undefined ? {} : { evalFrom }),
-      ...(history === undefined ? {} : { history }),
-    });
-    if (result.windows === 0) {
-      throw new UsageError(
-        `no ${window} window to evaluate: the series has ${result.days} whole day(s)` +
-          (window === 'day' ? ' (needs at least 2, or --eval-from 0)' : ' (a month window needs 30)') +
-          (result.skippedZero > 0 ? `, ${result.skippedZero} skipped with a zero total` : ''),
-      );
-    }
-    const meta = { series: file, model: model ?? null, target: loaded.target, form: loaded.form };
-    io.stdout.write(flags.has('json') ? `${JSON.stringify(toJson(result, meta))}\n` : formatTable(result, meta));
-    return 0;
-  } catch (err) {
-    if (err instanceof UsageError || err instanceof SeriesInputError) {
+      if (!(err instanceof SeriesInputError)) throw err;
       io.stderr.write(`claude-meter backtest: ${err.message}\n`);
       return 2;
     }
-    throw err;
-  }
+  });
 }
 
-function parseFlags(argv: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] ?? '';
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}'`);
-    const eq = a.indexOf('=');
-    const name = a.slice(2, eq > 0 ? eq : undefined);
-    if ((BOOL_FLAGS as readonly string[]).includes(name)) {
-      if (eq > 0) throw new UsageError(`--${name} takes no value`);
-      out.set(name, 'true');
-    } else if ((VALUE_FLAGS as readonly string[]).includes(name)) {
-      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (v === undefined || v === '' || (eq < 0 && v.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-      out.set(name, v);
-    } else {
-      throw new UsageError(`unknown flag '--${name}'`);
+async function run(v: Values<(typeof BACKTEST)['options']>, io: Io): Promise<number> {
+  const file = v.series;
+  const window = v.window;
+  const load: LoadOptions = {
+    prices: { inputPerMTok: number(v['price-input'], '--price-input'), outputPerMTok: number(v['price-output'], '--price-output') },
+  };
+  if (v.target !== undefined) load.target = v.target;
+  if (v.model !== undefined) load.model = v.model;
+  if (v['scale-token-coverage']) load.scaleTokenCoverage = true;
+  const periods = window === 'day' ? 24 : 30;
+  const at = (v.at ?? (window === 'day' ? '6,12,18' : '7,14,21')).split(',').map((s) => {
+    const k = Number(s.trim());
+    if (!Number.isInteger(k) || k < 1 || k >= periods) {
+      throw new UsageError(`--at: '${s}' is not a whole ${window === 'day' ? 'hour in 1..23' : 'day in 1..29'}`);
     }
+    return k;
+  });
+  const evalFrom = v['eval-from'] === undefined ? undefined : number(v['eval-from'], '--eval-from');
+  if (evalFrom !== undefined && !Number.isInteger(evalFrom)) throw new UsageError('--eval-from must be a whole day index (0 = first day)');
+  const history = v.history === undefined ? undefined : number(v.history, '--history');
+  if (history !== undefined && (!Number.isInteger(history) || history < 1 || window !== 'day')) {
+    throw new UsageError('--history must be a whole number of days ≥ 1, with --window day');
   }
-  return out;
-}
 
-function oneOf<T extends string>(v: string, allowed: readonly T[], flag: string): T {
-  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got '${v}'`);
-  return v as T;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --series ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const loaded = parseSeriesCsv(text, load);
+  const result = runBacktest(loaded.series, {
+    window,
+    checkpoints: at,
+    ...(evalFrom === undefined ? {} : { evalFrom }),
+    ...(history === undefined ? {} : { history }),
+  });
+  if (result.windows === 0) {
+    throw new UsageError(
+      `no ${window} window to evaluate: the series has ${result.days} whole day(s)` +
+        (window === 'day' ? ' (needs at least 2, or --eval-from 0)' : ' (a month window needs 30)') +
+        (result.skippedZero > 0 ? `, ${result.skippedZero} skipped with a zero total` : ''),
+    );
+  }
+  const meta = { series: file, model: v.model ?? null, target: loaded.target, form: loaded.form };
+  io.stdout.write(v.json ? `${JSON.stringify(toJson(result, meta))}\n` : formatTable(result, meta));
+  return 0;
 }
 
 function number(v: string, flag: string): number {

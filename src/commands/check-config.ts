@@ -7,26 +7,33 @@
 import { stringify } from 'yaml';
 import { loadConfig, describeConfig } from '../config/load.ts';
 import { ConfigError } from '../config/errors.ts';
-import { describeOrigin, type LocatedConfig } from '../config/locate.ts';
+import { describeOrigin, locateConfig } from '../config/locate.ts';
+import { CONFIG_FILE, runCommand, type CommandSpec, type Env, type Io } from './args.ts';
 
-export function runCheckConfigCommand(
-  located: LocatedConfig,
-  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
-  env: Record<string, string | undefined>,
-): number {
-  let described: Record<string, unknown>;
-  try {
-    described = describeConfig(loadConfig({ file: located.file, env })) as Record<string, unknown>;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    io.stderr.write(`claude-meter check-config: ${err.message}\n`);
-    return 1;
-  }
-  const { source: _source, ...body } = described;
-  io.stdout.write(
-    `# valid: ${describeOrigin(located)}\n` +
-      '# effective config: the file, built-in defaults and environment overrides (PORT, UPSTREAM_URL, REDIS_URL); secrets shown as ***\n' +
-      stringify(body, { lineWidth: 0 }),
-  );
-  return 0;
+export const CHECK_CONFIG = {
+  name: 'check-config',
+  summary: 'validate a config and print it as loaded (secrets as ***); exit 1 on an error',
+  positional: { name: 'FILE', description: 'the config file (same as --config FILE; it wins when both are given)' },
+  options: { config: CONFIG_FILE },
+} as const satisfies CommandSpec;
+
+export function runCheckConfigCommand(argv: readonly string[], io: Io, env: Env): Promise<number> {
+  return runCommand(CHECK_CONFIG, argv, io, ({ values, positional }) => {
+    const located = locateConfig(positional ?? values.config, env);
+    let described: Record<string, unknown>;
+    try {
+      described = describeConfig(loadConfig({ file: located.file, env })) as Record<string, unknown>;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      io.stderr.write(`claude-meter check-config: ${err.message}\n`);
+      return 1;
+    }
+    const { source: _source, ...body } = described;
+    io.stdout.write(
+      `# valid: ${describeOrigin(located)}\n` +
+        '# effective config: the file, built-in defaults and environment overrides (PORT, UPSTREAM_URL, REDIS_URL); secrets shown as ***\n' +
+        stringify(body, { lineWidth: 0 }),
+    );
+    return 0;
+  });
 }

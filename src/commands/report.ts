@@ -1,5 +1,5 @@
 /**
- * `claude-meter report [--window day|week|month] [--by model|key|tag] [--timezone TZ] [--json]`:
+ * `claude-meter report [--window day|week|month] [--by model|key|key_id|tag] [--timezone TZ] [--json]`:
  * requests, tokens by kind, cost, cache savings and every budget with its p50 projection, for
  * the current calendar window, read from the deployment's Redis with the proxy's own stores,
  * pricer and forecaster. The embedded store lives inside one proxy process, so there is
@@ -8,10 +8,11 @@
  */
 import Table from 'cli-table3';
 import { loadConfig } from '../config/load.ts';
-import { createApp, type App } from '../app.ts';
+import { locateConfig } from '../config/locate.ts';
+import { redisConfigured } from '../compose/stores.ts';
+import { openStores, type OpenedStores } from '../compose/open-stores.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
-import { buildPricer } from '../pricing/build.ts';
 import type { Pricer } from '../pricing/types.ts';
 import { cacheSavingsPico } from '../pricing/savings.ts';
 import { parseWindow, validTimezone, windowAt } from '../budget/windows.ts';
@@ -20,47 +21,46 @@ import { forecastReport } from '../report/forecasts.ts';
 import { picoToUsd } from '../core/money.ts';
 import { emptyTotals, type Dimension, type Totals, type UsageRow } from '../store/types.ts';
 import { addTotals, dimensionName, parseDimension, rankByCost, sumByValue, totalsJson } from '../report/usage.ts';
+import { CONFIG_FILE, runCommand, UsageError, type CommandSpec, type Env, type Io } from './args.ts';
 
-type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
-const WINDOWS = ['day', 'week', 'month'] as const;
 const BY: readonly Dimension[] = ['model', 'key', 'tag'];
 
-export async function runReportCommand(flags: Map<string, string>, io: Io, env: Record<string, string | undefined>): Promise<number> {
-  const window = flags.get('window') ?? 'day';
-  const byFlag = flags.get('by') ?? 'model';
-  const by = parseDimension(byFlag, BY);
-  const timezone = flags.get('timezone') ?? 'UTC';
-  const bad = !(WINDOWS as readonly string[]).includes(window)
-    ? `--window must be day, week or month (got '${window}')`
-    : by === null
-      ? `--by must be model, key or tag (got '${byFlag}')`
-      : !validTimezone(timezone)
-        ? `--timezone: unknown time zone '${timezone}'`
-        : null;
-  if (bad !== null || by === null) {
-    io.stderr.write(`claude-meter report: ${bad}\n`);
-    return 2;
-  }
-  const config = loadConfig({ file: flags.get('config') ?? null, env });
-  if (config.store.redis.url === null && config.store.redis.cluster_nodes.length === 0) {
-    io.stderr.write(
-      'claude-meter report: no Redis configured (store.redis.url / REDIS_URL): the embedded store lives inside the running proxy, ' +
-        'so there is nothing to read from here. Open the proxy\'s status page (http://HOST:PORT/_meter/) or GET /_meter/usage instead.\n',
-    );
-    return 2;
-  }
-  const app = createApp({ config, clock: systemClock, logger: silentLogger, defaultMetrics: false, forecasting: false });
-  try {
-    await app.ready();
-    const report = await buildReport(app, buildPricer(config), { window, by, timezone, now: systemClock.now() });
-    io.stdout.write(flags.has('json') ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
-    return 0;
-  } catch (err) {
-    io.stderr.write(`claude-meter report: cannot read the store: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  } finally {
-    await app.close();
-  }
+export const REPORT = {
+  name: 'report',
+  summary: 'requests, tokens, cost, cache savings and budgets (p50 projection), from the configured Redis',
+  options: {
+    window: { type: 'string', choices: ['day', 'week', 'month'], default: 'day', description: 'the current calendar window; weeks start on Monday' },
+    by: { type: 'string', choices: ['model', 'key', 'key_id', 'tag'], default: 'model', description: 'one row per model, key id (key or key_id) or tag' },
+    timezone: { type: 'string', value: 'TZ', default: 'UTC', description: 'the IANA time zone of the window' },
+    json: { type: 'boolean', description: 'print JSON (window, rows, total, budgets) instead of tables' },
+    config: CONFIG_FILE,
+  },
+} as const satisfies CommandSpec;
+
+export function runReportCommand(argv: readonly string[], io: Io, env: Env): Promise<number> {
+  return runCommand(REPORT, argv, io, async ({ values }) => {
+    if (!validTimezone(values.timezone)) throw new UsageError(`--timezone: unknown time zone '${values.timezone}'`);
+    const config = loadConfig({ file: locateConfig(values.config, env).file, env });
+    if (!redisConfigured(config)) {
+      io.stderr.write(
+        'claude-meter report: no Redis configured (store.redis.url / REDIS_URL): the embedded store lives inside the running proxy, ' +
+          'so there is nothing to read from here. Open the proxy\'s status page (http://HOST:PORT/_meter/) or GET /_meter/usage instead.\n',
+      );
+      return 2;
+    }
+    let stores: OpenedStores | null = null;
+    try {
+      stores = await openStores(config, { clock: systemClock, logger: silentLogger });
+      const report = await buildReport(stores, { window: values.window, by: parseDimension(values.by, BY) ?? 'model', timezone: values.timezone, now: systemClock.now() });
+      io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+      return 0;
+    } catch (err) {
+      io.stderr.write(`claude-meter report: cannot read the store: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    } finally {
+      await stores?.close();
+    }
+  });
 }
 
 export interface ReportOptions {
@@ -71,24 +71,24 @@ export interface ReportOptions {
 }
 
 /** The report as JSON-ready data (what --json prints; the table shows the same numbers). */
-export async function buildReport(app: Pick<App, 'store' | 'gate' | 'forecasts'>, pricer: Pricer, o: ReportOptions): Promise<Record<string, unknown>> {
+export async function buildReport(stores: Pick<OpenedStores, 'meter' | 'budgets' | 'catalog' | 'forecasts' | 'pricer'>, o: ReportOptions): Promise<Record<string, unknown>> {
   const w = windowAt(parseWindow(o.window, o.timezone), o.now);
-  const query = (by: Dimension) => app.store.query({ by, granularity: 'day', from: w.start, to: o.now });
+  const query = (by: Dimension) => stores.meter.query({ by, granularity: 'day', from: w.start, to: o.now });
   const byModel = await query('model');
   const rows = o.by === 'model' ? byModel : await query(o.by);
   // Savings need the model's rates, so they are summed from the by-model rows (per day, at that day's prices).
-  const savings = savingsByModel(byModel, pricer);
+  const savings = savingsByModel(byModel, stores.pricer);
   const total = emptyTotals();
   const out = rankByCost(sumByValue(rows)).map(([value, t]) => {
     addTotals(total, t);
     const s = o.by === 'model' ? savings.perModel.get(value) : undefined;
     return { value, ...totalsJson(t), cache_savings_usd: s === undefined || s === null ? null : picoToUsd(s) };
   });
-  await app.forecasts.update(o.now);
+  await stores.forecasts.update(o.now);
   const forecasts = new Map(
-    (forecastReport(app.forecasts, o.now) as Array<{ budget: string; instance: string; projected_usd: { p50: number } }>).map((f) => [`${f.budget}|${f.instance}`, f.projected_usd.p50]),
+    (forecastReport(stores.forecasts, o.now) as Array<{ budget: string; instance: string; projected_usd: { p50: number } }>).map((f) => [`${f.budget}|${f.instance}`, f.projected_usd.p50]),
   );
-  const budgets = (await budgetsReport(app.gate, o.now)).map((b) => ({ ...b, projected_p50_usd: forecasts.get(`${b.budget}|${b.instance}`) ?? null }));
+  const budgets = (await budgetsReport({ catalog: stores.catalog, ledger: stores.budgets }, o.now)).map((b) => ({ ...b, projected_p50_usd: forecasts.get(`${b.budget}|${b.instance}`) ?? null }));
   return {
     window: { unit: o.window, timezone: o.timezone, id: w.id, start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() },
     at: new Date(o.now).toISOString(),

@@ -18,39 +18,44 @@ import { DEFAULT_TOKENS, planRequests, type Plan } from '../simulate/requests.ts
 import { simulate, type InstanceResult, type SimResult } from '../simulate/run.ts';
 import { renderSvg } from '../simulate/svg.ts';
 import { timeLabel, windowLabel } from '../simulate/time.ts';
+import { runCommand, UsageError, type CommandSpec, type Env, type Io, type Values } from './args.ts';
 
-type IO = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
-
-const USAGE = `usage: claude-meter simulate --series FILE --config FILE [--model NAME] [--model-as CLAUDE_MODEL]
-         [--from DAY] [--days N] [--scale F] [--tag TAG] [--speed N] [--svg FILE] [--json]`;
-const VALUE_FLAGS = new Set(['series', 'config', 'speed', 'model', 'model-as', 'scale', 'svg', 'from', 'days', 'tag']);
-const BOOL_FLAGS = new Set(['json']);
-const DEFAULT_MODEL_AS = 'claude-sonnet-4-6';
-
-/** A bad flag or input: the message is printed with the usage, exit 2. */
-class UsageError extends Error {}
+export const SIMULATE = {
+  name: 'simulate',
+  summary: 'replay a series through budgets and pacing on a simulated clock, with an SVG chart',
+  options: {
+    series: { type: 'string', value: 'FILE', required: true, description: 'the series: per-request or aggregated CSV, the forms of data/README.md' },
+    config: { type: 'string', value: 'FILE', required: true, description: 'the config whose budgets, pricing and forecast settings are simulated' },
+    model: { type: 'string', value: 'NAME', description: 'keep only rows with this model label (default: all rows)' },
+    'model-as': { type: 'string', value: 'CLAUDE_MODEL', default: 'claude-sonnet-4-6', description: 'the model the requests are billed as' },
+    from: { type: 'string', value: 'DAY', default: '0', description: "the first simulated day, 0 = the series' first; the days before it warm the forecaster" },
+    days: { type: 'string', value: 'N', description: 'how many days to simulate (default: to the end of the series)' },
+    scale: { type: 'string', value: 'F', description: 'keep this share of the requests, in (0, 1], each carrying the tokens of the ones it replaces' },
+    tag: { type: 'string', value: 'TAG', default: 'sim', description: 'the tag every simulated request carries, for per_tag budgets' },
+    speed: { type: 'string', value: 'N', description: 'at most N simulated seconds per wall-clock second, with hourly progress (default: as fast as possible)' },
+    svg: { type: 'string', value: 'FILE', default: 'simulate.svg', description: 'where the chart is written' },
+    json: { type: 'boolean', description: 'print JSON instead of tables' },
+  },
+} as const satisfies CommandSpec;
 
 /** `env`: the process environment, read by main.ts, for the config's ${VAR} references. */
-export async function runSimulateCommand(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<number> {
-  try {
-    return await run(argv, io, env);
-  } catch (err) {
-    if (err instanceof UsageError || err instanceof SeriesInputError || err instanceof ConfigError || err instanceof PricingError) {
-      io.stderr.write(`claude-meter simulate: ${err.message}\n${err instanceof UsageError ? `${USAGE}\n` : ''}`);
+export function runSimulateCommand(argv: readonly string[], io: Io, env: Env): Promise<number> {
+  return runCommand(SIMULATE, argv, io, async ({ values }) => {
+    try {
+      return await run(values, io, env);
+    } catch (err) {
+      if (!(err instanceof SeriesInputError || err instanceof ConfigError || err instanceof PricingError)) throw err;
+      io.stderr.write(`claude-meter simulate: ${err.message}\n`);
       return 2;
     }
-    throw err;
-  }
+  });
 }
 
-async function run(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<number> {
-  const flags = parseFlags(argv);
-  const seriesFile = flags.get('series');
-  const configFile = flags.get('config');
-  if (seriesFile === undefined || configFile === undefined) throw new UsageError('--series and --config are required');
-  const config = loadConfig({ file: configFile, env });
+async function run(flags: Values<(typeof SIMULATE)['options']>, io: Io, env: Env): Promise<number> {
+  const seriesFile = flags.series;
+  const config = loadConfig({ file: flags.config, env });
   const pricer = buildPricer(config);
-  const modelAs = flags.get('model-as') ?? DEFAULT_MODEL_AS;
+  const modelAs = flags['model-as'];
   if (pricer.resolve(modelAs) === null) throw new UsageError(`--model-as '${modelAs}' is not in the price table (pricing.models can add it)`);
   let text: string;
   try {
@@ -58,12 +63,11 @@ async function run(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<numb
   } catch (err) {
     throw new UsageError(`cannot read --series ${seriesFile}: ${(err as Error).message}`);
   }
-  const scale = number(flags, 'scale', (v) => v > 0 && v <= 1, 'a number in (0, 1]');
-  const fromDay = number(flags, 'from', (v) => Number.isInteger(v) && v >= 0, 'a whole number of days >= 0');
-  const days = number(flags, 'days', (v) => Number.isInteger(v) && v >= 1, 'a whole number of days >= 1');
-  const speed = number(flags, 'speed', (v) => v > 0, 'simulated seconds per wall-clock second, > 0');
-  const model = flags.get('model');
-  const tag = flags.get('tag');
+  const scale = number(flags.scale, 'scale', (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+  const fromDay = number(flags.from, 'from', (v) => Number.isInteger(v) && v >= 0, 'a whole number of days >= 0');
+  const days = number(flags.days, 'days', (v) => Number.isInteger(v) && v >= 1, 'a whole number of days >= 1');
+  const speed = number(flags.speed, 'speed', (v) => v > 0, 'simulated seconds per wall-clock second, > 0');
+  const model = flags.model;
   const plan = planRequests(text, {
     modelAs,
     historyDays: config.forecast.history_days,
@@ -71,7 +75,7 @@ async function run(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<numb
     ...(scale === undefined ? {} : { scale }),
     ...(fromDay === undefined ? {} : { fromDay }),
     ...(days === undefined ? {} : { days }),
-    ...(tag === undefined ? {} : { tag }),
+    tag: flags.tag,
   });
   const probe = pricer.price(modelAs, { ...emptyUsage(), input: 1, output: 1 }, { at: plan.from, betas: [] });
   if (probe.unpriced) throw new UsageError(`--model-as '${modelAs}' has no price in force at the simulated time (${new Date(plan.from).toISOString()})`);
@@ -95,7 +99,7 @@ async function run(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<numb
         }),
   });
 
-  const svgArg = flags.get('svg') ?? 'simulate.svg';
+  const svgArg = flags.svg;
   const svgPath = resolve(svgArg);
   const title = `claude-meter simulate: ${basename(seriesFile)}${model === undefined ? '' : ` (${model})`}`;
   const subtitle = `billed as ${modelAs}, ${range(plan)}${plan.scale < 1 ? `, scale ${plan.scale}` : ''}: ${n(res.requests)} requests, ${n(res.admitted)} admitted, ${n(res.throttled)} throttled, ${n(res.refused)} refused`;
@@ -104,7 +108,7 @@ async function run(argv: string[], io: IO, env: NodeJS.ProcessEnv): Promise<numb
   } catch (err) {
     throw new UsageError(`cannot write --svg ${svgPath}: ${(err as Error).message}`);
   }
-  if (flags.has('json')) {
+  if (flags.json) {
     const doc = { series: resolve(seriesFile), model: model ?? null, model_as: modelAs, scale: plan.scale, source_requests: plan.sourceRequests, day0: plan.day0, svg: svgPath, ...res };
     io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     return 0;
@@ -154,27 +158,7 @@ function range(plan: Plan): string {
   return `${timeLabel(plan.from, plan.day0)} to ${timeLabel(plan.to, plan.day0)} (${days} day${days === 1 ? '' : 's'})`;
 }
 
-function parseFlags(argv: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] ?? '';
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}'`);
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    if (BOOL_FLAGS.has(name)) {
-      if (eq > 0) throw new UsageError(`--${name} takes no value`);
-      flags.set(name, 'true');
-    } else if (VALUE_FLAGS.has(name)) {
-      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (v === undefined || v === '' || (eq < 0 && v.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-      flags.set(name, v);
-    } else throw new UsageError(`unknown flag --${name}`);
-  }
-  return flags;
-}
-
-function number(flags: Map<string, string>, name: string, ok: (v: number) => boolean, what: string): number | undefined {
-  const s = flags.get(name);
+function number(s: string | undefined, name: string, ok: (v: number) => boolean, what: string): number | undefined {
   if (s === undefined) return undefined;
   const v = Number(s);
   if (s.trim() === '' || !Number.isFinite(v) || !ok(v)) throw new UsageError(`--${name} must be ${what}, got '${s}'`);

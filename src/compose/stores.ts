@@ -11,8 +11,14 @@ import { MemoryBudgetStore } from '../budget/store/memory-budget-store.ts';
 import { RedisBudgetStore } from '../budget/store/redis-budget-store.ts';
 import { RedisSettleFeed } from '../budget/store/redis-settle-feed.ts';
 
+/** Whether the config names a Redis (a URL or cluster seeds); otherwise the stores are embedded, in memory. */
+export function redisConfigured(config: Config): boolean {
+  return config.store.redis.url !== null || config.store.redis.cluster_nodes.length > 0;
+}
+
 /** One connection (or cluster client) shared by the metering and budget stores; null: in-memory. */
 export function buildRedis(config: Config, logger: Logger): Redis | Cluster | null {
+  if (!redisConfigured(config)) return null;
   const { url, cluster_nodes: nodes } = config.store.redis;
   if (nodes.length > 0) {
     return createRedisCluster(

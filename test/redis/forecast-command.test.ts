@@ -44,16 +44,17 @@ test('forecast command and /_meter/forecast show every budget projection', async
   writeFileSync(file, `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: fc\nbudgets:\n  - name: monthly\n    window: month\n    limit_usd: 100\n`);
   const out = capture();
   const err = capture();
-  const code = await runForecastCommand(new Map([['config', file]]), { stdout: out.stream, stderr: err.stream }, {});
+  const code = await runForecastCommand(['--config', file], { stdout: out.stream, stderr: err.stream }, {});
   assert.equal(code, 0, err.text());
   assert.match(out.text(), /^budget\s+instance\s+window/m);
   assert.match(out.text(), /monthly\s+\*\s+\d{4}-\d\d\s+\$100\.00\s+\$0\.03/);
   assert.match(out.text(), /cold start/);
 
   const json = capture();
-  assert.equal(await runForecastCommand(new Map([['config', file], ['json', 'true']]), { stdout: json.stream, stderr: err.stream }, {}), 0);
+  assert.equal(await runForecastCommand(['--config', file, '--json'], { stdout: json.stream, stderr: err.stream }, {}), 0);
   assert.equal((JSON.parse(json.text()) as { forecasts: unknown[] }).forecasts.length, 1);
 
   const none = capture();
-  assert.equal(await runForecastCommand(new Map(), { stdout: none.stream, stderr: none.stream }, {}), 2, 'no Redis: nothing to read');
+  writeFileSync(join(dir, 'embedded.yaml'), 'budgets: []\n');
+  assert.equal(await runForecastCommand(['--config', join(dir, 'embedded.yaml')], { stdout: none.stream, stderr: none.stream }, {}), 2, 'no Redis: nothing to read');
 });

@@ -5,6 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { createServer, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
@@ -46,15 +48,15 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'c.yaml');
   writeFileSync(file, `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: rp\nbudgets:\n  - name: monthly\n    window: month\n    limit_usd: 100\n`);
-  const run = async (...flags: Array<[string, string]>) => {
+  const run = async (...flags: string[]) => {
     const out = capture();
     const err = capture();
-    const code = await runReportCommand(new Map([['config', file], ...flags]), { stdout: out.stream, stderr: err.stream }, {});
+    const code = await runReportCommand(['--config', file, ...flags], { stdout: out.stream, stderr: err.stream }, {});
     assert.equal(code, 0, err.text());
     return out.text();
   };
 
-  const json = JSON.parse(await run(['json', 'true'])) as { window: { unit: string }; rows: Row[]; total: Row & { cache_savings_usd: number }; budgets: Array<Record<string, unknown>> };
+  const json = JSON.parse(await run('--json')) as { window: { unit: string }; rows: Row[]; total: Row & { cache_savings_usd: number }; budgets: Array<Record<string, unknown>> };
   assert.equal(json.window.unit, 'day');
   const now = Date.now();
   const stored = sumByValue(await app.store.query({ by: 'model', granularity: 'day', from: Math.floor(now / 86_400_000) * 86_400_000, to: now + 1 }));
@@ -71,15 +73,15 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   assert.equal(bud?.['spent_usd'], Number(json.total.cost_pico_usd) / 1e12);
   assert.ok(typeof bud?.['projected_p50_usd'] === 'number' && bud['projected_p50_usd'] >= (bud['spent_usd'] as number));
 
-  const byKey = JSON.parse(await run(['json', 'true'], ['by', 'key'], ['window', 'month'])) as { by: string; rows: Row[]; total: { cache_savings_usd: number } };
+  const byKey = JSON.parse(await run('--json', '--by', 'key', '--window', 'month')) as { by: string; rows: Row[]; total: { cache_savings_usd: number } };
   assert.equal(byKey.by, 'key_id', 'the rows are key ids, and the report says so');
-  const byKeyId = JSON.parse(await run(['json', 'true'], ['by', 'key_id'], ['window', 'month'])) as typeof byKey;
+  const byKeyId = JSON.parse(await run('--json', '--by', 'key_id', '--window', 'month')) as typeof byKey;
   assert.deepEqual([byKeyId.by, byKeyId.rows], [byKey.by, byKey.rows], '--by key_id is --by key');
   assert.deepEqual(byKey.rows.map((r) => [r.value, r.requests]).sort(), [[hashKey('sk-report-a'), 3], [hashKey('sk-report-b'), 2]].sort());
   assert.ok(byKey.rows.every((r) => r.cache_savings_usd === null), 'per key: no model, no savings figure');
   assert.equal(byKey.total.cache_savings_usd, 0.01335, 'the total still has it');
 
-  const table = await run(['by', 'tag']);
+  const table = await run('--by', 'tag');
   assert.match(table, /^day \d{4}-\d\d-\d\d \(UTC\), since .*, by tag$/m);
   assert.match(table, /│ tag\s+│ requests │ errors │ input │ output │ cache write 5m │ cache write 1h │ cache read │\s+cost │ cache savings │/);
   assert.match(table, /│ team-a\s+│\s+3 │\s+0 │\s+300 │\s+30 │\s+600 │\s+0 │\s+3,000 │/);
@@ -87,11 +89,33 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   assert.match(table, /│ monthly\s+│ \*\s+│ \d{4}-\d\d\s+│ \$100\.00 │ \$0\.\d{4}\s+│ \$0\.00\s+│ \$\d+\.\d+\s+│ —\s+│ ok\s+│/);
 });
 
-test('report on the embedded store says there is nothing to read here, and flags are checked', async () => {
+test('report on the embedded store says there is nothing to read here, and flags are checked', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-report-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'embedded.yaml'), 'budgets: []\n');
   const err = capture();
-  assert.equal(await runReportCommand(new Map(), { stdout: err.stream, stderr: err.stream }, {}), 2);
+  assert.equal(await runReportCommand(['--config', join(dir, 'embedded.yaml')], { stdout: err.stream, stderr: err.stream }, {}), 2);
   assert.match(err.text(), /embedded store lives inside the running proxy.*\/_meter\//);
   const bad = capture();
-  assert.equal(await runReportCommand(new Map([['window', 'year']]), { stdout: bad.stream, stderr: bad.stream }, {}), 2);
-  assert.match(bad.text(), /--window must be day, week or month \(got 'year'\)/);
+  assert.equal(await runReportCommand(['--window', 'year'], { stdout: bad.stream, stderr: bad.stream }, {}), 2);
+  assert.match(bad.text(), /^claude-meter report: --window must be one of day, week, month \(got 'year'\)\nusage: claude-meter report /);
+  const zone = capture();
+  assert.equal(await runReportCommand(['--timezone', 'Mars/Olympus'], { stdout: zone.stream, stderr: zone.stream }, {}), 2);
+  assert.match(zone.text(), /^claude-meter report: --timezone: unknown time zone 'Mars\/Olympus'\n/);
+});
+
+test('report against an unreachable Redis exits 1 with the reason', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-report-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A port nobody listens on: taken, then released.
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  const file = join(dir, 'down.yaml');
+  writeFileSync(file, `store:\n  redis:\n    url: redis://127.0.0.1:${port}\n`);
+  const err = capture();
+  assert.equal(await runReportCommand(['--config', file], { stdout: err.stream, stderr: err.stream }, {}), 1);
+  assert.match(err.text(), /^claude-meter report: cannot read the store: .*ECONNREFUSED/);
 });

@@ -102,9 +102,9 @@ test('the SVG is well-formed and draws spend, limit, forecast and the budget nam
 
 test('bad flags and files exit 2 with a message', async () => {
   const cases: [string[], RegExp][] = [
-    [['--config', `${FIX}/reject.config.yaml`], /--series and --config are required/],
-    [['--series', SERIES], /--series and --config are required/],
-    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--bogus', '1'], /unknown flag --bogus/],
+    [['--config', `${FIX}/reject.config.yaml`], /--series FILE is required/],
+    [['--series', SERIES], /--config FILE is required/],
+    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--bogus', '1'], /unknown flag '--bogus'/],
     [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--scale', '0'], /--scale must be a number in \(0, 1\]/],
     [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--days', '1.5'], /--days must be a whole number/],
     [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--speed', 'fast'], /--speed must be/],

@@ -1,0 +1,84 @@
+/** Which of the client's request headers reach the upstream (src/upstream/headers.ts), as exact objects. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingHttpHeaders } from 'node:http';
+import { isHopByHop, upstreamRequestHeaders } from '../../../src/upstream/headers.ts';
+
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+const UPSTREAM = { upstreamHost: 'api.anthropic.com', apiKey: null };
+
+/** What a client's SDK sends (Node lower-cases incoming names). */
+const CLIENT: IncomingHttpHeaders = {
+  'content-type': 'application/json',
+  'content-length': '123',
+  'anthropic-version': '2023-06-01',
+  'anthropic-beta': 'prompt-caching-2024-07-31',
+  'x-api-key': 'sk-client',
+  'user-agent': 'Anthropic/JS 0.30.0',
+  accept: 'application/json',
+};
+
+test('end-to-end headers pass unchanged, content-length included; the input is not modified', () => {
+  const incoming = { ...CLIENT };
+  const out = upstreamRequestHeaders(incoming, UPSTREAM);
+  assert.deepEqual(out, CLIENT);
+  assert.notEqual(out, incoming, 'a new object');
+  assert.deepEqual(incoming, CLIENT);
+});
+
+test('hop-by-hop headers, host, expect and our own x-meter-* headers never leave the proxy', () => {
+  const incoming: IncomingHttpHeaders = {
+    ...CLIENT,
+    ...Object.fromEntries(HOP_BY_HOP.map((h) => [h, h === 'connection' ? 'keep-alive' : 'x'])),
+    host: 'localhost:8080',
+    expect: '100-continue',
+    'x-meter-tag': 'team-a',
+    'x-meter-priority': 'low',
+    'x-metered': 'not ours: no dash after meter',
+  };
+  assert.deepEqual(upstreamRequestHeaders(incoming, UPSTREAM), { ...CLIENT, 'x-metered': 'not ours: no dash after meter' });
+});
+
+test('headers named in Connection are dropped too, whatever their case and spacing', () => {
+  const incoming: IncomingHttpHeaders = { ...CLIENT, connection: 'close,  X-Secret ,Anthropic-Beta', 'x-secret': 'smuggled', 'x-other': 'kept' };
+  const { 'anthropic-beta': _beta, ...rest } = CLIENT;
+  assert.deepEqual(upstreamRequestHeaders(incoming, UPSTREAM), { ...rest, 'x-other': 'kept' });
+  // Without a Connection header nothing else is dropped.
+  assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, 'x-secret': 's' }, UPSTREAM), { ...CLIENT, 'x-secret': 's' });
+});
+
+test('without an injected key the client credentials pass through', () => {
+  const incoming: IncomingHttpHeaders = { ...CLIENT, authorization: 'Bearer client-token' };
+  assert.deepEqual(upstreamRequestHeaders(incoming, UPSTREAM), incoming);
+});
+
+test('an injected upstream key replaces the client credentials: x-api-key is ours, authorization is dropped', () => {
+  const opts = { ...UPSTREAM, apiKey: 'sk-upstream' };
+  const { 'x-api-key': _key, ...withoutKey } = CLIENT;
+  assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, authorization: 'Bearer client-token' }, opts), { ...withoutKey, 'x-api-key': 'sk-upstream' });
+  // A client that sent no key at all gets ours too.
+  assert.deepEqual(upstreamRequestHeaders(withoutKey, opts), { ...withoutKey, 'x-api-key': 'sk-upstream' });
+  // Naming x-api-key in Connection does not strip the injected one.
+  assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, connection: 'x-api-key' }, opts), { ...withoutKey, 'x-api-key': 'sk-upstream' });
+});
+
+test('identity: accept-encoding is replaced by identity; otherwise the client value (or its absence) is kept', () => {
+  const gz: IncomingHttpHeaders = { ...CLIENT, 'accept-encoding': 'gzip, br' };
+  assert.deepEqual(upstreamRequestHeaders(gz, { ...UPSTREAM, identity: true }), { ...CLIENT, 'accept-encoding': 'identity' });
+  assert.deepEqual(upstreamRequestHeaders(CLIENT, { ...UPSTREAM, identity: true }), { ...CLIENT, 'accept-encoding': 'identity' });
+  assert.deepEqual(upstreamRequestHeaders(gz, { ...UPSTREAM, identity: false }), gz);
+  assert.deepEqual(upstreamRequestHeaders(gz, UPSTREAM), gz);
+  assert.deepEqual(upstreamRequestHeaders(CLIENT, UPSTREAM), CLIENT, 'no accept-encoding is added');
+});
+
+test('array values stay arrays; undefined values are skipped', () => {
+  const incoming: IncomingHttpHeaders = { ...CLIENT, 'x-multi': ['a', 'b'], 'x-gone': undefined };
+  const out = upstreamRequestHeaders(incoming, UPSTREAM);
+  assert.deepEqual(out, { ...CLIENT, 'x-multi': ['a', 'b'] });
+  assert.ok(!('x-gone' in out));
+});
+
+test('isHopByHop: exactly the RFC 9110 connection headers, by lower-case name', () => {
+  for (const h of HOP_BY_HOP) assert.equal(isHopByHop(h), true, h);
+  for (const h of ['content-length', 'content-type', 'host', 'x-api-key', 'authorization', 'set-cookie', 'Connection']) assert.equal(isHopByHop(h), false, h);
+});
