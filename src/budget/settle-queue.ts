@@ -1,3 +1,4 @@
+import type { TimerHandle, Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Amount, BudgetConfig, InstanceRef } from './types.ts';
 
@@ -9,6 +10,10 @@ export interface PendingSettle {
   actual: Amount;
 }
 
+/** The first retry waits this long; each failed retry doubles it, up to RETRY_MAX_MS. */
+export const RETRY_INITIAL_MS = 250;
+export const RETRY_MAX_MS = 10_000;
+
 /**
  * Settles run after the response, off the request path. When the budget store is
  * unreachable they wait here (bounded, FIFO) and are retried with backoff: spend that
@@ -18,17 +23,19 @@ export interface PendingSettle {
 export class SettleQueue {
   readonly #run: (p: PendingSettle) => Promise<void>;
   readonly #logger: Logger;
+  readonly #clock: Timers;
   readonly #max: number;
   readonly #pending: PendingSettle[] = [];
   readonly #inflight = new Set<Promise<void>>();
-  #timer: NodeJS.Timeout | null = null;
-  #delayMs = 250;
+  #timer: TimerHandle | null = null;
+  #delayMs = RETRY_INITIAL_MS;
   #down = false;
   #dropped = 0;
 
-  constructor(opts: { run: (p: PendingSettle) => Promise<void>; logger: Logger; maxPending?: number }) {
+  constructor(opts: { run: (p: PendingSettle) => Promise<void>; logger: Logger; clock: Timers; maxPending?: number }) {
     this.#run = opts.run;
     this.#logger = opts.logger;
+    this.#clock = opts.clock;
     this.#max = opts.maxPending ?? 100_000;
   }
 
@@ -60,8 +67,7 @@ export class SettleQueue {
   /** One last drain attempt, then stop the timer. */
   async close(): Promise<void> {
     await this.flush();
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#stopTimer();
     await this.#drain();
     if (this.#pending.length > 0) this.#logger.error({ pending: this.#pending.length }, 'budget settles lost at shutdown: store unreachable');
   }
@@ -83,11 +89,16 @@ export class SettleQueue {
 
   #schedule(): void {
     if (this.#timer) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = null;
       void this.#drain();
     }, this.#delayMs);
     this.#timer.unref();
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
+    this.#timer = null;
   }
 
   async #drain(): Promise<void> {
@@ -98,7 +109,7 @@ export class SettleQueue {
         await this.#run(p);
       } catch (err) {
         this.#onFailure(err);
-        this.#delayMs = Math.min(10_000, this.#delayMs * 2);
+        this.#delayMs = Math.min(RETRY_MAX_MS, this.#delayMs * 2);
         this.#schedule();
         return;
       }
@@ -106,6 +117,6 @@ export class SettleQueue {
     }
     if (this.#down) this.#logger.info({}, 'budget store reachable again: queued settles applied');
     this.#down = false;
-    this.#delayMs = 250;
+    this.#delayMs = RETRY_INITIAL_MS;
   }
 }
