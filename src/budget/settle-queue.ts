@@ -28,6 +28,8 @@ export class SettleQueue {
   readonly #pending: PendingSettle[] = [];
   readonly #inflight = new Set<Promise<void>>();
   #timer: TimerHandle | null = null;
+  /** One drain at a time: a second would run the head again and then shift off a settle never run. */
+  #draining: Promise<void> | null = null;
   #delayMs = RETRY_INITIAL_MS;
   #down = false;
   #dropped = 0;
@@ -64,11 +66,12 @@ export class SettleQueue {
     while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
   }
 
-  /** One last drain attempt, then stop the timer. */
+  /** One last drain attempt, and no retry after it. */
   async close(): Promise<void> {
     await this.flush();
     this.#stopTimer();
     await this.#drain();
+    this.#stopTimer();
     if (this.#pending.length > 0) this.#logger.error({ pending: this.#pending.length }, 'budget settles lost at shutdown: store unreachable');
   }
 
@@ -101,7 +104,14 @@ export class SettleQueue {
     this.#timer = null;
   }
 
-  async #drain(): Promise<void> {
+  #drain(): Promise<void> {
+    this.#draining ??= this.#drainNow().finally(() => {
+      this.#draining = null;
+    });
+    return this.#draining;
+  }
+
+  async #drainNow(): Promise<void> {
     while (this.#pending.length > 0) {
       const p = this.#pending[0];
       if (!p) break;
@@ -113,7 +123,8 @@ export class SettleQueue {
         this.#schedule();
         return;
       }
-      this.#pending.shift();
+      // Unless the bound dropped it meanwhile.
+      if (this.#pending[0] === p) this.#pending.shift();
     }
     if (this.#down) this.#logger.info({}, 'budget store reachable again: queued settles applied');
     this.#down = false;
