@@ -22,7 +22,7 @@ export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gat
   reload(next: Config): void;
   /** Resolves once the store connection is up (or after a short grace period when it is not). */
   ready(): Promise<void>;
-  /** Wait until every record and budget settle in flight has been written or queued (tests). */
+  /** Wait until every record and budget settle in flight has been written or queued, and every alert they raised delivered or failed (tests). */
   flush(): Promise<void>;
   listen(): Promise<AddressInfo>;
   /** Stops accepting, waits for in-flight records to be written or journaled, closes the store. */
@@ -61,7 +61,7 @@ export function createApp(opts: AppOptions): App {
     forecasts,
     reload(next) {
       // One synchronous step: no request sees the new snapshot with the old budgets.
-      const old = g.live.swap(buildSnapshot(next, logger, g.metrics));
+      const old = g.live.swap(buildSnapshot(next, { logger, clock: opts.clock }, g.metrics));
       g.reloadBudgets(next.budgets);
       void old.alerter.close();
     },
@@ -69,6 +69,7 @@ export function createApp(opts: AppOptions): App {
     async flush() {
       await recorder.flush();
       await settles.flush();
+      await g.live.current.alerter.flush();
     },
     async listen() {
       await ready();

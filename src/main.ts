@@ -94,7 +94,7 @@ async function start(located: LocatedConfig): Promise<void> {
   );
   // SIGHUP or an edit of the file reloads budgets, pricing, alerts and the admin token;
   // an invalid new file is refused with a log line and the running config keeps serving.
-  const watcher = config.source ? new ConfigWatcher({ file: config.source, env: process.env, logger, onReload: (next) => app.reload(next) }) : null;
+  const watcher = config.source ? new ConfigWatcher({ file: config.source, env: process.env, logger, clock: systemClock, onReload: (next) => app.reload(next) }) : null;
   watcher?.start(config);
   let closing = false;
   const shutdown = (signal: string) => {

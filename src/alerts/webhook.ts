@@ -8,6 +8,7 @@
  * Only the URL's origin is ever logged: webhook URLs (Slack's, for one) carry a secret in the path.
  */
 import { Agent, request, type Dispatcher } from 'undici';
+import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { alertPayload } from './format.ts';
 import type { AlertEvent, AlertKind, AlertResult } from './types.ts';
@@ -20,9 +21,11 @@ export interface WebhookAlerterOptions {
   /** Total attempts per alert, including the first. */
   maxAttempts: number;
   logger: Logger;
+  /** What attempt timeouts, retry backoff (and its jitter) and close()'s deadline wait on. */
+  clock: Timers;
   /** For metrics: 'retried' once per extra attempt, then exactly one 'sent' or 'failed' per accepted alert. */
   onResult?: (r: AlertResult) => void;
-  /** Delay before the retry that follows failed attempt number `attempt` (1-based). */
+  /** Delay before the retry that follows failed attempt number `attempt` (1-based); default defaultBackoffMs. */
   backoffMs?: (attempt: number) => number;
   /** Defaults to a private keep-alive Agent that close() destroys; a caller's dispatcher is left open. */
   dispatcher?: Dispatcher;
@@ -36,10 +39,10 @@ export interface WebhookAlerterOptions {
 
 const MAX_DELAY_MS = 30_000;
 
-/** 500 ms × 2^(attempt−1), capped at 30 s, with "equal jitter" so many proxies don't retry in lockstep. */
-export function defaultBackoffMs(attempt: number): number {
+/** 500 ms × 2^(attempt−1), capped at 30 s, with "equal jitter" (`random` in [0, 1)) so many proxies don't retry in lockstep. */
+export function defaultBackoffMs(attempt: number, random: number): number {
   const base = Math.min(MAX_DELAY_MS, 500 * 2 ** (attempt - 1));
-  return base / 2 + Math.random() * (base / 2);
+  return base / 2 + random * (base / 2);
 }
 
 interface Job {
@@ -55,6 +58,7 @@ export class WebhookAlerter {
   readonly #origin: string;
   readonly #ownAgent: Agent | null;
   readonly #log: Logger;
+  readonly #clock: Timers;
   readonly #onResult: (r: AlertResult) => void;
   readonly #backoffMs: (attempt: number) => number;
   readonly #timeoutMs: number;
@@ -76,8 +80,9 @@ export class WebhookAlerter {
 
   constructor(opts: WebhookAlerterOptions) {
     this.#log = opts.logger;
+    this.#clock = opts.clock;
     this.#onResult = opts.onResult ?? (() => {});
-    this.#backoffMs = opts.backoffMs ?? defaultBackoffMs;
+    this.#backoffMs = opts.backoffMs ?? ((attempt) => defaultBackoffMs(attempt, this.#clock.random()));
     this.#timeoutMs = opts.timeoutMs;
     this.#maxAttempts = positiveInt('maxAttempts', opts.maxAttempts);
     this.#maxPending = positiveInt('maxPending', opts.maxPending ?? 1_000);
@@ -126,11 +131,12 @@ export class WebhookAlerter {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      let timer: NodeJS.Timeout | undefined;
+      let expire!: () => void;
+      const expired = new Promise<void>((resolve) => (expire = resolve));
       // Not unref'd: whoever awaits close() asked for this bounded wait.
-      const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#closeTimeoutMs)));
+      const timer = this.#clock.setTimeout(() => expire(), this.#closeTimeoutMs);
       await Promise.race([this.flush(), expired]);
-      clearTimeout(timer);
+      this.#clock.clearTimeout(timer);
       this.#stopped = true;
       for (const job of this.#queue.splice(0)) this.#fail(job, 0, { error: 'cancelled at shutdown' });
       for (const cancel of this.#cancels) cancel();
@@ -172,7 +178,7 @@ export class WebhookAlerter {
   async #attempt(job: Job): Promise<Outcome> {
     const ac = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => ((timedOut = true), ac.abort()), this.#timeoutMs).unref();
+    const timer = this.#clock.setTimeout(() => ((timedOut = true), ac.abort()), this.#timeoutMs).unref();
     const cancel = (): void => ac.abort();
     this.#cancels.add(cancel);
     try {
@@ -193,7 +199,7 @@ export class WebhookAlerter {
       const error = timedOut ? `timeout after ${this.#timeoutMs} ms` : this.#stopped ? 'cancelled at shutdown' : '';
       return { ok: false, retry: !this.#stopped, retryAfterMs: null, detail: { error: error || this.#redact(err) } };
     } finally {
-      clearTimeout(timer);
+      this.#clock.clearTimeout(timer);
       this.#cancels.delete(cancel);
     }
   }
@@ -201,8 +207,8 @@ export class WebhookAlerter {
   /** True after ms, false as soon as close() cancels. Unref'd: a pending retry must not keep the process alive. */
   #sleep(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const cancel = (): void => (clearTimeout(timer), this.#cancels.delete(cancel), resolve(false));
-      const timer = setTimeout(() => (this.#cancels.delete(cancel), resolve(true)), ms).unref();
+      const cancel = (): void => (this.#clock.clearTimeout(timer), this.#cancels.delete(cancel), resolve(false));
+      const timer = this.#clock.setTimeout(() => (this.#cancels.delete(cancel), resolve(true)), ms).unref();
       this.#cancels.add(cancel);
     });
   }

@@ -1,4 +1,4 @@
-import type { Clock } from '../lib/clock.ts';
+import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pricer } from '../pricing/types.ts';
 import type { Usage } from '../core/usage.ts';
@@ -8,7 +8,7 @@ import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState, Pa
 import type { BudgetCatalog, BudgetMatch } from './catalog.ts';
 import { CostEstimator } from './estimate.ts';
 import { admittedHeaders, crossedThresholds, overLimit, queuedRefusal, refusal, type Refusal, type RefusalCause } from './policy.ts';
-import { Pacer, type PacingSource, type Sleep } from './pacing/pacer.ts';
+import { Pacer, type PacingSource } from './pacing/pacer.ts';
 import { WaitingRoom, type Attempt } from './waiting.ts';
 
 /** What the gate needs to know about a request before it is forwarded. */
@@ -77,7 +77,7 @@ export class BudgetGate {
   readonly ledger: BudgetLedger;
   readonly #pacer: Pacer | null;
   readonly #pricer: () => Pricer;
-  readonly #clock: Clock;
+  readonly #clock: Timers;
   readonly #logger: Logger;
   readonly #events: GateEvents;
   readonly #estimator: CostEstimator;
@@ -94,13 +94,12 @@ export class BudgetGate {
     pacing?: PacingSource;
     /** A getter: pricing can be reloaded with the config. */
     pricer: () => Pricer;
-    clock: Clock;
+    /** Also what waiting (for reservations, for a paced bucket) waits on. */
+    clock: Timers;
     logger: Logger;
     events?: GateEvents;
     estimator?: CostEstimator;
     reservationTtlMs?: number;
-    /** How `throttle.mode: delay` waits (default: a real timer). */
-    sleep?: Sleep;
     /** Settles on other proxies (Redis); without one only this proxy's settles wake waiters. */
     feed?: SettleFeed;
   }) {
@@ -114,14 +113,13 @@ export class BudgetGate {
     this.#ttlMs = opts.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
     this.#feed = opts.feed ?? null;
     const events = this.#events;
-    this.#room = new WaitingRoom({ onDepth: (label, depth) => events.onQueueDepth?.(label, depth) });
+    this.#room = new WaitingRoom({ clock: opts.clock, onDepth: (label, depth) => events.onQueueDepth?.(label, depth) });
     this.#pacer = opts.pacing
       ? new Pacer({
           buckets: opts.buckets,
           source: opts.pacing,
           clock: opts.clock,
           onThrottled: (budget, priority, outcome) => events.onThrottled?.(budget, priority, outcome),
-          ...(opts.sleep ? { sleep: opts.sleep } : {}),
         })
       : null;
   }

@@ -1,3 +1,4 @@
+import type { TimerHandle, Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Amount, BudgetConfig, InstanceRef } from './types.ts';
 
@@ -9,6 +10,10 @@ export interface PendingSettle {
   actual: Amount;
 }
 
+/** The first retry waits this long; each failed retry doubles it, up to RETRY_MAX_MS. */
+export const RETRY_INITIAL_MS = 250;
+export const RETRY_MAX_MS = 10_000;
+
 /**
  * Settles run after the response, off the request path. When the budget store is
  * unreachable they wait here (bounded, FIFO) and are retried with backoff: spend that
@@ -18,17 +23,21 @@ export interface PendingSettle {
 export class SettleQueue {
   readonly #run: (p: PendingSettle) => Promise<void>;
   readonly #logger: Logger;
+  readonly #clock: Timers;
   readonly #max: number;
   readonly #pending: PendingSettle[] = [];
   readonly #inflight = new Set<Promise<void>>();
-  #timer: NodeJS.Timeout | null = null;
-  #delayMs = 250;
+  #timer: TimerHandle | null = null;
+  /** One drain at a time: a second would run the head again and then shift off a settle never run. */
+  #draining: Promise<void> | null = null;
+  #delayMs = RETRY_INITIAL_MS;
   #down = false;
   #dropped = 0;
 
-  constructor(opts: { run: (p: PendingSettle) => Promise<void>; logger: Logger; maxPending?: number }) {
+  constructor(opts: { run: (p: PendingSettle) => Promise<void>; logger: Logger; clock: Timers; maxPending?: number }) {
     this.#run = opts.run;
     this.#logger = opts.logger;
+    this.#clock = opts.clock;
     this.#max = opts.maxPending ?? 100_000;
   }
 
@@ -57,12 +66,12 @@ export class SettleQueue {
     while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
   }
 
-  /** One last drain attempt, then stop the timer. */
+  /** One last drain attempt, and no retry after it. */
   async close(): Promise<void> {
     await this.flush();
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#stopTimer();
     await this.#drain();
+    this.#stopTimer();
     if (this.#pending.length > 0) this.#logger.error({ pending: this.#pending.length }, 'budget settles lost at shutdown: store unreachable');
   }
 
@@ -83,14 +92,26 @@ export class SettleQueue {
 
   #schedule(): void {
     if (this.#timer) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = null;
       void this.#drain();
     }, this.#delayMs);
     this.#timer.unref();
   }
 
-  async #drain(): Promise<void> {
+  #stopTimer(): void {
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #drain(): Promise<void> {
+    this.#draining ??= this.#drainNow().finally(() => {
+      this.#draining = null;
+    });
+    return this.#draining;
+  }
+
+  async #drainNow(): Promise<void> {
     while (this.#pending.length > 0) {
       const p = this.#pending[0];
       if (!p) break;
@@ -98,14 +119,15 @@ export class SettleQueue {
         await this.#run(p);
       } catch (err) {
         this.#onFailure(err);
-        this.#delayMs = Math.min(10_000, this.#delayMs * 2);
+        this.#delayMs = Math.min(RETRY_MAX_MS, this.#delayMs * 2);
         this.#schedule();
         return;
       }
-      this.#pending.shift();
+      // Unless the bound dropped it meanwhile.
+      if (this.#pending[0] === p) this.#pending.shift();
     }
     if (this.#down) this.#logger.info({}, 'budget store reachable again: queued settles applied');
     this.#down = false;
-    this.#delayMs = 250;
+    this.#delayMs = RETRY_INITIAL_MS;
   }
 }

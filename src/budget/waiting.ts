@@ -5,6 +5,7 @@
  * newcomer queues behind existing waiters, so a large request is never overtaken by small ones.
  * Idle waiting is timers and promises only: nothing runs until a wake or a deadline.
  */
+import type { TimerHandle, Timers } from '../lib/clock.ts';
 
 /** What one admission attempt of a waiter concluded: finished, or still blocked on instance `key`. */
 export type Attempt<T> = { kind: 'done'; value: T } | { kind: 'blocked'; key: string };
@@ -33,7 +34,7 @@ interface Waiter<T> {
   ended: 'timeout' | 'left' | null;
   /** It has not tried since becoming head (or a wake came while it waited). */
   due: boolean;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
   onAbort: () => void;
 }
 
@@ -54,9 +55,11 @@ export class WaitingRoom<T> {
   readonly #depths = new Map<string, number>();
   readonly #onDepth: (label: string, depth: number) => void;
   readonly #pollMs: number;
-  #poll: NodeJS.Timeout | null = null;
+  readonly #clock: Timers;
+  #poll: TimerHandle | null = null;
 
-  constructor(opts: { onDepth?: (label: string, depth: number) => void; pollMs?: number } = {}) {
+  constructor(opts: { clock: Timers; onDepth?: (label: string, depth: number) => void; pollMs?: number }) {
+    this.#clock = opts.clock;
     this.#onDepth = opts.onDepth ?? (() => undefined);
     this.#pollMs = opts.pollMs ?? POLL_MS;
   }
@@ -92,7 +95,7 @@ export class WaitingRoom<T> {
         resolve,
         ended: null,
         due: this.#wakes !== req.seenWakes,
-        timer: setTimeout(() => this.#end(w, 'timeout'), req.maxWaitMs),
+        timer: this.#clock.setTimeout(() => this.#end(w, 'timeout'), req.maxWaitMs),
         onAbort: () => this.#end(w, 'left'),
       };
       req.signal?.addEventListener('abort', w.onAbort, { once: true });
@@ -145,7 +148,7 @@ export class WaitingRoom<T> {
     const i = q.items.indexOf(w);
     if (i < 0) return;
     q.items.splice(i, 1);
-    clearTimeout(w.timer);
+    this.#clock.clearTimeout(w.timer);
     w.req.signal?.removeEventListener('abort', w.onAbort);
     this.#depth(w.req.label, -1);
     // A new head has not tried since the waiters before it left: it tries at once.
@@ -212,17 +215,17 @@ export class WaitingRoom<T> {
     if (this.#poll !== null) return;
     const tick = (): void => {
       for (const key of [...this.#queues.keys()]) this.wake(key);
-      this.#poll = this.#queues.size > 0 ? setTimeout(tick, this.#jitter()).unref() : null;
+      this.#poll = this.#queues.size > 0 ? this.#clock.setTimeout(tick, this.#jitter()).unref() : null;
     };
-    this.#poll = setTimeout(tick, this.#jitter()).unref();
+    this.#poll = this.#clock.setTimeout(tick, this.#jitter()).unref();
   }
 
   #stopPoll(): void {
-    if (this.#poll !== null) clearTimeout(this.#poll);
+    if (this.#poll !== null) this.#clock.clearTimeout(this.#poll);
     this.#poll = null;
   }
 
   #jitter(): number {
-    return Math.round(this.#pollMs * (0.5 + Math.random()));
+    return Math.round(this.#pollMs * (0.5 + this.#clock.random()));
   }
 }

@@ -4,14 +4,13 @@
  * pacing source; both read the same catalog, so a reload swaps the budget list for both.
  */
 import type { Config } from '../config/types.ts';
-import type { Clock } from '../lib/clock.ts';
+import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pricer } from '../pricing/types.ts';
 import type { MeterStore } from '../store/types.ts';
 import type { BudgetConfig, BudgetLedger, ForecastStore, PaceBuckets, SettleFeed } from '../budget/types.ts';
 import { BudgetCatalog } from '../budget/catalog.ts';
 import { BudgetGate, type GateEvents } from '../budget/gate.ts';
-import type { Sleep } from '../budget/pacing/pacer.ts';
 import { SettleQueue } from '../budget/settle-queue.ts';
 import { ForecastService, type ForecastEvents } from '../forecast/service.ts';
 
@@ -25,12 +24,11 @@ export interface BudgetWiringOptions {
   meter: Pick<MeterStore, 'query'>;
   /** A getter: pricing can be reloaded with the config. */
   pricer: () => Pricer;
-  clock: Clock;
+  /** Time, and what the gate's waits, the settle retries and the forecast loop wait on. */
+  clock: Timers;
   logger: Logger;
   gateEvents?: GateEvents;
   forecastEvents?: ForecastEvents;
-  /** How `throttle.mode: delay` waits (default: a real timer). */
-  sleep?: Sleep;
   /** Settles on other proxies, waking requests that wait here (the Redis store's). */
   feed?: SettleFeed;
 }
@@ -67,10 +65,9 @@ export function wireBudgets(opts: BudgetWiringOptions): BudgetWiring {
     clock,
     logger,
     ...(opts.gateEvents ? { events: opts.gateEvents } : {}),
-    ...(opts.sleep ? { sleep: opts.sleep } : {}),
     ...(opts.feed ? { feed: opts.feed } : {}),
   });
-  const settles = new SettleQueue({ logger, run: (p) => gate.settle(p, p.id, p.actual) });
+  const settles = new SettleQueue({ logger, clock, run: (p) => gate.settle(p, p.id, p.actual) });
   return {
     catalog,
     gate,

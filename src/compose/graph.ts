@@ -5,7 +5,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config/types.ts';
-import type { Clock } from '../lib/clock.ts';
+import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { anthropic } from '../api/anthropic/index.ts';
 import type { MeterStore } from '../store/types.ts';
@@ -30,7 +30,8 @@ import { buildSnapshot, Live } from './snapshot.ts';
 
 export interface GraphOptions {
   config: Config;
-  clock: Clock;
+  /** The time every part reads and waits on: systemClock in production, a ManualClock in tests that drive time. */
+  clock: Timers;
   logger: Logger;
   /** Collect Node process metrics (off in tests to keep scrapes small). */
   defaultMetrics?: boolean;
@@ -39,7 +40,7 @@ export interface GraphOptions {
   budgetStore?: BudgetStore;
   forwarder?: Forwarder;
   /** Recorder batching and retry settings (benchmarks). */
-  recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'onOutcome'>>;
+  recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'clock' | 'onOutcome'>>;
 }
 
 export interface Graph {
@@ -62,7 +63,7 @@ export interface Graph {
 export function buildGraph(o: GraphOptions): Graph {
   const { config, clock, logger } = o;
   const metrics = createMetrics({ keyLabel: config.metrics.key_label, tagLabel: config.metrics.tag_label, defaultMetrics: o.defaultMetrics ?? true });
-  const live = new Live(buildSnapshot(config, logger, metrics));
+  const live = new Live(buildSnapshot(config, { logger, clock }, metrics));
   const alert = (e: AlertEvent): void => live.current.alerter.send(e);
   // One Redis connection for metering records and budgets; the stores do not own it.
   const redis = buildRedis(config, logger);
@@ -73,6 +74,7 @@ export function buildGraph(o: GraphOptions): Graph {
     ...o.recorder,
     store,
     logger,
+    clock,
     onOutcome: (outcome, n) => metrics.storeRecords.inc({ event: outcome }, n),
   });
   const forwarder = o.forwarder ?? new PoolForwarder({

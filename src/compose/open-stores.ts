@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/types.ts';
-import type { Clock } from '../lib/clock.ts';
+import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { MeterStore } from '../store/types.ts';
 import type { BudgetStore } from '../budget/types.ts';
@@ -30,7 +30,7 @@ export interface OpenedStores {
 }
 
 /** Resolves once connected, or after the grace period; rejects (closing everything) when the connection fails first. */
-export async function openStores(config: Config, o: { clock: Clock; logger: Logger }): Promise<OpenedStores> {
+export async function openStores(config: Config, o: { clock: Timers; logger: Logger }): Promise<OpenedStores> {
   const redis = buildRedis(config, o.logger);
   const meter = buildMeterStore(config, o.clock, redis);
   const budgets = buildBudgetStore(config, redis);

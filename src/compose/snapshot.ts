@@ -3,6 +3,7 @@
  * per request or tick, so a reload is one reference swap and nobody sees half a config.
  */
 import type { Config } from '../config/types.ts';
+import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import type { Pricer } from '../pricing/types.ts';
@@ -18,7 +19,7 @@ export interface Snapshot extends PipelineSettings {
   readonly alerter: WebhookAlerter;
 }
 
-export function buildSnapshot(config: Config, logger: Logger, metrics: MeterMetrics): Snapshot {
+export function buildSnapshot(config: Config, { logger, clock }: { logger: Logger; clock: Timers }, metrics: MeterMetrics): Snapshot {
   const pricer = buildPricer(config);
   return Object.freeze({
     config,
@@ -35,6 +36,7 @@ export function buildSnapshot(config: Config, logger: Logger, metrics: MeterMetr
       timeoutMs: config.alerts.timeout_ms,
       maxAttempts: config.alerts.max_attempts,
       logger,
+      clock,
       onResult: (result) => metrics.alerts.inc({ result }),
     }),
   });

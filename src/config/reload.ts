@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import type { TimerHandle, Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Config } from './types.ts';
 import { ConfigError } from './errors.ts';
@@ -26,6 +27,8 @@ export interface ConfigWatcherOptions {
   file: string;
   env: Env;
   logger: Logger;
+  /** What the debounce waits on. */
+  clock: Timers;
   /** Called with the new config (restart-only keys kept at their running values) and the old one. */
   onReload(next: Config, prev: Config): void;
   /** Quiet time after the last file event before reloading; editors write in several steps. Default 200. */
@@ -41,7 +44,7 @@ export class ConfigWatcher {
   #current: Config | null = null;
   #started = false;
   #watcher: FSWatcher | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: TimerHandle | null = null;
   // One bound function, so process.off() removes exactly what process.on() added.
   readonly #onSignal = (): void => this.#schedule();
 
@@ -82,7 +85,7 @@ export class ConfigWatcher {
     process.off('SIGHUP', this.#onSignal);
     this.#watcher?.close();
     this.#watcher = null;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#opts.clock.clearTimeout(this.#timer);
     this.#timer = null;
   }
 
@@ -125,8 +128,9 @@ export class ConfigWatcher {
 
   #schedule(): void {
     if (!this.#started) return;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
+    const { clock } = this.#opts;
+    if (this.#timer !== null) clock.clearTimeout(this.#timer);
+    this.#timer = clock.setTimeout(() => {
       this.#timer = null;
       void this.reloadNow();
     }, this.#debounceMs);

@@ -1,4 +1,4 @@
-import type { Clock } from '../lib/clock.ts';
+import type { TimerHandle, Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Config } from '../config/types.ts';
 import type { BudgetConfig, BudgetLedger, ForecastStore, InstanceRef } from '../budget/types.ts';
@@ -61,7 +61,7 @@ export class ForecastService implements PacingSource {
   readonly #ledger: Pick<BudgetLedger, 'state' | 'instances'>;
   readonly #store: ForecastStore;
   readonly #meter: Pick<MeterStore, 'query'>;
-  readonly #clock: Clock;
+  readonly #clock: Timers;
   readonly #logger: Logger;
   readonly #cfg: () => Config['forecast'];
   readonly #events: ForecastEvents;
@@ -69,7 +69,7 @@ export class ForecastService implements PacingSource {
   readonly #offenders = new Map<string, { until: number; ratePerMs: number }>();
   /** p50 projections taken at a quarter, half and three quarters of each window, scored at its close. */
   readonly #checkpoints = new Map<string, { windowId: string; windowEnd: number; ref: InstanceRef; p50s: number[] }>();
-  #timer: NodeJS.Timeout | null = null;
+  #timer: TimerHandle | null = null;
   #running: Promise<void> | null = null;
 
   constructor(opts: {
@@ -79,7 +79,8 @@ export class ForecastService implements PacingSource {
     store: ForecastStore;
     /** The metering store: who spent most during a spike. */
     meter: Pick<MeterStore, 'query'>;
-    clock: Clock;
+    /** Also what the update loop waits on. */
+    clock: Timers;
     logger: Logger;
     /** A getter: the forecast config can be reloaded. */
     config: () => Config['forecast'];
@@ -98,14 +99,13 @@ export class ForecastService implements PacingSource {
   start(): void {
     const tick = () => {
       void this.update(this.#clock.now());
-      this.#timer = setTimeout(tick, this.#cfg().update_interval_ms);
-      this.#timer.unref();
+      this.#timer = this.#clock.setTimeout(tick, this.#cfg().update_interval_ms).unref();
     };
     tick();
   }
 
   async stop(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     await this.#running;
   }

@@ -3,7 +3,7 @@
  * BudgetGate (admission, reservations, pacing buckets), MemoryBudgetStore, ForecastService
  * and pricer, wired by wireBudgets as the proxy wires them, on a simulated clock with no
  * upstream. Requests take no time: each admitted one settles at once with its real cost.
- * No sockets, no timers, no wall clock.
+ * No sockets, no real timers, no wall clock.
  *
  * Simplifications (documented in README, Simulate):
  *  - throttle `mode: delay` is simulated as `reject`: requests here are instant and in
@@ -26,7 +26,7 @@ import { HOUR_MS, MINUTE_MS } from '../core/time.ts';
 import type { SimRequest } from './requests.ts';
 import type { SimResult } from './types.ts';
 import { SimTally } from './tally.ts';
-import { SimClock, SimTimers } from './timers.ts';
+import { ManualClock } from '../lib/manual-clock.ts';
 
 export type { HourCounts, InstanceResult, Sample, SimResult, WindowStats } from './types.ts';
 
@@ -55,8 +55,7 @@ interface Priced {
 
 export async function simulate(opts: SimOptions): Promise<SimResult> {
   const { config, pricer, from, to } = opts;
-  const clock = new SimClock();
-  clock.t = from;
+  const clock = new ManualClock(from);
   const store = new MemoryBudgetStore();
   const meter = new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, recordsMaxLen: 1_000 });
   const budgets = config.budgets.map(delayAsReject);
@@ -77,9 +76,10 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   // only offender pacing reads them, and a write costs more than the admission itself.
   const offenders = budgets.some((b) => b.spike.multiple !== null && b.spike.action === 'throttle_offender');
 
-  const timers = new SimTimers(clock, to);
-  timers.every(config.forecast.update_interval_ms, from, (t) => forecasts.update(t));
-  timers.every(sampleInterval(wired, budgets, from), from, async (t) => {
+  // Periodic work stops short of `to`, where the final sample is taken.
+  clock.every(config.forecast.update_interval_ms, from, (t) => (t < to ? forecasts.update(t) : undefined));
+  clock.every(sampleInterval(wired, budgets, from), from, async (t) => {
+    if (t >= to) return;
     await tally.sample(t, false, { catalog, ledger: store, forecasts });
     if (t % HOUR_MS === 0) await opts.onHour?.(t, tally.totals);
   });
@@ -89,12 +89,10 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     if (r.ts >= to) break;
     const p = priced(r, `s${++n}`, pricer);
     if (r.ts < from) {
-      clock.t = r.ts;
-      await history(wired, store, tally, p, r.ts);
+      await history(wired, store, tally, p, r.ts); // at its own time: nothing there reads the clock
       continue;
     }
-    await timers.advanceTo(r.ts);
-    clock.t = r.ts;
+    await clock.advanceTo(r.ts);
     const admitted = await live(wired, tally, p, r.ts);
     if (admitted && offenders) await meter.write({
       id: p.req.id, ts: r.ts, method: 'POST', path: p.req.path, model: p.resolvedModel ?? r.model, keyId: r.keyId, tag: r.tag, status: 200, stream: false,
@@ -102,8 +100,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
       latencyMs: 0, ttftMs: null, upstreamLatencyMs: null, errorType: null, messageId: null,
     });
   }
-  await timers.advanceTo(to);
-  clock.t = to;
+  await clock.advanceTo(to);
   await tally.sample(to, true, { catalog, ledger: store, forecasts });
   await forecasts.stop();
   return tally.result();

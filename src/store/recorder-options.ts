@@ -1,4 +1,5 @@
 /** The Recorder's knobs and what it reports (recorder.ts describes the flow they tune). */
+import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { MeterStore } from './types.ts';
 
@@ -11,6 +12,8 @@ export type RecorderOutcome = 'written' | 'journaled' | 'dropped' | 'replayed' |
 export interface RecorderOptions {
   store: MeterStore;
   logger: Logger;
+  /** What the linger, the replay backoff and close()'s deadline wait on. */
+  clock: Timers;
   journalMaxRecords: number;
   /** Store calls (batches) in flight at once. */
   concurrency?: number;

@@ -3,32 +3,40 @@
  * batch a while after its first record, and the journal replay's retry with capped
  * exponential backoff.
  */
+import type { TimerHandle, Timers } from '../lib/clock.ts';
 
 /** Calls `fn` once, `ms` after arm(), or at the end of this event-loop turn when `ms` is 0. */
 export class Linger {
   readonly #ms: number;
   readonly #fn: () => void;
-  #handle: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  readonly #clock: Timers;
+  #timer: TimerHandle | null = null;
+  /** ms 0 waits for the end of the event-loop turn, not for time: no clock involved. */
+  #immediate: NodeJS.Immediate | null = null;
 
-  constructor(ms: number, fn: () => void) {
+  constructor(ms: number, fn: () => void, clock: Timers) {
     this.#ms = ms;
     this.#fn = fn;
+    this.#clock = clock;
   }
 
   /** Starts the wait unless one is running: a batch leaves `ms` after its first record. */
   arm(): void {
-    if (this.#handle === null) this.#handle = this.#ms > 0 ? setTimeout(this.#fire, this.#ms) : setImmediate(this.#fire);
+    if (this.#timer !== null || this.#immediate !== null) return;
+    if (this.#ms > 0) this.#timer = this.#clock.setTimeout(this.#fire, this.#ms);
+    else this.#immediate = setImmediate(this.#fire);
   }
 
   cancel(): void {
-    if (this.#handle === null) return;
-    clearTimeout(this.#handle as NodeJS.Timeout);
-    clearImmediate(this.#handle as NodeJS.Immediate);
-    this.#handle = null;
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    if (this.#immediate !== null) clearImmediate(this.#immediate);
+    this.#timer = null;
+    this.#immediate = null;
   }
 
   readonly #fire = (): void => {
-    this.#handle = null;
+    this.#timer = null;
+    this.#immediate = null;
     this.#fn();
   };
 }
@@ -37,19 +45,21 @@ export class Linger {
 export class RetryTimer {
   readonly #initialMs: number;
   readonly #maxMs: number;
+  readonly #clock: Timers;
   #delayMs: number;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: TimerHandle | null = null;
 
-  constructor(initialMs: number, maxMs: number) {
+  constructor(initialMs: number, maxMs: number, clock: Timers) {
     this.#initialMs = initialMs;
     this.#maxMs = maxMs;
+    this.#clock = clock;
     this.#delayMs = initialMs;
   }
 
   /** Runs `fn` after the current delay, unless a retry is pending already. */
   schedule(fn: () => void): void {
     if (this.#timer !== null) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = null;
       fn();
     }, this.#delayMs);
@@ -67,7 +77,7 @@ export class RetryTimer {
   }
 
   cancel(): void {
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
   }
 }

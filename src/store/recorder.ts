@@ -13,6 +13,7 @@
  * because store writes are idempotent by record id. Memory is bounded: queue and journal
  * each hold at most `journalMaxRecords`; beyond that the oldest record is dropped and counted.
  */
+import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { assertValidRecord } from './buckets.ts';
 import { Fifo } from './fifo.ts';
@@ -49,6 +50,7 @@ interface Failure {
 export class Recorder {
   readonly #store: MeterStore;
   readonly #log: Logger;
+  readonly #clock: Timers;
   readonly #onOutcome: (outcome: RecorderOutcome, n: number) => void;
   readonly #concurrency: number;
   readonly #batchMax: number;
@@ -74,17 +76,18 @@ export class Recorder {
   constructor(opts: RecorderOptions) {
     this.#store = opts.store;
     this.#log = opts.logger;
+    this.#clock = opts.clock;
     this.#onOutcome = opts.onOutcome ?? (() => {});
     this.#concurrency = opts.concurrency ?? RECORDER_DEFAULTS.concurrency;
     this.#batchMax = opts.batchMax ?? RECORDER_DEFAULTS.batchMax;
-    this.#retry = new RetryTimer(opts.retryInitialMs ?? RECORDER_DEFAULTS.retryInitialMs, opts.retryMaxMs ?? RECORDER_DEFAULTS.retryMaxMs);
+    this.#retry = new RetryTimer(opts.retryInitialMs ?? RECORDER_DEFAULTS.retryInitialMs, opts.retryMaxMs ?? RECORDER_DEFAULTS.retryMaxMs, opts.clock);
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? RECORDER_DEFAULTS.closeTimeoutMs;
     for (const [name, v] of [['concurrency', this.#concurrency], ['batchMax', this.#batchMax]] as const) {
       if (!(Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`Recorder ${name} must be a positive integer, got ${v}`);
     }
     const lingerMs = opts.lingerMs ?? RECORDER_DEFAULTS.lingerMs;
     if (!(lingerMs >= 0)) throw new RangeError(`Recorder lingerMs must be >= 0, got ${lingerMs}`);
-    this.#linger = new Linger(lingerMs, () => this.#pump());
+    this.#linger = new Linger(lingerMs, () => this.#pump(), opts.clock);
     this.#queue = new Fifo(opts.journalMaxRecords);
     this.#journal = new Fifo(opts.journalMaxRecords);
   }
@@ -128,14 +131,13 @@ export class Recorder {
     this.#closed = true;
     this.#retry.cancel();
     this.#pump(); // a batch still lingering goes now
-    let deadline: NodeJS.Timeout | undefined;
-    const expired = new Promise<void>((resolve) => {
-      deadline = setTimeout(resolve, this.#closeTimeoutMs);
-    }).then(() => {
+    let expire!: () => void;
+    const expired = new Promise<void>((resolve) => (expire = resolve)).then(() => {
       this.#closeExpired = true;
     });
+    const deadline = this.#clock.setTimeout(() => expire(), this.#closeTimeoutMs);
     await Promise.race([this.flush().then(() => this.#replay()), expired]);
-    clearTimeout(deadline);
+    this.#clock.clearTimeout(deadline);
     const left = this.#journal.length + this.#queue.length + this.#inFlight;
     if (left > 0) this.#log.warn({ unsaved: left }, 'recorder closed with records not written to the store');
   }

@@ -1,5 +1,4 @@
-/** Shared builders for store tests: a settable clock and request records. */
-import type { Clock } from '../../src/lib/clock.ts';
+/** Shared builders for store tests: request records and fixed times (the clock is a ManualClock starting at T0). */
 import type { RequestRecord } from '../../src/store/types.ts';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../../src/core/time.ts';
 import type { Usage } from '../../src/core/usage.ts';
@@ -9,22 +8,6 @@ export const T0 = Date.UTC(2025, 0, 15, 10, 0, 0);
 export const MIN = MINUTE_MS;
 export const HOUR = HOUR_MS;
 export const DAY = DAY_MS;
-
-export class TestClock implements Clock {
-  #now: number;
-  constructor(start: number = T0) {
-    this.#now = start;
-  }
-  now(): number {
-    return this.#now;
-  }
-  monotonic(): number {
-    return this.#now;
-  }
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
 
 export function usage(over: Partial<Usage> = {}): Usage {
   return {

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { MeterStore, RequestRecord, Totals, UsageRow } from '../../src/store/types.ts';
-import { DAY, HOUR, MIN, prng, rec, T0, type TestClock, usage } from './fixtures.ts';
+import { DAY, HOUR, MIN, prng, rec, T0, usage } from './fixtures.ts';
+import type { Clock } from '../../src/lib/clock.ts';
 
 export interface ContractStoreOptions {
   bucketTtlSeconds: number;
@@ -16,7 +17,7 @@ export interface ContractStoreOptions {
 export interface ContractHarness {
   store: MeterStore;
   /** The clock the store was built with; tests only read it. */
-  clock: TestClock;
+  clock: Clock;
   /** Lets `ms` pass for the store: advance the fake clock (memory) or really wait (Redis). */
   elapse(ms: number): Promise<void>;
   cleanup(): Promise<void>;

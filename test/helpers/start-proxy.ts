@@ -3,7 +3,7 @@ import type { TestContext } from 'node:test';
 import { createApp, type App } from '../../src/app.ts';
 import { DEFAULTS } from '../../src/config/defaults.ts';
 import type { Config } from '../../src/config/types.ts';
-import { systemClock, type Clock } from '../../src/lib/clock.ts';
+import { systemClock, type Timers } from '../../src/lib/clock.ts';
 import type { Logger } from '../../src/lib/logger.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import type { MeterStore } from '../../src/store/types.ts';
@@ -50,7 +50,7 @@ export async function startProxy(
     config?: DeepPartial<Config>;
     store?: MeterStore;
     budgetStore?: BudgetStore;
-    clock?: Clock;
+    clock?: Timers;
     logger?: Logger;
     /** false: no forecast timer; the test drives app.forecasts.update(now). */
     forecasting?: boolean;

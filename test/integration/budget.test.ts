@@ -10,18 +10,22 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic, type MockUpstream } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const HAIKU = 'claude-haiku-4-5'; // $1 in / $5 out per MTok
 const params = { model: HAIKU, max_tokens: 1024, messages: [{ role: 'user' as const, content: 'hi' }] };
 // The SDK refuses non-streaming calls this large (they could exceed 10 minutes), so these stream.
 const big = { ...params, max_tokens: 64_000 };
 
-function sdk(url: string, opts: { maxRetries?: number; tag?: string } = {}) {
+function sdk(url: string, opts: { maxRetries?: number; tag?: string; onStatus?: (status: number) => void } = {}) {
+  const { onStatus } = opts;
   return new Anthropic({
     apiKey: 'sk-budget-test',
     baseURL: url,
     maxRetries: opts.maxRetries ?? 0,
     ...(opts.tag ? { defaultHeaders: { 'x-meter-tag': opts.tag } } : {}),
+    // Sees each attempt's status, the SDK's own retries included.
+    ...(onStatus ? { fetch: async (input: string | URL | Request, init?: RequestInit) => fetch(input, init).then((res) => (onStatus(res.status), res)) } : {}),
   });
 }
 
@@ -66,49 +70,72 @@ test('with default retries the SDK obeys x-should-retry: false and does not hamm
   assert.match(metrics, /claude_meter_requests_total\{model="claude-haiku-4-5",status="429"\} 1\n/);
 });
 
-/** An upstream whose first request holds its reservation (its body waits for release()); later ones answer at once. */
-async function firstHeld(t: TestContext): Promise<{ up: MockUpstream; release: () => void }> {
+/**
+ * An upstream whose first request holds its reservation (its body waits for release()); later
+ * ones answer at once. `arrived` resolves when the first reaches it (its reservation is held);
+ * `afterRelease` says, for each later one, whether it arrived after release().
+ */
+async function firstHeld(t: TestContext): Promise<{ up: MockUpstream; release: () => void; arrived: Promise<void>; afterRelease: boolean[] }> {
   const up = await startMockAnthropic(t);
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
+  let released = false;
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const release = (): void => {
+    released = true;
+    open();
+  };
+  let arrive!: () => void;
+  const arrived = new Promise<void>((r) => (arrive = r));
+  const afterRelease: boolean[] = [];
   const usage = { input_tokens: 10, output_tokens: 10 };
   const rest = JSON.stringify({ id: 'm', type: 'message', role: 'assistant', model: HAIKU, content: [], stop_reason: 'end_turn', stop_sequence: null, usage });
   let n = 0;
-  up.setScenario(() => (++n === 1 ? { kind: 'gated', headers: { 'content-type': 'application/json' }, first: '', rest, gate } : { kind: 'message', usage }));
-  return { up, release };
+  up.setScenario(() => {
+    if (++n === 1) {
+      arrive();
+      return { kind: 'gated', headers: { 'content-type': 'application/json' }, first: '', rest, gate };
+    }
+    afterRelease.push(released);
+    return { kind: 'message', usage };
+  });
+  return { up, release, arrived, afterRelease };
 }
 
 test('with waiting off (max_wait_ms 0), blocked only by requests in flight: retry-after is short, x-should-retry true, and the SDK retry succeeds once they settle', async (t) => {
-  const { up, release } = await firstHeld(t);
+  const { up, release, arrived } = await firstHeld(t);
   // Cold-start reservation: ~ (bytes/3) input + min(4096, max_tokens) output at $5/MTok ≈ $0.0205; the cap fits one.
   const { url } = await startProxy(t, {
     upstream: up.url,
     config: { budgets: [budget({ name: 'one-at-a-time', limit_usd: 0.03, admission: { max_wait_ms: 0, max_queue: 256 } })] },
   });
   const slow = sdk(url).messages.create({ ...params, max_tokens: 4096 });
-  await new Promise((r) => setTimeout(r, 200));
+  await arrived;
   const direct = await sdk(url).messages.create({ ...params, max_tokens: 4096 }).catch((e: unknown) => e);
   assert.ok(direct instanceof Anthropic.RateLimitError, String(direct));
   assert.equal(direct.headers?.get('x-should-retry'), 'true');
   assert.equal(direct.headers?.get('retry-after'), '2');
   assert.match(direct.message, /has no headroom: spent \$0\.0000 \+ \$0\.02\d\d in flight of \$0\.0300; this request \(about \$0\.02\d\d\) would fit without the reservations in flight; retry/);
   assert.equal(direct.headers?.get('x-meter-budget-refusal'), 'in_flight');
-  setTimeout(release, 500);
-  const retried = await sdk(url, { maxRetries: 2 }).messages.create({ ...params, max_tokens: 4096 });
+  // The first try is refused (still in flight); the slow one settles; the SDK's retry, after retry-after, is admitted.
+  const statuses: number[] = [];
+  const retried = await sdk(url, { maxRetries: 2, onStatus: (s) => (statuses.push(s), s === 429 && release()) }).messages.create({ ...params, max_tokens: 4096 });
+  assert.deepEqual(statuses, [429, 200]);
   assert.equal(retried.usage.output_tokens, 10);
   await slow;
 });
 
 test('blocked only by requests in flight, a request waits (no 429) and goes through as soon as they settle', async (t) => {
-  const { up, release } = await firstHeld(t);
+  const { up, release, arrived, afterRelease } = await firstHeld(t);
   const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets: [budget({ name: 'one-at-a-time', limit_usd: 0.03 })] } });
   const slow = sdk(url).messages.create({ ...params, max_tokens: 4096 });
-  await new Promise((r) => setTimeout(r, 200));
-  const t0 = Date.now();
-  setTimeout(release, 300);
-  const waited = await sdk(url).messages.create({ ...params, max_tokens: 4096 });
+  await arrived;
+  const waiting = sdk(url).messages.create({ ...params, max_tokens: 4096 });
+  const depth = /claude_meter_budget_admission_queue_depth\{budget="one-at-a-time"\} 1\n/;
+  await waitFor('the second request to queue', async () => depth.test(await (await fetch(`${url}/metrics`)).text()));
+  release();
+  const waited = await waiting;
   assert.equal(waited.usage.output_tokens, 10);
-  assert.ok(Date.now() - t0 >= 250, 'it was held until the first one settled');
+  assert.deepEqual(afterRelease, [true], 'it was held until the first one settled');
   await slow;
   await app.flush();
   const metrics = await (await fetch(`${url}/metrics`)).text();
@@ -178,9 +205,7 @@ test('alerts fire once per threshold per window, as a JSON webhook with a Slack 
     },
   });
   for (let i = 0; i < 8; i++) await sdk(url, { tag: 'team-x' }).messages.create(params);
-  await app.flush();
-  for (let i = 0; i < 50 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 100));
+  await app.flush(); // every settle made, and every alert it raised delivered: a fourth would be here too
   assert.deepEqual(got.map((g) => g['threshold']), [0.5, 0.8, 1]);
   assert.equal(got[0]?.['budget'], 'alerting');
   assert.equal(got[0]?.['instance'], 'team-x');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
+import { within } from '../helpers/wait.ts';
 
 const BIN = resolve('bin/claude-meter.js');
 
@@ -71,15 +72,14 @@ test('request log lines are buffered but reach stdout within a fraction of a sec
     onLine?.();
   });
   const until = (pred: () => boolean, ms: number) =>
-    new Promise<void>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`timed out after ${ms} ms; lines: ${JSON.stringify(seen)}`)), ms);
-      onLine = () => {
-        if (!pred()) return;
-        clearTimeout(timer);
-        ok();
-      };
-      onLine();
-    });
+    within(
+      `a line after ${JSON.stringify(seen.map((l) => l.msg))}`,
+      new Promise<void>((ok) => {
+        onLine = () => pred() && ok();
+        onLine();
+      }),
+      ms,
+    );
   await until(() => seen.length > 0, 10_000);
   const base = seen[0]!.listen!;
   const ask = () => fetch(`${base}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-test', 'content-type': 'application/json' }, body: '{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}' }).then((r) => r.text());

@@ -17,12 +17,17 @@ test('a client gone before forwarding is not sent upstream, ends as aborted, and
   const forwarder = new PoolForwarder({ url: up.url, apiKey: null, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, connectTimeoutMs: 1000, connections: 1 });
   t.after(() => forwarder.close());
   const ends: string[] = [];
-  const hooks = (): ForwardHooks => ({ onResponseStart: () => {}, onData: () => {}, onEnd: (how) => ends.push(how), onError: () => {} });
+  let ended!: () => void;
+  const firstEnded = new Promise<void>((r) => (ended = r));
+  const hooks = (): ForwardHooks => ({ onResponseStart: () => {}, onData: () => {}, onEnd: (how) => (ends.push(how), ended()), onError: () => {} });
   let first = true;
+  let arrive!: () => void;
+  const arrived = new Promise<void>((r) => (arrive = r));
   const server = http.createServer((req, res) => {
     const body = Buffer.from('{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[]}');
     if (!first) return forwarder.forward(req, res, body, hooks(), 'identity');
     first = false;
+    arrive();
     // Forward only after the client has gone, as after an admission that outlasted it.
     res.once('close', () => setImmediate(() => forwarder.forward(req, res, body, hooks(), 'identity')));
   });
@@ -33,9 +38,9 @@ test('a client gone before forwarding is not sent upstream, ends as aborted, and
   const gone = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json' } });
   gone.on('error', () => {});
   gone.end('{}');
-  await new Promise((r) => setTimeout(r, 50));
+  await arrived;
   gone.destroy();
-  await new Promise((r) => setTimeout(r, 100));
+  await firstEnded;
   assert.deepEqual(ends, ['aborted']);
   assert.equal(up.received.length, 0, 'nothing was sent for the client that left');
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}', signal: AbortSignal.timeout(3000) });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startMockAnthropic, messageStream } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const SONNET = 'claude-sonnet-4-6';
 
@@ -45,7 +46,7 @@ test('an upstream that stalls mid-stream is cut after body_timeout_ms; the clien
   const res = await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: SONNET, max_tokens: 5, stream: true, messages: [] }) });
   assert.equal(res.status, 200);
   await assert.rejects(res.text(), 'the client must see the stream cut, not a clean end');
-  for (let i = 0; i < 100 && app.recorder.stats().written === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('the record of the cut stream', () => app.recorder.stats().written > 0, 2_000);
   const [r] = await app.store.recent(1);
   assert.equal(r?.partial, true);
   assert.equal(r?.usage?.input, 321);

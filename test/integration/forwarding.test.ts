@@ -5,6 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { startMockAnthropic, messageStream } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const SONNET = 'claude-sonnet-4-6';
 
@@ -99,7 +100,7 @@ test('a client that disconnects mid-stream: usage seen so far is recorded as par
     setTimeout(() => reject(new Error('no data')), 5000);
   });
   // Wait for the proxy to notice and settle.
-  for (let i = 0; i < 50 && app.recorder.stats().written === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('the record of the request that left', () => app.recorder.stats().written > 0, 2_000);
   await app.recorder.flush();
   const [r] = await app.store.recent(1);
   assert.equal(r?.partial, true);

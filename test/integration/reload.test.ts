@@ -26,7 +26,7 @@ test('reload applies a new budget limit; a bad file is refused with file and key
   const addr = await app.listen();
   t.after(() => app.close());
   const url = `http://127.0.0.1:${addr.port}`;
-  const watcher = new ConfigWatcher({ file, env, logger, onReload: (next) => app.reload(next) });
+  const watcher = new ConfigWatcher({ file, env, logger, clock: systemClock, onReload: (next) => app.reload(next) });
   watcher.start(config);
   t.after(() => watcher.stop());
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic, type MockUsage } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
+import { waitFor } from '../helpers/wait.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
 
 const SONNET = 'claude-sonnet-4-6'; // $3 in, $15 out, $3.75 5m write, $6 1h write, $0.30 read per MTok
@@ -104,11 +105,8 @@ test('gzip-encoded responses are metered and reach the client unchanged', async 
     assert.equal(res.status, 200);
     await res.arrayBuffer();
     // The client can hold the whole body before the meter has gunzipped its copy: wait for the record.
-    let records = await lastRecords(app, i + 1);
-    for (let tries = 0; records.length < i + 1 && tries < 100; tries++) {
-      await new Promise((r) => setTimeout(r, 20));
-      records = await lastRecords(app, i + 1);
-    }
+    let records: RequestRecord[] = [];
+    await waitFor('the record', async () => (records = await lastRecords(app, i + 1)).length >= i + 1, 2_000);
     const [r] = records;
     assert.equal(r?.usage?.input, 11, `stream=${stream}`);
     assert.equal(r?.usage?.output, 22, `stream=${stream}`);

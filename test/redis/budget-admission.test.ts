@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { assertGoals, report, runBurst, summarize, type BurstRequest } from './burst-harness.ts';
 
 const SONNET = 'claude-sonnet-4-5'; // $3 in / $15 out per MTok
@@ -77,8 +78,11 @@ for (const policy of ['allow', 'deny'] as const) {
       model: SONNET,
       requests,
       delayMs: 30,
-      during: async () => {
-        await new Promise((r) => setTimeout(r, 150));
+      during: async (run) => {
+        // Stop Redis once requests wait for reservations to settle.
+        const waiting = /claude_meter_budget_admission_queue_depth\{budget="down"\} [1-9]/;
+        const anyWaiting = async () => (await Promise.all(run.proxies.map(async (p) => waiting.test(await (await fetch(`${p.url}/metrics`)).text())))).some(Boolean);
+        await waitFor('a request waiting', anyWaiting, 10_000);
         await redis.stop();
       },
     });

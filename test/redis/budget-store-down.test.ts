@@ -6,6 +6,7 @@ import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const params = { model: 'claude-haiku-4-5', max_tokens: 100, messages: [{ role: 'user' as const, content: 'hi' }] };
 
@@ -31,7 +32,7 @@ test('Redis down at admission: allow budgets pass and are counted, deny budgets 
   await sdk('open').messages.create(params);
   // The first settle runs after the response's last byte: let it land before the kill, or it
   // would be queued too and the pending count below would read 2 (a CI flake, stop 7).
-  for (let i = 0; i < 100 && (await openSpent())?.spent_usd !== 0.0015; i++) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('the first settle', async () => (await openSpent())?.spent_usd === 0.0015, 2_000);
   assert.equal((await openSpent())?.spent_usd, 0.0015, 'first request settled before Redis goes down');
   await redis.kill();
 
@@ -45,21 +46,13 @@ test('Redis down at admission: allow budgets pass and are counted, deny budgets 
   assert.ok(Date.now() - t0 < 3000, 'no hang while Redis is down');
   // The allowed request's settle fails after its response, asynchronously: wait for it to be queued.
   let metrics = '';
-  for (let i = 0; i < 60; i++) {
-    metrics = await (await fetch(`${url}/metrics`)).text();
-    if (/claude_meter_budget_settles_pending 1/.test(metrics)) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor('the failed settle to be queued', async () => /claude_meter_budget_settles_pending 1/.test((metrics = await (await fetch(`${url}/metrics`)).text())), 3_000);
   assert.match(metrics, /claude_meter_budget_store_errors_total\{budget="open",outcome="allowed"\} 1/);
   assert.match(metrics, /claude_meter_budget_store_errors_total\{budget="closed",outcome="refused"\} 1/);
   assert.match(metrics, /claude_meter_budget_settles_pending 1/);
 
   await redis.restart();
-  for (let i = 0; i < 200; i++) {
-    const m = await (await fetch(`${url}/metrics`)).text();
-    if (/claude_meter_budget_settles_pending 0/.test(m)) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor('the queued settle to be retried', async () => /claude_meter_budget_settles_pending 0/.test(await (await fetch(`${url}/metrics`)).text()), 10_000);
   await app.flush();
   const open = await openSpent();
   assert.equal(open?.spent_usd, 0.003, 'both requests settled exactly once');

@@ -17,12 +17,3 @@ export async function connectCluster(nodes: Array<{ host: string; port: number }
   if (client.status !== 'ready') await once(client, 'ready');
   return client;
 }
-
-/** Polls until `cond` holds; fails with `what` after `timeoutMs`. */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

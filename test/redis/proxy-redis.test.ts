@@ -9,17 +9,10 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 import { startRedis } from '../helpers/redis-server.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const MODEL = 'claude-sonnet-4-6'; // $3 / $15 per MTok
 const RAW_KEY = 'sk-ant-api03-raw-key-must-not-reach-redis';
-
-async function waitFor(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 test('Redis down: requests keep succeeding, records are journaled, and replayed exactly once when Redis returns', async (t) => {
   const redis = await startRedis({ t, persist: true });
@@ -33,7 +26,7 @@ test('Redis down: requests keep succeeding, records are journaled, and replayed 
 
   await send(10);
   // Records are made after the response's last byte, so the SDK can return first: wait, then flush.
-  await waitFor(async () => (await app.recorder.flush(), app.recorder.stats().written === 10));
+  await waitFor('10 records written', async () => (await app.recorder.flush(), app.recorder.stats().written === 10), 10_000);
   assert.equal(app.recorder.stats().written, 10);
 
   await redis.kill();
@@ -47,10 +40,14 @@ test('Redis down: requests keep succeeding, records are journaled, and replayed 
 
   await redis.restart();
   // The journal empties as replays are taken from it, before Redis acknowledges them: wait for both.
-  await waitFor(async () => {
-    await app.recorder.flush();
-    return app.recorder.stats().journaled === 0;
-  });
+  await waitFor(
+    'the journal replayed',
+    async () => {
+      await app.recorder.flush();
+      return app.recorder.stats().journaled === 0;
+    },
+    10_000,
+  );
 
   const r = new Redis(redis.url);
   t.after(() => r.quit());

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Redis } from 'ioredis';
+import { systemClock } from '../../src/lib/clock.ts';
 import type { Logger } from '../../src/lib/logger.ts';
 import type { RecorderOptions, RecorderOutcome } from '../../src/store/recorder-options.ts';
 import { Recorder } from '../../src/store/recorder.ts';
@@ -14,7 +15,8 @@ import { decodeRecord } from '../../src/store/record-codec.ts';
 import type { RequestRecord, Totals } from '../../src/store/types.ts';
 import { DAY, rec, T0, usage } from '../contract/fixtures.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
-import { connectRedis, waitFor } from './connect.ts';
+import { connectRedis } from './connect.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** Logger that keeps messages, so tests can assert "logged once", not "logged per record". */
 function memoryLogger(): Logger & { lines: string[] } {
@@ -44,6 +46,7 @@ async function rig(
   const recorder = new Recorder({
     store,
     logger,
+    clock: systemClock, // Redis goes down and comes back in real time
     journalMaxRecords: 10_000,
     retryInitialMs: 20,
     retryMaxMs: 200,

@@ -10,10 +10,12 @@ import type { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from '../../src/redis/client.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
-import { DAY, HOUR, MIN, prng, rec, T0, TestClock, usage } from '../contract/fixtures.ts';
+import { DAY, HOUR, MIN, prng, rec, T0, usage } from '../contract/fixtures.ts';
+import { ManualClock } from '../../src/lib/manual-clock.ts';
 import { runMeterStoreContract, type ContractStoreOptions } from '../contract/meter-store.contract.ts';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
 import { connectCluster, connectRedis } from './connect.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const server = await startRedis();
 const cluster = await startRedisCluster();
@@ -25,14 +27,14 @@ const freshPrefix = (): string => `t${process.pid}-${++prefixes}`;
 
 function harness(connect: () => Promise<RedisClient>) {
   return async (opts: ContractStoreOptions) => {
-    const clock = new TestClock();
+    const clock = new ManualClock(T0);
     const store = new RedisStore(await connect(), { prefix: freshPrefix(), ...opts });
     return {
       store,
       clock,
       // Redis expires keys on its own clock: real time has to pass.
       elapse: async (ms: number) => {
-        clock.advance(ms);
+        await clock.advance(ms);
         await sleep(ms);
       },
       cleanup: () => store.close(),
@@ -220,7 +222,7 @@ describe('RedisStore on a real redis-server', () => {
     assert.equal(h.reachable, false);
     assert.equal(typeof h.detail, 'string');
     await own.restart();
-    await sleep(200); // reconnect backoff is capped at 50 ms in tests
+    await waitFor('the client to reconnect', async () => (await store.health()).reachable, 5_000); // backoff capped at 50 ms in tests
     assert.deepEqual(await store.health(), { kind: 'redis', reachable: true });
     await store.write(rec()); // the script cache is gone after restart: EVALSHA falls back to EVAL
   });

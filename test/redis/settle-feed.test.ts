@@ -1,7 +1,11 @@
-/** A settle on one connection wakes a listener on another, by the instance's key: single Redis and 3-master Cluster. */
+/**
+ * A settle on one connection wakes a listener on another, by the instance's key: single Redis
+ * and 3-master Cluster. Pub/sub delivery is real time: the test waits (bounded) for what it
+ * expects to hear, and relies on one channel delivering in publish order to show a silence.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
 import { RedisBudgetStore } from '../../src/budget/store/redis-budget-store.ts';
 import { RedisSettleFeed } from '../../src/budget/store/redis-settle-feed.ts';
@@ -9,6 +13,7 @@ import { createRedisClient, createRedisCluster, type RedisClient } from '../../s
 import { silentLogger } from '../../src/lib/logger.ts';
 import { ref, amt, TTL } from '../contract/budget-store-fixtures.ts';
 import { T0 } from '../contract/fixtures.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 async function ready(c: RedisClient): Promise<RedisClient> {
   if (c.status !== 'ready') await once(c, 'ready');
@@ -19,23 +24,36 @@ async function wakes(make: () => RedisClient): Promise<void> {
   const store = new RedisBudgetStore(await ready(make()), { prefix: 'feed' });
   const listenerClient = await ready(make());
   const feed = new RedisSettleFeed(listenerClient, { prefix: 'feed', logger: silentLogger });
-  const heard = new EventEmitter();
-  feed.listen((key) => heard.emit('key', key));
+  const heard: string[] = [];
+  feed.listen((key) => heard.push(key));
   const r = ref({ budget: 'wake-me', instance: 'k1' });
+  const marker = ref({ budget: 'wake-me', instance: 'marker' });
+  /** A settle that releases a reservation of the marker instance, then waits until it is heard. */
+  const mark = async (id: string): Promise<void> => {
+    const from = heard.length;
+    await store.admit([marker], id, amt(1), T0, TTL);
+    await store.settle([marker], id, amt(1), T0);
+    await waitFor(`settle ${id} heard`, () => heard.slice(from).includes(feed.keyOf(marker)), 5_000);
+  };
   try {
     // Subscribing is asynchronous: settle until one is heard.
-    let got: string | undefined;
-    for (let i = 0; i < 50 && got === undefined; i++) {
-      await store.admit([r], `id${i}`, amt(1), T0, TTL);
-      const next = once(heard, 'key');
-      await store.settle([r], `id${i}`, amt(1), T0);
-      got = (await Promise.race([next, new Promise((res) => setTimeout(res, 100))]) as [string] | undefined)?.[0];
-    }
-    assert.equal(got, feed.keyOf(r));
-    // A settle that releases nothing (no reservation held) wakes nobody.
-    const none = once(heard, 'key');
+    let i = 0;
+    await waitFor(
+      'the feed to hear a settle',
+      async () => {
+        await store.admit([r], `id${i}`, amt(1), T0, TTL);
+        await store.settle([r], `id${i++}`, amt(1), T0);
+        return heard.length > 0;
+      },
+      5_000,
+    );
+    assert.equal(heard[0], feed.keyOf(r));
+    // A settle that releases nothing (no reservation held) wakes nobody: the next settle heard after it is the marker's.
+    await mark('m1'); // everything published before it has been heard
+    const from = heard.length;
     await store.settle([r], 'never-admitted', amt(1), T0);
-    assert.equal(await Promise.race([none.then(() => 'woken'), new Promise((res) => setTimeout(() => res('quiet'), 200))]), 'quiet');
+    await mark('m2');
+    assert.deepEqual(heard.slice(from), [feed.keyOf(marker)]);
   } finally {
     await feed.close();
     await store.close();

@@ -1,5 +1,4 @@
-import { setTimeout as timersSleep } from 'node:timers/promises';
-import type { Clock } from '../../lib/clock.ts';
+import type { Timers } from '../../lib/clock.ts';
 import type { Amount, BudgetConfig, InstanceRef, PaceBuckets } from '../types.ts';
 import { bucketCapacity, LOW_PRIORITY_RESERVE } from './bucket.ts';
 import { pacedRefusal, type Refusal } from '../policy.ts';
@@ -19,8 +18,6 @@ export interface PacedRequest {
   priority?: 'low' | 'normal';
 }
 
-export type Sleep = (ms: number) => Promise<unknown>;
-
 /**
  * Pacing: for throttle budgets whose projection exceeds the limit (and keys or tags caught
  * in a spike), take the expected cost from a shared token bucket refilled at the paced rate.
@@ -29,22 +26,19 @@ export type Sleep = (ms: number) => Promise<unknown>;
 export class Pacer {
   readonly #buckets: PaceBuckets;
   readonly #source: PacingSource;
-  readonly #clock: Clock;
-  readonly #sleep: Sleep;
+  readonly #clock: Timers;
   readonly #onThrottled: (budget: BudgetConfig, priority: string, outcome: 'refused' | 'delayed') => void;
 
   constructor(opts: {
     buckets: PaceBuckets;
     source: PacingSource;
-    clock: Clock;
-    /** How `delay` mode waits (default: a real timer). */
-    sleep?: Sleep;
+    /** Also how `delay` mode waits. */
+    clock: Timers;
     onThrottled?: (budget: BudgetConfig, priority: string, outcome: 'refused' | 'delayed') => void;
   }) {
     this.#buckets = opts.buckets;
     this.#source = opts.source;
     this.#clock = opts.clock;
-    this.#sleep = opts.sleep ?? timersSleep;
     this.#onThrottled = opts.onThrottled ?? (() => undefined);
   }
 
@@ -65,7 +59,7 @@ export class Pacer {
         let r = await this.#buckets.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
         if (!r.ok && b.throttle.mode === 'delay' && r.waitMs <= b.throttle.max_delay_ms) {
           this.#onThrottled(b, priority, 'delayed');
-          await this.#sleep(r.waitMs);
+          await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, r.waitMs));
           r = await this.#buckets.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
         }
         if (!r.ok) {

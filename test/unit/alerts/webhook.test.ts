@@ -1,6 +1,8 @@
 /**
  * WebhookAlerter against a real HTTP receiver on 127.0.0.1:0: exact body, retry policy,
  * timeouts, retry-after, the queue bound, close() and never throwing / never blocking.
+ * Its timers (attempt timeouts, backoff, close()'s deadline) are on a ManualClock: a test
+ * moves time once the alerter waits on it, and waits (bounded) only for the receiver.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,8 +12,10 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { alertPayload } from '../../../src/alerts/format.ts';
 import type { AlertEvent, AlertResult } from '../../../src/alerts/types.ts';
-import { WebhookAlerter, type WebhookAlerterOptions } from '../../../src/alerts/webhook.ts';
+import { defaultBackoffMs, WebhookAlerter, type WebhookAlerterOptions } from '../../../src/alerts/webhook.ts';
 import type { Logger } from '../../../src/lib/logger.ts';
+import { ManualClock } from '../../../src/lib/manual-clock.ts';
+import { within } from '../../helpers/wait.ts';
 
 const event: AlertEvent = {
   kind: 'budget_threshold',
@@ -40,12 +44,17 @@ type T = { after(fn: () => unknown): void };
 
 async function receiver(t: T, reply: Reply) {
   const got: Received[] = [];
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  /** Resolves once `n` requests have arrived. */
+  const arrived = (n: number): Promise<void> =>
+    within(`request ${n} at the receiver`, got.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve })), 5_000);
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const n = got.length;
       got.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString(), at: performance.now() });
+      for (const w of waiters.filter((x) => x.n <= got.length)) w.resolve();
       const r = reply(n);
       if (r !== null) res.writeHead(r.status, r.headers).end(r.body ?? '');
     });
@@ -57,10 +66,13 @@ async function receiver(t: T, reply: Reply) {
   });
   const { port } = server.address() as AddressInfo;
   // The path and query stand in for a webhook secret: they must never reach the logs.
-  return { got, origin: `http://127.0.0.1:${port}`, url: `http://127.0.0.1:${port}/hooks/SECRET?token=SECRET` };
+  return { got, arrived, origin: `http://127.0.0.1:${port}`, url: `http://127.0.0.1:${port}/hooks/SECRET?token=SECRET` };
 }
 
-function setup(t: T, opts: Partial<WebhookAlerterOptions> & { url: string | null }) {
+/** `backoffMs: null` keeps the alerter's default backoff; otherwise retries wait 5 ms unless told. */
+function setup(t: T, opts: Partial<Omit<WebhookAlerterOptions, 'backoffMs'>> & { url: string | null; backoffMs?: WebhookAlerterOptions['backoffMs'] | null }) {
+  const clock = new ManualClock(0);
+  const { backoffMs = () => 5, ...rest } = opts;
   const logs: Array<{ level: string; obj: object; msg: string }> = [];
   const keep = (level: string) => (obj: object, msg?: string) => void logs.push({ level, obj, msg: msg ?? '' });
   const logger: Logger = { info: keep('info'), warn: keep('warn'), error: keep('error'), debug: keep('debug') };
@@ -69,14 +81,32 @@ function setup(t: T, opts: Partial<WebhookAlerterOptions> & { url: string | null
     timeoutMs: 1_000,
     maxAttempts: 3,
     logger,
+    clock,
     onResult: (r) => void results.push(r),
-    backoffMs: () => 5,
     closeTimeoutMs: 200,
-    ...opts,
+    ...(backoffMs === null ? {} : { backoffMs }),
+    ...rest,
   });
-  t.after(() => alerter.close());
+  t.after(() => clock.until(alerter.close()));
   const errors = () => logs.filter((l) => l.level === 'error');
-  return { alerter, logs, results, errors };
+  /**
+   * Runs every accepted alert to its end: whenever a retry's backoff is armed (any timer but an
+   * attempt's timeout), moves the clock past it. Returns those backoffs, in order.
+   */
+  const deliver = async (): Promise<number[]> => {
+    const timeoutMs = opts.timeoutMs ?? 1_000;
+    const backoffs: number[] = [];
+    const flushed = alerter.flush().then(() => null);
+    for (;;) {
+      const ms = await within('a backoff or the end of deliveries', Promise.race([flushed, clock.armed((d) => d !== timeoutMs)]), 5_000);
+      if (ms === null) return backoffs;
+      backoffs.push(ms);
+      await clock.advance(ms);
+    }
+  };
+  /** The delay of the next timer `match` accepts, once the alerter arms it. */
+  const armed = (match: (delayMs: number) => boolean): Promise<number> => within('the alerter to wait on its clock', clock.armed(match), 5_000);
+  return { clock, alerter, logs, results, errors, deliver, armed };
 }
 
 const noSecrets = (logs: Array<{ obj: object; msg: string }>) => {
@@ -106,9 +136,9 @@ test('delivers the exact JSON with content type and user agent', async (t) => {
 
 test('500, 500, then 200: delivered once after two retries', async (t) => {
   const r = await receiver(t, (n) => ({ status: n < 2 ? 500 : 204 }));
-  const { alerter, results, errors } = setup(t, { url: r.url, maxAttempts: 3 });
+  const { alerter, results, errors, deliver } = setup(t, { url: r.url, maxAttempts: 3 });
   alerter.send(event);
-  await alerter.flush();
+  assert.deepEqual(await deliver(), [5, 5], 'the backoff before each retry');
   assert.equal(r.got.length, 3);
   assert.ok(r.got.every((g) => g.body === r.got[0]!.body));
   assert.deepEqual(results, ['retried', 'retried', 'sent']);
@@ -117,9 +147,9 @@ test('500, 500, then 200: delivered once after two retries', async (t) => {
 
 test('500 on every attempt: failed after maxAttempts, one error log with origin only', async (t) => {
   const r = await receiver(t, () => ({ status: 502, body: 'bad gateway' }));
-  const { alerter, results, errors, logs } = setup(t, { url: r.url, maxAttempts: 3 });
+  const { alerter, results, errors, logs, deliver } = setup(t, { url: r.url, maxAttempts: 3 });
   alerter.send(event);
-  await alerter.flush();
+  await deliver();
   assert.equal(r.got.length, 3);
   assert.deepEqual(results, ['retried', 'retried', 'failed']);
   assert.equal(errors().length, 1);
@@ -141,25 +171,43 @@ test('400 is not retried', async (t) => {
 
 test('a receiver that never answers: each attempt times out, then failed', async (t) => {
   const r = await receiver(t, () => null);
-  const { alerter, results, errors } = setup(t, { url: r.url, timeoutMs: 100, maxAttempts: 2 });
-  const t0 = performance.now();
+  const { clock, alerter, results, errors, armed } = setup(t, { url: r.url, timeoutMs: 100, maxAttempts: 2 });
+  const t0 = clock.now();
   alerter.send(event);
+  for (const n of [1, 2]) {
+    await r.arrived(n);
+    assert.equal(await armed((d) => d === 100), 100, `attempt ${n} waits its timeout`);
+    await clock.advance(99);
+    assert.equal(results.length, n - 1, `attempt ${n} still waits 1 ms before its timeout`);
+    await clock.advance(1);
+    if (n === 1) await clock.advance(await armed((d) => d !== 100)); // the backoff
+  }
   await alerter.flush();
-  assert.ok(performance.now() - t0 >= 190, 'two attempts of 100 ms');
+  assert.ok(clock.now() - t0 >= 190, 'two attempts of 100 ms');
   assert.equal(r.got.length, 2);
   assert.deepEqual(results, ['retried', 'failed']);
   assert.equal(errors().length, 1);
   assert.match(JSON.stringify(errors()[0]!.obj), /timeout after 100 ms/);
 });
 
+test('the default backoff: 500 ms doubling to a 30 s cap, with equal jitter drawn from the clock', async (t) => {
+  assert.deepEqual([1, 2, 3].map((a) => defaultBackoffMs(a, 0)), [250, 500, 1_000]);
+  assert.deepEqual([1, 2, 3].map((a) => defaultBackoffMs(a, 0.5)), [375, 750, 1_500]);
+  assert.equal(defaultBackoffMs(20, 0.5), 22_500, 'capped: 30 s base');
+  const r = await receiver(t, (n) => ({ status: n < 2 ? 500 : 200 }));
+  const { alerter, deliver } = setup(t, { url: r.url, maxAttempts: 3, backoffMs: null });
+  alerter.send(event);
+  assert.deepEqual(await deliver(), [375, 750], 'a ManualClock draws 0.5');
+});
+
 test('retry-after on 429 and 503 replaces the backoff; ignored on other statuses', async (t) => {
   const statuses = [429, 503, 500, 200];
   const r = await receiver(t, (n) => ({ status: statuses[n] ?? 200, headers: { 'retry-after': '0.3' } }));
-  const { alerter, results } = setup(t, { url: r.url, maxAttempts: 4, backoffMs: () => 1 });
+  const { alerter, results, deliver } = setup(t, { url: r.url, maxAttempts: 4, backoffMs: () => 1 });
   alerter.send(event);
-  await alerter.flush();
+  const gaps = await deliver();
   assert.equal(r.got.length, 4);
-  const gaps = r.got.slice(1).map((g, i) => g.at - r.got[i]!.at);
+  assert.deepEqual(gaps, [300, 300, 1]);
   assert.ok(gaps[0]! >= 280 && gaps[1]! >= 280, `retry-after waited: ${gaps.join(', ')}`);
   assert.ok(gaps[2]! < 250, `500's retry-after ignored: ${gaps[2]}`);
   assert.deepEqual(results, ['retried', 'retried', 'retried', 'sent']);
@@ -174,16 +222,14 @@ test('never throws: invalid URL, unsupported protocol, unreachable host', async 
     assert.equal(errors().length, 2, 'one at construction, one for the alert');
     noSecrets(logs);
   }
-  // A port that was just free: connection refused. Keep the loop alive: retry timers are unref'd.
+  // A port that was just free: connection refused.
   const closed = http.createServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const { port } = closed.address() as AddressInfo;
   await new Promise((resolve) => closed.close(resolve));
-  const keepAlive = setInterval(() => {}, 1_000);
-  t.after(() => clearInterval(keepAlive));
-  const { alerter, results, errors, logs } = setup(t, { url: `http://127.0.0.1:${port}/SECRET`, maxAttempts: 2 });
+  const { alerter, results, errors, logs, deliver } = setup(t, { url: `http://127.0.0.1:${port}/SECRET`, maxAttempts: 2 });
   assert.doesNotThrow(() => alerter.send(event));
-  await alerter.flush();
+  await deliver();
   assert.deepEqual(results, ['retried', 'failed']);
   assert.match(JSON.stringify(errors()[0]!.obj), /ECONNREFUSED/);
   noSecrets(logs);
@@ -205,13 +251,16 @@ test('send() returns before the receiver gets the request', async (t) => {
 
 test('queue bound: beyond maxPending alerts are dropped, logged once, and close() cancels the rest', async (t) => {
   const r = await receiver(t, () => null);
-  const { alerter, results, errors } = setup(t, { url: r.url, timeoutMs: 10_000, maxPending: 3, concurrency: 1, closeTimeoutMs: 50 });
+  const { clock, alerter, results, errors, armed } = setup(t, { url: r.url, timeoutMs: 10_000, maxPending: 3, concurrency: 1, closeTimeoutMs: 50 });
   for (let i = 0; i < 5; i++) alerter.send(event);
   assert.deepEqual(results, ['failed', 'failed']);
   assert.equal(errors().filter((e) => e.msg.includes('queue full')).length, 1);
-  const t0 = performance.now();
-  await alerter.close();
-  assert.ok(performance.now() - t0 < 1_000, 'close() does not wait for the 10 s timeout');
+  await r.arrived(1);
+  const t0 = clock.now();
+  const closing = alerter.close();
+  await clock.advance(await armed((d) => d === 50));
+  await closing;
+  assert.ok(clock.now() - t0 < 1_000, 'close() does not wait for the 10 s timeout');
   assert.deepEqual(results, Array(5).fill('failed'));
   assert.equal(r.got.length, 1, 'concurrency 1: only one request was started');
   alerter.send(event); // after close: failed, not queued, no throw
@@ -220,12 +269,14 @@ test('queue bound: beyond maxPending alerts are dropped, logged once, and close(
 
 test('close() cancels a pending retry after its deadline', async (t) => {
   const r = await receiver(t, () => ({ status: 500 }));
-  const { alerter, results, errors } = setup(t, { url: r.url, maxAttempts: 5, backoffMs: () => 60_000, closeTimeoutMs: 50 });
+  const { clock, alerter, results, errors, armed } = setup(t, { url: r.url, maxAttempts: 5, backoffMs: () => 60_000, closeTimeoutMs: 50 });
   alerter.send(event);
-  while (r.got.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-  const t0 = performance.now();
-  await alerter.close();
-  assert.ok(performance.now() - t0 < 1_000);
+  assert.equal(await armed((d) => d !== 1_000), 30_000, 'the first attempt failed: its retry waits, capped at 30 s');
+  const t0 = clock.now();
+  const closing = alerter.close();
+  await clock.advance(await armed((d) => d === 50));
+  await closing;
+  assert.ok(clock.now() - t0 < 1_000);
   assert.deepEqual(results, ['failed']);
   assert.match(JSON.stringify(errors()[0]!.obj), /cancelled/);
 });
@@ -244,26 +295,29 @@ test('a throwing logger or onResult never escapes send()', async (t) => {
   };
   const logger: Logger = { info: boom, warn: boom, error: boom, debug: boom };
   const r = await receiver(t, () => ({ status: 400 }));
-  const alerter = new WebhookAlerter({ url: r.url, timeoutMs: 1_000, maxAttempts: 1, logger, onResult: boom });
+  const clock = new ManualClock(0);
+  const alerter = new WebhookAlerter({ url: r.url, timeoutMs: 1_000, maxAttempts: 1, logger, clock, onResult: boom });
   t.after(() => alerter.close());
   assert.doesNotThrow(() => alerter.send(event));
   await alerter.flush();
-  const nullUrl = new WebhookAlerter({ url: null, timeoutMs: 1_000, maxAttempts: 1, logger, onResult: boom });
+  const nullUrl = new WebhookAlerter({ url: null, timeoutMs: 1_000, maxAttempts: 1, logger, clock, onResult: boom });
   assert.doesNotThrow(() => nullUrl.send(event));
 });
 
 test('a pending retry does not keep the process alive', () => {
   const webhook = fileURLToPath(new URL('../../../src/alerts/webhook.ts', import.meta.url));
+  const clock = fileURLToPath(new URL('../../../src/lib/clock.ts', import.meta.url));
   const script = `
     import http from 'node:http';
     const { WebhookAlerter } = await import(${JSON.stringify(webhook)});
+    const { systemClock } = await import(${JSON.stringify(clock)});
     const server = http.createServer((req, res) => req.resume().on('end', () => {
       res.writeHead(503, { connection: 'close' }).end();
       server.close();
     }));
     server.listen(0, '127.0.0.1', () => {
       const a = new WebhookAlerter({ url: 'http://127.0.0.1:' + server.address().port + '/', timeoutMs: 5000, maxAttempts: 3,
-        logger: { info() {}, warn() {}, error() {}, debug() {} }, backoffMs: () => 60000 });
+        logger: { info() {}, warn() {}, error() {}, debug() {} }, clock: systemClock, backoffMs: () => 60000 });
       a.send({ kind: 'spend_spike', budget: 'b', instance: '*', rate_usd_per_hour: 2, expected_usd_per_hour: 1, multiple: 2, offender: {}, at: '' });
     });`;
   const t0 = performance.now();

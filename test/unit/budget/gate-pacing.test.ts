@@ -1,13 +1,13 @@
-/** The gate applies pacing: reject with retry-after, delay mode within max_delay_ms, and low priority throttled first. */
+/** The gate applies pacing: reject with retry-after, delay mode within max_delay_ms (on a ManualClock), and low priority throttled first. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BudgetGate, type GateRequest } from '../../../src/budget/gate.ts';
 import { BudgetCatalog } from '../../../src/budget/catalog.ts';
 import { MemoryBudgetStore } from '../../../src/budget/store/memory-budget-store.ts';
-import type { Sleep } from '../../../src/budget/pacing/pacer.ts';
 import { buildPricer } from '../../../src/pricing/build.ts';
 import { silentLogger } from '../../../src/lib/logger.ts';
 import { systemClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../../src/lib/manual-clock.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 import { budget } from '../../helpers/budget-config.ts';
 
@@ -17,7 +17,8 @@ const req = (id: string, priority: 'low' | 'normal' = 'normal'): GateRequest => 
 
 const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 
-function gateWith(mode: 'reject' | 'delay', ratePerMs: number, sleep?: Sleep) {
+function gateWith(mode: 'reject' | 'delay', ratePerMs: number) {
+  const clock = new ManualClock(Date.UTC(2026, 10, 2, 12));
   const b = budget({ name: 'paced', limit_usd: 100, action: 'throttle', throttle: { mode, max_delay_ms: 400, burst_s: 1 } });
   const store = new MemoryBudgetStore();
   const refusals: string[] = [];
@@ -28,12 +29,20 @@ function gateWith(mode: 'reject' | 'delay', ratePerMs: number, sleep?: Sleep) {
     buckets: store,
     pacing: { rate: () => ratePerMs, offenderRate: () => null },
     pricer: () => pricer,
-    clock: systemClock,
+    clock,
     logger: silentLogger,
     events: { onRefused: (_b, cause) => refusals.push(cause), onThrottled: (_b, _p, outcome) => throttled.push(outcome) },
-    ...(sleep ? { sleep } : {}),
   });
-  return { gate, refusals, throttled };
+  return { gate, clock, refusals, throttled };
+}
+
+/** Lets `p` run at this instant; then, if it armed a timer, moves time to it. Returns the answer and how long it was held. */
+async function held<T>(clock: ManualClock, p: Promise<T>): Promise<{ answer: T; heldMs: number }> {
+  await clock.advance(0);
+  const t0 = clock.now();
+  const at = clock.nextAt();
+  if (at !== null) await clock.advanceTo(at);
+  return { answer: await p, heldMs: clock.now() - t0 };
 }
 
 test('reject mode: once the burst is used, 429 "is paced" with retry-after from the bucket', async () => {
@@ -53,19 +62,19 @@ test('reject mode: once the burst is used, 429 "is paced" with retry-after from 
 
 test('delay mode: a short wait is absorbed before forwarding; a long one is still a 429', async () => {
   const cost = gateWith('delay', 1).gate.expected(req('x')).pico;
-  const { gate, refusals: none, throttled: delayed } = gateWith('delay', cost / 200); // one request accrues every 200 ms; burst_s 1 holds 5
+  const { gate, clock, refusals: none, throttled: delayed } = gateWith('delay', cost / 200); // one request accrues every 200 ms; burst_s 1 holds 5
   for (let i = 0; i < 5; i++) assert.equal((await gate.admit(req(`burst${i}`))).kind, 'admitted');
-  const t0 = Date.now();
-  assert.equal((await gate.admit(req('b'))).kind, 'admitted', 'held, then admitted');
-  const waited = Date.now() - t0;
+  const b = await held(clock, gate.admit(req('b')));
+  assert.equal(b.answer.kind, 'admitted', 'held, then admitted');
+  const waited = b.heldMs;
   assert.ok(waited >= 150 && waited < 400, `waited ${waited} ms`);
   assert.deepEqual([none, delayed], [[], ['delayed']], 'a delayed admission is no refusal');
-  const { gate: slow, refusals } = gateWith('delay', cost / 5_000); // 5 s per request: above max_delay_ms 400; the bucket holds 1
-  assert.equal((await slow.admit(req('c'))).kind, 'admitted');
-  const t1 = Date.now();
-  assert.equal((await slow.admit(req('d'))).kind, 'refused');
-  assert.ok(Date.now() - t1 < 100, 'no pointless wait when the delay would exceed max_delay_ms');
-  assert.deepEqual(refusals, ['paced']);
+  const slow = gateWith('delay', cost / 5_000); // 5 s per request: above max_delay_ms 400; the bucket holds 1
+  assert.equal((await slow.gate.admit(req('c'))).kind, 'admitted');
+  const d = await held(slow.clock, slow.gate.admit(req('d')));
+  assert.equal(d.answer.kind, 'refused');
+  assert.ok(d.heldMs < 100, 'no pointless wait when the delay would exceed max_delay_ms');
+  assert.deepEqual(slow.refusals, ['paced']);
 });
 
 test('x-meter-priority: low is throttled first: it must leave half the bucket for normal traffic', async () => {
@@ -78,11 +87,9 @@ test('x-meter-priority: low is throttled first: it must leave half the bucket fo
   assert.equal((await gate.admit(req('n1'))).kind, 'admitted', 'normal priority still gets the rest');
 });
 
-test('delay mode waits through the injected sleep, for the time the bucket needs', async () => {
+test('delay mode waits on the injected clock, for the time the bucket needs', async () => {
   const cost = gateWith('delay', 1).gate.expected(req('x')).pico;
-  const waits: number[] = [];
-  let now = Date.UTC(2026, 10, 2, 12);
-  const clock = { now: () => now, monotonic: () => now };
+  const clock = new ManualClock(Date.UTC(2026, 10, 2, 12));
   const b = budget({ name: 'paced', limit_usd: 100, action: 'throttle', throttle: { mode: 'delay', max_delay_ms: 400, burst_s: 1 } });
   const store = new MemoryBudgetStore();
   const gate = new BudgetGate({
@@ -93,13 +100,15 @@ test('delay mode waits through the injected sleep, for the time the bucket needs
     pricer: () => pricer,
     clock,
     logger: silentLogger,
-    sleep: async (ms) => {
-      waits.push(ms);
-      now += ms;
-    },
   });
   for (let i = 0; i < 5; i++) assert.equal((await gate.admit(req(`burst${i}`))).kind, 'admitted');
-  assert.equal((await gate.admit(req('held'))).kind, 'admitted');
+  assert.equal(clock.pending, 0, 'the burst waited for nothing');
+  const admission = gate.admit(req('held'));
+  await clock.advance(0);
+  const waits = [clock.nextAt()! - clock.now()];
+  assert.equal(clock.pending, 1);
+  await clock.advanceTo(clock.nextAt()!);
+  assert.equal((await admission).kind, 'admitted');
   assert.equal(waits.length, 1);
   assert.ok(waits[0]! > 0 && waits[0]! <= 200, `waited ${waits[0]} ms of simulated time`);
 });

@@ -1,12 +1,20 @@
+/**
+ * The config watcher: reloads are all-or-nothing, restart-only keys keep their values, and
+ * file events and SIGHUP are debounced. Tests of the file watch wait (bounded) for real file
+ * events on the real clock; the debounce itself is timed on a ManualClock.
+ */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigWatcher } from '../../../src/config/reload.ts';
 import { loadConfig } from '../../../src/config/load.ts';
 import type { Config } from '../../../src/config/types.ts';
 import type { Logger } from '../../../src/lib/logger.ts';
+import { systemClock, type Timers } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../../src/lib/manual-clock.ts';
+import { within } from '../../helpers/wait.ts';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 interface Entry {
@@ -29,17 +37,14 @@ function recorder() {
   };
   const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
   const next = (match: (e: Entry) => boolean, ms = 5000): Promise<Entry> =>
-    new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for a log line')), ms);
-      waiters.push({ match, resolve: (e) => (clearTimeout(timer), resolvePromise(e)) });
-    });
+    within('a log line', new Promise((resolve) => waiters.push({ match, resolve })), ms);
   return { logger, entries, next, at: (level: Level) => entries.filter((e) => e.level === level) };
 }
 
 const BASE = 'budgets:\n  - name: team-a\n    limit_usd: 10\n';
 
-/** A temp dir with proxy.config.yaml, a started watcher, and a record of onReload calls. */
-function setup(t: TestContext, text = BASE) {
+/** A temp dir with proxy.config.yaml, a started watcher (20 ms debounce), and a record of onReload calls. */
+function setup(t: TestContext, text = BASE, clock: Timers = systemClock) {
   const dir = mkdtempSync(join(tmpdir(), 'cm-reload-'));
   const file = join(dir, 'proxy.config.yaml');
   writeFileSync(file, text);
@@ -50,6 +55,7 @@ function setup(t: TestContext, text = BASE) {
     file,
     env: {},
     logger: log.logger,
+    clock,
     debounceMs: 20,
     onReload: (next, prev) => {
       reloads.push({ next, prev });
@@ -63,14 +69,16 @@ function setup(t: TestContext, text = BASE) {
     rmSync(dir, { recursive: true, force: true });
   });
   const reloaded = (ms = 5000): Promise<void> =>
-    new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for onReload')), ms);
-      notify = () => {
-        clearTimeout(timer);
-        notify = null;
-        resolvePromise();
-      };
-    });
+    within(
+      'onReload',
+      new Promise<void>((resolve) => {
+        notify = () => {
+          notify = null;
+          resolve();
+        };
+      }),
+      ms,
+    );
   return { dir, file, watcher, log, reloads, initial, reloaded };
 }
 
@@ -176,7 +184,7 @@ test('a throwing onReload keeps the previous config', async (t) => {
   const file = join(dir, 'c.yaml');
   writeFileSync(file, BASE);
   const log = recorder();
-  const w = new ConfigWatcher({ file, env: {}, logger: log.logger, onReload: () => { throw new Error('boom'); } });
+  const w = new ConfigWatcher({ file, env: {}, logger: log.logger, clock: systemClock, onReload: () => { throw new Error('boom'); } });
   const initial = loadConfig({ file, env: {} });
   w.start(initial);
   t.after(() => w.stop());
@@ -186,20 +194,36 @@ test('a throwing onReload keeps the previous config', async (t) => {
   assert.equal(log.at('error')[0]?.msg, 'config reload failed while applying: boom; keeping the previous config');
 });
 
+/** Resolves once a watch of `dir` of its own has seen `name` change: by then a watcher of that directory has heard it too. */
+async function fileEvent(dir: string, name: string): Promise<void> {
+  const own = watch(dir, { persistent: false });
+  try {
+    await within(`a file event for ${name}`, new Promise<void>((resolve) => own.on('change', (_e, f) => f === name && resolve())), 5000);
+    await new Promise((r) => setImmediate(r)); // the other watches of the directory get the same batch of events
+  } finally {
+    own.close();
+  }
+}
+
 test('SIGHUP triggers a reload; stop() removes the listener', async (t) => {
   const before = process.listenerCount('SIGHUP');
-  const s = setup(t);
+  const clock = new ManualClock(0);
+  const s = setup(t, BASE, clock);
   assert.equal(process.listenerCount('SIGHUP'), before + 1);
   // Change the file while stopped, so that only the signal can trigger the reload.
   s.watcher.stop();
   assert.equal(process.listenerCount('SIGHUP'), before);
+  const heard = fileEvent(s.dir, 'proxy.config.yaml');
   writeFileSync(s.file, 'budgets:\n  - name: from-sighup\n    limit_tokens: 1\n');
-  await new Promise((r) => setTimeout(r, 50));
+  await heard;
+  assert.equal(clock.pending, 0, 'a stopped watcher schedules nothing');
+  await clock.advance(1_000);
   assert.equal(s.reloads.length, 0);
   s.watcher.start(s.initial);
   assert.equal(process.listenerCount('SIGHUP'), before + 1);
   const done = s.reloaded();
   process.emit('SIGHUP');
+  await clock.advance(20);
   await done;
   assert.deepEqual(s.reloads[0]?.next.budgets.map((b) => b.name), ['from-sighup']);
   s.watcher.stop();
@@ -222,9 +246,31 @@ test('a file replaced by rename (as editors save) is picked up by the directory 
   writeFileSync(s.file, 'budgets:\n  - name: rewritten\n    limit_usd: 3\n');
   await again;
   assert.deepEqual(s.watcher.current.budgets.map((b) => b.name), ['rewritten']);
-  // Debounce: one burst of events is one reload.
-  await new Promise((r) => setTimeout(r, 100));
+  // One reload per burst of events (a later event of a burst finds nothing changed).
   assert.equal(s.reloads.length, 2);
+});
+
+test('debounce: a reload runs once, debounceMs after the last of a burst of triggers', async (t) => {
+  const clock = new ManualClock(0);
+  const s = setup(t, BASE, clock);
+  // Stopped while the file changes, so that only the signals below trigger anything.
+  s.watcher.stop();
+  writeFileSync(s.file, 'budgets:\n  - name: burst\n    limit_usd: 1\n');
+  s.watcher.start(s.initial);
+  const attempts = () => s.log.entries.filter((e) => e.msg.startsWith('config reload')).length;
+  for (let i = 0; i < 3; i++) {
+    process.emit('SIGHUP');
+    await clock.advance(15);
+  }
+  assert.equal(attempts(), 0, 'each trigger within 20 ms of the last postpones the reload');
+  await clock.advance(4);
+  assert.equal(attempts(), 0, 'not before 20 ms of quiet');
+  await clock.advance(1);
+  assert.equal(attempts(), 1);
+  assert.deepEqual(s.reloads.map((r) => r.next.budgets.map((b) => b.name)), [['burst']]);
+  await clock.advance(1_000);
+  assert.equal(attempts(), 1, 'one burst, one reload');
+  assert.equal(clock.pending, 0);
 });
 
 test('an invalid file written while watching logs the error and keeps the config', async (t) => {
@@ -239,7 +285,7 @@ test('an invalid file written while watching logs the error and keeps the config
 
 test('start twice is a mistake; reloadNow before start rejects', async () => {
   const log = recorder();
-  const w = new ConfigWatcher({ file: '/nonexistent/c.yaml', env: {}, logger: log.logger, onReload: () => {} });
+  const w = new ConfigWatcher({ file: '/nonexistent/c.yaml', env: {}, logger: log.logger, clock: systemClock, onReload: () => {} });
   await assert.rejects(() => w.reloadNow(), /start\(\) has not been called/);
   const c = loadConfig({ file: null, env: {} });
   w.start(c); // the directory does not exist: a warning, SIGHUP still works

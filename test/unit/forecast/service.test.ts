@@ -1,4 +1,4 @@
-/** The forecast service on a fake clock: cold start flagged, projections published and reused, past projections scored when a window closes. */
+/** The forecast service on a ManualClock: cold start flagged, projections published and reused, past projections scored when a window closes. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BudgetCatalog } from '../../../src/budget/catalog.ts';
@@ -9,14 +9,14 @@ import { buildPricer } from '../../../src/pricing/build.ts';
 import { silentLogger } from '../../../src/lib/logger.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 import { budget } from '../../helpers/budget-config.ts';
-import { FakeClock } from '../../helpers/fake-clock.ts';
+import { ManualClock } from '../../../src/lib/manual-clock.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 10, 2);
 
 test('steady spend: cold start first, a warm projection near the truth later, and each closed window is scored', async () => {
-  const clock = new FakeClock(T0);
+  const clock = new ManualClock(T0);
   const store = new MemoryBudgetStore();
   const b = budget({ name: 'daily', limit_usd: 100, window: 'day' });
   const catalog = new BudgetCatalog([b], () => buildPricer({ source: null, pricing: DEFAULTS.pricing }));
@@ -30,7 +30,7 @@ test('steady spend: cold start first, a warm projection near the truth later, an
   let n = 0;
   // $2 per hour, every hour, for four days: $48 per day.
   for (let t = T0; t < T0 + 4 * DAY; t += HOUR / 4) {
-    clock.set(t);
+    await clock.advanceTo(t);
     await store.settle([catalog.instanceRef(b, '*', t)], `r${++n}`, { pico: 0.5e12, tokens: 1 }, t);
     if (t % HOUR === 0) await svc.update(t + 1);
     if (t === T0 + 2 * HOUR) assert.equal(svc.get('daily', '*')?.path.coldStart, true, 'hours of history: cold start');

@@ -14,7 +14,7 @@ import { silentLogger } from '../../../src/lib/logger.ts';
 import { emptyUsage } from '../../../src/core/usage.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 import { budget } from '../../helpers/budget-config.ts';
-import { FakeClock } from '../../helpers/fake-clock.ts';
+import { ManualClock } from '../../../src/lib/manual-clock.ts';
 import { createMetrics } from '../../../src/metrics/registry.ts';
 import { forecastEvents } from '../../../src/compose/forecast-events.ts';
 import type { AlertEvent } from '../../../src/alerts/types.ts';
@@ -31,7 +31,7 @@ function normal5min(t: number): number {
 }
 
 test('a 47× burst is detected once, with the offending key and tag; a normal week raises nothing', async () => {
-  const clock = new FakeClock(T0);
+  const clock = new ManualClock(T0);
   const store = new MemoryBudgetStore();
   const meter = new MemoryStore({ clock, bucketTtlSeconds: 40 * 86_400, recordsMaxLen: 1000 });
   const b = budget({ name: 'daily', limit_usd: 1000, window: 'day', spike: { multiple: 5, window_min: 5, action: 'throttle_offender' } });
@@ -41,7 +41,7 @@ test('a 47× burst is detected once, with the offending key and tag; a normal we
 
   let n = 0;
   const spend = async (t: number, pico: number, keyId: string, tag: string) => {
-    clock.set(t);
+    await clock.advanceTo(t);
     const ref = catalog.instanceRef(b, '*', t);
     const id = `r${++n}`;
     await store.settle([ref], id, { pico: Math.round(pico), tokens: 1 }, t);

@@ -1,14 +1,15 @@
 import { MemoryStore } from '../../../src/store/memory-store.ts';
-import { TestClock } from '../../contract/fixtures.ts';
+import { ManualClock } from '../../../src/lib/manual-clock.ts';
+import { T0 } from '../../contract/fixtures.ts';
 import { runMeterStoreContract } from '../../contract/meter-store.contract.ts';
 
 runMeterStoreContract('MemoryStore', async (opts) => {
-  const clock = new TestClock();
+  const clock = new ManualClock(T0);
   const store = new MemoryStore({ clock, ...opts });
   return {
     store,
     clock,
-    elapse: async (ms) => clock.advance(ms),
+    elapse: (ms) => clock.advance(ms),
     cleanup: () => store.close(),
   };
 });
