@@ -29,7 +29,9 @@ const path = (name) => (name.endsWith('.ts') ? `^src/${name.replace('.', '\\.')}
 const forbidden = [];
 LAYERS.forEach((group, i) => {
   for (const name of group) {
-    const later = LAYERS.slice(i).flat().filter((other) => other !== name);
+    const later = LAYERS.slice(i)
+      .flat()
+      .filter((other) => other !== name);
     if (later.length === 0) continue;
     forbidden.push({
       name: `layer:${name}`,
@@ -56,7 +58,13 @@ forbidden.push(
     to: { path: '^src/budget/store/' },
   },
   { name: 'no-circular', severity: 'error', from: { path: '^src/' }, to: { circular: true } },
-  { name: 'src-stands-alone', comment: 'the product never imports tests or benchmarks', severity: 'error', from: { path: '^src/' }, to: { path: '^(test|bench)/' } },
+  {
+    name: 'src-stands-alone',
+    comment: 'the product never imports tests or benchmarks',
+    severity: 'error',
+    from: { path: '^src/' },
+    to: { path: '^(test|bench)/' },
+  },
   {
     name: 'known-folder',
     comment: 'every folder of src/ has a place in LAYERS',
@@ -67,7 +75,6 @@ forbidden.push(
 );
 
 module.exports = {
-
   forbidden,
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -146,7 +146,15 @@ async function together(targets: Target[], rows: Rows): Promise<void> {
 function fixedRate(url: string, connections: number, overallRate: number, seconds: number): Promise<number> {
   return new Promise((resolve, reject) => {
     autocannon(
-      { url: url + MESSAGES_PATH, method: 'POST', headers: HEADERS, body: messagesBody(false), connections, overallRate, duration: seconds },
+      {
+        url: url + MESSAGES_PATH,
+        method: 'POST',
+        headers: HEADERS,
+        body: messagesBody(false),
+        connections,
+        overallRate,
+        duration: seconds,
+      },
       (err, r) => (err ? reject(err) : resolve(r.requests.total - r.non2xx)),
     );
   });
@@ -155,13 +163,17 @@ function fixedRate(url: string, connections: number, overallRate: number, second
 function report(targets: Target[], rows: Rows): void {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const ratioHead = TOGETHER ? 'CPU ratio bare/target (per round)' : 'req/s ratio to bare (per round)';
-  console.log(`\n| target | median req/s | ${ratioHead} | CPU µs/req | main thread µs/req | event loop busy | Redis CPU µs/req |\n|---|---|---|---|---|---|---|`);
+  console.log(
+    `\n| target | median req/s | ${ratioHead} | CPU µs/req | main thread µs/req | event loop busy | Redis CPU µs/req |\n|---|---|---|---|---|---|---|`,
+  );
   for (const t of targets) {
     const r = rows[t.name]!;
     const range = `${pct(median(r.ratio))} (${(Math.min(...r.ratio) * 100).toFixed(0)}–${(Math.max(...r.ratio) * 100).toFixed(0)})`;
     const elu = r.elu.length ? pct(median(r.elu)) : '';
     const redisCpu = r.redis.length ? median(r.redis).toFixed(1) : '';
-    console.log(`| ${t.name} | ${median(r.rps).toFixed(0)} | ${range} | ${median(r.cpu).toFixed(0)} | ${median(r.main).toFixed(0)} | ${elu} | ${redisCpu} |`);
+    console.log(
+      `| ${t.name} | ${median(r.rps).toFixed(0)} | ${range} | ${median(r.cpu).toFixed(0)} | ${median(r.main).toFixed(0)} | ${elu} | ${redisCpu} |`,
+    );
   }
 }
 
@@ -172,18 +184,29 @@ const children: Child[] = [];
 try {
   const upstream = await spawnChild('upstream', 'mock-upstream.ts', {});
   const nodeArgs = (env['AB_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-  const profile = (name: string) => [...nodeArgs, ...(env['AB_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${env['AB_PROFILE']}/${name}`] : [])];
+  const profile = (name: string) => [
+    ...nodeArgs,
+    ...(env['AB_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${env['AB_PROFILE']}/${name}`] : []),
+  ];
   const bare = await spawnChild('bare', 'bare-proxy.ts', { UPSTREAM_URL: upstream.url }, profile('bare'));
   children.push(upstream, bare);
   const targets: Target[] = [{ name: 'bare', child: bare }];
   for (const v of variants) {
-    const child = await spawnChild(v.name, 'meter-child.ts', { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, ...v.env }, profile(v.name), v.dir);
+    const child = await spawnChild(
+      v.name,
+      'meter-child.ts',
+      { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, ...v.env },
+      profile(v.name),
+      v.dir,
+    );
     children.push(child);
     targets.push({ name: v.name, child });
   }
   if (PIN) for (const t of targets) pin(t.child.pid, 0);
   log(`redis ${redis.url}${PIN ? '; proxies pinned to CPU 0, the rest to CPU 1' : ''}`);
-  log(`ab: ${ROUNDS} rounds × ${SECONDS} s, ${TOGETHER ? `together at ${RATE} req/s each` : `c=${C}`}; targets ${targets.map((t) => t.name).join(', ')}`);
+  log(
+    `ab: ${ROUNDS} rounds × ${SECONDS} s, ${TOGETHER ? `together at ${RATE} req/s each` : `c=${C}`}; targets ${targets.map((t) => t.name).join(', ')}`,
+  );
   for (const t of targets) await runLoad(t.child.url, C, 1); // warm-up: JIT, pools
   const rows: Rows = {};
   for (const t of targets) rows[t.name] = { rps: [], cpu: [], main: [], elu: [], redis: [], ratio: [] };

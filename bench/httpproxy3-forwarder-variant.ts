@@ -49,7 +49,13 @@ export class HttpProxy3Forwarder implements Forwarder {
     });
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks, encoding: ResponseEncoding): void {
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer | Readable | null,
+    hooks: ForwardHooks,
+    encoding: ResponseEncoding,
+  ): void {
     let settled = false;
     const end = (how: 'complete' | 'aborted') => {
       if (settled) return;
@@ -67,9 +73,19 @@ export class HttpProxy3Forwarder implements Forwarder {
       settled = true;
       hooks.onError(upstreamFailure(err, this.#target.host));
     };
-    this.#inflight.set(req, { hooks, cut: () => { res.destroy(); end('aborted'); } });
+    this.#inflight.set(req, {
+      hooks,
+      cut: () => {
+        res.destroy();
+        end('aborted');
+      },
+    });
 
-    req.headers = upstreamRequestHeaders(req.headers, { upstreamHost: this.#target.host, apiKey: this.#opts.apiKey, identity: encoding === 'identity' });
+    req.headers = upstreamRequestHeaders(req.headers, {
+      upstreamHost: this.#target.host,
+      apiKey: this.#opts.apiKey,
+      identity: encoding === 'identity',
+    });
     if (Buffer.isBuffer(body)) {
       req.headers['content-length'] = String(body.length);
     }

@@ -13,7 +13,13 @@ const TEXT =
   'Connection pooling keeps TCP and TLS handshakes off the hot path, so per-request latency is dominated by the upstream itself; ' +
   'a proxy in front adds one loopback hop, header rewriting and a copy of each response chunk. Streaming responses should be ' +
   'forwarded chunk by chunk without buffering, otherwise "time to first token" grows with the size of the answer.\n';
-const usage = { input_tokens: 412, output_tokens: 187, cache_creation_input_tokens: 0, cache_read_input_tokens: 128, service_tier: 'standard' };
+const usage = {
+  input_tokens: 412,
+  output_tokens: 187,
+  cache_creation_input_tokens: 0,
+  cache_read_input_tokens: 128,
+  service_tier: 'standard',
+};
 
 for (const repeat of [3, 6, 10, 20, 160]) {
   const body = Buffer.from(messageJson({ usage, model: 'claude-sonnet-4-5-20250929', text: TEXT.repeat(repeat), id: 'msg_bench' }));
@@ -30,5 +36,7 @@ for (const repeat of [3, 6, 10, 20, 160]) {
   }
   const f = median(full);
   const p = median(picked);
-  console.log(`${(body.length / 1024).toFixed(1).padStart(5)} KB body: JSON.parse ${f.toFixed(2)} µs, parsePicked ${p.toFixed(2)} µs (${((p / f) * 100).toFixed(0)}%)`);
+  console.log(
+    `${(body.length / 1024).toFixed(1).padStart(5)} KB body: JSON.parse ${f.toFixed(2)} µs, parsePicked ${p.toFixed(2)} µs (${((p / f) * 100).toFixed(0)}%)`,
+  );
 }

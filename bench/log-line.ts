@@ -7,11 +7,38 @@ import pino from 'pino';
 import { createProcessLogger } from '../src/lib/process-logger.ts';
 import type { Logger } from '../src/lib/logger.ts';
 
-const usage = { input: 412, output: 187, cacheCreation: 0, cacheCreation5m: null, cacheCreation1h: null, cacheRead: 128, webSearchRequests: 0, webFetchRequests: 0, serviceTier: 'standard', inferenceGeo: null, speed: null };
+const usage = {
+  input: 412,
+  output: 187,
+  cacheCreation: 0,
+  cacheCreation5m: null,
+  cacheCreation1h: null,
+  cacheRead: 128,
+  webSearchRequests: 0,
+  webFetchRequests: 0,
+  serviceTier: 'standard',
+  inferenceGeo: null,
+  speed: null,
+};
 const line = () => ({
-  id: '2b0c8a9e-4f7e-4c8e-9a51-3f0d6a2b9c11', method: 'POST', path: '/v1/messages', status: 200, model: 'claude-sonnet-4-5-20250929',
-  key: 'abcdef0123456789', tag: undefined, stream: false, usage, usage_missing: undefined, partial: undefined, cost_usd: 0.004038,
-  unpriced: undefined, latency_ms: 1.234, ttft_ms: 1.1, upstream_ms: 0.9, error_type: undefined, reserved_usd: undefined,
+  id: '2b0c8a9e-4f7e-4c8e-9a51-3f0d6a2b9c11',
+  method: 'POST',
+  path: '/v1/messages',
+  status: 200,
+  model: 'claude-sonnet-4-5-20250929',
+  key: 'abcdef0123456789',
+  tag: undefined,
+  stream: false,
+  usage,
+  usage_missing: undefined,
+  partial: undefined,
+  cost_usd: 0.004038,
+  unpriced: undefined,
+  latency_ms: 1.234,
+  ttft_ms: 1.1,
+  upstream_ms: 0.9,
+  error_type: undefined,
+  reserved_usd: undefined,
 });
 const N = 200_000;
 

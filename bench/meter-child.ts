@@ -23,18 +23,32 @@ import { benchLogger } from './lib/logger.ts';
 import { storeOps } from './lib/store-ops.ts';
 
 const env = process.env;
-const loaded = loadConfig({ file: env['BENCH_CONFIG'] ?? null, env: { PORT: '0', UPSTREAM_URL: env['UPSTREAM_URL'] ?? '', REDIS_URL: env['REDIS_URL'] ?? '' } });
+const loaded = loadConfig({
+  file: env['BENCH_CONFIG'] ?? null,
+  env: { PORT: '0', UPSTREAM_URL: env['UPSTREAM_URL'] ?? '', REDIS_URL: env['REDIS_URL'] ?? '' },
+});
 const engine = env['BENCH_ENGINE'] ?? 'undici';
 const stub = env['BENCH_STUB'] ?? '';
 const config: Config =
   engine === 'httpproxy3' ? { ...loaded, store: { ...loaded.store, redis: { ...loaded.store.redis, key_prefix: 'cmv' } } } : loaded;
 const { logger, log } = benchLogger(config.log.level);
 
-const options = { url: config.upstream.url, apiKey: config.upstream.api_key, headersTimeoutMs: config.upstream.headers_timeout_ms, bodyTimeoutMs: config.upstream.body_timeout_ms, connectTimeoutMs: config.upstream.connect_timeout_ms, connections: config.upstream.connections };
+const options = {
+  url: config.upstream.url,
+  apiKey: config.upstream.api_key,
+  headersTimeoutMs: config.upstream.headers_timeout_ms,
+  bodyTimeoutMs: config.upstream.body_timeout_ms,
+  connectTimeoutMs: config.upstream.connect_timeout_ms,
+  connections: config.upstream.connections,
+};
 let forwarder: Forwarder | undefined = engine === 'httpproxy3' ? new HttpProxy3Forwarder(options) : undefined;
 if (stub === 'end') forwarder = withoutEnd(forwarder ?? new PoolForwarder(options));
 const num = (k: string): number | undefined => (env[k] ? Number(env[k]) : undefined);
-const recorder = Object.fromEntries(Object.entries({ concurrency: num('REC_CONC'), lingerMs: num('REC_LINGER'), batchMax: num('REC_BMAX') }).filter(([, v]) => v !== undefined));
+const recorder = Object.fromEntries(
+  Object.entries({ concurrency: num('REC_CONC'), lingerMs: num('REC_LINGER'), batchMax: num('REC_BMAX') }).filter(
+    ([, v]) => v !== undefined,
+  ),
+);
 
 const app = createApp({ config, clock: systemClock, logger, recorder, ...(forwarder ? { forwarder } : {}) });
 if (stub === 'store') discardWrites(app.store);
@@ -45,7 +59,12 @@ await serveChild(app.server, { ...storeOps(app.store, app.recorder, app.store.ki
 function withoutEnd(inner: Forwarder): Forwarder {
   return {
     forward: (req, res, body, hooks, encoding) => {
-      const h: ForwardHooks = { onResponseStart: (s, hd) => hooks.onResponseStart(s, hd), onData: (c) => hooks.onData(c), onEnd: () => {}, onError: (e) => hooks.onError(e) };
+      const h: ForwardHooks = {
+        onResponseStart: (s, hd) => hooks.onResponseStart(s, hd),
+        onData: (c) => hooks.onData(c),
+        onEnd: () => {},
+        onError: (e) => hooks.onError(e),
+      };
       inner.forward(req, res, body, h, encoding);
     },
     close: () => inner.close(),

@@ -10,7 +10,12 @@ import { rec, usage } from '../test/contract/fixtures.ts';
 import { promClientReference } from '../test/helpers/prom-client-reference.ts';
 
 const records: RequestRecord[] = Array.from({ length: 64 }, (_, i) =>
-  rec({ model: i % 4 ? 'claude-sonnet-4-5' : 'claude-haiku-4-5', latencyMs: 3 + i, ttftMs: 1 + i / 2, usage: usage({ input: 412 + i, output: 187, cacheRead: 128 }) }),
+  rec({
+    model: i % 4 ? 'claude-sonnet-4-5' : 'claude-haiku-4-5',
+    latencyMs: 3 + i,
+    ttftMs: 1 + i / 2,
+    usage: usage({ input: 412 + i, output: 187, cacheRead: 128 }),
+  }),
 );
 
 const shipped = createMetrics({ keyLabel: false, tagLabel: false, defaultMetrics: false });

@@ -12,7 +12,13 @@ import { messageJson, messageStream, sseFrame } from '../test/helpers/mock-anthr
 import { serveChild } from './lib/child-runtime.ts';
 
 const MODEL = 'claude-sonnet-4-5-20250929';
-const USAGE = { input_tokens: 412, output_tokens: 187, cache_creation_input_tokens: 0, cache_read_input_tokens: 128, service_tier: 'standard' };
+const USAGE = {
+  input_tokens: 412,
+  output_tokens: 187,
+  cache_creation_input_tokens: 0,
+  cache_read_input_tokens: 128,
+  service_tier: 'standard',
+};
 const TEXT =
   'Here is a concise overview of the trade-offs you asked about. Connection pooling keeps TCP and TLS handshakes off the hot path, ' +
   'so per-request latency is dominated by the upstream itself; a proxy in front adds one loopback hop, header rewriting and a copy ' +
@@ -42,7 +48,11 @@ const JSON_HEADERS = { ...COMMON, 'content-type': 'application/json', 'content-l
 const SSE_HEADERS = { ...COMMON, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 
 /** One 64 KiB-ish block of whole delta events, written again and again for the big stream. */
-const DELTA = sseFrame('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'lorem ipsum dolor ' } });
+const DELTA = sseFrame('content_block_delta', {
+  type: 'content_block_delta',
+  index: 0,
+  delta: { type: 'text_delta', text: 'lorem ipsum dolor ' },
+});
 const PER_BLOCK = Math.floor(65_536 / DELTA.length);
 const BLOCK = Buffer.from(DELTA.repeat(PER_BLOCK));
 
@@ -53,7 +63,16 @@ async function bigStream(res: http.ServerResponse, bytes: number): Promise<void>
   res.write(
     sseFrame('message_start', {
       type: 'message_start',
-      message: { id: 'msg_bench_big', type: 'message', role: 'assistant', content: [], model: MODEL, stop_reason: null, stop_sequence: null, usage: { input_tokens: input, output_tokens: 1 } },
+      message: {
+        id: 'msg_bench_big',
+        type: 'message',
+        role: 'assistant',
+        content: [],
+        model: MODEL,
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: input, output_tokens: 1 },
+      },
     }) + sseFrame('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
   );
   for (let i = 0; i < blocks; i++) {
@@ -90,4 +109,6 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
 server.headersTimeout = 0;
 server.requestTimeout = 0;
 
-await serveChild(server, { info: () => ({ jsonBytes: JSON_BODY.length, sseBytes: SSE_BODY.length, deltaEventsPerBlock: PER_BLOCK, blockBytes: BLOCK.length }) });
+await serveChild(server, {
+  info: () => ({ jsonBytes: JSON_BODY.length, sseBytes: SSE_BODY.length, deltaEventsPerBlock: PER_BLOCK, blockBytes: BLOCK.length }),
+});

@@ -22,7 +22,21 @@ const SECONDS = 6;
 const [which = 'meter', dir = '.', ...patterns] = process.argv.slice(2);
 const frames = patterns.length
   ? patterns
-  : ['JS:.handleProxied ', 'JS:.onHeaders ', 'JS:.settle ', 'JS:.info ', '#pump|#sent', 'JS:.writeBatch ', 'Builtin_JsonParse', 'Builtin_JsonStringify', 'Scaveng', 'compiler::', 'do_writev', 'ksys_read', 'ksys_write'];
+  : [
+      'JS:.handleProxied ',
+      'JS:.onHeaders ',
+      'JS:.settle ',
+      'JS:.info ',
+      '#pump|#sent',
+      'JS:.writeBatch ',
+      'Builtin_JsonParse',
+      'Builtin_JsonStringify',
+      'Scaveng',
+      'compiler::',
+      'do_writev',
+      'ksys_read',
+      'ksys_write',
+    ];
 
 try {
   execFileSync('perf', ['--version'], { stdio: 'ignore' });
@@ -38,24 +52,55 @@ try {
   const child =
     which === 'bare'
       ? await spawnChild('bare', 'bare-proxy.ts', { UPSTREAM_URL: upstream.url }, ['--perf-basic-prof'])
-      : await spawnChild('meter', 'meter-child.ts', { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url }, ['--perf-basic-prof'], resolve(dir));
+      : await spawnChild(
+          'meter',
+          'meter-child.ts',
+          { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url },
+          ['--perf-basic-prof'],
+          resolve(dir),
+        );
   execFileSync('taskset', ['-apc', '0', String(child.pid)]);
   await runLoad(child.url, 64, 4); // warm-up: JIT, pools
-  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(HZ), '-g', '-p', String(child.pid), '-o', out, '--', 'sleep', String(SECONDS)], { stdio: 'inherit' });
+  const perf = spawn(
+    'perf',
+    ['record', '-q', '-e', 'cpu-clock', '-F', String(HZ), '-g', '-p', String(child.pid), '-o', out, '--', 'sleep', String(SECONDS)],
+    { stdio: 'inherit' },
+  );
   const load = await runLoad(child.url, 64, SECONDS);
   await new Promise((r) => perf.once('exit', r));
   await child.stop();
   await upstream.stop();
 
-  const script = execFileSync('perf', ['script', '-i', out, '-F', 'ip,sym,dso'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-  const stacks = script.split('\n\n').map((s) => s.trim().split('\n').map((l) => l.trim())).filter((s) => s[0]);
+  const script = execFileSync('perf', ['script', '-i', out, '-F', 'ip,sym,dso'], {
+    maxBuffer: 1 << 30,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  }).toString();
+  const stacks = script
+    .split('\n\n')
+    .map((s) =>
+      s
+        .trim()
+        .split('\n')
+        .map((l) => l.trim()),
+    )
+    .filter((s) => s[0]);
   const perSample = 1e6 / HZ / load.ok; // µs per request that one sample stands for
-  console.log(`${which}: ${load.rps.toFixed(0)} req/s at c=64, ${load.ok} requests, ${stacks.length} samples: ${(stacks.length * perSample).toFixed(1)} µs of CPU per request`);
+  console.log(
+    `${which}: ${load.rps.toFixed(0)} req/s at c=64, ${load.ok} requests, ${stacks.length} samples: ${(stacks.length * perSample).toFixed(1)} µs of CPU per request`,
+  );
   const byDso = new Map<string, number>();
   for (const st of stacks) {
     const leaf = st[0] ?? '';
     const dso = /\(([^)]*)\)\s*$/.exec(leaf)?.[1] ?? '?';
-    const kind = dso.includes('kernel') ? 'kernel' : dso.includes('perf-') || dso.includes('JIT') ? 'JIT (compiled JS)' : dso.endsWith('/node') || dso === 'node' ? 'node (V8 runtime, builtins, GC)' : dso.includes('libc') ? 'libc' : 'other';
+    const kind = dso.includes('kernel')
+      ? 'kernel'
+      : dso.includes('perf-') || dso.includes('JIT')
+        ? 'JIT (compiled JS)'
+        : dso.endsWith('/node') || dso === 'node'
+          ? 'node (V8 runtime, builtins, GC)'
+          : dso.includes('libc')
+            ? 'libc'
+            : 'other';
     byDso.set(kind, (byDso.get(kind) ?? 0) + 1);
   }
   for (const [k, n] of [...byDso].sort((a, b) => b[1] - a[1])) console.log(`  ${(n * perSample).toFixed(1).padStart(6)} µs/req  ${k}`);

@@ -50,7 +50,10 @@ prof.samples.forEach((id, i) => {
 const busy = total - (self.get('(idle)') ?? 0);
 const show = (title: string, m: Map<string, number>, filter: (k: string) => boolean) => {
   console.log(`\n${title}`);
-  for (const [k, us] of [...m].filter(([k]) => filter(k)).sort((a, b) => b[1] - a[1]).slice(0, top))
+  for (const [k, us] of [...m]
+    .filter(([k]) => filter(k))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top))
     console.log(`${((us / busy) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`);
 };
 console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (percentages are of busy time)`);

@@ -14,7 +14,13 @@ const redis = await startRedis();
 const admin = new Redis(redis.url);
 try {
   const upstream = await spawnChild('upstream', 'mock-upstream.ts', {});
-  const meter = await spawnChild('meter', 'meter-child.ts', { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url }, [], resolve(process.argv[2] ?? '.'));
+  const meter = await spawnChild(
+    'meter',
+    'meter-child.ts',
+    { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url },
+    [],
+    resolve(process.argv[2] ?? '.'),
+  );
   await runLoad(meter.url, 64, 2); // warm-up
   await admin.config('RESETSTAT');
   const r = await runLoad(meter.url, 64, 4);

@@ -58,15 +58,28 @@ async function main(): Promise<void> {
     const variant = BENCH.variant ? await spawnChild('variant', 'meter-child.ts', { ...env, BENCH_ENGINE: 'httpproxy3' }, prof) : null;
     if (variant) children.push(variant);
     const meterLog = await meter.call<BenchLog>('log');
-    log(`pids: upstream ${upstream.pid}, bare ${bare.pid}, meter ${meter.pid}${variant ? `, variant ${variant.pid}` : ''}; meter log level ${meterLog.level} → ${meterLog.dest}`);
+    log(
+      `pids: upstream ${upstream.pid}, bare ${bare.pid}, meter ${meter.pid}${variant ? `, variant ${variant.pid}` : ''}; meter log level ${meterLog.level} → ${meterLog.dest}`,
+    );
     const procs: Partial<Record<Target, Child>> = { bare, meter, ...(variant ? { variant } : {}) };
-    const urls: Partial<Record<Target, string>> = { direct: upstream.url, bare: bare.url, meter: meter.url, ...(variant ? { variant: variant.url } : {}) };
+    const urls: Partial<Record<Target, string>> = {
+      direct: upstream.url,
+      bare: bare.url,
+      meter: meter.url,
+      ...(variant ? { variant: variant.url } : {}),
+    };
     const targetsAt = (c: number): Target[] =>
-      (['direct', 'bare', 'meter', 'variant'] as const).filter((t) => urls[t] && (t !== 'variant' || BENCH.variantConcurrencies.includes(c)));
+      (['direct', 'bare', 'meter', 'variant'] as const).filter(
+        (t) => urls[t] && (t !== 'variant' || BENCH.variantConcurrencies.includes(c)),
+      );
 
     // Requests the meter answered, to check afterwards that its store holds every one.
     const meterClient = { ok: 0, inflightAtStops: 0 };
-    const measure = async (t: Target, c: number, seconds: number): Promise<LoadResult & { cpuUsPerReq: number | null; mainUsPerReq: number | null }> => {
+    const measure = async (
+      t: Target,
+      c: number,
+      seconds: number,
+    ): Promise<LoadResult & { cpuUsPerReq: number | null; mainUsPerReq: number | null }> => {
       const proc = procs[t];
       const before = proc ? await proc.call<Cpu>('cpu') : null;
       const mainBefore = proc ? await proc.call<number>('cpu-main') : null;
@@ -97,7 +110,9 @@ async function main(): Promise<void> {
         for (const t of order) {
           const r = await measure(t, c, BENCH.seconds);
           runs.push({ round, target: t, c, ...r });
-          log(`  r${round} c=${c} ${t.padEnd(7)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms${r.cpuUsPerReq === null ? '' : `  cpu ${r.cpuUsPerReq.toFixed(0)} µs/req`}${r.errors + r.non2xx ? `  ERRORS ${r.errors} non2xx ${r.non2xx}` : ''}`);
+          log(
+            `  r${round} c=${c} ${t.padEnd(7)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms${r.cpuUsPerReq === null ? '' : `  cpu ${r.cpuUsPerReq.toFixed(0)} µs/req`}${r.errors + r.non2xx ? `  ERRORS ${r.errors} non2xx ${r.non2xx}` : ''}`,
+          );
         }
       }
     }
@@ -105,7 +120,10 @@ async function main(): Promise<void> {
     log('recording check');
     const stored = await meter.call<{ store: number; recorder: { dropped: number; journaled: number; written: number } }>('recorded');
     const metricsText = await (await fetch(`${meter.url}/metrics`)).text();
-    const metricsTotal = [...metricsText.matchAll(/^claude_meter_requests_total(?:\{[^}]*\})? (\S+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    const metricsTotal = [...metricsText.matchAll(/^claude_meter_requests_total(?:\{[^}]*\})? (\S+)$/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
 
     log(`TTFT: ${BENCH.ttftRequests} sequential streaming requests per target, interleaved`);
     const ttftTargets = (['direct', 'bare', 'meter'] as const).map((name) => ({ name, url: urls[name]! }));
@@ -134,7 +152,13 @@ async function main(): Promise<void> {
       bench: { ...BENCH, logLevel: meterLog.level, logDest: meterLog.dest, generatedAt: new Date().toISOString() },
       runs,
       summary: summarize(runs),
-      recording: { clientOk: meterClient.ok, inflightBound: meterClient.inflightAtStops, store: stored.store, metrics: metricsTotal, ...stored.recorder },
+      recording: {
+        clientOk: meterClient.ok,
+        inflightBound: meterClient.inflightAtStops,
+        store: stored.store,
+        metrics: metricsTotal,
+        ...stored.recorder,
+      },
       ttft,
       memory: {
         mb: big.bytes / MB,

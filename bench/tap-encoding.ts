@@ -9,15 +9,25 @@ import { UsageTap } from '../src/usage/tap.ts';
 import { anthropic } from '../src/api/anthropic/index.ts';
 import { messageJson, messageStream } from '../test/helpers/mock-anthropic.ts';
 
-const json = Buffer.from(messageJson({ usage: { input_tokens: 1200, output_tokens: 300 }, model: 'claude-sonnet-4-6', text: 'word '.repeat(250) }));
-const sse = Buffer.from(messageStream({ usage: { input_tokens: 1200, output_tokens: 300 }, model: 'claude-sonnet-4-6', text: 'word '.repeat(250) }));
+const json = Buffer.from(
+  messageJson({ usage: { input_tokens: 1200, output_tokens: 300 }, model: 'claude-sonnet-4-6', text: 'word '.repeat(250) }),
+);
+const sse = Buffer.from(
+  messageStream({ usage: { input_tokens: 1200, output_tokens: 300 }, model: 'claude-sonnet-4-6', text: 'word '.repeat(250) }),
+);
 const N = 2000;
 
 async function run(label: string, body: Buffer, ct: string, enc: string | null): Promise<void> {
   const chunks: Buffer[] = [];
   for (let i = 0; i < body.length; i += 1024) chunks.push(body.subarray(i, i + 1024));
   const once = async () => {
-    const tap = new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1 << 25, maxSseEventBytes: 1 << 20 });
+    const tap = new UsageTap({
+      dialect: anthropic,
+      route: 'metered',
+      requestModel: null,
+      maxJsonBodyBytes: 1 << 25,
+      maxSseEventBytes: 1 << 20,
+    });
     tap.onResponseStart(200, enc ? { 'content-type': ct, 'content-encoding': enc } : { 'content-type': ct });
     for (const c of chunks) tap.onData(c);
     const o = await tap.finish('complete');

@@ -28,7 +28,8 @@ if (stale === null) {
   process.setSourceMapsEnabled(true); // stack traces name src/ files and lines
   await import(bundle.href);
 } else {
-  if (existsSync(bundle)) process.stderr.write(`claude-meter: src/${stale} is newer than dist/cli.mjs: running the sources (npm run build to rebuild)\n`);
+  if (existsSync(bundle))
+    process.stderr.write(`claude-meter: src/${stale} is newer than dist/cli.mjs: running the sources (npm run build to rebuild)\n`);
   let register;
   try {
     ({ register } = await import('tsx/esm/api'));

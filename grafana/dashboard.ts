@@ -13,7 +13,10 @@ export const DASHBOARD_UID = 'claude-meter';
 
 /** Exported families no panel shows, and why (the metrics test requires every other family on a panel). */
 export const NOT_SHOWN: Array<{ pattern: RegExp; why: string }> = [
-  { pattern: /^claude_meter_(process|nodejs)_/, why: 'Node.js runtime metrics (CPU, memory, event loop, GC): any Node.js dashboard shows them' },
+  {
+    pattern: /^claude_meter_(process|nodejs)_/,
+    why: 'Node.js runtime metrics (CPU, memory, event loop, GC): any Node.js dashboard shows them',
+  },
 ];
 
 const T = 'job=~"$job", instance=~"$instance"';
@@ -22,7 +25,9 @@ export function buildDashboard(): dashboard.Dashboard {
   resetIds();
   const d = new dashboard.DashboardBuilder('claude-meter')
     .uid(DASHBOARD_UID)
-    .description('Budgets, spend, tokens and cache, latency, reliability and data quality of claude-meter, the metering proxy for the Claude API.')
+    .description(
+      'Budgets, spend, tokens and cache, latency, reliability and data quality of claude-meter, the metering proxy for the Claude API.',
+    )
     .tags(['claude-meter', 'llm', 'budgets'])
     .editable()
     .tooltip(dashboard.DashboardCursorSync.Crosshair)
@@ -30,16 +35,39 @@ export function buildDashboard(): dashboard.Dashboard {
     .time({ from: 'now-6h', to: 'now' })
     .timezone('browser')
     .withVariable(new dashboard.DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'))
-    .withVariable(queryVariable('job', 'Job', 'label_values(claude_meter_store_up, job)', { description: 'Scrape jobs that export claude-meter metrics' }))
-    .withVariable(queryVariable('instance', 'Proxy', 'label_values(claude_meter_store_up{job=~"$job"}, instance)', { description: 'claude-meter processes (scrape targets)' }))
-    .withVariable(queryVariable('budget', 'Budget', `label_values(claude_meter_budget_spent_usd{${T}}, budget)`, { allValue: '.*', description: 'Budget names from the config' }))
     .withVariable(
-      queryVariable('budget_instance', 'Budget instance', `label_values(claude_meter_budget_spent_usd{${T}, budget=~"$budget"}, budget_instance)`, {
-        allValue: '.*',
-        description: "A budget's scope value: * for global, else the key id, tag or model (the budget metrics' budget_instance label)",
+      queryVariable('job', 'Job', 'label_values(claude_meter_store_up, job)', {
+        description: 'Scrape jobs that export claude-meter metrics',
       }),
     )
-    .withVariable(queryVariable('model', 'Model', `label_values(claude_meter_requests_total{${T}}, model)`, { allValue: '.*', description: 'Billed model ids' }))
+    .withVariable(
+      queryVariable('instance', 'Proxy', 'label_values(claude_meter_store_up{job=~"$job"}, instance)', {
+        description: 'claude-meter processes (scrape targets)',
+      }),
+    )
+    .withVariable(
+      queryVariable('budget', 'Budget', `label_values(claude_meter_budget_spent_usd{${T}}, budget)`, {
+        allValue: '.*',
+        description: 'Budget names from the config',
+      }),
+    )
+    .withVariable(
+      queryVariable(
+        'budget_instance',
+        'Budget instance',
+        `label_values(claude_meter_budget_spent_usd{${T}, budget=~"$budget"}, budget_instance)`,
+        {
+          allValue: '.*',
+          description: "A budget's scope value: * for global, else the key id, tag or model (the budget metrics' budget_instance label)",
+        },
+      ),
+    )
+    .withVariable(
+      queryVariable('model', 'Model', `label_values(claude_meter_requests_total{${T}}, model)`, {
+        allValue: '.*',
+        description: 'Billed model ids',
+      }),
+    )
     .withVariable(
       queryVariable('tag', 'Tag', `label_values(claude_meter_requests_total{${T}}, tag)`, {
         allValue: '.*',

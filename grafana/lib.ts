@@ -59,7 +59,11 @@ export function panelId(): number {
 }
 
 function target(q: Query, i: number): prometheus.DataqueryBuilder {
-  const t = new prometheus.DataqueryBuilder().expr(q.expr).refId(String.fromCharCode(65 + i)).datasource(DS).editorMode(prometheus.QueryEditorMode.Code);
+  const t = new prometheus.DataqueryBuilder()
+    .expr(q.expr)
+    .refId(String.fromCharCode(65 + i))
+    .datasource(DS)
+    .editorMode(prometheus.QueryEditorMode.Code);
   t.legendFormat(q.legend ?? '__auto');
   if (q.instant) t.instant();
   else t.range();
@@ -69,8 +73,14 @@ function target(q: Query, i: number): prometheus.DataqueryBuilder {
 }
 
 function common_<P extends AnyPanel>(p: P, s: PanelSpec, w: number, h: number): P {
-  p.id(panelId()).title(s.title).description(s.description).datasource(DS).unit(s.unit).span(s.w ?? w).height(s.h ?? h);
-  s.queries.forEach((q, i) => p.withTarget(target(q, i)));
+  p.id(panelId())
+    .title(s.title)
+    .description(s.description)
+    .datasource(DS)
+    .unit(s.unit)
+    .span(s.w ?? w)
+    .height(s.h ?? h);
+  for (const [i, q] of s.queries.entries()) p.withTarget(target(q, i));
   return p;
 }
 
@@ -105,7 +115,13 @@ export interface SeriesStyle {
 
 export function ts(s: PanelSpec, style: SeriesStyle = {}): timeseries.PanelBuilder {
   const p = common_(new timeseries.PanelBuilder(), s, 12, 8)
-    .legend(new common.VizLegendOptionsBuilder().showLegend(true).displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom).calcs([]))
+    .legend(
+      new common.VizLegendOptionsBuilder()
+        .showLegend(true)
+        .displayMode(common.LegendDisplayMode.List)
+        .placement(common.LegendPlacement.Bottom)
+        .calcs([]),
+    )
     .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending))
     .lineWidth(1)
     .fillOpacity(style.stack ? 60 : 10)
@@ -115,14 +131,19 @@ export function ts(s: PanelSpec, style: SeriesStyle = {}): timeseries.PanelBuild
   if (style.max !== undefined) p.max(style.max);
   if (style.stack) p.stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal));
   if (style.lines) {
-    p.thresholds(thresholds(style.lines)).thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed));
+    p.thresholds(thresholds(style.lines)).thresholdsStyle(
+      new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed),
+    );
   } else p.thresholds(GREEN_ONLY);
   for (const [re, props] of style.byRegex ?? []) p.overrideByRegexp(re, props);
   for (const [name, props] of style.byName ?? []) p.overrideByName(name, props);
   return p;
 }
 
-export function statPanel(s: PanelSpec, opts: { steps?: Array<[number | null, string]>; noValue?: string; mappings?: dashboard.ValueMapping[] } = {}): stat.PanelBuilder {
+export function statPanel(
+  s: PanelSpec,
+  opts: { steps?: Array<[number | null, string]>; noValue?: string; mappings?: dashboard.ValueMapping[] } = {},
+): stat.PanelBuilder {
   const p = common_(new stat.PanelBuilder(), s, 6, 8)
     .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
     .graphMode(common.BigValueGraphMode.None)
@@ -157,7 +178,7 @@ export function heatmapPanel(s: PanelSpec): heatmap.PanelBuilder {
 /** Instant table queries over $__range merged into one row per model; `columns` renames Value #A… and sets units. */
 export function tablePanel(s: PanelSpec, key: string, columns: Array<{ name: string; unit: string }>): table.PanelBuilder {
   const rename: Record<string, string> = {};
-  columns.forEach((c, i) => (rename[`Value #${String.fromCharCode(65 + i)}`] = c.name));
+  for (const [i, c] of columns.entries()) rename[`Value #${String.fromCharCode(65 + i)}`] = c.name;
   const p = common_(new table.PanelBuilder(), s, 24, 8)
     .transformations([
       { id: 'merge', options: {} },
@@ -169,7 +190,12 @@ export function tablePanel(s: PanelSpec, key: string, columns: Array<{ name: str
   return p;
 }
 
-export function queryVariable(name: string, label: string, query: string, opts: { allValue?: string; description: string }): dashboard.QueryVariableBuilder {
+export function queryVariable(
+  name: string,
+  label: string,
+  query: string,
+  opts: { allValue?: string; description: string },
+): dashboard.QueryVariableBuilder {
   const v = new dashboard.QueryVariableBuilder(name)
     .label(label)
     .description(opts.description)

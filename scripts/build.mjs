@@ -40,7 +40,8 @@ export async function bundle(entry, outfile, root = ROOT) {
   await build({ ...OPTIONS, absWorkingDir: root, entryPoints: [entry], outfile });
   for (const a of ASSETS) copyFileSync(join(root, a), join(dirname(outfile), a.split('/').pop()));
   // Only when present: the bench also builds older checkouts, from before the status page.
-  for (const d of ASSET_DIRS) if (existsSync(join(root, d))) cpSync(join(root, d), join(dirname(outfile), d.split('/').pop()), { recursive: true });
+  for (const d of ASSET_DIRS)
+    if (existsSync(join(root, d))) cpSync(join(root, d), join(dirname(outfile), d.split('/').pop()), { recursive: true });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -24,12 +24,33 @@ const clock = { now: () => fake, monotonic: () => performance.now() };
 
 // Deterministic noise, so a re-run draws the same picture for the same hour of the day.
 let seed = 7;
-const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
 
 const MODELS = [
-  { id: 'claude-sonnet-4-6', share: 0.55, usage: () => ({ input_tokens: 1500 + Math.round(rand() * 3000), output_tokens: 200 + Math.round(rand() * 600), cache_read_input_tokens: Math.round(rand() * 12000) }) },
-  { id: 'claude-haiku-4-5', share: 0.35, usage: () => ({ input_tokens: 800 + Math.round(rand() * 2000), output_tokens: 100 + Math.round(rand() * 300) }) },
-  { id: 'claude-opus-4-6', share: 0.1, usage: () => ({ input_tokens: 2000 + Math.round(rand() * 4000), output_tokens: 300 + Math.round(rand() * 900), cache_read_input_tokens: Math.round(rand() * 20000), cache_creation_input_tokens: Math.round(rand() * 3000) }) },
+  {
+    id: 'claude-sonnet-4-6',
+    share: 0.55,
+    usage: () => ({
+      input_tokens: 1500 + Math.round(rand() * 3000),
+      output_tokens: 200 + Math.round(rand() * 600),
+      cache_read_input_tokens: Math.round(rand() * 12000),
+    }),
+  },
+  {
+    id: 'claude-haiku-4-5',
+    share: 0.35,
+    usage: () => ({ input_tokens: 800 + Math.round(rand() * 2000), output_tokens: 100 + Math.round(rand() * 300) }),
+  },
+  {
+    id: 'claude-opus-4-6',
+    share: 0.1,
+    usage: () => ({
+      input_tokens: 2000 + Math.round(rand() * 4000),
+      output_tokens: 300 + Math.round(rand() * 900),
+      cache_read_input_tokens: Math.round(rand() * 20000),
+      cache_creation_input_tokens: Math.round(rand() * 3000),
+    }),
+  },
 ];
 const CALLERS = [
   { key: 'sk-ant-doc-web-frontend', tag: 'web-app', share: 0.45 },
@@ -60,7 +81,13 @@ const { app, url } = await startProxy(null, {
   config: {
     budgets: [
       budget({ name: 'org-daily', limit_usd: 8, window: 'day', alert_at: [0.8] }),
-      budget({ name: 'evals-daily', scope: 'per_tag', match: { key: [], tag: ['evals'], model: [], path: [] }, limit_usd: 0.5, window: 'day' }),
+      budget({
+        name: 'evals-daily',
+        scope: 'per_tag',
+        match: { key: [], tag: ['evals'], model: [], path: [] },
+        limit_usd: 0.5,
+        window: 'day',
+      }),
       budget({ name: 'org-monthly', limit_usd: 150, window: 'month' }),
     ],
   },
@@ -90,7 +117,9 @@ await app.forecasts.update(shotAt);
 
 const executablePath = process.env['CHROMIUM_PATH'] ?? execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
 const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-const page = await (await browser.newContext({ timezoneId: 'UTC', locale: 'en-US', viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 })).newPage();
+const page = await (
+  await browser.newContext({ timezoneId: 'UTC', locale: 'en-US', viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 })
+).newPage();
 await page.clock.setFixedTime(shotAt); // the browser's "today" is the proxy's
 await page.goto(`${url}/_meter/`);
 await page.locator('body[data-refreshes]').waitFor({ timeout: 30_000 });

@@ -39,7 +39,8 @@ if (debianRoot) {
   console.error(`test prerequisites: installing ${pkgs.join(' ')} from apt`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const update = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  const install =
+    update.status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: ['ignore', 'ignore', 'inherit'], env });
   absent = missing();
   if (install && install.status === 0 && absent.length === 0) process.exit(0);
 }

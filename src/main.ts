@@ -94,7 +94,9 @@ async function start(located: LocatedConfig): Promise<void> {
   );
   // SIGHUP or an edit of the file reloads budgets, pricing, alerts and the admin token;
   // an invalid new file is refused with a log line and the running config keeps serving.
-  const watcher = config.source ? new ConfigWatcher({ file: config.source, env: process.env, logger, clock: systemClock, onReload: (next) => app.reload(next) }) : null;
+  const watcher = config.source
+    ? new ConfigWatcher({ file: config.source, env: process.env, logger, clock: systemClock, onReload: (next) => app.reload(next) })
+    : null;
   watcher?.start(config);
   let closing = false;
   const shutdown = (signal: string) => {
@@ -132,7 +134,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   const named = first !== undefined && !first.startsWith('-');
   const command = COMMANDS.find((c) => c.spec.name === (named ? first : 'start'));
   if (command === undefined) {
-    process.stderr.write(`unknown command '${first}'${didYouMean(first, COMMANDS.map((c) => c.spec.name))}\n\n${USAGE}\n`);
+    process.stderr.write(
+      `unknown command '${first}'${didYouMean(
+        first,
+        COMMANDS.map((c) => c.spec.name),
+      )}\n\n${USAGE}\n`,
+    );
     return 2;
   }
   try {

@@ -18,15 +18,20 @@ const t0 = performance.now();
 const cand = Object.entries(args.has('--quick') ? { default: {} } : CANDIDATES);
 const byCand: Cell[][][] = cand.map(([, config]) => series.map((s) => evaluateSeries(s, { config })));
 const fmt = (v: number, d = 2) => (Number.isFinite(v) ? v.toFixed(d) : '—');
-const line = (c: Cell) => `${c.series} · ${c.history === 'full' ? 'all history' : `${c.history} d`} · H${c.checkpoint}: ${fmt(c.mape, 1)} vs ${c.bestBaseline} ${fmt(c.bestMape, 1)} = ${fmt(c.ratio)}`;
+const line = (c: Cell) =>
+  `${c.series} · ${c.history === 'full' ? 'all history' : `${c.history} d`} · H${c.checkpoint}: ${fmt(c.mape, 1)} vs ${c.bestBaseline} ${fmt(c.bestMape, 1)} = ${fmt(c.ratio)}`;
 
-console.log(`cells: ${names.length} series × history ${HISTORY_VARIANTS.join('/')} × H ${CHECKPOINTS.join('/')} (variants with < 2 scored days left out)\n`);
+console.log(
+  `cells: ${names.length} series × history ${HISTORY_VARIANTS.join('/')} × H ${CHECKPOINTS.join('/')} (variants with < 2 scored days left out)\n`,
+);
 console.log('candidate                       geo-mean  worst  >1.1  cells   all-history geo-mean / worst');
 cand.forEach(([name], c) => {
   const all = byCand[c]?.flat() ?? [];
   const s = summarize(all);
   const f = summarize(all.filter((x) => x.history === 'full'));
-  console.log(`${name.padEnd(31)} ${fmt(s.geoMean, 3).padStart(8)} ${fmt(s.worst?.ratio ?? NaN).padStart(6)} ${String(s.above).padStart(5)} ${String(s.cells).padStart(6)}   ${fmt(f.geoMean, 3)} / ${fmt(f.worst?.ratio ?? NaN)}`);
+  console.log(
+    `${name.padEnd(31)} ${fmt(s.geoMean, 3).padStart(8)} ${fmt(s.worst?.ratio ?? NaN).padStart(6)} ${String(s.above).padStart(5)} ${String(s.cells).padStart(6)}   ${fmt(f.geoMean, 3)} / ${fmt(f.worst?.ratio ?? NaN)}`,
+  );
 });
 const def = byCand[0]?.flat() ?? [];
 const loso = leaveOneSeriesOut(byCand, names);
@@ -35,7 +40,9 @@ console.log(`\nleave-one-series-out: geo-mean ${fmt(ls.geoMean, 3)}, worst ${fmt
 console.log(`  chosen per left-out series: ${names.map((n, i) => `${n} → ${cand[Number(loso.chosen[i])]?.[0]}`).join('; ')}`);
 for (const factor of [2, 0.5]) {
   const sh = summarize(series.flatMap((s) => evaluateSeries(withLevelShift(s, factor), { variants: ['full', 3, 7] })));
-  console.log(`level shift ×${factor} from each series' middle day (stress, history all/3/7 d): geo-mean ${fmt(sh.geoMean, 3)}, worst ${fmt(sh.worst?.ratio ?? NaN)}, ${sh.above} of ${sh.cells} cells > 1.1`);
+  console.log(
+    `level shift ×${factor} from each series' middle day (stress, history all/3/7 d): geo-mean ${fmt(sh.geoMean, 3)}, worst ${fmt(sh.worst?.ratio ?? NaN)}, ${sh.above} of ${sh.cells} cells > 1.1`,
+  );
 }
 const ds = summarize(def);
 console.log(`\ndefault: geo-mean ${fmt(ds.geoMean, 3)}; worst ${ds.worst ? line(ds.worst) : '—'}`);
@@ -45,7 +52,9 @@ for (const n of names) {
   const s = summarize(cs);
   const cov = cs.reduce((a, c) => a + c.coverage, 0) / cs.length;
   const bias = cs.reduce((a, c) => a + c.bias, 0) / cs.length;
-  console.log(`  ${n.padEnd(22)} ${fmt(s.geoMean, 3)}  worst ${fmt(s.worst?.ratio ?? NaN)}  coverage ${Math.round(100 * cov)}%  bias ${fmt(bias, 1)}`);
+  console.log(
+    `  ${n.padEnd(22)} ${fmt(s.geoMean, 3)}  worst ${fmt(s.worst?.ratio ?? NaN)}  coverage ${Math.round(100 * cov)}%  bias ${fmt(bias, 1)}`,
+  );
 }
 console.log(`\np10–p90 coverage by history (default, mean over H ${CHECKPOINTS.join('/')}):`);
 console.log(`  ${''.padEnd(22)} ${HISTORY_VARIANTS.map((v) => String(v === 'full' ? 'all' : `${v} d`).padStart(5)).join(' ')}`);
@@ -58,5 +67,8 @@ for (const n of names) {
 }
 const bad = def.filter((c) => c.ratio > 1.1).sort((a, b) => b.ratio - a.ratio);
 if (bad.length) console.log(`\ncells > 1.1 (default):\n${bad.map((c) => `  ${line(c)}`).join('\n')}`);
-if (args.has('--cells')) console.log(`\nall cells (default):\n${def.map((c) => `  ${line(c)} · bias ${fmt(c.bias, 1)} · coverage ${Math.round(100 * c.coverage)}%`).join('\n')}`);
+if (args.has('--cells'))
+  console.log(
+    `\nall cells (default):\n${def.map((c) => `  ${line(c)} · bias ${fmt(c.bias, 1)} · coverage ${Math.round(100 * c.coverage)}%`).join('\n')}`,
+  );
 console.log(`\n(${((performance.now() - t0) / 1000).toFixed(1)} s)`);

@@ -33,11 +33,19 @@ function runtime(env: Record<string, string>): 'tsx' | 'bundle' {
 }
 
 /** `cwd`: another checkout of this repo whose bench/<script> to run (bench/ab.ts compares checkouts). */
-export async function spawnChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = [], cwd = ROOT): Promise<Child> {
+export async function spawnChild(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  cwd = ROOT,
+): Promise<Child> {
   let argv = ['--import', 'tsx', `bench/${script}`];
   if (runtime(env) === 'bundle') {
     // Built from `cwd`'s sources with this checkout's build options, into that checkout's .bench/.
-    const { bundle } = (await import(join(ROOT, 'scripts/build.mjs'))) as { bundle(entry: string, out: string, root: string): Promise<void> };
+    const { bundle } = (await import(join(ROOT, 'scripts/build.mjs'))) as {
+      bundle(entry: string, out: string, root: string): Promise<void>;
+    };
     const root = resolve(cwd);
     const out = join(root, '.bench', 'build', `${name}.mjs`);
     await bundle(`bench/${script}`, out, root);

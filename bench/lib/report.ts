@@ -18,10 +18,29 @@ export interface Summary {
 export interface Results {
   machine: { cpu: string; cores: number; node: string; redis: string; os: string };
   conditions: { loadavgStart: number; loadavgEnd: number; stealPct: number };
-  bench: { quick: boolean; seconds: number; rounds: number; warmupSeconds: number; ttftRequests: number; ttftHoldMs: number; streamMB: number; logLevel: string; logDest: string; generatedAt: string };
+  bench: {
+    quick: boolean;
+    seconds: number;
+    rounds: number;
+    warmupSeconds: number;
+    ttftRequests: number;
+    ttftHoldMs: number;
+    streamMB: number;
+    logLevel: string;
+    logDest: string;
+    generatedAt: string;
+  };
   runs: Array<LoadResult & { round: number; target: Target; c: number; cpuUsPerReq: number | null; mainUsPerReq: number | null }>;
   summary: Summary[];
-  recording: { clientOk: number; inflightBound: number; store: number; metrics: number; written: number; dropped: number; journaled: number };
+  recording: {
+    clientOk: number;
+    inflightBound: number;
+    store: number;
+    metrics: number;
+    written: number;
+    dropped: number;
+    journaled: number;
+  };
   ttft: Partial<Record<Target, { median: number; p99: number; n: number; unbuffered: boolean }>>;
   memory: {
     mb: number;
@@ -80,23 +99,30 @@ export function renderReport(r: Results): string {
   for (const c of cs)
     for (const t of ['direct', 'bare', 'meter'] as const) {
       const s = get(t, c);
-      if (s) L.push(`| ${NAMES[t]} | ${c} | ${f(s.rps, 0)} | ${f(s.p50, 3)} | ${f(s.p99, 3)} | ${us(s.cpuUsPerReq)} | ${us(s.mainUsPerReq)} |`);
+      if (s)
+        L.push(`| ${NAMES[t]} | ${c} | ${f(s.rps, 0)} | ${f(s.p50, 3)} | ${f(s.p99, 3)} | ${us(s.cpuUsPerReq)} | ${us(s.mainUsPerReq)} |`);
     }
   L.push('');
 
-  L.push('| claude-meter, c | req/s vs bare | req/s vs direct | added p50 vs bare | added p99 vs bare | added p50 vs direct | added p99 vs direct |', '|--:|--:|--:|--:|--:|--:|--:|');
+  L.push(
+    '| claude-meter, c | req/s vs bare | req/s vs direct | added p50 vs bare | added p99 vs bare | added p50 vs direct | added p99 vs direct |',
+    '|--:|--:|--:|--:|--:|--:|--:|',
+  );
   for (const c of cs) {
     const m = get('meter', c);
     const br = get('bare', c);
     const d = get('direct', c);
     if (!m || !br || !d) continue;
-    L.push(`| ${c} | ${pct(m.rps / br.rps)} | ${pct(m.rps / d.rps)} | ${signed(m.p50 - br.p50)} ms | ${signed(m.p99 - br.p99)} ms | ${signed(m.p50 - d.p50)} ms | ${signed(m.p99 - d.p99)} ms |`);
+    L.push(
+      `| ${c} | ${pct(m.rps / br.rps)} | ${pct(m.rps / d.rps)} | ${signed(m.p50 - br.p50)} ms | ${signed(m.p99 - br.p99)} ms | ${signed(m.p50 - d.p50)} ms | ${signed(m.p99 - d.p99)} ms |`,
+    );
   }
   L.push('');
 
   const errors = r.summary.reduce((n, s) => n + s.errors, 0);
   const rec = r.recording;
-  const recordedAll = rec.store >= rec.clientOk && rec.store - rec.clientOk <= rec.inflightBound && rec.dropped === 0 && rec.journaled === 0;
+  const recordedAll =
+    rec.store >= rec.clientOk && rec.store - rec.clientOk <= rec.inflightBound && rec.dropped === 0 && rec.journaled === 0;
   L.push(
     `Recording: the client got ${rec.clientOk} responses from claude-meter; its Redis store holds **${rec.store}** requests ` +
       `(\`claude_meter_requests_total\` = ${rec.metrics}, recorder written ${rec.written}, dropped ${rec.dropped}, journaled ${rec.journaled}). ` +
@@ -105,7 +131,10 @@ export function renderReport(r: Results): string {
   );
 
   const tt = r.ttft;
-  L.push(`Streaming time to first byte (c=1, ${b.ttftRequests} sequential requests per target, interleaved; the upstream sends \`message_start\` at once and the rest ${b.ttftHoldMs} ms later):`, '');
+  L.push(
+    `Streaming time to first byte (c=1, ${b.ttftRequests} sequential requests per target, interleaved; the upstream sends \`message_start\` at once and the rest ${b.ttftHoldMs} ms later):`,
+    '',
+  );
   L.push('| target | median TTFT ms | p99 TTFT ms | first chunk unbuffered |', '|---|--:|--:|:-:|');
   for (const t of ['direct', 'bare', 'meter'] as const) {
     const x = tt[t];
@@ -117,11 +146,24 @@ export function renderReport(r: Results): string {
 
   const m = r.memory;
   const growth = m.rssMaxMB - m.rssStartMB;
-  const usageOk = m.upstreamUsage !== null && m.recordedUsage !== null && m.upstreamUsage.input_tokens === m.recordedUsage.input_tokens && m.upstreamUsage.output_tokens === m.recordedUsage.output_tokens;
-  L.push(`Memory: one ${f(m.mb, 0)} MB SSE response streamed through claude-meter to a client reading at full speed (${f(m.mb / m.seconds, 0)} MB/s; RSS sampled every 100 ms, ${m.samples} samples):`, '');
-  L.push('| RSS start | RSS max | RSS end | heapUsed start / max / end | usage from upstream | usage recorded |', '|--:|--:|--:|--:|--:|--:|');
+  const usageOk =
+    m.upstreamUsage !== null &&
+    m.recordedUsage !== null &&
+    m.upstreamUsage.input_tokens === m.recordedUsage.input_tokens &&
+    m.upstreamUsage.output_tokens === m.recordedUsage.output_tokens;
+  L.push(
+    `Memory: one ${f(m.mb, 0)} MB SSE response streamed through claude-meter to a client reading at full speed (${f(m.mb / m.seconds, 0)} MB/s; RSS sampled every 100 ms, ${m.samples} samples):`,
+    '',
+  );
+  L.push(
+    '| RSS start | RSS max | RSS end | heapUsed start / max / end | usage from upstream | usage recorded |',
+    '|--:|--:|--:|--:|--:|--:|',
+  );
   const u = (x: { input_tokens: number; output_tokens: number } | null) => (x ? `in ${x.input_tokens}, out ${x.output_tokens}` : 'none');
-  L.push(`| ${f(m.rssStartMB, 1)} MB | ${f(m.rssMaxMB, 1)} MB | ${f(m.rssEndMB, 1)} MB | ${f(m.heapStartMB, 1)} / ${f(m.heapMaxMB, 1)} / ${f(m.heapEndMB, 1)} MB | ${u(m.upstreamUsage)} | ${u(m.recordedUsage)}${m.recordedPartial ? ' (partial!)' : ''} |`, '');
+  L.push(
+    `| ${f(m.rssStartMB, 1)} MB | ${f(m.rssMaxMB, 1)} MB | ${f(m.rssEndMB, 1)} MB | ${f(m.heapStartMB, 1)} / ${f(m.heapMaxMB, 1)} / ${f(m.heapEndMB, 1)} MB | ${u(m.upstreamUsage)} | ${u(m.recordedUsage)}${m.recordedPartial ? ' (partial!)' : ''} |`,
+    '',
+  );
 
   L.push(...engineDecision(cs, get));
 
@@ -138,9 +180,15 @@ export function renderReport(r: Results): string {
     );
   }
   if (m1 && b1) L.push(`| c=1 added p50 <= 0.5 ms over bare | ${signed(m1.p50 - b1.p50)} ms | ${pass(m1.p50 - b1.p50 <= 0.5)} |`);
-  L.push(`| streaming TTFT added <= 1 ms (median, vs bare) | ${signed(ttftAdded)} ms | ${pass(ttftAdded <= 1 && (tt.meter?.unbuffered ?? false))} |`);
-  L.push(`| memory flat while ${f(m.mb, 0)} MB streams (RSS growth < 50 MB, usage recorded exactly) | +${f(growth, 1)} MB RSS, usage ${usageOk ? 'equal' : 'DIFFERS'} | ${pass(growth < 50 && usageOk)} |`);
-  L.push(`| every request recorded in Redis, no errors | ${rec.store} stored for ${rec.clientOk} answered, ${errors} errors | ${pass(recordedAll && errors === 0)} |`);
+  L.push(
+    `| streaming TTFT added <= 1 ms (median, vs bare) | ${signed(ttftAdded)} ms | ${pass(ttftAdded <= 1 && (tt.meter?.unbuffered ?? false))} |`,
+  );
+  L.push(
+    `| memory flat while ${f(m.mb, 0)} MB streams (RSS growth < 50 MB, usage recorded exactly) | +${f(growth, 1)} MB RSS, usage ${usageOk ? 'equal' : 'DIFFERS'} | ${pass(growth < 50 && usageOk)} |`,
+  );
+  L.push(
+    `| every request recorded in Redis, no errors | ${rec.store} stored for ${rec.clientOk} answered, ${errors} errors | ${pass(recordedAll && errors === 0)} |`,
+  );
   return L.join('\n');
 }
 
@@ -182,7 +230,9 @@ function engineDecision(cs: number[], get: (t: Target, c: number) => Summary | u
   for (const x of vs)
     for (const [name, k] of engines) {
       const s = x[k]!;
-      L.push(`| ${name} | ${x.c} | ${f(s.rps, 0)} | ${pct(s.rps / x.br!.rps)} | ${f(s.p50, 3)} | ${f(s.p99, 3)} | ${s.cpuUsPerReq === null ? '–' : f(s.cpuUsPerReq, 0)} |`);
+      L.push(
+        `| ${name} | ${x.c} | ${f(s.rps, 0)} | ${pct(s.rps / x.br!.rps)} | ${f(s.p50, 3)} | ${f(s.p99, 3)} | ${s.cpuUsPerReq === null ? '–' : f(s.cpuUsPerReq, 0)} |`,
+      );
     }
   const hi = vs.find((x) => x.c === Math.max(...vs.map((y) => y.c)))!;
   const lo = vs.find((x) => x.c === Math.min(...vs.map((y) => y.c)))!;

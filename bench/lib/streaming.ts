@@ -14,17 +14,21 @@ interface Timed {
 function once(agent: http.Agent, base: string, headers: Record<string, string>): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const req = http.request(base + MESSAGES_PATH, { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(STREAM_BODY)) } }, (res) => {
-      let ttft = -1;
-      let firstChunk = '';
-      res.on('data', (c: Buffer) => {
-        if (ttft >= 0) return;
-        ttft = performance.now() - t0;
-        firstChunk = c.toString('utf8', 0, 64);
-      });
-      res.on('end', () => resolve({ ttft, firstChunk, total: performance.now() - t0 }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      base + MESSAGES_PATH,
+      { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(STREAM_BODY)) } },
+      (res) => {
+        let ttft = -1;
+        let firstChunk = '';
+        res.on('data', (c: Buffer) => {
+          if (ttft >= 0) return;
+          ttft = performance.now() - t0;
+          firstChunk = c.toString('utf8', 0, 64);
+        });
+        res.on('end', () => resolve({ ttft, firstChunk, total: performance.now() - t0 }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(STREAM_BODY);
   });
@@ -37,7 +41,11 @@ export interface TtftResult {
 }
 
 /** `n` requests per target, interleaved request by request in rotating order, after one warm-up each. */
-export async function measureTtft(targets: { name: string; url: string }[], n: number, holdMs: number): Promise<Record<string, TtftResult>> {
+export async function measureTtft(
+  targets: { name: string; url: string }[],
+  n: number,
+  holdMs: number,
+): Promise<Record<string, TtftResult>> {
   const headers = { ...HEADERS, 'x-bench-hold-ms': String(holdMs) };
   const agents = new Map(targets.map((t) => [t.name, new http.Agent({ keepAlive: true, maxSockets: 1 })]));
   const out: Record<string, TtftResult> = {};

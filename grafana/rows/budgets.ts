@@ -23,7 +23,10 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
         queries: [
           { expr: by('claude_meter_budget_limit_usd'), legend: '{{budget_instance}} limit' },
           { expr: by('claude_meter_budget_spent_usd'), legend: '{{budget_instance}} spent' },
-          { expr: `${by('claude_meter_budget_spent_usd')} + ${by('claude_meter_budget_reserved_usd')}`, legend: '{{budget_instance}} spent + reserved' },
+          {
+            expr: `${by('claude_meter_budget_spent_usd')} + ${by('claude_meter_budget_reserved_usd')}`,
+            legend: '{{budget_instance}} spent + reserved',
+          },
           ...['p10', 'p50', 'p90'].map((q) => ({
             expr: `max by (${BY_B}) (claude_meter_budget_projected_usd{${B}, quantile="${q}"})`,
             legend: `{{budget_instance}} projected ${q}`,
@@ -37,7 +40,15 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
           ['/ projected p(10|90)$/', [...DASHED, color('purple')]],
           ['/ projected p50$/', [{ id: 'custom.lineStyle', value: { fill: 'dot', dash: [2, 6] } }, color('purple')]],
         ],
-        byName: [['* projected p90', [{ id: 'custom.fillBelowTo', value: '* projected p10' }, { id: 'custom.fillOpacity', value: 15 }]]],
+        byName: [
+          [
+            '* projected p90',
+            [
+              { id: 'custom.fillBelowTo', value: '* projected p10' },
+              { id: 'custom.fillOpacity', value: 15 },
+            ],
+          ],
+        ],
       },
     )
       .repeat('budget')
@@ -46,12 +57,22 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
     barGauge(
       {
         title: 'Share of the limit used',
-        description: 'Settled spend over the USD limit of each budget instance in its current window: claude_meter_budget_spent_usd / claude_meter_budget_limit_usd. Orange from 80%, red from 95% (the alert thresholds).',
+        description:
+          'Settled spend over the USD limit of each budget instance in its current window: claude_meter_budget_spent_usd / claude_meter_budget_limit_usd. Orange from 80%, red from 95% (the alert thresholds).',
         unit: 'percentunit',
         w: 6,
-        queries: [{ expr: `${by('claude_meter_budget_spent_usd')} / (${by('claude_meter_budget_limit_usd')} > 0)`, legend: '{{budget}} {{budget_instance}}' }],
+        queries: [
+          {
+            expr: `${by('claude_meter_budget_spent_usd')} / (${by('claude_meter_budget_limit_usd')} > 0)`,
+            legend: '{{budget}} {{budget_instance}}',
+          },
+        ],
       },
-      [[null, 'green'], [0.8, 'orange'], [0.95, 'red']],
+      [
+        [null, 'green'],
+        [0.8, 'orange'],
+        [0.95, 'red'],
+      ],
       { min: 0, max: 1 },
     ),
     statPanel(
@@ -65,7 +86,14 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
         h: 9,
         queries: [{ expr: `min by (${BY_B}) (claude_meter_budget_exhaustion_seconds{${B}})`, legend: '{{budget}} {{budget_instance}}' }],
       },
-      { steps: [[null, 'red'], [21_600, 'orange'], [86_400, 'green']], noValue: 'not within the window' },
+      {
+        steps: [
+          [null, 'red'],
+          [21_600, 'orange'],
+          [86_400, 'green'],
+        ],
+        noValue: 'not within the window',
+      },
     ),
     ts(
       {
@@ -83,7 +111,15 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
           },
         ],
       },
-      { min: 0, lines: [[null, 'green'], [1, 'yellow'], [6, 'orange'], [14.4, 'red']] },
+      {
+        min: 0,
+        lines: [
+          [null, 'green'],
+          [1, 'yellow'],
+          [6, 'orange'],
+          [14.4, 'red'],
+        ],
+      },
     ),
     ts({
       title: 'Refusals and throttled requests',
@@ -93,9 +129,18 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
         'by priority and outcome); and what shadow budgets would have refused (claude_meter_budget_shadow_refusals_total; only with shadow budgets).',
       unit: 'reqps',
       queries: [
-        { expr: `sum by (budget, cause) (rate(claude_meter_budget_refusals_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} refused: {{cause}}' },
-        { expr: `sum by (budget, priority, outcome) (rate(claude_meter_throttled_requests_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} paced ({{priority}}, {{outcome}})' },
-        { expr: `sum by (budget) (rate(claude_meter_budget_shadow_refusals_total{${T}, ${bq}}[$__rate_interval]))`, legend: '{{budget}} shadow: would refuse' },
+        {
+          expr: `sum by (budget, cause) (rate(claude_meter_budget_refusals_total{${T}, ${bq}}[$__rate_interval]))`,
+          legend: '{{budget}} refused: {{cause}}',
+        },
+        {
+          expr: `sum by (budget, priority, outcome) (rate(claude_meter_throttled_requests_total{${T}, ${bq}}[$__rate_interval]))`,
+          legend: '{{budget}} paced ({{priority}}, {{outcome}})',
+        },
+        {
+          expr: `sum by (budget) (rate(claude_meter_budget_shadow_refusals_total{${T}, ${bq}}[$__rate_interval]))`,
+          legend: '{{budget}} shadow: would refuse',
+        },
       ],
     }),
     heatmapPanel({
@@ -105,7 +150,13 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
         'the only way spend can pass a cap. Counts per bucket in each interval.',
       unit: 'short',
       w: 10,
-      queries: [{ expr: `sum by (le) (increase(claude_meter_budget_reservation_ratio_bucket{${T}, ${bq}}[$__rate_interval]))`, legend: '{{le}}', format: 'heatmap' }],
+      queries: [
+        {
+          expr: `sum by (le) (increase(claude_meter_budget_reservation_ratio_bucket{${T}, ${bq}}[$__rate_interval]))`,
+          legend: '{{le}}',
+          format: 'heatmap',
+        },
+      ],
     }),
     statPanel(
       {
@@ -117,7 +168,12 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
         w: 4,
         queries: [{ expr: by('claude_meter_budget_overshoot_usd'), legend: '{{budget}} {{budget_instance}}' }],
       },
-      { steps: [[null, 'green'], [1e-6, 'red']] },
+      {
+        steps: [
+          [null, 'green'],
+          [1e-6, 'red'],
+        ],
+      },
     ),
     ts({
       title: 'Forecast error',

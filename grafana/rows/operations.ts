@@ -30,7 +30,8 @@ export function latencyRow(): Array<cog.Builder<dashboard.Panel>> {
   return [
     ts({
       title: 'Request duration p50 / p95 / p99',
-      description: 'From request arrival to the last byte sent to the client (streams included), selected models: claude_meter_request_duration_seconds.',
+      description:
+        'From request arrival to the last byte sent to the client (streams included), selected models: claude_meter_request_duration_seconds.',
       unit: 's',
       queries: q3('claude_meter_request_duration_seconds'),
     }),
@@ -44,13 +45,25 @@ export function latencyRow(): Array<cog.Builder<dashboard.Panel>> {
       title: 'Request duration heatmap',
       description: 'Requests per duration bucket in each interval: claude_meter_request_duration_seconds.',
       unit: 's',
-      queries: [{ expr: `sum by (le) (increase(claude_meter_request_duration_seconds_bucket{${M}}[$__rate_interval]))`, legend: '{{le}}', format: 'heatmap' }],
+      queries: [
+        {
+          expr: `sum by (le) (increase(claude_meter_request_duration_seconds_bucket{${M}}[$__rate_interval]))`,
+          legend: '{{le}}',
+          format: 'heatmap',
+        },
+      ],
     }),
     heatmapPanel({
       title: 'Time to first token heatmap',
       description: 'Requests per time-to-first-token bucket in each interval: claude_meter_time_to_first_token_seconds.',
       unit: 's',
-      queries: [{ expr: `sum by (le) (increase(claude_meter_time_to_first_token_seconds_bucket{${M}}[$__rate_interval]))`, legend: '{{le}}', format: 'heatmap' }],
+      queries: [
+        {
+          expr: `sum by (le) (increase(claude_meter_time_to_first_token_seconds_bucket{${M}}[$__rate_interval]))`,
+          legend: '{{le}}',
+          format: 'heatmap',
+        },
+      ],
     }),
   ];
 }
@@ -66,12 +79,17 @@ export function reliabilityRow(): Array<cog.Builder<dashboard.Panel>> {
         unit: 'reqps',
         queries: classes.map(([m, legend]) => ({ expr: `sum(rate(claude_meter_requests_total{${R}, ${m}}[$__rate_interval]))`, legend })),
       },
-      { stack: true, min: 0, byName: [['429 rate limited (budget or upstream)', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'orange' } }]]] },
+      {
+        stack: true,
+        min: 0,
+        byName: [['429 rate limited (budget or upstream)', [{ id: 'color', value: { mode: 'fixed', fixedColor: 'orange' } }]]],
+      },
     ),
     ts(
       {
         title: 'Error ratio by model',
-        description: 'Share of requests answered with a non-2xx status, by model (a model whose every request failed still shows): claude_meter_requests_total.',
+        description:
+          'Share of requests answered with a non-2xx status, by model (a model whose every request failed still shows): claude_meter_requests_total.',
         unit: 'percentunit',
         queries: [
           {
@@ -86,34 +104,49 @@ export function reliabilityRow(): Array<cog.Builder<dashboard.Panel>> {
     ),
     ts({
       title: 'Upstream errors by reason',
-      description: 'Upstream failures per second: unreachable, status_<5xx code> (status_529: overloaded), stream_error_event (an error event mid-stream): claude_meter_upstream_errors_total.',
+      description:
+        'Upstream failures per second: unreachable, status_<5xx code> (status_529: overloaded), stream_error_event (an error event mid-stream): claude_meter_upstream_errors_total.',
       unit: 'reqps',
       w: 8,
       queries: [{ expr: `sum by (reason) (rate(claude_meter_upstream_errors_total{${T}}[$__rate_interval]))`, legend: '{{reason}}' }],
     }),
     ts({
       title: 'Partial responses',
-      description: 'Requests recorded with the usage seen before the stream ended early (client gone, upstream cut, error event), by model: claude_meter_partial_requests_total.',
+      description:
+        'Requests recorded with the usage seen before the stream ended early (client gone, upstream cut, error event), by model: claude_meter_partial_requests_total.',
       unit: 'reqps',
       w: 8,
       queries: [{ expr: `sum by (model) (rate(claude_meter_partial_requests_total{${M}}[$__rate_interval]))`, legend: '{{model}}' }],
     }),
-    statPanel({
-      title: 'Spend spikes',
-      description:
-        'Empty in a healthy system: spikes detected in the time range, by budget (claude_meter_spike_alerts_total): the last minutes ran above the ' +
-        "configured multiple of the forecast's p90 rate.",
-      unit: 'short',
-      w: 4,
-      queries: [{ expr: `sum by (budget) (increase(claude_meter_spike_alerts_total{${T}, budget=~"$budget"}[$__range]))`, legend: '{{budget}}', instant: true }],
-    }, { noValue: 'none' }),
-    statPanel({
-      title: 'Alert webhook deliveries',
-      description: 'Threshold and spike alert webhooks in the time range by result (sent, retried, failed): claude_meter_alerts_total. Only with alerts.webhook_url set.',
-      unit: 'short',
-      w: 4,
-      queries: [{ expr: `sum by (result) (increase(claude_meter_alerts_total{${T}}[$__range]))`, legend: '{{result}}', instant: true }],
-    }, { noValue: 'none' }),
+    statPanel(
+      {
+        title: 'Spend spikes',
+        description:
+          'Empty in a healthy system: spikes detected in the time range, by budget (claude_meter_spike_alerts_total): the last minutes ran above the ' +
+          "configured multiple of the forecast's p90 rate.",
+        unit: 'short',
+        w: 4,
+        queries: [
+          {
+            expr: `sum by (budget) (increase(claude_meter_spike_alerts_total{${T}, budget=~"$budget"}[$__range]))`,
+            legend: '{{budget}}',
+            instant: true,
+          },
+        ],
+      },
+      { noValue: 'none' },
+    ),
+    statPanel(
+      {
+        title: 'Alert webhook deliveries',
+        description:
+          'Threshold and spike alert webhooks in the time range by result (sent, retried, failed): claude_meter_alerts_total. Only with alerts.webhook_url set.',
+        unit: 'short',
+        w: 4,
+        queries: [{ expr: `sum by (result) (increase(claude_meter_alerts_total{${T}}[$__range]))`, legend: '{{result}}', instant: true }],
+      },
+      { noValue: 'none' },
+    ),
   ];
 }
 
@@ -130,14 +163,16 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
     }),
     ts({
       title: 'Unpriced requests by model',
-      description: 'Requests whose model has no price in the table: their cost is unknown, not zero (add the model under pricing): claude_meter_unpriced_requests_total.',
+      description:
+        'Requests whose model has no price in the table: their cost is unknown, not zero (add the model under pricing): claude_meter_unpriced_requests_total.',
       unit: 'reqps',
       w: 8,
       queries: [{ expr: `sum by (model) (rate(claude_meter_unpriced_requests_total{${M}}[$__rate_interval]))`, legend: '{{model}}' }],
     }),
     ts({
       title: 'Store records by outcome',
-      description: 'Request records per second by what the store did: written, journaled (store down), replayed, dropped (journal full), write_failed: claude_meter_store_records_total.',
+      description:
+        'Request records per second by what the store did: written, journaled (store down), replayed, dropped (journal full), write_failed: claude_meter_store_records_total.',
       unit: 'reqps',
       w: 8,
       queries: [{ expr: `sum by (event) (rate(claude_meter_store_records_total{${T}}[$__rate_interval]))`, legend: '{{event}}' }],
@@ -154,20 +189,39 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
         { expr: `sum by (instance) (claude_meter_budget_settles_pending{${T}})`, legend: '{{instance}} settles pending' },
       ],
     }),
-    statPanel({
-      title: 'Redis reachable',
-      description: 'Whether each proxy reaches its store (claude_meter_store_up: a Redis PING at scrape time; always 1 for the in-memory store).',
-      unit: 'none',
-      w: 4,
-      queries: [{ expr: `min by (instance) (claude_meter_store_up{${T}})`, legend: '{{instance}}' }],
-    }, { mappings: upDownMappings('reachable', 'unreachable'), steps: [[null, 'red'], [1, 'green']] }),
-    statPanel({
-      title: 'Scrape up',
-      description: "Prometheus's own up metric for each claude-meter target: 0 means the proxy did not answer the last scrape.",
-      unit: 'none',
-      w: 4,
-      queries: [{ expr: 'up{job=~"$job", instance=~"$instance"}', legend: '{{instance}}' }],
-    }, { mappings: upDownMappings('up', 'down'), steps: [[null, 'red'], [1, 'green']] }),
+    statPanel(
+      {
+        title: 'Redis reachable',
+        description:
+          'Whether each proxy reaches its store (claude_meter_store_up: a Redis PING at scrape time; always 1 for the in-memory store).',
+        unit: 'none',
+        w: 4,
+        queries: [{ expr: `min by (instance) (claude_meter_store_up{${T}})`, legend: '{{instance}}' }],
+      },
+      {
+        mappings: upDownMappings('reachable', 'unreachable'),
+        steps: [
+          [null, 'red'],
+          [1, 'green'],
+        ],
+      },
+    ),
+    statPanel(
+      {
+        title: 'Scrape up',
+        description: "Prometheus's own up metric for each claude-meter target: 0 means the proxy did not answer the last scrape.",
+        unit: 'none',
+        w: 4,
+        queries: [{ expr: 'up{job=~"$job", instance=~"$instance"}', legend: '{{instance}}' }],
+      },
+      {
+        mappings: upDownMappings('up', 'down'),
+        steps: [
+          [null, 'red'],
+          [1, 'green'],
+        ],
+      },
+    ),
     ts({
       title: 'Budget store errors',
       description:
@@ -175,7 +229,12 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
         'claude_meter_budget_store_errors_total.',
       unit: 'reqps',
       w: 8,
-      queries: [{ expr: `sum by (budget, outcome) (rate(claude_meter_budget_store_errors_total{${T}, budget=~"$budget"}[$__rate_interval]))`, legend: '{{budget}} {{outcome}}' }],
+      queries: [
+        {
+          expr: `sum by (budget, outcome) (rate(claude_meter_budget_store_errors_total{${T}, budget=~"$budget"}[$__rate_interval]))`,
+          legend: '{{budget}} {{outcome}}',
+        },
+      ],
     }),
   ];
 }

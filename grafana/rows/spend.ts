@@ -14,7 +14,8 @@ export function spendRow(): Array<cog.Builder<dashboard.Panel>> {
     ts(
       {
         title: 'Spend rate by model (USD per hour)',
-        description: 'Metered cost per hour, stacked by model: rate(claude_meter_cost_usd_total) × 3600. Exact pico-USD sums, converted at scrape; unpriced models have no cost series.',
+        description:
+          'Metered cost per hour, stacked by model: rate(claude_meter_cost_usd_total) × 3600. Exact pico-USD sums, converted at scrape; unpriced models have no cost series.',
         unit: 'currencyUSD',
         w: 9,
         queries: [{ expr: `${rate('claude_meter_cost_usd_total')} * 3600`, legend: '{{model}}' }],
@@ -29,13 +30,16 @@ export function spendRow(): Array<cog.Builder<dashboard.Panel>> {
           'Unpriced models drop out (they have no cost series).',
         unit: 'currencyUSD',
         w: 9,
-        queries: [{ expr: `${rate('claude_meter_cost_usd_total')} / (${rate('claude_meter_requests_total', OK)} > 0)`, legend: '{{model}}' }],
+        queries: [
+          { expr: `${rate('claude_meter_cost_usd_total')} / (${rate('claude_meter_requests_total', OK)} > 0)`, legend: '{{model}}' },
+        ],
       },
       { min: 0 },
     ),
     statPanel({
       title: 'Spend in the time range',
-      description: 'Total metered cost over the dashboard time range: increase(claude_meter_cost_usd_total[$__range]), all selected models.',
+      description:
+        'Total metered cost over the dashboard time range: increase(claude_meter_cost_usd_total[$__range]), all selected models.',
       unit: 'currencyUSD',
       w: 6,
       h: 8,
@@ -84,7 +88,8 @@ export function tokensRow(): Array<cog.Builder<dashboard.Panel>> {
     ts(
       {
         title: 'Tokens per second by kind',
-        description: 'Tokens metered per second, stacked by kind (input, output, cache_creation_5m, cache_creation_1h, cache_read): rate(claude_meter_tokens_total).',
+        description:
+          'Tokens metered per second, stacked by kind (input, output, cache_creation_5m, cache_creation_1h, cache_read): rate(claude_meter_tokens_total).',
         unit: 'suffix: tok/s',
         queries: [{ expr: `sum by (kind) (rate(claude_meter_tokens_total{${M}}[$__rate_interval]))`, legend: '{{kind}}' }],
       },
@@ -93,10 +98,16 @@ export function tokensRow(): Array<cog.Builder<dashboard.Panel>> {
     ts(
       {
         title: 'Cache-read share of prompt tokens',
-        description: 'Prompt tokens served from the cache, by model: cache_read over input + cache writes + cache reads (claude_meter_tokens_total).',
+        description:
+          'Prompt tokens served from the cache, by model: cache_read over input + cache writes + cache reads (claude_meter_tokens_total).',
         unit: 'percentunit',
         w: 6,
-        queries: [{ expr: `${rate('claude_meter_tokens_total', CACHE_READ)} / (${rate('claude_meter_tokens_total', PROMPT)} > 0)`, legend: '{{model}}' }],
+        queries: [
+          {
+            expr: `${rate('claude_meter_tokens_total', CACHE_READ)} / (${rate('claude_meter_tokens_total', PROMPT)} > 0)`,
+            legend: '{{model}}',
+          },
+        ],
       },
       { min: 0, max: 1 },
     ),

@@ -47,9 +47,7 @@ function spikeText(e: SpendSpikeAlert): string {
 export function fmtUsd(n: number): string {
   if (!Number.isFinite(n)) return `$${n}`;
   const digits = n !== 0 && Math.abs(n) < 0.01 ? 4 : 2;
-  const abs = new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(
-    Math.abs(n),
-  );
+  const abs = new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(Math.abs(n));
   return n < 0 ? `-$${abs}` : `$${abs}`;
 }
 

@@ -277,7 +277,10 @@ async function readSnippet(body: AsyncIterable<Buffer>, max: number): Promise<st
     n += chunk.length;
     if (n >= max) break;
   }
-  return Buffer.concat(chunks).toString('utf8').slice(0, max).replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .slice(0, max)
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ');
 }
 
 function errMessage(err: unknown): string {

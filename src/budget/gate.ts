@@ -177,7 +177,10 @@ export class BudgetGate {
       const wait = { waitedMs: this.#clock.monotonic() - t0, queueFull: how === 'queue_full' };
       const last = p.last;
       const b = last === null ? budget : (p.budgets[last.i] as BudgetConfig);
-      const r = last === null ? queuedRefusal(b, ref, wait) : refusal(b, p.refs[last.i] as InstanceRef, last.state, p.amount, this.#clock.now(), wait);
+      const r =
+        last === null
+          ? queuedRefusal(b, ref, wait)
+          : refusal(b, p.refs[last.i] as InstanceRef, last.state, p.amount, this.#clock.now(), wait);
       return this.#refused(p, b, r);
     };
     const a = await this.#room.wait({
@@ -201,7 +204,7 @@ export class BudgetGate {
     // Re-estimated on every attempt: settles seen while it waited (a cold start) make it tighter.
     if (p.attempts++ > 0) p.amount = this.expected(p.req);
     const { refs, budgets, amount } = p;
-    let result;
+    let result: Awaited<ReturnType<BudgetLedger['admit']>>;
     try {
       result = await this.ledger.admit(refs, p.req.id, amount, this.#clock.now(), this.#ttlMs);
     } catch (error) {
@@ -211,7 +214,8 @@ export class BudgetGate {
     if (!result.admitted) {
       const i = result.refusedBy;
       const [ref, budget, st] = [refs[i], budgets[i], result.states[i]];
-      if (ref === undefined || budget === undefined || st === undefined) throw new Error(`budget store returned refusedBy ${i} for ${refs.length} refs`);
+      if (ref === undefined || budget === undefined || st === undefined)
+        throw new Error(`budget store returned refusedBy ${i} for ${refs.length} refs`);
       if (result.fitsUnreserved && budget.admission.max_wait_ms > 0 && budget.admission.max_queue > 0) {
         p.last = { i, state: st };
         return { kind: 'blocked', key: this.#keyOf(ref) };
@@ -265,11 +269,7 @@ export class BudgetGate {
    * Settle after the response: release the reservation, add the actual cost. Learns from
    * the real usage for future estimates. Throws when the store is unreachable (the caller queues it).
    */
-  async settle(
-    admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amount?: Amount },
-    id: string,
-    actual: Amount,
-  ): Promise<void> {
+  async settle(admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amount?: Amount }, id: string, actual: Amount): Promise<void> {
     const result = await this.ledger.settle(admission.refs, id, actual, this.#clock.now());
     // Headroom may have returned here: this proxy's waiters need not wait for the feed's echo.
     if (this.#room.idle) this.#room.noteWake();

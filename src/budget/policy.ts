@@ -69,7 +69,11 @@ export function refusal(
       ? `spent ${formatUsd(st.spentPico)} of ${formatUsd(ref.limitPico ?? 0)}`
       : `used ${st.spentTokens.toLocaleString('en-US')} of ${(ref.limitTokens ?? 0).toLocaleString('en-US')} tokens`;
     // Not yet at 100% but this request's expected cost does not fit: say so, with what it needs.
-    const need = exhausted ? '' : usdBlocked ? ` (this request needs about ${formatUsd(amount.pico)})` : ` (this request needs about ${amount.tokens} tokens)`;
+    const need = exhausted
+      ? ''
+      : usdBlocked
+        ? ` (this request needs about ${formatUsd(amount.pico)})`
+        : ` (this request needs about ${amount.tokens} tokens)`;
     const state = exhausted ? 'exhausted' : 'nearly exhausted';
     cause = exhausted ? 'exhausted' : 'nearly_exhausted';
     const when = ref.window.rollingMs === null ? `resets ${resetIso}` : 'headroom returns as spend ages out of the window';
@@ -98,7 +102,9 @@ export function refusal(
 
 function waited(wait: InFlightWait | null): string {
   if (wait === null) return '';
-  return wait.queueFull ? ', but the queue of requests waiting for them is full' : `, and waited ${Math.round(wait.waitedMs)} ms for them to settle`;
+  return wait.queueFull
+    ? ', but the queue of requests waiting for them is full'
+    : `, and waited ${Math.round(wait.waitedMs)} ms for them to settle`;
 }
 
 /**
@@ -137,7 +143,8 @@ export function budgetHeaders(budget: BudgetConfig, ref: InstanceRef, st: Instan
 export function headroom(ref: InstanceRef, st: InstanceState): number {
   let f = 1;
   if (ref.limitPico !== null && ref.limitPico > 0) f = Math.min(f, (ref.limitPico - st.spentPico - st.reservedPico) / ref.limitPico);
-  if (ref.limitTokens !== null && ref.limitTokens > 0) f = Math.min(f, (ref.limitTokens - st.spentTokens - st.reservedTokens) / ref.limitTokens);
+  if (ref.limitTokens !== null && ref.limitTokens > 0)
+    f = Math.min(f, (ref.limitTokens - st.spentTokens - st.reservedTokens) / ref.limitTokens);
   return f;
 }
 
@@ -158,7 +165,11 @@ export function tightest(refs: readonly InstanceRef[], states: readonly Instance
 }
 
 /** x-meter-budget-* of an admitted request: those of the enforcing instance with the least headroom. */
-export function admittedHeaders(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], states: readonly InstanceState[]): Record<string, string> {
+export function admittedHeaders(
+  refs: readonly InstanceRef[],
+  budgets: readonly BudgetConfig[],
+  states: readonly InstanceState[],
+): Record<string, string> {
   const t = tightest(refs, states);
   const [ref, budget, st] = [refs[t], budgets[t], states[t]];
   return ref && budget && st ? budgetHeaders(budget, ref, st, ref.window.rollingMs === null ? ref.window.end : null) : {};
@@ -186,7 +197,9 @@ export function crossedThresholds(thresholds: readonly number[], ref: InstanceRe
  * before the window ends, so spend is admitted at the rate that makes it last.
  */
 export function pacedRefusal(budget: BudgetConfig, ref: InstanceRef, ratePerMs: number, waitMs: number, now: number): Refusal {
-  const retryAfterS = Number.isFinite(waitMs) ? Math.max(1, Math.ceil(waitMs / 1000)) : Math.max(1, Math.ceil((ref.window.end - now) / 1000));
+  const retryAfterS = Number.isFinite(waitMs)
+    ? Math.max(1, Math.ceil(waitMs / 1000))
+    : Math.max(1, Math.ceil((ref.window.end - now) / 1000));
   const perHour = formatUsd(ratePerMs * HOUR_MS);
   return {
     kind: 'paced',

@@ -72,7 +72,8 @@ export class SettleQueue {
     this.#stopTimer();
     await this.#drain();
     this.#stopTimer();
-    if (this.#pending.length > 0) this.#logger.error({ pending: this.#pending.length }, 'budget settles lost at shutdown: store unreachable');
+    if (this.#pending.length > 0)
+      this.#logger.error({ pending: this.#pending.length }, 'budget settles lost at shutdown: store unreachable');
   }
 
   #enqueue(p: PendingSettle): void {

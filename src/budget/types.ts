@@ -47,9 +47,7 @@ export interface BudgetConfig {
   };
 }
 
-export type WindowSpec =
-  | { kind: 'calendar'; unit: CalendarUnit; timezone: string }
-  | { kind: 'rolling'; ms: number };
+export type WindowSpec = { kind: 'calendar'; unit: CalendarUnit; timezone: string } | { kind: 'rolling'; ms: number };
 
 /** The window a budget instance is in at some instant. */
 export interface WindowInstance {

@@ -218,7 +218,8 @@ function wall(tz: string, t: number): Wall {
     if (p.type === 'year') w.y = Number(p.value);
     else if (p.type === 'month') w.mo = Number(p.value);
     else if (p.type === 'day') w.d = Number(p.value);
-    else if (p.type === 'hour') w.h = Number(p.value) % 24; // some ICU versions print midnight as 24
+    else if (p.type === 'hour')
+      w.h = Number(p.value) % 24; // some ICU versions print midnight as 24
     else if (p.type === 'minute') w.mi = Number(p.value);
     else if (p.type === 'second') w.s = Number(p.value);
   }

@@ -30,7 +30,11 @@ export interface CommandSpec {
 
 /** The parsed values, typed from the declaration: booleans are always set; strings with a default or required are too. */
 export type Values<O> = {
-  -readonly [K in keyof O]: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { default: string } | { required: true } ? Text<O[K]> : Text<O[K]> | undefined;
+  -readonly [K in keyof O]: O[K] extends { type: 'boolean' }
+    ? boolean
+    : O[K] extends { default: string } | { required: true }
+      ? Text<O[K]>
+      : Text<O[K]> | undefined;
 };
 type Text<O> = O extends { choices: readonly (infer C extends string)[] } ? C : string;
 
@@ -61,7 +65,8 @@ export const CONFIG_FILE = {
 /** argv after the command name → values, or 'help' when `--help` / `-h` was given. Throws UsageError. */
 export function parseCommand<S extends CommandSpec>(spec: S, argv: readonly string[]): Parsed<S> | 'help' {
   const options: Record<string, { type: 'string' | 'boolean'; default?: string; short?: string }> = { help: HELP };
-  for (const [name, o] of Object.entries(spec.options)) options[name] = o.default === undefined ? { type: o.type } : { type: o.type, default: o.default };
+  for (const [name, o] of Object.entries(spec.options))
+    options[name] = o.default === undefined ? { type: o.type } : { type: o.type, default: o.default };
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: spec.positional !== undefined });
@@ -134,7 +139,9 @@ export async function runCommand<S extends CommandSpec>(
     return await body(args);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    io.stderr.write(`claude-meter ${spec.name}: ${err.message}\n${usageLine(spec, 'usage: ')}\nrun 'claude-meter ${spec.name} --help' for every flag\n`);
+    io.stderr.write(
+      `claude-meter ${spec.name}: ${err.message}\n${usageLine(spec, 'usage: ')}\nrun 'claude-meter ${spec.name} --help' for every flag\n`,
+    );
     return 2;
   }
 }
@@ -167,7 +174,10 @@ export function helpText(spec: CommandSpec): string {
   if (spec.positional !== undefined) rows.push([spec.positional.name, spec.positional.description]);
   for (const [name, o] of Object.entries(spec.options)) {
     const notes = [o.required === true ? 'required' : '', o.default === undefined ? '' : `default: ${o.default}`].filter(Boolean);
-    rows.push([o.type === 'boolean' ? `--${name}` : `--${name} ${placeholder(o)}`, `${o.description}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`]);
+    rows.push([
+      o.type === 'boolean' ? `--${name}` : `--${name} ${placeholder(o)}`,
+      `${o.description}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`,
+    ]);
   }
   rows.push(['-h, --help', 'print this help']);
   const w = Math.max(...rows.map(([l]) => l.length));

@@ -15,13 +15,39 @@ export const BACKTEST = {
   options: {
     series: { type: 'string', value: 'FILE', required: true, description: 'the series: per-request or aggregated CSV' },
     model: { type: 'string', value: 'NAME', description: 'keep only rows with this model label (default: all rows, summed)' },
-    target: { type: 'string', choices: TARGETS, description: 'what is forecast (default: cost when the series has token counts, else requests)' },
+    target: {
+      type: 'string',
+      choices: TARGETS,
+      description: 'what is forecast (default: cost when the series has token counts, else requests)',
+    },
     window: { type: 'string', choices: ['day', 'month'], default: 'day', description: 'a calendar day, or a rolling 30 days' },
-    at: { type: 'string', value: 'LIST', description: 'checkpoints: hours into a day window, days into a month window (default: 6,12,18 for day, 7,14,21 for month)' },
-    'eval-from': { type: 'string', value: 'DAY', description: 'the first evaluated day (day windows) or window start day (month), 0 = the first day (default: 1 for day, 0 for month)' },
-    history: { type: 'string', value: 'DAYS', description: 'show the forecaster and baselines only this many days before each evaluated day (--window day)' },
-    'price-input': { type: 'string', value: 'USD', default: String(DEFAULT_PRICES.inputPerMTok), description: 'price per million input tokens, for --target cost' },
-    'price-output': { type: 'string', value: 'USD', default: String(DEFAULT_PRICES.outputPerMTok), description: 'price per million output tokens, for --target cost' },
+    at: {
+      type: 'string',
+      value: 'LIST',
+      description: 'checkpoints: hours into a day window, days into a month window (default: 6,12,18 for day, 7,14,21 for month)',
+    },
+    'eval-from': {
+      type: 'string',
+      value: 'DAY',
+      description: 'the first evaluated day (day windows) or window start day (month), 0 = the first day (default: 1 for day, 0 for month)',
+    },
+    history: {
+      type: 'string',
+      value: 'DAYS',
+      description: 'show the forecaster and baselines only this many days before each evaluated day (--window day)',
+    },
+    'price-input': {
+      type: 'string',
+      value: 'USD',
+      default: String(DEFAULT_PRICES.inputPerMTok),
+      description: 'price per million input tokens, for --target cost',
+    },
+    'price-output': {
+      type: 'string',
+      value: 'USD',
+      default: String(DEFAULT_PRICES.outputPerMTok),
+      description: 'price per million output tokens, for --target cost',
+    },
     'scale-token-coverage': { type: 'boolean', description: 'aggregated form: scale token sums by requests / token_covered_requests' },
     json: { type: 'boolean', description: 'print JSON ({ mape, baselines, windows, ... }) instead of a table' },
   },
@@ -151,7 +177,16 @@ export function formatTable(r: BacktestResult, meta: Meta): string {
     const imp = b === undefined ? '—' : `${b.improvementPct >= 0 ? '−' : '+'}${Math.abs(b.improvementPct).toFixed(1)}%`;
     const bias = r.bias[k];
     const signed = bias === undefined || !Number.isFinite(bias) ? '—' : `${bias >= 0 ? '+' : '−'}${Math.abs(bias).toFixed(1)}`;
-    rows.push([`${unit}=${k}`, f(r.mape[k]), `${f(100 - (r.mape[k] ?? NaN))}%`, signed, ...names.map((n) => f(r.baselines[n as keyof typeof r.baselines]?.[k])), b === undefined ? '—' : `${b.name} ${f(b.mape)}`, imp, `${Math.round(100 * (r.coverage[k] ?? 0))}%`]);
+    rows.push([
+      `${unit}=${k}`,
+      f(r.mape[k]),
+      `${f(100 - (r.mape[k] ?? NaN))}%`,
+      signed,
+      ...names.map((n) => f(r.baselines[n as keyof typeof r.baselines]?.[k])),
+      b === undefined ? '—' : `${b.name} ${f(b.mape)}`,
+      imp,
+      `${Math.round(100 * (r.coverage[k] ?? 0))}%`,
+    ]);
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   const lines = rows.map((row) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  '));
@@ -168,6 +203,7 @@ export function formatTable(r: BacktestResult, meta: Meta): string {
   if (r.coldStarts > 0) notes.push(`${r.coldStarts} window(s) forecast on a cold start (< 2 whole days of history)`);
   const used = Object.entries(r.methods).map(([m, per]) => `${m} ${Object.values(per).reduce((a, v) => a + v, 0)}`);
   notes.push(`methods used (all checkpoints): ${used.join(', ')}`);
-  if (r.window === 'month') notes.push('month windows: rolling 30 days; only the linear baseline is defined (see src/forecast/eval/baselines.ts)');
+  if (r.window === 'month')
+    notes.push('month windows: rolling 30 days; only the linear baseline is defined (see src/forecast/eval/baselines.ts)');
   return `${notes.slice(0, 2).join('\n')}\n\n${lines.join('\n')}\n\n${notes.slice(2).join('\n')}\n`;
 }

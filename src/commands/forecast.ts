@@ -24,7 +24,9 @@ export function runForecastCommand(argv: readonly string[], io: Io, env: Env): P
   return runCommand(FORECAST, argv, io, async ({ values }) => {
     const config = loadConfig({ file: locateConfig(values.config, env).file, env });
     if (!redisConfigured(config)) {
-      io.stderr.write('claude-meter forecast: no Redis configured (store.redis.url / REDIS_URL): an in-memory store has no history to forecast from\n');
+      io.stderr.write(
+        'claude-meter forecast: no Redis configured (store.redis.url / REDIS_URL): an in-memory store has no history to forecast from\n',
+      );
       return 2;
     }
     // The proxy's own stores and forecaster, without the proxy.

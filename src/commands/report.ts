@@ -29,8 +29,18 @@ export const REPORT = {
   name: 'report',
   summary: 'requests, tokens, cost, cache savings and budgets (p50 projection), from the configured Redis',
   options: {
-    window: { type: 'string', choices: ['day', 'week', 'month'], default: 'day', description: 'the current calendar window; weeks start on Monday' },
-    by: { type: 'string', choices: ['model', 'key', 'key_id', 'tag'], default: 'model', description: 'one row per model, key id (key or key_id) or tag' },
+    window: {
+      type: 'string',
+      choices: ['day', 'week', 'month'],
+      default: 'day',
+      description: 'the current calendar window; weeks start on Monday',
+    },
+    by: {
+      type: 'string',
+      choices: ['model', 'key', 'key_id', 'tag'],
+      default: 'model',
+      description: 'one row per model, key id (key or key_id) or tag',
+    },
     timezone: { type: 'string', value: 'TZ', default: 'UTC', description: 'the IANA time zone of the window' },
     json: { type: 'boolean', description: 'print JSON (window, rows, total, budgets) instead of tables' },
     config: CONFIG_FILE,
@@ -44,14 +54,19 @@ export function runReportCommand(argv: readonly string[], io: Io, env: Env): Pro
     if (!redisConfigured(config)) {
       io.stderr.write(
         'claude-meter report: no Redis configured (store.redis.url / REDIS_URL): the embedded store lives inside the running proxy, ' +
-          'so there is nothing to read from here. Open the proxy\'s status page (http://HOST:PORT/_meter/) or GET /_meter/usage instead.\n',
+          "so there is nothing to read from here. Open the proxy's status page (http://HOST:PORT/_meter/) or GET /_meter/usage instead.\n",
       );
       return 2;
     }
     let stores: OpenedStores | null = null;
     try {
       stores = await openStores(config, { clock: systemClock, logger: silentLogger });
-      const report = await buildReport(stores, { window: values.window, by: parseDimension(values.by, BY) ?? 'model', timezone: values.timezone, now: systemClock.now() });
+      const report = await buildReport(stores, {
+        window: values.window,
+        by: parseDimension(values.by, BY) ?? 'model',
+        timezone: values.timezone,
+        now: systemClock.now(),
+      });
       io.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
       return 0;
     } catch (err) {
@@ -71,7 +86,10 @@ export interface ReportOptions {
 }
 
 /** The report as JSON-ready data (what --json prints; the table shows the same numbers). */
-export async function buildReport(stores: Pick<OpenedStores, 'meter' | 'budgets' | 'catalog' | 'forecasts' | 'pricer'>, o: ReportOptions): Promise<Record<string, unknown>> {
+export async function buildReport(
+  stores: Pick<OpenedStores, 'meter' | 'budgets' | 'catalog' | 'forecasts' | 'pricer'>,
+  o: ReportOptions,
+): Promise<Record<string, unknown>> {
   const w = windowAt(parseWindow(o.window, o.timezone), o.now);
   const query = (by: Dimension) => stores.meter.query({ by, granularity: 'day', from: w.start, to: o.now });
   const byModel = await query('model');
@@ -86,9 +104,15 @@ export async function buildReport(stores: Pick<OpenedStores, 'meter' | 'budgets'
   });
   await stores.forecasts.update(o.now);
   const forecasts = new Map(
-    (forecastReport(stores.forecasts, o.now) as Array<{ budget: string; instance: string; projected_usd: { p50: number } }>).map((f) => [`${f.budget}|${f.instance}`, f.projected_usd.p50]),
+    (forecastReport(stores.forecasts, o.now) as Array<{ budget: string; instance: string; projected_usd: { p50: number } }>).map((f) => [
+      `${f.budget}|${f.instance}`,
+      f.projected_usd.p50,
+    ]),
   );
-  const budgets = (await budgetsReport({ catalog: stores.catalog, ledger: stores.budgets }, o.now)).map((b) => ({ ...b, projected_p50_usd: forecasts.get(`${b.budget}|${b.instance}`) ?? null }));
+  const budgets = (await budgetsReport({ catalog: stores.catalog, ledger: stores.budgets }, o.now)).map((b) => ({
+    ...b,
+    projected_p50_usd: forecasts.get(`${b.budget}|${b.instance}`) ?? null,
+  }));
   return {
     window: { unit: o.window, timezone: o.timezone, id: w.id, start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() },
     at: new Date(o.now).toISOString(),
@@ -99,11 +123,19 @@ export async function buildReport(stores: Pick<OpenedStores, 'meter' | 'budgets'
   };
 }
 
-function savingsByModel(rows: readonly UsageRow[], pricer: Pricer): { perModel: Map<string, bigint | null>; total: bigint; unpriced: string[] } {
+function savingsByModel(
+  rows: readonly UsageRow[],
+  pricer: Pricer,
+): { perModel: Map<string, bigint | null>; total: bigint; unpriced: string[] } {
   const perModel = new Map<string, bigint | null>();
   for (const r of rows) {
     const t = r.totals.tokens;
-    const s = cacheSavingsPico(pricer, r.value, { cacheRead: t.cache_read, cacheWrite5m: t.cache_creation_5m, cacheWrite1h: t.cache_creation_1h }, r.start);
+    const s = cacheSavingsPico(
+      pricer,
+      r.value,
+      { cacheRead: t.cache_read, cacheWrite5m: t.cache_creation_5m, cacheWrite1h: t.cache_creation_1h },
+      r.start,
+    );
     const prev = perModel.get(r.value);
     perModel.set(r.value, s === null || prev === null ? null : (prev ?? 0n) + s);
   }
@@ -131,7 +163,18 @@ export function renderReport(r: Record<string, unknown>): string {
   const line = (label: string, x: Record<string, unknown>) => {
     const t = x['tokens'] as Totals['tokens'];
     const unpriced = Number(x['unpriced']) > 0 ? ` (+${int(Number(x['unpriced']))} unpriced)` : '';
-    return [label, int(Number(x['requests'])), int(Number(x['errors'])), int(t.input), int(t.output), int(t.cache_creation_5m), int(t.cache_creation_1h), int(t.cache_read), usd(x['cost_usd']) + unpriced, usd(x['cache_savings_usd'])];
+    return [
+      label,
+      int(Number(x['requests'])),
+      int(Number(x['errors'])),
+      int(t.input),
+      int(t.output),
+      int(t.cache_creation_5m),
+      int(t.cache_creation_1h),
+      int(t.cache_read),
+      usd(x['cost_usd']) + unpriced,
+      usd(x['cache_savings_usd']),
+    ];
   };
   for (const x of rows) usage.push(line(String(x['value']) || '(untagged)', x));
   usage.push(line('total', total));
@@ -141,10 +184,23 @@ export function renderReport(r: Record<string, unknown>): string {
   if (unpricedModels.length > 0) text += `cache savings leave out unpriced models: ${unpricedModels.join(', ')}\n`;
   const budgets = r['budgets'] as Array<Record<string, unknown>>;
   if (budgets.length === 0) return `${text}\nno budgets configured\n`;
-  const bt = new Table({ head: ['budget', 'instance', 'window', 'limit', 'spent', 'reserved', 'p50 projection', 'tokens', 'status'], ...PLAIN });
+  const bt = new Table({
+    head: ['budget', 'instance', 'window', 'limit', 'spent', 'reserved', 'p50 projection', 'tokens', 'status'],
+    ...PLAIN,
+  });
   for (const b of budgets) {
     const tokens = b['limit_tokens'] === null ? '—' : `${int(Number(b['spent_tokens']))} / ${int(Number(b['limit_tokens']))}`;
-    bt.push([String(b['budget']), String(b['instance']), (b['window'] as { id: string }).id, usd(b['limit_usd']), usd(b['spent_usd']), usd(b['reserved_usd']), usd(b['projected_p50_usd']), tokens, String(b['status'])]);
+    bt.push([
+      String(b['budget']),
+      String(b['instance']),
+      (b['window'] as { id: string }).id,
+      usd(b['limit_usd']),
+      usd(b['spent_usd']),
+      usd(b['reserved_usd']),
+      usd(b['projected_p50_usd']),
+      tokens,
+      String(b['status']),
+    ]);
   }
   return `${text}\nbudgets\n${bt.toString()}\n`;
 }

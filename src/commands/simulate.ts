@@ -24,15 +24,43 @@ export const SIMULATE = {
   name: 'simulate',
   summary: 'replay a series through budgets and pacing on a simulated clock, with an SVG chart',
   options: {
-    series: { type: 'string', value: 'FILE', required: true, description: 'the series: per-request or aggregated CSV, the forms of data/README.md' },
-    config: { type: 'string', value: 'FILE', required: true, description: 'the config whose budgets, pricing and forecast settings are simulated' },
+    series: {
+      type: 'string',
+      value: 'FILE',
+      required: true,
+      description: 'the series: per-request or aggregated CSV, the forms of data/README.md',
+    },
+    config: {
+      type: 'string',
+      value: 'FILE',
+      required: true,
+      description: 'the config whose budgets, pricing and forecast settings are simulated',
+    },
     model: { type: 'string', value: 'NAME', description: 'keep only rows with this model label (default: all rows)' },
-    'model-as': { type: 'string', value: 'CLAUDE_MODEL', default: 'claude-sonnet-4-6', description: 'the model the requests are billed as' },
-    from: { type: 'string', value: 'DAY', default: '0', description: "the first simulated day, 0 = the series' first; the days before it warm the forecaster" },
+    'model-as': {
+      type: 'string',
+      value: 'CLAUDE_MODEL',
+      default: 'claude-sonnet-4-6',
+      description: 'the model the requests are billed as',
+    },
+    from: {
+      type: 'string',
+      value: 'DAY',
+      default: '0',
+      description: "the first simulated day, 0 = the series' first; the days before it warm the forecaster",
+    },
     days: { type: 'string', value: 'N', description: 'how many days to simulate (default: to the end of the series)' },
-    scale: { type: 'string', value: 'F', description: 'keep this share of the requests, in (0, 1], each carrying the tokens of the ones it replaces' },
+    scale: {
+      type: 'string',
+      value: 'F',
+      description: 'keep this share of the requests, in (0, 1], each carrying the tokens of the ones it replaces',
+    },
     tag: { type: 'string', value: 'TAG', default: 'sim', description: 'the tag every simulated request carries, for per_tag budgets' },
-    speed: { type: 'string', value: 'N', description: 'at most N simulated seconds per wall-clock second, with hourly progress (default: as fast as possible)' },
+    speed: {
+      type: 'string',
+      value: 'N',
+      description: 'at most N simulated seconds per wall-clock second, with hourly progress (default: as fast as possible)',
+    },
     svg: { type: 'string', value: 'FILE', default: 'simulate.svg', description: 'where the chart is written' },
     json: { type: 'boolean', description: 'print JSON instead of tables' },
   },
@@ -56,7 +84,8 @@ async function run(flags: Values<(typeof SIMULATE)['options']>, io: Io, env: Env
   const config = loadConfig({ file: flags.config, env });
   const pricer = buildPricer(config);
   const modelAs = flags['model-as'];
-  if (pricer.resolve(modelAs) === null) throw new UsageError(`--model-as '${modelAs}' is not in the price table (pricing.models can add it)`);
+  if (pricer.resolve(modelAs) === null)
+    throw new UsageError(`--model-as '${modelAs}' is not in the price table (pricing.models can add it)`);
   let text: string;
   try {
     text = readFileSync(seriesFile, 'utf8');
@@ -78,7 +107,8 @@ async function run(flags: Values<(typeof SIMULATE)['options']>, io: Io, env: Env
     tag: flags.tag,
   });
   const probe = pricer.price(modelAs, { ...emptyUsage(), input: 1, output: 1 }, { at: plan.from, betas: [] });
-  if (probe.unpriced) throw new UsageError(`--model-as '${modelAs}' has no price in force at the simulated time (${new Date(plan.from).toISOString()})`);
+  if (probe.unpriced)
+    throw new UsageError(`--model-as '${modelAs}' has no price in force at the simulated time (${new Date(plan.from).toISOString()})`);
 
   const wallStart = performance.now();
   const res = await simulate({
@@ -92,7 +122,9 @@ async function run(flags: Values<(typeof SIMULATE)['options']>, io: Io, env: Env
       ? {}
       : {
           onHour: async (t: number, c: Pick<SimResult, 'requests' | 'admitted' | 'throttled' | 'refused'>) => {
-            io.stderr.write(`${timeLabel(t, plan.day0)}: ${n(c.requests)} requests, ${n(c.admitted)} admitted, ${n(c.throttled)} throttled, ${n(c.refused)} refused\n`);
+            io.stderr.write(
+              `${timeLabel(t, plan.day0)}: ${n(c.requests)} requests, ${n(c.admitted)} admitted, ${n(c.throttled)} throttled, ${n(c.refused)} refused\n`,
+            );
             const ahead = (t - plan.from) / speed - (performance.now() - wallStart);
             if (ahead > 0) await sleep(ahead);
           },
@@ -109,7 +141,16 @@ async function run(flags: Values<(typeof SIMULATE)['options']>, io: Io, env: Env
     throw new UsageError(`cannot write --svg ${svgPath}: ${(err as Error).message}`);
   }
   if (flags.json) {
-    const doc = { series: resolve(seriesFile), model: model ?? null, model_as: modelAs, scale: plan.scale, source_requests: plan.sourceRequests, day0: plan.day0, svg: svgPath, ...res };
+    const doc = {
+      series: resolve(seriesFile),
+      model: model ?? null,
+      model_as: modelAs,
+      scale: plan.scale,
+      source_requests: plan.sourceRequests,
+      day0: plan.day0,
+      svg: svgPath,
+      ...res,
+    };
     io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     return 0;
   }
@@ -118,20 +159,34 @@ async function run(flags: Values<(typeof SIMULATE)['options']>, io: Io, env: Env
 }
 
 function report(res: SimResult, plan: Plan, o: { series: string; model: string | undefined; modelAs: string; svgPath: string }): string {
-  const lines = [`simulated ${basename(o.series)}${o.model === undefined ? '' : `, model ${o.model}`}, billed as ${o.modelAs}: ${range(plan)}`];
-  const perReq = plan.scale < 1 ? `; scale ${plan.scale}: each simulated request carries the tokens of ${+(1 / plan.scale).toFixed(1)}` : '';
-  lines.push(`  series: ${n(plan.sourceRequests)} requests from ${timeLabel(plan.historyFrom, plan.day0)} to ${timeLabel(plan.to, plan.day0)}${perReq}${plan.defaultedTokens ? `; rows without token counts: ${n(DEFAULT_TOKENS.input)} in / ${n(DEFAULT_TOKENS.output)} out per request` : ''}`);
-  if (plan.historyFrom < plan.from) lines.push(`  history: the ${n(res.historyRequests)} requests before ${timeLabel(plan.from, plan.day0)} were settled without admission, so forecasts start warm`);
-  lines.push(`  ${n(res.requests)} simulated: ${n(res.admitted)} admitted${res.unbudgeted > 0 ? ` (${n(res.unbudgeted)} matched no budget)` : ''}, ${n(res.throttled)} throttled, ${n(res.refused)} refused`);
+  const lines = [
+    `simulated ${basename(o.series)}${o.model === undefined ? '' : `, model ${o.model}`}, billed as ${o.modelAs}: ${range(plan)}`,
+  ];
+  const perReq =
+    plan.scale < 1 ? `; scale ${plan.scale}: each simulated request carries the tokens of ${+(1 / plan.scale).toFixed(1)}` : '';
+  lines.push(
+    `  series: ${n(plan.sourceRequests)} requests from ${timeLabel(plan.historyFrom, plan.day0)} to ${timeLabel(plan.to, plan.day0)}${perReq}${plan.defaultedTokens ? `; rows without token counts: ${n(DEFAULT_TOKENS.input)} in / ${n(DEFAULT_TOKENS.output)} out per request` : ''}`,
+  );
+  if (plan.historyFrom < plan.from)
+    lines.push(
+      `  history: the ${n(res.historyRequests)} requests before ${timeLabel(plan.from, plan.day0)} were settled without admission, so forecasts start warm`,
+    );
+  lines.push(
+    `  ${n(res.requests)} simulated: ${n(res.admitted)} admitted${res.unbudgeted > 0 ? ` (${n(res.unbudgeted)} matched no budget)` : ''}, ${n(res.throttled)} throttled, ${n(res.refused)} refused`,
+  );
   for (const inst of res.instances) lines.push('', ...instanceTable(inst, plan.day0));
   lines.push('', `chart: ${o.svgPath}`);
   return `${lines.join('\n')}\n`;
 }
 
 function instanceTable(inst: InstanceResult, day0: number): string[] {
-  const fmt = (v: number) => (inst.unit === 'usd' ? `$${v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}` : n(Math.round(v)));
+  const fmt = (v: number) =>
+    inst.unit === 'usd' ? `$${v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}` : n(Math.round(v));
   const who = inst.instance === '*' ? inst.scope : `${inst.scope} '${inst.instance}'`;
-  const notes = [inst.action === 'shadow' ? 'shadow: "refused" = would have been' : '', inst.spikes > 0 ? `${inst.spikes} spike alert(s)` : ''].filter(Boolean);
+  const notes = [
+    inst.action === 'shadow' ? 'shadow: "refused" = would have been' : '',
+    inst.spikes > 0 ? `${inst.spikes} spike alert(s)` : '',
+  ].filter(Boolean);
   const head = `budget '${inst.budget}' (${who}, ${inst.window} window, ${inst.action}, limit ${fmt(inst.limit)})${notes.length ? `: ${notes.join('; ')}` : ''}`;
   const rows = [['window', 'limit', 'demand', 'spent', '% of limit', 'exhausted at', 'admitted', 'throttled', 'refused']];
   for (const w of inst.windows) {
@@ -149,7 +204,11 @@ function instanceTable(inst: InstanceResult, day0: number): string[] {
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
   // Text left, numbers right.
-  const line = (row: string[]) => row.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [head, ...rows.map((row) => `  ${line(row)}`)];
 }
 

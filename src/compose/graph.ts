@@ -62,7 +62,11 @@ export interface Graph {
 
 export function buildGraph(o: GraphOptions): Graph {
   const { config, clock, logger } = o;
-  const metrics = createMetrics({ keyLabel: config.metrics.key_label, tagLabel: config.metrics.tag_label, defaultMetrics: o.defaultMetrics ?? true });
+  const metrics = createMetrics({
+    keyLabel: config.metrics.key_label,
+    tagLabel: config.metrics.tag_label,
+    defaultMetrics: o.defaultMetrics ?? true,
+  });
   const live = new Live(buildSnapshot(config, { logger, clock }, metrics));
   const alert = (e: AlertEvent): void => live.current.alerter.send(e);
   // One Redis connection for metering records and budgets; the stores do not own it.
@@ -77,17 +81,24 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     onOutcome: (outcome, n) => metrics.storeRecords.inc({ event: outcome }, n),
   });
-  const forwarder = o.forwarder ?? new PoolForwarder({
-    url: config.upstream.url,
-    apiKey: config.upstream.api_key,
-    headersTimeoutMs: config.upstream.headers_timeout_ms,
-    bodyTimeoutMs: config.upstream.body_timeout_ms,
-    connectTimeoutMs: config.upstream.connect_timeout_ms,
-    connections: config.upstream.connections,
-  });
+  const forwarder =
+    o.forwarder ??
+    new PoolForwarder({
+      url: config.upstream.url,
+      apiKey: config.upstream.api_key,
+      headersTimeoutMs: config.upstream.headers_timeout_ms,
+      bodyTimeoutMs: config.upstream.body_timeout_ms,
+      connectTimeoutMs: config.upstream.connect_timeout_ms,
+      connections: config.upstream.connections,
+    });
 
   const feed = buildSettleFeed(config, redis, logger);
-  const { gate, forecasts, settles, reload: reloadBudgets } = wireBudgets({
+  const {
+    gate,
+    forecasts,
+    settles,
+    reload: reloadBudgets,
+  } = wireBudgets({
     budgets: config.budgets,
     forecast: () => live.current.config.forecast,
     store: budgetStore,

@@ -36,7 +36,15 @@ export async function openStores(config: Config, o: { clock: Timers; logger: Log
   const budgets = buildBudgetStore(config, redis);
   const pricer = buildPricer(config);
   const catalog = new BudgetCatalog(config.budgets, () => pricer);
-  const forecasts = new ForecastService({ catalog, ledger: budgets, store: budgets, meter, clock: o.clock, logger: o.logger, config: () => config.forecast });
+  const forecasts = new ForecastService({
+    catalog,
+    ledger: budgets,
+    store: budgets,
+    meter,
+    clock: o.clock,
+    logger: o.logger,
+    config: () => config.forecast,
+  });
   const opened: OpenedStores = {
     meter,
     budgets,

@@ -35,7 +35,12 @@ export function buildRedis(config: Config, logger: Logger): Redis | Cluster | nu
 export function buildMeterStore(config: Config, clock: Clock, redis: Redis | Cluster | null): MeterStore {
   const bucketTtlSeconds = config.store.bucket_ttl_days * 86_400;
   if (redis === null) return new MemoryStore({ clock, bucketTtlSeconds, recordsMaxLen: 100_000 });
-  return new RedisStore(redis, { prefix: config.store.redis.key_prefix, bucketTtlSeconds, recordsMaxLen: config.store.events_max_len, ownsClient: false });
+  return new RedisStore(redis, {
+    prefix: config.store.redis.key_prefix,
+    bucketTtlSeconds,
+    recordsMaxLen: config.store.events_max_len,
+    ownsClient: false,
+  });
 }
 
 export function buildBudgetStore(config: Config, redis: Redis | Cluster | null): BudgetStore {

@@ -19,7 +19,9 @@ type Json = Record<string, unknown>;
 
 /** `${VAR}` or `${VAR:-default}` somewhere in the string: checked after expansion, not here. */
 const INTERPOLATED: Json = { $ref: '#/definitions/interpolated' };
-const DEFINITIONS: Json = { interpolated: { type: 'string', pattern: '\\$\\{', description: '${VAR} or ${VAR:-default}, expanded from the environment at load time' } };
+const DEFINITIONS: Json = {
+  interpolated: { type: 'string', pattern: '\\$\\{', description: '${VAR} or ${VAR:-default}, expanded from the environment at load time' },
+};
 
 /** A nullable key also takes '' (so `${VAR:-}` can mean "unset"), and null. */
 const NULLS: Json[] = [{ type: 'null' }, { const: '' }];
@@ -60,7 +62,8 @@ function convert(node: Node, fallback: unknown, path: string, docs: ReadonlyMap<
   switch (node.kind) {
     case 'object': {
       const properties: Json = {};
-      for (const [k, child] of Object.entries(node.keys)) properties[k] = convert(child, at(fallback, k), path === '' ? k : `${path}.${k}`, docs);
+      for (const [k, child] of Object.entries(node.keys))
+        properties[k] = convert(child, at(fallback, k), path === '' ? k : `${path}.${k}`, docs);
       // null or absent: every key at its default (an all-commented section is valid).
       return described({ type: ['object', 'null'], properties, additionalProperties: false });
     }
@@ -81,7 +84,8 @@ function convert(node: Node, fallback: unknown, path: string, docs: ReadonlyMap<
       return described({});
     case 'string':
       // A string already takes ${VAR}; a nullable one also null and ''.
-      if (node.nullable === true) return described(node.nonEmpty === true ? { anyOf: [scalar(node), ...NULLS] } : { type: ['string', 'null'] });
+      if (node.nullable === true)
+        return described(node.nonEmpty === true ? { anyOf: [scalar(node), ...NULLS] } : { type: ['string', 'null'] });
       return described(scalar(node));
     default:
       return described({ anyOf: [scalar(node), ...(node.nullable === true ? NULLS : []), INTERPOLATED] });
@@ -109,7 +113,10 @@ export function configJsonSchema(docs: ReadonlyMap<string, string> = new Map()):
 export function configDocs(shippedYaml: string): Map<string, string> {
   const docs = new Map<string, string>();
   const visit = (node: unknown, path: string) => {
-    if (isSeq(node)) return node.items.forEach((item) => visit(item, `${path}[]`));
+    if (isSeq(node)) {
+      for (const item of node.items) visit(item, `${path}[]`);
+      return;
+    }
     if (!isMap(node)) return;
     for (const pair of node.items) {
       const key = String((pair.key as { value?: unknown } | null)?.value ?? '');

@@ -3,11 +3,11 @@ import { parseWindow, validTimezone } from '../budget/windows.ts';
 import { scaleDecimal } from '../core/decimal.ts';
 import { BUDGET_DEFAULTS, DEFAULTS, type ConfigBody } from './defaults.ts';
 import { joinIndex, joinKey } from './errors.ts';
-import { show, walk, type IntNode, type Issue, type ListOf, type ObjectOf, type SchemaOf, type WalkContext } from './walk.ts';
+import { show, walk, type IntNode, type Issue, type ListOf, type ObjectOf, type WalkContext } from './walk.ts';
 
 /**
  * The config schema: every key, its type and its bounds, in one declaration. Typed as
- * SchemaOf<ConfigBody>, so tsc fails if this drifts from types.ts (a key missing or extra,
+ * ObjectOf<ConfigBody> (walk.ts: SchemaOf of an object), so tsc fails if this drifts from types.ts (a key missing or extra,
  * a wrong kind, a nullable key not marked nullable). Defaults live in defaults.ts.
  *
  * To add a section: add its type to Config, its default to DEFAULTS, and one entry under
@@ -60,7 +60,10 @@ function ascending(values: readonly number[], path: string): Issue | undefined {
   for (let i = 1; i < values.length; i++) {
     const [prev, v] = [values[i - 1], values[i]];
     if (prev !== undefined && v !== undefined && v <= prev) {
-      return { keyPath: joinIndex(path, i), reason: `must be greater than the previous threshold ${prev} (ascending, no repeats), got ${v}` };
+      return {
+        keyPath: joinIndex(path, i),
+        reason: `must be greater than the previous threshold ${prev} (ascending, no repeats), got ${v}`,
+      };
     }
   }
   return undefined;

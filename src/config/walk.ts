@@ -68,24 +68,31 @@ export interface ListNode {
   readonly itemDefaults?: unknown;
   check?(value: readonly unknown[], path: string): Issue | undefined;
 }
-export type Node =
-  | StringNode | UrlNode | IntNode | NumberNode | BoolNode | EnumNode | AnyNode | ObjectNode | MapNode | ListNode;
+export type Node = StringNode | UrlNode | IntNode | NumberNode | BoolNode | EnumNode | AnyNode | ObjectNode | MapNode | ListNode;
 
 /**
  * The node type a TypeScript type must be described by. Declaring a schema as
  * `SchemaOf<ConfigBody>` makes tsc reject a schema that misses a key, has an extra one, or
  * uses the wrong kind or nullability for it, so the schema cannot drift from types.ts.
  */
-export type SchemaOf<T> =
-  [T] extends [readonly (infer I)[]] ? ListOf<I>
-  : [T] extends [object] ? (string extends keyof T ? MapNode : ObjectOf<T>)
-  : null extends T ? ScalarOf<NonNullable<T>> & { readonly nullable: true }
-  : ScalarOf<T> & { readonly nullable?: false };
-type ScalarOf<T> =
-  [T] extends [boolean] ? BoolNode
-  : [T] extends [number] ? IntNode | NumberNode
-  : [T] extends [string] ? (string extends T ? StringNode | UrlNode : EnumNode<T>)
-  : never;
+export type SchemaOf<T> = [T] extends [readonly (infer I)[]]
+  ? ListOf<I>
+  : [T] extends [object]
+    ? string extends keyof T
+      ? MapNode
+      : ObjectOf<T>
+    : null extends T
+      ? ScalarOf<NonNullable<T>> & { readonly nullable: true }
+      : ScalarOf<T> & { readonly nullable?: false };
+type ScalarOf<T> = [T] extends [boolean]
+  ? BoolNode
+  : [T] extends [number]
+    ? IntNode | NumberNode
+    : [T] extends [string]
+      ? string extends T
+        ? StringNode | UrlNode
+        : EnumNode<T>
+      : never;
 export interface ObjectOf<T> extends ObjectNode {
   readonly keys: { readonly [K in keyof T]-?: SchemaOf<T[K]> };
   check?(value: T, path: string): Issue | undefined;

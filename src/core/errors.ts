@@ -23,7 +23,13 @@ export class ProxyError extends Error {
   readonly status: number;
   readonly type: ErrorType;
   readonly headers: Record<string, string>;
-  constructor(code: ErrorCode, status: number, type: ErrorType, message: string, opts: { cause?: unknown; headers?: Record<string, string> } = {}) {
+  constructor(
+    code: ErrorCode,
+    status: number,
+    type: ErrorType,
+    message: string,
+    opts: { cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ProxyError';
     this.code = code;
@@ -37,13 +43,23 @@ export class ProxyError extends Error {
 export function upstreamFailure(err: NodeJS.ErrnoException, upstream: string): ProxyError {
   const code = err.code ?? 'UNKNOWN';
   if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return new ProxyError('upstream_timeout', 504, 'timeout_error', `claude-meter: upstream ${upstream} timed out (${code})`, { cause: err });
+    return new ProxyError('upstream_timeout', 504, 'timeout_error', `claude-meter: upstream ${upstream} timed out (${code})`, {
+      cause: err,
+    });
   }
-  return new ProxyError('upstream_unreachable', 502, 'api_error', `claude-meter: upstream ${upstream} unreachable (${code})`, { cause: err });
+  return new ProxyError('upstream_unreachable', 502, 'api_error', `claude-meter: upstream ${upstream} unreachable (${code})`, {
+    cause: err,
+  });
 }
 
 /** A budget refused the request: a 429 the SDKs back off from, with the budget's own headers. */
-export function budgetExhausted(status: number, message: string, retryAfterS: number, shouldRetry: boolean, headers: Record<string, string>): ProxyError {
+export function budgetExhausted(
+  status: number,
+  message: string,
+  retryAfterS: number,
+  shouldRetry: boolean,
+  headers: Record<string, string>,
+): ProxyError {
   return new ProxyError('budget_exhausted', status, 'rate_limit_error', message, {
     headers: { ...headers, 'retry-after': String(retryAfterS), 'x-should-retry': String(shouldRetry) },
   });
@@ -51,9 +67,15 @@ export function budgetExhausted(status: number, message: string, retryAfterS: nu
 
 /** A fail-closed budget could not be checked. */
 export function budgetStoreUnreachable(): ProxyError {
-  return new ProxyError('budget_store_unreachable', 503, 'api_error', 'claude-meter: budget store unreachable and the budget fails closed (on_store_error: deny)', {
-    headers: { 'retry-after': '5', 'x-should-retry': 'true' },
-  });
+  return new ProxyError(
+    'budget_store_unreachable',
+    503,
+    'api_error',
+    'claude-meter: budget store unreachable and the budget fails closed (on_store_error: deny)',
+    {
+      headers: { 'retry-after': '5', 'x-should-retry': 'true' },
+    },
+  );
 }
 
 export function internalError(): ProxyError {

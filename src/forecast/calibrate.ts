@@ -118,7 +118,7 @@ export function calibrateHour(
   }
   const k = o.ratioPseudoDay;
   const predictWith = (m: MethodName, x: Obs, pp: ProfileParams): number =>
-    dayTotal(m, x.prior, x.obs, pp) ?? (dayTotal('linear', x.prior, x.obs, pp) ?? x.obs.cum);
+    dayTotal(m, x.prior, x.obs, pp) ?? dayTotal('linear', x.prior, x.obs, pp) ?? x.obs.cum;
   const predict = (m: MethodName, x: Obs, w: number): number => predictWith(m, x, { w, k });
   /** The profile's parameters fitted on obs[0, upto) (w0: the prior trust). */
   const paramsUpTo = (upto: number, w0: number): ProfileParams => {
@@ -151,7 +151,8 @@ export function calibrateHour(
     const out = { profile: NaN, linear: NaN, snaive1: NaN, snaive7: NaN };
     let wsum = 0;
     for (let j = 0; j < upto; j++) wsum += weights[j] ?? 0;
-    if (wsum > 0) for (const m of METHODS) out[m] = (100 * preds[m].slice(0, upto).reduce((a, p, j) => a + ape(p, j) * (weights[j] ?? 0), 0)) / wsum;
+    if (wsum > 0)
+      for (const m of METHODS) out[m] = (100 * preds[m].slice(0, upto).reduce((a, p, j) => a + ape(p, j) * (weights[j] ?? 0), 0)) / wsum;
     return out;
   };
   // At the very start of a day the ratio methods have nothing to divide: profile only.
@@ -160,12 +161,16 @@ export function calibrateHour(
     const out = { profile: NaN, linear: NaN, snaive1: NaN, snaive7: NaN };
     let wsum = 0;
     for (let j = 0; j < upto; j++) wsum += weights[j] ?? 0;
-    if (wsum > 0) for (const m of METHODS) out[m] = preds[m].slice(0, upto).reduce((a, p, j) => a + (weights[j] ?? 0) * Math.log((obs[j]?.actual ?? 1) / p) ** 2, 0) / wsum;
+    if (wsum > 0)
+      for (const m of METHODS)
+        out[m] = preds[m].slice(0, upto).reduce((a, p, j) => a + (weights[j] ?? 0) * Math.log((obs[j]?.actual ?? 1) / p) ** 2, 0) / wsum;
     return out;
   };
   // At the very start of a day the ratio methods have nothing to divide: profile only.
   // A jagged shape (bursts, few requests an hour) is weak evidence against a flat day.
-  const flatGap = Math.abs(Math.log(Math.max(h / 24, 1e-9) / Math.max(curveAt(today.curves.profile, h), 1e-9))) * Math.max(0, 1 - roughness(today.curves.profile) / o.roughnessMax);
+  const flatGap =
+    Math.abs(Math.log(Math.max(h / 24, 1e-9) / Math.max(curveAt(today.curves.profile, h), 1e-9))) *
+    Math.max(0, 1 - roughness(today.curves.profile) / o.roughnessMax);
   const mixAt = (upto: number): Mix => (h > 0 ? mix(mseUpTo(upto), mapeUpTo(upto), upto, flatGap, o) : onehot('profile'));
   const blend = (m: Mix, j: number): number => Math.exp(METHODS.reduce((a, k) => a + m[k] * Math.log(preds[k][j] ?? 1), 0));
   // On what was left of the day at h: the band spreads the unknown part, not the spend already seen.

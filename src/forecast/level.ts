@@ -88,7 +88,7 @@ export function fitLevel(totals: ArrayLike<number>, firstDay: number, beforeDay:
   const resid = () => logs.map((y, i) => y - dot(coef, features(days[i] ?? 0)));
   const mad = weightedMedian(resid().map(Math.abs), weights) * 1.4826;
   if (mad > 0 && n >= 4) {
-    weights = resid().map((r, i) => ((recency[i] ?? 0) * (Math.abs(r) > 3 * mad ? 0.1 : 1)));
+    weights = resid().map((r, i) => (recency[i] ?? 0) * (Math.abs(r) > 3 * mad ? 0.1 : 1));
     coef = solve(days.map(features), logs, weights, penalty);
   }
   const r = resid();

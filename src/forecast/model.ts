@@ -19,7 +19,18 @@
  */
 import { calibrateHour, DEFAULT_CALIBRATION, type Calibration, type CalibrationOptions } from './calibrate.ts';
 import { DEFAULT_LEVEL, weightedQuantile, type LevelOptions } from './level.ts';
-import { blendedDay, dayPrior, dayTotal, METHODS, type BlendedDay, type ProfileParams, type DayHistory, type DayObs, type DayPrior, type MethodName } from './methods.ts';
+import {
+  blendedDay,
+  dayPrior,
+  dayTotal,
+  METHODS,
+  type BlendedDay,
+  type ProfileParams,
+  type DayHistory,
+  type DayObs,
+  type DayPrior,
+  type MethodName,
+} from './methods.ts';
 import { DAY_MS, HOUR_MS } from '../core/time.ts';
 import { dailyTable, resampleHourly, sliceSeries, sumRange, type Series } from './series.ts';
 import { curveAt, DEFAULT_SHAPE, type ShapeOptions } from './shape.ts';
@@ -143,7 +154,11 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
   };
 
   /** p50 path of future spend, [t, spend in [q.now, t)] knots at hour boundaries, and today's calibration. */
-  const pathFor = (p: DayPrior, q: WindowQuery, spent: number): { knots: [number, number][]; cal: Calibration | null; disagreement: number } => {
+  const pathFor = (
+    p: DayPrior,
+    q: WindowQuery,
+    spent: number,
+  ): { knots: [number, number][]; cal: Calibration | null; disagreement: number } => {
     const hNow = (q.now - todayStart) / HOUR_MS;
     const cal = hNow < 24 ? calibrate(p, hNow) : null;
     // Spend since the fit (in spentSoFar, not in history) counts toward today's observations.
@@ -177,11 +192,15 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
   const projectWindow = (q: WindowQuery): Projection => {
     checkQuery(q, now);
     const spent = Math.max(0, q.spentSoFar);
-    if (q.now >= q.windowEnd) return { p10: spent, p50: spent, p90: spent, method: 'closed', coldStart: cold, historyDays, calibrationDays: 0 };
+    if (q.now >= q.windowEnd)
+      return { p10: spent, p50: spent, p90: spent, method: 'closed', coldStart: cold, historyDays, calibrationDays: 0 };
     if (noHistory || today === null) return linearProjection(q, spent, hourly, historyDays);
     const { knots, cal, disagreement } = pathFor(today, q, spent);
     const p50 = spent + (knots[knots.length - 1]?.[1] ?? 0);
-    const [lo, hi] = cal === null || cold ? priorBand(disagreement, cfg.bandPriorScale) : band(cal, cfg.minResiduals, priorBand(disagreement, cfg.bandPriorScale));
+    const [lo, hi] =
+      cal === null || cold
+        ? priorBand(disagreement, cfg.bandPriorScale)
+        : band(cal, cfg.minResiduals, priorBand(disagreement, cfg.bandPriorScale));
     // The band spreads what is left of the window (the calibration's residuals are on that too).
     const out: Projection = {
       p10: spent + (p50 - spent) * Math.exp(lo),
@@ -204,7 +223,10 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
     const spent = Math.max(0, q.spentSoFar);
     const knots =
       noHistory || today === null
-        ? ([[q.now, 0], [q.windowEnd, linearProjection(q, spent, hourly, historyDays).p50 - spent]] as [number, number][])
+        ? ([
+            [q.now, 0],
+            [q.windowEnd, linearProjection(q, spent, hourly, historyDays).p50 - spent],
+          ] as [number, number][])
         : pathFor(today, q, spent).knots;
     const need = limit - spent;
     for (let i = 1; i < knots.length; i++) {
@@ -283,7 +305,9 @@ export type { MethodName };
 
 /** Standard deviation of the methods' log remaining spend at this point of today: how much they disagree. */
 function methodSpread(p: DayPrior, o: DayObs, pp: ProfileParams): number {
-  const logs = METHODS.map((m) => Math.log(Math.max(1e-9 * (p.level + o.cum) + 1e-12, (dayTotal(m, p, o, pp) ?? dayTotal('linear', p, o, pp) ?? o.cum) - o.cum)));
+  const logs = METHODS.map((m) =>
+    Math.log(Math.max(1e-9 * (p.level + o.cum) + 1e-12, (dayTotal(m, p, o, pp) ?? dayTotal('linear', p, o, pp) ?? o.cum) - o.cum)),
+  );
   const mean = logs.reduce((a, b) => a + b, 0) / logs.length;
   const sd = Math.sqrt(logs.reduce((a, v) => a + (v - mean) ** 2, 0) / logs.length);
   return Number.isFinite(sd) ? sd : 0;

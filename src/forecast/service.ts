@@ -171,7 +171,10 @@ export class ForecastService implements PacingSource {
       reservedPico: st.reservedPico,
       path,
       live,
-      pacedRate: b.action === 'throttle' && ref.limitPico !== null ? pacedRate(ref.limitPico, st.spentPico, st.reservedPico, live.p50, ref.window.end, now) : null,
+      pacedRate:
+        b.action === 'throttle' && ref.limitPico !== null
+          ? pacedRate(ref.limitPico, st.spentPico, st.reservedPico, live.p50, ref.window.end, now)
+          : null,
       updatedAt: now,
     };
     this.#latest.set(key, f);
@@ -204,13 +207,24 @@ export class ForecastService implements PacingSource {
       if (i >= 0 && i < values.length) values[i] = (values[i] ?? 0) + v;
     }
     // Local midnight of the budget's time zone starts the forecaster's days.
-    const dayOffsetMs = (((-zoneOffsetMs(b.timezone, now)) % DAY_MS) + DAY_MS) % DAY_MS;
+    const dayOffsetMs = ((-zoneOffsetMs(b.timezone, now) % DAY_MS) + DAY_MS) % DAY_MS;
     // Hours before the first spend are "no history", not "zero spend": a budget created this
     // morning must cold-start, not forecast from 27 silent days.
     const first = values.findIndex((v) => v > 0);
     const start = first < 0 ? values.length - 1 : first;
     const f = fitForecaster(makeSeries(from + start * HOUR_MS, HOUR_MS, values.subarray(start)), { now, dayOffsetMs });
-    return buildPath(f, { budget: b.name, instance: ref.instance, windowId: ref.window.id, windowStart: ref.window.start, windowEnd: ref.window.end, fittedAt: now }, spent);
+    return buildPath(
+      f,
+      {
+        budget: b.name,
+        instance: ref.instance,
+        windowId: ref.window.id,
+        windowStart: ref.window.start,
+        windowEnd: ref.window.end,
+        fittedAt: now,
+      },
+      spent,
+    );
   }
 
   async #spike(b: BudgetConfig, ref: InstanceRef, live: LiveProjection, now: number): Promise<void> {
@@ -227,10 +241,20 @@ export class ForecastService implements PacingSource {
     const offender = await this.#offender(now - minutes * MINUTE_MS, now);
     if (action === 'throttle_offender') {
       const ratePerMs = live.rateP50 / HOUR_MS;
-      if (offender.keyId) this.#offenders.set(`${b.name}|${ref.instance}|key:${offender.keyId}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
+      if (offender.keyId)
+        this.#offenders.set(`${b.name}|${ref.instance}|key:${offender.keyId}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
       if (offender.tag) this.#offenders.set(`${b.name}|${ref.instance}|tag:${offender.tag}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
     }
-    this.#logger.warn({ budget: b.name, instance: ref.instance, rate_usd_per_hour: picoToUsd(rate), expected_usd_per_hour: picoToUsd(expected), offender: offenderJson(offender) }, 'spend spike');
+    this.#logger.warn(
+      {
+        budget: b.name,
+        instance: ref.instance,
+        rate_usd_per_hour: picoToUsd(rate),
+        expected_usd_per_hour: picoToUsd(expected),
+        offender: offenderJson(offender),
+      },
+      'spend spike',
+    );
     this.#events.onSpike?.({ budget: b, instance: ref.instance, ratePerHourPico: rate, expectedPerHourPico: expected, offender, at: now });
   }
 
@@ -254,12 +278,15 @@ export class ForecastService implements PacingSource {
     const cp = this.#checkpoints.get(key);
     if (cp && cp.windowId !== ref.window.id) {
       this.#checkpoints.delete(key);
-      void this.#ledger.state([cp.ref], cp.windowEnd - 1).then(([final]) => {
-        if (!final || final.spentPico <= 0 || cp.p50s.length === 0) return;
-        const ape = (cp.p50s.reduce((a, p) => a + Math.abs(p - final.spentPico) / final.spentPico, 0) / cp.p50s.length) * 100;
-        const budget = this.#catalog.find(ref.budget);
-        if (budget) this.#events.onWindowClosed?.(budget, ref.instance, ape);
-      }, () => undefined);
+      void this.#ledger.state([cp.ref], cp.windowEnd - 1).then(
+        ([final]) => {
+          if (!final || final.spentPico <= 0 || cp.p50s.length === 0) return;
+          const ape = (cp.p50s.reduce((a, p) => a + Math.abs(p - final.spentPico) / final.spentPico, 0) / cp.p50s.length) * 100;
+          const budget = this.#catalog.find(ref.budget);
+          if (budget) this.#events.onWindowClosed?.(budget, ref.instance, ape);
+        },
+        () => undefined,
+      );
     }
     const cur = this.#checkpoints.get(key) ?? { windowId: ref.window.id, windowEnd: ref.window.end, ref, p50s: [] };
     const frac = (now - ref.window.start) / (ref.window.end - ref.window.start);

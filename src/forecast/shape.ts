@@ -103,7 +103,7 @@ export function fitShape(
 
 /** Σ over hours of |share(h) − mean of its neighbours' shares| (0: smooth; near 2: all in one hour). */
 export function roughness(c: Curve): number {
-  const share = (h: number) => (c[((h % HOURS) + HOURS) % HOURS + 1] ?? 0) - (c[((h % HOURS) + HOURS) % HOURS] ?? 0);
+  const share = (h: number) => (c[(((h % HOURS) + HOURS) % HOURS) + 1] ?? 0) - (c[((h % HOURS) + HOURS) % HOURS] ?? 0);
   let r = 0;
   for (let h = 0; h < HOURS; h++) r += Math.abs(share(h) - (share(h - 1) + share(h + 1)) / 2);
   return r;

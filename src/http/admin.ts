@@ -41,9 +41,16 @@ export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: Se
   if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, errorJson('method not allowed'));
   // The status page's files load without the token (they carry no data); its data calls send it.
   if (isStatusAsset(url.pathname)) return serveStatusAsset(url.pathname, res, req.method === 'HEAD');
-  if (url.pathname.startsWith('/_meter/') && url.pathname !== '/_meter/health' && !authorized(settings.adminToken, req.headers.authorization)) {
+  if (
+    url.pathname.startsWith('/_meter/') &&
+    url.pathname !== '/_meter/health' &&
+    !authorized(settings.adminToken, req.headers.authorization)
+  ) {
     res.setHeader('www-authenticate', 'Bearer realm="claude-meter"');
-    return json(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'admin routes need Authorization: Bearer <admin.token>' } });
+    return json(res, 401, {
+      type: 'error',
+      error: { type: 'authentication_error', message: 'admin routes need Authorization: Bearer <admin.token>' },
+    });
   }
   switch (url.pathname) {
     case '/metrics': {
@@ -101,7 +108,17 @@ async function usage(deps: AdminDeps, url: URL): Promise<Answer> {
   if (to - from > 93 * 86_400_000) return badRequest('range too large: at most 93 days');
   const rows = await deps.store.query({ by, granularity: w.granularity, from, to });
   // `total`: one sum over every row of the range (cost exact from the pico sums), so clients need not add floats.
-  return [200, { window, by: dimensionName(by), from: new Date(from).toISOString(), to: new Date(to).toISOString(), rows: rows.map(rowJson), total: totalsJson(sumRows(rows)) }];
+  return [
+    200,
+    {
+      window,
+      by: dimensionName(by),
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      rows: rows.map(rowJson),
+      total: totalsJson(sumRows(rows)),
+    },
+  ];
 }
 
 export function rowJson(r: UsageRow): Record<string, unknown> {

@@ -139,7 +139,12 @@ export class Exchange implements ForwardHooks {
   /** Called just before forwarding: the response is observed from here on. */
   startForwarding(): void {
     const limits = this.#settings.limits;
-    this.#tap = new UsageTap({ dialect: this.#deps.dialect, route: this.#a.route, maxJsonBodyBytes: limits.maxJsonBodyBytes, maxSseEventBytes: limits.maxSseEventBytes });
+    this.#tap = new UsageTap({
+      dialect: this.#deps.dialect,
+      route: this.#a.route,
+      maxJsonBodyBytes: limits.maxJsonBodyBytes,
+      maxSseEventBytes: limits.maxSseEventBytes,
+    });
     this.#tForward = this.#deps.clock.monotonic();
   }
 
@@ -216,7 +221,13 @@ export class Exchange implements ForwardHooks {
 }
 
 /** The real cost replaces the reservation (queued if the store is down); good usage teaches the estimator. */
-function settleBudget(b: NonNullable<ExchangeDeps['budgets']>, a: Admission, r: RequestRecord, bytes: number, maxTokens: number | null): void {
+function settleBudget(
+  b: NonNullable<ExchangeDeps['budgets']>,
+  a: Admission,
+  r: RequestRecord,
+  bytes: number,
+  maxTokens: number | null,
+): void {
   if (a.kind !== 'admitted' && !(a.kind === 'store_error' && a.allow)) return;
   const u = r.usage;
   const tokens = u === null ? 0 : u.input + u.output + u.cacheCreation + u.cacheRead;
@@ -247,5 +258,5 @@ function missing(reason: UsageMissingReason): UsageOutcome {
 
 function isEventStream(contentType: string | string[] | undefined): boolean {
   const v = Array.isArray(contentType) ? contentType[0] : contentType;
-  return v !== undefined && v.trimStart().toLowerCase().startsWith('text/event-stream');
+  return v?.trimStart().toLowerCase().startsWith('text/event-stream') === true;
 }

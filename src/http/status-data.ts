@@ -64,14 +64,20 @@ export async function top(deps: StatusDeps, url: URL): Promise<Answer> {
     return { count: sums.length, rows: sums.slice(0, limit).map(([value, t]) => ({ value, ...totalsJson(t) })) };
   };
   const [m, k, t] = [ranked(models), ranked(keys), ranked(tags)];
-  return [200, {
-    from: new Date(from).toISOString(),
-    to: new Date(to).toISOString(),
-    total: totalsJson(sumRows(all)),
-    models: m.rows, models_count: m.count,
-    key_ids: k.rows, key_ids_count: k.count,
-    tags: t.rows, tags_count: t.count,
-  }];
+  return [
+    200,
+    {
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      total: totalsJson(sumRows(all)),
+      models: m.rows,
+      models_count: m.count,
+      key_ids: k.rows,
+      key_ids_count: k.count,
+      tags: t.rows,
+      tags_count: t.count,
+    },
+  ];
 }
 
 /** Why a request was refused, from what its record holds. */
@@ -92,7 +98,18 @@ export async function recent(deps: StatusDeps, url: URL): Promise<Answer> {
   const rows = [];
   for (const r of events.filter((e) => e.status === status).slice(0, limit)) {
     const why = reason(r);
-    rows.push({ id: r.id, time: new Date(r.ts).toISOString(), method: r.method, path: r.path, model: r.model, key_id: r.keyId, tag: r.tag, status: r.status, reason: why, ...(await explain(deps, r, why, used)) });
+    rows.push({
+      id: r.id,
+      time: new Date(r.ts).toISOString(),
+      method: r.method,
+      path: r.path,
+      model: r.model,
+      key_id: r.keyId,
+      tag: r.tag,
+      status: r.status,
+      reason: why,
+      ...(await explain(deps, r, why, used)),
+    });
   }
   return [200, { status, scanned: events.length, rows }];
 }
@@ -104,9 +121,16 @@ function usedShare(deps: StatusDeps, now: number): (ref: InstanceRef) => Promise
     const k = `${ref.budget}|${ref.instance}|${ref.window.id}`;
     let p = seen.get(k);
     if (p === undefined) {
-      p = deps.gate.ledger.state([ref], now).then(([st]) =>
-        st === undefined ? 0 : Math.max(ref.limitPico ? (st.spentPico + st.reservedPico) / ref.limitPico : 0, ref.limitTokens ? (st.spentTokens + st.reservedTokens) / ref.limitTokens : 0),
-      );
+      p = deps.gate.ledger
+        .state([ref], now)
+        .then(([st]) =>
+          st === undefined
+            ? 0
+            : Math.max(
+                ref.limitPico ? (st.spentPico + st.reservedPico) / ref.limitPico : 0,
+                ref.limitTokens ? (st.spentTokens + st.reservedTokens) / ref.limitTokens : 0,
+              ),
+        );
       seen.set(k, p);
     }
     return p;
@@ -117,8 +141,14 @@ function usedShare(deps: StatusDeps, now: number): (ref: InstanceRef) => Promise
  * The record says a budget refused it, not which: of the enforcing budgets it falls under,
  * the fullest one now (in the window of the request) is named, with how full it is.
  */
-async function explain(deps: StatusDeps, r: RequestRecord, why: ReturnType<typeof reason>, used: (ref: InstanceRef) => Promise<number>): Promise<{ detail: string; budget: string | null; budgets: string[] }> {
-  if (why === 'upstream') return { detail: `upstream answered ${r.status}${r.errorType ? ` ${r.errorType}` : ''}`, budget: null, budgets: [] };
+async function explain(
+  deps: StatusDeps,
+  r: RequestRecord,
+  why: ReturnType<typeof reason>,
+  used: (ref: InstanceRef) => Promise<number>,
+): Promise<{ detail: string; budget: string | null; budgets: string[] }> {
+  if (why === 'upstream')
+    return { detail: `upstream answered ${r.status}${r.errorType ? ` ${r.errorType}` : ''}`, budget: null, budgets: [] };
   if (why === 'budget_store_unreachable') return { detail: 'budget store unreachable (a fail-closed budget)', budget: null, budgets: [] };
   if (why === 'other') return { detail: r.usageMissing ?? 'unknown', budget: null, budgets: [] };
   const { refs, budgets } = deps.gate.catalog.refsFor(r, r.ts);
@@ -129,7 +159,11 @@ async function explain(deps: StatusDeps, r: RequestRecord, why: ReturnType<typeo
   const name = candidates[best]!.b.name;
   const instance = candidates[best]!.ref.instance === '*' ? '' : ` (${candidates[best]!.ref.instance})`;
   const of = candidates.length > 1 ? `; the request fell under ${candidates.length} budgets` : '';
-  return { detail: `refused by budget '${name}'${instance}: ${Math.round(shares[best]! * 100)}% used${of}`, budget: name, budgets: candidates.map((c) => c.b.name) };
+  return {
+    detail: `refused by budget '${name}'${instance}: ${Math.round(shares[best]! * 100)}% used${of}`,
+    budget: name,
+    budgets: candidates.map((c) => c.b.name),
+  };
 }
 
 /**
@@ -173,10 +207,23 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
   const json = (points: Array<[number, bigint]>) => points.map(([t, p]) => [new Date(t).toISOString(), picoToUsd(p)]);
   if (name === '') {
     const start = parseTime(url.searchParams.get('from'), Math.floor(now / DAY) * DAY);
-    if (Number.isNaN(start) || start > now || now - start > 31 * DAY) return badRequest('from must be epoch ms or ISO-8601, at most 31 days ago');
+    if (Number.isNaN(start) || start > now || now - start > 31 * DAY)
+      return badRequest('from must be epoch ms or ISO-8601, at most 31 days ago');
     const spent = cumulative(await hourly('all', new Set(['*']), start), start, now);
     const window = { id: 'today', start: new Date(start).toISOString(), end: new Date(start + DAY).toISOString() };
-    return [200, { budget: null, instance: null, window, now: new Date(now).toISOString(), limit_usd: null, source: 'meter_store', spent: json(spent), forecast: null }];
+    return [
+      200,
+      {
+        budget: null,
+        instance: null,
+        window,
+        now: new Date(now).toISOString(),
+        limit_usd: null,
+        source: 'meter_store',
+        spent: json(spent),
+        forecast: null,
+      },
+    ];
   }
   const b = deps.gate.catalog.find(name);
   if (b === undefined) return [404, { type: 'error', error: { type: 'not_found_error', message: `no budget named '${name}'` } }];
@@ -185,19 +232,37 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
   const start = ref.window.start;
   const series = meterSeries(b, instance);
   // Budget history also holds refused demand (the forecaster's input), so the meter store is preferred.
-  const perHour = series !== null
-    ? await hourly(series.by, series.values, start)
-    : new Map([...(await deps.history.hourlySpend(b.name, instance, start, now))].map(([h, p]) => [h, BigInt(p)]));
+  const perHour =
+    series !== null
+      ? await hourly(series.by, series.values, start)
+      : new Map([...(await deps.history.hourlySpend(b.name, instance, start, now))].map(([h, p]) => [h, BigInt(p)]));
   const spent = cumulative(perHour, start, now);
   const f = deps.forecasts.get(b.name, instance);
   let forecast: object | null = null;
   if (f !== undefined && f.ref.window.id === ref.window.id) {
     // Anchored where /_meter/forecast is (spend at the last update), so the band ends at its p10/p50/p90.
-    const at = (q: 1 | 2 | 3, t: number) => picoToUsd(Math.round(f.spentPico + Math.max(0, pathAt(f.path, q, t) - pathAt(f.path, q, f.updatedAt))));
+    const at = (q: 1 | 2 | 3, t: number) =>
+      picoToUsd(Math.round(f.spentPico + Math.max(0, pathAt(f.path, q, t) - pathAt(f.path, q, f.updatedAt))));
     const times = [now, ...f.path.knots.map((k) => k[0]).filter((t) => t > now)];
-    forecast = { method: f.path.method, cold_start: f.path.coldStart, points: times.map((t) => [new Date(t).toISOString(), at(1, t), at(2, t), at(3, t)]) };
+    forecast = {
+      method: f.path.method,
+      cold_start: f.path.coldStart,
+      points: times.map((t) => [new Date(t).toISOString(), at(1, t), at(2, t), at(3, t)]),
+    };
   }
   const window = { id: ref.window.id, spec: b.window, start: new Date(start).toISOString(), end: new Date(ref.window.end).toISOString() };
   const limit = ref.limitPico === null ? null : ref.limitPico / 1e12;
-  return [200, { budget: b.name, instance, window, now: new Date(now).toISOString(), limit_usd: limit, source: series === null ? 'budget_history' : 'meter_store', spent: json(spent), forecast }];
+  return [
+    200,
+    {
+      budget: b.name,
+      instance,
+      window,
+      now: new Date(now).toISOString(),
+      limit_usd: limit,
+      source: series === null ? 'budget_history' : 'meter_store',
+      spent: json(spent),
+      forecast,
+    },
+  ];
 }

@@ -20,7 +20,8 @@ const FILES: Readonly<Record<string, readonly [file: string, type: string]>> = {
  * Only our own files, no inline code, no other origin: tags and model names come from
  * clients, and even if one slipped past textContent it could not run or phone home.
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export function isStatusAsset(pathname: string): boolean {
   return Object.hasOwn(FILES, pathname);

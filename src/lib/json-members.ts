@@ -67,7 +67,17 @@ function valueEnd(s: string, i: number): number {
   let j = i;
   for (;;) {
     const d = s.charCodeAt(j);
-    if (d !== d /* NaN: end of text */ || d === COMMA || d === CLOSE || d === CLOSE_ARR || d === SPACE || d === LF || d === CR || d === TAB) break;
+    if (
+      Number.isNaN(d) /* end of text */ ||
+      d === COMMA ||
+      d === CLOSE ||
+      d === CLOSE_ARR ||
+      d === SPACE ||
+      d === LF ||
+      d === CR ||
+      d === TAB
+    )
+      break;
     if (d === QUOTE || d === OPEN || d === OPEN_ARR || d === COLON) return -1;
     j++;
   }

@@ -49,7 +49,7 @@ export class ManualClock implements Timers {
   }
 
   setTimeout(fn: () => unknown, ms: number): TimerHandle {
-    const delayMs = ms >= 1 ? ms : 1;
+    const delayMs = Math.max(ms, 1); // NaN and below 1 ms run on the next millisecond, as Node's timers do
     return this.#arm(fn, this.#now + delayMs, delayMs, 0);
   }
 

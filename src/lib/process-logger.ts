@@ -73,11 +73,14 @@ export function createProcessLogger(level: string, dest: string | number = 1, fo
   // Pretty: every line, ours and pino's, is formatted on its way into the one destination;
   // coloured only on a terminal (CLAUDE_METER_LOG_FORMAT=pretty into `| less` stays plain).
   const pretty = format === 'pretty' ? prettyLines(isatty(fd)) : null;
-  const stream = pretty === null ? sonic : {
-    write: (s: string) => sonic.write(pretty(s)),
-    flush: (cb: (err?: Error) => void) => sonic.flush(cb),
-    flushSync: () => sonic.flushSync(),
-  };
+  const stream =
+    pretty === null
+      ? sonic
+      : {
+          write: (s: string) => sonic.write(pretty(s)),
+          flush: (cb: (err?: Error) => void) => sonic.flush(cb),
+          flushSync: () => sonic.flushSync(),
+        };
   const base = pino({ level, base: { service: SERVICE } }, stream);
   let pending: string[] = [];
   let pendingChars = 0;

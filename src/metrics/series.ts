@@ -7,7 +7,13 @@ interface Exported {
   help: string;
   type: 'histogram';
   aggregator: 'sum';
-  values: Array<{ labels: Record<string, string | number>; sharedLabels?: Record<string, string>; exemplar?: null; value: number; metricName: string }>;
+  values: Array<{
+    labels: Record<string, string | number>;
+    sharedLabels?: Record<string, string>;
+    exemplar?: null;
+    value: number;
+    metricName: string;
+  }>;
 }
 
 /**

@@ -19,16 +19,7 @@
  */
 import { resolveModel } from './resolve.ts';
 import type { Usage } from '../core/usage.ts';
-import type {
-  ModelPricing,
-  PicoRates,
-  PriceContext,
-  PriceResult,
-  PriceRow,
-  PriceTable,
-  Pricer,
-  PricingTier,
-} from './types.ts';
+import type { ModelPricing, PicoRates, PriceContext, PriceResult, PriceRow, PriceTable, Pricer, PricingTier } from './types.ts';
 
 /** The row in force at `at` (epoch ms): effective_from inclusive, effective_to exclusive. */
 export function selectRow(model: ModelPricing, at: number): PriceRow | null {
@@ -62,9 +53,7 @@ function checkUsage(usage: Usage): void {
 function pickRates(row: PriceRow, usage: Usage, promptTotal: number, ctx: PriceContext): [PricingTier, PicoRates] {
   const lp = row.longPrompt;
   const long =
-    lp !== null &&
-    promptTotal > lp.thresholdTokens &&
-    (lp.requiresBeta === null || ctx.betas.some((b) => b.trim() === lp.requiresBeta));
+    lp !== null && promptTotal > lp.thresholdTokens && (lp.requiresBeta === null || ctx.betas.some((b) => b.trim() === lp.requiresBeta));
   if (usage.speed === 'fast') {
     // Fast rows are complete cards (cache multipliers already applied) and win over long_prompt.
     if (row.fast !== null) return ['fast', row.fast];
@@ -107,7 +96,8 @@ export function computeCost(table: PriceTable, model: string | null, usage: Usag
       usage.cacheRead * r.cacheRead +
       usage.output * r.output +
       usage.webSearchRequests * table.webSearchPicoPerRequest;
-    if (Number.isSafeInteger(n)) return { costPicoUsd: n, unpriced: false, resolvedModel: id, tier, ...cacheSavings(usage.cacheRead, r, 1n, 1n) };
+    if (Number.isSafeInteger(n))
+      return { costPicoUsd: n, unpriced: false, resolvedModel: id, tier, ...cacheSavings(usage.cacheRead, r, 1n, 1n) };
   }
 
   const B = BigInt;

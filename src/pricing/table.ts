@@ -100,8 +100,7 @@ export function mergeOverrides(
     }
     const parsed = parseModel(id, raw, sourceName, path);
     const prev = base.models.get(id);
-    const pricing =
-      parsed.aliasesGiven || prev === undefined ? parsed.pricing : { ...parsed.pricing, aliases: [...prev.aliases] };
+    const pricing = parsed.aliasesGiven || prev === undefined ? parsed.pricing : { ...parsed.pricing, aliases: [...prev.aliases] };
     models.set(id, freezeModel(pricing));
     touched.add(id);
   }

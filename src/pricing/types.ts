@@ -81,7 +81,6 @@ export interface PicoRates {
   readonly cacheRead: number;
 }
 
-
 /** Rates that replace the base card for the WHOLE request when the prompt is long enough. */
 export interface LongPromptTier {
   /** Applies when input + cache writes + cache reads is strictly greater than this. */

@@ -69,8 +69,7 @@ function scaled(v: unknown, max: number, src: string, path: string): bigint {
 
 function parseRates(o: Obj, src: string, path: string): PicoRates {
   // $X/MTok × 1e6 = pico-USD per token; bounded by MAX_RATE so it is far inside Number range.
-  const pico = (k: (typeof RATE_KEYS)[number]): number =>
-    Number(scaled(o[k], MAX_RATE_USD_PER_MTOK, src, `${path}.${k}`));
+  const pico = (k: (typeof RATE_KEYS)[number]): number => Number(scaled(o[k], MAX_RATE_USD_PER_MTOK, src, `${path}.${k}`));
   return {
     input: pico('input'),
     output: pico('output'),

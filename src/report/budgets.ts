@@ -45,7 +45,14 @@ export async function budgetsReport(
   return out;
 }
 
-function row(scope: string, action: string, spec: string, alertAt: readonly number[], ref: InstanceRef, st: InstanceState): BudgetInstanceReport {
+function row(
+  scope: string,
+  action: string,
+  spec: string,
+  alertAt: readonly number[],
+  ref: InstanceRef,
+  st: InstanceState,
+): BudgetInstanceReport {
   const used = Math.max(
     ref.limitPico ? (st.spentPico + st.reservedPico) / ref.limitPico : 0,
     ref.limitTokens ? (st.spentTokens + st.reservedTokens) / ref.limitTokens : 0,

@@ -51,7 +51,11 @@ export function sumByValue(rows: readonly UsageRow[]): Map<string, Totals> {
 /** Highest cost first, then most requests, then by value, so the order is stable between refreshes. */
 export function rankByCost(entries: Iterable<[string, Totals]>): Array<[string, Totals]> {
   return [...entries].sort(([va, a], [vb, b]) =>
-    a.costPicoUsd !== b.costPicoUsd ? (b.costPicoUsd > a.costPicoUsd ? 1 : -1) : b.requests - a.requests || (va < vb ? -1 : va > vb ? 1 : 0),
+    a.costPicoUsd !== b.costPicoUsd
+      ? b.costPicoUsd > a.costPicoUsd
+        ? 1
+        : -1
+      : b.requests - a.requests || (va < vb ? -1 : va > vb ? 1 : 0),
   );
 }
 

@@ -81,7 +81,8 @@ export function planRequests(text: string, opts: PlanOptions): Plan {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   const header = (lines[0] ?? '').trim();
   const form = header === PER_REQUEST ? 'per-request' : header === AGGREGATED ? 'aggregated' : null;
-  if (form === null) throw new SeriesInputError(`unrecognised CSV header '${header.slice(0, 120)}': expected '${PER_REQUEST}' or '${AGGREGATED}'`);
+  if (form === null)
+    throw new SeriesInputError(`unrecognised CSV header '${header.slice(0, 120)}': expected '${PER_REQUEST}' or '${AGGREGATED}'`);
   const models = new Set<string>();
   const chunks: Chunk[] = [];
   let defaulted = false;
@@ -97,7 +98,11 @@ export function planRequests(text: string, opts: PlanOptions): Plan {
   }
   const sorted = [...models].sort();
   if (chunks.length === 0) {
-    throw new SeriesInputError(opts.model === undefined ? 'no requests in the series' : `no requests with model '${opts.model}' (models: ${sorted.join(', ') || 'none'})`);
+    throw new SeriesInputError(
+      opts.model === undefined
+        ? 'no requests in the series'
+        : `no requests with model '${opts.model}' (models: ${sorted.join(', ') || 'none'})`,
+    );
   }
   chunks.sort((a, b) => a.start - b.start); // stable: rows of one window keep file order
   const day0 = Math.floor((chunks[0]?.start ?? 0) / DAY_MS) * DAY_MS;
@@ -116,7 +121,18 @@ export function planRequests(text: string, opts: PlanOptions): Plan {
   const scale = opts.scale ?? autoScale(sourceRequests);
   if (!(scale > 0 && scale <= 1)) throw new SeriesInputError(`scale must be in (0, 1], got ${scale}`);
   const base = { model: opts.modelAs, keyId: opts.keyId ?? 'sim', tag: opts.tag ?? 'sim' };
-  return { form, models: sorted, day0, historyFrom, from, to, sourceRequests, scale, defaultedTokens: defaulted, requests: () => expand(inRange, scale, base) };
+  return {
+    form,
+    models: sorted,
+    day0,
+    historyFrom,
+    from,
+    to,
+    sourceRequests,
+    scale,
+    defaultedTokens: defaulted,
+    requests: () => expand(inRange, scale, base),
+  };
 }
 
 /** 1, or MAX_SIMULATED / n rounded down to 2 significant digits (printable, and still under the cap). */
@@ -159,12 +175,17 @@ function* expand(chunks: Chunk[], scale: number, base: Omit<SimRequest, 'ts' | '
   }
 }
 
-
 function perRequest(f: string[], where: string): { chunk: Chunk; defaulted: boolean } {
   const input = optNum(f[2], 'input_tokens', where);
   const output = optNum(f[3], 'output_tokens', where);
   const defaulted = input === null || output === null;
-  const chunk = { start: num(f[0], 'timestamp_ms', where), ms: 0, requests: 1, input: input ?? DEFAULT_TOKENS.input, output: output ?? DEFAULT_TOKENS.output };
+  const chunk = {
+    start: num(f[0], 'timestamp_ms', where),
+    ms: 0,
+    requests: 1,
+    input: input ?? DEFAULT_TOKENS.input,
+    output: output ?? DEFAULT_TOKENS.output,
+  };
   return { chunk, defaulted };
 }
 
@@ -180,6 +201,12 @@ function aggregated(f: string[], where: string): { chunk: Chunk; defaulted: bool
   const per = covered !== null && covered > 0 ? covered : requests;
   const meanIn = defaulted || per === 0 ? DEFAULT_TOKENS.input : (input ?? 0) / per;
   const meanOut = defaulted || per === 0 ? DEFAULT_TOKENS.output : (output ?? 0) / per;
-  const chunk = { start: num(f[0], 'window_start_ms', where), ms, requests: Math.round(requests), input: meanIn * requests, output: meanOut * requests };
+  const chunk = {
+    start: num(f[0], 'window_start_ms', where),
+    ms,
+    requests: Math.round(requests),
+    input: meanIn * requests,
+    output: meanOut * requests,
+  };
   return { chunk, defaulted: defaulted && requests > 0 };
 }

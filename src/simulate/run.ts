@@ -94,11 +94,29 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     }
     await clock.advanceTo(r.ts);
     const admitted = await live(wired, tally, p, r.ts);
-    if (admitted && offenders) await meter.write({
-      id: p.req.id, ts: r.ts, method: 'POST', path: p.req.path, model: p.resolvedModel ?? r.model, keyId: r.keyId, tag: r.tag, status: 200, stream: false,
-      usage: p.usage, usageMissing: null, partial: false, costPicoUsd: p.actual.pico, unpriced: p.unpriced, free: false,
-      latencyMs: 0, ttftMs: null, upstreamLatencyMs: null, errorType: null, messageId: null,
-    });
+    if (admitted && offenders)
+      await meter.write({
+        id: p.req.id,
+        ts: r.ts,
+        method: 'POST',
+        path: p.req.path,
+        model: p.resolvedModel ?? r.model,
+        keyId: r.keyId,
+        tag: r.tag,
+        status: 200,
+        stream: false,
+        usage: p.usage,
+        usageMissing: null,
+        partial: false,
+        costPicoUsd: p.actual.pico,
+        unpriced: p.unpriced,
+        free: false,
+        latencyMs: 0,
+        ttftMs: null,
+        upstreamLatencyMs: null,
+        errorType: null,
+        messageId: null,
+      });
   }
   await clock.advanceTo(to);
   await tally.sample(to, true, { catalog, ledger: store, forecasts });
@@ -114,7 +132,16 @@ function priced(r: SimRequest, id: string, pricer: Pricer): Priced {
   const usage: Usage = { ...emptyUsage(), input: r.inputTokens, output: r.outputTokens };
   const price = pricer.price(r.model, usage, { at: r.ts, betas: [] });
   const actual = { pico: price.unpriced ? 0 : price.costPicoUsd, tokens: r.inputTokens + r.outputTokens };
-  const req: GateRequest = { id, keyId: r.keyId, tag: r.tag, model: r.model, path: '/v1/messages', bytes: BYTES_PER_TOKEN * r.inputTokens, maxTokens: MAX_TOKENS, betas: [] };
+  const req: GateRequest = {
+    id,
+    keyId: r.keyId,
+    tag: r.tag,
+    model: r.model,
+    path: '/v1/messages',
+    bytes: BYTES_PER_TOKEN * r.inputTokens,
+    maxTokens: MAX_TOKENS,
+    betas: [],
+  };
   return { req, usage, actual, resolvedModel: price.resolvedModel, unpriced: price.unpriced };
 }
 
@@ -160,9 +187,12 @@ async function live(w: BudgetWiring, tally: SimTally, p: Priced, now: number): P
 
 /** Chart points: hourly, finer when a budget's window is short (an hour window gets 6 points), at least every 5 minutes. */
 function sampleInterval(w: BudgetWiring, budgets: readonly BudgetConfig[], from: number): number {
-  const shortest = Math.min(6 * HOUR_MS, ...budgets.map((b) => {
-    const win = w.catalog.instanceRef(b, '*', from).window;
-    return win.rollingMs ?? win.end - win.start;
-  }));
+  const shortest = Math.min(
+    6 * HOUR_MS,
+    ...budgets.map((b) => {
+      const win = w.catalog.instanceRef(b, '*', from).window;
+      return win.rollingMs ?? win.end - win.start;
+    }),
+  );
   return Math.max(5 * MINUTE_MS, Math.floor(shortest / 6 / MINUTE_MS) * MINUTE_MS);
 }

@@ -15,7 +15,16 @@ const HEADER_H = 52;
 const L = 84;
 const R = 24;
 const P50_STYLE = 'stroke-width="2.2" stroke-dasharray="0.1 4" stroke-linecap="round"';
-const C = { spend: '#1f5fbf', limit: '#c62828', forecast: '#e07b00', throttled: '#f2a900', refused: '#c62828', grid: '#e6e6e6', axis: '#555', text: '#222' };
+const C = {
+  spend: '#1f5fbf',
+  limit: '#c62828',
+  forecast: '#e07b00',
+  throttled: '#f2a900',
+  refused: '#c62828',
+  grid: '#e6e6e6',
+  axis: '#555',
+  text: '#222',
+};
 
 export function renderSvg(res: SimResult, opts: { title: string; subtitle?: string; day0: number }): string {
   const panels = res.instances.length === 0 ? [] : res.instances;
@@ -26,8 +35,9 @@ export function renderSvg(res: SimResult, opts: { title: string; subtitle?: stri
     `<text x="16" y="22" font-size="16" font-weight="bold" fill="${C.text}">${esc(opts.title)}</text>`,
     `<text x="16" y="40" font-size="12" fill="${C.axis}">${esc(opts.subtitle ?? '')}</text>`,
   ];
-  if (panels.length === 0) out.push(`<text x="${W / 2}" y="${HEADER_H + PANEL_H / 2}" text-anchor="middle" fill="${C.text}">no budgets in the config</text>`);
-  panels.forEach((inst, i) => out.push(panel(inst, i, HEADER_H + i * PANEL_H, res.from, res.to, opts.day0)));
+  if (panels.length === 0)
+    out.push(`<text x="${W / 2}" y="${HEADER_H + PANEL_H / 2}" text-anchor="middle" fill="${C.text}">no budgets in the config</text>`);
+  for (const [i, inst] of panels.entries()) out.push(panel(inst, i, HEADER_H + i * PANEL_H, res.from, res.to, opts.day0));
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
@@ -46,9 +56,14 @@ function panel(inst: InstanceResult, index: number, top: number, from: number, t
   const x = (t: number) => L + ((t - from) / Math.max(1, to - from)) * (W - L - R);
   const y = (v: number) => plotBottom - (Math.min(v, yMax) / yMax) * (plotBottom - plotTop);
   const clip = `clip${index}`;
-  const o: string[] = [`<g>`, `<clipPath id="${clip}"><rect x="${L}" y="${plotTop}" width="${W - L - R}" height="${plotBottom - plotTop}"/></clipPath>`];
+  const o: string[] = [
+    `<g>`,
+    `<clipPath id="${clip}"><rect x="${L}" y="${plotTop}" width="${W - L - R}" height="${plotBottom - plotTop}"/></clipPath>`,
+  ];
   const who = inst.instance === '*' ? '' : ` [${inst.scope.slice(4)} ${inst.instance}]`;
-  o.push(`<text x="${L}" y="${top + 22}" font-size="14" font-weight="bold" fill="${C.text}">${esc(`${inst.budget}${who}: ${inst.window} window, ${inst.action}, limit ${fmt(inst.limit)}`)}</text>`);
+  o.push(
+    `<text x="${L}" y="${top + 22}" font-size="14" font-weight="bold" fill="${C.text}">${esc(`${inst.budget}${who}: ${inst.window} window, ${inst.action}, limit ${fmt(inst.limit)}`)}</text>`,
+  );
   o.push(legend(top + 44));
   // Grid and axes.
   for (let v = 0; v <= yMax + step / 2; v += step) {
@@ -61,7 +76,9 @@ function panel(inst: InstanceResult, index: number, top: number, from: number, t
   }
   o.push(`<line x1="${L}" x2="${W - R}" y1="${plotBottom}" y2="${plotBottom}" stroke="${C.axis}"/>`);
   o.push(`<line x1="${L}" x2="${L}" y1="${plotTop}" y2="${plotBottom}" stroke="${C.axis}"/>`);
-  o.push(`<text x="18" y="${r((plotTop + plotBottom) / 2)}" text-anchor="middle" fill="${C.axis}" transform="rotate(-90 18 ${r((plotTop + plotBottom) / 2)})">${inst.unit === 'usd' ? 'USD spent in window' : 'tokens in window'}</text>`);
+  o.push(
+    `<text x="18" y="${r((plotTop + plotBottom) / 2)}" text-anchor="middle" fill="${C.axis}" transform="rotate(-90 18 ${r((plotTop + plotBottom) / 2)})">${inst.unit === 'usd' ? 'USD spent in window' : 'tokens in window'}</text>`,
+  );
   // Forecast band and p50, then spend on top.
   // Band, limit, p50, spend: the p50 often sits on the limit (pacing aims there) and must stay visible.
   const g = [`<g clip-path="url(#${clip})">`];
@@ -71,12 +88,18 @@ function panel(inst: InstanceResult, index: number, top: number, from: number, t
     const lower = seg.map((s) => `${r(x(s.t))},${r(y(s.p10 ?? 0))}`).reverse();
     g.push(`<polygon points="${[...upper, ...lower].join(' ')}" fill="${C.forecast}" fill-opacity="0.15" stroke="none"/>`);
   }
-  g.push(`<line x1="${L}" x2="${W - R}" y1="${r(y(inst.limit))}" y2="${r(y(inst.limit))}" stroke="${C.limit}" stroke-width="1.6" stroke-dasharray="8 5"/>`);
+  g.push(
+    `<line x1="${L}" x2="${W - R}" y1="${r(y(inst.limit))}" y2="${r(y(inst.limit))}" stroke="${C.limit}" stroke-width="1.6" stroke-dasharray="8 5"/>`,
+  );
   for (const seg of forecast) {
-    g.push(`<polyline points="${seg.map((s) => `${r(x(s.t))},${r(y(s.p50 ?? 0))}`).join(' ')}" fill="none" stroke="${C.forecast}" ${P50_STYLE}/>`);
+    g.push(
+      `<polyline points="${seg.map((s) => `${r(x(s.t))},${r(y(s.p50 ?? 0))}`).join(' ')}" fill="none" stroke="${C.forecast}" ${P50_STYLE}/>`,
+    );
   }
   for (const seg of segments(inst.samples, () => true)) {
-    g.push(`<polyline points="${seg.map((s) => `${r(x(s.t))},${r(y(s.spent))}`).join(' ')}" fill="none" stroke="${C.spend}" stroke-width="2.2" stroke-linejoin="round"/>`);
+    g.push(
+      `<polyline points="${seg.map((s) => `${r(x(s.t))},${r(y(s.spent))}`).join(' ')}" fill="none" stroke="${C.spend}" stroke-width="2.2" stroke-linejoin="round"/>`,
+    );
   }
   g.push('</g>');
   o.push(...g);
@@ -84,7 +107,9 @@ function panel(inst: InstanceResult, index: number, top: number, from: number, t
     if (w.exhaustedAt === null) continue;
     const cx = r(x(w.exhaustedAt));
     const cy = r(y(inst.limit));
-    o.push(`<path d="M ${cx} ${r(cy - 6)} L ${r(cx + 6)} ${cy} L ${cx} ${r(cy + 6)} L ${r(cx - 6)} ${cy} Z" fill="${C.refused}" stroke="#fff" stroke-width="1"/>`);
+    o.push(
+      `<path d="M ${cx} ${r(cy - 6)} L ${r(cx + 6)} ${cy} L ${cx} ${r(cy + 6)} L ${r(cx - 6)} ${cy} Z" fill="${C.refused}" stroke="#fff" stroke-width="1"/>`,
+    );
   }
   // Refusals strip: one cell per hour, opacity by the share of that hour's requests refused.
   o.push(`<rect x="${L}" y="${stripTop}" width="${W - L - R}" height="9" fill="#f4f4f4"/>`);
@@ -94,7 +119,9 @@ function panel(inst: InstanceResult, index: number, top: number, from: number, t
     if (refused === 0) continue;
     const share = refused / (refused + hr.admitted);
     const color = hr.refused > 0 ? C.refused : C.throttled;
-    o.push(`<rect x="${r(x(hr.t))}" y="${stripTop}" width="${r(hourPx)}" height="9" fill="${color}" fill-opacity="${(0.3 + 0.7 * share).toFixed(2)}"/>`);
+    o.push(
+      `<rect x="${r(x(hr.t))}" y="${stripTop}" width="${r(hourPx)}" height="9" fill="${color}" fill-opacity="${(0.3 + 0.7 * share).toFixed(2)}"/>`,
+    );
   }
   o.push('</g>');
   return o.join('\n');
@@ -104,7 +131,10 @@ function legend(yy: number): string {
   const items: [string, string][] = [
     [`<line x1="0" x2="26" y1="0" y2="0" stroke="${C.spend}" stroke-width="2.2"/>`, 'spent'],
     [`<line x1="0" x2="26" y1="0" y2="0" stroke="${C.limit}" stroke-width="1.6" stroke-dasharray="8 5"/>`, 'limit'],
-    [`<rect x="0" y="-6" width="26" height="12" fill="${C.forecast}" fill-opacity="0.15"/><line x1="1" x2="25" y1="0" y2="0" stroke="${C.forecast}" ${P50_STYLE}/>`, 'forecast total p50 (p10–p90)'],
+    [
+      `<rect x="0" y="-6" width="26" height="12" fill="${C.forecast}" fill-opacity="0.15"/><line x1="1" x2="25" y1="0" y2="0" stroke="${C.forecast}" ${P50_STYLE}/>`,
+      'forecast total p50 (p10–p90)',
+    ],
     [`<rect x="0" y="-5" width="26" height="9" fill="${C.throttled}"/>`, 'throttled (hour)'],
     [`<rect x="0" y="-5" width="26" height="9" fill="${C.refused}"/>`, 'refused (hour)'],
     [`<path d="M 13 -6 L 19 0 L 13 6 L 7 0 Z" fill="${C.refused}"/>`, 'exhausted'],

@@ -66,7 +66,8 @@ export class SimTally {
   addDemand(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], actual: Amount, history: boolean): void {
     refs.forEach((ref, i) => {
       const b = budgets[i];
-      if (b && (!history || ref.window.end > this.totals.from)) this.#window(b, ref).demand += b.limit_usd !== null ? picoToUsd(actual.pico) : actual.tokens;
+      if (b && (!history || ref.window.end > this.totals.from))
+        this.#window(b, ref).demand += b.limit_usd !== null ? picoToUsd(actual.pico) : actual.tokens;
     });
   }
 
@@ -109,7 +110,14 @@ export class SimTally {
       const f = tr.res.unit === 'usd' ? src.forecasts.get(tr.b.name, tr.res.instance) : undefined;
       const live = f && f.ref.window.id === cur.window.id ? f.live : null;
       const usd = (p: number | undefined) => (p === undefined ? null : picoToUsd(p));
-      tr.res.samples.push({ t, windowId: cur.window.id, spent: value(tr.b, now), p10: usd(live?.p10), p50: usd(live?.p50), p90: usd(live?.p90) });
+      tr.res.samples.push({
+        t,
+        windowId: cur.window.id,
+        spent: value(tr.b, now),
+        p10: usd(live?.p10),
+        p50: usd(live?.p50),
+        p90: usd(live?.p90),
+      });
     }
   }
 
@@ -118,7 +126,11 @@ export class SimTally {
     const order = new Map(this.#budgets.map((b, i) => [b.name, i]));
     const instances = [...this.#tracks.values()]
       .sort((x, y) => (order.get(x.b.name) ?? 0) - (order.get(y.b.name) ?? 0) || x.res.instance.localeCompare(y.res.instance))
-      .map((t) => ({ ...t.res, windows: [...t.windows.values()].sort((x, y) => x.start - y.start), hours: [...t.hours.values()].sort((x, y) => x.t - y.t) }));
+      .map((t) => ({
+        ...t.res,
+        windows: [...t.windows.values()].sort((x, y) => x.start - y.start),
+        hours: [...t.hours.values()].sort((x, y) => x.t - y.t),
+      }));
     return { ...this.totals, instances };
   }
 
@@ -128,7 +140,19 @@ export class SimTally {
     if (t === undefined) {
       const unit = b.limit_usd !== null ? 'usd' : 'tokens';
       const limit = b.limit_usd ?? b.limit_tokens ?? 0;
-      const res: InstanceResult = { budget: b.name, instance, scope: b.scope, window: b.window, action: b.action, unit, limit, spikes: 0, windows: [], samples: [], hours: [] };
+      const res: InstanceResult = {
+        budget: b.name,
+        instance,
+        scope: b.scope,
+        window: b.window,
+        action: b.action,
+        unit,
+        limit,
+        spikes: 0,
+        windows: [],
+        samples: [],
+        hours: [],
+      };
       this.#tracks.set(key, (t = { b, res, windows: new Map(), hours: new Map() }));
     }
     return t;
@@ -138,7 +162,18 @@ export class SimTally {
     const t = this.#track(b, ref.instance);
     let w = t.windows.get(ref.window.id);
     if (w === undefined) {
-      w = { id: ref.window.id, start: ref.window.start, end: ref.window.end, limit: t.res.limit, demand: 0, spent: 0, exhaustedAt: null, admitted: 0, throttled: 0, refused: 0 };
+      w = {
+        id: ref.window.id,
+        start: ref.window.start,
+        end: ref.window.end,
+        limit: t.res.limit,
+        demand: 0,
+        spent: 0,
+        exhaustedAt: null,
+        admitted: 0,
+        throttled: 0,
+        refused: 0,
+      };
       t.windows.set(ref.window.id, w);
     }
     return w;

@@ -29,14 +29,41 @@ const RENAMED_REASONS: Readonly<Record<string, UsageMissingReason>> = { rejected
 
 /** The positions of the record array (`v1` and `v2`). Append only: a stored position never changes meaning. */
 export const RECORD_FIELDS = [
-  'id', 'ts', 'method', 'path', 'model', 'keyId', 'tag', 'status', 'stream', 'usage', 'usageMissing',
-  'partial', 'costPicoUsd', 'unpriced', 'free', 'latencyMs', 'ttftMs', 'upstreamLatencyMs', 'errorType', 'messageId',
+  'id',
+  'ts',
+  'method',
+  'path',
+  'model',
+  'keyId',
+  'tag',
+  'status',
+  'stream',
+  'usage',
+  'usageMissing',
+  'partial',
+  'costPicoUsd',
+  'unpriced',
+  'free',
+  'latencyMs',
+  'ttftMs',
+  'upstreamLatencyMs',
+  'errorType',
+  'messageId',
 ] as const;
 
 /** `v2` holds the usage as an array in this order (`v1` held an object with these keys). Append only. */
 export const USAGE_FIELDS = [
-  'input', 'output', 'cacheCreation', 'cacheCreation5m', 'cacheCreation1h', 'cacheRead',
-  'webSearchRequests', 'webFetchRequests', 'serviceTier', 'inferenceGeo', 'speed',
+  'input',
+  'output',
+  'cacheCreation',
+  'cacheCreation5m',
+  'cacheCreation1h',
+  'cacheRead',
+  'webSearchRequests',
+  'webFetchRequests',
+  'serviceTier',
+  'inferenceGeo',
+  'speed',
 ] as const satisfies ReadonlyArray<keyof Usage>;
 
 /**
@@ -49,11 +76,40 @@ export function encodeRecord(r: RequestRecord): [string, string] {
   return [
     'v2',
     JSON.stringify([
-      r.id, r.ts, r.method, r.path, r.model, r.keyId, r.tag, r.status, r.stream ? 1 : 0,
+      r.id,
+      r.ts,
+      r.method,
+      r.path,
+      r.model,
+      r.keyId,
+      r.tag,
+      r.status,
+      r.stream ? 1 : 0,
       u === null
         ? null
-        : [u.input, u.output, u.cacheCreation, u.cacheCreation5m, u.cacheCreation1h, u.cacheRead, u.webSearchRequests, u.webFetchRequests, u.serviceTier, u.inferenceGeo, u.speed],
-      r.usageMissing, r.partial ? 1 : 0, r.costPicoUsd, r.unpriced ? 1 : 0, r.free ? 1 : 0, r.latencyMs, r.ttftMs, r.upstreamLatencyMs, r.errorType, r.messageId,
+        : [
+            u.input,
+            u.output,
+            u.cacheCreation,
+            u.cacheCreation5m,
+            u.cacheCreation1h,
+            u.cacheRead,
+            u.webSearchRequests,
+            u.webFetchRequests,
+            u.serviceTier,
+            u.inferenceGeo,
+            u.speed,
+          ],
+      r.usageMissing,
+      r.partial ? 1 : 0,
+      r.costPicoUsd,
+      r.unpriced ? 1 : 0,
+      r.free ? 1 : 0,
+      r.latencyMs,
+      r.ttftMs,
+      r.upstreamLatencyMs,
+      r.errorType,
+      r.messageId,
     ]),
   ];
 }
@@ -87,7 +143,8 @@ function fromArray(json: string, usageArray: boolean): Map<string, string> | nul
     let x: unknown = v[i];
     if (x === null || x === undefined) return;
     if (k === 'usage' && usageArray) {
-      if (!Array.isArray(x)) x = 'not an array'; // parseUsage rejects it
+      if (!Array.isArray(x))
+        x = 'not an array'; // parseUsage rejects it
       else x = Object.fromEntries(USAGE_FIELDS.map((f, j) => [f, (x as unknown[])[j] ?? null]));
     }
     m.set(k, typeof x === 'object' ? JSON.stringify(x) : String(x));

@@ -80,9 +80,16 @@ export class Recorder {
     this.#onOutcome = opts.onOutcome ?? (() => {});
     this.#concurrency = opts.concurrency ?? RECORDER_DEFAULTS.concurrency;
     this.#batchMax = opts.batchMax ?? RECORDER_DEFAULTS.batchMax;
-    this.#retry = new RetryTimer(opts.retryInitialMs ?? RECORDER_DEFAULTS.retryInitialMs, opts.retryMaxMs ?? RECORDER_DEFAULTS.retryMaxMs, opts.clock);
+    this.#retry = new RetryTimer(
+      opts.retryInitialMs ?? RECORDER_DEFAULTS.retryInitialMs,
+      opts.retryMaxMs ?? RECORDER_DEFAULTS.retryMaxMs,
+      opts.clock,
+    );
     this.#closeTimeoutMs = opts.closeTimeoutMs ?? RECORDER_DEFAULTS.closeTimeoutMs;
-    for (const [name, v] of [['concurrency', this.#concurrency], ['batchMax', this.#batchMax]] as const) {
+    for (const [name, v] of [
+      ['concurrency', this.#concurrency],
+      ['batchMax', this.#batchMax],
+    ] as const) {
       if (!(Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`Recorder ${name} must be a positive integer, got ${v}`);
     }
     const lingerMs = opts.lingerMs ?? RECORDER_DEFAULTS.lingerMs;

@@ -66,7 +66,13 @@ export class PoolForwarder implements Forwarder {
     });
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks, encoding: ResponseEncoding): void {
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer | Readable | null,
+    hooks: ForwardHooks,
+    encoding: ResponseEncoding,
+  ): void {
     const host = this.#host;
     const headers = upstreamRequestHeaders(req.headers, { upstreamHost: host, apiKey: this.#apiKey, identity: encoding === 'identity' });
     if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
@@ -95,7 +101,9 @@ export class PoolForwarder implements Forwarder {
 
 /** GET/HEAD without a declared body must not be sent a stream, or undici would send chunked framing. */
 function hasBody(req: IncomingMessage): boolean {
-  return req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+  return req.headers['content-length'] !== undefined
+    ? req.headers['content-length'] !== '0'
+    : req.headers['transfer-encoding'] !== undefined;
 }
 
 /**

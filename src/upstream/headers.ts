@@ -49,7 +49,7 @@ export function upstreamRequestHeaders(
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
     if (value === undefined || HOP_BY_HOP.has(name) || SET_BY_US.has(name) || name.startsWith(OWN_PREFIX)) continue;
-    if (listed !== null && listed.has(name)) continue;
+    if (listed?.has(name)) continue;
     // An injected key replaces whatever the client sent, so client keys never reach the upstream.
     if (apiKey !== null && name === 'authorization') continue;
     out[name] = value;

@@ -9,7 +9,10 @@ import type { BudgetLedger, ForecastStore } from '../../src/budget/types.ts';
 import { DAY, HOUR, MIN, T0 } from './fixtures.ts';
 import { amt, ref, st, storeSetup, type MakeStore } from './budget-store-fixtures.ts';
 
-export function runForecastStoreContract(name: string, make: MakeStore<ForecastStore & Pick<BudgetLedger, 'settle' | 'recordDemand' | 'state'>>): void {
+export function runForecastStoreContract(
+  name: string,
+  make: MakeStore<ForecastStore & Pick<BudgetLedger, 'settle' | 'recordDemand' | 'state'>>,
+): void {
   describe(`ForecastStore contract: ${name}`, () => {
     const { setup, rid } = storeSetup(make);
 
@@ -22,12 +25,18 @@ export function runForecastStoreContract(name: string, make: MakeStore<ForecastS
       await s.settle([r], rid(), amt(7), T0 + HOUR);
       await s.settle([r], rid(), amt(0), T0 + HOUR); // zero spend leaves no entry
       const h0 = T0 - (T0 % HOUR);
-      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()].sort(), [[h0, 150], [h0 + HOUR, 7]]);
+      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()].sort(), [
+        [h0, 150],
+        [h0 + HOUR, 7],
+      ]);
       assert.deepEqual([...(await s.hourlySpend('b', 'other', T0 - DAY, T0 + DAY)).entries()], [[h0, 100]]);
       assert.deepEqual([...(await s.hourlySpend('b', '*', h0 + HOUR, T0 + DAY)).entries()], [[h0 + HOUR, 7]], 'range is [from, to)');
       const m0 = T0 - (T0 % MIN);
       const minutes = await s.minuteSpend('b', '*', T0 - 10 * MIN, T0 + 5 * MIN);
-      assert.equal([...minutes.values()].reduce((a, b) => a + b, 0), 150);
+      assert.equal(
+        [...minutes.values()].reduce((a, b) => a + b, 0),
+        150,
+      );
       assert.equal(minutes.get(m0), T0 + 30_000 - ((T0 + 30_000) % MIN) === m0 ? 150 : 100);
     });
 
@@ -59,7 +68,10 @@ export function runForecastStoreContract(name: string, make: MakeStore<ForecastS
       await s.recordDemand([r], 0, T0);
       const h0 = T0 - (T0 % HOUR);
       assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()], [[h0, 400]]);
-      assert.equal([...(await s.minuteSpend('b', '*', T0 - MIN, T0 + MIN)).values()].reduce((a, b) => a + b, 0), 400);
+      assert.equal(
+        [...(await s.minuteSpend('b', '*', T0 - MIN, T0 + MIN)).values()].reduce((a, b) => a + b, 0),
+        400,
+      );
       assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
     });
   });

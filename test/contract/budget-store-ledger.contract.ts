@@ -16,7 +16,12 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       const s = await setup(t);
       const r = ref();
       assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
-      assert.deepEqual(await s.admit([r], rid(), amt(300, 7), T0, TTL), { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [st(0, 300, 0, 7)] });
+      assert.deepEqual(await s.admit([r], rid(), amt(300, 7), T0, TTL), {
+        admitted: true,
+        refusedBy: -1,
+        fitsUnreserved: true,
+        states: [st(0, 300, 0, 7)],
+      });
       assert.deepEqual(await s.state([r], T0 + 1), [st(0, 300, 0, 7)]);
     });
 
@@ -29,7 +34,12 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       await s.admit([r], rid(), amt(300), T0, TTL);
       const over = await s.admit([r], rid(), amt(101), T0, TTL);
       assert.deepEqual(over, { admitted: false, refusedBy: 0, fitsUnreserved: true, states: [st(600, 300)] }, 'a refusal changes nothing');
-      assert.deepEqual(await s.admit([r], rid(), amt(100), T0, TTL), { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [st(600, 400)] });
+      assert.deepEqual(await s.admit([r], rid(), amt(100), T0, TTL), {
+        admitted: true,
+        refusedBy: -1,
+        fitsUnreserved: true,
+        states: [st(600, 400)],
+      });
       assert.equal((await s.admit([r], rid(), amt(1), T0, TTL)).admitted, false);
       assert.equal((await s.admit([r], rid(), amt(0), T0, TTL)).admitted, true, 'a zero amount fits a full budget');
     });
@@ -41,7 +51,12 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       await s.admit([r], a, amt(400, 10), T0, TTL);
       await s.settle([r], a, amt(400, 10), T0);
       await s.admit([r], rid(), amt(500, 10), T0, TTL);
-      assert.deepEqual(await s.admit([r], rid(), amt(600, 10), T0, TTL), { admitted: false, refusedBy: 0, fitsUnreserved: true, states: [st(400, 500, 10, 10)] });
+      assert.deepEqual(await s.admit([r], rid(), amt(600, 10), T0, TTL), {
+        admitted: false,
+        refusedBy: 0,
+        fitsUnreserved: true,
+        states: [st(400, 500, 10, 10)],
+      });
       assert.equal((await s.admit([r], rid(), amt(601, 10), T0, TTL)).fitsUnreserved, false, 'over the limit even unreserved');
       assert.equal((await s.admit([r], rid(), amt(100, 91), T0, TTL)).fitsUnreserved, false, 'tokens over even unreserved');
       const tight = ref({ budget: 'tight', limitPico: 500 });
@@ -251,7 +266,12 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       const a = rid();
       assert.deepEqual((await s.admit([r], a, amt(big), T0, TTL)).states, [st(0, big)]);
       assert.deepEqual((await s.settle([r], a, amt(big + 1), T0)).after, [st(big + 1, 0)]);
-      assert.deepEqual(await s.admit([r], rid(), amt(big + 1), T0, TTL), { admitted: false, refusedBy: 0, fitsUnreserved: false, states: [st(big + 1, 0)] });
+      assert.deepEqual(await s.admit([r], rid(), amt(big + 1), T0, TTL), {
+        admitted: false,
+        refusedBy: 0,
+        fitsUnreserved: false,
+        states: [st(big + 1, 0)],
+      });
       assert.deepEqual((await s.admit([r], rid(), amt(big), T0, TTL)).states, [st(big + 1, big)], 'exactly at the limit');
       assert.equal((await s.admit([r], rid(), amt(1), T0, TTL)).admitted, false);
       const rolling = ref({ budget: 'roll', window: rollingWindow(HOUR, MIN), limitPico: null });

@@ -77,11 +77,19 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
         rec({ model: 'claude-opus-4-1', keyId: 'kB', tag: 'batch' }),
       ]);
       const q = { granularity: 'hour', from: T0, to: T0 + HOUR } as const;
-      const values = async (by: 'model' | 'key' | 'tag') =>
-        (await store.query({ ...q, by })).map((r) => [r.value, r.totals.requests]);
-      assert.deepEqual(await values('model'), [['claude-opus-4-1', 2], ['unknown', 1]]);
-      assert.deepEqual(await values('key'), [['kA', 1], ['kB', 2]]);
-      assert.deepEqual(await values('tag'), [['batch', 2], ['untagged', 1]]);
+      const values = async (by: 'model' | 'key' | 'tag') => (await store.query({ ...q, by })).map((r) => [r.value, r.totals.requests]);
+      assert.deepEqual(await values('model'), [
+        ['claude-opus-4-1', 2],
+        ['unknown', 1],
+      ]);
+      assert.deepEqual(await values('key'), [
+        ['kA', 1],
+        ['kB', 2],
+      ]);
+      assert.deepEqual(await values('tag'), [
+        ['batch', 2],
+        ['untagged', 1],
+      ]);
     });
 
     test('hour and day granularity roll minutes up; rows sorted by start, then value', async (t) => {
@@ -98,24 +106,44 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
       const hours = await store.query({ ...range, granularity: 'hour' });
       assert.deepEqual(
         hours.map((r) => [r.start - midnight, r.value, r.totals.requests]),
-        [[-HOUR, 'a', 1], [-HOUR, 'b', 1], [0, 'a', 1], [0, 'b', 1], [HOUR, 'a', 1]],
+        [
+          [-HOUR, 'a', 1],
+          [-HOUR, 'b', 1],
+          [0, 'a', 1],
+          [0, 'b', 1],
+          [HOUR, 'a', 1],
+        ],
       );
       const days = await store.query({ ...range, granularity: 'day' });
       assert.deepEqual(
         days.map((r) => [r.start - midnight, r.value, r.totals.requests]),
-        [[-DAY, 'a', 1], [-DAY, 'b', 1], [0, 'a', 2], [0, 'b', 1]],
+        [
+          [-DAY, 'a', 1],
+          [-DAY, 'b', 1],
+          [0, 'a', 2],
+          [0, 'b', 1],
+        ],
       );
     });
 
     test('range is [minute of from, to) across many hours', async (t) => {
       const { store } = await setup(t);
       const at = [T0 - MIN, T0, T0 + 3 * HOUR + 59 * MIN, T0 + 7 * HOUR, T0 + 26 * HOUR];
-      await writeAll(store, at.map((ts) => rec({ ts })));
+      await writeAll(
+        store,
+        at.map((ts) => rec({ ts })),
+      );
       // from mid-minute: the minute it falls in is included; a record at `to` is not.
       const rows = await store.query({ by: 'all', granularity: 'minute', from: T0 + 30_000, to: T0 + 7 * HOUR });
-      assert.deepEqual(rows.map((r) => r.start), [T0, T0 + 3 * HOUR + 59 * MIN]);
+      assert.deepEqual(
+        rows.map((r) => r.start),
+        [T0, T0 + 3 * HOUR + 59 * MIN],
+      );
       const day = await store.query({ by: 'all', granularity: 'hour', from: T0 - HOUR, to: T0 + 27 * HOUR });
-      assert.equal(day.reduce((n, r) => n + r.totals.requests, 0), 5);
+      assert.equal(
+        day.reduce((n, r) => n + r.totals.requests, 0),
+        5,
+      );
       assert.deepEqual(await store.query({ by: 'all', granularity: 'hour', from: T0 + HOUR, to: T0 + HOUR }), []);
       assert.deepEqual(await store.query({ by: 'all', granularity: 'hour', from: T0 + 8 * HOUR, to: T0 + 20 * HOUR }), []);
     });
@@ -125,11 +153,22 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
       const odd = { model: 'm|1:x', keyId: 'k:{a}|b', tag: '|t|:|' };
       await writeAll(store, [rec(odd), rec(odd), rec({ model: 'm', keyId: 'k', tag: 't' })]);
       const q = { granularity: 'minute', from: T0, to: T0 + MIN } as const;
-      const cases = [['model', 'm', odd.model], ['key', 'k', odd.keyId], ['tag', 't', odd.tag]] as const;
+      const cases = [
+        ['model', 'm', odd.model],
+        ['key', 'k', odd.keyId],
+        ['tag', 't', odd.tag],
+      ] as const;
       for (const [by, plain, value] of cases) {
         const rows = await store.query({ ...q, by });
         // Code-unit order: a plain letter sorts before the same letter followed by anything.
-        assert.deepEqual(rows.map((r) => [r.value, r.totals.requests]), [[plain, 1], [value, 2]], by);
+        assert.deepEqual(
+          rows.map((r) => [r.value, r.totals.requests]),
+          [
+            [plain, 1],
+            [value, 2],
+          ],
+          by,
+        );
       }
     });
 
@@ -146,7 +185,11 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
 
     test('writeBatch: a batch counts like its records written one by one, retried whole counts once, one invalid record writes nothing', async (t) => {
       const { store } = await setup(t);
-      const batch = [rec({ id: 'b1', costPicoUsd: 5 }), rec({ id: 'b2', ts: T0 + MIN, model: 'claude-haiku-4-5', costPicoUsd: 7 }), rec({ id: 'b3', costPicoUsd: 11 })];
+      const batch = [
+        rec({ id: 'b1', costPicoUsd: 5 }),
+        rec({ id: 'b2', ts: T0 + MIN, model: 'claude-haiku-4-5', costPicoUsd: 7 }),
+        rec({ id: 'b3', costPicoUsd: 11 }),
+      ];
       await store.writeBatch(batch);
       await store.writeBatch(batch); // a retry after an ambiguous failure
       await assert.rejects(store.writeBatch([rec({ id: 'b4', costPicoUsd: 1 }), rec({ id: 'b5', costPicoUsd: -1 })]), RangeError);
@@ -163,7 +206,10 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
       const costs = [Number.MAX_SAFE_INTEGER, 1, 1, 1];
       const random = prng(42);
       for (let i = 0; i < 200; i++) costs.push(Math.floor(random() * 1e15));
-      await writeAll(store, costs.map((costPicoUsd, i) => rec({ costPicoUsd, ts: T0 + (i % 120) * MIN })));
+      await writeAll(
+        store,
+        costs.map((costPicoUsd, i) => rec({ costPicoUsd, ts: T0 + (i % 120) * MIN })),
+      );
       const exact = costs.reduce((s, c) => s + BigInt(c), 0n);
       const float = costs.reduce((s, c) => s + c, 0);
       assert.notEqual(BigInt(float), exact, 'the inputs must be ones where a float sum is wrong');

@@ -76,7 +76,16 @@ export function parseDocBlocks(file: string, text: string): { blocks: DocBlock[]
     if (i >= lines.length) errors.push(`${file}:${start + 1}: unclosed fence`);
     const where = `${file}:${start + 1}`;
     const shell = SHELL_LANGS.has(lang);
-    const block: DocBlock = { file, line: start + 1, lang, body: body.join('\n'), script: '', notRun: null, run: { serve: false, redis: false, exit: 0 }, writeTo: null };
+    const block: DocBlock = {
+      file,
+      line: start + 1,
+      lang,
+      body: body.join('\n'),
+      script: '',
+      notRun: null,
+      run: { serve: false, redis: false, exit: 0 },
+      writeTo: null,
+    };
     block.script = shell ? scriptOf(lang, block.body) : '';
     const m = MARKER.exec((lines[start - 1] ?? '').trim());
     if (m) {

@@ -22,7 +22,16 @@ export interface MockUsage {
 }
 
 export type Scenario =
-  | { kind: 'message'; usage: MockUsage; model?: string; text?: string; gzip?: boolean; pings?: number; chunkSize?: number; delayMs?: number }
+  | {
+      kind: 'message';
+      usage: MockUsage;
+      model?: string;
+      text?: string;
+      gzip?: boolean;
+      pings?: number;
+      chunkSize?: number;
+      delayMs?: number;
+    }
   | { kind: 'error'; status: number; type: string; message?: string; headers?: Record<string, string> }
   | { kind: 'stream-error'; usage: MockUsage; model?: string; errorType?: string }
   | { kind: 'raw'; status: number; headers: Record<string, string>; chunks: (string | Buffer)[]; delayMs?: number; destroyAfter?: boolean }
@@ -204,7 +213,11 @@ export async function startMockAnthropic(t?: TestContext): Promise<MockUpstream>
         const text = sc.text ?? 'Hello from the mock upstream.';
         const m = sc.model ?? model;
         const stream = reqJson['stream'] === true;
-        let body = Buffer.from(stream ? messageStream({ usage: sc.usage, model: m, text, pings: sc.pings ?? 1 }) : messageJson({ usage: sc.usage, model: m, text }));
+        let body = Buffer.from(
+          stream
+            ? messageStream({ usage: sc.usage, model: m, text, pings: sc.pings ?? 1 })
+            : messageJson({ usage: sc.usage, model: m, text }),
+        );
         const headers: Record<string, string> = {
           'content-type': stream ? 'text/event-stream; charset=utf-8' : 'application/json',
           'request-id': requestId,

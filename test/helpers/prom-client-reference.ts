@@ -8,16 +8,46 @@ import type { RequestRecord } from '../../src/store/types.ts';
 
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 export const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
-export const PER_REQUEST = ['claude_meter_requests_total', 'claude_meter_tokens_total', 'claude_meter_request_duration_seconds', 'claude_meter_time_to_first_token_seconds'];
+export const PER_REQUEST = [
+  'claude_meter_requests_total',
+  'claude_meter_tokens_total',
+  'claude_meter_request_duration_seconds',
+  'claude_meter_time_to_first_token_seconds',
+];
 
 /** A registry holding the four families, and the per-request update into them. */
-export function promClientReference(opts: { keyLabel: boolean; tagLabel: boolean }): { registry: Registry; record(r: RequestRecord): void } {
+export function promClientReference(opts: { keyLabel: boolean; tagLabel: boolean }): {
+  registry: Registry;
+  record(r: RequestRecord): void;
+} {
   const registry = new Registry();
   const registers = [registry];
-  const requests = new Counter({ name: PER_REQUEST[0]!, help: 'Requests handled, by model and HTTP status returned to the client', labelNames: ['model', 'status', ...(opts.keyLabel ? ['key_id'] : []), ...(opts.tagLabel ? ['tag'] : [])], registers });
-  const tokens = new Counter({ name: PER_REQUEST[1]!, help: 'Tokens metered, by model and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)', labelNames: ['model', 'kind'], registers });
-  const duration = new Histogram({ name: PER_REQUEST[2]!, help: 'Time from request arrival to the last byte sent to the client', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers });
-  const ttft = new Histogram({ name: PER_REQUEST[3]!, help: 'Time from request arrival to the first response body byte', labelNames: ['model'], buckets: TTFT_BUCKETS, registers });
+  const requests = new Counter({
+    name: PER_REQUEST[0]!,
+    help: 'Requests handled, by model and HTTP status returned to the client',
+    labelNames: ['model', 'status', ...(opts.keyLabel ? ['key_id'] : []), ...(opts.tagLabel ? ['tag'] : [])],
+    registers,
+  });
+  const tokens = new Counter({
+    name: PER_REQUEST[1]!,
+    help: 'Tokens metered, by model and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)',
+    labelNames: ['model', 'kind'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: PER_REQUEST[2]!,
+    help: 'Time from request arrival to the last byte sent to the client',
+    labelNames: ['model'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const ttft = new Histogram({
+    name: PER_REQUEST[3]!,
+    help: 'Time from request arrival to the first response body byte',
+    labelNames: ['model'],
+    buckets: TTFT_BUCKETS,
+    registers,
+  });
   return {
     registry,
     record(r) {
@@ -31,7 +61,13 @@ export function promClientReference(opts: { keyLabel: boolean; tagLabel: boolean
       const u = r.usage;
       if (u === null) return;
       const c1h = u.cacheCreation1h ?? 0;
-      const kinds: Record<string, number> = { input: u.input, output: u.output, cache_creation_5m: u.cacheCreation - c1h, cache_creation_1h: c1h, cache_read: u.cacheRead };
+      const kinds: Record<string, number> = {
+        input: u.input,
+        output: u.output,
+        cache_creation_5m: u.cacheCreation - c1h,
+        cache_creation_1h: c1h,
+        cache_read: u.cacheRead,
+      };
       for (const [kind, n] of Object.entries(kinds)) if (n > 0) tokens.inc({ model, kind }, n);
     },
   };

@@ -17,7 +17,6 @@ process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-
 export interface PromResult {
   status: 'success' | 'error';
   error?: string;
@@ -35,7 +34,8 @@ export interface RunningPrometheus {
 
 export function requireBinary(name: string): void {
   const r = spawnSync(name, ['--version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) throw new Error(`${name} is required (apt-get install prometheus; .ci/run installs it): ${String(r.error ?? r.stderr)}`);
+  if (r.error || r.status !== 0)
+    throw new Error(`${name} is required (apt-get install prometheus; .ci/run installs it): ${String(r.error ?? r.stderr)}`);
 }
 
 /** Starts prometheus on `config` (an object written as YAML), ready when /-/ready answers 200. */
@@ -67,7 +67,10 @@ export async function startPrometheus(t: { after(fn: () => unknown): void }, con
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`prometheus exited during startup:\n${log}`);
-    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`prometheus not ready within 15 s:\n${log}`);
     await sleep(100);

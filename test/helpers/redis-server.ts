@@ -182,9 +182,7 @@ async function startOnFreePort(dir: string, args: (port: number) => Promise<stri
 
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
   const dir = makeDir();
-  const durability = opts.persist
-    ? ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always']
-    : ['--save', '', '--appendonly', 'no'];
+  const durability = opts.persist ? ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'] : ['--save', '', '--appendonly', 'no'];
   const proc = await startOnFreePort(dir, () => [...durability, ...(opts.args ?? [])]);
   const server: RedisServer = {
     url: `redis://${HOST}:${proc.port}`,

@@ -14,7 +14,15 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unk
 export function testConfig(overrides: DeepPartial<Config>): Config {
   const merge = (base: unknown, over: unknown): unknown => {
     if (over === undefined) return base;
-    if (typeof base !== 'object' || base === null || Array.isArray(base) || typeof over !== 'object' || over === null || Array.isArray(over)) return over;
+    if (
+      typeof base !== 'object' ||
+      base === null ||
+      Array.isArray(base) ||
+      typeof over !== 'object' ||
+      over === null ||
+      Array.isArray(over)
+    )
+      return over;
     const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
     for (const [k, v] of Object.entries(over as Record<string, unknown>)) out[k] = merge(out[k], v);
     return out;

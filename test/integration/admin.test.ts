@@ -26,7 +26,13 @@ test('metrics, usage and health reflect traffic by model, key and tag; raw keys 
   assert.match(metrics, new RegExp(`claude_meter_tokens_total\\{model="${canonical}",kind="cache_read"\\} 4000`));
   // 4 × (100×$1 + 10×$5 + 1000×$0.10) / 1e6 = 4 × $0.00025 = $0.001
   assert.match(metrics, new RegExp(`claude_meter_cost_usd_total\\{model="${canonical}"\\} 0\\.001\\n`));
-  for (const name of ['request_duration_seconds_bucket', 'time_to_first_token_seconds_bucket', 'upstream_errors_total', 'usage_missing_total', 'unpriced_requests_total']) {
+  for (const name of [
+    'request_duration_seconds_bucket',
+    'time_to_first_token_seconds_bucket',
+    'upstream_errors_total',
+    'usage_missing_total',
+    'unpriced_requests_total',
+  ]) {
     assert.match(metrics, new RegExp(`claude_meter_${name}`), name);
   }
   assert.ok(!metrics.includes(RAW_KEY));
@@ -34,13 +40,22 @@ test('metrics, usage and health reflect traffic by model, key and tag; raw keys 
   for (const by of ['model', 'key', 'key_id', 'tag', 'all'] as const) {
     const res = await fetch(`${url}/_meter/usage?window=minute&by=${by}`);
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { by: string; rows: { value: string; requests: number; tokens: { input: number }; cost_usd: number; cost_pico_usd: string }[] };
+    const body = (await res.json()) as {
+      by: string;
+      rows: { value: string; requests: number; tokens: { input: number }; cost_usd: number; cost_pico_usd: string }[];
+    };
     assert.equal(body.by, by === 'key' ? 'key_id' : by, 'the answer names the key dimension key_id');
     const total = body.rows.reduce((a, r) => a + r.requests, 0);
     assert.equal(total, 4, `by=${by}`);
     const expectValue = { model: canonical, key: keyId, key_id: keyId, tag: 'team-a', all: '*' }[by];
-    assert.ok(body.rows.every((r) => r.value === expectValue), `by=${by}: ${JSON.stringify(body.rows.map((r) => r.value))}`);
-    assert.equal(body.rows.reduce((a, r) => a + BigInt(r.cost_pico_usd), 0n), 1_000_000_000n);
+    assert.ok(
+      body.rows.every((r) => r.value === expectValue),
+      `by=${by}: ${JSON.stringify(body.rows.map((r) => r.value))}`,
+    );
+    assert.equal(
+      body.rows.reduce((a, r) => a + BigInt(r.cost_pico_usd), 0n),
+      1_000_000_000n,
+    );
   }
   const bad = await fetch(`${url}/_meter/usage?window=fortnight`);
   assert.equal(bad.status, 400);
@@ -71,9 +86,16 @@ test('meter routes are never forwarded upstream', async (t) => {
 test('/_meter/usage carries a total over every row of the range, cost exact from the pico sums', async (t) => {
   const up = await startMockAnthropic(t);
   let n = 0;
-  up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 100 + n++, output_tokens: 7, cache_creation_input_tokens: 30, cache_read_input_tokens: 5 } }));
+  up.setScenario(() => ({
+    kind: 'message',
+    usage: { input_tokens: 100 + n++, output_tokens: 7, cache_creation_input_tokens: 30, cache_read_input_tokens: 5 },
+  }));
   const { app, url } = await startProxy(t, { upstream: up.url });
-  for (const [key, model] of [['k1', MODEL], ['k2', MODEL], ['k1', 'claude-sonnet-4-6']] as const) {
+  for (const [key, model] of [
+    ['k1', MODEL],
+    ['k2', MODEL],
+    ['k1', 'claude-sonnet-4-6'],
+  ] as const) {
     const c = new Anthropic({ apiKey: key, baseURL: url, maxRetries: 0 });
     await c.messages.create({ model, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
   }
@@ -90,14 +112,21 @@ test('/_meter/usage carries a total over every row of the range, cost exact from
     assert.equal(body.total.cost_pico_usd, pico.toString());
     assert.equal(body.total.cost_usd, Number(pico) / 1e12);
   }
-  const empty = (await (await fetch(`${url}/_meter/usage?window=minute&from=0&to=60000`)).json()) as { rows: unknown[]; total: { requests: number; cost_pico_usd: string } };
+  const empty = (await (await fetch(`${url}/_meter/usage?window=minute&from=0&to=60000`)).json()) as {
+    rows: unknown[];
+    total: { requests: number; cost_pico_usd: string };
+  };
   assert.deepEqual([empty.rows.length, empty.total.requests, empty.total.cost_pico_usd], [0, 0, '0']);
 });
 
 test('status page routes: files without the token, data with it; top, recent and chart answer', async (t) => {
   const up = await startMockAnthropic(t);
   let calls = 0;
-  up.setScenario(() => (calls++ === 0 ? { kind: 'error', status: 429, type: 'rate_limit_error' } : { kind: 'message', usage: { input_tokens: 10, output_tokens: 5 } }));
+  up.setScenario(() =>
+    calls++ === 0
+      ? { kind: 'error', status: 429, type: 'rate_limit_error' }
+      : { kind: 'message', usage: { input_tokens: 10, output_tokens: 5 } },
+  );
   const token = 'Q7x-secret-9Zp';
   const { app, url } = await startProxy(t, { upstream: up.url, config: { admin: { token } } });
   const c = new Anthropic({ apiKey: RAW_KEY, baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': 'ui' } });
@@ -105,7 +134,12 @@ test('status page routes: files without the token, data with it; top, recent and
   await c.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
   await app.recorder.flush();
 
-  for (const [path, type] of [['/_meter/', 'text/html'], ['/_meter/status/app.js', 'text/javascript'], ['/_meter/status/chart.js', 'text/javascript'], ['/_meter/status/style.css', 'text/css']] as const) {
+  for (const [path, type] of [
+    ['/_meter/', 'text/html'],
+    ['/_meter/status/app.js', 'text/javascript'],
+    ['/_meter/status/chart.js', 'text/javascript'],
+    ['/_meter/status/style.css', 'text/css'],
+  ] as const) {
     const res = await fetch(`${url}${path}`);
     assert.equal(res.status, 200, path);
     assert.ok((res.headers.get('content-type') ?? '').startsWith(type), path);
@@ -118,18 +152,38 @@ test('status page routes: files without the token, data with it; top, recent and
   const top = (await (await fetch(`${url}/_meter/top`, { headers: auth })).json()) as Record<string, unknown>;
   const keyId = hashKey(RAW_KEY);
   assert.equal((top['total'] as { requests: number }).requests, 2);
-  assert.deepEqual((top['key_ids'] as Array<{ value: string; requests: number }>).map((k) => [k.value, k.requests]), [[keyId, 2]]);
-  assert.deepEqual((top['tags'] as Array<{ value: string }>).map((k) => k.value), ['ui']);
+  assert.deepEqual(
+    (top['key_ids'] as Array<{ value: string; requests: number }>).map((k) => [k.value, k.requests]),
+    [[keyId, 2]],
+  );
+  assert.deepEqual(
+    (top['tags'] as Array<{ value: string }>).map((k) => k.value),
+    ['ui'],
+  );
   // The refused request's record keeps the model id as the client wrote it (no usage, so it was never priced).
-  assert.deepEqual((top['models'] as Array<{ value: string }>).map((m) => m.value).sort(), ['claude-haiku-4-5', 'claude-haiku-4-5-20251001']);
+  assert.deepEqual((top['models'] as Array<{ value: string }>).map((m) => m.value).sort(), [
+    'claude-haiku-4-5',
+    'claude-haiku-4-5-20251001',
+  ]);
   assert.equal((await fetch(`${url}/_meter/top?limit=0`, { headers: auth })).status, 400);
 
-  const recent = (await (await fetch(`${url}/_meter/recent`, { headers: auth })).json()) as { status: number; rows: Array<Record<string, unknown>> };
+  const recent = (await (await fetch(`${url}/_meter/recent`, { headers: auth })).json()) as {
+    status: number;
+    rows: Array<Record<string, unknown>>;
+  };
   assert.equal(recent.status, 429);
   assert.equal(recent.rows.length, 1);
-  assert.deepEqual([recent.rows[0]?.['reason'], recent.rows[0]?.['detail'], recent.rows[0]?.['key_id']], ['upstream', 'upstream answered 429 rate_limit_error', keyId]);
+  assert.deepEqual(
+    [recent.rows[0]?.['reason'], recent.rows[0]?.['detail'], recent.rows[0]?.['key_id']],
+    ['upstream', 'upstream answered 429 rate_limit_error', keyId],
+  );
 
-  const chart = (await (await fetch(`${url}/_meter/chart`, { headers: auth })).json()) as { spent: Array<[string, number]>; limit_usd: null; forecast: null; source: string };
+  const chart = (await (await fetch(`${url}/_meter/chart`, { headers: auth })).json()) as {
+    spent: Array<[string, number]>;
+    limit_usd: null;
+    forecast: null;
+    source: string;
+  };
   assert.equal(chart.source, 'meter_store');
   assert.equal(chart.spent.at(-1)?.[1], (top['total'] as { cost_usd: number }).cost_usd);
   assert.deepEqual([chart.limit_usd, chart.forecast], [null, null]);

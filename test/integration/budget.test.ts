@@ -25,14 +25,21 @@ function sdk(url: string, opts: { maxRetries?: number; tag?: string; onStatus?: 
     maxRetries: opts.maxRetries ?? 0,
     ...(opts.tag ? { defaultHeaders: { 'x-meter-tag': opts.tag } } : {}),
     // Sees each attempt's status, the SDK's own retries included.
-    ...(onStatus ? { fetch: async (input: string | URL | Request, init?: RequestInit) => fetch(input, init).then((res) => (onStatus(res.status), res)) } : {}),
+    ...(onStatus
+      ? {
+          fetch: async (input: string | URL | Request, init?: RequestInit) => fetch(input, init).then((res) => (onStatus(res.status), res)),
+        }
+      : {}),
   });
 }
 
 test('exhausted budget: 429 RateLimitError with our message, retry-after to the reset, x-should-retry false, budget headers', async (t) => {
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 1000, output_tokens: 1000 } })); // $0.006 each
-  const { url } = await startProxy(t, { upstream: up.url, config: { budgets: [budget({ name: 'team-a', limit_usd: 0.01, window: 'day' })] } });
+  const { url } = await startProxy(t, {
+    upstream: up.url,
+    config: { budgets: [budget({ name: 'team-a', limit_usd: 0.01, window: 'day' })] },
+  });
   const c = sdk(url);
   const first = await c.messages.create(params).withResponse();
   assert.equal(first.response.headers.get('x-meter-budget-name'), 'team-a');
@@ -40,7 +47,11 @@ test('exhausted budget: 429 RateLimitError with our message, retry-after to the 
   assert.ok(first.response.headers.get('x-meter-budget-remaining-usd'));
   // $0.006 spent, $0.004 left: the next request's expected cost no longer fits, or the one after.
   let err: unknown;
-  for (let i = 0; i < 3 && !err; i++) err = await c.messages.create(params).then(() => undefined, (e: unknown) => e);
+  for (let i = 0; i < 3 && !err; i++)
+    err = await c.messages.create(params).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   assert.ok(err instanceof Anthropic.RateLimitError, String(err));
   assert.match(
     err.message,
@@ -61,7 +72,9 @@ test('with default retries the SDK obeys x-should-retry: false and does not hamm
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 1000, output_tokens: 1000 } }));
   const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets: [budget({ name: 'tiny', limit_usd: 0.000001 })] } });
-  const err = await sdk(url, { maxRetries: 2 }).messages.create(params).catch((e: unknown) => e);
+  const err = await sdk(url, { maxRetries: 2 })
+    .messages.create(params)
+    .catch((e: unknown) => e);
   assert.ok(err instanceof Anthropic.RateLimitError);
   await app.flush();
   const metrics = await (await fetch(`${url}/metrics`)).text();
@@ -75,7 +88,9 @@ test('with default retries the SDK obeys x-should-retry: false and does not hamm
  * ones answer at once. `arrived` resolves when the first reaches it (its reservation is held);
  * `afterRelease` says, for each later one, whether it arrived after release().
  */
-async function firstHeld(t: TestContext): Promise<{ up: MockUpstream; release: () => void; arrived: Promise<void>; afterRelease: boolean[] }> {
+async function firstHeld(
+  t: TestContext,
+): Promise<{ up: MockUpstream; release: () => void; arrived: Promise<void>; afterRelease: boolean[] }> {
   const up = await startMockAnthropic(t);
   let released = false;
   let open!: () => void;
@@ -88,7 +103,16 @@ async function firstHeld(t: TestContext): Promise<{ up: MockUpstream; release: (
   const arrived = new Promise<void>((r) => (arrive = r));
   const afterRelease: boolean[] = [];
   const usage = { input_tokens: 10, output_tokens: 10 };
-  const rest = JSON.stringify({ id: 'm', type: 'message', role: 'assistant', model: HAIKU, content: [], stop_reason: 'end_turn', stop_sequence: null, usage });
+  const rest = JSON.stringify({
+    id: 'm',
+    type: 'message',
+    role: 'assistant',
+    model: HAIKU,
+    content: [],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage,
+  });
   let n = 0;
   up.setScenario(() => {
     if (++n === 1) {
@@ -110,15 +134,23 @@ test('with waiting off (max_wait_ms 0), blocked only by requests in flight: retr
   });
   const slow = sdk(url).messages.create({ ...params, max_tokens: 4096 });
   await arrived;
-  const direct = await sdk(url).messages.create({ ...params, max_tokens: 4096 }).catch((e: unknown) => e);
+  const direct = await sdk(url)
+    .messages.create({ ...params, max_tokens: 4096 })
+    .catch((e: unknown) => e);
   assert.ok(direct instanceof Anthropic.RateLimitError, String(direct));
   assert.equal(direct.headers?.get('x-should-retry'), 'true');
   assert.equal(direct.headers?.get('retry-after'), '2');
-  assert.match(direct.message, /has no headroom: spent \$0\.0000 \+ \$0\.02\d\d in flight of \$0\.0300; this request \(about \$0\.02\d\d\) would fit without the reservations in flight; retry/);
+  assert.match(
+    direct.message,
+    /has no headroom: spent \$0\.0000 \+ \$0\.02\d\d in flight of \$0\.0300; this request \(about \$0\.02\d\d\) would fit without the reservations in flight; retry/,
+  );
   assert.equal(direct.headers?.get('x-meter-budget-refusal'), 'in_flight');
   // The first try is refused (still in flight); the slow one settles; the SDK's retry, after retry-after, is admitted.
   const statuses: number[] = [];
-  const retried = await sdk(url, { maxRetries: 2, onStatus: (s) => (statuses.push(s), s === 429 && release()) }).messages.create({ ...params, max_tokens: 4096 });
+  const retried = await sdk(url, { maxRetries: 2, onStatus: (s) => (statuses.push(s), s === 429 && release()) }).messages.create({
+    ...params,
+    max_tokens: 4096,
+  });
   assert.deepEqual(statuses, [429, 200]);
   assert.equal(retried.usage.output_tokens, 10);
   await slow;
@@ -147,7 +179,10 @@ test('blocked only by requests in flight, a request waits (no 429) and goes thro
 test('no false blocks: a $1 cap with max_tokens 64000 requests that cost $0.001 each admits about $1 of spend', async (t) => {
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 500, output_tokens: 100 } })); // 500×$1 + 100×$5 = $0.001
-  const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets: [budget({ name: 'dollar', scope: 'per_key', limit_usd: 1 })] } });
+  const { app, url } = await startProxy(t, {
+    upstream: up.url,
+    config: { budgets: [budget({ name: 'dollar', scope: 'per_key', limit_usd: 1 })] },
+  });
   const c = sdk(url);
   let admitted = 0;
   let firstRefusal = -1;
@@ -164,7 +199,9 @@ test('no false blocks: a $1 cap with max_tokens 64000 requests that cost $0.001 
   // LiteLLM-style max_tokens reservation would allow 3 ($0.32 each at $5/MTok). We must get close to 1000.
   assert.ok(admitted >= 990, `admitted only ${admitted} before the first 429`);
   assert.ok(admitted <= 1000, `admitted ${admitted}: over the cap`);
-  const budgets = (await (await fetch(`${url}/_meter/budgets`)).json()) as { budgets: { spent_usd: number; limit_usd: number; instance: string }[] };
+  const budgets = (await (await fetch(`${url}/_meter/budgets`)).json()) as {
+    budgets: { spent_usd: number; limit_usd: number; instance: string }[];
+  };
   const row = budgets.budgets[0];
   assert.ok(row);
   assert.ok(row.spent_usd <= 1 && row.spent_usd >= 0.99, `spent ${row.spent_usd}`);
@@ -173,7 +210,10 @@ test('no false blocks: a $1 cap with max_tokens 64000 requests that cost $0.001 
 test('shadow budgets count and report but never block', async (t) => {
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 1000, output_tokens: 1000 } }));
-  const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets: [budget({ name: 'trial', action: 'shadow', limit_usd: 0.01 })] } });
+  const { app, url } = await startProxy(t, {
+    upstream: up.url,
+    config: { budgets: [budget({ name: 'trial', action: 'shadow', limit_usd: 0.01 })] },
+  });
   for (let i = 0; i < 5; i++) await sdk(url).messages.create(params);
   await app.flush();
   const metrics = await (await fetch(`${url}/metrics`)).text();
@@ -206,7 +246,10 @@ test('alerts fire once per threshold per window, as a JSON webhook with a Slack 
   });
   for (let i = 0; i < 8; i++) await sdk(url, { tag: 'team-x' }).messages.create(params);
   await app.flush(); // every settle made, and every alert it raised delivered: a fourth would be here too
-  assert.deepEqual(got.map((g) => g['threshold']), [0.5, 0.8, 1]);
+  assert.deepEqual(
+    got.map((g) => g['threshold']),
+    [0.5, 0.8, 1],
+  );
   assert.equal(got[0]?.['budget'], 'alerting');
   assert.equal(got[0]?.['instance'], 'team-x');
   assert.match(String(got[0]?.['text']), /budget 'alerting'.*50%/);
@@ -216,7 +259,13 @@ test('admin routes need the bearer token when admin.token is set; /_meter/budget
   const up = await startMockAnthropic(t);
   const { url } = await startProxy(t, {
     upstream: up.url,
-    config: { admin: { token: 'admintok' }, budgets: [budget({ name: 'by-tag', scope: 'per_tag', limit_usd: 5 }), budget({ name: 'all', limit_tokens: 1_000_000, window: 'month' })] },
+    config: {
+      admin: { token: 'admintok' },
+      budgets: [
+        budget({ name: 'by-tag', scope: 'per_tag', limit_usd: 5 }),
+        budget({ name: 'all', limit_tokens: 1_000_000, window: 'month' }),
+      ],
+    },
   });
   await sdk(url, { tag: 'a' }).messages.create(params);
   await sdk(url, { tag: 'b' }).messages.create(params);
@@ -225,7 +274,9 @@ test('admin routes need the bearer token when admin.token is set; /_meter/budget
   assert.equal((await fetch(`${url}/_meter/health`)).status, 200, 'health stays open for probes');
   const res = await fetch(`${url}/_meter/budgets`, { headers: { authorization: 'Bearer admintok' } });
   assert.equal(res.status, 200);
-  const body = (await res.json()) as { budgets: { budget: string; instance: string; status: string; window: { id: string }; spent_tokens: number }[] };
+  const body = (await res.json()) as {
+    budgets: { budget: string; instance: string; status: string; window: { id: string }; spent_tokens: number }[];
+  };
   assert.deepEqual(body.budgets.map((b) => `${b.budget}/${b.instance}`).sort(), ['all/*', 'by-tag/a', 'by-tag/b']);
   assert.ok(body.budgets.every((b) => b.status === 'ok'));
   assert.match(body.budgets.find((b) => b.budget === 'all')?.window.id ?? '', /^\d{4}-\d\d$/);

@@ -42,7 +42,12 @@ const CASES: Record<string, { typo: string[]; meant: string; missing: string[]; 
     reason: "--config needs a value (got the flag '--json'; a value starting with '-' is written --config=--json)",
   },
   backtest: { typo: ['--serise', 'x.csv'], meant: '--series', missing: ['--series'], reason: '--series needs a value' },
-  simulate: { typo: ['--series', 'x.csv', '--svgg', 'x.svg'], meant: '--svg', missing: ['--series', 'x.csv', '--config', 'c.yaml', '--svg'], reason: '--svg needs a value' },
+  simulate: {
+    typo: ['--series', 'x.csv', '--svgg', 'x.svg'],
+    meant: '--svg',
+    missing: ['--series', 'x.csv', '--config', 'c.yaml', '--svg'],
+    reason: '--svg needs a value',
+  },
 };
 
 test('every command has a case here', () => {
@@ -83,14 +88,22 @@ for (const { spec } of COMMANDS) {
 }
 
 test('start --prot 9000 does not start the proxy on its defaults: exit 2 within seconds, naming --prot', async () => {
-  for (const args of [['start', '--prot', '9000', '--bogus-flag'], ['--prot', '9000']]) {
+  for (const args of [
+    ['start', '--prot', '9000', '--bogus-flag'],
+    ['--prot', '9000'],
+  ]) {
     const r = await runBin(args, 5_000);
     assertRefused('start', r, "unknown flag '--prot'");
   }
 });
 
 test('top-level --help lists every command with its usage; help COMMAND is COMMAND --help; an unknown command exits 2', async () => {
-  const [top, one, unknown, version] = await Promise.all([runBin(['--help']), runBin(['help', 'report']), runBin(['strat']), runBin(['--version'])]);
+  const [top, one, unknown, version] = await Promise.all([
+    runBin(['--help']),
+    runBin(['help', 'report']),
+    runBin(['strat']),
+    runBin(['--version']),
+  ]);
   assert.equal(top.code, 0);
   for (const { spec } of COMMANDS) {
     assert.ok(top.out.includes(`${usageLine(spec, '  ')}\n      ${spec.summary}\n`), spec.name);

@@ -25,7 +25,14 @@ function tempDir(t: TestContext): string {
 
 /** `env`: over a neutral environment; an undefined value removes the variable. */
 function spawnBin(args: string[], env: Record<string, string | undefined>, cwd = process.cwd()) {
-  const full: Record<string, string | undefined> = { ...process.env, CLAUDE_METER_CONFIG: '', REDIS_URL: '', PORT: '0', CLAUDE_METER_LOG_FORMAT: '', ...env };
+  const full: Record<string, string | undefined> = {
+    ...process.env,
+    CLAUDE_METER_CONFIG: '',
+    REDIS_URL: '',
+    PORT: '0',
+    CLAUDE_METER_LOG_FORMAT: '',
+    ...env,
+  };
   for (const [k, v] of Object.entries(full)) if (v === undefined) delete full[k];
   return spawn(process.execPath, [BIN, ...args], { cwd, env: full, stdio: ['ignore', 'pipe', 'pipe'] });
 }
@@ -68,8 +75,15 @@ test('CLAUDE_METER_CONFIG is used without --config: the first log line names it 
   assert.equal(first.config_from, 'env');
   assert.ok(first.msg.includes(`config: ${file} (from CLAUDE_METER_CONFIG)`), first.msg);
   const budgets = (await (await fetch(`${first.listen}/_meter/budgets`)).json()) as { budgets: { budget: string }[] };
-  assert.deepEqual(budgets.budgets.map((b) => b.budget), ['tiny']);
-  const res = await fetch(`${first.listen}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-x', 'content-type': 'application/json' }, body: '{"model":"claude-haiku-4-5","max_tokens":5,"messages":[]}' });
+  assert.deepEqual(
+    budgets.budgets.map((b) => b.budget),
+    ['tiny'],
+  );
+  const res = await fetch(`${first.listen}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': 'sk-x', 'content-type': 'application/json' },
+    body: '{"model":"claude-haiku-4-5","max_tokens":5,"messages":[]}',
+  });
   assert.equal(res.status, 429);
   assert.match(await res.text(), /budget 'tiny'/);
   assert.equal(up.received.length, 0);
@@ -117,7 +131,7 @@ test('check-config prints the effective config with secrets hidden, and exits 0'
   for (const secret of ['sk-ant-secret', 'hunter2', 'xyzzy', 'admin-secret']) assert.ok(!r.out.includes(secret), secret);
   const c = parse(r.out) as Record<string, Record<string, unknown>>;
   assert.equal(c['upstream']?.['api_key'], '***');
-  assert.equal((c['store']?.['redis'] as { url: string }).url, 'redis://:***@redis.internal:6379/0');
+  assert.equal((c['store']?.['redis'] as { url: string } | undefined)?.url, 'redis://:***@redis.internal:6379/0');
   assert.equal(c['alerts']?.['webhook_url'], 'https://hooks.slack.com/***');
   assert.equal(c['admin']?.['token'], '***');
   assert.equal(c['listen']?.['port'], 9191, 'environment overrides included');
@@ -131,7 +145,12 @@ test('check-config exits 1 naming the file, key path and reason', async (t) => {
   const r = await runBin(['check-config', file]);
   assert.equal(r.code, 1);
   assert.equal(r.out, '');
-  assert.match(r.err, new RegExp(`^claude-meter check-config: ${file.replace(/[.]/g, '\\.')}: config error at budgets\\[0\\]\\.window: invalid window 'fortnight'`));
+  assert.match(
+    r.err,
+    new RegExp(
+      `^claude-meter check-config: ${file.replace(/[.]/g, '\\.')}: config error at budgets\\[0\\]\\.window: invalid window 'fortnight'`,
+    ),
+  );
   const typo = await runBin(['check-config', resolve('test/fixtures/config/unknown-nested-key.yaml')]);
   assert.equal(typo.code, 1);
   assert.match(typo.err, /store\.redis\.uri: unknown key 'uri' \(did you mean 'url'\?\)/);

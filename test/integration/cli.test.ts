@@ -82,7 +82,12 @@ test('request log lines are buffered but reach stdout within a fraction of a sec
     );
   await until(() => seen.length > 0, 10_000);
   const base = seen[0]!.listen!;
-  const ask = () => fetch(`${base}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-test', 'content-type': 'application/json' }, body: '{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}' }).then((r) => r.text());
+  const ask = () =>
+    fetch(`${base}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'sk-test', 'content-type': 'application/json' },
+      body: '{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}',
+    }).then((r) => r.text());
   // One request: its line is far below the 64 K buffer, so only the flush timer can write it.
   await ask();
   await until(() => seen.some((l) => l.msg === 'request'), 2_000);

@@ -14,12 +14,24 @@ import { PoolForwarder, type ForwardHooks } from '../../src/upstream/forward.ts'
 test('a client gone before forwarding is not sent upstream, ends as aborted, and frees no pooled connection it never took', async (t) => {
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 1, output_tokens: 1 } }));
-  const forwarder = new PoolForwarder({ url: up.url, apiKey: null, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, connectTimeoutMs: 1000, connections: 1 });
+  const forwarder = new PoolForwarder({
+    url: up.url,
+    apiKey: null,
+    headersTimeoutMs: 5000,
+    bodyTimeoutMs: 5000,
+    connectTimeoutMs: 1000,
+    connections: 1,
+  });
   t.after(() => forwarder.close());
   const ends: string[] = [];
   let ended!: () => void;
   const firstEnded = new Promise<void>((r) => (ended = r));
-  const hooks = (): ForwardHooks => ({ onResponseStart: () => {}, onData: () => {}, onEnd: (how) => (ends.push(how), ended()), onError: () => {} });
+  const hooks = (): ForwardHooks => ({
+    onResponseStart: () => {},
+    onData: () => {},
+    onEnd: (how) => (ends.push(how), ended()),
+    onError: () => {},
+  });
   let first = true;
   let arrive!: () => void;
   const arrived = new Promise<void>((r) => (arrive = r));
@@ -43,7 +55,12 @@ test('a client gone before forwarding is not sent upstream, ends as aborted, and
   await firstEnded;
   assert.deepEqual(ends, ['aborted']);
   assert.equal(up.received.length, 0, 'nothing was sent for the client that left');
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}', signal: AbortSignal.timeout(3000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+    signal: AbortSignal.timeout(3000),
+  });
   assert.equal(res.status, 200, 'the one pooled connection is free for the next request');
   await res.arrayBuffer();
   assert.equal(up.received.length, 1);

@@ -8,7 +8,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
@@ -23,7 +34,14 @@ const SERVE_READY_MS = 30_000;
 /** Variables the documented commands set themselves; the test's own environment must not leak in. */
 const UNSET = ['PORT', 'HOST', 'REDIS_URL', 'UPSTREAM_URL', 'CLAUDE_METER_CONFIG', 'CLAUDE_METER_LOG_FORMAT', 'NODE_TEST_CONTEXT'];
 
-const DOCS = ['README.md', 'CONTRIBUTING.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  'CONTRIBUTING.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+];
 
 /** Tracked files plus new ones not ignored, as a fresh clone would have them. */
 function repoFiles(): string[] {
@@ -83,7 +101,12 @@ function runScript(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise
 }
 
 /** Starts a serving block, waits for /_meter/health to answer 200, stops it; returns the health body. */
-async function serve(script: string, cwd: string, env: NodeJS.ProcessEnv, port: number): Promise<{ health: Record<string, unknown> | null; output: string }> {
+async function serve(
+  script: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  port: number,
+): Promise<{ health: Record<string, unknown> | null; output: string }> {
   const child = spawn('bash', ['-e', '-c', script], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (d: Buffer): void => {
@@ -115,12 +138,19 @@ async function serve(script: string, cwd: string, env: NodeJS.ProcessEnv, port: 
 
 function label(b: DocBlock): string {
   const first = b.script.split('\n').find((l) => l.trim() !== '' && !l.trim().startsWith('#')) ?? b.body.split('\n')[0] ?? '';
-  return `${b.file}:${b.line} ${first.replace(/\s+#.*$/, '').trim().slice(0, 70)}`;
+  return `${b.file}:${b.line} ${first
+    .replace(/\s+#.*$/, '')
+    .trim()
+    .slice(0, 70)}`;
 }
 
 test('the shell commands of the README, CONTRIBUTING.md and docs/ run as documented', async (t) => {
   const parsed = DOCS.map((f) => parseDocBlocks(f, readFileSync(join(ROOT, f), 'utf8')));
-  assert.deepEqual(parsed.flatMap((p) => p.errors), [], 'markers are well formed');
+  assert.deepEqual(
+    parsed.flatMap((p) => p.errors),
+    [],
+    'markers are well formed',
+  );
   const blocks = parsed.flatMap((p) => p.blocks);
   const shell = blocks.filter((b) => b.script !== '' || b.notRun !== null);
   const notRun = shell.filter((b) => b.notRun !== null);

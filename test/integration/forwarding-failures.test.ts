@@ -14,7 +14,11 @@ test('an unreachable upstream gives 502 in Anthropic error JSON and is recorded'
   const port = (dead.address() as net.AddressInfo).port;
   await new Promise<void>((r) => dead.close(() => r()));
   const { app, url } = await startProxy(t, { upstream: `http://127.0.0.1:${port}` });
-  const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'k' }, body: JSON.stringify({ model: SONNET, max_tokens: 5, messages: [] }) });
+  const res = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': 'k' },
+    body: JSON.stringify({ model: SONNET, max_tokens: 5, messages: [] }),
+  });
   assert.equal(res.status, 502);
   const body = (await res.json()) as { type: string; error: { type: string; message: string } };
   assert.equal(body.type, 'error');
@@ -41,9 +45,18 @@ test('an upstream that stalls mid-stream is cut after body_timeout_ms; the clien
   const up = await startMockAnthropic(t);
   const stream = messageStream({ usage: { input_tokens: 321, output_tokens: 50 }, model: SONNET, text: 'a b c' });
   const first = stream.slice(0, stream.indexOf('\n\n') + 2);
-  up.setScenario(() => ({ kind: 'gated', headers: { 'content-type': 'text/event-stream' }, first, rest: '', gate: new Promise<void>(() => {}) }));
+  up.setScenario(() => ({
+    kind: 'gated',
+    headers: { 'content-type': 'text/event-stream' },
+    first,
+    rest: '',
+    gate: new Promise<void>(() => {}),
+  }));
   const { app, url } = await startProxy(t, { upstream: up.url, config: { upstream: { body_timeout_ms: 300 } } });
-  const res = await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: SONNET, max_tokens: 5, stream: true, messages: [] }) });
+  const res = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    body: JSON.stringify({ model: SONNET, max_tokens: 5, stream: true, messages: [] }),
+  });
   assert.equal(res.status, 200);
   await assert.rejects(res.text(), 'the client must see the stream cut, not a clean end');
   await waitFor('the record of the cut stream', () => app.recorder.stats().written > 0, 2_000);
@@ -51,4 +64,3 @@ test('an upstream that stalls mid-stream is cut after body_timeout_ms; the clien
   assert.equal(r?.partial, true);
   assert.equal(r?.usage?.input, 321);
 });
-

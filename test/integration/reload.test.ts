@@ -31,7 +31,10 @@ test('reload applies a new budget limit; a bad file is refused with file and key
   t.after(() => watcher.stop());
 
   const limit = async () => {
-    await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [] }) }).then((r) => r.arrayBuffer());
+    await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [] }),
+    }).then((r) => r.arrayBuffer());
     const b = (await (await fetch(`${url}/_meter/budgets`)).json()) as { budgets: { limit_usd: number }[] };
     return b.budgets[0]?.limit_usd;
   };

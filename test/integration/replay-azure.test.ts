@@ -23,7 +23,10 @@ interface Row {
 }
 
 function readTrace(): Row[] {
-  const lines = readFileSync(TRACE, 'utf8').trim().split('\n').slice(1, N + 1);
+  const lines = readFileSync(TRACE, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1, N + 1);
   return lines.map((l) => {
     const [, , input, output] = l.split(',');
     return { input: Number(input), output: Number(output) };
@@ -47,7 +50,12 @@ test('replay of 2,000 Azure conv requests: store totals and /metrics equal the t
   const worker = async () => {
     while (next < rows.length) {
       const i = next++;
-      const params = { model: MODEL, max_tokens: 4096, metadata: { user_id: String(i) }, messages: [{ role: 'user' as const, content: 'x' }] };
+      const params = {
+        model: MODEL,
+        max_tokens: 4096,
+        metadata: { user_id: String(i) },
+        messages: [{ role: 'user' as const, content: 'x' }],
+      };
       if (i % 2 === 0) await client.messages.create(params);
       else await client.messages.stream(params).finalMessage();
     }
@@ -62,7 +70,12 @@ test('replay of 2,000 Azure conv requests: store totals and /metrics equal the t
 
   const q = await app.store.query({ by: 'all', granularity: 'day', from: t0 - 86_400_000, to: Date.now() + 60_000 });
   const totals = q.reduce(
-    (a, r) => ({ req: a.req + r.totals.requests, input: a.input + r.totals.tokens.input, output: a.output + r.totals.tokens.output, cost: a.cost + r.totals.costPicoUsd }),
+    (a, r) => ({
+      req: a.req + r.totals.requests,
+      input: a.input + r.totals.tokens.input,
+      output: a.output + r.totals.tokens.output,
+      cost: a.cost + r.totals.costPicoUsd,
+    }),
     { req: 0, input: 0, output: 0, cost: 0n },
   );
   assert.equal(totals.req, N);

@@ -30,16 +30,20 @@ function chromiumPath(): string {
   const fromEnv = process.env['CHROMIUM_PATH'];
   if (fromEnv) return fromEnv;
   try {
-    return execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim().split('\n')[0] ?? '';
+    return (
+      execFileSync('sh', ['-c', 'command -v chromium || command -v chromium-browser'], { encoding: 'utf8' }).trim().split('\n')[0] ?? ''
+    );
   } catch {
-    throw new Error('chromium not found: install Debian\'s chromium (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH');
+    throw new Error("chromium not found: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH");
   }
 }
 
 const attr = (page: Page, selector: string, name = 'data-value') => page.locator(selector).first().getAttribute(name);
+// innerText, not textContent: what a person sees (hidden elements and CSS text transforms applied).
+// biome-ignore lint/performance/useDomNodeTextContent: the visible text is what is asserted
 const text = (page: Page, selector: string) => page.locator(selector).first().innerText();
 
-test('status page renders the store\'s numbers: budgets, chart, spend by model, top keys and tags, 429s, health', async (t) => {
+test("status page renders the store's numbers: budgets, chart, spend by model, top keys and tags, 429s, health", async (t) => {
   const up = await startMockAnthropic(t);
   let upstream429 = 2;
   up.setScenario((req) => {
@@ -48,14 +52,20 @@ test('status page renders the store\'s numbers: budgets, chart, spend by model, 
       return { kind: 'error', status: 429, type: 'rate_limit_error', message: 'upstream says slow down' };
     }
     const big = req.body.toString().includes('claude-sonnet');
-    return { kind: 'message', usage: big ? { input_tokens: 2000, output_tokens: 400, cache_read_input_tokens: 8000 } : { input_tokens: 1000, output_tokens: 100 } };
+    return {
+      kind: 'message',
+      usage: big ? { input_tokens: 2000, output_tokens: 400, cache_read_input_tokens: 8000 } : { input_tokens: 1000, output_tokens: 100 },
+    };
   });
   const { app, url } = await startProxy(t, {
     upstream: up.url,
     forecasting: false,
     config: { admin: { token: TOKEN }, budgets: [budget({ name: 'daily', limit_usd: 0.05, window: 'day', alert_at: [0.5] })] },
   });
-  const clients = KEYS.map((k, i) => new Anthropic({ apiKey: k, baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': i === 0 ? 'team-a' : 'batch-jobs' } }));
+  const clients = KEYS.map(
+    (k, i) =>
+      new Anthropic({ apiKey: k, baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': i === 0 ? 'team-a' : 'batch-jobs' } }),
+  );
   const ask = async (c: Anthropic, model: string) => {
     try {
       await c.messages.create({ model, max_tokens: 400, messages: [{ role: 'user', content: 'hello' }] });
@@ -105,7 +115,11 @@ test('status page renders the store\'s numbers: budgets, chart, spend by model, 
   assert.match(await text(page, '#total-cost'), new RegExp(`^\\$${picoToUsd(total.costPicoUsd).toFixed(4).replace('.', '\\.')}$`));
   assert.equal(Number(await attr(page, '#total-errors')), total.errors);
 
-  for (const [id, by] of [['models', 'model'], ['keys', 'key'], ['tags', 'tag']] as const) {
+  for (const [id, by] of [
+    ['models', 'model'],
+    ['keys', 'key'],
+    ['tags', 'tag'],
+  ] as const) {
     const sums = sumByValue(await q(by));
     assert.equal(await page.locator(`#${id} tbody tr`).count(), sums.size, id);
     for (const [value, tot] of sums) {
@@ -128,13 +142,19 @@ test('status page renders the store\'s numbers: budgets, chart, spend by model, 
   // The chart: today's cumulative spend of the global budget's traffic, its limit and forecast.
   assert.equal(Number(await attr(page, '#chart', 'data-spent-usd')), picoToUsd(total.costPicoUsd));
   assert.equal(Number(await attr(page, '#chart', 'data-limit-usd')), 0.05);
-  assert.ok(Math.abs(Number(await attr(page, '#chart', 'data-p50-end-usd')) - fc[0]!.projected_usd.p50) <= 1e-6, 'the band ends at the forecast');
+  assert.ok(
+    Math.abs(Number(await attr(page, '#chart', 'data-p50-end-usd')) - fc[0]!.projected_usd.p50) <= 1e-6,
+    'the band ends at the forecast',
+  );
   for (const cls of ['spent', 'p50', 'band', 'limit']) assert.equal(await page.locator(`#chart .${cls}`).count(), 1, cls);
 
   const refused = (await app.store.recent(100)).filter((r) => r.status === 429);
   assert.ok(refused.length <= 10, 'the page lists the latest 10: all of them here');
   assert.equal(await page.locator('#recent tbody tr').count(), refused.length);
-  assert.equal(await page.locator('#recent tr[data-reason="budget"]').count(), refused.filter((r) => r.usageMissing === 'refused_by_budget').length);
+  assert.equal(
+    await page.locator('#recent tr[data-reason="budget"]').count(),
+    refused.filter((r) => r.usageMissing === 'refused_by_budget').length,
+  );
   assert.equal(await page.locator('#recent tr[data-reason="upstream"]').count(), 2);
   assert.match(await text(page, '#recent tr[data-reason="budget"] [data-field="detail"]'), /^refused by budget 'daily': 1\d\d% used$/);
   assert.equal(Number(await attr(page, '#total-429')), refused.length);

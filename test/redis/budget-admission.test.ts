@@ -14,7 +14,12 @@ const SONNET = 'claude-sonnet-4-5'; // $3 in / $15 out per MTok
 const PROMPT = 'lorem ipsum dolor sit amet '.repeat(60); // ~1,600 bytes, ~400 tokens
 
 /** $0.004005 each: 400 × $3 + 187 × $15 per MTok. */
-const burstRequest = (i: number): BurstRequest => ({ usage: { input_tokens: 400, output_tokens: 187 }, stream: i % 2 === 0, maxTokens: 1024, prompt: PROMPT });
+const burstRequest = (i: number): BurstRequest => ({
+  usage: { input_tokens: 400, output_tokens: 187 },
+  stream: i % 2 === 0,
+  maxTokens: 1024,
+  prompt: PROMPT,
+});
 
 test('burst: 150 concurrent SDK requests on 2 proxies against a fresh $0.05 cap use >= 90% of it, none refused that would have fit', async (t) => {
   const redis = await startRedis({ t });
@@ -36,9 +41,20 @@ test('mixed: large requests are not starved by small ones contending for the sam
   // Every 5th request is large ($0.0165: 1,000 out), the rest small ($0.0024: 80 out).
   const requests = Array.from({ length: 120 }, (_, i): BurstRequest => {
     const large = i % 5 === 0;
-    return { usage: { input_tokens: 400, output_tokens: large ? 1000 : 80 }, stream: i % 2 === 1, maxTokens: large ? 4096 : 256, prompt: PROMPT };
+    return {
+      usage: { input_tokens: 400, output_tokens: large ? 1000 : 80 },
+      stream: i % 2 === 1,
+      maxTokens: large ? 4096 : 256,
+      prompt: PROMPT,
+    };
   });
-  const run = await runBurst(t, { redis: { url: redis.url }, proxies: 2, budget: budget({ name: 'mixed', limit_usd: 0.2 }), model: SONNET, requests });
+  const run = await runBurst(t, {
+    redis: { url: redis.url },
+    proxies: 2,
+    budget: budget({ name: 'mixed', limit_usd: 0.2 }),
+    model: SONNET,
+    requests,
+  });
   const s = summarize(run);
   report('mixed large/small, 2 proxies, $0.20 cap, 120 requests', run, s);
   assertGoals(run, s, 0.9);
@@ -50,7 +66,14 @@ test('a client that leaves while waiting leaves the queue (depth back to 0) and 
   const redis = await startRedis({ t });
   // The cap fits about one cold reservation at a time; the ones that wait give up after 150 ms.
   const requests = Array.from({ length: 6 }, (_, i): BurstRequest => ({ ...burstRequest(i), ...(i >= 2 ? { abortAfterMs: 150 } : {}) }));
-  const run = await runBurst(t, { redis: { url: redis.url }, proxies: 1, budget: budget({ name: 'leave', limit_usd: 0.03 }), model: SONNET, requests, delayMs: 40 });
+  const run = await runBurst(t, {
+    redis: { url: redis.url },
+    proxies: 1,
+    budget: budget({ name: 'leave', limit_usd: 0.03 }),
+    model: SONNET,
+    requests,
+    delayMs: 40,
+  });
   const s = summarize(run);
   report('clients leaving while waiting', run, s);
   assert.ok((s.refused['aborted'] ?? 0) >= 1, JSON.stringify(s.refused));
@@ -61,7 +84,10 @@ test('a client that leaves while waiting leaves the queue (depth back to 0) and 
   assert.match(metrics, /claude_meter_budget_admission_wait_seconds_count\{budget="leave",outcome="left"\} [1-9]/);
   const left = (run.logs[0] ?? []).filter((l) => l.msg === 'request' && l.obj['status'] === 499);
   assert.ok(left.length >= 1, 'a record of each request that left');
-  assert.ok(left.every((l) => l.obj['usage_missing'] === 'refused_by_budget'), JSON.stringify(left.map((l) => l.obj['usage_missing'])));
+  assert.ok(
+    left.every((l) => l.obj['usage_missing'] === 'refused_by_budget'),
+    JSON.stringify(left.map((l) => l.obj['usage_missing'])),
+  );
   const state = (await (await fetch(`${proxy.url}/_meter/budgets`)).json()) as { budgets: { reserved_usd: number }[] };
   assert.equal(state.budgets[0]?.reserved_usd, 0, 'nothing stays reserved');
 });
@@ -81,7 +107,8 @@ for (const policy of ['allow', 'deny'] as const) {
       during: async (run) => {
         // Stop Redis once requests wait for reservations to settle.
         const waiting = /claude_meter_budget_admission_queue_depth\{budget="down"\} [1-9]/;
-        const anyWaiting = async () => (await Promise.all(run.proxies.map(async (p) => waiting.test(await (await fetch(`${p.url}/metrics`)).text())))).some(Boolean);
+        const anyWaiting = async () =>
+          (await Promise.all(run.proxies.map(async (p) => waiting.test(await (await fetch(`${p.url}/metrics`)).text())))).some(Boolean);
         await waitFor('a request waiting', anyWaiting, 10_000);
         await redis.stop();
       },
@@ -92,7 +119,11 @@ for (const policy of ['allow', 'deny'] as const) {
     assert.ok(Date.now() - t0 < 10_000, 'nobody waited out max_wait_ms');
     const metrics = await (await fetch(`${run.proxies[0]?.url}/metrics`)).text();
     assert.match(metrics, /claude_meter_budget_admission_wait_seconds_count\{budget="down",outcome="store_error"\} [1-9]/);
-    if (policy === 'deny') assert.ok(run.outcomes.some((o) => !o.admitted && o.cause === 'status_503'), JSON.stringify(s.refused));
+    if (policy === 'deny')
+      assert.ok(
+        run.outcomes.some((o) => !o.admitted && o.cause === 'status_503'),
+        JSON.stringify(s.refused),
+      );
     else assert.ok(s.admitted > 2, `admitted ${s.admitted}`);
   });
 }

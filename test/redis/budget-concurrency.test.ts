@@ -41,7 +41,13 @@ async function run(t: TestContext, redisConfig: Partial<Config['store']['redis']
   const up = await startMockAnthropic(t);
   up.setScenario((req) => {
     const i = Number((JSON.parse(req.body.toString()) as { metadata: { user_id: string } }).metadata.user_id);
-    return { kind: 'message', usage: { input_tokens: 1000, output_tokens: outputFor(i) }, text: 'a b c d e f g h', chunkSize: 128, delayMs: 2 };
+    return {
+      kind: 'message',
+      usage: { input_tokens: 1000, output_tokens: outputFor(i) },
+      text: 'a b c d e f g h',
+      chunkSize: 128,
+      delayMs: 2,
+    };
   });
   const logs: LogLine[][] = [];
   const proxies: Awaited<ReturnType<typeof startProxy>>[] = [];
@@ -53,7 +59,10 @@ async function run(t: TestContext, redisConfig: Partial<Config['store']['redis']
         upstream: up.url,
         logger,
         budgetStore: new NaiveBudgetStore(naive()),
-        config: { store: { redis: { url: null, cluster_nodes: [], key_prefix: 'cc', ...redisConfig } }, budgets: [budget({ name: 'small-cap', limit_usd: CAP_USD })] },
+        config: {
+          store: { redis: { url: null, cluster_nodes: [], key_prefix: 'cc', ...redisConfig } },
+          budgets: [budget({ name: 'small-cap', limit_usd: CAP_USD })],
+        },
       }),
     );
   }
@@ -99,8 +108,19 @@ function report(label: string, o: Outcome): void {
 
 /** Ours through the burst harness: what each proxy's ledger did is recorded, so refusals can be checked against the cap. */
 async function ours(t: TestContext, redis: { url: string } | { nodes: string[] }, label: string): Promise<void> {
-  const requests = Array.from({ length: REQUESTS }, (_, i): BurstRequest => ({ usage: { input_tokens: 1000, output_tokens: outputFor(i) }, stream: true, maxTokens: 1024, prompt: PROMPT }));
-  const run = await runBurst(t, { redis, proxies: 3, budget: budget({ name: 'small-cap', limit_usd: CAP_USD }), model: MODEL, requests, chunkSize: 128, delayMs: 2 });
+  const requests = Array.from(
+    { length: REQUESTS },
+    (_, i): BurstRequest => ({ usage: { input_tokens: 1000, output_tokens: outputFor(i) }, stream: true, maxTokens: 1024, prompt: PROMPT }),
+  );
+  const run = await runBurst(t, {
+    redis,
+    proxies: 3,
+    budget: budget({ name: 'small-cap', limit_usd: CAP_USD }),
+    model: MODEL,
+    requests,
+    chunkSize: 128,
+    delayMs: 2,
+  });
   const s = summarize(run);
   reportBurst(label, run, s);
   const spent = s.spentPico / 1e12;
@@ -123,5 +143,9 @@ test('3 proxies on one Redis hold the cap within the bound under 300 concurrent 
 
 test('the same on a 3-master Redis Cluster', async (t) => {
   const cluster = await startRedisCluster({ t });
-  await ours(t, { nodes: cluster.nodes.map((n) => `${n.host}:${n.port}`) }, 'reserve-then-settle, 3-master cluster, 300 streams on 3 proxies, $0.50 cap');
+  await ours(
+    t,
+    { nodes: cluster.nodes.map((n) => `${n.host}:${n.port}`) },
+    'reserve-then-settle, 3-master cluster, 300 streams on 3 proxies, $0.50 cap',
+  );
 });

@@ -26,7 +26,9 @@ test('Redis down at admission: allow budgets pass and are counted, deny budgets 
   });
   const sdk = (tag: string) => new Anthropic({ apiKey: 'k', baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': tag } });
   const openSpent = async () => {
-    const body = (await (await fetch(`${url}/_meter/budgets`)).json()) as { budgets: { budget: string; spent_usd: number; reserved_usd: number }[] };
+    const body = (await (await fetch(`${url}/_meter/budgets`)).json()) as {
+      budgets: { budget: string; spent_usd: number; reserved_usd: number }[];
+    };
     return body.budgets.find((b) => b.budget === 'open');
   };
   await sdk('open').messages.create(params);
@@ -39,20 +41,30 @@ test('Redis down at admission: allow budgets pass and are counted, deny budgets 
   const t0 = Date.now();
   const ok = await sdk('open').messages.create(params);
   assert.equal(ok.usage.output_tokens, 100);
-  const err = await sdk('closed').messages.create(params).catch((e: unknown) => e);
+  const err = await sdk('closed')
+    .messages.create(params)
+    .catch((e: unknown) => e);
   assert.ok(err instanceof Anthropic.InternalServerError, String(err));
   assert.equal((err as InstanceType<typeof Anthropic.APIError>).status, 503);
   assert.match(String((err as Error).message), /budget store unreachable/);
   assert.ok(Date.now() - t0 < 3000, 'no hang while Redis is down');
   // The allowed request's settle fails after its response, asynchronously: wait for it to be queued.
   let metrics = '';
-  await waitFor('the failed settle to be queued', async () => /claude_meter_budget_settles_pending 1/.test((metrics = await (await fetch(`${url}/metrics`)).text())), 3_000);
+  await waitFor(
+    'the failed settle to be queued',
+    async () => /claude_meter_budget_settles_pending 1/.test((metrics = await (await fetch(`${url}/metrics`)).text())),
+    3_000,
+  );
   assert.match(metrics, /claude_meter_budget_store_errors_total\{budget="open",outcome="allowed"\} 1/);
   assert.match(metrics, /claude_meter_budget_store_errors_total\{budget="closed",outcome="refused"\} 1/);
   assert.match(metrics, /claude_meter_budget_settles_pending 1/);
 
   await redis.restart();
-  await waitFor('the queued settle to be retried', async () => /claude_meter_budget_settles_pending 0/.test(await (await fetch(`${url}/metrics`)).text()), 10_000);
+  await waitFor(
+    'the queued settle to be retried',
+    async () => /claude_meter_budget_settles_pending 0/.test(await (await fetch(`${url}/metrics`)).text()),
+    10_000,
+  );
   await app.flush();
   const open = await openSpent();
   assert.equal(open?.spent_usd, 0.003, 'both requests settled exactly once');

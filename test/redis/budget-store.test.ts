@@ -33,7 +33,10 @@ function harness(connect: () => Promise<BudgetRedisClient>) {
   };
 }
 
-for (const [label, connect] of [['single node', single], ['3-master cluster', clustered]] as const) {
+for (const [label, connect] of [
+  ['single node', single],
+  ['3-master cluster', clustered],
+] as const) {
   runBudgetLedgerContract(`RedisBudgetStore (${label})`, harness(connect));
   runPaceBucketsContract(`RedisBudgetStore (${label})`, harness(connect));
   runForecastStoreContract(`RedisBudgetStore (${label})`, harness(connect));
@@ -46,7 +49,10 @@ const total = (s: InstanceState | undefined): number => (s === undefined ? 0 : s
  * Every admitted request reserves X and settles X, so what it holds never goes away: the
  * cap admits exactly floor(cap / X), and at no point may spent + reserved pass the cap.
  */
-for (const [label, connect] of [['single node', single], ['3-master cluster', clustered]] as const) {
+for (const [label, connect] of [
+  ['single node', single],
+  ['3-master cluster', clustered],
+] as const) {
   test(`atomic across 3 clients (${label}): 600 concurrent admit/settle cycles never pass the cap`, async (t) => {
     const prefix = freshPrefix();
     const stores = await Promise.all([0, 1, 2].map(async () => new RedisBudgetStore(await connect(), { prefix })));
@@ -102,22 +108,25 @@ describe('RedisBudgetStore key layout', () => {
     const tag = `{${prefix}:budget}`;
     const base = `${tag}:i:b%3A1:k%2F%C3%A9:2025-01-15`;
     const rbase = `${tag}:i:r:*:rolling`;
-    assert.deepEqual((await client.keys(`${tag}:*`)).sort(), [
-      `${tag}:a:b%3A1:k%2F%C3%A9:2025-01-15:0.8`,
-      `${tag}:d:x`, // settle idempotency marker
-      `${tag}:hh:b%3A1:k%2F%C3%A9`, // hourly spend history
-      `${tag}:hh:r:*`,
-      `${tag}:hm:b%3A1:k%2F%C3%A9:${now - (now % HOUR)}`, // per-minute detail of this hour
-      `${tag}:hm:r:*:${now - (now % HOUR)}`,
-      base,
-      `${base}:res`,
-      `${base}:resv`,
-      `${rbase}`,
-      `${rbase}:res`,
-      `${rbase}:resv`,
-      `${tag}:n:b%3A1:2025-01-15`,
-      `${tag}:n:r:rolling`,
-    ].sort());
+    assert.deepEqual(
+      (await client.keys(`${tag}:*`)).sort(),
+      [
+        `${tag}:a:b%3A1:k%2F%C3%A9:2025-01-15:0.8`,
+        `${tag}:d:x`, // settle idempotency marker
+        `${tag}:hh:b%3A1:k%2F%C3%A9`, // hourly spend history
+        `${tag}:hh:r:*`,
+        `${tag}:hm:b%3A1:k%2F%C3%A9:${now - (now % HOUR)}`, // per-minute detail of this hour
+        `${tag}:hm:r:*:${now - (now % HOUR)}`,
+        base,
+        `${base}:res`,
+        `${base}:resv`,
+        `${rbase}`,
+        `${rbase}:res`,
+        `${rbase}:resv`,
+        `${tag}:n:b%3A1:2025-01-15`,
+        `${tag}:n:r:rolling`,
+      ].sort(),
+    );
     assert.deepEqual(await client.hgetall(base), { s: String(2 ** 50 + 1), t: '3', r: '5', rt: '1' });
     const segment = Math.floor(now / MIN) * MIN;
     assert.deepEqual(await client.hgetall(rbase), { r: '5', rt: '1', [`b:${segment}`]: String(2 ** 50 + 1), [`bt:${segment}`]: '3' });

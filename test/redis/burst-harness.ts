@@ -63,7 +63,8 @@ export interface BurstRun {
 export const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 
 export function costPico(model: string, u: MockUsage): number {
-  return pricer.price(model, { ...emptyUsage(), input: u.input_tokens, output: u.output_tokens }, { at: Date.now(), betas: [] }).costPicoUsd;
+  return pricer.price(model, { ...emptyUsage(), input: u.input_tokens, output: u.output_tokens }, { at: Date.now(), betas: [] })
+    .costPicoUsd;
 }
 
 export async function runBurst(
@@ -85,7 +86,13 @@ export async function runBurst(
   up.setScenario((req): Scenario => {
     const i = Number((JSON.parse(req.body.toString()) as { metadata: { user_id: string } }).metadata.user_id);
     const r = opts.requests[i] as BurstRequest;
-    return { kind: 'message', usage: r.usage, text: 'a b c d e f g h i j k l', chunkSize: opts.chunkSize ?? 32, delayMs: opts.delayMs ?? 4 };
+    return {
+      kind: 'message',
+      usage: r.usage,
+      text: 'a b c d e f g h i j k l',
+      chunkSize: opts.chunkSize ?? 32,
+      delayMs: opts.delayMs ?? 4,
+    };
   });
   const redisConfig = 'url' in opts.redis ? { url: opts.redis.url, cluster_nodes: [] } : { url: null, cluster_nodes: opts.redis.nodes };
   const run: BurstRun = { proxies: [], logs: [], stores: [], outcomes: [], capPico: Math.round((opts.budget.limit_usd ?? 0) * 1e12) };
@@ -99,7 +106,12 @@ export async function runBurst(
     run.logs.push(logger.lines);
     run.stores.push(store);
     run.proxies.push(
-      await startProxy(t, { upstream: up.url, logger, budgetStore: store, config: { store: { redis: { ...redisConfig, key_prefix: 'burst' } }, budgets: [opts.budget] } }),
+      await startProxy(t, {
+        upstream: up.url,
+        logger,
+        budgetStore: store,
+        config: { store: { redis: { ...redisConfig, key_prefix: 'burst' } }, budgets: [opts.budget] },
+      }),
     );
   }
   const during = opts.during?.(run);
@@ -112,7 +124,12 @@ export async function runBurst(
 async function one(run: BurstRun, model: string, r: BurstRequest, i: number): Promise<void> {
   const proxy = run.proxies[i % run.proxies.length] as RunningProxy;
   const c = new Anthropic({ apiKey: 'sk-burst', baseURL: proxy.url, maxRetries: 0 });
-  const params = { model, max_tokens: r.maxTokens, metadata: { user_id: String(i) }, messages: [{ role: 'user' as const, content: r.prompt }] };
+  const params = {
+    model,
+    max_tokens: r.maxTokens,
+    metadata: { user_id: String(i) },
+    messages: [{ role: 'user' as const, content: r.prompt }],
+  };
   const signal = r.abortAfterMs === undefined ? undefined : AbortSignal.timeout(r.abortAfterMs);
   const cost = costPico(model, r.usage);
   try {

@@ -25,14 +25,22 @@ test('forecast command and /_meter/forecast show every budget projection', async
   const { app, url } = await startProxy(t, {
     upstream: up.url,
     forecasting: false,
-    config: { store: { redis: { url: redis.url, cluster_nodes: [], key_prefix: 'fc' } }, budgets: [budget({ name: 'monthly', limit_usd: 100, window: 'month' })] },
+    config: {
+      store: { redis: { url: redis.url, cluster_nodes: [], key_prefix: 'fc' } },
+      budgets: [budget({ name: 'monthly', limit_usd: 100, window: 'month' })],
+    },
   });
   for (let i = 0; i < 5; i++) {
-    await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 10, messages: [] }) }).then((r) => r.arrayBuffer());
+    await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 10, messages: [] }),
+    }).then((r) => r.arrayBuffer());
   }
   await app.flush();
   await app.forecasts.update(Date.now());
-  const body = (await (await fetch(`${url}/_meter/forecast`)).json()) as { forecasts: { budget: string; spent_usd: number; projected_usd: { p50: number }; cold_start: boolean }[] };
+  const body = (await (await fetch(`${url}/_meter/forecast`)).json()) as {
+    forecasts: { budget: string; spent_usd: number; projected_usd: { p50: number }; cold_start: boolean }[];
+  };
   assert.equal(body.forecasts[0]?.budget, 'monthly');
   assert.equal(body.forecasts[0]?.spent_usd, 0.03);
   assert.ok((body.forecasts[0]?.projected_usd.p50 ?? 0) >= 0.03);
@@ -41,7 +49,10 @@ test('forecast command and /_meter/forecast show every budget projection', async
   const dir = mkdtempSync(join(tmpdir(), 'cm-fc-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'c.yaml');
-  writeFileSync(file, `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: fc\nbudgets:\n  - name: monthly\n    window: month\n    limit_usd: 100\n`);
+  writeFileSync(
+    file,
+    `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: fc\nbudgets:\n  - name: monthly\n    window: month\n    limit_usd: 100\n`,
+  );
   const out = capture();
   const err = capture();
   const code = await runForecastCommand(['--config', file], { stdout: out.stream, stderr: err.stream }, {});
@@ -56,5 +67,9 @@ test('forecast command and /_meter/forecast show every budget projection', async
 
   const none = capture();
   writeFileSync(join(dir, 'embedded.yaml'), 'budgets: []\n');
-  assert.equal(await runForecastCommand(['--config', join(dir, 'embedded.yaml')], { stdout: none.stream, stderr: none.stream }, {}), 2, 'no Redis: nothing to read');
+  assert.equal(
+    await runForecastCommand(['--config', join(dir, 'embedded.yaml')], { stdout: none.stream, stderr: none.stream }, {}),
+    2,
+    'no Redis: nothing to read',
+  );
 });

@@ -58,7 +58,9 @@ test('a throttle budget paced by the forecast lasts the day across two proxies: 
   now = dayStart + STEPS * STEP_MS - 1;
   const report = (await (await fetch(`${a.url}/_meter/budgets`)).json()) as { budgets: { spent_usd: number }[] };
   const spent = report.budgets[0]?.spent_usd ?? 0;
-  console.log(`pacing figure | spent $${spent.toFixed(4)} of $${LIMIT_USD} (${(spent * 100).toFixed(1)}%), throttled ${throttled}, hard-capped ${exhausted}, admitted per hour ${admittedPerHour.join(',')}`);
+  console.log(
+    `pacing figure | spent $${spent.toFixed(4)} of $${LIMIT_USD} (${(spent * 100).toFixed(1)}%), throttled ${throttled}, hard-capped ${exhausted}, admitted per hour ${admittedPerHour.join(',')}`,
+  );
   assert.ok(spent >= 0.9 * LIMIT_USD && spent <= LIMIT_USD, `spent ${spent}`);
   assert.ok(throttled > 300, `pacing did the work (${throttled} throttled)`);
   // Spread over the window: every 6-hour quarter of the day got a fair share, the last one included.

@@ -22,7 +22,9 @@ test('Redis down: requests keep succeeding, records are journaled, and replayed 
   assert.equal(app.store.kind, 'redis');
   const client = new Anthropic({ apiKey: RAW_KEY, baseURL: url, maxRetries: 0 });
   const send = (n: number) =>
-    Promise.all(Array.from({ length: n }, () => client.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })));
+    Promise.all(
+      Array.from({ length: n }, () => client.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })),
+    );
 
   await send(10);
   // Records are made after the response's last byte, so the SDK can return first: wait, then flush.
@@ -73,5 +75,8 @@ test('Redis down: requests keep succeeding, records are journaled, and replayed 
   assert.ok(!dump.includes('raw-key-must-not'));
 
   const usage = (await (await fetch(`${url}/_meter/usage?window=hour&by=key`)).json()) as { rows: { requests: number }[] };
-  assert.equal(usage.rows.reduce((a, x) => a + x.requests, 0), 35);
+  assert.equal(
+    usage.rows.reduce((a, x) => a + x.requests, 0),
+    35,
+  );
 });

@@ -75,11 +75,23 @@ async function assertStoredExactlyOnce(r: Rig, expected: RequestRecord[]): Promi
   // Records span 24 h from 10:00 UTC, so two day rows: sum them.
   const rows = await r.store.query({ by: 'all', granularity: 'day', from: T0, to: T0 + DAY });
   const sum = (f: (t: Totals) => number) => rows.reduce((s, row) => s + f(row.totals), 0);
-  assert.equal(sum((t) => t.requests), expected.length);
-  assert.equal(sum((t) => t.tokens.input), expected.reduce((s, x) => s + (x.usage?.input ?? 0), 0));
-  assert.equal(sum((t) => t.tokens.output), expected.reduce((s, x) => s + (x.usage?.output ?? 0), 0));
+  assert.equal(
+    sum((t) => t.requests),
+    expected.length,
+  );
+  assert.equal(
+    sum((t) => t.tokens.input),
+    expected.reduce((s, x) => s + (x.usage?.input ?? 0), 0),
+  );
+  assert.equal(
+    sum((t) => t.tokens.output),
+    expected.reduce((s, x) => s + (x.usage?.output ?? 0), 0),
+  );
   const cost = rows.reduce((s, row) => s + row.totals.costPicoUsd, 0n);
-  assert.equal(cost, expected.reduce((s, x) => s + BigInt(x.costPicoUsd), 0n));
+  assert.equal(
+    cost,
+    expected.reduce((s, x) => s + BigInt(x.costPicoUsd), 0n),
+  );
   const entries = await r.client.xrange('{rec}:events', '-', '+');
   const ids = entries.map(([, fields]) => decodeRecord(fields)?.id);
   assert.equal(ids.length, expected.length, 'one stream entry per record');

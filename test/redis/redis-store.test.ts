@@ -42,8 +42,14 @@ function harness(connect: () => Promise<RedisClient>) {
   };
 }
 
-runMeterStoreContract('RedisStore (single node)', harness(() => connectRedis(server.url)));
-runMeterStoreContract('RedisStore (3-master cluster)', harness(() => connectCluster(cluster.nodes)));
+runMeterStoreContract(
+  'RedisStore (single node)',
+  harness(() => connectRedis(server.url)),
+);
+runMeterStoreContract(
+  'RedisStore (3-master cluster)',
+  harness(() => connectCluster(cluster.nodes)),
+);
 
 /** Writes with at most `concurrency` writes in flight. */
 async function writeConcurrently(store: RedisStore, records: RequestRecord[], concurrency: number): Promise<void> {
@@ -88,10 +94,26 @@ describe('RedisStore on a real redis-server', () => {
     for (const by of ['all', 'model', 'key', 'tag'] as const) {
       const rows = await a.query({ by, granularity: 'day', from: T0, to: T0 + DAY });
       const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((s, r) => s + f(r), 0);
-      assert.equal(sum((r) => r.totals.requests), 2_000, by);
-      assert.equal(sum((r) => r.totals.errors), expectErrors, by);
-      assert.equal(sum((r) => r.totals.tokens.input), expectInput, by);
-      assert.equal(rows.reduce((s, r) => s + r.totals.costPicoUsd, 0n), expectCost, by);
+      assert.equal(
+        sum((r) => r.totals.requests),
+        2_000,
+        by,
+      );
+      assert.equal(
+        sum((r) => r.totals.errors),
+        expectErrors,
+        by,
+      );
+      assert.equal(
+        sum((r) => r.totals.tokens.input),
+        expectInput,
+        by,
+      );
+      assert.equal(
+        rows.reduce((s, r) => s + r.totals.costPicoUsd, 0n),
+        expectCost,
+        by,
+      );
     }
     const probe = await connectRedis(server.url);
     t.after(() => probe.quit());
@@ -133,9 +155,15 @@ describe('RedisStore on a real redis-server', () => {
     const stats = await probe.info('commandstats');
     const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
     assert.equal(calls('evalsha') + calls('eval'), 1, 'one script call for the batch');
-    const fields = (await Promise.all(['all', 'model', 'key', 'tag'].map((d) => probe.hlen(`{${prefix}}:agg:${d}:${Math.floor(T0 / 1000)}`)))).reduce((a, b) => a + b, 0);
+    const fields = (
+      await Promise.all(['all', 'model', 'key', 'tag'].map((d) => probe.hlen(`{${prefix}}:agg:${d}:${Math.floor(T0 / 1000)}`)))
+    ).reduce((a, b) => a + b, 0);
     assert.equal(calls('hincrby'), fields, 'one HINCRBY per field, not per record');
-    assert.deepEqual([calls('smismember'), calls('sadd'), calls('sismember'), calls('xadd')], [1, 1, 0, 40], 'the dedupe set is checked and written once per batch');
+    assert.deepEqual(
+      [calls('smismember'), calls('sadd'), calls('sismember'), calls('xadd')],
+      [1, 1, 0, 40],
+      'the dedupe set is checked and written once per batch',
+    );
     const [row] = await store.query({ by: 'all', granularity: 'minute', from: T0, to: T0 + DAY });
     const exact = records.reduce((s, r) => s + BigInt(r.costPicoUsd), 0n);
     assert.ok(exact > 2n ** 53n);
@@ -167,7 +195,10 @@ describe('RedisStore on a real redis-server', () => {
     const stats = await client.info('commandstats');
     assert.match(stats, /cmdstat_sismember:calls=[1-9]/);
     const rows = await store.query({ by: 'all', granularity: 'hour', from: T0, to: T0 + DAY });
-    assert.deepEqual(rows.map((r) => [r.totals.requests, r.totals.costPicoUsd]), [[3, 31n]]);
+    assert.deepEqual(
+      rows.map((r) => [r.totals.requests, r.totals.costPicoUsd]),
+      [[3, 31n]],
+    );
   });
 
   test('key layout: hour hashes with TTL, a per-minute dedupe set of record ids with TTL, fields minute|metric|value', async (t) => {

@@ -23,7 +23,13 @@ function capture() {
   return { stream: s, text: () => text };
 }
 
-interface Row { value: string; requests: number; tokens: Record<string, number>; cost_pico_usd: string; cache_savings_usd: number | null }
+interface Row {
+  value: string;
+  requests: number;
+  tokens: Record<string, number>;
+  cost_pico_usd: string;
+  cache_savings_usd: number | null;
+}
 
 test('report reads usage, cache savings and budgets from Redis, by model, key or tag', async (t) => {
   const redis = await startRedis({ t });
@@ -31,23 +37,40 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   up.setScenario((req) =>
     req.body.toString().includes('sonnet')
       ? { kind: 'message', usage: { input_tokens: 100, output_tokens: 10, cache_read_input_tokens: 2000 } }
-      : { kind: 'message', usage: { input_tokens: 100, output_tokens: 10, cache_read_input_tokens: 1000, cache_creation_input_tokens: 200, cache_creation: { ephemeral_5m_input_tokens: 200, ephemeral_1h_input_tokens: 0 } } },
+      : {
+          kind: 'message',
+          usage: {
+            input_tokens: 100,
+            output_tokens: 10,
+            cache_read_input_tokens: 1000,
+            cache_creation_input_tokens: 200,
+            cache_creation: { ephemeral_5m_input_tokens: 200, ephemeral_1h_input_tokens: 0 },
+          },
+        },
   );
   const { app, url } = await startProxy(t, {
     upstream: up.url,
     forecasting: false,
-    config: { store: { redis: { url: redis.url, cluster_nodes: [], key_prefix: 'rp' } }, budgets: [budget({ name: 'monthly', limit_usd: 100, window: 'month' })] },
+    config: {
+      store: { redis: { url: redis.url, cluster_nodes: [], key_prefix: 'rp' } },
+      budgets: [budget({ name: 'monthly', limit_usd: 100, window: 'month' })],
+    },
   });
   const a = new Anthropic({ apiKey: 'sk-report-a', baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': 'team-a' } });
   const b = new Anthropic({ apiKey: 'sk-report-b', baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': 'team-b' } });
-  for (let i = 0; i < 3; i++) await a.messages.create({ model: 'claude-haiku-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
-  for (let i = 0; i < 2; i++) await b.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+  for (let i = 0; i < 3; i++)
+    await a.messages.create({ model: 'claude-haiku-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+  for (let i = 0; i < 2; i++)
+    await b.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
   await app.flush();
 
   const dir = mkdtempSync(join(tmpdir(), 'cm-report-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'c.yaml');
-  writeFileSync(file, `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: rp\nbudgets:\n  - name: monthly\n    window: month\n    limit_usd: 100\n`);
+  writeFileSync(
+    file,
+    `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: rp\nbudgets:\n  - name: monthly\n    window: month\n    limit_usd: 100\n`,
+  );
   const run = async (...flags: string[]) => {
     const out = capture();
     const err = capture();
@@ -56,11 +79,23 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
     return out.text();
   };
 
-  const json = JSON.parse(await run('--json')) as { window: { unit: string }; rows: Row[]; total: Row & { cache_savings_usd: number }; budgets: Array<Record<string, unknown>> };
+  const json = JSON.parse(await run('--json')) as {
+    window: { unit: string };
+    rows: Row[];
+    total: Row & { cache_savings_usd: number };
+    budgets: Array<Record<string, unknown>>;
+  };
   assert.equal(json.window.unit, 'day');
   const now = Date.now();
-  const stored = sumByValue(await app.store.query({ by: 'model', granularity: 'day', from: Math.floor(now / 86_400_000) * 86_400_000, to: now + 1 }));
-  assert.deepEqual(json.rows.map((r) => [r.value, r.requests, r.cost_pico_usd]), [...stored].map(([v, tot]) => [v, tot.requests, tot.costPicoUsd.toString()]).sort((x, y) => Number(BigInt(y[2] as string) - BigInt(x[2] as string))));
+  const stored = sumByValue(
+    await app.store.query({ by: 'model', granularity: 'day', from: Math.floor(now / 86_400_000) * 86_400_000, to: now + 1 }),
+  );
+  assert.deepEqual(
+    json.rows.map((r) => [r.value, r.requests, r.cost_pico_usd]),
+    [...stored]
+      .map(([v, tot]) => [v, tot.requests, tot.costPicoUsd.toString()])
+      .sort((x, y) => Number(BigInt(y[2] as string) - BigInt(x[2] as string))),
+  );
   const haiku = json.rows.find((r) => r.value === 'claude-haiku-4-5-20251001')!;
   assert.deepEqual(haiku.tokens, { input: 300, output: 30, cache_creation_5m: 600, cache_creation_1h: 0, cache_read: 3000 });
   // Haiku: 3 × (1000 reads × $0.90/MTok saved − 200 5m writes × $0.25/MTok extra); Sonnet 4.6: 2 × 2000 × $2.70/MTok.
@@ -73,17 +108,33 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   assert.equal(bud?.['spent_usd'], Number(json.total.cost_pico_usd) / 1e12);
   assert.ok(typeof bud?.['projected_p50_usd'] === 'number' && bud['projected_p50_usd'] >= (bud['spent_usd'] as number));
 
-  const byKey = JSON.parse(await run('--json', '--by', 'key', '--window', 'month')) as { by: string; rows: Row[]; total: { cache_savings_usd: number } };
+  const byKey = JSON.parse(await run('--json', '--by', 'key', '--window', 'month')) as {
+    by: string;
+    rows: Row[];
+    total: { cache_savings_usd: number };
+  };
   assert.equal(byKey.by, 'key_id', 'the rows are key ids, and the report says so');
   const byKeyId = JSON.parse(await run('--json', '--by', 'key_id', '--window', 'month')) as typeof byKey;
   assert.deepEqual([byKeyId.by, byKeyId.rows], [byKey.by, byKey.rows], '--by key_id is --by key');
-  assert.deepEqual(byKey.rows.map((r) => [r.value, r.requests]).sort(), [[hashKey('sk-report-a'), 3], [hashKey('sk-report-b'), 2]].sort());
-  assert.ok(byKey.rows.every((r) => r.cache_savings_usd === null), 'per key: no model, no savings figure');
+  assert.deepEqual(
+    byKey.rows.map((r) => [r.value, r.requests]).sort(),
+    [
+      [hashKey('sk-report-a'), 3],
+      [hashKey('sk-report-b'), 2],
+    ].sort(),
+  );
+  assert.ok(
+    byKey.rows.every((r) => r.cache_savings_usd === null),
+    'per key: no model, no savings figure',
+  );
   assert.equal(byKey.total.cache_savings_usd, 0.01335, 'the total still has it');
 
   const table = await run('--by', 'tag');
   assert.match(table, /^day \d{4}-\d\d-\d\d \(UTC\), since .*, by tag$/m);
-  assert.match(table, /│ tag\s+│ requests │ errors │ input │ output │ cache write 5m │ cache write 1h │ cache read │\s+cost │ cache savings │/);
+  assert.match(
+    table,
+    /│ tag\s+│ requests │ errors │ input │ output │ cache write 5m │ cache write 1h │ cache read │\s+cost │ cache savings │/,
+  );
   assert.match(table, /│ team-a\s+│\s+3 │\s+0 │\s+300 │\s+30 │\s+600 │\s+0 │\s+3,000 │/);
   assert.match(table, /│ total\s+│\s+5 │.*│\s+\$0\.0134 │$/m);
   assert.match(table, /│ monthly\s+│ \*\s+│ \d{4}-\d\d\s+│ \$100\.00 │ \$0\.\d{4}\s+│ \$0\.00\s+│ \$\d+\.\d+\s+│ —\s+│ ok\s+│/);

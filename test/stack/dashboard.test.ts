@@ -15,11 +15,16 @@ import { createMetrics } from '../../src/metrics/registry.ts';
 import { DASHBOARD_PATH, ROOT, dataPanels, loadDashboard, metricNames, queryVariables, targets } from './dashboard-model.ts';
 
 const d = loadDashboard();
-const rules = parse(readFileSync(`${ROOT}prometheus/rules.yml`, 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }> };
+const rules = parse(readFileSync(`${ROOT}prometheus/rules.yml`, 'utf8')) as {
+  groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }>;
+};
 const readme = readFileSync(`${ROOT}docs/observability.md`, 'utf8');
 
 test('the committed dashboard JSON is what grafana/dashboard.ts generates (npm run dashboards)', () => {
-  assert.ok(readFileSync(DASHBOARD_PATH, 'utf8') === dashboardJson(), 'grafana/dashboards/claude-meter.json is stale: run npm run dashboards');
+  assert.ok(
+    readFileSync(DASHBOARD_PATH, 'utf8') === dashboardJson(),
+    'grafana/dashboards/claude-meter.json is stale: run npm run dashboards',
+  );
   assert.equal(d.uid, DASHBOARD_UID);
 });
 
@@ -49,7 +54,10 @@ test('every panel: ${datasource}, a unit, a description naming its metrics, insi
 function divisors(expr: string): string[] {
   const out: string[] = [];
   for (let i = expr.indexOf(' / '); i !== -1; i = expr.indexOf(' / ', i + 1)) {
-    let rest = expr.slice(i + 3).replace(/^on \([^)]*\) /, '').replace(/^(sum|max|min) by \([^)]*\) /, '');
+    let rest = expr
+      .slice(i + 3)
+      .replace(/^on \([^)]*\) /, '')
+      .replace(/^(sum|max|min) by \([^)]*\) /, '');
     if (!rest.startsWith('(')) {
       out.push(rest);
       continue;
@@ -83,18 +91,29 @@ test('every metric the dashboard or the rules name is exported; every exported f
     const base = name.replace(/_(bucket|sum|count)$/, '');
     return histograms.has(base) ? base : name;
   };
-  const onDashboard = new Set([...targets(d).map((t) => t.expr), ...queryVariables(d).map((v) => v.query)].flatMap(metricNames).map(family));
-  const inRules = new Set(rules.groups.flatMap((g) => g.rules).flatMap((r) => metricNames(r.expr)).map(family));
+  const onDashboard = new Set(
+    [...targets(d).map((t) => t.expr), ...queryVariables(d).map((v) => v.query)].flatMap(metricNames).map(family),
+  );
+  const inRules = new Set(
+    rules.groups
+      .flatMap((g) => g.rules)
+      .flatMap((r) => metricNames(r.expr))
+      .map(family),
+  );
   for (const m of [...onDashboard, ...inRules]) assert.ok(exported.has(m), `${m} is queried but not exported`);
   const missing = [...exported].filter((m) => !onDashboard.has(m) && !NOT_SHOWN.some((n) => n.pattern.test(m)));
   assert.deepEqual(missing, [], 'exported families on no panel and not listed in NOT_SHOWN');
-  assert.ok([...exported].some((m) => NOT_SHOWN[0]!.pattern.test(m)), 'NOT_SHOWN lists families that exist');
+  assert.ok(
+    [...exported].some((m) => NOT_SHOWN[0]!.pattern.test(m)),
+    'NOT_SHOWN lists families that exist',
+  );
 });
 
 test('docs/observability.md lists every panel and every alert rule', () => {
   const section = readme.slice(readme.indexOf('## Watching it'), readme.indexOf('\n## ', readme.indexOf('## Watching it') + 5));
   assert.ok(section.length > 100, 'docs/observability.md section "Watching it" exists');
-  for (const p of dataPanels(d)) assert.ok(section.includes(p.title.replace(': $budget', '')), `docs/observability.md does not list panel "${p.title}"`);
+  for (const p of dataPanels(d))
+    assert.ok(section.includes(p.title.replace(': $budget', '')), `docs/observability.md does not list panel "${p.title}"`);
   for (const r of rules.groups.flatMap((g) => g.rules)) {
     if (r.alert) assert.ok(section.includes(r.alert), `docs/observability.md does not list alert ${r.alert}`);
   }

@@ -29,15 +29,24 @@ const runtime = stages.at(-1) ?? [];
 test('Dockerfile: multi-stage; the runtime stage is Node 20, production deps only, non-root, with a HEALTHCHECK', () => {
   assert.ok(stages.length >= 2, 'at least a build and a runtime stage');
   assert.match(runtime[0]!, /^FROM node:20[-.\w]*(\s+AS\s+\w+)?$/i);
-  assert.ok(stages[0]!.some((l) => /^RUN npm run build/.test(l)), 'the build stage runs npm run build');
+  assert.ok(
+    stages[0]!.some((l) => /^RUN npm run build/.test(l)),
+    'the build stage runs npm run build',
+  );
   const install = runtime.filter((l) => /^RUN .*npm (ci|install)/.test(l));
   assert.equal(install.length, 1);
   assert.match(install[0]!, /npm ci --omit=dev --ignore-scripts/);
-  assert.ok(runtime.some((l) => /^COPY --from=build \/app\/dist /.test(l)), 'the runtime stage gets the built bundle');
+  assert.ok(
+    runtime.some((l) => /^COPY --from=build \/app\/dist /.test(l)),
+    'the runtime stage gets the built bundle',
+  );
   assert.ok(!runtime.some((l) => /^COPY (\S+\s+)*src\b/.test(l)), 'no src/ in the runtime image: bin/ then runs the bundle');
   const user = runtime.findLast((l) => /^USER /.test(l));
   assert.ok(user && !/^USER (root|0)\b/.test(user), 'runs as a non-root user');
-  assert.ok(runtime.some((l) => /^HEALTHCHECK .*\/_meter\/health/.test(l)), 'HEALTHCHECK on /_meter/health');
+  assert.ok(
+    runtime.some((l) => /^HEALTHCHECK .*\/_meter\/health/.test(l)),
+    'HEALTHCHECK on /_meter/health',
+  );
   const cmd = runtime.findLast((l) => /^(CMD|ENTRYPOINT) /.test(l))!;
   assert.match(cmd, /bin\/claude-meter\.js", "start"/);
   assert.doesNotMatch(cmd, /npm/, 'nothing is installed at container start');
@@ -77,11 +86,15 @@ test('docker-compose.yml: the proxy image, Redis append-only, Prometheus with ou
   assert.ok(redis?.volumes?.some((v) => v.endsWith(':/data')));
   const mounts = (s: Service | undefined): Array<[string, string]> =>
     (s?.volumes ?? []).filter((v) => v.startsWith('./')).map((v) => v.split(':') as [string, string]);
-  for (const [host] of [...mounts(prometheus), ...mounts(grafana)]) assert.ok(existsSync(`${ROOT}${host.slice(2)}`), `${host} is mounted but missing`);
+  for (const [host] of [...mounts(prometheus), ...mounts(grafana)])
+    assert.ok(existsSync(`${ROOT}${host.slice(2)}`), `${host} is mounted but missing`);
   const promMounts = new Map(mounts(prometheus));
   assert.equal(promMounts.get('./prometheus/prometheus.yml'), '/etc/prometheus/prometheus.yml');
   // rule_files are relative to the config file: rules.yml must sit beside it in the container.
-  const promConfig = parse(readFileSync(`${ROOT}prometheus/prometheus.yml`, 'utf8')) as { rule_files: string[]; scrape_configs: Array<{ scrape_interval?: string; static_configs: Array<{ targets: string[] }> }> };
+  const promConfig = parse(readFileSync(`${ROOT}prometheus/prometheus.yml`, 'utf8')) as {
+    rule_files: string[];
+    scrape_configs: Array<{ scrape_interval?: string; static_configs: Array<{ targets: string[] }> }>;
+  };
   for (const f of promConfig.rule_files) assert.equal(promMounts.get(`./prometheus/${f}`), `/etc/prometheus/${f}`);
   assert.deepEqual(promConfig.scrape_configs[0]?.static_configs[0]?.targets, ['meter:8080']);
   assert.ok(Number.parseInt(promConfig.scrape_configs[0]?.scrape_interval ?? '99', 10) <= 15, 'scrape interval of 15 s or less');
@@ -90,9 +103,19 @@ test('docker-compose.yml: the proxy image, Redis append-only, Prometheus with ou
   assert.equal(grafMounts.get('./grafana/provisioning'), '/etc/grafana/provisioning');
   const dashboardsDir = grafMounts.get('./grafana/dashboards')!;
   const home = grafana?.environment?.['GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH'] ?? '';
-  assert.ok(home.startsWith(`${dashboardsDir}/`) && existsSync(`${ROOT}grafana/dashboards/${home.slice(dashboardsDir.length + 1)}`), `home dashboard ${home}`);
-  const provider = parse(readFileSync(`${ROOT}grafana/provisioning/dashboards/claude-meter.yml`, 'utf8')) as { providers: Array<{ options: { path: string } }> };
+  assert.ok(
+    home.startsWith(`${dashboardsDir}/`) && existsSync(`${ROOT}grafana/dashboards/${home.slice(dashboardsDir.length + 1)}`),
+    `home dashboard ${home}`,
+  );
+  const provider = parse(readFileSync(`${ROOT}grafana/provisioning/dashboards/claude-meter.yml`, 'utf8')) as {
+    providers: Array<{ options: { path: string } }>;
+  };
   assert.equal(provider.providers[0]?.options.path, dashboardsDir);
-  const ds = parse(readFileSync(`${ROOT}grafana/provisioning/datasources/prometheus.yml`, 'utf8')) as { datasources: Array<{ uid: string; url: string; isDefault: boolean }> };
-  assert.deepEqual([ds.datasources[0]?.uid, ds.datasources[0]?.url, ds.datasources[0]?.isDefault], ['claude-meter-prometheus', 'http://prometheus:9090', true]);
+  const ds = parse(readFileSync(`${ROOT}grafana/provisioning/datasources/prometheus.yml`, 'utf8')) as {
+    datasources: Array<{ uid: string; url: string; isDefault: boolean }>;
+  };
+  assert.deepEqual(
+    [ds.datasources[0]?.uid, ds.datasources[0]?.url, ds.datasources[0]?.isDefault],
+    ['claude-meter-prometheus', 'http://prometheus:9090', true],
+  );
 });

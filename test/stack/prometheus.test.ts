@@ -32,7 +32,16 @@ function noonZone(): string {
 }
 
 const SCENARIOS: Record<string, Scenario> = {
-  cache: { kind: 'message', usage: { input_tokens: 200, output_tokens: 40, cache_read_input_tokens: 5_000, cache_creation_input_tokens: 1_000, cache_creation: { ephemeral_5m_input_tokens: 600, ephemeral_1h_input_tokens: 400 } } },
+  cache: {
+    kind: 'message',
+    usage: {
+      input_tokens: 200,
+      output_tokens: 40,
+      cache_read_input_tokens: 5_000,
+      cache_creation_input_tokens: 1_000,
+      cache_creation: { ephemeral_5m_input_tokens: 600, ephemeral_1h_input_tokens: 400 },
+    },
+  },
   plain: { kind: 'message', usage: { input_tokens: 1_000, output_tokens: 200 } },
   overloaded: { kind: 'error', status: 529, type: 'overloaded_error' },
   server: { kind: 'error', status: 500, type: 'api_error' },
@@ -54,7 +63,9 @@ async function variableValues(prom: RunningPrometheus): Promise<{ all: Record<st
   const start = Math.floor(Date.now() / 1000) - 600;
   for (const v of queryVariables(loadDashboard())) {
     const [selector, label] = parseLabelValues(interpolate(v.query, all));
-    const r = await prom.api<{ data: Array<Record<string, string>> }>(`/api/v1/series?match[]=${encodeURIComponent(selector)}&start=${start}`);
+    const r = await prom.api<{ data: Array<Record<string, string>> }>(
+      `/api/v1/series?match[]=${encodeURIComponent(selector)}&start=${start}`,
+    );
     const values = [...new Set(r.data.map((s) => s[label]).filter((x): x is string => x !== undefined && x !== ''))].sort();
     if (values.length === 0) empty.push(v.name);
     all[v.name] = v.allValue ?? regexAlternation(values);
@@ -80,8 +91,22 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
       alerts: { webhook_url: await webhookSink(t), timeout_ms: 2_000, max_attempts: 1 },
       forecast: { update_interval_ms: 500, refit_interval_ms: 1_000 },
       budgets: [
-        budget({ name: 'paced', match: { key: [], model: [], path: [], tag: ['app'] }, ...day, limit_usd: 1, action: 'throttle', alert_at: [0.5] }),
-        budget({ name: 'capped', scope: 'per_tag', match: { key: [], model: [], path: [], tag: ['batch'] }, ...day, limit_usd: 0.02, alert_at: [0.5, 1] }),
+        budget({
+          name: 'paced',
+          match: { key: [], model: [], path: [], tag: ['app'] },
+          ...day,
+          limit_usd: 1,
+          action: 'throttle',
+          alert_at: [0.5],
+        }),
+        budget({
+          name: 'capped',
+          scope: 'per_tag',
+          match: { key: [], model: [], path: [], tag: ['batch'] },
+          ...day,
+          limit_usd: 0.02,
+          alert_at: [0.5, 1],
+        }),
         budget({ name: 'shadow', scope: 'per_model', ...day, limit_usd: 0.002, action: 'shadow' }),
       ],
     },
@@ -93,12 +118,22 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
     ...shipped,
     global: { scrape_interval: '1s', evaluation_interval: '1s' },
     rule_files: [`${ROOT}prometheus/rules.yml`],
-    scrape_configs: shipped.scrape_configs.map((c) => ({ ...c, scrape_interval: '1s', static_configs: [{ targets: [`127.0.0.1:${port}`] }] })),
+    scrape_configs: shipped.scrape_configs.map((c) => ({
+      ...c,
+      scrape_interval: '1s',
+      static_configs: [{ targets: [`127.0.0.1:${port}`] }],
+    })),
   });
 
   // Traffic until the checks are done: four clients, every scenario, JSON and SSE alternating.
   const client = (tag: string | null) =>
-    new Anthropic({ apiKey: `sk-stack-${tag ?? 'none'}`, baseURL: url, maxRetries: 0, timeout: 10_000, ...(tag ? { defaultHeaders: { 'x-meter-tag': tag } } : {}) });
+    new Anthropic({
+      apiKey: `sk-stack-${tag ?? 'none'}`,
+      baseURL: url,
+      maxRetries: 0,
+      timeout: 10_000,
+      ...(tag ? { defaultHeaders: { 'x-meter-tag': tag } } : {}),
+    });
   const lanes: Array<{ c: Anthropic; model: string; mix: string[]; low?: boolean }> = [
     { c: client('app'), model: 'claude-sonnet-4-6', mix: ['cache', 'cache', 'plain'], low: true },
     { c: client('batch'), model: 'claude-haiku-4-5', mix: ['plain', 'cache'] },
@@ -111,10 +146,17 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
   const drive = async (lane: (typeof lanes)[number]): Promise<void> => {
     for (let i = 0; running; i++) {
       const scenario = lane.mix[i % lane.mix.length]!;
-      const params = { model: lane.model, max_tokens: 64, metadata: { user_id: scenario }, messages: [{ role: 'user' as const, content: 'hi' }] };
+      const params = {
+        model: lane.model,
+        max_tokens: 64,
+        metadata: { user_id: scenario },
+        messages: [{ role: 'user' as const, content: 'hi' }],
+      };
       const headers = lane.low && i % 4 === 3 ? { headers: { 'x-meter-priority': 'low' } } : {};
       const stream = scenario === 'cut' || i % 2 === 1;
-      await (stream ? lane.c.messages.stream(params, headers).finalMessage() : lane.c.messages.create(params, headers)).catch(() => undefined);
+      await (stream ? lane.c.messages.stream(params, headers).finalMessage() : lane.c.messages.create(params, headers)).catch(
+        () => undefined,
+      );
       sent++;
       await sleep(40);
     }
@@ -147,13 +189,22 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
     }
     if (failures.length === 0 || Date.now() > deadline) break;
   }
-  assert.deepEqual(failures, [], `${failures.length} of ${all.length} dashboard queries failed after ${sent} requests:\n${failures.join('\n')}`);
+  assert.deepEqual(
+    failures,
+    [],
+    `${failures.length} of ${all.length} dashboard queries failed after ${sent} requests:\n${failures.join('\n')}`,
+  );
 
   // The shipped rules, evaluated every second on the same data: none may error.
-  const rules = await prom.api<{ data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> } }>('/api/v1/rules');
+  const rules = await prom.api<{ data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> } }>(
+    '/api/v1/rules',
+  );
   const evaluated = rules.data.groups.flatMap((g) => g.rules);
   assert.ok(evaluated.length >= 17, `rules loaded: ${evaluated.length}`);
-  assert.deepEqual(evaluated.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`), []);
+  assert.deepEqual(
+    evaluated.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`),
+    [],
+  );
 
   // The settled-USD counter equals the budget ledger exactly (one proxy, one calendar day).
   running = false;
@@ -164,5 +215,7 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
   const settled = value(/^claude_meter_budget_settled_usd_total\{budget="capped",budget_instance="batch"\} (\S+)$/m);
   assert.ok(settled > 0);
   assert.equal(settled, value(/^claude_meter_budget_spent_usd\{budget="capped",budget_instance="batch"\} (\S+)$/m));
-  t.diagnostic(`${all.length} queries, ${sent} requests, ${((Date.now() - t0) / 1000).toFixed(1)} s; empty as allowed: ${emptyAllowed.join(', ') || 'none'}`);
+  t.diagnostic(
+    `${all.length} queries, ${sent} requests, ${((Date.now() - t0) / 1000).toFixed(1)} s; empty as allowed: ${emptyAllowed.join(', ') || 'none'}`,
+  );
 });

@@ -37,11 +37,7 @@ function text(v: unknown): string | null {
  * below the reported 1h part, no consistent split exists: both become null and the pricer
  * bills the whole total at the 5m rate.
  */
-export function reconcileCacheSplit(
-  total: number,
-  split5m: number | null,
-  split1h: number | null,
-): [number | null, number | null] {
+export function reconcileCacheSplit(total: number, split5m: number | null, split1h: number | null): [number | null, number | null] {
   if (split5m === null && split1h === null) return [null, null];
   const s5 = split5m ?? 0;
   const s1 = split1h ?? 0;
@@ -107,11 +103,7 @@ export function mergeDelta(current: Usage, delta: unknown): Usage {
   const cc = counter(delta.cache_creation_input_tokens);
   if (cc !== null && cc !== current.cacheCreation) {
     next.cacheCreation = cc;
-    [next.cacheCreation5m, next.cacheCreation1h] = reconcileCacheSplit(
-      cc,
-      current.cacheCreation5m,
-      current.cacheCreation1h,
-    );
+    [next.cacheCreation5m, next.cacheCreation1h] = reconcileCacheSplit(cc, current.cacheCreation5m, current.cacheCreation1h);
   }
   applyServerToolUse(next, delta.server_tool_use);
   // Not part of MessageDeltaUsage, but Anthropic-compatible relays may send them: same rule.

@@ -43,7 +43,12 @@ export class Pacer {
   }
 
   /** The first pacing refusal among the enforcing refs, or null when every bucket had the cost. */
-  async check(req: PacedRequest, refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], amount: Amount): Promise<{ refusal: Refusal; budget: BudgetConfig } | null> {
+  async check(
+    req: PacedRequest,
+    refs: readonly InstanceRef[],
+    budgets: readonly BudgetConfig[],
+    amount: Amount,
+  ): Promise<{ refusal: Refusal; budget: BudgetConfig } | null> {
     const priority = req.priority ?? 'normal';
     for (const [i, ref] of refs.entries()) {
       const b = budgets[i];

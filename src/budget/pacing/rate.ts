@@ -4,7 +4,14 @@
  */
 
 /** pico-USD per ms that spreads the remaining budget over the remaining window; null when no pacing is needed. */
-export function pacedRate(limitPico: number, spentPico: number, reservedPico: number, projectedP50: number, windowEnd: number, now: number): number | null {
+export function pacedRate(
+  limitPico: number,
+  spentPico: number,
+  reservedPico: number,
+  projectedP50: number,
+  windowEnd: number,
+  now: number,
+): number | null {
   if (projectedP50 <= limitPico) return null;
   const left = windowEnd - now;
   if (left <= 0) return 0;

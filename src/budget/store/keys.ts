@@ -102,8 +102,7 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
     refitLock: (key) => `${tagged}:fl:${enc(key)}`,
     forecast: (key) => `${tagged}:fc:${enc(key)}`,
     incidentClaim: (key) => `${tagged}:si:${enc(key)}`,
-    alert: (ref, threshold) =>
-      `${tagged}:a:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}:${enc(String(threshold))}`,
+    alert: (ref, threshold) => `${tagged}:a:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}:${enc(String(threshold))}`,
   };
 }
 
@@ -172,7 +171,8 @@ export function assertRefs(refs: readonly InstanceRef[], keys: BudgetKeys): void
     if (typeof ref.budget !== 'string' || ref.budget.length === 0) bad('budget name must be non-empty');
     if (typeof ref.instance !== 'string') bad('instance must be a string');
     if (typeof w.id !== 'string' || w.id.length === 0) bad('window id must be non-empty');
-    if (!Number.isSafeInteger(w.start) || !Number.isSafeInteger(w.end) || w.end < w.start) bad('window start/end must be integers, start <= end');
+    if (!Number.isSafeInteger(w.start) || !Number.isSafeInteger(w.end) || w.end < w.start)
+      bad('window start/end must be integers, start <= end');
     if (!Number.isSafeInteger(w.segmentMs) || w.segmentMs <= 0) bad('segmentMs must be a positive integer');
     if (w.rollingMs !== null && !(Number.isSafeInteger(w.rollingMs) && w.rollingMs >= w.segmentMs)) {
       bad('rollingMs must be an integer >= segmentMs');

@@ -49,7 +49,12 @@ export async function runPace(
 ): Promise<PaceResult> {
   const [ok, wait] = await client.claudeMeterBudgetPace(
     key,
-    String(now), String(cost), String(ratePerMs), String(capacity), String(reserve), String(BUCKET_TTL_MS),
+    String(now),
+    String(cost),
+    String(ratePerMs),
+    String(capacity),
+    String(reserve),
+    String(BUCKET_TTL_MS),
   );
   const w = Number(wait);
   return { ok: ok === 1, waitMs: ok === 1 ? 0 : w < 0 ? Number.POSITIVE_INFINITY : w };

@@ -68,7 +68,8 @@ export function runBacktest(series: Series, o: BacktestOptions): BacktestResult 
   const table = dailyTable(hourly, off);
   const periods = o.window === 'day' ? 24 : MONTH_DAYS;
   for (const k of o.checkpoints) {
-    if (!Number.isInteger(k) || k < 1 || k >= periods) throw new RangeError(`checkpoint ${k} must be an integer in 1..${periods - 1} for ${o.window} windows`);
+    if (!Number.isInteger(k) || k < 1 || k >= periods)
+      throw new RangeError(`checkpoint ${k} must be an integer in 1..${periods - 1} for ${o.window} windows`);
   }
   // One row per window: its slots (hours of a day, or days of a rolling month).
   const rows: Float64Array[] = o.window === 'day' ? [...table.rows] : [];

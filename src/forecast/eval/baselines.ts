@@ -53,11 +53,7 @@ export function pooledFractionBaseline(cum: number, k: number, refs: readonly Ar
  * All baselines for window `w` of `rows` (consecutive whole windows, oldest first) at slot k.
  * Seasonal ones are null when undefined (see the module comment).
  */
-export function baselinePredictions(
-  rows: readonly ArrayLike<number>[],
-  w: number,
-  k: number,
-): Record<BaselineName, number | null> {
+export function baselinePredictions(rows: readonly ArrayLike<number>[], w: number, k: number): Record<BaselineName, number | null> {
   const row = rows[w];
   if (row === undefined) throw new RangeError(`no window ${w}`);
   const cum = cumAt(row, k);

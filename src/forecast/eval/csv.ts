@@ -80,7 +80,8 @@ export function parseSeriesCsv(text: string, opts: LoadOptions = {}): LoadedSeri
   }
   const sortedModels = [...models].sort();
   if (rows.length === 0) {
-    const which = opts.model === undefined ? 'no data rows' : `no rows with model '${opts.model}' (models: ${sortedModels.join(', ') || 'none'})`;
+    const which =
+      opts.model === undefined ? 'no data rows' : `no rows with model '${opts.model}' (models: ${sortedModels.join(', ') || 'none'})`;
     throw new SeriesInputError(which);
   }
   const hasTokens = rows.every((r) => r.input !== null && r.output !== null);

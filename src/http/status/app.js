@@ -32,11 +32,17 @@ async function get(path) {
   return res.json();
 }
 
-export const usd = (v) => (v === null || v === undefined ? '—' : `$${Math.abs(v) < 1 && v !== 0 ? v.toFixed(4) : v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`);
+export const usd = (v) =>
+  v === null || v === undefined
+    ? '—'
+    : `$${Math.abs(v) < 1 && v !== 0 ? v.toFixed(4) : v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 const int = (n) => Number(n).toLocaleString('en-US');
 const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 /** The time, with the date in front when it is not today. */
-const when = (iso) => (new Date(iso).toDateString() === new Date().toDateString() ? time(iso) : `${new Date(iso).toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time(iso)}`);
+const when = (iso) =>
+  new Date(iso).toDateString() === new Date().toDateString()
+    ? time(iso)
+    : `${new Date(iso).toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time(iso)}`;
 const RECENT = 10;
 
 /** An element with attributes and children (strings become text nodes, never HTML). */
@@ -69,7 +75,8 @@ function renderTotals(top, recent) {
   set('total-errors', t.errors, int(t.errors));
   set('total-429', recent.rows.length, int(recent.rows.length) + (recent.rows.length === RECENT ? '+' : ''));
   const k = t.tokens;
-  $('total-tokens').textContent = `${int(k.input)} / ${int(k.output)} / ${int(k.cache_creation_5m + k.cache_creation_1h)} / ${int(k.cache_read)}`;
+  $('total-tokens').textContent =
+    `${int(k.input)} / ${int(k.output)} / ${int(k.cache_creation_5m + k.cache_creation_1h)} / ${int(k.cache_read)}`;
 }
 
 function renderBudgets(budgets, forecasts) {
@@ -77,17 +84,27 @@ function renderBudgets(budgets, forecasts) {
   const rows = budgets.map((b) => {
     const f = fc.get(`${b.budget}|${b.instance}`);
     const p = f ? f.projected_usd : null;
-    const used = b.limit_usd ? (b.spent_usd + b.reserved_usd) / b.limit_usd : b.limit_tokens ? (b.spent_tokens + b.reserved_tokens) / b.limit_tokens : 0;
+    const used = b.limit_usd
+      ? (b.spent_usd + b.reserved_usd) / b.limit_usd
+      : b.limit_tokens
+        ? (b.spent_tokens + b.reserved_tokens) / b.limit_tokens
+        : 0;
     const band = p ? `${usd(p.p10)} · ${usd(p.p50)} · ${usd(p.p90)}` : '—';
     const limit = b.limit_usd !== null ? usd(b.limit_usd) : `${int(b.limit_tokens)} tokens`;
-    return el('tr', { 'data-budget': b.budget, 'data-instance': b.instance },
-      el('td', {}, b.budget), el('td', { class: 'mono' }, b.instance), el('td', {}, `${b.window.spec} · ${b.window.id}`), el('td', {}, b.action),
+    return el(
+      'tr',
+      { 'data-budget': b.budget, 'data-instance': b.instance },
+      el('td', {}, b.budget),
+      el('td', { class: 'mono' }, b.instance),
+      el('td', {}, `${b.window.spec} · ${b.window.id}`),
+      el('td', {}, b.action),
       num('spent_usd', b.spent_usd, b.limit_usd === null && b.limit_tokens !== null ? `${int(b.spent_tokens)} tok` : usd(b.spent_usd)),
       num('reserved_usd', b.reserved_usd, usd(b.reserved_usd)),
       num('projected_p50_usd', p ? p.p50 : '', band),
       num('limit_usd', b.limit_usd ?? '', limit),
       el('td', { class: 'barcell' }, barSpan(used, b.status), el('small', {}, ` ${Math.round(used * 100)}%`)),
-      el('td', { 'data-field': 'status' }, el('span', { class: `status ${b.status}` }, b.status)));
+      el('td', { 'data-field': 'status' }, el('span', { class: `status ${b.status}` }, b.status)),
+    );
   });
   $('budgets').tBodies[0].replaceChildren(...rows);
   $('budgets-empty').hidden = budgets.length > 0;
@@ -95,14 +112,35 @@ function renderBudgets(budgets, forecasts) {
 
 function renderRanked(id, rows, cols) {
   const max = Math.max(1e-12, ...rows.map((r) => r.cost_usd));
-  $(id).tBodies[0].replaceChildren(...rows.map((r) =>
-    el('tr', { 'data-value': r.value }, el('td', { class: 'mono' }, r.value === '' ? '(untagged)' : r.value), ...cols(r), num('cost_usd', r.cost_usd, usd(r.cost_usd)), bar(r.cost_usd / max))));
+  $(id).tBodies[0].replaceChildren(
+    ...rows.map((r) =>
+      el(
+        'tr',
+        { 'data-value': r.value },
+        el('td', { class: 'mono' }, r.value === '' ? '(untagged)' : r.value),
+        ...cols(r),
+        num('cost_usd', r.cost_usd, usd(r.cost_usd)),
+        bar(r.cost_usd / max),
+      ),
+    ),
+  );
 }
 
 function renderRecent(recent) {
-  $('recent').tBodies[0].replaceChildren(...recent.rows.map((r) =>
-    el('tr', { 'data-id': r.id, 'data-reason': r.reason }, el('td', { class: 'nowrap' }, when(r.time)), el('td', { 'data-field': 'detail' }, r.detail),
-      el('td', { class: 'mono' }, r.key_id), el('td', {}, r.tag || '—'), el('td', { class: 'mono' }, r.model ?? '—'), el('td', { class: 'mono' }, r.path))));
+  $('recent').tBodies[0].replaceChildren(
+    ...recent.rows.map((r) =>
+      el(
+        'tr',
+        { 'data-id': r.id, 'data-reason': r.reason },
+        el('td', { class: 'nowrap' }, when(r.time)),
+        el('td', { 'data-field': 'detail' }, r.detail),
+        el('td', { class: 'mono' }, r.key_id),
+        el('td', {}, r.tag || '—'),
+        el('td', { class: 'mono' }, r.model ?? '—'),
+        el('td', { class: 'mono' }, r.path),
+      ),
+    ),
+  );
   $('recent-empty').hidden = recent.rows.length > 0;
 }
 
@@ -112,8 +150,16 @@ function renderHealth(h) {
   badge.textContent = h.status === 'ok' ? `store ${h.store.kind}: ok` : `store ${h.store.kind}: ${h.store.detail ?? 'unreachable'}`;
   $('meta').textContent = `v${h.version} · prices ${h.pricing_version}`;
   const r = h.recorder ?? {};
-  const pairs = [['store', h.store.kind], ['reachable', h.store.reachable ? 'yes' : `no${h.store.detail ? ` (${h.store.detail})` : ''}`],
-    ['records written', r.written], ['pending', r.pending], ['journaled (waiting for the store)', r.journaled], ['dropped', r.dropped], ['write failures', r.failures], ['upstream', h.upstream]];
+  const pairs = [
+    ['store', h.store.kind],
+    ['reachable', h.store.reachable ? 'yes' : `no${h.store.detail ? ` (${h.store.detail})` : ''}`],
+    ['records written', r.written],
+    ['pending', r.pending],
+    ['journaled (waiting for the store)', r.journaled],
+    ['dropped', r.dropped],
+    ['write failures', r.failures],
+    ['upstream', h.upstream],
+  ];
   $('health').replaceChildren(...pairs.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-field': k.split(' ')[0] }, v ?? '—')]));
 }
 
@@ -123,7 +169,12 @@ function chartOptions(budgets) {
   const usdBudgets = budgets.filter((b) => b.limit_usd !== null);
   const values = [...usdBudgets.map((b) => `${b.budget}|${b.instance}`), ''];
   const previous = select.value;
-  select.replaceChildren(...usdBudgets.map((b) => el('option', { value: `${b.budget}|${b.instance}` }, `${b.budget}${b.instance === '*' ? '' : ` (${b.instance})`} · ${b.window.spec}`)), el('option', { value: '' }, 'all traffic today'));
+  select.replaceChildren(
+    ...usdBudgets.map((b) =>
+      el('option', { value: `${b.budget}|${b.instance}` }, `${b.budget}${b.instance === '*' ? '' : ` (${b.instance})`} · ${b.window.spec}`),
+    ),
+    el('option', { value: '' }, 'all traffic today'),
+  );
   const day = usdBudgets.find((b) => b.window.spec === 'day');
   select.value = values.includes(previous) && previous !== '' ? previous : day ? `${day.budget}|${day.instance}` : values[0];
   return select.value;
@@ -133,21 +184,37 @@ async function refresh() {
   clearTimeout(timer);
   try {
     const from = localMidnight();
-    const [health, budgets, forecast, top, recent] = await Promise.all([get('health'), get('budgets'), get('forecast'), get(`top?from=${from}&limit=10`), get(`recent?status=429&limit=${RECENT}`)]);
+    const [health, budgets, forecast, top, recent] = await Promise.all([
+      get('health'),
+      get('budgets'),
+      get('forecast'),
+      get(`top?from=${from}&limit=10`),
+      get(`recent?status=429&limit=${RECENT}`),
+    ]);
     const choice = chartOptions(budgets.budgets);
     const [budget, instance] = choice.split('|');
-    const chart = await get(choice ? `chart?budget=${encodeURIComponent(budget)}&instance=${encodeURIComponent(instance)}` : `chart?from=${from}`);
+    const chart = await get(
+      choice ? `chart?budget=${encodeURIComponent(budget)}&instance=${encodeURIComponent(instance)}` : `chart?from=${from}`,
+    );
     $('content').hidden = false; // before drawing: the chart measures its width
     renderHealth(health);
     renderTotals(top, recent);
     renderBudgets(budgets.budgets, forecast.forecasts);
-    renderRanked('models', top.models, (r) => [num('requests', r.requests, int(r.requests)), num('input', r.tokens.input, int(r.tokens.input)), num('output', r.tokens.output, int(r.tokens.output)), num('cache_read', r.tokens.cache_read, int(r.tokens.cache_read))]);
+    renderRanked('models', top.models, (r) => [
+      num('requests', r.requests, int(r.requests)),
+      num('input', r.tokens.input, int(r.tokens.input)),
+      num('output', r.tokens.output, int(r.tokens.output)),
+      num('cache_read', r.tokens.cache_read, int(r.tokens.cache_read)),
+    ]);
     renderRanked('keys', top.key_ids, (r) => [num('requests', r.requests, int(r.requests))]);
     renderRanked('tags', top.tags, (r) => [num('requests', r.requests, int(r.requests))]);
     renderRecent(recent);
     lastChart = chart;
     $('chart-title').textContent = drawChart($('chart'), chart);
-    $('chart-note').textContent = chart.source === 'budget_history' ? 'spent: the budget\'s own hourly history (its filters span several dimensions), which also counts refused demand' : '';
+    $('chart-note').textContent =
+      chart.source === 'budget_history'
+        ? "spent: the budget's own hourly history (its filters span several dimensions), which also counts refused demand"
+        : '';
     $('login').hidden = true;
     $('error').hidden = true;
     $('updated').textContent = `updated ${time(new Date().toISOString())}`;

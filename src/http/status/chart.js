@@ -37,7 +37,11 @@ function timeTicks(start, end) {
   else first.setHours(0, 0, 0, 0);
   for (let t = first.getTime(); t <= end; t += step) if (t >= start) out.push(t);
   const hm = { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
-  return { ticks: out, label: (t) => (step < 86_400_000 ? new Date(t).toLocaleTimeString([], hm) : new Date(t).toLocaleDateString([], { month: 'short', day: 'numeric' })) };
+  return {
+    ticks: out,
+    label: (t) =>
+      step < 86_400_000 ? new Date(t).toLocaleTimeString([], hm) : new Date(t).toLocaleDateString([], { month: 'short', day: 'numeric' }),
+  };
 }
 
 /** Draws at the element's own width, so text stays at its CSS size on any screen. */
@@ -66,9 +70,16 @@ export function drawChart(svg, data) {
   }
   const { ticks, label } = timeTicks(start, end);
   // The last tick (often the window's end) is right-aligned so it is not cut off.
-  for (const t of ticks) parts.push(node('text', { x: x(t), y: H - M.b + 18, class: 'tick', 'text-anchor': t > end - (end - start) * 0.03 ? 'end' : 'middle' }, label(t)));
+  for (const t of ticks)
+    parts.push(
+      node('text', { x: x(t), y: H - M.b + 18, class: 'tick', 'text-anchor': t > end - (end - start) * 0.03 ? 'end' : 'middle' }, label(t)),
+    );
   if (fc.length > 1) {
-    const band = `${line(fc, 3)} ${fc.slice().reverse().map((p) => `L${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')} Z`;
+    const band = `${line(fc, 3)} ${fc
+      .slice()
+      .reverse()
+      .map((p) => `L${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`)
+      .join(' ')} Z`;
     parts.push(node('path', { d: band, class: 'band' }));
     parts.push(node('path', { d: line(fc, 2), class: 'p50' }));
   }
@@ -82,6 +93,8 @@ export function drawChart(svg, data) {
   parts.push(node('line', { x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, class: 'axis' }));
   svg.replaceChildren(...parts);
   const title = data.budget === null ? 'all traffic' : `${data.budget}${data.instance === '*' ? '' : ` (${data.instance})`}`;
-  const p50 = fc.length ? ` · forecast p50 ${usd(fc[fc.length - 1][2])} (p10–p90 ${usd(fc[fc.length - 1][1])}–${usd(fc[fc.length - 1][3])})` : '';
+  const p50 = fc.length
+    ? ` · forecast p50 ${usd(fc[fc.length - 1][2])} (p10–p90 ${usd(fc[fc.length - 1][1])}–${usd(fc[fc.length - 1][3])})`
+    : '';
   return `${title}, window ${data.window.id}: spent ${usd(last)}${data.limit_usd === null ? '' : ` of ${usd(data.limit_usd)}`}${p50}`;
 }

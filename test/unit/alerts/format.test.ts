@@ -58,7 +58,14 @@ test('spend spike: text with truncated key, then with instance and tag', () => {
     text: ":rotating_light: claude-meter: spend spike on budget 'x': $120.00/h vs expected $3.00/h (40×), key ab12…",
   });
   assert.equal(
-    alertText({ ...spike, instance: 'team-b', multiple: 2.5, rate_usd_per_hour: 0.005, expected_usd_per_hour: 0.002, offender: { key_id: 'ab12', tag: 'batch' } }),
+    alertText({
+      ...spike,
+      instance: 'team-b',
+      multiple: 2.5,
+      rate_usd_per_hour: 0.005,
+      expected_usd_per_hour: 0.002,
+      offender: { key_id: 'ab12', tag: 'batch' },
+    }),
     ":rotating_light: claude-meter: spend spike on budget 'x': $0.0050/h vs expected $0.0020/h (2.5×), instance team-b, key ab12, tag batch",
   );
   assert.match(alertText({ ...spike, offender: {} }), /\(40×\)$/);

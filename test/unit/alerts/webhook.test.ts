@@ -47,13 +47,23 @@ async function receiver(t: T, reply: Reply) {
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   /** Resolves once `n` requests have arrived. */
   const arrived = (n: number): Promise<void> =>
-    within(`request ${n} at the receiver`, got.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve })), 5_000);
+    within(
+      `request ${n} at the receiver`,
+      got.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve })),
+      5_000,
+    );
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const n = got.length;
-      got.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString(), at: performance.now() });
+      got.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+        at: performance.now(),
+      });
       for (const w of waiters.filter((x) => x.n <= got.length)) w.resolve();
       const r = reply(n);
       if (r !== null) res.writeHead(r.status, r.headers).end(r.body ?? '');
@@ -70,7 +80,10 @@ async function receiver(t: T, reply: Reply) {
 }
 
 /** `backoffMs: null` keeps the alerter's default backoff; otherwise retries wait 5 ms unless told. */
-function setup(t: T, opts: Partial<Omit<WebhookAlerterOptions, 'backoffMs'>> & { url: string | null; backoffMs?: WebhookAlerterOptions['backoffMs'] | null }) {
+function setup(
+  t: T,
+  opts: Partial<Omit<WebhookAlerterOptions, 'backoffMs'>> & { url: string | null; backoffMs?: WebhookAlerterOptions['backoffMs'] | null },
+) {
   const clock = new ManualClock(0);
   const { backoffMs = () => 5, ...rest } = opts;
   const logs: Array<{ level: string; obj: object; msg: string }> = [];
@@ -105,7 +118,8 @@ function setup(t: T, opts: Partial<Omit<WebhookAlerterOptions, 'backoffMs'>> & {
     }
   };
   /** The delay of the next timer `match` accepts, once the alerter arms it. */
-  const armed = (match: (delayMs: number) => boolean): Promise<number> => within('the alerter to wait on its clock', clock.armed(match), 5_000);
+  const armed = (match: (delayMs: number) => boolean): Promise<number> =>
+    within('the alerter to wait on its clock', clock.armed(match), 5_000);
   return { clock, alerter, logs, results, errors, deliver, armed };
 }
 
@@ -153,7 +167,14 @@ test('500 on every attempt: failed after maxAttempts, one error log with origin 
   assert.equal(r.got.length, 3);
   assert.deepEqual(results, ['retried', 'retried', 'failed']);
   assert.equal(errors().length, 1);
-  assert.deepEqual(errors()[0]!.obj, { alert: 'budget_threshold', budget: 'team-a', target: r.origin, attempts: 3, status: 502, response: 'bad gateway' });
+  assert.deepEqual(errors()[0]!.obj, {
+    alert: 'budget_threshold',
+    budget: 'team-a',
+    target: r.origin,
+    attempts: 3,
+    status: 502,
+    response: 'bad gateway',
+  });
   noSecrets(logs);
 });
 
@@ -165,7 +186,14 @@ test('400 is not retried', async (t) => {
   assert.equal(r.got.length, 1);
   assert.deepEqual(results, ['failed']);
   assert.equal(errors().length, 1);
-  assert.deepEqual(errors()[0]!.obj, { alert: 'budget_threshold', budget: 'team-a', target: r.origin, attempts: 1, status: 400, response: 'invalid_payload' });
+  assert.deepEqual(errors()[0]!.obj, {
+    alert: 'budget_threshold',
+    budget: 'team-a',
+    target: r.origin,
+    attempts: 1,
+    status: 400,
+    response: 'invalid_payload',
+  });
   noSecrets(logs);
 });
 
@@ -191,8 +219,14 @@ test('a receiver that never answers: each attempt times out, then failed', async
 });
 
 test('the default backoff: 500 ms doubling to a 30 s cap, with equal jitter drawn from the clock', async (t) => {
-  assert.deepEqual([1, 2, 3].map((a) => defaultBackoffMs(a, 0)), [250, 500, 1_000]);
-  assert.deepEqual([1, 2, 3].map((a) => defaultBackoffMs(a, 0.5)), [375, 750, 1_500]);
+  assert.deepEqual(
+    [1, 2, 3].map((a) => defaultBackoffMs(a, 0)),
+    [250, 500, 1_000],
+  );
+  assert.deepEqual(
+    [1, 2, 3].map((a) => defaultBackoffMs(a, 0.5)),
+    [375, 750, 1_500],
+  );
   assert.equal(defaultBackoffMs(20, 0.5), 22_500, 'capped: 30 s base');
   const r = await receiver(t, (n) => ({ status: n < 2 ? 500 : 200 }));
   const { alerter, deliver } = setup(t, { url: r.url, maxAttempts: 3, backoffMs: null });
@@ -251,7 +285,13 @@ test('send() returns before the receiver gets the request', async (t) => {
 
 test('queue bound: beyond maxPending alerts are dropped, logged once, and close() cancels the rest', async (t) => {
   const r = await receiver(t, () => null);
-  const { clock, alerter, results, errors, armed } = setup(t, { url: r.url, timeoutMs: 10_000, maxPending: 3, concurrency: 1, closeTimeoutMs: 50 });
+  const { clock, alerter, results, errors, armed } = setup(t, {
+    url: r.url,
+    timeoutMs: 10_000,
+    maxPending: 3,
+    concurrency: 1,
+    closeTimeoutMs: 50,
+  });
   for (let i = 0; i < 5; i++) alerter.send(event);
   assert.deepEqual(results, ['failed', 'failed']);
   assert.equal(errors().filter((e) => e.msg.includes('queue full')).length, 1);
@@ -286,7 +326,10 @@ test('url null: send() is a no-op logged at debug', async (t) => {
   alerter.send(event);
   await alerter.flush();
   assert.deepEqual(results, []);
-  assert.deepEqual(logs.map((l) => l.level), ['debug']);
+  assert.deepEqual(
+    logs.map((l) => l.level),
+    ['debug'],
+  );
 });
 
 test('a throwing logger or onResult never escapes send()', async (t) => {
@@ -321,7 +364,10 @@ test('a pending retry does not keep the process alive', () => {
       a.send({ kind: 'spend_spike', budget: 'b', instance: '*', rate_usd_per_hour: 2, expected_usd_per_hour: 1, multiple: 2, offender: {}, at: '' });
     });`;
   const t0 = performance.now();
-  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 30_000, encoding: 'utf8' });
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    timeout: 30_000,
+    encoding: 'utf8',
+  });
   assert.equal(child.status, 0, child.stderr);
   assert.ok(performance.now() - t0 < 20_000, 'exited without waiting for the 60 s retry');
 });

@@ -14,10 +14,7 @@ const json = (name: string): unknown => JSON.parse(jsonFixture(name).toString('u
 
 test('usageFromObject reads every field of the full Usage object', () => {
   const body = json('message-cache-split.json') as { usage: unknown };
-  assert.deepEqual(
-    usageFromObject(body.usage),
-    CACHE_SPLIT_USAGE,
-  );
+  assert.deepEqual(usageFromObject(body.usage), CACHE_SPLIT_USAGE);
 });
 
 test('usageFromObject: null cache counters are 0, absent split is null', () => {

@@ -33,7 +33,11 @@ test('with 1 to 14 days of history it still beats the best naive rule on the geo
 
 test('bias is the mean signed error, and a truncated history hides the older days from model and baselines', () => {
   // Days alternate 100 and 300 per hour: yesterday's level is always wrong, by ×3 or ×1/3.
-  const s = makeSeries(0, HOUR_MS, Array.from({ length: 24 * 6 }, (_, i) => (Math.floor(i / 24) % 2 === 0 ? 100 : 300)));
+  const s = makeSeries(
+    0,
+    HOUR_MS,
+    Array.from({ length: 24 * 6 }, (_, i) => (Math.floor(i / 24) % 2 === 0 ? 100 : 300)),
+  );
   const r = runBacktest(s, { window: 'day', checkpoints: [12], history: 1 });
   assert.equal(r.firstEvaluated, 1);
   assert.equal(r.windows, 5);
@@ -47,7 +51,18 @@ test('bias is the mean signed error, and a truncated history hides the older day
 });
 
 test('leave-one-series-out scores each series with the candidate chosen on the others', () => {
-  const cell = (series: string, ratio: number) => ({ series, history: 'full' as const, checkpoint: 6, days: 1, mape: ratio, bestBaseline: 'linear', bestMape: 1, ratio, bias: 0, coverage: 1 });
+  const cell = (series: string, ratio: number) => ({
+    series,
+    history: 'full' as const,
+    checkpoint: 6,
+    days: 1,
+    mape: ratio,
+    bestBaseline: 'linear',
+    bestMape: 1,
+    ratio,
+    bias: 0,
+    coverage: 1,
+  });
   // Candidate 1 is best on a and b but terrible on c; choosing on the others exposes it.
   const byCand = [
     [[cell('a', 1)], [cell('b', 1)], [cell('c', 1)]],
@@ -55,5 +70,8 @@ test('leave-one-series-out scores each series with the candidate chosen on the o
   ];
   const { chosen, cells: out } = leaveOneSeriesOut(byCand, ['a', 'b', 'c']);
   assert.deepEqual(chosen, ['0', '0', '1']);
-  assert.deepEqual(out.map((c) => c.ratio), [1, 1, 4]);
+  assert.deepEqual(
+    out.map((c) => c.ratio),
+    [1, 1, 4],
+  );
 });

@@ -26,7 +26,11 @@ test("a key's own history (5 outputs in the bucket) replaces the prior, at its 9
   for (let i = 0; i < 20; i++) e.observe('m', 'busy', 400, usage(100, 50), 1024);
   for (const out of [300, 310, 320, 330, 340]) e.observe('m', 'long', 400, usage(100, out), 1024);
   assert.equal(e.estimate('m', 'long', 400, 1024).outputTokens, 340);
-  assert.equal(e.estimate('m', 'fresh', 400, 1024).outputTokens, 330, 'the prior holds both keys: its p95 (nearest rank of 25) is among the long outputs');
+  assert.equal(
+    e.estimate('m', 'fresh', 400, 1024).outputTokens,
+    330,
+    'the prior holds both keys: its p95 (nearest rank of 25) is among the long outputs',
+  );
   assert.equal(e.estimate('m', 'busy', 400, 1024).outputTokens, 50);
 });
 

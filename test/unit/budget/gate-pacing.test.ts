@@ -12,7 +12,15 @@ import { DEFAULTS } from '../../../src/config/defaults.ts';
 import { budget } from '../../helpers/budget-config.ts';
 
 const req = (id: string, priority: 'low' | 'normal' = 'normal'): GateRequest => ({
-  id, keyId: 'k', tag: '', model: 'claude-haiku-4-5', path: '/v1/messages', bytes: 400, maxTokens: 100, betas: [], priority,
+  id,
+  keyId: 'k',
+  tag: '',
+  model: 'claude-haiku-4-5',
+  path: '/v1/messages',
+  bytes: 400,
+  maxTokens: 100,
+  betas: [],
+  priority,
 });
 
 const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
@@ -120,7 +128,14 @@ test('a paced refusal says so in its kind; a refusal by the limit says limit', a
   assert.ok(paced.kind === 'refused' && paced.refusal.kind === 'paced');
   const b = budget({ name: 'tiny', limit_usd: 0.000001 });
   const store = new MemoryBudgetStore();
-  const capped = new BudgetGate({ catalog: new BudgetCatalog([b], () => pricer), ledger: store, buckets: store, pricer: () => pricer, clock: systemClock, logger: silentLogger });
+  const capped = new BudgetGate({
+    catalog: new BudgetCatalog([b], () => pricer),
+    ledger: store,
+    buckets: store,
+    pricer: () => pricer,
+    clock: systemClock,
+    logger: silentLogger,
+  });
   const refused = await capped.admit(req('c'));
   assert.ok(refused.kind === 'refused' && refused.refusal.kind === 'limit');
 });

@@ -17,7 +17,15 @@ import { budget } from '../../helpers/budget-config.ts';
 
 const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 const req = (id: string, maxTokens = 100, leaving?: () => AbortSignal): GateRequest => ({
-  id, keyId: 'k', tag: '', model: 'claude-haiku-4-5', path: '/v1/messages', bytes: 400, maxTokens, betas: [], ...(leaving ? { leaving } : {}),
+  id,
+  keyId: 'k',
+  tag: '',
+  model: 'claude-haiku-4-5',
+  path: '/v1/messages',
+  bytes: 400,
+  maxTokens,
+  betas: [],
+  ...(leaving ? { leaving } : {}),
 });
 
 /** `p` once the clock has let everything pending run; fails if it is still waiting. */
@@ -31,7 +39,14 @@ async function atOnce<T>(clock: ManualClock, p: Promise<T>): Promise<T> {
 
 function setup(limitOf: (small: number) => number, admission: Partial<BudgetConfig['admission']> = {}) {
   const clock = new ManualClock(Date.UTC(2026, 10, 2, 12));
-  const probe = new BudgetGate({ catalog: new BudgetCatalog([], () => pricer), ledger: new MemoryBudgetStore(), buckets: new MemoryBudgetStore(), pricer: () => pricer, clock, logger: silentLogger });
+  const probe = new BudgetGate({
+    catalog: new BudgetCatalog([], () => pricer),
+    ledger: new MemoryBudgetStore(),
+    buckets: new MemoryBudgetStore(),
+    pricer: () => pricer,
+    clock,
+    logger: silentLogger,
+  });
   const small = probe.expected(req('probe')).pico;
   const b = budget({ name: 'cap', limit_usd: limitOf(small) / 1e12, admission: { max_wait_ms: 2_000, max_queue: 16, ...admission } });
   const store = new MemoryBudgetStore();
@@ -46,7 +61,11 @@ function setup(limitOf: (small: number) => number, admission: Partial<BudgetConf
     pricer: () => pricer,
     clock,
     logger: silentLogger,
-    events: { onQueueDepth: (_b, d) => depth.push(d), onWaited: (_b, o, s) => (waited.push(o), waitedS.push(s)), onRefused: (_b, c) => refusals.push(c) },
+    events: {
+      onQueueDepth: (_b, d) => depth.push(d),
+      onWaited: (_b, o, s) => (waited.push(o), waitedS.push(s)),
+      onRefused: (_b, c) => refusals.push(c),
+    },
   });
   const settle = async (a: Admission, id: string, pico: number): Promise<void> => {
     assert.equal(a.kind, 'admitted');
@@ -108,7 +127,10 @@ test('the queue is bounded, the wait is bounded, and both refusals say in_flight
   if (timedOut.kind !== 'refused') return;
   assert.equal(timedOut.refusal.cause, 'in_flight');
   assert.equal(timedOut.refusal.retryAfterS, 2);
-  assert.match(timedOut.refusal.message, /has no headroom: spent \$0\.0000 \+ \$0\.0006 in flight of \$0\.0010; this request \(about \$0\.0006\) would fit without the reservations in flight, and waited 150 ms for them to settle/);
+  assert.match(
+    timedOut.refusal.message,
+    /has no headroom: spent \$0\.0000 \+ \$0\.0006 in flight of \$0\.0010; this request \(about \$0\.0006\) would fit without the reservations in flight, and waited 150 ms for them to settle/,
+  );
   assert.deepEqual(refusals, ['in_flight', 'in_flight']);
   assert.deepEqual(waited, ['refused']);
   await gate.close();

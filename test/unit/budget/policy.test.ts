@@ -62,7 +62,10 @@ test('nearly exhausted: one pico under the limit, and the request needs more tha
   assert.equal(r.cause, 'nearly_exhausted');
   assert.equal(r.headers['x-meter-budget-refusal'], 'nearly_exhausted');
   const s = refusal(cap, ref(), st(9.8), usd(0.5), NOW);
-  assert.equal(s.message, `budget 'cap' (day) nearly exhausted: spent $9.80 of $10.00 (this request needs about $0.5000), resets ${END_ISO}`);
+  assert.equal(
+    s.message,
+    `budget 'cap' (day) nearly exhausted: spent $9.80 of $10.00 (this request needs about $0.5000), resets ${END_ISO}`,
+  );
   assert.equal(s.headers['x-meter-budget-remaining-usd'], '0.200000');
 });
 
@@ -93,14 +96,20 @@ test('in flight after waiting, or with the queue full, the message says which', 
   const waited = refusal(cap, ref(), st(9, 0.6), usd(0.5), NOW, { waitedMs: 149.6, queueFull: false });
   assert.match(waited.message, /would fit without the reservations in flight, and waited 150 ms for them to settle; retry when/);
   const full = refusal(cap, ref(), st(9, 0.6), usd(0.5), NOW, { waitedMs: 0, queueFull: true });
-  assert.match(full.message, /would fit without the reservations in flight, but the queue of requests waiting for them is full; retry when/);
+  assert.match(
+    full.message,
+    /would fit without the reservations in flight, but the queue of requests waiting for them is full; retry when/,
+  );
 });
 
 test('a token limit is judged and worded in tokens, with thousands separators; its headers are token headers', () => {
   const tokensOnly = ref({ limitPico: null, limitTokens: 1000 });
   const nearly = refusal(cap, tokensOnly, st(0, 0, 900), usd(5, 200), NOW);
   assert.equal(nearly.cause, 'nearly_exhausted', 'USD is not limited, so the amount in USD does not matter');
-  assert.equal(nearly.message, `budget 'cap' (day) nearly exhausted: used 900 of 1,000 tokens (this request needs about 200 tokens), resets ${END_ISO}`);
+  assert.equal(
+    nearly.message,
+    `budget 'cap' (day) nearly exhausted: used 900 of 1,000 tokens (this request needs about 200 tokens), resets ${END_ISO}`,
+  );
   assert.equal(nearly.headers['x-meter-budget-limit-tokens'], '1000');
   assert.equal(nearly.headers['x-meter-budget-remaining-tokens'], '100');
   assert.equal(nearly.headers['x-meter-budget-limit-usd'], undefined);
@@ -124,13 +133,23 @@ test('per-key scope names the instance in the message and a header; a rolling wi
   const perKey = budget({ name: 'per', scope: 'per_key', window: '24h', limit_usd: 10 });
   const rolling = { id: 'rolling', start: NOW - DAY, end: NOW, segmentMs: HOUR, rollingMs: DAY };
   const r = refusal(perKey, ref({ budget: 'per', instance: 'ab12', window: rolling }), st(10), usd(0.5), NOW);
-  assert.equal(r.message, "budget 'per' for key 'ab12' (24h) exhausted: spent $10.00 of $10.00, headroom returns as spend ages out of the window");
+  assert.equal(
+    r.message,
+    "budget 'per' for key 'ab12' (24h) exhausted: spent $10.00 of $10.00, headroom returns as spend ages out of the window",
+  );
   assert.equal(r.retryAfterS, 3600);
   assert.equal(r.headers['x-meter-budget-instance'], 'ab12');
   assert.equal(r.headers['x-meter-budget-reset'], new Date(NOW + HOUR).toISOString());
-  assert.equal(refusal(cap, ref(), st(10), usd(0.5), NOW).headers['x-meter-budget-instance'], undefined, 'a global budget has no instance header');
+  assert.equal(
+    refusal(cap, ref(), st(10), usd(0.5), NOW).headers['x-meter-budget-instance'],
+    undefined,
+    'a global budget has no instance header',
+  );
   const perTag = budget({ name: 'tags', scope: 'per_tag', limit_usd: 10 });
-  assert.match(refusal(perTag, ref({ instance: 'batch' }), st(10), usd(0.5), NOW).message, /^budget 'tags' for tag 'batch' \(day\) exhausted/);
+  assert.match(
+    refusal(perTag, ref({ instance: 'batch' }), st(10), usd(0.5), NOW).message,
+    /^budget 'tags' for tag 'batch' \(day\) exhausted/,
+  );
   assert.equal(budgetHeaders(perTag, ref({ instance: 'batch' }), st(1), null)['x-meter-budget-instance'], 'batch');
 });
 
@@ -145,8 +164,15 @@ test('retry-after is at least 1 s, and x-should-retry holds up to MAX_USEFUL_RET
 test('a queued refusal read no state: in_flight, a short retry, and no figures in its headers', () => {
   const r = queuedRefusal(cap, ref(), { waitedMs: 2_000, queueFull: false });
   assert.deepEqual([r.kind, r.cause, r.status, r.retryAfterS, r.shouldRetry], ['limit', 'in_flight', 429, INFLIGHT_RETRY_S, true]);
-  assert.equal(r.message, "budget 'cap' (day) has no headroom while requests are in flight, and waited 2000 ms for them to settle; retry when in-flight requests finish");
-  assert.deepEqual(r.headers, { 'x-meter-budget-name': 'cap', 'x-meter-budget-window': '2026-11-27', 'x-meter-budget-refusal': 'in_flight' });
+  assert.equal(
+    r.message,
+    "budget 'cap' (day) has no headroom while requests are in flight, and waited 2000 ms for them to settle; retry when in-flight requests finish",
+  );
+  assert.deepEqual(r.headers, {
+    'x-meter-budget-name': 'cap',
+    'x-meter-budget-window': '2026-11-27',
+    'x-meter-budget-refusal': 'in_flight',
+  });
 });
 
 test('a paced refusal: retry-after from the bucket wait, or to the window end when it never refills', () => {
@@ -154,7 +180,10 @@ test('a paced refusal: retry-after from the bucket wait, or to the window end wh
   const rate = USD / HOUR / 2; // $0.50 per hour
   const r = pacedRefusal(throttle, ref(), rate, 2_100, NOW);
   assert.deepEqual([r.kind, r.cause, r.status, r.retryAfterS, r.shouldRetry], ['paced', 'paced', 429, 3, true]);
-  assert.equal(r.message, `budget 'cap' (day) is paced: spend is projected past $10.00 before ${END_ISO}, so it is admitted at $0.5000/h; retry in 3s`);
+  assert.equal(
+    r.message,
+    `budget 'cap' (day) is paced: spend is projected past $10.00 before ${END_ISO}, so it is admitted at $0.5000/h; retry in 3s`,
+  );
   assert.deepEqual(r.headers, {
     'x-meter-budget-name': 'cap',
     'x-meter-budget-window': '2026-11-27',

@@ -56,14 +56,20 @@ test('store down: retries after 250 ms, doubling to a 10 s cap; the first succes
   assert.deepEqual(w.queue.stats(), { pending: 1, dropped: 0 });
   w.queue.push(settle('b'));
   for (let i = 0; i < 8; i++) await w.clock.next();
-  const gaps = w.failedAt().slice(1).map((at, i) => at - w.failedAt()[i]!);
+  const gaps = w
+    .failedAt()
+    .slice(1)
+    .map((at, i) => at - w.failedAt()[i]!);
   assert.deepEqual(gaps, [RETRY_INITIAL_MS, 500, 1_000, 2_000, 4_000, 8_000, RETRY_MAX_MS, RETRY_MAX_MS]);
   assert.deepEqual(new Set(w.store.runs.map((r) => r.id)), new Set(['a']), 'only the head is retried');
   w.store.up = true;
   await w.clock.next();
   assert.deepEqual(w.store.applied, ['a', 'b']);
   assert.deepEqual(w.queue.stats(), { pending: 0, dropped: 0 });
-  assert.deepEqual(w.lines, ['error: budget store unreachable: settles are queued and retried', 'info: budget store reachable again: queued settles applied']);
+  assert.deepEqual(w.lines, [
+    'error: budget store unreachable: settles are queued and retried',
+    'info: budget store reachable again: queued settles applied',
+  ]);
   assert.equal(w.clock.pending, 0, 'no retry left armed');
 
   // The next outage starts over from the initial delay.

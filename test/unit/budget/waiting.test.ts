@@ -61,7 +61,12 @@ test('FIFO: a newcomer that would fit queues behind the head, and only the head 
   assert.equal(await small, 'admitted:small');
   assert.deepEqual(w.answers, ['admitted:large', 'admitted:small']);
   assert.deepEqual(w.attempts, ['large', 'large', 'small'], 'the new head tried at once, without another wake');
-  assert.deepEqual(w.depths, [['cap', 1], ['cap', 2], ['cap', 1], ['cap', 0]]);
+  assert.deepEqual(w.depths, [
+    ['cap', 1],
+    ['cap', 2],
+    ['cap', 1],
+    ['cap', 0],
+  ]);
   assert.equal(w.room.idle, true);
   assert.equal(w.clock.pending, 0, 'no deadline or poll left armed');
 });
@@ -127,14 +132,23 @@ test('a client that leaves is answered left at once; the waiter behind it become
   assert.equal(await leaver, 'left:leaver');
   assert.equal(await next, 'admitted:next');
   assert.deepEqual(w.attempts, ['next'], 'the leaver never tried again');
-  assert.deepEqual(w.depths, [['cap', 1], ['cap', 2], ['cap', 1], ['cap', 0]]);
+  assert.deepEqual(w.depths, [
+    ['cap', 1],
+    ['cap', 2],
+    ['cap', 1],
+    ['cap', 0],
+  ]);
   const gone = new AbortController();
   gone.abort();
   assert.equal(await w.ask('late', 1, { signal: gone.signal }), 'left:late', 'already gone: never queued');
 });
 
 test('a lost wake-up: the head retries on the poll, about every POLL_MS, jittered ±50%', async () => {
-  for (const [random, every] of [[0.5, POLL_MS], [0, POLL_MS / 2], [0.999, Math.round(POLL_MS * 1.499)]] as const) {
+  for (const [random, every] of [
+    [0.5, POLL_MS],
+    [0, POLL_MS / 2],
+    [0.999, Math.round(POLL_MS * 1.499)],
+  ] as const) {
     const w = world({ random: () => random });
     const a = w.ask('a', 1);
     w.free.set('k', 1); // room came back, but nobody says so

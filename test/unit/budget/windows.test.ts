@@ -9,10 +9,7 @@ const win = (window: string, tz: string, iso: string): WindowInstance => windowA
 
 /** Asserts id and [start, end) as ISO strings, and that a calendar window is one segment. */
 function expectWindow(w: WindowInstance, id: string, start: string, end: string): void {
-  assert.deepEqual(
-    { id: w.id, start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() },
-    { id, start, end },
-  );
+  assert.deepEqual({ id: w.id, start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() }, { id, start, end });
   assert.equal(w.segmentMs, w.end - w.start);
   assert.equal(w.rollingMs, null);
 }
@@ -52,7 +49,11 @@ test('parseWindow: bad input is refused with the reason', () => {
     ['month', '', "unknown time zone ''"],
   ];
   for (const [w, tz, message] of cases) {
-    assert.throws(() => parseWindow(w, tz), (err: unknown) => err instanceof Error && err.message === message, `${w} ${tz}`);
+    assert.throws(
+      () => parseWindow(w, tz),
+      (err: unknown) => err instanceof Error && err.message === message,
+      `${w} ${tz}`,
+    );
   }
 });
 
@@ -145,11 +146,26 @@ test('a zone that skips midnight starts its day when the clock jumps (America/Sa
 test('half-hour and 45-minute offsets: Asia/Kolkata (+05:30), Asia/Kathmandu (+05:45)', () => {
   expectWindow(win('day', 'Asia/Kolkata', '2026-11-28T18:29:59Z'), '2026-11-28', '2026-11-27T18:30:00.000Z', '2026-11-28T18:30:00.000Z');
   expectWindow(win('day', 'Asia/Kolkata', '2026-11-28T18:30:00Z'), '2026-11-29', '2026-11-28T18:30:00.000Z', '2026-11-29T18:30:00.000Z');
-  expectWindow(win('hour', 'Asia/Kolkata', '2026-11-28T07:45:00Z'), '2026-11-28T13', '2026-11-28T07:30:00.000Z', '2026-11-28T08:30:00.000Z');
+  expectWindow(
+    win('hour', 'Asia/Kolkata', '2026-11-28T07:45:00Z'),
+    '2026-11-28T13',
+    '2026-11-28T07:30:00.000Z',
+    '2026-11-28T08:30:00.000Z',
+  );
   expectWindow(win('month', 'Asia/Kolkata', '2028-02-15T00:00:00Z'), '2028-02', '2028-01-31T18:30:00.000Z', '2028-02-29T18:30:00.000Z');
   expectWindow(win('day', 'Asia/Kathmandu', '2026-11-28T12:00:00Z'), '2026-11-28', '2026-11-27T18:15:00.000Z', '2026-11-28T18:15:00.000Z');
-  expectWindow(win('hour', 'Asia/Kathmandu', '2026-11-28T07:30:00Z'), '2026-11-28T13', '2026-11-28T07:15:00.000Z', '2026-11-28T08:15:00.000Z');
-  expectWindow(win('hour', 'Asia/Kathmandu', '2026-11-28T07:14:59Z'), '2026-11-28T12', '2026-11-28T06:15:00.000Z', '2026-11-28T07:15:00.000Z');
+  expectWindow(
+    win('hour', 'Asia/Kathmandu', '2026-11-28T07:30:00Z'),
+    '2026-11-28T13',
+    '2026-11-28T07:15:00.000Z',
+    '2026-11-28T08:15:00.000Z',
+  );
+  expectWindow(
+    win('hour', 'Asia/Kathmandu', '2026-11-28T07:14:59Z'),
+    '2026-11-28T12',
+    '2026-11-28T06:15:00.000Z',
+    '2026-11-28T07:15:00.000Z',
+  );
 });
 
 test('hour windows across DST: the repeated fall-back hour is two windows with distinct ids', () => {
@@ -177,7 +193,10 @@ test('hour windows tile time: each one starts where the previous ended', () => {
     const spec = parseWindow('hour', tz);
     const ids = new Set<string>();
     // The spans that hold every 2026 change of these zones (Lord Howe: 5 Apr and 4 Oct, 30 min).
-    for (const [from, to] of [['2026-03-01', '2026-04-10'], ['2026-09-28', '2026-11-05']] as const) {
+    for (const [from, to] of [
+      ['2026-03-01', '2026-04-10'],
+      ['2026-09-28', '2026-11-05'],
+    ] as const) {
       let w = windowAt(spec, at(`${from}T00:00:00Z`));
       while (w.start < at(`${to}T00:00:00Z`)) {
         const next = windowAt(spec, w.end);
@@ -207,8 +226,20 @@ test('day windows tile time across a year of DST changes', () => {
 
 test('rolling windows: [now - ms, now), ~120 segments of whole minutes', () => {
   const now = at('2026-11-28T13:45:12.345Z');
-  assert.deepEqual(windowAt(parseWindow('24h', 'UTC'), now), { id: 'rolling', start: now - 24 * H, end: now, segmentMs: 12 * 60_000, rollingMs: 24 * H });
-  assert.deepEqual(windowAt(parseWindow('7d', 'UTC'), now), { id: 'rolling', start: now - 168 * H, end: now, segmentMs: 84 * 60_000, rollingMs: 168 * H });
+  assert.deepEqual(windowAt(parseWindow('24h', 'UTC'), now), {
+    id: 'rolling',
+    start: now - 24 * H,
+    end: now,
+    segmentMs: 12 * 60_000,
+    rollingMs: 24 * H,
+  });
+  assert.deepEqual(windowAt(parseWindow('7d', 'UTC'), now), {
+    id: 'rolling',
+    start: now - 168 * H,
+    end: now,
+    segmentMs: 84 * 60_000,
+    rollingMs: 168 * H,
+  });
   // Short windows still use one-minute segments.
   assert.equal(windowAt(parseWindow('90m', 'UTC'), now).segmentMs, 60_000);
   assert.equal(windowAt(parseWindow('1m', 'UTC'), now).segmentMs, 60_000);

@@ -16,7 +16,11 @@ const SPEC = {
   },
 } as const satisfies CommandSpec;
 
-const NO_POSITIONAL = { name: 'bare', summary: 'no positional', options: { json: { type: 'boolean', description: 'print JSON' } } } as const satisfies CommandSpec;
+const NO_POSITIONAL = {
+  name: 'bare',
+  summary: 'no positional',
+  options: { json: { type: 'boolean', description: 'print JSON' } },
+} as const satisfies CommandSpec;
 
 function refusal(spec: CommandSpec, argv: string[]): string {
   try {
@@ -29,12 +33,18 @@ function refusal(spec: CommandSpec, argv: string[]): string {
 }
 
 test('values: declared defaults, booleans false when absent, a string option undefined when absent; the last repeat wins', () => {
-  assert.deepEqual(parseCommand(SPEC, ['--series', 's.csv']), { values: { series: 's.csv', window: 'day', model: undefined, json: false }, positional: undefined });
+  assert.deepEqual(parseCommand(SPEC, ['--series', 's.csv']), {
+    values: { series: 's.csv', window: 'day', model: undefined, json: false },
+    positional: undefined,
+  });
   assert.deepEqual(parseCommand(SPEC, ['f.yaml', '--series=s.csv', '--window', 'week', '--model', 'm', '--json']), {
     values: { series: 's.csv', window: 'week', model: 'm', json: true },
     positional: 'f.yaml',
   });
-  assert.deepEqual(parseCommand(SPEC, ['--series', 'a', '--series', 'b']), { values: { series: 'b', window: 'day', model: undefined, json: false }, positional: undefined });
+  assert.deepEqual(parseCommand(SPEC, ['--series', 'a', '--series', 'b']), {
+    values: { series: 'b', window: 'day', model: undefined, json: false },
+    positional: undefined,
+  });
   // A value that starts with '-' is written inline; after '--' everything is a positional.
   assert.equal((parseCommand(SPEC, ['--series', 'a', '--model=-1']) as { values: { model: string } }).values.model, '-1');
   assert.equal((parseCommand(SPEC, ['--series', 'a', '--', '--json']) as { positional: string }).positional, '--json');
@@ -78,7 +88,11 @@ test('usageLine: required flags bare, optional ones in brackets, choices spelt o
   assert.equal(usageLine(NO_POSITIONAL, 'usage: '), 'usage: claude-meter bare [--json]');
   assert.equal(
     usageLine(SPEC, '  ', 50),
-    ['  claude-meter demo [FILE] --series FILE', '                    [--window day|week]', '                    [--model NAME] [--json]'].join('\n'),
+    [
+      '  claude-meter demo [FILE] --series FILE',
+      '                    [--window day|week]',
+      '                    [--model NAME] [--json]',
+    ].join('\n'),
   );
 });
 
@@ -122,16 +136,25 @@ test('runCommand: a refusal or a UsageError from the command prints one line, th
   const bad = io();
   assert.equal(await runCommand(NO_POSITIONAL, ['--jsn'], bad.streams, () => 0), 2);
   assert.equal(bad.text.stdout, '');
-  assert.equal(bad.text.stderr, "claude-meter bare: unknown flag '--jsn' (did you mean '--json'?)\nusage: claude-meter bare [--json]\nrun 'claude-meter bare --help' for every flag\n");
+  assert.equal(
+    bad.text.stderr,
+    "claude-meter bare: unknown flag '--jsn' (did you mean '--json'?)\nusage: claude-meter bare [--json]\nrun 'claude-meter bare --help' for every flag\n",
+  );
 
   const thrown = io();
   const code = await runCommand(SPEC, ['--series', 'x'], thrown.streams, async ({ values }) => {
     throw new UsageError(`cannot read --series ${values.series}`);
   });
   assert.equal(code, 2);
-  assert.ok(thrown.text.stderr.startsWith('claude-meter demo: cannot read --series x\nusage: claude-meter demo [FILE] --series FILE'), thrown.text.stderr);
+  assert.ok(
+    thrown.text.stderr.startsWith('claude-meter demo: cannot read --series x\nusage: claude-meter demo [FILE] --series FILE'),
+    thrown.text.stderr,
+  );
 
   const ok = io();
   assert.equal(await runCommand(SPEC, ['--series', 'x', '--json'], ok.streams, ({ values }) => (values.json ? 7 : 0)), 7);
-  await assert.rejects(runCommand(SPEC, ['--series', 'x'], ok.streams, () => Promise.reject(new RangeError('not a usage error'))), RangeError);
+  await assert.rejects(
+    runCommand(SPEC, ['--series', 'x'], ok.streams, () => Promise.reject(new RangeError('not a usage error'))),
+    RangeError,
+  );
 });

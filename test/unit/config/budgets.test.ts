@@ -107,26 +107,50 @@ test('budget edge cases, inline', () => {
   const cases: Array<[string, string]> = [
     [one('    limit_usd: 0\n'), at('budgets[0].limit_usd', 'must be > 0, got 0')],
     [one('    limit_usd: 2000000000\n'), at('budgets[0].limit_usd', 'must be at most 1000000000, got 2000000000')],
-    [one('    limit_usd: 0.0000001\n'), at('budgets[0].limit_usd', 'has more than 6 decimal places (1e-7), so it is not an exact integer in pico-USD')],
+    [
+      one('    limit_usd: 0.0000001\n'),
+      at('budgets[0].limit_usd', 'has more than 6 decimal places (1e-7), so it is not an exact integer in pico-USD'),
+    ],
     [one('    limit_tokens: 0\n'), at('budgets[0].limit_tokens', 'must be >= 1, got 0')],
     [one('    limit_tokens: 1.5\n'), at('budgets[0].limit_tokens', 'expected an integer, got number 1.5')],
-    [one('    limit_usd: 1\n    alert_at: [0.5, 0.5]\n'), at('budgets[0].alert_at[1]', 'must be greater than the previous threshold 0.5 (ascending, no repeats), got 0.5')],
+    [
+      one('    limit_usd: 1\n    alert_at: [0.5, 0.5]\n'),
+      at('budgets[0].alert_at[1]', 'must be greater than the previous threshold 0.5 (ascending, no repeats), got 0.5'),
+    ],
     [one('    limit_usd: 1\n    alert_at: [0]\n'), at('budgets[0].alert_at[0]', 'must be > 0 and <= 1.5, got 0')],
     [one('    limit_usd: 1\n    alert_at: [1.6]\n'), at('budgets[0].alert_at[0]', 'must be > 0 and <= 1.5, got 1.6')],
     [one('    limit_usd: 1\n    window: 32d\n'), at('budgets[0].window', "rolling window '32d' is longer than the maximum 31d")],
     [one('    limit_usd: 1\n    window: 0m\n'), at('budgets[0].window', "rolling window '0m' is shorter than the minimum 1m")],
     [one('    limit_usd: 1\n    window: ""\n'), at('budgets[0].window', 'must not be empty')],
-    [one('    limit_usd: 1\n    admission:\n      max_wait_ms: 60001\n'), at('budgets[0].admission.max_wait_ms', 'must be between 0 and 60000, got 60001')],
-    [one('    limit_usd: 1\n    admission:\n      max_queue: -1\n'), at('budgets[0].admission.max_queue', 'must be between 0 and 100000, got -1')],
-    [one('    limit_usd: 1\n    admission:\n      max_wait: 5\n'), at('budgets[0].admission.max_wait', "unknown key 'max_wait' (did you mean 'max_wait_ms'?)")],
+    [
+      one('    limit_usd: 1\n    admission:\n      max_wait_ms: 60001\n'),
+      at('budgets[0].admission.max_wait_ms', 'must be between 0 and 60000, got 60001'),
+    ],
+    [
+      one('    limit_usd: 1\n    admission:\n      max_queue: -1\n'),
+      at('budgets[0].admission.max_queue', 'must be between 0 and 100000, got -1'),
+    ],
+    [
+      one('    limit_usd: 1\n    admission:\n      max_wait: 5\n'),
+      at('budgets[0].admission.max_wait', "unknown key 'max_wait' (did you mean 'max_wait_ms'?)"),
+    ],
     [one('    limit_usd: 1\n    action: deny\n'), at('budgets[0].action', "must be one of 'reject', 'throttle', 'shadow', got 'deny'")],
-    [one('    limit_usd: 1\n    match:\n      key: {a: 1}\n'), at('budgets[0].match.key', 'expected a list or a single value, got a mapping')],
+    [
+      one('    limit_usd: 1\n    match:\n      key: {a: 1}\n'),
+      at('budgets[0].match.key', 'expected a list or a single value, got a mapping'),
+    ],
     [one('    limit_usd: 1\n    match:\n      model: 5\n'), at('budgets[0].match.model', 'expected a string, got number 5')],
     [one('    limit_usd: 1\n    match:\n      tag: [a, ""]\n'), at('budgets[0].match.tag[1]', 'must not be empty')],
     [one('    limit_usd: 1\n    match: [a]\n'), at('budgets[0].match', 'expected a mapping, got a list')],
-    [`budgets:\n  - name: ${'x'.repeat(65)}\n    limit_usd: 1\n`, at('budgets[0].name', `must be 1 to 64 of the characters A-Z a-z 0-9 . _ -, got '${'x'.repeat(57)}...'`)],
+    [
+      `budgets:\n  - name: ${'x'.repeat(65)}\n    limit_usd: 1\n`,
+      at('budgets[0].name', `must be 1 to 64 of the characters A-Z a-z 0-9 . _ -, got '${'x'.repeat(57)}...'`),
+    ],
     ['budgets:\n  name: b\n', at('budgets', 'expected a list, got a mapping')],
-    ['alerts:\n  webhook_url: ftp://hooks.example\n', at('alerts.webhook_url', "expected a URL with scheme https: or http:, got 'ftp://hooks.example'")],
+    [
+      'alerts:\n  webhook_url: ftp://hooks.example\n',
+      at('alerts.webhook_url', "expected a URL with scheme https: or http:, got 'ftp://hooks.example'"),
+    ],
     ['alerts:\n  max_attempts: 0\n', at('alerts.max_attempts', 'must be between 1 and 100, got 0')],
     ['alerts:\n  timeout_ms: 0\n', at('alerts.timeout_ms', 'must be between 1 and 2147483647, got 0')],
     ['admin:\n  token: 5\n', at('admin.token', 'expected a string, got number 5')],
@@ -141,11 +165,14 @@ test('budget values accepted at the edges', () => {
       `  - {name: ${'Z'.repeat(64)}, limit_usd: 1000000000, window: 31d}\n` +
       '  - {name: c, limit_tokens: 1, window: month, timezone: Asia/Kathmandu, match: {key: k1, path: /v1/messages}}\n',
   );
-  assert.deepEqual(c.budgets.map((b) => [b.window, b.limit_usd, b.limit_tokens]), [
-    ['1m', 0.000001, null],
-    ['31d', 1_000_000_000, null],
-    ['month', null, 1],
-  ]);
+  assert.deepEqual(
+    c.budgets.map((b) => [b.window, b.limit_usd, b.limit_tokens]),
+    [
+      ['1m', 0.000001, null],
+      ['31d', 1_000_000_000, null],
+      ['month', null, 1],
+    ],
+  );
   assert.deepEqual(c.budgets[2]?.match, { key: ['k1'], tag: [], model: [], path: ['/v1/messages'] });
   // Empty or null sections and lists mean defaults.
   assert.deepEqual(loadText('budgets:\nalerts:\nadmin:\n').budgets, []);
@@ -168,6 +195,9 @@ test('the commented budget example in proxy.config.yaml is valid once uncommente
     example.push(line.slice(1));
   }
   const c = loadText(example.join('\n'));
-  assert.deepEqual(c.budgets.map((b) => b.name), ['org-daily', 'opus-per-key']);
+  assert.deepEqual(
+    c.budgets.map((b) => b.name),
+    ['org-daily', 'opus-per-key'],
+  );
   assert.deepEqual(c.budgets[1]?.match.model, ['claude-opus-4-1']);
 });

@@ -6,10 +6,7 @@ import { redactRedisUrl, redactWebhookUrl } from '../../../src/config/describe.t
 const load = (env: Record<string, string>, text = '') => loadConfig({ file: '/etc/cm/c.yaml', env, readFile: () => text });
 
 test('describeConfig hides the upstream API key and the Redis password', () => {
-  const c = load(
-    { REDIS_URL: 'redis://app:s3cret@cache:6379/0', ANTHROPIC_KEY: 'sk-ant-xyz' },
-    'upstream:\n  api_key: ${ANTHROPIC_KEY}\n',
-  );
+  const c = load({ REDIS_URL: 'redis://app:s3cret@cache:6379/0', ANTHROPIC_KEY: 'sk-ant-xyz' }, 'upstream:\n  api_key: ${ANTHROPIC_KEY}\n');
   const d = describeConfig(c);
   const text = JSON.stringify(d);
   assert.ok(!text.includes('sk-ant-xyz'));

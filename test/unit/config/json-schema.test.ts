@@ -41,7 +41,9 @@ test('the schema accepts what the loader accepts: the shipped file, its budget e
   const doc = parse(example.join('\n')) as unknown;
   assert.equal(loadConfig({ file: '/x.yaml', env: {}, readFile: () => example.join('\n') }).budgets.length, 2);
   assert.ok(validator.safeParse(doc).success);
-  assert.ok(validator.safeParse({ listen: { port: '${PORT:-8080}' }, metrics: { key_label: '${KL}' }, store: { redis: { url: '' } } }).success);
+  assert.ok(
+    validator.safeParse({ listen: { port: '${PORT:-8080}' }, metrics: { key_label: '${KL}' }, store: { redis: { url: '' } } }).success,
+  );
   assert.ok(validator.safeParse(null).success, 'an empty file');
 });
 
@@ -56,7 +58,12 @@ test('the schema refuses every fixture the loader refuses for a key, type, range
       err = e;
     }
     // Cross-key rules (a budget's limit, names, windows, time zones), YAML syntax and env errors are the loader's alone.
-    if (!(err instanceof ConfigError) || err.keyPath.startsWith('(') || /needs limit|duplicate|time zone|window|greater than|environment variable|characters|decimal|host:port/.test(err.reason)) continue;
+    if (
+      !(err instanceof ConfigError) ||
+      err.keyPath.startsWith('(') ||
+      /needs limit|duplicate|time zone|window|greater than|environment variable|characters|decimal|host:port/.test(err.reason)
+    )
+      continue;
     assert.equal(validator.safeParse(parse(readFileSync(`${dir}/${name}`, 'utf8'))).success, false, `${name}: ${err.message}`);
     checked++;
   }

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { loadConfig } from '../../../src/config/load.ts';
-import { ConfigError } from '../../../src/config/errors.ts';
 import { assertConfigError } from './helpers.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 
@@ -115,14 +114,20 @@ test('an interpolated value that does not fit the key is reported at the key', (
 });
 
 test('a literal quoted number is still a type error (only ${...} values are coerced)', () => {
-  assertConfigError(() => loadText('listen:\n  port: "8080"\n'), "/etc/cm/inline.yaml: config error at listen.port: expected an integer, got '8080'");
+  assertConfigError(
+    () => loadText('listen:\n  port: "8080"\n'),
+    "/etc/cm/inline.yaml: config error at listen.port: expected an integer, got '8080'",
+  );
 });
 
 test('a variable cannot inject YAML structure', () => {
   const c = loadText('upstream:\n  api_key: ${K}\n', { K: 'x\nlog:\n  level: debug' });
   assert.equal(c.upstream.api_key, 'x\nlog:\n  level: debug');
   assert.equal(c.log.level, 'info');
-  assertConfigError(() => loadText('listen: ${L}\n', { L: '{port: 1}' }), "/etc/cm/inline.yaml: config error at listen: expected a mapping, got '{port: 1}'");
+  assertConfigError(
+    () => loadText('listen: ${L}\n', { L: '{port: 1}' }),
+    "/etc/cm/inline.yaml: config error at listen: expected a mapping, got '{port: 1}'",
+  );
 });
 
 test('env overrides win over the file', () => {
@@ -145,10 +150,16 @@ test('invalid env overrides are errors at <env>, naming the variable', () => {
     [{ PORT: 'http' }, "<env>: config error at PORT: expected an integer, got 'http'"],
     [{ PORT: '65536' }, '<env>: config error at PORT: must be between 0 and 65535, got 65536'],
     [{ PORT: '' }, "<env>: config error at PORT: expected an integer, got ''"],
-    [{ UPSTREAM_URL: 'api.anthropic.com' }, "<env>: config error at UPSTREAM_URL: expected a URL with scheme https: or http:, got 'api.anthropic.com'"],
+    [
+      { UPSTREAM_URL: 'api.anthropic.com' },
+      "<env>: config error at UPSTREAM_URL: expected a URL with scheme https: or http:, got 'api.anthropic.com'",
+    ],
     [{ REDIS_URL: 'http://cache' }, "<env>: config error at REDIS_URL: expected a URL with scheme redis: or rediss:, got 'http://cache'"],
     // A rejected URL's password never reaches the message (it goes to logs).
-    [{ REDIS_URL: 'redis//app:s3cret@cache' }, "<env>: config error at REDIS_URL: expected a URL with scheme redis: or rediss:, got 'redis//app:***@cache'"],
+    [
+      { REDIS_URL: 'redis//app:s3cret@cache' },
+      "<env>: config error at REDIS_URL: expected a URL with scheme redis: or rediss:, got 'redis//app:***@cache'",
+    ],
   ];
   for (const [env, message] of cases) {
     const err = assertConfigError(() => loadConfig({ file: null, env }), message);
@@ -187,7 +198,10 @@ test('YAML edge cases: keys that collide as strings, aliases, multiple documents
   assertConfigError(() => loadText('pricing:\n  models:\n    1: {}\n    "1": {}\n'), `${f}: duplicate key '1' at line 4, column 5`);
   assertConfigError(() => loadText('listen: *nowhere\n'), `${f}: Unresolved alias (the anchor must be set before the alias): nowhere`);
   assertConfigError(() => loadText('a: &x [*x]\n'), '/etc/cm/inline.yaml: config error at a[0]: recursive YAML alias');
-  assertConfigError(() => loadText('log: {level: info}\n---\nlog: {level: debug}\n'), `${f}: Source contains multiple documents; please use YAML.parseAllDocuments() at line 2, column 1`);
+  assertConfigError(
+    () => loadText('log: {level: info}\n---\nlog: {level: debug}\n'),
+    `${f}: Source contains multiple documents; please use YAML.parseAllDocuments() at line 2, column 1`,
+  );
   const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]']
     .concat(['c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]'])
     .join('\n');
@@ -200,7 +214,14 @@ test('YAML edge cases: keys that collide as strings, aliases, multiple documents
 test('a read failure other than not-found keeps its cause', () => {
   const boom = new Error('EACCES: permission denied');
   const err = assertConfigError(
-    () => loadConfig({ file: '/etc/cm/x.yaml', env: {}, readFile: () => { throw boom; } }),
+    () =>
+      loadConfig({
+        file: '/etc/cm/x.yaml',
+        env: {},
+        readFile: () => {
+          throw boom;
+        },
+      }),
     '/etc/cm/x.yaml: config error at (file): cannot read file: EACCES: permission denied',
   );
   assert.equal(err.cause, boom);

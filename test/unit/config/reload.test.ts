@@ -27,14 +27,16 @@ interface Entry {
 function recorder() {
   const entries: Entry[] = [];
   const waiters: Array<{ match: (e: Entry) => boolean; resolve: (e: Entry) => void }> = [];
-  const log = (level: Level) => (obj: object, msg = '') => {
-    const e: Entry = { level, obj: obj as Record<string, unknown>, msg };
-    entries.push(e);
-    for (const w of waiters.filter((x) => x.match(e))) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(e);
-    }
-  };
+  const log =
+    (level: Level) =>
+    (obj: object, msg = '') => {
+      const e: Entry = { level, obj: obj as Record<string, unknown>, msg };
+      entries.push(e);
+      for (const w of waiters.filter((x) => x.match(e))) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(e);
+      }
+    };
   const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
   const next = (match: (e: Entry) => boolean, ms = 5000): Promise<Entry> =>
     within('a log line', new Promise((resolve) => waiters.push({ match, resolve })), ms);
@@ -89,7 +91,10 @@ test('a valid change is applied: onReload gets the new budgets, and the log name
   assert.equal(s.reloads.length, 1);
   const [call] = s.reloads;
   assert.equal(call?.prev, s.initial);
-  assert.deepEqual(call?.next.budgets.map((b) => b.name), ['team-a', 'team-b']);
+  assert.deepEqual(
+    call?.next.budgets.map((b) => b.name),
+    ['team-a', 'team-b'],
+  );
   assert.equal(s.watcher.current, call?.next);
   assert.ok(Object.isFrozen(call?.next));
   const info = s.log.at('info');
@@ -136,14 +141,20 @@ test('an unknown key is refused with its exact message, old config kept', async 
   // A later good edit is still picked up.
   writeFileSync(s.file, 'budgets:\n  - name: a\n    limit_usd: 1\n');
   assert.equal(await s.watcher.reloadNow(), true);
-  assert.deepEqual(s.watcher.current.budgets.map((b) => b.name), ['a']);
+  assert.deepEqual(
+    s.watcher.current.budgets.map((b) => b.name),
+    ['a'],
+  );
 });
 
 test('a deleted file is refused, not treated as "all defaults"', async (t) => {
   const s = setup(t);
   rmSync(s.file);
   assert.equal(await s.watcher.reloadNow(), false);
-  assert.equal(s.log.at('error')[0]?.msg, `config reload refused: ${s.file}: config error at (file): file not found; keeping the previous config`);
+  assert.equal(
+    s.log.at('error')[0]?.msg,
+    `config reload refused: ${s.file}: config error at (file): file not found; keeping the previous config`,
+  );
   assert.equal(s.watcher.current, s.initial);
 });
 
@@ -174,7 +185,10 @@ test('a change to restart-only keys alone warns but reloads nothing', async (t) 
   const s = setup(t);
   writeFileSync(s.file, `${BASE}listen:\n  host: 0.0.0.0\n`);
   assert.equal(await s.watcher.reloadNow(), false);
-  assert.deepEqual(s.log.at('warn').map((e) => e.msg), ['listen.host changed: takes effect after restart']);
+  assert.deepEqual(
+    s.log.at('warn').map((e) => e.msg),
+    ['listen.host changed: takes effect after restart'],
+  );
   assert.equal(s.reloads.length, 0);
 });
 
@@ -184,7 +198,15 @@ test('a throwing onReload keeps the previous config', async (t) => {
   const file = join(dir, 'c.yaml');
   writeFileSync(file, BASE);
   const log = recorder();
-  const w = new ConfigWatcher({ file, env: {}, logger: log.logger, clock: systemClock, onReload: () => { throw new Error('boom'); } });
+  const w = new ConfigWatcher({
+    file,
+    env: {},
+    logger: log.logger,
+    clock: systemClock,
+    onReload: () => {
+      throw new Error('boom');
+    },
+  });
   const initial = loadConfig({ file, env: {} });
   w.start(initial);
   t.after(() => w.stop());
@@ -225,7 +247,10 @@ test('SIGHUP triggers a reload; stop() removes the listener', async (t) => {
   process.emit('SIGHUP');
   await clock.advance(20);
   await done;
-  assert.deepEqual(s.reloads[0]?.next.budgets.map((b) => b.name), ['from-sighup']);
+  assert.deepEqual(
+    s.reloads[0]?.next.budgets.map((b) => b.name),
+    ['from-sighup'],
+  );
   s.watcher.stop();
   assert.equal(process.listenerCount('SIGHUP'), before);
   s.watcher.stop(); // idempotent
@@ -240,12 +265,18 @@ test('a file replaced by rename (as editors save) is picked up by the directory 
   writeFileSync(tmp, 'budgets:\n  - name: renamed\n    limit_usd: 3\n');
   renameSync(tmp, s.file);
   await done;
-  assert.deepEqual(s.watcher.current.budgets.map((b) => b.name), ['renamed']);
+  assert.deepEqual(
+    s.watcher.current.budgets.map((b) => b.name),
+    ['renamed'],
+  );
   // Later writes in place are seen too.
   const again = s.reloaded();
   writeFileSync(s.file, 'budgets:\n  - name: rewritten\n    limit_usd: 3\n');
   await again;
-  assert.deepEqual(s.watcher.current.budgets.map((b) => b.name), ['rewritten']);
+  assert.deepEqual(
+    s.watcher.current.budgets.map((b) => b.name),
+    ['rewritten'],
+  );
   // One reload per burst of events (a later event of a burst finds nothing changed).
   assert.equal(s.reloads.length, 2);
 });
@@ -267,7 +298,10 @@ test('debounce: a reload runs once, debounceMs after the last of a burst of trig
   assert.equal(attempts(), 0, 'not before 20 ms of quiet');
   await clock.advance(1);
   assert.equal(attempts(), 1);
-  assert.deepEqual(s.reloads.map((r) => r.next.budgets.map((b) => b.name)), [['burst']]);
+  assert.deepEqual(
+    s.reloads.map((r) => r.next.budgets.map((b) => b.name)),
+    [['burst']],
+  );
   await clock.advance(1_000);
   assert.equal(attempts(), 1, 'one burst, one reload');
   assert.equal(clock.pending, 0);

@@ -75,7 +75,10 @@ const ctx = (substituted: string[] = []): WalkContext => ({ file: 'b.yaml', subs
 const run = (input: unknown, substituted: string[] = []) => walk(schema, input, { budgets: [] }, '', ctx(substituted));
 
 function fails(input: unknown, message: string): void {
-  assert.throws(() => run(input), (err: unknown) => err instanceof ConfigError && err.message === message);
+  assert.throws(
+    () => run(input),
+    (err: unknown) => err instanceof ConfigError && err.message === message,
+  );
 }
 
 test('list of objects: per-item defaults fill in', () => {
@@ -90,16 +93,31 @@ test('list of objects: errors carry the index in the key path', () => {
   fails({ budgets: [{ name: 'a', limit_usd: 1 }, { limit_usd: 1 }] }, 'b.yaml: config error at budgets[1].name: missing required key');
   fails({ budgets: [null] }, 'b.yaml: config error at budgets[0].name: missing required key');
   fails({ budgets: [{ name: 'a', limit_usd: 0 }] }, 'b.yaml: config error at budgets[0].limit_usd: must be > 0, got 0');
-  fails({ budgets: [{ name: 'a', limit_usd: 1, alert_at: [0.5, 2] }] }, 'b.yaml: config error at budgets[0].alert_at[1]: must be between 0 and 1, got 2');
-  fails({ budgets: [{ name: 'a', limit_usd: 1, scope: 'team' }] }, "b.yaml: config error at budgets[0].scope: must be one of 'key', 'tag', 'global', got 'team'");
-  fails({ budgets: [{ name: 'a', limit_usd: 1, limt_tokens: 5 }] }, "b.yaml: config error at budgets[0].limt_tokens: unknown key 'limt_tokens' (did you mean 'limit_tokens'?)");
+  fails(
+    { budgets: [{ name: 'a', limit_usd: 1, alert_at: [0.5, 2] }] },
+    'b.yaml: config error at budgets[0].alert_at[1]: must be between 0 and 1, got 2',
+  );
+  fails(
+    { budgets: [{ name: 'a', limit_usd: 1, scope: 'team' }] },
+    "b.yaml: config error at budgets[0].scope: must be one of 'key', 'tag', 'global', got 'team'",
+  );
+  fails(
+    { budgets: [{ name: 'a', limit_usd: 1, limt_tokens: 5 }] },
+    "b.yaml: config error at budgets[0].limt_tokens: unknown key 'limt_tokens' (did you mean 'limit_tokens'?)",
+  );
   fails({ budgets: { name: 'a' } }, 'b.yaml: config error at budgets: expected a list, got a mapping');
 });
 
 test('cross-field check hooks: item-level and list-level', () => {
   fails({ budgets: [{ name: 'a', limit_usd: 1 }, { name: 'b' }] }, 'b.yaml: config error at budgets[1]: needs limit_usd or limit_tokens');
   fails(
-    { budgets: [{ name: 'a', limit_usd: 1 }, { name: 'b', limit_tokens: 5 }, { name: 'a', limit_tokens: 9 }] },
+    {
+      budgets: [
+        { name: 'a', limit_usd: 1 },
+        { name: 'b', limit_tokens: 5 },
+        { name: 'a', limit_tokens: 9 },
+      ],
+    },
     "b.yaml: config error at budgets[2].name: duplicate budget name 'a' (also budgets[0])",
   );
 });

@@ -10,7 +10,11 @@ const noise = (i: number) => Math.sin(i * 12.9898) * 43758.5453 - Math.floor(Mat
 
 /** Hourly series, `days` long, value(day, hour). */
 function hourly(days: number, value: (d: number, h: number) => number, start = 0): Series {
-  return makeSeries(start, HOUR_MS, Array.from({ length: days * 24 }, (_, i) => value(Math.floor(i / 24), i % 24)));
+  return makeSeries(
+    start,
+    HOUR_MS,
+    Array.from({ length: days * 24 }, (_, i) => value(Math.floor(i / 24), i % 24)),
+  );
 }
 
 /** A daily cycle peaking at 15:00 (×5 the night), a ±10 % day level, and quiet weekends. */
@@ -32,7 +36,12 @@ test('a series with a known daily shape: the model beats linear extrapolation at
 
 test('cold start: no whole day → linear with a wide band; one day → flagged; two → calibrated', () => {
   const s = flat(5);
-  const q = (now: number) => ({ windowStart: Math.floor(now / DAY_MS) * DAY_MS, windowEnd: Math.floor(now / DAY_MS) * DAY_MS + DAY_MS, now, spentSoFar: 10 * ((now % DAY_MS) / HOUR_MS) });
+  const q = (now: number) => ({
+    windowStart: Math.floor(now / DAY_MS) * DAY_MS,
+    windowEnd: Math.floor(now / DAY_MS) * DAY_MS + DAY_MS,
+    now,
+    spentSoFar: 10 * ((now % DAY_MS) / HOUR_MS),
+  });
   const none = fitForecaster(s, { now: 6 * HOUR_MS }).projectWindow(q(6 * HOUR_MS));
   assert.equal(none.coldStart, true);
   assert.equal(none.method, 'linear');
@@ -117,6 +126,11 @@ test('days follow dayOffsetMs: a cycle on local days is learnt the same way as o
   const now = 10 * DAY_MS + 12 * HOUR_MS;
   const q = { windowStart: 10 * DAY_MS, windowEnd: 11 * DAY_MS, now, spentSoFar: utc.values.slice(240, 252).reduce((a, b) => a + b, 0) };
   const a = fitForecaster(utc, { now }).projectWindow(q);
-  const b = fitForecaster(local, { now: now + off, dayOffsetMs: off }).projectWindow({ ...q, windowStart: q.windowStart + off, windowEnd: q.windowEnd + off, now: now + off });
+  const b = fitForecaster(local, { now: now + off, dayOffsetMs: off }).projectWindow({
+    ...q,
+    windowStart: q.windowStart + off,
+    windowEnd: q.windowEnd + off,
+    now: now + off,
+  });
   assert.ok(Math.abs(a.p50 - b.p50) < 1e-6 * a.p50, `${a.p50} vs ${b.p50}`);
 });

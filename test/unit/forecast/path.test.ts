@@ -6,7 +6,14 @@ import { knotTimes, pathAt, project, type ForecastPath } from '../../../src/fore
 
 test('a published path re-projects with the spend seen since the fit, and finds the exhaustion time', () => {
   const path: ForecastPath = {
-    budget: 'b', instance: '*', windowId: 'w', windowStart: 0, windowEnd: 10 * HOUR, fittedAt: 0, method: 'profile', coldStart: false,
+    budget: 'b',
+    instance: '*',
+    windowId: 'w',
+    windowStart: 0,
+    windowEnd: 10 * HOUR,
+    fittedAt: 0,
+    method: 'profile',
+    coldStart: false,
     // Expected spend: 10 per hour at p50, 5 at p10, 20 at p90.
     knots: knotTimes(0, 10 * HOUR).map((t) => [t, (5 * t) / HOUR, (10 * t) / HOUR, (20 * t) / HOUR]),
   };

@@ -25,7 +25,11 @@ test('cumulative, sumRange (pro-rated) and slicing', () => {
 });
 
 test('dailyTable keeps whole days only, on the day grid of dayOffsetMs', () => {
-  const s = makeSeries(-3 * HOUR_MS, HOUR_MS, Array.from({ length: 24 * 2 + 5 }, (_, i) => i));
+  const s = makeSeries(
+    -3 * HOUR_MS,
+    HOUR_MS,
+    Array.from({ length: 24 * 2 + 5 }, (_, i) => i),
+  );
   const t = dailyTable(s);
   assert.equal(t.firstDay, 0);
   assert.equal(t.rows.length, 2, 'the 3 hours before day 0 and the 2 after day 1 are partial');

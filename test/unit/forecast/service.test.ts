@@ -23,7 +23,12 @@ test('steady spend: cold start first, a warm projection near the truth later, an
   const scored: number[] = [];
   const fits: number[] = [];
   const svc = new ForecastService({
-    catalog, ledger: store, store, meter: new MemoryStore({ clock, bucketTtlSeconds: 86_400, recordsMaxLen: 10 }), clock, logger: silentLogger,
+    catalog,
+    ledger: store,
+    store,
+    meter: new MemoryStore({ clock, bucketTtlSeconds: 86_400, recordsMaxLen: 10 }),
+    clock,
+    logger: silentLogger,
     config: () => DEFAULTS.forecast,
     events: { onWindowClosed: (_b, _i, ape) => scored.push(ape), onForecast: (f) => fits.push(f.path.fittedAt) },
   });
@@ -44,7 +49,10 @@ test('steady spend: cold start first, a warm projection near the truth later, an
   assert.equal(f.live.exhaustionAt, null, '$48 of $100: no exhaustion');
   assert.equal(f.pacedRate, null, 'reject budgets are never paced');
   assert.equal(scored.length, 3, 'three windows closed');
-  assert.ok(scored.every((ape) => ape >= 0 && ape < 60), JSON.stringify(scored));
+  assert.ok(
+    scored.every((ape) => ape >= 0 && ape < 60),
+    JSON.stringify(scored),
+  );
   assert.ok((scored[2] ?? 100) < 10, `a warm day is forecast within 10%: ${scored[2]}`);
   // Refits follow refit_interval_ms (5 min), so hourly updates refit every time; a second update inside 5 minutes reuses the path.
   const x = clock.now() + 1;

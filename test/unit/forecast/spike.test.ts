@@ -37,7 +37,16 @@ test('a 47× burst is detected once, with the offending key and tag; a normal we
   const b = budget({ name: 'daily', limit_usd: 1000, window: 'day', spike: { multiple: 5, window_min: 5, action: 'throttle_offender' } });
   const catalog = new BudgetCatalog([b], () => buildPricer({ source: null, pricing: DEFAULTS.pricing }));
   const spikes: SpikeEvent[] = [];
-  const svc = new ForecastService({ catalog, ledger: store, store, meter, clock, logger: silentLogger, config: () => DEFAULTS.forecast, events: { onSpike: (e) => spikes.push(e) } });
+  const svc = new ForecastService({
+    catalog,
+    ledger: store,
+    store,
+    meter,
+    clock,
+    logger: silentLogger,
+    config: () => DEFAULTS.forecast,
+    events: { onSpike: (e) => spikes.push(e) },
+  });
 
   let n = 0;
   const spend = async (t: number, pico: number, keyId: string, tag: string) => {
@@ -46,9 +55,26 @@ test('a 47× burst is detected once, with the offending key and tag; a normal we
     const id = `r${++n}`;
     await store.settle([ref], id, { pico: Math.round(pico), tokens: 1 }, t);
     await meter.write({
-      id, ts: t, method: 'POST', path: '/v1/messages', model: 'claude-haiku-4-5-20251001', keyId, tag, status: 200, stream: false,
-      usage: emptyUsage(), usageMissing: null, partial: false, costPicoUsd: Math.round(pico), unpriced: false, free: false,
-      latencyMs: 1, ttftMs: 1, upstreamLatencyMs: 1, errorType: null, messageId: null,
+      id,
+      ts: t,
+      method: 'POST',
+      path: '/v1/messages',
+      model: 'claude-haiku-4-5-20251001',
+      keyId,
+      tag,
+      status: 200,
+      stream: false,
+      usage: emptyUsage(),
+      usageMissing: null,
+      partial: false,
+      costPicoUsd: Math.round(pico),
+      unpriced: false,
+      free: false,
+      latencyMs: 1,
+      ttftMs: 1,
+      upstreamLatencyMs: 1,
+      errorType: null,
+      messageId: null,
     });
   };
 
@@ -83,8 +109,18 @@ test('the spike alert names the offender by key_id and tag, and is counted', asy
   const events = forecastEvents(metrics, (e) => alerts.push(e));
   const b = budget({ name: 'daily', limit_usd: 1000 });
   const at = T0 + 3 * HOUR;
-  events.onSpike?.({ budget: b, instance: '*', ratePerHourPico: 47e12, expectedPerHourPico: 1e12, offender: { keyId: 'k-runaway', tag: 'batch-job' }, at });
+  events.onSpike?.({
+    budget: b,
+    instance: '*',
+    ratePerHourPico: 47e12,
+    expectedPerHourPico: 1e12,
+    offender: { keyId: 'k-runaway', tag: 'batch-job' },
+    at,
+  });
   events.onSpike?.({ budget: b, instance: '*', ratePerHourPico: 47e12, expectedPerHourPico: 1e12, offender: {}, at });
-  assert.deepEqual(alerts.map((a) => a.kind === 'spend_spike' && a.offender), [{ key_id: 'k-runaway', tag: 'batch-job' }, {}]);
+  assert.deepEqual(
+    alerts.map((a) => a.kind === 'spend_spike' && a.offender),
+    [{ key_id: 'k-runaway', tag: 'batch-job' }, {}],
+  );
   assert.match(await metrics.registry.metrics(), /^claude_meter_spike_alerts_total\{budget="daily"\} 2$/m);
 });

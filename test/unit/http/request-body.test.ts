@@ -44,7 +44,10 @@ test('a small body is read whole and inspected', async (t) => {
   assert.ok(Buffer.isBuffer(got.forward));
   assert.equal(got.forward.toString(), sent);
   const f = parseFacts(got, anthropic);
-  assert.deepEqual({ model: f.model, stream: f.stream, maxTokens: f.maxTokens, bytes: f.bytes, parsed: f.parsed }, { model: 'claude-x', stream: true, maxTokens: 64, bytes: Buffer.byteLength(sent), parsed: true });
+  assert.deepEqual(
+    { model: f.model, stream: f.stream, maxTokens: f.maxTokens, bytes: f.bytes, parsed: f.parsed },
+    { model: 'claude-x', stream: true, maxTokens: 64, bytes: Buffer.byteLength(sent), parsed: true },
+  );
 });
 
 test('past maxBytes the body is not buffered: what was read and the rest stream on unchanged', async (t) => {
@@ -58,7 +61,11 @@ test('past maxBytes the body is not buffered: what was read and the rest stream 
     forwarded = await drain(read.forward);
   });
   // A stream: the body arrives in several chunks, the first ones before the limit.
-  await fetch(url, { method: 'POST', body: Readable.toWeb(Readable.from([sent.subarray(0, 600), sent.subarray(600)])) as ReadableStream, duplex: 'half' } as RequestInit);
+  await fetch(url, {
+    method: 'POST',
+    body: Readable.toWeb(Readable.from([sent.subarray(0, 600), sent.subarray(600)])) as ReadableStream,
+    duplex: 'half',
+  } as RequestInit);
   assert.ok(forwarded);
   assert.equal(Buffer.compare(forwarded, sent), 0);
   assert.equal(facts?.parsed, false);
@@ -108,7 +115,10 @@ test('inspect() of a large body (fields picked, not the whole body parsed) reads
   );
   // Broken structure is not JSON we can read, large or small: forwarded as-is, nothing inferred.
   const broken = inspect(big.subarray(0, big.length - 2));
-  assert.deepEqual({ model: broken.model, parsed: broken.parsed, maxTokens: broken.maxTokens }, { model: null, parsed: false, maxTokens: null });
+  assert.deepEqual(
+    { model: broken.model, parsed: broken.parsed, maxTokens: broken.maxTokens },
+    { model: null, parsed: false, maxTokens: null },
+  );
   // A large JSON array is valid JSON but no request object.
   assert.equal(inspect(Buffer.from(JSON.stringify(messages.concat(messages)))).parsed, false);
 });

@@ -22,17 +22,16 @@ const value = fc.oneof(
 const ws = fc.constantFrom('', ' ', '\n', '\t', '\r\n  ');
 
 /** A JSON object text built pair by pair: duplicate keys and any whitespace allowed. */
-const objectText = fc
-  .tuple(fc.array(fc.tuple(key, value, ws, ws, fc.boolean()), { maxLength: 8 }), ws, ws)
-  .map(([pairs, lead, trail]) => {
-    const members = pairs.map(([k, v, a, b, escape]) => {
-      let kt = JSON.stringify(k);
-      // Spell one letter of the key as a \u escape: `"us\u0061ge"` is the key "usage".
-      if (escape && k.length > 0) kt = `"\\u${k.charCodeAt(0).toString(16).padStart(4, '0')}${JSON.stringify(k.slice(1)).slice(1, -1)}"`;
-      return `${a}${kt}${b}:${a}${JSON.stringify(v)}${b}`;
-    });
-    return `${lead}{${members.join(',')}}${trail}`;
+const objectText = fc.tuple(fc.array(fc.tuple(key, value, ws, ws, fc.boolean()), { maxLength: 8 }), ws, ws).map(([pairs, lead, trail]) => {
+  const members = pairs.map(([k, v, a, b, spellEscaped]) => {
+    let kt = JSON.stringify(k);
+    // Spell one letter of the key as a \u escape: `"us\u0061ge"` is the key "usage".
+    if (spellEscaped && k.length > 0)
+      kt = `"\\u${k.charCodeAt(0).toString(16).padStart(4, '0')}${JSON.stringify(k.slice(1)).slice(1, -1)}"`;
+    return `${a}${kt}${b}:${a}${JSON.stringify(v)}${b}`;
   });
+  return `${lead}{${members.join(',')}}${trail}`;
+});
 
 function reference(text: string): Map<string, unknown> {
   const obj = JSON.parse(text) as Record<string, unknown>;
@@ -75,7 +74,20 @@ test('property: every proper prefix of an object text is refused, as JSON.parse 
 
 test('non-objects and broken structure: parsePicked answers as JSON.parse does', () => {
   for (const text of ['[1,2]', '"usage"', '42', 'null', ' [ {"usage":1} ] ']) assert.deepEqual(parsePicked(text, WANTED), JSON.parse(text));
-  for (const text of ['', '{', '{"a":1,}', '{"a" 1}', '{"a":1}}', '{"a":1} x', '{"a":[1}', '{"a":{]}', '{a:1}', '{"a":"x', '{"usage":{"input_tokens":1}', 'not json']) {
+  for (const text of [
+    '',
+    '{',
+    '{"a":1,}',
+    '{"a" 1}',
+    '{"a":1}}',
+    '{"a":1} x',
+    '{"a":[1}',
+    '{"a":{]}',
+    '{a:1}',
+    '{"a":"x',
+    '{"usage":{"input_tokens":1}',
+    'not json',
+  ]) {
     assert.equal(pickMembers(text, WANTED), null, text);
     assert.equal(parsePicked(text, WANTED), undefined, text);
   }
@@ -83,12 +95,23 @@ test('non-objects and broken structure: parsePicked answers as JSON.parse does',
 
 test('a real Messages body: only the metered members are returned', () => {
   const body = JSON.stringify({
-    id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5',
-    content: [{ type: 'text', text: 'a "quoted" }{ usage: \\ text' }, { type: 'tool_use', id: 'toolu_1', name: 't', input: { usage: 5, model: 'no' } }],
-    stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 10, output_tokens: 2, cache_read_input_tokens: 0 },
+    id: 'msg_1',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-sonnet-4-5',
+    content: [
+      { type: 'text', text: 'a "quoted" }{ usage: \\ text' },
+      { type: 'tool_use', id: 'toolu_1', name: 't', input: { usage: 5, model: 'no' } },
+    ],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: 10, output_tokens: 2, cache_read_input_tokens: 0 },
   });
   assert.deepEqual(parsePicked(body, WANTED), {
-    id: 'msg_1', model: 'claude-sonnet-4-5', stop_reason: 'end_turn', usage: { input_tokens: 10, output_tokens: 2, cache_read_input_tokens: 0 },
+    id: 'msg_1',
+    model: 'claude-sonnet-4-5',
+    stop_reason: 'end_turn',
+    usage: { input_tokens: 10, output_tokens: 2, cache_read_input_tokens: 0 },
   });
 });
 

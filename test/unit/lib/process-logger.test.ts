@@ -15,7 +15,11 @@ function tempFile(t: { after(fn: () => void): void }, name: string): string {
 }
 
 const flushed = (p: { flush(cb: () => void): void }) => new Promise<void>((resolve) => p.flush(resolve));
-const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const lines = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 test('info lines are the lines pino writes for the same call, apart from the clock', async (t) => {
   const ours = tempFile(t, 'ours.log');
@@ -51,7 +55,10 @@ test('what JSON.stringify cannot take goes through pino; warn and error keep the
   p.logger.debug({ seq: 6 }, 'below the level');
   await flushed(p);
   const got = lines(file);
-  assert.deepEqual(got.map((l) => l['msg']), ['first', 'second', 'third', 'fourth', 'fifth']);
+  assert.deepEqual(
+    got.map((l) => l['msg']),
+    ['first', 'second', 'third', 'fourth', 'fifth'],
+  );
   assert.match(String((got[1]?.['err'] as { stack?: string })?.stack), /boom/);
   assert.match(readFileSync(file, 'utf8'), /"big":100000000000000000000,/, 'pino writes the bigint exactly');
   assert.match(String((got[3]?.['err'] as { stack?: string })?.stack), /as info/);
@@ -63,7 +70,10 @@ test('a level above info writes no info lines', async (t) => {
   p.logger.info({ id: 'x' }, 'request');
   p.logger.warn({ id: 'y' }, 'kept');
   await flushed(p);
-  assert.deepEqual(lines(file).map((l) => l['msg']), ['kept']);
+  assert.deepEqual(
+    lines(file).map((l) => l['msg']),
+    ['kept'],
+  );
 });
 
 test('an uncaught exception still writes the buffered lines on the way out', (t) => {
@@ -71,7 +81,10 @@ test('an uncaught exception still writes the buffered lines on the way out', (t)
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/logger-crash.ts', file], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /boom/);
-  assert.deepEqual(lines(file).map((l) => l['msg']), ['before the crash', 'still buffered']);
+  assert.deepEqual(
+    lines(file).map((l) => l['msg']),
+    ['before the crash', 'still buffered'],
+  );
 });
 
 test('log format: CLAUDE_METER_LOG_FORMAT wins, else pretty exactly on a terminal', () => {
@@ -95,7 +108,7 @@ test('the pretty formatter: one readable line per JSON line, coloured only for a
   assert.match(prettyLines(true)(line), /\u001b\[\d+m/, 'colours on a terminal');
 });
 
-test('pretty mode keeps the order of buffered info lines and pino\'s own lines', async (t) => {
+test("pretty mode keeps the order of buffered info lines and pino's own lines", async (t) => {
   const file = tempFile(t, 'pretty.log');
   const p = createProcessLogger('info', file, 'pretty');
   p.logger.info({ seq: 1 }, 'first');
@@ -105,7 +118,10 @@ test('pretty mode keeps the order of buffered info lines and pino\'s own lines',
   await flushed(p);
   const text = readFileSync(file, 'utf8');
   const order = ['INFO: first', 'WARN: second', 'INFO: third', 'ERROR: fourth'].map((s) => text.indexOf(s));
-  assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)), text);
+  assert.ok(
+    order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)),
+    text,
+  );
   assert.match(text, /boom/);
   assert.ok(!text.includes('"level"'), 'no JSON lines');
 });

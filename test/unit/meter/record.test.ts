@@ -54,12 +54,18 @@ test('an unknown model is flagged unpriced with cost 0, and the log line says nu
 });
 
 test('free routes are never priced and never report missing usage', () => {
-  const r = meterRecord(pricer, measured({ free: true, path: '/v1/messages/count_tokens', outcome: outcome({ usage: null, missingReason: 'no_usage_field' }) }));
+  const r = meterRecord(
+    pricer,
+    measured({ free: true, path: '/v1/messages/count_tokens', outcome: outcome({ usage: null, missingReason: 'no_usage_field' }) }),
+  );
   assert.deepEqual([r.costPicoUsd, r.unpriced, r.usageMissing, r.free], [0, false, null, true]);
 });
 
 test('no usage: the missing reason is recorded and nothing is priced', () => {
-  const r = meterRecord(pricer, measured({ status: 529, outcome: outcome({ usage: null, missingReason: 'error_status', errorType: 'overloaded_error' }) }));
+  const r = meterRecord(
+    pricer,
+    measured({ status: 529, outcome: outcome({ usage: null, missingReason: 'error_status', errorType: 'overloaded_error' }) }),
+  );
   assert.deepEqual([r.costPicoUsd, r.unpriced, r.usageMissing, r.errorType], [0, false, 'error_status', 'overloaded_error']);
 });
 

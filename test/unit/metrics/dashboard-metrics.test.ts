@@ -45,7 +45,15 @@ const measured = (over: Partial<Measurement>): Measurement => ({
   caller: { keyId: '0123456789abcdef', tag: '' },
   free: false,
   status: 200,
-  outcome: { usage: usage({ input: 100, output: 10, cacheRead: 3_333 }), model: 'claude-sonnet-4-6', missingReason: null, partial: false, errorType: null, stopReason: 'end_turn', messageId: 'm' },
+  outcome: {
+    usage: usage({ input: 100, output: 10, cacheRead: 3_333 }),
+    model: 'claude-sonnet-4-6',
+    missingReason: null,
+    partial: false,
+    errorType: null,
+    stopReason: 'end_turn',
+    messageId: 'm',
+  },
   model: 'claude-sonnet-4-6',
   stream: false,
   latencyMs: 1,
@@ -64,7 +72,10 @@ test('claude_meter_cache_savings_usd_total: summed exactly per model, exported o
     recordMetrics(metrics, record, record.model ?? 'unknown', cacheSavingsPicoUsd);
   }
   // An unpriced model saves nothing we could know.
-  const unpriced = meterPriced(pricer, measured({ model: 'claude-unknown-9', outcome: { ...measured({}).outcome, model: 'claude-unknown-9' } }));
+  const unpriced = meterPriced(
+    pricer,
+    measured({ model: 'claude-unknown-9', outcome: { ...measured({}).outcome, model: 'claude-unknown-9' } }),
+  );
   assert.equal(unpriced.cacheSavingsPicoUsd, 0);
   recordMetrics(metrics, unpriced.record, 'claude-unknown-9', unpriced.cacheSavingsPicoUsd);
   assert.equal(exact, 1_000n * 3_333n * 2_700_000n);
@@ -75,12 +86,22 @@ test('claude_meter_cache_savings_usd_total: summed exactly per model, exported o
 
 test('budget events: settled USD per instance (exact), the window length, and store_up at scrape', async () => {
   const metrics = createMetrics({ keyLabel: false, tagLabel: false, defaultMetrics: false });
-  const events = budgetEvents(metrics, () => {}, () => NOW.at);
+  const events = budgetEvents(
+    metrics,
+    () => {},
+    () => NOW.at,
+  );
   const b = budget({ name: 'daily', limit_usd: 10 });
   const ref: InstanceRef = {
     budget: 'daily',
     instance: '*',
-    window: { id: '2026-11-27', start: Date.parse('2026-11-27T00:00:00Z'), end: Date.parse('2026-11-28T00:00:00Z'), segmentMs: 86_400_000, rollingMs: null },
+    window: {
+      id: '2026-11-27',
+      start: Date.parse('2026-11-27T00:00:00Z'),
+      end: Date.parse('2026-11-28T00:00:00Z'),
+      segmentMs: 86_400_000,
+      rollingMs: null,
+    },
     limitPico: 10e12,
     limitTokens: null,
     enforce: true,

@@ -25,18 +25,47 @@ function clashes(label: string): boolean {
 /** The metrics as the composition root builds them with every optional label on, each family given a value. */
 function exercised(): MeterMetrics {
   const metrics = createMetrics({ keyLabel: true, tagLabel: true, defaultMetrics: true });
-  recordMetrics(metrics, {
-    id: 'r1', ts: T0, method: 'POST', path: '/v1/messages', model: 'claude-haiku-4-5', keyId: 'k1', tag: 'team-a', status: 429, stream: false,
-    usage: emptyUsage(), usageMissing: 'refused_by_budget', partial: false, costPicoUsd: 0, unpriced: false, free: false,
-    latencyMs: 1, ttftMs: 1, upstreamLatencyMs: null, errorType: null, messageId: null,
-  }, 'claude-haiku-4-5');
+  recordMetrics(
+    metrics,
+    {
+      id: 'r1',
+      ts: T0,
+      method: 'POST',
+      path: '/v1/messages',
+      model: 'claude-haiku-4-5',
+      keyId: 'k1',
+      tag: 'team-a',
+      status: 429,
+      stream: false,
+      usage: emptyUsage(),
+      usageMissing: 'refused_by_budget',
+      partial: false,
+      costPicoUsd: 0,
+      unpriced: false,
+      free: false,
+      latencyMs: 1,
+      ttftMs: 1,
+      upstreamLatencyMs: null,
+      errorType: null,
+      messageId: null,
+    },
+    'claude-haiku-4-5',
+  );
   const b = budget({ name: 'daily', limit_usd: 10 });
   const ref: InstanceRef = {
-    budget: 'daily', instance: 'k1', limitPico: 10e12, limitTokens: null, enforce: true,
+    budget: 'daily',
+    instance: 'k1',
+    limitPico: 10e12,
+    limitTokens: null,
+    enforce: true,
     window: { id: '2026-11-27', start: T0, end: T0 + 86_400_000, segmentMs: 86_400_000, rollingMs: null },
   };
   const st = { spentPico: 11e12, reservedPico: 1e12, spentTokens: 0, reservedTokens: 0 };
-  const be = budgetEvents(metrics, () => {}, () => T0);
+  const be = budgetEvents(
+    metrics,
+    () => {},
+    () => T0,
+  );
   be.onStates?.([b], [ref], [st]);
   be.onSpent?.(b, ref, 1e12);
   be.onSettled?.(b, { pico: 2, tokens: 1 }, { pico: 1, tokens: 1 });
@@ -47,9 +76,37 @@ function exercised(): MeterMetrics {
   be.onQueueDepth?.('daily', 1);
   be.onThrottled?.(b, 'normal', 'refused');
   const fe = forecastEvents(metrics, () => {});
-  const path = { budget: 'daily', instance: 'k1', windowId: ref.window.id, windowStart: T0, windowEnd: ref.window.end, fittedAt: T0, method: 'test', coldStart: true, knots: [] };
-  const live = { p10: 1e12, p50: 2e12, p90: 3e12, exhaustionAt: T0 + 3_600_000, exhaustionEarliest: null, exhaustionLatest: null, rateP50: 1, rateP90: 2 };
-  const forecast: InstanceForecast = { budget: b, ref, spentPico: st.spentPico, reservedPico: st.reservedPico, path, live, pacedRate: null, updatedAt: T0 };
+  const path = {
+    budget: 'daily',
+    instance: 'k1',
+    windowId: ref.window.id,
+    windowStart: T0,
+    windowEnd: ref.window.end,
+    fittedAt: T0,
+    method: 'test',
+    coldStart: true,
+    knots: [],
+  };
+  const live = {
+    p10: 1e12,
+    p50: 2e12,
+    p90: 3e12,
+    exhaustionAt: T0 + 3_600_000,
+    exhaustionEarliest: null,
+    exhaustionLatest: null,
+    rateP50: 1,
+    rateP90: 2,
+  };
+  const forecast: InstanceForecast = {
+    budget: b,
+    ref,
+    spentPico: st.spentPico,
+    reservedPico: st.reservedPico,
+    path,
+    live,
+    pacedRate: null,
+    updatedAt: T0,
+  };
   fe.onForecast?.(forecast);
   fe.onWindowClosed?.(b, 'k1', 12);
   fe.onSpike?.({ budget: b, instance: 'k1', ratePerHourPico: 2, expectedPerHourPico: 1, offender: { keyId: 'k1' }, at: T0 });
@@ -62,7 +119,9 @@ function exercised(): MeterMetrics {
 async function labelNames(metrics: MeterMetrics): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>();
   for (const family of await metrics.registry.getMetricsAsJSON()) {
-    const names = new Set<string>((metrics.registry.getSingleMetric(family.name) as { labelNames?: string[] } | undefined)?.labelNames ?? []);
+    const names = new Set<string>(
+      (metrics.registry.getSingleMetric(family.name) as { labelNames?: string[] } | undefined)?.labelNames ?? [],
+    );
     for (const v of family.values) for (const l of Object.keys(v.labels)) names.add(l);
     out.set(family.name, names);
   }

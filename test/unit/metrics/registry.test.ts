@@ -20,7 +20,10 @@ test('journal and settle gauges read 0 until bindSources(), then read their sour
 test('sources are bound once: a second bindSources() throws', () => {
   const metrics = createMetrics({ keyLabel: false, tagLabel: false, defaultMetrics: false });
   metrics.bindSources({ journalDepth: () => 0, settlesPending: () => 0, storeReachable: async () => true });
-  assert.throws(() => metrics.bindSources({ journalDepth: () => 1, settlesPending: () => 1, storeReachable: async () => true }), /bound already/);
+  assert.throws(
+    () => metrics.bindSources({ journalDepth: () => 1, settlesPending: () => 1, storeReachable: async () => true }),
+    /bound already/,
+  );
 });
 
 test('store records are counted by Recorder outcome under the label `event`', async () => {

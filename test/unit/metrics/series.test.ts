@@ -12,8 +12,20 @@ import { recordMetrics } from '../../../src/metrics/record.ts';
 import type { RequestRecord } from '../../../src/store/types.ts';
 import { PER_REQUEST, promClientReference } from '../../helpers/prom-client-reference.ts';
 
-
-function record(p: { model: string; status: number; latencyMs: number; ttftMs: number | null; input: number; output: number; cw: number; cw1h: number; cr: number; keyId: string; tag: string; usage: boolean }): RequestRecord {
+function record(p: {
+  model: string;
+  status: number;
+  latencyMs: number;
+  ttftMs: number | null;
+  input: number;
+  output: number;
+  cw: number;
+  cw1h: number;
+  cr: number;
+  keyId: string;
+  tag: string;
+  usage: boolean;
+}): RequestRecord {
   return {
     id: 'x',
     ts: 0,
@@ -24,7 +36,9 @@ function record(p: { model: string; status: number; latencyMs: number; ttftMs: n
     tag: p.tag,
     status: p.status,
     stream: false,
-    usage: p.usage ? { input: p.input, output: p.output, cacheCreation: p.cw + p.cw1h, cacheCreation1h: p.cw1h, cacheRead: p.cr, webSearchRequests: 0 } : null,
+    usage: p.usage
+      ? { input: p.input, output: p.output, cacheCreation: p.cw + p.cw1h, cacheCreation1h: p.cw1h, cacheRead: p.cr, webSearchRequests: 0 }
+      : null,
     usageMissing: p.usage ? null : 'unparseable_body',
     partial: false,
     costPicoUsd: 0,
@@ -66,8 +80,15 @@ async function perRequestJson(registry: Registry): Promise<unknown> {
   const all = await registry.getMetricsAsJSON();
   // Through JSON, as a client of getMetricsAsJSON sees it (an undefined exemplar is no key);
   // values in a canonical order, as in perRequestText.
-  const families = JSON.parse(JSON.stringify(all.filter((m) => PER_REQUEST.includes(m.name)))) as Array<{ values: Array<{ labels: Record<string, unknown> }> }>;
-  const seriesOf = (v: { labels: Record<string, unknown> }) => JSON.stringify(Object.entries(v.labels).filter(([k]) => k !== 'le').sort());
+  const families = JSON.parse(JSON.stringify(all.filter((m) => PER_REQUEST.includes(m.name)))) as Array<{
+    values: Array<{ labels: Record<string, unknown> }>;
+  }>;
+  const seriesOf = (v: { labels: Record<string, unknown> }) =>
+    JSON.stringify(
+      Object.entries(v.labels)
+        .filter(([k]) => k !== 'le')
+        .sort(),
+    );
   for (const f of families) f.values.sort((a, b) => (seriesOf(a) < seriesOf(b) ? -1 : seriesOf(a) > seriesOf(b) ? 1 : 0));
   return families;
 }
@@ -76,8 +97,17 @@ const requestArb = fc.record({
   model: fc.constantFrom('claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-1'),
   status: fc.constantFrom(200, 400, 429, 529),
   // Exactly on bucket bounds as well as between them: `le` means less than or equal.
-  latencyMs: fc.oneof(fc.constantFrom(5, 10, 100, 600_000, 700_000), fc.integer({ min: 0, max: 2_000_000 }).map((n) => n / 1000)),
-  ttftMs: fc.option(fc.oneof(fc.constantFrom(1, 25, 60_000, 90_000), fc.integer({ min: 0, max: 100_000 }).map((n) => n / 100)), { nil: null }),
+  latencyMs: fc.oneof(
+    fc.constantFrom(5, 10, 100, 600_000, 700_000),
+    fc.integer({ min: 0, max: 2_000_000 }).map((n) => n / 1000),
+  ),
+  ttftMs: fc.option(
+    fc.oneof(
+      fc.constantFrom(1, 25, 60_000, 90_000),
+      fc.integer({ min: 0, max: 100_000 }).map((n) => n / 100),
+    ),
+    { nil: null },
+  ),
   input: fc.nat(100_000),
   output: fc.nat(10_000),
   cw: fc.nat(5_000),
@@ -104,7 +134,20 @@ test('per-request metrics print exactly as prom-client Counter/Histogram would, 
 
 test('a scrape does not change the counts: two scrapes print the same, and later requests add on', async () => {
   const metrics = createMetrics({ keyLabel: false, tagLabel: false, defaultMetrics: false });
-  const r = record({ model: 'm', status: 200, latencyMs: 12, ttftMs: 3, input: 10, output: 5, cw: 0, cw1h: 0, cr: 0, keyId: 'k', tag: '', usage: true });
+  const r = record({
+    model: 'm',
+    status: 200,
+    latencyMs: 12,
+    ttftMs: 3,
+    input: 10,
+    output: 5,
+    cw: 0,
+    cw1h: 0,
+    cr: 0,
+    keyId: 'k',
+    tag: '',
+    usage: true,
+  });
   recordMetrics(metrics, r, 'm');
   const first = await metrics.registry.metrics();
   assert.equal(await metrics.registry.metrics(), first);
@@ -119,7 +162,24 @@ test('a scrape does not change the counts: two scrapes print the same, and later
 
 test('Registry.resetMetrics() resets the per-request families too', async () => {
   const metrics = createMetrics({ keyLabel: false, tagLabel: false, defaultMetrics: false });
-  recordMetrics(metrics, record({ model: 'm', status: 200, latencyMs: 12, ttftMs: 3, input: 10, output: 5, cw: 0, cw1h: 0, cr: 0, keyId: 'k', tag: '', usage: true }), 'm');
+  recordMetrics(
+    metrics,
+    record({
+      model: 'm',
+      status: 200,
+      latencyMs: 12,
+      ttftMs: 3,
+      input: 10,
+      output: 5,
+      cw: 0,
+      cw1h: 0,
+      cr: 0,
+      keyId: 'k',
+      tag: '',
+      usage: true,
+    }),
+    'm',
+  );
   metrics.registry.resetMetrics();
   const text = await metrics.registry.metrics();
   assert.doesNotMatch(text, /^claude_meter_(requests_total|tokens_total|request_duration_seconds_count)\{/m);

@@ -21,8 +21,12 @@ test('Opus 5: 1,000 in / 500 out = $0.0175', () => {
 test('Sonnet 4.6 with cache: 5m/1h split priced separately', () => {
   // in 10k×3e6=3e10, out 2k×15e6=3e10, read 50k×0.3e6=1.5e10, 5m 15k×3.75e6=5.625e10, 1h 5k×6e6=3e10
   const r = cost('claude-sonnet-4-6', {
-    input: 10_000, output: 2_000, cacheRead: 50_000,
-    cacheCreation: 20_000, cacheCreation5m: 15_000, cacheCreation1h: 5_000,
+    input: 10_000,
+    output: 2_000,
+    cacheRead: 50_000,
+    cacheCreation: 20_000,
+    cacheCreation5m: 15_000,
+    cacheCreation1h: 5_000,
   });
   assert.equal(r.costPicoUsd, 161_250_000_000);
 });
@@ -112,7 +116,12 @@ test('inference_geo "us" is ×1.1 on Claude 4.6+ only', () => {
 test('batch × geo stack exactly (×11/20) where floats would not', () => {
   // Haiku 5.5, one token of each class: 100,000 + 500,000 + 125,000 + 10,000 = 735,000
   const r = cost('claude-haiku-5-5', {
-    input: 1, output: 1, cacheCreation: 1, cacheRead: 1, serviceTier: 'batch', inferenceGeo: 'us',
+    input: 1,
+    output: 1,
+    cacheCreation: 1,
+    cacheRead: 1,
+    serviceTier: 'batch',
+    inferenceGeo: 'us',
   });
   assert.equal(r.costPicoUsd, 404_250); // 735,000 × 11 / 20
   assert.notEqual(735_000 * 0.5 * 1.1, 404_250); // the float product is 404250.00000000006
@@ -137,7 +146,11 @@ test('fast on a model without a fast row: base rates as a lower bound, flagged f
 test('web search is $10 per 1,000 and is not scaled by batch or geo', () => {
   assert.equal(cost('claude-sonnet-4-6', { webSearchRequests: 5 }).costPicoUsd, 50_000_000_000); // 5 × $0.01
   const r = cost('claude-opus-4-6', {
-    input: 1_000, output: 1_000, webSearchRequests: 3, serviceTier: 'batch', inferenceGeo: 'us',
+    input: 1_000,
+    output: 1_000,
+    webSearchRequests: 3,
+    serviceTier: 'batch',
+    inferenceGeo: 'us',
   });
   assert.equal(r.costPicoUsd, 16_500_000_000 + 30_000_000_000); // 3e10 × 11/20 + 3 × 1e10
   assert.equal(cost('claude-sonnet-4-6', { webFetchRequests: 7 }).costPicoUsd, 0); // fetch is free
@@ -160,11 +173,20 @@ test('a known model with no row in force at ctx.at is unpriced but resolved', ()
 });
 
 test('corrupt usage: computeCost throws, TablePricer.price reports unpriced with a problem', () => {
-  assert.throws(() => cost('claude-opus-5', { input: -1 }), { name: 'RangeError', message: 'usage.input must be a non-negative integer, got -1' });
-  assert.throws(() => cost('claude-opus-5', { cacheCreation5m: 1.5 }), /usage\.cacheCreation5m must be null or a non-negative integer, got 1\.5/);
+  assert.throws(() => cost('claude-opus-5', { input: -1 }), {
+    name: 'RangeError',
+    message: 'usage.input must be a non-negative integer, got -1',
+  });
+  assert.throws(
+    () => cost('claude-opus-5', { cacheCreation5m: 1.5 }),
+    /usage\.cacheCreation5m must be null or a non-negative integer, got 1\.5/,
+  );
   const pricer = new TablePricer(table);
   assert.deepEqual(pricer.price('claude-opus-5', usage({ output: 2.5 }), NOW), {
-    costPicoUsd: 0, unpriced: true, resolvedModel: 'claude-opus-5', tier: null,
+    costPicoUsd: 0,
+    unpriced: true,
+    resolvedModel: 'claude-opus-5',
+    tier: null,
     problem: 'usage.output must be a non-negative integer, got 2.5',
   });
 });
@@ -191,24 +213,46 @@ test('property: the cost is the exact integer sum (bigint reference), also near 
   // Counts up to 2^40 make some sums pass 2^53, where the plain-number path must hand over to bigint.
   const count = fc.oneof(fc.nat({ max: 2_000_000 }), fc.integer({ min: 0, max: 2 ** 40 }));
   fc.assert(
-    fc.property(count, count, count, count, fc.option(count, { nil: null }), fc.option(count, { nil: null }), fc.nat({ max: 50 }), (input, output, cacheRead, cacheCreation, c5m, c1h, searches) => {
-      const u = usage({ input, output, cacheRead, cacheCreation, cacheCreation5m: c5m, cacheCreation1h: c1h, webSearchRequests: searches });
-      const split = BigInt(c5m ?? 0) + BigInt(c1h ?? 0);
-      const cc = BigInt(cacheCreation) > split ? BigInt(cacheCreation) : split;
-      const B = BigInt;
-      const want =
-        B(input) * B(r.input) + B(c5m ?? 0) * B(r.cacheWrite5m) + B(c1h ?? 0) * B(r.cacheWrite1h) + (cc - split) * B(r.cacheWrite5m) +
-        B(cacheRead) * B(r.cacheRead) + B(output) * B(r.output) + B(searches) * B(table.webSearchPicoPerRequest);
-      const prompt = B(input) + cc + B(cacheRead);
-      if (row.longPrompt !== null && prompt > B(row.longPrompt.thresholdTokens)) return; // another rate card: covered above
-      if (want > B(Number.MAX_SAFE_INTEGER)) {
-        assert.throws(() => computeCost(table, 'claude-opus-5', u, NOW), RangeError);
-        return;
-      }
-      const got = computeCost(table, 'claude-opus-5', u, NOW);
-      assert.equal(got.costPicoUsd, Number(want));
-      assert.ok(Number.isSafeInteger(got.costPicoUsd));
-    }),
+    fc.property(
+      count,
+      count,
+      count,
+      count,
+      fc.option(count, { nil: null }),
+      fc.option(count, { nil: null }),
+      fc.nat({ max: 50 }),
+      (input, output, cacheRead, cacheCreation, c5m, c1h, searches) => {
+        const u = usage({
+          input,
+          output,
+          cacheRead,
+          cacheCreation,
+          cacheCreation5m: c5m,
+          cacheCreation1h: c1h,
+          webSearchRequests: searches,
+        });
+        const split = BigInt(c5m ?? 0) + BigInt(c1h ?? 0);
+        const cc = BigInt(cacheCreation) > split ? BigInt(cacheCreation) : split;
+        const B = BigInt;
+        const want =
+          B(input) * B(r.input) +
+          B(c5m ?? 0) * B(r.cacheWrite5m) +
+          B(c1h ?? 0) * B(r.cacheWrite1h) +
+          (cc - split) * B(r.cacheWrite5m) +
+          B(cacheRead) * B(r.cacheRead) +
+          B(output) * B(r.output) +
+          B(searches) * B(table.webSearchPicoPerRequest);
+        const prompt = B(input) + cc + B(cacheRead);
+        if (row.longPrompt !== null && prompt > B(row.longPrompt.thresholdTokens)) return; // another rate card: covered above
+        if (want > B(Number.MAX_SAFE_INTEGER)) {
+          assert.throws(() => computeCost(table, 'claude-opus-5', u, NOW), RangeError);
+          return;
+        }
+        const got = computeCost(table, 'claude-opus-5', u, NOW);
+        assert.equal(got.costPicoUsd, Number(want));
+        assert.ok(Number.isSafeInteger(got.costPicoUsd));
+      },
+    ),
     { numRuns: 3000 },
   );
 });

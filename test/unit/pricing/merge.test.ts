@@ -18,10 +18,14 @@ function rejects(fn: () => unknown, message: string): void {
 }
 
 test('an override replaces that model, adds new ones, and leaves the base table untouched', () => {
-  const t = mergeOverrides(base, {
-    'claude-opus-5': { geo_us_applies: true, prices: [ROW] },
-    'my-model': { aliases: ['mine'], geo_us_applies: false, prices: [{ ...ROW, input: 1 }] },
-  }, 'claude-meter.yaml');
+  const t = mergeOverrides(
+    base,
+    {
+      'claude-opus-5': { geo_us_applies: true, prices: [ROW] },
+      'my-model': { aliases: ['mine'], geo_us_applies: false, prices: [{ ...ROW, input: 1 }] },
+    },
+    'claude-meter.yaml',
+  );
   assert.equal(computeCost(t, 'claude-opus-5', u, NOW).costPicoUsd, 24_000_000_000); // 4e9 + 20e9
   assert.equal(computeCost(base, 'claude-opus-5', u, NOW).costPicoUsd, 30_000_000_000); // base unchanged
   assert.equal(computeCost(t, 'mine', u, NOW).costPicoUsd, 21_000_000_000);
@@ -40,24 +44,36 @@ test('an override without `aliases` keeps the base aliases; `aliases: []` drops 
 });
 
 test('override errors name the override source and its key path', () => {
-  rejects(() => mergeOverrides(base, { 'claude-sonnet-4-5': { geo_us_applies: false, prices: [ROW] } }, 'c.yaml', 'pricing.models'),
-    'c.yaml: pricing error at pricing.models.claude-sonnet-4-5: is an alias of claude-sonnet-4-5-20250929; override the model id claude-sonnet-4-5-20250929');
-  rejects(() => mergeOverrides(base, { x: { aliases: ['claude-haiku-4-5'], geo_us_applies: false, prices: [ROW] } }, 'c.yaml', 'pricing.models'),
-    'c.yaml: pricing error at pricing.models.x.aliases[0]: "claude-haiku-4-5" is already an alias of claude-haiku-4-5-20251001');
-  rejects(() => mergeOverrides(base, { 'claude-opus-5': { geo_us_applies: true, prices: [{ ...ROW, output: -2 }] } }, 'c.yaml', 'pricing.models'),
-    'c.yaml: pricing error at pricing.models.claude-opus-5.prices[0].output: must not be negative, got -2');
-  rejects(() => mergeOverrides(base, { 'claude-opus-5': { geo_us_applies: true, prices: [{ ...ROW, outptu: 1 }] } }, 'c.yaml'),
-    'c.yaml: pricing error at models.claude-opus-5.prices[0].outptu: unknown key (expected one of: input, output, cache_write_5m, cache_write_1h, cache_read, effective_from, effective_to, long_prompt, fast)');
+  rejects(
+    () => mergeOverrides(base, { 'claude-sonnet-4-5': { geo_us_applies: false, prices: [ROW] } }, 'c.yaml', 'pricing.models'),
+    'c.yaml: pricing error at pricing.models.claude-sonnet-4-5: is an alias of claude-sonnet-4-5-20250929; override the model id claude-sonnet-4-5-20250929',
+  );
+  rejects(
+    () => mergeOverrides(base, { x: { aliases: ['claude-haiku-4-5'], geo_us_applies: false, prices: [ROW] } }, 'c.yaml', 'pricing.models'),
+    'c.yaml: pricing error at pricing.models.x.aliases[0]: "claude-haiku-4-5" is already an alias of claude-haiku-4-5-20251001',
+  );
+  rejects(
+    () => mergeOverrides(base, { 'claude-opus-5': { geo_us_applies: true, prices: [{ ...ROW, output: -2 }] } }, 'c.yaml', 'pricing.models'),
+    'c.yaml: pricing error at pricing.models.claude-opus-5.prices[0].output: must not be negative, got -2',
+  );
+  rejects(
+    () => mergeOverrides(base, { 'claude-opus-5': { geo_us_applies: true, prices: [{ ...ROW, outptu: 1 }] } }, 'c.yaml'),
+    'c.yaml: pricing error at models.claude-opus-5.prices[0].outptu: unknown key (expected one of: input, output, cache_write_5m, cache_write_1h, cache_read, effective_from, effective_to, long_prompt, fast)',
+  );
 });
 
 test('inline config rows as the yaml package parses them are accepted', () => {
-  const inline = parse('claude-opus-5:\n  geo_us_applies: true\n  prices:\n    - { input: 4, output: 20, cache_write_5m: 5, cache_write_1h: 8, cache_read: 0.4 }\n') as Record<string, unknown>;
+  const inline = parse(
+    'claude-opus-5:\n  geo_us_applies: true\n  prices:\n    - { input: 4, output: 20, cache_write_5m: 5, cache_write_1h: 8, cache_read: 0.4 }\n',
+  ) as Record<string, unknown>;
   assert.equal(computeCost(mergeOverrides(base, inline, 'c.yaml'), 'claude-opus-5', u, NOW).costPicoUsd, 24_000_000_000);
 });
 
 test('a user pricing file holds only `models:`', () => {
-  rejects(() => parseOverrideFile('version: "2026-11-27"\nmodels: {}\n', 'p.yaml'),
-    'p.yaml: pricing error at version: unknown key (expected one of: models)');
+  rejects(
+    () => parseOverrideFile('version: "2026-11-27"\nmodels: {}\n', 'p.yaml'),
+    'p.yaml: pricing error at version: unknown key (expected one of: models)',
+  );
   rejects(() => parseOverrideFile('{}', 'p.yaml'), 'p.yaml: pricing error at models: is required');
 });
 
@@ -82,8 +98,13 @@ test('buildPricer: bundled ← pricing.file (relative to the config file) ← in
 
 test('buildPricer errors name the pricing file', () => {
   const bad = `${fixtures}bad-override.yaml`;
-  rejects(() => buildPricer({ source: null, pricing: { file: bad, models: {} } }),
-    `${bad}: pricing error at version: unknown key (expected one of: models)`);
-  assert.throws(() => buildPricer({ source: `${fixtures}x.yaml`, pricing: { file: 'missing.yaml', models: {} } }),
-    (e: unknown) => e instanceof PricingError && e.source === `${fixtures}missing.yaml` && /cannot read pricing file: ENOENT/.test(e.message));
+  rejects(
+    () => buildPricer({ source: null, pricing: { file: bad, models: {} } }),
+    `${bad}: pricing error at version: unknown key (expected one of: models)`,
+  );
+  assert.throws(
+    () => buildPricer({ source: `${fixtures}x.yaml`, pricing: { file: 'missing.yaml', models: {} } }),
+    (e: unknown) =>
+      e instanceof PricingError && e.source === `${fixtures}missing.yaml` && /cannot read pricing file: ENOENT/.test(e.message),
+  );
 });

@@ -7,8 +7,17 @@ const table = bundledPriceTable();
 const resolve = (m: string) => resolveModel(table, m);
 
 test('canonical ids resolve to themselves (dateless 4.6+ and dated pre-4.6)', () => {
-  for (const id of ['claude-opus-5', 'claude-sonnet-5-5', 'claude-haiku-5-5', 'claude-opus-4-6', 'claude-fable-5-1',
-    'claude-haiku-4-5-20251001', 'claude-sonnet-4-5-20250929', 'claude-opus-4-20250514', 'claude-3-haiku-20240307']) {
+  for (const id of [
+    'claude-opus-5',
+    'claude-sonnet-5-5',
+    'claude-haiku-5-5',
+    'claude-opus-4-6',
+    'claude-fable-5-1',
+    'claude-haiku-4-5-20251001',
+    'claude-sonnet-4-5-20250929',
+    'claude-opus-4-20250514',
+    'claude-3-haiku-20240307',
+  ]) {
     assert.equal(resolve(id), id);
   }
 });

@@ -10,7 +10,10 @@ const AT = Date.parse('2026-11-28T12:00:00Z');
 test('reads save input minus read rate; writes cost their premium over input (Haiku 4.5: $1 in, $0.10 read, $1.25 / $2 writes)', () => {
   assert.equal(cacheSavingsPico(pricer, 'claude-haiku-4-5', { cacheRead: 1000, cacheWrite5m: 0, cacheWrite1h: 0 }, AT), 1000n * 900_000n);
   assert.equal(cacheSavingsPico(pricer, 'claude-haiku-4-5', { cacheRead: 0, cacheWrite5m: 200, cacheWrite1h: 0 }, AT), -200n * 250_000n);
-  assert.equal(cacheSavingsPico(pricer, 'claude-haiku-4-5-20251001', { cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 10 }, AT), -10n * 1_000_000n);
+  assert.equal(
+    cacheSavingsPico(pricer, 'claude-haiku-4-5-20251001', { cacheRead: 0, cacheWrite5m: 0, cacheWrite1h: 10 }, AT),
+    -10n * 1_000_000n,
+  );
   assert.equal(cacheSavingsPico(pricer, 'claude-haiku-4-5', { cacheRead: 1000, cacheWrite5m: 200, cacheWrite1h: 0 }, AT), 850_000_000n);
 });
 

@@ -30,9 +30,15 @@ test('10,000 batch+geo Haiku 5.5 requests sum (as bigint) to exactly Σtokens ×
     const split = i % 3 !== 0; // a third report no TTL split
     const cacheCreation = c5m + c1h;
     const u = usage({
-      input, output: next(), cacheCreation, cacheRead: next() % 10_000,
-      cacheCreation5m: split ? c5m : null, cacheCreation1h: split ? c1h : null,
-      webSearchRequests: i % 7, serviceTier: 'batch', inferenceGeo: 'us',
+      input,
+      output: next(),
+      cacheCreation,
+      cacheRead: next() % 10_000,
+      cacheCreation5m: split ? c5m : null,
+      cacheCreation1h: split ? c1h : null,
+      webSearchRequests: i % 7,
+      serviceTier: 'batch',
+      inferenceGeo: 'us',
     });
     const r = computeCost(table, 'claude-haiku-5-5', u, NOW);
     assert.equal(r.tier, 'base');
@@ -50,7 +56,7 @@ test('10,000 batch+geo Haiku 5.5 requests sum (as bigint) to exactly Σtokens ×
   // Haiku 5.5 base card in pico/token: 100,000 / 500,000 / 125,000 / 200,000 / 10,000.
   const tokens =
     tot.input * 100_000n + tot.output * 500_000n + (tot.c5m + tot.unsplit) * 125_000n + tot.c1h * 200_000n + tot.read * 10_000n;
-  assert.equal(tokens * 11n % 20n, 0n);
+  assert.equal((tokens * 11n) % 20n, 0n);
   assert.equal(sum, (tokens * 11n) / 20n + tot.web * 10_000_000_000n);
 });
 

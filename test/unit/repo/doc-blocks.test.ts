@@ -9,7 +9,20 @@ import { parseDocBlocks } from '../../helpers/doc-blocks.ts';
 const fence = '```';
 
 test('shell blocks run as written; console blocks run only their $ lines', () => {
-  const doc = [`${fence}sh`, 'npm start', `${fence}`, '', `${fence}console`, '$ claude-meter --version', '0.1.0', '$ claude-meter --help', `${fence}`, `${fence}json`, '{}', `${fence}`].join('\n');
+  const doc = [
+    `${fence}sh`,
+    'npm start',
+    `${fence}`,
+    '',
+    `${fence}console`,
+    '$ claude-meter --version',
+    '0.1.0',
+    '$ claude-meter --help',
+    `${fence}`,
+    `${fence}json`,
+    '{}',
+    `${fence}`,
+  ].join('\n');
   const { blocks, errors } = parseDocBlocks('d.md', doc);
   assert.deepEqual(errors, []);
   assert.deepEqual(
@@ -24,10 +37,22 @@ test('shell blocks run as written; console blocks run only their $ lines', () =>
 
 test('markers: not-run with its reason, run options, a file to write', () => {
   const doc = [
-    '<!-- not-run: needs Docker -->', `${fence}sh`, 'docker compose up', `${fence}`,
-    '<!-- run: serve, redis -->', `${fence}bash`, 'REDIS_URL=redis://127.0.0.1:6379 npm start', `${fence}`,
-    '<!-- run: exit 1 -->', `${fence}sh`, 'claude-meter check-config bad.yaml', `${fence}`,
-    '<!-- file: bad.yaml -->', `${fence}yaml`, 'x: 1', `${fence}`,
+    '<!-- not-run: needs Docker -->',
+    `${fence}sh`,
+    'docker compose up',
+    `${fence}`,
+    '<!-- run: serve, redis -->',
+    `${fence}bash`,
+    'REDIS_URL=redis://127.0.0.1:6379 npm start',
+    `${fence}`,
+    '<!-- run: exit 1 -->',
+    `${fence}sh`,
+    'claude-meter check-config bad.yaml',
+    `${fence}`,
+    '<!-- file: bad.yaml -->',
+    `${fence}yaml`,
+    'x: 1',
+    `${fence}`,
   ].join('\n');
   const { blocks, errors } = parseDocBlocks('d.md', doc);
   assert.deepEqual(errors, []);
@@ -51,6 +76,9 @@ test('a malformed marker is an error, never a skipped block', () => {
   ];
   for (const [lines, error] of cases) {
     const { errors } = parseDocBlocks('d.md', lines.join('\n'));
-    assert.ok(errors.some((e) => error.test(e)), `${lines.join(' / ')}: ${errors.join('; ') || 'no error'}`);
+    assert.ok(
+      errors.some((e) => error.test(e)),
+      `${lines.join(' / ')}: ${errors.join('; ') || 'no error'}`,
+    );
   }
 });

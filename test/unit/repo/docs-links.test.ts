@@ -11,7 +11,10 @@ import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const PAGES = readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`);
+const PAGES = readdirSync(join(ROOT, 'docs'))
+  .filter((f) => f.endsWith('.md'))
+  .sort()
+  .map((f) => `docs/${f}`);
 const DOCS = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', ...PAGES];
 
 /** The document without fenced blocks and inline code, where links are not links. */
@@ -47,8 +50,13 @@ function anchors(text: string): Set<string> {
 }
 
 test('anchors follow GitHub: punctuation dropped, repeats numbered', () => {
-  const a = anchors('# Budgets\n## No usage is never $0 silently\n## Watching it: the stack, the dashboard, alerts\n### Changes\n### Changes\n```\n# not a heading\n```');
-  assert.deepEqual([...a], ['budgets', 'no-usage-is-never-0-silently', 'watching-it-the-stack-the-dashboard-alerts', 'changes', 'changes-1']);
+  const a = anchors(
+    '# Budgets\n## No usage is never $0 silently\n## Watching it: the stack, the dashboard, alerts\n### Changes\n### Changes\n```\n# not a heading\n```',
+  );
+  assert.deepEqual(
+    [...a],
+    ['budgets', 'no-usage-is-never-0-silently', 'watching-it-the-stack-the-dashboard-alerts', 'changes', 'changes-1'],
+  );
 });
 
 test('every relative link of the documents resolves, anchors included', () => {
@@ -67,7 +75,12 @@ test('every relative link of the documents resolves, anchors included', () => {
           broken.push(`${doc}:${i + 1}: ${target} (no file ${file})`);
           continue;
         }
-        if (anchor !== undefined && (!file.endsWith('.md') || statSync(join(ROOT, file)).isDirectory() || !anchors(readFileSync(join(ROOT, file), 'utf8')).has(anchor))) {
+        if (
+          anchor !== undefined &&
+          (!file.endsWith('.md') ||
+            statSync(join(ROOT, file)).isDirectory() ||
+            !anchors(readFileSync(join(ROOT, file), 'utf8')).has(anchor))
+        ) {
           broken.push(`${doc}:${i + 1}: ${target} (no heading #${anchor} in ${file})`);
         }
       }

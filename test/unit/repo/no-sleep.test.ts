@@ -19,7 +19,8 @@ const REAL_TIME: Readonly<Record<string, string>> = {
   'test/helpers/prometheus.ts': 'waits for a Prometheus process to answer',
   'test/stack/prometheus.test.ts': 'a real Prometheus scrapes on its own interval',
   'test/integration/budget.test.ts': 'waits until a request queues in a real proxy before releasing the one it waits for',
-  'test/integration/forwarding.test.ts': 'backpressure and the connection pool over real sockets: a stall and a queued request take real time',
+  'test/integration/forwarding.test.ts':
+    'backpressure and the connection pool over real sockets: a stall and a queued request take real time',
   'test/integration/forwarding-failures.test.ts': "waits for the record of a stream cut by undici's real body timeout",
   'test/integration/sdk-messages.test.ts': 'the record is made after the client has read the gzipped body: waits for it',
   'test/redis/budget-admission.test.ts': 'stops a real Redis once requests wait in real proxies',

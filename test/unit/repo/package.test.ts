@@ -23,7 +23,15 @@ function packedFiles(): string[] {
 
 test('the package holds the bundle, its assets and the config files, and no sources or tests', () => {
   const files = packedFiles();
-  for (const f of ['bin/claude-meter.js', 'dist/cli.mjs', 'dist/prices.yaml', 'dist/status/index.html', 'proxy.config.yaml', 'proxy.config.schema.json', 'LICENSE']) {
+  for (const f of [
+    'bin/claude-meter.js',
+    'dist/cli.mjs',
+    'dist/prices.yaml',
+    'dist/status/index.html',
+    'proxy.config.yaml',
+    'proxy.config.schema.json',
+    'LICENSE',
+  ]) {
     assert.ok(files.includes(f), `${f} is not in the package`);
   }
   const stray = files.filter((f) => /^(src|test|bench|scripts|data)\//.test(f));
@@ -57,7 +65,11 @@ test('an installed package (no src/) runs the bundle, never the sources', (t) =>
   assert.doesNotMatch(r.stderr, /running the sources/);
   // A build older than nothing: with no src/ there is nothing to be stale against.
   rmSync(join(dir, 'dist', 'cli.mjs'));
-  const missing = spawnSync(process.execPath, [join(dir, 'bin', 'claude-meter.js'), 'check-config'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+  const missing = spawnSync(process.execPath, [join(dir, 'bin', 'claude-meter.js'), 'check-config'], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /dist\/cli\.mjs is missing/);
 });

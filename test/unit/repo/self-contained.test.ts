@@ -40,15 +40,19 @@ test('no file points at a path outside the repository', () => {
   assert.ok(files.includes('README.md') && files.some((f) => f.startsWith('src/')), 'the file list reaches the sources');
   const hits: string[] = [];
   for (const f of files) {
-    readFileSync(join(ROOT, f), 'utf8').split('\n').forEach((line, i) => {
-      for (const n of NEEDLES) if (line.includes(n)) hits.push(`${f}:${i + 1}: ${n}`);
-    });
+    readFileSync(join(ROOT, f), 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        for (const n of NEEDLES) if (line.includes(n)) hits.push(`${f}:${i + 1}: ${n}`);
+      });
   }
   assert.deepEqual(hits, []);
 });
 
 test('every data file the docs name is in data/, with a licence', () => {
-  const pages = readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+  const pages = readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`);
   const docs = ['README.md', 'CONTRIBUTING.md', 'data/README.md', 'docs/simulate-example.txt', ...pages];
   const named = new Set<string>();
   for (const d of docs) {

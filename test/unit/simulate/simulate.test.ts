@@ -86,7 +86,16 @@ function assertWellFormed(svg: string): void {
 }
 
 test('the SVG is well-formed and draws spend, limit, forecast and the budget name', async () => {
-  const r = await cli(['--series', SERIES, '--model', 'fixture/chat', '--config', `${FIX}/reject.config.yaml`, '--svg', join(dir, 'table.svg')]);
+  const r = await cli([
+    '--series',
+    SERIES,
+    '--model',
+    'fixture/chat',
+    '--config',
+    `${FIX}/reject.config.yaml`,
+    '--svg',
+    join(dir, 'table.svg'),
+  ]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /budget 'chat-daily-reject' \(global, day window, reject, limit \$4\.32\)/);
   assert.match(r.out, /day 0 +\$4\.32 +\$8\.64 +\$4\.32 +100% +day 0 13:35 +720 +0 +720/);
@@ -112,7 +121,10 @@ test('bad flags and files exit 2 with a message', async () => {
     [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, 'extra'], /unexpected argument 'extra'/],
     [['--series', `${FIX}/missing.csv`, '--config', `${FIX}/reject.config.yaml`], /cannot read --series/],
     [['--series', SERIES, '--config', `${FIX}/missing.yaml`], /file not found/],
-    [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--model', 'nope'], /no requests with model 'nope' \(models: fixture\/chat, fixture\/other\)/],
+    [
+      ['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--model', 'nope'],
+      /no requests with model 'nope' \(models: fixture\/chat, fixture\/other\)/,
+    ],
     [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--model-as', 'gpt-4'], /--model-as 'gpt-4' is not in the price table/],
     [['--series', SERIES, '--config', `${FIX}/reject.config.yaml`, '--from', '9'], /past the series' last day/],
   ];

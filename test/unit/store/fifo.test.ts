@@ -4,7 +4,10 @@ import { Fifo } from '../../../src/store/fifo.ts';
 
 test('Fifo: bounded, evicts the oldest, insertSorted finds its place from the head', () => {
   const f = new Fifo<number>(3);
-  assert.deepEqual([1, 2, 3].flatMap((n) => f.push(n)), []);
+  assert.deepEqual(
+    [1, 2, 3].flatMap((n) => f.push(n)),
+    [],
+  );
   assert.deepEqual(f.push(4), [1]);
   assert.deepEqual(f.newest(10), [4, 3, 2]);
   assert.deepEqual(f.shiftMany(2), [2, 3]);

@@ -40,12 +40,22 @@ test('a budget refusal recorded under its former reason name reads back as refus
 
 /** The v1 form (written before v2): the same array with the usage as an object. */
 function v1Of(r: RequestRecord): [string, string] {
-  const byField: Record<string, unknown> = { ...r, stream: r.stream ? 1 : 0, partial: r.partial ? 1 : 0, unpriced: r.unpriced ? 1 : 0, free: r.free ? 1 : 0 };
+  const byField: Record<string, unknown> = {
+    ...r,
+    stream: r.stream ? 1 : 0,
+    partial: r.partial ? 1 : 0,
+    unpriced: r.unpriced ? 1 : 0,
+    free: r.free ? 1 : 0,
+  };
   return ['v1', JSON.stringify(RECORD_FIELDS.map((k) => byField[k]))];
 }
 
 test('record codec still reads v1 entries (usage as an object)', () => {
-  for (const r of [rec(), rec({ usage: null, usageMissing: 'error_status', model: null }), rec({ usage: usage({ cacheCreation: 3, cacheCreation5m: 1, cacheCreation1h: 2 }) })]) {
+  for (const r of [
+    rec(),
+    rec({ usage: null, usageMissing: 'error_status', model: null }),
+    rec({ usage: usage({ cacheCreation: 3, cacheCreation5m: 1, cacheCreation1h: 2 }) }),
+  ]) {
     assert.deepEqual(decodeRecord(v1Of(r)), r);
   }
   const bad = JSON.parse(v1Of(rec())[1]) as unknown[];
@@ -55,44 +65,50 @@ test('record codec still reads v1 entries (usage as an object)', () => {
 
 const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('', '"', '\\', '\u2028', '\ud800', 'a"b\\c\n\t\u0000'));
 // -0 is left out: JSON has no negative zero (it reads back as 0, which no record holds anyway).
-const number = fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0)), fc.constantFrom(0, 1e21, 1e-7, 5e-324));
-const recordArb = fc.record({
-  id: text,
-  ts: number,
-  method: text,
-  path: text,
-  model: fc.option(text, { nil: null }),
-  keyId: text,
-  tag: text,
-  status: number,
-  stream: fc.boolean(),
-  usage: fc.option(
-    fc.record({
-      input: number,
-      output: number,
-      cacheCreation: number,
-      cacheCreation5m: fc.option(number, { nil: null }),
-      cacheCreation1h: fc.option(number, { nil: null }),
-      cacheRead: number,
-      webSearchRequests: number,
-      webFetchRequests: number,
-      serviceTier: fc.option(text, { nil: null }),
-      inferenceGeo: fc.option(text, { nil: null }),
-      speed: fc.option(text, { nil: null }),
-    }),
-    { nil: null },
-  ),
-  usageMissing: fc.constantFrom(null, 'error_status', 'no_usage_field'),
-  partial: fc.boolean(),
-  costPicoUsd: number,
-  unpriced: fc.boolean(),
-  free: fc.boolean(),
-  latencyMs: number,
-  ttftMs: fc.option(number, { nil: null }),
-  upstreamLatencyMs: fc.option(number, { nil: null }),
-  errorType: fc.option(text, { nil: null }),
-  messageId: fc.option(text, { nil: null }),
-})
+const number = fc.oneof(
+  fc.integer(),
+  fc.maxSafeInteger(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Object.is(x, -0)),
+  fc.constantFrom(0, 1e21, 1e-7, 5e-324),
+);
+const recordArb = fc
+  .record({
+    id: text,
+    ts: number,
+    method: text,
+    path: text,
+    model: fc.option(text, { nil: null }),
+    keyId: text,
+    tag: text,
+    status: number,
+    stream: fc.boolean(),
+    usage: fc.option(
+      fc.record({
+        input: number,
+        output: number,
+        cacheCreation: number,
+        cacheCreation5m: fc.option(number, { nil: null }),
+        cacheCreation1h: fc.option(number, { nil: null }),
+        cacheRead: number,
+        webSearchRequests: number,
+        webFetchRequests: number,
+        serviceTier: fc.option(text, { nil: null }),
+        inferenceGeo: fc.option(text, { nil: null }),
+        speed: fc.option(text, { nil: null }),
+      }),
+      { nil: null },
+    ),
+    usageMissing: fc.constantFrom(null, 'error_status', 'no_usage_field'),
+    partial: fc.boolean(),
+    costPicoUsd: number,
+    unpriced: fc.boolean(),
+    free: fc.boolean(),
+    latencyMs: number,
+    ttftMs: fc.option(number, { nil: null }),
+    upstreamLatencyMs: fc.option(number, { nil: null }),
+    errorType: fc.option(text, { nil: null }),
+    messageId: fc.option(text, { nil: null }),
+  })
   // fc.record builds null-prototype objects; records are plain ones.
   .map((r) => ({ ...r, usage: r.usage === null ? null : { ...r.usage } })) as fc.Arbitrary<RequestRecord>;
 
@@ -109,10 +125,40 @@ test('record codec still reads the older flat form (one stream field per record 
   const u = usage({ cacheCreation5m: 1, cacheCreation1h: 2 });
   const r = rec({ usage: u, ttftMs: null, tag: '' });
   const flat = [
-    'id', r.id, 'ts', String(r.ts), 'method', r.method, 'path', r.path, 'model', String(r.model), 'keyId', r.keyId, 'tag', '',
-    'status', String(r.status), 'stream', r.stream ? '1' : '0', 'usage', JSON.stringify(u), 'partial', '0',
-    'costPicoUsd', String(r.costPicoUsd), 'unpriced', '0', 'free', '0', 'latencyMs', String(r.latencyMs),
-    'upstreamLatencyMs', String(r.upstreamLatencyMs), 'messageId', String(r.messageId),
+    'id',
+    r.id,
+    'ts',
+    String(r.ts),
+    'method',
+    r.method,
+    'path',
+    r.path,
+    'model',
+    String(r.model),
+    'keyId',
+    r.keyId,
+    'tag',
+    '',
+    'status',
+    String(r.status),
+    'stream',
+    r.stream ? '1' : '0',
+    'usage',
+    JSON.stringify(u),
+    'partial',
+    '0',
+    'costPicoUsd',
+    String(r.costPicoUsd),
+    'unpriced',
+    '0',
+    'free',
+    '0',
+    'latencyMs',
+    String(r.latencyMs),
+    'upstreamLatencyMs',
+    String(r.upstreamLatencyMs),
+    'messageId',
+    String(r.messageId),
   ];
   assert.deepEqual(decodeRecord(flat), r);
   assert.equal(decodeRecord([...flat, 'usageMissing', 'not_a_reason']), null);

@@ -144,7 +144,10 @@ test('an outage is logged once down and once up; the journal replays in record()
   store.up = true;
   await until(clock, () => recorder.stats().journaled === 0 && recorder.stats().pending === 0);
   assert.deepEqual(lines, ['warn: meter store unreachable; journaling records until it answers', 'info: meter store reachable again']);
-  assert.deepEqual((await store.recent(100)).map((r) => r.id), all.map((r) => r.id).reverse());
+  assert.deepEqual(
+    (await store.recent(100)).map((r) => r.id),
+    all.map((r) => r.id).reverse(),
+  );
   assert.equal(outcomes.filter((o) => o === 'replayed').length, 50);
   assert.equal(outcomes.filter((o) => o === 'journaled').length, 50);
 });

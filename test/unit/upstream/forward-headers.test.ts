@@ -9,8 +9,26 @@ const raw = (...pairs: string[]) => pairs.map((s) => Buffer.from(s, 'latin1'));
 
 test('names are lower-cased, repeats become arrays in order, hop-by-hop headers are left out', () => {
   const h = clientHeaders(
-    raw('Content-Type', 'application/json', 'Set-Cookie', 'a=1', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5',
-      'Transfer-Encoding', 'chunked', 'set-cookie', 'b=2', 'request-id', 'req_1', 'Upgrade', 'h2c', 'Trailer', 'x'),
+    raw(
+      'Content-Type',
+      'application/json',
+      'Set-Cookie',
+      'a=1',
+      'Connection',
+      'keep-alive',
+      'Keep-Alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+      'set-cookie',
+      'b=2',
+      'request-id',
+      'req_1',
+      'Upgrade',
+      'h2c',
+      'Trailer',
+      'x',
+    ),
   );
   assert.deepEqual({ ...h }, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'], 'request-id': 'req_1' });
 });
@@ -30,7 +48,17 @@ test('values are latin1, byte for byte (obs-text survives)', () => {
 });
 
 test('property: equals undici parseHeaders minus the hop-by-hop names', () => {
-  const HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+  const HOP = [
+    'connection',
+    'keep-alive',
+    'proxy-connection',
+    'proxy-authenticate',
+    'proxy-authorization',
+    'te',
+    'trailer',
+    'transfer-encoding',
+    'upgrade',
+  ];
   const name = fc.oneof(
     fc.constantFrom('content-type', 'Content-Type', 'set-cookie', 'request-id', 'X-Thing', 'content-encoding', ...HOP, 'TE', 'Connection'),
     fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/),

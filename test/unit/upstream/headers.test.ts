@@ -4,7 +4,17 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isHopByHop, upstreamRequestHeaders } from '../../../src/upstream/headers.ts';
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+];
 const UPSTREAM = { upstreamHost: 'api.anthropic.com', apiKey: null };
 
 /** What a client's SDK sends (Node lower-cases incoming names). */
@@ -40,7 +50,12 @@ test('hop-by-hop headers, host, expect and our own x-meter-* headers never leave
 });
 
 test('headers named in Connection are dropped too, whatever their case and spacing', () => {
-  const incoming: IncomingHttpHeaders = { ...CLIENT, connection: 'close,  X-Secret ,Anthropic-Beta', 'x-secret': 'smuggled', 'x-other': 'kept' };
+  const incoming: IncomingHttpHeaders = {
+    ...CLIENT,
+    connection: 'close,  X-Secret ,Anthropic-Beta',
+    'x-secret': 'smuggled',
+    'x-other': 'kept',
+  };
   const { 'anthropic-beta': _beta, ...rest } = CLIENT;
   assert.deepEqual(upstreamRequestHeaders(incoming, UPSTREAM), { ...rest, 'x-other': 'kept' });
   // Without a Connection header nothing else is dropped.
@@ -55,7 +70,10 @@ test('without an injected key the client credentials pass through', () => {
 test('an injected upstream key replaces the client credentials: x-api-key is ours, authorization is dropped', () => {
   const opts = { ...UPSTREAM, apiKey: 'sk-upstream' };
   const { 'x-api-key': _key, ...withoutKey } = CLIENT;
-  assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, authorization: 'Bearer client-token' }, opts), { ...withoutKey, 'x-api-key': 'sk-upstream' });
+  assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, authorization: 'Bearer client-token' }, opts), {
+    ...withoutKey,
+    'x-api-key': 'sk-upstream',
+  });
   // A client that sent no key at all gets ours too.
   assert.deepEqual(upstreamRequestHeaders(withoutKey, opts), { ...withoutKey, 'x-api-key': 'sk-upstream' });
   // Naming x-api-key in Connection does not strip the injected one.
@@ -80,5 +98,6 @@ test('array values stay arrays; undefined values are skipped', () => {
 
 test('isHopByHop: exactly the RFC 9110 connection headers, by lower-case name', () => {
   for (const h of HOP_BY_HOP) assert.equal(isHopByHop(h), true, h);
-  for (const h of ['content-length', 'content-type', 'host', 'x-api-key', 'authorization', 'set-cookie', 'Connection']) assert.equal(isHopByHop(h), false, h);
+  for (const h of ['content-length', 'content-type', 'host', 'x-api-key', 'authorization', 'set-cookie', 'Connection'])
+    assert.equal(isHopByHop(h), false, h);
 });

@@ -26,7 +26,10 @@ function pieces(b: Buffer, sizes: readonly number[]): Buffer[] {
   return out;
 }
 
-async function decode(codings: readonly Coding[], chunks: readonly Buffer[]): Promise<{ out: Buffer; sinkCalls: number; failure: string | null }> {
+async function decode(
+  codings: readonly Coding[],
+  chunks: readonly Buffer[],
+): Promise<{ out: Buffer; sinkCalls: number; failure: string | null }> {
   const got: Buffer[] = [];
   const chain = new DecodeChain(codings, (c) => got.push(Buffer.from(c)));
   for (const c of chunks) chain.write(c);

@@ -71,10 +71,7 @@ test('json/message-cache-split.json through the tap', async () => {
 
 test('json/error-overloaded.json with status 529', async () => {
   const { outcome: got } = await runTap({ status: 529, headers: JSON_HEADERS, chunks: [jsonFixture('error-overloaded.json')] });
-  assert.deepEqual(
-    got,
-    outcome({ model: 'claude-request-model', missingReason: 'error_status', errorType: 'overloaded_error' }),
-  );
+  assert.deepEqual(got, outcome({ model: 'claude-request-model', missingReason: 'error_status', errorType: 'overloaded_error' }));
 });
 
 test('json/legacy-completion.json on /v1/messages → no_usage_field, model from the body', async () => {

@@ -34,7 +34,10 @@ test('lone \\r line endings', () => {
 
 test('mixed \\n, \\r\\n and \\r endings in one stream', () => {
   const { events } = decode(['data: a\r\n\ndata: b\r\rdata: c\n\r\n']);
-  assert.deepEqual(events.map((e) => e.data), ['a', 'b', 'c']);
+  assert.deepEqual(
+    events.map((e) => e.data),
+    ['a', 'b', 'c'],
+  );
 });
 
 test('\\r at the very end of input then flush does not lose the event', () => {
@@ -97,7 +100,10 @@ test('an oversized event is dropped whole, counted, and decoding resyncs at the 
     ['data: ok1\n\n', `event: big\ndata: ${big.slice(0, 100)}`, `${big.slice(100)}\ndata: more\n\n`, 'data: ok2\n\n'],
     100,
   );
-  assert.deepEqual(events.map((e) => e.data), ['ok1', 'ok2']);
+  assert.deepEqual(
+    events.map((e) => e.data),
+    ['ok1', 'ok2'],
+  );
   assert.equal(dec.droppedEvents, 1);
 });
 
@@ -121,13 +127,27 @@ test('flush dispatches an unterminated final event (usage evidence for a cut str
 
 test('property: any chunking yields the same events as one chunk', () => {
   const piece = fc.constantFrom(
-    'event: message_delta\n', 'data: {"x":"é你👋"}\n', 'data:raw\r\n', '\n', '\r\n', '\r', ': c\n', 'data: é\r', 'id: 1\n',
+    'event: message_delta\n',
+    'data: {"x":"é你👋"}\n',
+    'data:raw\r\n',
+    '\n',
+    '\r\n',
+    '\r',
+    ': c\n',
+    'data: é\r',
+    'id: 1\n',
   );
   fc.assert(
     fc.property(fc.array(piece, { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 12 }), (pieces, cuts) => {
       const bytes = enc.encode(pieces.join(''));
       const whole = decode([bytes], 64).events;
-      const split = decode(splitAt(bytes, cuts.map((c) => c % (bytes.length + 1))), 64).events;
+      const split = decode(
+        splitAt(
+          bytes,
+          cuts.map((c) => c % (bytes.length + 1)),
+        ),
+        64,
+      ).events;
       assert.deepEqual(split, whole);
     }),
     { numRuns: 500 },

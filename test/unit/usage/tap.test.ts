@@ -121,7 +121,11 @@ test('count_tokens → usage null and missingReason null (free)', async () => {
 });
 
 test('other endpoints → not_metered_endpoint, bytes not even looked at', async () => {
-  for (const [method, path] of [['GET', '/v1/models'], ['POST', '/v1/messages/batches'], ['GET', '/v1/messages']] as const) {
+  for (const [method, path] of [
+    ['GET', '/v1/models'],
+    ['POST', '/v1/messages/batches'],
+    ['GET', '/v1/messages'],
+  ] as const) {
     const { outcome: got } = await runTap({ headers: JSON_HEADERS, chunks: [message], opts: { method, path, requestModel: null } });
     assert.deepEqual(got, outcome({ missingReason: 'not_metered_endpoint' }), `${method} ${path}`);
   }
@@ -204,7 +208,10 @@ test('a large JSON body (members picked, not parsed whole) meters exactly like a
   assert.ok(bigBody.length > 20_000);
   const want = await runTap({ headers: JSON_HEADERS, chunks: [message] });
   // Split at odd places: the tap joins the chunks before it reads the body.
-  const got = await runTap({ headers: JSON_HEADERS, chunks: [bigBody.subarray(0, 777), bigBody.subarray(777, 15_001), bigBody.subarray(15_001)] });
+  const got = await runTap({
+    headers: JSON_HEADERS,
+    chunks: [bigBody.subarray(0, 777), bigBody.subarray(777, 15_001), bigBody.subarray(15_001)],
+  });
   assert.deepEqual(got.outcome, want.outcome);
   assert.equal(got.outcome.usage?.input, 2095);
   // The same large body cut short: incomplete after an abort, unparseable when it claims to be complete.
@@ -219,7 +226,8 @@ test('a large JSON body (members picked, not parsed whole) meters exactly like a
 });
 
 test('finishNow: the outcome at once without a decoder (same as finish), null while a decoder must finish', async () => {
-  const mk = () => new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1 << 20, maxSseEventBytes: 1 << 18 });
+  const mk = () =>
+    new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1 << 20, maxSseEventBytes: 1 << 18 });
   const plain = mk();
   plain.onResponseStart(200, JSON_HEADERS);
   plain.onData(message);
