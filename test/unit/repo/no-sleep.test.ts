@@ -17,6 +17,8 @@ const REAL_TIME: Readonly<Record<string, string>> = {
   'test/helpers/wait.ts': 'the bounded poll and the bound the files below use',
   'test/helpers/redis-server.ts': 'waits for redis-server processes to start, stop and form a cluster',
   'test/helpers/prometheus.ts': 'waits for a Prometheus process to answer',
+  'test/integration/cli-args.test.ts': 'a deadline that kills a spawned command which wrongly starts serving',
+  'test/integration/docs-commands.test.ts': 'a deadline per documented command, and polling a served command until it answers',
   'test/stack/prometheus.test.ts': 'a real Prometheus scrapes on its own interval',
   'test/integration/budget.test.ts': 'waits until a request queues in a real proxy before releasing the one it waits for',
   'test/integration/forwarding.test.ts':
