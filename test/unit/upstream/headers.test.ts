@@ -3,18 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isHopByHop, upstreamRequestHeaders } from '../../../src/upstream/headers.ts';
+import { HOP_BY_HOP } from '../../helpers/hop-by-hop.ts';
 
-const HOP_BY_HOP = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-];
 const UPSTREAM = { upstreamHost: 'api.anthropic.com', apiKey: null };
 
 /** What a client's SDK sends (Node lower-cases incoming names). */
