@@ -18,6 +18,10 @@ const REAL_TIME: Readonly<Record<string, string>> = {
   'test/helpers/redis-server.ts': 'waits for redis-server processes to start, stop and form a cluster',
   'test/helpers/prometheus.ts': 'waits for a Prometheus process to answer',
   'test/stack/prometheus.test.ts': 'a real Prometheus scrapes on its own interval',
+  'test/faults/proxy-sigkill-during-redis-outage.test.ts':
+    "waits for a child proxy's /metrics to show its records written, then journaled, across a real Redis kill",
+  'test/faults/redis-killed-under-traffic.test.ts':
+    'records journaled and settles queued across a real Redis kill and restart: waits for the replays to land',
   'test/integration/budget.test.ts': 'waits until a request queues in a real proxy before releasing the one it waits for',
   'test/integration/forwarding.test.ts':
     'backpressure and the connection pool over real sockets: a stall and a queued request take real time',
