@@ -86,7 +86,7 @@ export function openLoop(o: OpenLoopOptions): OpenLoop {
   }, TICK_MS);
   if (total === 0) {
     clearInterval(timer);
-    finish();
+    void pool.close().then(finish);
   }
 
   return {

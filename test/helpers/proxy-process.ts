@@ -39,9 +39,14 @@ export async function startProxyProcess(
   const lines: Array<Record<string, unknown>> = [];
   const first = new Promise<Record<string, unknown>>((ok, fail) => {
     createInterface({ input: child.stdout }).on('line', (l) => {
-      const line = JSON.parse(l) as Record<string, unknown>;
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        line = { msg: l }; // not a log line: kept as text
+      }
       lines.push(line);
-      if (lines.length === 1) ok(line);
+      if (typeof line['listen'] === 'string') ok(line); // the first log line names the address
     });
     void exited.then(({ code, signal }) => fail(new Error(`claude-meter exited (${code ?? signal}) before listening:\n${stderr}`)));
   });
