@@ -53,7 +53,12 @@ const recorder = Object.fromEntries(
 const app = createApp({ config, clock: systemClock, logger, recorder, ...(forwarder ? { forwarder } : {}) });
 if (stub === 'store') discardWrites(app.store);
 
-await serveChild(app.server, { ...storeOps(app.store, app.recorder, app.store.kind), log: () => log });
+await serveChild(app.server, {
+  ...storeOps(app.store, app.recorder, app.store.kind),
+  log: () => log,
+  // Records, budget settles and alerts still in flight written (bench/soak.ts reads the budget keys after).
+  flush: () => app.flush(),
+});
 
 /** Forwards as usual but never tells the exchange the response ended. */
 function withoutEnd(inner: Forwarder): Forwarder {

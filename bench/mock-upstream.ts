@@ -88,6 +88,9 @@ async function bigStream(res: http.ServerResponse, bytes: number): Promise<void>
   );
 }
 
+/** Answers sent to their last byte, by kind: what this upstream billed (each carries USAGE). */
+const served = { json: 0, sse: 0 };
+
 const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
@@ -96,6 +99,7 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     const big = Number(req.headers['x-bench-sse-bytes'] ?? 0);
     const hold = Number(req.headers['x-bench-hold-ms'] ?? 0);
     if (big > 0) return void bigStream(res, big);
+    res.once('finish', () => (stream ? served.sse++ : served.json++));
     if (!stream) {
       res.writeHead(200, JSON_HEADERS);
       return void res.end(JSON_BODY);
@@ -111,4 +115,6 @@ server.requestTimeout = 0;
 
 await serveChild(server, {
   info: () => ({ jsonBytes: JSON_BODY.length, sseBytes: SSE_BODY.length, deltaEventsPerBlock: PER_BLOCK, blockBytes: BLOCK.length }),
+  usage: () => USAGE,
+  served: () => ({ ...served }),
 });

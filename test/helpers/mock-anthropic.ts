@@ -3,7 +3,9 @@
  * (message_start, content_block_*, message_delta, message_stop, ping, error events),
  * error bodies with request-id, gzip, and raw byte scripts for hostile cases.
  * It records what it received and the exact bytes it sent, so tests can assert
- * byte-identity through the proxy.
+ * byte-identity through the proxy; the usage each answer reported (its bill), so tests can
+ * compare the store's totals with it; and the answers whose connection the proxy closed
+ * before the end.
  */
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
@@ -35,6 +37,13 @@ export type Scenario =
   | { kind: 'error'; status: number; type: string; message?: string; headers?: Record<string, string> }
   | { kind: 'stream-error'; usage: MockUsage; model?: string; errorType?: string }
   | { kind: 'raw'; status: number; headers: Record<string, string>; chunks: (string | Buffer)[]; delayMs?: number; destroyAfter?: boolean }
+  /**
+   * A streamed message cut after message_start and `deltas` text deltas: `drop` closes the
+   * connection mid-body (as a reset or a crashed upstream does), `stall` sends nothing more and
+   * keeps it open, `hold` keeps it open and ends the stream only when `release` resolves (never,
+   * if the proxy closes the connection first). Bills the usage message_start reported.
+   */
+  | { kind: 'stream-cut'; usage: MockUsage; model?: string; deltas: number; end: 'drop' | 'stall' | 'hold'; release?: Promise<void> }
   | { kind: 'hang' }
   /** Writes `first`, then waits for `gate` before writing `rest`: proves the proxy does not buffer. */
   | { kind: 'gated'; headers: Record<string, string>; first: string; rest: string; gate: Promise<void> };
@@ -51,6 +60,12 @@ export interface MockUpstream {
   received: Received[];
   /** Exact bytes of each response body sent, in order of completion. */
   sent: Buffer[];
+  /** The usage each answer reported on the wire, as it was sent (a cut stream: what message_start said). */
+  billed: MockUsage[];
+  /** Requests whose answer the proxy stopped reading: it closed the connection before the mock ended the response. */
+  cut: Received[];
+  /** Resolves once `n` answers have been cut by the proxy (an event, not a poll). */
+  whenCut(n: number): Promise<void>;
   setScenario(fn: (req: Received) => Scenario): void;
   close(): Promise<void>;
 }
@@ -108,6 +123,12 @@ export function messageStream(s: { usage: MockUsage; model: string; text: string
   return frames.join('');
 }
 
+/** The usage message_start reports: everything but the output, which is a placeholder (at most 1) until message_delta. */
+export function startUsage(u: MockUsage): MockUsage {
+  const { server_tool_use: _, ...rest } = u;
+  return { ...rest, output_tokens: Math.min(1, u.output_tokens) };
+}
+
 export function messageJson(s: { usage: MockUsage; model: string; text: string; id?: string }): string {
   return JSON.stringify({
     id: s.id ?? nextId(),
@@ -133,6 +154,11 @@ function parseJson(b: Buffer): Record<string, unknown> {
 export async function startMockAnthropic(t?: TestContext): Promise<MockUpstream> {
   const received: Received[] = [];
   const sent: Buffer[] = [];
+  const billed: MockUsage[] = [];
+  const cut: Received[] = [];
+  /** Responses the mock cut itself: not the proxy's doing. */
+  const dropped = new WeakSet<http.ServerResponse>();
+  let cutWaiters: Array<{ n: number; resolve: () => void }> = [];
   let scenarioFn: (req: Received) => Scenario = () => ({ kind: 'message', usage: { input_tokens: 10, output_tokens: 5 } });
   const sockets = new Set<import('node:net').Socket>();
 
@@ -142,6 +168,12 @@ export async function startMockAnthropic(t?: TestContext): Promise<MockUpstream>
     req.on('end', () => {
       const rec: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
       received.push(rec);
+      res.once('close', () => {
+        if (res.writableFinished || dropped.has(res)) return;
+        cut.push(rec);
+        for (const w of cutWaiters) if (cut.length >= w.n) w.resolve();
+        cutWaiters = cutWaiters.filter((w) => cut.length < w.n);
+      });
       void respond(rec, scenarioFn(rec), res);
     });
   });
@@ -193,11 +225,14 @@ export async function startMockAnthropic(t?: TestContext): Promise<MockUpstream>
           if (sc.delayMs) await new Promise((r) => setTimeout(r, sc.delayMs));
         }
         sent.push(Buffer.concat(all));
-        if (sc.destroyAfter) res.destroy();
-        else res.end();
+        if (sc.destroyAfter) {
+          dropped.add(res);
+          res.destroy();
+        } else res.end();
         return;
       }
       case 'stream-error': {
+        billed.push(startUsage(sc.usage));
         const full = messageStream({ usage: sc.usage, model: sc.model ?? model, text: 'partial answer before overload' });
         const cut = full.indexOf('event: content_block_stop');
         const body = Buffer.from(
@@ -231,8 +266,33 @@ export async function startMockAnthropic(t?: TestContext): Promise<MockUpstream>
         if (!stream) headers['content-length'] = String(body.length);
         res.writeHead(200, headers);
         await writeChunks(res, body, sc.chunkSize ?? 64 * 1024, sc.delayMs ?? 0);
-        if (!res.destroyed) res.end();
+        if (res.destroyed) return; // cut before its usage was sent: the scenarios that cut bill explicitly
+        res.end();
         sent.push(body);
+        billed.push(sc.usage);
+        return;
+      }
+      case 'stream-cut': {
+        const full = messageStream({ usage: sc.usage, model: sc.model ?? model, text: 'one two three four five six seven eight' });
+        const frames = full.split(/(?<=\n\n)/);
+        // message_start, content_block_start, ping, then the deltas asked for.
+        const head = Buffer.from(frames.slice(0, 3 + sc.deltas).join(''));
+        const rest = Buffer.from(frames.slice(3 + sc.deltas).join(''));
+        const bill = billed.push(startUsage(sc.usage)) - 1;
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': requestId });
+        sent.push(head);
+        if (sc.end === 'drop') {
+          dropped.add(res);
+          // Closed once the bytes are flushed, so the proxy reads them before it sees the connection go.
+          return void res.write(head, () => res.destroy());
+        }
+        res.write(head);
+        if (sc.end !== 'hold' || sc.release === undefined) return;
+        await sc.release;
+        if (res.destroyed) return;
+        res.end(rest);
+        sent.push(rest);
+        billed[bill] = sc.usage; // the whole stream went out: its message_delta reported the full usage
         return;
       }
     }
@@ -244,6 +304,11 @@ export async function startMockAnthropic(t?: TestContext): Promise<MockUpstream>
     url: `http://127.0.0.1:${port}`,
     received,
     sent,
+    billed,
+    cut,
+    whenCut(n) {
+      return cut.length >= n ? Promise.resolve() : new Promise((resolve) => cutWaiters.push({ n, resolve }));
+    },
     setScenario(fn) {
       scenarioFn = fn;
     },

@@ -20,6 +20,10 @@ const REAL_TIME: Readonly<Record<string, string>> = {
   'test/integration/cli-args.test.ts': 'a deadline that kills a spawned command which wrongly starts serving',
   'test/integration/docs-commands.test.ts': 'a deadline per documented command, and polling a served command until it answers',
   'test/stack/prometheus.test.ts': 'a real Prometheus scrapes on its own interval',
+  'test/faults/proxy-sigkill-during-redis-outage.test.ts':
+    "waits for a child proxy's /metrics to show its records written, then journaled, across a real Redis kill",
+  'test/faults/redis-killed-under-traffic.test.ts':
+    'records journaled and settles queued across a real Redis kill and restart: waits for the replays to land',
   'test/integration/budget.test.ts': 'waits until a request queues in a real proxy before releasing the one it waits for',
   'test/integration/forwarding.test.ts':
     'backpressure and the connection pool over real sockets: a stall and a queued request take real time',

@@ -1,0 +1,81 @@
+/**
+ * The two sides of "the store's totals match what the upstream billed": the bill of a mock
+ * upstream (the usage its answers reported, priced here from the published price list, not by
+ * claude-meter's pricer), and the store's totals summed over every bucket, both as token
+ * counts by kind and exact pico-USD; and a global budget's spend as the ledger holds it.
+ */
+import type { App } from '../../src/app.ts';
+import { TOKEN_KINDS, type TokenKind } from '../../src/core/usage.ts';
+import { emptyTotals, type MeterStore, type Totals } from '../../src/store/types.ts';
+import type { MockUsage } from './mock-anthropic.ts';
+
+/** The model the fault tests ask for. */
+export const SONNET = 'claude-sonnet-4-6';
+
+/** claude-sonnet-4-6 in pico-USD per token: USD 3 / 15 / 3.75 / 6 / 0.30 per million (input, output, cache writes 5m and 1h, cache reads). */
+const PICO_PER_TOKEN: Readonly<Record<TokenKind, bigint>> = {
+  input: 3_000_000n,
+  output: 15_000_000n,
+  cache_creation_5m: 3_750_000n,
+  cache_creation_1h: 6_000_000n,
+  cache_read: 300_000n,
+};
+
+export interface Bill {
+  tokens: Record<TokenKind, number>;
+  costPicoUsd: bigint;
+}
+
+/** Tokens by kind of one answer's usage; cache writes without a TTL split are 5-minute ones. */
+function tokensOf(u: MockUsage): Record<TokenKind, number> {
+  const split5m = u.cache_creation?.ephemeral_5m_input_tokens ?? 0;
+  const split1h = u.cache_creation?.ephemeral_1h_input_tokens ?? 0;
+  const total = u.cache_creation_input_tokens ?? split5m + split1h;
+  return {
+    input: u.input_tokens,
+    output: u.output_tokens,
+    cache_creation_5m: total - split1h,
+    cache_creation_1h: split1h,
+    cache_read: u.cache_read_input_tokens ?? 0,
+  };
+}
+
+/** What `usages` cost at the sonnet-4-6 list price, summed exactly. */
+export function bill(usages: readonly MockUsage[]): Bill {
+  const out: Bill = { tokens: emptyTotals().tokens, costPicoUsd: 0n };
+  for (const u of usages) {
+    const t = tokensOf(u);
+    for (const k of TOKEN_KINDS) {
+      out.tokens[k] += t[k];
+      out.costPicoUsd += BigInt(t[k]) * PICO_PER_TOKEN[k];
+    }
+  }
+  return out;
+}
+
+/** The store's totals over every bucket of the last two days and the next one (all the tests' records). */
+export async function storeTotals(store: MeterStore, now = Date.now()): Promise<Totals> {
+  const day = 86_400_000;
+  const rows = await store.query({ by: 'all', granularity: 'day', from: now - 2 * day, to: now + day });
+  const t = emptyTotals();
+  for (const { totals: r } of rows) {
+    for (const k of ['requests', 'errors', 'partial', 'usageMissing', 'unpriced', 'webSearchRequests'] as const) t[k] += r[k];
+    for (const k of TOKEN_KINDS) t.tokens[k] += r.tokens[k];
+    t.costPicoUsd += r.costPicoUsd;
+  }
+  return t;
+}
+
+/** The bill part of the totals, to compare with deepEqual against bill(). */
+export function billOf(t: Totals): Bill {
+  return { tokens: t.tokens, costPicoUsd: t.costPicoUsd };
+}
+
+/** Spent and reserved pico-USD of the global budget `name`, in its current window. */
+export async function globalBudget(app: App, name: string, now = Date.now()): Promise<{ spentPico: number; reservedPico: number }> {
+  const { refs } = app.gate.catalog.refsFor({ keyId: 'any', tag: '', model: null, path: '/v1/messages' }, now);
+  const ref = refs.find((r) => r.budget === name);
+  if (ref === undefined) throw new Error(`no global budget named ${name}`);
+  const [st] = await app.gate.ledger.state([ref], now);
+  return { spentPico: st?.spentPico ?? 0, reservedPico: st?.reservedPico ?? 0 };
+}
