@@ -236,5 +236,33 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
         },
       ],
     }),
+    ts({
+      title: 'Label values folded into other',
+      description:
+        'Observations exported as `other` because a client-named label (model, key_id, tag, budget_instance) already had metrics.max_label_values values, ' +
+        'or a request refused as bad brought a new one: claude_meter_label_overflow_total. Growing steadily: raise the cap or turn a label off.',
+      unit: 'ops',
+      w: 8,
+      queries: [{ expr: `sum by (label) (rate(claude_meter_label_overflow_total{${T}}[$__rate_interval]))`, legend: '{{label}}' }],
+    }),
+    ts({
+      title: 'Request bodies in memory',
+      description:
+        'Request body bytes held by the requests in flight, per proxy: claude_meter_request_body_buffered_bytes, capped by limits.max_buffered_request_bytes.',
+      unit: 'bytes',
+      w: 8,
+      queries: [{ expr: `sum by (instance) (claude_meter_request_body_buffered_bytes{${T}})`, legend: '{{instance}}' }],
+    }),
+    ts({
+      title: 'Request bodies refused',
+      description:
+        'Empty unless the cap is reached: requests answered 503 unread because the bodies in flight held limits.max_buffered_request_bytes ' +
+        '(claude_meter_request_bodies_refused_total).',
+      unit: 'reqps',
+      w: 8,
+      queries: [
+        { expr: `sum by (instance) (rate(claude_meter_request_bodies_refused_total{${T}}[$__rate_interval]))`, legend: '{{instance}}' },
+      ],
+    }),
   ];
 }

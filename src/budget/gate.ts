@@ -49,6 +49,8 @@ export interface GateEvents {
   onWaited?(budget: BudgetConfig, outcome: WaitOutcome, seconds: number): void;
   /** Requests waiting in this proxy on the instances of a budget. */
   onQueueDepth?(budget: string, depth: number): void;
+  /** Instances a discard deleted (nothing was left in them): their series go. */
+  onDropped?(budgets: readonly BudgetConfig[], refs: readonly InstanceRef[]): void;
 }
 
 export type WaitOutcome = 'admitted' | 'refused' | 'left' | 'store_error';
@@ -271,9 +273,7 @@ export class BudgetGate {
    */
   async settle(admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amount?: Amount }, id: string, actual: Amount): Promise<void> {
     const result = await this.ledger.settle(admission.refs, id, actual, this.#clock.now());
-    // Headroom may have returned here: this proxy's waiters need not wait for the feed's echo.
-    if (this.#room.idle) this.#room.noteWake();
-    else for (const ref of admission.refs) this.#room.wake(this.#keyOf(ref));
+    this.#released(admission.refs);
     this.#events.onStates?.(admission.budgets, admission.refs, result.after);
     for (const [i, ref] of admission.refs.entries()) {
       const b = admission.budgets[i];
@@ -286,6 +286,27 @@ export class BudgetGate {
         if (await this.ledger.claimAlert(ref, th)) this.#events.onThreshold?.(b, ref, th, after);
       }
     }
+  }
+
+  /**
+   * For a request the upstream refused (nothing billed): its reservation goes, and so does every
+   * instance that leaves empty, so bad keys, tags and model names leave no state behind.
+   * Throws when the store is unreachable (the caller queues it, like a settle).
+   */
+  async discard(admission: { refs: InstanceRef[]; budgets: BudgetConfig[] }, id: string): Promise<void> {
+    const { refs, budgets } = admission;
+    const result = await this.ledger.discard(refs, id, this.#clock.now());
+    this.#released(refs);
+    const gone = (_: unknown, i: number): boolean => result.dropped[i] === true;
+    const kept = (x: unknown, i: number): boolean => !gone(x, i);
+    this.#events.onStates?.(budgets.filter(kept), refs.filter(kept), result.after.filter(kept));
+    if (result.dropped.some(Boolean)) this.#events.onDropped?.(budgets.filter(gone), refs.filter(gone));
+  }
+
+  /** Headroom may have returned on `refs`: this proxy's waiters need not wait for the feed's echo. */
+  #released(refs: readonly InstanceRef[]): void {
+    if (this.#room.idle) this.#room.noteWake();
+    else for (const ref of refs) this.#room.wake(this.#keyOf(ref));
   }
 
   observe(model: string | null, keyId: string, requestBytes: number, usage: Usage, maxTokens: number | null = null): void {

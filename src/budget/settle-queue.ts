@@ -8,6 +8,8 @@ export interface PendingSettle {
   amount?: Amount;
   id: string;
   actual: Amount;
+  /** The upstream refused the request and nothing was billed: discard instead of settling (BudgetLedger.discard). */
+  discard?: boolean;
 }
 
 /** The first retry waits this long; each failed retry doubles it, up to RETRY_MAX_MS. */

@@ -114,6 +114,13 @@ export interface SettleResult {
   duplicate: boolean;
 }
 
+export interface DiscardResult {
+  /** Per ref: the instance held nothing else, so it was deleted with its listing entry. */
+  dropped: boolean[];
+  /** State of every ref afterwards (zero for a dropped one). */
+  after: InstanceState[];
+}
+
 export interface PaceResult {
   ok: boolean;
   /** When not ok: ms until enough has accrued (Infinity when the rate is 0). */
@@ -142,12 +149,22 @@ export interface BudgetLedger {
    * spend also goes into the spend history (ForecastStore.hourlySpend / minuteSpend).
    */
   settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult>;
+  /**
+   * Atomically, for a request that was never billed (the upstream refused it): release
+   * reservation `id` from every ref and delete each instance it leaves empty (no spend in the
+   * window, no other reservation), with its listing entry. An instance made for a bad key, tag
+   * or model name then leaves no state behind; one with spend or other requests in flight is
+   * kept. Repeating it changes nothing more.
+   */
+  discard(refs: readonly InstanceRef[], id: string, now: number): Promise<DiscardResult>;
   /** Current state of each ref (expired reservations excluded). */
   state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]>;
   /**
    * Demand that was refused (paced or over the cap) goes into the same history as settled spend,
    * so the forecast keeps seeing what the scope *wants* to spend: otherwise pacing would teach
-   * the forecaster that demand equals the limit and switch itself off.
+   * the forecaster that demand equals the limit and switch itself off. Only for refs whose
+   * instance has state or whose scope has history: a scope that never had either (a made-up
+   * key refused before the upstream saw it) is left without history keys.
    */
   recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void>;
   /** Scope values that have state in the window `windowId` of `budget` (for listing per_* budgets). */

@@ -67,7 +67,11 @@ export function wireBudgets(opts: BudgetWiringOptions): BudgetWiring {
     ...(opts.gateEvents ? { events: opts.gateEvents } : {}),
     ...(opts.feed ? { feed: opts.feed } : {}),
   });
-  const settles = new SettleQueue({ logger, clock, run: (p) => gate.settle(p, p.id, p.actual) });
+  const settles = new SettleQueue({
+    logger,
+    clock,
+    run: (p) => (p.discard === true ? gate.discard(p, p.id) : gate.settle(p, p.id, p.actual)),
+  });
   return {
     catalog,
     gate,

@@ -1,5 +1,6 @@
 import { picoToUsd } from '../core/money.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
+import { instanceKey, OTHER } from '../metrics/labels.ts';
 import type { AlertEvent } from '../alerts/types.ts';
 import { offenderJson, type ForecastEvents } from '../forecast/service.ts';
 
@@ -11,6 +12,7 @@ export function forecastEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => 
   const errors = new Map<string, number[]>();
   return {
     onForecast(f) {
+      if (metrics.labels.budgetInstance.value(instanceKey(f.budget.name, f.ref.instance)) === OTHER) return;
       const labels = { budget: f.budget.name, budget_instance: f.ref.instance };
       metrics.projected.set({ ...labels, quantile: 'p10' }, picoToUsd(f.live.p10));
       metrics.projected.set({ ...labels, quantile: 'p50' }, picoToUsd(f.live.p50));

@@ -14,6 +14,7 @@ import type { RecorderOptions } from '../store/recorder-options.ts';
 import { createMetrics, type MeterMetrics } from '../metrics/registry.ts';
 import { PoolForwarder, type Forwarder } from '../upstream/forward.ts';
 import type { PipelineDeps } from '../http/pipeline.ts';
+import { BodyBuffers } from '../http/request-body.ts';
 import type { AdminDeps } from '../http/admin.ts';
 import type { BudgetGate } from '../budget/gate.ts';
 import type { SettleQueue } from '../budget/settle-queue.ts';
@@ -65,6 +66,7 @@ export function buildGraph(o: GraphOptions): Graph {
   const metrics = createMetrics({
     keyLabel: config.metrics.key_label,
     tagLabel: config.metrics.tag_label,
+    maxLabelValues: config.metrics.max_label_values,
     defaultMetrics: o.defaultMetrics ?? true,
   });
   const live = new Live(buildSnapshot(config, { logger, clock }, metrics));
@@ -110,7 +112,9 @@ export function buildGraph(o: GraphOptions): Graph {
     forecastEvents: forecastEvents(metrics, alert),
     ...(feed ? { feed } : {}),
   });
+  const bodies = new BodyBuffers();
   metrics.bindSources({
+    bufferedBodyBytes: () => bodies.held,
     journalDepth: () => recorder.stats().journaled,
     settlesPending: () => settles.stats().pending,
     storeReachable: async () => (await store.health()).reachable,
@@ -121,6 +125,7 @@ export function buildGraph(o: GraphOptions): Graph {
     logger,
     dialect: anthropic,
     forwarder,
+    bodies,
     recorder,
     metrics,
     budgets: { gate, settles },

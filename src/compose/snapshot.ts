@@ -28,6 +28,7 @@ export function buildSnapshot(config: Config, { logger, clock }: { logger: Logge
       maxJsonBodyBytes: config.limits.max_json_body_bytes,
       maxSseEventBytes: config.limits.max_sse_event_bytes,
       maxRequestBodyBytes: config.limits.max_request_body_bytes,
+      maxBufferedRequestBytes: config.limits.max_buffered_request_bytes,
     },
     adminToken: config.admin.token,
     pricingVersion: pricer.version,

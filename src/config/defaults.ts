@@ -40,6 +40,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
   metrics: {
     key_label: false, // off: one series per caller can explode cardinality
     tag_label: false,
+    max_label_values: 500, // per client-named label (model, key_id, tag, budget_instance); more fold into `other`
   },
   log: {
     level: 'info',
@@ -48,6 +49,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
     max_json_body_bytes: 32 * 1024 * 1024, // 32 MiB, the Messages API request size limit
     max_sse_event_bytes: 1024 * 1024, // 1 MiB per SSE event
     max_request_body_bytes: 32 * 1024 * 1024, // 32 MiB, the Messages API request size limit: larger bodies stream through unread
+    max_buffered_request_bytes: 256 * 1024 * 1024, // 256 MiB across requests in flight (8 bodies of the largest size); past it: 503
   },
   budgets: [], // none: metering only, nothing is ever refused (per-budget defaults: BUDGET_DEFAULTS)
   alerts: {

@@ -187,6 +187,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
       keys: {
         key_label: { kind: 'bool' },
         tag_label: { kind: 'bool' },
+        max_label_values: { kind: 'int', min: 1, max: 100_000 },
       },
     },
     log: {
@@ -201,7 +202,15 @@ export const configSchema: ObjectOf<ConfigBody> = {
         max_json_body_bytes: positiveInt,
         max_sse_event_bytes: positiveInt,
         max_request_body_bytes: positiveInt,
+        max_buffered_request_bytes: positiveInt,
       },
+      check: (l, path) =>
+        l.max_buffered_request_bytes < l.max_request_body_bytes
+          ? {
+              keyPath: joinKey(path, 'max_buffered_request_bytes'),
+              reason: `must be at least max_request_body_bytes (${l.max_request_body_bytes}): a body that size could never be read`,
+            }
+          : undefined,
     },
     budgets: { kind: 'list', items: budgetSchema, itemDefaults: BUDGET_DEFAULTS, check: uniqueNames },
     alerts: {

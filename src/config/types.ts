@@ -41,6 +41,8 @@ export interface Config {
     key_label: boolean;
     /** Add a `tag` label to request metrics. */
     tag_label: boolean;
+    /** Values each client-named label (model, key_id, tag, budget_instance) may take; more are exported as `other`. */
+    max_label_values: number;
   };
   log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
   limits: {
@@ -53,6 +55,8 @@ export interface Config {
      * streams through unread and the upstream decides.
      */
     max_request_body_bytes: number;
+    /** Request body bytes held in memory across all requests in flight; a request past it gets a 503 with retry-after. */
+    max_buffered_request_bytes: number;
   };
   /** Spend/token caps per window (src/budget/types.ts). Names are unique; each has a USD or token limit. */
   budgets: BudgetConfig[];

@@ -16,7 +16,13 @@ export type ErrorType =
   | 'overloaded_error';
 
 /** Stable codes for logs and metrics. */
-export type ErrorCode = 'upstream_timeout' | 'upstream_unreachable' | 'budget_exhausted' | 'budget_store_unreachable' | 'internal';
+export type ErrorCode =
+  | 'upstream_timeout'
+  | 'upstream_unreachable'
+  | 'budget_exhausted'
+  | 'budget_store_unreachable'
+  | 'request_bodies_full'
+  | 'internal';
 
 export class ProxyError extends Error {
   readonly code: ErrorCode;
@@ -80,4 +86,19 @@ export function budgetStoreUnreachable(): ProxyError {
 
 export function internalError(): ProxyError {
   return new ProxyError('internal', 500, 'api_error', 'claude-meter internal error');
+}
+
+/**
+ * The request bodies in flight hold limits.max_buffered_request_bytes already: this one is not
+ * read. Retryable: the room comes back as those requests finish. The connection closes, since
+ * the rest of an unread body cannot be told apart from the next request.
+ */
+export function requestBodiesFull(): ProxyError {
+  return new ProxyError(
+    'request_bodies_full',
+    503,
+    'overloaded_error',
+    'claude-meter: too many request bodies in flight (limits.max_buffered_request_bytes); retry shortly',
+    { headers: { 'retry-after': '1', 'x-should-retry': 'true', connection: 'close' } },
+  );
 }

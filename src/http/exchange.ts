@@ -5,6 +5,7 @@
  * budget, counts and logs it, whichever way the exchange ended.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { bounded } from '../core/bound.ts';
 import type { Dialect, HeaderFacts } from '../core/dialect.ts';
 import { budgetExhausted, budgetStoreUnreachable, type ProxyError } from '../core/errors.ts';
 import type { Caller, RequestFacts, RouteKind } from '../core/request.ts';
@@ -26,7 +27,7 @@ import { sendProxyError } from './respond.ts';
 /** What a reload may change; read once per request, so a request sees one config. */
 export interface PipelineSettings {
   readonly pricer: Pricer;
-  readonly limits: { maxJsonBodyBytes: number; maxSseEventBytes: number; maxRequestBodyBytes: number };
+  readonly limits: { maxJsonBodyBytes: number; maxSseEventBytes: number; maxRequestBodyBytes: number; maxBufferedRequestBytes: number };
 }
 
 /** The components an exchange ends into. */
@@ -53,6 +54,9 @@ export interface Arrival {
   headers: HeaderFacts;
   body: ReadBody | null;
 }
+
+/** Unpriced models warned about, at most: past it a flood of made-up names logs nothing more (the metric still counts them). */
+const MAX_WARNED_MODELS = 1_000;
 
 /** nginx's "client closed request": what a request that left while it waited is recorded with. */
 const CLIENT_CLOSED = 499;
@@ -183,7 +187,7 @@ export class Exchange implements ForwardHooks {
   onError(err: ProxyError): void {
     this.#status = err.status;
     sendProxyError(this.#res, err, `req_meter_${this.#a.id}`, this.#deps.dialect);
-    this.#deps.logger.warn({ id: this.#a.id, code: err.code, cause: String(err.cause) }, err.message);
+    this.#deps.logger.warn({ id: this.#a.id, code: err.code, cause: bounded(String(err.cause), 1_024) }, err.message);
     this.#end(missing('upstream_unreachable'));
   }
 
@@ -208,13 +212,13 @@ export class Exchange implements ForwardHooks {
       upstreamLatencyMs: this.#upstreamLatencyMs,
       betas: a.headers.betas,
     });
-    if (record.unpriced && model !== null && !deps.warnedModels.has(model)) {
+    if (record.unpriced && model !== null && !deps.warnedModels.has(model) && deps.warnedModels.size < MAX_WARNED_MODELS) {
       deps.warnedModels.add(model);
       deps.logger.warn({ model }, 'model has no price: its requests are recorded as unpriced, not $0');
     }
     deps.recorder.record(record);
     if (deps.budgets !== null) settleBudget(deps.budgets, this.#admission, record, a.body?.bytes ?? 0, this.#facts?.maxTokens ?? null);
-    recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model), cacheSavingsPicoUsd);
+    recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
     const reserved = this.#admission.kind === 'admitted' ? this.#admission.amount.pico : null;
     deps.logger.info(requestLogFields(record, reserved), 'request');
   }
@@ -231,12 +235,15 @@ function settleBudget(
   if (a.kind !== 'admitted' && !(a.kind === 'store_error' && a.allow)) return;
   const u = r.usage;
   const tokens = u === null ? 0 : u.input + u.output + u.cacheCreation + u.cacheRead;
+  const pico = r.unpriced ? 0 : r.costPicoUsd;
   b.settles.push({
     refs: a.refs,
     budgets: a.budgets,
     ...(a.kind === 'admitted' ? { amount: a.amount } : {}),
     id: r.id,
-    actual: { pico: r.unpriced ? 0 : r.costPicoUsd, tokens },
+    actual: { pico, tokens },
+    // Refused upstream (a bad key, an unknown model) and billed nothing: instances it made must not outlive it.
+    ...(r.status >= 400 && pico === 0 && tokens === 0 ? { discard: true } : {}),
   });
   if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, bytes, u, maxTokens);
 }

@@ -8,14 +8,18 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Forwarder } from '../upstream/forward.ts';
+import { requestBodiesFull } from '../core/errors.ts';
 import { identify } from './identify.ts';
-import { readRequestBody, type ReadBody } from './request-body.ts';
+import { BodiesFull, type BodyBuffers, readRequestBody, type ReadBody } from './request-body.ts';
 import { Exchange, type ExchangeDeps, type PipelineSettings } from './exchange.ts';
+import { sendProxyError } from './respond.ts';
 
 export type { PipelineSettings } from './exchange.ts';
 
 export interface PipelineDeps extends ExchangeDeps {
   forwarder: Forwarder;
+  /** Request body bytes held by every request in flight (limits.max_buffered_request_bytes). */
+  bodies: BodyBuffers;
   /** The live settings; a reload swaps the whole snapshot. */
   settings(): PipelineSettings;
 }
@@ -30,10 +34,16 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
 
   let body: ReadBody | null = null;
   if (route === 'metered' || route === 'free') {
+    const limits = settings.limits;
     try {
-      body = await readRequestBody(req, settings.limits.maxRequestBodyBytes);
-    } catch {
-      return; // the client went away while uploading: nothing was forwarded, nothing to bill
+      body = await readRequestBody(req, limits.maxRequestBodyBytes, { buffers: deps.bodies, max: limits.maxBufferedRequestBytes, res });
+    } catch (err) {
+      // Nothing was forwarded and nothing is billed, so nothing is recorded; a refusal is counted.
+      if (err instanceof BodiesFull) {
+        deps.metrics.bodiesRefused.inc();
+        sendProxyError(res, requestBodiesFull(), `req_meter_${randomUUID()}`, deps.dialect);
+      }
+      return; // otherwise the client went away while uploading
     }
   }
   const exchange = new Exchange(deps, settings, res, {

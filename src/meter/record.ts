@@ -1,3 +1,4 @@
+import { bounded } from '../core/bound.ts';
 import type { Caller } from '../core/request.ts';
 import type { UsageOutcome } from '../core/usage.ts';
 import { picoToUsd } from '../core/money.ts';
@@ -48,7 +49,8 @@ export function meterPriced(pricer: Pricer, m: Measurement): { record: RequestRe
     id: m.id,
     ts: m.ts,
     method: m.method,
-    path: m.path,
+    // A passthrough path is whatever the client sent (up to Node's 16 KB header limit).
+    path: bounded(m.path),
     model: billedModel,
     keyId: m.caller.keyId,
     tag: m.caller.tag,

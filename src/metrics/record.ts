@@ -3,19 +3,18 @@ import type { MeterMetrics } from './registry.ts';
 import { observe } from './series.ts';
 
 /**
- * Model names come from request bodies, i.e. from clients: an unbounded label set
- * would let one buggy client blow up Prometheus. Past this many distinct values,
- * new ones are reported as `other`.
+ * A request's values take a place in a capped label (labels.ts) unless it was refused as a bad
+ * request (4xx: a bad key, an unknown model, a malformed body): those reuse a value that has a
+ * place, else count as `other`, so a flood of them takes no place from a real caller. A 429 (a
+ * budget, a rate limit) and a 5xx say nothing against the request: they place their values.
  */
-const MAX_MODEL_LABELS = 200;
+function claims(status: number): boolean {
+  return status < 400 || status === 429 || status >= 500;
+}
 
-export function modelLabel(metrics: MeterMetrics, model: string | null): string {
-  const m = model ?? 'unknown';
-  const seen = metrics.modelLabels;
-  if (seen.has(m)) return m;
-  if (seen.size >= MAX_MODEL_LABELS) return 'other';
-  seen.add(m);
-  return m;
+/** The model label of a request: model names come from clients, so the label is capped (labels.ts). */
+export function modelLabel(metrics: MeterMetrics, model: string | null, status = 200): string {
+  return metrics.labels.model.value(model ?? 'unknown', claims(status));
 }
 
 /** One settled request → every metric it touches. `cacheSavingsPico`: what its cache reads saved (meterPriced). */
@@ -25,8 +24,8 @@ export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: st
   const status = String(r.status);
   // The series key holds exactly the enabled labels' values: a disabled label must not
   // split (and grow) the table, e.g. one entry per API key when only tags are labelled.
-  const keyValue = metrics.keyLabel ? r.keyId : '';
-  const tagValue = metrics.tagLabel ? r.tag || 'untagged' : '';
+  const keyValue = metrics.keyLabel ? metrics.labels.keyId.value(r.keyId, claims(r.status)) : '';
+  const tagValue = metrics.tagLabel ? metrics.labels.tag.value(r.tag || 'untagged', claims(r.status)) : '';
   const key = metrics.keyLabel || metrics.tagLabel ? `${status}\u0000${keyValue}\u0000${tagValue}` : status;
   const req = s.requests.get(key);
   if (req !== undefined) req.value += 1;

@@ -1,6 +1,7 @@
 import { picoToUsd } from '../core/money.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedRequests, feedTokens, ModelHistogram, RequestSeries } from './series.ts';
+import { labelCaps } from './labels.ts';
 import type { MeterMetrics, ScrapeSources } from './types.ts';
 
 export type { MeterMetrics, ScrapeSources } from './types.ts';
@@ -8,7 +9,15 @@ export type { MeterMetrics, ScrapeSources } from './types.ts';
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
-export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defaultMetrics: boolean }): MeterMetrics {
+/** Values per capped label (model, key_id, tag, budget_instance) when the config does not say. */
+export const DEFAULT_MAX_LABEL_VALUES = 500;
+
+export function createMetrics(opts: {
+  keyLabel: boolean;
+  tagLabel: boolean;
+  defaultMetrics: boolean;
+  maxLabelValues?: number;
+}): MeterMetrics {
   const registry = new Registry();
   const registers = [registry];
   const requestLabels = ['model', 'status', ...(opts.keyLabel ? ['key_id'] : []), ...(opts.tagLabel ? ['tag'] : [])];
@@ -18,6 +27,12 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
   const series = new RequestSeries(LATENCY_BUCKETS, TTFT_BUCKETS);
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'claude_meter_' });
   let sources: ScrapeSources | null = null;
+  const labelOverflow = new Counter({
+    name: 'claude_meter_label_overflow_total',
+    help: 'Observations exported under the label value `other`: the label already had metrics.max_label_values values, or a request refused as bad (4xx but 429) brought a value with no place yet',
+    labelNames: ['label'],
+    registers,
+  });
   const metrics: MeterMetrics = {
     registry,
     bindSources(s) {
@@ -26,7 +41,8 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
     },
     keyLabel: opts.keyLabel,
     tagLabel: opts.tagLabel,
-    modelLabels: new Set(),
+    labels: labelCaps(opts.maxLabelValues ?? DEFAULT_MAX_LABEL_VALUES, (label) => labelOverflow.inc({ label })),
+    labelOverflow,
     costPicoByModel,
     cacheSavingsPicoByModel,
     budgetSettledPico,
@@ -101,6 +117,19 @@ export function createMetrics(opts: { keyLabel: boolean; tagLabel: boolean; defa
       registers,
       collect() {
         this.set(sources?.journalDepth() ?? 0);
+      },
+    }),
+    bodiesRefused: new Counter({
+      name: 'claude_meter_request_bodies_refused_total',
+      help: 'Requests answered 503 unread: the request bodies in flight already held limits.max_buffered_request_bytes',
+      registers,
+    }),
+    bodiesBuffered: new Gauge({
+      name: 'claude_meter_request_body_buffered_bytes',
+      help: 'Request body bytes held in memory by the requests in flight (capped by limits.max_buffered_request_bytes)',
+      registers,
+      collect() {
+        this.set(sources?.bufferedBodyBytes?.() ?? 0);
       },
     }),
     budgetSpent: new Gauge({

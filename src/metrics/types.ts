@@ -1,5 +1,6 @@
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ModelHistogram, RequestSeries } from './series.ts';
+import type { LabelCaps } from './labels.ts';
 
 /** Values other components own, read when /metrics is scraped. */
 export interface ScrapeSources {
@@ -9,6 +10,8 @@ export interface ScrapeSources {
   settlesPending(): number;
   /** Whether the metering store answers (claude_meter_store_up). */
   storeReachable(): Promise<boolean>;
+  /** Request body bytes held by the requests in flight (claude_meter_request_body_buffered_bytes). */
+  bufferedBodyBytes?(): number;
 }
 
 /**
@@ -19,8 +22,10 @@ export interface MeterMetrics {
   registry: Registry;
   keyLabel: boolean;
   tagLabel: boolean;
-  /** Model label values handed out so far (bounded, see metrics/record.ts). */
-  modelLabels: Set<string>;
+  /** The values each client-named label has taken so far, capped (labels.ts). */
+  labels: LabelCaps;
+  /** Folds into `other`, by label. */
+  labelOverflow: Counter<'label'>;
   /** Requests, tokens, latency and TTFT by model, counted per request here and exported at scrape (series.ts). */
   series: RequestSeries;
   requests: Counter<string>;
@@ -35,6 +40,9 @@ export interface MeterMetrics {
   /** By Recorder outcome; the label is named `event`. */
   storeRecords: Counter<'event'>;
   journalRecords: Gauge;
+  /** Requests answered 503 because the bodies in flight held limits.max_buffered_request_bytes. */
+  bodiesRefused: Counter;
+  bodiesBuffered: Gauge;
   budgetSpent: Gauge<'budget' | 'budget_instance'>;
   budgetReserved: Gauge<'budget' | 'budget_instance'>;
   budgetLimit: Gauge<'budget' | 'budget_instance'>;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BudgetLedger, ForecastStore } from '../../src/budget/types.ts';
 import { DAY, HOUR, MIN, T0 } from './fixtures.ts';
-import { amt, ref, st, storeSetup, type MakeStore } from './budget-store-fixtures.ts';
+import { amt, dayWindow, ref, st, storeSetup, type MakeStore } from './budget-store-fixtures.ts';
 
 export function runForecastStoreContract(
   name: string,
@@ -64,15 +64,34 @@ export function runForecastStoreContract(
     test('recordDemand adds refused demand to the history, not to the spend', async (t) => {
       const s = await setup(t);
       const r = ref({ limitPico: 1_000 });
+      await s.settle([r], rid(), amt(100), T0);
       await s.recordDemand([r], 400, T0);
       await s.recordDemand([r], 0, T0);
       const h0 = T0 - (T0 % HOUR);
-      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()], [[h0, 400]]);
+      assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()], [[h0, 500]]);
       assert.equal(
         [...(await s.minuteSpend('b', '*', T0 - MIN, T0 + MIN)).values()].reduce((a, b) => a + b, 0),
-        400,
+        500,
       );
-      assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
+      assert.deepEqual(await s.state([r], T0), [st(100, 0)]);
+    });
+
+    test('recordDemand records nothing for a scope with neither state nor history (a made-up key refused before the upstream saw it)', async (t) => {
+      const s = await setup(t);
+      const known = ref({ budget: 'k', instance: 'known' });
+      await s.settle([known], rid(), amt(100), T0);
+      const nextDay = ref({ budget: 'k', instance: 'known', window: dayWindow(16) });
+      const madeUp = ref({ budget: 'k', instance: 'made-up' });
+      await s.recordDemand([madeUp, nextDay], 400, T0 + DAY);
+      assert.deepEqual([...(await s.hourlySpend('k', 'made-up', T0 - DAY, T0 + 2 * DAY)).entries()], []);
+      assert.deepEqual([...(await s.minuteSpend('k', 'made-up', T0 + DAY - MIN, T0 + DAY + MIN)).entries()], []);
+      const hours = await s.hourlySpend('k', 'known', T0 - DAY, T0 + 2 * DAY);
+      assert.equal(
+        [...hours.values()].reduce((a, b) => a + b, 0),
+        500,
+        'history from an earlier window is enough',
+      );
+      await assert.rejects(s.recordDemand([madeUp, madeUp], 1, T0), RangeError, 'refs are checked like every ledger call');
     });
   });
 }

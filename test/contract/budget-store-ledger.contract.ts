@@ -218,6 +218,55 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       assert.deepEqual(await s.state([today], T0 + DAY), [st(1_000, 0)]);
     });
 
+    test('discard releases the reservation and drops every instance it leaves empty, listing included', async (t) => {
+      const s = await setup(t);
+      const global = ref({ budget: 'global', limitPico: 10_000 });
+      const fresh = ref({ budget: 'per-key', instance: 'bad-key', limitPico: 1_000 });
+      const id = rid();
+      await s.admit([global, fresh], id, amt(300, 3), T0, TTL);
+      assert.deepEqual(await s.instances('per-key', dayWindow().id), ['bad-key']);
+      assert.deepEqual(await s.discard([global, fresh], id, T0 + 1), { dropped: [true, true], after: [st(0, 0), st(0, 0)] });
+      assert.deepEqual(await s.instances('per-key', dayWindow().id), [], 'no listing entry left');
+      assert.deepEqual(await s.instances('global', dayWindow().id), []);
+      assert.deepEqual(await s.state([global, fresh], T0 + 2), [st(0, 0), st(0, 0)]);
+      assert.deepEqual(
+        await s.discard([global, fresh], id, T0 + 3),
+        { dropped: [true, true], after: [st(0, 0), st(0, 0)] },
+        'again: nothing',
+      );
+      assert.equal((await s.admit([fresh], rid(), amt(1_000), T0 + 4, TTL)).admitted, true, 'the whole limit is there again');
+    });
+
+    test('discard keeps an instance with spend or another reservation, releasing only its own', async (t) => {
+      const s = await setup(t);
+      const spent = ref({ budget: 'per-key', instance: 'good', limitPico: 1_000 });
+      const busy = ref({ budget: 'per-key', instance: 'busy', limitPico: 1_000 });
+      const a = rid();
+      await s.admit([spent], a, amt(100, 1), T0, TTL);
+      await s.settle([spent], a, amt(100, 1), T0);
+      const b = rid();
+      const other = rid();
+      await s.admit([spent, busy], b, amt(200, 2), T0, TTL);
+      await s.admit([busy], other, amt(50), T0, TTL);
+      assert.deepEqual(await s.discard([spent, busy], b, T0 + 1), { dropped: [false, false], after: [st(100, 0, 1, 0), st(0, 50)] });
+      assert.deepEqual(await s.instances('per-key', dayWindow().id), ['busy', 'good']);
+      assert.deepEqual(await s.discard([busy], other, T0 + 2), { dropped: [true], after: [st(0, 0)] }, 'the last reservation gone');
+      assert.deepEqual(await s.instances('per-key', dayWindow().id), ['good']);
+      assert.equal((await s.settle([spent], b, amt(0), T0 + 3)).reservationFound, false, 'released once');
+    });
+
+    test('discard drops a rolling instance whose spend has aged out of its window', async (t) => {
+      const s = await setup(t);
+      const r = (now: number) => ref({ budget: 'roll', instance: 'k', window: rollingWindow(HOUR, MIN, now), limitPico: 1_000 });
+      await s.settle([r(T0)], rid(), amt(100), T0);
+      const id = rid();
+      await s.admit([r(T0 + 30 * MIN)], id, amt(10), T0 + 30 * MIN, TTL);
+      assert.deepEqual((await s.discard([r(T0 + 30 * MIN)], id, T0 + 30 * MIN)).dropped, [false], 'spend within the hour');
+      const late = rid();
+      await s.admit([r(T0 + 2 * HOUR)], late, amt(10), T0 + 2 * HOUR, TTL);
+      assert.deepEqual(await s.discard([r(T0 + 2 * HOUR)], late, T0 + 2 * HOUR), { dropped: [true], after: [st(0, 0)] });
+    });
+
     test('instances() lists the scope values with state in a window, per budget', async (t) => {
       const s = await setup(t);
       const w = dayWindow();
@@ -304,6 +353,8 @@ export function runBudgetLedgerContract(name: string, make: MakeStore<BudgetLedg
       await assert.rejects(s.admit([ref({ limitTokens: -1 })], rid(), amt(1), T0, TTL), RangeError);
       await assert.rejects(s.admit([r], rid(), amt(2 ** 53), T0, TTL), RangeError, 'amounts must be safe integers');
       await assert.rejects(s.settle([r], rid(), amt(1, 0.5), T0), RangeError);
+      await assert.rejects(s.discard([r], '', T0), RangeError);
+      await assert.rejects(s.discard([r, { ...r }], rid(), T0), RangeError, 'duplicate refs');
       await assert.rejects(s.state([r], -1), RangeError);
       assert.deepEqual(await s.state([r], T0), [st(0, 0)]);
       assert.deepEqual(await s.admit([], rid(), amt(1), T0, TTL), { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [] });

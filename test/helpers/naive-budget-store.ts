@@ -4,7 +4,16 @@
  * No reservation, so every request that starts before the others settle sees the same
  * stale spend. Built on the real store so both variants run the same Redis and proxies.
  */
-import type { PaceResult, AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from '../../src/budget/types.ts';
+import type {
+  PaceResult,
+  AdmitResult,
+  Amount,
+  BudgetStore,
+  DiscardResult,
+  InstanceRef,
+  InstanceState,
+  SettleResult,
+} from '../../src/budget/types.ts';
 
 export class NaiveBudgetStore implements BudgetStore {
   readonly #inner: BudgetStore;
@@ -20,6 +29,10 @@ export class NaiveBudgetStore implements BudgetStore {
 
   settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
     return this.#inner.settle(refs, id, actual, now);
+  }
+
+  discard(refs: readonly InstanceRef[], id: string, now: number): Promise<DiscardResult> {
+    return this.#inner.discard(refs, id, now);
   }
 
   state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]> {

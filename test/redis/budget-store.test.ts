@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { budgetKeySchema } from '../../src/budget/store/keys.ts';
 import { RedisBudgetStore, type BudgetRedisClient } from '../../src/budget/store/redis-budget-store.ts';
 import type { InstanceRef, InstanceState } from '../../src/budget/types.ts';
 import { dayWindow, ref, rollingWindow } from '../contract/budget-store-fixtures.ts';
@@ -112,7 +113,7 @@ describe('RedisBudgetStore key layout', () => {
       (await client.keys(`${tag}:*`)).sort(),
       [
         `${tag}:a:b%3A1:k%2F%C3%A9:2025-01-15:0.8`,
-        `${tag}:d:x`, // settle idempotency marker
+        budgetKeySchema(prefix).settled('x'), // settle idempotency: one of 64 sets of settled ids
         `${tag}:hh:b%3A1:k%2F%C3%A9`, // hourly spend history
         `${tag}:hh:r:*`,
         `${tag}:hm:b%3A1:k%2F%C3%A9:${now - (now % HOUR)}`, // per-minute detail of this hour
@@ -131,6 +132,8 @@ describe('RedisBudgetStore key layout', () => {
     const segment = Math.floor(now / MIN) * MIN;
     assert.deepEqual(await client.hgetall(rbase), { r: '5', rt: '1', [`b:${segment}`]: String(2 ** 50 + 1), [`bt:${segment}`]: '3' });
     assert.deepEqual(await client.hgetall(`${base}:resv`), { keep: '5:1' });
+    assert.match(budgetKeySchema(prefix).settled('x'), /:d:\d+$/);
+    assert.equal(await client.zscore(budgetKeySchema(prefix).settled('x'), 'x'), String(now + 6 * HOUR), 'forgotten after 6 hours');
     assert.equal(await client.zscore(`${base}:res`, 'keep'), String(now + 600_000));
     // Calendar: until the window end (1 h away) + 1 day; rolling: 1 h + 1 day.
     for (const k of [base, `${base}:res`, `${base}:resv`, `${tag}:n:b%3A1:2025-01-15`, rbase]) {
@@ -141,11 +144,38 @@ describe('RedisBudgetStore key layout', () => {
     assert.ok(alertTtl > 2 * 86_400 - 5 && alertTtl <= 2 * 86_400, `alert ttl ${alertTtl}`);
   });
 
+  test('settles and discards add no key per request: 500 settled ids sit in at most 64 sets, discarded instances leave nothing', async (t) => {
+    const client = await connectRedis(server.url);
+    const prefix = freshPrefix();
+    const store = new RedisBudgetStore(client, { prefix, ownsClient: false });
+    t.after(async () => {
+      await store.close();
+      await client.quit();
+    });
+    const tag = `{${prefix}:budget}`;
+    for (let i = 0; i < 500; i++) {
+      const r = [ref({ budget: 'g' }), ref({ budget: 'k', instance: `key-${i}` })];
+      await store.admit(r, `req-${i}`, { pico: 5, tokens: 1 }, T0 + i, 60_000);
+      if (i % 2 === 0) await store.settle(r, `req-${i}`, { pico: 5, tokens: 1 }, T0 + i);
+      else await store.discard(r, `req-${i}`, T0 + i);
+    }
+    const markers = await client.keys(`${tag}:d:*`);
+    assert.ok(markers.length <= 64, `${markers.length} marker keys`);
+    const members = await Promise.all(markers.map((k) => client.zcard(k)));
+    assert.equal(
+      members.reduce((a, b) => a + b, 0),
+      250,
+      'one member per settled request, none per discarded one',
+    );
+    assert.equal((await client.keys(`${tag}:i:k:*`)).length, 250, 'an instance of each settled key only');
+    assert.equal(await client.scard(`${tag}:n:k:${dayWindow().id}`), 250);
+  });
+
   test('cluster: every budget key of a prefix hashes to one slot', async (t) => {
     const client = await connectCluster(cluster.nodes);
     const tag = `{${freshPrefix()}:budget}`;
     t.after(() => client.quit());
-    const names = ['i:a:b:c', 'i:a:b:c:res', 'i:x%3A%7D:y:z:resv', 'n:a:c', 'a:a:b:c:0.5'];
+    const names = ['i:a:b:c', 'i:a:b:c:res', 'i:x%3A%7D:y:z:resv', 'n:a:c', 'a:a:b:c:0.5', 'd:17'];
     const slots = await Promise.all(names.map((n) => client.cluster('KEYSLOT', `${tag}:${n}`)));
     assert.equal(new Set(slots).size, 1);
   });

@@ -1,3 +1,4 @@
+import { bounded } from '../../core/bound.ts';
 import type { HeaderFacts } from '../../core/dialect.ts';
 import type { RequestFacts } from '../../core/request.ts';
 import { parsePicked, PICK_MIN_BYTES } from '../../lib/json-members.ts';
@@ -24,7 +25,8 @@ export function requestFacts(body: Buffer): RequestFacts {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return facts;
   const o = json as Record<string, unknown>;
   facts.parsed = true;
-  if (typeof o['model'] === 'string') facts.model = o['model'];
+  // Bounded here, where the request's facts are read: the model names a label, a budget instance, a record field and a log field.
+  if (typeof o['model'] === 'string') facts.model = bounded(o['model']);
   facts.stream = o['stream'] === true;
   if (typeof o['max_tokens'] === 'number' && Number.isFinite(o['max_tokens'])) facts.maxTokens = o['max_tokens'];
   return facts;

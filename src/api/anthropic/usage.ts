@@ -11,6 +11,7 @@
  *   the classic metering bug (input zeroed by the final delta; deltas summed twice).
  * - `server_tool_use` is an open map: known keys are read, unknown ones are tolerated.
  */
+import { bounded } from '../../core/bound.ts';
 import { emptyUsage, type Usage } from '../../core/usage.ts';
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
@@ -22,8 +23,9 @@ function counter(v: unknown): number | null {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
 }
 
+/** A name the response gives (model, id, error type, tier), bounded: each becomes a record and log field. */
 function text(v: unknown): string | null {
-  return typeof v === 'string' && v !== '' ? v : null;
+  return typeof v === 'string' && v !== '' ? bounded(v) : null;
 }
 
 /**

@@ -9,7 +9,8 @@
  *   {cm:budget}:i:<budget>:<instance>:<windowId>:resv   hash: reservation id → "<pico>:<tokens>"
  *   {cm:budget}:n:<budget>:<windowId>                   set of instance (scope) values with state
  *   {cm:budget}:a:<budget>:<instance>:<windowId>:<thr>  alert claim (SET NX)
- *   {cm:budget}:d:<requestId>                           settle idempotency marker (SET NX)
+ *   {cm:budget}:d:<0..63>                               zset: settled request id → when it is forgotten (ms);
+ *                                                       settle idempotency, 64 sets picked by the id
  *   {cm:budget}:hh:<budget>:<instance>                  hash: hour start ms → pico (spend history, 40 days)
  *   {cm:budget}:hm:<budget>:<instance>:<hourStartMs>    hash: minute start ms → pico (spike detail, 3 hours)
  *   {cm:budget}:tb:<bucket>                             hash: l, ts (pacing token bucket)
@@ -60,7 +61,7 @@ export interface BudgetKeys {
   incidentClaim(key: string): string;
   /** Pacing token bucket (hash: level, ts). */
   paceBucket(bucket: string): string;
-  /** Marker that request `id` was settled: makes a retried settle (after an ambiguous failure) a no-op. */
+  /** The set that marks request `id` settled: makes a retried settle (after an ambiguous failure) a no-op. */
   settled(id: string): string;
   /** Pub/sub channel of settles that released a reservation (message: the instance's hash key). In the budget slot. */
   readonly wake: string;
@@ -96,7 +97,7 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
       };
     },
     instanceSet,
-    settled: (id) => `${tagged}:d:${enc(id)}`,
+    settled: (id) => `${tagged}:d:${settledSet(id)}`,
     wake: `${tagged}:wake`,
     paceBucket: (bucket) => `${tagged}:tb:${enc(bucket)}`,
     refitLock: (key) => `${tagged}:fl:${enc(key)}`,
@@ -104,6 +105,16 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
     incidentClaim: (key) => `${tagged}:si:${enc(key)}`,
     alert: (ref, threshold) => `${tagged}:a:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}:${enc(String(threshold))}`,
   };
+}
+
+/**
+ * Which of the 64 settled-id sets holds `id` (FNV-1a): a fixed number of keys however many
+ * requests settle, and no set so large that trimming it is slow.
+ */
+function settledSet(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % 64;
 }
 
 /** Start of the segment `now` falls in (rolling windows; a calendar window is one segment). */

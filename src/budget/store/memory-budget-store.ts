@@ -26,7 +26,7 @@ import { MINUTE_MS } from '../../core/time.ts';
 import { RecentIds } from '../../lib/recent-ids.ts';
 import { MemoryForecastStore } from './memory-forecast-store.ts';
 import { MemoryPaceBuckets } from './memory-pace-buckets.ts';
-import type { PaceResult, AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, SettleResult } from '../types.ts';
+import type { PaceResult, AdmitResult, Amount, BudgetStore, DiscardResult, InstanceRef, InstanceState, SettleResult } from '../types.ts';
 
 const SWEEP_EVERY_MS = MINUTE_MS;
 
@@ -136,6 +136,24 @@ export class MemoryBudgetStore implements BudgetStore {
     return { before, after, reservationFound, duplicate: false };
   }
 
+  async discard(refs: readonly InstanceRef[], id: string, now: number): Promise<DiscardResult> {
+    this.#begin(now);
+    assertRefs(refs, this.#keys);
+    assertId(id);
+    const dropped: boolean[] = [];
+    const after: InstanceState[] = [];
+    for (const ref of refs) {
+      const inst = this.#current(ref, now);
+      if (inst !== undefined) release(inst, id);
+      const state = this.#read(inst, ref, now);
+      const empty = isEmpty(state) && (inst === undefined || inst.reservations.size === 0);
+      if (empty) this.#forget(ref);
+      dropped.push(empty);
+      after.push(state);
+    }
+    return { dropped, after };
+  }
+
   async state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]> {
     this.#begin(now);
     assertRefs(refs, this.#keys);
@@ -143,8 +161,10 @@ export class MemoryBudgetStore implements BudgetStore {
   }
 
   async recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
+    this.#begin(now);
+    assertRefs(refs, this.#keys);
     if (pico <= 0) return;
-    for (const ref of refs) this.#forecasts.add(ref, pico, now);
+    for (const ref of refs) if (this.#current(ref, now) !== undefined || this.#forecasts.knows(ref)) this.#forecasts.add(ref, pico, now);
   }
 
   async instances(budget: string, windowId: string): Promise<string[]> {
@@ -254,6 +274,16 @@ export class MemoryBudgetStore implements BudgetStore {
     }
   }
 
+  /** Deletes an instance and its listing entry (an empty listing goes too, as an empty Redis set does). */
+  #forget(ref: InstanceRef): void {
+    this.#instances.delete(this.#keys.instance(ref).hash);
+    const key = this.#keys.instanceSet(ref.budget, ref.window.id);
+    const listing = this.#listings.get(key);
+    if (listing === undefined) return;
+    listing.members.delete(ref.instance);
+    if (listing.members.size === 0) this.#listings.delete(key);
+  }
+
   /** State of a pruned instance (see #current). */
   #read(inst: Instance | undefined, ref: InstanceRef, now: number): InstanceState {
     if (inst === undefined) return { spentPico: 0, reservedPico: 0, spentTokens: 0, reservedTokens: 0 };
@@ -265,6 +295,10 @@ export class MemoryBudgetStore implements BudgetStore {
     }
     return { spentPico: spent.pico, reservedPico: inst.reserved.pico, spentTokens: spent.tokens, reservedTokens: inst.reserved.tokens };
   }
+}
+
+function isEmpty(s: InstanceState): boolean {
+  return s.spentPico === 0 && s.reservedPico === 0 && s.spentTokens === 0 && s.reservedTokens === 0;
 }
 
 function add(into: Amount, a: Amount): void {

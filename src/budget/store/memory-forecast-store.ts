@@ -20,6 +20,11 @@ export class MemoryForecastStore implements ForecastStore {
     bump(this.#minutes, k, now - (now % MINUTE_MS), pico, now - MINUTE_HISTORY_TTL_MS);
   }
 
+  /** Whether `ref`'s (budget, instance) has any hourly history. */
+  knows(ref: Pick<InstanceRef, 'budget' | 'instance'>): boolean {
+    return (this.#hourly.get(historyKey(ref.budget, ref.instance))?.size ?? 0) > 0;
+  }
+
   async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
     return inRange(this.#hourly.get(historyKey(budget, instance)), from, to);
   }

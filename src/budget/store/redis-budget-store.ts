@@ -7,23 +7,13 @@
 import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_PREFIX } from '../../redis/prefix.ts';
 import { quitClient } from '../../redis/client.ts';
-import { HOUR_MS, hourStart, MINUTE_MS } from '../../core/time.ts';
-import {
-  alertTtlSec,
-  assertAmount,
-  assertId,
-  assertNow,
-  assertRefs,
-  assertTtl,
-  budgetKeySchema,
-  type BudgetKeys,
-  HOURLY_HISTORY_TTL_MS,
-  MINUTE_HISTORY_TTL_MS,
-} from './keys.ts';
-import { defineLedgerScripts, ledgerScriptArgs, toStates } from './redis-ledger-scripts.ts';
+import { HOUR_MS, hourStart } from '../../core/time.ts';
+import { alertTtlSec, assertAmount, assertId, assertNow, assertRefs, assertTtl, budgetKeySchema, type BudgetKeys } from './keys.ts';
+import { defineLedgerScripts, ledgerScriptArgs, SETTLED_MARKER_TTL_MS, toStates } from './redis-ledger-scripts.ts';
 import { definePaceScript, runPace } from './redis-pace-script.ts';
 import { defineClaimScript, runClaim } from './redis-claim-script.ts';
-import type { AdmitResult, Amount, BudgetStore, InstanceRef, InstanceState, PaceResult, SettleResult } from '../types.ts';
+import { defineDemandScript, runDemand } from './redis-demand-script.ts';
+import type { AdmitResult, Amount, BudgetStore, DiscardResult, InstanceRef, InstanceState, PaceResult, SettleResult } from '../types.ts';
 
 export type BudgetRedisClient = Redis | Cluster;
 
@@ -47,6 +37,7 @@ export class RedisBudgetStore implements BudgetStore {
     defineLedgerScripts(client);
     definePaceScript(client);
     defineClaimScript(client);
+    defineDemandScript(client);
   }
 
   async admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult> {
@@ -69,12 +60,26 @@ export class RedisBudgetStore implements BudgetStore {
     const head = [String(now), id, String(actual.pico), String(actual.tokens), this.#keys.wake];
     const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, head);
     keys.push(this.#keys.settled(id));
+    args.push(String(now + SETTLED_MARKER_TTL_MS));
     const reply = await this.#client.claudeMeterBudgetSettle(keys.length, ...keys, ...args);
     return {
       before: toStates(reply, 1, refs.length),
       after: toStates(reply, 1 + 4 * refs.length, refs.length),
       reservationFound: reply[0] === 1,
       duplicate: reply[0] === -1,
+    };
+  }
+
+  async discard(refs: readonly InstanceRef[], id: string, now: number): Promise<DiscardResult> {
+    this.#check(refs, now);
+    assertId(id);
+    if (refs.length === 0) return { dropped: [], after: [] };
+    const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, [String(now), id, '0', '0', this.#keys.wake]);
+    const reply = await this.#client.claudeMeterBudgetDiscard(keys.length, ...keys, ...args);
+    // Per ref: the dropped flag, then its 4 state integers.
+    return {
+      dropped: refs.map((_, i) => reply[5 * i] === 1),
+      after: refs.map((_, i) => toStates(reply, 5 * i + 1, 1)[0] as InstanceState),
     };
   }
 
@@ -111,16 +116,9 @@ export class RedisBudgetStore implements BudgetStore {
   }
 
   async recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
-    this.#assertOpen();
+    this.#check(refs, now);
     if (pico <= 0 || refs.length === 0) return;
-    const hour = hourStart(now);
-    const tx = this.#client.multi();
-    for (const ref of refs) {
-      const k = this.#keys.instance(ref);
-      tx.hincrby(k.hourly, String(hour), pico).pexpire(k.hourly, HOURLY_HISTORY_TTL_MS);
-      tx.hincrby(k.minutes(hour), String(now - (now % MINUTE_MS)), pico).pexpire(k.minutes(hour), MINUTE_HISTORY_TTL_MS);
-    }
-    await tx.exec();
+    await runDemand(this.#client, this.#keys, refs, pico, now);
   }
 
   async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {

@@ -1,5 +1,5 @@
 /**
- * The ledger's Lua scripts (admit, settle, state) and the KEYS/ARGV they are called with.
+ * The ledger's Lua scripts (admit, settle, discard, state) and the KEYS/ARGV they are called with.
  * Each is one EVALSHA over all refs of a request, so a request's check-and-reserve across its
  * budgets is atomic against every other proxy: two proxies can never both take the last dollar.
  *
@@ -27,6 +27,8 @@ declare module 'ioredis' {
     claudeMeterBudgetAdmit(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** SETTLE: [found 0/1 (-1: already settled), 4 integers per ref before, then 4 per ref after]. */
     claudeMeterBudgetSettle(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
+    /** DISCARD: per ref, dropped 0/1 then its 4 state integers. */
+    claudeMeterBudgetDiscard(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** STATE: 4 integers per ref. */
     claudeMeterBudgetState(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
   }
@@ -37,10 +39,12 @@ declare module 'ioredis' {
  * this hour]. Passed as KEYS (not built in Lua from a base) so Cluster clients route by them and
  * Redis can check they share a slot. Built by ledgerScriptArgs below.
  * ARGV: [1] now ms [2] reservation id [3] pico [4] tokens [5] reservation expiry ms (admit) or
- *       the wake channel (settle; state passes '', '0', '0', '0'), then 9 per ref:
+ *       the wake channel (settle, discard; state passes '', '0', '0', '0'), then 9 per ref:
  *       limitPico|-1, limitTokens|-1, enforce 0|1, rollingMs|0,
  *       segment start ms of `now` (rolling; 0 for calendar), key ttl s, instance (set member),
  *       hour start ms of `now`, minute start ms of `now` (history fields; computed here, not in Lua).
+ * Settle passes one more key and argument after these: its idempotency marker (a sorted set of
+ * settled ids) and when this id may leave it (ms).
  * A state is {spentPico, reservedPico, spentTokens, reservedTokens}.
  */
 const PRELUDE = `
@@ -71,6 +75,13 @@ local function release(r, id)
   decr(r.h, 'rt', t)
   redis.call('HDEL', r.resv, id)
   return true
+end
+
+-- Headroom returned: wake requests waiting on this instance on every proxy (redis-settle-feed.ts).
+-- Sharded pub/sub stays on this slot's shard; Redis before 7 has only PUBLISH. ARGV[5] is the channel.
+local function wake(r)
+  local sent = redis.pcall('SPUBLISH', EXPIRY, r.h)
+  if type(sent) == 'table' and sent.err then redis.call('PUBLISH', EXPIRY, r.h) end
 end
 
 local function touch(r)
@@ -158,13 +169,18 @@ return out
 `;
 
 /** How long a settled id is remembered: longer than a settle can wait in the SettleQueue during an outage. */
-const SETTLED_MARKER_TTL_MS = 6 * HOUR_MS;
+export const SETTLED_MARKER_TTL_MS = 6 * HOUR_MS;
 
 const SETTLE_SCRIPT = `${PRELUDE}
 local found, before, after = 0, {}, {}
 -- A settle retried after an ambiguous failure (the reply was lost, the write was not)
--- must not add the spend twice: the first one to run claims the marker.
-if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'PX', ${SETTLED_MARKER_TTL_MS}) then
+-- must not add the spend twice: the first one to run puts the id in the marker set. The set
+-- holds many ids (one of 64, by id), so settled requests add members, not keys.
+local marker = KEYS[#KEYS]
+redis.call('ZREMRANGEBYSCORE', marker, '-inf', NOW)
+local claimed = redis.call('ZADD', marker, 'NX', ARGV[#ARGV], ID) == 1
+redis.call('PEXPIRE', marker, ${SETTLED_MARKER_TTL_MS})
+if not claimed then
   local out = { -1 }
   for i = 1, nrefs do local r = ref(i); purge(r); before[i] = read(r) end
   for i = 1, nrefs do push(out, before[i]) end
@@ -177,10 +193,7 @@ for i = 1, nrefs do
   before[i] = read(r)
   if release(r, ID) then
     found = 1
-    -- Headroom returned: wake requests waiting on this instance on every proxy (redis-settle-feed.ts).
-    -- Sharded pub/sub stays on this slot's shard; Redis before 7 has only PUBLISH.
-    local sent = redis.pcall('SPUBLISH', EXPIRY, r.h)
-    if type(sent) == 'table' and sent.err then redis.call('PUBLISH', EXPIRY, r.h) end
+    wake(r)
   end
   if r.rolling == 0 then
     redis.call('HINCRBY', r.h, 's', PICO)
@@ -206,6 +219,25 @@ for i = 1, nrefs do push(out, after[i]) end
 return out
 `;
 
+// An instance is dropped when nothing is left in it: no spend in the window, no reservation.
+const DISCARD_SCRIPT = `${PRELUDE}
+local out = {}
+for i = 1, nrefs do
+  local r = ref(i)
+  purge(r)
+  if release(r, ID) then wake(r) end
+  local st = read(r)
+  local empty = st[1] == 0 and st[2] == 0 and st[3] == 0 and st[4] == 0 and redis.call('ZCARD', r.res) == 0
+  if empty then
+    redis.call('DEL', r.h, r.res, r.resv)
+    redis.call('SREM', r.n, r.inst)
+  end
+  out[#out + 1] = empty and 1 or 0
+  push(out, st)
+end
+return out
+`;
+
 const STATE_SCRIPT = `${PRELUDE}
 local out = {}
 for i = 1, nrefs do
@@ -224,6 +256,7 @@ return out
 export function defineLedgerScripts(client: Redis | Cluster): void {
   client.defineCommand('claudeMeterBudgetAdmit', { lua: ADMIT_SCRIPT });
   client.defineCommand('claudeMeterBudgetSettle', { lua: SETTLE_SCRIPT });
+  client.defineCommand('claudeMeterBudgetDiscard', { lua: DISCARD_SCRIPT });
   client.defineCommand('claudeMeterBudgetState', { lua: STATE_SCRIPT });
 }
 

@@ -74,6 +74,19 @@ function setup(limitOf: (small: number) => number, admission: Partial<BudgetConf
   return { clock, gate, small, depth, waited, waitedS, refusals, settle };
 }
 
+test('a discard (the upstream refused the request in flight) frees its room: the waiting request is admitted at once', async () => {
+  const { clock, gate } = setup((s) => Math.round(1.5 * s));
+  const first = await gate.admit(req('a'));
+  assert.equal(first.kind, 'admitted');
+  let answered = false;
+  const second = gate.admit(req('b')).then((a) => ((answered = true), a));
+  await clock.advance(50);
+  assert.equal(answered, false);
+  if (first.kind === 'admitted') await gate.discard(first, 'a');
+  assert.equal((await atOnce(clock, second)).kind, 'admitted');
+  await gate.close();
+});
+
 test('blocked only by in-flight reservations, a request waits and is admitted when a settle frees room', async () => {
   const { clock, gate, small, settle, waited, waitedS, depth } = setup((s) => Math.round(1.5 * s));
   const first = await gate.admit(req('a'));

@@ -226,3 +226,18 @@ test('a read failure other than not-found keeps its cause', () => {
   );
   assert.equal(err.cause, boom);
 });
+
+test('limits.max_buffered_request_bytes below max_request_body_bytes is an error: a body that size could never be read', () => {
+  assertConfigError(
+    () => loadText('limits:\n  max_request_body_bytes: 1000\n  max_buffered_request_bytes: 999\n'),
+    '/etc/cm/inline.yaml: config error at limits.max_buffered_request_bytes: must be at least max_request_body_bytes (1000): a body that size could never be read',
+  );
+  assert.equal(
+    loadText('limits:\n  max_request_body_bytes: 1000\n  max_buffered_request_bytes: 1000\n').limits.max_buffered_request_bytes,
+    1000,
+  );
+  assertConfigError(
+    () => loadText('metrics:\n  max_label_values: 0\n'),
+    '/etc/cm/inline.yaml: config error at metrics.max_label_values: must be between 1 and 100000, got 0',
+  );
+});

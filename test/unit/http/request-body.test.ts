@@ -4,11 +4,11 @@
  * cut short by the client.
  */
 import assert from 'node:assert/strict';
-import http, { type IncomingMessage } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { Readable } from 'node:stream';
-import { parseFacts, readRequestBody, type ReadBody } from '../../../src/http/request-body.ts';
+import { BodiesFull, BodyBuffers, parseFacts, readRequestBody, type ReadBody } from '../../../src/http/request-body.ts';
 import { anthropic } from '../../../src/api/anthropic/index.ts';
 import type { RequestFacts } from '../../../src/core/request.ts';
 
@@ -121,4 +121,128 @@ test('inspect() of a large body (fields picked, not the whole body parsed) reads
   );
   // A large JSON array is valid JSON but no request object.
   assert.equal(inspect(Buffer.from(JSON.stringify(messages.concat(messages)))).parsed, false);
+});
+
+/**
+ * A server whose requests read their body from one BodyBuffers room of `max` bytes and then hold
+ * it (as a request being forwarded does) until `release` resolves; refused ones answer 503.
+ */
+async function roomServer(t: { after(fn: () => unknown): void }, max: number, maxBytes: number) {
+  const buffers = new BodyBuffers();
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const outcomes: Array<'read' | 'refused'> = [];
+  let closed = 0;
+  let onOutcome: () => void = () => {};
+  let onClosed: () => void = () => {};
+  const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    res.on('close', () => {
+      closed++;
+      onClosed();
+    });
+    readRequestBody(req, maxBytes, { buffers, max, res }).then(
+      async (read) => {
+        outcomes.push('read');
+        onOutcome();
+        await drain(read.forward);
+        await released;
+        res.writeHead(200).end();
+      },
+      (err: unknown) => {
+        assert.ok(err instanceof BodiesFull, String(err));
+        outcomes.push('refused');
+        onOutcome();
+        res.writeHead(503, { connection: 'close' }).end();
+      },
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // Held responses end first, even when an assertion failed: the server closes only without them.
+  t.after(() => {
+    release();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const until = (cond: () => boolean, set: (f: () => void) => void) =>
+    new Promise<void>((resolve) => {
+      const check = () => cond() && resolve();
+      set(check);
+      check();
+    });
+  return {
+    buffers,
+    outcomes,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    release,
+    outcomesReach: (n: number) =>
+      until(
+        () => outcomes.length >= n,
+        (f) => (onOutcome = f),
+      ),
+    closedReach: (n: number) =>
+      until(
+        () => closed >= n,
+        (f) => (onClosed = f),
+      ),
+  };
+}
+
+/** One upload, its body written in 16 KiB chunks, with or without a Content-Length; resolves to the status. */
+function upload(url: string, size: number, declared: boolean): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(url, { method: 'POST', agent: false, headers: declared ? { 'content-length': String(size) } : {} });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', () => resolve(-1)); // refused mid-upload: the server closed the connection
+    const chunk = Buffer.alloc(16 * 1024, 'x');
+    for (let sent = 0; sent < size; sent += chunk.length) req.write(chunk.subarray(0, Math.min(chunk.length, size - sent)));
+    req.end();
+  });
+}
+
+test('bodies in flight share one cap: with a declared length, uploads past it are refused before a byte is read', async (t) => {
+  const BODY = 256 * 1024;
+  const room = await roomServer(t, 3 * BODY, 1024 * 1024);
+  const statuses = Array.from({ length: 8 }, () => upload(room.url, BODY, true));
+  await room.outcomesReach(8);
+  assert.deepEqual(room.outcomes.filter((o) => o === 'read').length, 3);
+  assert.equal(room.buffers.refused, 5);
+  assert.equal(room.buffers.held, 3 * BODY, 'the three bodies held until they are forwarded');
+  room.release();
+  assert.deepEqual((await Promise.all(statuses)).sort(), [200, 200, 200, 503, 503, 503, 503, 503]);
+  await room.closedReach(8);
+  assert.equal(room.buffers.held, 0, 'given back as each response closed');
+  assert.equal(room.buffers.peak, 3 * BODY);
+});
+
+test('chunked uploads (no length) take their bytes as they arrive and never pass the cap together', async (t) => {
+  const BODY = 256 * 1024;
+  const MAX = 600 * 1024;
+  const room = await roomServer(t, MAX, 1024 * 1024);
+  const statuses = Array.from({ length: 8 }, () => upload(room.url, BODY, false));
+  await room.outcomesReach(8);
+  assert.ok(room.buffers.peak <= MAX, `peak ${room.buffers.peak}`);
+  const read = room.outcomes.filter((o) => o === 'read').length;
+  assert.ok(read >= 1 && read <= 2, `${read} read whole`);
+  assert.equal(room.buffers.refused, 8 - read);
+  assert.equal(room.buffers.held, read * BODY, 'a refused upload gives back what it had taken at once');
+  room.release();
+  const got = await Promise.all(statuses);
+  assert.equal(got.filter((s) => s === 200).length, read);
+  await room.closedReach(8);
+  assert.equal(room.buffers.held, 0);
+});
+
+test('an oversized body holds only what was read before it streamed on, and gives it back', async (t) => {
+  const room = await roomServer(t, 1024 * 1024, 64 * 1024);
+  const status = upload(room.url, 512 * 1024, true);
+  await room.outcomesReach(1);
+  assert.deepEqual(room.outcomes, ['read']);
+  // A socket read is at most 64 KiB: the limit and one read past it.
+  assert.ok(room.buffers.held > 64 * 1024 && room.buffers.held <= 128 * 1024, `held ${room.buffers.held}`);
+  room.release();
+  assert.equal(await status, 200);
+  await room.closedReach(1);
+  assert.equal(room.buffers.held, 0);
 });

@@ -52,10 +52,27 @@ function record(p: {
   } as RequestRecord;
 }
 
+/**
+ * Key and tag values as the capped labels export them (src/metrics/labels.ts), far below the cap:
+ * a value first seen on a request refused as bad (4xx but 429) counts under `other` until
+ * another request gives the value a place.
+ */
+function asExported(records: RequestRecord[]): RequestRecord[] {
+  const keys = new Set(['anon']);
+  const tags = new Set(['untagged']);
+  const place = (seen: Set<string>, v: string, claim: boolean): string => (seen.has(v) || (claim && seen.add(v)) ? v : 'other');
+  const claim = (status: number): boolean => status < 400 || status === 429 || status >= 500;
+  return records.map((r) => ({
+    ...r,
+    keyId: place(keys, r.keyId, claim(r.status)),
+    tag: place(tags, r.tag || 'untagged', claim(r.status)),
+  }));
+}
+
 /** What the same requests look like through prom-client's own classes (the code this replaced). */
 function reference(records: RequestRecord[], keyLabel: boolean, tagLabel: boolean): Registry {
   const ref = promClientReference({ keyLabel, tagLabel });
-  for (const r of records) ref.record(r);
+  for (const r of asExported(records)) ref.record(r);
   return ref.registry;
 }
 
