@@ -4,7 +4,6 @@
  */
 import { createApp } from './app.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
-import { ConfigError } from './config/errors.ts';
 import { ConfigWatcher } from './config/reload.ts';
 import { describeOrigin, locateConfig, type LocatedConfig } from './config/locate.ts';
 import { systemClock } from './lib/clock.ts';
@@ -12,6 +11,7 @@ import { chooseLogFormat, createProcessLogger, type LogFormat } from './lib/proc
 import { didYouMean } from './config/suggest.ts';
 import { VERSION } from './version.ts';
 import { redisConfigured } from './compose/stores.ts';
+import { refusal } from './compose/check.ts';
 import { CONFIG_FILE, helpText, runCommand, UsageError, usageLine, type CommandSpec, type Env, type Io } from './commands/args.ts';
 import { CHECK_CONFIG, runCheckConfigCommand } from './commands/check-config.ts';
 import { FORECAST, runForecastCommand } from './commands/forecast.ts';
@@ -145,10 +145,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await command.run(named ? argv.slice(1) : argv, process, process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`claude-meter: refusing to start: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    // A config or pricing file start cannot run with: one line naming file, key path and reason.
+    const line = refusal(err);
+    if (line === null) throw err;
+    process.stderr.write(`claude-meter: refusing to start: ${line}\n`);
+    return 2;
   }
 }

@@ -41,6 +41,8 @@ export interface GraphOptions {
   forwarder?: Forwarder;
   /** Recorder batching and retry settings (benchmarks). */
   recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'clock' | 'onOutcome'>>;
+  /** false: open no Redis connection, whatever the config names (check-config builds the graph to validate it). */
+  connect?: boolean;
 }
 
 export interface Graph {
@@ -70,7 +72,7 @@ export function buildGraph(o: GraphOptions): Graph {
   const live = new Live(buildSnapshot(config, { logger, clock }, metrics));
   const alert = (e: AlertEvent): void => live.current.alerter.send(e);
   // One Redis connection for metering records and budgets; the stores do not own it.
-  const redis = buildRedis(config, logger);
+  const redis = o.connect === false ? null : buildRedis(config, logger);
   const store = o.store ?? buildMeterStore(config, clock, redis);
   const budgetStore = o.budgetStore ?? buildBudgetStore(config, redis);
   const recorder = new Recorder({
