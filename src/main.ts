@@ -4,6 +4,7 @@
  */
 import { createApp } from './app.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
+import { redactUrl } from './config/describe.ts';
 import { ConfigWatcher } from './config/reload.ts';
 import { describeOrigin, locateConfig, type LocatedConfig } from './config/locate.ts';
 import { systemClock } from './lib/clock.ts';
@@ -81,7 +82,7 @@ async function start(located: LocatedConfig): Promise<void> {
     {
       store: app.store.kind,
       listen: `http://${addr.address}:${addr.port}`,
-      upstream: config.upstream.url,
+      upstream: redactUrl(config.upstream.url),
       config_file: located.file,
       config_from: located.origin,
       config: describeConfig(config),

@@ -5,6 +5,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config/types.ts';
+import { redactUrl } from '../config/describe.ts';
 import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { anthropic } from '../api/anthropic/index.ts';
@@ -129,6 +130,8 @@ export function buildGraph(o: GraphOptions): Graph {
     warnedModels: new Set(),
     settings: () => live.current,
   };
+  // A relay's URL may carry a token in its path: health shows the origin only.
+  const upstream = redactUrl(config.upstream.url);
   const admin: AdminDeps = {
     store,
     gate,
@@ -138,7 +141,7 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     version: VERSION,
     settings: () => live.current,
-    healthExtras: () => ({ recorder: recorder.stats(), upstream: config.upstream.url }),
+    healthExtras: () => ({ recorder: recorder.stats(), upstream }),
   };
   return { live, redis, store, budgetStore, recorder, metrics, forwarder, gate, forecasts, settles, reloadBudgets, pipeline, admin };
 }

@@ -15,6 +15,7 @@ export interface Snapshot extends PipelineSettings {
   readonly config: Config;
   readonly pricer: Pricer;
   readonly adminToken: string | null;
+  readonly protectMetrics: boolean;
   readonly pricingVersion: string;
   readonly alerter: WebhookAlerter;
 }
@@ -30,6 +31,7 @@ export function buildSnapshot(config: Config, { logger, clock }: { logger: Logge
       maxRequestBodyBytes: config.limits.max_request_body_bytes,
     },
     adminToken: config.admin.token,
+    protectMetrics: config.admin.protect_metrics,
     pricingVersion: pricer.version,
     alerter: new WebhookAlerter({
       url: config.alerts.webhook_url,

@@ -62,6 +62,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
   },
   admin: {
     token: null, // null: no admin token configured
+    protect_metrics: false, // false: /metrics needs no token, even with one set
   },
 });
 

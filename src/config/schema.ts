@@ -224,6 +224,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
       kind: 'object',
       keys: {
         token: { kind: 'string', nonEmpty: true, nullable: true },
+        protect_metrics: { kind: 'bool' },
       },
     },
   },

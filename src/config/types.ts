@@ -75,5 +75,7 @@ export interface Config {
   admin: {
     /** Bearer token for the admin API; null: none configured. A secret: describeConfig hides it. */
     token: string | null;
+    /** Also require the token on /metrics (false: /metrics stays open, as scrapers without credentials expect). */
+    protect_metrics: boolean;
   };
 }
