@@ -54,7 +54,7 @@ export interface Arrival {
   body: ReadBody | null;
 }
 
-/** nginx's "client closed request": what a request that left while it waited is recorded with. */
+/** nginx's "client closed request": what a request whose client left before its answer is recorded with. */
 const CLIENT_CLOSED = 499;
 
 /** Most requests meet no budget: one shared answer instead of an object per request. */
@@ -161,6 +161,12 @@ export class Exchange implements ForwardHooks {
   }
 
   onEnd(how: 'complete' | 'aborted'): void {
+    if (how === 'aborted' && this.#upstreamLatencyMs === null) {
+      // Aborted before any response header: the client left (the forwarder reports an upstream
+      // failure through onError). Its doing, not an upstream outage; nothing was answered to meter.
+      this.#status = CLIENT_CLOSED;
+      return this.#end(missing('client_gone'));
+    }
     const tap = this.#tap as UsageTap;
     // Runs inside a response listener: a bug in the tap must become a record, not a throw.
     let now: UsageOutcome | null;
