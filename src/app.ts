@@ -1,6 +1,4 @@
 import http from 'node:http';
-import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/types.ts';
 import { internalError } from './core/errors.ts';
@@ -10,6 +8,10 @@ import { handleAdmin, isAdminPath } from './http/admin.ts';
 import { sendProxyError } from './http/respond.ts';
 import { buildGraph, type Graph, type GraphOptions } from './compose/graph.ts';
 import { buildSnapshot } from './compose/snapshot.ts';
+import { firstConnect, type FirstConnect } from './redis/client.ts';
+
+/** How long start-up waits for a Redis that neither answers nor refuses (a blackholed address). */
+const CONNECT_GRACE_MS = 2_000;
 
 export interface AppOptions extends GraphOptions {
   /** Run the forecast loop on its timer (default true; tests drive `forecasts.update(now)` themselves). */
@@ -20,8 +22,11 @@ export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gat
   server: http.Server;
   /** Apply a reloaded config: one new snapshot (pricing, limits, admin token, alerts, forecast settings) and the budgets. */
   reload(next: Config): void;
-  /** Resolves once the store connection is up (or after a short grace period when it is not). */
-  ready(): Promise<void>;
+  /**
+   * Resolves once the store connection is up, or has failed once, or after a short grace
+   * period, with how it went (null: no Redis configured); never rejects. Memoized.
+   */
+  ready(): Promise<FirstConnect | null>;
   /** Wait until every record and budget settle in flight has been written or queued, and every alert they raised delivered or failed (tests). */
   flush(): Promise<void>;
   listen(): Promise<AddressInfo>;
@@ -47,9 +52,12 @@ export function createApp(opts: AppOptions): App {
   // requestTimeout only covers receiving the request, and headersTimeout its headers.
   server.requestTimeout = 0;
 
-  // Traffic must flow while Redis is down (records wait in the journal), so wait only briefly.
-  const ready = async (): Promise<void> => {
-    if (redis && redis.status !== 'ready') await Promise.race([once(redis, 'ready'), sleep(2_000)]);
+  // Traffic must flow while Redis is down, at start-up as later: records wait in the journal,
+  // budgets follow on_store_error, and the client keeps reconnecting. So wait only briefly.
+  let connecting: Promise<FirstConnect | null> | null = null;
+  const ready = (): Promise<FirstConnect | null> => {
+    connecting ??= redis === null ? Promise.resolve(null) : firstConnect(redis, opts.clock, CONNECT_GRACE_MS);
+    return connecting;
   };
 
   return {

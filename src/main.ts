@@ -93,6 +93,13 @@ async function start(located: LocatedConfig): Promise<void> {
         ? 'store: redis'
         : 'store: in-memory (embedded; not persisted, not shared: set REDIS_URL or store.redis.url for Redis)'),
   );
+  const connect = await app.ready();
+  if (connect?.up === false) {
+    logger.warn(
+      { err: connect.err ?? 'no answer yet' },
+      'redis unreachable at start-up: serving anyway; records are journaled and budgets follow on_store_error until it answers',
+    );
+  }
   // SIGHUP or an edit of the file reloads budgets, pricing, alerts and the admin token;
   // an invalid new file is refused with a log line and the running config keeps serving.
   const watcher = config.source
