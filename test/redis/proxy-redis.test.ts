@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
-import { startProxy } from '../helpers/start-proxy.ts';
+import { recordingLogger, startProxy } from '../helpers/start-proxy.ts';
 import { freePort, startRedis } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -153,4 +153,45 @@ test('Redis unreachable at start-up: the proxy starts and serves, journals every
   const admitted = await strict();
   assert.equal(admitted.status, 200, 'with Redis up, the fail-closed budget admits again');
   await admitted.arrayBuffer();
+});
+
+test('a Redis outage under traffic is a few log lines, not one per request: down, then up, per component', async (t) => {
+  const redis = await startRedis({ t, persist: true });
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 1000, output_tokens: 100 } }));
+  const logger = recordingLogger();
+  const { app, url } = await startProxy(t, {
+    upstream: up.url,
+    logger,
+    forecasting: false,
+    config: { store: { redis: { url: redis.url, key_prefix: 'cm' } }, budgets: [budget({ name: 'org', limit_usd: 100 })] },
+  });
+  const client = new Anthropic({ apiKey: RAW_KEY, baseURL: url, maxRetries: 0 });
+  const send = async (n: number) => {
+    for (let i = 0; i < n; i++) await client.messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+  };
+  await send(5);
+  await redis.kill();
+  await send(60); // each meets the dead store three times: admission, record, settle
+  await redis.restart();
+  const orgSpent = async () => {
+    const body = (await (await fetch(`${url}/_meter/budgets`)).json()) as { budgets: Array<{ budget: string; spent_usd: number }> };
+    return body.budgets.find((b) => b.budget === 'org')?.spent_usd;
+  };
+  await waitFor(
+    'records replayed and settles applied',
+    async () => (await app.flush(), app.recorder.stats().journaled === 0 && (await orgSpent()) === 0.2925),
+    20_000,
+  );
+  await send(1); // the first admission on the store again
+  const outage = logger.lines.filter((l) => l.msg !== 'request' && l.level !== 'debug').map((l) => `${l.level}: ${l.msg}`);
+  assert.deepEqual(outage.sort(), [
+    'error: budget store unreachable at admission: each budget follows its on_store_error',
+    'error: budget store unreachable: settles are queued and retried',
+    'info: budget store reachable again at admission',
+    'info: budget store reachable again: queued settles applied',
+    'info: meter store reachable again',
+    'warn: meter store unreachable; journaling records until it answers',
+  ]);
+  assert.equal(logger.lines.filter((l) => l.msg === 'request').length, 66);
 });
