@@ -110,7 +110,10 @@ async function start(located: LocatedConfig): Promise<void> {
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    logger.info({ signal }, 'shutting down: draining in-flight requests and records');
+    logger.info(
+      { signal, drain_timeout_ms: config.listen.drain_timeout_ms },
+      'shutting down: closing idle connections, draining requests in flight, then writing records',
+    );
     watcher?.stop();
     // Exit only once the buffered, asynchronous log destination has written everything.
     const exit = (code: number) => log.flush(() => process.exit(code));

@@ -8,6 +8,7 @@ import type { Config } from '../config/types.ts';
 import { redactUrl } from '../config/describe.ts';
 import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
+import { InFlight } from '../lib/in-flight.ts';
 import { anthropic } from '../api/anthropic/index.ts';
 import type { MeterStore } from '../store/types.ts';
 import { Recorder } from '../store/recorder.ts';
@@ -128,6 +129,7 @@ export function buildGraph(o: GraphOptions): Graph {
     metrics,
     budgets: { gate, settles },
     warnedModels: new Set(),
+    exchanges: new InFlight(),
     settings: () => live.current,
   };
   // A relay's URL may carry a token in its path: health shows the origin only.

@@ -10,6 +10,7 @@ import { budgetExhausted, budgetStoreUnreachable, type ProxyError } from '../cor
 import type { Caller, RequestFacts, RouteKind } from '../core/request.ts';
 import type { UsageMissingReason, UsageOutcome } from '../core/usage.ts';
 import type { Clock } from '../lib/clock.ts';
+import type { InFlight } from '../lib/in-flight.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pricer } from '../pricing/types.ts';
 import type { RequestRecord } from '../store/types.ts';
@@ -39,6 +40,8 @@ export interface ExchangeDeps {
   budgets: { gate: BudgetGate; settles: SettleQueue } | null;
   /** Unknown models warn once each, not once per request. */
   warnedModels: Set<string>;
+  /** Exchanges begun and not yet ended: a shutdown waits for their records. */
+  exchanges: InFlight;
 }
 
 /** What the pipeline knows when the request arrives. */
@@ -82,6 +85,7 @@ export class Exchange implements ForwardHooks {
     this.#settings = settings;
     this.#res = res;
     this.#a = arrival;
+    deps.exchanges.begin();
   }
 
   /** The request body's metered facts, parsed on the first call only (a JSON parse); null without a body. */
@@ -223,6 +227,7 @@ export class Exchange implements ForwardHooks {
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model), cacheSavingsPicoUsd);
     const reserved = this.#admission.kind === 'admitted' ? this.#admission.amount.pico : null;
     deps.logger.info(requestLogFields(record, reserved), 'request');
+    deps.exchanges.end();
   }
 }
 
