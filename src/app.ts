@@ -1,15 +1,21 @@
 import http from 'node:http';
-import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
+import type { TimerHandle } from './lib/clock.ts';
 import type { Config } from './config/types.ts';
 import { internalError } from './core/errors.ts';
 import { anthropic } from './api/anthropic/index.ts';
 import { handleProxied } from './http/pipeline.ts';
 import { handleAdmin, isAdminPath } from './http/admin.ts';
+import { drainServer } from './http/drain.ts';
 import { sendProxyError } from './http/respond.ts';
 import { buildGraph, type Graph, type GraphOptions } from './compose/graph.ts';
 import { buildSnapshot } from './compose/snapshot.ts';
+import { firstConnect, type FirstConnect } from './redis/client.ts';
+
+/** How long start-up waits for a Redis that neither answers nor refuses (a blackholed address). */
+const CONNECT_GRACE_MS = 2_000;
+/** After the drain, how long the exchanges it ended get to make their records (a decoder finishing). */
+const RECORD_GRACE_MS = 1_000;
 
 export interface AppOptions extends GraphOptions {
   /** Run the forecast loop on its timer (default true; tests drive `forecasts.update(now)` themselves). */
@@ -20,12 +26,19 @@ export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gat
   server: http.Server;
   /** Apply a reloaded config: one new snapshot (pricing, limits, admin token, alerts, forecast settings) and the budgets. */
   reload(next: Config): void;
-  /** Resolves once the store connection is up (or after a short grace period when it is not). */
-  ready(): Promise<void>;
+  /**
+   * Resolves once the store connection is up, or has failed once, or after a short grace
+   * period, with how it went (null: no Redis configured); never rejects. Memoized.
+   */
+  ready(): Promise<FirstConnect | null>;
   /** Wait until every record and budget settle in flight has been written or queued, and every alert they raised delivered or failed (tests). */
   flush(): Promise<void>;
   listen(): Promise<AddressInfo>;
-  /** Stops accepting, waits for in-flight records to be written or journaled, closes the store. */
+  /**
+   * Stops accepting, closes idle connections, lets requests in flight finish until
+   * `listen.drain_timeout_ms` and cuts the rest (recorded as partial), then writes or journals
+   * every record and settle and closes the stores. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -47,12 +60,15 @@ export function createApp(opts: AppOptions): App {
   // requestTimeout only covers receiving the request, and headersTimeout its headers.
   server.requestTimeout = 0;
 
-  // Traffic must flow while Redis is down (records wait in the journal), so wait only briefly.
-  const ready = async (): Promise<void> => {
-    if (redis && redis.status !== 'ready') await Promise.race([once(redis, 'ready'), sleep(2_000)]);
+  // Traffic must flow while Redis is down, at start-up as later: records wait in the journal,
+  // budgets follow on_store_error, and the client keeps reconnecting. So wait only briefly.
+  let connecting: Promise<FirstConnect | null> | null = null;
+  const ready = (): Promise<FirstConnect | null> => {
+    connecting ??= redis === null ? Promise.resolve(null) : firstConnect(redis, opts.clock, CONNECT_GRACE_MS);
+    return connecting;
   };
 
-  return {
+  const app: App = {
     server,
     store: g.store,
     recorder,
@@ -82,22 +98,41 @@ export function createApp(opts: AppOptions): App {
         });
       });
     },
-    async close() {
-      const closed = new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-      // Requests still waiting for budget headroom get their 429 now, not after max_wait_ms; the settle feed's connection closes.
-      await g.gate.close();
-      await closed;
-      g.forwarder.close();
-      await forecasts.stop();
-      await settles.close();
-      await recorder.close();
-      await g.live.current.alerter.close();
-      await g.store.close();
-      await g.budgetStore.close();
-      if (redis) await redis.quit().catch(() => redis.disconnect());
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
+
+  let closing: Promise<void> | null = null;
+  async function shutdown(): Promise<void> {
+    const exchanges = g.pipeline.exchanges;
+    const drained = drainServer(server, {
+      timers: opts.clock,
+      deadlineMs: config.listen.drain_timeout_ms,
+      onDeadline: () =>
+        logger.warn(
+          { in_flight: exchanges.size, drain_timeout_ms: config.listen.drain_timeout_ms },
+          'drain deadline reached: cutting the requests still in flight (streams are recorded as partial)',
+        ),
+    });
+    // Requests still waiting for budget headroom get their 429 now, not after max_wait_ms; the settle feed's connection closes.
+    await g.gate.close();
+    await drained;
+    // A cut exchange makes its record when its socket closes, which can come after the server's close.
+    if (exchanges.size > 0) {
+      let grace: TimerHandle | null = null;
+      await Promise.race([exchanges.idle(), new Promise<void>((resolve) => (grace = opts.clock.setTimeout(resolve, RECORD_GRACE_MS)))]);
+      if (grace !== null) opts.clock.clearTimeout(grace);
+    }
+    g.forwarder.close();
+    await forecasts.stop();
+    await settles.close();
+    await recorder.close();
+    await g.live.current.alerter.close();
+    await g.store.close();
+    await g.budgetStore.close();
+    if (redis) await redis.quit().catch(() => redis.disconnect());
+  }
+  return app;
 }

@@ -4,7 +4,7 @@
  */
 import { createApp } from './app.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
-import { ConfigError } from './config/errors.ts';
+import { redactUrl } from './config/describe.ts';
 import { ConfigWatcher } from './config/reload.ts';
 import { describeOrigin, locateConfig, type LocatedConfig } from './config/locate.ts';
 import { systemClock } from './lib/clock.ts';
@@ -12,6 +12,7 @@ import { chooseLogFormat, createProcessLogger, type LogFormat } from './lib/proc
 import { didYouMean } from './config/suggest.ts';
 import { VERSION } from './version.ts';
 import { redisConfigured } from './compose/stores.ts';
+import { refusal } from './compose/check.ts';
 import { CONFIG_FILE, helpText, runCommand, UsageError, usageLine, type CommandSpec, type Env, type Io } from './commands/args.ts';
 import { CHECK_CONFIG, runCheckConfigCommand } from './commands/check-config.ts';
 import { FORECAST, runForecastCommand } from './commands/forecast.ts';
@@ -81,7 +82,7 @@ async function start(located: LocatedConfig): Promise<void> {
     {
       store: app.store.kind,
       listen: `http://${addr.address}:${addr.port}`,
-      upstream: config.upstream.url,
+      upstream: redactUrl(config.upstream.url),
       config_file: located.file,
       config_from: located.origin,
       config: describeConfig(config),
@@ -92,6 +93,13 @@ async function start(located: LocatedConfig): Promise<void> {
         ? 'store: redis'
         : 'store: in-memory (embedded; not persisted, not shared: set REDIS_URL or store.redis.url for Redis)'),
   );
+  const connect = await app.ready();
+  if (connect?.up === false) {
+    logger.warn(
+      { err: connect.err ?? 'no answer yet' },
+      'redis unreachable at start-up: serving anyway; records are journaled and budgets follow on_store_error until it answers',
+    );
+  }
   // SIGHUP or an edit of the file reloads budgets, pricing, alerts and the admin token;
   // an invalid new file is refused with a log line and the running config keeps serving.
   const watcher = config.source
@@ -102,7 +110,10 @@ async function start(located: LocatedConfig): Promise<void> {
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    logger.info({ signal }, 'shutting down: draining in-flight requests and records');
+    logger.info(
+      { signal, drain_timeout_ms: config.listen.drain_timeout_ms },
+      'shutting down: closing idle connections, draining requests in flight, then writing records',
+    );
     watcher?.stop();
     // Exit only once the buffered, asynchronous log destination has written everything.
     const exit = (code: number) => log.flush(() => process.exit(code));
@@ -145,10 +156,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await command.run(named ? argv.slice(1) : argv, process, process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`claude-meter: refusing to start: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    // A config or pricing file start cannot run with: one line naming file, key path and reason.
+    const line = refusal(err);
+    if (line === null) throw err;
+    process.stderr.write(`claude-meter: refusing to start: ${line}\n`);
+    return 2;
   }
 }

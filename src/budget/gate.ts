@@ -1,5 +1,6 @@
 import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
+import { OutageLog } from '../lib/outage-log.ts';
 import type { Pricer } from '../pricing/types.ts';
 import type { Usage } from '../core/usage.ts';
 import { emptyUsage } from '../core/usage.ts';
@@ -86,6 +87,8 @@ export class BudgetGate {
   readonly #ttlMs: number;
   readonly #feed: SettleFeed | null;
   readonly #room: WaitingRoom<Admission>;
+  /** Store errors at admission, logged per outage rather than per request. */
+  readonly #outage: OutageLog;
   #listening = false;
 
   constructor(opts: {
@@ -114,6 +117,16 @@ export class BudgetGate {
     this.#estimator = opts.estimator ?? new CostEstimator();
     this.#ttlMs = opts.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
     this.#feed = opts.feed ?? null;
+    this.#outage = new OutageLog({
+      logger: opts.logger,
+      clock: opts.clock,
+      level: 'error',
+      messages: {
+        down: 'budget store unreachable at admission: each budget follows its on_store_error',
+        still: 'budget store still unreachable at admission',
+        up: 'budget store reachable again at admission',
+      },
+    });
     const events = this.#events;
     this.#room = new WaitingRoom({ clock: opts.clock, onDepth: (label, depth) => events.onQueueDepth?.(label, depth) });
     this.#pacer = opts.pacing
@@ -212,6 +225,7 @@ export class BudgetGate {
     } catch (error) {
       return { kind: 'done', value: this.#storeError(p, error) };
     }
+    this.#outage.recovered();
     this.#events.onStates?.(budgets, refs, result.states);
     if (!result.admitted) {
       const i = result.refusedBy;
@@ -244,7 +258,7 @@ export class BudgetGate {
   #storeError({ refs, budgets }: Pending, error: unknown): Admission {
     const allow = budgets.every((b) => b.on_store_error === 'allow');
     for (const b of budgets) this.#events.onStoreError?.(b, allow);
-    this.#logger.error({ err: String(error), budgets: budgets.map((b) => b.name), allow }, 'budget store unreachable at admission');
+    this.#outage.failed(error, () => ({ budgets: budgets.map((b) => b.name), allow }));
     return { kind: 'store_error', allow, refs, budgets, error };
   }
 

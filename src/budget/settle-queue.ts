@@ -1,5 +1,6 @@
 import type { TimerHandle, Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
+import { OutageLog } from '../lib/outage-log.ts';
 import type { Amount, BudgetConfig, InstanceRef } from './types.ts';
 
 export interface PendingSettle {
@@ -33,7 +34,8 @@ export class SettleQueue {
   /** One drain at a time: a second would run the head again and then shift off a settle never run. */
   #draining: Promise<void> | null = null;
   #delayMs = RETRY_INITIAL_MS;
-  #down = false;
+  /** Store failures, logged per outage: down, a summary at most once a minute, up. */
+  readonly #outage: OutageLog;
   #dropped = 0;
 
   constructor(opts: { run: (p: PendingSettle) => Promise<void>; logger: Logger; clock: Timers; maxPending?: number }) {
@@ -41,6 +43,16 @@ export class SettleQueue {
     this.#logger = opts.logger;
     this.#clock = opts.clock;
     this.#max = opts.maxPending ?? 100_000;
+    this.#outage = new OutageLog({
+      logger: opts.logger,
+      clock: opts.clock,
+      level: 'error',
+      messages: {
+        down: 'budget store unreachable: settles are queued and retried',
+        still: 'budget store still unreachable: settles queued',
+        up: 'budget store reachable again: queued settles applied',
+      },
+    });
   }
 
   push(p: PendingSettle): void {
@@ -88,9 +100,7 @@ export class SettleQueue {
   }
 
   #onFailure(err: unknown): void {
-    if (this.#down) return;
-    this.#down = true;
-    this.#logger.error({ err: String(err) }, 'budget store unreachable: settles are queued and retried');
+    this.#outage.failed(err, () => ({ pending: this.#pending.length, dropped: this.#dropped }));
   }
 
   #schedule(): void {
@@ -129,8 +139,7 @@ export class SettleQueue {
       // Unless the bound dropped it meanwhile.
       if (this.#pending[0] === p) this.#pending.shift();
     }
-    if (this.#down) this.#logger.info({}, 'budget store reachable again: queued settles applied');
-    this.#down = false;
+    this.#outage.recovered();
     this.#delayMs = RETRY_INITIAL_MS;
   }
 }

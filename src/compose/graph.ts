@@ -5,8 +5,10 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config/types.ts';
+import { redactUrl } from '../config/describe.ts';
 import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
+import { InFlight } from '../lib/in-flight.ts';
 import { anthropic } from '../api/anthropic/index.ts';
 import type { MeterStore } from '../store/types.ts';
 import { Recorder } from '../store/recorder.ts';
@@ -42,6 +44,8 @@ export interface GraphOptions {
   forwarder?: Forwarder;
   /** Recorder batching and retry settings (benchmarks). */
   recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'clock' | 'onOutcome'>>;
+  /** false: open no Redis connection, whatever the config names (check-config builds the graph to validate it). */
+  connect?: boolean;
 }
 
 export interface Graph {
@@ -72,7 +76,7 @@ export function buildGraph(o: GraphOptions): Graph {
   const live = new Live(buildSnapshot(config, { logger, clock }, metrics));
   const alert = (e: AlertEvent): void => live.current.alerter.send(e);
   // One Redis connection for metering records and budgets; the stores do not own it.
-  const redis = buildRedis(config, logger);
+  const redis = o.connect === false ? null : buildRedis(config, logger);
   const store = o.store ?? buildMeterStore(config, clock, redis);
   const budgetStore = o.budgetStore ?? buildBudgetStore(config, redis);
   const recorder = new Recorder({
@@ -130,8 +134,11 @@ export function buildGraph(o: GraphOptions): Graph {
     metrics,
     budgets: { gate, settles },
     warnedModels: new Set(),
+    exchanges: new InFlight(),
     settings: () => live.current,
   };
+  // A relay's URL may carry a token in its path: health shows the origin only.
+  const upstream = redactUrl(config.upstream.url);
   const admin: AdminDeps = {
     store,
     gate,
@@ -141,7 +148,7 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     version: VERSION,
     settings: () => live.current,
-    healthExtras: () => ({ recorder: recorder.stats(), upstream: config.upstream.url }),
+    healthExtras: () => ({ recorder: recorder.stats(), upstream }),
   };
   return { live, redis, store, budgetStore, recorder, metrics, forwarder, gate, forecasts, settles, reloadBudgets, pipeline, admin };
 }

@@ -15,6 +15,7 @@ export interface Snapshot extends PipelineSettings {
   readonly config: Config;
   readonly pricer: Pricer;
   readonly adminToken: string | null;
+  readonly protectMetrics: boolean;
   readonly pricingVersion: string;
   readonly alerter: WebhookAlerter;
 }
@@ -31,6 +32,7 @@ export function buildSnapshot(config: Config, { logger, clock }: { logger: Logge
       maxBufferedRequestBytes: config.limits.max_buffered_request_bytes,
     },
     adminToken: config.admin.token,
+    protectMetrics: config.admin.protect_metrics,
     pricingVersion: pricer.version,
     alerter: new WebhookAlerter({
       url: config.alerts.webhook_url,

@@ -14,6 +14,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
   listen: {
     host: '127.0.0.1', // loopback only: exposing the proxy is an explicit choice
     port: 8080,
+    drain_timeout_ms: 8_000, // 8 s: inside Docker's default 10 s stop grace, leaving time to flush records
   },
   upstream: {
     url: 'https://api.anthropic.com',
@@ -64,6 +65,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
   },
   admin: {
     token: null, // null: no admin token configured
+    protect_metrics: false, // false: /metrics needs no token, even with one set
   },
 });
 

@@ -4,28 +4,30 @@ const REDACTED = '***';
 
 /**
  * A copy of the config that is safe to log at startup: the upstream API key, any Redis
- * password, the admin token and the secret part of the alert webhook URL are replaced by
- * '***'. Everything else is kept, because "which config did it actually run with" is the
- * first question when debugging a deployment.
+ * password, the admin token and the secret parts of the upstream and alert webhook URLs are
+ * replaced by '***'. Everything else is kept, because "which config did it actually run with"
+ * is the first question when debugging a deployment.
  */
 export function describeConfig(c: Config): object {
   const copy = structuredClone(c);
+  copy.upstream.url = redactUrl(copy.upstream.url);
   if (copy.upstream.api_key !== null) copy.upstream.api_key = REDACTED;
   if (copy.store.redis.url !== null) copy.store.redis.url = redactRedisUrl(copy.store.redis.url);
   if (copy.admin.token !== null) copy.admin.token = REDACTED;
-  if (copy.alerts.webhook_url !== null) copy.alerts.webhook_url = redactWebhookUrl(copy.alerts.webhook_url);
+  if (copy.alerts.webhook_url !== null) copy.alerts.webhook_url = redactUrl(copy.alerts.webhook_url);
   return copy;
 }
 
 /**
- * Webhook URLs usually carry their credential in the path or query (Slack's
- * `/services/T0/B0/secret`, `?token=`), so only scheme and host are kept.
+ * The URL's origin, with its userinfo, path, query and fragment each replaced by `***` when
+ * present: webhook URLs carry their credential in the path or query (Slack's
+ * `/services/T0/B0/secret`, `?token=`), and so may an upstream relay's (`/relay/<token>`).
  */
-export function redactWebhookUrl(url: string): string {
+export function redactUrl(url: string): string {
   if (!URL.canParse(url)) return REDACTED;
   const u = new URL(url);
   const userinfo = u.username !== '' || u.password !== '' ? `${REDACTED}@` : '';
-  const rest = u.pathname !== '/' || u.search !== '' || u.hash !== '' ? `/${REDACTED}` : '/';
+  const rest = u.pathname !== '/' || u.search !== '' || u.hash !== '' ? `/${REDACTED}` : '';
   return `${u.protocol}//${userinfo}${u.host}${rest}`;
 }
 

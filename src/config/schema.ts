@@ -145,6 +145,8 @@ export const configSchema: ObjectOf<ConfigBody> = {
         host: { kind: 'string', nonEmpty: true },
         // 0 asks the OS for a free port (tests).
         port: { kind: 'int', min: 0, max: 65535 },
+        // 0 cuts at once; an hour is past any orchestrator's grace period.
+        drain_timeout_ms: { kind: 'int', min: 0, max: 3_600_000 },
       },
     },
     upstream: {
@@ -233,6 +235,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
       kind: 'object',
       keys: {
         token: { kind: 'string', nonEmpty: true, nullable: true },
+        protect_metrics: { kind: 'bool' },
       },
     },
   },

@@ -8,8 +8,13 @@ import type { BudgetConfig } from '../budget/types.ts';
 export interface Config {
   /** Absolute path of the file this came from, or null for defaults only. For error messages and reload. */
   source: string | null;
-  /** port 0..65535; 0 lets the OS pick (tests). Env PORT overrides. */
-  listen: { host: string; port: number };
+  listen: {
+    host: string;
+    /** port 0..65535; 0 lets the OS pick (tests). Env PORT overrides. */
+    port: number;
+    /** On SIGTERM/SIGINT, requests in flight may finish for this long (ms); then they are cut and recorded as partial. */
+    drain_timeout_ms: number;
+  };
   upstream: {
     /** http: or https: base URL. Env UPSTREAM_URL overrides. */
     url: string;
@@ -79,5 +84,7 @@ export interface Config {
   admin: {
     /** Bearer token for the admin API; null: none configured. A secret: describeConfig hides it. */
     token: string | null;
+    /** Also require the token on /metrics (false: /metrics stays open, as scrapers without credentials expect). */
+    protect_metrics: boolean;
   };
 }

@@ -40,6 +40,7 @@ export type UsageMissingReason =
   | 'unparseable_body' // body was not JSON / SSE we understand
   | 'stream_incomplete' // stream ended before message_start
   | 'upstream_unreachable' // we never got a response
+  | 'client_gone' // the client left before the response headers (recorded with status 499, not an upstream failure)
   | 'not_metered_endpoint' // a path that carries no usage by design (GET /v1/models …)
   | 'body_too_large' // JSON body exceeded the tap's inspection bound
   | 'refused_by_budget' // we answered 429 ourselves: a budget was exhausted, nothing was forwarded

@@ -1,5 +1,6 @@
 import type { TimerHandle, Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
+import { OutageLog } from '../lib/outage-log.ts';
 import type { Config } from '../config/types.ts';
 import type { BudgetConfig, BudgetLedger, ForecastStore, InstanceRef } from '../budget/types.ts';
 import type { BudgetCatalog } from '../budget/catalog.ts';
@@ -61,6 +62,8 @@ export class ForecastService implements PacingSource {
   readonly #ledger: Pick<BudgetLedger, 'state' | 'instances'>;
   readonly #store: ForecastStore;
   readonly #meter: Pick<MeterStore, 'query'>;
+  /** Update failures (the budget store unreachable, mostly), logged per outage rather than per pass and budget. */
+  readonly #failures: OutageLog;
   readonly #clock: Timers;
   readonly #logger: Logger;
   readonly #cfg: () => Config['forecast'];
@@ -90,6 +93,15 @@ export class ForecastService implements PacingSource {
     this.#ledger = opts.ledger;
     this.#store = opts.store;
     this.#meter = opts.meter;
+    this.#failures = new OutageLog({
+      logger: opts.logger,
+      clock: opts.clock,
+      messages: {
+        down: 'forecast update failed; keeping the previous projection',
+        still: 'forecast updates still failing; keeping the previous projections',
+        up: 'forecast updates succeed again',
+      },
+    });
     this.#clock = opts.clock;
     this.#logger = opts.logger;
     this.#cfg = opts.config;
@@ -145,6 +157,7 @@ export class ForecastService implements PacingSource {
   }
 
   async #pass(now: number): Promise<void> {
+    let failed = false;
     for (const b of this.#catalog.budgets) {
       if (b.limit_usd === null) continue; // forecasts are of spend; token-only budgets have none
       const template = this.#catalog.instanceRef(b, '*', now);
@@ -153,9 +166,11 @@ export class ForecastService implements PacingSource {
         const instances = b.scope === 'global' ? ['*'] : await this.#ledger.instances(b.name, template.window.id);
         for (const inst of instances) await this.#instance(b, { ...template, instance: inst }, now);
       } catch (err) {
-        this.#logger.warn({ budget: b.name, err: String(err) }, 'forecast update failed; keeping the previous projection');
+        failed = true;
+        this.#failures.failed(err, () => ({ budget: b.name }));
       }
     }
+    if (!failed) this.#failures.recovered();
   }
 
   async #instance(b: BudgetConfig, ref: InstanceRef, now: number): Promise<void> {

@@ -27,6 +27,8 @@ export interface AdminDeps extends StatusDeps {
 export interface AdminSettings {
   /** When set, every /_meter/* route except health needs `Authorization: Bearer <token>`. */
   readonly adminToken: string | null;
+  /** /metrics needs the token too (when one is set). */
+  readonly protectMetrics: boolean;
   readonly pricingVersion: string;
 }
 
@@ -41,11 +43,7 @@ export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: Se
   if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, errorJson('method not allowed'));
   // The status page's files load without the token (they carry no data); its data calls send it.
   if (isStatusAsset(url.pathname)) return serveStatusAsset(url.pathname, res, req.method === 'HEAD');
-  if (
-    url.pathname.startsWith('/_meter/') &&
-    url.pathname !== '/_meter/health' &&
-    !authorized(settings.adminToken, req.headers.authorization)
-  ) {
+  if (guarded(url.pathname, settings) && !authorized(settings.adminToken, req.headers.authorization)) {
     res.setHeader('www-authenticate', 'Bearer realm="claude-meter"');
     return json(res, 401, {
       type: 'error',
@@ -137,6 +135,12 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** Health stays open for load balancers; /metrics unless protect_metrics says otherwise. */
+function guarded(path: string, settings: AdminSettings): boolean {
+  if (path === '/metrics') return settings.protectMetrics;
+  return path !== '/_meter/health';
 }
 
 /** Constant-time comparison, so the token cannot be guessed byte by byte from response timing. */

@@ -11,6 +11,7 @@ import { budgetExhausted, budgetStoreUnreachable, type ProxyError } from '../cor
 import type { Caller, RequestFacts, RouteKind } from '../core/request.ts';
 import type { UsageMissingReason, UsageOutcome } from '../core/usage.ts';
 import type { Clock } from '../lib/clock.ts';
+import type { InFlight } from '../lib/in-flight.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pricer } from '../pricing/types.ts';
 import type { RequestRecord } from '../store/types.ts';
@@ -40,6 +41,8 @@ export interface ExchangeDeps {
   budgets: { gate: BudgetGate; settles: SettleQueue } | null;
   /** Unknown models warn once each, not once per request. */
   warnedModels: Set<string>;
+  /** Exchanges begun and not yet ended: a shutdown waits for their records. */
+  exchanges: InFlight;
 }
 
 /** What the pipeline knows when the request arrives. */
@@ -58,7 +61,7 @@ export interface Arrival {
 /** Unpriced models warned about, at most: past it a flood of made-up names logs nothing more (the metric still counts them). */
 const MAX_WARNED_MODELS = 1_000;
 
-/** nginx's "client closed request": what a request that left while it waited is recorded with. */
+/** nginx's "client closed request": what a request whose client left before its answer is recorded with. */
 const CLIENT_CLOSED = 499;
 
 /** Most requests meet no budget: one shared answer instead of an object per request. */
@@ -86,6 +89,7 @@ export class Exchange implements ForwardHooks {
     this.#settings = settings;
     this.#res = res;
     this.#a = arrival;
+    deps.exchanges.begin();
   }
 
   /** The request body's metered facts, parsed on the first call only (a JSON parse); null without a body. */
@@ -165,6 +169,12 @@ export class Exchange implements ForwardHooks {
   }
 
   onEnd(how: 'complete' | 'aborted'): void {
+    if (how === 'aborted' && this.#upstreamLatencyMs === null) {
+      // Aborted before any response header: the client left (the forwarder reports an upstream
+      // failure through onError). Its doing, not an upstream outage; nothing was answered to meter.
+      this.#status = CLIENT_CLOSED;
+      return this.#end(missing('client_gone'));
+    }
     const tap = this.#tap as UsageTap;
     // Runs inside a response listener: a bug in the tap must become a record, not a throw.
     let now: UsageOutcome | null;
@@ -221,6 +231,7 @@ export class Exchange implements ForwardHooks {
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
     const reserved = this.#admission.kind === 'admitted' ? this.#admission.amount.pico : null;
     deps.logger.info(requestLogFields(record, reserved), 'request');
+    deps.exchanges.end();
   }
 }
 

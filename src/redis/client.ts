@@ -6,6 +6,7 @@
  * the meter store and the budget store, and quits it on shutdown.
  */
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { Timers } from '../lib/clock.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
 
 /** A single-node or Cluster client: every store takes either. */
@@ -90,4 +91,29 @@ export async function quitClient(client: RedisClient): Promise<void> {
   } catch {
     client.disconnect();
   }
+}
+
+/** How a client's first connection went: up, or not (yet), with the first error when there was one. */
+export type FirstConnect = { up: true } | { up: false; err: string | null };
+
+/**
+ * Waits for the client's first connection: until it is ready, its first connection error, or
+ * `graceMs`, whichever comes first. Never rejects: a client that cannot connect keeps
+ * retrying in the background, and the caller serves without it meanwhile.
+ */
+export function firstConnect(client: RedisClient, timers: Timers, graceMs: number): Promise<FirstConnect> {
+  if (client.status === 'ready') return Promise.resolve({ up: true });
+  return new Promise((resolve) => {
+    const done = (result: FirstConnect): void => {
+      client.off('ready', onReady);
+      client.off('error', onError);
+      timers.clearTimeout(timer);
+      resolve(result);
+    };
+    const onReady = (): void => done({ up: true });
+    const onError = (err: Error): void => done({ up: false, err: err.message });
+    client.once('ready', onReady);
+    client.once('error', onError);
+    const timer = timers.setTimeout(() => done({ up: false, err: null }), graceMs);
+  });
 }

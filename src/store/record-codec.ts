@@ -19,6 +19,7 @@ const MISSING_REASONS: Record<UsageMissingReason, true> = {
   unparseable_body: true,
   stream_incomplete: true,
   upstream_unreachable: true,
+  client_gone: true,
   not_metered_endpoint: true,
   body_too_large: true,
   refused_by_budget: true,

@@ -15,6 +15,7 @@
  */
 import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
+import { OutageLog } from '../lib/outage-log.ts';
 import { assertValidRecord } from './buckets.ts';
 import { Fifo } from './fifo.ts';
 import { RECORDER_DEFAULTS, type RecorderOptions, type RecorderOutcome } from './recorder-options.ts';
@@ -67,6 +68,8 @@ export class Recorder {
   readonly #retry: RetryTimer;
   #closed = false;
   #closeExpired = false;
+  /** Failed writes, logged per outage: down, a summary at most once a minute, up. */
+  readonly #outage: OutageLog;
   #warnedDrop = false;
   #idleWaiters: Array<() => void> = [];
   #dropped = 0;
@@ -97,6 +100,15 @@ export class Recorder {
     this.#linger = new Linger(lingerMs, () => this.#pump(), opts.clock);
     this.#queue = new Fifo(opts.journalMaxRecords);
     this.#journal = new Fifo(opts.journalMaxRecords);
+    this.#outage = new OutageLog({
+      logger: opts.logger,
+      clock: opts.clock,
+      messages: {
+        down: 'meter store unreachable; journaling records until it answers',
+        still: 'meter store still unreachable; records journaled',
+        up: 'meter store reachable again',
+      },
+    });
   }
 
   /** Hand over a finished request. The record must not be mutated afterwards. */
@@ -228,9 +240,9 @@ export class Recorder {
   }
 
   #markDown(err: unknown): void {
+    this.#outage.failed(err, () => ({ journaled: this.#journal.length, dropped: this.#dropped }));
     if (this.#down) return;
     this.#down = true;
-    this.#log.warn({ err: errMessage(err) }, 'meter store unreachable; journaling records until it answers');
     // Queued records would fail the same way; keep them, in order, behind the failed one.
     for (const entry of this.#queue.shiftMany(this.#queue.length)) this.#toJournal(entry);
     this.#scheduleReplay();
@@ -241,7 +253,7 @@ export class Recorder {
     this.#down = false;
     this.#warnedDrop = false;
     this.#retry.reset();
-    this.#log.info({ journaled: this.#journal.length, dropped: this.#dropped }, 'meter store reachable again');
+    this.#outage.recovered(() => ({ journaled: this.#journal.length, dropped: this.#dropped }));
   }
 
   #toJournal(entry: Entry): void {

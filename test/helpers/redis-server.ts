@@ -20,6 +20,8 @@ export interface StartRedisOptions {
   persist?: boolean;
   /** Extra redis-server arguments, e.g. ['--maxmemory', '10mb']. */
   args?: string[];
+  /** Listen on this port (one a client was told about before the server existed); default: a free one. */
+  port?: number;
   /** Registers close() as this test's teardown. */
   t?: { after(fn: () => unknown): void };
 }
@@ -183,7 +185,13 @@ async function startOnFreePort(dir: string, args: (port: number) => Promise<stri
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
   const dir = makeDir();
   const durability = opts.persist ? ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'] : ['--save', '', '--appendonly', 'no'];
-  const proc = await startOnFreePort(dir, () => [...durability, ...(opts.args ?? [])]);
+  const args = [...durability, ...(opts.args ?? [])];
+  let proc: RedisProcess;
+  if (opts.port === undefined) proc = await startOnFreePort(dir, () => args);
+  else {
+    proc = new RedisProcess(opts.port, dir, args);
+    await proc.start();
+  }
   const server: RedisServer = {
     url: `redis://${HOST}:${proc.port}`,
     host: HOST,

@@ -159,6 +159,36 @@ test('check-config exits 1 naming the file, key path and reason', async (t) => {
   assert.match(missing.err, /\/nonexistent\/meter\.yaml: config error at \(file\): file not found/);
 });
 
+test('a price table start refuses (pricing file or inline): check-config and start both refuse with the same one line, no stack trace', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(
+    join(dir, 'prices.yaml'),
+    'models:\n  claude-x:\n    geo_us_applies: false\n    prices:\n      - { input: -1, output: 1, cache_write_5m: 1, cache_write_1h: 1, cache_read: 1 }\n',
+  );
+  const viaFile = join(dir, 'via-file.yaml');
+  writeFileSync(viaFile, 'pricing:\n  file: prices.yaml\n');
+  const inline = join(dir, 'inline.yaml');
+  writeFileSync(
+    inline,
+    'pricing:\n  models:\n    claude-x:\n      geo_us_applies: false\n      prices:\n        - { input: 1, output: 1, cache_write_5m: 1, cache_write_1h: 1, cache_read: 1, extra: 2 }\n',
+  );
+  for (const [file, line] of [
+    [viaFile, `${join(dir, 'prices.yaml')}: pricing error at models.claude-x.prices[0].input: must not be negative, got -1`],
+    [inline, `${inline}: pricing error at pricing.models.claude-x.prices[0].extra: unknown key`],
+  ] as const) {
+    const checked = await runBin(['check-config', file]);
+    assert.equal(checked.code, 1, checked.out);
+    assert.equal(checked.out, '');
+    assert.ok(checked.err.startsWith(`claude-meter check-config: ${line}`), checked.err);
+    const started = await runBin(['start', '--config', file]);
+    assert.equal(started.code, 2, 'refused like any other config error');
+    assert.ok(started.err.startsWith(`claude-meter: refusing to start: ${line}`), started.err);
+    // The same message on both, and one line each: no stack trace.
+    assert.equal(checked.err.slice('claude-meter check-config: '.length), started.err.slice('claude-meter: refusing to start: '.length));
+    assert.equal(started.err.trimEnd().split('\n').length, 1, started.err);
+  }
+});
+
 test('--help lists report and check-config; a stray argument is refused', async () => {
   const help = await runBin(['--help']);
   assert.equal(help.code, 0);

@@ -2,6 +2,8 @@
  * A client that leaves before its request is forwarded (while a budget admission awaited
  * Redis): the forwarder must not send it, or the answer nobody reads holds a pooled
  * connection for good. Real sockets, one pooled connection, so a leak blocks the next request.
+ * A client that leaves after forwarding but before the response headers is the client's
+ * doing: recorded as 499 `client_gone`, never as an upstream failure.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { PoolForwarder, type ForwardHooks } from '../../src/upstream/forward.ts';
+import { recordingLogger, startProxy } from '../helpers/start-proxy.ts';
 
 test('a client gone before forwarding is not sent upstream, ends as aborted, and frees no pooled connection it never took', async (t) => {
   const up = await startMockAnthropic(t);
@@ -64,4 +67,45 @@ test('a client gone before forwarding is not sent upstream, ends as aborted, and
   assert.equal(res.status, 200, 'the one pooled connection is free for the next request');
   await res.arrayBuffer();
   assert.equal(up.received.length, 1);
+});
+
+test('a client that leaves before the response headers: recorded as 499 client_gone, not counted as an upstream error', async (t) => {
+  const up = await startMockAnthropic(t);
+  let arrive!: () => void;
+  const arrived = new Promise<void>((r) => (arrive = r));
+  up.setScenario(() => {
+    arrive();
+    return { kind: 'hang' };
+  });
+  const logger = recordingLogger();
+  let logged!: () => void;
+  const requestLogged = new Promise<void>((r) => (logged = r));
+  const info = logger.info;
+  logger.info = (obj, msg) => {
+    info(obj, msg);
+    if (msg === 'request') logged();
+  };
+  const { app, url } = await startProxy(t, { upstream: up.url, logger });
+  const leaving = new AbortController();
+  const sent = fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-gone' },
+    body: '{"model":"claude-haiku-4-5","max_tokens":5,"messages":[]}',
+    signal: leaving.signal,
+  });
+  await arrived; // forwarded: the upstream has the request and has not answered
+  leaving.abort();
+  await assert.rejects(sent);
+  await requestLogged;
+  await app.recorder.flush();
+  const [record] = await app.store.recent(10);
+  assert.equal(record?.status, 499);
+  assert.equal(record?.usageMissing, 'client_gone');
+  const line = logger.lines.find((l) => l.msg === 'request');
+  assert.equal(line?.obj['status'], 499);
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.doesNotMatch(metrics, /claude_meter_upstream_errors_total\{/, 'no upstream error of any reason');
+  assert.match(metrics, /claude_meter_usage_missing_total\{reason="client_gone"\} 1/);
+  assert.match(metrics, /claude_meter_requests_total\{model="claude-haiku-4-5",status="499"\} 1/);
+  assert.ok(!logger.lines.some((l) => l.level === 'warn' || l.level === 'error'), 'no upstream failure logged');
 });

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ROOT } from './dashboard-model.ts';
+import { DEFAULTS } from '../../src/config/defaults.ts';
 
 const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8');
 /** Instructions with continuation lines joined, comments dropped. */
@@ -74,6 +75,7 @@ interface Service {
   volumes?: string[];
   environment?: Record<string, string>;
   ports?: string[];
+  stop_grace_period?: string;
 }
 
 test('docker-compose.yml: the proxy image, Redis append-only, Prometheus with our config and rules, Grafana provisioned', () => {
@@ -82,6 +84,10 @@ test('docker-compose.yml: the proxy image, Redis append-only, Prometheus with ou
   assert.equal(meter?.build, '.');
   assert.equal(meter?.command, undefined, 'the image CMD runs the proxy; no npm at start');
   assert.deepEqual(meter?.ports, ['8080:8080']);
+  // The grace before SIGKILL covers the drain, with time left to write the records.
+  const grace = /^(\d+)s$/.exec(meter?.stop_grace_period ?? '');
+  assert.ok(grace, `stop_grace_period in seconds, got ${meter?.stop_grace_period}`);
+  assert.ok(Number(grace[1]) * 1000 >= DEFAULTS.listen.drain_timeout_ms + 2_000, 'the drain deadline plus 2 s to flush');
   assert.ok(redis?.command?.join(' ').includes('--appendonly yes'));
   assert.ok(redis?.volumes?.some((v) => v.endsWith(':/data')));
   const mounts = (s: Service | undefined): Array<[string, string]> =>

@@ -65,7 +65,7 @@ test('budgets: per-budget defaults fill in, single match values become lists', (
     },
   ]);
   assert.deepEqual(c.alerts, { webhook_url: 'https://hooks.example.com/budget', timeout_ms: 5000, max_attempts: 3 });
-  assert.deepEqual(c.admin, { token: null }); // ${CM_TEST_ADMIN_TOKEN:-} unset -> '' -> null
+  assert.deepEqual(c.admin, { token: null, protect_metrics: false }); // ${CM_TEST_ADMIN_TOKEN:-} unset -> '' -> null
   assert.equal(loadConfig({ file, env: { CM_TEST_ADMIN_TOKEN: 'tok' } }).admin.token, 'tok');
 });
 
@@ -87,7 +87,7 @@ test('BUDGET_DEFAULTS are the documented ones', () => {
   assert.deepEqual(DEFAULTS.forecast, { refit_interval_ms: 300_000, update_interval_ms: 30_000, history_days: 28 });
   assert.deepEqual(DEFAULTS.budgets, []);
   assert.deepEqual(DEFAULTS.alerts, { webhook_url: null, timeout_ms: 5000, max_attempts: 5 });
-  assert.deepEqual(DEFAULTS.admin, { token: null });
+  assert.deepEqual(DEFAULTS.admin, { token: null, protect_metrics: false });
 });
 
 test('budgets are deep-frozen, and never share arrays with the defaults', () => {
@@ -176,7 +176,7 @@ test('budget values accepted at the edges', () => {
   assert.deepEqual(c.budgets[2]?.match, { key: ['k1'], tag: [], model: [], path: ['/v1/messages'] });
   // Empty or null sections and lists mean defaults.
   assert.deepEqual(loadText('budgets:\nalerts:\nadmin:\n').budgets, []);
-  assert.deepEqual(loadText('budgets: []\nadmin:\n  token: ""\n').admin, { token: null });
+  assert.deepEqual(loadText('budgets: []\nadmin:\n  token: ""\n').admin, { token: null, protect_metrics: false });
   assert.deepEqual(loadText('budgets:\n  - {name: a, limit_usd: 1, match: {tag: null}}\n').budgets[0]?.match.tag, []);
 });
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeConfig, loadConfig } from '../../../src/config/load.ts';
-import { redactRedisUrl, redactWebhookUrl } from '../../../src/config/describe.ts';
+import { redactRedisUrl, redactUrl } from '../../../src/config/describe.ts';
 
 const load = (env: Record<string, string>, text = '') => loadConfig({ file: '/etc/cm/c.yaml', env, readFile: () => text });
 
@@ -45,15 +45,23 @@ test('describeConfig hides the admin token and the secret part of the alert webh
   assert.deepEqual(d, {
     ...c,
     alerts: { ...c.alerts, webhook_url: 'https://hooks.slack.com/***' },
-    admin: { token: '***' },
+    admin: { token: '***', protect_metrics: false },
   });
 });
 
-test('redactWebhookUrl keeps only scheme and host', () => {
-  assert.equal(redactWebhookUrl('https://hooks.example.com/'), 'https://hooks.example.com/');
-  assert.equal(redactWebhookUrl('https://hooks.example.com'), 'https://hooks.example.com/');
-  assert.equal(redactWebhookUrl('http://alerts.internal:9000/hook?token=abc'), 'http://alerts.internal:9000/***');
-  assert.equal(redactWebhookUrl('https://user:pw@h.example/x'), 'https://***@h.example/***');
-  assert.equal(redactWebhookUrl('https://h.example/#frag'), 'https://h.example/***');
-  assert.equal(redactWebhookUrl('not a url'), '***');
+test('redactUrl keeps the origin and hides userinfo, path, query and fragment', () => {
+  assert.equal(redactUrl('https://hooks.example.com/'), 'https://hooks.example.com');
+  assert.equal(redactUrl('https://hooks.example.com'), 'https://hooks.example.com');
+  assert.equal(redactUrl('http://alerts.internal:9000/hook?token=abc'), 'http://alerts.internal:9000/***');
+  assert.equal(redactUrl('https://user:pw@h.example/x'), 'https://***@h.example/***');
+  assert.equal(redactUrl('https://h.example/#frag'), 'https://h.example/***');
+  assert.equal(redactUrl('https://h.example/?q=1'), 'https://h.example/***');
+  assert.equal(redactUrl('not a url'), '***');
+});
+
+test('describeConfig hides the path and userinfo of the upstream URL (a relay token) and keeps a plain origin as is', () => {
+  const relay = describeConfig(load({ UPSTREAM_URL: 'https://u:p@relay.example:8443/v1/tok-3f9a?k=1' })) as { upstream: { url: string } };
+  assert.equal(relay.upstream.url, 'https://***@relay.example:8443/***');
+  const plain = describeConfig(load({})) as { upstream: { url: string } };
+  assert.equal(plain.upstream.url, 'https://api.anthropic.com');
 });

@@ -80,7 +80,7 @@ test('empty files, comment-only files and empty sections mean all defaults', () 
 
 test('a partial config (one key) fills every other key from the defaults', () => {
   const c = loadConfig({ file: fixture('partial.yaml'), env: {} });
-  assert.deepEqual(c, { ...DEFAULTS, source: fixture('partial.yaml'), listen: { host: '127.0.0.1', port: 9999 } });
+  assert.deepEqual(c, { ...DEFAULTS, source: fixture('partial.yaml'), listen: { host: '127.0.0.1', port: 9999, drain_timeout_ms: 8_000 } });
 });
 
 test('interpolation: defaults, coercion to the key type, escapes, opaque sections', () => {
@@ -111,6 +111,18 @@ test('an interpolated value that does not fit the key is reported at the key', (
     () => loadConfig({ file: fixture('interpolation.yaml'), env: { CM_UPSTREAM_HOST: 'h', CM_PORT: '80a' } }),
     `${fixture('interpolation.yaml')}: config error at listen.port: expected an integer, got '80a'`,
   );
+});
+
+test('listen.drain_timeout_ms: 0 (cut at once) to an hour; anything else refused at the key', () => {
+  assert.equal(loadText('listen:\n  drain_timeout_ms: 0\n').listen.drain_timeout_ms, 0);
+  assert.equal(loadText('listen:\n  drain_timeout_ms: 3600000\n').listen.drain_timeout_ms, 3_600_000);
+  for (const bad of ['-1', '3600001', '1.5', 'soon']) {
+    assert.throws(
+      () => loadText(`listen:\n  drain_timeout_ms: ${bad}\n`),
+      (err: Error) => err.message.startsWith('/etc/cm/inline.yaml: config error at listen.drain_timeout_ms: '),
+      bad,
+    );
+  }
 });
 
 test('a literal quoted number is still a type error (only ${...} values are coerced)', () => {
