@@ -27,6 +27,8 @@ async function run(label: string, body: Buffer, ct: string, enc: string | null):
       requestModel: null,
       maxJsonBodyBytes: 1 << 25,
       maxSseEventBytes: 1 << 20,
+      maxDecompressedBytes: 64 << 20,
+      maxDecompressionRatio: 100,
     });
     tap.onResponseStart(200, enc ? { 'content-type': ct, 'content-encoding': enc } : { 'content-type': ct });
     for (const c of chunks) tap.onData(c);

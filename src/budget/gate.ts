@@ -31,7 +31,8 @@ export type Admission =
   | { kind: 'admitted'; refs: InstanceRef[]; budgets: BudgetConfig[]; amount: Amount; headers: Record<string, string> }
   | { kind: 'refused'; refusal: Refusal; budget: BudgetConfig }
   | { kind: 'left'; budget: BudgetConfig } // the client went away while waiting for reservations to settle
-  | { kind: 'store_error'; allow: boolean; refs: InstanceRef[]; budgets: BudgetConfig[]; error: unknown };
+  /** `expected`: what the request would have reserved, settled in its stead when its usage cannot be read. */
+  | { kind: 'store_error'; allow: boolean; refs: InstanceRef[]; budgets: BudgetConfig[]; error: unknown; expected: Amount };
 
 /** Hooks for metrics and alerts, so the gate stays free of prom-client and HTTP. */
 export interface GateEvents {
@@ -255,11 +256,11 @@ export class BudgetGate {
   }
 
   /** Fail open or closed per budget: any budget that says deny makes the request fail closed. */
-  #storeError({ refs, budgets }: Pending, error: unknown): Admission {
+  #storeError({ refs, budgets, amount }: Pending, error: unknown): Admission {
     const allow = budgets.every((b) => b.on_store_error === 'allow');
     for (const b of budgets) this.#events.onStoreError?.(b, allow);
     this.#outage.failed(error, () => ({ budgets: budgets.map((b) => b.name), allow }));
-    return { kind: 'store_error', allow, refs, budgets, error };
+    return { kind: 'store_error', allow, refs, budgets, error, expected: amount };
   }
 
   /** The id a settle's wake-up names an instance by (the feed's, so other proxies' settles match). */

@@ -28,6 +28,8 @@ export function buildSnapshot(config: Config, { logger, clock }: { logger: Logge
     limits: {
       maxJsonBodyBytes: config.limits.max_json_body_bytes,
       maxSseEventBytes: config.limits.max_sse_event_bytes,
+      maxDecompressedBytes: config.limits.max_decompressed_bytes,
+      maxDecompressionRatio: config.limits.max_decompression_ratio,
       maxRequestBodyBytes: config.limits.max_request_body_bytes,
       maxBufferedRequestBytes: config.limits.max_buffered_request_bytes,
     },

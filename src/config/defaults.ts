@@ -49,6 +49,8 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
   limits: {
     max_json_body_bytes: 32 * 1024 * 1024, // 32 MiB, the Messages API request size limit
     max_sse_event_bytes: 1024 * 1024, // 1 MiB per SSE event
+    max_decompressed_bytes: 64 * 1024 * 1024, // 64 MiB: twice the largest JSON body metered; a longer stream is rare, and asked for uncompressed
+    max_decompression_ratio: 100, // decoded ÷ compressed past the first MiB: SSE and JSON compress 5-30:1, a bomb 1000:1
     max_request_body_bytes: 32 * 1024 * 1024, // 32 MiB, the Messages API request size limit: larger bodies stream through unread
     max_buffered_request_bytes: 256 * 1024 * 1024, // 256 MiB across requests in flight (8 bodies of the largest size); past it: 503
   },

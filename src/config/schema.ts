@@ -203,6 +203,8 @@ export const configSchema: ObjectOf<ConfigBody> = {
       keys: {
         max_json_body_bytes: positiveInt,
         max_sse_event_bytes: positiveInt,
+        max_decompressed_bytes: positiveInt,
+        max_decompression_ratio: positiveInt,
         max_request_body_bytes: positiveInt,
         max_buffered_request_bytes: positiveInt,
       },

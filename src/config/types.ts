@@ -53,8 +53,12 @@ export interface Config {
   limits: {
     /** Largest JSON response body the usage tap inspects (bytes); the body still passes through whole. */
     max_json_body_bytes: number;
-    /** Largest single SSE event the tap parses (bytes). */
+    /** Largest single SSE event the tap parses (bytes); a larger one keeps only the members the dialect reads. */
     max_sse_event_bytes: number;
+    /** Largest decoded copy of a compressed response the tap inspects (bytes); the client still gets every byte. */
+    max_decompressed_bytes: number;
+    /** Largest expansion of a compressed response (decoded ÷ compressed bytes, past the first MiB) the tap inspects. */
+    max_decompression_ratio: number;
     /**
      * Largest request body read before forwarding (to learn model and max_tokens); a larger body
      * streams through unread and the upstream decides.

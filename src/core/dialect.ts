@@ -9,9 +9,14 @@ import type { Usage } from './usage.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 
+export type EventKind = 'usage' | 'content' | 'none';
+
 /** What a whole (non-streamed) response body reports. */
 export interface BodyReading {
+  /** Null when absent, and when invalid. */
   usage: Usage | null;
+  /** Usage was reported but cannot be trusted: a counter that is not a count (or, streamed, see StreamReading). */
+  readonly invalid: boolean;
   model: string | null;
   messageId: string | null;
   stopReason: string | null;
@@ -20,10 +25,14 @@ export interface BodyReading {
 /** Folds the events of one streamed response into its usage. */
 export interface StreamReading extends BodyReading {
   onEvent(event: string | null, data: unknown): void;
+  /** A content event (never parsed: see Dialect.eventKind), by its data's length: what the output estimate is made of. */
+  onContent(length: number): void;
+  /** Output tokens streamed since the usage last counted them, by the dialect's estimate (for a stream cut short). */
+  readonly streamedOutput: number;
   /** Tolerated protocol oddities (for logs and metrics). */
   readonly anomalies: ReadonlySet<string>;
   readonly errorType: string | null;
-  /** The stream's opening event was seen. */
+  /** The stream's opening event was seen. A second one makes the reading invalid. */
   readonly started: boolean;
   /** The stream's closing event was seen: the usage is final. */
   readonly complete: boolean;
@@ -47,10 +56,19 @@ export interface Dialect {
   /** The top-level members of a response body the readers below use (large bodies parse only these). */
   readonly responseMembers: ReadonlySet<string>;
   readBody(json: unknown): BodyReading;
+  /**
+   * The members of a stream event the stream reading uses, as paths from the event's top
+   * level: an event too large to hold keeps only these (so an oversized opening event keeps its usage).
+   */
+  readonly streamMembers: readonly (readonly string[])[];
   /** `error.type` of an error body or error event, when present. */
   readError(json: unknown): string | null;
-  /** Stream events that never carry usage, skipped before JSON.parse: they are most of a stream. */
-  carriesNoUsage(event: string): boolean;
+  /**
+   * What a stream event is, by its name, before any JSON.parse: `usage` is parsed; `content`
+   * (generated output) and `none` never carry usage and are skipped (they are most of a
+   * stream), content counted by its size only. Unknown names are `usage`: parsed, in case.
+   */
+  eventKind(event: string): EventKind;
   newStream(): StreamReading;
   /** The body of an error the proxy answers with, in the shape the API's clients parse. */
   errorBody(type: ErrorType, message: string, requestId: string): string;

@@ -38,13 +38,44 @@ export type UsageMissingReason =
   | 'error_status' // upstream answered non-2xx
   | 'no_usage_field' // 2xx body without a usage object (legacy /v1/complete, unknown shape)
   | 'unparseable_body' // body was not JSON / SSE we understand
-  | 'stream_incomplete' // stream ended before message_start
+  | 'stream_incomplete' // a stream without its opening event: it ended before one, or never sent one
   | 'upstream_unreachable' // we never got a response
   | 'client_gone' // the client left before the response headers (recorded with status 499, not an upstream failure)
   | 'not_metered_endpoint' // a path that carries no usage by design (GET /v1/models …)
   | 'body_too_large' // JSON body exceeded the tap's inspection bound
   | 'refused_by_budget' // we answered 429 ourselves: a budget was exhausted, nothing was forwarded
-  | 'budget_store_unreachable'; // we answered 503: a fail-closed budget could not be checked
+  | 'budget_store_unreachable' // we answered 503: a fail-closed budget could not be checked
+  | 'invalid_usage' // usage was reported but cannot be trusted: a count that is not a count, a cumulative count that went down, two opening events
+  | 'decompression_limit'; // the decoded copy of a compressed body passed its size or expansion bound
+
+/**
+ * Reasons after which the upstream may still have billed the request (a 2xx whose usage we could
+ * not read): budgets count the request's reservation for it rather than $0. The others billed
+ * nothing (an error status, no response, refused by us) or are never metered.
+ */
+const BILLED_UNREAD: ReadonlySet<UsageMissingReason> = new Set<UsageMissingReason>([
+  'no_usage_field',
+  'unparseable_body',
+  'stream_incomplete',
+  'body_too_large',
+  'invalid_usage',
+  'decompression_limit',
+]);
+
+export function mayBeBilled(reason: UsageMissingReason): boolean {
+  return BILLED_UNREAD.has(reason);
+}
+
+/** A count is a non-negative safe integer: a JSON string, a fraction, a negative or a number past 2^53 is not one. */
+export function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** The tokens of every kind together (what token limits count); null past 2^53, which no real request reaches. */
+export function totalTokens(u: Usage): number | null {
+  const n = u.input + u.output + u.cacheCreation + u.cacheRead;
+  return Number.isSafeInteger(n) ? n : null;
+}
 
 export interface UsageOutcome {
   /** Null when no usage could be read; then `missingReason` says why. */
@@ -54,6 +85,11 @@ export interface UsageOutcome {
   missingReason: UsageMissingReason | null;
   /** True when the usage is what was seen before the stream ended early (client abort, upstream cut, error event). */
   partial: boolean;
+  /**
+   * True when `usage.output` is an estimate: a stream cut short before its final count, whose
+   * output is estimated from the content it streamed (never below the count last reported).
+   */
+  estimated: boolean;
   /** `error.type` of an `event: error` mid-stream or an error body, when present. */
   errorType: string | null;
   stopReason: string | null;

@@ -9,7 +9,7 @@ import { bounded } from '../core/bound.ts';
 import type { Dialect, HeaderFacts } from '../core/dialect.ts';
 import { budgetExhausted, budgetStoreUnreachable, type ProxyError } from '../core/errors.ts';
 import type { Caller, RequestFacts, RouteKind } from '../core/request.ts';
-import type { UsageMissingReason, UsageOutcome } from '../core/usage.ts';
+import { mayBeBilled, totalTokens, type UsageMissingReason, type UsageOutcome } from '../core/usage.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { InFlight } from '../lib/in-flight.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -19,6 +19,7 @@ import type { MeterMetrics } from '../metrics/registry.ts';
 import { modelLabel, recordMetrics } from '../metrics/record.ts';
 import type { BudgetGate, Admission } from '../budget/gate.ts';
 import type { SettleQueue } from '../budget/settle-queue.ts';
+import type { Amount } from '../budget/types.ts';
 import type { ForwardHooks } from '../upstream/forward.ts';
 import { UsageTap } from '../usage/tap.ts';
 import { meterPriced, requestLogFields } from '../meter/record.ts';
@@ -28,7 +29,14 @@ import { sendProxyError } from './respond.ts';
 /** What a reload may change; read once per request, so a request sees one config. */
 export interface PipelineSettings {
   readonly pricer: Pricer;
-  readonly limits: { maxJsonBodyBytes: number; maxSseEventBytes: number; maxRequestBodyBytes: number; maxBufferedRequestBytes: number };
+  readonly limits: {
+    maxJsonBodyBytes: number;
+    maxSseEventBytes: number;
+    maxDecompressedBytes: number;
+    maxDecompressionRatio: number;
+    maxRequestBodyBytes: number;
+    maxBufferedRequestBytes: number;
+  };
 }
 
 /** The components an exchange ends into. */
@@ -152,6 +160,8 @@ export class Exchange implements ForwardHooks {
       route: this.#a.route,
       maxJsonBodyBytes: limits.maxJsonBodyBytes,
       maxSseEventBytes: limits.maxSseEventBytes,
+      maxDecompressedBytes: limits.maxDecompressedBytes,
+      maxDecompressionRatio: limits.maxDecompressionRatio,
     });
     this.#tForward = this.#deps.clock.monotonic();
   }
@@ -206,7 +216,7 @@ export class Exchange implements ForwardHooks {
     const a = this.#a;
     const deps = this.#deps;
     const model = outcome.model ?? this.facts()?.model ?? null;
-    const { record, cacheSavingsPicoUsd } = meterPriced(this.#settings.pricer, {
+    const { record, cacheSavingsPicoUsd, problem } = meterPriced(this.#settings.pricer, {
       id: a.id,
       ts: a.ts,
       method: a.method,
@@ -222,6 +232,7 @@ export class Exchange implements ForwardHooks {
       upstreamLatencyMs: this.#upstreamLatencyMs,
       betas: a.headers.betas,
     });
+    if (problem !== undefined) deps.logger.warn({ id: a.id, model, problem }, 'usage cannot be priced: recorded as invalid_usage');
     if (record.unpriced && model !== null && !deps.warnedModels.has(model) && deps.warnedModels.size < MAX_WARNED_MODELS) {
       deps.warnedModels.add(model);
       deps.logger.warn({ model }, 'model has no price: its requests are recorded as unpriced, not $0');
@@ -235,7 +246,12 @@ export class Exchange implements ForwardHooks {
   }
 }
 
-/** The real cost replaces the reservation (queued if the store is down); good usage teaches the estimator. */
+/**
+ * The real cost replaces the reservation (queued if the store is down); good usage teaches the
+ * estimator. A response the upstream may have billed but whose usage could not be read settles
+ * at the reservation (what the request was expected to cost), never at $0; a stream cut short
+ * settles at its recorded cost, whose output is estimated.
+ */
 function settleBudget(
   b: NonNullable<ExchangeDeps['budgets']>,
   a: Admission,
@@ -245,16 +261,18 @@ function settleBudget(
 ): void {
   if (a.kind !== 'admitted' && !(a.kind === 'store_error' && a.allow)) return;
   const u = r.usage;
-  const tokens = u === null ? 0 : u.input + u.output + u.cacheCreation + u.cacheRead;
-  const pico = r.unpriced ? 0 : r.costPicoUsd;
+  let actual: Amount;
+  if (u !== null) actual = { pico: r.unpriced ? 0 : r.costPicoUsd, tokens: totalTokens(u) ?? 0 };
+  else if (r.usageMissing !== null && mayBeBilled(r.usageMissing)) actual = a.kind === 'admitted' ? a.amount : a.expected;
+  else actual = { pico: 0, tokens: 0 };
   b.settles.push({
     refs: a.refs,
     budgets: a.budgets,
     ...(a.kind === 'admitted' ? { amount: a.amount } : {}),
     id: r.id,
-    actual: { pico, tokens },
+    actual,
     // Refused upstream (a bad key, an unknown model) and billed nothing: instances it made must not outlive it.
-    ...(r.status >= 400 && pico === 0 && tokens === 0 ? { discard: true } : {}),
+    ...(r.status >= 400 && actual.pico === 0 && actual.tokens === 0 ? { discard: true } : {}),
   });
   if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, bytes, u, maxTokens);
 }
@@ -271,7 +289,16 @@ function refusalOf(a: Admission): { error: ProxyError; reason: 'refused_by_budge
 
 /** No usage: the exchange's model comes from the request body when the end asks for it. */
 function missing(reason: UsageMissingReason): UsageOutcome {
-  return { usage: null, model: null, missingReason: reason, partial: false, errorType: null, stopReason: null, messageId: null };
+  return {
+    usage: null,
+    model: null,
+    missingReason: reason,
+    partial: false,
+    estimated: false,
+    errorType: null,
+    stopReason: null,
+    messageId: null,
+  };
 }
 
 function isEventStream(contentType: string | string[] | undefined): boolean {

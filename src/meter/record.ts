@@ -1,6 +1,6 @@
 import { bounded } from '../core/bound.ts';
 import type { Caller } from '../core/request.ts';
-import type { UsageOutcome } from '../core/usage.ts';
+import { totalTokens, type UsageMissingReason, type UsageOutcome } from '../core/usage.ts';
 import { picoToUsd } from '../core/money.ts';
 import type { Pricer } from '../pricing/types.ts';
 import type { RequestRecord } from '../store/types.ts';
@@ -31,19 +31,31 @@ export function meterRecord(pricer: Pricer, m: Measurement): RequestRecord {
   return meterPriced(pricer, m).record;
 }
 
-/** The record, and what its cache reads saved (integer pico-USD, 0 if none): a metric only, not stored. */
-export function meterPriced(pricer: Pricer, m: Measurement): { record: RequestRecord; cacheSavingsPicoUsd: number } {
-  const usage = m.outcome.usage;
+/**
+ * The record, and what its cache reads saved (integer pico-USD, 0 if none): a metric only, not
+ * stored. Usage that cannot be priced exactly (one request's tokens or cost past 2^53: no real
+ * request comes near) is recorded as `invalid_usage` with `problem` saying why, not as unpriced.
+ */
+export function meterPriced(pricer: Pricer, m: Measurement): { record: RequestRecord; cacheSavingsPicoUsd: number; problem?: string } {
+  let usage = m.outcome.usage;
+  let usageMissing: UsageMissingReason | null = m.free ? null : m.outcome.missingReason;
   let costPicoUsd = 0;
   let cacheSavingsPicoUsd = 0;
   let unpriced = false;
   let billedModel = m.model;
+  let problem: string | undefined;
   if (usage !== null && !m.free) {
     const price = pricer.price(m.model, usage, { at: m.ts, betas: m.betas });
-    costPicoUsd = price.costPicoUsd;
-    cacheSavingsPicoUsd = price.cacheSavingsPicoUsd ?? 0;
-    unpriced = price.unpriced;
+    problem = price.problem ?? (totalTokens(usage) === null ? 'the tokens of one request add up past 2^53' : undefined);
     if (price.resolvedModel !== null) billedModel = price.resolvedModel;
+    if (problem !== undefined) {
+      usage = null;
+      usageMissing = 'invalid_usage';
+    } else {
+      costPicoUsd = price.costPicoUsd;
+      cacheSavingsPicoUsd = price.cacheSavingsPicoUsd ?? 0;
+      unpriced = price.unpriced;
+    }
   }
   const record: RequestRecord = {
     id: m.id,
@@ -57,8 +69,9 @@ export function meterPriced(pricer: Pricer, m: Measurement): { record: RequestRe
     status: m.status,
     stream: m.stream,
     usage,
-    usageMissing: m.free ? null : m.outcome.missingReason,
+    usageMissing,
     partial: m.outcome.partial,
+    estimated: usage !== null && m.outcome.estimated,
     costPicoUsd,
     unpriced,
     free: m.free,
@@ -68,7 +81,7 @@ export function meterPriced(pricer: Pricer, m: Measurement): { record: RequestRe
     errorType: m.outcome.errorType,
     messageId: m.outcome.messageId,
   };
-  return { record, cacheSavingsPicoUsd };
+  return problem === undefined ? { record, cacheSavingsPicoUsd } : { record, cacheSavingsPicoUsd, problem };
 }
 
 function round3(ms: number): number {
@@ -89,6 +102,7 @@ export function requestLogFields(r: RequestRecord, reservedPico: number | null):
     usage: r.usage,
     usage_missing: r.usageMissing ?? undefined,
     partial: r.partial || undefined,
+    estimated: r.estimated || undefined,
     cost_usd: r.unpriced ? null : picoToUsd(r.costPicoUsd),
     unpriced: r.unpriced || undefined,
     latency_ms: r.latencyMs,

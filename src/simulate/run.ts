@@ -108,6 +108,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
         usage: p.usage,
         usageMissing: null,
         partial: false,
+        estimated: false,
         costPicoUsd: p.actual.pico,
         unpriced: p.unpriced,
         free: false,

@@ -24,6 +24,8 @@ const MISSING_REASONS: Record<UsageMissingReason, true> = {
   body_too_large: true,
   refused_by_budget: true,
   budget_store_unreachable: true,
+  invalid_usage: true,
+  decompression_limit: true,
 };
 /** Reasons earlier builds wrote under another name, read as today's: the stream keeps their entries. */
 const RENAMED_REASONS: Readonly<Record<string, UsageMissingReason>> = { rejected_by_budget: 'refused_by_budget' };
@@ -50,6 +52,7 @@ export const RECORD_FIELDS = [
   'upstreamLatencyMs',
   'errorType',
   'messageId',
+  'estimated',
 ] as const;
 
 /** `v2` holds the usage as an array in this order (`v1` held an object with these keys). Append only. */
@@ -111,6 +114,7 @@ export function encodeRecord(r: RequestRecord): [string, string] {
       r.upstreamLatencyMs,
       r.errorType,
       r.messageId,
+      r.estimated ? 1 : 0,
     ]),
   ];
 }
@@ -191,6 +195,7 @@ function fromFields(m: Map<string, string>): RequestRecord | null {
     usage,
     usageMissing,
     partial: m.get('partial') === '1',
+    estimated: m.get('estimated') === '1',
     costPicoUsd: cost,
     unpriced: m.get('unpriced') === '1',
     free: m.get('free') === '1',

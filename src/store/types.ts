@@ -24,6 +24,8 @@ export interface RequestRecord {
   usage: Usage | null;
   usageMissing: UsageMissingReason | null;
   partial: boolean;
+  /** The usage's output count is an estimate of what a stream cut short had streamed (see UsageOutcome). */
+  estimated: boolean;
   /** Cost in integer pico-USD (1e-12 USD); 0 when unpriced or usage is missing. */
   costPicoUsd: number;
   /** True when the model has no price: cost is unknown, not zero. */

@@ -2,7 +2,7 @@
  * Decodes a COPY of a content-encoded response body for the usage tap.
  * The client always receives the original bytes; this chain only feeds the parsers.
  */
-import { constants, createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
+import { constants, createBrotliDecompress, createGunzip, createInflate, createInflateRaw, type Zlib } from 'node:zlib';
 import type { Transform } from 'node:stream';
 
 /**
@@ -17,6 +17,20 @@ export const MAX_STACKED_ENCODINGS = 5;
  * is only reached by a pathological peer; then we give up inspecting rather than buffer more.
  */
 const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Decoded bytes every stage may produce before its expansion ratio is checked: small bodies
+ * compress unevenly (headers, dictionaries), and a MiB costs little to decode.
+ */
+export const RATIO_GRACE_BYTES = 1024 * 1024;
+
+/** Bounds on what decoding a copy may produce, so that a small compressed body cannot cost a large one's CPU. */
+export interface DecodeLimits {
+  /** Decoded bytes per stage. */
+  maxBytes: number;
+  /** Decoded bytes per compressed byte the stage consumed, past RATIO_GRACE_BYTES. */
+  maxRatio: number;
+}
 
 export type Coding = 'gzip' | 'deflate' | 'br';
 
@@ -40,7 +54,7 @@ export function parseContentEncoding(header: string | null): Coding[] | null {
   return applied.reverse();
 }
 
-function decompressor(coding: Coding, first: Buffer): Transform {
+function decompressor(coding: Coding, first: Buffer): Transform & Zlib {
   // Flush (rather than finish) at end of input, as undici's fetch does: a body cut short by an
   // abort still yields what it contained instead of an "unexpected end of file" error.
   if (coding === 'br') return createBrotliDecompress({ finishFlush: constants.BROTLI_OPERATION_FLUSH });
@@ -57,23 +71,30 @@ interface Stage {
   backlog(): number;
 }
 
-/** corrupt: undecodable bytes; overloaded: backlog bound hit; abandoned: the consumer stopped it. */
-export type DecodeFailure = 'corrupt' | 'overloaded' | 'abandoned';
+/**
+ * corrupt: undecodable bytes; overloaded: backlog bound hit; limit: a stage passed its decoded
+ * bytes or expansion ratio (DecodeLimits); abandoned: the consumer stopped it.
+ */
+export type DecodeFailure = 'corrupt' | 'overloaded' | 'limit' | 'abandoned';
 
 /**
  * A chain of streaming decompressors ending in `sink`. `write` is synchronous and cheap;
- * output reaches `sink` asynchronously. `end()` resolves once all output was delivered,
- * or at the first error (never rejects); `failure` then says why decoding stopped.
+ * output reaches `sink` asynchronously: zlib inflates in the thread pool, a chunk of 16 KiB
+ * at a time, so a large output never holds the event loop. `end()` resolves once all output
+ * was delivered, or at the first error or limit (never rejects); `failure` then says why
+ * decoding stopped. Once stopped, nothing more is fed to zlib.
  */
 export class DecodeChain {
   failure: DecodeFailure | null = null;
   readonly #head: Stage;
+  readonly #limits: DecodeLimits;
   readonly #streams: Transform[] = [];
   #done!: () => void;
   readonly #ended: Promise<void>;
   #endCalled = false;
 
-  constructor(codings: readonly Coding[], sink: (chunk: Buffer) => void) {
+  constructor(codings: readonly Coding[], sink: (chunk: Buffer) => void, limits: DecodeLimits) {
+    this.#limits = limits;
     this.#ended = new Promise<void>((resolve) => {
       this.#done = resolve;
     });
@@ -115,13 +136,25 @@ export class DecodeChain {
 
   /** Each decompressor is created on its first byte, so `deflate` can sniff its header. */
   #stage(coding: Coding, next: Stage): Stage {
-    let z: Transform | null = null;
+    let z: (Transform & Zlib) | null = null;
+    let decoded = 0;
+    const { maxBytes, maxRatio } = this.#limits;
     return {
       write: (chunk) => {
         if (z === null) {
-          z = decompressor(coding, chunk);
-          this.#streams.push(z);
-          z.on('data', (out: Buffer) => next.write(out));
+          const stream = decompressor(coding, chunk);
+          z = stream;
+          this.#streams.push(stream);
+          stream.on('data', (out: Buffer) => {
+            if (this.failure !== null) return;
+            decoded += out.length;
+            // bytesWritten: the compressed bytes this stage has consumed so far (zlib counts them before pushing output).
+            if (decoded > maxBytes || (decoded > RATIO_GRACE_BYTES && decoded > maxRatio * stream.bytesWritten)) {
+              this.abandon('limit');
+              return;
+            }
+            next.write(out);
+          });
           z.on('end', () => next.end());
           z.on('error', () => this.abandon('corrupt'));
         }

@@ -11,7 +11,10 @@
  * - a blank line dispatches the event, unless it has no data (then it is discarded).
  *
  * Pure and synchronous: it only transforms bytes to events. Every buffer is bounded by
- * `maxEventBytes`; an event that grows past it is dropped whole and counted, and decoding
+ * `maxEventBytes`. An event that grows past it is handed, data and all, to a Skim when the
+ * caller gives one (its data then streams through in pieces, never held whole: the Skim keeps
+ * what it needs, e.g. the usage of an oversized message_start); otherwise, or when a line
+ * other than `data` is the oversized one, the event is dropped whole and counted, and decoding
  * resumes after the next blank line.
  */
 
@@ -21,22 +24,37 @@ export interface SseEvent {
   data: string;
 }
 
+/** Takes the data of an event too large to keep, in pieces, and keeps what it needs of it. */
+export interface Skim {
+  write(bytes: Uint8Array): void;
+  /** The data to dispatch the event with, or null to drop it. */
+  end(): string | null;
+}
+
 export interface SseDecoderOptions {
-  /** Largest event (sum of its field lines, in bytes) kept; bigger ones are dropped. */
+  /** Largest event (sum of its field lines, in bytes) kept; bigger ones go to `skim`, or are dropped. */
   maxEventBytes: number;
+  /** A Skim for an oversized event (its `event:` name when already seen), or null to drop it. */
+  skim?: (event: string | null) => Skim | null;
 }
 
 const LF = 0x0a;
 const CR = 0x0d;
 const COLON = 0x3a;
+const SPACE = 0x20;
 const BOM = 0xfeff;
+const DATA_FIELD = [0x64, 0x61, 0x74, 0x61, COLON]; // `data:`
+const ENCODER = new TextEncoder();
 const MIN_PENDING_CAPACITY = 256;
 
 export class SseDecoder {
-  /** Events abandoned because they exceeded `maxEventBytes`. */
+  /** Events abandoned because they exceeded `maxEventBytes` (and no Skim kept them). */
   droppedEvents = 0;
+  /** Oversized events dispatched with what their Skim kept. */
+  skimmedEvents = 0;
 
   readonly #maxEventBytes: number;
+  readonly #skimFor: ((event: string | null) => Skim | null) | null;
   // ignoreBOM: the spec strips a BOM only at the very start of the stream, not of every line.
   readonly #utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
   /** Bytes of the current, not yet terminated line (only when it began in an earlier chunk). */
@@ -44,7 +62,7 @@ export class SseDecoder {
   #pendingLen = 0;
   /** Length of the current line so far, counted even when its bytes are not kept. */
   #lineBytes = 0;
-  /** The current line is a comment: its bytes are never kept. */
+  /** The current line is a comment, or an oversized field other than data: its bytes are never kept. */
   #skipLine = false;
   /** The previous chunk ended with `\r`: a `\n` opening the next chunk belongs to it. */
   #afterCR = false;
@@ -54,10 +72,20 @@ export class SseDecoder {
   #eventBytes = 0;
   #eventName: string | null = null;
   #data: string[] = [];
+  /** The current event outgrew maxEventBytes: its data goes here rather than to #data. */
+  #skim: Skim | null = null;
+  /** The skimmed event has data (it is dispatched), and the next data line is joined with `\n`. */
+  #skimmed = false;
+  /** The current line is an oversized `data` line: its value streams to #skim as it arrives. */
+  #streaming = false;
+  /** Streaming has not yet passed the value's first byte, which loses one leading space. */
+  #valueStart = false;
 
   constructor(opts: SseDecoderOptions) {
     if (!(opts.maxEventBytes > 0)) throw new RangeError('maxEventBytes must be > 0');
     this.#maxEventBytes = opts.maxEventBytes;
+    // Under 5 bytes an oversized line may not show whether it is `data:`: then events are dropped, as without a Skim.
+    this.#skimFor = opts.maxEventBytes >= DATA_FIELD.length ? (opts.skim ?? null) : null;
   }
 
   push(chunk: Uint8Array): SseEvent[] {
@@ -113,8 +141,13 @@ export class SseDecoder {
     if (this.#lineBytes === 0 && chunk[start] === COLON) this.#skipLine = true;
     this.#lineBytes += len;
     if (this.#skipLine || this.#dropping) return;
-    if (this.#eventBytes + this.#lineBytes > this.#maxEventBytes) {
-      this.#startDrop();
+    if (this.#streaming) {
+      this.#stream(chunk, start, end);
+      return;
+    }
+    if (this.#skim === null && this.#eventBytes + this.#lineBytes > this.#maxEventBytes && !this.#beginSkim()) return;
+    if (this.#lineBytes > this.#maxEventBytes) {
+      this.#oversizedLine(chunk, start, end);
       return;
     }
     const need = this.#pendingLen + len;
@@ -141,22 +174,87 @@ export class SseDecoder {
       this.#lineBytes = len;
       this.#skipLine = chunk[start] === COLON;
       line = chunk.subarray(start, end);
+      if (!this.#skipLine && !this.#dropping) {
+        if (this.#skim === null && this.#eventBytes + len > this.#maxEventBytes) this.#beginSkim();
+        if (len > this.#maxEventBytes && !this.#dropping) this.#oversizedLine(chunk, start, end);
+      }
     } else {
       this.#take(chunk, start, end);
       line = this.#pending.subarray(0, this.#pendingLen);
     }
-    if (!this.#skipLine && !this.#dropping) {
-      if (this.#eventBytes + this.#lineBytes > this.#maxEventBytes) {
-        this.#startDrop();
-      } else {
-        this.#eventBytes += this.#lineBytes;
-        this.#field(this.#utf8.decode(line));
-      }
+    if (!this.#skipLine && !this.#dropping && !this.#streaming) {
+      if (this.#skim === null) this.#eventBytes += this.#lineBytes;
+      this.#field(this.#utf8.decode(line));
     }
     this.#atStreamStart = false;
     this.#pendingLen = 0;
     this.#lineBytes = 0;
     this.#skipLine = false;
+    this.#streaming = false;
+  }
+
+  /**
+   * The event outgrew maxEventBytes: from here its data goes to a Skim (the data kept so far
+   * first). False when there is none: the event is dropped.
+   */
+  #beginSkim(): boolean {
+    const skim = this.#skimFor?.(this.#eventName) ?? null;
+    if (skim === null) {
+      this.#startDrop();
+      return false;
+    }
+    this.#skim = skim;
+    if (this.#data.length > 0) {
+      skim.write(ENCODER.encode(this.#data.join('\n')));
+      this.#skimmed = true;
+    }
+    this.#data = [];
+    this.#eventBytes = 0;
+    return true;
+  }
+
+  /**
+   * A line longer than maxEventBytes, [start, end) of `chunk` plus any pending bytes: a `data`
+   * line streams its value to the Skim from here on; any other field is ignored (`id`, `retry`
+   * and unknown fields mean nothing to a tap), except an oversized `event` name, which drops the event.
+   */
+  #oversizedLine(chunk: Uint8Array, start: number, end: number): void {
+    // The line's bytes so far were all kept (it is over the bound only now), and the bound is at least 5 bytes.
+    const head = this.#head(chunk, start, end);
+    if (!DATA_FIELD.every((b, i) => head[i] === b)) {
+      if (String.fromCharCode(...head) === 'event') this.#startDrop();
+      else this.#skipLine = true;
+      this.#pendingLen = 0;
+      return;
+    }
+    if (this.#skim === null && !this.#beginSkim()) return;
+    const skim = this.#skim as Skim;
+    if (this.#skimmed) skim.write(Uint8Array.of(LF));
+    this.#skimmed = true;
+    this.#streaming = true;
+    this.#valueStart = true;
+    const kept = this.#pendingLen;
+    if (kept > DATA_FIELD.length) this.#stream(this.#pending, DATA_FIELD.length, kept);
+    this.#stream(chunk, start + Math.max(0, DATA_FIELD.length - kept), end);
+    this.#pendingLen = 0;
+  }
+
+  /** The first bytes (up to 5) of the current line: pending ones, then [start, end) of `chunk`. */
+  #head(chunk: Uint8Array, start: number, end: number): number[] {
+    const head: number[] = [];
+    for (let i = 0; i < this.#pendingLen && head.length < DATA_FIELD.length; i++) head.push(this.#pending[i] as number);
+    for (let i = start; i < end && head.length < DATA_FIELD.length; i++) head.push(chunk[i] as number);
+    return head;
+  }
+
+  /** Bytes of an oversized data line's value to the Skim (the first one loses a leading space). */
+  #stream(chunk: Uint8Array, start: number, end: number): void {
+    let s = start;
+    if (this.#valueStart && s < end) {
+      this.#valueStart = false;
+      if (chunk[s] === SPACE) s++;
+    }
+    if (s < end) this.#skim?.write(chunk.subarray(s, end));
   }
 
   #field(raw: string): void {
@@ -167,15 +265,34 @@ export class SseDecoder {
     const name = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
     if (value.charCodeAt(0) === 0x20) value = value.slice(1);
-    if (name === 'data') this.#data.push(value);
+    if (name === 'data') this.#addData(value);
     else if (name === 'event') this.#eventName = value === '' ? null : value;
     // `id` and `retry` only steer reconnection, which a passive tap never does; the spec
     // says to ignore any other field name.
   }
 
+  #addData(value: string): void {
+    const skim = this.#skim;
+    if (skim === null) {
+      this.#data.push(value);
+      return;
+    }
+    skim.write(ENCODER.encode(this.#skimmed ? `\n${value}` : value));
+    this.#skimmed = true;
+  }
+
   #blankLine(out: SseEvent[]): void {
     if (this.#dropping) {
       this.#dropping = false; // resynchronised: the oversized event ended here
+    } else if (this.#skim !== null) {
+      // Like any event, one without data lines is not dispatched.
+      const data = this.#skimmed ? this.#skim.end() : null;
+      if (data === null) {
+        if (this.#skimmed) this.droppedEvents++;
+      } else {
+        this.skimmedEvents++;
+        out.push({ event: this.#eventName, data });
+      }
     } else if (this.#data.length > 0) {
       out.push({ event: this.#eventName, data: this.#data.join('\n') });
     }
@@ -193,5 +310,8 @@ export class SseDecoder {
     this.#eventName = null;
     this.#data = [];
     this.#eventBytes = 0;
+    this.#skim = null;
+    this.#skimmed = false;
+    this.#streaming = false;
   }
 }

@@ -8,6 +8,7 @@ import type { RouteKind } from '../core/request.ts';
 import type { UsageMissingReason, UsageOutcome } from '../core/usage.ts';
 import { parsePicked, PICK_MIN_BYTES } from '../lib/json-members.ts';
 import { DecodeChain, parseContentEncoding } from './decompress.ts';
+import { oversizedEvents } from './skim.ts';
 import { SseDecoder, type SseEvent } from './sse-decoder.ts';
 
 export interface TapOptions {
@@ -19,6 +20,10 @@ export interface TapOptions {
   /** Largest (decoded) JSON body inspected; the client still receives all of it. */
   maxJsonBodyBytes: number;
   maxSseEventBytes: number;
+  /** Largest decoded copy of a compressed body; past it metering stops (`decompression_limit`). */
+  maxDecompressedBytes: number;
+  /** Largest expansion (decoded ÷ compressed bytes) past the first MiB; past it metering stops too. */
+  maxDecompressionRatio: number;
 }
 
 export type FinishHow = 'complete' | 'aborted' | 'upstream_error';
@@ -41,21 +46,26 @@ function mediaType(contentType: string | null): string | null {
   return (contentType.split(';')[0] ?? '').trim().toLowerCase();
 }
 
+/** Why metering stopped reading a body before its end. */
+type GaveUp = 'unparseable_body' | 'body_too_large' | 'decompression_limit';
+
 export class UsageTap {
   readonly #opts: TapOptions;
   readonly #dialect: Dialect;
   readonly #route: RouteKind;
   #status: number | null = null;
   #mode: 'ignore' | 'sse' | 'json' = 'ignore';
-  /** Set when bytes could not be understood (bad encoding, decode error, bug): stop looking. */
-  #unparseable = false;
+  /**
+   * Set when metering stopped reading: bytes it could not understand (bad encoding, decode
+   * error, bug), an inspection bound (the JSON body size, the decompressor backlog) or a
+   * decompression limit. What was read before is not the bill, so it is not reported.
+   */
+  #gaveUp: GaveUp | null = null;
   #chain: DecodeChain | null = null;
   #sse: SseDecoder | null = null;
   #acc: StreamReading | null = null;
   #json: Buffer[] = [];
   #jsonBytes = 0;
-  /** Over an inspection bound: the JSON body size, or the decompressor backlog. */
-  #tooLarge = false;
   #pending: Promise<UsageOutcome> | null = null;
   #done: UsageOutcome | null = null;
 
@@ -80,17 +90,22 @@ export class UsageTap {
       else return this.#giveUp();
     }
     if (this.#mode === 'sse') {
-      this.#sse = new SseDecoder({ maxEventBytes: this.#opts.maxSseEventBytes });
-      this.#acc = this.#dialect.newStream();
+      const acc = this.#dialect.newStream();
+      this.#acc = acc;
+      const max = this.#opts.maxSseEventBytes;
+      this.#sse = new SseDecoder({ maxEventBytes: max, skim: oversizedEvents(this.#dialect, acc, max) });
     }
     const codings = parseContentEncoding(header(headers, 'content-encoding'));
     if (codings === null) return this.#giveUp();
-    if (codings.length > 0) this.#chain = new DecodeChain(codings, (c) => this.#consume(c));
+    if (codings.length > 0) {
+      const limits = { maxBytes: this.#opts.maxDecompressedBytes, maxRatio: this.#opts.maxDecompressionRatio };
+      this.#chain = new DecodeChain(codings, (c) => this.#consume(c), limits);
+    }
   }
 
   /** A copy of a response chunk as it goes to the client. Synchronous, cheap, never throws. */
   onData(chunk: Buffer): void {
-    if (this.#mode === 'ignore' || this.#unparseable || this.#finished) return;
+    if (this.#mode === 'ignore' || this.#gaveUp !== null || this.#finished) return;
     try {
       if (this.#chain !== null) this.#chain.write(chunk);
       else this.#consume(chunk);
@@ -134,20 +149,20 @@ export class UsageTap {
     return this.#acc?.anomalies ?? new Set();
   }
 
-  /** SSE events dropped for exceeding maxSseEventBytes. */
+  /** SSE events dropped for exceeding maxSseEventBytes (those whose usage was kept are not counted). */
   get droppedEvents(): number {
     return this.#sse?.droppedEvents ?? 0;
   }
 
-  #giveUp(): void {
-    this.#unparseable = true;
+  #giveUp(why: GaveUp = 'unparseable_body'): void {
+    this.#gaveUp ??= why;
     this.#chain?.abandon();
     this.#json = [];
   }
 
   /** Decoded body bytes. Also called from zlib callbacks, so it must not throw either. */
   #consume(bytes: Buffer): void {
-    if (this.#unparseable) return;
+    if (this.#gaveUp !== null) return;
     try {
       if (this.#mode === 'sse') this.#onEvents(this.#sse?.push(bytes) ?? []);
       else if (this.#mode === 'json') this.#collect(bytes);
@@ -157,12 +172,9 @@ export class UsageTap {
   }
 
   #collect(bytes: Buffer): void {
-    if (this.#tooLarge) return;
     this.#jsonBytes += bytes.length;
     if (this.#jsonBytes > this.#opts.maxJsonBodyBytes) {
-      this.#tooLarge = true;
-      this.#json = [];
-      this.#chain?.abandon(); // nothing more to learn from this body
+      this.#giveUp('body_too_large'); // nothing more to learn from this body
       return;
     }
     this.#json.push(bytes);
@@ -172,7 +184,11 @@ export class UsageTap {
     const acc = this.#acc;
     if (acc === null) return;
     for (const ev of events) {
-      if (ev.event !== null && this.#dialect.carriesNoUsage(ev.event)) continue;
+      if (ev.event !== null) {
+        const kind = this.#dialect.eventKind(ev.event);
+        if (kind === 'content') acc.onContent(ev.data.length);
+        if (kind !== 'usage') continue;
+      }
       let data: unknown;
       try {
         data = JSON.parse(ev.data);
@@ -187,8 +203,9 @@ export class UsageTap {
     const chain = this.#chain;
     if (chain !== null && this.#status !== null) {
       await chain.end();
-      if (chain.failure === 'corrupt') this.#giveUp();
-      if (chain.failure === 'overloaded') this.#tooLarge = true;
+      if (chain.failure === 'corrupt') this.#giveUp('unparseable_body');
+      if (chain.failure === 'overloaded') this.#giveUp('body_too_large');
+      if (chain.failure === 'limit') this.#giveUp('decompression_limit');
     }
     this.#done = this.#outcome(how);
     return this.#done;
@@ -207,8 +224,7 @@ export class UsageTap {
     if (this.#route === 'unreported') return this.#result({ missingReason: 'no_usage_field' });
     if (this.#route !== 'metered') return this.#result({ missingReason: 'not_metered_endpoint' });
     if (this.#mode === 'sse') return this.#sseOutcome();
-    if (this.#unparseable) return this.#result({ missingReason: 'unparseable_body' });
-    if (this.#tooLarge) return this.#result({ missingReason: 'body_too_large' });
+    if (this.#gaveUp !== null) return this.#result({ missingReason: this.#gaveUp });
     const body = this.#parseJson();
     if (body === undefined) {
       // A body cut short is incomplete rather than malformed.
@@ -218,32 +234,43 @@ export class UsageTap {
     }
     const info = this.#dialect.readBody(body);
     return this.#result({
-      usage: info.usage,
+      usage: info.invalid ? null : info.usage,
       model: info.model,
-      missingReason: info.usage === null ? 'no_usage_field' : null,
+      missingReason: info.invalid ? 'invalid_usage' : info.usage === null ? 'no_usage_field' : null,
       errorType: this.#dialect.readError(body),
       stopReason: info.stopReason,
       messageId: info.messageId,
     });
   }
 
+  /**
+   * A stream's usage is trusted only with exactly one opening event and valid counts. One cut
+   * short (no closing event, an error event) is partial, and its output is the count last
+   * reported plus an estimate of what streamed after it. When metering gave up, what it read
+   * is not the bill: no usage, and the reason.
+   */
   #sseOutcome(): UsageOutcome {
     const acc = this.#acc as StreamReading;
-    if (!this.#unparseable) this.#onEvents(this.#sse?.flush() ?? []);
-    const usage = acc.usage;
+    if (this.#gaveUp === null) this.#onEvents(this.#sse?.flush() ?? []);
+    const partial = !acc.complete || acc.errorType !== null || this.#gaveUp !== null;
+    let usage = acc.usage;
     let missingReason: UsageMissingReason | null = null;
-    if (usage === null) {
-      if (this.#unparseable) missingReason = 'unparseable_body';
-      else if (this.#tooLarge) missingReason = 'body_too_large';
-      else missingReason = acc.started ? 'no_usage_field' : 'stream_incomplete';
+    let estimated = false;
+    if (this.#gaveUp !== null) missingReason = this.#gaveUp;
+    else if (acc.invalid) missingReason = 'invalid_usage';
+    else if (!acc.started) missingReason = 'stream_incomplete';
+    else if (usage === null) missingReason = 'no_usage_field';
+    else if (partial && acc.streamedOutput > 0) {
+      usage.output += acc.streamedOutput;
+      estimated = true;
     }
+    if (missingReason !== null) usage = null;
     return this.#result({
       usage,
       model: acc.model,
       missingReason,
-      // Without message_stop the counters may still have grown; an error event ends a stream
-      // early by definition. A client abort after message_stop loses nothing.
-      partial: !acc.complete || acc.errorType !== null || this.#unparseable || this.#tooLarge,
+      partial,
+      estimated,
       errorType: acc.errorType,
       stopReason: acc.stopReason,
       messageId: acc.messageId,
@@ -252,7 +279,7 @@ export class UsageTap {
 
   /** The collected JSON body (its metered members), or undefined when absent or not JSON. */
   #parseJson(): unknown {
-    if (this.#tooLarge || this.#unparseable || this.#jsonBytes === 0) return undefined;
+    if (this.#gaveUp !== null || this.#jsonBytes === 0) return undefined;
     // Usually one chunk: decode it in place rather than copy it into a new Buffer first.
     const chunks = this.#json;
     this.#json = [];
@@ -273,6 +300,7 @@ export class UsageTap {
       model: o.model ?? this.#opts.requestModel ?? null,
       missingReason: o.missingReason ?? null,
       partial: o.partial ?? false,
+      estimated: o.estimated ?? false,
       errorType: o.errorType ?? null,
       stopReason: o.stopReason ?? null,
       messageId: o.messageId ?? null,

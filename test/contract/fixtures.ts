@@ -44,6 +44,7 @@ export function rec(over: Partial<RequestRecord> = {}): RequestRecord {
     usage: usage(),
     usageMissing: null,
     partial: false,
+    estimated: false,
     costPicoUsd: 1_000,
     unpriced: false,
     free: false,

@@ -1,12 +1,18 @@
 /** The Anthropic Messages API as a Dialect: everything the proxy knows about its wire format. */
-import type { Dialect } from '../../core/dialect.ts';
+import type { Dialect, EventKind } from '../../core/dialect.ts';
 import type { ErrorType } from '../../core/errors.ts';
 import { route } from './routes.ts';
 import { headerFacts, requestFacts } from './request.ts';
-import { MessageUsageAccumulator, parseErrorBody, parseMessageBody } from './usage.ts';
+import { MessageUsageAccumulator } from './stream.ts';
+import { parseErrorBody, parseMessageBody } from './usage.ts';
 
-/** Event types that never carry usage. */
-const NO_USAGE_EVENTS: ReadonlySet<string> = new Set(['ping', 'content_block_start', 'content_block_delta', 'content_block_stop']);
+/** Event types that never carry usage; content deltas carry the output, whose size estimates a stream cut short. */
+const EVENT_KINDS: ReadonlyMap<string, EventKind> = new Map<string, EventKind>([
+  ['ping', 'none'],
+  ['content_block_start', 'none'],
+  ['content_block_delta', 'content'],
+  ['content_block_stop', 'none'],
+]);
 
 export const anthropic: Dialect = {
   name: 'anthropic',
@@ -15,8 +21,17 @@ export const anthropic: Dialect = {
   requestFacts,
   responseMembers: new Set(['usage', 'model', 'id', 'stop_reason', 'error']),
   readBody: parseMessageBody,
+  streamMembers: [
+    ['type'],
+    ['message', 'id'],
+    ['message', 'model'],
+    ['message', 'usage'],
+    ['delta', 'stop_reason'],
+    ['usage'],
+    ['error', 'type'],
+  ],
   readError: parseErrorBody,
-  carriesNoUsage: (event) => NO_USAGE_EVENTS.has(event),
+  eventKind: (event) => EVENT_KINDS.get(event) ?? 'usage',
   newStream: () => new MessageUsageAccumulator(),
   errorBody,
 };

@@ -10,21 +10,33 @@
  *   overwrite when present, never add, and never read "absent" as 0. Getting this wrong is
  *   the classic metering bug (input zeroed by the final delta; deltas summed twice).
  * - `server_tool_use` is an open map: known keys are read, unknown ones are tolerated.
+ *
+ * Validation: a counter that is present must be a count (a non-negative safe integer). A JSON
+ * string, a fraction, a negative number or one past 2^53 is not read as 0 or as absent: the
+ * reading is marked invalid, and the tap records the response as `invalid_usage`.
  */
 import { bounded } from '../../core/bound.ts';
-import { emptyUsage, type Usage } from '../../core/usage.ts';
+import { emptyUsage, isCount, type Usage } from '../../core/usage.ts';
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A token counter is a non-negative integer; anything else (absent, null, garbage) is "not reported". */
-function counter(v: unknown): number | null {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
+/** Where a reading notes a counter that was present but not a count. */
+export interface CountCheck {
+  invalid: boolean;
+}
+
+/** Absent (undefined or null) is "not reported"; anything else must be a count, or `check` is marked invalid. */
+function counter(v: unknown, check: CountCheck): number | null {
+  if (v === undefined || v === null) return null;
+  if (isCount(v)) return v;
+  check.invalid = true;
+  return null;
 }
 
 /** A name the response gives (model, id, error type, tier), bounded: each becomes a record and log field. */
-function text(v: unknown): string | null {
+export function text(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? bounded(v) : null;
 }
 
@@ -49,11 +61,11 @@ export function reconcileCacheSplit(total: number, split5m: number | null, split
 }
 
 /** Reads the counters of a `server_tool_use` map into `u` (overwriting only those present). */
-function applyServerToolUse(u: Usage, stu: unknown): void {
+function applyServerToolUse(u: Usage, stu: unknown, check: CountCheck): void {
   if (!isRecord(stu)) return;
-  const search = counter(stu.web_search_requests);
+  const search = counter(stu.web_search_requests, check);
   if (search !== null) u.webSearchRequests = search;
-  const fetch = counter(stu.web_fetch_requests);
+  const fetch = counter(stu.web_fetch_requests, check);
   if (fetch !== null) u.webFetchRequests = fetch;
 }
 
@@ -67,26 +79,27 @@ function applyModifiers(u: Usage, o: Record<string, unknown>): void {
 /**
  * Parses a full Usage object. Null when `u` is not an object or carries neither
  * `input_tokens` nor `output_tokens` (then it is not a usage object we can bill from).
+ * A counter that is present but not a count marks `check` invalid (and is not read).
  */
-export function usageFromObject(u: unknown): Usage | null {
+export function usageFromObject(u: unknown, check: CountCheck = { invalid: false }): Usage | null {
   if (!isRecord(u)) return null;
-  const input = counter(u.input_tokens);
-  const output = counter(u.output_tokens);
-  if (input === null && output === null) return null;
+  const input = counter(u.input_tokens, check);
+  const output = counter(u.output_tokens, check);
   const usage = emptyUsage();
-  usage.input = input ?? 0;
-  usage.output = output ?? 0;
-  usage.cacheRead = counter(u.cache_read_input_tokens) ?? 0;
+  usage.cacheRead = counter(u.cache_read_input_tokens, check) ?? 0;
   let s5: number | null = null;
   let s1: number | null = null;
   if (isRecord(u.cache_creation)) {
-    s5 = counter(u.cache_creation.ephemeral_5m_input_tokens);
-    s1 = counter(u.cache_creation.ephemeral_1h_input_tokens);
+    s5 = counter(u.cache_creation.ephemeral_5m_input_tokens, check);
+    s1 = counter(u.cache_creation.ephemeral_1h_input_tokens, check);
   }
   // Older payloads have no total next to the split; the total is then the split's sum.
-  usage.cacheCreation = counter(u.cache_creation_input_tokens) ?? (s5 ?? 0) + (s1 ?? 0);
+  usage.cacheCreation = counter(u.cache_creation_input_tokens, check) ?? (s5 ?? 0) + (s1 ?? 0);
+  applyServerToolUse(usage, u.server_tool_use, check);
+  if (input === null && output === null) return null;
+  usage.input = input ?? 0;
+  usage.output = output ?? 0;
   [usage.cacheCreation5m, usage.cacheCreation1h] = reconcileCacheSplit(usage.cacheCreation, s5, s1);
-  applyServerToolUse(usage, u.server_tool_use);
   applyModifiers(usage, u);
   return usage;
 }
@@ -96,18 +109,18 @@ export function usageFromObject(u: unknown): Usage | null {
  * (`current` is not mutated). Cumulative semantics: overwrite what is present, never add.
  * A delta carries no cache split; see reconcileCacheSplit for how the split follows the total.
  */
-export function mergeDelta(current: Usage, delta: unknown): Usage {
+export function mergeDelta(current: Usage, delta: unknown, check: CountCheck = { invalid: false }): Usage {
   const next: Usage = { ...current };
   if (!isRecord(delta)) return next;
-  next.output = counter(delta.output_tokens) ?? next.output;
-  next.input = counter(delta.input_tokens) ?? next.input;
-  next.cacheRead = counter(delta.cache_read_input_tokens) ?? next.cacheRead;
-  const cc = counter(delta.cache_creation_input_tokens);
+  next.output = counter(delta.output_tokens, check) ?? next.output;
+  next.input = counter(delta.input_tokens, check) ?? next.input;
+  next.cacheRead = counter(delta.cache_read_input_tokens, check) ?? next.cacheRead;
+  const cc = counter(delta.cache_creation_input_tokens, check);
   if (cc !== null && cc !== current.cacheCreation) {
     next.cacheCreation = cc;
     [next.cacheCreation5m, next.cacheCreation1h] = reconcileCacheSplit(cc, current.cacheCreation5m, current.cacheCreation1h);
   }
-  applyServerToolUse(next, delta.server_tool_use);
+  applyServerToolUse(next, delta.server_tool_use, check);
   // Not part of MessageDeltaUsage, but Anthropic-compatible relays may send them: same rule.
   applyModifiers(next, delta);
   return next;
@@ -115,7 +128,10 @@ export function mergeDelta(current: Usage, delta: unknown): Usage {
 
 /** What a non-streaming Messages response body tells us. */
 export interface MessageBodyInfo {
+  /** Null when absent, and when invalid. */
   usage: Usage | null;
+  /** The usage object held a counter that is not a count. */
+  invalid: boolean;
   model: string | null;
   messageId: string | null;
   stopReason: string | null;
@@ -123,9 +139,12 @@ export interface MessageBodyInfo {
 
 /** Reads a non-streaming `Message` JSON body. Fields that are missing or malformed are null. */
 export function parseMessageBody(body: unknown): MessageBodyInfo {
-  if (!isRecord(body)) return { usage: null, model: null, messageId: null, stopReason: null };
+  if (!isRecord(body)) return { usage: null, invalid: false, model: null, messageId: null, stopReason: null };
+  const check = { invalid: false };
+  const usage = usageFromObject(body.usage, check);
   return {
-    usage: usageFromObject(body.usage),
+    usage: check.invalid ? null : usage,
+    invalid: check.invalid,
     model: text(body.model),
     messageId: text(body.id),
     stopReason: text(body.stop_reason),
@@ -136,114 +155,4 @@ export function parseMessageBody(body: unknown): MessageBodyInfo {
 export function parseErrorBody(body: unknown): string | null {
   if (!isRecord(body) || !isRecord(body.error)) return null;
   return text(body.error.type);
-}
-
-/** Things the accumulator tolerated but that deserve a log line or a metric. */
-export type UsageAnomaly =
-  | 'delta_before_start' // message_delta with no message_start before it: seeded from zero
-  | 'duplicate_message_start' // a second message_start: ignored
-  | 'cache_total_changed' // a delta moved cache_creation_input_tokens after the split was known
-  | 'unparseable_event' // a usage-bearing event whose data was not a JSON object
-  | 'start_without_usage'; // message_start without a usage object
-
-/**
- * Folds the events of one Messages stream into usage, following the SDK's MessageStream:
- * message_start seeds, message_delta merges (cumulative), message_stop completes.
- * ping, content blocks and unknown event types carry no usage and are ignored (new event
- * types may be added at any time, per Anthropic's versioning policy).
- */
-export class MessageUsageAccumulator {
-  readonly anomalies = new Set<UsageAnomaly>();
-  #usage: Usage | null = null;
-  #model: string | null = null;
-  #messageId: string | null = null;
-  #stopReason: string | null = null;
-  #errorType: string | null = null;
-  #started = false;
-  #stopped = false;
-  /** Latest raw `message_delta.usage`, kept only to replay it over a late message_start. */
-  #lastDelta: unknown = undefined;
-
-  /** `name` is the SSE `event:` field (null when absent: then the JSON `type` is used). */
-  onEvent(name: string | null, data: unknown): void {
-    const type = name ?? (isRecord(data) ? text(data.type) : null);
-    switch (type) {
-      case 'message_start':
-        this.#onStart(data);
-        return;
-      case 'message_delta':
-        this.#onDelta(data);
-        return;
-      case 'message_stop':
-        this.#stopped = true;
-        return;
-      case 'error':
-        // A mid-stream error arrives after HTTP 200; no message_stop follows.
-        this.#errorType = parseErrorBody(data) ?? 'unknown';
-        return;
-      default:
-        return;
-    }
-  }
-
-  #onStart(data: unknown): void {
-    if (!isRecord(data) || !isRecord(data.message)) {
-      this.anomalies.add('unparseable_event');
-      return;
-    }
-    if (this.#started) {
-      this.anomalies.add('duplicate_message_start');
-      return;
-    }
-    this.#started = true;
-    const info = parseMessageBody(data.message);
-    this.#model = info.model;
-    this.#messageId = info.messageId;
-    if (info.usage === null) this.anomalies.add('start_without_usage');
-    else if (this.#lastDelta === undefined) this.#usage = info.usage;
-    // Out of order: the delta's totals are cumulative, so re-apply the latest one over the seed.
-    else this.#usage = mergeDelta(info.usage, this.#lastDelta);
-  }
-
-  #onDelta(data: unknown): void {
-    if (!isRecord(data)) {
-      this.anomalies.add('unparseable_event');
-      return;
-    }
-    if (isRecord(data.delta)) this.#stopReason = text(data.delta.stop_reason) ?? this.#stopReason;
-    if (!isRecord(data.usage)) return;
-    if (this.#usage === null) {
-      if (!this.#started) this.anomalies.add('delta_before_start');
-      this.#usage = emptyUsage();
-    }
-    this.#lastDelta = data.usage;
-    const before = this.#usage;
-    this.#usage = mergeDelta(before, data.usage);
-    const hadSplit = before.cacheCreation5m !== null || before.cacheCreation1h !== null;
-    if (hadSplit && this.#usage.cacheCreation !== before.cacheCreation) this.anomalies.add('cache_total_changed');
-  }
-
-  get usage(): Usage | null {
-    return this.#usage === null ? null : { ...this.#usage };
-  }
-  get model(): string | null {
-    return this.#model;
-  }
-  get messageId(): string | null {
-    return this.#messageId;
-  }
-  get stopReason(): string | null {
-    return this.#stopReason;
-  }
-  /** `error.type` of an `event: error`, if one arrived. */
-  get errorType(): string | null {
-    return this.#errorType;
-  }
-  get started(): boolean {
-    return this.#started;
-  }
-  /** message_stop was seen: the usage is final. */
-  get complete(): boolean {
-    return this.#stopped;
-  }
 }

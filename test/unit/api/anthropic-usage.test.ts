@@ -1,13 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  MessageUsageAccumulator,
-  mergeDelta,
-  parseErrorBody,
-  parseMessageBody,
-  reconcileCacheSplit,
-  usageFromObject,
-} from '../../../src/api/anthropic/usage.ts';
+import { MessageUsageAccumulator } from '../../../src/api/anthropic/stream.ts';
+import { mergeDelta, parseErrorBody, parseMessageBody, reconcileCacheSplit, usageFromObject } from '../../../src/api/anthropic/usage.ts';
 import { CACHE_SPLIT_USAGE, jsonFixture, usage } from '../usage/helpers.ts';
 
 const json = (name: string): unknown => JSON.parse(jsonFixture(name).toString('utf8'));
@@ -33,11 +27,46 @@ test('usageFromObject: a split without a total derives the total', () => {
   assert.deepEqual(u, usage({ input: 1, output: 1, cacheCreation: 100, cacheCreation5m: 30, cacheCreation1h: 70 }));
 });
 
-test('usageFromObject: not an object or no token counters → null; garbage counters ignored', () => {
-  for (const bad of [null, undefined, 3, 'x', [], {}, { service_tier: 'standard' }, { input_tokens: -1 }]) {
-    assert.equal(usageFromObject(bad), null, JSON.stringify(bad));
+test('usageFromObject: not an object or no token counters → null', () => {
+  for (const bad of [null, undefined, 3, 'x', [], {}, { service_tier: 'standard' }]) {
+    const check = { invalid: false };
+    assert.equal(usageFromObject(bad, check), null, JSON.stringify(bad));
+    assert.equal(check.invalid, false, JSON.stringify(bad));
   }
-  assert.deepEqual(usageFromObject({ input_tokens: 3, output_tokens: 1.5, cache_read_input_tokens: '7' }), usage({ input: 3 }));
+});
+
+/** Values a JSON counter can hold that are not a count: never read as 0 or as absent. */
+const NOT_COUNTS: readonly unknown[] = [-1000, -1, 1e308, 100.5, '100000', '7', 2 ** 53, 2 ** 53 + 2, true, [], {}];
+
+test('a counter that is not a non-negative safe integer makes the reading invalid, whichever counter it is', () => {
+  const fields: ((v: unknown) => Record<string, unknown>)[] = [
+    (v) => ({ input_tokens: v, output_tokens: 1 }),
+    (v) => ({ input_tokens: 1, output_tokens: v }),
+    (v) => ({ input_tokens: 1, output_tokens: 1, cache_read_input_tokens: v }),
+    (v) => ({ input_tokens: 1, output_tokens: 1, cache_creation_input_tokens: v }),
+    (v) => ({ input_tokens: 1, output_tokens: 1, cache_creation: { ephemeral_5m_input_tokens: v, ephemeral_1h_input_tokens: 0 } }),
+    (v) => ({ input_tokens: 1, output_tokens: 1, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: v } }),
+    (v) => ({ input_tokens: 1, output_tokens: 1, server_tool_use: { web_search_requests: v } }),
+    (v) => ({ input_tokens: 1, output_tokens: 1, server_tool_use: { web_fetch_requests: v } }),
+    (v) => ({ input_tokens: v }), // no valid counter at all: still invalid, not "no usage"
+  ];
+  for (const bad of NOT_COUNTS) {
+    for (const f of fields) {
+      const body = { id: 'msg_1', model: 'm', usage: f(bad) };
+      const info = parseMessageBody(body);
+      assert.equal(info.invalid, true, JSON.stringify(body));
+      assert.equal(info.usage, null, JSON.stringify(body));
+      // A delta carries no cache split (it is not part of MessageDeltaUsage, and is not read there).
+      if ('cache_creation' in f(bad)) continue;
+      const check = { invalid: false };
+      mergeDelta(usage({ input: 1 }), f(bad), check);
+      assert.equal(check.invalid, true, `as a delta: ${JSON.stringify(body)}`);
+    }
+  }
+  // Absent and null are "not reported", as the API documents; 0 and 2^53 − 1 are counts.
+  const ok = parseMessageBody({ usage: { input_tokens: Number.MAX_SAFE_INTEGER, output_tokens: 0, cache_read_input_tokens: null } });
+  assert.equal(ok.invalid, false);
+  assert.deepEqual(ok.usage, usage({ input: Number.MAX_SAFE_INTEGER }));
 });
 
 test('mergeDelta overwrites output and present counters, never adds', () => {
@@ -84,6 +113,7 @@ test('cache split rule: a moved total is attributed to 5m; impossible totals dro
 
 test('parseMessageBody reads usage, model, id and stop_reason', () => {
   assert.deepEqual(parseMessageBody(json('message.json')), {
+    invalid: false,
     usage: usage({
       input: 2095,
       output: 503,
@@ -101,11 +131,12 @@ test('parseMessageBody reads usage, model, id and stop_reason', () => {
 test('parseMessageBody: a legacy completion has no usage', () => {
   assert.deepEqual(parseMessageBody(json('legacy-completion.json')), {
     usage: null,
+    invalid: false,
     model: 'claude-2.1',
     messageId: 'compl_01U7Cq1oNmdRKU43MCYg8ePD',
     stopReason: 'stop_sequence',
   });
-  assert.deepEqual(parseMessageBody([1]), { usage: null, model: null, messageId: null, stopReason: null });
+  assert.deepEqual(parseMessageBody([1]), { usage: null, invalid: false, model: null, messageId: null, stopReason: null });
 });
 
 test('parseErrorBody returns error.type', () => {
@@ -152,14 +183,15 @@ test('accumulator: message_delta before message_start is tolerated, seeded from 
   assert.deepEqual(acc.usage, usage({ input: 30, output: 4 }));
 });
 
-test('accumulator: error event records error.type; duplicate start and junk data are noted', () => {
+test('accumulator: error event records error.type; a duplicate start makes the usage invalid; junk data is noted', () => {
   const acc = new MessageUsageAccumulator();
   acc.onEvent('message_start', start({ input_tokens: 3, output_tokens: 1 }));
+  assert.equal(acc.invalid, false);
   acc.onEvent('message_start', start({ input_tokens: 99, output_tokens: 1 }));
   acc.onEvent('message_delta', undefined);
   acc.onEvent('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
   assert.equal(acc.errorType, 'overloaded_error');
-  assert.deepEqual(acc.usage, usage({ input: 3, output: 1 }));
+  assert.equal(acc.invalid, true, 'two messages in one stream: which was billed is unknown');
   assert.deepEqual([...acc.anomalies].sort(), ['duplicate_message_start', 'unparseable_event']);
   const other = new MessageUsageAccumulator();
   other.onEvent('error', 'not json');
@@ -183,4 +215,43 @@ test('accumulator returns copies: callers cannot mutate its state', () => {
   assert.ok(u);
   u.input = 1000;
   assert.equal(acc.usage?.input, 3);
+});
+
+const delta = (u: object) => ({ type: 'message_delta', delta: {}, usage: u });
+
+test('accumulator: a cumulative output_tokens that goes down, or is negative, makes the usage invalid', () => {
+  const down = new MessageUsageAccumulator();
+  down.onEvent('message_start', start({ input_tokens: 10, output_tokens: 3 }));
+  down.onEvent('message_delta', delta({ output_tokens: 2 })); // below the start's placeholder: allowed
+  down.onEvent('message_delta', delta({ output_tokens: 40 }));
+  assert.equal(down.invalid, false);
+  down.onEvent('message_delta', delta({ output_tokens: 39 }));
+  assert.equal(down.invalid, true);
+  assert.ok(down.anomalies.has('output_decreased'));
+
+  const negative = new MessageUsageAccumulator();
+  negative.onEvent('message_start', start({ input_tokens: 10, output_tokens: 1 }));
+  negative.onEvent('message_delta', delta({ output_tokens: -5 }));
+  assert.equal(negative.invalid, true);
+  assert.ok(negative.anomalies.has('invalid_count'));
+
+  const badStart = new MessageUsageAccumulator();
+  badStart.onEvent('message_start', start({ input_tokens: '25', output_tokens: 1 }));
+  assert.equal(badStart.invalid, true);
+  assert.equal(badStart.usage, null);
+});
+
+test('accumulator: streamedOutput estimates the content streamed since the last usage report, at 3 characters a token', () => {
+  const acc = new MessageUsageAccumulator();
+  acc.onEvent('message_start', start({ input_tokens: 10, output_tokens: 1 }));
+  const text = (t: string) => JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: t } });
+  acc.onContent(text('x'.repeat(30)).length);
+  acc.onContent(text('').length); // an empty delta adds nothing
+  assert.equal(acc.streamedOutput, 10);
+  acc.onContent(text('y').length);
+  assert.equal(acc.streamedOutput, 11, 'rounded up: never under');
+  acc.onEvent('message_delta', delta({ output_tokens: 12 }));
+  assert.equal(acc.streamedOutput, 0, 'the delta counted all of it');
+  acc.onContent(text('z'.repeat(6)).length);
+  assert.equal(acc.streamedOutput, 2);
 });

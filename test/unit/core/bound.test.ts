@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bounded, MAX_NAME_CHARS } from '../../../src/core/bound.ts';
 import { anthropic } from '../../../src/api/anthropic/index.ts';
-import { MessageUsageAccumulator, parseErrorBody, parseMessageBody } from '../../../src/api/anthropic/usage.ts';
+import { parseErrorBody, parseMessageBody } from '../../../src/api/anthropic/usage.ts';
+import { MessageUsageAccumulator } from '../../../src/api/anthropic/stream.ts';
 
 const MB = 1024 * 1024;
 

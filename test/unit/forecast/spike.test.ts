@@ -67,6 +67,7 @@ test('a 47× burst is detected once, with the offending key and tag; a normal we
       usage: emptyUsage(),
       usageMissing: null,
       partial: false,
+      estimated: false,
       costPicoUsd: Math.round(pico),
       unpriced: false,
       free: false,

@@ -1,7 +1,7 @@
 /** meterRecord: a measurement becomes a priced record; unknown models are unpriced, never $0. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { meterRecord, requestLogFields, type Measurement } from '../../../src/meter/record.ts';
+import { meterPriced, meterRecord, requestLogFields, type Measurement } from '../../../src/meter/record.ts';
 import { TablePricer } from '../../../src/pricing/cost.ts';
 import { bundledPriceTable } from '../../../src/pricing/table.ts';
 import type { UsageOutcome } from '../../../src/core/usage.ts';
@@ -13,6 +13,7 @@ const outcome = (over: Partial<UsageOutcome> = {}): UsageOutcome => ({
   model: 'claude-sonnet-4-5',
   missingReason: null,
   partial: false,
+  estimated: false,
   errorType: null,
   stopReason: 'end_turn',
   messageId: 'msg_1',
@@ -82,4 +83,32 @@ test('the log line gives dollars and leaves absent fields out', () => {
   assert.equal(f['usage_missing'], undefined);
   assert.equal(f['key_id'], '0123456789abcdef');
   assert.equal(f['key'], undefined, 'one name for the key id at every edge');
+});
+
+test('usage past what one request can cost (2^53 pico-USD, or 2^53 tokens) is invalid_usage with the problem, not "no price"', () => {
+  // Each count is a safe integer, but 1e12 output tokens cost 1.5e19 pico-USD, past 2^53.
+  const costly = meterPriced(pricer, measured({ outcome: outcome({ usage: usage({ input: 1, output: 1e12 }) }) }));
+  assert.equal(costly.record.usageMissing, 'invalid_usage');
+  assert.equal(costly.record.unpriced, false, 'the model has a price: the usage is what is wrong');
+  assert.equal(costly.record.usage, null);
+  assert.match(costly.problem ?? '', /2\^53/);
+  // An unknown model is not priced at all, yet its token total still has to be a count.
+  const huge = Number.MAX_SAFE_INTEGER;
+  const tokens = meterPriced(
+    pricer,
+    measured({ model: 'claude-unknown-9', outcome: outcome({ model: 'claude-unknown-9', usage: usage({ input: huge, output: huge }) }) }),
+  );
+  assert.equal(tokens.record.usageMissing, 'invalid_usage');
+  assert.match(tokens.problem ?? '', /2\^53/);
+  // A real request has no problem.
+  assert.equal(meterPriced(pricer, measured()).problem, undefined);
+});
+
+test('estimated output is carried to the record and the log line; a record without usage is never estimated', () => {
+  const r = meterRecord(pricer, measured({ outcome: outcome({ partial: true, estimated: true }) }));
+  assert.equal(r.estimated, true);
+  assert.equal(requestLogFields(r, null)['estimated'], true);
+  assert.equal(requestLogFields(meterRecord(pricer, measured()), null)['estimated'], undefined);
+  const none = meterRecord(pricer, measured({ outcome: outcome({ usage: null, missingReason: 'stream_incomplete', estimated: true }) }));
+  assert.equal(none.estimated, false);
 });

@@ -50,6 +50,7 @@ const measured = (over: Partial<Measurement>): Measurement => ({
     model: 'claude-sonnet-4-6',
     missingReason: null,
     partial: false,
+    estimated: false,
     errorType: null,
     stopReason: 'end_turn',
     messageId: 'm',

@@ -40,6 +40,7 @@ function exercised(): MeterMetrics {
       usage: emptyUsage(),
       usageMissing: 'refused_by_budget',
       partial: false,
+      estimated: false,
       costPicoUsd: 0,
       unpriced: false,
       free: false,

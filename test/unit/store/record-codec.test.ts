@@ -44,6 +44,7 @@ function v1Of(r: RequestRecord): [string, string] {
     ...r,
     stream: r.stream ? 1 : 0,
     partial: r.partial ? 1 : 0,
+    estimated: r.estimated ? 1 : 0,
     unpriced: r.unpriced ? 1 : 0,
     free: r.free ? 1 : 0,
   };
@@ -100,6 +101,7 @@ const recordArb = fc
     ),
     usageMissing: fc.constantFrom(null, 'error_status', 'no_usage_field'),
     partial: fc.boolean(),
+    estimated: fc.boolean(),
     costPicoUsd: number,
     unpriced: fc.boolean(),
     free: fc.boolean(),

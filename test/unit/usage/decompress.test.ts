@@ -9,6 +9,8 @@ import { DecodeChain, MAX_STACKED_ENCODINGS, parseContentEncoding, type Coding }
 const BODY = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `data: {"type":"ping","n":${i}}\n\n`).join(''));
 
 const ENCODE: Record<Coding, (b: Buffer) => Buffer> = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
+/** The config defaults: far above anything these bodies reach. */
+const LIMITS = { maxBytes: 64 * 1024 * 1024, maxRatio: 100 };
 
 /** Applies `applied` in order, as a server listing them in Content-Encoding would. */
 function encode(body: Buffer, applied: readonly Coding[]): Buffer {
@@ -31,7 +33,7 @@ async function decode(
   chunks: readonly Buffer[],
 ): Promise<{ out: Buffer; sinkCalls: number; failure: string | null }> {
   const got: Buffer[] = [];
-  const chain = new DecodeChain(codings, (c) => got.push(Buffer.from(c)));
+  const chain = new DecodeChain(codings, (c) => got.push(Buffer.from(c)), LIMITS);
   for (const c of chunks) chain.write(c);
   await chain.end();
   return { out: Buffer.concat(got), sinkCalls: got.length, failure: chain.failure };
@@ -149,7 +151,7 @@ test('compressed bytes waiting beyond 8 MiB: the chain gives up as overloaded ra
 
 test('abandon(): stops at once, end() resolves, later writes and output are dropped; empty writes are ignored', async () => {
   const got: Buffer[] = [];
-  const chain = new DecodeChain(['gzip'], (c) => got.push(c));
+  const chain = new DecodeChain(['gzip'], (c) => got.push(c), LIMITS);
   chain.write(Buffer.alloc(0));
   chain.write(gzipSync(BODY));
   chain.abandon();
@@ -160,7 +162,7 @@ test('abandon(): stops at once, end() resolves, later writes and output are drop
   chain.abandon('corrupt');
   assert.equal(chain.failure, 'abandoned', 'the first reason stays');
 
-  const none = new DecodeChain(['br'], (c) => got.push(c));
+  const none = new DecodeChain(['br'], (c) => got.push(c), LIMITS);
   none.write(Buffer.alloc(0));
   await none.end();
   assert.equal(none.failure, null, 'no bytes at all: an empty body, not an error');
@@ -169,7 +171,7 @@ test('abandon(): stops at once, end() resolves, later writes and output are drop
 
 test('writes after end() are ignored, and end() can be awaited twice', async () => {
   const got: Buffer[] = [];
-  const chain = new DecodeChain(['gzip'], (c) => got.push(c));
+  const chain = new DecodeChain(['gzip'], (c) => got.push(c), LIMITS);
   chain.write(gzipSync(BODY));
   const ended = chain.end();
   chain.write(gzipSync(Buffer.from('late')));

@@ -13,6 +13,9 @@ export function jsonFixture(name: string): Buffer {
   return readFileSync(new URL(`json/${name}`, FIXTURES));
 }
 
+/** The tap's decompression bounds at their config defaults. */
+export const DECODE_LIMITS = { maxDecompressedBytes: 64 * 1024 * 1024, maxDecompressionRatio: 100 } as const;
+
 export const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8' } as const;
 export const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
@@ -34,6 +37,7 @@ export async function runTap(run: TapRun): Promise<{ outcome: UsageOutcome; tap:
     requestModel: 'claude-request-model',
     maxJsonBodyBytes: 1024 * 1024,
     maxSseEventBytes: 256 * 1024,
+    ...DECODE_LIMITS,
     ...opts,
   });
   tap.onResponseStart(run.status ?? 200, run.headers ?? SSE_HEADERS);
@@ -64,6 +68,7 @@ export function outcome(fields: Partial<UsageOutcome>): UsageOutcome {
     model: null,
     missingReason: null,
     partial: false,
+    estimated: false,
     errorType: null,
     stopReason: null,
     messageId: null,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SseDecoder, type SseEvent } from '../../../src/usage/sse-decoder.ts';
+import { type Skim, SseDecoder, type SseEvent } from '../../../src/usage/sse-decoder.ts';
 import { splitAt } from './helpers.ts';
 
 const enc = new TextEncoder();
@@ -161,4 +161,103 @@ test('memory stays bounded: a 10 MB event with no newline never grows the buffer
   for (let i = 0; i < 160; i++) assert.deepEqual(dec.push(chunk), []);
   assert.deepEqual(dec.push(enc.encode('\n\ndata: after\n\n')), [{ event: null, data: 'after' }]);
   assert.equal(dec.droppedEvents, 1);
+});
+
+/** A Skim that keeps everything it is given: what a bounded decoder hands over must be exactly the data. */
+class Collect implements Skim {
+  readonly parts: Uint8Array[] = [];
+  write(bytes: Uint8Array): void {
+    this.parts.push(bytes.slice());
+  }
+  end(): string {
+    return Buffer.concat(this.parts).toString('utf8');
+  }
+}
+
+function skimmed(chunks: readonly Uint8Array[], maxEventBytes: number) {
+  const skims: { event: string | null; skim: Collect }[] = [];
+  const dec = new SseDecoder({
+    maxEventBytes,
+    skim: (event) => {
+      const skim = new Collect();
+      skims.push({ event, skim });
+      return skim;
+    },
+  });
+  const events: SseEvent[] = [];
+  for (const c of chunks) events.push(...dec.push(c));
+  events.push(...dec.flush());
+  return { events, dec, skims };
+}
+
+test('with a Skim, an oversized event streams its data through it and is dispatched with what it keeps', () => {
+  const big = 'x'.repeat(300);
+  const bytes = enc.encode(`data: ok1\n\nevent: big\ndata: ${big}\ndata: more\n\ndata: ok2\n\n`);
+  for (let step = 1; step <= bytes.length; step += 7) {
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < bytes.length; i += step) chunks.push(bytes.subarray(i, i + step));
+    const { events, dec, skims } = skimmed(chunks, 100);
+    assert.deepEqual(events, [
+      { event: null, data: 'ok1' },
+      { event: 'big', data: `${big}\nmore` },
+      { event: null, data: 'ok2' },
+    ]);
+    assert.deepEqual([dec.droppedEvents, dec.skimmedEvents], [0, 1]);
+    assert.equal(skims[0]?.event, 'big', 'the factory learns the event name when it came first');
+  }
+});
+
+test('with a Skim, an event over the bound by its many lines goes through it too; a Skim that keeps nothing drops it', () => {
+  const lines = 'data: 0123456789\n'.repeat(20);
+  const { events } = skimmed([enc.encode(`event: many\n${lines}\n`)], 64);
+  assert.deepEqual(events, [{ event: 'many', data: Array(20).fill('0123456789').join('\n') }]);
+  const dec = new SseDecoder({ maxEventBytes: 64, skim: () => null });
+  assert.deepEqual(dec.push(enc.encode(`${lines}\ndata: next\n\n`)), [{ event: null, data: 'next' }]);
+  assert.equal(dec.droppedEvents, 1);
+});
+
+test('an oversized id or unknown field line is ignored, not the event; an oversized event name drops it', () => {
+  const { events } = skimmed([enc.encode(`id: ${'7'.repeat(500)}\nevent: e\ndata: kept\n\nx-pad: ${'p'.repeat(500)}\ndata: too\n\n`)], 64);
+  assert.deepEqual(events, [
+    { event: 'e', data: 'kept' },
+    { event: null, data: 'too' },
+  ]);
+  const named = skimmed([enc.encode(`event: ${'n'.repeat(500)}\ndata: gone\n\ndata: after\n\n`)], 64);
+  assert.deepEqual(named.events, [{ event: null, data: 'after' }]);
+  assert.equal(named.dec.droppedEvents, 1);
+});
+
+test('a bound too small to read the field name drops an oversized line as before', () => {
+  const { events, dec } = skimmed([enc.encode('data: abcdef\n\ndata: x\n\n')], 3);
+  assert.deepEqual(events, []);
+  assert.equal(dec.droppedEvents, 2);
+});
+
+test('property: with a Skim that keeps everything, a bounded decoder gives the events an unbounded one gives, whatever the chunking', () => {
+  const line = fc.oneof(
+    fc.string({ minLength: 0, maxLength: 200, size: 'max' }).map((s) => `data: ${s.replace(/[\r\n]/g, '')}\n`),
+    fc.string({ minLength: 0, maxLength: 200, size: 'max' }).map((s) => `data:${s.replace(/[\r\n]/g, '')}\r\n`),
+    // Event names shorter than the bound: an oversized one drops its event by design.
+    fc.constantFrom('event: message_start\n', '\n', '\r\n', ': comment\n', 'data\n'),
+  );
+  fc.assert(
+    fc.property(
+      fc.array(line, { maxLength: 30 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      fc.integer({ min: 21, max: 80 }),
+      (lines, cuts, max) => {
+        const bytes = enc.encode(lines.join(''));
+        const unbounded = decode([bytes], 1 << 30).events;
+        const { events } = skimmed(
+          splitAt(
+            bytes,
+            cuts.map((c) => c % (bytes.length + 1)),
+          ),
+          max,
+        );
+        assert.deepEqual(events, unbounded);
+      },
+    ),
+    { numRuns: 400 },
+  );
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { UsageTap } from '../../../src/usage/tap.ts';
 import { anthropic } from '../../../src/api/anthropic/index.ts';
-import { jsonFixture, JSON_HEADERS, outcome, runTap, sseFixture, SSE_HEADERS } from './helpers.ts';
+import { DECODE_LIMITS, jsonFixture, JSON_HEADERS, outcome, runTap, sseFixture, SSE_HEADERS } from './helpers.ts';
 import { SSE_CASES } from './sse-cases.ts';
 
 const message = jsonFixture('message.json');
@@ -157,12 +157,26 @@ test('2xx JSON without usage → no_usage_field; unknown content-type → unpars
 });
 
 test('no response at all → upstream_unreachable', async () => {
-  const tap = new UsageTap({ dialect: anthropic, route: 'metered', requestModel: 'm', maxJsonBodyBytes: 10, maxSseEventBytes: 10 });
+  const tap = new UsageTap({
+    dialect: anthropic,
+    route: 'metered',
+    requestModel: 'm',
+    maxJsonBodyBytes: 10,
+    maxSseEventBytes: 10,
+    ...DECODE_LIMITS,
+  });
   assert.deepEqual(await tap.finish('upstream_error'), outcome({ model: 'm', missingReason: 'upstream_unreachable' }));
 });
 
 test('finish is idempotent and data after finish is ignored', async () => {
-  const tap = new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1e6, maxSseEventBytes: 1e6 });
+  const tap = new UsageTap({
+    dialect: anthropic,
+    route: 'metered',
+    requestModel: null,
+    maxJsonBodyBytes: 1e6,
+    maxSseEventBytes: 1e6,
+    ...DECODE_LIMITS,
+  });
   tap.onResponseStart(200, SSE_HEADERS);
   tap.onData(sseFixture('basic-text.sse'));
   const a = tap.finish('complete');
@@ -189,15 +203,23 @@ test('an oversized SSE event is dropped and counted; the rest of the stream stil
   assert.equal(got.partial, false);
 });
 
-test('onData before onResponseStart, odd chunks and junk never throw', async () => {
-  const tap = new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1e6, maxSseEventBytes: 1e6 });
+test('onData before onResponseStart, odd chunks and junk never throw; a stream without message_start is incomplete', async () => {
+  const tap = new UsageTap({
+    dialect: anthropic,
+    route: 'metered',
+    requestModel: null,
+    maxJsonBodyBytes: 1e6,
+    maxSseEventBytes: 1e6,
+    ...DECODE_LIMITS,
+  });
   tap.onData(Buffer.from('early'));
   tap.onResponseStart(200, { 'content-type': ['text/event-stream'], 'content-encoding': undefined });
   tap.onData(Buffer.alloc(0));
   tap.onData(Buffer.from([0xff, 0xfe, 0x00, 0x0a, 0x0a]));
   tap.onData(Buffer.from('data: {"type":"message_delta","usage":{"output_tokens":3}}\n\n'));
   const got = await tap.finish('complete');
-  assert.equal(got.usage?.output, 3);
+  assert.equal(got.usage, null, 'a delta alone is not a message: its input is unknown');
+  assert.equal(got.missingReason, 'stream_incomplete');
   assert.deepEqual([...tap.anomalies], ['delta_before_start']);
 });
 
@@ -227,7 +249,14 @@ test('a large JSON body (members picked, not parsed whole) meters exactly like a
 
 test('finishNow: the outcome at once without a decoder (same as finish), null while a decoder must finish', async () => {
   const mk = () =>
-    new UsageTap({ dialect: anthropic, route: 'metered', requestModel: null, maxJsonBodyBytes: 1 << 20, maxSseEventBytes: 1 << 18 });
+    new UsageTap({
+      dialect: anthropic,
+      route: 'metered',
+      requestModel: null,
+      maxJsonBodyBytes: 1 << 20,
+      maxSseEventBytes: 1 << 18,
+      ...DECODE_LIMITS,
+    });
   const plain = mk();
   plain.onResponseStart(200, JSON_HEADERS);
   plain.onData(message);
