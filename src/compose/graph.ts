@@ -86,6 +86,7 @@ export function buildGraph(o: GraphOptions): Graph {
     new PoolForwarder({
       url: config.upstream.url,
       apiKey: config.upstream.api_key,
+      credentialHeaders: anthropic.credentialHeaders,
       headersTimeoutMs: config.upstream.headers_timeout_ms,
       bodyTimeoutMs: config.upstream.body_timeout_ms,
       connectTimeoutMs: config.upstream.connect_timeout_ms,
@@ -121,6 +122,10 @@ export function buildGraph(o: GraphOptions): Graph {
     logger,
     dialect: anthropic,
     forwarder,
+    access: {
+      injected: config.upstream.api_key !== null,
+      accepted: config.upstream.client_key_ids.length > 0 ? new Set(config.upstream.client_key_ids) : null,
+    },
     recorder,
     metrics,
     budgets: { gate, settles },
