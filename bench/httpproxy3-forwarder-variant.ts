@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { ProxyServer } from 'http-proxy-3';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { upstreamRequestHeaders } from '../src/upstream/headers.ts';
-import type { ForwardHooks, Forwarder, ForwarderOptions, ResponseEncoding } from '../src/upstream/forward.ts';
+import { credentialPolicy, type ForwardHooks, type Forwarder, type ForwarderOptions, type Outbound } from '../src/upstream/forward.ts';
+import type { CredentialPolicy } from '../src/upstream/headers.ts';
 import { upstreamFailure } from '../src/core/errors.ts';
 
 /**
@@ -16,11 +17,11 @@ export class HttpProxy3Forwarder implements Forwarder {
   readonly #proxy: ProxyServer;
   readonly #agent: http.Agent;
   readonly #target: URL;
-  readonly #opts: ForwarderOptions;
+  readonly #credentials: CredentialPolicy;
   readonly #inflight = new WeakMap<IncomingMessage, { hooks: ForwardHooks; cut: () => void }>();
 
   constructor(opts: ForwarderOptions) {
-    this.#opts = opts;
+    this.#credentials = credentialPolicy(opts);
     this.#target = new URL(opts.url);
     const isHttps = this.#target.protocol === 'https:';
     const agentOpts = { keepAlive: true, maxSockets: opts.connections };
@@ -49,13 +50,8 @@ export class HttpProxy3Forwarder implements Forwarder {
     });
   }
 
-  forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: Buffer | Readable | null,
-    hooks: ForwardHooks,
-    encoding: ResponseEncoding,
-  ): void {
+  forward(req: IncomingMessage, res: ServerResponse, out: Outbound, hooks: ForwardHooks): void {
+    const body = out.body;
     let settled = false;
     const end = (how: 'complete' | 'aborted') => {
       if (settled) return;
@@ -82,10 +78,12 @@ export class HttpProxy3Forwarder implements Forwarder {
     });
 
     req.headers = upstreamRequestHeaders(req.headers, {
-      upstreamHost: this.#target.host,
-      apiKey: this.#opts.apiKey,
-      identity: encoding === 'identity',
+      credentials: this.#credentials,
+      credential: out.credential,
+      identity: out.encoding === 'identity',
     });
+    // http-proxy-3 sends req.url: make it the canonical target the meter saw.
+    req.url = out.target;
     if (Buffer.isBuffer(body)) {
       req.headers['content-length'] = String(body.length);
     }

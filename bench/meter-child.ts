@@ -10,6 +10,7 @@
  *   REC_CONC, REC_LINGER, REC_BMAX  recorder concurrency, linger (ms) and batch size
  *   BENCH_CONFIG=FILE        a config file on top of the defaults, e.g. bench/budget-fits.yaml (a budget every request fits)
  */
+import { anthropic } from '../src/api/anthropic/index.ts';
 import { createApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/types.ts';
@@ -36,6 +37,7 @@ const { logger, log } = benchLogger(config.log.level);
 const options = {
   url: config.upstream.url,
   apiKey: config.upstream.api_key,
+  credentialHeaders: anthropic.credentialHeaders,
   headersTimeoutMs: config.upstream.headers_timeout_ms,
   bodyTimeoutMs: config.upstream.body_timeout_ms,
   connectTimeoutMs: config.upstream.connect_timeout_ms,
@@ -63,14 +65,14 @@ await serveChild(app.server, {
 /** Forwards as usual but never tells the exchange the response ended. */
 function withoutEnd(inner: Forwarder): Forwarder {
   return {
-    forward: (req, res, body, hooks, encoding) => {
+    forward: (req, res, out, hooks) => {
       const h: ForwardHooks = {
         onResponseStart: (s, hd) => hooks.onResponseStart(s, hd),
         onData: (c) => hooks.onData(c),
         onEnd: () => {},
         onError: (e) => hooks.onError(e),
       };
-      inner.forward(req, res, body, h, encoding);
+      inner.forward(req, res, out, h);
     },
     close: () => inner.close(),
   };

@@ -4,9 +4,8 @@ import type { TimerHandle } from './lib/clock.ts';
 import type { Config } from './config/types.ts';
 import { internalError } from './core/errors.ts';
 import { anthropic } from './api/anthropic/index.ts';
-import { handleProxied } from './http/pipeline.ts';
-import { handleAdmin, isAdminPath } from './http/admin.ts';
 import { drainServer } from './http/drain.ts';
+import { serve } from './http/serve.ts';
 import { sendProxyError } from './http/respond.ts';
 import { buildGraph, type Graph, type GraphOptions } from './compose/graph.ts';
 import { buildSnapshot } from './compose/snapshot.ts';
@@ -49,10 +48,9 @@ export function createApp(opts: AppOptions): App {
   const { redis, recorder, settles, forecasts } = g;
 
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    const path = req.url ?? '/';
-    const handler = isAdminPath(path) ? handleAdmin(g.admin, req, res) : handleProxied(g.pipeline, req, res);
-    handler.catch((err: unknown) => {
-      logger.error({ err: String(err), path }, 'internal error');
+    serve(g, req, res).catch((err: unknown) => {
+      // Not req.url: its query may hold a credential.
+      logger.error({ err: String(err), method: req.method }, 'internal error');
       sendProxyError(res, internalError(), 'req_meter_internal', anthropic);
     });
   });

@@ -19,6 +19,7 @@ import { FORECAST, runForecastCommand } from './commands/forecast.ts';
 import { REPORT, runReportCommand } from './commands/report.ts';
 import { BACKTEST, runBacktestCommand } from './commands/backtest.ts';
 import { SIMULATE, runSimulateCommand } from './commands/simulate.ts';
+import { KEY_ID, runKeyIdCommand } from './commands/key-id.ts';
 
 export const START = {
   name: 'start',
@@ -40,6 +41,7 @@ export const COMMANDS: readonly Command[] = [
   { spec: FORECAST, run: runForecastCommand },
   { spec: BACKTEST, run: runBacktestCommand },
   { spec: SIMULATE, run: runSimulateCommand },
+  { spec: KEY_ID, run: runKeyIdCommand },
 ];
 
 const USAGE = `claude-meter ${VERSION}: metering, budget and forecasting proxy for the Claude API

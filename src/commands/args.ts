@@ -46,6 +46,8 @@ export interface Parsed<S extends CommandSpec> {
 export interface Io {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** For the commands that read their input from a pipe (key-id). */
+  stdin?: NodeJS.ReadableStream;
 }
 
 export type Env = Record<string, string | undefined>;

@@ -92,6 +92,7 @@ export function buildGraph(o: GraphOptions): Graph {
     new PoolForwarder({
       url: config.upstream.url,
       apiKey: config.upstream.api_key,
+      credentialHeaders: anthropic.credentialHeaders,
       headersTimeoutMs: config.upstream.headers_timeout_ms,
       bodyTimeoutMs: config.upstream.body_timeout_ms,
       connectTimeoutMs: config.upstream.connect_timeout_ms,
@@ -130,6 +131,10 @@ export function buildGraph(o: GraphOptions): Graph {
     dialect: anthropic,
     forwarder,
     bodies,
+    access: {
+      injected: config.upstream.api_key !== null,
+      accepted: config.upstream.client_key_ids.length > 0 ? new Set(config.upstream.client_key_ids) : null,
+    },
     recorder,
     metrics,
     budgets: { gate, settles },

@@ -19,6 +19,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
   upstream: {
     url: 'https://api.anthropic.com',
     api_key: null, // null: forward the client's own credentials
+    client_key_ids: [], // empty: no list of accepted client keys (claude-meter key-id prints a key's id)
     headers_timeout_ms: 600_000, // 10 minutes, the Anthropic SDK's own default request timeout
     body_timeout_ms: 600_000, // 10 minutes between body chunks (long thinking pauses in SSE)
     connect_timeout_ms: 10_000, // 10 seconds

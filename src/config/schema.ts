@@ -1,6 +1,7 @@
 import type { BudgetConfig } from '../budget/types.ts';
 import { parseWindow, validTimezone } from '../budget/windows.ts';
 import { scaleDecimal } from '../core/decimal.ts';
+import { parseTarget } from '../core/target.ts';
 import { BUDGET_DEFAULTS, DEFAULTS, type ConfigBody } from './defaults.ts';
 import { joinIndex, joinKey } from './errors.ts';
 import { show, walk, type IntNode, type Issue, type ListOf, type ObjectOf, type WalkContext } from './walk.ts';
@@ -52,6 +53,18 @@ function checkBudget(b: BudgetConfig, path: string): Issue | undefined {
     if (!exact.ok) return { keyPath: joinKey(path, 'limit_usd'), reason: exact.reason };
   }
   if (b.limit_usd === null && b.limit_tokens === null) return { keyPath: path, reason: 'needs limit_usd or limit_tokens' };
+  return canonicalPaths(b.match.path, joinKey(joinKey(path, 'match'), 'path'));
+}
+
+/** Requests meet budgets by their canonical path (core/target.ts), so a filter spelled any other way would match nothing. */
+function canonicalPaths(paths: readonly string[], path: string): Issue | undefined {
+  for (const [i, p] of paths.entries()) {
+    const t = parseTarget(p);
+    if (t.kind === 'path' && t.path === p && t.query === '') continue;
+    const hint = t.kind === 'path' ? ` (did you mean '${t.path}'?)` : '';
+    const at = paths.length === 1 ? path : joinIndex(path, i);
+    return { keyPath: at, reason: `must be a canonical path without a query, as requests are matched, got ${show(p)}${hint}` };
+  }
   return undefined;
 }
 
@@ -136,8 +149,41 @@ function hostPorts(nodes: readonly unknown[], path: string): Issue | undefined {
   return undefined;
 }
 
+/** Key ids as `claude-meter key-id` prints them (http/identify.ts hashKey): never a raw key. */
+function keyIds(ids: readonly string[], path: string): Issue | undefined {
+  for (const [i, id] of ids.entries()) {
+    if (!KEY_ID.test(id)) {
+      // Not echoed: a raw key pasted here by mistake must not reach a log.
+      return {
+        keyPath: joinIndex(path, i),
+        reason: 'expected a key id (16 lower-case hex characters, as printed by `claude-meter key-id`)',
+      };
+    }
+  }
+  return undefined;
+}
+const KEY_ID = /^[0-9a-f]{16}$/;
+
+/**
+ * With upstream.api_key set and no client_key_ids, a client's key is checked by nobody, so any
+ * client can send a fresh one: a cap per key (scope per_key, or match.key) would be a cap the
+ * caller chooses. Refused rather than silently enforced on nobody.
+ */
+function verifiedKeys(c: ConfigBody): Issue | undefined {
+  if (c.upstream.api_key === null || c.upstream.client_key_ids.length > 0) return undefined;
+  const why = 'needs verified client keys: upstream.api_key is set and upstream.client_key_ids is empty, so any client can send any key';
+  for (const [i, b] of c.budgets.entries()) {
+    const at = joinIndex('budgets', i);
+    if (b.scope === 'per_key') return { keyPath: joinKey(at, 'scope'), reason: `per_key budget '${b.name}' ${why}` };
+    if (b.match.key.length > 0)
+      return { keyPath: joinKey(joinKey(at, 'match'), 'key'), reason: `budget '${b.name}' matching on key ${why}` };
+  }
+  return undefined;
+}
+
 export const configSchema: ObjectOf<ConfigBody> = {
   kind: 'object',
+  check: verifiedKeys,
   keys: {
     listen: {
       kind: 'object',
@@ -154,6 +200,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
       keys: {
         url: { kind: 'url', protocols: ['https:', 'http:'] },
         api_key: { kind: 'string', nullable: true },
+        client_key_ids: { kind: 'list', oneOrMany: true, items: { kind: 'string', nonEmpty: true }, check: keyIds },
         headers_timeout_ms: timeoutMs,
         body_timeout_ms: timeoutMs,
         connect_timeout_ms: timeoutMs,

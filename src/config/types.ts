@@ -20,6 +20,12 @@ export interface Config {
     url: string;
     /** When set, replaces the client's x-api-key / Authorization on the way out. */
     api_key: string | null;
+    /**
+     * Accepted client key ids (`claude-meter key-id` prints a key's): any other key, or none,
+     * gets a 401 and is never forwarded. Empty: no list; with api_key set, client keys are then
+     * an identity nobody checks (`unverified`), and per-key budgets are refused.
+     */
+    client_key_ids: string[];
     /** Max time to wait for response headers (ms). */
     headers_timeout_ms: number;
     /** Max idle time between body chunks (ms). */

@@ -48,9 +48,13 @@ export interface HeaderFacts {
 
 export interface Dialect {
   readonly name: string;
-  /** Called once per request; the answer travels with the exchange. */
+  /** Called once per request with the canonical path (core/target.ts); the answer travels with the exchange. */
   route(method: string, path: string): RouteKind;
   headerFacts(headers: Headers): HeaderFacts;
+  /** Request headers that carry a credential (lower-case), in order of preference; the proxy's own key is sent in the first. */
+  readonly credentialHeaders: readonly string[];
+  /** The secret a credential header's value carries (e.g. a bearer token): what identifies the caller. */
+  credentialSecret(header: string, value: string): string;
   /** Parses a request body's metered fields. Explicit, because it is a JSON parse. */
   requestFacts(body: Buffer): RequestFacts;
   /** The top-level members of a response body the readers below use (large bodies parse only these). */

@@ -22,6 +22,9 @@ export type ErrorCode =
   | 'budget_exhausted'
   | 'budget_store_unreachable'
   | 'request_bodies_full'
+  | 'invalid_target'
+  | 'conflicting_credentials'
+  | 'unknown_client_key'
   | 'internal';
 
 export class ProxyError extends Error {
@@ -82,6 +85,31 @@ export function budgetStoreUnreachable(): ProxyError {
       headers: { 'retry-after': '5', 'x-should-retry': 'true' },
     },
   );
+}
+
+/** A request target the proxy cannot read one way only (core/target.ts): refused before anything is forwarded. */
+export function invalidTarget(reason: string): ProxyError {
+  return new ProxyError('invalid_target', 400, 'invalid_request_error', `claude-meter: request target refused: ${reason}`, {
+    headers: { 'x-should-retry': 'false' },
+  });
+}
+
+/** Two different credentials on one request: the proxy would meter one while the upstream may read the other. */
+export function conflictingCredentials(): ProxyError {
+  return new ProxyError(
+    'conflicting_credentials',
+    400,
+    'invalid_request_error',
+    'claude-meter: the request carries more than one credential (x-api-key and Authorization, or a repeated or comma-separated value); send one',
+    { headers: { 'x-should-retry': 'false' } },
+  );
+}
+
+/** The proxy checks client keys against upstream.client_key_ids, and this one (or none) is not listed. */
+export function unknownClientKey(): ProxyError {
+  return new ProxyError('unknown_client_key', 401, 'authentication_error', 'claude-meter: invalid x-api-key', {
+    headers: { 'x-should-retry': 'false' },
+  });
 }
 
 export function internalError(): ProxyError {

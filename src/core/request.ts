@@ -2,7 +2,11 @@
 
 /** Who is calling, without ever holding the raw key. */
 export interface Caller {
-  /** First 16 hex chars of sha256(key): stable, short, not reversible. `anon` when no key was sent. */
+  /**
+   * First 16 hex chars of sha256(key): stable, short, not reversible. `anon` when no key was
+   * sent; `unverified` when the proxy sends its own key upstream and checks no client key list,
+   * so the client's key was checked by nobody and names nobody.
+   */
   keyId: string;
   /** `x-meter-tag`, sanitised; '' when absent. */
   tag: string;
@@ -27,3 +31,9 @@ export interface RequestFacts {
  * - `passthrough`: carries no usage by design (GET /v1/models …).
  */
 export type RouteKind = 'metered' | 'free' | 'unreported' | 'passthrough';
+
+/** The one client credential forwarded upstream, as sent: the header's lower-case name and its value. */
+export interface Credential {
+  header: string;
+  value: string;
+}

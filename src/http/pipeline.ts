@@ -1,5 +1,5 @@
 /**
- * One proxied request, in flow order:
+ * One proxied request, in flow order, from its canonical target (core/target.ts, parsed once by serve.ts):
  *   classify the route (dialect) → identify the caller → read the body (metered and free
  *   routes) → budget admission (metered routes, when budgets exist) → forward, the exchange
  *   observing the response → the exchange's end (price, record, budget settle, metrics, log).
@@ -7,12 +7,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PathTarget } from '../core/target.ts';
 import type { Forwarder } from '../upstream/forward.ts';
 import { requestBodiesFull } from '../core/errors.ts';
-import { identify } from './identify.ts';
+import { identify, type Access } from './identify.ts';
+import { sendProxyError } from './respond.ts';
 import { BodiesFull, type BodyBuffers, readRequestBody, type ReadBody } from './request-body.ts';
 import { Exchange, type ExchangeDeps, type PipelineSettings } from './exchange.ts';
-import { sendProxyError } from './respond.ts';
 
 export type { PipelineSettings } from './exchange.ts';
 
@@ -20,17 +21,26 @@ export interface PipelineDeps extends ExchangeDeps {
   forwarder: Forwarder;
   /** Request body bytes held by every request in flight (limits.max_buffered_request_bytes). */
   bodies: BodyBuffers;
+  /** Who checks client keys (restart-only: upstream.*). */
+  access: Access;
   /** The live settings; a reload swaps the whole snapshot. */
   settings(): PipelineSettings;
 }
 
-export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, target: PathTarget): Promise<void> {
   const t0 = deps.clock.monotonic();
   const ts = deps.clock.now();
   const settings = deps.settings();
   const method = req.method ?? 'GET';
-  const path = req.url ?? '/';
+  const path = target.path;
   const route = deps.dialect.route(method, path);
+  const who = identify(req, deps.dialect, deps.access);
+  if (!who.ok) {
+    // Refused before anything is read or forwarded: nobody was billed, so nothing is recorded.
+    sendProxyError(res, who.error, `req_meter_${randomUUID()}`, deps.dialect);
+    deps.logger.info({ method, path, status: who.error.status, code: who.error.code }, 'request refused');
+    return;
+  }
 
   let body: ReadBody | null = null;
   if (route === 'metered' || route === 'free') {
@@ -53,7 +63,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     method,
     path,
     route,
-    caller: identify(req.headers),
+    caller: who.caller,
     headers: deps.dialect.headerFacts(req.headers),
     body,
   });
@@ -68,5 +78,15 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   }
 
   exchange.startForwarding();
-  deps.forwarder.forward(req, res, body?.forward ?? null, exchange, route === 'metered' ? 'identity' : 'as-sent');
+  deps.forwarder.forward(
+    req,
+    res,
+    {
+      target: path + target.query,
+      credential: who.credential,
+      body: body?.forward ?? null,
+      encoding: route === 'metered' ? 'identity' : 'as-sent',
+    },
+    exchange,
+  );
 }

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Pool, util, type Dispatcher } from 'undici';
-import { upstreamRequestHeaders, isHopByHop } from './headers.ts';
+import { upstreamRequestHeaders, isHopByHop, connectionListed, type CredentialPolicy } from './headers.ts';
 import { upstreamFailure, type ProxyError } from '../core/errors.ts';
+import type { Credential } from '../core/request.ts';
 
 /**
  * What the pipeline learns about one forwarded exchange. Called in order:
@@ -21,6 +22,8 @@ export interface ForwardHooks {
 export interface ForwarderOptions {
   url: string;
   apiKey: string | null;
+  /** The dialect's credential headers (lower-case); the proxy's own key is sent in the first. */
+  credentialHeaders: readonly string[];
   /** Max wait for the upstream's response headers (ms); a model may think long before answering. */
   headersTimeoutMs: number;
   /** Max silence between response body chunks (ms). */
@@ -32,11 +35,28 @@ export interface ForwarderOptions {
 /** `identity`: ask the upstream for an uncompressed response (metered routes; see headers.ts). `as-sent`: the client's accept-encoding. */
 export type ResponseEncoding = 'identity' | 'as-sent';
 
+/** What the pipeline decided before forwarding: the target and credential it metered, and the body. */
+export interface Outbound {
+  /** The canonical path and query (core/target.ts), never the target as the client spelled it. */
+  target: string;
+  /** The one client credential to send; null when there is none or the proxy sends its own key. */
+  credential: Credential | null;
+  /** The already-read request body (sent byte-identical), or null to stream `req` through. */
+  body: Buffer | Readable | null;
+  encoding: ResponseEncoding;
+}
+
 /** What the pipeline forwards through; injectable so benchmarks can swap the engine under the real wiring. */
 export interface Forwarder {
-  /** `body`: the already-read request body (sent byte-identical), or null to stream `req` through. */
-  forward(req: IncomingMessage, res: ServerResponse, body: Buffer | Readable | null, hooks: ForwardHooks, encoding: ResponseEncoding): void;
+  forward(req: IncomingMessage, res: ServerResponse, out: Outbound, hooks: ForwardHooks): void;
   close(): void;
+}
+
+/** The header policy of a forwarder's options. */
+export function credentialPolicy(opts: Pick<ForwarderOptions, 'apiKey' | 'credentialHeaders'>): CredentialPolicy {
+  const keyHeader = opts.credentialHeaders[0];
+  if (keyHeader === undefined) throw new Error('a dialect names at least one credential header');
+  return { headers: new Set(opts.credentialHeaders), keyHeader, apiKey: opts.apiKey };
 }
 
 /**
@@ -48,14 +68,14 @@ export interface Forwarder {
 export class PoolForwarder implements Forwarder {
   readonly #pool: Pool;
   readonly #host: string;
-  readonly #apiKey: string | null;
+  readonly #credentials: CredentialPolicy;
   /** A path prefix in upstream.url (a relay mounted under /anthropic), prepended to every request path. */
   readonly #prefix: string;
 
   constructor(opts: ForwarderOptions) {
     const target = new URL(opts.url);
     this.#host = target.host;
-    this.#apiKey = opts.apiKey;
+    this.#credentials = credentialPolicy(opts);
     this.#prefix = target.pathname.replace(/\/$/, '');
     this.#pool = new Pool(target.origin, {
       connections: opts.connections,
@@ -66,15 +86,14 @@ export class PoolForwarder implements Forwarder {
     });
   }
 
-  forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: Buffer | Readable | null,
-    hooks: ForwardHooks,
-    encoding: ResponseEncoding,
-  ): void {
+  forward(req: IncomingMessage, res: ServerResponse, out: Outbound, hooks: ForwardHooks): void {
     const host = this.#host;
-    const headers = upstreamRequestHeaders(req.headers, { upstreamHost: host, apiKey: this.#apiKey, identity: encoding === 'identity' });
+    const body = out.body;
+    const headers = upstreamRequestHeaders(req.headers, {
+      credentials: this.#credentials,
+      credential: out.credential,
+      identity: out.encoding === 'identity',
+    });
     if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
     const handler = new UpstreamHandler(res, hooks, host);
     (res as HandledResponse)[HANDLER] = handler;
@@ -85,7 +104,7 @@ export class PoolForwarder implements Forwarder {
     if (res.destroyed || res.socket?.destroyed === true) handler.clientClosed();
     this.#pool.dispatch(
       {
-        path: this.#prefix + (req.url ?? '/'),
+        path: this.#prefix + out.target,
         method: req.method ?? 'GET',
         headers: headers as Record<string, string | string[]>,
         body: body ?? (hasBody(req) ? req : null),
@@ -213,14 +232,22 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
 /**
  * The upstream's raw response headers as the client's header object: lower-case names
  * (undici's interned names for the common ones), repeated names as arrays, hop-by-hop
- * headers left out (Node frames the body itself). The same object is what the usage tap
- * reads content-type and content-encoding from.
+ * headers left out (Node frames the body itself), and so are the headers the upstream's
+ * Connection header names (RFC 9110 §7.6.1: they were for this hop only). The same object
+ * is what the usage tap reads content-type and content-encoding from.
  */
 export function clientHeaders(raw: readonly (Buffer | string)[]): IncomingHttpHeaders {
   const out: Record<string, string | string[]> = {};
+  let connection: string[] | null = null;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = util.headerNameToString(raw[i]!);
-    if (isHopByHop(name)) continue;
+    if (isHopByHop(name)) {
+      if (name === 'connection') {
+        const listed = raw[i + 1]!.toString('latin1');
+        if (!ONLY_HOP_BY_HOP.has(listed)) (connection ??= []).push(listed);
+      }
+      continue;
+    }
     const value = raw[i + 1]!.toString('latin1');
     if (!Object.hasOwn(out, name)) {
       // A header literally named __proto__ must become a field, not the object's prototype.
@@ -232,5 +259,16 @@ export function clientHeaders(raw: readonly (Buffer | string)[]): IncomingHttpHe
     if (typeof prev === 'string') out[name] = [prev, value];
     else prev.push(value);
   }
+  if (connection !== null) dropListed(out, connection);
   return out;
+}
+
+/** The Connection values nearly every response carries, which name nothing to remove. */
+const ONLY_HOP_BY_HOP: ReadonlySet<string> = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close']);
+
+/** Removes the headers a Connection header names; rare beyond `keep-alive`/`close`, so `delete` costs nothing on the common path. */
+function dropListed(out: Record<string, string | string[]>, connection: string[]): void {
+  for (const name of connectionListed(connection) ?? []) {
+    if (!isHopByHop(name) && Object.hasOwn(out, name)) delete out[name];
+  }
 }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Credential } from '../core/request.ts';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection, not the message:
@@ -24,37 +25,49 @@ const OWN_PREFIX = 'x-meter-';
 /** undici sets Host from the pool's origin; `expect: 100-continue` is refused by undici and never needed here. */
 const SET_BY_US = new Set(['host', 'expect']);
 
-/** Header names listed in a Connection header value, or null when there is none. */
-function connectionListed(conn: string | string[] | undefined): Set<string> | null {
-  if (typeof conn !== 'string') return null;
+/** Header names listed in a Connection header value (lower-case), or null when there is none. */
+export function connectionListed(conn: string | string[] | undefined): Set<string> | null {
+  if (conn === undefined) return null;
   const listed = new Set<string>();
-  for (const name of conn.split(',')) listed.add(name.trim().toLowerCase());
+  for (const line of typeof conn === 'string' ? [conn] : conn) for (const name of line.split(',')) listed.add(name.trim().toLowerCase());
   return listed;
+}
+
+/** Who the upstream hears from: the credential headers the dialect names, and the one credential to send. */
+export interface CredentialPolicy {
+  /** Every header that carries a credential (lower-case): none of the client's is copied as sent. */
+  headers: ReadonlySet<string>;
+  /** The header the proxy's own key goes in. */
+  keyHeader: string;
+  /** The proxy's own key (upstream.api_key), sent instead of any client credential; null: the client's. */
+  apiKey: string | null;
 }
 
 /**
  * Builds the header set sent upstream. Pure: returns a new object.
  * Headers named in the client's Connection header are stripped too, so a client
  * cannot smuggle a hop-by-hop header through under another name.
+ * Credentials: every client credential header is dropped, then exactly one is sent: the
+ * proxy's own key, or the one credential identification chose (http/identify.ts), so the
+ * key the upstream reads is the key the proxy metered.
  * Skips rather than deletes: `delete` would turn the object into a slow dictionary
  * that undici then iterates on every request.
  */
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
-  opts: { upstreamHost: string; apiKey: string | null; identity?: boolean },
+  opts: { credentials: CredentialPolicy; credential: Credential | null; identity?: boolean },
 ): IncomingHttpHeaders {
   const listed = connectionListed(incoming['connection']);
-  const apiKey = opts.apiKey;
+  const { headers: credentialHeaders, keyHeader, apiKey } = opts.credentials;
   const out: IncomingHttpHeaders = {};
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
     if (value === undefined || HOP_BY_HOP.has(name) || SET_BY_US.has(name) || name.startsWith(OWN_PREFIX)) continue;
-    if (listed?.has(name)) continue;
-    // An injected key replaces whatever the client sent, so client keys never reach the upstream.
-    if (apiKey !== null && name === 'authorization') continue;
+    if (listed?.has(name) || credentialHeaders.has(name)) continue;
     out[name] = value;
   }
-  if (apiKey !== null) out['x-api-key'] = apiKey;
+  if (apiKey !== null) out[keyHeader] = apiKey;
+  else if (opts.credential !== null) out[opts.credential.header] = opts.credential.value;
   // Metered responses are asked for uncompressed: decoding a gzip copy to read its usage cost
   // ~180 µs of CPU per response (bench/tap-encoding.ts), more than all the rest of metering;
   // identity costs only bytes on the wire. The tap still decodes if an upstream compresses anyway.

@@ -20,6 +20,7 @@ test('a client gone before forwarding is not sent upstream, ends as aborted, and
   const forwarder = new PoolForwarder({
     url: up.url,
     apiKey: null,
+    credentialHeaders: ['x-api-key', 'authorization'],
     headersTimeoutMs: 5000,
     bodyTimeoutMs: 5000,
     connectTimeoutMs: 1000,
@@ -40,11 +41,12 @@ test('a client gone before forwarding is not sent upstream, ends as aborted, and
   const arrived = new Promise<void>((r) => (arrive = r));
   const server = http.createServer((req, res) => {
     const body = Buffer.from('{"model":"claude-sonnet-4-5","max_tokens":1,"messages":[]}');
-    if (!first) return forwarder.forward(req, res, body, hooks(), 'identity');
+    const out = { target: '/v1/messages', credential: null, body, encoding: 'identity' } as const;
+    if (!first) return forwarder.forward(req, res, out, hooks());
     first = false;
     arrive();
     // Forward only after the client has gone, as after an admission that outlasted it.
-    res.once('close', () => setImmediate(() => forwarder.forward(req, res, body, hooks(), 'identity')));
+    res.once('close', () => setImmediate(() => forwarder.forward(req, res, out, hooks())));
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -83,7 +83,8 @@ test('a configured upstream api_key replaces the client credentials', async (t) 
   const { url } = await startProxy(t, { upstream: up.url, config: { upstream: { api_key: 'sk-injected' } } });
   await fetch(`${url}/v1/messages`, {
     method: 'POST',
-    headers: { 'x-api-key': 'client-key', authorization: 'Bearer client-token' },
+    // The same key twice is one credential; both headers are replaced.
+    headers: { 'x-api-key': 'client-token', authorization: 'Bearer client-token' },
     body: JSON.stringify({ model: SONNET, max_tokens: 5, messages: [] }),
   }).then((r) => r.arrayBuffer());
   assert.equal(up.received[0]?.headers['x-api-key'], 'sk-injected');

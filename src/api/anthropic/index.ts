@@ -1,6 +1,7 @@
 /** The Anthropic Messages API as a Dialect: everything the proxy knows about its wire format. */
 import type { Dialect, EventKind } from '../../core/dialect.ts';
 import type { ErrorType } from '../../core/errors.ts';
+import { CREDENTIAL_HEADERS, credentialSecret } from './credentials.ts';
 import { route } from './routes.ts';
 import { headerFacts, requestFacts } from './request.ts';
 import { MessageUsageAccumulator } from './stream.ts';
@@ -18,6 +19,8 @@ export const anthropic: Dialect = {
   name: 'anthropic',
   route,
   headerFacts,
+  credentialHeaders: CREDENTIAL_HEADERS,
+  credentialSecret,
   requestFacts,
   responseMembers: new Set(['usage', 'model', 'id', 'stop_reason', 'error']),
   readBody: parseMessageBody,

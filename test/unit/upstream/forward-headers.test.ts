@@ -34,6 +34,26 @@ test('names are lower-cased, repeats become arrays in order, hop-by-hop headers 
   assert.deepEqual({ ...h }, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'], 'request-id': 'req_1' });
 });
 
+test('headers the upstream names in its Connection header are left out too (RFC 9110 §7.6.1), in any case and any line', () => {
+  const h = clientHeaders(
+    raw(
+      'Connection',
+      'close, X-Upstream-Secret',
+      'x-upstream-secret',
+      's',
+      'X-Kept',
+      'k',
+      'connection',
+      ' Set-Cookie ',
+      'Set-Cookie',
+      'a=1',
+    ),
+  );
+  assert.deepEqual({ ...h }, { 'x-kept': 'k' });
+  // The usual keep-alive value names nothing else.
+  assert.deepEqual({ ...clientHeaders(raw('Connection', 'keep-alive', 'x-kept', 'k')) }, { 'x-kept': 'k' });
+});
+
 test('a header named __proto__ or constructor is a plain field, never the prototype', () => {
   const h = clientHeaders(raw('__proto__', 'x', 'constructor', 'y', 'toString', 'z', 'toString', 'w'));
   assert.equal(Object.getPrototypeOf(h), Object.prototype);
@@ -48,7 +68,7 @@ test('values are latin1, byte for byte (obs-text survives)', () => {
   assert.equal(h['x-odd'], 'a\u00e9\u00ff');
 });
 
-test('property: equals undici parseHeaders minus the hop-by-hop names', () => {
+test('property: equals undici parseHeaders minus the hop-by-hop names and those Connection names', () => {
   const name = fc.oneof(
     fc.constantFrom(
       'content-type',
@@ -68,7 +88,11 @@ test('property: equals undici parseHeaders minus the hop-by-hop names', () => {
     fc.property(fc.array(fc.tuple(name, value), { maxLength: 20 }), (pairs) => {
       const flat = pairs.flatMap(([n, v]) => [Buffer.from(n, 'latin1'), v]);
       const want = util.parseHeaders(flat) as Record<string, unknown>;
-      for (const h of HOP_BY_HOP) delete want[h];
+      const named = pairs
+        .filter(([n]) => n.toLowerCase() === 'connection')
+        .flatMap(([, v]) => v.toString('latin1').split(','))
+        .map((n) => n.trim().toLowerCase());
+      for (const h of [...HOP_BY_HOP, ...named]) delete want[h];
       assert.deepEqual({ ...clientHeaders(flat) }, { ...want });
     }),
   );

@@ -2,10 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
-import { isHopByHop, upstreamRequestHeaders } from '../../../src/upstream/headers.ts';
+import { isHopByHop, upstreamRequestHeaders, type CredentialPolicy } from '../../../src/upstream/headers.ts';
+import { credentialPolicy } from '../../../src/upstream/forward.ts';
+import { anthropic } from '../../../src/api/anthropic/index.ts';
 import { HOP_BY_HOP } from '../../helpers/hop-by-hop.ts';
 
-const UPSTREAM = { upstreamHost: 'api.anthropic.com', apiKey: null };
+const policy = (apiKey: string | null): CredentialPolicy => credentialPolicy({ apiKey, credentialHeaders: anthropic.credentialHeaders });
+/** The client's own key, as identification chose it. */
+const UPSTREAM = { credentials: policy(null), credential: { header: 'x-api-key', value: 'sk-client' } };
 
 /** What a client's SDK sends (Node lower-cases incoming names). */
 const CLIENT: IncomingHttpHeaders = {
@@ -52,13 +56,21 @@ test('headers named in Connection are dropped too, whatever their case and spaci
   assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, 'x-secret': 's' }, UPSTREAM), { ...CLIENT, 'x-secret': 's' });
 });
 
-test('without an injected key the client credentials pass through', () => {
-  const incoming: IncomingHttpHeaders = { ...CLIENT, authorization: 'Bearer client-token' };
-  assert.deepEqual(upstreamRequestHeaders(incoming, UPSTREAM), incoming);
+test('without an injected key exactly the chosen client credential is sent, whatever else the client sent', () => {
+  const { 'x-api-key': _key, ...withoutKey } = CLIENT;
+  const incoming: IncomingHttpHeaders = { ...CLIENT, 'x-api-key': 'sk-client, sk-client', authorization: 'Bearer sk-client' };
+  assert.deepEqual(upstreamRequestHeaders(incoming, UPSTREAM), CLIENT);
+  const bearer = { header: 'authorization', value: 'Bearer client-token' };
+  assert.deepEqual(upstreamRequestHeaders({ ...withoutKey, authorization: 'Bearer client-token' }, { ...UPSTREAM, credential: bearer }), {
+    ...withoutKey,
+    authorization: 'Bearer client-token',
+  });
+  // No credential chosen: none is sent.
+  assert.deepEqual(upstreamRequestHeaders(CLIENT, { ...UPSTREAM, credential: null }), withoutKey);
 });
 
 test('an injected upstream key replaces the client credentials: x-api-key is ours, authorization is dropped', () => {
-  const opts = { ...UPSTREAM, apiKey: 'sk-upstream' };
+  const opts = { credentials: policy('sk-upstream'), credential: null };
   const { 'x-api-key': _key, ...withoutKey } = CLIENT;
   assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, authorization: 'Bearer client-token' }, opts), {
     ...withoutKey,

@@ -1,0 +1,15 @@
+/**
+ * Where an Anthropic client puts its key: `x-api-key` (API keys), or `Authorization: Bearer`
+ * (OAuth and token auth). The upstream may read either, so the proxy treats both as the
+ * caller's credential: it identifies from them, refuses two different ones, and forwards one.
+ */
+
+/** Lower-case header names, in the order the proxy prefers them; the proxy's own key (upstream.api_key) is sent in the first. */
+export const CREDENTIAL_HEADERS: readonly string[] = Object.freeze(['x-api-key', 'authorization']);
+
+const BEARER = /^bearer\s+/i;
+
+/** The secret a credential header carries: the token of `Bearer <token>`, any other value whole. */
+export function credentialSecret(header: string, value: string): string {
+  return header === 'authorization' && BEARER.test(value) ? value.replace(BEARER, '') : value;
+}
