@@ -31,6 +31,7 @@ const REAL_TIME: Readonly<Record<string, string>> = {
   'test/integration/sdk-messages.test.ts': 'the record is made after the client has read the gzipped body: waits for it',
   'test/redis/budget-admission.test.ts': 'stops a real Redis once requests wait in real proxies',
   'test/redis/budget-store-down.test.ts': 'settles queued and retried across a real Redis stop and restart',
+  'test/faults/redis-unreachable-at-start.test.ts': 'waits for a Redis started after the proxy to receive the replayed journal',
   'test/redis/proxy-redis.test.ts': 'records journaled and replayed across a real Redis restart',
   'test/redis/recorder.test.ts': 'the recorder against a real Redis that is stopped, killed and restarted',
   'test/redis/redis-store.test.ts': 'Redis expires keys on its own clock, and reconnects after a restart',
