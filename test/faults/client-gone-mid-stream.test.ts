@@ -1,7 +1,8 @@
 /**
  * A client that leaves in the middle of a stream: the proxy stops the upstream request (the
  * mock sees its connection closed before the stream's end), and the record is partial with
- * the usage seen so far; the store and the budget hold exactly that.
+ * the usage seen so far and the output estimated from the content streamed; the store and the
+ * budget hold exactly that.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,11 +11,11 @@ import { startMockAnthropic, type MockUsage } from '../helpers/mock-anthropic.ts
 import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { within } from '../helpers/wait.ts';
-import { bill, billOf, globalBudget, SONNET, storeTotals } from '../helpers/ledger.ts';
+import { assertEstimateBound, billOf, cutStream, estimatedBill, globalBudget, SONNET, storeTotals } from '../helpers/ledger.ts';
 
 const USAGE: MockUsage = { input_tokens: 5000, output_tokens: 700, cache_read_input_tokens: 1000 };
 
-test('client gone mid-stream: the upstream request is stopped, the record is partial with the usage seen, budget settled on it', async (t) => {
+test('client gone mid-stream: the upstream request is stopped, the record is partial with the usage seen and the output estimated, budget settled on it', async (t) => {
   const up = await startMockAnthropic(t);
   // The rest of the stream is held until the proxy closes the connection, which it must.
   up.setScenario(() => ({ kind: 'stream-cut', usage: USAGE, deltas: 2, end: 'hold' }));
@@ -47,10 +48,13 @@ test('client gone mid-stream: the upstream request is stopped, the record is par
   assert.equal(r?.partial, true);
   assert.equal(r?.usage?.input, 5000, "message_start's input tokens");
   assert.equal(r?.usage?.cacheRead, 1000);
-  // EXTEND (part C): output is message_start's placeholder today; with the estimate of the
-  // output streamed so far (two deltas here), assert that estimate and the `estimated` flag.
-  assert.equal(r?.usage?.output, 1);
-  const billed = bill(up.billed);
+  // message_start's placeholder of 1, plus the estimate of the two deltas ("one ", "two ") streamed after it.
+  const cut = cutStream(up.sent[0] as Buffer);
+  assert.equal(r?.messageId, cut.messageId);
+  assert.equal(r?.estimated, true);
+  assert.equal(r?.usage?.output, 1 + cut.estimate);
+  assertEstimateBound((r?.usage?.output ?? 0) - 1, cut);
+  const billed = estimatedBill(up.billed, [cut]);
   assert.deepEqual(billOf(await storeTotals(app.store)), billed);
   assert.deepEqual(await globalBudget(app, 'day'), { spentPico: Number(billed.costPicoUsd), reservedPico: 0 });
 });

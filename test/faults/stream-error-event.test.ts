@@ -1,8 +1,8 @@
 /**
  * Anthropic can end a 200 stream with `event: error` (`overloaded_error`) after some content:
  * the client receives the stream byte for byte, error event included (the SDK raises it), and
- * the record is partial, names the error type and carries the usage seen; the store and the
- * budget hold exactly that usage.
+ * the record is partial, names the error type and carries the usage seen, its output estimated
+ * from the content streamed; the store and the budget hold exactly that usage.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,11 +10,11 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic, type MockUsage } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
-import { bill, billOf, globalBudget, SONNET, storeTotals } from '../helpers/ledger.ts';
+import { assertEstimateBound, billOf, cutStream, estimatedBill, globalBudget, SONNET, storeTotals } from '../helpers/ledger.ts';
 
 const USAGE: MockUsage = { input_tokens: 4321, output_tokens: 80, cache_creation_input_tokens: 500 };
 
-test('event: error mid-stream: delivered byte for byte, raised by the SDK; the record is partial with the error type and the usage seen', async (t) => {
+test('event: error mid-stream: delivered byte for byte, raised by the SDK; the record is partial with the error type, the usage seen and the output estimated', async (t) => {
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'stream-error', usage: USAGE }));
   const { app, url } = await startProxy(t, {
@@ -41,17 +41,22 @@ test('event: error mid-stream: delivered byte for byte, raised by the SDK; the r
   await app.flush();
   const records = await app.store.recent(10);
   assert.equal(records.length, 2);
+  const cuts = up.sent.map(cutStream);
   for (const r of records) {
     assert.equal(r.status, 200);
     assert.equal(r.partial, true);
     assert.equal(r.errorType, 'overloaded_error');
     assert.equal(r.usage?.input, 4321);
     assert.equal(r.usage?.cacheCreation, 500);
-    // EXTEND (part C): output is message_start's placeholder today (no message_delta came); with
-    // the estimate of the output streamed so far, assert that estimate and the `estimated` flag.
-    assert.equal(r.usage?.output, 1);
+    // No message_delta came: message_start's placeholder of 1, plus the estimate of the four
+    // deltas ("one ", "two ", "three ", "four") streamed before the error.
+    const cut = cuts.find((c) => c.messageId === r.messageId);
+    assert.ok(cut !== undefined, `a stream the mock sent for ${r.messageId}`);
+    assert.equal(r.estimated, true);
+    assert.equal(r.usage?.output, 1 + cut.estimate);
+    assertEstimateBound((r.usage?.output ?? 0) - 1, cut);
   }
-  const billed = bill(up.billed);
+  const billed = estimatedBill(up.billed, cuts);
   assert.deepEqual(billOf(await storeTotals(app.store)), billed);
   assert.deepEqual(await globalBudget(app, 'day'), { spentPico: Number(billed.costPicoUsd), reservedPico: 0 });
 });

@@ -2,8 +2,9 @@
  * The upstream starts a stream and then goes silent: after `upstream.body_timeout_ms` without
  * a byte the proxy closes the upstream request (the mock sees the connection go) and cuts the
  * client's stream, which the client sees as an error after the events sent so far; the record
- * is partial with the usage seen, and the store and the budget hold exactly that. The timeout
- * is undici's own timer, so it runs in real time: 300 ms.
+ * is partial with the usage seen and the output estimated from the content streamed after it,
+ * and the store and the budget hold exactly that. The timeout is undici's own timer, so it runs
+ * in real time: 300 ms.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,11 +13,11 @@ import { startMockAnthropic, type MockUsage } from '../helpers/mock-anthropic.ts
 import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { within } from '../helpers/wait.ts';
-import { bill, billOf, globalBudget, SONNET, storeTotals } from '../helpers/ledger.ts';
+import { assertEstimateBound, billOf, cutStream, estimatedBill, globalBudget, SONNET, storeTotals } from '../helpers/ledger.ts';
 
 const USAGE: MockUsage = { input_tokens: 777, output_tokens: 90 };
 
-test('body stall: the stream is cut after body_timeout_ms, the upstream request closed, the record partial with the usage seen', async (t) => {
+test('body stall: the stream is cut after body_timeout_ms, the upstream request closed, the record partial with the usage seen and the output estimated', async (t) => {
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'stream-cut', usage: USAGE, deltas: 1, end: 'stall' }));
   const { app, url } = await startProxy(t, {
@@ -42,10 +43,14 @@ test('body stall: the stream is cut after body_timeout_ms, the upstream request 
   assert.equal(r?.status, 200);
   assert.equal(r?.partial, true);
   assert.equal(r?.usage?.input, 777, "message_start's input tokens");
-  // EXTEND (part C): output is message_start's placeholder today; with the estimate of the
-  // output streamed so far, assert that estimate here and the record's `estimated` flag.
-  assert.equal(r?.usage?.output, 1);
-  const billed = bill(up.billed);
+  // message_start's placeholder of 1, plus the estimate of the one delta ("one ") streamed after it.
+  const cut = cutStream(up.sent[0] as Buffer);
+  assert.equal(r?.messageId, cut.messageId);
+  assert.equal(r?.estimated, true);
+  assert.equal(r?.usage?.output, 1 + cut.estimate);
+  assertEstimateBound((r?.usage?.output ?? 0) - 1, cut);
+  // The store and the budget hold the reported usage plus the estimate, priced.
+  const billed = estimatedBill(up.billed, [cut]);
   assert.deepEqual(billOf(await storeTotals(app.store)), billed);
   assert.deepEqual(await globalBudget(app, 'day'), { spentPico: Number(billed.costPicoUsd), reservedPico: 0 });
 });

@@ -1,8 +1,8 @@
 /**
  * The upstream's connection drops in the middle of a stream (a reset, a crashed upstream):
  * the client gets every byte sent before the drop and then sees its stream cut, never a clean
- * end; the record is partial and carries the usage seen (message_start's input tokens); the
- * store and the budget hold exactly that.
+ * end; the record is partial and carries the usage seen (message_start's input tokens) with the
+ * output estimated from the content streamed; the store and the budget hold exactly that.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,11 +10,11 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic, type MockUsage } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
-import { bill, billOf, globalBudget, SONNET, storeTotals } from '../helpers/ledger.ts';
+import { assertEstimateBound, billOf, cutStream, estimatedBill, globalBudget, SONNET, storeTotals } from '../helpers/ledger.ts';
 
 const USAGE: MockUsage = { input_tokens: 321, output_tokens: 50, cache_read_input_tokens: 40 };
 
-test('upstream resets mid-stream: the client sees the bytes then the cut; the record is partial with the usage seen; budget settled on it', async (t) => {
+test('upstream resets mid-stream: the client sees the bytes then the cut; the record is partial with the usage seen and the output estimated; budget settled on it', async (t) => {
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'stream-cut', usage: USAGE, deltas: 2, end: 'drop' }));
   const { app, url } = await startProxy(t, {
@@ -50,6 +50,7 @@ test('upstream resets mid-stream: the client sees the bytes then the cut; the re
   await app.flush();
   const records = await app.store.recent(10);
   assert.equal(records.length, 2);
+  const cuts = up.sent.map(cutStream);
   for (const r of records) {
     assert.equal(r.status, 200);
     assert.equal(r.stream, true);
@@ -57,11 +58,14 @@ test('upstream resets mid-stream: the client sees the bytes then the cut; the re
     assert.equal(r.usageMissing, null);
     assert.equal(r.usage?.input, 321, "message_start's input tokens");
     assert.equal(r.usage?.cacheRead, 40);
-    // EXTEND (part C): output is message_start's placeholder today; with the estimate of the
-    // output streamed so far, assert that estimate here and the record's `estimated` flag.
-    assert.equal(r.usage?.output, 1);
+    // message_start's placeholder of 1, plus the estimate of the two deltas ("one ", "two ") streamed after it.
+    const cut = cuts.find((c) => c.messageId === r.messageId);
+    assert.ok(cut !== undefined, `a stream the mock sent for ${r.messageId}`);
+    assert.equal(r.estimated, true);
+    assert.equal(r.usage?.output, 1 + cut.estimate);
+    assertEstimateBound((r.usage?.output ?? 0) - 1, cut);
   }
-  const billed = bill(up.billed);
-  assert.deepEqual(billOf(await storeTotals(app.store)), billed, 'the store holds exactly the usage the upstream reported');
-  assert.deepEqual(await globalBudget(app, 'day'), { spentPico: Number(billed.costPicoUsd), reservedPico: 0 }, 'settled on the usage seen');
+  const billed = estimatedBill(up.billed, cuts);
+  assert.deepEqual(billOf(await storeTotals(app.store)), billed, 'the store holds the usage the upstream reported plus the estimate');
+  assert.deepEqual(await globalBudget(app, 'day'), { spentPico: Number(billed.costPicoUsd), reservedPico: 0 }, 'settled on the estimate');
 });

@@ -3,7 +3,11 @@
  * upstream (the usage its answers reported, priced here from the published price list, not by
  * claude-meter's pricer), and the store's totals summed over every bucket, both as token
  * counts by kind and exact pico-USD; and a global budget's spend as the ledger holds it.
+ * For a stream cut short the store holds the usage reported plus an estimate of the output
+ * streamed after it: cutStream() computes that estimate from the mock's bytes by the documented
+ * rule, and estimatedBill() prices it.
  */
+import assert from 'node:assert/strict';
 import type { App } from '../../src/app.ts';
 import { TOKEN_KINDS, type TokenKind } from '../../src/core/usage.ts';
 import { emptyTotals, type MeterStore, type Totals } from '../../src/store/types.ts';
@@ -78,4 +82,59 @@ export async function globalBudget(app: App, name: string, now = Date.now()): Pr
   if (ref === undefined) throw new Error(`no global budget named ${name}`);
   const [st] = await app.gate.ledger.state([ref], now);
   return { spentPico: st?.spentPico ?? 0, reservedPico: st?.reservedPico ?? 0 };
+}
+
+/** One stream the mock cut short, read back from the bytes it sent. */
+export interface CutStream {
+  /** message_start's `message.id`, to pair the stream with its record. */
+  messageId: string;
+  /** The output a stream cut short is charged for beyond its last reported count, by the documented method. */
+  estimate: number;
+  /** The output tokens the mock streamed after that count: one per text delta (each a short English word, a single token). */
+  tokens: number;
+}
+
+/**
+ * The documented estimate (docs/metering.md, "The output of a stream cut short"), mirrored from
+ * the rule and the mock's bytes rather than taken from claude-meter's code: each
+ * `content_block_delta` event's data length minus its smallest envelope, the 80 characters of
+ * `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}`, summed over
+ * the deltas after the last `message_delta` (whose output_tokens counts what came before), ÷ 3,
+ * rounded up.
+ */
+export function cutStream(sent: Buffer): CutStream {
+  let messageId = '';
+  let chars = 0;
+  let tokens = 0;
+  for (const frame of sent.toString('utf8').split('\n\n')) {
+    const event = /^event: (.*)$/m.exec(frame)?.[1];
+    const data = /^data: (.*)$/m.exec(frame)?.[1] ?? '';
+    if (event === 'message_start') messageId = (JSON.parse(data) as { message: { id: string } }).message.id;
+    if (event === 'message_delta') [chars, tokens] = [0, 0];
+    if (event !== 'content_block_delta') continue;
+    chars += Math.max(0, data.length - 80);
+    tokens += 1;
+  }
+  return { messageId, estimate: Math.ceil(chars / 3), tokens };
+}
+
+/**
+ * What the store and the budget hold for answers whose streams were cut: each answer's billed
+ * usage (what it reported on the wire) with its output raised by its cut stream's estimate,
+ * priced like bill(). `cuts[i]` is the stream of `billed[i]`.
+ */
+export function estimatedBill(billed: readonly MockUsage[], cuts: readonly CutStream[]): Bill {
+  assert.equal(cuts.length, billed.length, 'one cut stream per billed answer');
+  return bill(billed.map((u, i) => ({ ...u, output_tokens: u.output_tokens + (cuts[i]?.estimate ?? 0) })));
+}
+
+/**
+ * The documented bound on the output recorded for what a cut stream sent after its last count:
+ * never below the tokens streamed (a budget is not undercharged), at most 1.5 times them (for
+ * English words of 3.5 to 4.5 characters a token, as the mock streams) plus 1 for the rounding up.
+ */
+export function assertEstimateBound(recorded: number, c: CutStream): void {
+  assert.ok(c.tokens > 0, 'the mock streamed content before the cut');
+  assert.ok(recorded >= c.tokens, `estimated ${recorded} output tokens for ${c.tokens} streamed: never under`);
+  assert.ok(recorded <= 1.5 * c.tokens + 1, `estimated ${recorded} output tokens for ${c.tokens} streamed: at most 1.5x + 1`);
 }

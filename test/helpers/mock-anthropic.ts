@@ -233,7 +233,8 @@ export async function startMockAnthropic(t?: TestContext): Promise<MockUpstream>
       }
       case 'stream-error': {
         billed.push(startUsage(sc.usage));
-        const full = messageStream({ usage: sc.usage, model: sc.model ?? model, text: 'partial answer before overload' });
+        // Short words of a token each, 4.5 characters a token: text the cut-stream estimate's bound is stated for.
+        const full = messageStream({ usage: sc.usage, model: sc.model ?? model, text: 'one two three four' });
         const cut = full.indexOf('event: content_block_stop');
         const body = Buffer.from(
           full.slice(0, cut) +
