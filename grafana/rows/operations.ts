@@ -240,7 +240,7 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
       title: 'Label values folded into other',
       description:
         'Observations exported as `other` because a client-named label (model, key_id, tag, budget_instance) already had metrics.max_label_values values, ' +
-        'or a request refused as bad brought a new one: claude_meter_label_overflow_total. Growing steadily: raise the cap or turn a label off.',
+        'or a request refused as bad brought a new one: claude_meter_label_overflow_total. Empty in a healthy system; growing steadily: raise the cap or turn a label off.',
       unit: 'ops',
       w: 8,
       queries: [{ expr: `sum by (label) (rate(claude_meter_label_overflow_total{${T}}[$__rate_interval]))`, legend: '{{label}}' }],

@@ -6,10 +6,11 @@ import { observe } from './series.ts';
  * A request's values take a place in a capped label (labels.ts) unless it was refused as a bad
  * request (4xx: a bad key, an unknown model, a malformed body): those reuse a value that has a
  * place, else count as `other`, so a flood of them takes no place from a real caller. A 429 (a
- * budget, a rate limit) and a 5xx say nothing against the request: they place their values.
+ * budget, a rate limit), a 499 (forwarded, then the client left) and a 5xx say nothing against
+ * the request: they place their values.
  */
 function claims(status: number): boolean {
-  return status < 400 || status === 429 || status >= 500;
+  return status < 400 || status === 429 || status === 499 || status >= 500;
 }
 
 /** The model label of a request: model names come from clients, so the label is capped (labels.ts). */
