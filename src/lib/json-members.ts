@@ -14,19 +14,7 @@
  * yields its usage: the upstream billed it either way.
  */
 
-// Character codes (plain constants: the scan compares numbers, never strings).
-const TAB = 9;
-const LF = 10;
-const CR = 13;
-const SPACE = 32;
-const QUOTE = 34;
-const COMMA = 44;
-const COLON = 58;
-const OPEN = 123; // {
-const CLOSE = 125; // }
-const OPEN_ARR = 91; // [
-const CLOSE_ARR = 93; // ]
-const BACKSLASH = 92;
+import { BACKSLASH, CLOSE, CLOSE_ARR, COLON, COMMA, CR, LF, OPEN, OPEN_ARR, QUOTE, SPACE, TAB } from './json-chars.ts';
 
 /**
  * From this size picking members beats JSON.parse of the whole text: the scan costs 90% of

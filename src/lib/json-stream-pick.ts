@@ -11,18 +11,7 @@
  * Property-tested against JSON.parse in test/unit/lib/json-stream-pick.test.ts.
  */
 
-const TAB = 9;
-const LF = 10;
-const CR = 13;
-const SPACE = 32;
-const QUOTE = 34;
-const COMMA = 44;
-const COLON = 58;
-const OPEN = 123; // {
-const CLOSE = 125; // }
-const OPEN_ARR = 91; // [
-const CLOSE_ARR = 93; // ]
-const BACKSLASH = 92;
+import { BACKSLASH, CLOSE, CLOSE_ARR, COLON, COMMA, CR, LF, OPEN, OPEN_ARR, QUOTE, SPACE, TAB } from './json-chars.ts';
 
 /** Keys longer than this (bytes, as written) are never wanted ones: they are skipped without being kept. */
 const MAX_KEY_BYTES = 64;

@@ -138,3 +138,26 @@ export function assertEstimateBound(recorded: number, c: CutStream): void {
   assert.ok(recorded >= c.tokens, `estimated ${recorded} output tokens for ${c.tokens} streamed: never under`);
   assert.ok(recorded <= 1.5 * c.tokens + 1, `estimated ${recorded} output tokens for ${c.tokens} streamed: at most 1.5x + 1`);
 }
+
+/**
+ * A record of a stream cut after message_start (whose output placeholder is 1): flagged
+ * `estimated`, its output 1 plus exactly the cut stream's estimate, and that estimate within
+ * the documented bound.
+ */
+export function assertEstimatedOutput(r: { estimated: boolean; usage: { output: number } | null } | undefined, cut: CutStream): void {
+  assert.equal(r?.estimated, true);
+  assert.equal(r?.usage?.output, 1 + cut.estimate);
+  assertEstimateBound((r?.usage?.output ?? 0) - 1, cut);
+}
+
+/** The store's totals and the global day budget's spend both equal the billed usage plus the cut streams' estimates, priced. */
+export async function assertBilledWithEstimates(
+  app: App,
+  billed: readonly MockUsage[],
+  cuts: readonly CutStream[],
+  message?: string,
+): Promise<void> {
+  const expected = estimatedBill(billed, cuts);
+  assert.deepEqual(billOf(await storeTotals(app.store)), expected, message);
+  assert.deepEqual(await globalBudget(app, 'day'), { spentPico: Number(expected.costPicoUsd), reservedPico: 0 }, 'settled on the estimate');
+}
