@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dialect } from '../core/dialect.ts';
 import { conflictingCredentials, unknownClientKey, type ProxyError } from '../core/errors.ts';
 import type { Caller, Credential } from '../core/request.ts';
-import { connectionListed } from '../upstream/headers.ts';
+import { connectionListed, headerAlias } from '../upstream/headers.ts';
 
 const TAG_MAX = 64;
 
@@ -44,7 +44,7 @@ export interface Presented {
 
 /**
  * Identity is the credential the upstream receives. The credential headers the dialect names
- * are read from the raw header lines, less those the client's Connection header names (they
+ * (and their aliases with `_` for `-`) are read from the raw header lines, less those the client's Connection header names (they
  * are not forwarded, so they cannot name the caller). Every value found (a repeated header,
  * or a comma-separated list, counts as several) must carry the same secret, or the request
  * is refused: an upstream may read any one of them. The one credential forwarded is the
@@ -58,11 +58,12 @@ export function identify(req: Presented, dialect: Dialect, access: Access): Iden
   let rank = names.length;
   let secret: string | null = null;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const at = credentialIndex(names, raw[i] as string);
+    const rawName = raw[i] as string;
+    const at = credentialIndex(names, rawName);
     if (at === -1) continue;
     const name = names[at] as string;
     if (listed === undefined) listed = connectionListed(req.headers['connection']);
-    if (listed?.has(name)) continue;
+    if (listed?.has(name) || listed?.has(rawName.toLowerCase())) continue;
     for (const part of (raw[i + 1] as string).split(',')) {
       const value = part.trim();
       if (value === '') continue;
@@ -84,11 +85,14 @@ export function identify(req: Presented, dialect: Dialect, access: Access): Iden
   return { ok: true, caller: { keyId: verified, tag }, credential: null };
 }
 
-/** The index of a raw header name among the credential names, or -1; lower-cases only names of a matching length. */
+/**
+ * The index of a raw header name among the credential names, or -1; lower-cases only names of a
+ * matching length. An alias (`x_api_key`, upstream/headers.ts headerAlias) is the credential it names.
+ */
 function credentialIndex(names: readonly string[], rawName: string): number {
   for (let k = 0; k < names.length; k++) {
     const n = names[k] as string;
-    if (n.length === rawName.length && (rawName === n || rawName.toLowerCase() === n)) return k;
+    if (n.length === rawName.length && (rawName === n || headerAlias(rawName.toLowerCase()) === n)) return k;
   }
   return -1;
 }

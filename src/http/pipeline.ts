@@ -1,7 +1,7 @@
 /**
  * One proxied request, in flow order, from its canonical target (core/target.ts, parsed once by serve.ts):
- *   classify the route (dialect) → identify the caller → read the body (metered and free
- *   routes) → budget admission (metered routes, when budgets exist) → forward, the exchange
+ *   classify the route (dialect) → identify the caller → read the body (metered, unreported and
+ *   free routes) → budget admission (billed routes, metered or unreported, when budgets exist) → forward, the exchange
  *   observing the response → the exchange's end (price, record, budget settle, metrics, log).
  * Nothing after forwarding can delay or change the bytes the client receives.
  */
@@ -43,7 +43,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   }
 
   let body: ReadBody | null = null;
-  if (route === 'metered' || route === 'free') {
+  if (route !== 'passthrough') {
     const limits = settings.limits;
     try {
       body = await readRequestBody(req, limits.maxRequestBodyBytes, { buffers: deps.bodies, max: limits.maxBufferedRequestBytes, res });
@@ -69,7 +69,8 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   });
 
   const gate = deps.budgets?.gate;
-  if (route === 'metered' && gate?.active) {
+  // An unreported route is billed too: admitted on the body's estimate, settled at the reservation (exchange.ts).
+  if ((route === 'metered' || route === 'unreported') && gate?.active) {
     const admitted = await exchange.admit(gate, req.headers['x-meter-priority'] === 'low' ? 'low' : 'normal');
     if (!admitted) {
       req.resume(); // the body was read already unless oversized; drain whatever is left

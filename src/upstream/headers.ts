@@ -22,6 +22,13 @@ const HOP_BY_HOP = new Set([
 /** Our own request headers (`x-meter-tag`, `x-meter-priority`, …) are for us and never leave the proxy. */
 const OWN_PREFIX = 'x-meter-';
 
+/**
+ * Headers that ask a server, or a framework in front of it, to treat the request as another
+ * method or another path: an upstream that honoured one would route the request differently
+ * from the route we metered and budgeted, so none is ever forwarded.
+ */
+const OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url']);
+
 /** undici sets Host from the pool's origin; `expect: 100-continue` is refused by undici and never needed here. */
 const SET_BY_US = new Set(['host', 'expect']);
 
@@ -47,7 +54,7 @@ export interface CredentialPolicy {
  * Builds the header set sent upstream. Pure: returns a new object.
  * Headers named in the client's Connection header are stripped too, so a client
  * cannot smuggle a hop-by-hop header through under another name.
- * Credentials: every client credential header is dropped, then exactly one is sent: the
+ * Credentials: every client credential header is dropped (`x_api_key` too: see headerAlias), then exactly one is sent: the
  * proxy's own key, or the one credential identification chose (http/identify.ts), so the
  * key the upstream reads is the key the proxy metered.
  * Skips rather than deletes: `delete` would turn the object into a slow dictionary
@@ -63,7 +70,7 @@ export function upstreamRequestHeaders(
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
     if (value === undefined || HOP_BY_HOP.has(name) || SET_BY_US.has(name) || name.startsWith(OWN_PREFIX)) continue;
-    if (listed?.has(name) || credentialHeaders.has(name)) continue;
+    if (listed?.has(name) || credentialHeaders.has(headerAlias(name)) || OVERRIDES.has(name)) continue;
     out[name] = value;
   }
   if (apiKey !== null) out[keyHeader] = apiKey;
@@ -73,6 +80,15 @@ export function upstreamRequestHeaders(
   // identity costs only bytes on the wire. The tap still decodes if an upstream compresses anyway.
   if (opts.identity === true) out['accept-encoding'] = 'identity';
   return out;
+}
+
+/**
+ * The header a (lower-case) name stands for where `_` and `-` are one (CGI and WSGI servers
+ * merge them: `x_api_key` reaches the application as `x-api-key`). Credential headers are
+ * matched through it, so an alias is identified, and never forwarded, as the credential it is.
+ */
+export function headerAlias(name: string): string {
+  return name.includes('_') ? name.replaceAll('_', '-') : name;
 }
 
 /** Whether a (lower-case) header name is hop-by-hop, i.e. never forwarded to the client. */

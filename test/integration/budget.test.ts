@@ -282,3 +282,32 @@ test('admin routes need the bearer token when admin.token is set; /_meter/budget
   assert.match(body.budgets.find((b) => b.budget === 'all')?.window.id ?? '', /^\d{4}-\d\d$/);
   assert.equal(body.budgets.find((b) => b.budget === 'all')?.spent_tokens, 30); // 2 × (10 in + 5 out)
 });
+
+test('POST /v1/complete is billed without usage: a budget admits it on its estimate and counts its reservation, so a cap holds', async (t) => {
+  const up = await startMockAnthropic(t);
+  const { app, url } = await startProxy(t, {
+    upstream: up.url,
+    config: { budgets: [budget({ name: 'cap', limit_usd: 0.1, window: 'day' })] },
+  });
+  // No history: about 4096 output tokens × $5/MTok ≈ $0.0205 reserved a request, so about 4 fit under $0.10.
+  const body = JSON.stringify({ model: HAIKU, max_tokens: 50_000, prompt: '\n\nHuman: hi\n\nAssistant:' });
+  const statuses: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const res = await fetch(`${url}/v1/complete`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'sk-complete-test', 'content-type': 'application/json' },
+      body,
+    });
+    await res.arrayBuffer();
+    statuses.push(res.status);
+  }
+  await app.flush();
+  assert.ok(statuses.includes(429), `the cap refused the rest (statuses ${statuses.join(',')})`);
+  assert.ok(up.received.length >= 3 && up.received.length <= 5, `${up.received.length} forwarded`);
+  const records = (await app.store.recent(10)).filter((r) => r.status === 200);
+  assert.equal(records.length, up.received.length);
+  for (const r of records) assert.deepEqual([r.path, r.model, r.usageMissing], ['/v1/complete', HAIKU, 'no_usage_field']);
+  const budgets = (await (await fetch(`${url}/_meter/budgets`)).json()) as { budgets: Array<{ spent_usd: number }> };
+  const spent = Number(budgets.budgets[0]?.spent_usd);
+  assert.ok(spent > 0.02 * up.received.length && spent <= 0.1, `each forwarded request counts its reservation: spent $${spent}`);
+});

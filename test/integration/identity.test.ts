@@ -76,6 +76,11 @@ test('two different credentials: a 400 in Anthropic shape before anything is for
       ['authorization', `Bearer ${OTHER}`],
     ],
     [['x-api-key', `${REAL},${OTHER}`]],
+    // x_api_key is x-api-key to a server that merges `_` and `-` (CGI, WSGI).
+    [
+      ['x-api-key', OTHER],
+      ['x_api_key', REAL],
+    ],
   ] as Array<Array<[string, string]>>) {
     const res = await post(url, headers);
     assert.equal(res.status, 400, JSON.stringify(headers));
@@ -97,6 +102,17 @@ test('two different credentials: a 400 in Anthropic shape before anything is for
   assert.equal(same.status, 200);
   assert.equal(up.received[0]?.headers['x-api-key'], REAL, 'one x-api-key, not a joined list');
   assert.equal(up.received[0]?.headers['authorization'], undefined, 'exactly one credential forwarded');
+
+  const alias = await post(url, [
+    ['x_api_key', REAL],
+    ['X-Api-Key', REAL],
+  ]);
+  assert.equal(alias.status, 200);
+  assert.equal(up.received[1]?.headers['x-api-key'], REAL, 'forwarded once, by its real name');
+  assert.equal(up.received[1]?.headers['x_api_key'], undefined, 'the alias is not forwarded beside it');
+  await app.flush();
+  const [last] = await app.store.recent(1);
+  assert.equal(last?.keyId, hashKey(REAL));
 });
 
 test('with the proxy key and a list of client key ids: a listed key is served as itself, others get a 401 and are never forwarded', async (t) => {

@@ -26,6 +26,17 @@ interface Case {
 
 const metered = (canonical = '/v1/messages'): Want => ({ canonical, route: 'metered' });
 
+/** Spellings of /v1/messages that differ by case or by what follows its last segment. */
+const LOOSE = [
+  '/V1/Messages',
+  '/v1/MESSAGES',
+  '/v1/messages.',
+  '/v1/messages..',
+  '/v1/messages%20',
+  '/v1/messages%2e',
+  '/v1/Messages.%20.',
+];
+
 /** Every unreserved character of the metered path escaped on its own, in lower- and upper-case hex. */
 function escapedVariants(path: string): Case[] {
   const out: Case[] = [];
@@ -54,6 +65,10 @@ const CASES: Case[] = [
   { method: 'POST', target: '/../v1/messages', want: metered() },
   { method: 'POST', target: '/v1/messages/.', want: metered('/v1/messages/') },
   { method: 'POST', target: '//v1//messages', want: metered() },
+  // Spellings an upstream that ignores case or trailing dots and spaces reads as /v1/messages:
+  // metered (loose toward metering), forwarded exactly as canonicalized.
+  ...LOOSE.map((target) => ({ method: 'POST', target, want: metered(target.replace('%2e', '.')) })),
+  { method: 'POST', target: '/v1/Messages/Count_Tokens.', want: { canonical: '/v1/Messages/Count_Tokens.', route: 'free' } },
   // Absolute form: the authority is ignored, the path is what counts.
   { method: 'POST', target: 'http://other.example/v1/messages', want: metered() },
   { method: 'POST', target: 'HTTP://other.example:9/v1/%6dessages', want: metered() },
@@ -206,7 +221,7 @@ test('a budget of $1 cannot be exceeded through any spelling of /v1/messages (th
     config: { budgets: [budget({ name: 'cap', limit_usd: 1, window: 'day' })] },
   });
   const body = JSON.stringify({ model: HAIKU, max_tokens: 50_000, messages: [{ role: 'user', content: 'hi' }] });
-  const spellings = ['/v1/%6dessages', '/v1/./messages', '/v1/%2e/messages', 'http://other.example/v1/messages', '//v1/messages'];
+  const spellings = ['/v1/%6dessages', '/v1/./messages', '/v1/%2e/messages', 'http://other.example/v1/messages', '//v1/messages', ...LOOSE];
   const statuses: number[] = [];
   for (let i = 0; i < 20; i++) {
     const res = await rawRequest(url, {
@@ -226,4 +241,24 @@ test('a budget of $1 cannot be exceeded through any spelling of /v1/messages (th
   assert.ok(statuses.includes(429), 'the cap refused the rest');
   const budgets = (await (await fetch(`${url}/_meter/budgets`)).json()) as { budgets: Array<{ spent_usd: number | string }> };
   assert.equal(Number(budgets.budgets[0]?.spent_usd), Number(billedUsd.toFixed(6)), 'the budget counted what the upstream billed');
+});
+
+test('method and URL override headers never reach the upstream, so it routes the request we metered', async (t) => {
+  const up = await startMockAnthropic(t);
+  const { app, url } = await startProxy(t, { upstream: up.url });
+  const overrides: Array<[string, string]> = [
+    ['X-HTTP-Method-Override', 'POST'],
+    ['X-HTTP-Method', 'POST'],
+    ['X-Method-Override', 'POST'],
+    ['X-Original-URL', '/v1/messages'],
+    ['X-Rewrite-URL', '/v1/messages'],
+  ];
+  const res = await rawRequest(url, { method: 'POST', target: '/v1/models', headers: [['x-api-key', KEY], ...overrides], body: BODY });
+  assert.equal(res.status, 200);
+  await app.flush();
+  const sent = up.received[0];
+  assert.equal(sent?.url, '/v1/models');
+  for (const [name] of overrides) assert.equal(sent?.headers[name.toLowerCase()], undefined, name);
+  const [r] = await app.store.recent(1);
+  assert.equal(r?.path, '/v1/models');
 });

@@ -23,3 +23,25 @@ test('routes: /v1/complete is billed without usage; everything else passes throu
   assert.equal(route('GET', '/v1/models'), 'passthrough');
   assert.equal(route('POST', '/v1/messages/batches'), 'passthrough');
 });
+
+test('the match is loose toward metering: case, and trailing dots, spaces and tabs of the last segment, raw or escaped', () => {
+  for (const p of [
+    '/V1/Messages',
+    '/v1/MESSAGES',
+    '/v1/messages.',
+    '/v1/messages..',
+    '/v1/messages%20',
+    '/v1/messages%20.%09',
+    '/v1/messages ',
+    '/v1/messages\t',
+    '/v1/messages./',
+    '/v1/messages%2e'.replace('%2e', '.'),
+  ])
+    assert.equal(route('POST', p), 'metered', p);
+  assert.equal(route('POST', '/V1/MESSAGES.?beta=true'), 'metered');
+  assert.equal(route('POST', '/v1/Messages/Count_Tokens.'), 'free');
+  assert.equal(route('POST', '/V1/complete%20'), 'unreported');
+  for (const p of ['/v1/messagesx', '/v1/messages/batches', '/v1/messages/BATCHES.', '/v1/messages.x', '.', '', '%20', '/v1/messages%2'])
+    assert.equal(route('POST', p), 'passthrough', p);
+  assert.equal(route('GET', '/V1/MESSAGES'), 'passthrough');
+});

@@ -130,6 +130,37 @@ test('a credential header named in Connection is not forwarded, so it names nobo
   assert.deepEqual(later, { ok: true, caller: { keyId: ANON, tag: '' }, credential: null });
 });
 
+test('x_api_key (underscores, as CGI and WSGI servers merge them) is the credential it aliases: identified, refused beside another, forwarded by its real name', () => {
+  const alone = ok(run([['x_api_key', REAL]]));
+  assert.deepEqual(alone, { ok: true, caller: { keyId: hashKey(REAL), tag: '' }, credential: { header: 'x-api-key', value: REAL } });
+  assert.equal(ok(run([['X_Api-Key', REAL]])).caller.keyId, hashKey(REAL), 'any case, any mix');
+  refused(
+    run([
+      ['x-api-key', OTHER],
+      ['x_api_key', REAL],
+    ]),
+    400,
+    'invalid_request_error',
+  );
+  const same = ok(
+    run([
+      ['x_api_key', REAL],
+      ['x-api-key', REAL],
+    ]),
+  );
+  assert.deepEqual(same.credential, { header: 'x-api-key', value: REAL });
+  // Named in Connection, the alias is not forwarded, so it names nobody.
+  assert.equal(
+    ok(
+      run([
+        ['x_api_key', OTHER],
+        ['connection', 'x_api_key'],
+      ]),
+    ).caller.keyId,
+    ANON,
+  );
+});
+
 test('the proxy sends its own key: without a list a client key is unverified, and never forwarded', () => {
   const injected: Access = { injected: true, accepted: null };
   assert.deepEqual(ok(run([['x-api-key', REAL]], injected)), { ok: true, caller: { keyId: UNVERIFIED, tag: '' }, credential: null });

@@ -56,6 +56,33 @@ test('headers named in Connection are dropped too, whatever their case and spaci
   assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, 'x-secret': 's' }, UPSTREAM), { ...CLIENT, 'x-secret': 's' });
 });
 
+test('method and URL override headers never leave the proxy: an upstream that honours one routes differently from what we metered', () => {
+  const overrides = ['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url'];
+  const incoming: IncomingHttpHeaders = {
+    ...CLIENT,
+    ...Object.fromEntries(overrides.map((h) => [h, h.endsWith('url') ? '/v1/models' : 'GET'])),
+  };
+  assert.deepEqual(upstreamRequestHeaders(incoming, UPSTREAM), CLIENT);
+  assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, 'x-http-method-overrides': 'kept' }, UPSTREAM), {
+    ...CLIENT,
+    'x-http-method-overrides': 'kept',
+  });
+});
+
+test('a credential header spelled with underscores (x_api_key, merged by CGI servers) is a credential: never forwarded beside the chosen one', () => {
+  const incoming: IncomingHttpHeaders = { ...CLIENT, x_api_key: 'sk-other', 'x-api_key': 'sk-other', x_other_header: 'kept' };
+  assert.deepEqual(upstreamRequestHeaders(incoming, UPSTREAM), { ...CLIENT, x_other_header: 'kept' });
+  const { 'x-api-key': _key, ...withoutKey } = CLIENT;
+  assert.deepEqual(upstreamRequestHeaders({ ...withoutKey, x_api_key: 'sk-client' }, UPSTREAM), CLIENT, 'sent under its real name');
+  assert.deepEqual(
+    upstreamRequestHeaders({ ...CLIENT, x_api_key: 'sk-client' }, { credentials: policy('sk-upstream'), credential: null }),
+    {
+      ...withoutKey,
+      'x-api-key': 'sk-upstream',
+    },
+  );
+});
+
 test('without an injected key exactly the chosen client credential is sent, whatever else the client sent', () => {
   const { 'x-api-key': _key, ...withoutKey } = CLIENT;
   const incoming: IncomingHttpHeaders = { ...CLIENT, 'x-api-key': 'sk-client, sk-client', authorization: 'Bearer sk-client' };
