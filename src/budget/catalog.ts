@@ -65,6 +65,30 @@ export class BudgetCatalog {
     return { refs, budgets };
   }
 
+  /**
+   * The instances `model` selects that `held` (a request's refs, taken while its model was
+   * unknown) lacks: its per_model instance and the budgets whose match.model names it. A request
+   * the proxy could not read but the upstream could settles against these too, so a
+   * model-scoped budget counts every response of its model.
+   */
+  refsForModel(
+    req: BudgetMatch,
+    model: string,
+    held: readonly InstanceRef[],
+    now: number,
+  ): { refs: InstanceRef[]; budgets: BudgetConfig[] } {
+    const have = new Set(held.map((r) => `${r.budget}\n${r.instance}`));
+    const all = this.refsFor({ ...req, model }, now);
+    const refs: InstanceRef[] = [];
+    const budgets: BudgetConfig[] = [];
+    all.refs.forEach((r, i) => {
+      if (have.has(`${r.budget}\n${r.instance}`)) return;
+      refs.push(r);
+      budgets.push(all.budgets[i] as BudgetConfig);
+    });
+    return { refs, budgets };
+  }
+
   /** The ref of one instance of a configured budget (for reports and forecasts). */
   instanceRef(b: BudgetConfig, instance: string, now: number): InstanceRef {
     const parsed = this.#budgets.find((x) => x.config === b) ?? { config: b, spec: parseWindow(b.window, b.timezone) };

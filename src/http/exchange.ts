@@ -20,6 +20,7 @@ import { modelLabel, recordMetrics } from '../metrics/record.ts';
 import type { BudgetGate, Admission } from '../budget/gate.ts';
 import type { SettleQueue } from '../budget/settle-queue.ts';
 import type { Amount } from '../budget/types.ts';
+import type { BudgetMatch } from '../budget/catalog.ts';
 import type { ForwardHooks } from '../upstream/forward.ts';
 import { UsageTap } from '../usage/tap.ts';
 import { meterPriced, requestLogFields } from '../meter/record.ts';
@@ -238,7 +239,16 @@ export class Exchange implements ForwardHooks {
       deps.logger.warn({ model }, 'model has no price: its requests are recorded as unpriced, not $0');
     }
     deps.recorder.record(record);
-    if (deps.budgets !== null) settleBudget(deps.budgets, this.#admission, record, a.body?.bytes ?? 0, this.#facts?.maxTokens ?? null);
+    if (deps.budgets !== null) {
+      // Admitted without a model (a body the proxy could not read): the response's model still finds its budgets.
+      const unread = (this.#facts?.model ?? null) === null ? { keyId: a.caller.keyId, tag: a.caller.tag, model: null, path: a.path } : null;
+      settleBudget(deps.budgets, this.#admission, record, {
+        bytes: a.body?.bytes ?? 0,
+        maxTokens: this.#facts?.maxTokens ?? null,
+        unread,
+        now: deps.clock.now(),
+      });
+    }
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
     const reserved = this.#admission.kind === 'admitted' ? this.#admission.amount.pico : null;
     deps.logger.info(requestLogFields(record, reserved), 'request');
@@ -256,8 +266,7 @@ function settleBudget(
   b: NonNullable<ExchangeDeps['budgets']>,
   a: Admission,
   r: RequestRecord,
-  bytes: number,
-  maxTokens: number | null,
+  req: { bytes: number; maxTokens: number | null; unread: BudgetMatch | null; now: number },
 ): void {
   if (a.kind !== 'admitted' && !(a.kind === 'store_error' && a.allow)) return;
   const u = r.usage;
@@ -265,16 +274,22 @@ function settleBudget(
   if (u !== null) actual = { pico: r.unpriced ? 0 : r.costPicoUsd, tokens: totalTokens(u) ?? 0 };
   else if (r.usageMissing !== null && mayBeBilled(r.usageMissing)) actual = a.kind === 'admitted' ? a.amount : a.expected;
   else actual = { pico: 0, tokens: 0 };
+  // Refused upstream (a bad key, an unknown model) and billed nothing: instances it made must not outlive it.
+  const discard = r.status >= 400 && actual.pico === 0 && actual.tokens === 0;
+  // Reserved on the `unknown` model's instances: the spend also counts where the billed model's budgets are.
+  const extra =
+    req.unread !== null && r.model !== null && !discard
+      ? b.gate.catalog.refsForModel(req.unread, r.model, a.refs, req.now)
+      : { refs: [], budgets: [] };
   b.settles.push({
-    refs: a.refs,
-    budgets: a.budgets,
+    refs: [...a.refs, ...extra.refs],
+    budgets: [...a.budgets, ...extra.budgets],
     ...(a.kind === 'admitted' ? { amount: a.amount } : {}),
     id: r.id,
     actual,
-    // Refused upstream (a bad key, an unknown model) and billed nothing: instances it made must not outlive it.
-    ...(r.status >= 400 && actual.pico === 0 && actual.tokens === 0 ? { discard: true } : {}),
+    ...(discard ? { discard: true } : {}),
   });
-  if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, bytes, u, maxTokens);
+  if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, req.bytes, u, req.maxTokens);
 }
 
 /** A gate answer that stops the request here, as the error the client gets and the reason we record. */

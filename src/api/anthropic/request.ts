@@ -17,7 +17,8 @@ export function requestFacts(body: Buffer): RequestFacts {
   const facts: RequestFacts = { model: null, stream: false, maxTokens: null, bytes: body.length, parsed: false };
   let json: unknown;
   try {
-    const text = body.toString('utf8');
+    // A UTF-8 byte order mark is not JSON, but the upstream reads past it: so does the meter.
+    const text = stripBom(body.toString('utf8'));
     json = body.length >= PICK_MIN_BYTES ? parsePicked(text, REQUEST_MEMBERS) : JSON.parse(text);
   } catch {
     json = undefined;
@@ -30,6 +31,10 @@ export function requestFacts(body: Buffer): RequestFacts {
   facts.stream = o['stream'] === true;
   if (typeof o['max_tokens'] === 'number' && Number.isFinite(o['max_tokens'])) facts.maxTokens = o['max_tokens'];
   return facts;
+}
+
+function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** `anthropic-beta` (some betas change the price) and the SDKs' retry counter. */

@@ -13,7 +13,8 @@ export type UsageAnomaly =
   | 'unparseable_event' // a usage-bearing event whose data was not a JSON object
   | 'start_without_usage' // message_start without a usage object
   | 'invalid_count' // a counter present but not a count: the usage is invalid
-  | 'output_decreased'; // a message_delta's cumulative output_tokens below an earlier delta's: the usage is invalid
+  | 'output_decreased' // a message_delta's cumulative output_tokens below an earlier delta's: the usage is invalid
+  | 'count_decreased'; // a message_delta's cumulative input, cache or server-tool count below what was known: the usage is invalid
 
 /**
  * The smallest `content_block_delta` envelope, `{"type":"content_block_delta","index":0,
@@ -29,6 +30,25 @@ const DELTA_ENVELOPE_CHARS = 80;
  * of digits or symbols) is undercounted.
  */
 export const CHARS_PER_TOKEN = 3;
+
+/**
+ * Whether a cumulative counter other than output went down from `before` to `after`: a
+ * message_delta reports whole-message totals, so a lower one contradicts what was billed before
+ * it (input 0 after a message_start of 100,000 would price the input at $0). Output is checked
+ * against the previous delta only, since message_start's output is a placeholder.
+ */
+function decreased(before: Usage, after: Usage): boolean {
+  const lower = (b: number | null, a: number | null): boolean => b !== null && a !== null && a < b;
+  return (
+    lower(before.input, after.input) ||
+    lower(before.cacheRead, after.cacheRead) ||
+    lower(before.cacheCreation, after.cacheCreation) ||
+    lower(before.cacheCreation5m, after.cacheCreation5m) ||
+    lower(before.cacheCreation1h, after.cacheCreation1h) ||
+    lower(before.webSearchRequests, after.webSearchRequests) ||
+    lower(before.webFetchRequests, after.webFetchRequests)
+  );
+}
 
 /**
  * Folds the events of one Messages stream into usage, following the SDK's MessageStream:
@@ -99,7 +119,10 @@ export class MessageUsageAccumulator {
     else if (info.usage === null) this.anomalies.add('start_without_usage');
     else if (this.#lastDelta === undefined) this.#usage = info.usage;
     // Out of order: the delta's totals are cumulative, so re-apply the latest one over the seed.
-    else this.#usage = mergeDelta(info.usage, this.#lastDelta);
+    else {
+      this.#usage = mergeDelta(info.usage, this.#lastDelta);
+      if (decreased(info.usage, this.#usage)) this.#flagInvalid('count_decreased');
+    }
   }
 
   #onDelta(data: unknown): void {
@@ -126,6 +149,7 @@ export class MessageUsageAccumulator {
       if (output < this.#deltaOutput) this.#flagInvalid('output_decreased');
       this.#deltaOutput = output;
     }
+    if (decreased(before, this.#usage)) this.#flagInvalid('count_decreased');
     const hadSplit = before.cacheCreation5m !== null || before.cacheCreation1h !== null;
     if (hadSplit && this.#usage.cacheCreation !== before.cacheCreation) this.anomalies.add('cache_total_changed');
   }

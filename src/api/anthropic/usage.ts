@@ -44,7 +44,8 @@ export function text(v: unknown): string | null {
  * Rule for the 5m/1h split, which the pricer relies on: when the split is known,
  * `cacheCreation5m + cacheCreation1h === cacheCreation`, always.
  *
- * The split is reported only by the full Usage object, but a later message_delta may move the
+ * The split is reported only by the full Usage object, where it must agree with the total
+ * (splitFits; otherwise the usage is invalid), but a later message_delta may move the
  * total (several sampling passes with server tools). The moved amount has no TTL on record, so
  * it is attributed to the 5m part (the default TTL), i.e. the difference is billed at the 5m
  * write rate; the 1h part stays as reported. If the total falls
@@ -58,6 +59,17 @@ export function reconcileCacheSplit(total: number, split5m: number | null, split
   if (s5 + s1 === total) return [s5, s1];
   if (total >= s1) return [total - s1, s1];
   return [null, null];
+}
+
+/**
+ * Whether a full Usage object's split agrees with its total. Parts above the total, or both
+ * parts reported and summing below it, are a contradiction no reading can bill from: which
+ * figure the upstream billed is unknown. One part alone leaves the other as the remainder.
+ */
+function splitFits(total: number, split5m: number | null, split1h: number | null): boolean {
+  if (split5m === null && split1h === null) return true;
+  const parts = (split5m ?? 0) + (split1h ?? 0);
+  return parts === total || (parts < total && (split5m === null || split1h === null));
 }
 
 /** Reads the counters of a `server_tool_use` map into `u` (overwriting only those present). */
@@ -95,6 +107,7 @@ export function usageFromObject(u: unknown, check: CountCheck = { invalid: false
   }
   // Older payloads have no total next to the split; the total is then the split's sum.
   usage.cacheCreation = counter(u.cache_creation_input_tokens, check) ?? (s5 ?? 0) + (s1 ?? 0);
+  if (!splitFits(usage.cacheCreation, s5, s1)) check.invalid = true;
   applyServerToolUse(usage, u.server_tool_use, check);
   if (input === null && output === null) return null;
   usage.input = input ?? 0;

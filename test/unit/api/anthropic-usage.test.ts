@@ -255,3 +255,70 @@ test('accumulator: streamedOutput estimates the content streamed since the last 
   acc.onContent(text('z'.repeat(6)).length);
   assert.equal(acc.streamedOutput, 2);
 });
+
+test('accumulator: any cumulative counter a message_delta lowers makes the usage invalid; equal or higher is fine', () => {
+  const seed = {
+    input_tokens: 100_000,
+    output_tokens: 1,
+    cache_read_input_tokens: 50,
+    cache_creation_input_tokens: 30,
+    cache_creation: { ephemeral_5m_input_tokens: 10, ephemeral_1h_input_tokens: 20 },
+    server_tool_use: { web_search_requests: 3, web_fetch_requests: 2 },
+  };
+  const lowered: object[] = [
+    { input_tokens: 0 },
+    { cache_read_input_tokens: 49 },
+    { cache_creation_input_tokens: 29 },
+    { server_tool_use: { web_search_requests: 2 } },
+    { server_tool_use: { web_fetch_requests: 0 } },
+  ];
+  for (const low of lowered) {
+    const acc = new MessageUsageAccumulator();
+    acc.onEvent('message_start', start(seed));
+    acc.onEvent('message_delta', delta({ output_tokens: 5, ...low }));
+    assert.equal(acc.invalid, true, JSON.stringify(low));
+    assert.ok(acc.anomalies.has('count_decreased'), JSON.stringify(low));
+    // A delta that arrived before message_start is replayed over it: the same check applies.
+    const late = new MessageUsageAccumulator();
+    late.onEvent('message_delta', delta({ output_tokens: 5, ...low }));
+    late.onEvent('message_start', start(seed));
+    assert.equal(late.invalid, true, `late ${JSON.stringify(low)}`);
+  }
+  const same = new MessageUsageAccumulator();
+  same.onEvent('message_start', start(seed));
+  same.onEvent(
+    'message_delta',
+    delta({ output_tokens: 5, input_tokens: 100_000, cache_read_input_tokens: 60, server_tool_use: { web_search_requests: 4 } }),
+  );
+  assert.equal(same.invalid, false);
+  assert.deepEqual([same.usage?.input, same.usage?.cacheRead, same.usage?.webSearchRequests], [100_000, 60, 4]);
+});
+
+test('a full usage object whose cache split contradicts its total is invalid; an absent split or one part alone is read', () => {
+  const read = (cc: object) => {
+    const check = { invalid: false };
+    const u = usageFromObject({ input_tokens: 1, output_tokens: 1, ...cc }, check);
+    return { invalid: check.invalid, split: [u?.cacheCreation, u?.cacheCreation5m, u?.cacheCreation1h] };
+  };
+  const above = { cache_creation_input_tokens: 10, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 1_000_000 } };
+  assert.equal(read(above).invalid, true, 'parts above the total');
+  const short = { cache_creation_input_tokens: 1_000_000, cache_creation: { ephemeral_5m_input_tokens: 4, ephemeral_1h_input_tokens: 6 } };
+  assert.equal(read(short).invalid, true, 'both parts, summing below the total');
+  const oneAbove = { cache_creation_input_tokens: 10, cache_creation: { ephemeral_1h_input_tokens: 11 } };
+  assert.equal(read(oneAbove).invalid, true, 'one part above the total');
+  assert.deepEqual(
+    read({ cache_creation_input_tokens: 10 }),
+    { invalid: false, split: [10, null, null] },
+    'no split: the 5m rate prices it',
+  );
+  const one = { cache_creation_input_tokens: 10, cache_creation: { ephemeral_1h_input_tokens: 6 } };
+  assert.deepEqual(read(one), { invalid: false, split: [10, 4, 6] }, 'one part: the other is the remainder');
+  const exact = { cache_creation_input_tokens: 10, cache_creation: { ephemeral_5m_input_tokens: 4, ephemeral_1h_input_tokens: 6 } };
+  assert.deepEqual(read(exact), { invalid: false, split: [10, 4, 6] });
+
+  const body = parseMessageBody({ id: 'msg_1', model: 'm', usage: { input_tokens: 1, output_tokens: 1, ...above } });
+  assert.deepEqual([body.invalid, body.usage], [true, null], 'a JSON body bills nothing from it');
+  const acc = new MessageUsageAccumulator();
+  acc.onEvent('message_start', start({ input_tokens: 1, output_tokens: 1, ...short }));
+  assert.equal(acc.invalid, true, 'nor does message_start');
+});

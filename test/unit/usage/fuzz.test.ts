@@ -158,6 +158,11 @@ test('fuzz: a counter that is not a count is flagged invalid_usage, never read a
         assert.equal(outcome.usage, null);
         return;
       }
+      if (where.at === 'delta' && where.field === 'input_tokens' && v < u.input) {
+        // Cumulative: a delta's input below message_start's contradicts it.
+        assert.equal(outcome.missingReason, 'invalid_usage', text);
+        return;
+      }
       // A count, however spelt (1e3, 2.5e1, 1.0): read exactly.
       const want = expected(u);
       if (where.at === 'start' && where.field === 'input_tokens') want.input = v;
