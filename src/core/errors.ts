@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'request_bodies_full'
   | 'invalid_target'
   | 'conflicting_credentials'
+  | 'ambiguous_body'
   | 'unknown_client_key'
   | 'internal';
 
@@ -92,6 +93,17 @@ export function invalidTarget(reason: string): ProxyError {
   return new ProxyError('invalid_target', 400, 'invalid_request_error', `claude-meter: request target refused: ${reason}`, {
     headers: { 'x-should-retry': 'false' },
   });
+}
+
+/** A member the budget reads (the model) named twice with different values: the upstream may read the other one. */
+export function ambiguousBody(member: string): ProxyError {
+  return new ProxyError(
+    'ambiguous_body',
+    400,
+    'invalid_request_error',
+    `claude-meter: the request body names \`${member}\` more than once with different values; send it once`,
+    { headers: { 'x-should-retry': 'false' } },
+  );
 }
 
 /** Two different credentials on one request: the proxy would meter one while the upstream may read the other. */

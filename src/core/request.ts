@@ -21,6 +21,11 @@ export interface RequestFacts {
   bytes: number;
   /** False when the body was not a JSON object we could read; it is still forwarded as-is. */
   parsed: boolean;
+  /**
+   * A member the meter reads that the body names twice with different values (JSON parsers
+   * disagree on which one wins, so the upstream may bill another model than the budget saw).
+   */
+  conflict?: string;
 }
 
 /**

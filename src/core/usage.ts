@@ -45,6 +45,7 @@ export type UsageMissingReason =
   | 'body_too_large' // JSON body exceeded the tap's inspection bound
   | 'refused_by_budget' // we answered 429 ourselves: a budget was exhausted, nothing was forwarded
   | 'budget_store_unreachable' // we answered 503: a fail-closed budget could not be checked
+  | 'ambiguous_request' // we answered 400: the body names the model twice with different values, nothing was forwarded
   | 'invalid_usage' // usage was reported but cannot be trusted: a count that is not a count, a cumulative count that went down, two opening events
   | 'decompression_limit'; // the decoded copy of a compressed body passed its size or expansion bound
 

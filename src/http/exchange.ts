@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { bounded } from '../core/bound.ts';
 import type { Dialect, HeaderFacts } from '../core/dialect.ts';
-import { budgetExhausted, budgetStoreUnreachable, type ProxyError } from '../core/errors.ts';
+import { ambiguousBody, budgetExhausted, budgetStoreUnreachable, type ProxyError } from '../core/errors.ts';
 import type { Caller, RequestFacts, RouteKind } from '../core/request.ts';
 import { mayBeBilled, totalTokens, type UsageMissingReason, type UsageOutcome } from '../core/usage.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -111,6 +111,13 @@ export class Exchange implements ForwardHooks {
   async admit(gate: BudgetGate, priority: 'low' | 'normal'): Promise<boolean> {
     const a = this.#a;
     const facts = this.facts();
+    // The budget must see the model the upstream bills: a body naming two is refused, not guessed.
+    if (facts?.conflict !== undefined) {
+      this.#status = 400;
+      sendProxyError(this.#res, ambiguousBody(facts.conflict), `req_meter_${a.id}`, this.#deps.dialect);
+      this.#end(missing('ambiguous_request'));
+      return false;
+    }
     this.#admission = await gate.admit({
       id: a.id,
       keyId: a.caller.keyId,
@@ -241,7 +248,11 @@ export class Exchange implements ForwardHooks {
     deps.recorder.record(record);
     if (deps.budgets !== null) {
       // Admitted without a model (a body the proxy could not read): the response's model still finds its budgets.
-      const unread = (this.#facts?.model ?? null) === null ? { keyId: a.caller.keyId, tag: a.caller.tag, model: null, path: a.path } : null;
+      // (#facts is set once admission read the body; undefined when no budget was consulted.)
+      const unread =
+        this.#facts !== undefined && (this.#facts?.model ?? null) === null
+          ? { keyId: a.caller.keyId, tag: a.caller.tag, model: null, path: a.path }
+          : null;
       settleBudget(deps.budgets, this.#admission, record, {
         bytes: a.body?.bytes ?? 0,
         maxTokens: this.#facts?.maxTokens ?? null,
@@ -268,6 +279,15 @@ function settleBudget(
   r: RequestRecord,
   req: { bytes: number; maxTokens: number | null; unread: BudgetMatch | null; now: number },
 ): void {
+  // No budget applied to a request without a readable model (a `match.model` budget cannot match
+  // it): the billed model's budgets still count what the response says it cost.
+  if (a.kind === 'none') {
+    if (req.unread === null || r.model === null) return;
+    const found = b.gate.catalog.refsForModel(req.unread, r.model, [], req.now);
+    if (found.refs.length === 0 || r.usage === null || r.unpriced) return;
+    b.settles.push({ ...found, id: r.id, actual: { pico: r.costPicoUsd, tokens: totalTokens(r.usage) ?? 0 } });
+    return;
+  }
   if (a.kind !== 'admitted' && !(a.kind === 'store_error' && a.allow)) return;
   const u = r.usage;
   let actual: Amount;

@@ -24,6 +24,7 @@ const MISSING_REASONS: Record<UsageMissingReason, true> = {
   body_too_large: true,
   refused_by_budget: true,
   budget_store_unreachable: true,
+  ambiguous_request: true,
   invalid_usage: true,
   decompression_limit: true,
 };

@@ -55,3 +55,53 @@ test('a request admitted as the unknown model settles on the budgets of the mode
 
   assert.equal(await send(json), 429, 'over the cap: the next request of the model is refused');
 });
+
+test('with only a match.model budget (nothing matches an unread model at admission), the response’s model still counts', async (t) => {
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'message', model: SONNET_ID, usage: { input_tokens: 100_000, output_tokens: 10_000 } }));
+  const sonnet = budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 });
+  const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets: [sonnet] } });
+  const json = JSON.stringify({ model: SONNET, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+  const send = async (body: string) => {
+    const r = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'sk-ant-k', 'content-type': 'application/json' },
+      body,
+    });
+    await r.arrayBuffer();
+    await app.flush();
+    return r.status;
+  };
+  const spent = async () => {
+    const [s] = await app.gate.ledger.state([app.gate.catalog.instanceRef(sonnet, '*', Date.now())], Date.now());
+    return s?.spentPico ?? 0;
+  };
+
+  assert.equal(await send(`${json}x`), 200, 'unreadable, and no budget matches an unknown model: forwarded');
+  assert.equal(await spent(), COST, 'the budget naming the billed model counts it');
+  assert.equal(await send(`${json}x`), 200);
+  assert.equal(await send(`${json}x`), 200, 'still under $1 before it: admitted (nothing is reserved for it)');
+  assert.equal(await spent(), 3 * COST);
+  assert.equal(await send(json), 429, 'over the cap: a readable request of the model is refused');
+});
+
+test('a body naming two models is refused with a 400 before anything is forwarded while budgets apply', async (t) => {
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'message', model: SONNET_ID, usage: { input_tokens: 100_000, output_tokens: 10_000 } }));
+  const sonnet = budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 });
+  const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets: [sonnet] } });
+  const r = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': 'sk-ant-k', 'content-type': 'application/json' },
+    body: `{"model":"${SONNET}","max_tokens":100,"messages":[{"role":"user","content":"hi"}],"model":"claude-opus-4-1"}`,
+  });
+  assert.equal(r.status, 400);
+  const body = (await r.json()) as { type: string; error: { type: string; message: string } };
+  assert.equal(body.error.type, 'invalid_request_error');
+  assert.match(body.error.message, /names `model` more than once/);
+  assert.equal(up.received.length, 0, 'nothing reached the upstream');
+  await app.flush();
+  const [rec] = await app.store.recent(1);
+  assert.equal(rec?.usageMissing, 'ambiguous_request');
+  assert.equal(rec?.status, 400);
+});

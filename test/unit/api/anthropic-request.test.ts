@@ -16,3 +16,29 @@ test('a leading UTF-8 byte order mark does not hide the model, in a small body o
   }
   assert.equal(requestFacts(Buffer.from('\ufeff\ufeff{"model":"m"}')).model, null, 'one mark only: more is not JSON');
 });
+
+test('a body naming the model twice with different values is a conflict; once, twice the same, or nested is not', () => {
+  const facts = (text: string) => requestFacts(Buffer.from(text));
+  const big = 'x'.repeat(3000); // past the 2 KB member-scan threshold too
+  for (const pad of ['', big]) {
+    assert.equal(facts(`{"model":"claude-sonnet-4-5","max_tokens":1,"p":"${pad}"}`).conflict, undefined);
+    assert.equal(
+      facts(`{"model":"claude-sonnet-4-5","model":"claude-sonnet-4-5","p":"${pad}"}`).conflict,
+      undefined,
+      'the same value twice',
+    );
+    assert.equal(
+      facts(`{"model":"claude-sonnet-4-5","tools":[{"input_schema":{"properties":{"model":{"type":"string"}}}}],"p":"${pad}"}`).conflict,
+      undefined,
+      'a nested "model" key is not the request model',
+    );
+    assert.equal(facts(`{"model":"claude-sonnet-4-5","p":"${pad}","model":"claude-opus-4-1"}`).conflict, 'model');
+    assert.equal(
+      facts(`{"model":"claude-sonnet-4-5","mod\\u0065l":"claude-opus-4-1","p":"${pad}"}`).conflict,
+      'model',
+      'a key spelled with an escape',
+    );
+    assert.equal(facts(`{"model":"claude-sonnet-4-5","model":7,"p":"${pad}"}`).conflict, 'model', 'a second model that is not a string');
+  }
+  assert.equal(facts('{"model":"caf\\u00e9"}').conflict, undefined, 'an escape in a value alone');
+});
