@@ -1,7 +1,7 @@
 import { bounded } from '../../core/bound.ts';
 import type { HeaderFacts } from '../../core/dialect.ts';
 import type { RequestFacts } from '../../core/request.ts';
-import { parsePicked, pickMembers, PICK_MIN_BYTES } from '../../lib/json-members.ts';
+import { pickMembers, PICK_MIN_BYTES } from '../../lib/json-members.ts';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -16,17 +16,23 @@ const NO_BETAS: readonly string[] = Object.freeze([]);
 export function requestFacts(body: Buffer): RequestFacts {
   const facts: RequestFacts = { model: null, stream: false, maxTokens: null, bytes: body.length, parsed: false };
   let json: unknown;
+  // The top-level members read, as pickMembers gives them (duplicates kept); null: the whole small body.
+  let picked: string | null = null;
   try {
     // A UTF-8 byte order mark is not JSON, but the upstream reads past it: so does the meter.
     const text = stripBom(body.toString('utf8'));
-    json = body.length >= PICK_MIN_BYTES ? parsePicked(text, REQUEST_MEMBERS) : JSON.parse(text);
+    if (body.length >= PICK_MIN_BYTES) {
+      picked = pickMembers(text, REQUEST_MEMBERS);
+      json = JSON.parse(picked ?? text);
+    } else json = JSON.parse(text);
   } catch {
     json = undefined;
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return facts;
   const o = json as Record<string, unknown>;
   facts.parsed = true;
-  if (modelNamedTwice(body)) facts.conflict = 'model';
+  // A large body's members were scanned already: the conflict check reads only what was kept.
+  if (modelNamedTwice(picked === null ? body : Buffer.from(picked))) facts.conflict = 'model';
   // Bounded here, where the request's facts are read: the model names a label, a budget instance, a record field and a log field.
   if (typeof o['model'] === 'string') facts.model = bounded(o['model']);
   facts.stream = o['stream'] === true;
