@@ -14,7 +14,7 @@ import type { MeterStore } from '../store/types.ts';
 import { Recorder } from '../store/recorder.ts';
 import type { RecorderOptions } from '../store/recorder-options.ts';
 import { createMetrics, type MeterMetrics } from '../metrics/registry.ts';
-import { PoolForwarder, type Forwarder } from '../upstream/forward.ts';
+import { PoolForwarder, type Forwarder, type ForwarderOptions } from '../upstream/forward.ts';
 import type { PipelineDeps } from '../http/pipeline.ts';
 import { BodyBuffers } from '../http/request-body.ts';
 import type { AdminDeps } from '../http/admin.ts';
@@ -65,6 +65,19 @@ export interface Graph {
   admin: AdminDeps;
 }
 
+/** The forwarder's options from the config's upstream section (also what the benchmark's engines take). */
+export function forwarderOptions(config: Config): ForwarderOptions {
+  return {
+    url: config.upstream.url,
+    apiKey: config.upstream.api_key,
+    credentialHeaders: anthropic.credentialHeaders,
+    headersTimeoutMs: config.upstream.headers_timeout_ms,
+    bodyTimeoutMs: config.upstream.body_timeout_ms,
+    connectTimeoutMs: config.upstream.connect_timeout_ms,
+    connections: config.upstream.connections,
+  };
+}
+
 export function buildGraph(o: GraphOptions): Graph {
   const { config, clock, logger } = o;
   const metrics = createMetrics({
@@ -87,17 +100,7 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     onOutcome: (outcome, n) => metrics.storeRecords.inc({ event: outcome }, n),
   });
-  const forwarder =
-    o.forwarder ??
-    new PoolForwarder({
-      url: config.upstream.url,
-      apiKey: config.upstream.api_key,
-      credentialHeaders: anthropic.credentialHeaders,
-      headersTimeoutMs: config.upstream.headers_timeout_ms,
-      bodyTimeoutMs: config.upstream.body_timeout_ms,
-      connectTimeoutMs: config.upstream.connect_timeout_ms,
-      connections: config.upstream.connections,
-    });
+  const forwarder = o.forwarder ?? new PoolForwarder(forwarderOptions(config));
 
   const feed = buildSettleFeed(config, redis, logger);
   const {

@@ -112,12 +112,7 @@ export class Exchange implements ForwardHooks {
     const a = this.#a;
     const facts = this.facts();
     // The budget must see the model the upstream bills: a body naming two is refused, not guessed.
-    if (facts?.conflict !== undefined) {
-      this.#status = 400;
-      sendProxyError(this.#res, ambiguousBody(facts.conflict), `req_meter_${a.id}`, this.#deps.dialect);
-      this.#end(missing('ambiguous_request'));
-      return false;
-    }
+    if (facts?.conflict !== undefined) return this.#refuse(ambiguousBody(facts.conflict), 'ambiguous_request');
     this.#admission = await gate.admit({
       id: a.id,
       keyId: a.caller.keyId,
@@ -143,9 +138,14 @@ export class Exchange implements ForwardHooks {
       if (this.#admission.kind === 'admitted') for (const [k, v] of Object.entries(this.#admission.headers)) this.#res.setHeader(k, v);
       return true;
     }
-    this.#status = refusal.error.status;
-    sendProxyError(this.#res, refusal.error, `req_meter_${a.id}`, this.#deps.dialect);
-    this.#end(missing(refusal.reason));
+    return this.#refuse(refusal.error, refusal.reason);
+  }
+
+  /** Answers the error ourselves before anything was forwarded, and ends the exchange with the reason recorded. */
+  #refuse(error: ProxyError, reason: UsageMissingReason): false {
+    this.#status = error.status;
+    sendProxyError(this.#res, error, `req_meter_${this.#a.id}`, this.#deps.dialect);
+    this.#end(missing(reason));
     return false;
   }
 

@@ -11,7 +11,7 @@ import type { PathTarget } from '../core/target.ts';
 import type { Forwarder } from '../upstream/forward.ts';
 import { requestBodiesFull } from '../core/errors.ts';
 import { identify, type Access } from './identify.ts';
-import { sendProxyError } from './respond.ts';
+import { refuseUnrecorded } from './respond.ts';
 import { BodiesFull, type BodyBuffers, readRequestBody, type ReadBody } from './request-body.ts';
 import { Exchange, type ExchangeDeps, type PipelineSettings } from './exchange.ts';
 
@@ -36,9 +36,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   const route = deps.dialect.route(method, path);
   const who = identify(req, deps.dialect, deps.access);
   if (!who.ok) {
-    // Refused before anything is read or forwarded: nobody was billed, so nothing is recorded.
-    sendProxyError(res, who.error, `req_meter_${randomUUID()}`, deps.dialect);
-    deps.logger.info({ method, path, status: who.error.status, code: who.error.code }, 'request refused');
+    refuseUnrecorded(res, who.error, deps.dialect, deps.logger, { method, path });
     return;
   }
 
@@ -51,7 +49,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
       // Nothing was forwarded and nothing is billed, so nothing is recorded; a refusal is counted.
       if (err instanceof BodiesFull) {
         deps.metrics.bodiesRefused.inc();
-        sendProxyError(res, requestBodiesFull(), `req_meter_${randomUUID()}`, deps.dialect);
+        refuseUnrecorded(res, requestBodiesFull(), deps.dialect, deps.logger, { method, path });
       }
       return; // otherwise the client went away while uploading
     }

@@ -1,14 +1,9 @@
-/**
- * Every request's first step: its target parsed once (core/target.ts), then our own routes,
- * the proxied pipeline, or an answer here. Everything after this sees the canonical path only.
- */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalidTarget } from '../core/errors.ts';
 import { parseTarget } from '../core/target.ts';
 import { handleAdmin, isAdminPath, type AdminDeps } from './admin.ts';
 import { handleProxied, type PipelineDeps } from './pipeline.ts';
-import { sendProxyError } from './respond.ts';
+import { refuseUnrecorded } from './respond.ts';
 
 /** What `OPTIONS *` answers: the methods the proxy forwards (the upstream decides per route). */
 const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
@@ -28,7 +23,6 @@ export function serve(deps: { pipeline: PipelineDeps; admin: AdminDeps }, req: I
     return Promise.resolve();
   }
   const reason = target.kind === 'refused' ? target.reason : 'the asterisk form (*) is for OPTIONS only';
-  sendProxyError(res, invalidTarget(reason), `req_meter_${randomUUID()}`, deps.pipeline.dialect);
-  deps.pipeline.logger.info({ method: req.method, status: 400, code: 'invalid_target', reason }, 'request refused');
+  refuseUnrecorded(res, invalidTarget(reason), deps.pipeline.dialect, deps.pipeline.logger, { method: req.method, reason });
   return Promise.resolve();
 }

@@ -3,11 +3,12 @@
  * can: its reservation goes to the `unknown` model, and its settle must still reach the budgets
  * of the model the response names, or a per_model or match.model cap is exceeded unseen.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
+import type { BudgetConfig } from '../../src/budget/types.ts';
 import { usdToPico } from '../../src/core/money.ts';
 
 const SONNET = 'claude-sonnet-4-5';
@@ -15,15 +16,13 @@ const SONNET_ID = 'claude-sonnet-4-5-20250929'; // per_model instances are canon
 // 100k input at $3/M and 10k output at $15/M.
 const COST = usdToPico(0.45);
 
-test('a request admitted as the unknown model settles on the budgets of the model the response names', async (t) => {
+const JSON_BODY = JSON.stringify({ model: SONNET, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+
+/** A proxy with these budgets before a mock that bills every answer as Sonnet at COST; `send` waits for the record and the settle. */
+async function setup(t: TestContext, budgets: BudgetConfig[]) {
   const up = await startMockAnthropic(t);
   up.setScenario(() => ({ kind: 'message', model: SONNET_ID, usage: { input_tokens: 100_000, output_tokens: 10_000 } }));
-  const budgets = [
-    budget({ name: 'models', scope: 'per_model', limit_usd: 1 }),
-    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 }),
-  ];
   const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets } });
-  const json = JSON.stringify({ model: SONNET, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
   const send = async (body: string) => {
     const r = await fetch(`${url}/v1/messages`, {
       method: 'POST',
@@ -36,9 +35,18 @@ test('a request admitted as the unknown model settles on the budgets of the mode
   };
   const spent = async (name: string, instance: string) => {
     const b = budgets.find((x) => x.name === name)!;
-    const [s] = await app.gate.ledger.state([app.gate.catalog.instanceRef(b, instance, Date.now())], Date.now());
-    return s?.spentPico ?? 0;
+    const [st] = await app.gate.ledger.state([app.gate.catalog.instanceRef(b, instance, Date.now())], Date.now());
+    return st?.spentPico ?? 0;
   };
+  return { up, app, url, send, spent };
+}
+
+test('a request admitted as the unknown model settles on the budgets of the model the response names', async (t) => {
+  const { send, spent } = await setup(t, [
+    budget({ name: 'models', scope: 'per_model', limit_usd: 1 }),
+    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 }),
+  ]);
+  const json = JSON_BODY;
 
   assert.equal(await send(json), 200);
   assert.equal(await send(json), 200);
@@ -57,25 +65,11 @@ test('a request admitted as the unknown model settles on the budgets of the mode
 });
 
 test('with only a match.model budget (nothing matches an unread model at admission), the response’s model still counts', async (t) => {
-  const up = await startMockAnthropic(t);
-  up.setScenario(() => ({ kind: 'message', model: SONNET_ID, usage: { input_tokens: 100_000, output_tokens: 10_000 } }));
-  const sonnet = budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 });
-  const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets: [sonnet] } });
-  const json = JSON.stringify({ model: SONNET, max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
-  const send = async (body: string) => {
-    const r = await fetch(`${url}/v1/messages`, {
-      method: 'POST',
-      headers: { 'x-api-key': 'sk-ant-k', 'content-type': 'application/json' },
-      body,
-    });
-    await r.arrayBuffer();
-    await app.flush();
-    return r.status;
-  };
-  const spent = async () => {
-    const [s] = await app.gate.ledger.state([app.gate.catalog.instanceRef(sonnet, '*', Date.now())], Date.now());
-    return s?.spentPico ?? 0;
-  };
+  const { send, spent: spentOn } = await setup(t, [
+    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 }),
+  ]);
+  const spent = () => spentOn('sonnet', '*');
+  const json = JSON_BODY;
 
   assert.equal(await send(`${json}x`), 200, 'unreadable, and no budget matches an unknown model: forwarded');
   assert.equal(await spent(), COST, 'the budget naming the billed model counts it');
@@ -86,10 +80,9 @@ test('with only a match.model budget (nothing matches an unread model at admissi
 });
 
 test('a body naming two models is refused with a 400 before anything is forwarded while budgets apply', async (t) => {
-  const up = await startMockAnthropic(t);
-  up.setScenario(() => ({ kind: 'message', model: SONNET_ID, usage: { input_tokens: 100_000, output_tokens: 10_000 } }));
-  const sonnet = budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 });
-  const { app, url } = await startProxy(t, { upstream: up.url, config: { budgets: [sonnet] } });
+  const { up, app, url } = await setup(t, [
+    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 }),
+  ]);
   const r = await fetch(`${url}/v1/messages`, {
     method: 'POST',
     headers: { 'x-api-key': 'sk-ant-k', 'content-type': 'application/json' },
