@@ -3,7 +3,7 @@
  * by reserving an expected cost and settled after the response with the actual cost.
  */
 
-export type BudgetScope = 'global' | 'per_key' | 'per_tag' | 'per_model';
+export type BudgetScope = 'global' | 'per_key' | 'per_tag' | 'per_model' | 'per_upstream';
 export type BudgetAction = 'reject' | 'throttle' | 'shadow';
 export type CalendarUnit = 'hour' | 'day' | 'week' | 'month';
 
@@ -12,12 +12,17 @@ export interface BudgetConfig {
   name: string;
   scope: BudgetScope;
   /** Optional filter; each list empty = any. Values are exact matches (key = key id, the short hash). */
-  match: { key: string[]; tag: string[]; model: string[]; path: string[] };
+  match: { key: string[]; tag: string[]; model: string[]; path: string[]; upstream: string[] };
   /** `hour | day | week | month` (calendar, in `timezone`) or a rolling duration like `24h`, `90m`, `7d`. */
   window: string;
   /** IANA time zone for calendar windows. */
   timezone: string;
+  /** Spend limit in USD: the same as `limit` with `currency: USD`. */
   limit_usd: number | null;
+  /** Spend limit in `currency` (exact decimal, at most 6 places). */
+  limit: number | null;
+  /** ISO 4217 code `limit` is in; traffic billed in another currency counts through `exchange_rates`. */
+  currency: string | null;
   limit_tokens: number | null;
   action: BudgetAction;
   /** Fractions of the limit at which to alert, e.g. [0.5, 0.8, 1.0]. */

@@ -1,6 +1,13 @@
-import type { Config } from './types.ts';
+import type { Config, RoutedUpstreamConfig } from './types.ts';
 import type { BudgetConfig } from '../budget/types.ts';
 import { deepFreeze } from './freeze.ts';
+
+/** List prices, in USD: what Anthropic itself bills. */
+const BILLING_DEFAULTS = {
+  currency: 'USD',
+  list_price_factor: 1,
+  pricing: { file: null, models: {} },
+};
 
 /** Everything in Config except `source`, which the loader sets. */
 export type ConfigBody = Omit<Config, 'source'>;
@@ -17,14 +24,21 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
     drain_timeout_ms: 8_000, // 8 s: inside Docker's default 10 s stop grace, leaving time to flush records
   },
   upstream: {
+    name: 'default',
     url: 'https://api.anthropic.com',
+    api: 'anthropic',
     api_key: null, // null: forward the client's own credentials
     client_key_ids: [], // empty: no list of accepted client keys (claude-meter key-id prints a key's id)
     headers_timeout_ms: 600_000, // 10 minutes, the Anthropic SDK's own default request timeout
     body_timeout_ms: 600_000, // 10 minutes between body chunks (long thinking pauses in SSE)
     connect_timeout_ms: 10_000, // 10 seconds
     connections: 128, // keep-alive sockets per upstream origin
+    usage_semantics: 'auto', // OpenAI-format usage: proven per upstream, `openai` until proven
+    include_usage: true, // ask OpenAI-format streams for their usage, and hide what that added
+    billing: BILLING_DEFAULTS,
   },
+  upstreams: [], // none: every request goes to `upstream`
+  exchange_rates: {}, // none: every budget counts in the currency its traffic is billed in
   store: {
     redis: {
       url: null, // null: embedded in-memory store, no Redis needed
@@ -79,10 +93,12 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
  */
 export const BUDGET_DEFAULTS: Readonly<Omit<BudgetConfig, 'name'>> = deepFreeze<Omit<BudgetConfig, 'name'>>({
   scope: 'global', // one counter for all traffic the budget matches
-  match: { key: [], tag: [], model: [], path: [] }, // empty lists: match anything
+  match: { key: [], tag: [], model: [], path: [], upstream: [] }, // empty lists: match anything
   window: 'day', // calendar day in `timezone`
   timezone: 'UTC',
   limit_usd: null,
+  limit: null,
+  currency: null,
   limit_tokens: null,
   action: 'reject', // refuse requests once the budget is spent
   alert_at: [], // no threshold alerts
@@ -101,4 +117,18 @@ export const BUDGET_DEFAULTS: Readonly<Omit<BudgetConfig, 'name'>> = deepFreeze<
     window_min: 5, // 5 minutes
     action: 'alert',
   },
+});
+
+/** Defaults for each entry of `upstreams:`: `name`, `url`, `api` and `route` have none. */
+export const UPSTREAM_DEFAULTS: Readonly<Omit<RoutedUpstreamConfig, 'name' | 'url' | 'api' | 'route'>> = deepFreeze({
+  api_key: null,
+  client_key_ids: [],
+  headers_timeout_ms: 600_000,
+  body_timeout_ms: 600_000,
+  connect_timeout_ms: 10_000,
+  connections: 128,
+  usage_semantics: 'auto' as const,
+  include_usage: true,
+  billing: BILLING_DEFAULTS,
+  select_by_header: false, // off: only the route prefix selects it
 });

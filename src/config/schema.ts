@@ -2,7 +2,10 @@ import type { BudgetConfig } from '../budget/types.ts';
 import { parseWindow, validTimezone } from '../budget/windows.ts';
 import { scaleDecimal } from '../core/decimal.ts';
 import { parseTarget } from '../core/target.ts';
-import { BUDGET_DEFAULTS, DEFAULTS, type ConfigBody } from './defaults.ts';
+import { CURRENCY_CODE } from '../core/money.ts';
+import type { BillingConfig } from '../pricing/types.ts';
+import { BUDGET_DEFAULTS, DEFAULTS, UPSTREAM_DEFAULTS, type ConfigBody } from './defaults.ts';
+import type { RoutedUpstreamConfig, UpstreamSection } from './types.ts';
 import { joinIndex, joinKey } from './errors.ts';
 import { show, walk, type IntNode, type Issue, type ListOf, type ObjectOf, type WalkContext } from './walk.ts';
 
@@ -52,7 +55,19 @@ function checkBudget(b: BudgetConfig, path: string): Issue | undefined {
     const exact = scaleDecimal(b.limit_usd, MAX_LIMIT_USD);
     if (!exact.ok) return { keyPath: joinKey(path, 'limit_usd'), reason: exact.reason };
   }
-  if (b.limit_usd === null && b.limit_tokens === null) return { keyPath: path, reason: 'needs limit_usd or limit_tokens' };
+  if (b.limit !== null) {
+    if (b.limit_usd !== null) return { keyPath: joinKey(path, 'limit'), reason: 'give limit_usd or limit with currency, not both' };
+    if (b.currency === null) return { keyPath: joinKey(path, 'currency'), reason: 'is required with limit (e.g. currency: CNY)' };
+    const exact = scaleDecimal(b.limit, MAX_LIMIT_USD);
+    if (!exact.ok) return { keyPath: joinKey(path, 'limit'), reason: exact.reason.replace('pico-USD', 'pico-units') };
+  }
+  if (b.currency !== null) {
+    const c = currencyCode(b.currency, joinKey(path, 'currency'));
+    if (c !== undefined) return c;
+    if (b.limit === null) return { keyPath: joinKey(path, 'limit'), reason: `is required with currency (the limit in ${b.currency})` };
+  }
+  if (b.limit_usd === null && b.limit === null && b.limit_tokens === null)
+    return { keyPath: path, reason: 'needs limit_usd, limit (with currency) or limit_tokens' };
   return canonicalPaths(b.match.path, joinKey(joinKey(path, 'match'), 'path'));
 }
 
@@ -100,14 +115,16 @@ const budgetSchema: ObjectOf<BudgetConfig> = {
   check: checkBudget,
   keys: {
     name: { kind: 'string', nonEmpty: true },
-    scope: { kind: 'enum', values: ['global', 'per_key', 'per_tag', 'per_model'] },
+    scope: { kind: 'enum', values: ['global', 'per_key', 'per_tag', 'per_model', 'per_upstream'] },
     match: {
       kind: 'object',
-      keys: { key: matchValues, tag: matchValues, model: matchValues, path: matchValues },
+      keys: { key: matchValues, tag: matchValues, model: matchValues, path: matchValues, upstream: matchValues },
     },
     window: { kind: 'string', nonEmpty: true },
     timezone: { kind: 'string', nonEmpty: true },
     limit_usd: { kind: 'number', min: 0, minExclusive: true, nullable: true },
+    limit: { kind: 'number', min: 0, minExclusive: true, nullable: true },
+    currency: { kind: 'string', nonEmpty: true, nullable: true },
     limit_tokens: { kind: 'int', min: 1, nullable: true },
     action: { kind: 'enum', values: ['reject', 'throttle', 'shadow'] },
     // Fractions of the limit; above 1 reports overshoot (actual cost can settle past an estimate).
@@ -181,6 +198,59 @@ function verifiedKeys(c: ConfigBody): Issue | undefined {
   return undefined;
 }
 
+/** ISO 4217: what relays and banks print. */
+function currencyCode(code: string | null, path: string): Issue | undefined {
+  if (code === null || CURRENCY_CODE.test(code)) return undefined;
+  return { keyPath: path, reason: `must be an ISO 4217 currency code of three upper-case letters (USD, CNY, EUR), got ${show(code)}` };
+}
+
+const billingSchema: ObjectOf<BillingConfig> = {
+  kind: 'object',
+  keys: {
+    currency: { kind: 'string', nonEmpty: true },
+    list_price_factor: { kind: 'number', min: 0, minExclusive: true, nullable: true },
+    pricing: {
+      kind: 'object',
+      keys: {
+        file: { kind: 'string', nonEmpty: true, nullable: true },
+        // Opaque here: the pricing module owns the row shape and validates it.
+        models: { kind: 'map', values: { kind: 'any' } },
+      },
+    },
+  },
+  check: (b, path) => {
+    const c = currencyCode(b.currency, joinKey(path, 'currency'));
+    if (c !== undefined || b.list_price_factor === null) return c;
+    const exact = scaleDecimal(b.list_price_factor, MAX_LIMIT_USD);
+    return exact.ok ? undefined : { keyPath: joinKey(path, 'list_price_factor'), reason: exact.reason.replace('pico-USD', 'pico-units') };
+  },
+};
+
+/** The keys of one upstream, the default and each routed one. */
+const upstreamKeys = {
+  name: { kind: 'string', nonEmpty: true },
+  url: { kind: 'url', protocols: ['https:', 'http:'] },
+  api: { kind: 'enum', values: ['anthropic', 'openai'] },
+  api_key: { kind: 'string', nullable: true },
+  client_key_ids: { kind: 'list', oneOrMany: true, items: { kind: 'string', nonEmpty: true }, check: keyIds },
+  headers_timeout_ms: timeoutMs,
+  body_timeout_ms: timeoutMs,
+  connect_timeout_ms: timeoutMs,
+  connections: positiveInt,
+  usage_semantics: { kind: 'enum', values: ['openai', 'anthropic', 'auto'] },
+  include_usage: { kind: 'bool' },
+  billing: billingSchema,
+} as const satisfies ObjectOf<UpstreamSection>['keys'];
+
+const routedUpstreamSchema: ObjectOf<RoutedUpstreamConfig> = {
+  kind: 'object',
+  keys: {
+    ...upstreamKeys,
+    route: { kind: 'string', nonEmpty: true },
+    select_by_header: { kind: 'bool' },
+  },
+};
+
 export const configSchema: ObjectOf<ConfigBody> = {
   kind: 'object',
   check: verifiedKeys,
@@ -195,18 +265,9 @@ export const configSchema: ObjectOf<ConfigBody> = {
         drain_timeout_ms: { kind: 'int', min: 0, max: 3_600_000 },
       },
     },
-    upstream: {
-      kind: 'object',
-      keys: {
-        url: { kind: 'url', protocols: ['https:', 'http:'] },
-        api_key: { kind: 'string', nullable: true },
-        client_key_ids: { kind: 'list', oneOrMany: true, items: { kind: 'string', nonEmpty: true }, check: keyIds },
-        headers_timeout_ms: timeoutMs,
-        body_timeout_ms: timeoutMs,
-        connect_timeout_ms: timeoutMs,
-        connections: positiveInt,
-      },
-    },
+    upstream: { kind: 'object', keys: upstreamKeys },
+    upstreams: { kind: 'list', items: routedUpstreamSchema, itemDefaults: UPSTREAM_DEFAULTS },
+    exchange_rates: { kind: 'map', values: { kind: 'number', min: 0, minExclusive: true } },
     store: {
       kind: 'object',
       keys: {

@@ -1,4 +1,4 @@
-import type { PricingConfig } from '../pricing/types.ts';
+import type { BillingConfig, PricingConfig } from '../pricing/types.ts';
 import type { BudgetConfig } from '../budget/types.ts';
 
 /**
@@ -15,26 +15,15 @@ export interface Config {
     /** On SIGTERM/SIGINT, requests in flight may finish for this long (ms); then they are cut and recorded as partial. */
     drain_timeout_ms: number;
   };
-  upstream: {
-    /** http: or https: base URL. Env UPSTREAM_URL overrides. */
-    url: string;
-    /** When set, replaces the client's x-api-key / Authorization on the way out. */
-    api_key: string | null;
-    /**
-     * Accepted client key ids (`claude-meter key-id` prints a key's): any other key, or none,
-     * gets a 401 and is never forwarded. Empty: no list; with api_key set, client keys are then
-     * an identity nobody checks (`unverified`), and per-key budgets are refused.
-     */
-    client_key_ids: string[];
-    /** Max time to wait for response headers (ms). */
-    headers_timeout_ms: number;
-    /** Max idle time between body chunks (ms). */
-    body_timeout_ms: number;
-    /** Max time to open the TCP/TLS connection (ms). All timeouts are 1..2^31-1 (Node timer limit). */
-    connect_timeout_ms: number;
-    /** Keep-alive sockets per upstream origin. */
-    connections: number;
-  };
+  /** The default upstream: requests no route prefix selects. Restart-only except `billing`. */
+  upstream: UpstreamSection;
+  /**
+   * Routed upstreams: a request whose path starts with `route` goes to that upstream, the prefix
+   * removed. Empty: every request goes to `upstream`.
+   */
+  upstreams: RoutedUpstreamConfig[];
+  /** Exact rates between currencies, `FROM_TO: units of TO per FROM` (USD_CNY: 7.1); one direction implies the other. */
+  exchange_rates: Record<string, number>;
   store: {
     /** url null: embedded in-memory store (a redis: or rediss: URL otherwise). Env REDIS_URL overrides; '' means null. */
     /** `url` for one Redis, or `cluster_nodes` (host:port seeds) for Redis Cluster; neither: in-memory. */
@@ -97,4 +86,54 @@ export interface Config {
     /** Also require the token on /metrics (false: /metrics stays open, as scrapers without credentials expect). */
     protect_metrics: boolean;
   };
+}
+
+/** The API an upstream natively speaks: its error shape, credential header and metered routes. */
+export type UpstreamApi = 'anthropic' | 'openai';
+
+/**
+ * What an OpenAI-format `prompt_tokens` means at an upstream: `openai` includes cached tokens
+ * (OpenAI, LiteLLM, OpenRouter); `anthropic` excludes them (new-api serving Claude, Portkey);
+ * `auto` decides from what the responses prove, and uses `openai` until then.
+ */
+export type UsageSemantics = 'openai' | 'anthropic' | 'auto';
+
+/** One upstream's settings (the default `upstream:` and each of `upstreams:`). */
+export interface UpstreamSection {
+  /** Names the upstream in records, reports, metrics and budgets (`match.upstream`). */
+  name: string;
+  /** http: or https: origin plus an optional base path. Env UPSTREAM_URL overrides the default upstream's. */
+  url: string;
+  api: UpstreamApi;
+  /** When set, replaces the client's credentials on the way out (every credential header is removed). */
+  api_key: string | null;
+  /**
+   * Accepted client key ids (`claude-meter key-id` prints a key's): any other key, or none,
+   * gets a 401 and is never forwarded. Empty: no list; with api_key set, client keys are then
+   * an identity nobody checks (`unverified`), and per-key budgets are refused.
+   */
+  client_key_ids: string[];
+  /** Max time to wait for response headers (ms). */
+  headers_timeout_ms: number;
+  /** Max idle time between body chunks (ms). */
+  body_timeout_ms: number;
+  /** Max time to open the TCP/TLS connection (ms). All timeouts are 1..2^31-1 (Node timer limit). */
+  connect_timeout_ms: number;
+  /** Keep-alive sockets to this upstream's origin. */
+  connections: number;
+  /** OpenAI-format responses: whether `prompt_tokens` includes cached tokens. */
+  usage_semantics: UsageSemantics;
+  /**
+   * OpenAI-format chat streams: add `stream_options.include_usage` when the client did not, and
+   * remove from the response exactly what that addition caused.
+   */
+  include_usage: boolean;
+  billing: BillingConfig;
+}
+
+export interface RoutedUpstreamConfig extends UpstreamSection {
+  /** Path prefix that selects it (`/holysheep`), removed before forwarding. */
+  route: string;
+  /** An `x-meter-upstream: NAME` request header may select this upstream (the route prefix wins when both are present). */
+  select_by_header: boolean;
 }

@@ -20,6 +20,11 @@ export interface BodyReading {
   model: string | null;
   messageId: string | null;
   stopReason: string | null;
+  /**
+   * The usage was reported inconsistently and clamped so no count is negative (e.g. cached
+   * tokens above the prompt total): why, for the record and a counter. Absent or null: as reported.
+   */
+  readonly adjusted?: string | null;
 }
 
 /** Folds the events of one streamed response into its usage. */
@@ -46,6 +51,29 @@ export interface HeaderFacts {
   retry: boolean;
 }
 
+/**
+ * A change the proxy makes to a request body before forwarding it (e.g. asking an OpenAI-format
+ * stream for its usage), and how to take back out of the response exactly what it caused.
+ */
+export interface RequestRewrite {
+  /** The body to forward instead (its content-length is recomputed). */
+  readonly body: Buffer;
+  /** Why, for logs and docs: e.g. `include_usage`. */
+  readonly reason: string;
+  /** A filter for the response the client receives; called once, when a 2xx response starts. Null: no change needed. */
+  responseFilter(contentType: string | undefined): ResponseFilter | null;
+}
+
+/**
+ * Rewrites a response body in flight, chunk by chunk. The usage tap sees the upstream's bytes;
+ * the client gets what this returns. It may hold back an incomplete event (never more than one).
+ */
+export interface ResponseFilter {
+  push(chunk: Buffer): Buffer;
+  /** The upstream's body ended (or was cut): whatever is held back. */
+  end(): Buffer;
+}
+
 export interface Dialect {
   readonly name: string;
   /** Called once per request with the canonical path (core/target.ts); the answer travels with the exchange. */
@@ -57,6 +85,11 @@ export interface Dialect {
   credentialSecret(header: string, value: string): string;
   /** Parses a request body's metered fields. Explicit, because it is a JSON parse. */
   requestFacts(body: Buffer): RequestFacts;
+  /**
+   * A rewrite of a read request body before it is forwarded, or null (the common case: the body
+   * goes byte-identical). Only dialects that need one implement it; each rewrite is documented.
+   */
+  rewrite?(route: RouteKind, path: string, body: Buffer, facts: RequestFacts): RequestRewrite | null;
   /** The top-level members of a response body the readers below use (large bodies parse only these). */
   readonly responseMembers: ReadonlySet<string>;
   readBody(json: unknown): BodyReading;

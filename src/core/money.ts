@@ -28,3 +28,26 @@ export function formatUsd(pico: number): string {
   const v = pico / PICO_PER_USD;
   return `$${v.toFixed(Math.abs(v) < 1 ? 4 : 2)}`;
 }
+
+/**
+ * Every amount is an integer count of pico-units (1e-12) of its currency, the same scale for
+ * every currency (pico-USD, pico-CNY, ...), so one integer arithmetic serves them all.
+ * A currency is an ISO 4217 code: three upper-case letters.
+ */
+export interface Money {
+  readonly currency: string;
+  readonly pico: number;
+}
+
+export const CURRENCY_CODE = /^[A-Z]{3}$/;
+export const USD = 'USD';
+
+/** Symbols for the currencies teams commonly pay in; any other code prints as `CODE `. */
+const SYMBOLS: Readonly<Record<string, string>> = { USD: '$', CNY: '¥', EUR: '€', GBP: '£', JPY: 'JP¥', HKD: 'HK$' };
+
+/** Like formatUsd, for any currency: `¥12.34`, `$0.0042`, `CHF 3.20`. */
+export function formatMoney(pico: number, currency: string): string {
+  const v = pico / PICO_PER_USD;
+  const symbol = SYMBOLS[currency] ?? `${currency} `;
+  return `${symbol}${v.toFixed(Math.abs(v) < 1 ? 4 : 2)}`;
+}

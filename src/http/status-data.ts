@@ -172,13 +172,13 @@ async function explain(
  */
 function meterSeries(b: BudgetConfig, instance: string): { by: Dimension; values: Set<string> } | null {
   const m = b.match;
-  const filters = (['key', 'tag', 'model', 'path'] as const).filter((k) => m[k].length > 0);
+  const filters = (['key', 'tag', 'model', 'path', 'upstream'] as const).filter((k) => m[k].length > 0);
   if (b.scope === 'global') {
     if (filters.length === 0) return { by: 'all', values: new Set(['*']) };
     if (filters.length === 1 && (filters[0] === 'key' || filters[0] === 'tag')) return { by: filters[0], values: new Set(m[filters[0]]) };
     return null;
   }
-  if (filters.length > 0) return null;
+  if (filters.length > 0 || b.scope === 'per_upstream') return null;
   const by = ({ per_key: 'key', per_tag: 'tag', per_model: 'model' } as const)[b.scope];
   return { by, values: new Set([by === 'tag' && instance === 'untagged' ? '' : instance]) };
 }

@@ -123,3 +123,34 @@ export interface PriceTable {
   /** Alias id → canonical id. No alias equals a canonical id. */
   readonly aliases: ReadonlyMap<string, string>;
 }
+
+// ---- What an upstream bills (billing.ts): the list price in USD and the amount in its own currency ----
+
+/** The config's `billing` section of an upstream: what it charges, in which currency. */
+export interface BillingConfig {
+  /** ISO 4217 code of what the upstream bills in. */
+  currency: string;
+  /**
+   * Billed = list price (USD) × this, in `currency` (HolySheep's "$1 of list price for ¥1" is 1 with CNY).
+   * Exact decimal, at most 6 places. Null: only models in `pricing` are priced; others are unpriced.
+   */
+  list_price_factor: number | null;
+  /** The upstream's own per-model prices, in `currency` per million tokens (same row shape as the pricing file). */
+  pricing: PricingConfig;
+}
+
+/** One request's price: the list price (USD, as PriceResult) and what the upstream bills for it. */
+export interface Bill extends PriceResult {
+  /** The currency the upstream bills in. */
+  currency: string;
+  /** Integer pico-units of `currency`; 0 when `billedUnpriced`. */
+  billedPico: number;
+  /** No billed price applies (never $0): neither the upstream's own rows nor a list price with a factor. */
+  billedUnpriced: boolean;
+}
+
+/** Prices a request as one upstream bills it. Built once per config snapshot per upstream. */
+export interface Biller {
+  readonly currency: string;
+  bill(model: string | null, usage: Usage, ctx: PriceContext): Bill;
+}

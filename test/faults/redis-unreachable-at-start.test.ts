@@ -26,7 +26,12 @@ test('Redis unreachable at start-up: the proxy starts and serves, journals every
       store: { redis: { url: `redis://127.0.0.1:${port}`, key_prefix: 'cm' } },
       budgets: [
         budget({ name: 'org', limit_usd: 100, on_store_error: 'allow' }),
-        budget({ name: 'strict', match: { key: [], tag: ['strict'], model: [], path: [] }, limit_usd: 100, on_store_error: 'deny' }),
+        budget({
+          name: 'strict',
+          match: { key: [], tag: ['strict'], model: [], path: [], upstream: [] },
+          limit_usd: 100,
+          on_store_error: 'deny',
+        }),
       ],
     },
   });

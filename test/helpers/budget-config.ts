@@ -6,6 +6,6 @@ export function budget(b: Partial<BudgetConfig> & Pick<BudgetConfig, 'name'>): B
   return {
     ...(BUDGET_DEFAULTS as Omit<BudgetConfig, 'name'>),
     ...b,
-    match: { key: [], tag: [], model: [], path: [], ...b.match },
+    match: { key: [], tag: [], model: [], path: [], upstream: [], ...b.match },
   };
 }

@@ -44,7 +44,7 @@ async function setup(t: TestContext, budgets: BudgetConfig[]) {
 test('a request admitted as the unknown model settles on the budgets of the model the response names', async (t) => {
   const { send, spent } = await setup(t, [
     budget({ name: 'models', scope: 'per_model', limit_usd: 1 }),
-    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 }),
+    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [], upstream: [] }, limit_usd: 1 }),
   ]);
   const json = JSON_BODY;
 
@@ -66,7 +66,7 @@ test('a request admitted as the unknown model settles on the budgets of the mode
 
 test('with only a match.model budget (nothing matches an unread model at admission), the response’s model still counts', async (t) => {
   const { send, spent: spentOn } = await setup(t, [
-    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 }),
+    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [], upstream: [] }, limit_usd: 1 }),
   ]);
   const spent = () => spentOn('sonnet', '*');
   const json = JSON_BODY;
@@ -81,7 +81,7 @@ test('with only a match.model budget (nothing matches an unread model at admissi
 
 test('a body naming two models is refused with a 400 before anything is forwarded while budgets apply', async (t) => {
   const { up, app, url } = await setup(t, [
-    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [] }, limit_usd: 1 }),
+    budget({ name: 'sonnet', match: { key: [], tag: [], model: [SONNET], path: [], upstream: [] }, limit_usd: 1 }),
   ]);
   const r = await fetch(`${url}/v1/messages`, {
     method: 'POST',

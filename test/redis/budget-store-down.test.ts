@@ -19,8 +19,18 @@ test('Redis down at admission: allow budgets pass and are counted, deny budgets 
     config: {
       store: { redis: { url: redis.url, cluster_nodes: [], key_prefix: 'cm' } },
       budgets: [
-        budget({ name: 'open', match: { tag: ['open'], key: [], model: [], path: [] }, limit_usd: 10, on_store_error: 'allow' }),
-        budget({ name: 'closed', match: { tag: ['closed'], key: [], model: [], path: [] }, limit_usd: 10, on_store_error: 'deny' }),
+        budget({
+          name: 'open',
+          match: { tag: ['open'], key: [], model: [], path: [], upstream: [] },
+          limit_usd: 10,
+          on_store_error: 'allow',
+        }),
+        budget({
+          name: 'closed',
+          match: { tag: ['closed'], key: [], model: [], path: [], upstream: [] },
+          limit_usd: 10,
+          on_store_error: 'deny',
+        }),
       ],
     },
   });

@@ -84,7 +84,7 @@ test('no fragment of a key, the upstream URL token or the admin token reaches Re
         budget({
           name: 'capped',
           scope: 'per_key',
-          match: { key: [hashKey(KEYS.capped)], tag: [], model: [], path: [] },
+          match: { key: [hashKey(KEYS.capped)], tag: [], model: [], path: [], upstream: [] },
           limit_usd: 0.000001,
         }),
         budget({ name: 'per-tag', scope: 'per_tag', limit_usd: 100 }),

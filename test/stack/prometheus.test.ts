@@ -93,7 +93,7 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
       budgets: [
         budget({
           name: 'paced',
-          match: { key: [], model: [], path: [], tag: ['app'] },
+          match: { key: [], model: [], path: [], tag: ['app'], upstream: [] },
           ...day,
           limit_usd: 1,
           action: 'throttle',
@@ -102,7 +102,7 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
         budget({
           name: 'capped',
           scope: 'per_tag',
-          match: { key: [], model: [], path: [], tag: ['batch'] },
+          match: { key: [], model: [], path: [], tag: ['batch'], upstream: [] },
           ...day,
           limit_usd: 0.02,
           alert_at: [0.5, 1],

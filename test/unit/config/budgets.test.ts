@@ -14,7 +14,7 @@ const loadText = (text: string, env: Record<string, string> = {}) => loadConfig(
 // One fixture per budget failure mode; each asserts the exact operator-facing message.
 const failures: Array<[file: string, keyPath: string, reason: string]> = [
   ['budget-missing-name.yaml', 'budgets[0].name', 'missing required key'],
-  ['budget-no-limit.yaml', 'budgets[0]', 'needs limit_usd or limit_tokens'],
+  ['budget-no-limit.yaml', 'budgets[0]', 'needs limit_usd, limit (with currency) or limit_tokens'],
   [
     'budget-bad-window.yaml',
     'budgets[0].window',
@@ -28,7 +28,7 @@ const failures: Array<[file: string, keyPath: string, reason: string]> = [
   [
     'budget-bad-scope.yaml',
     'budgets[0].scope',
-    "must be one of 'global', 'per_key', 'per_tag', 'per_model', got 'per_team' (did you mean 'per_tag'?)",
+    "must be one of 'global', 'per_key', 'per_tag', 'per_model', 'per_upstream', got 'per_team' (did you mean 'per_tag'?)",
   ],
   ['budget-bad-name.yaml', 'budgets[0].name', "must be 1 to 64 of the characters A-Z a-z 0-9 . _ -, got 'team a'"],
   [
@@ -57,7 +57,7 @@ test('budgets: per-budget defaults fill in, single match values become lists', (
       ...BUDGET_DEFAULTS,
       name: 'opus.per-key_24h',
       scope: 'per_key',
-      match: { key: [], tag: ['batch', 'nightly'], model: ['claude-opus-4-1'], path: [] },
+      match: { key: [], tag: ['batch', 'nightly'], model: ['claude-opus-4-1'], path: [], upstream: [] },
       window: '24h',
       limit_tokens: 2_000_000,
       action: 'shadow',
@@ -72,10 +72,12 @@ test('budgets: per-budget defaults fill in, single match values become lists', (
 test('BUDGET_DEFAULTS are the documented ones', () => {
   assert.deepEqual(BUDGET_DEFAULTS, {
     scope: 'global',
-    match: { key: [], tag: [], model: [], path: [] },
+    match: { key: [], tag: [], model: [], path: [], upstream: [] },
     window: 'day',
     timezone: 'UTC',
     limit_usd: null,
+    limit: null,
+    currency: null,
     limit_tokens: null,
     action: 'reject',
     alert_at: [],
@@ -173,7 +175,7 @@ test('budget values accepted at the edges', () => {
       ['month', null, 1],
     ],
   );
-  assert.deepEqual(c.budgets[2]?.match, { key: ['k1'], tag: [], model: [], path: ['/v1/messages'] });
+  assert.deepEqual(c.budgets[2]?.match, { key: ['k1'], tag: [], model: [], path: ['/v1/messages'], upstream: [] });
   // Empty or null sections and lists mean defaults.
   assert.deepEqual(loadText('budgets:\nalerts:\nadmin:\n').budgets, []);
   assert.deepEqual(loadText('budgets: []\nadmin:\n  token: ""\n').admin, { token: null, protect_metrics: false });
