@@ -96,6 +96,11 @@ export class BudgetCatalog {
   }
 }
 
+/** The currency a budget's limit and spend are counted in: `currency` with `limit`, USD with `limit_usd` or tokens only. */
+export function budgetCurrency(b: BudgetConfig): string {
+  return b.limit !== null && b.currency !== null ? b.currency : 'USD';
+}
+
 function ref(b: BudgetConfig, spec: WindowSpec, instance: string, now: number): InstanceRef {
   return {
     budget: b.name,
