@@ -6,9 +6,12 @@
  *   body with "stream":true      → ~1 KB SSE stream
  *   + header x-bench-hold-ms: N  → message_start at once, the rest N ms later (TTFT)
  *   + header x-bench-sse-bytes: N → an N-byte SSE stream of content_block_delta events, usage at the end
+ *   POST /v1/chat/completions      → the same answers in OpenAI's chat format (BENCH_FORMAT=openai), the
+ *                                    stream with its usage chunk when the request asks for it
  */
 import http from 'node:http';
 import { messageJson, messageStream, sseFrame } from '../test/helpers/mock-anthropic.ts';
+import { chatJson, chatStream, chatUsage } from '../test/helpers/mock-relay.ts';
 import { serveChild } from './lib/child-runtime.ts';
 
 const MODEL = 'claude-sonnet-4-5-20250929';
@@ -32,6 +35,11 @@ const SSE_BODY = messageStream({ usage: USAGE, model: MODEL, text: TEXT.slice(0,
 const SSE_SPLIT = SSE_BODY.indexOf('\n\n') + 2; // end of the message_start frame
 const SSE_FIRST = Buffer.from(SSE_BODY.slice(0, SSE_SPLIT));
 const SSE_REST = Buffer.from(SSE_BODY.slice(SSE_SPLIT));
+
+const CHAT_USAGE = chatUsage({ input: 412, cacheRead: 128, cacheWrite5m: 0, cacheWrite1h: 0, output: 187 }, 'openai');
+const CHAT_JSON = Buffer.from(chatJson(MODEL, CHAT_USAGE));
+const CHAT_SSE = Buffer.from(chatStream(MODEL, CHAT_USAGE, false).join(''));
+const CHAT_SSE_USAGE = Buffer.from(chatStream(MODEL, CHAT_USAGE, true).join(''));
 
 /** Headers the real API sends with every answer; forwarding them is part of a proxy's cost. */
 const COMMON = {
@@ -95,7 +103,15 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    const stream = Buffer.concat(chunks).includes('"stream":true');
+    const body = Buffer.concat(chunks);
+    const stream = body.includes('"stream":true');
+    if (req.url?.startsWith('/v1/chat/completions')) {
+      res.once('finish', () => (stream ? served.sse++ : served.json++));
+      if (!stream)
+        return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(CHAT_JSON.length) }).end(CHAT_JSON);
+      res.writeHead(200, SSE_HEADERS);
+      return void res.end(body.includes('"include_usage":true') ? CHAT_SSE_USAGE : CHAT_SSE);
+    }
     const big = Number(req.headers['x-bench-sse-bytes'] ?? 0);
     const hold = Number(req.headers['x-bench-hold-ms'] ?? 0);
     if (big > 0) return void bigStream(res, big);
