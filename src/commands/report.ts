@@ -28,7 +28,7 @@ const BY: readonly Dimension[] = ['model', 'key', 'tag', 'upstream'];
 
 export const REPORT = {
   name: 'report',
-  summary: 'requests, tokens, cost, cache savings and budgets (p50 projection), from the configured Redis',
+  summary: 'requests, tokens, list cost, billed amounts, cache savings and budgets (p50 projection), from the configured Redis',
   options: {
     window: {
       type: 'string',
