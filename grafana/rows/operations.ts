@@ -239,7 +239,7 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
     ts({
       title: 'Label values folded into other',
       description:
-        'Observations exported as `other` because a client-named label (model, key_id, tag, budget_instance) already had metrics.max_label_values values, ' +
+        'Observations exported as `other` because a capped label (model, upstream, key_id, tag, budget_instance, adjusted_reason) already had metrics.max_label_values values, ' +
         'or a request refused as bad brought a new one: claude_meter_label_overflow_total. Empty in a healthy system; growing steadily: raise the cap or turn a label off.',
       unit: 'ops',
       w: 8,
@@ -262,6 +262,34 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
       w: 8,
       queries: [
         { expr: `sum by (instance) (rate(claude_meter_request_bodies_refused_total{${T}}[$__rate_interval]))`, legend: '{{instance}}' },
+      ],
+    }),
+    ts({
+      title: 'Billed at no known price, by upstream',
+      description:
+        'Requests with usage that their upstream bills at no known price (no price row of its own, no list_price_factor), by upstream and model: ' +
+        'the billed amount is unknown, not zero (claude_meter_billed_unpriced_requests_total).',
+      unit: 'reqps',
+      w: 12,
+      queries: [
+        {
+          expr: `sum by (upstream, model) (rate(claude_meter_billed_unpriced_requests_total{${M}}[$__rate_interval]))`,
+          legend: '{{upstream}} {{model}}',
+        },
+      ],
+    }),
+    ts({
+      title: 'Usage adjusted by reason',
+      description:
+        'Empty in a healthy system: responses whose usage an upstream reported inconsistently (e.g. cached tokens above the prompt total) and that were ' +
+        'recorded clamped so no count is negative, by upstream and reason: claude_meter_usage_adjusted_total.',
+      unit: 'reqps',
+      w: 12,
+      queries: [
+        {
+          expr: `sum by (upstream, reason) (rate(claude_meter_usage_adjusted_total{${T}}[$__rate_interval]))`,
+          legend: '{{upstream}} {{reason}}',
+        },
       ],
     }),
   ];

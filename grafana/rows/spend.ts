@@ -80,6 +80,39 @@ export function spendRow(): Array<cog.Builder<dashboard.Panel>> {
         { name: 'Non-2xx share', unit: 'percentunit' },
       ],
     ),
+    ts(
+      {
+        title: 'Billed by upstream (per hour, in its currency)',
+        description:
+          'What each upstream bills per hour, in units of its own currency, by upstream and currency: rate(claude_meter_billed_cost_total) × 3600. ' +
+          'Amounts in different currencies are never added; the spend panels above are the list price in USD (claude_meter_cost_usd_total).',
+        unit: 'short',
+        w: 12,
+        queries: [
+          {
+            expr: `sum by (upstream, currency) (rate(claude_meter_billed_cost_total{${M}}[$__rate_interval])) * 3600`,
+            legend: '{{upstream}} {{currency}}',
+          },
+        ],
+      },
+      { min: 0 },
+    ),
+    statPanel({
+      title: 'Billed in the time range, by upstream',
+      description:
+        'What each upstream billed over the dashboard time range, in units of its currency (one value per upstream and currency): ' +
+        'increase(claude_meter_billed_cost_total[$__range]).',
+      unit: 'short',
+      w: 12,
+      h: 8,
+      queries: [
+        {
+          expr: `sum by (upstream, currency) (increase(claude_meter_billed_cost_total{${M}}[$__range]))`,
+          legend: '{{upstream}} {{currency}}',
+          instant: true,
+        },
+      ],
+    }),
   ];
 }
 

@@ -1,6 +1,7 @@
 /**
- * `claude-meter report [--window day|week|month] [--by model|key|key_id|tag] [--timezone TZ] [--json]`:
- * requests, tokens by kind, cost, cache savings and every budget with its p50 projection, for
+ * `claude-meter report [--window day|week|month] [--by model|key|key_id|tag|upstream] [--timezone TZ] [--json]`:
+ * requests, tokens by kind, list cost, the billed amount in each upstream's currency, cache
+ * savings and every budget with its p50 projection, for
  * the current calendar window, read from the deployment's Redis with the proxy's own stores,
  * pricer and forecaster. The embedded store lives inside one proxy process, so there is
  * nothing to read from here: the command says so and points at the status page.
@@ -18,16 +19,16 @@ import { cacheSavingsPico } from '../pricing/savings.ts';
 import { parseWindow, validTimezone, windowAt } from '../budget/windows.ts';
 import { budgetsReport } from '../report/budgets.ts';
 import { forecastReport } from '../report/forecasts.ts';
-import { picoToUsd } from '../core/money.ts';
+import { formatMoney, picoToUsd, USD } from '../core/money.ts';
 import { emptyTotals, type Dimension, type Totals, type UsageRow } from '../store/types.ts';
 import { addTotals, dimensionName, parseDimension, rankByCost, sumByValue, totalsJson } from '../report/usage.ts';
 import { CONFIG_FILE, runCommand, UsageError, type CommandSpec, type Env, type Io } from './args.ts';
 
-const BY: readonly Dimension[] = ['model', 'key', 'tag'];
+const BY: readonly Dimension[] = ['model', 'key', 'tag', 'upstream'];
 
 export const REPORT = {
   name: 'report',
-  summary: 'requests, tokens, cost, cache savings and budgets (p50 projection), from the configured Redis',
+  summary: 'requests, tokens, list cost, billed amounts, cache savings and budgets (p50 projection), from the configured Redis',
   options: {
     window: {
       type: 'string',
@@ -37,9 +38,9 @@ export const REPORT = {
     },
     by: {
       type: 'string',
-      choices: ['model', 'key', 'key_id', 'tag'],
+      choices: ['model', 'key', 'key_id', 'tag', 'upstream'],
       default: 'model',
-      description: 'one row per model, key id (key or key_id) or tag',
+      description: 'one row per model, key id (key or key_id), tag or upstream',
     },
     timezone: { type: 'string', value: 'TZ', default: 'UTC', description: 'the IANA time zone of the window' },
     json: { type: 'boolean', description: 'print JSON (window, rows, total, budgets) instead of tables' },
@@ -153,12 +154,35 @@ const usd = (v: unknown) => (typeof v === 'number' ? `$${v.toFixed(Math.abs(v) <
 // No row rules and no colours: readable in a terminal, a pipe and a CI log alike.
 const PLAIN = { style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } };
 
+type BilledJson = Record<string, { amount: number; pico: string }>;
+
+/** `¥12.50 + $0.0040`; `—` when nothing was billed. */
+function billedText(x: Record<string, unknown>): string {
+  const billed = Object.entries((x['billed'] ?? {}) as BilledJson);
+  const text = billed.length === 0 ? '—' : billed.map(([currency, b]) => formatMoney(Number(b.pico), currency)).join(' + ');
+  const unpriced = Number(x['billed_unpriced'] ?? 0);
+  return unpriced > 0 ? `${text} (+${int(unpriced)} unpriced)` : text;
+}
+
+/**
+ * The billed column appears by upstream, and whenever some upstream billed other than the list
+ * price in USD; otherwise it would repeat the cost column.
+ */
+function showsBilled(by: string, total: Record<string, unknown>): boolean {
+  if (by === 'upstream') return true;
+  const billed = Object.entries((total['billed'] ?? {}) as BilledJson);
+  const listOnly = billed.every(([currency, b]) => currency === USD && b.pico === total['cost_pico_usd']);
+  return !listOnly || Number(total['billed_unpriced'] ?? 0) !== Number(total['unpriced'] ?? 0);
+}
+
 export function renderReport(r: Record<string, unknown>): string {
   const w = r['window'] as { unit: string; timezone: string; id: string; start: string };
   const rows = r['rows'] as Array<Record<string, unknown>>;
   const total = r['total'] as Record<string, unknown>;
   const by = String(r['by']);
-  const head = [by, 'requests', 'errors', 'input', 'output', 'cache write 5m', 'cache write 1h', 'cache read', 'cost', 'cache savings'];
+  const billed = showsBilled(by, total);
+  const money = billed ? ['list cost (USD)', 'billed'] : ['cost'];
+  const head = [by, 'requests', 'errors', 'input', 'output', 'cache write 5m', 'cache write 1h', 'cache read', ...money, 'cache savings'];
   const usage = new Table({ head, colAligns: ['left', ...head.slice(1).map(() => 'right' as const)], ...PLAIN });
   const line = (label: string, x: Record<string, unknown>) => {
     const t = x['tokens'] as Totals['tokens'];
@@ -173,6 +197,7 @@ export function renderReport(r: Record<string, unknown>): string {
       int(t.cache_creation_1h),
       int(t.cache_read),
       usd(x['cost_usd']) + unpriced,
+      ...(billed ? [billedText(x)] : []),
       usd(x['cache_savings_usd']),
     ];
   };

@@ -51,3 +51,8 @@ export function formatMoney(pico: number, currency: string): string {
   const symbol = SYMBOLS[currency] ?? `${currency} `;
   return `${symbol}${v.toFixed(Math.abs(v) < 1 ? 4 : 2)}`;
 }
+
+/** Pico-units of any currency as the nearest double in units of it (picoToUsd: one scale for every currency). */
+export function picoToUnits(pico: number | bigint): number {
+  return picoToUsd(pico);
+}

@@ -96,6 +96,11 @@ export interface UsageOutcome {
   stopReason: string | null;
   /** Anthropic message id, when present. */
   messageId: string | null;
+  /**
+   * Why the dialect clamped inconsistently reported usage so no count is negative (BodyReading.adjusted),
+   * or null when the usage is as reported (and whenever there is no usage).
+   */
+  adjusted: string | null;
 }
 
 export function emptyUsage(): Usage {

@@ -90,7 +90,7 @@ const WINDOWS: Record<string, { granularity: Granularity; defaultSpanMs: number 
   hour: { granularity: 'hour', defaultSpanMs: 24 * 3_600_000 },
   day: { granularity: 'day', defaultSpanMs: 30 * 86_400_000 },
 };
-const BY: readonly Dimension[] = ['model', 'key', 'tag', 'all'];
+const BY: readonly Dimension[] = ['model', 'key', 'tag', 'upstream', 'all'];
 
 async function usage(deps: AdminDeps, url: URL): Promise<Answer> {
   const window = url.searchParams.get('window') ?? 'hour';
@@ -98,7 +98,7 @@ async function usage(deps: AdminDeps, url: URL): Promise<Answer> {
   const by = parseDimension(byParam, BY);
   const w = WINDOWS[window];
   if (!w) return badRequest(`window must be minute, hour or day (got '${window}')`);
-  if (by === null) return badRequest(`by must be model, key_id, tag or all (got '${byParam}')`);
+  if (by === null) return badRequest(`by must be model, key_id, tag, upstream or all (got '${byParam}')`);
   const now = deps.clock.now();
   const to = parseTime(url.searchParams.get('to'), now);
   const from = parseTime(url.searchParams.get('from'), to - w.defaultSpanMs);

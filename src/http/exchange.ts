@@ -13,7 +13,8 @@ import { mayBeBilled, totalTokens, type UsageMissingReason, type UsageOutcome } 
 import type { Clock } from '../lib/clock.ts';
 import type { InFlight } from '../lib/in-flight.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { Pricer } from '../pricing/types.ts';
+import { listBiller } from '../pricing/billing-list.ts';
+import type { Biller, Pricer } from '../pricing/types.ts';
 import type { RequestRecord } from '../store/types.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import { modelLabel, recordMetrics } from '../metrics/record.ts';
@@ -65,6 +66,8 @@ export interface Arrival {
   caller: Caller;
   headers: HeaderFacts;
   body: ReadBody | null;
+  /** The configured upstream the request goes to (its config name; `default` for the `upstream` section). */
+  upstream: string;
 }
 
 /** Unpriced models warned about, at most: past it a flood of made-up names logs nothing more (the metric still counts them). */
@@ -224,12 +227,13 @@ export class Exchange implements ForwardHooks {
     const a = this.#a;
     const deps = this.#deps;
     const model = outcome.model ?? this.facts()?.model ?? null;
-    const { record, cacheSavingsPicoUsd, problem } = meterPriced(this.#settings.pricer, {
+    const { record, cacheSavingsPicoUsd, problem } = meterPriced(billerOf(this.#settings), {
       id: a.id,
       ts: a.ts,
       method: a.method,
       path: a.path,
       caller: a.caller,
+      upstream: a.upstream,
       free: a.route === 'free',
       status: this.#status,
       outcome,
@@ -333,7 +337,18 @@ function missing(reason: UsageMissingReason): UsageOutcome {
     errorType: null,
     stopReason: null,
     messageId: null,
+    adjusted: null,
   };
+}
+
+/** One biller per pricer (a reload brings a new pricer), not one per request. */
+const LIST_BILLERS = new WeakMap<Pricer, Biller>();
+
+// TODO(merge): the billing helper gives the settings a biller per upstream; until then every upstream bills the list price in USD.
+function billerOf(settings: PipelineSettings): Biller {
+  let b = LIST_BILLERS.get(settings.pricer);
+  if (b === undefined) LIST_BILLERS.set(settings.pricer, (b = listBiller(settings.pricer)));
+  return b;
 }
 
 function isEventStream(contentType: string | string[] | undefined): boolean {

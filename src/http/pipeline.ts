@@ -64,6 +64,8 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     caller: who.caller,
     headers: deps.dialect.headerFacts(req.headers),
     body,
+    // TODO(merge): the routing helper names the upstream the request is routed to.
+    upstream: 'default',
   });
 
   const gate = deps.budgets?.gate;

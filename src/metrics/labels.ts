@@ -1,6 +1,7 @@
 /**
  * Caps on the values a metric label takes. Models, key ids, tags and budget instances come from
- * clients; without a cap every new one adds series to every scrape, for good. Past the cap a
+ * clients; without a cap every new one adds series to every scrape, for good. Upstream names
+ * come from the config, but reloads can rename them for as long as the process lives: capped too. Past the cap a
  * new value is exported as `other` and the fold is counted (claude_meter_label_overflow_total).
  * Only metric labels fold: records, budget instances and stored dimensions keep every value.
  */
@@ -9,7 +10,7 @@
 export const OTHER = 'other';
 
 /** The labels that are capped, as named in claude_meter_label_overflow_total{label}. */
-export type CappedLabel = 'model' | 'key_id' | 'tag' | 'budget_instance';
+export type CappedLabel = 'model' | 'upstream' | 'key_id' | 'tag' | 'budget_instance' | 'adjusted_reason';
 
 export class LabelCap {
   readonly label: CappedLabel;
@@ -55,18 +56,23 @@ export class LabelCap {
 /** One cap per capped label, each `max` values. */
 export interface LabelCaps {
   model: LabelCap;
+  upstream: LabelCap;
   keyId: LabelCap;
   tag: LabelCap;
   /** Keyed by budget and instance (`budget\0instance`): one budget's instances do not hide another's. */
   budgetInstance: LabelCap;
+  /** The `reason` of claude_meter_usage_adjusted_total: a dialect's own codes, capped in case one ever carries more. */
+  adjustedReason: LabelCap;
 }
 
 export function labelCaps(max: number, onFold: (label: CappedLabel) => void): LabelCaps {
   return {
     model: new LabelCap('model', max, onFold, ['unknown']),
+    upstream: new LabelCap('upstream', max, onFold, ['default']),
     keyId: new LabelCap('key_id', max, onFold, ['anon']),
     tag: new LabelCap('tag', max, onFold, ['untagged']),
     budgetInstance: new LabelCap('budget_instance', max, onFold),
+    adjustedReason: new LabelCap('adjusted_reason', max, onFold),
   };
 }
 

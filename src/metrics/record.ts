@@ -21,7 +21,9 @@ export function modelLabel(metrics: MeterMetrics, model: string | null, status =
 /** One settled request → every metric it touches. `cacheSavingsPico`: what its cache reads saved (meterPriced). */
 export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: string, cacheSavingsPico = 0): void {
   const series = metrics.series;
-  const s = series.model(model);
+  // A config name, so it always claims a place; the cap only bounds renames across reloads.
+  const upstream = metrics.labels.upstream.value(r.upstream);
+  const s = series.of(upstream, model);
   const status = String(r.status);
   // The series key holds exactly the enabled labels' values: a disabled label must not
   // split (and grow) the table, e.g. one entry per API key when only tags are labelled.
@@ -31,7 +33,7 @@ export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: st
   const req = s.requests.get(key);
   if (req !== undefined) req.value += 1;
   else {
-    const labels: Record<string, string> = { model, status };
+    const labels: Record<string, string> = { model, upstream, status };
     if (metrics.keyLabel) labels['key_id'] = keyValue;
     if (metrics.tagLabel) labels['tag'] = tagValue;
     s.requests.set(key, { labels, value: 1 });
@@ -45,6 +47,8 @@ export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: st
   else if (r.status >= 500) metrics.upstreamErrors.inc({ reason: `status_${r.status}` });
   else if (r.errorType !== null && r.status < 400) metrics.upstreamErrors.inc({ reason: 'stream_error_event' });
   if (r.unpriced) metrics.unpriced.inc({ model });
+  if (r.billedUnpriced) metrics.billedUnpriced.inc({ model, upstream });
+  if (r.usageAdjusted !== null) metrics.usageAdjusted.inc({ upstream, reason: metrics.labels.adjustedReason.value(r.usageAdjusted) });
   const u = r.usage;
   if (u === null) return;
   const c1h = u.cacheCreation1h ?? 0;
@@ -58,6 +62,7 @@ export function recordMetrics(metrics: MeterMetrics, r: RequestRecord, model: st
   if (!r.unpriced && r.costPicoUsd > 0) {
     metrics.costPicoByModel.set(model, (metrics.costPicoByModel.get(model) ?? 0n) + BigInt(r.costPicoUsd));
   }
+  if (!r.billedUnpriced && r.billedPico > 0) s.billedPico.set(r.currency, (s.billedPico.get(r.currency) ?? 0n) + BigInt(r.billedPico));
   if (cacheSavingsPico > 0) {
     metrics.cacheSavingsPicoByModel.set(model, (metrics.cacheSavingsPicoByModel.get(model) ?? 0n) + BigInt(cacheSavingsPico));
   }

@@ -1,6 +1,6 @@
 import { picoToUsd } from '../core/money.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { feedRequests, feedTokens, ModelHistogram, RequestSeries } from './series.ts';
+import { feedBilled, feedRequests, feedTokens, ModelHistogram, RequestSeries } from './series.ts';
 import { labelCaps } from './labels.ts';
 import type { MeterMetrics, ScrapeSources } from './types.ts';
 
@@ -9,7 +9,7 @@ export type { MeterMetrics, ScrapeSources } from './types.ts';
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
-/** Values per capped label (model, key_id, tag, budget_instance) when the config does not say. */
+/** Values per capped label (model, upstream, key_id, tag, budget_instance) when the config does not say. */
 export const DEFAULT_MAX_LABEL_VALUES = 500;
 
 export function createMetrics(opts: {
@@ -20,7 +20,7 @@ export function createMetrics(opts: {
 }): MeterMetrics {
   const registry = new Registry();
   const registers = [registry];
-  const requestLabels = ['model', 'status', ...(opts.keyLabel ? ['key_id'] : []), ...(opts.tagLabel ? ['tag'] : [])];
+  const requestLabels = ['model', 'upstream', 'status', ...(opts.keyLabel ? ['key_id'] : []), ...(opts.tagLabel ? ['tag'] : [])];
   const costPicoByModel = new Map<string, bigint>();
   const cacheSavingsPicoByModel = new Map<string, bigint>();
   const budgetSettledPico: MeterMetrics['budgetSettledPico'] = new Map();
@@ -49,7 +49,7 @@ export function createMetrics(opts: {
     series,
     requests: new Counter({
       name: 'claude_meter_requests_total',
-      help: 'Requests handled, by model and HTTP status returned to the client',
+      help: 'Requests handled, by model, upstream and HTTP status returned to the client',
       labelNames: requestLabels,
       registers,
       collect() {
@@ -58,8 +58,8 @@ export function createMetrics(opts: {
     }),
     tokens: new Counter({
       name: 'claude_meter_tokens_total',
-      help: 'Tokens metered, by model and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)',
-      labelNames: ['model', 'kind'],
+      help: 'Tokens metered, by model, upstream and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)',
+      labelNames: ['model', 'upstream', 'kind'],
       registers,
       collect() {
         feedTokens(this, series);
@@ -240,7 +240,7 @@ export function createMetrics(opts: {
     }),
     cost: new Counter({
       name: 'claude_meter_cost_usd_total',
-      help: 'Metered cost in USD, by model (summed exactly in pico-USD, converted once at scrape)',
+      help: 'Metered cost at list price in USD, by model (summed exactly in pico-USD, converted once at scrape)',
       labelNames: ['model'],
       registers,
       collect() {
@@ -249,6 +249,27 @@ export function createMetrics(opts: {
         this.reset();
         for (const [model, pico] of costPicoByModel) this.inc({ model }, picoToUsd(pico));
       },
+    }),
+    billed: new Counter({
+      name: 'claude_meter_billed_cost_total',
+      help: "What the upstreams bill, in units of each upstream's currency, by upstream, model and currency (summed exactly in pico-units, converted once at scrape); claude_meter_cost_usd_total is the list price in USD",
+      labelNames: ['model', 'upstream', 'currency'],
+      registers,
+      collect() {
+        feedBilled(this, series);
+      },
+    }),
+    billedUnpriced: new Counter({
+      name: 'claude_meter_billed_unpriced_requests_total',
+      help: 'Requests with usage that their upstream bills at no known price (no own price row, no list price factor): the billed amount is unknown, not zero',
+      labelNames: ['model', 'upstream'],
+      registers,
+    }),
+    usageAdjusted: new Counter({
+      name: 'claude_meter_usage_adjusted_total',
+      help: 'Responses whose usage was reported inconsistently and clamped so no count is negative (e.g. cached tokens above the prompt total), by upstream and reason',
+      labelNames: ['upstream', 'reason'],
+      registers,
     }),
     cacheSavings: new Counter({
       name: 'claude_meter_cache_savings_usd_total',

@@ -1,4 +1,5 @@
 import type { Counter, Registry } from 'prom-client';
+import { picoToUnits } from '../core/money.ts';
 import { TOKEN_KINDS } from '../core/usage.ts';
 
 /** What the Registry reads from a metric object (prom-client's own shape). */
@@ -24,7 +25,7 @@ interface Exported {
  * Why not prom-client's inc()/observe() per request: each call validates the labels, builds
  * a hash string from them and looks it up, and a request touches up to seven series (2.4 µs
  * per request in a tight loop against 0.07 µs here: bench/metrics-record.ts). Here a request costs one
- * Map lookup by model, one by status, and a bucket search. The exposition is prom-client's
+ * Map lookup by upstream, one by model, one by status, and a bucket search. The exposition is prom-client's
  * own: counters are fed into its Counter at collect(), histograms are a metric object the
  * Registry formats like its own Histogram (same names, labels, order and `le` values).
  */
@@ -36,49 +37,57 @@ export interface HistogramCounts {
   count: number;
 }
 
-/** Everything one model label has counted. */
+/** Everything one (upstream, model) label pair has counted. */
 export interface ModelSeries {
   model: string;
+  upstream: string;
   /** By request label set (status, plus key and tag when enabled), joined with \0. */
   requests: Map<string, { labels: Record<string, string>; value: number }>;
   /** `tokens[i]` counts TOKEN_KINDS[i] (core/usage.ts), which is also the exposition order. */
   tokens: number[];
   duration: HistogramCounts;
   ttft: HistogramCounts;
+  /** What the upstream billed, exact pico-units by currency code (claude_meter_billed_cost_total). */
+  billedPico: Map<string, bigint>;
 }
 
 export class RequestSeries {
   readonly durationBounds: readonly number[];
   readonly ttftBounds: readonly number[];
-  readonly #byModel = new Map<string, ModelSeries>();
+  /** By upstream, then model: two lookups and no key string built per request. */
+  readonly #byUpstream = new Map<string, Map<string, ModelSeries>>();
 
   constructor(durationBounds: readonly number[], ttftBounds: readonly number[]) {
     this.durationBounds = durationBounds;
     this.ttftBounds = ttftBounds;
   }
 
-  /** The series of one model label, created on first use. */
-  model(model: string): ModelSeries {
-    let s = this.#byModel.get(model);
+  /** The series of one upstream and model label, created on first use. */
+  of(upstream: string, model: string): ModelSeries {
+    let byModel = this.#byUpstream.get(upstream);
+    if (byModel === undefined) this.#byUpstream.set(upstream, (byModel = new Map()));
+    let s = byModel.get(model);
     if (s === undefined) {
       s = {
         model,
+        upstream,
         requests: new Map(),
         tokens: TOKEN_KINDS.map(() => 0),
         duration: emptyCounts(this.durationBounds),
         ttft: emptyCounts(this.ttftBounds),
+        billedPico: new Map(),
       };
-      this.#byModel.set(model, s);
+      byModel.set(model, s);
     }
     return s;
   }
 
-  all(): IterableIterator<ModelSeries> {
-    return this.#byModel.values();
+  *all(): IterableIterator<ModelSeries> {
+    for (const byModel of this.#byUpstream.values()) yield* byModel.values();
   }
 
   reset(): void {
-    this.#byModel.clear();
+    this.#byUpstream.clear();
   }
 }
 
@@ -106,13 +115,21 @@ export function feedTokens(counter: Counter<string>, series: RequestSeries): voi
   for (const s of series.all()) {
     TOKEN_KINDS.forEach((kind, i) => {
       const n = s.tokens[i]!;
-      if (n > 0) counter.inc({ model: s.model, kind }, n);
+      if (n > 0) counter.inc({ model: s.model, upstream: s.upstream, kind }, n);
     });
   }
 }
 
+/** The billed amounts, exact until here: the nearest double of each exact total, in units of its currency. */
+export function feedBilled(counter: Counter<string>, series: RequestSeries): void {
+  counter.reset();
+  for (const s of series.all()) {
+    for (const [currency, pico] of s.billedPico) counter.inc({ model: s.model, upstream: s.upstream, currency }, picoToUnits(pico));
+  }
+}
+
 /**
- * A histogram by model, read from RequestSeries at scrape time. Registered on the Registry
+ * A histogram by model and upstream, read from RequestSeries at scrape time. Registered on the Registry
  * as a metric object (name, help, type, get()), which the Registry formats exactly as it
  * formats prom-client's own Histogram: `_bucket{le=…,model=…}` cumulative, `+Inf`, `_sum`, `_count`.
  */
@@ -141,7 +158,7 @@ export class ModelHistogram {
     opts.registry.registerMetric(this as never);
   }
 
-  /** The Registry's text format path: labels {le} first, the model as a shared label (prom-client's layout). */
+  /** The Registry's text format path: labels {le} first, the model and upstream as shared labels (prom-client's layout). */
   getForPromString(): Exported {
     return this.#values((le, model) => ({ labels: le, sharedLabels: model }));
   }
@@ -167,7 +184,7 @@ export class ModelHistogram {
     for (const s of this.#series.all()) {
       const h = this.#pick(s);
       if (h.count === 0) continue;
-      const model = { model: s.model };
+      const model = { model: s.model, upstream: s.upstream };
       let acc = 0;
       this.#bounds.forEach((le, i) => {
         acc += h.counts[i]!;

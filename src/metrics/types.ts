@@ -26,7 +26,7 @@ export interface MeterMetrics {
   labels: LabelCaps;
   /** Folds into `other`, by label. */
   labelOverflow: Counter<'label'>;
-  /** Requests, tokens, latency and TTFT by model, counted per request here and exported at scrape (series.ts). */
+  /** Requests, tokens, latency, TTFT and billed amounts by upstream and model, counted per request here and exported at scrape (series.ts). */
   series: RequestSeries;
   requests: Counter<string>;
   tokens: Counter<'model' | 'kind'>;
@@ -36,7 +36,12 @@ export interface MeterMetrics {
   usageMissing: Counter<'reason'>;
   unpriced: Counter<'model'>;
   partial: Counter<'model'>;
+  /** List price in USD. */
   cost: Counter<'model'>;
+  /** What the upstreams bill, in units of their currency; fed at scrape from RequestSeries (billedPico). */
+  billed: Counter<string>;
+  billedUnpriced: Counter<'model' | 'upstream'>;
+  usageAdjusted: Counter<'upstream' | 'reason'>;
   /** By Recorder outcome; the label is named `event`. */
   storeRecords: Counter<'event'>;
   journalRecords: Gauge;

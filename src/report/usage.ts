@@ -1,8 +1,8 @@
 /**
  * Sums of usage rows and their JSON form, shared by /_meter/usage (`total`), /_meter/top,
- * the status page and `claude-meter report`. Money stays bigint pico-USD until the JSON edge.
+ * the status page and `claude-meter report`. Money stays bigint pico-units until the JSON edge.
  */
-import { picoToUsd } from '../core/money.ts';
+import { picoToUnits, picoToUsd } from '../core/money.ts';
 import { emptyTotals, type Dimension, type Totals, type UsageRow } from '../store/types.ts';
 import { TOKEN_KINDS } from '../core/usage.ts';
 
@@ -27,6 +27,8 @@ export function addTotals(a: Totals, b: Totals): Totals {
   for (const k of TOKEN_KINDS) a.tokens[k] += b.tokens[k];
   a.webSearchRequests += b.webSearchRequests;
   a.costPicoUsd += b.costPicoUsd;
+  for (const [currency, pico] of Object.entries(b.billed)) a.billed[currency] = (a.billed[currency] ?? 0n) + pico;
+  a.billedUnpriced += b.billedUnpriced;
   return a;
 }
 
@@ -71,5 +73,20 @@ export function totalsJson(t: Totals): Record<string, unknown> {
     cost_usd: picoToUsd(t.costPicoUsd),
     // Exact integer, as a string because JSON numbers lose precision past 2^53.
     cost_pico_usd: t.costPicoUsd.toString(),
+    billed: billedJson(t.billed),
+    billed_unpriced: t.billedUnpriced,
   };
+}
+
+/**
+ * What the upstreams billed, by currency code in code order: `{ CNY: { amount: 12.5, pico: "12500000000000" } }`,
+ * the amount in units of the currency (beside `cost_usd`, the list price) and the exact pico-units as a string.
+ */
+export function billedJson(billed: Readonly<Record<string, bigint>>): Record<string, { amount: number; pico: string }> {
+  const out: Record<string, { amount: number; pico: string }> = {};
+  for (const currency of Object.keys(billed).sort()) {
+    const pico = billed[currency] ?? 0n;
+    out[currency] = { amount: picoToUnits(pico), pico: pico.toString() };
+  }
+  return out;
 }

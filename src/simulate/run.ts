@@ -23,6 +23,7 @@ import { wireBudgets, type BudgetWiring } from '../compose/budgets.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { emptyUsage, type Usage } from '../core/usage.ts';
 import { HOUR_MS, MINUTE_MS } from '../core/time.ts';
+import { USD } from '../core/money.ts';
 import type { SimRequest } from './requests.ts';
 import type { SimResult } from './types.ts';
 import { SimTally } from './tally.ts';
@@ -109,8 +110,14 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
         usageMissing: null,
         partial: false,
         estimated: false,
+        upstream: 'default',
         costPicoUsd: p.actual.pico,
         unpriced: p.unpriced,
+        // The simulator prices at list, in USD (the default upstream's billing).
+        currency: USD,
+        billedPico: p.actual.pico,
+        billedUnpriced: p.unpriced,
+        usageAdjusted: null,
         free: false,
         latencyMs: 0,
         ttftMs: null,

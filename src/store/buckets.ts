@@ -2,9 +2,10 @@
  * Pure aggregation rules shared by every MeterStore, so Memory and Redis cannot disagree
  * on what a record adds to a bucket or how minutes roll up into hours and days.
  */
+import { CURRENCY_CODE } from '../core/money.ts';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../core/time.ts';
 import { TOKEN_KINDS, type TokenKind, type Usage } from '../core/usage.ts';
-import { COUNTERS, minuteStart, type CounterField } from './keys.ts';
+import { billedCounter, billedCurrency, COUNTERS, minuteStart, type BucketCounter, type CounterField } from './keys.ts';
 import { emptyTotals, type Granularity, type RequestRecord, type Totals, type UsageQuery, type UsageRow } from './types.ts';
 
 const GRANULARITY_MS: Record<Granularity, number> = { minute: MINUTE_MS, hour: HOUR_MS, day: DAY_MS };
@@ -25,7 +26,13 @@ export function assertValidRecord(r: RequestRecord): void {
   }
   assertCount('ts', r.ts);
   assertCount('costPicoUsd', r.costPicoUsd);
+  assertCount('billedPico', r.billedPico);
   assertCount('status', r.status);
+  // Both name stored fields: the currency a counter (`bill:<code>`), the upstream a dimension value.
+  if (typeof r.currency !== 'string' || !CURRENCY_CODE.test(r.currency)) {
+    throw new RangeError(`record.currency must be an ISO 4217 code, got ${JSON.stringify(r.currency)}`);
+  }
+  if (typeof r.upstream !== 'string' || r.upstream.length === 0) throw new RangeError('record.upstream must be a non-empty string');
   const u = r.usage;
   if (u === null) return;
   // Constant names: this runs twice per request (Recorder and store), so no string is built unless it fails.
@@ -54,8 +61,8 @@ export function tokenCounts(u: Usage): Record<TokenKind, number> {
 }
 
 /** The integer increments one record adds to each of its buckets; zeros are omitted. */
-export function recordDeltas(r: RequestRecord): Array<readonly [CounterField, number]> {
-  const out: Array<readonly [CounterField, number]> = [[COUNTERS.requests, 1]];
+export function recordDeltas(r: RequestRecord): Array<readonly [BucketCounter, number]> {
+  const out: Array<readonly [BucketCounter, number]> = [[COUNTERS.requests, 1]];
   pushNonZero(out, COUNTERS.errors, r.status >= 400 ? 1 : 0);
   pushNonZero(out, COUNTERS.partial, r.partial ? 1 : 0);
   pushNonZero(out, COUNTERS.usageMissing, r.usageMissing !== null ? 1 : 0);
@@ -66,11 +73,13 @@ export function recordDeltas(r: RequestRecord): Array<readonly [CounterField, nu
     pushNonZero(out, COUNTERS.webSearchRequests, r.usage.webSearchRequests);
   }
   pushNonZero(out, COUNTERS.costPicoUsd, r.costPicoUsd);
+  pushNonZero(out, COUNTERS.billedUnpriced, r.billedUnpriced ? 1 : 0);
+  if (r.billedPico !== 0) out.push([billedCounter(r.currency), r.billedPico]);
   return out;
 }
 
 /** A module function, not a closure: tsx names every closure per call (see http/request-body.ts). */
-function pushNonZero(out: Array<readonly [CounterField, number]>, c: CounterField, n: number): void {
+function pushNonZero(out: Array<readonly [BucketCounter, number]>, c: CounterField, n: number): void {
   if (n !== 0) out.push([c, n]);
 }
 
@@ -89,6 +98,7 @@ const FOLD: Record<CounterField, Fold> = {
   ws: (t, n) => void (t.webSearchRequests += Number(n)),
   // Money stays bigint end to end: a day of pico-USD overflows 2^53 quickly.
   cost: (t, n) => void (t.costPicoUsd += n),
+  bunpr: (t, n) => void (t.billedUnpriced += Number(n)),
 };
 
 function isCounterField(c: string): c is CounterField {
@@ -126,13 +136,17 @@ export class RowBuilder {
 
   /** Unknown counters (written by a newer version) and out-of-range minutes are ignored. */
   add(minuteMs: number, value: string, counter: string, amount: bigint): void {
-    if (minuteMs < this.#from || minuteMs >= this.#to || !isCounterField(counter)) return;
+    if (minuteMs < this.#from || minuteMs >= this.#to) return;
+    const known = isCounterField(counter);
+    const currency = known ? null : billedCurrency(counter);
+    if (!known && currency === null) return;
     const start = rowStart(minuteMs, this.#granularity);
     let byValue = this.#rows.get(start);
     if (byValue === undefined) this.#rows.set(start, (byValue = new Map()));
     let totals = byValue.get(value);
     if (totals === undefined) byValue.set(value, (totals = emptyTotals()));
-    FOLD[counter](totals, amount);
+    if (known) FOLD[counter](totals, amount);
+    else if (currency !== null) totals.billed[currency] = (totals.billed[currency] ?? 0n) + amount;
   }
 
   /** Sorted by start, then value (code-unit order, locale-independent). */

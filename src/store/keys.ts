@@ -3,7 +3,8 @@
  *
  * Layout (prefix `cm`):
  *   {cm}:agg:<dim>:<hourStartSec>   hash, one per (dimension, UTC hour); each field is a bucket:
- *                                   `<minuteOfHour>|<counter>|<value>` → integer
+ *                                   `<minuteOfHour>|<counter>|<value>` → integer (billed amounts:
+ *                                   one counter per currency, `bill:CNY`)
  *   {cm}:events                     stream of request records (XADD MAXLEN ~)
  *   {cm}:seen:<minuteStartSec>      set of the record ids written for that minute (by record time),
  *                                   TTL refreshed on write: makes writes idempotent
@@ -18,6 +19,7 @@
  * Recorder's group commit sends one script per batch of records, far below what a single
  * shard sustains.
  */
+import { CURRENCY_CODE } from '../core/money.ts';
 import { HOUR_MS, MINUTE_MS } from '../core/time.ts';
 import { DEFAULT_PREFIX } from '../redis/prefix.ts';
 import type { Dimension, RequestRecord } from './types.ts';
@@ -31,7 +33,7 @@ const HOUR_SEC = HOUR_MS / 1000;
 export const DEFAULT_DEDUPE_TTL_SECONDS = 6 * HOUR_SEC;
 
 /** Every dimension a record is aggregated under; `all` has the single value `*`. */
-export const DIMENSIONS = ['all', 'model', 'key', 'tag'] as const satisfies readonly Dimension[];
+export const DIMENSIONS = ['all', 'model', 'key', 'tag', 'upstream'] as const satisfies readonly Dimension[];
 
 /**
  * The counters of a bucket, as the codes written in its hash field (not Prometheus
@@ -51,8 +53,30 @@ export const COUNTERS = {
   cache_read: 'cr',
   webSearchRequests: 'ws',
   costPicoUsd: 'cost',
+  billedUnpriced: 'bunpr',
 } as const;
 export type CounterField = (typeof COUNTERS)[keyof typeof COUNTERS];
+
+/**
+ * The billed amount is one counter per currency, `bill:<ISO 4217 code>` (`bill:CNY`): a record
+ * adds to the counter of its upstream's currency. The code comes from the config and is checked
+ * (assertValidRecord), so the set of counters stays as small as the configured currencies.
+ */
+export type BilledCounter = `bill:${string}`;
+/** Any counter a record adds to. */
+export type BucketCounter = CounterField | BilledCounter;
+const BILLED_PREFIX = 'bill:';
+
+export function billedCounter(currency: string): BilledCounter {
+  return `${BILLED_PREFIX}${currency}`;
+}
+
+/** The currency of a `bill:<code>` counter, or null for any other counter. */
+export function billedCurrency(counter: string): string | null {
+  if (!counter.startsWith(BILLED_PREFIX)) return null;
+  const code = counter.slice(BILLED_PREFIX.length);
+  return CURRENCY_CODE.test(code) ? code : null;
+}
 
 export interface KeySchema {
   /** The hash-tagged prefix every key starts with, e.g. `{cm}`. */
@@ -128,11 +152,13 @@ export function dimensionValue(dim: Dimension, r: RequestRecord): string {
       return r.keyId;
     case 'tag':
       return r.tag === '' ? 'untagged' : r.tag;
+    case 'upstream':
+      return r.upstream;
   }
 }
 
 /** A bucket's hash field. Value goes last so it may contain any character, `|` included. */
-export function bucketField(minute: number, counter: CounterField, value: string): string {
+export function bucketField(minute: number, counter: BucketCounter, value: string): string {
   return `${minute}|${counter}|${value}`;
 }
 

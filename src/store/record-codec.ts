@@ -7,7 +7,10 @@
  * the two forms earlier builds wrote, `v1` (usage as an object) and flat (one stream field
  * per record field, nulls omitted, booleans 1/0, usage as JSON): the stream is trimmed by
  * length, not age, so such entries stay in it until `store.events_max_len` newer ones follow.
+ * A record written before upstreams and billing existed lacks their positions: it was served by
+ * the one upstream there was (`default`) and billed the list price in USD, so it reads as such.
  */
+import { USD } from '../core/money.ts';
 import type { Usage, UsageMissingReason } from '../core/usage.ts';
 import type { RequestRecord } from './types.ts';
 
@@ -54,7 +57,15 @@ export const RECORD_FIELDS = [
   'errorType',
   'messageId',
   'estimated',
+  'upstream',
+  'currency',
+  'billedPico',
+  'billedUnpriced',
+  'usageAdjusted',
 ] as const;
+
+/** The upstream of a record written before there was more than one. */
+const FIRST_UPSTREAM = 'default';
 
 /** `v2` holds the usage as an array in this order (`v1` held an object with these keys). Append only. */
 export const USAGE_FIELDS = [
@@ -116,6 +127,11 @@ export function encodeRecord(r: RequestRecord): [string, string] {
       r.errorType,
       r.messageId,
       r.estimated ? 1 : 0,
+      r.upstream,
+      r.currency,
+      r.billedPico,
+      r.billedUnpriced ? 1 : 0,
+      r.usageAdjusted,
     ]),
   ];
 }
@@ -183,6 +199,10 @@ function fromFields(m: Map<string, string>): RequestRecord | null {
   const missing = str('usageMissing');
   const usageMissing = missing === null ? null : missingReason(missing);
   if (usageMissing === undefined) return null;
+  const unpriced = m.get('unpriced') === '1';
+  // Absent: an entry from before billing, billed the list price (see the header).
+  const billedPico = m.has('billedPico') ? num('billedPico') : cost;
+  if (billedPico === null) return null;
   return {
     id,
     ts,
@@ -197,8 +217,13 @@ function fromFields(m: Map<string, string>): RequestRecord | null {
     usageMissing,
     partial: m.get('partial') === '1',
     estimated: m.get('estimated') === '1',
+    upstream: str('upstream') ?? FIRST_UPSTREAM,
     costPicoUsd: cost,
-    unpriced: m.get('unpriced') === '1',
+    unpriced,
+    currency: str('currency') ?? USD,
+    billedPico,
+    billedUnpriced: m.has('billedUnpriced') ? m.get('billedUnpriced') === '1' : unpriced,
+    usageAdjusted: str('usageAdjusted'),
     free: m.get('free') === '1',
     latencyMs,
     ttftMs: num('ttftMs'),

@@ -4,7 +4,7 @@
  * script applies only if every record of the batch is new, and refuses it otherwise (the
  * store then sends it through EXACT_SCRIPT).
  */
-import { bucketField, DIMENSIONS, type CounterField, type KeySchema } from './keys.ts';
+import { bucketField, DIMENSIONS, type BucketCounter, type KeySchema } from './keys.ts';
 import { hourGroups, hourKeys, luaScript, type EncodedRecord, type ScriptCall } from './redis-batch.ts';
 
 /*
@@ -66,7 +66,7 @@ export function batchScriptArgs(batch: readonly EncodedRecord[], keys: KeySchema
   const args = [...common, String(batch.length), '', String(hours.length * DIMENSIONS.length), batch[0]?.entry[0] ?? ''];
   // First by (hour, minute, dimension values): records of one caller and model in one
   // minute share every field, so fields are built once per group, not once per record.
-  const groups = new Map<string, { group: number; minute: number; dims: string[]; sums: Map<CounterField, Sum> }>();
+  const groups = new Map<string, { group: number; minute: number; dims: string[]; sums: Map<BucketCounter, Sum> }>();
   batch.forEach((p, i) => {
     let set = setOf.get(p.seenKey);
     if (set === undefined) setOf.set(p.seenKey, (set = String(sets.push(p.seenKey))));

@@ -3,7 +3,7 @@
  * script itself (body and SHA for EVALSHA), and the KEYS both scripts end with.
  */
 import { createHash } from 'node:crypto';
-import { DIMENSIONS, type CounterField, type KeySchema } from './keys.ts';
+import { DIMENSIONS, type BucketCounter, type KeySchema } from './keys.ts';
 
 /** A record waiting for its batch, encoded while its caller waits. */
 export interface EncodedRecord {
@@ -17,7 +17,7 @@ export interface EncodedRecord {
   minute: number;
   /** Its stream entry: the field name and its value (record-codec.ts). */
   entry: [string, string];
-  deltas: Array<readonly [CounterField, number]>;
+  deltas: Array<readonly [BucketCounter, number]>;
   /** Its value in each of DIMENSIONS, and those joined (a grouping key). */
   dims: string[];
   dimsKey: string;

@@ -26,10 +26,20 @@ export interface RequestRecord {
   partial: boolean;
   /** The usage's output count is an estimate of what a stream cut short had streamed (see UsageOutcome). */
   estimated: boolean;
-  /** Cost in integer pico-USD (1e-12 USD); 0 when unpriced or usage is missing. */
+  /** The configured upstream that answered (`default` for the `upstream` section): a config name, never a client's. */
+  upstream: string;
+  /** List price in integer pico-USD (1e-12 USD); 0 when unpriced or usage is missing. */
   costPicoUsd: number;
-  /** True when the model has no price: cost is unknown, not zero. */
+  /** True when the model has no list price: cost is unknown, not zero. */
   unpriced: boolean;
+  /** ISO 4217 code of what the upstream bills in (from its config, never from the client). */
+  currency: string;
+  /** What the upstream bills, in integer pico-units of `currency`; 0 when billedUnpriced or usage is missing. */
+  billedPico: number;
+  /** True when no billed price applies: the billed amount is unknown, not zero. */
+  billedUnpriced: boolean;
+  /** Why the reported usage was clamped to be consistent (BodyReading.adjusted); null when recorded as reported. */
+  usageAdjusted: string | null;
   /** Free by design (count_tokens): a request that costs nothing and is known to. */
   free: boolean;
   /** Total time from request arrival to the last byte sent (ms). */
@@ -42,19 +52,28 @@ export interface RequestRecord {
   messageId: string | null;
 }
 
-export type Dimension = 'model' | 'key' | 'tag' | 'all';
+export type Dimension = 'model' | 'key' | 'tag' | 'upstream' | 'all';
 export type Granularity = 'minute' | 'hour' | 'day';
 
-/** Aggregate totals for one (dimension value, time bucket). Money exact as bigint pico-USD. */
+/** Aggregate totals for one (dimension value, time bucket). Money exact as bigint pico-units. */
 export interface Totals {
   requests: number;
   errors: number;
   partial: number;
   usageMissing: number;
+  /** Requests without a list price. */
   unpriced: number;
   tokens: Record<TokenKind, number>;
   webSearchRequests: number;
+  /** List price, pico-USD. */
   costPicoUsd: bigint;
+  /**
+   * What the upstreams billed, pico-units per currency code (one entry per currency seen, none
+   * when nothing was billed). Keys are ISO 4217 codes from the config, never a client's text.
+   */
+  billed: Record<string, bigint>;
+  /** Requests without a billed price: their billed amount is unknown, not zero. */
+  billedUnpriced: number;
 }
 
 export interface UsageQuery {
@@ -116,5 +135,7 @@ export function emptyTotals(): Totals {
     tokens: { input: 0, output: 0, cache_creation_5m: 0, cache_creation_1h: 0, cache_read: 0 },
     webSearchRequests: 0,
     costPicoUsd: 0n,
+    billed: {},
+    billedUnpriced: 0,
   };
 }

@@ -240,6 +240,7 @@ export class UsageTap {
       errorType: this.#dialect.readError(body),
       stopReason: info.stopReason,
       messageId: info.messageId,
+      adjusted: info.adjusted ?? null,
     });
   }
 
@@ -274,6 +275,7 @@ export class UsageTap {
       errorType: acc.errorType,
       stopReason: acc.stopReason,
       messageId: acc.messageId,
+      adjusted: acc.adjusted ?? null,
     });
   }
 
@@ -295,8 +297,9 @@ export class UsageTap {
   }
 
   #result(o: Partial<UsageOutcome>): UsageOutcome {
+    const usage = o.usage ?? null;
     return {
-      usage: o.usage ?? null,
+      usage,
       model: o.model ?? this.#opts.requestModel ?? null,
       missingReason: o.missingReason ?? null,
       partial: o.partial ?? false,
@@ -304,6 +307,8 @@ export class UsageTap {
       errorType: o.errorType ?? null,
       stopReason: o.stopReason ?? null,
       messageId: o.messageId ?? null,
+      // Only usage that is kept can have been adjusted.
+      adjusted: usage === null ? null : (o.adjusted ?? null),
     };
   }
 }

@@ -28,7 +28,10 @@ export function usage(over: Partial<Usage> = {}): Usage {
 
 let seq = 0;
 
-/** A successful, priced, metered request at T0 unless overridden; ids are unique per call. */
+/**
+ * A successful, priced, metered request at T0 unless overridden; ids are unique per call. Billed
+ * as the default upstream bills: the list price in USD (so by default billed follows the cost).
+ */
 export function rec(over: Partial<RequestRecord> = {}): RequestRecord {
   seq += 1;
   return {
@@ -45,8 +48,13 @@ export function rec(over: Partial<RequestRecord> = {}): RequestRecord {
     usageMissing: null,
     partial: false,
     estimated: false,
+    upstream: 'default',
     costPicoUsd: 1_000,
     unpriced: false,
+    currency: 'USD',
+    billedPico: over.costPicoUsd ?? 1_000,
+    billedUnpriced: over.unpriced ?? false,
+    usageAdjusted: null,
     free: false,
     latencyMs: 1234.5,
     ttftMs: null,

@@ -65,6 +65,8 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
         tokens: { input: 5 + 1 + 10, output: 7 + 2 + 20, cache_creation_5m: 50 + 40, cache_creation_1h: 50, cache_read: 9 },
         webSearchRequests: 3,
         costPicoUsd: 1_005n,
+        billed: { USD: 1_005n },
+        billedUnpriced: 1,
       };
       assert.deepEqual(rows[0]?.totals, expected);
     });
@@ -90,6 +92,79 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
         ['batch', 2],
         ['untagged', 1],
       ]);
+    });
+
+    test('by=upstream: one row per upstream, list USD beside what each billed in its own currency', async (t) => {
+      const { store } = await setup(t);
+      await writeAll(store, [
+        rec({ upstream: 'default', costPicoUsd: 3_000 }),
+        rec({ upstream: 'holysheep', costPicoUsd: 3_000, currency: 'CNY', billedPico: 21_300 }),
+        rec({ upstream: 'holysheep', ts: T0 + MIN, costPicoUsd: 1_000, currency: 'CNY', billedPico: 7_100 }),
+        // Priced at list, but the upstream has no billed price for it: counted, not summed as 0.
+        rec({ upstream: 'holysheep', costPicoUsd: 500, currency: 'CNY', billedPico: 0, billedUnpriced: true }),
+        rec({ upstream: 'eu', costPicoUsd: 2_000, currency: 'EUR', billedPico: 1_850 }),
+        rec({ upstream: 'eu', status: 529, usage: null, usageMissing: 'error_status', costPicoUsd: 0, currency: 'EUR', billedPico: 0 }),
+      ]);
+      const rows = await store.query({ by: 'upstream', granularity: 'hour', from: T0, to: T0 + HOUR });
+      assert.deepEqual(
+        rows.map((r) => [r.value, r.totals.requests, r.totals.costPicoUsd, r.totals.billed, r.totals.billedUnpriced, r.totals.unpriced]),
+        [
+          ['default', 1, 3_000n, { USD: 3_000n }, 0, 0],
+          ['eu', 2, 2_000n, { EUR: 1_850n }, 0, 0],
+          ['holysheep', 3, 4_500n, { CNY: 28_400n }, 1, 0],
+        ],
+      );
+      // Every other dimension carries the same billed totals, one entry per currency.
+      const [all] = await store.query({ by: 'all', granularity: 'hour', from: T0, to: T0 + HOUR });
+      assert.deepEqual(all?.totals.billed, { USD: 3_000n, CNY: 28_400n, EUR: 1_850n });
+      assert.equal(all?.totals.billedUnpriced, 1);
+      const minutes = await store.query({ by: 'upstream', granularity: 'minute', from: T0, to: T0 + HOUR });
+      assert.deepEqual(
+        minutes.filter((r) => r.value === 'holysheep').map((r) => [r.start, r.totals.billed]),
+        [
+          [T0, { CNY: 21_300n }],
+          [T0 + MIN, { CNY: 7_100n }],
+        ],
+      );
+    });
+
+    test('upstream names may contain |, :, { and } and read back unchanged', async (t) => {
+      const { store } = await setup(t);
+      await writeAll(store, [rec({ upstream: 'relay|a:{b}' }), rec({ upstream: 'relay' })]);
+      const rows = await store.query({ by: 'upstream', granularity: 'minute', from: T0, to: T0 + MIN });
+      assert.deepEqual(
+        rows.map((r) => [r.value, r.totals.requests]),
+        [
+          ['relay', 1],
+          ['relay|a:{b}', 1],
+        ],
+      );
+    });
+
+    test('billed sums are exact bigints per currency, in batches and one by one, where a float sum drifts', async (t) => {
+      const { store } = await setup(t);
+      const random = prng(7);
+      const billed = [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 1, 3];
+      for (let i = 0; i < 300; i++) billed.push(Math.floor(random() * 1e15));
+      const records = billed.map((billedPico, i) =>
+        rec({ ts: T0 + (i % 90) * MIN, upstream: i % 3 === 0 ? 'eu' : 'holysheep', currency: i % 3 === 0 ? 'EUR' : 'CNY', billedPico }),
+      );
+      // Half through writeBatch (the Recorder's path, summed before Redis), half one by one.
+      await store.writeBatch(records.slice(0, 150));
+      await writeAll(store, records.slice(150));
+      const exact = (cur: string) => records.filter((r) => r.currency === cur).reduce((s, r) => s + BigInt(r.billedPico), 0n);
+      const float = billed.reduce((s, c) => s + c, 0);
+      assert.notEqual(BigInt(float), exact('CNY') + exact('EUR'), 'the inputs must be ones where a float sum is wrong');
+      const [all] = await store.query({ by: 'all', granularity: 'day', from: T0, to: T0 + DAY });
+      assert.deepEqual(all?.totals.billed, { CNY: exact('CNY'), EUR: exact('EUR') });
+      const byUpstream = await store.query({ by: 'upstream', granularity: 'day', from: T0, to: T0 + DAY });
+      assert.deepEqual(
+        byUpstream.map((r) => [r.value, r.totals.billed]),
+        [
+          ['eu', { EUR: exact('EUR') }],
+          ['holysheep', { CNY: exact('CNY') }],
+        ],
+      );
     });
 
     test('hour and day granularity roll minutes up; rows sorted by start, then value', async (t) => {
@@ -225,6 +300,8 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
         rec({ ts: T0 + i, tag: i % 2 === 0 ? '' : `t${i}`, model: i === 3 ? null : 'm', ttftMs: i === 4 ? 12.25 : null }),
       );
       records[5] = rec({ ...records[5], usage: null, usageMissing: 'stream_incomplete', errorType: 'overloaded_error', stream: true });
+      records[6] = rec({ ...records[6], upstream: 'holysheep', currency: 'CNY', billedPico: 7_100, usageAdjusted: 'cached_above_prompt' });
+      records[7] = rec({ ...records[7], unpriced: true, costPicoUsd: 0, billedUnpriced: true, billedPico: 0 });
       await writeAll(store, records);
       assert.deepEqual(await store.recent(3), [records[7], records[6], records[5]]);
       assert.deepEqual(await store.recent(100), records.slice(3).reverse());
@@ -236,6 +313,11 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
       await assert.rejects(store.write(rec({ costPicoUsd: 1.5 })), RangeError);
       await assert.rejects(store.write(rec({ usage: usage({ output: -1 }) })), RangeError);
       await assert.rejects(store.write(rec({ id: '' })), RangeError);
+      // The currency names a stored counter and the upstream a dimension value.
+      for (const currency of ['usd', 'US|D', 'USDX', '']) await assert.rejects(store.write(rec({ currency })), RangeError, currency);
+      await assert.rejects(store.write(rec({ upstream: '' })), RangeError);
+      await assert.rejects(store.write(rec({ billedPico: -1 })), RangeError);
+      await assert.rejects(store.write(rec({ billedPico: 0.5 })), RangeError);
       assert.deepEqual(await store.query({ by: 'all', granularity: 'day', from: T0, to: T0 + DAY }), []);
       assert.deepEqual(await store.recent(10), []);
     });

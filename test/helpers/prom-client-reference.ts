@@ -24,27 +24,27 @@ export function promClientReference(opts: { keyLabel: boolean; tagLabel: boolean
   const registers = [registry];
   const requests = new Counter({
     name: PER_REQUEST[0]!,
-    help: 'Requests handled, by model and HTTP status returned to the client',
-    labelNames: ['model', 'status', ...(opts.keyLabel ? ['key_id'] : []), ...(opts.tagLabel ? ['tag'] : [])],
+    help: 'Requests handled, by model, upstream and HTTP status returned to the client',
+    labelNames: ['model', 'upstream', 'status', ...(opts.keyLabel ? ['key_id'] : []), ...(opts.tagLabel ? ['tag'] : [])],
     registers,
   });
   const tokens = new Counter({
     name: PER_REQUEST[1]!,
-    help: 'Tokens metered, by model and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)',
-    labelNames: ['model', 'kind'],
+    help: 'Tokens metered, by model, upstream and kind (input, output, cache_creation_5m, cache_creation_1h, cache_read)',
+    labelNames: ['model', 'upstream', 'kind'],
     registers,
   });
   const duration = new Histogram({
     name: PER_REQUEST[2]!,
     help: 'Time from request arrival to the last byte sent to the client',
-    labelNames: ['model'],
+    labelNames: ['model', 'upstream'],
     buckets: LATENCY_BUCKETS,
     registers,
   });
   const ttft = new Histogram({
     name: PER_REQUEST[3]!,
     help: 'Time from request arrival to the first response body byte',
-    labelNames: ['model'],
+    labelNames: ['model', 'upstream'],
     buckets: TTFT_BUCKETS,
     registers,
   });
@@ -52,12 +52,13 @@ export function promClientReference(opts: { keyLabel: boolean; tagLabel: boolean
     registry,
     record(r) {
       const model = r.model ?? 'unknown';
-      const labels: Record<string, string> = { model, status: String(r.status) };
+      const upstream = r.upstream;
+      const labels: Record<string, string> = { model, upstream, status: String(r.status) };
       if (opts.keyLabel) labels['key_id'] = r.keyId;
       if (opts.tagLabel) labels['tag'] = r.tag || 'untagged';
       requests.inc(labels);
-      duration.observe({ model }, r.latencyMs / 1000);
-      if (r.ttftMs !== null) ttft.observe({ model }, r.ttftMs / 1000);
+      duration.observe({ model, upstream }, r.latencyMs / 1000);
+      if (r.ttftMs !== null) ttft.observe({ model, upstream }, r.ttftMs / 1000);
       const u = r.usage;
       if (u === null) return;
       const c1h = u.cacheCreation1h ?? 0;
@@ -68,7 +69,7 @@ export function promClientReference(opts: { keyLabel: boolean; tagLabel: boolean
         cache_creation_1h: c1h,
         cache_read: u.cacheRead,
       };
-      for (const [kind, n] of Object.entries(kinds)) if (n > 0) tokens.inc({ model, kind }, n);
+      for (const [kind, n] of Object.entries(kinds)) if (n > 0) tokens.inc({ model, upstream, kind }, n);
     },
   };
 }

@@ -22,8 +22,11 @@ test('metrics, usage and health reflect traffic by model, key and tag; raw keys 
   const canonical = 'claude-haiku-4-5-20251001';
 
   const metrics = await (await fetch(`${url}/metrics`)).text();
-  assert.match(metrics, new RegExp(`claude_meter_requests_total\\{model="${canonical}",status="200",key_id="${keyId}",tag="team-a"\\} 4`));
-  assert.match(metrics, new RegExp(`claude_meter_tokens_total\\{model="${canonical}",kind="cache_read"\\} 4000`));
+  assert.match(
+    metrics,
+    new RegExp(`claude_meter_requests_total\\{model="${canonical}",upstream="default",status="200",key_id="${keyId}",tag="team-a"\\} 4`),
+  );
+  assert.match(metrics, new RegExp(`claude_meter_tokens_total\\{model="${canonical}",upstream="default",kind="cache_read"\\} 4000`));
   // 4 × (100×$1 + 10×$5 + 1000×$0.10) / 1e6 = 4 × $0.00025 = $0.001
   assert.match(metrics, new RegExp(`claude_meter_cost_usd_total\\{model="${canonical}"\\} 0\\.001\\n`));
   for (const name of [
@@ -37,7 +40,7 @@ test('metrics, usage and health reflect traffic by model, key and tag; raw keys 
   }
   assert.ok(!metrics.includes(RAW_KEY));
 
-  for (const by of ['model', 'key', 'key_id', 'tag', 'all'] as const) {
+  for (const by of ['model', 'key', 'key_id', 'tag', 'upstream', 'all'] as const) {
     const res = await fetch(`${url}/_meter/usage?window=minute&by=${by}`);
     assert.equal(res.status, 200);
     const body = (await res.json()) as {
@@ -47,7 +50,7 @@ test('metrics, usage and health reflect traffic by model, key and tag; raw keys 
     assert.equal(body.by, by === 'key' ? 'key_id' : by, 'the answer names the key dimension key_id');
     const total = body.rows.reduce((a, r) => a + r.requests, 0);
     assert.equal(total, 4, `by=${by}`);
-    const expectValue = { model: canonical, key: keyId, key_id: keyId, tag: 'team-a', all: '*' }[by];
+    const expectValue = { model: canonical, key: keyId, key_id: keyId, tag: 'team-a', upstream: 'default', all: '*' }[by];
     assert.ok(
       body.rows.every((r) => r.value === expectValue),
       `by=${by}: ${JSON.stringify(body.rows.map((r) => r.value))}`,
@@ -68,6 +71,11 @@ test('metrics, usage and health reflect traffic by model, key and tag; raw keys 
   const requestLines = logger.lines.filter((l) => l.msg === 'request');
   assert.equal(requestLines.length, 4);
   assert.ok(requestLines.every((l) => l.obj['key_id'] === keyId));
+  // The one upstream there is bills the list price in USD.
+  assert.deepEqual(
+    requestLines.map((l) => [l.obj['upstream'], l.obj['billed'], l.obj['currency']]),
+    requestLines.map((l) => ['default', l.obj['cost_usd'], 'USD']),
+  );
   assert.ok(!JSON.stringify(logger.lines).includes(RAW_KEY));
   const records = await app.store.recent(10);
   assert.ok(!JSON.stringify(records).includes(RAW_KEY));

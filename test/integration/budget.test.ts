@@ -80,7 +80,7 @@ test('with default retries the SDK obeys x-should-retry: false and does not hamm
   const metrics = await (await fetch(`${url}/metrics`)).text();
   assert.match(metrics, /claude_meter_budget_refusals_total\{budget="tiny",cause="nearly_exhausted"\} 1\n/);
   assert.equal(err.headers?.get('x-meter-budget-refusal'), 'nearly_exhausted');
-  assert.match(metrics, /claude_meter_requests_total\{model="claude-haiku-4-5",status="429"\} 1\n/);
+  assert.match(metrics, /claude_meter_requests_total\{model="claude-haiku-4-5",upstream="default",status="429"\} 1\n/);
 });
 
 /**

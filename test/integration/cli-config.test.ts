@@ -193,7 +193,7 @@ test('--help lists report and check-config; a stray argument is refused', async 
   const help = await runBin(['--help']);
   assert.equal(help.code, 0);
   assert.match(help.out, /claude-meter check-config \[FILE\]/);
-  assert.match(help.out, /claude-meter report \[--window day\|week\|month\] \[--by model\|key\|key_id\|tag\]/);
+  assert.match(help.out, /claude-meter report \[--window day\|week\|month\] \[--by model\|key\|key_id\|tag\|upstream\]/);
   assert.match(help.out, /CLAUDE_METER_CONFIG, else \.\/proxy\.config\.yaml/);
   const stray = await runBin(['report', 'extra']);
   assert.equal(stray.code, 2);

@@ -108,6 +108,6 @@ test('a client that leaves before the response headers: recorded as 499 client_g
   const metrics = await (await fetch(`${url}/metrics`)).text();
   assert.doesNotMatch(metrics, /claude_meter_upstream_errors_total\{/, 'no upstream error of any reason');
   assert.match(metrics, /claude_meter_usage_missing_total\{reason="client_gone"\} 1/);
-  assert.match(metrics, /claude_meter_requests_total\{model="claude-haiku-4-5",status="499"\} 1/);
+  assert.match(metrics, /claude_meter_requests_total\{model="claude-haiku-4-5",upstream="default",status="499"\} 1/);
   assert.ok(!logger.lines.some((l) => l.level === 'warn' || l.level === 'error'), 'no upstream failure logged');
 });

@@ -85,9 +85,9 @@ test('replay of 2,000 Azure conv requests: store totals and /metrics equal the t
 
   const metrics = await (await fetch(`${url}/metrics`)).text();
   const value = (re: RegExp) => Number(metrics.match(re)?.[1]);
-  assert.equal(value(new RegExp(`claude_meter_tokens_total\\{model="${MODEL}",kind="input"\\} (\\S+)`)), sumIn);
-  assert.equal(value(new RegExp(`claude_meter_tokens_total\\{model="${MODEL}",kind="output"\\} (\\S+)`)), sumOut);
-  assert.equal(value(new RegExp(`claude_meter_requests_total\\{model="${MODEL}",status="200"\\} (\\S+)`)), N);
+  assert.equal(value(new RegExp(`claude_meter_tokens_total\\{model="${MODEL}",upstream="default",kind="input"\\} (\\S+)`)), sumIn);
+  assert.equal(value(new RegExp(`claude_meter_tokens_total\\{model="${MODEL}",upstream="default",kind="output"\\} (\\S+)`)), sumOut);
+  assert.equal(value(new RegExp(`claude_meter_requests_total\\{model="${MODEL}",upstream="default",status="200"\\} (\\S+)`)), N);
   // The exported USD is the nearest double to the exact pico-USD total.
   assert.equal(value(new RegExp(`claude_meter_cost_usd_total\\{model="${MODEL}"\\} (\\S+)`)), Number(cost) / 1e12);
 });

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from '../../src/redis/client.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
+import { DIMENSIONS } from '../../src/store/keys.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
 import { DAY, HOUR, MIN, prng, rec, T0, usage } from '../contract/fixtures.ts';
 import { ManualClock } from '../../src/lib/manual-clock.ts';
@@ -155,9 +156,10 @@ describe('RedisStore on a real redis-server', () => {
     const stats = await probe.info('commandstats');
     const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
     assert.equal(calls('evalsha') + calls('eval'), 1, 'one script call for the batch');
-    const fields = (
-      await Promise.all(['all', 'model', 'key', 'tag'].map((d) => probe.hlen(`{${prefix}}:agg:${d}:${Math.floor(T0 / 1000)}`)))
-    ).reduce((a, b) => a + b, 0);
+    const fields = (await Promise.all(DIMENSIONS.map((d) => probe.hlen(`{${prefix}}:agg:${d}:${Math.floor(T0 / 1000)}`)))).reduce(
+      (a, b) => a + b,
+      0,
+    );
     assert.equal(calls('hincrby'), fields, 'one HINCRBY per field, not per record');
     assert.deepEqual(
       [calls('smismember'), calls('sadd'), calls('sismember'), calls('xadd')],
@@ -214,6 +216,7 @@ describe('RedisStore on a real redis-server', () => {
       `{${prefix}}:agg:key:${hour}`,
       `{${prefix}}:agg:model:${hour}`,
       `{${prefix}}:agg:tag:${hour}`,
+      `{${prefix}}:agg:upstream:${hour}`,
       `{${prefix}}:events`,
       `{${prefix}}:seen:${hour + 60}`,
     ]);
@@ -221,6 +224,9 @@ describe('RedisStore on a real redis-server', () => {
     const tagHash = await client.hgetall(`{${prefix}}:agg:tag:${hour}`);
     assert.equal(tagHash['1|req|a|b'], '1');
     assert.equal(tagHash['1|cost|a|b'], '9');
+    // The billed amount: one counter per currency.
+    assert.equal(tagHash['1|bill:USD|a|b'], '9');
+    assert.equal((await client.hgetall(`{${prefix}}:agg:upstream:${hour}`))['1|req|default'], '1');
     assert.ok((await client.ttl(`{${prefix}}:agg:tag:${hour}`)) > 590);
     assert.ok((await client.ttl(`{${prefix}}:seen:${hour + 60}`)) > 290);
   });

@@ -15,6 +15,9 @@ import { budget } from '../helpers/budget-config.ts';
 import { hashKey } from '../../src/http/identify.ts';
 import { runReportCommand } from '../../src/commands/report.ts';
 import { sumByValue } from '../../src/report/usage.ts';
+import { RedisStore } from '../../src/store/redis-store.ts';
+import { rec } from '../contract/fixtures.ts';
+import { connectRedis } from './connect.ts';
 
 function capture() {
   const s = new PassThrough();
@@ -169,4 +172,49 @@ test('report against an unreachable Redis exits 1 with the reason', async (t) =>
   const err = capture();
   assert.equal(await runReportCommand(['--config', file], { stdout: err.stream, stderr: err.stream }, {}), 1);
   assert.match(err.text(), /^claude-meter report: cannot read the store: .*ECONNREFUSED/);
+});
+
+test('report --by upstream: list USD beside what each upstream billed in its own currency', async (t) => {
+  const redis = await startRedis({ t });
+  const store = new RedisStore(await connectRedis(redis.url), { prefix: 'rq', bucketTtlSeconds: 86_400, recordsMaxLen: 100 });
+  t.after(() => store.close());
+  const now = Date.now();
+  await store.writeBatch([
+    rec({ ts: now, upstream: 'default', costPicoUsd: 1_500_000_000 }),
+    rec({ ts: now, upstream: 'holysheep', costPicoUsd: 12_000_000_000_000, currency: 'CNY', billedPico: 85_200_000_000_000 }),
+    rec({ ts: now, upstream: 'holysheep', costPicoUsd: 1_000_000_000_000, currency: 'CNY', billedPico: 0, billedUnpriced: true }),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'cm-report-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'c.yaml');
+  writeFileSync(file, `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: rq\n`);
+  const run = async (...flags: string[]) => {
+    const out = capture();
+    const err = capture();
+    const code = await runReportCommand(['--config', file, ...flags], { stdout: out.stream, stderr: err.stream }, {});
+    assert.equal(code, 0, err.text());
+    return out.text();
+  };
+  const json = JSON.parse(await run('--json', '--by', 'upstream')) as {
+    by: string;
+    rows: Array<{ value: string; cost_pico_usd: string; billed: Record<string, { pico: string }>; billed_unpriced: number }>;
+    total: { billed: Record<string, { amount: number; pico: string }> };
+  };
+  assert.equal(json.by, 'upstream');
+  assert.deepEqual(
+    json.rows.map((r) => [r.value, r.cost_pico_usd, r.billed, r.billed_unpriced]),
+    [
+      ['holysheep', '13000000000000', { CNY: { amount: 85.2, pico: '85200000000000' } }, 1],
+      ['default', '1500000000', { USD: { amount: 0.0015, pico: '1500000000' } }, 0],
+    ],
+  );
+  assert.deepEqual(Object.keys(json.total.billed), ['CNY', 'USD']);
+
+  const table = await run('--by', 'upstream');
+  assert.match(table, /│ upstream\s+│ requests │.*│ list cost \(USD\) │\s+billed │ cache savings │/);
+  assert.match(table, /│ holysheep\s+│\s+2 │.*│\s+\$13\.00 │\s+¥85\.20 \(\+1 unpriced\) │/);
+  assert.match(table, /│ default\s+│\s+1 │.*│\s+\$0\.0015 │\s+\$0\.0015 │/);
+  assert.match(table, /│ total\s+│\s+3 │.*│\s+\$13\.00 │\s+¥85\.20 \+ \$0\.0015 \(\+1 unpriced\) │/);
+  // By model too, the billed column shows once some upstream bills other than the list price in USD.
+  assert.match(await run('--by', 'model'), /│ list cost \(USD\) │\s+billed │/);
 });

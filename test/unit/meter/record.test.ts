@@ -5,9 +5,12 @@ import { meterPriced, meterRecord, requestLogFields, type Measurement } from '..
 import { TablePricer } from '../../../src/pricing/cost.ts';
 import { bundledPriceTable } from '../../../src/pricing/table.ts';
 import type { UsageOutcome } from '../../../src/core/usage.ts';
+import { listBiller } from '../../../src/pricing/billing-list.ts';
+import type { Bill, Biller } from '../../../src/pricing/types.ts';
 import { usage } from '../pricing/fixtures.ts';
 
 const pricer = new TablePricer(bundledPriceTable());
+const biller = listBiller(pricer);
 const outcome = (over: Partial<UsageOutcome> = {}): UsageOutcome => ({
   usage: usage({ input: 1_000, output: 100 }),
   model: 'claude-sonnet-4-5',
@@ -17,6 +20,7 @@ const outcome = (over: Partial<UsageOutcome> = {}): UsageOutcome => ({
   errorType: null,
   stopReason: 'end_turn',
   messageId: 'msg_1',
+  adjusted: null,
   ...over,
 });
 const measured = (over: Partial<Measurement> = {}): Measurement => ({
@@ -25,6 +29,7 @@ const measured = (over: Partial<Measurement> = {}): Measurement => ({
   method: 'POST',
   path: '/v1/messages',
   caller: { keyId: '0123456789abcdef', tag: 'web' },
+  upstream: 'default',
   free: false,
   status: 200,
   outcome: outcome(),
@@ -38,7 +43,7 @@ const measured = (over: Partial<Measurement> = {}): Measurement => ({
 });
 
 test('a known model is priced exactly in pico-USD, timings rounded to microseconds', () => {
-  const r = meterRecord(pricer, measured());
+  const r = meterRecord(biller, measured());
   // Sonnet 4.5: $3/MTok input, $15/MTok output → 1,000 × 3e6 + 100 × 15e6 pico-USD.
   assert.equal(r.costPicoUsd, 1_000 * 3_000_000 + 100 * 15_000_000);
   assert.equal(r.unpriced, false);
@@ -48,7 +53,7 @@ test('a known model is priced exactly in pico-USD, timings rounded to microsecon
 });
 
 test('an unknown model is flagged unpriced with cost 0, and the log line says null, not $0', () => {
-  const r = meterRecord(pricer, measured({ model: 'claude-unknown-9', outcome: outcome({ model: 'claude-unknown-9' }) }));
+  const r = meterRecord(biller, measured({ model: 'claude-unknown-9', outcome: outcome({ model: 'claude-unknown-9' }) }));
   assert.equal(r.unpriced, true);
   assert.equal(r.model, 'claude-unknown-9');
   assert.equal(requestLogFields(r, null)['cost_usd'], null);
@@ -56,7 +61,7 @@ test('an unknown model is flagged unpriced with cost 0, and the log line says nu
 
 test('free routes are never priced and never report missing usage', () => {
   const r = meterRecord(
-    pricer,
+    biller,
     measured({ free: true, path: '/v1/messages/count_tokens', outcome: outcome({ usage: null, missingReason: 'no_usage_field' }) }),
   );
   assert.deepEqual([r.costPicoUsd, r.unpriced, r.usageMissing, r.free], [0, false, null, true]);
@@ -64,20 +69,20 @@ test('free routes are never priced and never report missing usage', () => {
 
 test('no usage: the missing reason is recorded and nothing is priced', () => {
   const r = meterRecord(
-    pricer,
+    biller,
     measured({ status: 529, outcome: outcome({ usage: null, missingReason: 'error_status', errorType: 'overloaded_error' }) }),
   );
   assert.deepEqual([r.costPicoUsd, r.unpriced, r.usageMissing, r.errorType], [0, false, 'error_status', 'overloaded_error']);
 });
 
 test('an alias is billed under the id it resolves to', () => {
-  const r = meterRecord(pricer, measured({ model: 'claude-sonnet-4-5' }));
+  const r = meterRecord(biller, measured({ model: 'claude-sonnet-4-5' }));
   assert.equal(r.model, 'claude-sonnet-4-5-20250929');
   assert.equal(r.unpriced, false);
 });
 
 test('the log line gives dollars and leaves absent fields out', () => {
-  const f = requestLogFields(meterRecord(pricer, measured()), 2_000_000_000);
+  const f = requestLogFields(meterRecord(biller, measured()), 2_000_000_000);
   assert.equal(f['cost_usd'], 0.0045);
   assert.equal(f['reserved_usd'], 0.002);
   assert.equal(f['usage_missing'], undefined);
@@ -87,7 +92,7 @@ test('the log line gives dollars and leaves absent fields out', () => {
 
 test('usage past what one request can cost (2^53 pico-USD, or 2^53 tokens) is invalid_usage with the problem, not "no price"', () => {
   // Each count is a safe integer, but 1e12 output tokens cost 1.5e19 pico-USD, past 2^53.
-  const costly = meterPriced(pricer, measured({ outcome: outcome({ usage: usage({ input: 1, output: 1e12 }) }) }));
+  const costly = meterPriced(biller, measured({ outcome: outcome({ usage: usage({ input: 1, output: 1e12 }) }) }));
   assert.equal(costly.record.usageMissing, 'invalid_usage');
   assert.equal(costly.record.unpriced, false, 'the model has a price: the usage is what is wrong');
   assert.equal(costly.record.usage, null);
@@ -95,20 +100,82 @@ test('usage past what one request can cost (2^53 pico-USD, or 2^53 tokens) is in
   // An unknown model is not priced at all, yet its token total still has to be a count.
   const huge = Number.MAX_SAFE_INTEGER;
   const tokens = meterPriced(
-    pricer,
+    biller,
     measured({ model: 'claude-unknown-9', outcome: outcome({ model: 'claude-unknown-9', usage: usage({ input: huge, output: huge }) }) }),
   );
   assert.equal(tokens.record.usageMissing, 'invalid_usage');
   assert.match(tokens.problem ?? '', /2\^53/);
   // A real request has no problem.
-  assert.equal(meterPriced(pricer, measured()).problem, undefined);
+  assert.equal(meterPriced(biller, measured()).problem, undefined);
 });
 
 test('estimated output is carried to the record and the log line; a record without usage is never estimated', () => {
-  const r = meterRecord(pricer, measured({ outcome: outcome({ partial: true, estimated: true }) }));
+  const r = meterRecord(biller, measured({ outcome: outcome({ partial: true, estimated: true }) }));
   assert.equal(r.estimated, true);
   assert.equal(requestLogFields(r, null)['estimated'], true);
-  assert.equal(requestLogFields(meterRecord(pricer, measured()), null)['estimated'], undefined);
-  const none = meterRecord(pricer, measured({ outcome: outcome({ usage: null, missingReason: 'stream_incomplete', estimated: true }) }));
+  assert.equal(requestLogFields(meterRecord(biller, measured()), null)['estimated'], undefined);
+  const none = meterRecord(biller, measured({ outcome: outcome({ usage: null, missingReason: 'stream_incomplete', estimated: true }) }));
   assert.equal(none.estimated, false);
+});
+
+/** An upstream billing in CNY: the list price × 7 in pico-CNY, or no billed price for a model it does not bill. Counts its calls. */
+function cnyBiller(unbilled: string | null = null): Biller & { calls: number } {
+  const b = {
+    currency: 'CNY',
+    calls: 0,
+    bill(model: string | null, u: Parameters<Biller['bill']>[1], ctx: Parameters<Biller['bill']>[2]): Bill {
+      b.calls += 1;
+      const list = pricer.price(model, u, ctx);
+      const none = list.unpriced || model === unbilled;
+      return { ...list, currency: 'CNY', billedPico: none ? 0 : list.costPicoUsd * 7, billedUnpriced: none };
+    },
+  };
+  return b;
+}
+
+test('the list biller bills the list price in USD: billed = list, to the pico', () => {
+  const r = meterRecord(biller, measured());
+  assert.deepEqual([r.upstream, r.currency, r.billedPico, r.billedUnpriced], ['default', 'USD', r.costPicoUsd, false]);
+  const unknown = meterRecord(biller, measured({ model: 'claude-unknown-9', outcome: outcome({ model: 'claude-unknown-9' }) }));
+  assert.deepEqual([unknown.billedPico, unknown.billedUnpriced], [0, true], 'unpriced at list: unpriced billed, never 0');
+});
+
+test('an upstream billing in its own currency: list USD and billed CNY side by side, one pricing call per request', () => {
+  const cny = cnyBiller();
+  const r = meterRecord(cny, measured({ upstream: 'holysheep' }));
+  assert.equal(cny.calls, 1);
+  assert.equal(r.upstream, 'holysheep');
+  assert.equal(r.costPicoUsd, 4_500_000_000);
+  assert.deepEqual([r.currency, r.billedPico, r.billedUnpriced, r.unpriced], ['CNY', 31_500_000_000, false, false]);
+  const f = requestLogFields(r, null);
+  assert.deepEqual(
+    [f['upstream'], f['cost_usd'], f['billed'], f['currency'], f['billed_unpriced']],
+    ['holysheep', 0.0045, 0.0315, 'CNY', undefined],
+  );
+  // No usage: nothing to price, and the biller is not asked.
+  const none = meterRecord(
+    cny,
+    measured({ upstream: 'holysheep', status: 529, outcome: outcome({ usage: null, missingReason: 'error_status' }) }),
+  );
+  assert.equal(cny.calls, 1);
+  assert.deepEqual([none.currency, none.billedPico, none.billedUnpriced], ['CNY', 0, false]);
+});
+
+test('a model the upstream has no billed price for is billed unpriced (null in the log line), its list price kept', () => {
+  const r = meterRecord(cnyBiller('claude-sonnet-4-5'), measured({ upstream: 'holysheep' }));
+  assert.deepEqual([r.costPicoUsd > 0, r.unpriced, r.billedPico, r.billedUnpriced], [true, false, 0, true]);
+  const f = requestLogFields(r, null);
+  assert.deepEqual([f['billed'], f['currency'], f['billed_unpriced']], [null, 'CNY', true]);
+});
+
+test('usage clamped by the dialect says why on the record and the log line; a record without usage has no such reason', () => {
+  const r = meterRecord(biller, measured({ outcome: outcome({ adjusted: 'cached_above_prompt' }) }));
+  assert.equal(r.usageAdjusted, 'cached_above_prompt');
+  assert.equal(requestLogFields(r, null)['usage_adjusted'], 'cached_above_prompt');
+  assert.equal(requestLogFields(meterRecord(biller, measured()), null)['usage_adjusted'], undefined);
+  const costly = meterRecord(
+    biller,
+    measured({ outcome: outcome({ usage: usage({ input: 1, output: 1e12 }), adjusted: 'cached_above_prompt' }) }),
+  );
+  assert.deepEqual([costly.usageMissing, costly.usageAdjusted], ['invalid_usage', null]);
 });

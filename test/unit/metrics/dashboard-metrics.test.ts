@@ -9,6 +9,7 @@ import { bundledPriceTable } from '../../../src/pricing/table.ts';
 import { createMetrics } from '../../../src/metrics/registry.ts';
 import { recordMetrics } from '../../../src/metrics/record.ts';
 import { meterPriced, type Measurement } from '../../../src/meter/record.ts';
+import { listBiller } from '../../../src/pricing/billing-list.ts';
 import { budgetEvents } from '../../../src/compose/budget-events.ts';
 import { picoToUsd } from '../../../src/core/money.ts';
 import type { InstanceRef } from '../../../src/budget/types.ts';
@@ -17,6 +18,7 @@ import { NOW, usage } from '../pricing/fixtures.ts';
 
 const table = bundledPriceTable();
 const pricer = new TablePricer(table);
+const biller = listBiller(pricer);
 
 test('cache savings: reads priced at the input rate minus the cache-read rate, with the same multipliers', () => {
   // Sonnet 4.6: input $3, cache read $0.30 per MTok → 2.7e6 pico saved per cached token.
@@ -43,6 +45,7 @@ const measured = (over: Partial<Measurement>): Measurement => ({
   method: 'POST',
   path: '/v1/messages',
   caller: { keyId: '0123456789abcdef', tag: '' },
+  upstream: 'default',
   free: false,
   status: 200,
   outcome: {
@@ -54,6 +57,7 @@ const measured = (over: Partial<Measurement>): Measurement => ({
     errorType: null,
     stopReason: 'end_turn',
     messageId: 'm',
+    adjusted: null,
   },
   model: 'claude-sonnet-4-6',
   stream: false,
@@ -68,13 +72,13 @@ test('claude_meter_cache_savings_usd_total: summed exactly per model, exported o
   const metrics = createMetrics({ keyLabel: false, tagLabel: false, defaultMetrics: false });
   let exact = 0n;
   for (let i = 0; i < 1_000; i++) {
-    const { record, cacheSavingsPicoUsd } = meterPriced(pricer, measured({ id: `r${i}` }));
+    const { record, cacheSavingsPicoUsd } = meterPriced(biller, measured({ id: `r${i}` }));
     exact += BigInt(cacheSavingsPicoUsd);
     recordMetrics(metrics, record, record.model ?? 'unknown', cacheSavingsPicoUsd);
   }
   // An unpriced model saves nothing we could know.
   const unpriced = meterPriced(
-    pricer,
+    biller,
     measured({ model: 'claude-unknown-9', outcome: { ...measured({}).outcome, model: 'claude-unknown-9' } }),
   );
   assert.equal(unpriced.cacheSavingsPicoUsd, 0);

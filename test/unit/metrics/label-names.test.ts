@@ -41,8 +41,13 @@ function exercised(): MeterMetrics {
       usageMissing: 'refused_by_budget',
       partial: false,
       estimated: false,
+      upstream: 'default',
       costPicoUsd: 0,
       unpriced: false,
+      currency: 'USD',
+      billedPico: 0,
+      billedUnpriced: true,
+      usageAdjusted: 'cached_above_prompt',
       free: false,
       latencyMs: 1,
       ttftMs: 1,
@@ -137,6 +142,6 @@ test('no metric has a label named instance or job (or exported_*): Prometheus ke
   assert.ok(byMetric.get('claude_meter_budget_spent_usd')?.has('budget_instance'));
   assert.ok(byMetric.get('claude_meter_budget_settled_usd_total')?.has('budget_instance'));
   assert.ok(byMetric.get('claude_meter_budget_projected_usd')?.has('budget_instance'));
-  assert.deepEqual([...(byMetric.get('claude_meter_requests_total') ?? [])].sort(), ['key_id', 'model', 'status', 'tag']);
+  assert.deepEqual([...(byMetric.get('claude_meter_requests_total') ?? [])].sort(), ['key_id', 'model', 'status', 'tag', 'upstream']);
   assert.ok(byMetric.size > 40, `only ${byMetric.size} families`);
 });

@@ -25,6 +25,7 @@ function record(p: {
   keyId: string;
   tag: string;
   usage: boolean;
+  upstream?: string;
 }): RequestRecord {
   return {
     id: 'x',
@@ -41,8 +42,13 @@ function record(p: {
       : null,
     usageMissing: p.usage ? null : 'unparseable_body',
     partial: false,
+    upstream: p.upstream ?? 'default',
     costPicoUsd: 0,
     unpriced: false,
+    currency: 'USD',
+    billedPico: 0,
+    billedUnpriced: false,
+    usageAdjusted: null,
     free: false,
     latencyMs: p.latencyMs,
     ttftMs: p.ttftMs,
@@ -133,6 +139,7 @@ const requestArb = fc.record({
   keyId: fc.constantFrom('0123456789abcdef', 'fedcba9876543210'),
   tag: fc.constantFrom('', 'batch', 'web'),
   usage: fc.boolean(),
+  upstream: fc.constantFrom('default', 'holysheep'),
 });
 
 test('per-request metrics print exactly as prom-client Counter/Histogram would, text and JSON', async () => {
@@ -168,13 +175,13 @@ test('a scrape does not change the counts: two scrapes print the same, and later
   recordMetrics(metrics, r, 'm');
   const first = await metrics.registry.metrics();
   assert.equal(await metrics.registry.metrics(), first);
-  assert.match(first, /^claude_meter_requests_total\{model="m",status="200"\} 1$/m);
+  assert.match(first, /^claude_meter_requests_total\{model="m",upstream="default",status="200"\} 1$/m);
   recordMetrics(metrics, r, 'm');
   const second = await metrics.registry.metrics();
-  assert.match(second, /^claude_meter_requests_total\{model="m",status="200"\} 2$/m);
-  assert.match(second, /^claude_meter_tokens_total\{model="m",kind="input"\} 20$/m);
-  assert.match(second, /^claude_meter_request_duration_seconds_bucket\{le="0.025",model="m"\} 2$/m);
-  assert.match(second, /^claude_meter_request_duration_seconds_count\{model="m"\} 2$/m);
+  assert.match(second, /^claude_meter_requests_total\{model="m",upstream="default",status="200"\} 2$/m);
+  assert.match(second, /^claude_meter_tokens_total\{model="m",upstream="default",kind="input"\} 20$/m);
+  assert.match(second, /^claude_meter_request_duration_seconds_bucket\{le="0.025",model="m",upstream="default"\} 2$/m);
+  assert.match(second, /^claude_meter_request_duration_seconds_count\{model="m",upstream="default"\} 2$/m);
 });
 
 test('Registry.resetMetrics() resets the per-request families too', async () => {

@@ -22,5 +22,15 @@ test('recordDeltas omits zero counters and always counts the request', () => {
     ['err', 1],
     ['in', 3],
     ['cost', 9],
+    ['bill:USD', 9],
+  ]);
+  // Billed in another currency, or at no known price: the counter of that currency, or the unpriced count.
+  assert.deepEqual(recordDeltas(rec({ costPicoUsd: 9, currency: 'CNY', billedPico: 64 })).slice(-2), [
+    ['cost', 9],
+    ['bill:CNY', 64],
+  ]);
+  assert.deepEqual(recordDeltas(rec({ costPicoUsd: 9, currency: 'CNY', billedPico: 0, billedUnpriced: true })).slice(-2), [
+    ['cost', 9],
+    ['bunpr', 1],
   ]);
 });

@@ -38,7 +38,10 @@ test('a budget refusal recorded under its former reason name reads back as refus
   assert.deepEqual(decodeRecord(v1Of({ ...refused, usageMissing: 'rejected_by_budget' as never })), refused);
 });
 
-/** The v1 form (written before v2): the same array with the usage as an object. */
+/** The positions builds before upstreams and billing wrote (through `estimated`). */
+const BEFORE_BILLING = RECORD_FIELDS.indexOf('estimated') + 1;
+
+/** The v1 form (written before v2, and before billing): the same array with the usage as an object. */
 function v1Of(r: RequestRecord): [string, string] {
   const byField: Record<string, unknown> = {
     ...r,
@@ -48,8 +51,42 @@ function v1Of(r: RequestRecord): [string, string] {
     unpriced: r.unpriced ? 1 : 0,
     free: r.free ? 1 : 0,
   };
-  return ['v1', JSON.stringify(RECORD_FIELDS.map((k) => byField[k]))];
+  return ['v1', JSON.stringify(RECORD_FIELDS.slice(0, BEFORE_BILLING).map((k) => byField[k]))];
 }
+
+test('record codec round-trips the upstream, its currency and billed amount, and why usage was adjusted', () => {
+  const cases = [
+    rec({ upstream: 'holysheep', currency: 'CNY', costPicoUsd: 4_500, billedPico: 31_950, usageAdjusted: 'cached_above_prompt' }),
+    rec({ upstream: 'relay|a:{b}', currency: 'EUR', unpriced: true, costPicoUsd: 0, billedPico: 0, billedUnpriced: true }),
+    // Priced at list, billed at no known price: the two flags are independent.
+    rec({ upstream: 'holysheep', currency: 'CNY', costPicoUsd: 4_500, billedPico: 0, billedUnpriced: true }),
+    rec({ billedPico: Number.MAX_SAFE_INTEGER }),
+  ];
+  for (const r of cases) assert.deepEqual(decodeRecord(encodeRecord(r)), r);
+  const arr = JSON.parse(encodeRecord(cases[0]!)[1]) as unknown[];
+  assert.deepEqual(arr.slice(BEFORE_BILLING), ['holysheep', 'CNY', 31_950, 0, 'cached_above_prompt'], 'appended after the older positions');
+  arr[RECORD_FIELDS.indexOf('billedPico')] = 'many';
+  assert.equal(decodeRecord(['v2', JSON.stringify(arr)]), null, 'a billed amount that is not a number');
+});
+
+test('an entry written before upstreams and billing reads as the default upstream, billed its list price in USD', () => {
+  for (const r of [
+    rec({ costPicoUsd: 777 }),
+    rec({ unpriced: true, costPicoUsd: 0 }),
+    rec({ usage: null, usageMissing: 'error_status', status: 529, costPicoUsd: 0 }),
+  ]) {
+    const old = JSON.parse(encodeRecord(r)[1]) as unknown[];
+    const decoded = decodeRecord(['v2', JSON.stringify(old.slice(0, BEFORE_BILLING))]);
+    assert.deepEqual(decoded && [decoded.upstream, decoded.currency, decoded.billedPico, decoded.billedUnpriced, decoded.usageAdjusted], [
+      'default',
+      'USD',
+      r.costPicoUsd,
+      r.unpriced,
+      null,
+    ]);
+    assert.deepEqual(decoded, r, 'the fixture bills like the default upstream, so the whole record reads back');
+  }
+});
 
 test('record codec still reads v1 entries (usage as an object)', () => {
   for (const r of [
@@ -102,8 +139,13 @@ const recordArb = fc
     usageMissing: fc.constantFrom(null, 'error_status', 'no_usage_field'),
     partial: fc.boolean(),
     estimated: fc.boolean(),
+    upstream: text,
     costPicoUsd: number,
     unpriced: fc.boolean(),
+    currency: text,
+    billedPico: number,
+    billedUnpriced: fc.boolean(),
+    usageAdjusted: fc.option(text, { nil: null }),
     free: fc.boolean(),
     latencyMs: number,
     ttftMs: fc.option(number, { nil: null }),

@@ -72,6 +72,7 @@ export function outcome(fields: Partial<UsageOutcome>): UsageOutcome {
     errorType: null,
     stopReason: null,
     messageId: null,
+    adjusted: null,
     ...fields,
   };
 }
