@@ -15,6 +15,8 @@ export interface BudgetMatch {
   tag: string;
   model: string | null;
   path: string;
+  /** The name of the upstream the request goes to (`match.upstream`, `scope: per_upstream`). */
+  upstream: string;
 }
 
 /**
@@ -56,10 +58,8 @@ export class BudgetCatalog {
     const refs: InstanceRef[] = [];
     const budgets: BudgetConfig[] = [];
     for (const { config: b, spec } of this.#budgets) {
-      if (!matches(b, req.keyId, req.tag, model, req.path, canonical)) continue;
-      const instance =
-        b.scope === 'global' ? '*' : b.scope === 'per_key' ? req.keyId : b.scope === 'per_tag' ? req.tag || 'untagged' : model;
-      refs.push(ref(b, spec, instance, now));
+      if (!matches(b, req, model, canonical)) continue;
+      refs.push(ref(b, spec, instanceOf(b, req, model), now));
       budgets.push(b);
     }
     return { refs, budgets };
@@ -101,23 +101,49 @@ export function budgetCurrency(b: BudgetConfig): string {
   return b.limit !== null && b.currency !== null ? b.currency : 'USD';
 }
 
+/** The limit in the budget's currency: `limit_usd`, or `limit` (with `currency`); null for a tokens-only budget. */
+function moneyLimit(b: BudgetConfig): number | null {
+  if (b.limit_usd !== null) return b.limit_usd;
+  return b.limit !== null && b.currency !== null ? b.limit : null;
+}
+
 function ref(b: BudgetConfig, spec: WindowSpec, instance: string, now: number): InstanceRef {
+  const limit = moneyLimit(b);
   return {
     budget: b.name,
     instance,
     window: windowAt(spec, now),
-    limitPico: b.limit_usd === null ? null : usdToPico(b.limit_usd),
+    currency: budgetCurrency(b),
+    // Config limits have at most 6 decimals (validated): exact in pico-units of any currency.
+    limitPico: limit === null ? null : usdToPico(limit),
     limitTokens: b.limit_tokens,
     enforce: b.action !== 'shadow',
   };
 }
 
+/** The scope value of the instance a request counts on. */
+function instanceOf(b: BudgetConfig, req: BudgetMatch, model: string): string {
+  switch (b.scope) {
+    case 'global':
+      return '*';
+    case 'per_key':
+      return req.keyId;
+    case 'per_tag':
+      return req.tag || 'untagged';
+    case 'per_model':
+      return model;
+    case 'per_upstream':
+      return req.upstream;
+  }
+}
+
 /** `match.model` entries may be aliases: both sides are compared as canonical ids. */
-function matches(b: BudgetConfig, keyId: string, tag: string, model: string, path: string, canonical: (m: string) => string): boolean {
+function matches(b: BudgetConfig, req: BudgetMatch, model: string, canonical: (m: string) => string): boolean {
   const m = b.match;
-  if (m.key.length > 0 && !m.key.includes(keyId)) return false;
-  if (m.tag.length > 0 && !m.tag.includes(tag)) return false;
+  if (m.key.length > 0 && !m.key.includes(req.keyId)) return false;
+  if (m.tag.length > 0 && !m.tag.includes(req.tag)) return false;
   if (m.model.length > 0 && !m.model.some((x) => canonical(x) === model)) return false;
-  if (m.path.length > 0 && !m.path.some((p) => path === p || path.startsWith(`${p}?`))) return false;
+  if (m.path.length > 0 && !m.path.some((p) => req.path === p || req.path.startsWith(`${p}?`))) return false;
+  if (m.upstream.length > 0 && !m.upstream.includes(req.upstream)) return false;
   return true;
 }

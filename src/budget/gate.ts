@@ -1,12 +1,14 @@
 import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { OutageLog } from '../lib/outage-log.ts';
-import type { Pricer } from '../pricing/types.ts';
+import type { Biller, Pricer } from '../pricing/types.ts';
 import type { Usage } from '../core/usage.ts';
 import { emptyUsage } from '../core/usage.ts';
 import { MINUTE_MS } from '../core/time.ts';
-import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState, PaceBuckets, SettleFeed } from './types.ts';
+import { ExchangeRates } from '../core/currency.ts';
+import type { Amount, BudgetConfig, BudgetLedger, Cost, InstanceRef, InstanceState, PaceBuckets, SettleFeed } from './types.ts';
 import type { BudgetCatalog, BudgetMatch } from './catalog.ts';
+import { amountIn, billedCost } from './cost.ts';
 import { CostEstimator } from './estimate.ts';
 import { admittedHeaders, crossedThresholds, overLimit, queuedRefusal, refusal, type Refusal, type RefusalCause } from './policy.ts';
 import { Pacer, type PacingSource } from './pacing/pacer.ts';
@@ -24,15 +26,21 @@ export interface GateRequest extends BudgetMatch {
   retry?: boolean;
   /** Aborts when the client leaves; asked for only when the request has to wait, so the fast path makes none. */
   leaving?: () => AbortSignal;
+  /** Prices the estimate as the request's upstream bills it: its prices, in its currency. */
+  biller: Biller;
 }
 
 export type Admission =
   | { kind: 'none' } // no budget applies
-  | { kind: 'admitted'; refs: InstanceRef[]; budgets: BudgetConfig[]; amount: Amount; headers: Record<string, string> }
+  /**
+   * `expected`: the estimate as billed, settled in the actual cost's stead when its usage cannot be
+   * read; `amounts`: what each ref reserved of it, in that ref's currency.
+   */
+  | { kind: 'admitted'; refs: InstanceRef[]; budgets: BudgetConfig[]; expected: Cost; amounts: Amount[]; headers: Record<string, string> }
   | { kind: 'refused'; refusal: Refusal; budget: BudgetConfig }
   | { kind: 'left'; budget: BudgetConfig } // the client went away while waiting for reservations to settle
-  /** `expected`: what the request would have reserved, settled in its stead when its usage cannot be read. */
-  | { kind: 'store_error'; allow: boolean; refs: InstanceRef[]; budgets: BudgetConfig[]; error: unknown; expected: Amount };
+  /** `expected`: what the request would have reserved, as billed, settled in its stead when its usage cannot be read. */
+  | { kind: 'store_error'; allow: boolean; refs: InstanceRef[]; budgets: BudgetConfig[]; error: unknown; expected: Cost };
 
 /** Hooks for metrics and alerts, so the gate stays free of prom-client and HTTP. */
 export interface GateEvents {
@@ -40,8 +48,9 @@ export interface GateEvents {
   /** A shadow budget that would have refused this admitted request. */
   onShadowRefused?(budget: BudgetConfig, ref: InstanceRef): void;
   onStoreError?(budget: BudgetConfig, allowed: boolean): void;
+  /** A reservation settled: what the ref reserved and what it counted, both in the ref's currency. */
   onSettled?(budget: BudgetConfig, reserved: Amount, actual: Amount): void;
-  /** A settle added `pico` to this instance's spend (not on a duplicate settle). */
+  /** A settle added `pico` (of the ref's currency) to this instance's spend (not on a duplicate settle). */
   onSpent?(budget: BudgetConfig, ref: InstanceRef, pico: number): void;
   onThreshold?(budget: BudgetConfig, ref: InstanceRef, threshold: number, state: InstanceState): void;
   onThrottled?(budget: BudgetConfig, priority: string, outcome: 'refused' | 'delayed'): void;
@@ -62,11 +71,16 @@ interface Pending {
   req: GateRequest;
   refs: InstanceRef[];
   budgets: BudgetConfig[];
-  amount: Amount;
+  /** The estimate as billed, and what it is on each ref (in that ref's currency). */
+  expected: Cost;
+  amounts: Amount[];
   /** The latest in-flight refusal: its figures go into the 429 if the wait ends without admission. */
   last: { i: number; state: InstanceState } | null;
   attempts: number;
 }
+
+/** No rates configured: every budget counts only what is billed in its own currency. */
+const NO_RATES = new ExchangeRates();
 
 /** Reservations older than this are presumed orphaned (a crashed proxy) and stop counting. */
 export const DEFAULT_RESERVATION_TTL_MS = 15 * MINUTE_MS; // longer than any SDK request timeout (10 min)
@@ -81,6 +95,9 @@ export class BudgetGate {
   readonly ledger: BudgetLedger;
   readonly #pacer: Pacer | null;
   readonly #pricer: () => Pricer;
+  readonly #rates: () => ExchangeRates;
+  /** Currency pairs a conversion found no rate for, logged once each. */
+  readonly #missingRates = new Set<string>();
   readonly #clock: Timers;
   readonly #logger: Logger;
   readonly #events: GateEvents;
@@ -100,6 +117,8 @@ export class BudgetGate {
     pacing?: PacingSource;
     /** A getter: pricing can be reloaded with the config. */
     pricer: () => Pricer;
+    /** Exchange rates, a getter (reloaded with the config): a cost billed in one currency counts on budgets in another. */
+    rates?: () => ExchangeRates;
     /** Also what waiting (for reservations, for a paced bucket) waits on. */
     clock: Timers;
     logger: Logger;
@@ -112,6 +131,7 @@ export class BudgetGate {
     this.catalog = opts.catalog;
     this.ledger = opts.ledger;
     this.#pricer = opts.pricer;
+    this.#rates = opts.rates ?? (() => NO_RATES);
     this.#clock = opts.clock;
     this.#logger = opts.logger;
     this.#events = opts.events ?? {};
@@ -145,24 +165,47 @@ export class BudgetGate {
     return this.catalog.active;
   }
 
-  /** Expected cost of a request, in pico-USD and tokens, for its reservation. */
-  expected(req: GateRequest): Amount {
+  /** Expected cost of a request for its reservation: the estimated usage as the request's upstream bills it, and tokens. */
+  expected(req: GateRequest): Cost {
     // Canonical id, so the estimator's history matches what settle() observes (records carry canonical ids).
     const model = req.model === null ? null : (this.#pricer().resolve(req.model) ?? req.model);
     const est = this.#estimator.estimate(model, req.keyId, req.bytes, req.maxTokens);
     const usage: Usage = { ...emptyUsage(), input: est.promptTokens, output: est.outputTokens };
-    const price = this.#pricer().price(req.model, usage, { at: this.#clock.now(), betas: req.betas });
-    // An unpriced model reserves no money (its cost is unknown, and is reported as unpriced); token limits still apply.
-    return { pico: price.unpriced ? 0 : price.costPicoUsd, tokens: est.promptTokens + est.outputTokens };
+    const bill = req.biller.bill(req.model, usage, { at: this.#clock.now(), betas: req.betas });
+    // An unpriced bill reserves no money (its cost is unknown, and is reported as unpriced); token limits still apply.
+    return billedCost(bill, est.promptTokens + est.outputTokens);
+  }
+
+  /**
+   * `cost` on each ref, in the ref's currency, through the live rates. A missing rate (only a
+   * reload racing a request: the config check requires every rate a budget needs) counts
+   * `fallback[i]` (what the ref reserved) or no money, and is logged once per pair.
+   */
+  amountsFor(cost: Cost, refs: readonly InstanceRef[], fallback?: readonly Amount[]): Amount[] {
+    const rates = this.#rates();
+    return refs.map((ref, i) => {
+      const a = amountIn(cost, ref, rates);
+      if (a !== null) return a;
+      const pair = `${cost.money?.currency}_${ref.currency}`;
+      if (!this.#missingRates.has(pair)) {
+        this.#missingRates.add(pair);
+        this.#logger.error(
+          { budget: ref.budget, pair },
+          'no exchange rate for a budget’s currency: it counts what was reserved, or no money',
+        );
+      }
+      return fallback?.[i] ?? { pico: 0, tokens: cost.tokens };
+    });
   }
 
   async admit(req: GateRequest): Promise<Admission> {
     const now = this.#clock.now();
     const { refs, budgets } = this.catalog.refsFor(req, now);
     if (refs.length === 0) return { kind: 'none' };
-    const p: Pending = { req, refs, budgets, amount: this.expected(req), last: null, attempts: 0 };
+    const expected = this.expected(req);
+    const p: Pending = { req, refs, budgets, expected, amounts: this.amountsFor(expected, refs), last: null, attempts: 0 };
     try {
-      const paced = this.#pacer ? await this.#pacer.check(req, refs, budgets, p.amount) : null;
+      const paced = this.#pacer ? await this.#pacer.check(req, refs, budgets, p.amounts) : null;
       if (paced) return this.#refused(p, paced.budget, paced.refusal);
     } catch (error) {
       return this.#storeError(p, error);
@@ -196,7 +239,7 @@ export class BudgetGate {
       const r =
         last === null
           ? queuedRefusal(b, ref, wait)
-          : refusal(b, p.refs[last.i] as InstanceRef, last.state, p.amount, this.#clock.now(), wait);
+          : refusal(b, p.refs[last.i] as InstanceRef, last.state, p.amounts[last.i] as Amount, this.#clock.now(), wait);
       return this.#refused(p, b, r);
     };
     const a = await this.#room.wait({
@@ -218,11 +261,14 @@ export class BudgetGate {
   /** One ledger admission: an answer, or blocked on an instance only by reservations in flight (worth waiting). */
   async #attempt(p: Pending): Promise<Attempt<Admission>> {
     // Re-estimated on every attempt: settles seen while it waited (a cold start) make it tighter.
-    if (p.attempts++ > 0) p.amount = this.expected(p.req);
-    const { refs, budgets, amount } = p;
+    if (p.attempts++ > 0) {
+      p.expected = this.expected(p.req);
+      p.amounts = this.amountsFor(p.expected, p.refs);
+    }
+    const { refs, budgets, expected, amounts } = p;
     let result: Awaited<ReturnType<BudgetLedger['admit']>>;
     try {
-      result = await this.ledger.admit(refs, p.req.id, amount, this.#clock.now(), this.#ttlMs);
+      result = await this.ledger.admit(refs, p.req.id, amounts, this.#clock.now(), this.#ttlMs);
     } catch (error) {
       return { kind: 'done', value: this.#storeError(p, error) };
     }
@@ -230,8 +276,8 @@ export class BudgetGate {
     this.#events.onStates?.(budgets, refs, result.states);
     if (!result.admitted) {
       const i = result.refusedBy;
-      const [ref, budget, st] = [refs[i], budgets[i], result.states[i]];
-      if (ref === undefined || budget === undefined || st === undefined)
+      const [ref, budget, st, amount] = [refs[i], budgets[i], result.states[i], amounts[i]];
+      if (ref === undefined || budget === undefined || st === undefined || amount === undefined)
         throw new Error(`budget store returned refusedBy ${i} for ${refs.length} refs`);
       if (result.fitsUnreserved && budget.admission.max_wait_ms > 0 && budget.admission.max_queue > 0) {
         p.last = { i, state: st };
@@ -246,21 +292,22 @@ export class BudgetGate {
       this.#events.onShadowRefused?.(b, ref);
       this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have refused this request');
     });
-    return { kind: 'done', value: { kind: 'admitted', refs, budgets, amount, headers: admittedHeaders(refs, budgets, result.states) } };
+    const headers = admittedHeaders(refs, budgets, result.states);
+    return { kind: 'done', value: { kind: 'admitted', refs, budgets, expected, amounts, headers } };
   }
 
   #refused(p: Pending, budget: BudgetConfig, r: Refusal): Admission {
     this.#events.onRefused?.(budget, r.cause);
-    this.#recordDemand(p.req, p.refs, p.amount);
+    this.#recordDemand(p.req, p.refs, p.amounts);
     return { kind: 'refused', refusal: r, budget };
   }
 
   /** Fail open or closed per budget: any budget that says deny makes the request fail closed. */
-  #storeError({ refs, budgets, amount }: Pending, error: unknown): Admission {
+  #storeError({ refs, budgets, expected }: Pending, error: unknown): Admission {
     const allow = budgets.every((b) => b.on_store_error === 'allow');
     for (const b of budgets) this.#events.onStoreError?.(b, allow);
     this.#outage.failed(error, () => ({ budgets: budgets.map((b) => b.name), allow }));
-    return { kind: 'store_error', allow, refs, budgets, error, expected: amount };
+    return { kind: 'store_error', allow, refs, budgets, error, expected };
   }
 
   /** The id a settle's wake-up names an instance by (the feed's, so other proxies' settles match). */
@@ -275,28 +322,37 @@ export class BudgetGate {
   }
 
   /** Refused demand feeds the forecast history (not the spend); SDK retries are not new demand. Best effort. */
-  #recordDemand(req: GateRequest, refs: InstanceRef[], amount: Amount): void {
+  #recordDemand(req: GateRequest, refs: InstanceRef[], amounts: readonly Amount[]): void {
     if (req.retry === true) return;
-    this.ledger.recordDemand(refs, amount.pico, this.#clock.now()).catch((err: unknown) => {
+    const pico = amounts.map((a) => a.pico);
+    this.ledger.recordDemand(refs, pico, this.#clock.now()).catch((err: unknown) => {
       this.#logger.debug({ err: String(err) }, 'could not record refused demand');
     });
   }
 
   /**
-   * Settle after the response: release the reservation, add the actual cost. Learns from
-   * the real usage for future estimates. Throws when the store is unreachable (the caller queues it).
+   * Settle after the response: release the reservation, add the actual cost (as billed,
+   * converted into each ref's currency). Throws when the store is unreachable (the caller queues it).
+   * `amounts`: what each ref reserved, when the request was admitted.
    */
-  async settle(admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amount?: Amount }, id: string, actual: Amount): Promise<void> {
-    const result = await this.ledger.settle(admission.refs, id, actual, this.#clock.now());
+  async settle(
+    admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amounts?: readonly Amount[] },
+    id: string,
+    actual: Cost,
+  ): Promise<void> {
+    const counted = this.amountsFor(actual, admission.refs, admission.amounts);
+    const result = await this.ledger.settle(admission.refs, id, counted, this.#clock.now());
     this.#released(admission.refs);
     this.#events.onStates?.(admission.budgets, admission.refs, result.after);
     for (const [i, ref] of admission.refs.entries()) {
       const b = admission.budgets[i];
       const before = result.before[i];
       const after = result.after[i];
-      if (!b || !before || !after) continue;
-      if (admission.amount && result.reservationFound) this.#events.onSettled?.(b, admission.amount, actual);
-      if (!result.duplicate && actual.pico > 0) this.#events.onSpent?.(b, ref, actual.pico);
+      const amount = counted[i];
+      if (!b || !before || !after || !amount) continue;
+      const reserved = admission.amounts?.[i];
+      if (reserved && result.reservationFound) this.#events.onSettled?.(b, reserved, amount);
+      if (!result.duplicate && amount.pico > 0) this.#events.onSpent?.(b, ref, amount.pico);
       for (const th of crossedThresholds(b.alert_at, ref, before, after)) {
         if (await this.ledger.claimAlert(ref, th)) this.#events.onThreshold?.(b, ref, th, after);
       }

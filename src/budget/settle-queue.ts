@@ -1,14 +1,16 @@
 import type { TimerHandle, Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { OutageLog } from '../lib/outage-log.ts';
-import type { Amount, BudgetConfig, InstanceRef } from './types.ts';
+import type { Amount, BudgetConfig, Cost, InstanceRef } from './types.ts';
 
 export interface PendingSettle {
   refs: InstanceRef[];
   budgets: BudgetConfig[];
-  amount?: Amount;
+  /** What each ref reserved (its currency), when the request was admitted. */
+  amounts?: readonly Amount[];
   id: string;
-  actual: Amount;
+  /** The actual cost as billed (currency and pico, or unpriced) and tokens; the gate converts it per ref. */
+  actual: Cost;
   /** The upstream refused the request and nothing was billed: discard instead of settling (BudgetLedger.discard). */
   discard?: boolean;
 }

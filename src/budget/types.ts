@@ -1,7 +1,8 @@
 /**
- * Budgets: caps on spend (USD) and/or tokens per window, enforced before forwarding
+ * Budgets: caps on spend (in any currency) and/or tokens per window, enforced before forwarding
  * by reserving an expected cost and settled after the response with the actual cost.
  */
+import type { Money } from '../core/money.ts';
 
 export type BudgetScope = 'global' | 'per_key' | 'per_tag' | 'per_model' | 'per_upstream';
 export type BudgetAction = 'reject' | 'throttle' | 'shadow';
@@ -74,10 +75,15 @@ export interface WindowInstance {
  */
 export interface InstanceRef {
   budget: string;
-  /** Scope value: '*' for global, the key id, tag or model otherwise. */
+  /** Scope value: '*' for global, the key id, tag, model or upstream name otherwise. */
   instance: string;
   window: WindowInstance;
-  /** Integer pico-USD, or null when the budget has no USD limit. */
+  /**
+   * ISO 4217 code the instance counts money in: every pico amount the ledger holds or is given
+   * for this ref is in it (a tokens-only budget counts USD, by convention).
+   */
+  currency: string;
+  /** Integer pico-units of `currency`, or null when the budget has no money limit. */
   limitPico: number | null;
   limitTokens: number | null;
   /** False for shadow budgets: counted and reported, never blocking. */
@@ -91,8 +97,19 @@ export interface InstanceState {
   reservedTokens: number;
 }
 
+/** What one ref is asked to hold or count: pico-units of the ref's currency, and tokens. */
 export interface Amount {
   pico: number;
+  tokens: number;
+}
+
+/**
+ * What a request costs, or is expected to cost, as its upstream bills it: money in the billing
+ * currency (null when unpriced: it counts no money, as an unknown price is never 0) and tokens.
+ * The gate converts it into one Amount per ref, in that ref's currency.
+ */
+export interface Cost {
+  money: Money | null;
   tokens: number;
 }
 
@@ -140,20 +157,21 @@ export interface PaceResult {
 /** Atomic budget counters: the gate's admission and settlement, and the reports that read them. */
 export interface BudgetLedger {
   /**
-   * Atomically: drop expired reservations of every ref; then, if for every enforcing ref
-   * `spent + reserved + amount <= limit` (USD and tokens, where set), add the reservation
-   * `id` to every ref (enforcing or not) and report admitted. Otherwise change nothing
-   * (except the expiry clean-up) and report the first refusing ref, and whether it would have
-   * fitted there without the reservations in flight.
-   * Shadow refs never refuse but their reservation is tracked the same way.
+   * Atomically: drop expired reservations of every ref; then, if for every enforcing ref i
+   * `spent + reserved + amounts[i] <= limit` (money and tokens, where set), add the reservation
+   * `id` of amounts[i] to every ref i (enforcing or not) and report admitted. Otherwise change
+   * nothing (except the expiry clean-up) and report the first refusing ref, and whether it would
+   * have fitted there without the reservations in flight.
+   * `amounts` has one entry per ref, in that ref's currency (refs of one request may count
+   * different currencies). Shadow refs never refuse but their reservation is tracked the same way.
    */
-  admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult>;
+  admit(refs: readonly InstanceRef[], id: string, amounts: readonly Amount[], now: number, reservationTtlMs: number): Promise<AdmitResult>;
   /**
-   * Atomically: release reservation `id` from every ref (if still held) and add the actual amount
-   * to spent, even when the reservation had expired: real spend is never dropped. Positive
+   * Atomically: release reservation `id` from every ref (if still held) and add actual[i] to the
+   * spend of ref i, even when the reservation had expired: real spend is never dropped. Positive
    * spend also goes into the spend history (ForecastStore.hourlySpend / minuteSpend).
    */
-  settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult>;
+  settle(refs: readonly InstanceRef[], id: string, actual: readonly Amount[], now: number): Promise<SettleResult>;
   /**
    * Atomically, for a request that was never billed (the upstream refused it): release
    * reservation `id` from every ref and delete each instance it leaves empty (no spend in the
@@ -169,9 +187,10 @@ export interface BudgetLedger {
    * so the forecast keeps seeing what the scope *wants* to spend: otherwise pacing would teach
    * the forecaster that demand equals the limit and switch itself off. Only for refs whose
    * instance has state or whose scope has history: a scope that never had either (a made-up
-   * key refused before the upstream saw it) is left without history keys.
+   * key refused before the upstream saw it) is left without history keys. `pico[i]` is ref i's,
+   * in its currency.
    */
-  recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void>;
+  recordDemand(refs: readonly InstanceRef[], pico: readonly number[], now: number): Promise<void>;
   /** Scope values that have state in the window `windowId` of `budget` (for listing per_* budgets). */
   instances(budget: string, windowId: string): Promise<string[]>;
   /**
@@ -184,7 +203,7 @@ export interface BudgetLedger {
 /** Pacing token buckets shared by every proxy (`action: throttle`, spike offenders). */
 export interface PaceBuckets {
   /**
-   * Refills `bucket` at `ratePerMs` pico-USD per ms up to `capacity`, then takes `cost` if the
+   * Refills `bucket` at `ratePerMs` pico-units (of the paced instance's currency) per ms up to `capacity`, then takes `cost` if the
    * level stays at or above `reserve` afterwards (low-priority traffic passes a reserve, so it
    * is throttled first). When it cannot, nothing is taken and `waitMs` says when the cost will
    * have accrued.
@@ -199,7 +218,7 @@ export interface PaceBuckets {
  * sits under the budget key schema.
  */
 export interface ForecastStore {
-  /** Settled spend and refused demand (pico) per hour start in [from, to): the forecaster's history (kept 40 days). */
+  /** Settled spend and refused demand (pico-units of the instance's currency) per hour start in [from, to): the forecaster's history (kept 40 days). */
   hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;
   /** The same per minute start in [from, to): spike detection (kept 3 hours). */
   minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>>;

@@ -7,6 +7,7 @@ import type { Config } from '../config/types.ts';
 import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Pricer } from '../pricing/types.ts';
+import type { ExchangeRates } from '../core/currency.ts';
 import type { MeterStore } from '../store/types.ts';
 import type { BudgetConfig, BudgetLedger, ForecastStore, PaceBuckets, SettleFeed } from '../budget/types.ts';
 import { BudgetCatalog } from '../budget/catalog.ts';
@@ -24,6 +25,8 @@ export interface BudgetWiringOptions {
   meter: Pick<MeterStore, 'query'>;
   /** A getter: pricing can be reloaded with the config. */
   pricer: () => Pricer;
+  /** The live exchange rates (a getter, reloaded with the config): costs billed in one currency count on budgets in another. */
+  rates: () => ExchangeRates;
   /** Time, and what the gate's waits, the settle retries and the forecast loop wait on. */
   clock: Timers;
   logger: Logger;
@@ -62,6 +65,7 @@ export function wireBudgets(opts: BudgetWiringOptions): BudgetWiring {
     buckets: store,
     pacing: forecasts,
     pricer: opts.pricer,
+    rates: opts.rates,
     clock,
     logger,
     ...(opts.gateEvents ? { events: opts.gateEvents } : {}),

@@ -114,6 +114,7 @@ export function buildGraph(o: GraphOptions): Graph {
     store: budgetStore,
     meter: store,
     pricer: () => live.current.pricer,
+    rates: () => live.current.rates,
     clock,
     logger,
     gateEvents: budgetEvents(metrics, alert, () => clock.now()),

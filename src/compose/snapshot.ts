@@ -8,12 +8,15 @@ import type { Logger } from '../lib/logger.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import type { Pricer } from '../pricing/types.ts';
 import { buildPricer } from '../pricing/build.ts';
+import { ExchangeRates } from '../core/currency.ts';
 import type { PipelineSettings } from '../http/pipeline.ts';
 import { WebhookAlerter } from '../alerts/webhook.ts';
 
 export interface Snapshot extends PipelineSettings {
   readonly config: Config;
   readonly pricer: Pricer;
+  /** `exchange_rates`, exact: what budgets count a cost billed in another currency at. */
+  readonly rates: ExchangeRates;
   readonly adminToken: string | null;
   readonly protectMetrics: boolean;
   readonly pricingVersion: string;
@@ -25,6 +28,7 @@ export function buildSnapshot(config: Config, { logger, clock }: { logger: Logge
   return Object.freeze({
     config,
     pricer,
+    rates: new ExchangeRates(config.exchange_rates),
     limits: {
       maxJsonBodyBytes: config.limits.max_json_body_bytes,
       maxSseEventBytes: config.limits.max_sse_event_bytes,

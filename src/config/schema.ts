@@ -7,6 +7,7 @@ import type { BillingConfig } from '../pricing/types.ts';
 import { BUDGET_DEFAULTS, DEFAULTS, UPSTREAM_DEFAULTS, type ConfigBody } from './defaults.ts';
 import type { RoutedUpstreamConfig, UpstreamSection } from './types.ts';
 import { joinIndex, joinKey } from './errors.ts';
+import { budgetRateIssue, rateIssue } from './currencies.ts';
 import { show, walk, type IntNode, type Issue, type ListOf, type ObjectOf, type WalkContext } from './walk.ts';
 
 /**
@@ -253,7 +254,7 @@ const routedUpstreamSchema: ObjectOf<RoutedUpstreamConfig> = {
 
 export const configSchema: ObjectOf<ConfigBody> = {
   kind: 'object',
-  check: verifiedKeys,
+  check: (c) => verifiedKeys(c) ?? rateIssue(c) ?? budgetRateIssue(c),
   keys: {
     listen: {
       kind: 'object',

@@ -20,7 +20,7 @@ import type { MeterMetrics } from '../metrics/registry.ts';
 import { modelLabel, recordMetrics } from '../metrics/record.ts';
 import type { BudgetGate, Admission } from '../budget/gate.ts';
 import type { SettleQueue } from '../budget/settle-queue.ts';
-import type { Amount } from '../budget/types.ts';
+import type { Cost } from '../budget/types.ts';
 import type { BudgetMatch } from '../budget/catalog.ts';
 import type { ForwardHooks } from '../upstream/forward.ts';
 import { UsageTap } from '../usage/tap.ts';
@@ -122,6 +122,9 @@ export class Exchange implements ForwardHooks {
       tag: a.caller.tag,
       model: facts?.model ?? null,
       path: a.path,
+      // TODO(merge): the request's upstream and its biller (listBiller of its billing section).
+      upstream: 'default',
+      biller: billerOf(this.#settings),
       bytes: a.body?.bytes ?? 0,
       maxTokens: facts?.maxTokens ?? null,
       betas: a.headers.betas,
@@ -255,7 +258,7 @@ export class Exchange implements ForwardHooks {
       // (#facts is set once admission read the body; undefined when no budget was consulted.)
       const unread =
         this.#facts !== undefined && (this.#facts?.model ?? null) === null
-          ? { keyId: a.caller.keyId, tag: a.caller.tag, model: null, path: a.path }
+          ? { keyId: a.caller.keyId, tag: a.caller.tag, model: null, path: a.path, upstream: 'default' } // TODO(merge): the request's upstream
           : null;
       settleBudget(deps.budgets, this.#admission, record, {
         bytes: a.body?.bytes ?? 0,
@@ -265,7 +268,7 @@ export class Exchange implements ForwardHooks {
       });
     }
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
-    const reserved = this.#admission.kind === 'admitted' ? this.#admission.amount.pico : null;
+    const reserved = this.#admission.kind === 'admitted' ? (this.#admission.expected.money?.pico ?? 0) : null; // TODO(merge): its currency
     deps.logger.info(requestLogFields(record, reserved), 'request');
     deps.exchanges.end();
   }
@@ -289,17 +292,17 @@ function settleBudget(
     if (req.unread === null || r.model === null) return;
     const found = b.gate.catalog.refsForModel(req.unread, r.model, [], req.now);
     if (found.refs.length === 0 || r.usage === null || r.unpriced) return;
-    b.settles.push({ ...found, id: r.id, actual: { pico: r.costPicoUsd, tokens: totalTokens(r.usage) ?? 0 } });
+    b.settles.push({ ...found, id: r.id, actual: { money: billed(r), tokens: totalTokens(r.usage) ?? 0 } });
     return;
   }
   if (a.kind !== 'admitted' && !(a.kind === 'store_error' && a.allow)) return;
   const u = r.usage;
-  let actual: Amount;
-  if (u !== null) actual = { pico: r.unpriced ? 0 : r.costPicoUsd, tokens: totalTokens(u) ?? 0 };
-  else if (r.usageMissing !== null && mayBeBilled(r.usageMissing)) actual = a.kind === 'admitted' ? a.amount : a.expected;
-  else actual = { pico: 0, tokens: 0 };
+  let actual: Cost;
+  if (u !== null) actual = { money: billed(r), tokens: totalTokens(u) ?? 0 };
+  else if (r.usageMissing !== null && mayBeBilled(r.usageMissing)) actual = a.expected;
+  else actual = { money: null, tokens: 0 };
   // Refused upstream (a bad key, an unknown model) and billed nothing: instances it made must not outlive it.
-  const discard = r.status >= 400 && actual.pico === 0 && actual.tokens === 0;
+  const discard = r.status >= 400 && (actual.money?.pico ?? 0) === 0 && actual.tokens === 0;
   // Reserved on the `unknown` model's instances: the spend also counts where the billed model's budgets are.
   const extra =
     req.unread !== null && r.model !== null && !discard
@@ -308,12 +311,17 @@ function settleBudget(
   b.settles.push({
     refs: [...a.refs, ...extra.refs],
     budgets: [...a.budgets, ...extra.budgets],
-    ...(a.kind === 'admitted' ? { amount: a.amount } : {}),
+    ...(a.kind === 'admitted' ? { amounts: a.amounts } : {}),
     id: r.id,
     actual,
     ...(discard ? { discard: true } : {}),
   });
   if (u !== null && !r.partial) b.gate.observe(r.model, r.keyId, req.bytes, u, req.maxTokens);
+}
+
+/** What the upstream billed for a record, in its currency; null when unpriced. */
+function billed(r: RequestRecord): Cost['money'] {
+  return r.billedUnpriced ? null : { currency: r.currency, pico: r.billedPico };
 }
 
 /** A gate answer that stops the request here, as the error the client gets and the reason we record. */

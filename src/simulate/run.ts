@@ -14,12 +14,14 @@
  *    or when spend reaches the limit (shadow budgets, which never refuse).
  */
 import type { Config } from '../config/types.ts';
-import type { Amount, BudgetConfig } from '../budget/types.ts';
+import type { BudgetConfig, Cost } from '../budget/types.ts';
 import type { Pricer } from '../pricing/types.ts';
 import type { GateRequest } from '../budget/gate.ts';
 import { MemoryBudgetStore } from '../budget/store/memory-budget-store.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { wireBudgets, type BudgetWiring } from '../compose/budgets.ts';
+import { listBiller } from '../pricing/billing-list.ts';
+import { ExchangeRates } from '../core/currency.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { emptyUsage, type Usage } from '../core/usage.ts';
 import { HOUR_MS, MINUTE_MS } from '../core/time.ts';
@@ -49,7 +51,7 @@ export interface SimOptions {
 interface Priced {
   req: GateRequest;
   usage: Usage;
-  actual: Amount;
+  actual: Cost;
   resolvedModel: string | null;
   unpriced: boolean;
 }
@@ -61,12 +63,14 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   const meter = new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, recordsMaxLen: 1_000 });
   const budgets = config.budgets.map(delayAsReject);
   const tally = new SimTally(budgets, from, to);
+  const rates = new ExchangeRates(config.exchange_rates);
   const wired = wireBudgets({
     budgets,
     forecast: () => config.forecast,
     store,
     meter,
     pricer: () => pricer,
+    rates: () => rates,
     clock,
     logger: silentLogger,
     gateEvents: tally.gateEvents(clock),
@@ -111,11 +115,11 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
         partial: false,
         estimated: false,
         upstream: 'default',
-        costPicoUsd: p.actual.pico,
+        costPicoUsd: p.actual.money?.pico ?? 0,
         unpriced: p.unpriced,
         // The simulator prices at list, in USD (the default upstream's billing).
         currency: USD,
-        billedPico: p.actual.pico,
+        billedPico: p.actual.money?.pico ?? 0,
         billedUnpriced: p.unpriced,
         usageAdjusted: null,
         free: false,
@@ -139,13 +143,20 @@ function delayAsReject(b: BudgetConfig): BudgetConfig {
 function priced(r: SimRequest, id: string, pricer: Pricer): Priced {
   const usage: Usage = { ...emptyUsage(), input: r.inputTokens, output: r.outputTokens };
   const price = pricer.price(r.model, usage, { at: r.ts, betas: [] });
-  const actual = { pico: price.unpriced ? 0 : price.costPicoUsd, tokens: r.inputTokens + r.outputTokens };
+  // Every simulated request goes to the default upstream, billed at list price in USD.
+  const biller = listBiller(pricer);
+  const actual: Cost = {
+    money: price.unpriced ? null : { currency: 'USD', pico: price.costPicoUsd },
+    tokens: r.inputTokens + r.outputTokens,
+  };
   const req: GateRequest = {
     id,
     keyId: r.keyId,
     tag: r.tag,
     model: r.model,
     path: '/v1/messages',
+    upstream: 'default',
+    biller,
     bytes: BYTES_PER_TOKEN * r.inputTokens,
     maxTokens: MAX_TOKENS,
     betas: [],
@@ -157,8 +168,9 @@ function priced(r: SimRequest, id: string, pricer: Pricer): Priced {
 async function history(w: BudgetWiring, store: MemoryBudgetStore, tally: SimTally, p: Priced, now: number): Promise<void> {
   tally.totals.historyRequests++;
   const { refs, budgets } = w.catalog.refsFor(p.req, now);
-  await store.settle(refs, p.req.id, p.actual, now);
-  tally.addDemand(refs, budgets, p.actual, true); // a week or month the simulation reaches counts this spend too
+  const amounts = w.gate.amountsFor(p.actual, refs);
+  await store.settle(refs, p.req.id, amounts, now);
+  tally.addDemand(refs, budgets, amounts, true); // a week or month the simulation reaches counts this spend too
   w.gate.observe(p.req.model, p.req.keyId, p.req.bytes, p.usage, p.req.maxTokens);
 }
 
@@ -167,7 +179,7 @@ async function live(w: BudgetWiring, tally: SimTally, p: Priced, now: number): P
   const out = tally.totals;
   out.requests++;
   const { refs, budgets } = w.catalog.refsFor(p.req, now);
-  tally.addDemand(refs, budgets, p.actual, false);
+  tally.addDemand(refs, budgets, w.gate.amountsFor(p.actual, refs), false);
   const a = await w.gate.admit(p.req);
   if (a.kind === 'refused') {
     const ref = refs[budgets.findIndex((b) => b.name === a.budget.name)];

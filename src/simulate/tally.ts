@@ -62,12 +62,16 @@ export class SimTally {
     };
   }
 
-  /** What every request would have cost each window it reached, admitted or not; history counts only in windows the run reaches. */
-  addDemand(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], actual: Amount, history: boolean): void {
+  /**
+   * What every request would have cost each window it reached (actual[i] in ref i's currency),
+   * admitted or not; history counts only in windows the run reaches.
+   */
+  addDemand(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], actual: readonly Amount[], history: boolean): void {
     refs.forEach((ref, i) => {
       const b = budgets[i];
-      if (b && (!history || ref.window.end > this.totals.from))
-        this.#window(b, ref).demand += b.limit_usd !== null ? picoToUsd(actual.pico) : actual.tokens;
+      const a = actual[i];
+      if (b && a && (!history || ref.window.end > this.totals.from))
+        this.#window(b, ref).demand += moneyLimit(b) !== null ? picoToUsd(a.pico) : a.tokens;
     });
   }
 
@@ -138,8 +142,8 @@ export class SimTally {
     const key = `${b.name}|${instance}`;
     let t = this.#tracks.get(key);
     if (t === undefined) {
-      const unit = b.limit_usd !== null ? 'usd' : 'tokens';
-      const limit = b.limit_usd ?? b.limit_tokens ?? 0;
+      const unit = moneyLimit(b) !== null ? 'usd' : 'tokens'; // TODO(merge): the budget's currency, for display
+      const limit = moneyLimit(b) ?? b.limit_tokens ?? 0;
       const res: InstanceResult = {
         budget: b.name,
         instance,
@@ -188,7 +192,12 @@ export class SimTally {
   }
 }
 
-/** Spend in the budget's unit: USD, or tokens for token-only budgets. */
+/** Spend in the budget's unit: its currency (whole units), or tokens for token-only budgets. */
 function value(b: BudgetConfig, st: InstanceState): number {
-  return b.limit_usd !== null ? picoToUsd(st.spentPico) : st.spentTokens;
+  return moneyLimit(b) !== null ? picoToUsd(st.spentPico) : st.spentTokens;
+}
+
+/** The money limit in the budget's currency (`limit_usd`, or `limit` with `currency`), or null. */
+function moneyLimit(b: BudgetConfig): number | null {
+  return b.limit_usd ?? (b.currency !== null ? b.limit : null);
 }

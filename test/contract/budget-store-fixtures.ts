@@ -26,7 +26,7 @@ export function rollingWindow(ms: number, segmentMs: number, now: number = T0): 
 }
 
 export function ref(over: Partial<InstanceRef> = {}): InstanceRef {
-  return { budget: 'b', instance: '*', window: dayWindow(), limitPico: 1_000, limitTokens: null, enforce: true, ...over };
+  return { budget: 'b', instance: '*', window: dayWindow(), currency: 'USD', limitPico: 1_000, limitTokens: null, enforce: true, ...over };
 }
 
 export const st = (spentPico: number, reservedPico: number, spentTokens = 0, reservedTokens = 0): InstanceState => ({

@@ -20,10 +20,10 @@ export function runForecastStoreContract(
       const s = await setup(t);
       const r = ref({ limitPico: 1e12 });
       const other = ref({ limitPico: 1e12, instance: 'other' });
-      await s.settle([r, other], rid(), amt(100), T0);
-      await s.settle([r], rid(), amt(50), T0 + 30_000);
-      await s.settle([r], rid(), amt(7), T0 + HOUR);
-      await s.settle([r], rid(), amt(0), T0 + HOUR); // zero spend leaves no entry
+      await s.settle([r, other], rid(), [amt(100), amt(100)], T0);
+      await s.settle([r], rid(), [amt(50)], T0 + 30_000);
+      await s.settle([r], rid(), [amt(7)], T0 + HOUR);
+      await s.settle([r], rid(), [amt(0)], T0 + HOUR); // zero spend leaves no entry
       const h0 = T0 - (T0 % HOUR);
       assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()].sort(), [
         [h0, 150],
@@ -64,9 +64,9 @@ export function runForecastStoreContract(
     test('recordDemand adds refused demand to the history, not to the spend', async (t) => {
       const s = await setup(t);
       const r = ref({ limitPico: 1_000 });
-      await s.settle([r], rid(), amt(100), T0);
-      await s.recordDemand([r], 400, T0);
-      await s.recordDemand([r], 0, T0);
+      await s.settle([r], rid(), [amt(100)], T0);
+      await s.recordDemand([r], [400], T0);
+      await s.recordDemand([r], [0], T0);
       const h0 = T0 - (T0 % HOUR);
       assert.deepEqual([...(await s.hourlySpend('b', '*', T0 - DAY, T0 + DAY)).entries()], [[h0, 500]]);
       assert.equal(
@@ -76,13 +76,28 @@ export function runForecastStoreContract(
       assert.deepEqual(await s.state([r], T0), [st(100, 0)]);
     });
 
+    test('settle and recordDemand write each ref its own amount (its currency) into its history', async (t) => {
+      const s = await setup(t);
+      const usd = ref({ budget: 'usd', currency: 'USD', limitPico: 1e12 });
+      const cny = ref({ budget: 'cny', currency: 'CNY', limitPico: 7.1e12 });
+      await s.settle([usd, cny], rid(), [amt(100), amt(710)], T0);
+      await s.recordDemand([usd, cny], [5, 36], T0);
+      await s.recordDemand([usd, cny], [7, 0], T0); // a zero leaves the CNY history alone
+      const h0 = T0 - (T0 % HOUR);
+      assert.deepEqual([...(await s.hourlySpend('usd', '*', T0 - DAY, T0 + DAY)).entries()], [[h0, 112]]);
+      assert.deepEqual([...(await s.hourlySpend('cny', '*', T0 - DAY, T0 + DAY)).entries()], [[h0, 746]]);
+      const m0 = T0 - (T0 % MIN);
+      assert.deepEqual([...(await s.minuteSpend('cny', '*', T0 - HOUR, T0 + HOUR)).entries()], [[m0, 746]]);
+      await assert.rejects(s.recordDemand([usd, cny], [1], T0), RangeError, 'one demand per ref');
+    });
+
     test('recordDemand records nothing for a scope with neither state nor history (a made-up key refused before the upstream saw it)', async (t) => {
       const s = await setup(t);
       const known = ref({ budget: 'k', instance: 'known' });
-      await s.settle([known], rid(), amt(100), T0);
+      await s.settle([known], rid(), [amt(100)], T0);
       const nextDay = ref({ budget: 'k', instance: 'known', window: dayWindow(16) });
       const madeUp = ref({ budget: 'k', instance: 'made-up' });
-      await s.recordDemand([madeUp, nextDay], 400, T0 + DAY);
+      await s.recordDemand([madeUp, nextDay], [400, 400], T0 + DAY);
       assert.deepEqual([...(await s.hourlySpend('k', 'made-up', T0 - DAY, T0 + 2 * DAY)).entries()], []);
       assert.deepEqual([...(await s.minuteSpend('k', 'made-up', T0 + DAY - MIN, T0 + DAY + MIN)).entries()], []);
       const hours = await s.hourlySpend('k', 'known', T0 - DAY, T0 + 2 * DAY);
@@ -91,7 +106,7 @@ export function runForecastStoreContract(
         500,
         'history from an earlier window is enough',
       );
-      await assert.rejects(s.recordDemand([madeUp, madeUp], 1, T0), RangeError, 'refs are checked like every ledger call');
+      await assert.rejects(s.recordDemand([madeUp, madeUp], [1, 1], T0), RangeError, 'refs are checked like every ledger call');
     });
   });
 }

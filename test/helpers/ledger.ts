@@ -77,7 +77,7 @@ export function billOf(t: Totals): Bill {
 
 /** Spent and reserved pico-USD of the global budget `name`, in its current window. */
 export async function globalBudget(app: App, name: string, now = Date.now()): Promise<{ spentPico: number; reservedPico: number }> {
-  const { refs } = app.gate.catalog.refsFor({ keyId: 'any', tag: '', model: null, path: '/v1/messages' }, now);
+  const { refs } = app.gate.catalog.refsFor({ keyId: 'any', tag: '', model: null, path: '/v1/messages', upstream: 'default' }, now);
   const ref = refs.find((r) => r.budget === name);
   if (ref === undefined) throw new Error(`no global budget named ${name}`);
   const [st] = await app.gate.ledger.state([ref], now);

@@ -21,13 +21,13 @@ export class NaiveBudgetStore implements BudgetStore {
     this.#inner = inner;
   }
 
-  async admit(refs: readonly InstanceRef[], _id: string, _amount: Amount, now: number): Promise<AdmitResult> {
+  async admit(refs: readonly InstanceRef[], _id: string, _amounts: readonly Amount[], now: number): Promise<AdmitResult> {
     const states = await this.#inner.state(refs, now);
     const refusedBy = refs.findIndex((r, i) => r.enforce && r.limitPico !== null && (states[i]?.spentPico ?? 0) >= r.limitPico);
     return { admitted: refusedBy < 0, refusedBy, fitsUnreserved: false, states };
   }
 
-  settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
+  settle(refs: readonly InstanceRef[], id: string, actual: readonly Amount[], now: number): Promise<SettleResult> {
     return this.#inner.settle(refs, id, actual, now);
   }
 
@@ -59,7 +59,7 @@ export class NaiveBudgetStore implements BudgetStore {
     return this.#inner.getForecast(key, now);
   }
 
-  recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
+  recordDemand(refs: readonly InstanceRef[], pico: readonly number[], now: number): Promise<void> {
     return this.#inner.recordDemand(refs, pico, now);
   }
 

@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { budgetKeySchema } from '../../src/budget/store/keys.ts';
 import { RedisBudgetStore, type BudgetRedisClient } from '../../src/budget/store/redis-budget-store.ts';
 import type { InstanceRef, InstanceState } from '../../src/budget/types.ts';
-import { dayWindow, ref, rollingWindow } from '../contract/budget-store-fixtures.ts';
+import { amt, dayWindow, ref, rollingWindow } from '../contract/budget-store-fixtures.ts';
 import { runBudgetLedgerContract } from '../contract/budget-store-ledger.contract.ts';
 import { runPaceBucketsContract } from '../contract/budget-store-pace.contract.ts';
 import { runForecastStoreContract } from '../contract/budget-store-forecast.contract.ts';
@@ -71,14 +71,14 @@ for (const [label, connect] of [
       Array.from({ length: 600 }, async (_, i) => {
         const store = stores[i % 3] as RedisBudgetStore;
         const id = `cycle-${i}`;
-        const a = await store.admit(refs, id, { pico: X, tokens: 7 }, T0 + i, 60_000);
+        const a = await store.admit(refs, id, [amt(X, 7), amt(X, 7), amt(X, 7)], T0 + i, 60_000);
         maxSeen = Math.max(maxSeen, total(a.states[0]));
         if (!a.admitted) {
           assert.equal(a.refusedBy, 0);
           return;
         }
         admitted++;
-        const s = await store.settle(refs, id, { pico: X, tokens: 7 }, T0 + i + 1);
+        const s = await store.settle(refs, id, [amt(X, 7), amt(X, 7), amt(X, 7)], T0 + i + 1);
         assert.equal(s.reservationFound, true);
         maxSeen = Math.max(maxSeen, total(s.after[0]));
       }),
@@ -103,8 +103,9 @@ describe('RedisBudgetStore key layout', () => {
     const cal = ref({ budget: 'b:1', instance: 'k/é' });
     const roll = ref({ budget: 'r', window: rollingWindow(HOUR, MIN) });
     const now = dayWindow().end - HOUR; // 23:00 on the window's day
-    await store.admit([cal, roll], 'keep', { pico: 5, tokens: 1 }, now, 600_000);
-    await store.settle([cal, roll], 'x', { pico: 2 ** 50 + 1, tokens: 3 }, now);
+    // Each ref gets its own amount (refs of one request may count different currencies).
+    await store.admit([cal, roll], 'keep', [amt(5, 1), amt(36, 1)], now, 600_000);
+    await store.settle([cal, roll], 'x', [amt(2 ** 50 + 1, 3), amt(2 ** 50 + 7, 3)], now);
     await store.claimAlert(cal, 0.8);
     const tag = `{${prefix}:budget}`;
     const base = `${tag}:i:b%3A1:k%2F%C3%A9:2025-01-15`;
@@ -130,8 +131,9 @@ describe('RedisBudgetStore key layout', () => {
     );
     assert.deepEqual(await client.hgetall(base), { s: String(2 ** 50 + 1), t: '3', r: '5', rt: '1' });
     const segment = Math.floor(now / MIN) * MIN;
-    assert.deepEqual(await client.hgetall(rbase), { r: '5', rt: '1', [`b:${segment}`]: String(2 ** 50 + 1), [`bt:${segment}`]: '3' });
+    assert.deepEqual(await client.hgetall(rbase), { r: '36', rt: '1', [`b:${segment}`]: String(2 ** 50 + 7), [`bt:${segment}`]: '3' });
     assert.deepEqual(await client.hgetall(`${base}:resv`), { keep: '5:1' });
+    assert.deepEqual(await client.hgetall(`${rbase}:resv`), { keep: '36:1' });
     assert.match(budgetKeySchema(prefix).settled('x'), /:d:\d+$/);
     assert.equal(await client.zscore(budgetKeySchema(prefix).settled('x'), 'x'), String(now + 6 * HOUR), 'forgotten after 6 hours');
     assert.equal(await client.zscore(`${base}:res`, 'keep'), String(now + 600_000));
@@ -155,8 +157,8 @@ describe('RedisBudgetStore key layout', () => {
     const tag = `{${prefix}:budget}`;
     for (let i = 0; i < 500; i++) {
       const r = [ref({ budget: 'g' }), ref({ budget: 'k', instance: `key-${i}` })];
-      await store.admit(r, `req-${i}`, { pico: 5, tokens: 1 }, T0 + i, 60_000);
-      if (i % 2 === 0) await store.settle(r, `req-${i}`, { pico: 5, tokens: 1 }, T0 + i);
+      await store.admit(r, `req-${i}`, [amt(5, 1), amt(5, 1)], T0 + i, 60_000);
+      if (i % 2 === 0) await store.settle(r, `req-${i}`, [amt(5, 1), amt(5, 1)], T0 + i);
       else await store.discard(r, `req-${i}`, T0 + i);
     }
     const markers = await client.keys(`${tag}:d:*`);
@@ -190,7 +192,7 @@ describe('RedisBudgetStore key layout', () => {
       await client.quit();
       await own.close();
     });
-    await store.admit([ref()], 'a', { pico: 1, tokens: 0 }, T0, 60_000);
+    await store.admit([ref()], 'a', [amt(1)], T0, 60_000);
     await client.script('FLUSH');
     assert.deepEqual(await store.state([ref()], T0), [{ spentPico: 0, reservedPico: 1, spentTokens: 0, reservedTokens: 0 }]);
   });

@@ -17,18 +17,24 @@ import type { AdmitResult, Amount, BudgetConfig, InstanceRef, SettleResult } fro
 import { quantile } from '../../src/budget/estimate.ts';
 import { emptyUsage } from '../../src/core/usage.ts';
 
-/** A RedisBudgetStore that notes when each admission and settle completed, on the test's clock. */
+/** A RedisBudgetStore that notes when each admission and settle completed, on the test's clock, and the amount on the first ref. */
 class RecordingStore extends RedisBudgetStore {
   readonly admits: { t: number; id: string; admitted: boolean }[] = [];
   readonly settles: { t: number; id: string; pico: number }[] = [];
-  override async admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, ttl: number): Promise<AdmitResult> {
-    const r = await super.admit(refs, id, amount, now, ttl);
+  override async admit(
+    refs: readonly InstanceRef[],
+    id: string,
+    amounts: readonly Amount[],
+    now: number,
+    ttl: number,
+  ): Promise<AdmitResult> {
+    const r = await super.admit(refs, id, amounts, now, ttl);
     this.admits.push({ t: Date.now(), id, admitted: r.admitted });
     return r;
   }
-  override async settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
+  override async settle(refs: readonly InstanceRef[], id: string, actual: readonly Amount[], now: number): Promise<SettleResult> {
     const r = await super.settle(refs, id, actual, now);
-    if (!r.duplicate) this.settles.push({ t: Date.now(), id, pico: actual.pico });
+    if (!r.duplicate) this.settles.push({ t: Date.now(), id, pico: actual[0]?.pico ?? 0 });
     return r;
   }
 }

@@ -31,8 +31,8 @@ async function wakes(make: () => RedisClient): Promise<void> {
   /** A settle that releases a reservation of the marker instance, then waits until it is heard. */
   const mark = async (id: string): Promise<void> => {
     const from = heard.length;
-    await store.admit([marker], id, amt(1), T0, TTL);
-    await store.settle([marker], id, amt(1), T0);
+    await store.admit([marker], id, [amt(1)], T0, TTL);
+    await store.settle([marker], id, [amt(1)], T0);
     await waitFor(`settle ${id} heard`, () => heard.slice(from).includes(feed.keyOf(marker)), 5_000);
   };
   try {
@@ -41,8 +41,8 @@ async function wakes(make: () => RedisClient): Promise<void> {
     await waitFor(
       'the feed to hear a settle',
       async () => {
-        await store.admit([r], `id${i}`, amt(1), T0, TTL);
-        await store.settle([r], `id${i++}`, amt(1), T0);
+        await store.admit([r], `id${i}`, [amt(1)], T0, TTL);
+        await store.settle([r], `id${i++}`, [amt(1)], T0);
         return heard.length > 0;
       },
       5_000,
@@ -51,7 +51,7 @@ async function wakes(make: () => RedisClient): Promise<void> {
     // A settle that releases nothing (no reservation held) wakes nobody: the next settle heard after it is the marker's.
     await mark('m1'); // everything published before it has been heard
     const from = heard.length;
-    await store.settle([r], 'never-admitted', amt(1), T0);
+    await store.settle([r], 'never-admitted', [amt(1)], T0);
     await mark('m2');
     assert.deepEqual(heard.slice(from), [feed.keyOf(marker)]);
   } finally {

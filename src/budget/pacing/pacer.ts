@@ -5,7 +5,7 @@ import { pacedRefusal, type Refusal } from '../policy.ts';
 
 /** Where pacing rates come from (the forecast service); budget/ only applies them. */
 export interface PacingSource {
-  /** pico-USD per ms for a throttle budget instance whose projection exceeds its limit, else null. */
+  /** pico-units (of the instance's currency) per ms for a throttle budget instance whose projection exceeds its limit, else null. */
   rate(budget: string, instance: string): number | null;
   /** A key or tag caught in a spike on this instance, paced at the forecast rate. */
   offenderRate(budget: string, instance: string, keyId: string, tag: string, now: number): { bucket: string; ratePerMs: number } | null;
@@ -42,17 +42,21 @@ export class Pacer {
     this.#onThrottled = opts.onThrottled ?? (() => undefined);
   }
 
-  /** The first pacing refusal among the enforcing refs, or null when every bucket had the cost. */
+  /**
+   * The first pacing refusal among the enforcing refs, or null when every bucket had the cost.
+   * `amounts[i]` is ref i's expected cost, in its currency: the currency its paced rate is in.
+   */
   async check(
     req: PacedRequest,
     refs: readonly InstanceRef[],
     budgets: readonly BudgetConfig[],
-    amount: Amount,
+    amounts: readonly Amount[],
   ): Promise<{ refusal: Refusal; budget: BudgetConfig } | null> {
     const priority = req.priority ?? 'normal';
     for (const [i, ref] of refs.entries()) {
       const b = budgets[i];
-      if (!b || !ref.enforce) continue;
+      const amount = amounts[i];
+      if (!b || !amount || !ref.enforce) continue;
       const buckets: { bucket: string; ratePerMs: number }[] = [];
       const rate = b.action === 'throttle' ? this.#source.rate(b.name, ref.instance) : null;
       if (rate !== null) buckets.push({ bucket: `${b.name}|${ref.instance}|${ref.window.id}`, ratePerMs: rate });

@@ -3,7 +3,7 @@
  * spend at the rate that makes what is left last until the window ends.
  */
 
-/** pico-USD per ms that spreads the remaining budget over the remaining window; null when no pacing is needed. */
+/** pico-units (of the instance's currency) per ms that spreads the remaining budget over the remaining window; null when no pacing is needed. */
 export function pacedRate(
   limitPico: number,
   spentPico: number,

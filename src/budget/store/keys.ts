@@ -26,6 +26,7 @@
  * what one shard sustains. `{cm:budget}` differs from the meter's `{cm}`, so the two can
  * land on different shards.
  */
+import { CURRENCY_CODE } from '../../core/money.ts';
 import { DAY_MS, HOUR_MS } from '../../core/time.ts';
 import type { Amount, InstanceRef, WindowInstance } from '../types.ts';
 
@@ -155,6 +156,24 @@ export function assertAmount(a: Amount, what: string): void {
   }
 }
 
+/** One amount per ref (each in its ref's currency), each a pair of non-negative safe integers. */
+export function assertAmounts(amounts: readonly Amount[], refs: readonly InstanceRef[], what: string): void {
+  if (!Array.isArray(amounts) || amounts.length !== refs.length)
+    throw new RangeError(
+      `${what} must have one entry per ref (${refs.length}), got ${Array.isArray(amounts) ? amounts.length : typeof amounts}`,
+    );
+  for (const [i, a] of amounts.entries()) assertAmount(a, `${what}[${i}]`);
+}
+
+/** One pico amount per ref, as recordDemand takes them. */
+export function assertPicos(pico: readonly number[], refs: readonly InstanceRef[]): void {
+  if (!Array.isArray(pico) || pico.length !== refs.length)
+    throw new RangeError(`demand must have one entry per ref (${refs.length}), got ${Array.isArray(pico) ? pico.length : typeof pico}`);
+  pico.forEach((p, i) => {
+    if (!isCount(p)) throw new RangeError(`demand[${i}] must be a non-negative safe integer, got ${p}`);
+  });
+}
+
 export function assertId(id: string): void {
   if (typeof id !== 'string' || id.length === 0) throw new RangeError('reservation id must be a non-empty string');
 }
@@ -164,7 +183,7 @@ export function assertTtl(ms: number): void {
 }
 
 /**
- * Amounts must be safe integers (one request never costs $9,007). Limits need only be
+ * Amounts must be safe integers (one request never costs 9,007 units of a ref's currency). Limits need only be
  * non-negative integers: config allows up to $1e9 (1e21 pico), far past 2^53 pico ($9,007),
  * and a limit is only ever compared, never stored. Stored totals are exact int64 in Redis;
  * read back as doubles they are exact below 2^53 and within one ulp (4 pico at $20k) above,
@@ -188,6 +207,7 @@ export function assertRefs(refs: readonly InstanceRef[], keys: BudgetKeys): void
     if (w.rollingMs !== null && !(Number.isSafeInteger(w.rollingMs) && w.rollingMs >= w.segmentMs)) {
       bad('rollingMs must be an integer >= segmentMs');
     }
+    if (typeof ref.currency !== 'string' || !CURRENCY_CODE.test(ref.currency)) bad('currency must be an ISO 4217 code (USD, CNY, ...)');
     if (ref.limitPico !== null && !isLimit(ref.limitPico)) bad('limitPico must be null or a non-negative integer');
     if (ref.limitTokens !== null && !isLimit(ref.limitTokens)) bad('limitTokens must be null or a non-negative integer');
     if (typeof ref.enforce !== 'boolean') bad('enforce must be a boolean');

@@ -11,9 +11,10 @@
  */
 import {
   alertTtlSec,
-  assertAmount,
+  assertAmounts,
   assertId,
   assertNow,
+  assertPicos,
   assertRefs,
   assertTtl,
   budgetKeySchema,
@@ -71,26 +72,34 @@ export class MemoryBudgetStore implements BudgetStore {
     return this.#instances.size + this.#listings.size + this.#alerts.size;
   }
 
-  async admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult> {
+  async admit(
+    refs: readonly InstanceRef[],
+    id: string,
+    amounts: readonly Amount[],
+    now: number,
+    reservationTtlMs: number,
+  ): Promise<AdmitResult> {
     this.#begin(now);
     assertRefs(refs, this.#keys);
     assertId(id);
-    assertAmount(amount, 'amount');
+    assertAmounts(amounts, refs, 'amounts');
     assertTtl(reservationTtlMs);
     const insts = refs.map((ref) => this.#current(ref, now));
-    const fitsWith = (ref: InstanceRef, s: InstanceState, reserved: boolean): boolean =>
+    const fitsWith = (ref: InstanceRef, s: InstanceState, amount: Amount, reserved: boolean): boolean =>
       fits(ref.limitPico, s.spentPico, reserved ? s.reservedPico : 0, amount.pico) &&
       fits(ref.limitTokens, s.spentTokens, reserved ? s.reservedTokens : 0, amount.tokens);
     let fitsUnreserved = true;
     const refusedBy = refs.findIndex((ref, i) => {
       if (!ref.enforce) return false;
       const s = this.#read(insts[i], ref, now);
-      if (fitsWith(ref, s, true)) return false;
-      fitsUnreserved = fitsWith(ref, s, false);
+      const amount = amounts[i] as Amount;
+      if (fitsWith(ref, s, amount, true)) return false;
+      fitsUnreserved = fitsWith(ref, s, amount, false);
       return true;
     });
     if (refusedBy < 0) {
       refs.forEach((ref, i) => {
+        const amount = amounts[i] as Amount;
         const inst = this.#materialize(ref, insts[i], now);
         release(inst, id); // a replayed admit replaces its reservation instead of adding a second one
         inst.reservations.set(id, { pico: amount.pico, tokens: amount.tokens, expiresAt: now + reservationTtlMs });
@@ -103,11 +112,11 @@ export class MemoryBudgetStore implements BudgetStore {
     return { admitted: refusedBy < 0, refusedBy, fitsUnreserved, states: refs.map((ref, i) => this.#read(insts[i], ref, now)) };
   }
 
-  async settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
+  async settle(refs: readonly InstanceRef[], id: string, actual: readonly Amount[], now: number): Promise<SettleResult> {
     this.#begin(now);
     assertRefs(refs, this.#keys);
     assertId(id);
-    assertAmount(actual, 'actual');
+    assertAmounts(actual, refs, 'actual');
     const before: InstanceState[] = [];
     const after: InstanceState[] = [];
     let reservationFound = false;
@@ -116,21 +125,22 @@ export class MemoryBudgetStore implements BudgetStore {
       return { before: states, after: states, reservationFound: false, duplicate: true };
     }
     this.#settled.add(id);
-    for (const ref of refs) {
+    for (const [i, ref] of refs.entries()) {
+      const amount = actual[i] as Amount;
       const cur = this.#current(ref, now);
       before.push(this.#read(cur, ref, now));
       const inst = this.#materialize(ref, cur, now);
       if (release(inst, id)) reservationFound = true;
       if (ref.window.rollingMs === null) {
-        add(inst.spent, actual);
+        add(inst.spent, amount);
       } else {
         const start = segmentStart(now, ref.window.segmentMs);
         const segment = inst.segments.get(start) ?? { pico: 0, tokens: 0 };
-        add(segment, actual);
+        add(segment, amount);
         inst.segments.set(start, segment);
       }
       this.#list(ref, now);
-      if (actual.pico > 0) this.#forecasts.add(ref, actual.pico, now);
+      if (amount.pico > 0) this.#forecasts.add(ref, amount.pico, now);
       after.push(this.#read(inst, ref, now));
     }
     return { before, after, reservationFound, duplicate: false };
@@ -160,11 +170,14 @@ export class MemoryBudgetStore implements BudgetStore {
     return refs.map((ref) => this.#read(this.#current(ref, now), ref, now));
   }
 
-  async recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
+  async recordDemand(refs: readonly InstanceRef[], pico: readonly number[], now: number): Promise<void> {
     this.#begin(now);
     assertRefs(refs, this.#keys);
-    if (pico <= 0) return;
-    for (const ref of refs) if (this.#current(ref, now) !== undefined || this.#forecasts.knows(ref)) this.#forecasts.add(ref, pico, now);
+    assertPicos(pico, refs);
+    refs.forEach((ref, i) => {
+      const p = pico[i] as number;
+      if (p > 0 && (this.#current(ref, now) !== undefined || this.#forecasts.knows(ref))) this.#forecasts.add(ref, p, now);
+    });
   }
 
   async instances(budget: string, windowId: string): Promise<string[]> {

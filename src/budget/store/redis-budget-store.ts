@@ -8,7 +8,17 @@ import type { Cluster, Redis } from 'ioredis';
 import { DEFAULT_PREFIX } from '../../redis/prefix.ts';
 import { quitClient } from '../../redis/client.ts';
 import { HOUR_MS, hourStart } from '../../core/time.ts';
-import { alertTtlSec, assertAmount, assertId, assertNow, assertRefs, assertTtl, budgetKeySchema, type BudgetKeys } from './keys.ts';
+import {
+  alertTtlSec,
+  assertAmounts,
+  assertId,
+  assertNow,
+  assertPicos,
+  assertRefs,
+  assertTtl,
+  budgetKeySchema,
+  type BudgetKeys,
+} from './keys.ts';
 import { defineLedgerScripts, ledgerScriptArgs, SETTLED_MARKER_TTL_MS, toStates } from './redis-ledger-scripts.ts';
 import { definePaceScript, runPace } from './redis-pace-script.ts';
 import { defineClaimScript, runClaim } from './redis-claim-script.ts';
@@ -40,25 +50,29 @@ export class RedisBudgetStore implements BudgetStore {
     defineDemandScript(client);
   }
 
-  async admit(refs: readonly InstanceRef[], id: string, amount: Amount, now: number, reservationTtlMs: number): Promise<AdmitResult> {
+  async admit(
+    refs: readonly InstanceRef[],
+    id: string,
+    amounts: readonly Amount[],
+    now: number,
+    reservationTtlMs: number,
+  ): Promise<AdmitResult> {
     this.#check(refs, now);
     assertId(id);
-    assertAmount(amount, 'amount');
+    assertAmounts(amounts, refs, 'amounts');
     assertTtl(reservationTtlMs);
     if (refs.length === 0) return { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [] };
-    const head = [String(now), id, String(amount.pico), String(amount.tokens), String(now + reservationTtlMs)];
-    const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, head);
+    const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, [String(now), id, String(now + reservationTtlMs)], amounts);
     const reply = await this.#client.claudeMeterBudgetAdmit(keys.length, ...keys, ...args);
     return { admitted: reply[0] === 1, refusedBy: reply[1] ?? -1, fitsUnreserved: reply[2] === 1, states: toStates(reply, 3, refs.length) };
   }
 
-  async settle(refs: readonly InstanceRef[], id: string, actual: Amount, now: number): Promise<SettleResult> {
+  async settle(refs: readonly InstanceRef[], id: string, actual: readonly Amount[], now: number): Promise<SettleResult> {
     this.#check(refs, now);
     assertId(id);
-    assertAmount(actual, 'actual');
+    assertAmounts(actual, refs, 'actual');
     if (refs.length === 0) return { before: [], after: [], reservationFound: false, duplicate: false };
-    const head = [String(now), id, String(actual.pico), String(actual.tokens), this.#keys.wake];
-    const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, head);
+    const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, [String(now), id, this.#keys.wake], actual);
     keys.push(this.#keys.settled(id));
     args.push(String(now + SETTLED_MARKER_TTL_MS));
     const reply = await this.#client.claudeMeterBudgetSettle(keys.length, ...keys, ...args);
@@ -74,7 +88,7 @@ export class RedisBudgetStore implements BudgetStore {
     this.#check(refs, now);
     assertId(id);
     if (refs.length === 0) return { dropped: [], after: [] };
-    const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, [String(now), id, '0', '0', this.#keys.wake]);
+    const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, [String(now), id, this.#keys.wake], null);
     const reply = await this.#client.claudeMeterBudgetDiscard(keys.length, ...keys, ...args);
     // Per ref: the dropped flag, then its 4 state integers.
     return {
@@ -86,7 +100,7 @@ export class RedisBudgetStore implements BudgetStore {
   async state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]> {
     this.#check(refs, now);
     if (refs.length === 0) return [];
-    const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, [String(now), '', '0', '0', '0']);
+    const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, [String(now), '', '0'], null);
     return toStates(await this.#client.claudeMeterBudgetState(keys.length, ...keys, ...args), 0, refs.length);
   }
 
@@ -115,21 +129,22 @@ export class RedisBudgetStore implements BudgetStore {
     return this.#client.get(this.#keys.forecast(key));
   }
 
-  async recordDemand(refs: readonly InstanceRef[], pico: number, now: number): Promise<void> {
+  async recordDemand(refs: readonly InstanceRef[], pico: readonly number[], now: number): Promise<void> {
     this.#check(refs, now);
-    if (pico <= 0 || refs.length === 0) return;
+    assertPicos(pico, refs);
+    if (pico.every((p) => p === 0)) return;
     await runDemand(this.#client, this.#keys, refs, pico, now);
   }
 
   async hourlySpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
     this.#assertOpen();
-    const probe = this.#keys.instance({ budget, instance, window: HISTORY_WINDOW, limitPico: null, limitTokens: null, enforce: false });
+    const probe = this.#keys.instance(historyProbe(budget, instance));
     return fieldsInRange(await this.#client.hgetall(probe.hourly), from, to);
   }
 
   async minuteSpend(budget: string, instance: string, from: number, to: number): Promise<Map<number, number>> {
     this.#assertOpen();
-    const probe = this.#keys.instance({ budget, instance, window: HISTORY_WINDOW, limitPico: null, limitTokens: null, enforce: false });
+    const probe = this.#keys.instance(historyProbe(budget, instance));
     const hours: number[] = [];
     for (let h = hourStart(from); h < to; h += HOUR_MS) hours.push(h);
     const replies = await Promise.all(hours.map((h) => this.#client.hgetall(probe.minutes(h))));
@@ -170,8 +185,11 @@ export class RedisBudgetStore implements BudgetStore {
   }
 }
 
-/** History keys do not depend on the window; a placeholder satisfies the key builder. */
-const HISTORY_WINDOW = { id: '-', start: 0, end: 0, segmentMs: 1, rollingMs: null };
+/** History keys depend on neither the window nor the limits; placeholders satisfy the key builder. */
+function historyProbe(budget: string, instance: string): InstanceRef {
+  const window = { id: '-', start: 0, end: 0, segmentMs: 1, rollingMs: null };
+  return { budget, instance, window, currency: 'USD', limitPico: null, limitTokens: null, enforce: false };
+}
 
 function fieldsInRange(h: Record<string, string>, from: number, to: number): Map<number, number> {
   const out = new Map<number, number>();

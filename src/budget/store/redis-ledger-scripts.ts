@@ -4,7 +4,8 @@
  * budgets is atomic against every other proxy: two proxies can never both take the last dollar.
  *
  * Numbers in Lua: Lua 5.1 numbers are doubles. Amounts are safe integers (< 2^53); limits
- * may be larger (see keys.ts assertRefs).
+ * may be larger (see keys.ts assertRefs). Each ref has its own amount, in the currency that ref
+ * counts (the gate converts once, exactly, in JS): the script never converts or mixes currencies.
  *  - every mutation is HINCRBY/ZADD/HSET with the decimal string from ARGV, never a number
  *    Lua computed: Redis parses those as 64-bit integers itself, so stored totals stay exact
  *    even past 2^53;
@@ -12,14 +13,14 @@
  *    style above 14 digits). The segment start is therefore computed in JS, not in Lua with
  *    string.format('%d', …);
  *  - reads (tonumber) and the limit check (spent + reserved + amount <= limit) are doubles:
- *    exact below 2^53; above, each value is off by at most half an ulp (2 pico at $20k), and
+ *    exact below 2^53; above, each value is off by at most half an ulp (2 pico at 20k units), and
  *    since rounding is monotonic a total that truly exceeds a limit below 2^53 never passes.
  * Returned integers go through Redis's integer reply, exact for integral doubles.
  */
 import type { Cluster, Redis, Result } from 'ioredis';
 import { HOUR_MS, hourStart, MINUTE_MS } from '../../core/time.ts';
 import { HOURLY_HISTORY_TTL_MS, MINUTE_HISTORY_TTL_MS, instanceTtlSec, segmentStart, type BudgetKeys } from './keys.ts';
-import type { InstanceRef, InstanceState } from '../types.ts';
+import type { Amount, InstanceRef, InstanceState } from '../types.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -38,8 +39,9 @@ declare module 'ioredis' {
  * KEYS, 6 per ref: [hash, res zset, resv hash, instance set, hourly history, minute history of
  * this hour]. Passed as KEYS (not built in Lua from a base) so Cluster clients route by them and
  * Redis can check they share a slot. Built by ledgerScriptArgs below.
- * ARGV: [1] now ms [2] reservation id [3] pico [4] tokens [5] reservation expiry ms (admit) or
- *       the wake channel (settle, discard; state passes '', '0', '0', '0'), then 9 per ref:
+ * ARGV: [1] now ms [2] reservation id [3] reservation expiry ms (admit) or the wake channel
+ *       (settle, discard; state passes '0'), then 11 per ref:
+ *       pico, tokens (this ref's amount: admit reserves it, settle adds it; '0' for discard and state),
  *       limitPico|-1, limitTokens|-1, enforce 0|1, rollingMs|0,
  *       segment start ms of `now` (rolling; 0 for calendar), key ttl s, instance (set member),
  *       hour start ms of `now`, minute start ms of `now` (history fields; computed here, not in Lua).
@@ -47,18 +49,23 @@ declare module 'ioredis' {
  * settled ids) and when this id may leave it (ms).
  * A state is {spentPico, reservedPico, spentTokens, reservedTokens}.
  */
+const HEAD_ARGS = 3;
+const PER_REF_ARGS = 11;
+
 const PRELUDE = `
-local NOW, ID, PICO, TOKENS, EXPIRY = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local NOW, ID, EXPIRY = ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(NOW)
 -- From ARGV, not KEYS: settle passes one extra key (its idempotency marker) after the refs' keys.
-local nrefs = math.floor((#ARGV - 5) / 9)
+local nrefs = math.floor((#ARGV - ${HEAD_ARGS}) / ${PER_REF_ARGS})
 
+-- PICO and TOKENS are the decimal strings every write uses; pico and tokens their values for comparisons.
 local function ref(i)
-  local k, a = (i - 1) * 6, 5 + (i - 1) * 9
+  local k, a = (i - 1) * 6, ${HEAD_ARGS} + (i - 1) * ${PER_REF_ARGS}
   return { h = KEYS[k + 1], res = KEYS[k + 2], resv = KEYS[k + 3], n = KEYS[k + 4], hh = KEYS[k + 5], hm = KEYS[k + 6],
-    lp = tonumber(ARGV[a + 1]), lt = tonumber(ARGV[a + 2]), enforce = ARGV[a + 3] == '1',
-    rolling = tonumber(ARGV[a + 4]), segment = ARGV[a + 5], ttl = ARGV[a + 6], inst = ARGV[a + 7],
-    hour = ARGV[a + 8], minute = ARGV[a + 9] }
+    PICO = ARGV[a + 1], TOKENS = ARGV[a + 2], pico = tonumber(ARGV[a + 1]), tokens = tonumber(ARGV[a + 2]),
+    lp = tonumber(ARGV[a + 3]), lt = tonumber(ARGV[a + 4]), enforce = ARGV[a + 5] == '1',
+    rolling = tonumber(ARGV[a + 6]), segment = ARGV[a + 7], ttl = ARGV[a + 8], inst = ARGV[a + 9],
+    hour = ARGV[a + 10], minute = ARGV[a + 11] }
 end
 
 -- HINCRBY rejects "-0", so a zero amount is skipped rather than negated.
@@ -78,7 +85,7 @@ local function release(r, id)
 end
 
 -- Headroom returned: wake requests waiting on this instance on every proxy (redis-settle-feed.ts).
--- Sharded pub/sub stays on this slot's shard; Redis before 7 has only PUBLISH. ARGV[5] is the channel.
+-- Sharded pub/sub stays on this slot's shard; Redis before 7 has only PUBLISH. ARGV[3] is the channel.
 local function wake(r)
   local sent = redis.pcall('SPUBLISH', EXPIRY, r.h)
   if type(sent) == 'table' and sent.err then redis.call('PUBLISH', EXPIRY, r.h) end
@@ -128,7 +135,6 @@ end
 `;
 
 const ADMIT_SCRIPT = `${PRELUDE}
-local pico, tokens = tonumber(PICO), tonumber(TOKENS)
 local refs, states = {}, {}
 for i = 1, nrefs do
   refs[i] = ref(i)
@@ -138,7 +144,7 @@ end
 local refused = -1
 for i = 1, nrefs do
   local r, s = refs[i], states[i]
-  if r.enforce and not (fits(r.lp, s[1], s[2], pico) and fits(r.lt, s[3], s[4], tokens)) then
+  if r.enforce and not (fits(r.lp, s[1], s[2], r.pico) and fits(r.lt, s[3], s[4], r.tokens)) then
     refused = i - 1
     break
   end
@@ -147,10 +153,10 @@ if refused < 0 then
   for i = 1, nrefs do
     local r = refs[i]
     release(r, ID) -- a replayed admit replaces its reservation instead of adding a second one
-    redis.call('HINCRBY', r.h, 'r', PICO)
-    redis.call('HINCRBY', r.h, 'rt', TOKENS)
+    redis.call('HINCRBY', r.h, 'r', r.PICO)
+    redis.call('HINCRBY', r.h, 'rt', r.TOKENS)
     redis.call('ZADD', r.res, EXPIRY, ID)
-    redis.call('HSET', r.resv, ID, PICO .. ':' .. TOKENS)
+    redis.call('HSET', r.resv, ID, r.PICO .. ':' .. r.TOKENS)
     redis.call('SADD', r.n, r.inst)
     touch(r)
     states[i] = read(r)
@@ -161,7 +167,7 @@ end
 local unreserved = 1
 if refused >= 0 then
   local r, s = refs[refused + 1], states[refused + 1]
-  if not (fits(r.lp, s[1], 0, pico) and fits(r.lt, s[3], 0, tokens)) then unreserved = 0 end
+  if not (fits(r.lp, s[1], 0, r.pico) and fits(r.lt, s[3], 0, r.tokens)) then unreserved = 0 end
 end
 local out = { refused < 0 and 1 or 0, refused, unreserved }
 for i = 1, nrefs do push(out, states[i]) end
@@ -196,19 +202,19 @@ for i = 1, nrefs do
     wake(r)
   end
   if r.rolling == 0 then
-    redis.call('HINCRBY', r.h, 's', PICO)
-    redis.call('HINCRBY', r.h, 't', TOKENS)
+    redis.call('HINCRBY', r.h, 's', r.PICO)
+    redis.call('HINCRBY', r.h, 't', r.TOKENS)
   else
-    redis.call('HINCRBY', r.h, 'b:' .. r.segment, PICO)
-    redis.call('HINCRBY', r.h, 'bt:' .. r.segment, TOKENS)
+    redis.call('HINCRBY', r.h, 'b:' .. r.segment, r.PICO)
+    redis.call('HINCRBY', r.h, 'bt:' .. r.segment, r.TOKENS)
   end
   redis.call('SADD', r.n, r.inst)
   touch(r)
   -- Forecast history (per hour, 40 days) and spike detail (per minute, 3 hours).
-  if PICO ~= '0' then
-    redis.call('HINCRBY', r.hh, r.hour, PICO)
+  if r.PICO ~= '0' then
+    redis.call('HINCRBY', r.hh, r.hour, r.PICO)
     redis.call('PEXPIRE', r.hh, ${HOURLY_HISTORY_TTL_MS})
-    redis.call('HINCRBY', r.hm, r.minute, PICO)
+    redis.call('HINCRBY', r.hm, r.minute, r.PICO)
     redis.call('PEXPIRE', r.hm, ${MINUTE_HISTORY_TTL_MS})
   end
   after[i] = read(r)
@@ -260,18 +266,30 @@ export function defineLedgerScripts(client: Redis | Cluster): void {
   client.defineCommand('claudeMeterBudgetState', { lua: STATE_SCRIPT });
 }
 
-/** KEYS and ARGV of a ledger script for `refs` at `now`, after the 5 head arguments (see above). */
-export function ledgerScriptArgs(keys: BudgetKeys, refs: readonly InstanceRef[], now: number, head: string[]): [string[], string[]] {
+/**
+ * KEYS and ARGV of a ledger script for `refs` at `now`, after the 3 head arguments (see above).
+ * `amounts[i]` is ref i's amount in its currency; without amounts (discard, state) every ref gets 0.
+ */
+export function ledgerScriptArgs(
+  keys: BudgetKeys,
+  refs: readonly InstanceRef[],
+  now: number,
+  head: [now: string, id: string, expiryOrChannel: string],
+  amounts: readonly Amount[] | null,
+): [string[], string[]] {
   const keyList: string[] = [];
-  const args = [...head];
+  const args: string[] = [...head];
   const limit = (v: number | null): string => (v === null ? '-1' : String(v));
   const hour = hourStart(now);
   const minute = now - (now % MINUTE_MS);
-  for (const ref of refs) {
+  for (const [i, ref] of refs.entries()) {
     const k = keys.instance(ref);
     keyList.push(k.hash, k.res, k.resv, k.set, k.hourly, k.minutes(hour));
     const w = ref.window;
+    const amount = amounts?.[i];
     args.push(
+      amount === undefined ? '0' : String(amount.pico),
+      amount === undefined ? '0' : String(amount.tokens),
       limit(ref.limitPico),
       limit(ref.limitTokens),
       ref.enforce ? '1' : '0',

@@ -10,6 +10,9 @@ import { systemClock } from '../../../src/lib/clock.ts';
 import { ManualClock } from '../../../src/lib/manual-clock.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 import { budget } from '../../helpers/budget-config.ts';
+import { listBiller } from '../../../src/pricing/billing-list.ts';
+
+const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 
 const req = (id: string, priority: 'low' | 'normal' = 'normal'): GateRequest => ({
   id,
@@ -17,13 +20,13 @@ const req = (id: string, priority: 'low' | 'normal' = 'normal'): GateRequest => 
   tag: '',
   model: 'claude-haiku-4-5',
   path: '/v1/messages',
+  upstream: 'default',
+  biller: listBiller(pricer),
   bytes: 400,
   maxTokens: 100,
   betas: [],
   priority,
 });
-
-const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 
 function gateWith(mode: 'reject' | 'delay', ratePerMs: number) {
   const clock = new ManualClock(Date.UTC(2026, 10, 2, 12));
@@ -69,7 +72,7 @@ test('reject mode: once the burst is used, 429 "is paced" with retry-after from 
 });
 
 test('delay mode: a short wait is absorbed before forwarding; a long one is still a 429', async () => {
-  const cost = gateWith('delay', 1).gate.expected(req('x')).pico;
+  const cost = gateWith('delay', 1).gate.expected(req('x')).money?.pico ?? 0;
   const { gate, clock, refusals: none, throttled: delayed } = gateWith('delay', cost / 200); // one request accrues every 200 ms; burst_s 1 holds 5
   for (let i = 0; i < 5; i++) assert.equal((await gate.admit(req(`burst${i}`))).kind, 'admitted');
   const b = await held(clock, gate.admit(req('b')));
@@ -86,7 +89,7 @@ test('delay mode: a short wait is absorbed before forwarding; a long one is stil
 });
 
 test('x-meter-priority: low is throttled first: it must leave half the bucket for normal traffic', async () => {
-  const cost = gateWith('reject', 1).gate.expected(req('x')).pico;
+  const cost = gateWith('reject', 1).gate.expected(req('x')).money?.pico ?? 0;
   // burst_s 1 at cost/250 per ms: the bucket holds 4 requests' worth.
   const { gate } = gateWith('reject', cost / 250);
   assert.equal((await gate.admit(req('l1', 'low'))).kind, 'admitted');
@@ -96,7 +99,7 @@ test('x-meter-priority: low is throttled first: it must leave half the bucket fo
 });
 
 test('delay mode waits on the injected clock, for the time the bucket needs', async () => {
-  const cost = gateWith('delay', 1).gate.expected(req('x')).pico;
+  const cost = gateWith('delay', 1).gate.expected(req('x')).money?.pico ?? 0;
   const clock = new ManualClock(Date.UTC(2026, 10, 2, 12));
   const b = budget({ name: 'paced', limit_usd: 100, action: 'throttle', throttle: { mode: 'delay', max_delay_ms: 400, burst_s: 1 } });
   const store = new MemoryBudgetStore();

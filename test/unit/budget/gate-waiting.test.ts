@@ -14,6 +14,7 @@ import { ManualClock } from '../../../src/lib/manual-clock.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 import type { BudgetConfig } from '../../../src/budget/types.ts';
 import { budget } from '../../helpers/budget-config.ts';
+import { listBiller } from '../../../src/pricing/billing-list.ts';
 
 const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 const req = (id: string, maxTokens = 100, leaving?: () => AbortSignal): GateRequest => ({
@@ -22,6 +23,8 @@ const req = (id: string, maxTokens = 100, leaving?: () => AbortSignal): GateRequ
   tag: '',
   model: 'claude-haiku-4-5',
   path: '/v1/messages',
+  upstream: 'default',
+  biller: listBiller(pricer),
   bytes: 400,
   maxTokens,
   betas: [],
@@ -47,7 +50,7 @@ function setup(limitOf: (small: number) => number, admission: Partial<BudgetConf
     clock,
     logger: silentLogger,
   });
-  const small = probe.expected(req('probe')).pico;
+  const small = probe.expected(req('probe')).money?.pico ?? 0;
   const b = budget({ name: 'cap', limit_usd: limitOf(small) / 1e12, admission: { max_wait_ms: 2_000, max_queue: 16, ...admission } });
   const store = new MemoryBudgetStore();
   const depth: number[] = [];
@@ -69,7 +72,7 @@ function setup(limitOf: (small: number) => number, admission: Partial<BudgetConf
   });
   const settle = async (a: Admission, id: string, pico: number): Promise<void> => {
     assert.equal(a.kind, 'admitted');
-    if (a.kind === 'admitted') await gate.settle(a, id, { pico, tokens: 10 });
+    if (a.kind === 'admitted') await gate.settle(a, id, { money: { currency: 'USD', pico }, tokens: 10 });
   };
   return { clock, gate, small, depth, waited, waitedS, refusals, settle };
 }

@@ -33,7 +33,7 @@ const cap = budget({ name: 'cap', limit_usd: 10 });
 const day = { id: '2026-11-27', start: T0, end: T0 + DAY, segmentMs: DAY, rollingMs: null };
 
 function ref(o: Partial<InstanceRef> = {}): InstanceRef {
-  return { budget: 'cap', instance: '*', window: day, limitPico: 10 * USD, limitTokens: null, enforce: true, ...o };
+  return { budget: 'cap', instance: '*', window: day, currency: 'USD', limitPico: 10 * USD, limitTokens: null, enforce: true, ...o };
 }
 function st(spentUsd: number, reservedUsd = 0, spentTokens = 0, reservedTokens = 0): InstanceState {
   return { spentPico: Math.round(spentUsd * USD), reservedPico: Math.round(reservedUsd * USD), spentTokens, reservedTokens };

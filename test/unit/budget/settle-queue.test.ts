@@ -10,7 +10,7 @@ import { RETRY_INITIAL_MS, RETRY_MAX_MS, SettleQueue, type PendingSettle } from 
 import { ManualClock } from '../../../src/lib/manual-clock.ts';
 import type { Logger } from '../../../src/lib/logger.ts';
 
-const settle = (id: string): PendingSettle => ({ refs: [], budgets: [], id, actual: { pico: 1, tokens: 1 } });
+const settle = (id: string): PendingSettle => ({ refs: [], budgets: [], id, actual: { money: { currency: 'USD', pico: 1 }, tokens: 1 } });
 
 function world(opts: { maxPending?: number } = {}) {
   const clock = new ManualClock(0);

@@ -36,7 +36,7 @@ test('steady spend: cold start first, a warm projection near the truth later, an
   // $2 per hour, every hour, for four days: $48 per day.
   for (let t = T0; t < T0 + 4 * DAY; t += HOUR / 4) {
     await clock.advanceTo(t);
-    await store.settle([catalog.instanceRef(b, '*', t)], `r${++n}`, { pico: 0.5e12, tokens: 1 }, t);
+    await store.settle([catalog.instanceRef(b, '*', t)], `r${++n}`, [{ pico: 0.5e12, tokens: 1 }], t);
     if (t % HOUR === 0) await svc.update(t + 1);
     if (t === T0 + 2 * HOUR) assert.equal(svc.get('daily', '*')?.path.coldStart, true, 'hours of history: cold start');
   }

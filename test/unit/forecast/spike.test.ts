@@ -53,7 +53,7 @@ test('a 47× burst is detected once, with the offending key and tag; a normal we
     await clock.advanceTo(t);
     const ref = catalog.instanceRef(b, '*', t);
     const id = `r${++n}`;
-    await store.settle([ref], id, { pico: Math.round(pico), tokens: 1 }, t);
+    await store.settle([ref], id, [{ pico: Math.round(pico), tokens: 1 }], t);
     await meter.write({
       id,
       ts: t,

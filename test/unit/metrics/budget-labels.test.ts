@@ -15,6 +15,7 @@ const b = budget({ name: 'keys', scope: 'per_key', limit_usd: 10 });
 const ref = (instance: string): InstanceRef => ({
   budget: 'keys',
   instance,
+  currency: 'USD',
   limitPico: 10e12,
   limitTokens: null,
   enforce: true,

@@ -107,6 +107,7 @@ test('budget events: settled USD per instance (exact), the window length, and st
       segmentMs: 86_400_000,
       rollingMs: null,
     },
+    currency: 'USD',
     limitPico: 10e12,
     limitTokens: null,
     enforce: true,

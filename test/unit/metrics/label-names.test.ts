@@ -61,6 +61,7 @@ function exercised(): MeterMetrics {
   const ref: InstanceRef = {
     budget: 'daily',
     instance: 'k1',
+    currency: 'USD',
     limitPico: 10e12,
     limitTokens: null,
     enforce: true,

@@ -22,7 +22,7 @@ test('MemoryBudgetStore drops instances, listings and alert claims once their wi
     const now = Date.UTC(2025, 0, 1) + (day - 1) * DAY + HOUR;
     const w = { ...dayWindow(1), id: `d${day}`, start: now - HOUR, end: now - HOUR + DAY };
     for (const instance of ['k1', 'k2', 'k3']) {
-      await s.admit([ref({ instance, window: w })], `r${day}${instance}`, { pico: 1, tokens: 0 }, now, MIN);
+      await s.admit([ref({ instance, window: w })], `r${day}${instance}`, [{ pico: 1, tokens: 0 }], now, MIN);
       await s.claimAlert(ref({ instance, window: w }), 0.5);
     }
   }
@@ -35,7 +35,7 @@ test('MemoryBudgetStore drops instances, listings and alert claims once their wi
 test('MemoryBudgetStore: a rolling instance untouched for longer than its window + 1 day is dropped', async () => {
   const s = new MemoryBudgetStore();
   const r = ref({ window: rollingWindow(HOUR, MIN) });
-  await s.settle([r], 'x', { pico: 5, tokens: 0 }, T0);
+  await s.settle([r], 'x', [{ pico: 5, tokens: 0 }], T0);
   assert.equal(s.entryCount, 2);
   await s.state([ref({ budget: 'other' })], T0 + HOUR + DAY);
   assert.equal(s.entryCount, 0);
