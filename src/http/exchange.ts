@@ -25,11 +25,14 @@ import type { ForwardHooks } from '../upstream/forward.ts';
 import { UsageTap } from '../usage/tap.ts';
 import { meterPriced, requestLogFields } from '../meter/record.ts';
 import { parseFacts, type ReadBody } from './request-body.ts';
+import type { Upstream, UpstreamSet } from './upstreams.ts';
 import { sendProxyError } from './respond.ts';
 
 /** What a reload may change; read once per request, so a request sees one config. */
 export interface PipelineSettings {
   readonly pricer: Pricer;
+  /** Where requests go: the default upstream and the routed ones. */
+  readonly upstreams: UpstreamSet;
   readonly limits: {
     maxJsonBodyBytes: number;
     maxSseEventBytes: number;
@@ -44,7 +47,6 @@ export interface PipelineSettings {
 export interface ExchangeDeps {
   clock: Clock;
   logger: Logger;
-  dialect: Dialect;
   recorder: { record(r: RequestRecord): void };
   metrics: MeterMetrics;
   budgets: { gate: BudgetGate; settles: SettleQueue } | null;
@@ -60,8 +62,13 @@ export interface Arrival {
   ts: number;
   t0: number;
   method: string;
+  /** The path the upstream and the meter see: the canonical path less the route prefix that selected the upstream. */
   path: string;
   route: RouteKind;
+  /** Where the request goes; its pool is held until the exchange ends. */
+  upstream: Upstream;
+  /** The upstream's dialect for this path (http/upstreams.ts): the route, facts, usage and error shape. */
+  dialect: Dialect;
   caller: Caller;
   headers: HeaderFacts;
   body: ReadBody | null;
@@ -103,7 +110,7 @@ export class Exchange implements ForwardHooks {
 
   /** The request body's metered facts, parsed on the first call only (a JSON parse); null without a body. */
   facts(): RequestFacts | null {
-    if (this.#facts === undefined) this.#facts = this.#a.body === null ? null : parseFacts(this.#a.body, this.#deps.dialect);
+    if (this.#facts === undefined) this.#facts = this.#a.body === null ? null : parseFacts(this.#a.body, this.#a.dialect);
     return this.#facts;
   }
 
@@ -119,6 +126,7 @@ export class Exchange implements ForwardHooks {
       tag: a.caller.tag,
       model: facts?.model ?? null,
       path: a.path,
+      // TODO(merge): upstream: a.upstream.name, once the gate's request (BudgetMatch) has it (match.upstream, per_upstream).
       bytes: a.body?.bytes ?? 0,
       maxTokens: facts?.maxTokens ?? null,
       betas: a.headers.betas,
@@ -144,7 +152,7 @@ export class Exchange implements ForwardHooks {
   /** Answers the error ourselves before anything was forwarded, and ends the exchange with the reason recorded. */
   #refuse(error: ProxyError, reason: UsageMissingReason): false {
     this.#status = error.status;
-    sendProxyError(this.#res, error, `req_meter_${this.#a.id}`, this.#deps.dialect);
+    sendProxyError(this.#res, error, `req_meter_${this.#a.id}`, this.#a.dialect);
     this.#end(missing(reason));
     return false;
   }
@@ -164,7 +172,7 @@ export class Exchange implements ForwardHooks {
   startForwarding(): void {
     const limits = this.#settings.limits;
     this.#tap = new UsageTap({
-      dialect: this.#deps.dialect,
+      dialect: this.#a.dialect,
       route: this.#a.route,
       maxJsonBodyBytes: limits.maxJsonBodyBytes,
       maxSseEventBytes: limits.maxSseEventBytes,
@@ -214,7 +222,7 @@ export class Exchange implements ForwardHooks {
 
   onError(err: ProxyError): void {
     this.#status = err.status;
-    sendProxyError(this.#res, err, `req_meter_${this.#a.id}`, this.#deps.dialect);
+    sendProxyError(this.#res, err, `req_meter_${this.#a.id}`, this.#a.dialect);
     this.#deps.logger.warn({ id: this.#a.id, code: err.code, cause: bounded(String(err.cause), 1_024) }, err.message);
     this.#end(missing('upstream_unreachable'));
   }
@@ -224,6 +232,7 @@ export class Exchange implements ForwardHooks {
     const a = this.#a;
     const deps = this.#deps;
     const model = outcome.model ?? this.facts()?.model ?? null;
+    // TODO(merge): the record's `upstream` (a.upstream.name), and `currency` / `billedPico` from a.upstream.biller.
     const { record, cacheSavingsPicoUsd, problem } = meterPriced(this.#settings.pricer, {
       id: a.id,
       ts: a.ts,
@@ -251,7 +260,7 @@ export class Exchange implements ForwardHooks {
       // (#facts is set once admission read the body; undefined when no budget was consulted.)
       const unread =
         this.#facts !== undefined && (this.#facts?.model ?? null) === null
-          ? { keyId: a.caller.keyId, tag: a.caller.tag, model: null, path: a.path }
+          ? { keyId: a.caller.keyId, tag: a.caller.tag, model: null, path: a.path } // TODO(merge): upstream: a.upstream.name
           : null;
       settleBudget(deps.budgets, this.#admission, record, {
         bytes: a.body?.bytes ?? 0,
@@ -263,6 +272,7 @@ export class Exchange implements ForwardHooks {
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
     const reserved = this.#admission.kind === 'admitted' ? this.#admission.amount.pico : null;
     deps.logger.info(requestLogFields(record, reserved), 'request');
+    a.upstream.inFlight.end();
     deps.exchanges.end();
   }
 }
