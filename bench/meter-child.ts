@@ -10,7 +10,7 @@
  *   REC_CONC, REC_LINGER, REC_BMAX  recorder concurrency, linger (ms) and batch size
  *   BENCH_CONFIG=FILE        a config file on top of the defaults, e.g. bench/budget-fits.yaml (a budget every request fits)
  */
-import { forwarderOptions } from '../src/compose/graph.ts';
+import { forwarderOptions } from '../src/compose/upstreams.ts';
 import { createApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/types.ts';
@@ -34,7 +34,7 @@ const config: Config =
   engine === 'httpproxy3' ? { ...loaded, store: { ...loaded.store, redis: { ...loaded.store.redis, key_prefix: 'cmv' } } } : loaded;
 const { logger, log } = benchLogger(config.log.level);
 
-const options = forwarderOptions(config);
+const options = forwarderOptions(config.upstream);
 let forwarder: Forwarder | undefined = engine === 'httpproxy3' ? new HttpProxy3Forwarder(options) : undefined;
 if (stub === 'end') forwarder = withoutEnd(forwarder ?? new PoolForwarder(options));
 const num = (k: string): number | undefined => (env[k] ? Number(env[k]) : undefined);

@@ -23,7 +23,7 @@ export interface AppOptions extends GraphOptions {
 
 export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gate' | 'forecasts'> {
   server: http.Server;
-  /** Apply a reloaded config: one new snapshot (pricing, limits, admin token, alerts, forecast settings) and the budgets. */
+  /** Apply a reloaded config: one new snapshot (pricing, limits, admin token, alerts, forecast settings, upstreams) and the budgets. */
   reload(next: Config): void;
   /**
    * Resolves once the store connection is up, or has failed once, or after a short grace
@@ -74,9 +74,11 @@ export function createApp(opts: AppOptions): App {
     gate: g.gate,
     forecasts,
     reload(next) {
-      // One synchronous step: no request sees the new snapshot with the old budgets.
-      const old = g.live.swap(buildSnapshot(next, { logger, clock: opts.clock }, g.metrics));
+      // One synchronous step: no request sees the new snapshot with the old budgets or upstreams.
+      const snapshot = buildSnapshot(next, { logger, clock: opts.clock }, g.metrics, g.upstreams);
+      const old = g.live.swap(snapshot);
       g.reloadBudgets(next.budgets);
+      g.upstreams.commit(snapshot.upstreams);
       void old.alerter.close();
     },
     ready,
@@ -123,7 +125,7 @@ export function createApp(opts: AppOptions): App {
       await Promise.race([exchanges.idle(), new Promise<void>((resolve) => (grace = opts.clock.setTimeout(resolve, RECORD_GRACE_MS)))]);
       if (grace !== null) opts.clock.clearTimeout(grace);
     }
-    g.forwarder.close();
+    g.upstreams.close();
     await forecasts.stop();
     await settles.close();
     await recorder.close();

@@ -4,9 +4,7 @@
  * multiply and divide, rounded half to even), and tokens, which need no conversion.
  */
 import type { ExchangeRates } from '../core/currency.ts';
-import { USD } from '../core/money.ts';
-import type { Usage } from '../core/usage.ts';
-import type { Bill, Biller, Pricer } from '../pricing/types.ts';
+import type { Bill } from '../pricing/types.ts';
 import type { Amount, Cost, InstanceRef } from './types.ts';
 
 /** A bill as a budget counts it: an unpriced bill counts no money (its cost is unknown, never 0), tokens still count. */

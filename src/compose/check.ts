@@ -15,7 +15,7 @@ import { buildGraph } from './graph.ts';
 export async function checkGraph(config: Config): Promise<void> {
   const g = buildGraph({ config, clock: systemClock, logger: silentLogger, defaultMetrics: false, connect: false });
   await g.gate.close();
-  g.forwarder.close();
+  g.upstreams.close();
   await g.recorder.close();
   await g.live.current.alerter.close();
   await g.store.close();

@@ -1,20 +1,18 @@
 /**
- * The component graph, built from a config: stores, recorder, forwarder, budgets and
+ * The component graph, built from a config: stores, recorder, upstreams, budgets and
  * forecasts, and the dependencies of the two request handlers. Nothing here listens or
  * starts a timer; app.ts serves the graph and owns its lifetime.
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config/types.ts';
-import { redactUrl } from '../config/describe.ts';
 import type { Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import { InFlight } from '../lib/in-flight.ts';
-import { anthropic } from '../api/anthropic/index.ts';
 import type { MeterStore } from '../store/types.ts';
 import { Recorder } from '../store/recorder.ts';
 import type { RecorderOptions } from '../store/recorder-options.ts';
 import { createMetrics, type MeterMetrics } from '../metrics/registry.ts';
-import { PoolForwarder, type Forwarder, type ForwarderOptions } from '../upstream/forward.ts';
+import type { Forwarder } from '../upstream/forward.ts';
 import type { PipelineDeps } from '../http/pipeline.ts';
 import { BodyBuffers } from '../http/request-body.ts';
 import type { AdminDeps } from '../http/admin.ts';
@@ -30,6 +28,7 @@ import type { AlertEvent } from '../alerts/types.ts';
 import { VERSION } from '../version.ts';
 import { buildBudgetStore, buildMeterStore, buildRedis, buildSettleFeed } from './stores.ts';
 import { buildSnapshot, Live } from './snapshot.ts';
+import { UpstreamPools, upstreamHealth } from './upstreams.ts';
 
 export interface GraphOptions {
   config: Config;
@@ -41,6 +40,7 @@ export interface GraphOptions {
   /** Replace a part built from config (tests, simulate, benchmarks). */
   store?: MeterStore;
   budgetStore?: BudgetStore;
+  /** The default upstream's forwarder, for the graph's whole life (benchmarks swap the engine). */
   forwarder?: Forwarder;
   /** Recorder batching and retry settings (benchmarks). */
   recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'clock' | 'onOutcome'>>;
@@ -55,7 +55,8 @@ export interface Graph {
   budgetStore: BudgetStore;
   recorder: Recorder;
   metrics: MeterMetrics;
-  forwarder: Forwarder;
+  /** Every upstream's connection pool, across reloads: commit a reloaded snapshot's upstreams, close at shutdown. */
+  upstreams: UpstreamPools;
   gate: BudgetGate;
   forecasts: ForecastService;
   settles: SettleQueue;
@@ -63,19 +64,6 @@ export interface Graph {
   reloadBudgets(budgets: readonly BudgetConfig[]): void;
   pipeline: PipelineDeps;
   admin: AdminDeps;
-}
-
-/** The forwarder's options from the config's upstream section (also what the benchmark's engines take). */
-export function forwarderOptions(config: Config): ForwarderOptions {
-  return {
-    url: config.upstream.url,
-    apiKey: config.upstream.api_key,
-    credentialHeaders: anthropic.credentialHeaders,
-    headersTimeoutMs: config.upstream.headers_timeout_ms,
-    bodyTimeoutMs: config.upstream.body_timeout_ms,
-    connectTimeoutMs: config.upstream.connect_timeout_ms,
-    connections: config.upstream.connections,
-  };
 }
 
 export function buildGraph(o: GraphOptions): Graph {
@@ -86,7 +74,9 @@ export function buildGraph(o: GraphOptions): Graph {
     maxLabelValues: config.metrics.max_label_values,
     defaultMetrics: o.defaultMetrics ?? true,
   });
-  const live = new Live(buildSnapshot(config, { logger, clock }, metrics));
+  const upstreams = new UpstreamPools(o.forwarder);
+  const live = new Live(buildSnapshot(config, { logger, clock }, metrics, upstreams));
+  upstreams.commit(live.current.upstreams);
   const alert = (e: AlertEvent): void => live.current.alerter.send(e);
   // One Redis connection for metering records and budgets; the stores do not own it.
   const redis = o.connect === false ? null : buildRedis(config, logger);
@@ -100,8 +90,6 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     onOutcome: (outcome, n) => metrics.storeRecords.inc({ event: outcome }, n),
   });
-  const forwarder = o.forwarder ?? new PoolForwarder(forwarderOptions(config));
-
   const feed = buildSettleFeed(config, redis, logger);
   const {
     gate,
@@ -132,13 +120,7 @@ export function buildGraph(o: GraphOptions): Graph {
   const pipeline: PipelineDeps = {
     clock,
     logger,
-    dialect: anthropic,
-    forwarder,
     bodies,
-    access: {
-      injected: config.upstream.api_key !== null,
-      accepted: config.upstream.client_key_ids.length > 0 ? new Set(config.upstream.client_key_ids) : null,
-    },
     recorder,
     metrics,
     budgets: { gate, settles },
@@ -146,8 +128,6 @@ export function buildGraph(o: GraphOptions): Graph {
     exchanges: new InFlight(),
     settings: () => live.current,
   };
-  // A relay's URL may carry a token in its path: health shows the origin only.
-  const upstream = redactUrl(config.upstream.url);
   const admin: AdminDeps = {
     store,
     gate,
@@ -157,7 +137,11 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     version: VERSION,
     settings: () => live.current,
-    healthExtras: () => ({ recorder: recorder.stats(), upstream }),
+    // A relay's URL may carry a token in its path: health shows the origins only.
+    healthExtras: () => {
+      const set = live.current.upstreams;
+      return { recorder: recorder.stats(), upstream: set.default.shownUrl, upstreams: upstreamHealth(set) };
+    },
   };
-  return { live, redis, store, budgetStore, recorder, metrics, forwarder, gate, forecasts, settles, reloadBudgets, pipeline, admin };
+  return { live, redis, store, budgetStore, recorder, metrics, upstreams, gate, forecasts, settles, reloadBudgets, pipeline, admin };
 }

@@ -1,6 +1,7 @@
 /**
  * What a config reload replaces, as one immutable value: readers take `live.current` once
  * per request or tick, so a reload is one reference swap and nobody sees half a config.
+ * The upstreams are part of it; their pools outlive a snapshot while unchanged (upstreams.ts).
  */
 import type { Config } from '../config/types.ts';
 import type { Timers } from '../lib/clock.ts';
@@ -11,6 +12,7 @@ import { buildPricer } from '../pricing/build.ts';
 import { ExchangeRates } from '../core/currency.ts';
 import type { PipelineSettings } from '../http/pipeline.ts';
 import { WebhookAlerter } from '../alerts/webhook.ts';
+import type { UpstreamPools } from './upstreams.ts';
 
 export interface Snapshot extends PipelineSettings {
   readonly config: Config;
@@ -23,12 +25,19 @@ export interface Snapshot extends PipelineSettings {
   readonly alerter: WebhookAlerter;
 }
 
-export function buildSnapshot(config: Config, { logger, clock }: { logger: Logger; clock: Timers }, metrics: MeterMetrics): Snapshot {
+/** Builds the next snapshot; its upstreams' new pools are in force once `pools.commit(snapshot.upstreams)` runs. */
+export function buildSnapshot(
+  config: Config,
+  { logger, clock }: { logger: Logger; clock: Timers },
+  metrics: MeterMetrics,
+  pools: UpstreamPools,
+): Snapshot {
   const pricer = buildPricer(config);
   return Object.freeze({
     config,
     pricer,
     rates: new ExchangeRates(config.exchange_rates),
+    upstreams: pools.build(config, pricer),
     limits: {
       maxJsonBodyBytes: config.limits.max_json_body_bytes,
       maxSseEventBytes: config.limits.max_sse_event_bytes,

@@ -3,15 +3,17 @@ import type { Config } from './types.ts';
 const REDACTED = '***';
 
 /**
- * A copy of the config that is safe to log at startup: the upstream API key, any Redis
+ * A copy of the config that is safe to log at startup: every upstream's API key, any Redis
  * password, the admin token and the secret parts of the upstream and alert webhook URLs are
  * replaced by '***'. Everything else is kept, because "which config did it actually run with"
  * is the first question when debugging a deployment.
  */
 export function describeConfig(c: Config): object {
   const copy = structuredClone(c);
-  copy.upstream.url = redactUrl(copy.upstream.url);
-  if (copy.upstream.api_key !== null) copy.upstream.api_key = REDACTED;
+  for (const u of [copy.upstream, ...copy.upstreams]) {
+    u.url = redactUrl(u.url);
+    if (u.api_key !== null) u.api_key = REDACTED;
+  }
   if (copy.store.redis.url !== null) copy.store.redis.url = redactRedisUrl(copy.store.redis.url);
   if (copy.admin.token !== null) copy.admin.token = REDACTED;
   if (copy.alerts.webhook_url !== null) copy.alerts.webhook_url = redactUrl(copy.alerts.webhook_url);

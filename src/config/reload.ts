@@ -18,9 +18,12 @@ import { loadConfig } from './load.ts';
  */
 
 /** Key paths (and everything under them) that only take effect after a restart. */
-// upstream: the forwarder's pool and timeouts are built once; metrics: label sets are fixed at
-// registration; log: the logger is built by main before the app.
+// upstream: the default upstream is what every unrouted request meets, so it changes only with a
+// restart (routed `upstreams:` reload: compose/upstreams.ts swaps their pools); metrics: label
+// sets are fixed at registration; log: the logger is built by main before the app.
 export const RESTART_ONLY: readonly string[] = ['listen', 'store', 'upstream', 'metrics', 'log'];
+/** Key paths under RESTART_ONLY that a reload applies all the same: what the default upstream bills. */
+const RELOADABLE: readonly string[] = ['upstream.billing'];
 
 export interface ConfigWatcherOptions {
   /** The config file; resolved against the cwd like loadConfig does. */
@@ -149,7 +152,7 @@ function restartOnlyChanges(prev: Config, next: Config): string[] {
   for (const path of RESTART_ONLY) {
     out.push(...leafDiff(valueAt(prev, path), valueAt(next, path), path));
   }
-  return out;
+  return out.filter((p) => !RELOADABLE.some((r) => p === r || p.startsWith(`${r}.`)));
 }
 
 /** `next` with every RESTART_ONLY key at its running value from `prev`. */
@@ -158,7 +161,7 @@ function keepRunning(next: Config, prev: Config): Config {
     ...next,
     listen: prev.listen,
     store: prev.store,
-    upstream: { ...next.upstream, connections: prev.upstream.connections },
+    upstream: { ...prev.upstream, billing: next.upstream.billing },
   });
 }
 

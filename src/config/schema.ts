@@ -8,6 +8,7 @@ import { BUDGET_DEFAULTS, DEFAULTS, UPSTREAM_DEFAULTS, type ConfigBody } from '.
 import type { RoutedUpstreamConfig, UpstreamSection } from './types.ts';
 import { joinIndex, joinKey } from './errors.ts';
 import { budgetRateIssue, rateIssue } from './currencies.ts';
+import { checkRoutedUpstream, distinctRoutes, uniqueUpstreamNames, verifiedKeys } from './upstream-checks.ts';
 import { show, walk, type IntNode, type Issue, type ListOf, type ObjectOf, type WalkContext } from './walk.ts';
 
 /**
@@ -182,23 +183,6 @@ function keyIds(ids: readonly string[], path: string): Issue | undefined {
 }
 const KEY_ID = /^[0-9a-f]{16}$/;
 
-/**
- * With upstream.api_key set and no client_key_ids, a client's key is checked by nobody, so any
- * client can send a fresh one: a cap per key (scope per_key, or match.key) would be a cap the
- * caller chooses. Refused rather than silently enforced on nobody.
- */
-function verifiedKeys(c: ConfigBody): Issue | undefined {
-  if (c.upstream.api_key === null || c.upstream.client_key_ids.length > 0) return undefined;
-  const why = 'needs verified client keys: upstream.api_key is set and upstream.client_key_ids is empty, so any client can send any key';
-  for (const [i, b] of c.budgets.entries()) {
-    const at = joinIndex('budgets', i);
-    if (b.scope === 'per_key') return { keyPath: joinKey(at, 'scope'), reason: `per_key budget '${b.name}' ${why}` };
-    if (b.match.key.length > 0)
-      return { keyPath: joinKey(joinKey(at, 'match'), 'key'), reason: `budget '${b.name}' matching on key ${why}` };
-  }
-  return undefined;
-}
-
 /** ISO 4217: what relays and banks print. */
 function currencyCode(code: string | null, path: string): Issue | undefined {
   if (code === null || CURRENCY_CODE.test(code)) return undefined;
@@ -245,6 +229,7 @@ const upstreamKeys = {
 
 const routedUpstreamSchema: ObjectOf<RoutedUpstreamConfig> = {
   kind: 'object',
+  check: checkRoutedUpstream,
   keys: {
     ...upstreamKeys,
     route: { kind: 'string', nonEmpty: true },
@@ -254,7 +239,7 @@ const routedUpstreamSchema: ObjectOf<RoutedUpstreamConfig> = {
 
 export const configSchema: ObjectOf<ConfigBody> = {
   kind: 'object',
-  check: (c) => verifiedKeys(c) ?? rateIssue(c) ?? budgetRateIssue(c),
+  check: (c) => uniqueUpstreamNames(c) ?? verifiedKeys(c) ?? rateIssue(c) ?? budgetRateIssue(c),
   keys: {
     listen: {
       kind: 'object',
@@ -267,7 +252,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
       },
     },
     upstream: { kind: 'object', keys: upstreamKeys },
-    upstreams: { kind: 'list', items: routedUpstreamSchema, itemDefaults: UPSTREAM_DEFAULTS },
+    upstreams: { kind: 'list', items: routedUpstreamSchema, itemDefaults: UPSTREAM_DEFAULTS, check: distinctRoutes },
     exchange_rates: { kind: 'map', values: { kind: 'number', min: 0, minExclusive: true } },
     store: {
       kind: 'object',

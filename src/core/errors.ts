@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'conflicting_credentials'
   | 'ambiguous_body'
   | 'unknown_client_key'
+  | 'unknown_upstream'
   | 'internal';
 
 export class ProxyError extends Error {
@@ -122,6 +123,17 @@ export function unknownClientKey(): ProxyError {
   return new ProxyError('unknown_client_key', 401, 'authentication_error', 'claude-meter: invalid x-api-key', {
     headers: { 'x-should-retry': 'false' },
   });
+}
+
+/** `x-meter-upstream` names no upstream it may select: refused, so a misspelt name never reaches another upstream. */
+export function unselectableUpstream(): ProxyError {
+  return new ProxyError(
+    'unknown_upstream',
+    400,
+    'invalid_request_error',
+    'claude-meter: x-meter-upstream names no upstream that may be selected by header (one with select_by_header: true, or the default)',
+    { headers: { 'x-should-retry': 'false' } },
+  );
 }
 
 export function internalError(): ProxyError {

@@ -13,8 +13,7 @@ import { mayBeBilled, totalTokens, type UsageMissingReason, type UsageOutcome } 
 import type { Clock } from '../lib/clock.ts';
 import type { InFlight } from '../lib/in-flight.ts';
 import type { Logger } from '../lib/logger.ts';
-import { listBiller } from '../pricing/billing-list.ts';
-import type { Biller, Pricer } from '../pricing/types.ts';
+import type { Pricer } from '../pricing/types.ts';
 import type { RequestRecord } from '../store/types.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import { modelLabel, recordMetrics } from '../metrics/record.ts';
@@ -26,11 +25,14 @@ import type { ForwardHooks } from '../upstream/forward.ts';
 import { UsageTap } from '../usage/tap.ts';
 import { meterPriced, requestLogFields } from '../meter/record.ts';
 import { parseFacts, type ReadBody } from './request-body.ts';
+import type { Upstream, UpstreamSet } from './upstreams.ts';
 import { sendProxyError } from './respond.ts';
 
 /** What a reload may change; read once per request, so a request sees one config. */
 export interface PipelineSettings {
   readonly pricer: Pricer;
+  /** Where requests go: the default upstream and the routed ones. */
+  readonly upstreams: UpstreamSet;
   readonly limits: {
     maxJsonBodyBytes: number;
     maxSseEventBytes: number;
@@ -45,7 +47,6 @@ export interface PipelineSettings {
 export interface ExchangeDeps {
   clock: Clock;
   logger: Logger;
-  dialect: Dialect;
   recorder: { record(r: RequestRecord): void };
   metrics: MeterMetrics;
   budgets: { gate: BudgetGate; settles: SettleQueue } | null;
@@ -61,13 +62,16 @@ export interface Arrival {
   ts: number;
   t0: number;
   method: string;
+  /** The path the upstream and the meter see: the canonical path less the route prefix that selected the upstream. */
   path: string;
   route: RouteKind;
+  /** Where the request goes; its pool is held until the exchange ends. */
+  upstream: Upstream;
+  /** The upstream's dialect for this path (http/upstreams.ts): the route, facts, usage and error shape. */
+  dialect: Dialect;
   caller: Caller;
   headers: HeaderFacts;
   body: ReadBody | null;
-  /** The configured upstream the request goes to (its config name; `default` for the `upstream` section). */
-  upstream: string;
 }
 
 /** Unpriced models warned about, at most: past it a flood of made-up names logs nothing more (the metric still counts them). */
@@ -106,7 +110,7 @@ export class Exchange implements ForwardHooks {
 
   /** The request body's metered facts, parsed on the first call only (a JSON parse); null without a body. */
   facts(): RequestFacts | null {
-    if (this.#facts === undefined) this.#facts = this.#a.body === null ? null : parseFacts(this.#a.body, this.#deps.dialect);
+    if (this.#facts === undefined) this.#facts = this.#a.body === null ? null : parseFacts(this.#a.body, this.#a.dialect);
     return this.#facts;
   }
 
@@ -122,9 +126,8 @@ export class Exchange implements ForwardHooks {
       tag: a.caller.tag,
       model: facts?.model ?? null,
       path: a.path,
-      // TODO(merge): the request's upstream and its biller (listBiller of its billing section).
-      upstream: 'default',
-      biller: billerOf(this.#settings),
+      upstream: a.upstream.name,
+      biller: a.upstream.biller,
       bytes: a.body?.bytes ?? 0,
       maxTokens: facts?.maxTokens ?? null,
       betas: a.headers.betas,
@@ -150,7 +153,7 @@ export class Exchange implements ForwardHooks {
   /** Answers the error ourselves before anything was forwarded, and ends the exchange with the reason recorded. */
   #refuse(error: ProxyError, reason: UsageMissingReason): false {
     this.#status = error.status;
-    sendProxyError(this.#res, error, `req_meter_${this.#a.id}`, this.#deps.dialect);
+    sendProxyError(this.#res, error, `req_meter_${this.#a.id}`, this.#a.dialect);
     this.#end(missing(reason));
     return false;
   }
@@ -170,7 +173,7 @@ export class Exchange implements ForwardHooks {
   startForwarding(): void {
     const limits = this.#settings.limits;
     this.#tap = new UsageTap({
-      dialect: this.#deps.dialect,
+      dialect: this.#a.dialect,
       route: this.#a.route,
       maxJsonBodyBytes: limits.maxJsonBodyBytes,
       maxSseEventBytes: limits.maxSseEventBytes,
@@ -220,7 +223,7 @@ export class Exchange implements ForwardHooks {
 
   onError(err: ProxyError): void {
     this.#status = err.status;
-    sendProxyError(this.#res, err, `req_meter_${this.#a.id}`, this.#deps.dialect);
+    sendProxyError(this.#res, err, `req_meter_${this.#a.id}`, this.#a.dialect);
     this.#deps.logger.warn({ id: this.#a.id, code: err.code, cause: bounded(String(err.cause), 1_024) }, err.message);
     this.#end(missing('upstream_unreachable'));
   }
@@ -230,13 +233,13 @@ export class Exchange implements ForwardHooks {
     const a = this.#a;
     const deps = this.#deps;
     const model = outcome.model ?? this.facts()?.model ?? null;
-    const { record, cacheSavingsPicoUsd, problem } = meterPriced(billerOf(this.#settings), {
+    const { record, cacheSavingsPicoUsd, problem } = meterPriced(a.upstream.biller, {
       id: a.id,
       ts: a.ts,
       method: a.method,
       path: a.path,
       caller: a.caller,
-      upstream: a.upstream,
+      upstream: a.upstream.name,
       free: a.route === 'free',
       status: this.#status,
       outcome,
@@ -258,7 +261,7 @@ export class Exchange implements ForwardHooks {
       // (#facts is set once admission read the body; undefined when no budget was consulted.)
       const unread =
         this.#facts !== undefined && (this.#facts?.model ?? null) === null
-          ? { keyId: a.caller.keyId, tag: a.caller.tag, model: null, path: a.path, upstream: 'default' } // TODO(merge): the request's upstream
+          ? { keyId: a.caller.keyId, tag: a.caller.tag, model: null, path: a.path, upstream: a.upstream.name }
           : null;
       settleBudget(deps.budgets, this.#admission, record, {
         bytes: a.body?.bytes ?? 0,
@@ -270,6 +273,7 @@ export class Exchange implements ForwardHooks {
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
     const reserved = this.#admission.kind === 'admitted' ? (this.#admission.expected.money?.pico ?? 0) : null; // TODO(merge): its currency
     deps.logger.info(requestLogFields(record, reserved), 'request');
+    a.upstream.inFlight.end();
     deps.exchanges.end();
   }
 }
@@ -347,16 +351,6 @@ function missing(reason: UsageMissingReason): UsageOutcome {
     messageId: null,
     adjusted: null,
   };
-}
-
-/** One biller per pricer (a reload brings a new pricer), not one per request. */
-const LIST_BILLERS = new WeakMap<Pricer, Biller>();
-
-// TODO(merge): the billing helper gives the settings a biller per upstream; until then every upstream bills the list price in USD.
-function billerOf(settings: PipelineSettings): Biller {
-  let b = LIST_BILLERS.get(settings.pricer);
-  if (b === undefined) LIST_BILLERS.set(settings.pricer, (b = listBiller(settings.pricer)));
-  return b;
 }
 
 function isEventStream(contentType: string | string[] | undefined): boolean {

@@ -1,29 +1,28 @@
 /**
  * One proxied request, in flow order, from its canonical target (core/target.ts, parsed once by serve.ts):
- *   classify the route (dialect) → identify the caller → read the body (metered, unreported and
- *   free routes) → budget admission (billed routes, metered or unreported, when budgets exist) → forward, the exchange
- *   observing the response → the exchange's end (price, record, budget settle, metrics, log).
- * Nothing after forwarding can delay or change the bytes the client receives.
+ *   select the upstream (route prefix, x-meter-upstream, or the default: http/upstreams.ts) →
+ *   classify the route (the upstream's dialect for the path) → identify the caller → read the body (metered, unreported and
+ *   free routes) → budget admission (billed routes, metered or unreported, when budgets exist) → the dialect's
+ *   rewrite of the body, if any → forward, the exchange observing the response → the exchange's end (price, record, budget settle, metrics, log).
+ * Nothing after forwarding can delay or change the bytes the client receives, except a rewrite's response filter.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestRewrite } from '../core/dialect.ts';
 import type { PathTarget } from '../core/target.ts';
-import type { Forwarder } from '../upstream/forward.ts';
-import { requestBodiesFull } from '../core/errors.ts';
-import { identify, type Access } from './identify.ts';
+import { requestBodiesFull, unselectableUpstream } from '../core/errors.ts';
+import { identify } from './identify.ts';
 import { refuseUnrecorded } from './respond.ts';
 import { BodiesFull, type BodyBuffers, readRequestBody, type ReadBody } from './request-body.ts';
 import { Exchange, type ExchangeDeps, type PipelineSettings } from './exchange.ts';
+import { selectUpstream, upstreamPath, UPSTREAM_HEADER } from './upstreams.ts';
 
 export type { PipelineSettings } from './exchange.ts';
 
 export interface PipelineDeps extends ExchangeDeps {
-  forwarder: Forwarder;
   /** Request body bytes held by every request in flight (limits.max_buffered_request_bytes). */
   bodies: BodyBuffers;
-  /** Who checks client keys (restart-only: upstream.*). */
-  access: Access;
-  /** The live settings; a reload swaps the whole snapshot. */
+  /** The live settings, the upstreams included; a reload swaps the whole snapshot. */
   settings(): PipelineSettings;
 }
 
@@ -32,11 +31,28 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   const ts = deps.clock.now();
   const settings = deps.settings();
   const method = req.method ?? 'GET';
-  const path = target.path;
-  const route = deps.dialect.route(method, path);
-  const who = identify(req, deps.dialect, deps.access);
+  const upstream = selectUpstream(settings.upstreams, target.path, req.headers[UPSTREAM_HEADER]);
+  if (upstream === null) {
+    refuseUnrecorded(res, unselectableUpstream(), settings.upstreams.default.dialect, deps.logger, { method, path: target.path });
+    return;
+  }
+  const path = upstreamPath(upstream, target.path);
+  // The native dialect first; a path it passes through may be one the alternate meters (an anthropic upstream's OpenAI-format paths).
+  let dialect = upstream.dialect;
+  let route = dialect.route(method, path);
+  if (route === 'passthrough' && upstream.alternate !== null) {
+    const alt = upstream.alternate.route(method, path);
+    if (alt !== 'passthrough') {
+      dialect = upstream.alternate;
+      route = alt;
+    }
+  }
+  // Held from here until the exchange ends, so a reload closes this upstream's pool only after it.
+  upstream.inFlight.begin();
+  const who = identify(req, dialect, upstream.access);
   if (!who.ok) {
-    refuseUnrecorded(res, who.error, deps.dialect, deps.logger, { method, path });
+    upstream.inFlight.end();
+    refuseUnrecorded(res, who.error, dialect, deps.logger, { method, path, upstream: upstream.name });
     return;
   }
 
@@ -46,10 +62,11 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     try {
       body = await readRequestBody(req, limits.maxRequestBodyBytes, { buffers: deps.bodies, max: limits.maxBufferedRequestBytes, res });
     } catch (err) {
+      upstream.inFlight.end();
       // Nothing was forwarded and nothing is billed, so nothing is recorded; a refusal is counted.
       if (err instanceof BodiesFull) {
         deps.metrics.bodiesRefused.inc();
-        refuseUnrecorded(res, requestBodiesFull(), deps.dialect, deps.logger, { method, path });
+        refuseUnrecorded(res, requestBodiesFull(), dialect, deps.logger, { method, path, upstream: upstream.name });
       }
       return; // otherwise the client went away while uploading
     }
@@ -61,11 +78,11 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     method,
     path,
     route,
+    upstream,
+    dialect,
     caller: who.caller,
-    headers: deps.dialect.headerFacts(req.headers),
+    headers: dialect.headerFacts(req.headers),
     body,
-    // TODO(merge): the routing helper names the upstream the request is routed to.
-    upstream: 'default',
   });
 
   const gate = deps.budgets?.gate;
@@ -78,15 +95,23 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     }
   }
 
+  // A dialect that rewrites (none for Anthropic traffic) sees the whole body and its facts; the rest forward it as read.
+  let rewrite: RequestRewrite | null = null;
+  if (dialect.rewrite !== undefined && body !== null && body.whole !== null) {
+    const facts = exchange.facts();
+    if (facts !== null) rewrite = dialect.rewrite(route, path, body.whole, facts);
+  }
+
   exchange.startForwarding();
-  deps.forwarder.forward(
+  upstream.forwarder.forward(
     req,
     res,
     {
       target: path + target.query,
-      credential: who.credential,
-      body: body?.forward ?? null,
+      credential: upstream.ownCredential(dialect) ?? who.credential,
+      body: rewrite?.body ?? body?.forward ?? null,
       encoding: route === 'metered' ? 'identity' : 'as-sent',
+      rewrite,
     },
     exchange,
   );

@@ -23,6 +23,8 @@ export function serve(deps: { pipeline: PipelineDeps; admin: AdminDeps }, req: I
     return Promise.resolve();
   }
   const reason = target.kind === 'refused' ? target.reason : 'the asterisk form (*) is for OPTIONS only';
-  refuseUnrecorded(res, invalidTarget(reason), deps.pipeline.dialect, deps.pipeline.logger, { method: req.method, reason });
+  // Before routing: the default upstream's error shape.
+  const dialect = deps.pipeline.settings().upstreams.default.dialect;
+  refuseUnrecorded(res, invalidTarget(reason), dialect, deps.pipeline.logger, { method: req.method, reason });
   return Promise.resolve();
 }

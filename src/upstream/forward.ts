@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { Pool, util, type Dispatcher } from 'undici';
 import { upstreamRequestHeaders, isHopByHop, connectionListed, type CredentialPolicy } from './headers.ts';
 import { upstreamFailure, type ProxyError } from '../core/errors.ts';
+import type { RequestRewrite, ResponseFilter } from '../core/dialect.ts';
 import type { Credential } from '../core/request.ts';
 
 /**
@@ -21,8 +22,7 @@ export interface ForwardHooks {
 
 export interface ForwarderOptions {
   url: string;
-  apiKey: string | null;
-  /** The dialect's credential headers (lower-case); the proxy's own key is sent in the first. */
+  /** Every credential header of every dialect (lower-case): the client's are never copied; Outbound.credential is the one sent. */
   credentialHeaders: readonly string[];
   /** Max wait for the upstream's response headers (ms); a model may think long before answering. */
   headersTimeoutMs: number;
@@ -39,11 +39,13 @@ export type ResponseEncoding = 'identity' | 'as-sent';
 export interface Outbound {
   /** The canonical path and query (core/target.ts), never the target as the client spelled it. */
   target: string;
-  /** The one client credential to send; null when there is none or the proxy sends its own key. */
+  /** The one credential to send: the proxy's own key, or the client's that identification chose; null: none. */
   credential: Credential | null;
-  /** The already-read request body (sent byte-identical), or null to stream `req` through. */
+  /** The already-read request body (sent byte-identical, or as the dialect rewrote it), or null to stream `req` through. */
   body: Buffer | Readable | null;
   encoding: ResponseEncoding;
+  /** The dialect rewrote the body (`body` is the rewrite's): a 2xx response reaches the client through its filter. Absent: none. */
+  rewrite?: RequestRewrite | null;
 }
 
 /** What the pipeline forwards through; injectable so benchmarks can swap the engine under the real wiring. */
@@ -53,10 +55,9 @@ export interface Forwarder {
 }
 
 /** The header policy of a forwarder's options. */
-export function credentialPolicy(opts: Pick<ForwarderOptions, 'apiKey' | 'credentialHeaders'>): CredentialPolicy {
-  const keyHeader = opts.credentialHeaders[0];
-  if (keyHeader === undefined) throw new Error('a dialect names at least one credential header');
-  return { headers: new Set(opts.credentialHeaders), keyHeader, apiKey: opts.apiKey };
+export function credentialPolicy(opts: Pick<ForwarderOptions, 'credentialHeaders'>): CredentialPolicy {
+  if (opts.credentialHeaders.length === 0) throw new Error('a forwarder strips at least one credential header');
+  return { headers: new Set(opts.credentialHeaders) };
 }
 
 /**
@@ -95,7 +96,7 @@ export class PoolForwarder implements Forwarder {
       identity: out.encoding === 'identity',
     });
     if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
-    const handler = new UpstreamHandler(res, hooks, host);
+    const handler = new UpstreamHandler(res, hooks, host, out.rewrite ?? null);
     (res as HandledResponse)[HANDLER] = handler;
     res.on('close', onResponseClose);
     res.on('finish', onResponseFinish);
@@ -154,15 +155,19 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #hooks: ForwardHooks;
   readonly #host: string;
+  readonly #rewrite: RequestRewrite | null;
+  /** What a rewritten request's 2xx response passes through on its way to the client; null: the bytes go as they came. */
+  #filter: ResponseFilter | null = null;
   #ended = false;
   #abort: ((err?: Error) => void) | null = null;
   #clientGone = false;
   #resume: (() => void) | null = null;
 
-  constructor(res: ServerResponse, hooks: ForwardHooks, host: string) {
+  constructor(res: ServerResponse, hooks: ForwardHooks, host: string, rewrite: RequestRewrite | null) {
     this.#res = res;
     this.#hooks = hooks;
     this.#host = host;
+    this.#rewrite = rewrite;
   }
 
   #end(how: 'complete' | 'aborted'): void {
@@ -200,19 +205,28 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.#resume = resume;
     const headers = clientHeaders(raw);
     this.#hooks.onResponseStart(status, headers);
+    if (this.#rewrite !== null && status < 300) this.#filter = responseFilter(this.#rewrite, headers);
     this.#res.writeHead(status, statusText ?? '', headers as OutgoingHttpHeaders);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
+    // The exchange (and its usage tap) sees the upstream's bytes; the client, what a filter makes of them.
     this.#hooks.onData(chunk);
+    let out = chunk;
+    if (this.#filter !== null) {
+      out = this.#filter.push(chunk);
+      if (out.length === 0) return true; // held back: nothing to write, nothing to wait for
+    }
     // Backpressure: a slow client pauses the upstream read instead of growing our memory.
-    if (this.#res.write(chunk)) return true;
+    if (this.#res.write(out)) return true;
     this.#res.once('drain', onResponseDrain);
     return false;
   }
 
   onComplete(): void {
+    const tail = this.#filter?.end();
+    if (tail !== undefined && tail.length > 0) this.#res.write(tail);
     this.#res.end();
   }
 
@@ -227,6 +241,20 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
     this.#ended = true;
     this.#hooks.onError(upstreamFailure(err as NodeJS.ErrnoException, this.#host));
   }
+}
+
+/**
+ * The filter of a rewritten request's 2xx response, or null. It reads the body as the upstream
+ * wrote it, so a compressed one (the upstream ignored `accept-encoding: identity`) goes through
+ * unfiltered. A filter may change the body's length: the client's framing becomes chunked.
+ */
+function responseFilter(rewrite: RequestRewrite, headers: IncomingHttpHeaders): ResponseFilter | null {
+  const encoding = headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return null;
+  const ct = headers['content-type'];
+  const filter = rewrite.responseFilter(Array.isArray(ct) ? ct[0] : ct);
+  if (filter !== null) delete headers['content-length'];
+  return filter;
 }
 
 /**

@@ -40,23 +40,27 @@ export function connectionListed(conn: string | string[] | undefined): Set<strin
   return listed;
 }
 
-/** Who the upstream hears from: the credential headers the dialect names, and the one credential to send. */
+/** Which request headers carry a credential: none of the client's is copied as sent. */
 export interface CredentialPolicy {
-  /** Every header that carries a credential (lower-case): none of the client's is copied as sent. */
+  /** Every header that carries a credential in any dialect (lower-case): an upstream may read any of them. */
   headers: ReadonlySet<string>;
-  /** The header the proxy's own key goes in. */
-  keyHeader: string;
-  /** The proxy's own key (upstream.api_key), sent instead of any client credential; null: the client's. */
-  apiKey: string | null;
+}
+
+/**
+ * The proxy's own key (an upstream's api_key) as a credential in `header`, the first the request's
+ * dialect names: `authorization` takes it as a bearer token (RFC 6750), any other header as it is.
+ */
+export function ownCredential(header: string, apiKey: string): Credential {
+  return { header, value: header === 'authorization' ? `Bearer ${apiKey}` : apiKey };
 }
 
 /**
  * Builds the header set sent upstream. Pure: returns a new object.
  * Headers named in the client's Connection header are stripped too, so a client
  * cannot smuggle a hop-by-hop header through under another name.
- * Credentials: every client credential header is dropped (`x_api_key` too: see headerAlias), then exactly one is sent: the
- * proxy's own key, or the one credential identification chose (http/identify.ts), so the
- * key the upstream reads is the key the proxy metered.
+ * Credentials: every client credential header of every dialect is dropped (`x_api_key` too: see headerAlias), then at
+ * most one is sent: `credential`, the proxy's own key or the one identification chose
+ * (http/identify.ts), so the key the upstream reads is the key the proxy metered.
  * Skips rather than deletes: `delete` would turn the object into a slow dictionary
  * that undici then iterates on every request.
  */
@@ -65,7 +69,7 @@ export function upstreamRequestHeaders(
   opts: { credentials: CredentialPolicy; credential: Credential | null; identity?: boolean },
 ): IncomingHttpHeaders {
   const listed = connectionListed(incoming['connection']);
-  const { headers: credentialHeaders, keyHeader, apiKey } = opts.credentials;
+  const credentialHeaders = opts.credentials.headers;
   const out: IncomingHttpHeaders = {};
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
@@ -73,8 +77,7 @@ export function upstreamRequestHeaders(
     if (listed?.has(name) || credentialHeaders.has(headerAlias(name)) || OVERRIDES.has(name)) continue;
     out[name] = value;
   }
-  if (apiKey !== null) out[keyHeader] = apiKey;
-  else if (opts.credential !== null) out[opts.credential.header] = opts.credential.value;
+  if (opts.credential !== null) out[opts.credential.header] = opts.credential.value;
   // Metered responses are asked for uncompressed: decoding a gzip copy to read its usage cost
   // ~180 µs of CPU per response (bench/tap-encoding.ts), more than all the rest of metering;
   // identity costs only bytes on the wire. The tap still decodes if an upstream compresses anyway.

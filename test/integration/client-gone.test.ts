@@ -19,7 +19,6 @@ test('a client gone before forwarding is not sent upstream, ends as aborted, and
   up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 1, output_tokens: 1 } }));
   const forwarder = new PoolForwarder({
     url: up.url,
-    apiKey: null,
     credentialHeaders: ['x-api-key', 'authorization'],
     headersTimeoutMs: 5000,
     bodyTimeoutMs: 5000,

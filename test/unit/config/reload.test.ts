@@ -181,6 +181,29 @@ test('restart-only keys warn, keep their running values, and the rest still appl
   assert.deepEqual(s.log.at('info')[0]?.obj['changed'], ['limits']);
 });
 
+test('the default upstream is restart-only except its billing; the routed upstreams reload whole', async (t) => {
+  const s = setup(t);
+  const relay = (route: string) => `upstreams:\n  - name: hs\n    url: https://relay.example\n    api: anthropic\n    route: ${route}\n`;
+  writeFileSync(
+    s.file,
+    `${BASE}upstream:\n  url: https://elsewhere.example\n  api_key: sk-new\n  billing:\n    currency: CNY\n${relay('/hs')}`,
+  );
+  assert.equal(await s.watcher.reloadNow(), true);
+  assert.deepEqual(
+    s.log.at('warn').map((e) => e.obj['key']),
+    ['upstream.url', 'upstream.api_key'],
+  );
+  const next = s.reloads[0]?.next;
+  assert.equal(next?.upstream.url, s.initial.upstream.url);
+  assert.equal(next?.upstream.api_key, null);
+  assert.equal(next?.upstream.billing.currency, 'CNY', 'billing applies without a restart');
+  assert.deepEqual(s.log.at('info')[0]?.obj['changed'], ['upstream', 'upstreams']);
+  assert.deepEqual(
+    next?.upstreams.map((u) => u.route),
+    ['/hs'],
+  );
+});
+
 test('a change to restart-only keys alone warns but reloads nothing', async (t) => {
   const s = setup(t);
   writeFileSync(s.file, `${BASE}listen:\n  host: 0.0.0.0\n`);

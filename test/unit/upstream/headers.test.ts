@@ -2,14 +2,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
-import { isHopByHop, upstreamRequestHeaders, type CredentialPolicy } from '../../../src/upstream/headers.ts';
+import { isHopByHop, ownCredential, upstreamRequestHeaders } from '../../../src/upstream/headers.ts';
 import { credentialPolicy } from '../../../src/upstream/forward.ts';
-import { anthropic } from '../../../src/api/anthropic/index.ts';
+import { CREDENTIAL_HEADERS } from '../../../src/compose/upstreams.ts';
 import { HOP_BY_HOP } from '../../helpers/hop-by-hop.ts';
 
-const policy = (apiKey: string | null): CredentialPolicy => credentialPolicy({ apiKey, credentialHeaders: anthropic.credentialHeaders });
+/** Every dialect's credential headers, as every forwarder strips them. */
+const POLICY = credentialPolicy({ credentialHeaders: CREDENTIAL_HEADERS });
 /** The client's own key, as identification chose it. */
-const UPSTREAM = { credentials: policy(null), credential: { header: 'x-api-key', value: 'sk-client' } };
+const UPSTREAM = { credentials: POLICY, credential: { header: 'x-api-key', value: 'sk-client' } };
+/** The proxy's own key, in the anthropic dialect's header. */
+const INJECTED = { credentials: POLICY, credential: ownCredential('x-api-key', 'sk-upstream') };
 
 /** What a client's SDK sends (Node lower-cases incoming names). */
 const CLIENT: IncomingHttpHeaders = {
@@ -74,13 +77,10 @@ test('a credential header spelled with underscores (x_api_key, merged by CGI ser
   assert.deepEqual(upstreamRequestHeaders(incoming, UPSTREAM), { ...CLIENT, x_other_header: 'kept' });
   const { 'x-api-key': _key, ...withoutKey } = CLIENT;
   assert.deepEqual(upstreamRequestHeaders({ ...withoutKey, x_api_key: 'sk-client' }, UPSTREAM), CLIENT, 'sent under its real name');
-  assert.deepEqual(
-    upstreamRequestHeaders({ ...CLIENT, x_api_key: 'sk-client' }, { credentials: policy('sk-upstream'), credential: null }),
-    {
-      ...withoutKey,
-      'x-api-key': 'sk-upstream',
-    },
-  );
+  assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, x_api_key: 'sk-client' }, INJECTED), {
+    ...withoutKey,
+    'x-api-key': 'sk-upstream',
+  });
 });
 
 test('without an injected key exactly the chosen client credential is sent, whatever else the client sent', () => {
@@ -97,7 +97,7 @@ test('without an injected key exactly the chosen client credential is sent, what
 });
 
 test('an injected upstream key replaces the client credentials: x-api-key is ours, authorization is dropped', () => {
-  const opts = { credentials: policy('sk-upstream'), credential: null };
+  const opts = INJECTED;
   const { 'x-api-key': _key, ...withoutKey } = CLIENT;
   assert.deepEqual(upstreamRequestHeaders({ ...CLIENT, authorization: 'Bearer client-token' }, opts), {
     ...withoutKey,
@@ -129,4 +129,19 @@ test('isHopByHop: exactly the RFC 9110 connection headers, by lower-case name', 
   for (const h of HOP_BY_HOP) assert.equal(isHopByHop(h), true, h);
   for (const h of ['content-length', 'content-type', 'host', 'x-api-key', 'authorization', 'set-cookie', 'Connection'])
     assert.equal(isHopByHop(h), false, h);
+});
+
+test('every dialect’s credential headers are stripped, whichever dialect the request speaks: only the one credential sent goes out', () => {
+  const { 'x-api-key': _key, ...withoutKey } = CLIENT;
+  const all = { ...CLIENT, authorization: 'Bearer sk-client', 'api-key': 'sk-azure', api_key: 'sk-azure-alias' };
+  assert.deepEqual(upstreamRequestHeaders(all, INJECTED), { ...withoutKey, 'x-api-key': 'sk-upstream' });
+  const bearer = { credentials: POLICY, credential: ownCredential('authorization', 'sk-upstream') };
+  assert.deepEqual(upstreamRequestHeaders(all, bearer), { ...withoutKey, authorization: 'Bearer sk-upstream' });
+  assert.deepEqual(upstreamRequestHeaders(all, { credentials: POLICY, credential: null }), withoutKey);
+});
+
+test('ownCredential: a bearer token in authorization, the bare key in any other header', () => {
+  assert.deepEqual(ownCredential('authorization', 'sk-1'), { header: 'authorization', value: 'Bearer sk-1' });
+  assert.deepEqual(ownCredential('x-api-key', 'sk-1'), { header: 'x-api-key', value: 'sk-1' });
+  assert.deepEqual(ownCredential('api-key', 'sk-1'), { header: 'api-key', value: 'sk-1' });
 });
