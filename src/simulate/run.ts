@@ -27,6 +27,7 @@ import type { SimRequest } from './requests.ts';
 import type { SimResult } from './types.ts';
 import { SimTally } from './tally.ts';
 import { ManualClock } from '../lib/manual-clock.ts';
+import { ExchangeRates } from '../core/currency.ts';
 
 export type { HourCounts, InstanceResult, Sample, SimResult, WindowStats } from './types.ts';
 
@@ -59,7 +60,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   const store = new MemoryBudgetStore();
   const meter = new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, recordsMaxLen: 1_000 });
   const budgets = config.budgets.map(delayAsReject);
-  const tally = new SimTally(budgets, from, to);
+  const tally = new SimTally(budgets, from, to, new ExchangeRates(config.exchange_rates));
   const wired = wireBudgets({
     budgets,
     forecast: () => config.forecast,

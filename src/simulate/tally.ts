@@ -7,7 +7,9 @@ import type { BudgetCatalog } from '../budget/catalog.ts';
 import type { GateEvents } from '../budget/gate.ts';
 import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState } from '../budget/types.ts';
 import type { ForecastEvents, ForecastService } from '../forecast/service.ts';
-import { picoToUsd } from '../core/money.ts';
+import { budgetCurrency } from '../budget/catalog.ts';
+import type { ExchangeRates } from '../core/currency.ts';
+import { picoToUnits, USD } from '../core/money.ts';
 import { hourStart } from '../core/time.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { HourCounts, InstanceResult, SimResult, WindowStats } from './types.ts';
@@ -31,9 +33,12 @@ export class SimTally {
   readonly totals: SimResult;
   readonly #tracks = new Map<string, Track>();
   readonly #budgets: readonly BudgetConfig[];
+  readonly #rates: ExchangeRates;
 
-  constructor(budgets: readonly BudgetConfig[], from: number, to: number) {
+  /** `rates`: how a request's cost (priced in USD) becomes demand in a budget's currency. */
+  constructor(budgets: readonly BudgetConfig[], from: number, to: number, rates: ExchangeRates) {
     this.#budgets = budgets;
+    this.#rates = rates;
     this.totals = { from, to, requests: 0, historyRequests: 0, admitted: 0, throttled: 0, refused: 0, unbudgeted: 0, instances: [] };
     for (const b of budgets) if (b.scope === 'global') this.#track(b, '*');
   }
@@ -66,8 +71,14 @@ export class SimTally {
   addDemand(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], actual: Amount, history: boolean): void {
     refs.forEach((ref, i) => {
       const b = budgets[i];
-      if (b && (!history || ref.window.end > this.totals.from))
-        this.#window(b, ref).demand += b.limit_usd !== null ? picoToUsd(actual.pico) : actual.tokens;
+      if (!b || (history && ref.window.end <= this.totals.from)) return;
+      const w = this.#window(b, ref);
+      if (w.demand === null) return; // unknown stays unknown
+      if (!spendBudget(b)) w.demand += actual.tokens;
+      else {
+        const pico = this.#rates.convert(actual.pico, USD, budgetCurrency(b));
+        w.demand = pico === null ? null : w.demand + picoToUnits(pico);
+      }
     });
   }
 
@@ -107,16 +118,16 @@ export class SimTally {
       const [now] = last ? [undefined] : await src.ledger.state([cur], t);
       if (last || !now) continue;
       this.#window(tr.b, cur).spent = value(tr.b, now); // every window in the run gets a row, even one with no requests
-      const f = tr.res.unit === 'usd' ? src.forecasts.get(tr.b.name, tr.res.instance) : undefined;
+      const f = tr.res.currency !== null ? src.forecasts.get(tr.b.name, tr.res.instance) : undefined;
       const live = f && f.ref.window.id === cur.window.id ? f.live : null;
-      const usd = (p: number | undefined) => (p === undefined ? null : picoToUsd(p));
+      const units = (p: number | undefined) => (p === undefined ? null : picoToUnits(p));
       tr.res.samples.push({
         t,
         windowId: cur.window.id,
         spent: value(tr.b, now),
-        p10: usd(live?.p10),
-        p50: usd(live?.p50),
-        p90: usd(live?.p90),
+        p10: units(live?.p10),
+        p50: units(live?.p50),
+        p90: units(live?.p90),
       });
     }
   }
@@ -138,8 +149,9 @@ export class SimTally {
     const key = `${b.name}|${instance}`;
     let t = this.#tracks.get(key);
     if (t === undefined) {
-      const unit = b.limit_usd !== null ? 'usd' : 'tokens';
-      const limit = b.limit_usd ?? b.limit_tokens ?? 0;
+      const currency = spendBudget(b) ? budgetCurrency(b) : null;
+      const unit = currency === null ? 'tokens' : currency.toLowerCase();
+      const limit = b.limit_usd ?? b.limit ?? b.limit_tokens ?? 0;
       const res: InstanceResult = {
         budget: b.name,
         instance,
@@ -147,6 +159,7 @@ export class SimTally {
         window: b.window,
         action: b.action,
         unit,
+        currency,
         limit,
         spikes: 0,
         windows: [],
@@ -188,7 +201,12 @@ export class SimTally {
   }
 }
 
-/** Spend in the budget's unit: USD, or tokens for token-only budgets. */
+/** A budget with a money limit (in USD or another currency), as opposed to a token-only one. */
+function spendBudget(b: BudgetConfig): boolean {
+  return b.limit_usd !== null || b.limit !== null;
+}
+
+/** Spend in the budget's unit: its currency, or tokens for token-only budgets. */
 function value(b: BudgetConfig, st: InstanceState): number {
-  return b.limit_usd !== null ? picoToUsd(st.spentPico) : st.spentTokens;
+  return spendBudget(b) ? picoToUnits(st.spentPico) : st.spentTokens;
 }
