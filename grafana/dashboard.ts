@@ -17,6 +17,10 @@ export const NOT_SHOWN: Array<{ pattern: RegExp; why: string }> = [
     pattern: /^claude_meter_(process|nodejs)_/,
     why: 'Node.js runtime metrics (CPU, memory, event loop, GC): any Node.js dashboard shows them',
   },
+  {
+    pattern: /^claude_meter_budget_(spent|reserved|limit|overshoot|projected)_usd$|^claude_meter_budget_settled_usd_total$/,
+    why: 'the USD-only budget families, kept for dashboards built on them: the panels show the same amounts of every budget with a currency label',
+  },
 ];
 
 const T = 'job=~"$job", instance=~"$instance"';
@@ -46,16 +50,23 @@ export function buildDashboard(): dashboard.Dashboard {
       }),
     )
     .withVariable(
-      queryVariable('budget', 'Budget', `label_values(claude_meter_budget_spent_usd{${T}}, budget)`, {
+      queryVariable('currency', 'Currency', `label_values(claude_meter_budget_spent{${T}}, currency)`, {
         allValue: '.*',
-        description: 'Budget names from the config',
+        description:
+          "The currencies budgets count in (ISO 4217; a limit_usd budget's is USD): budget amounts are in their budget's currency",
+      }),
+    )
+    .withVariable(
+      // No allValue: "All" is every budget listed, i.e. those in the chosen currencies, so panels without a currency label follow it too.
+      queryVariable('budget', 'Budget', `label_values(claude_meter_budget_spent{${T}, currency=~"$currency"}, budget)`, {
+        description: 'Budget names from the config, of the chosen currencies',
       }),
     )
     .withVariable(
       queryVariable(
         'budget_instance',
         'Budget instance',
-        `label_values(claude_meter_budget_spent_usd{${T}, budget=~"$budget"}, budget_instance)`,
+        `label_values(claude_meter_budget_spent{${T}, currency=~"$currency", budget=~"$budget"}, budget_instance)`,
         {
           allValue: '.*',
           description: "A budget's scope value: * for global, else the key id, tag or model (the budget metrics' budget_instance label)",

@@ -18,6 +18,7 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import * as heatmap from '@grafana/grafana-foundation-sdk/heatmap';
 import * as table from '@grafana/grafana-foundation-sdk/table';
+import { CURRENCY_SYMBOLS } from '../src/core/money.ts';
 
 /** Works provisioned (the default data source) and imported (the user picks one). */
 export const DS: common.DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
@@ -27,6 +28,24 @@ export const T = 'job=~"$job", instance=~"$instance"';
 export const M = `${T}, model=~"$model"`;
 export const B = `${T}, budget=~"$budget", budget_instance=~"$budget_instance"`;
 export const BY_B = 'budget, budget_instance';
+/** Budget amounts carry the budget's `currency` label: money queries match and keep it. */
+export const BC = `${B}, currency=~"$currency"`;
+export const BY_BC = 'budget, budget_instance, currency';
+
+/**
+ * A money series' legend starts with its currency code (`CNY * spent`); these overrides give
+ * each code Grafana's unit with the symbol the proxy prints (src/core/money.ts). A code without
+ * a symbol there shows the panel's plain unit, its code still in the legend.
+ */
+export const CURRENCY_CODES = Object.keys(CURRENCY_SYMBOLS);
+
+export function currencyUnits(): Array<[string, dashboard.DynamicConfigValue[]]> {
+  const builtIn: Record<string, string> = { USD: 'currencyUSD', EUR: 'currencyEUR', GBP: 'currencyGBP' };
+  return Object.entries(CURRENCY_SYMBOLS).map(([code, symbol]) => [
+    `/^${code} /`,
+    [{ id: 'unit', value: builtIn[code] ?? `currency:${symbol}` }],
+  ]);
+}
 
 export interface Query {
   expr: string;
@@ -142,7 +161,12 @@ export function ts(s: PanelSpec, style: SeriesStyle = {}): timeseries.PanelBuild
 
 export function statPanel(
   s: PanelSpec,
-  opts: { steps?: Array<[number | null, string]>; noValue?: string; mappings?: dashboard.ValueMapping[] } = {},
+  opts: {
+    steps?: Array<[number | null, string]>;
+    noValue?: string;
+    mappings?: dashboard.ValueMapping[];
+    byRegex?: Array<[string, dashboard.DynamicConfigValue[]]>;
+  } = {},
 ): stat.PanelBuilder {
   const p = common_(new stat.PanelBuilder(), s, 6, 8)
     .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
@@ -152,6 +176,7 @@ export function statPanel(
     .thresholds(opts.steps ? thresholds(opts.steps) : GREEN_ONLY);
   if (opts.noValue !== undefined) p.noValue(opts.noValue);
   if (opts.mappings) p.mappings(opts.mappings);
+  for (const [re, props] of opts.byRegex ?? []) p.overrideByRegexp(re, props);
   return p;
 }
 

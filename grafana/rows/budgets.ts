@@ -1,9 +1,10 @@
 /** Row "Budgets": where each budget instance stands in its window, and how the cap holds. */
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import { B, BY_B, DASHED, T, barGauge, color, heatmapPanel, statPanel, ts } from '../lib.ts';
+import { B, BC, BY_B, BY_BC, CURRENCY_CODES, DASHED, T, barGauge, color, currencyUnits, heatmapPanel, statPanel, ts } from '../lib.ts';
 
-const by = (m: string): string => `max by (${BY_B}) (${m}{${B}})`;
+/** A money metric per budget instance, its currency kept (proxies combined with max). */
+const by = (m: string): string => `max by (${BY_BC}) (${m}{${BC}})`;
 const bq = 'budget=~"$budget"';
 
 export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
@@ -12,43 +13,44 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
       {
         title: 'Burn-down: $budget',
         description:
-          'One panel per budget; per budget instance in its current window: the limit (claude_meter_budget_limit_usd), settled spend ' +
-          '(claude_meter_budget_spent_usd), spend plus what requests in flight have reserved (claude_meter_budget_reserved_usd), and the ' +
-          "forecaster's projected end-of-window spend p10 / p50 / p90 (claude_meter_budget_projected_usd; USD budgets with calendar windows). " +
+          "One panel per budget; per budget instance in its current window, in the budget's currency (the currency label, first in each " +
+          'legend): the limit (claude_meter_budget_limit), settled spend (claude_meter_budget_spent), spend plus what requests in flight have ' +
+          "reserved (claude_meter_budget_reserved), and the forecaster's projected end-of-window spend p10 / p50 / p90 " +
+          '(claude_meter_budget_projected; spend budgets with calendar windows). ' +
           'The p10-p90 band is shaded for global budgets (budget_instance *), drawn as dashed lines for per-key, per-tag and per-model instances. ' +
           'Every proxy reports what it last read from the shared store, so proxies are combined with max.',
-        unit: 'currencyUSD',
+        unit: 'short',
         w: 12,
         h: 9,
         queries: [
-          { expr: by('claude_meter_budget_limit_usd'), legend: '{{budget_instance}} limit' },
-          { expr: by('claude_meter_budget_spent_usd'), legend: '{{budget_instance}} spent' },
+          { expr: by('claude_meter_budget_limit'), legend: '{{currency}} {{budget_instance}} limit' },
+          { expr: by('claude_meter_budget_spent'), legend: '{{currency}} {{budget_instance}} spent' },
           {
-            expr: `${by('claude_meter_budget_spent_usd')} + ${by('claude_meter_budget_reserved_usd')}`,
-            legend: '{{budget_instance}} spent + reserved',
+            expr: `${by('claude_meter_budget_spent')} + ${by('claude_meter_budget_reserved')}`,
+            legend: '{{currency}} {{budget_instance}} spent + reserved',
           },
           ...['p10', 'p50', 'p90'].map((q) => ({
-            expr: `max by (${BY_B}) (claude_meter_budget_projected_usd{${B}, quantile="${q}"})`,
-            legend: `{{budget_instance}} projected ${q}`,
+            expr: `max by (${BY_BC}) (claude_meter_budget_projected{${BC}, quantile="${q}"})`,
+            legend: `{{currency}} {{budget_instance}} projected ${q}`,
           })),
         ],
       },
       {
         min: 0,
         byRegex: [
+          ...currencyUnits(),
           ['/ limit$/', [...DASHED, color('red')]],
           ['/ projected p(10|90)$/', [...DASHED, color('purple')]],
           ['/ projected p50$/', [{ id: 'custom.lineStyle', value: { fill: 'dot', dash: [2, 6] } }, color('purple')]],
         ],
-        byName: [
+        // A global instance's band, for each currency a legend can start with.
+        byName: CURRENCY_CODES.map((c): [string, dashboard.DynamicConfigValue[]] => [
+          `${c} * projected p90`,
           [
-            '* projected p90',
-            [
-              { id: 'custom.fillBelowTo', value: '* projected p10' },
-              { id: 'custom.fillOpacity', value: 15 },
-            ],
+            { id: 'custom.fillBelowTo', value: `${c} * projected p10` },
+            { id: 'custom.fillOpacity', value: 15 },
           ],
-        ],
+        ]),
       },
     )
       .repeat('budget')
@@ -58,12 +60,13 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
       {
         title: 'Share of the limit used',
         description:
-          'Settled spend over the USD limit of each budget instance in its current window: claude_meter_budget_spent_usd / claude_meter_budget_limit_usd. Orange from 80%, red from 95% (the alert thresholds).',
+          "Settled spend over the limit of each budget instance in its current window, both in the budget's currency: " +
+          'claude_meter_budget_spent / claude_meter_budget_limit. Orange from 80%, red from 95% (the alert thresholds).',
         unit: 'percentunit',
         w: 6,
         queries: [
           {
-            expr: `${by('claude_meter_budget_spent_usd')} / (${by('claude_meter_budget_limit_usd')} > 0)`,
+            expr: `${by('claude_meter_budget_spent')} / (${by('claude_meter_budget_limit')} > 0)`,
             legend: '{{budget}} {{budget_instance}}',
           },
         ],
@@ -99,14 +102,15 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
       {
         title: 'Burn factor',
         description:
-          'Spend rate over the even pace: rate(claude_meter_budget_settled_usd_total) / (claude_meter_budget_limit_usd / claude_meter_budget_window_seconds). ' +
+          "Spend rate over the even pace, both in the budget's currency: rate(claude_meter_budget_settled_total) / " +
+          '(claude_meter_budget_limit / claude_meter_budget_window_seconds). ' +
           '1 spends the limit exactly by the window end; the dashed lines at 6 and 14.4 are the slow and fast burn alert factors.',
         unit: 'suffix:×',
         queries: [
           {
             expr:
-              `sum by (${BY_B}) (rate(claude_meter_budget_settled_usd_total{${B}}[$__rate_interval])) / on (${BY_B}) ` +
-              `(max by (${BY_B}) (claude_meter_budget_limit_usd{${B}} > 0) / max by (${BY_B}) (claude_meter_budget_window_seconds{${B}} > 0))`,
+              `sum by (${BY_BC}) (rate(claude_meter_budget_settled_total{${BC}}[$__rate_interval])) / on (${BY_BC}) ` +
+              `(max by (${BY_BC}) (claude_meter_budget_limit{${BC}} > 0) / on (${BY_B}) group_left max by (${BY_B}) (claude_meter_budget_window_seconds{${B}} > 0))`,
             legend: '{{budget}} {{budget_instance}}',
           },
         ],
@@ -162,17 +166,18 @@ export function budgetsRow(): Array<cog.Builder<dashboard.Panel>> {
       {
         title: 'Overshoot',
         description:
-          'How far settled spend went past the limit (claude_meter_budget_overshoot_usd); 0 in a healthy system. Only a request that cost more than its ' +
-          'reservation can overshoot, bounded by the in-flight underestimates (see the reservation ratio).',
-        unit: 'currencyUSD',
+          "How far settled spend went past the limit, in the budget's currency (claude_meter_budget_overshoot); 0 in a healthy system. " +
+          'Only a request that cost more than its reservation can overshoot, bounded by the in-flight underestimates (see the reservation ratio).',
+        unit: 'short',
         w: 4,
-        queries: [{ expr: by('claude_meter_budget_overshoot_usd'), legend: '{{budget}} {{budget_instance}}' }],
+        queries: [{ expr: by('claude_meter_budget_overshoot'), legend: '{{currency}} {{budget}} {{budget_instance}}' }],
       },
       {
         steps: [
           [null, 'green'],
           [1e-6, 'red'],
         ],
+        byRegex: currencyUnits(),
       },
     ),
     ts({

@@ -3,6 +3,7 @@
  * anything Slack-compatible) shows a readable message without a custom template.
  * Pure: no I/O, no clock.
  */
+import { currencySymbol, USD } from '../core/money.ts';
 import type { AlertEvent, BudgetThresholdAlert, SpendSpikeAlert } from './types.ts';
 
 export type AlertPayload = AlertEvent & { text: string };
@@ -21,19 +22,20 @@ function thresholdText(e: BudgetThresholdAlert): string {
   const pct = `${fmtNumber(e.threshold * 100, 1)}%`;
   // With both limits set we cannot know which one crossed: report the fuller one, since
   // "80% of $50: spent $10" would read as a contradiction.
-  const usdRatio = e.limit_usd !== null && e.limit_usd > 0 ? e.spent_usd / e.limit_usd : -1;
+  const moneyRatio = e.limit !== null && e.limit > 0 ? e.spent / e.limit : -1;
   const tokRatio = e.limit_tokens !== null && e.limit_tokens > 0 ? e.spent_tokens / e.limit_tokens : -1;
-  if (e.limit_tokens !== null && tokRatio > usdRatio) {
+  if (e.limit_tokens !== null && tokRatio > moneyRatio) {
     return `${head} reached ${pct} of ${fmtTokens(e.limit_tokens)}: spent ${fmtTokens(e.spent_tokens)}`;
   }
-  if (e.limit_usd !== null) return `${head} reached ${pct} of ${fmtUsd(e.limit_usd)}: spent ${fmtUsd(e.spent_usd)}`;
-  return `${head} reached ${pct}: spent ${fmtUsd(e.spent_usd)}`;
+  const money = (n: number) => fmtMoney(n, e.currency);
+  if (e.limit !== null) return `${head} reached ${pct} of ${money(e.limit)}: spent ${money(e.spent)}`;
+  return `${head} reached ${pct}: spent ${money(e.spent)}`;
 }
 
 function spikeText(e: SpendSpikeAlert): string {
   let s =
     `:rotating_light: claude-meter: spend spike on budget '${field(e.budget)}': ` +
-    `${fmtUsd(e.rate_usd_per_hour)}/h vs expected ${fmtUsd(e.expected_usd_per_hour)}/h ` +
+    `${fmtMoney(e.rate_per_hour, e.currency)}/h vs expected ${fmtMoney(e.expected_per_hour, e.currency)}/h ` +
     `(${fmtNumber(e.multiple, 1)}×)`;
   if (e.instance !== '*') s += `, instance ${field(e.instance)}`;
   // The key id is only a hash prefix, but a chat channel needs no more than a hint; the
@@ -43,12 +45,21 @@ function spikeText(e: SpendSpikeAlert): string {
   return s;
 }
 
-/** USD with 2 decimals; 4 for non-zero amounts under a cent so tiny budgets don't read as $0.00. */
-export function fmtUsd(n: number): string {
-  if (!Number.isFinite(n)) return `$${n}`;
+/**
+ * An amount of `currency` with its symbol (`$`, `¥`, `CHF `), grouped, 2 decimals; 4 for
+ * non-zero amounts under a hundredth so tiny budgets don't read as $0.00.
+ */
+export function fmtMoney(n: number, currency: string): string {
+  const symbol = currencySymbol(currency);
+  if (!Number.isFinite(n)) return `${symbol}${n}`;
   const digits = n !== 0 && Math.abs(n) < 0.01 ? 4 : 2;
   const abs = new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(Math.abs(n));
-  return n < 0 ? `-$${abs}` : `$${abs}`;
+  return n < 0 ? `-${symbol}${abs}` : `${symbol}${abs}`;
+}
+
+/** fmtMoney in USD. */
+export function fmtUsd(n: number): string {
+  return fmtMoney(n, USD);
 }
 
 function fmtTokens(n: number): string {

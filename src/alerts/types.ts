@@ -12,7 +12,13 @@ export interface BudgetThresholdAlert {
   window: { id: string; start: string; end: string };
   /** The crossed fraction of the limit, e.g. 0.8. */
   threshold: number;
-  spent_usd: number;
+  /** ISO 4217 code of `spent` and `limit`: the budget's currency (USD for `limit_usd` and token-only budgets). */
+  currency: string;
+  spent: number;
+  /** null: the budget has no money limit. */
+  limit: number | null;
+  /** `spent` and `limit` again when `currency` is USD; null for a budget in another currency. */
+  spent_usd: number | null;
   limit_usd: number | null;
   spent_tokens: number;
   limit_tokens: number | null;
@@ -24,8 +30,13 @@ export interface SpendSpikeAlert {
   kind: 'spend_spike';
   budget: string;
   instance: string;
-  rate_usd_per_hour: number;
-  expected_usd_per_hour: number;
+  /** ISO 4217 code of the rates: the budget's currency. */
+  currency: string;
+  rate_per_hour: number;
+  expected_per_hour: number;
+  /** The rates again when `currency` is USD; null for a budget in another currency. */
+  rate_usd_per_hour: number | null;
+  expected_usd_per_hour: number | null;
   /** rate / expected. */
   multiple: number;
   /** The key and/or tag contributing most to the spike, when known. */

@@ -1,10 +1,13 @@
-import { formatUsd, picoToUsd } from '../core/money.ts';
+import { formatMoney, picoToUnits, USD } from '../core/money.ts';
 import { HOUR_MS } from '../core/time.ts';
+import { budgetCurrency } from './catalog.ts';
 import type { BudgetConfig, InstanceRef, InstanceState } from './types.ts';
 
 /**
  * Pure decisions about what a client is told: the 429 message, retry-after, whether
  * retrying can help, and the x-meter-budget-* headers. No I/O, no clock reads.
+ * Every pico amount of a budget (its ref's limit, its state, a request's amount) is in the
+ * budget's currency (budgetCurrency), and is shown with that currency's symbol.
  */
 
 /** Above this, a retry "within a few minutes" cannot help: tell SDKs not to retry (x-should-retry: false). */
@@ -53,8 +56,9 @@ export function refusal(
   now: number,
   wait: InFlightWait | null = null,
 ): Refusal {
-  const usdBlocked = ref.limitPico !== null && st.spentPico + st.reservedPico + amount.pico > ref.limitPico;
-  const overWithoutInflight = usdBlocked
+  const money = (pico: number) => formatMoney(pico, budgetCurrency(budget));
+  const moneyBlocked = ref.limitPico !== null && st.spentPico + st.reservedPico + amount.pico > ref.limitPico;
+  const overWithoutInflight = moneyBlocked
     ? ref.limitPico !== null && st.spentPico + amount.pico > ref.limitPico
     : ref.limitTokens !== null && st.spentTokens + amount.tokens > ref.limitTokens;
   const resetAt = ref.window.rollingMs === null ? ref.window.end : now + ref.window.segmentMs;
@@ -64,15 +68,15 @@ export function refusal(
   let cause: RefusalCause;
   if (overWithoutInflight) {
     retryAfterS = Math.max(1, Math.ceil((resetAt - now) / 1000));
-    const exhausted = usdBlocked ? st.spentPico >= (ref.limitPico ?? 0) : st.spentTokens >= (ref.limitTokens ?? 0);
-    const used = usdBlocked
-      ? `spent ${formatUsd(st.spentPico)} of ${formatUsd(ref.limitPico ?? 0)}`
+    const exhausted = moneyBlocked ? st.spentPico >= (ref.limitPico ?? 0) : st.spentTokens >= (ref.limitTokens ?? 0);
+    const used = moneyBlocked
+      ? `spent ${money(st.spentPico)} of ${money(ref.limitPico ?? 0)}`
       : `used ${st.spentTokens.toLocaleString('en-US')} of ${(ref.limitTokens ?? 0).toLocaleString('en-US')} tokens`;
     // Not yet at 100% but this request's expected cost does not fit: say so, with what it needs.
     const need = exhausted
       ? ''
-      : usdBlocked
-        ? ` (this request needs about ${formatUsd(amount.pico)})`
+      : moneyBlocked
+        ? ` (this request needs about ${money(amount.pico)})`
         : ` (this request needs about ${amount.tokens} tokens)`;
     const state = exhausted ? 'exhausted' : 'nearly exhausted';
     cause = exhausted ? 'exhausted' : 'nearly_exhausted';
@@ -83,10 +87,10 @@ export function refusal(
   } else {
     retryAfterS = INFLIGHT_RETRY_S;
     cause = 'in_flight';
-    const inflight = usdBlocked
-      ? `spent ${formatUsd(st.spentPico)} + ${formatUsd(st.reservedPico)} in flight of ${formatUsd(ref.limitPico ?? 0)}`
+    const inflight = moneyBlocked
+      ? `spent ${money(st.spentPico)} + ${money(st.reservedPico)} in flight of ${money(ref.limitPico ?? 0)}`
       : `used ${st.spentTokens} + ${st.reservedTokens} in flight of ${ref.limitTokens ?? 0} tokens`;
-    const need = usdBlocked ? `about ${formatUsd(amount.pico)}` : `about ${amount.tokens} tokens`;
+    const need = moneyBlocked ? `about ${money(amount.pico)}` : `about ${amount.tokens} tokens`;
     message = `${describe(budget, ref)} has no headroom: ${inflight}; this request (${need}) would fit without the reservations in flight${waited(wait)}; retry when in-flight requests finish`;
   }
   return {
@@ -123,13 +127,39 @@ export function queuedRefusal(budget: BudgetConfig, ref: InstanceRef, wait: InFl
   };
 }
 
+/**
+ * Amounts as headers: `x-meter-budget-<name>` in the budget's currency, named by
+ * `x-meter-budget-currency`; for a USD budget also its `-usd` spelling (the same
+ * value, the header clients read before budgets had a currency). A budget in another currency
+ * has no `-usd` header: its amounts are not dollars.
+ */
+function moneyHeaders(
+  budget: BudgetConfig,
+  amounts: ReadonlyArray<[name: string, usdName: string, value: string]>,
+): Record<string, string> {
+  const currency = budgetCurrency(budget);
+  const h: Record<string, string> = { 'x-meter-budget-currency': currency };
+  for (const [name, usdName, value] of amounts) {
+    h[`x-meter-budget-${name}`] = value;
+    if (currency === USD) h[`x-meter-budget-${usdName}`] = value;
+  }
+  return h;
+}
+
 /** x-meter-budget-* for one budget instance: what is left, and when it resets. */
 export function budgetHeaders(budget: BudgetConfig, ref: InstanceRef, st: InstanceState, resetAt: number | null): Record<string, string> {
   const h: Record<string, string> = { 'x-meter-budget-name': budget.name, 'x-meter-budget-window': ref.window.id };
   if (budget.scope !== 'global') h['x-meter-budget-instance'] = ref.instance;
   if (ref.limitPico !== null) {
-    h['x-meter-budget-limit-usd'] = picoToUsd(ref.limitPico).toFixed(6);
-    h['x-meter-budget-remaining-usd'] = picoToUsd(Math.max(0, ref.limitPico - st.spentPico - st.reservedPico)).toFixed(6);
+    const limit = picoToUnits(ref.limitPico).toFixed(6);
+    const remaining = picoToUnits(Math.max(0, ref.limitPico - st.spentPico - st.reservedPico)).toFixed(6);
+    Object.assign(
+      h,
+      moneyHeaders(budget, [
+        ['limit', 'limit-usd', limit],
+        ['remaining', 'remaining-usd', remaining],
+      ]),
+    );
   }
   if (ref.limitTokens !== null) {
     h['x-meter-budget-limit-tokens'] = String(ref.limitTokens);
@@ -139,7 +169,7 @@ export function budgetHeaders(budget: BudgetConfig, ref: InstanceRef, st: Instan
   return h;
 }
 
-/** Fraction of the limit still free (the smaller of USD and tokens); 1 when unlimited. */
+/** Fraction of the limit still free (the smaller of money and tokens); 1 when unlimited. */
 export function headroom(ref: InstanceRef, st: InstanceState): number {
   let f = 1;
   if (ref.limitPico !== null && ref.limitPico > 0) f = Math.min(f, (ref.limitPico - st.spentPico - st.reservedPico) / ref.limitPico);
@@ -200,18 +230,19 @@ export function pacedRefusal(budget: BudgetConfig, ref: InstanceRef, ratePerMs: 
   const retryAfterS = Number.isFinite(waitMs)
     ? Math.max(1, Math.ceil(waitMs / 1000))
     : Math.max(1, Math.ceil((ref.window.end - now) / 1000));
-  const perHour = formatUsd(ratePerMs * HOUR_MS);
+  const currency = budgetCurrency(budget);
+  const perHour = formatMoney(ratePerMs * HOUR_MS, currency);
   return {
     kind: 'paced',
     cause: 'paced',
     status: 429,
-    message: `${describe(budget, ref)} is paced: spend is projected past ${formatUsd(ref.limitPico ?? 0)} before ${new Date(ref.window.end).toISOString()}, so it is admitted at ${perHour}/h; retry in ${retryAfterS}s`,
+    message: `${describe(budget, ref)} is paced: spend is projected past ${formatMoney(ref.limitPico ?? 0, currency)} before ${new Date(ref.window.end).toISOString()}, so it is admitted at ${perHour}/h; retry in ${retryAfterS}s`,
     retryAfterS,
     shouldRetry: retryAfterS <= MAX_USEFUL_RETRY_S,
     headers: {
       'x-meter-budget-name': budget.name,
       'x-meter-budget-window': ref.window.id,
-      'x-meter-budget-paced-usd-per-hour': picoToUsd(ratePerMs * HOUR_MS).toFixed(6),
+      ...moneyHeaders(budget, [['paced-per-hour', 'paced-usd-per-hour', picoToUnits(ratePerMs * HOUR_MS).toFixed(6)]]),
       'x-meter-budget-refusal': 'paced',
     },
   };

@@ -8,6 +8,7 @@ import { redisConfigured } from '../compose/stores.ts';
 import { openStores, type OpenedStores } from '../compose/open-stores.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
+import { currencySymbol } from '../core/money.ts';
 import { forecastReport } from '../report/forecasts.ts';
 import { CONFIG_FILE, runCommand, type CommandSpec, type Env, type Io } from './args.ts';
 
@@ -48,25 +49,29 @@ async function print(forecasts: OpenedStores['forecasts'], json: boolean, io: Io
     return 0;
   }
   if (rows.length === 0) {
-    io.stdout.write('no USD budgets with calendar windows to forecast (rolling and token-only budgets have no end-of-window projection)\n');
+    io.stdout.write(
+      'no spend budgets with calendar windows to forecast (rolling and token-only budgets have no end-of-window projection)\n',
+    );
     return 0;
   }
   const table = [['budget', 'instance', 'window', 'limit', 'spent', 'p10', 'p50', 'p90', 'exhaustion', 'pacing', 'method']];
   for (const r of rows) {
-    const p = r['projected_usd'] as { p10: number; p50: number; p90: number };
+    const p = r['projected'] as { p10: number; p50: number; p90: number };
     const w = r['window'] as { id: string };
-    const money = (v: unknown) => (typeof v === 'number' ? `$${v.toFixed(2)}` : '—');
+    // Each row's amounts are in its budget's currency.
+    const symbol = currencySymbol(String(r['currency']));
+    const money = (v: unknown) => (typeof v === 'number' ? `${symbol}${v.toFixed(2)}` : '—');
     table.push([
       String(r['budget']),
       String(r['instance']),
       w.id,
-      money(r['limit_usd']),
-      money(r['spent_usd']),
+      money(r['limit']),
+      money(r['spent']),
       money(p.p10),
       money(p.p50),
       money(p.p90),
       r['exhaustion_at'] === null ? '—' : String(r['exhaustion_at']),
-      r['pacing_usd_per_hour'] === null ? '—' : `${money(r['pacing_usd_per_hour'])}/h`,
+      r['pacing_per_hour'] === null ? '—' : `${money(r['pacing_per_hour'])}/h`,
       `${String(r['method'])}${r['cold_start'] ? ' (cold start)' : ''}`,
     ]);
   }

@@ -19,7 +19,7 @@ import { cacheSavingsPico } from '../pricing/savings.ts';
 import { parseWindow, validTimezone, windowAt } from '../budget/windows.ts';
 import { budgetsReport } from '../report/budgets.ts';
 import { forecastReport } from '../report/forecasts.ts';
-import { formatMoney, picoToUsd, USD } from '../core/money.ts';
+import { currencySymbol, formatMoney, picoToUsd, USD } from '../core/money.ts';
 import { emptyTotals, type Dimension, type Totals, type UsageRow } from '../store/types.ts';
 import { addTotals, dimensionName, parseDimension, rankByCost, sumByValue, totalsJson } from '../report/usage.ts';
 import { CONFIG_FILE, runCommand, UsageError, type CommandSpec, type Env, type Io } from './args.ts';
@@ -105,15 +105,16 @@ export async function buildReport(
   });
   await stores.forecasts.update(o.now);
   const forecasts = new Map(
-    (forecastReport(stores.forecasts, o.now) as Array<{ budget: string; instance: string; projected_usd: { p50: number } }>).map((f) => [
+    (forecastReport(stores.forecasts, o.now) as Array<{ budget: string; instance: string; projected: { p50: number } }>).map((f) => [
       `${f.budget}|${f.instance}`,
-      f.projected_usd.p50,
+      f.projected.p50,
     ]),
   );
-  const budgets = (await budgetsReport({ catalog: stores.catalog, ledger: stores.budgets }, o.now)).map((b) => ({
-    ...b,
-    projected_p50_usd: forecasts.get(`${b.budget}|${b.instance}`) ?? null,
-  }));
+  // The projection is in the budget's currency, like the row's other amounts; `_usd` only for a USD budget.
+  const budgets = (await budgetsReport({ catalog: stores.catalog, ledger: stores.budgets }, o.now)).map((b) => {
+    const p50 = forecasts.get(`${b.budget}|${b.instance}`) ?? null;
+    return { ...b, projected_p50: p50, projected_p50_usd: b.currency === USD ? p50 : null };
+  });
   return {
     window: { unit: o.window, timezone: o.timezone, id: w.id, start: new Date(w.start).toISOString(), end: new Date(w.end).toISOString() },
     at: new Date(o.now).toISOString(),
@@ -150,7 +151,10 @@ function savingsByModel(
 }
 
 const int = (n: number) => n.toLocaleString('en-US');
-const usd = (v: unknown) => (typeof v === 'number' ? `$${v.toFixed(Math.abs(v) < 1 && v !== 0 ? 4 : 2)}` : '—');
+/** An amount of `currency` (usage cost is USD; a budget's amounts are in its own currency). */
+const amount = (v: unknown, currency: string) =>
+  typeof v === 'number' ? `${currencySymbol(currency)}${v.toFixed(Math.abs(v) < 1 && v !== 0 ? 4 : 2)}` : '—';
+const usd = (v: unknown) => amount(v, USD);
 // No row rules and no colours: readable in a terminal, a pipe and a CI log alike.
 const PLAIN = { style: { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } };
 
@@ -215,14 +219,15 @@ export function renderReport(r: Record<string, unknown>): string {
   });
   for (const b of budgets) {
     const tokens = b['limit_tokens'] === null ? '—' : `${int(Number(b['spent_tokens']))} / ${int(Number(b['limit_tokens']))}`;
+    const money = (v: unknown) => amount(v, String(b['currency']));
     bt.push([
       String(b['budget']),
       String(b['instance']),
       (b['window'] as { id: string }).id,
-      usd(b['limit_usd']),
-      usd(b['spent_usd']),
-      usd(b['reserved_usd']),
-      usd(b['projected_p50_usd']),
+      money(b['limit']),
+      money(b['spent']),
+      money(b['reserved']),
+      money(b['projected_p50']),
       tokens,
       String(b['status']),
     ]);

@@ -12,6 +12,7 @@ import { ConfigError } from '../config/errors.ts';
 import { buildPricer } from '../pricing/build.ts';
 import { PricingError } from '../pricing/errors.ts';
 import { emptyUsage } from '../core/usage.ts';
+import { currencySymbol } from '../core/money.ts';
 import { DAY_MS, MINUTE_MS } from '../core/time.ts';
 import { SeriesInputError } from '../forecast/eval/csv.ts';
 import { DEFAULT_TOKENS, planRequests, type Plan } from '../simulate/requests.ts';
@@ -180,8 +181,13 @@ function report(res: SimResult, plan: Plan, o: { series: string; model: string |
 }
 
 function instanceTable(inst: InstanceResult, day0: number): string[] {
-  const fmt = (v: number) =>
-    inst.unit === 'usd' ? `$${v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}` : n(Math.round(v));
+  const currency = inst.currency;
+  const fmt = (v: number | null) =>
+    v === null
+      ? '—'
+      : currency === null
+        ? n(Math.round(v))
+        : `${currencySymbol(currency)}${v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
   const who = inst.instance === '*' ? inst.scope : `${inst.scope} '${inst.instance}'`;
   const notes = [
     inst.action === 'shadow' ? 'shadow: "refused" = would have been' : '',

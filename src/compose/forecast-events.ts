@@ -1,11 +1,27 @@
-import { picoToUsd } from '../core/money.ts';
+import { picoToUnits, USD } from '../core/money.ts';
+import { budgetCurrency } from '../budget/catalog.ts';
 import type { MeterMetrics } from '../metrics/registry.ts';
 import { instanceKey, OTHER } from '../metrics/labels.ts';
 import type { AlertEvent } from '../alerts/types.ts';
 import { offenderJson, type ForecastEvents } from '../forecast/service.ts';
+import { exportedIn } from './budget-events.ts';
 
 /** Rolling window of scored projections per budget behind claude_meter_forecast_error. */
 const ERROR_WINDOWS = 10;
+const QUANTILES = ['p10', 'p50', 'p90'] as const;
+
+/** A spike alert's rates in the budget's currency, and as `_usd` fields only when that is USD. */
+function spikeRates(currency: string, ratePico: number, expectedPico: number) {
+  const [rate, expected] = [picoToUnits(ratePico), picoToUnits(expectedPico)];
+  const usd = currency === USD;
+  return {
+    currency,
+    rate_per_hour: rate,
+    expected_per_hour: expected,
+    rate_usd_per_hour: usd ? rate : null,
+    expected_usd_per_hour: usd ? expected : null,
+  };
+}
 
 /** Forecast service events → metrics and spike alerts. */
 export function forecastEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => void): ForecastEvents {
@@ -14,9 +30,14 @@ export function forecastEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => 
     onForecast(f) {
       if (metrics.labels.budgetInstance.value(instanceKey(f.budget.name, f.ref.instance)) === OTHER) return;
       const labels = { budget: f.budget.name, budget_instance: f.ref.instance };
-      metrics.projected.set({ ...labels, quantile: 'p10' }, picoToUsd(f.live.p10));
-      metrics.projected.set({ ...labels, quantile: 'p50' }, picoToUsd(f.live.p50));
-      metrics.projected.set({ ...labels, quantile: 'p90' }, picoToUsd(f.live.p90));
+      const currency = budgetCurrency(f.budget);
+      exportedIn(metrics, f.ref, currency);
+      for (const quantile of QUANTILES) {
+        const value = picoToUnits(f.live[quantile]);
+        metrics.projectedAmount.set({ ...labels, quantile, currency }, value);
+        // The `_usd` family: USD budgets only.
+        if (currency === USD) metrics.projected.set({ ...labels, quantile }, value);
+      }
       if (f.live.exhaustionAt === null) metrics.exhaustion.remove(labels);
       else metrics.exhaustion.set(labels, Math.max(0, (f.live.exhaustionAt - f.updatedAt) / 1000));
     },
@@ -33,8 +54,7 @@ export function forecastEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => 
         kind: 'spend_spike',
         budget: e.budget.name,
         instance: e.instance,
-        rate_usd_per_hour: picoToUsd(e.ratePerHourPico),
-        expected_usd_per_hour: picoToUsd(e.expectedPerHourPico),
+        ...spikeRates(budgetCurrency(e.budget), e.ratePerHourPico, e.expectedPerHourPico),
         multiple: e.expectedPerHourPico > 0 ? e.ratePerHourPico / e.expectedPerHourPico : Number.POSITIVE_INFINITY,
         offender: offenderJson(e.offender),
         at: new Date(e.at).toISOString(),

@@ -42,17 +42,32 @@ export interface Money {
 export const CURRENCY_CODE = /^[A-Z]{3}$/;
 export const USD = 'USD';
 
-/** Symbols for the currencies teams commonly pay in; any other code prints as `CODE `. */
-const SYMBOLS: Readonly<Record<string, string>> = { USD: '$', CNY: '¥', EUR: '€', GBP: '£', JPY: 'JP¥', HKD: 'HK$' };
+/**
+ * Symbols for the currencies teams commonly pay in; any other code prints as `CODE `. The
+ * status page (src/http/status/chart.js) and the Grafana units (grafana/lib.ts) use the same.
+ */
+export const CURRENCY_SYMBOLS: Readonly<Record<string, string>> = { USD: '$', CNY: '¥', EUR: '€', GBP: '£', JPY: 'JP¥', HKD: 'HK$' };
+
+/** What an amount in `currency` prints after: `$`, `¥`, or `CHF ` for a code without a symbol here. */
+export function currencySymbol(currency: string): string {
+  return CURRENCY_SYMBOLS[currency] ?? `${currency} `;
+}
 
 /** Like formatUsd, for any currency: `¥12.34`, `$0.0042`, `CHF 3.20`. */
 export function formatMoney(pico: number, currency: string): string {
   const v = pico / PICO_PER_USD;
-  const symbol = SYMBOLS[currency] ?? `${currency} `;
-  return `${symbol}${v.toFixed(Math.abs(v) < 1 ? 4 : 2)}`;
+  return `${currencySymbol(currency)}${v.toFixed(Math.abs(v) < 1 ? 4 : 2)}`;
 }
 
-/** Pico-units of any currency as the nearest double in units of it (picoToUsd: one scale for every currency). */
+/**
+ * Pico-units as the nearest double in whole units of their currency (yuan, euros, dollars):
+ * picoToUsd for an amount that need not be USD. The JSON answers' currency-neutral fields use it.
+ */
 export function picoToUnits(pico: number | bigint): number {
   return picoToUsd(pico);
+}
+
+/** picoToUsdMicro for any currency: rounded to a millionth of a unit. */
+export function picoToUnitsMicro(pico: number): number {
+  return picoToUsdMicro(pico);
 }

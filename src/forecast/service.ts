@@ -3,11 +3,11 @@ import type { Logger } from '../lib/logger.ts';
 import { OutageLog } from '../lib/outage-log.ts';
 import type { Config } from '../config/types.ts';
 import type { BudgetConfig, BudgetLedger, ForecastStore, InstanceRef } from '../budget/types.ts';
-import type { BudgetCatalog } from '../budget/catalog.ts';
+import { budgetCurrency, type BudgetCatalog } from '../budget/catalog.ts';
 import type { PacingSource } from '../budget/pacing/pacer.ts';
 import { zoneOffsetMs } from '../budget/windows.ts';
 import type { MeterStore } from '../store/types.ts';
-import { picoToUsd } from '../core/money.ts';
+import { picoToUnits, USD } from '../core/money.ts';
 import { DAY_MS, HOUR_MS, hourStart, MINUTE_MS } from '../core/time.ts';
 import { fitForecaster } from './model.ts';
 import { makeSeries } from './series.ts';
@@ -21,7 +21,7 @@ export interface InstanceForecast {
   reservedPico: number;
   path: ForecastPath;
   live: LiveProjection;
-  /** pico-USD per ms for throttle budgets while the projection exceeds the limit; null otherwise. */
+  /** Pico-units of the budget's currency per ms for throttle budgets while the projection exceeds the limit; null otherwise. */
   pacedRate: number | null;
   updatedAt: number;
 }
@@ -44,6 +44,13 @@ export interface ForecastEvents {
   onForecast?(f: InstanceForecast): void;
   onSpike?(e: SpikeEvent): void;
   onWindowClosed?(budget: BudgetConfig, instance: string, apePercent: number): void;
+}
+
+/** A spike's rates for its log line, in the budget's currency; the `_usd` names only when that is USD. */
+function spikeAmounts(currency: string, rate: number, expected: number): Record<string, string | number> {
+  const [r, e] = [picoToUnits(rate), picoToUnits(expected)];
+  const usd = currency === USD ? { rate_usd_per_hour: r, expected_usd_per_hour: e } : {};
+  return { currency, rate_per_hour: r, expected_per_hour: e, ...usd };
 }
 
 /** Spikes are judged against at least this share of the limit per hour, so a near-zero forecast does not alarm on pennies. */
@@ -159,7 +166,7 @@ export class ForecastService implements PacingSource {
   async #pass(now: number): Promise<void> {
     let failed = false;
     for (const b of this.#catalog.budgets) {
-      if (b.limit_usd === null) continue; // forecasts are of spend; token-only budgets have none
+      if (b.limit_usd === null && b.limit === null) continue; // forecasts are of spend; token-only budgets have none
       const template = this.#catalog.instanceRef(b, '*', now);
       if (template.window.rollingMs !== null) continue; // a rolling window has no end to project to
       try {
@@ -264,8 +271,7 @@ export class ForecastService implements PacingSource {
       {
         budget: b.name,
         instance: ref.instance,
-        rate_usd_per_hour: picoToUsd(rate),
-        expected_usd_per_hour: picoToUsd(expected),
+        ...spikeAmounts(budgetCurrency(b), rate, expected),
         offender: offenderJson(offender),
       },
       'spend spike',

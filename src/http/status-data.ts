@@ -2,7 +2,8 @@
  * The JSON routes the status page reads besides budgets, forecast, usage and health:
  *   /_meter/top     spend and requests by model, key id and tag over a range (today by default)
  *   /_meter/recent  the latest refused requests (429 by default) with the reason
- *   /_meter/chart   cumulative spend over a budget instance's window, its limit and forecast band
+ *   /_meter/chart   cumulative spend over a budget instance's window, its limit and forecast band,
+ *                   in the budget's currency (all traffic: USD, the metering store's)
  * Keys appear only as key ids (the hash), as everywhere else.
  */
 import type { BudgetGate } from '../budget/gate.ts';
@@ -10,7 +11,8 @@ import type { ForecastStore } from '../budget/types.ts';
 import type { BudgetConfig, InstanceRef } from '../budget/types.ts';
 import type { ForecastService } from '../forecast/service.ts';
 import { pathAt } from '../forecast/path.ts';
-import { picoToUsd } from '../core/money.ts';
+import { picoToUnits, USD } from '../core/money.ts';
+import { budgetCurrency } from '../budget/catalog.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Dimension, MeterStore, RequestRecord, UsageRow } from '../store/types.ts';
 import { rankByCost, sumByValue, sumRows, totalsJson } from '../report/usage.ts';
@@ -204,7 +206,7 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
     }
     return per;
   };
-  const json = (points: Array<[number, bigint]>) => points.map(([t, p]) => [new Date(t).toISOString(), picoToUsd(p)]);
+  const json = (points: Array<[number, bigint]>) => points.map(([t, p]) => [new Date(t).toISOString(), picoToUnits(p)]);
   if (name === '') {
     const start = parseTime(url.searchParams.get('from'), Math.floor(now / DAY) * DAY);
     if (Number.isNaN(start) || start > now || now - start > 31 * DAY)
@@ -218,6 +220,8 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
         instance: null,
         window,
         now: new Date(now).toISOString(),
+        currency: USD,
+        limit: null,
         limit_usd: null,
         source: 'meter_store',
         spent: json(spent),
@@ -230,7 +234,9 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
   const instance = url.searchParams.get('instance') || '*';
   const ref = deps.gate.catalog.instanceRef(b, instance, now);
   const start = ref.window.start;
-  const series = meterSeries(b, instance);
+  const currency = budgetCurrency(b);
+  // The meter store sums cost in USD: a budget in another currency draws from its own history.
+  const series = currency === USD ? meterSeries(b, instance) : null;
   // Budget history also holds refused demand (the forecaster's input), so the meter store is preferred.
   const perHour =
     series !== null
@@ -242,7 +248,7 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
   if (f !== undefined && f.ref.window.id === ref.window.id) {
     // Anchored where /_meter/forecast is (spend at the last update), so the band ends at its p10/p50/p90.
     const at = (q: 1 | 2 | 3, t: number) =>
-      picoToUsd(Math.round(f.spentPico + Math.max(0, pathAt(f.path, q, t) - pathAt(f.path, q, f.updatedAt))));
+      picoToUnits(Math.round(f.spentPico + Math.max(0, pathAt(f.path, q, t) - pathAt(f.path, q, f.updatedAt))));
     const times = [now, ...f.path.knots.map((k) => k[0]).filter((t) => t > now)];
     forecast = {
       method: f.path.method,
@@ -251,7 +257,7 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
     };
   }
   const window = { id: ref.window.id, spec: b.window, start: new Date(start).toISOString(), end: new Date(ref.window.end).toISOString() };
-  const limit = ref.limitPico === null ? null : ref.limitPico / 1e12;
+  const limit = ref.limitPico === null ? null : picoToUnits(ref.limitPico);
   return [
     200,
     {
@@ -259,7 +265,10 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
       instance,
       window,
       now: new Date(now).toISOString(),
-      limit_usd: limit,
+      // Every amount of the answer (limit, spent, forecast) is in `currency`; limit_usd only for a USD budget.
+      currency,
+      limit,
+      limit_usd: currency === USD ? limit : null,
       source: series === null ? 'budget_history' : 'meter_store',
       spent: json(spent),
       forecast,

@@ -1,4 +1,4 @@
-import { picoToUsd } from '../core/money.ts';
+import { picoToUnits, picoToUsd, USD } from '../core/money.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { feedBilled, feedRequests, feedTokens, ModelHistogram, RequestSeries } from './series.ts';
 import { labelCaps } from './labels.ts';
@@ -46,6 +46,7 @@ export function createMetrics(opts: {
     costPicoByModel,
     cacheSavingsPicoByModel,
     budgetSettledPico,
+    budgetCurrencies: new Map(),
     series,
     requests: new Counter({
       name: 'claude_meter_requests_total',
@@ -132,28 +133,54 @@ export function createMetrics(opts: {
         this.set(sources?.bufferedBodyBytes?.() ?? 0);
       },
     }),
+    // Budget amounts twice: in the budget's currency with a `currency` label (every budget), and
+    // the `_usd` families of old (USD budgets only, so a yuan budget never reads as dollars).
     budgetSpent: new Gauge({
       name: 'claude_meter_budget_spent_usd',
-      help: 'Settled spend of a budget instance in its current window',
+      help: 'Settled spend of a USD budget instance in its current window (budgets in another currency: claude_meter_budget_spent)',
       labelNames: ['budget', 'budget_instance'],
       registers,
     }),
     budgetReserved: new Gauge({
       name: 'claude_meter_budget_reserved_usd',
-      help: 'Spend reserved by requests in flight on a budget instance',
+      help: 'Spend reserved by requests in flight on a USD budget instance (any currency: claude_meter_budget_reserved)',
       labelNames: ['budget', 'budget_instance'],
       registers,
     }),
     budgetLimit: new Gauge({
       name: 'claude_meter_budget_limit_usd',
-      help: 'Configured USD limit of a budget instance',
+      help: 'Configured USD limit of a budget instance (a limit in another currency: claude_meter_budget_limit)',
       labelNames: ['budget', 'budget_instance'],
       registers,
     }),
     budgetOvershoot: new Gauge({
       name: 'claude_meter_budget_overshoot_usd',
-      help: 'How far settled spend exceeds the limit (0 when within); bounded by in-flight underestimates, see README',
+      help: 'How far settled spend exceeds the limit of a USD budget (0 when within); bounded by in-flight underestimates, see README',
       labelNames: ['budget', 'budget_instance'],
+      registers,
+    }),
+    budgetSpentAmount: new Gauge({
+      name: 'claude_meter_budget_spent',
+      help: "Settled spend of a budget instance in its current window, in the budget's currency (label currency)",
+      labelNames: ['budget', 'budget_instance', 'currency'],
+      registers,
+    }),
+    budgetReservedAmount: new Gauge({
+      name: 'claude_meter_budget_reserved',
+      help: "Spend reserved by requests in flight on a budget instance, in the budget's currency",
+      labelNames: ['budget', 'budget_instance', 'currency'],
+      registers,
+    }),
+    budgetLimitAmount: new Gauge({
+      name: 'claude_meter_budget_limit',
+      help: 'Configured spend limit of a budget instance, in its currency (limit_usd counts as USD)',
+      labelNames: ['budget', 'budget_instance', 'currency'],
+      registers,
+    }),
+    budgetOvershootAmount: new Gauge({
+      name: 'claude_meter_budget_overshoot',
+      help: "How far settled spend exceeds the limit (0 when within), in the budget's currency",
+      labelNames: ['budget', 'budget_instance', 'currency'],
       registers,
     }),
     budgetReservationRatio: new Histogram({
@@ -210,8 +237,14 @@ export function createMetrics(opts: {
     }),
     projected: new Gauge({
       name: 'claude_meter_budget_projected_usd',
-      help: 'Projected end-of-window spend of a budget instance, by quantile (p10, p50, p90)',
+      help: 'Projected end-of-window spend of a USD budget instance, by quantile (p10, p50, p90)',
       labelNames: ['budget', 'budget_instance', 'quantile'],
+      registers,
+    }),
+    projectedAmount: new Gauge({
+      name: 'claude_meter_budget_projected',
+      help: "Projected end-of-window spend of a budget instance, by quantile (p10, p50, p90), in the budget's currency",
+      labelNames: ['budget', 'budget_instance', 'quantile', 'currency'],
       registers,
     }),
     exhaustion: new Gauge({
@@ -283,12 +316,24 @@ export function createMetrics(opts: {
     }),
     budgetSettled: new Counter({
       name: 'claude_meter_budget_settled_usd_total',
-      help: 'USD this proxy settled against a budget instance: a counter for burn rates (sum over proxies), unlike budget_spent_usd which restarts each window',
+      help: 'USD this proxy settled against a USD budget instance: a counter for burn rates (sum over proxies), unlike budget_spent_usd which restarts each window',
       labelNames: ['budget', 'budget_instance'],
       registers,
       collect() {
         this.reset();
-        for (const s of budgetSettledPico.values()) this.inc({ budget: s.budget, budget_instance: s.instance }, picoToUsd(s.pico));
+        for (const s of budgetSettledPico.values())
+          if (s.currency === USD) this.inc({ budget: s.budget, budget_instance: s.instance }, picoToUsd(s.pico));
+      },
+    }),
+    budgetSettledAmount: new Counter({
+      name: 'claude_meter_budget_settled_total',
+      help: "Spend this proxy settled against a budget instance, in the budget's currency: a counter for burn rates (sum over proxies)",
+      labelNames: ['budget', 'budget_instance', 'currency'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of budgetSettledPico.values())
+          this.inc({ budget: s.budget, budget_instance: s.instance, currency: s.currency }, picoToUnits(s.pico));
       },
     }),
     budgetWindow: new Gauge({

@@ -52,6 +52,11 @@ export interface MeterMetrics {
   budgetReserved: Gauge<'budget' | 'budget_instance'>;
   budgetLimit: Gauge<'budget' | 'budget_instance'>;
   budgetOvershoot: Gauge<'budget' | 'budget_instance'>;
+  /** The four above in the budget's currency, for every budget (the `_usd` ones: USD budgets only). */
+  budgetSpentAmount: Gauge<'budget' | 'budget_instance' | 'currency'>;
+  budgetReservedAmount: Gauge<'budget' | 'budget_instance' | 'currency'>;
+  budgetLimitAmount: Gauge<'budget' | 'budget_instance' | 'currency'>;
+  budgetOvershootAmount: Gauge<'budget' | 'budget_instance' | 'currency'>;
   budgetReservationRatio: Histogram<'budget'>;
   budgetShadowRefusals: Counter<'budget'>;
   budgetStoreErrors: Counter<'budget' | 'outcome'>;
@@ -63,6 +68,7 @@ export interface MeterMetrics {
   budgetSettlesPending: Gauge;
   alerts: Counter<'result'>;
   projected: Gauge<'budget' | 'budget_instance' | 'quantile'>;
+  projectedAmount: Gauge<'budget' | 'budget_instance' | 'quantile' | 'currency'>;
   exhaustion: Gauge<'budget' | 'budget_instance'>;
   forecastError: Gauge<'budget'>;
   throttled: Counter<'budget' | 'priority' | 'outcome'>;
@@ -80,8 +86,15 @@ export interface MeterMetrics {
   /** Exact cache savings per model label in pico-USD, exported like the cost. */
   cacheSavingsPicoByModel: Map<string, bigint>;
   budgetSettled: Counter<'budget' | 'budget_instance'>;
-  /** Exact USD settled per budget instance by this proxy, in pico-USD; key `budget\0instance`. */
-  budgetSettledPico: Map<string, { budget: string; instance: string; pico: bigint }>;
+  budgetSettledAmount: Counter<'budget' | 'budget_instance' | 'currency'>;
+  /**
+   * The currency each budget instance's amount gauges are exported in, key `budget\0instance`:
+   * a reload that changes a budget's currency removes the old series. An entry lives as long as
+   * the instance's place in the budget_instance cap.
+   */
+  budgetCurrencies: Map<string, string>;
+  /** Exact spend settled per budget instance by this proxy, in pico-units of the budget's currency; key `budget\0instance`. */
+  budgetSettledPico: Map<string, { budget: string; instance: string; currency: string; pico: bigint }>;
   budgetWindow: Gauge<'budget' | 'budget_instance'>;
   storeUp: Gauge;
 }

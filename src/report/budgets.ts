@@ -1,17 +1,28 @@
-import { picoToUsd } from '../core/money.ts';
-import type { BudgetCatalog } from '../budget/catalog.ts';
-import type { BudgetLedger, InstanceRef, InstanceState } from '../budget/types.ts';
+import { picoToUnits, USD } from '../core/money.ts';
+import { budgetCurrency, type BudgetCatalog } from '../budget/catalog.ts';
+import type { BudgetConfig, BudgetLedger, InstanceRef, InstanceState } from '../budget/types.ts';
 
-/** One row of GET /_meter/budgets. */
+/**
+ * One row of GET /_meter/budgets. Money is in the budget's `currency`: `limit`, `spent`,
+ * `reserved` and `remaining`. The `*_usd` fields are the same amounts for a USD budget and
+ * null for a budget in another currency, so yuan are never read as dollars; `limit_usd` (and
+ * `limit`) is also null when the budget has no money limit.
+ */
 export interface BudgetInstanceReport {
   budget: string;
   scope: string;
   instance: string;
   action: string;
   window: { spec: string; id: string; start: string; end: string };
+  /** ISO 4217 code of every money field of this row (USD for `limit_usd` and token-only budgets). */
+  currency: string;
+  limit: number | null;
+  spent: number;
+  reserved: number;
+  remaining: number | null;
   limit_usd: number | null;
-  spent_usd: number;
-  reserved_usd: number;
+  spent_usd: number | null;
+  reserved_usd: number | null;
   remaining_usd: number | null;
   limit_tokens: number | null;
   spent_tokens: number;
@@ -39,35 +50,45 @@ export async function budgetsReport(
     const states = refs.length > 0 ? await ledger.state(refs, now) : [];
     refs.forEach((ref, i) => {
       const st = states[i];
-      if (st) out.push(row(b.scope, b.action, b.window, b.alert_at, ref, st));
+      if (st) out.push(budgetRow(b, ref, st));
     });
   }
   return out;
 }
 
-function row(
-  scope: string,
-  action: string,
-  spec: string,
-  alertAt: readonly number[],
-  ref: InstanceRef,
-  st: InstanceState,
-): BudgetInstanceReport {
+/** One instance's row: its ref (window, limits) and state as the ledger has them, in the budget's currency. */
+export function budgetRow(b: BudgetConfig, ref: InstanceRef, st: InstanceState): BudgetInstanceReport {
   const used = Math.max(
     ref.limitPico ? (st.spentPico + st.reservedPico) / ref.limitPico : 0,
     ref.limitTokens ? (st.spentTokens + st.reservedTokens) / ref.limitTokens : 0,
   );
-  const first = alertAt[0] ?? 0.8;
+  const first = b.alert_at[0] ?? 0.8;
+  const currency = budgetCurrency(b);
+  const limit = ref.limitPico === null ? null : picoToUnits(ref.limitPico);
+  const spent = picoToUnits(st.spentPico);
+  const reserved = picoToUnits(st.reservedPico);
+  const remaining = ref.limitPico === null ? null : picoToUnits(Math.max(0, ref.limitPico - st.spentPico - st.reservedPico));
+  const usd = currency === USD;
   return {
     budget: ref.budget,
-    scope,
+    scope: b.scope,
     instance: ref.instance,
-    action,
-    window: { spec, id: ref.window.id, start: new Date(ref.window.start).toISOString(), end: new Date(ref.window.end).toISOString() },
-    limit_usd: ref.limitPico === null ? null : picoToUsd(ref.limitPico),
-    spent_usd: picoToUsd(st.spentPico),
-    reserved_usd: picoToUsd(st.reservedPico),
-    remaining_usd: ref.limitPico === null ? null : picoToUsd(Math.max(0, ref.limitPico - st.spentPico - st.reservedPico)),
+    action: b.action,
+    window: {
+      spec: b.window,
+      id: ref.window.id,
+      start: new Date(ref.window.start).toISOString(),
+      end: new Date(ref.window.end).toISOString(),
+    },
+    currency,
+    limit,
+    spent,
+    reserved,
+    remaining,
+    limit_usd: usd ? limit : null,
+    spent_usd: usd ? spent : null,
+    reserved_usd: usd ? reserved : null,
+    remaining_usd: usd ? remaining : null,
     limit_tokens: ref.limitTokens,
     spent_tokens: st.spentTokens,
     reserved_tokens: st.reservedTokens,

@@ -62,8 +62,8 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   const store = new MemoryBudgetStore();
   const meter = new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, recordsMaxLen: 1_000 });
   const budgets = config.budgets.map(delayAsReject);
-  const tally = new SimTally(budgets, from, to);
   const rates = new ExchangeRates(config.exchange_rates);
+  const tally = new SimTally(budgets, from, to);
   const wired = wireBudgets({
     budgets,
     forecast: () => config.forecast,

@@ -1,10 +1,11 @@
 /**
  * The simulate chart, as a standalone SVG (no dependencies, pure): one panel per budget
- * instance, x = simulated time, y = USD (tokens for token-only budgets). Cumulative spend
+ * instance, x = simulated time, y = the budget's currency (tokens for token-only budgets). Cumulative spend
  * per window (solid, restarting at each window), the limit (dashed), the forecast of the
  * window's total (p50 dotted, p10–p90 band) as it was at each hour, a strip under the plot
  * for hours with throttled or refused requests, and a mark where a window was exhausted.
  */
+import { currencySymbol } from '../core/money.ts';
 import { DAY_MS, HOUR_MS } from '../core/time.ts';
 import type { InstanceResult, Sample, SimResult } from './types.ts';
 import { tickLabel } from './time.ts';
@@ -46,7 +47,8 @@ function panel(inst: InstanceResult, index: number, top: number, from: number, t
   const plotTop = top + 62;
   const plotBottom = top + PANEL_H - 62;
   const stripTop = plotBottom + 6;
-  const fmt = inst.unit === 'usd' ? money : tokens;
+  const currency = inst.currency;
+  const fmt = currency === null ? tokens : (v: number) => money(v, currency);
   const maxSpent = Math.max(0, ...inst.samples.map((s) => s.spent));
   const maxP90 = Math.max(0, ...inst.samples.map((s) => s.p90 ?? 0));
   // The band can be wide on a cold start: let it widen the axis only up to twice the action.
@@ -77,7 +79,7 @@ function panel(inst: InstanceResult, index: number, top: number, from: number, t
   o.push(`<line x1="${L}" x2="${W - R}" y1="${plotBottom}" y2="${plotBottom}" stroke="${C.axis}"/>`);
   o.push(`<line x1="${L}" x2="${L}" y1="${plotTop}" y2="${plotBottom}" stroke="${C.axis}"/>`);
   o.push(
-    `<text x="18" y="${r((plotTop + plotBottom) / 2)}" text-anchor="middle" fill="${C.axis}" transform="rotate(-90 18 ${r((plotTop + plotBottom) / 2)})">${inst.unit === 'usd' ? 'USD spent in window' : 'tokens in window'}</text>`,
+    `<text x="18" y="${r((plotTop + plotBottom) / 2)}" text-anchor="middle" fill="${C.axis}" transform="rotate(-90 18 ${r((plotTop + plotBottom) / 2)})">${currency === null ? 'tokens in window' : `${currency} spent in window`}</text>`,
   );
   // Forecast band and p50, then spend on top.
   // Band, limit, p50, spend: the p50 often sits on the limit (pacing aims there) and must stay visible.
@@ -183,9 +185,10 @@ function niceStep(raw: number): number {
   return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * p;
 }
 
-function money(v: number): string {
-  if (v === 0) return '$0';
-  return v >= 100 ? `$${Math.round(v).toLocaleString('en-US')}` : v >= 1 ? `$${+v.toFixed(2)}` : `$${+v.toFixed(4)}`;
+function money(v: number, currency: string): string {
+  const s = currencySymbol(currency);
+  if (v === 0) return `${s}0`;
+  return v >= 100 ? `${s}${Math.round(v).toLocaleString('en-US')}` : v >= 1 ? `${s}${+v.toFixed(2)}` : `${s}${+v.toFixed(4)}`;
 }
 
 function tokens(v: number): string {

@@ -7,7 +7,8 @@ import type { BudgetCatalog } from '../budget/catalog.ts';
 import type { GateEvents } from '../budget/gate.ts';
 import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState } from '../budget/types.ts';
 import type { ForecastEvents, ForecastService } from '../forecast/service.ts';
-import { picoToUsd } from '../core/money.ts';
+import { budgetCurrency } from '../budget/catalog.ts';
+import { picoToUnits } from '../core/money.ts';
 import { hourStart } from '../core/time.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { HourCounts, InstanceResult, SimResult, WindowStats } from './types.ts';
@@ -70,8 +71,10 @@ export class SimTally {
     refs.forEach((ref, i) => {
       const b = budgets[i];
       const a = actual[i];
-      if (b && a && (!history || ref.window.end > this.totals.from))
-        this.#window(b, ref).demand += moneyLimit(b) !== null ? picoToUsd(a.pico) : a.tokens;
+      if (!b || !a || (history && ref.window.end <= this.totals.from)) return;
+      const w = this.#window(b, ref);
+      if (w.demand === null) return; // unknown stays unknown
+      w.demand += spendBudget(b) ? picoToUnits(a.pico) : a.tokens;
     });
   }
 
@@ -111,16 +114,16 @@ export class SimTally {
       const [now] = last ? [undefined] : await src.ledger.state([cur], t);
       if (last || !now) continue;
       this.#window(tr.b, cur).spent = value(tr.b, now); // every window in the run gets a row, even one with no requests
-      const f = tr.res.unit === 'usd' ? src.forecasts.get(tr.b.name, tr.res.instance) : undefined;
+      const f = tr.res.currency !== null ? src.forecasts.get(tr.b.name, tr.res.instance) : undefined;
       const live = f && f.ref.window.id === cur.window.id ? f.live : null;
-      const usd = (p: number | undefined) => (p === undefined ? null : picoToUsd(p));
+      const units = (p: number | undefined) => (p === undefined ? null : picoToUnits(p));
       tr.res.samples.push({
         t,
         windowId: cur.window.id,
         spent: value(tr.b, now),
-        p10: usd(live?.p10),
-        p50: usd(live?.p50),
-        p90: usd(live?.p90),
+        p10: units(live?.p10),
+        p50: units(live?.p50),
+        p90: units(live?.p90),
       });
     }
   }
@@ -142,8 +145,9 @@ export class SimTally {
     const key = `${b.name}|${instance}`;
     let t = this.#tracks.get(key);
     if (t === undefined) {
-      const unit = moneyLimit(b) !== null ? 'usd' : 'tokens'; // TODO(merge): the budget's currency, for display
-      const limit = moneyLimit(b) ?? b.limit_tokens ?? 0;
+      const currency = spendBudget(b) ? budgetCurrency(b) : null;
+      const unit = currency === null ? 'tokens' : currency.toLowerCase();
+      const limit = b.limit_usd ?? b.limit ?? b.limit_tokens ?? 0;
       const res: InstanceResult = {
         budget: b.name,
         instance,
@@ -151,6 +155,7 @@ export class SimTally {
         window: b.window,
         action: b.action,
         unit,
+        currency,
         limit,
         spikes: 0,
         windows: [],
@@ -192,12 +197,12 @@ export class SimTally {
   }
 }
 
-/** Spend in the budget's unit: its currency (whole units), or tokens for token-only budgets. */
-function value(b: BudgetConfig, st: InstanceState): number {
-  return moneyLimit(b) !== null ? picoToUsd(st.spentPico) : st.spentTokens;
+/** A budget with a money limit (in USD or another currency), as opposed to a token-only one. */
+function spendBudget(b: BudgetConfig): boolean {
+  return b.limit_usd !== null || b.limit !== null;
 }
 
-/** The money limit in the budget's currency (`limit_usd`, or `limit` with `currency`), or null. */
-function moneyLimit(b: BudgetConfig): number | null {
-  return b.limit_usd ?? (b.currency !== null ? b.limit : null);
+/** Spend in the budget's unit: its currency, or tokens for token-only budgets. */
+function value(b: BudgetConfig, st: InstanceState): number {
+  return spendBudget(b) ? picoToUnits(st.spentPico) : st.spentTokens;
 }

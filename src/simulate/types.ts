@@ -5,10 +5,13 @@ export interface WindowStats {
   id: string;
   start: number;
   end: number;
-  /** In the budget's unit: USD, or tokens for token-only budgets. */
+  /** In the budget's unit: its currency, or tokens for token-only budgets. */
   limit: number;
-  /** What every request that reached this instance would have cost, admitted or not. */
-  demand: number;
+  /**
+   * What every request that reached this instance would have cost, admitted or not; null when
+   * a cost could not be converted into the budget's currency (no exchange rate configured).
+   */
+  demand: number | null;
   spent: number;
   exhaustedAt: number | null;
   admitted: number;
@@ -18,7 +21,7 @@ export interface WindowStats {
   refused: number;
 }
 
-/** One point of the chart; forecasts are the projected window totals (USD budgets only). */
+/** One point of the chart; forecasts are the projected window totals (spend budgets only). */
 export interface Sample {
   t: number;
   windowId: string;
@@ -41,7 +44,13 @@ export interface InstanceResult {
   scope: BudgetScope;
   window: string;
   action: BudgetAction;
-  unit: 'usd' | 'tokens';
+  /**
+   * What `limit`, `spent`, `demand` and the forecasts count: `tokens` for a token-only budget,
+   * else the budget's currency code in lower case (`usd`, `cny`).
+   */
+  unit: string;
+  /** The budget's currency (ISO 4217), or null for a token-only budget. */
+  currency: string | null;
   limit: number;
   spikes: number;
   windows: WindowStats[];

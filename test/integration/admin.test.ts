@@ -188,13 +188,16 @@ test('status page routes: files without the token, data with it; top, recent and
 
   const chart = (await (await fetch(`${url}/_meter/chart`, { headers: auth })).json()) as {
     spent: Array<[string, number]>;
+    currency: string;
+    limit: null;
     limit_usd: null;
     forecast: null;
     source: string;
   };
   assert.equal(chart.source, 'meter_store');
+  assert.equal(chart.currency, 'USD', "all traffic: the meter store's dollars");
   assert.equal(chart.spent.at(-1)?.[1], (top['total'] as { cost_usd: number }).cost_usd);
-  assert.deepEqual([chart.limit_usd, chart.forecast], [null, null]);
+  assert.deepEqual([chart.limit, chart.limit_usd, chart.forecast], [null, null, null]);
   assert.equal((await fetch(`${url}/_meter/chart?budget=nope`, { headers: auth })).status, 404);
   const all = JSON.stringify([top, recent, chart]);
   assert.ok(!all.includes(RAW_KEY));

@@ -283,6 +283,31 @@ test('admin routes need the bearer token when admin.token is set; /_meter/budget
   assert.equal(body.budgets.find((b) => b.budget === 'all')?.spent_tokens, 30); // 2 × (10 in + 5 out)
 });
 
+test('/_meter/budgets over HTTP: a yuan budget names its currency, its amounts are yuan and its *_usd fields null; USD keeps both', async (t) => {
+  const up = await startMockAnthropic(t);
+  const { url } = await startProxy(t, {
+    upstream: up.url,
+    config: {
+      exchange_rates: { USD_CNY: 7.1 },
+      budgets: [budget({ name: 'dollars', limit_usd: 5 }), budget({ name: 'yuan', limit: 1000, currency: 'CNY' })],
+    },
+  });
+  await sdk(url, { tag: 'a' }).messages.create(params);
+  const { budgets } = (await (await fetch(`${url}/_meter/budgets`)).json()) as { budgets: Array<Record<string, unknown>> };
+  const [d, y] = budgets;
+  assert.deepEqual(
+    [d?.['budget'], d?.['currency'], d?.['limit'], d?.['limit_usd'], d?.['spent'], d?.['remaining'] === d?.['remaining_usd']],
+    ['dollars', 'USD', 5, 5, d?.['spent_usd'], true],
+  );
+  assert.ok((d?.['spent'] as number) > 0);
+  assert.deepEqual(
+    [y?.['budget'], y?.['currency'], y?.['spent_usd'], y?.['reserved_usd'], y?.['limit_usd'], y?.['remaining_usd']],
+    ['yuan', 'CNY', null, null, null, null],
+  );
+  assert.ok((y?.['spent'] as number) > 0, 'the yuan budget counted the request');
+  assert.ok(y && 'limit' in y && 'remaining' in y);
+});
+
 test('POST /v1/complete is billed without usage: a budget admits it on its estimate and counts its reservation, so a cap holds', async (t) => {
   const up = await startMockAnthropic(t);
   const { app, url } = await startProxy(t, {

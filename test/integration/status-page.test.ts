@@ -60,7 +60,21 @@ test("status page renders the store's numbers: budgets, chart, spend by model, t
   const { app, url } = await startProxy(t, {
     upstream: up.url,
     forecasting: false,
-    config: { admin: { token: TOKEN }, budgets: [budget({ name: 'daily', limit_usd: 0.05, window: 'day', alert_at: [0.5] })] },
+    config: {
+      admin: { token: TOKEN },
+      budgets: [
+        budget({ name: 'daily', limit_usd: 0.05, window: 'day', alert_at: [0.5] }),
+        // A budget in yuan for team-a's traffic, far from its limit: shown in yuan, never in dollars.
+        budget({
+          name: 'yuan',
+          limit: 1000,
+          currency: 'CNY',
+          window: 'day',
+          match: { key: [], tag: ['team-a'], model: [], path: [], upstream: [] },
+        }),
+      ],
+      exchange_rates: { USD_CNY: 7.1 },
+    },
   });
   const clients = KEYS.map(
     (k, i) =>
@@ -130,23 +144,63 @@ test("status page renders the store's numbers: budgets, chart, spend by model, t
   }
   assert.equal(await page.locator(`#keys tr[data-value="${hashKey(KEYS[1]!)}"]`).count(), 1, 'keys appear as key ids');
 
-  const [b] = await budgetsReport(app.gate, Date.now());
-  const fc = forecastReport(app.forecasts, Date.now()) as Array<{ projected_usd: { p50: number } }>;
+  const [b, y] = await budgetsReport(app.gate, Date.now());
+  const fc = forecastReport(app.forecasts, Date.now()) as Array<{ budget: string; projected: { p50: number } }>;
+  const p50 = fc.find((f) => f.budget === 'daily')!.projected.p50;
   const row = '#budgets tr[data-budget="daily"][data-instance="*"]';
-  assert.equal(Number(await attr(page, `${row} [data-field="spent_usd"]`)), b!.spent_usd);
-  assert.equal(Number(await attr(page, `${row} [data-field="reserved_usd"]`)), b!.reserved_usd);
-  assert.equal(Number(await attr(page, `${row} [data-field="limit_usd"]`)), 0.05);
-  assert.equal(Number(await attr(page, `${row} [data-field="projected_p50_usd"]`)), fc[0]!.projected_usd.p50);
+  assert.equal(await attr(page, row, 'data-currency'), 'USD');
+  assert.equal(Number(await attr(page, `${row} [data-field="spent"]`)), b!.spent_usd);
+  assert.equal(Number(await attr(page, `${row} [data-field="reserved"]`)), b!.reserved_usd);
+  assert.equal(Number(await attr(page, `${row} [data-field="limit"]`)), 0.05);
+  assert.equal(await text(page, `${row} [data-field="limit"]`), '$0.0500');
+  assert.equal(Number(await attr(page, `${row} [data-field="projected_p50"]`)), p50);
   assert.equal(await text(page, `${row} [data-field="status"]`), b!.status);
 
-  // The chart: today's cumulative spend of the global budget's traffic, its limit and forecast.
-  assert.equal(Number(await attr(page, '#chart', 'data-spent-usd')), picoToUsd(total.costPicoUsd));
-  assert.equal(Number(await attr(page, '#chart', 'data-limit-usd')), 0.05);
-  assert.ok(
-    Math.abs(Number(await attr(page, '#chart', 'data-p50-end-usd')) - fc[0]!.projected_usd.p50) <= 1e-6,
-    'the band ends at the forecast',
+  // The yuan budget's row: its ledger's amounts, in yuan (the report's *_usd fields are null for it).
+  const yuanRow = '#budgets tr[data-budget="yuan"][data-instance="*"]';
+  assert.equal(y!.currency, 'CNY');
+  assert.equal(y!.spent_usd, null);
+  assert.equal(await attr(page, yuanRow, 'data-currency'), 'CNY');
+  assert.ok(y!.spent > 0, 'team-a spent in the yuan budget');
+  assert.equal(Number(await attr(page, `${yuanRow} [data-field="spent"]`)), y!.spent);
+  assert.match(await text(page, `${yuanRow} [data-field="spent"]`), /^¥\d[\d,]*\.\d{2,4}$/);
+  assert.equal(await text(page, `${yuanRow} [data-field="reserved"]`), '¥0.00');
+  // The limit is the catalog's for the budget (in yuan), or a dash while the ledger has none.
+  assert.equal(
+    await text(page, `${yuanRow} [data-field="limit"]`),
+    y!.limit === null ? '—' : `¥${y!.limit.toLocaleString('en-US', { minimumFractionDigits: 2 })}`,
   );
+  assert.doesNotMatch(await text(page, yuanRow), /\$/, 'no dollar sign in a yuan row');
+
+  // The chart: today's cumulative spend of the global budget's traffic, its limit and forecast.
+  assert.equal(await attr(page, '#chart', 'data-currency'), 'USD');
+  assert.equal(Number(await attr(page, '#chart', 'data-spent')), picoToUsd(total.costPicoUsd));
+  assert.equal(Number(await attr(page, '#chart', 'data-limit')), 0.05);
+  assert.ok(Math.abs(Number(await attr(page, '#chart', 'data-p50-end')) - p50) <= 1e-6, 'the band ends at the forecast');
   for (const cls of ['spent', 'p50', 'band', 'limit']) assert.equal(await page.locator(`#chart .${cls}`).count(), 1, cls);
+
+  // The yuan budget's chart: from its own history (the meter store sums dollars), every amount in yuan.
+  const chartJson = (await (await fetch(`${url}/_meter/chart?budget=yuan`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+    currency: string;
+    limit: number | null;
+    limit_usd: number | null;
+    source: string;
+    spent: Array<[string, number]>;
+  };
+  assert.deepEqual([chartJson.currency, chartJson.limit_usd, chartJson.source], ['CNY', null, 'budget_history']);
+  assert.equal(chartJson.limit, y!.limit);
+  await page.selectOption('#chart-choice', 'yuan|*');
+  await page.locator('#chart[data-currency="CNY"]').waitFor({ timeout: 15_000 });
+  assert.equal(Number(await attr(page, '#chart', 'data-spent')), chartJson.spent.at(-1)![1]);
+  const title = await text(page, '#chart-title');
+  assert.match(title, /^yuan, window \d{4}-\d\d-\d\d: spent ¥/);
+  assert.doesNotMatch(title, /\$/);
+  assert.ok(
+    (await page.locator('#chart .tick').allTextContents()).some((t) => t.startsWith('¥')),
+    'the y axis in yuan',
+  );
+  await page.selectOption('#chart-choice', 'daily|*');
+  await page.locator('#chart[data-currency="USD"]').waitFor({ timeout: 15_000 });
 
   const refused = (await app.store.recent(100)).filter((r) => r.status === 429);
   assert.ok(refused.length <= 10, 'the page lists the latest 10: all of them here');

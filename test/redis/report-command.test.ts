@@ -56,7 +56,11 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
     forecasting: false,
     config: {
       store: { redis: { url: redis.url, cluster_nodes: [], key_prefix: 'rp' } },
-      budgets: [budget({ name: 'monthly', limit_usd: 100, window: 'month' })],
+      budgets: [
+        budget({ name: 'monthly', limit_usd: 100, window: 'month' }),
+        budget({ name: 'yuan', limit: 1000, currency: 'CNY', window: 'month' }),
+      ],
+      exchange_rates: { USD_CNY: 7.1 },
     },
   });
   const a = new Anthropic({ apiKey: 'sk-report-a', baseURL: url, maxRetries: 0, defaultHeaders: { 'x-meter-tag': 'team-a' } });
@@ -72,7 +76,8 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   const file = join(dir, 'c.yaml');
   writeFileSync(
     file,
-    `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: rp\nbudgets:\n  - name: monthly\n    window: month\n    limit_usd: 100\n`,
+    `store:\n  redis:\n    url: ${redis.url}\n    key_prefix: rp\nexchange_rates:\n  USD_CNY: 7.1\nbudgets:\n  - name: monthly\n    window: month\n    limit_usd: 100\n` +
+      '  - name: yuan\n    window: month\n    limit: 1000\n    currency: CNY\n',
   );
   const run = async (...flags: string[]) => {
     const out = capture();
@@ -110,6 +115,13 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   assert.equal(bud?.['budget'], 'monthly');
   assert.equal(bud?.['spent_usd'], Number(json.total.cost_pico_usd) / 1e12);
   assert.ok(typeof bud?.['projected_p50_usd'] === 'number' && bud['projected_p50_usd'] >= (bud['spent_usd'] as number));
+  assert.equal(bud?.['projected_p50'], bud?.['projected_p50_usd'], 'a USD budget: both spellings');
+  const yuan = json.budgets[1];
+  assert.deepEqual(
+    [yuan?.['budget'], yuan?.['currency'], yuan?.['spent_usd'], yuan?.['limit_usd'], yuan?.['projected_p50_usd']],
+    ['yuan', 'CNY', null, null, null],
+  );
+  assert.ok(typeof yuan?.['projected_p50'] === 'number' && yuan['projected_p50'] >= (yuan['spent'] as number));
 
   const byKey = JSON.parse(await run('--json', '--by', 'key', '--window', 'month')) as {
     by: string;
@@ -141,6 +153,8 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   assert.match(table, /│ team-a\s+│\s+3 │\s+0 │\s+300 │\s+30 │\s+600 │\s+0 │\s+3,000 │/);
   assert.match(table, /│ total\s+│\s+5 │.*│\s+\$0\.0134 │$/m);
   assert.match(table, /│ monthly\s+│ \*\s+│ \d{4}-\d\d\s+│ \$100\.00 │ \$0\.\d{4}\s+│ \$0\.00\s+│ \$\d+\.\d+\s+│ —\s+│ ok\s+│/);
+  // In yuan; the limit column is the catalog's limit (a dash while the ledger counts none).
+  assert.match(table, /│ yuan\s+│ \*\s+│ \d{4}-\d\d\s+│ (¥1000\.00|—)\s+│ ¥\d+\.\d{2,4}\s+│ ¥0\.00\s+│ ¥\d+\.\d+\s+│ —\s+│ ok\s+│/);
 });
 
 test('report on the embedded store says there is nothing to read here, and flags are checked', async (t) => {

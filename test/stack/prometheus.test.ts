@@ -108,7 +108,10 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
           alert_at: [0.5, 1],
         }),
         budget({ name: 'shadow', scope: 'per_model', ...day, limit_usd: 0.002, action: 'shadow' }),
+        // A budget in yuan, far from its limit: the currency variable lists CNY beside USD.
+        budget({ name: 'yuan', match: { key: [], model: [], path: [], tag: ['web'], upstream: [] }, ...day, limit: 1000, currency: 'CNY' }),
       ],
+      exchange_rates: { USD_CNY: 7.1 },
     },
   });
   const port = new URL(url).port;
@@ -137,7 +140,7 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
   const lanes: Array<{ c: Anthropic; model: string; mix: string[]; low?: boolean }> = [
     { c: client('app'), model: 'claude-sonnet-4-6', mix: ['cache', 'cache', 'plain'], low: true },
     { c: client('batch'), model: 'claude-haiku-4-5', mix: ['plain', 'cache'] },
-    // No enforcing budget matches this lane: priced traffic keeps flowing after the others are refused.
+    // Only the yuan budget, far from its limit, matches this lane: priced traffic keeps flowing after the others are refused.
     { c: client('web'), model: 'claude-sonnet-4-6', mix: ['cache', 'plain'] },
     { c: client(null), model: 'claude-unpriced-9', mix: ['plain', 'overloaded', 'server', 'invalid', 'cut'] },
   ];
@@ -215,6 +218,17 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
   const settled = value(/^claude_meter_budget_settled_usd_total\{budget="capped",budget_instance="batch"\} (\S+)$/m);
   assert.ok(settled > 0);
   assert.equal(settled, value(/^claude_meter_budget_spent_usd\{budget="capped",budget_instance="batch"\} (\S+)$/m));
+  assert.equal(settled, value(/^claude_meter_budget_settled_total\{budget="capped",budget_instance="batch",currency="USD"\} (\S+)$/m));
+  // The yuan budget: in the currency-labelled families only, its counter equal to its ledger too.
+  const yuan = value(/^claude_meter_budget_settled_total\{budget="yuan",budget_instance="\*",currency="CNY"\} (\S+)$/m);
+  assert.ok(yuan > 0);
+  assert.equal(yuan, value(/^claude_meter_budget_spent\{budget="yuan",budget_instance="\*",currency="CNY"\} (\S+)$/m));
+  assert.doesNotMatch(text, /^claude_meter_budget_\w+_usd(_total)?\{budget="yuan"/m, 'no yuan in a _usd family');
+  assert.deepEqual(
+    (await prom.api<{ data: string[] }>('/api/v1/label/currency/values')).data,
+    ['CNY', 'USD'],
+    'the currency variable has both currencies',
+  );
   t.diagnostic(
     `${all.length} queries, ${sent} requests, ${((Date.now() - t0) / 1000).toFixed(1)} s; empty as allowed: ${emptyAllowed.join(', ') || 'none'}`,
   );

@@ -1,6 +1,6 @@
 // The status page: reads the proxy's JSON admin routes and renders them. No framework and
 // no build step; every value from clients (tags, model names) goes in through textContent.
-import { drawChart } from './chart.js';
+import { drawChart, money } from './chart.js';
 
 const TOKEN = 'claude-meter-admin-token';
 const INTERVAL = 'claude-meter-refresh-s';
@@ -32,10 +32,8 @@ async function get(path) {
   return res.json();
 }
 
-export const usd = (v) =>
-  v === null || v === undefined
-    ? '—'
-    : `$${Math.abs(v) < 1 && v !== 0 ? v.toFixed(4) : v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+/** Usage totals: the metering store sums cost in USD. Budget amounts are in each budget's own currency. */
+export const usd = (v) => money(v, 'USD');
 const int = (n) => Number(n).toLocaleString('en-US');
 const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 /** The time, with the date in front when it is not today. */
@@ -79,29 +77,30 @@ function renderTotals(top, recent) {
     `${int(k.input)} / ${int(k.output)} / ${int(k.cache_creation_5m + k.cache_creation_1h)} / ${int(k.cache_read)}`;
 }
 
+/** A token-only budget: its limit is in tokens, and its money columns say nothing it is judged by. */
+const tokenOnly = (b) => b.limit === null && b.limit_tokens !== null;
+
 function renderBudgets(budgets, forecasts) {
   const fc = new Map(forecasts.map((f) => [`${f.budget}|${f.instance}`, f]));
   const rows = budgets.map((b) => {
     const f = fc.get(`${b.budget}|${b.instance}`);
-    const p = f ? f.projected_usd : null;
-    const used = b.limit_usd
-      ? (b.spent_usd + b.reserved_usd) / b.limit_usd
-      : b.limit_tokens
-        ? (b.spent_tokens + b.reserved_tokens) / b.limit_tokens
-        : 0;
-    const band = p ? `${usd(p.p10)} · ${usd(p.p50)} · ${usd(p.p90)}` : '—';
-    const limit = b.limit_usd !== null ? usd(b.limit_usd) : `${int(b.limit_tokens)} tokens`;
+    const p = f ? f.projected : null;
+    // Every amount of a row (and of its forecast) is in the budget's currency.
+    const m = (v) => money(v, b.currency);
+    const used = b.limit ? (b.spent + b.reserved) / b.limit : b.limit_tokens ? (b.spent_tokens + b.reserved_tokens) / b.limit_tokens : 0;
+    const band = p ? `${m(p.p10)} · ${m(p.p50)} · ${m(p.p90)}` : '—';
+    const limit = b.limit !== null ? m(b.limit) : b.limit_tokens !== null ? `${int(b.limit_tokens)} tokens` : '—';
     return el(
       'tr',
-      { 'data-budget': b.budget, 'data-instance': b.instance },
+      { 'data-budget': b.budget, 'data-instance': b.instance, 'data-currency': b.currency },
       el('td', {}, b.budget),
       el('td', { class: 'mono' }, b.instance),
       el('td', {}, `${b.window.spec} · ${b.window.id}`),
       el('td', {}, b.action),
-      num('spent_usd', b.spent_usd, b.limit_usd === null && b.limit_tokens !== null ? `${int(b.spent_tokens)} tok` : usd(b.spent_usd)),
-      num('reserved_usd', b.reserved_usd, usd(b.reserved_usd)),
-      num('projected_p50_usd', p ? p.p50 : '', band),
-      num('limit_usd', b.limit_usd ?? '', limit),
+      num('spent', b.spent, tokenOnly(b) ? `${int(b.spent_tokens)} tok` : m(b.spent)),
+      num('reserved', b.reserved, m(b.reserved)),
+      num('projected_p50', p ? p.p50 : '', band),
+      num('limit', b.limit ?? '', limit),
       el('td', { class: 'barcell' }, barSpan(used, b.status), el('small', {}, ` ${Math.round(used * 100)}%`)),
       el('td', { 'data-field': 'status' }, el('span', { class: `status ${b.status}` }, b.status)),
     );
@@ -163,19 +162,23 @@ function renderHealth(h) {
   $('health').replaceChildren(...pairs.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-field': k.split(' ')[0] }, v ?? '—')]));
 }
 
-/** The chart's subject: the chosen budget instance, else the first USD day budget, else all traffic today. */
+/** The chart's subject: the chosen budget instance, else the first spend budget with a day window, else all traffic today. */
 function chartOptions(budgets) {
   const select = $('chart-choice');
-  const usdBudgets = budgets.filter((b) => b.limit_usd !== null);
-  const values = [...usdBudgets.map((b) => `${b.budget}|${b.instance}`), ''];
+  const spendBudgets = budgets.filter((b) => !tokenOnly(b));
+  const values = [...spendBudgets.map((b) => `${b.budget}|${b.instance}`), ''];
   const previous = select.value;
   select.replaceChildren(
-    ...usdBudgets.map((b) =>
-      el('option', { value: `${b.budget}|${b.instance}` }, `${b.budget}${b.instance === '*' ? '' : ` (${b.instance})`} · ${b.window.spec}`),
+    ...spendBudgets.map((b) =>
+      el(
+        'option',
+        { value: `${b.budget}|${b.instance}` },
+        `${b.budget}${b.instance === '*' ? '' : ` (${b.instance})`} · ${b.window.spec} · ${b.currency}`,
+      ),
     ),
     el('option', { value: '' }, 'all traffic today'),
   );
-  const day = usdBudgets.find((b) => b.window.spec === 'day');
+  const day = spendBudgets.find((b) => b.window.spec === 'day');
   select.value = values.includes(previous) && previous !== '' ? previous : day ? `${day.budget}|${day.instance}` : values[0];
   return select.value;
 }

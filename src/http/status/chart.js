@@ -19,11 +19,21 @@ function niceScale(max) {
   return { top: Math.ceil(max / step) * step || step, step };
 }
 
-const usd = (v) => `$${Math.abs(v) < 1 && v !== 0 ? v.toFixed(4) : v.toFixed(2)}`;
+/** The symbols of src/core/money.ts (test/unit/http/status-money.test.ts keeps them equal); other codes print as `CODE `. */
+const SYMBOLS = { USD: '$', CNY: '¥', EUR: '€', GBP: '£', JPY: 'JP¥', HKD: 'HK$' };
+export const symbol = (currency) => SYMBOLS[currency] ?? `${currency} `;
 
-function money(v, step) {
+/** An amount of `currency`: grouped, 2 decimals, 4 below 1 so small budgets do not read as 0.00; null is a dash. */
+export function money(v, currency) {
+  if (v === null || v === undefined) return '—';
+  const digits = Math.abs(v) < 1 && v !== 0 ? 4 : 2;
+  const abs = Math.abs(v).toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return `${v < 0 ? '-' : ''}${symbol(currency)}${abs}`;
+}
+
+function tick(v, step, currency) {
   const decimals = step >= 1 ? 0 : Math.min(6, Math.ceil(-Math.log10(step)));
-  return `$${v.toFixed(decimals)}`;
+  return `${symbol(currency)}${v.toFixed(decimals)}`;
 }
 
 /** Hour ticks for windows up to two days, day ticks beyond. */
@@ -53,20 +63,24 @@ export function drawChart(svg, data) {
   const spent = data.spent.map(([t, v]) => [Date.parse(t), v]);
   const fc = data.forecast ? data.forecast.points.map(([t, a, b, c]) => [Date.parse(t), a, b, c]) : [];
   const last = spent.length ? spent[spent.length - 1][1] : 0;
-  const peak = Math.max(last, data.limit_usd ?? 0, ...fc.map((p) => p[3]));
+  // Every amount of the answer is in data.currency (the budget's; USD for all traffic).
+  const cur = data.currency;
+  const fmt = (v) => money(v, cur);
+  const peak = Math.max(last, data.limit ?? 0, ...fc.map((p) => p[3]));
   const { top, step } = niceScale(peak * 1.08);
   const x = (t) => M.l + ((t - start) / Math.max(1, end - start)) * (W - M.l - M.r);
   const y = (v) => H - M.b - (v / top) * (H - M.t - M.b);
   const line = (pts, q) => pts.map((p, i) => `${i ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[q]).toFixed(1)}`).join(' ');
 
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
-  svg.dataset.spentUsd = String(last);
-  svg.dataset.limitUsd = data.limit_usd === null ? '' : String(data.limit_usd);
-  svg.dataset.p50EndUsd = fc.length ? String(fc[fc.length - 1][2]) : '';
+  svg.dataset.currency = cur;
+  svg.dataset.spent = String(last);
+  svg.dataset.limit = data.limit === null ? '' : String(data.limit);
+  svg.dataset.p50End = fc.length ? String(fc[fc.length - 1][2]) : '';
   const parts = [];
   for (let v = 0; v <= top + step / 2; v += step) {
     parts.push(node('line', { x1: M.l, x2: W - M.r, y1: y(v), y2: y(v), class: 'grid' }));
-    parts.push(node('text', { x: M.l - 6, y: y(v) + 4, class: 'tick', 'text-anchor': 'end' }, money(v, step)));
+    parts.push(node('text', { x: M.l - 6, y: y(v) + 4, class: 'tick', 'text-anchor': 'end' }, tick(v, step, cur)));
   }
   const { ticks, label } = timeTicks(start, end);
   // The last tick (often the window's end) is right-aligned so it is not cut off.
@@ -83,9 +97,9 @@ export function drawChart(svg, data) {
     parts.push(node('path', { d: band, class: 'band' }));
     parts.push(node('path', { d: line(fc, 2), class: 'p50' }));
   }
-  if (data.limit_usd !== null) {
-    parts.push(node('line', { x1: M.l, x2: W - M.r, y1: y(data.limit_usd), y2: y(data.limit_usd), class: 'limit' }));
-    parts.push(node('text', { x: M.l + 6, y: y(data.limit_usd) - 5, class: 'limit-label' }, `limit ${usd(data.limit_usd)}`));
+  if (data.limit !== null) {
+    parts.push(node('line', { x1: M.l, x2: W - M.r, y1: y(data.limit), y2: y(data.limit), class: 'limit' }));
+    parts.push(node('text', { x: M.l + 6, y: y(data.limit) - 5, class: 'limit-label' }, `limit ${fmt(data.limit)}`));
   }
   parts.push(node('line', { x1: x(now), x2: x(now), y1: M.t, y2: H - M.b, class: 'now' }));
   parts.push(node('path', { d: line(spent, 1), class: 'spent' }));
@@ -94,7 +108,7 @@ export function drawChart(svg, data) {
   svg.replaceChildren(...parts);
   const title = data.budget === null ? 'all traffic' : `${data.budget}${data.instance === '*' ? '' : ` (${data.instance})`}`;
   const p50 = fc.length
-    ? ` · forecast p50 ${usd(fc[fc.length - 1][2])} (p10–p90 ${usd(fc[fc.length - 1][1])}–${usd(fc[fc.length - 1][3])})`
+    ? ` · forecast p50 ${fmt(fc[fc.length - 1][2])} (p10–p90 ${fmt(fc[fc.length - 1][1])}–${fmt(fc[fc.length - 1][3])})`
     : '';
-  return `${title}, window ${data.window.id}: spent ${usd(last)}${data.limit_usd === null ? '' : ` of ${usd(data.limit_usd)}`}${p50}`;
+  return `${title}, window ${data.window.id}: spent ${fmt(last)}${data.limit === null ? '' : ` of ${fmt(data.limit)}`}${p50}`;
 }

@@ -1,7 +1,7 @@
 /** The webhook body: every event field plus a one-line Slack `text`. Pure, so exact strings. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { alertPayload, alertText, fmtUsd } from '../../../src/alerts/format.ts';
+import { alertPayload, alertText, fmtMoney, fmtUsd } from '../../../src/alerts/format.ts';
 import type { BudgetThresholdAlert, SpendSpikeAlert } from '../../../src/alerts/types.ts';
 
 const threshold: BudgetThresholdAlert = {
@@ -10,6 +10,9 @@ const threshold: BudgetThresholdAlert = {
   instance: 'team-a',
   window: { id: '2026-11-28', start: '2026-11-28T00:00:00.000Z', end: '2026-11-29T00:00:00.000Z' },
   threshold: 0.8,
+  currency: 'USD',
+  spent: 40.1234,
+  limit: 50,
   spent_usd: 40.1234,
   limit_usd: 50,
   spent_tokens: 1_234_567,
@@ -21,6 +24,9 @@ const spike: SpendSpikeAlert = {
   kind: 'spend_spike',
   budget: 'x',
   instance: '*',
+  currency: 'USD',
+  rate_per_hour: 120,
+  expected_per_hour: 3,
   rate_usd_per_hour: 120,
   expected_usd_per_hour: 3,
   multiple: 40,
@@ -38,7 +44,7 @@ test('budget threshold: payload is every event field plus the text', () => {
 });
 
 test('budget threshold: global instance, token-only limit, float noise in the percentage', () => {
-  const e = { ...threshold, instance: '*', threshold: 0.7, limit_usd: null, limit_tokens: 1_000_000, spent_tokens: 712_345 };
+  const e = { ...threshold, instance: '*', threshold: 0.7, limit: null, limit_usd: null, limit_tokens: 1_000_000, spent_tokens: 712_345 };
   assert.equal(
     alertText(e),
     ":warning: claude-meter: budget 'team-a' (global, window 2026-11-28) reached 70% of 1,000,000 tokens: spent 712,345 tokens",
@@ -46,10 +52,10 @@ test('budget threshold: global instance, token-only limit, float noise in the pe
 });
 
 test('budget threshold: with both limits the text reports the fuller one', () => {
-  const base = { ...threshold, threshold: 1, limit_usd: 50, limit_tokens: 1_000_000 };
-  assert.match(alertText({ ...base, spent_usd: 10, spent_tokens: 1_000_000 }), /reached 100% of 1,000,000 tokens: spent 1,000,000 tokens$/);
-  assert.match(alertText({ ...base, spent_usd: 50, spent_tokens: 10 }), /reached 100% of \$50\.00: spent \$50\.00$/);
-  assert.match(alertText({ ...base, limit_usd: null, limit_tokens: null, spent_usd: 3 }), /\) reached 100%: spent \$3\.00$/);
+  const base = { ...threshold, threshold: 1, limit: 50, limit_tokens: 1_000_000 };
+  assert.match(alertText({ ...base, spent: 10, spent_tokens: 1_000_000 }), /reached 100% of 1,000,000 tokens: spent 1,000,000 tokens$/);
+  assert.match(alertText({ ...base, spent: 50, spent_tokens: 10 }), /reached 100% of \$50\.00: spent \$50\.00$/);
+  assert.match(alertText({ ...base, limit: null, limit_tokens: null, spent: 3 }), /\) reached 100%: spent \$3\.00$/);
 });
 
 test('spend spike: text with truncated key, then with instance and tag', () => {
@@ -62,8 +68,8 @@ test('spend spike: text with truncated key, then with instance and tag', () => {
       ...spike,
       instance: 'team-b',
       multiple: 2.5,
-      rate_usd_per_hour: 0.005,
-      expected_usd_per_hour: 0.002,
+      rate_per_hour: 0.005,
+      expected_per_hour: 0.002,
       offender: { key_id: 'ab12', tag: 'batch' },
     }),
     ":rotating_light: claude-meter: spend spike on budget 'x': $0.0050/h vs expected $0.0020/h (2.5×), instance team-b, key ab12, tag batch",
@@ -71,7 +77,38 @@ test('spend spike: text with truncated key, then with instance and tag', () => {
   assert.match(alertText({ ...spike, offender: {} }), /\(40×\)$/);
 });
 
+test('a yuan budget: the text speaks in yuan, the JSON names the currency and has no dollar amounts', () => {
+  const yuan: BudgetThresholdAlert = {
+    ...threshold,
+    currency: 'CNY',
+    spent: 2412.5,
+    limit: 3000,
+    spent_usd: null,
+    limit_usd: null,
+  };
+  assert.deepEqual(alertPayload(yuan), {
+    ...yuan,
+    text: ":warning: claude-meter: budget 'team-a' (instance team-a, window 2026-11-28) reached 80% of ¥3,000.00: spent ¥2,412.50",
+  });
+  const spikeYuan: SpendSpikeAlert = {
+    ...spike,
+    currency: 'CNY',
+    rate_per_hour: 852,
+    expected_per_hour: 21.3,
+    rate_usd_per_hour: null,
+    expected_usd_per_hour: null,
+  };
+  assert.equal(
+    alertText(spikeYuan),
+    ":rotating_light: claude-meter: spend spike on budget 'x': ¥852.00/h vs expected ¥21.30/h (40×), key ab12…",
+  );
+  // A code without a symbol prints as its code.
+  assert.match(alertText({ ...yuan, currency: 'CHF' }), /reached 80% of CHF 3,000\.00: spent CHF 2,412\.50$/);
+});
+
 test('money: 2 decimals, 4 below a cent, grouped', () => {
+  assert.equal(fmtMoney(0.0042, 'CNY'), '¥0.0042');
+  assert.equal(fmtMoney(-1234.5, 'EUR'), '-€1,234.50');
   assert.equal(fmtUsd(0), '$0.00');
   assert.equal(fmtUsd(0.01), '$0.01');
   assert.equal(fmtUsd(0.0042), '$0.0042');

@@ -23,6 +23,9 @@ const event: AlertEvent = {
   instance: 'team-a',
   window: { id: '2026-11-28', start: '2026-11-28T00:00:00.000Z', end: '2026-11-29T00:00:00.000Z' },
   threshold: 0.8,
+  currency: 'USD',
+  spent: 40.12,
+  limit: 50,
   spent_usd: 40.12,
   limit_usd: 50,
   spent_tokens: 100,
@@ -146,6 +149,22 @@ test('delivers the exact JSON with content type and user agent', async (t) => {
   assert.deepEqual(results, ['sent']);
   assert.equal(errors().length, 0);
   noSecrets(logs);
+});
+
+test('a yuan budget reaches the webhook in yuan: its currency, its amounts, null dollars and a ¥ text', async (t) => {
+  const r = await receiver(t, () => ({ status: 200, body: 'ok' }));
+  const { alerter } = setup(t, { url: r.url });
+  alerter.send({ ...event, currency: 'CNY', spent: 2412.5, limit: 3000, spent_usd: null, limit_usd: null });
+  await alerter.flush();
+  const body = JSON.parse(r.got[0]!.body) as Record<string, unknown>;
+  assert.deepEqual(
+    [body['currency'], body['spent'], body['limit'], body['spent_usd'], body['limit_usd']],
+    ['CNY', 2412.5, 3000, null, null],
+  );
+  assert.equal(
+    body['text'],
+    ":warning: claude-meter: budget 'team-a' (instance team-a, window 2026-11-28) reached 80% of ¥3,000.00: spent ¥2,412.50",
+  );
 });
 
 test('500, 500, then 200: delivered once after two retries', async (t) => {
@@ -361,7 +380,7 @@ test('a pending retry does not keep the process alive', () => {
     server.listen(0, '127.0.0.1', () => {
       const a = new WebhookAlerter({ url: 'http://127.0.0.1:' + server.address().port + '/', timeoutMs: 5000, maxAttempts: 3,
         logger: { info() {}, warn() {}, error() {}, debug() {} }, clock: systemClock, backoffMs: () => 60000 });
-      a.send({ kind: 'spend_spike', budget: 'b', instance: '*', rate_usd_per_hour: 2, expected_usd_per_hour: 1, multiple: 2, offender: {}, at: '' });
+      a.send({ kind: 'spend_spike', budget: 'b', instance: '*', currency: 'USD', rate_per_hour: 2, expected_per_hour: 1, rate_usd_per_hour: 2, expected_usd_per_hour: 1, multiple: 2, offender: {}, at: '' });
     });`;
   const t0 = performance.now();
   const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {

@@ -49,7 +49,10 @@ test('exhausted: spent reached the limit; retry-after counts to the reset, too f
   assert.deepEqual(r.headers, {
     'x-meter-budget-name': 'cap',
     'x-meter-budget-window': '2026-11-27',
+    'x-meter-budget-currency': 'USD',
+    'x-meter-budget-limit': '10.000000',
     'x-meter-budget-limit-usd': '10.000000',
+    'x-meter-budget-remaining': '0.000000',
     'x-meter-budget-remaining-usd': '0.000000',
     'x-meter-budget-reset': END_ISO,
     'x-meter-budget-refusal': 'exhausted',
@@ -113,6 +116,7 @@ test('a token limit is judged and worded in tokens, with thousands separators; i
   assert.equal(nearly.headers['x-meter-budget-limit-tokens'], '1000');
   assert.equal(nearly.headers['x-meter-budget-remaining-tokens'], '100');
   assert.equal(nearly.headers['x-meter-budget-limit-usd'], undefined);
+  assert.equal(nearly.headers['x-meter-budget-currency'], undefined, 'no money headers without a money limit');
   const over = refusal(cap, tokensOnly, st(0, 0, 1200), usd(0, 1), NOW);
   assert.equal(over.cause, 'exhausted');
   assert.match(over.message, /exhausted: used 1,200 of 1,000 tokens, resets/);
@@ -187,6 +191,8 @@ test('a paced refusal: retry-after from the bucket wait, or to the window end wh
   assert.deepEqual(r.headers, {
     'x-meter-budget-name': 'cap',
     'x-meter-budget-window': '2026-11-27',
+    'x-meter-budget-currency': 'USD',
+    'x-meter-budget-paced-per-hour': '0.500000',
     'x-meter-budget-paced-usd-per-hour': '0.500000',
     'x-meter-budget-refusal': 'paced',
   });
@@ -201,7 +207,10 @@ test('budgetHeaders: remaining subtracts spend and reservations and stops at 0; 
   assert.deepEqual(h, {
     'x-meter-budget-name': 'cap',
     'x-meter-budget-window': '2026-11-27',
+    'x-meter-budget-currency': 'USD',
+    'x-meter-budget-limit': '10.000000',
     'x-meter-budget-limit-usd': '10.000000',
+    'x-meter-budget-remaining': '4.750000',
     'x-meter-budget-remaining-usd': '4.750000',
     'x-meter-budget-limit-tokens': '1000',
     'x-meter-budget-remaining-tokens': '500',
@@ -258,4 +267,63 @@ test('crossedThresholds: t with before < t·limit <= after, several at once, in 
   const tokens = ref({ limitPico: null, limitTokens: 1000 });
   assert.deepEqual(crossedThresholds(t, tokens, st(100, 0, 790), st(100, 0, 800)), [0.8]);
   assert.deepEqual(crossedThresholds(t, ref({ limitTokens: 1000 }), st(1, 0, 400), st(8, 0, 500)), [0.5, 0.8], 'either unit crosses');
+});
+
+/** A budget in yuan: the ledger's amounts for it are pico-yuan. */
+const yuan = budget({ name: 'yuan', limit: 3000, currency: 'CNY' });
+const CNY = 1e12;
+const yuanRef = (o: Partial<InstanceRef> = {}) => ref({ budget: 'yuan', limitPico: 3000 * CNY, ...o });
+
+test('a yuan budget: its refusals speak in yuan, and its headers carry its currency, never a -usd header', () => {
+  const r = refusal(yuan, yuanRef(), st(3000), usd(2.5), NOW);
+  assert.equal(r.message, `budget 'yuan' (day) exhausted: spent ¥3000.00 of ¥3000.00, resets ${END_ISO}`);
+  assert.deepEqual(r.headers, {
+    'x-meter-budget-name': 'yuan',
+    'x-meter-budget-window': '2026-11-27',
+    'x-meter-budget-currency': 'CNY',
+    'x-meter-budget-limit': '3000.000000',
+    'x-meter-budget-remaining': '0.000000',
+    'x-meter-budget-reset': END_ISO,
+    'x-meter-budget-refusal': 'exhausted',
+  });
+  assert.equal(
+    refusal(yuan, yuanRef(), st(2999), usd(2.5), NOW).message,
+    `budget 'yuan' (day) nearly exhausted: spent ¥2999.00 of ¥3000.00 (this request needs about ¥2.50), resets ${END_ISO}`,
+  );
+  assert.equal(
+    refusal(yuan, yuanRef(), st(2990, 9.75), usd(0.5), NOW).message,
+    "budget 'yuan' (day) has no headroom: spent ¥2990.00 + ¥9.75 in flight of ¥3000.00; this request (about ¥0.5000) would fit without the reservations in flight; retry when in-flight requests finish",
+  );
+  const admitted = admittedHeaders([yuanRef()], [yuan], [st(1000, 0.25)]);
+  assert.equal(admitted['x-meter-budget-remaining'], '1999.750000');
+  assert.equal(admitted['x-meter-budget-currency'], 'CNY');
+  assert.deepEqual(
+    Object.keys(admitted).filter((h) => h.endsWith('-usd')),
+    [],
+  );
+});
+
+test('a paced yuan budget: the rate in yuan per hour, in a currency-neutral header', () => {
+  const throttle = budget({ name: 'yuan', limit: 3000, currency: 'CNY', action: 'throttle' });
+  const r = pacedRefusal(throttle, yuanRef(), (125 * CNY) / HOUR, 2_100, NOW);
+  assert.equal(
+    r.message,
+    `budget 'yuan' (day) is paced: spend is projected past ¥3000.00 before ${END_ISO}, so it is admitted at ¥125.00/h; retry in 3s`,
+  );
+  assert.deepEqual(r.headers, {
+    'x-meter-budget-name': 'yuan',
+    'x-meter-budget-window': '2026-11-27',
+    'x-meter-budget-currency': 'CNY',
+    'x-meter-budget-paced-per-hour': '125.000000',
+    'x-meter-budget-refusal': 'paced',
+  });
+});
+
+test('a budget written as limit with currency USD is a USD budget: the -usd headers too', () => {
+  const dollars = budget({ name: 'cap', limit: 10, currency: 'USD' });
+  const h = budgetHeaders(dollars, ref(), st(4), null);
+  assert.equal(h['x-meter-budget-currency'], 'USD');
+  assert.equal(h['x-meter-budget-remaining-usd'], '6.000000');
+  assert.equal(h['x-meter-budget-remaining'], '6.000000');
+  assert.match(refusal(dollars, ref(), st(10), usd(1), NOW).message, /spent \$10\.00 of \$10\.00/);
 });

@@ -44,7 +44,7 @@ test('a reject budget at half the demand is exhausted at 13:35 each day and refu
     assert.equal(w.admitted, 720);
     assert.equal(w.refused, 720);
     assert.equal(w.throttled, 0);
-    assert.ok(Math.abs(w.spent - 4.32) < 1e-9 && Math.abs(w.demand - 8.64) < 1e-9);
+    assert.ok(Math.abs(w.spent - 4.32) < 1e-9 && Math.abs((w.demand ?? Number.NaN) - 8.64) < 1e-9);
   }
   const refusedHours = inst.hours.filter((h) => h.refused > 0).map((h) => (h.t % DAY) / HOUR);
   assert.equal(Math.min(...refusedHours), 13, 'nothing is refused before the budget runs out');
@@ -107,6 +107,36 @@ test('the SVG is well-formed and draws spend, limit, forecast and the budget nam
   assert.match(svg, /<polygon /, 'forecast band');
   assert.match(svg, /stroke-dasharray="8 5"/, 'dashed limit');
   assert.match(svg, /<path d="M /, 'exhaustion marks');
+});
+
+test('a budget in yuan: unit and currency say so, demand is converted at the configured rate, the table and chart print ¥', async () => {
+  const res = await simulateJson('yuan.config.yaml', 'yuan.svg');
+  const inst = res.instances[0];
+  assert.ok(inst && inst.budget === 'chat-daily-yuan');
+  assert.deepEqual([inst.unit, inst.currency, inst.limit], ['cny', 'CNY', 100]);
+  for (const w of inst.windows) {
+    assert.ok(Math.abs((w.demand ?? Number.NaN) - 8.64 * 7.1) < 1e-9, `demand ${w.demand} is yuan`);
+    assert.deepEqual([w.limit, w.admitted, w.refused], [100, 1440, 0]);
+  }
+  const svg = readFileSync(join(dir, 'yuan.svg'), 'utf8');
+  assertWellFormed(svg);
+  assert.match(svg, /CNY spent in window/);
+  assert.match(svg, /limit ¥100/);
+  assert.doesNotMatch(svg, /\$/, 'no dollar sign on a yuan chart');
+  const r = await cli([
+    '--series',
+    SERIES,
+    '--model',
+    'fixture/chat',
+    '--config',
+    `${FIX}/yuan.config.yaml`,
+    '--svg',
+    join(dir, 'yuan2.svg'),
+  ]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /budget 'chat-daily-yuan' \(global, day window, reject, limit ¥100\.00\)/);
+  assert.match(r.out, /day 0 +¥100\.00 +¥61\.34 +¥\d/);
+  assert.doesNotMatch(r.out.slice(r.out.indexOf("budget 'chat-daily-yuan'")), /\$/);
 });
 
 test('bad flags and files exit 2 with a message', async () => {
