@@ -90,6 +90,12 @@ export interface LongPromptTier {
   readonly rates: PicoRates;
 }
 
+/** Where a row's prices were read: an address and the day (`YYYY-MM-DD`) they were read there. */
+export interface Citation {
+  readonly url: string;
+  readonly read: string;
+}
+
 export interface PriceRow {
   /** Epoch ms (UTC midnight), inclusive; null = since forever. */
   readonly effectiveFrom: number | null;
@@ -98,6 +104,8 @@ export interface PriceRow {
   readonly base: PicoRates;
   readonly longPrompt: LongPromptTier | null;
   readonly fast: PicoRates | null;
+  /** The row's `source` (optional in the YAML; every bundled non-Claude row has one, a test says so). */
+  readonly citation: Citation | null;
 }
 
 export interface ModelPricing {
