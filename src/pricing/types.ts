@@ -155,6 +155,11 @@ export interface Bill extends PriceResult {
   billedPico: number;
   /** No billed price applies (never $0): neither the upstream's own rows nor a list price with a factor. */
   billedUnpriced: boolean;
+  /**
+   * Set (and `billedUnpriced: true`) when a billed price applied but could not be computed: the
+   * amount passes 2^53 pico-units, or web searches with no price in `currency`.
+   */
+  billedProblem?: string;
 }
 
 /** Prices a request as one upstream bills it. Built once per config snapshot per upstream. */
