@@ -22,14 +22,34 @@ export function rateProblem(pair: string, rate: unknown): string | undefined {
   return scaled.ok ? undefined : scaled.reason.replace('pico-USD', 'pico-units');
 }
 
-/** `pico × r` rounded half to even. Exact: bigint arithmetic, then back to a number (null past 2^53). */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * `pico × r` rounded half to even. Exact: bigint arithmetic, then back to a number (null past
+ * ±2^53). `pico` is an integer (BigInt throws RangeError otherwise). A negative amount (a refund,
+ * a negative saving) rounds as the mirror of its magnitude, so -2.5 → -2 and -3.5 → -4.
+ */
 export function scaleHalfEven(pico: number, r: Rational): number | null {
   if (r.num === r.den) return pico;
+  // Plain numbers while the product is a safe integer (then it is exact: integers above 2^53
+  // never round down to one), so a request billed at a factor allocates no bigint.
+  const num = Number(r.num);
+  const den = Number(r.den);
+  const p = pico * num;
+  if (Number.isSafeInteger(p) && Number.isSafeInteger(den)) {
+    const a = Math.abs(p);
+    const rem = a % den;
+    let q = (a - rem) / den;
+    if (2 * rem > den || (2 * rem === den && q % 2 === 1)) q += 1;
+    return p < 0 && q !== 0 ? -q : q;
+  }
   const n = BigInt(pico) * r.num;
-  let q = n / r.den;
-  const twice = 2n * (n % r.den);
+  const m = n < 0n ? -n : n;
+  let q = m / r.den;
+  const twice = 2n * (m % r.den);
   if (twice > r.den || (twice === r.den && q % 2n === 1n)) q += 1n;
-  return q <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(q) : null;
+  if (q > MAX_SAFE) return null;
+  return Number(n < 0n ? -q : q);
 }
 
 export class ExchangeRates {

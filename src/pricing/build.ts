@@ -1,7 +1,7 @@
 /**
  * Composition-root helper: bundled table ← user pricing file ← inline `pricing.models`, later
  * sources replacing earlier ones model by model. The only pricing code that touches the disk
- * besides bundledPriceTable().
+ * besides bundledPriceTable() (billing.ts reads an upstream's pricing file through readPricingFile).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -10,8 +10,11 @@ import { PricingError } from './errors.ts';
 import { bundledPriceTable, mergeOverrides, parseOverrideFile } from './table.ts';
 import type { PriceTable, Pricer, PricingSource } from './types.ts';
 
-/** A relative `pricing.file` is relative to the config file that named it (cwd when there is none). */
-function readPricingFile(file: string, configSource: string | null): { path: string; text: string } {
+/**
+ * A relative `pricing.file` (or an upstream's `billing.pricing.file`) is relative to the config
+ * file that named it (cwd when there is none).
+ */
+export function readPricingFile(file: string, configSource: string | null): { path: string; text: string } {
   const path = configSource === null ? resolve(file) : resolve(dirname(configSource), file);
   try {
     return { path, text: readFileSync(path, 'utf8') };

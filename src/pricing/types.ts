@@ -90,6 +90,12 @@ export interface LongPromptTier {
   readonly rates: PicoRates;
 }
 
+/** Where a row's prices were read: an address and the day (`YYYY-MM-DD`) they were read there. */
+export interface Citation {
+  readonly url: string;
+  readonly read: string;
+}
+
 export interface PriceRow {
   /** Epoch ms (UTC midnight), inclusive; null = since forever. */
   readonly effectiveFrom: number | null;
@@ -98,6 +104,8 @@ export interface PriceRow {
   readonly base: PicoRates;
   readonly longPrompt: LongPromptTier | null;
   readonly fast: PicoRates | null;
+  /** The row's `source` (optional in the YAML; every bundled non-Claude row has one, a test says so). */
+  readonly citation: Citation | null;
 }
 
 export interface ModelPricing {
@@ -147,6 +155,11 @@ export interface Bill extends PriceResult {
   billedPico: number;
   /** No billed price applies (never $0): neither the upstream's own rows nor a list price with a factor. */
   billedUnpriced: boolean;
+  /**
+   * Set (and `billedUnpriced: true`) when a billed price applied but could not be computed: the
+   * amount passes 2^53 pico-units, or web searches with no price in `currency`.
+   */
+  billedProblem?: string;
 }
 
 /** Prices a request as one upstream bills it. Built once per config snapshot per upstream. */

@@ -4,7 +4,7 @@
  */
 import { PricingError, joinKey } from './errors.ts';
 import { describe, rationalFromScaled, scaleDecimal } from '../core/decimal.ts';
-import type { LongPromptTier, ModelPricing, PicoRates, PriceRow } from './types.ts';
+import type { Citation, LongPromptTier, ModelPricing, PicoRates, PriceRow } from './types.ts';
 import type { Rational } from '../core/decimal.ts';
 
 /** Sanity bound: a rate above this is a unit mistake (per-KTok, cents, …), not a real price. */
@@ -97,9 +97,24 @@ function parseLongPrompt(v: unknown, src: string, path: string): LongPromptTier 
   return { thresholdTokens: t, requiresBeta, rates: parseRates(o, src, path) };
 }
 
+/** An http(s) address with no whitespace: where the row's prices were read. */
+const SOURCE_URL = /^https?:\/\/\S+$/;
+
+/** `source: { url, read }`: where a row's prices come from and the day they were read there. */
+function parseCitation(v: unknown, src: string, path: string): Citation {
+  const o = asObject(v, src, path);
+  checkKeys(o, src, path, ['url', 'read'], []);
+  const url = o['url'];
+  if (typeof url !== 'string' || !SOURCE_URL.test(url)) {
+    fail(src, `${path}.url`, `must be an http(s) address, got ${describe(url)}`);
+  }
+  parseDate(o['read'], src, `${path}.read`);
+  return { url, read: o['read'] as string };
+}
+
 function parseRow(v: unknown, src: string, path: string): PriceRow {
   const o = asObject(v, src, path);
-  checkKeys(o, src, path, RATE_KEYS, ['effective_from', 'effective_to', 'long_prompt', 'fast']);
+  checkKeys(o, src, path, RATE_KEYS, ['effective_from', 'effective_to', 'long_prompt', 'fast', 'source']);
   const from = o['effective_from'] === undefined ? null : parseDate(o['effective_from'], src, `${path}.effective_from`);
   const to = o['effective_to'] === undefined ? null : parseDate(o['effective_to'], src, `${path}.effective_to`);
   if (from !== null && to !== null && to <= from) {
@@ -118,6 +133,7 @@ function parseRow(v: unknown, src: string, path: string): PriceRow {
     base: parseRates(o, src, path),
     longPrompt: o['long_prompt'] === undefined ? null : parseLongPrompt(o['long_prompt'], src, `${path}.long_prompt`),
     fast,
+    citation: o['source'] === undefined ? null : parseCitation(o['source'], src, `${path}.source`),
   };
 }
 

@@ -158,7 +158,7 @@ test('web search is $10 per 1,000 and is not scaled by batch or geo', () => {
 
 test('unknown, null and unpriced models are unpriced, never $0 billed', () => {
   const u = { input: 1_000, output: 1_000 };
-  for (const m of ['claude-mythos-preview', 'claude-mythos-5-2', 'gpt-4.1', 'claude-opus-4']) {
+  for (const m of ['claude-mythos-preview', 'claude-mythos-5-2', 'gpt-5.6-sol', 'claude-opus-4']) {
     assert.deepEqual(cost(m, u), { costPicoUsd: 0, unpriced: true, resolvedModel: null, tier: null }, m);
   }
   assert.equal(computeCost(table, null, usage(u), NOW).unpriced, true);
@@ -200,7 +200,7 @@ test('a cost beyond 2^53 pico-USD (~$9,007) is rejected, not rounded', () => {
 
 test('TablePricer exposes version and resolve', () => {
   const pricer = new TablePricer(table);
-  assert.equal(pricer.version, '2026-11-27');
+  assert.equal(pricer.version, '2026-12-07');
   assert.equal(pricer.resolve('claude-haiku-4-5'), 'claude-haiku-4-5-20251001');
   assert.equal(pricer.price('us.anthropic.claude-haiku-4-5-20251001-v1:0', usage({ input: 1_000 }), NOW).costPicoUsd, 1_000_000_000);
 });

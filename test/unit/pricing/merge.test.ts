@@ -58,7 +58,7 @@ test('override errors name the override source and its key path', () => {
   );
   rejects(
     () => mergeOverrides(base, { 'claude-opus-5': { geo_us_applies: true, prices: [{ ...ROW, outptu: 1 }] } }, 'c.yaml'),
-    'c.yaml: pricing error at models.claude-opus-5.prices[0].outptu: unknown key (expected one of: input, output, cache_write_5m, cache_write_1h, cache_read, effective_from, effective_to, long_prompt, fast)',
+    'c.yaml: pricing error at models.claude-opus-5.prices[0].outptu: unknown key (expected one of: input, output, cache_write_5m, cache_write_1h, cache_read, effective_from, effective_to, long_prompt, fast, source)',
   );
 });
 
@@ -86,7 +86,7 @@ test('buildPricer: bundled ← pricing.file (relative to the config file) ← in
     },
   };
   const pricer = buildPricer(config);
-  assert.equal(pricer.version, '2026-11-27');
+  assert.equal(pricer.version, '2026-12-07');
   assert.equal(pricer.price('claude-opus-5', u, NOW).costPicoUsd, 24_000_000_000); // from the file
   // inline replaced the file's entry but kept its alias (no `aliases` key inline)
   assert.equal(pricer.resolve('my-finetune'), 'my-finetune-1');

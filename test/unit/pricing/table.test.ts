@@ -16,11 +16,11 @@ function rejects(yaml: string, message: string): void {
   );
 }
 
-const ROW_KEYS = 'input, output, cache_write_5m, cache_write_1h, cache_read, effective_from, effective_to, long_prompt, fast';
+const ROW_KEYS = 'input, output, cache_write_5m, cache_write_1h, cache_read, effective_from, effective_to, long_prompt, fast, source';
 
 test('bundled table: version, web search, multipliers and every bundled model', () => {
   const t = bundledPriceTable();
-  assert.equal(t.version, '2026-11-27');
+  assert.equal(t.version, '2026-12-07');
   assert.equal(t.webSearchPicoPerRequest, 10_000_000_000); // $10 / 1,000 = $0.01
   for (const id of [
     'claude-fable-5-2',
@@ -47,10 +47,28 @@ test('bundled table: version, web search, multipliers and every bundled model', 
     'claude-3-5-haiku-20241022',
     'claude-3-haiku-20240307',
     'claude-3-opus-20240229',
+    // OpenAI and Gemini, as relays serve them (openai-gemini.test.ts prices each)
+    'gpt-4.1',
+    'gpt-4.1-mini',
+    'gpt-4.1-nano',
+    'gpt-5',
+    'gpt-5-mini',
+    'gpt-5-nano',
+    'gpt-5.4',
+    'gpt-5.4-mini',
+    'gpt-5.4-nano',
+    'gpt-5.5',
+    'o1',
+    'o3',
+    'o3-mini',
+    'o4-mini',
+    'gemini-2.5-pro',
+    'gemini-2.5-flash',
+    'gemini-2.5-flash-lite',
   ]) {
     assert.ok(t.models.has(id), id);
   }
-  assert.equal(t.models.size, 24);
+  assert.equal(t.models.size, 41);
   assert.equal(t.models.has('claude-mythos-preview'), false); // no public price: unpriced
   // geo surcharge on 4.6+ only
   assert.equal(t.models.get('claude-opus-4-6')?.geoUsApplies, true);
