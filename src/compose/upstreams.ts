@@ -6,7 +6,7 @@
  * ended (undici's close lets requests already dispatched finish too).
  */
 import { anthropic } from '../api/anthropic/index.ts';
-import { listBiller } from '../pricing/billing-list.ts';
+import { buildBiller } from '../pricing/billing.ts';
 import type { Dialect } from '../core/dialect.ts';
 import type { Credential } from '../core/request.ts';
 import type { Config, UpstreamSection } from '../config/types.ts';
@@ -63,11 +63,6 @@ function dialectsOf(u: UpstreamSection): { dialect: Dialect; alternate: Dialect 
   return { dialect: anthropic, alternate: openai };
 }
 
-/** TODO(merge): buildBiller(billing, pricer) from src/pricing/billing.ts: the one call site. Until then the list price in USD. */
-function billerFor(_billing: BillingConfig, pricer: Pricer): Biller {
-  return listBiller(pricer);
-}
-
 /** One upstream's connections, shared by every snapshot that keeps its settings. */
 interface Pool {
   /** The settings it was built from; a change builds a new pool. */
@@ -109,12 +104,12 @@ export class UpstreamPools {
   /** The upstreams of `config`, reusing the pools of unchanged ones; nothing is closed until `commit`. */
   build(config: Config, pricer: Pricer): UpstreamSet {
     const pools = new Map<string, Pool>();
-    const make = (u: UpstreamSection, route: string | null, selectByHeader: boolean, pool: Pool): Upstream => {
+    const make = (u: UpstreamSection, at: string, route: string | null, selectByHeader: boolean, pool: Pool): Upstream => {
       pools.set(u.name, pool);
-      return upstream(u, route, selectByHeader, pool, billerFor(u.billing, pricer));
+      return upstream(u, route, selectByHeader, pool, buildBiller(u.billing, pricer, config.source, `${at}.billing`));
     };
-    const def = make(config.upstream, null, false, this.#injected ?? this.#pool(config.upstream));
-    const routed = config.upstreams.map((u) => make(u, u.route, u.select_by_header, this.#pool(u)));
+    const def = make(config.upstream, 'upstream', null, false, this.#injected ?? this.#pool(config.upstream));
+    const routed = config.upstreams.map((u, i) => make(u, `upstreams[${i}]`, u.route, u.select_by_header, this.#pool(u)));
     const set: UpstreamSet = Object.freeze({
       default: def,
       routed: Object.freeze(routed.toSorted((a, b) => (b.route?.length ?? 0) - (a.route?.length ?? 0))),

@@ -20,7 +20,7 @@ import type { GateRequest } from '../budget/gate.ts';
 import { MemoryBudgetStore } from '../budget/store/memory-budget-store.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { wireBudgets, type BudgetWiring } from '../compose/budgets.ts';
-import { listBiller } from '../pricing/billing-list.ts';
+import { listBiller } from '../pricing/billing.ts';
 import { ExchangeRates } from '../core/currency.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { emptyUsage, type Usage } from '../core/usage.ts';

@@ -3,7 +3,7 @@
  * as HolySheep: "$1 of list price for ¥1" is CNY at factor 1). The pricing module's own biller
  * reads an upstream's `billing` section; this one is built from values, for gate and store tests.
  */
-import { listBiller } from '../../src/pricing/billing-list.ts';
+import { listBiller } from '../../src/pricing/billing.ts';
 import { scaleHalfEven } from '../../src/core/currency.ts';
 import type { Rational } from '../../src/core/decimal.ts';
 import type { Biller, Pricer } from '../../src/pricing/types.ts';

@@ -25,7 +25,7 @@ import type { RedisClient } from '../../src/redis/client.ts';
 import { quitClient } from '../../src/redis/client.ts';
 import { connectCluster, connectRedis } from './connect.ts';
 import { wireBudgets, type BudgetWiring } from '../../src/compose/budgets.ts';
-import { listBiller } from '../../src/pricing/billing-list.ts';
+import { listBiller } from '../../src/pricing/billing.ts';
 import type { GateRequest } from '../../src/budget/gate.ts';
 import type { AdmitResult, Amount, InstanceRef, SettleResult } from '../../src/budget/types.ts';
 import { ExchangeRates } from '../../src/core/currency.ts';

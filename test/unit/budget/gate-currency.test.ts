@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BudgetGate, type Admission, type GateRequest } from '../../../src/budget/gate.ts';
 import { BudgetCatalog } from '../../../src/budget/catalog.ts';
-import { listBiller } from '../../../src/pricing/billing-list.ts';
+import { listBiller } from '../../../src/pricing/billing.ts';
 import { MemoryBudgetStore } from '../../../src/budget/store/memory-budget-store.ts';
 import type { Amount, BudgetConfig, Cost } from '../../../src/budget/types.ts';
 import { ExchangeRates } from '../../../src/core/currency.ts';

@@ -10,7 +10,7 @@ import { systemClock } from '../../../src/lib/clock.ts';
 import { ManualClock } from '../../../src/lib/manual-clock.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 import { budget } from '../../helpers/budget-config.ts';
-import { listBiller } from '../../../src/pricing/billing-list.ts';
+import { listBiller } from '../../../src/pricing/billing.ts';
 
 const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 

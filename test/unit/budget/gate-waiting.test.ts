@@ -14,7 +14,7 @@ import { ManualClock } from '../../../src/lib/manual-clock.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
 import type { BudgetConfig } from '../../../src/budget/types.ts';
 import { budget } from '../../helpers/budget-config.ts';
-import { listBiller } from '../../../src/pricing/billing-list.ts';
+import { listBiller } from '../../../src/pricing/billing.ts';
 
 const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 const req = (id: string, maxTokens = 100, leaving?: () => AbortSignal): GateRequest => ({

@@ -5,7 +5,7 @@ import { meterPriced, meterRecord, requestLogFields, type Measurement } from '..
 import { TablePricer } from '../../../src/pricing/cost.ts';
 import { bundledPriceTable } from '../../../src/pricing/table.ts';
 import type { UsageOutcome } from '../../../src/core/usage.ts';
-import { listBiller } from '../../../src/pricing/billing-list.ts';
+import { listBiller } from '../../../src/pricing/billing.ts';
 import type { Bill, Biller } from '../../../src/pricing/types.ts';
 import { usage } from '../pricing/fixtures.ts';
 

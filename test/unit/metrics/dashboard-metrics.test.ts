@@ -9,7 +9,7 @@ import { bundledPriceTable } from '../../../src/pricing/table.ts';
 import { createMetrics } from '../../../src/metrics/registry.ts';
 import { recordMetrics } from '../../../src/metrics/record.ts';
 import { meterPriced, type Measurement } from '../../../src/meter/record.ts';
-import { listBiller } from '../../../src/pricing/billing-list.ts';
+import { listBiller } from '../../../src/pricing/billing.ts';
 import { budgetEvents } from '../../../src/compose/budget-events.ts';
 import { picoToUsd } from '../../../src/core/money.ts';
 import type { InstanceRef } from '../../../src/budget/types.ts';
