@@ -12,7 +12,7 @@ import type { Credential } from '../core/request.ts';
 import type { Config, UpstreamSection } from '../config/types.ts';
 import { redactUrl } from '../config/describe.ts';
 import { InFlight } from '../lib/in-flight.ts';
-import type { BillingConfig, Biller, Pricer } from '../pricing/types.ts';
+import type { Biller, Pricer } from '../pricing/types.ts';
 import { PoolForwarder, type Forwarder, type ForwarderOptions } from '../upstream/forward.ts';
 import { ownCredential } from '../upstream/headers.ts';
 import type { Upstream, UpstreamSet } from '../http/upstreams.ts';
