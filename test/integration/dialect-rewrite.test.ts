@@ -23,6 +23,7 @@ import { InFlight } from '../../src/lib/in-flight.ts';
 import { systemClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createMetrics } from '../../src/metrics/registry.ts';
+import { listBiller } from '../../src/pricing/billing.ts';
 import { buildPricer } from '../../src/pricing/build.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
 import { PoolForwarder } from '../../src/upstream/forward.ts';
@@ -81,7 +82,7 @@ async function serveWith(t: TestContext, up: MockUpstream, dialect: Dialect) {
     forwarder,
     inFlight: new InFlight(),
     access: { injected: false, accepted: null },
-    biller: { currency: 'USD', bill: () => assert.fail('not billed here') },
+    biller: listBiller(pricer),
     ownCredential: () => null,
   };
   const l = DEFAULTS.limits;

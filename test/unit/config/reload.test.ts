@@ -186,7 +186,7 @@ test('the default upstream is restart-only except its billing; the routed upstre
   const relay = (route: string) => `upstreams:\n  - name: hs\n    url: https://relay.example\n    api: anthropic\n    route: ${route}\n`;
   writeFileSync(
     s.file,
-    `${BASE}upstream:\n  url: https://elsewhere.example\n  api_key: sk-new\n  billing:\n    currency: CNY\n${relay('/hs')}`,
+    `${BASE}upstream:\n  url: https://elsewhere.example\n  api_key: sk-new\n  billing:\n    currency: CNY\nexchange_rates:\n  USD_CNY: 7.1\n${relay('/hs')}`,
   );
   assert.equal(await s.watcher.reloadNow(), true);
   assert.deepEqual(
@@ -197,7 +197,7 @@ test('the default upstream is restart-only except its billing; the routed upstre
   assert.equal(next?.upstream.url, s.initial.upstream.url);
   assert.equal(next?.upstream.api_key, null);
   assert.equal(next?.upstream.billing.currency, 'CNY', 'billing applies without a restart');
-  assert.deepEqual(s.log.at('info')[0]?.obj['changed'], ['upstream', 'upstreams']);
+  assert.deepEqual(s.log.at('info')[0]?.obj['changed'], ['upstream', 'upstreams', 'exchange_rates']);
   assert.deepEqual(
     next?.upstreams.map((u) => u.route),
     ['/hs'],
