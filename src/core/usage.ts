@@ -89,14 +89,26 @@ export interface UsageOutcome {
   /**
    * True when `usage.output` is an estimate: a stream cut short before its final count, whose
    * output is estimated from the content it streamed (never below the count last reported).
+   * A stream cut before it reported any usage (OpenAI-format streams report it last) has its
+   * input estimated too, from the request's size.
    */
   estimated: boolean;
+  /** The usage was reported inconsistently and clamped so no count is negative: why (BodyReading.adjusted). Absent: as reported. */
+  adjusted?: string;
   /** `error.type` of an `event: error` mid-stream or an error body, when present. */
   errorType: string | null;
   stopReason: string | null;
   /** Anthropic message id, when present. */
   messageId: string | null;
 }
+
+/**
+ * What an OpenAI-format `prompt_tokens` (or a Responses `input_tokens`) means at an upstream:
+ * `openai` includes the cached tokens and cache writes (OpenAI, LiteLLM, OpenRouter);
+ * `anthropic` excludes them (new-api serving Claude, Portkey); `auto` decides from what the
+ * responses prove, and reads `openai` until then. The config's `usage_semantics`.
+ */
+export type UsageSemantics = 'openai' | 'anthropic' | 'auto';
 
 export function emptyUsage(): Usage {
   return {
