@@ -6,6 +6,9 @@
  * ended (undici's close lets requests already dispatched finish too).
  */
 import { anthropic } from '../api/anthropic/index.ts';
+import { openaiDialect } from '../api/openai/index.ts';
+import { CREDENTIAL_HEADERS as OPENAI_CREDENTIALS } from '../api/openai/credentials.ts';
+import { SemanticsProof } from '../api/openai/semantics.ts';
 import { buildBiller } from '../pricing/billing.ts';
 import type { Dialect } from '../core/dialect.ts';
 import type { Credential } from '../core/request.ts';
@@ -17,16 +20,11 @@ import { PoolForwarder, type Forwarder, type ForwarderOptions } from '../upstrea
 import { ownCredential } from '../upstream/headers.ts';
 import type { Upstream, UpstreamSet } from '../http/upstreams.ts';
 
-// TODO(merge): openaiDialect(…).credentialHeaders from src/api/openai/ once it lands (`authorization`, and Azure's `api-key`).
-const OPENAI_CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'api-key'];
-
 /**
  * Every credential header of every dialect, stripped from every request whichever dialect it
  * speaks: an upstream may read a header its own API does not document (a relay serving both formats).
  */
-export const CREDENTIAL_HEADERS: readonly string[] = Object.freeze([
-  ...new Set([...anthropic.credentialHeaders, ...OPENAI_CREDENTIAL_HEADERS]),
-]);
+export const CREDENTIAL_HEADERS: readonly string[] = Object.freeze([...new Set([...anthropic.credentialHeaders, ...OPENAI_CREDENTIALS])]);
 
 /** A forwarder's options from one upstream's section (also what the benchmark's engines take). */
 export function forwarderOptions(u: UpstreamSection): ForwarderOptions {
@@ -41,24 +39,14 @@ export function forwarderOptions(u: UpstreamSection): ForwarderOptions {
 }
 
 /**
- * TODO(merge): a PLACEHOLDER until src/api/openai/ lands: the anthropic dialect (routes, usage, error
- * shape) with OpenAI's credential headers, so keys go in the right header already. Replace with
- * openaiDialect({ semantics: u.usage_semantics, includeUsage: u.include_usage, proof }); its `proof`
- * (what responses proved about `usage_semantics: auto`) belongs with the Pool below, so it survives
- * a reload that keeps the upstream.
- */
-function openaiDialectFor(_u: UpstreamSection): Dialect {
-  return OPENAI_PLACEHOLDER;
-}
-const OPENAI_PLACEHOLDER: Dialect = Object.freeze({ ...anthropic, name: 'openai', credentialHeaders: OPENAI_CREDENTIAL_HEADERS });
-
-/**
  * The native dialect, and the alternate for the paths only the other one meters (http/upstreams.ts
  * Upstream.alternate): an anthropic upstream meters OpenAI-format paths with the openai dialect,
  * by path, since relays (and Anthropic's own compatibility endpoint) serve both under one origin.
+ * `proof` is what this upstream's responses proved about `usage_semantics: auto`: it outlives a
+ * reload that keeps the upstream's name and URL.
  */
-function dialectsOf(u: UpstreamSection): { dialect: Dialect; alternate: Dialect | null } {
-  const openai = openaiDialectFor(u);
+function dialectsOf(u: UpstreamSection, proof: SemanticsProof): { dialect: Dialect; alternate: Dialect | null } {
+  const openai = openaiDialect({ semantics: u.usage_semantics, includeUsage: u.include_usage, proof });
   if (u.api === 'openai') return { dialect: openai, alternate: null };
   return { dialect: anthropic, alternate: openai };
 }
@@ -81,10 +69,18 @@ export interface UpstreamHealth {
   api: string;
   route: string | null;
   url: string;
+  /** OpenAI-format usage: what `prompt_tokens` is read as, and whether the upstream's responses proved it. */
+  usage_semantics: { configured: string; semantics: string; proven: boolean; evidence: string | null };
 }
 
 export function upstreamHealth(set: UpstreamSet): UpstreamHealth[] {
-  return [...set.byName.values()].map((u) => ({ name: u.name, api: u.api, route: u.route, url: u.shownUrl }));
+  return [...set.byName.values()].map((u) => ({
+    name: u.name,
+    api: u.api,
+    route: u.route,
+    url: u.shownUrl,
+    usage_semantics: u.usageSemantics(),
+  }));
 }
 
 export class UpstreamPools {
@@ -94,6 +90,8 @@ export class UpstreamPools {
   readonly #retiring = new Set<Pool>();
   /** The pools each built set uses, until it is committed. */
   readonly #built = new WeakMap<UpstreamSet, ReadonlyMap<string, Pool>>();
+  /** What each upstream (by name and URL) proved about its usage semantics: kept across reloads. */
+  readonly #proofs = new Map<string, SemanticsProof>();
   /** The default upstream's forwarder when one was injected (benchmarks): it serves for the graph's whole life. */
   readonly #injected: Pool | null;
 
@@ -106,7 +104,8 @@ export class UpstreamPools {
     const pools = new Map<string, Pool>();
     const make = (u: UpstreamSection, at: string, route: string | null, selectByHeader: boolean, pool: Pool): Upstream => {
       pools.set(u.name, pool);
-      return upstream(u, route, selectByHeader, pool, buildBiller(u.billing, pricer, config.source, `${at}.billing`));
+      const biller = buildBiller(u.billing, pricer, config.source, `${at}.billing`);
+      return upstream(u, route, selectByHeader, pool, biller, this.#proof(u));
     };
     const def = make(config.upstream, 'upstream', null, false, this.#injected ?? this.#pool(config.upstream));
     const routed = config.upstreams.map((u, i) => make(u, `upstreams[${i}]`, u.route, u.select_by_header, this.#pool(u)));
@@ -118,6 +117,13 @@ export class UpstreamPools {
     });
     this.#built.set(set, pools);
     return set;
+  }
+
+  #proof(u: UpstreamSection): SemanticsProof {
+    const key = `${u.name}\n${u.url}`;
+    let p = this.#proofs.get(key);
+    if (p === undefined) this.#proofs.set(key, (p = new SemanticsProof()));
+    return p;
   }
 
   /** `set` is in force: pools it no longer uses are closed once their requests have ended. */
@@ -158,8 +164,15 @@ export class UpstreamPools {
 
 const noCredential = (): null => null;
 
-function upstream(u: UpstreamSection, route: string | null, selectByHeader: boolean, pool: Pool, biller: Biller): Upstream {
-  const { dialect, alternate } = dialectsOf(u);
+function upstream(
+  u: UpstreamSection,
+  route: string | null,
+  selectByHeader: boolean,
+  pool: Pool,
+  biller: Biller,
+  proof: SemanticsProof,
+): Upstream {
+  const { dialect, alternate } = dialectsOf(u, proof);
   const key = u.api_key;
   // Made once per snapshot: a request only looks its dialect up.
   const own = new Map<Dialect, Credential>();
@@ -179,6 +192,11 @@ function upstream(u: UpstreamSection, route: string | null, selectByHeader: bool
       accepted: u.client_key_ids.length > 0 ? new Set(u.client_key_ids) : null,
     },
     biller,
+    usageSemantics: () => {
+      const st = proof.state;
+      const semantics = u.usage_semantics === 'auto' ? st.semantics : u.usage_semantics;
+      return { configured: u.usage_semantics, semantics, proven: u.usage_semantics === 'auto' && st.proven, evidence: st.evidence };
+    },
     ownCredential: key === null ? noCredential : (d: Dialect) => own.get(d) ?? null,
   });
 }

@@ -1,4 +1,5 @@
 import type { BillingConfig, PricingConfig } from '../pricing/types.ts';
+import type { UsageSemantics } from '../core/usage.ts';
 import type { BudgetConfig } from '../budget/types.ts';
 
 /**
@@ -91,12 +92,8 @@ export interface Config {
 /** The API an upstream natively speaks: its error shape, credential header and metered routes. */
 export type UpstreamApi = 'anthropic' | 'openai';
 
-/**
- * What an OpenAI-format `prompt_tokens` means at an upstream: `openai` includes cached tokens
- * (OpenAI, LiteLLM, OpenRouter); `anthropic` excludes them (new-api serving Claude, Portkey);
- * `auto` decides from what the responses prove, and uses `openai` until then.
- */
-export type UsageSemantics = 'openai' | 'anthropic' | 'auto';
+/** What an OpenAI-format `prompt_tokens` means at an upstream (defined in core: the OpenAI dialect reads it too). */
+export type { UsageSemantics } from '../core/usage.ts';
 
 /** One upstream's settings (the default `upstream:` and each of `upstreams:`). */
 export interface UpstreamSection {

@@ -30,10 +30,27 @@ export interface BodyReading {
 /** Folds the events of one streamed response into its usage. */
 export interface StreamReading extends BodyReading {
   onEvent(event: string | null, data: unknown): void;
-  /** A content event (never parsed: see Dialect.eventKind), by its data's length: what the output estimate is made of. */
-  onContent(length: number): void;
+  /**
+   * A content event (never parsed: see Dialect.eventKind), by its data's length and, when the
+   * event was held whole, its text (a dialect whose events pad their size reads the delta's own
+   * length from it): what the output estimate is made of.
+   */
+  onContent(length: number, data?: string): void;
+  /**
+   * Optional, for APIs whose stream events carry no `event:` name (OpenAI chat chunks), which
+   * eventKind cannot classify: an unnamed event's data text, before any JSON.parse. The reading
+   * takes what it needs from the text (a content delta's size, an end-of-stream sentinel) and
+   * returns true when the event may carry more (usage, a finish, an error): only then is it
+   * parsed and given to onEvent. Absent: every unnamed event is parsed.
+   */
+  onUnnamed?(data: string): boolean;
   /** Output tokens streamed since the usage last counted them, by the dialect's estimate (for a stream cut short). */
   readonly streamedOutput: number;
+  /**
+   * Optional: the usage is an estimate rather than a report, for a stream cut before it reported
+   * any (its input from the request's size). Absent: false.
+   */
+  readonly estimated?: boolean;
   /** Tolerated protocol oddities (for logs and metrics). */
   readonly anomalies: ReadonlySet<string>;
   readonly errorType: string | null;
@@ -106,7 +123,8 @@ export interface Dialect {
    * stream), content counted by its size only. Unknown names are `usage`: parsed, in case.
    */
   eventKind(event: string): EventKind;
-  newStream(): StreamReading;
+  /** A reading for one streamed response; `request` is the request's facts when they were read (an estimate of a stream cut short may need its size). */
+  newStream(request: RequestFacts | null): StreamReading;
   /** The body of an error the proxy answers with, in the shape the API's clients parse. */
   errorBody(type: ErrorType, message: string, requestId: string): string;
 }

@@ -89,6 +89,8 @@ export interface UsageOutcome {
   /**
    * True when `usage.output` is an estimate: a stream cut short before its final count, whose
    * output is estimated from the content it streamed (never below the count last reported).
+   * A stream cut before it reported any usage (OpenAI-format streams report it last) has its
+   * input estimated too, from the request's size.
    */
   estimated: boolean;
   /** `error.type` of an `event: error` mid-stream or an error body, when present. */
@@ -102,6 +104,14 @@ export interface UsageOutcome {
    */
   adjusted: string | null;
 }
+
+/**
+ * What an OpenAI-format `prompt_tokens` (or a Responses `input_tokens`) means at an upstream:
+ * `openai` includes the cached tokens and cache writes (OpenAI, LiteLLM, OpenRouter);
+ * `anthropic` excludes them (new-api serving Claude, Portkey); `auto` decides from what the
+ * responses prove, and reads `openai` until then. The config's `usage_semantics`.
+ */
+export type UsageSemantics = 'openai' | 'anthropic' | 'auto';
 
 export function emptyUsage(): Usage {
   return {

@@ -179,6 +179,8 @@ export class Exchange implements ForwardHooks {
       maxSseEventBytes: limits.maxSseEventBytes,
       maxDecompressedBytes: limits.maxDecompressedBytes,
       maxDecompressionRatio: limits.maxDecompressionRatio,
+      // Facts already read (by the budget or a dialect's rewrite): a stream cut short may estimate from them. Never parsed here.
+      request: this.#facts ?? null,
     });
     this.#tForward = this.#deps.clock.monotonic();
   }

@@ -54,6 +54,8 @@ export interface Upstream {
   readonly access: Access;
   /** What it bills a request, in its currency. */
   readonly biller: Biller;
+  /** OpenAI-format usage: configured, what it is read as now, and whether the upstream's responses proved it (`auto`). */
+  usageSemantics(): { configured: string; semantics: string; proven: boolean; evidence: string | null };
   /** Its api_key as the credential `dialect` sends it in (its first credential header); null without api_key. */
   ownCredential(dialect: Dialect): Credential | null;
 }

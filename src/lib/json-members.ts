@@ -23,7 +23,8 @@ import { BACKSLASH, CLOSE, CLOSE_ARR, COLON, COMMA, CR, LF, OPEN, OPEN_ARR, QUOT
  */
 export const PICK_MIN_BYTES = 2048;
 
-function skipWs(s: string, i: number): number {
+/** The index of the first character at or after `i` that is not JSON white space. */
+export function skipWs(s: string, i: number): number {
   for (;;) {
     const c = s.charCodeAt(i);
     if (c !== SPACE && c !== LF && c !== CR && c !== TAB) return i;
@@ -32,7 +33,7 @@ function skipWs(s: string, i: number): number {
 }
 
 /** `s[i]` is an opening quote: the index of its closing quote, or -1. */
-function stringEnd(s: string, i: number): number {
+export function stringEnd(s: string, i: number): number {
   let j = i;
   for (;;) {
     j = s.indexOf('"', j + 1);
@@ -148,5 +149,59 @@ export function parsePicked(s: string, wanted: ReadonlySet<string>): unknown {
     return JSON.parse(pickMembers(s, wanted) ?? s) as unknown;
   } catch {
     return undefined;
+  }
+}
+
+/** Where one top-level member of a JSON object text is, as indices into the text. */
+export interface MemberSpan {
+  /** The key, unescaped (as JSON.parse reads it). */
+  readonly key: string;
+  /** The key's opening quote. */
+  readonly start: number;
+  readonly valueStart: number;
+  /** Just past the value. */
+  readonly valueEnd: number;
+}
+
+/**
+ * The top-level members of the JSON object in `s`, in order and duplicates kept, for an edit
+ * that must leave every other byte as it was (splice a member out, replace a value); null when
+ * `s` is not a JSON object text, as far as its structure shows (the same checks as pickMembers).
+ * `open` is the index of the object's `{`. Structural characters are ASCII, so a text decoded
+ * as latin1 gives byte offsets.
+ */
+export function memberSpans(s: string): { open: number; members: MemberSpan[] } | null {
+  const members: MemberSpan[] = [];
+  const open = skipWs(s, 0);
+  if (s.charCodeAt(open) !== OPEN) return null;
+  let i = skipWs(s, open + 1);
+  if (s.charCodeAt(i) === CLOSE) return skipWs(s, i + 1) === s.length ? { open, members } : null;
+  for (;;) {
+    if (s.charCodeAt(i) !== QUOTE) return null;
+    const start = i;
+    const keyEnd = stringEnd(s, i);
+    if (keyEnd === -1) return null;
+    let key = s.slice(i + 1, keyEnd);
+    if (key.includes('\\')) {
+      try {
+        key = JSON.parse(`"${key}"`) as string;
+      } catch {
+        return null;
+      }
+    }
+    i = skipWs(s, keyEnd + 1);
+    if (s.charCodeAt(i) !== COLON) return null;
+    const valueStart = skipWs(s, i + 1);
+    const end = valueEnd(s, valueStart);
+    if (end === -1) return null;
+    members.push({ key, start, valueStart, valueEnd: end });
+    i = skipWs(s, end);
+    const c = s.charCodeAt(i);
+    if (c === COMMA) {
+      i = skipWs(s, i + 1);
+      continue;
+    }
+    if (c !== CLOSE) return null;
+    return skipWs(s, i + 1) === s.length ? { open, members } : null;
   }
 }

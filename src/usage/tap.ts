@@ -4,7 +4,7 @@
  * back what the client gets, and never throws into the proxy's data path.
  */
 import type { Dialect, StreamReading } from '../core/dialect.ts';
-import type { RouteKind } from '../core/request.ts';
+import type { RequestFacts, RouteKind } from '../core/request.ts';
 import type { UsageMissingReason, UsageOutcome } from '../core/usage.ts';
 import { parsePicked, PICK_MIN_BYTES } from '../lib/json-members.ts';
 import { DecodeChain, parseContentEncoding } from './decompress.ts';
@@ -17,6 +17,8 @@ export interface TapOptions {
   route: RouteKind;
   /** The model reported when the response names none (tests; the exchange falls back itself). */
   requestModel?: string | null;
+  /** The request's facts when they were read: a stream reading may estimate from them (Dialect.newStream). */
+  request?: RequestFacts | null;
   /** Largest (decoded) JSON body inspected; the client still receives all of it. */
   maxJsonBodyBytes: number;
   maxSseEventBytes: number;
@@ -90,7 +92,7 @@ export class UsageTap {
       else return this.#giveUp();
     }
     if (this.#mode === 'sse') {
-      const acc = this.#dialect.newStream();
+      const acc = this.#dialect.newStream(this.#opts.request ?? null);
       this.#acc = acc;
       const max = this.#opts.maxSseEventBytes;
       this.#sse = new SseDecoder({ maxEventBytes: max, skim: oversizedEvents(this.#dialect, acc, max) });
@@ -186,9 +188,9 @@ export class UsageTap {
     for (const ev of events) {
       if (ev.event !== null) {
         const kind = this.#dialect.eventKind(ev.event);
-        if (kind === 'content') acc.onContent(ev.data.length);
+        if (kind === 'content') acc.onContent(ev.data.length, ev.data);
         if (kind !== 'usage') continue;
-      }
+      } else if (acc.onUnnamed !== undefined && !acc.onUnnamed(ev.data)) continue;
       let data: unknown;
       try {
         data = JSON.parse(ev.data);
@@ -234,20 +236,21 @@ export class UsageTap {
     }
     const info = this.#dialect.readBody(body);
     return this.#result({
+      adjusted: info.invalid ? null : (info.adjusted ?? null),
       usage: info.invalid ? null : info.usage,
       model: info.model,
       missingReason: info.invalid ? 'invalid_usage' : info.usage === null ? 'no_usage_field' : null,
       errorType: this.#dialect.readError(body),
       stopReason: info.stopReason,
       messageId: info.messageId,
-      adjusted: info.adjusted ?? null,
     });
   }
 
   /**
    * A stream's usage is trusted only with exactly one opening event and valid counts. One cut
    * short (no closing event, an error event) is partial, and its output is the count last
-   * reported plus an estimate of what streamed after it. When metering gave up, what it read
+   * reported plus an estimate of what streamed after it (cut before any report, its usage is the
+   * reading's estimate: StreamReading.estimated). When metering gave up, what it read
    * is not the bill: no usage, and the reason.
    */
   #sseOutcome(): UsageOutcome {
@@ -261,9 +264,12 @@ export class UsageTap {
     else if (acc.invalid) missingReason = 'invalid_usage';
     else if (!acc.started) missingReason = 'stream_incomplete';
     else if (usage === null) missingReason = 'no_usage_field';
-    else if (partial && acc.streamedOutput > 0) {
-      usage.output += acc.streamedOutput;
-      estimated = true;
+    else {
+      if (partial && acc.streamedOutput > 0) {
+        usage.output += acc.streamedOutput;
+        estimated = true;
+      }
+      if (acc.estimated === true) estimated = true;
     }
     if (missingReason !== null) usage = null;
     return this.#result({
@@ -272,10 +278,10 @@ export class UsageTap {
       missingReason,
       partial,
       estimated,
+      adjusted: usage === null ? null : (acc.adjusted ?? null),
       errorType: acc.errorType,
       stopReason: acc.stopReason,
       messageId: acc.messageId,
-      adjusted: acc.adjusted ?? null,
     });
   }
 

@@ -285,13 +285,13 @@ export async function startMockRelay(
     relay.sent.push(Buffer.from(list.join('')));
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     const cut = relay.cutAfter;
-    for (const [i, e] of list.entries()) {
-      if (cut !== null && i > cut) {
-        res.destroy();
-        return;
-      }
-      res.write(e);
+    if (cut !== null) {
+      // The connection drops once the first events have reached the socket: a relay that dies mid-stream.
+      for (const e of list.slice(0, cut)) res.write(e);
+      res.write(list[cut] ?? '', () => res.destroy());
+      return;
     }
+    for (const e of list) res.write(e);
     res.end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -83,6 +83,7 @@ async function serveWith(t: TestContext, up: MockUpstream, dialect: Dialect) {
     inFlight: new InFlight(),
     access: { injected: false, accepted: null },
     biller: listBiller(pricer),
+    usageSemantics: () => ({ configured: 'auto', semantics: 'openai', proven: false, evidence: null }),
     ownCredential: () => null,
   };
   const l = DEFAULTS.limits;

@@ -181,14 +181,15 @@ test('a new-api relay (exclusive prompt_tokens, unasked usage chunk): auto prove
   assert.equal(text, 'Hello from the relay.');
   assert.deepEqual(counts(await last()), EXPECTED);
 
-  const health = (await (await fetch(`${url}/_meter/health`)).json()) as { upstreams: { name: string; usage_semantics?: unknown }[] };
-  const na = health.upstreams.find((u) => u.name === 'newapi');
+  type Health = { upstreams: { name: string; usage_semantics: { configured: string; semantics: string; proven: boolean } }[] };
+  const health = (await (await fetch(`${url}/_meter/health`)).json()) as Health;
+  const semantics = (name: string) => health.upstreams.find((u) => u.name === name)?.usage_semantics;
   assert.deepEqual(
-    (na?.usage_semantics as { semantics: string; proven: boolean }).semantics,
-    'anthropic',
+    { ...semantics('newapi'), evidence: undefined },
+    { configured: 'auto', semantics: 'anthropic', proven: true, evidence: undefined },
     'the health answer shows what auto proved',
   );
-  assert.equal((na?.usage_semantics as { proven: boolean }).proven, true);
+  assert.equal(semantics('holysheep')?.proven, false, 'inclusive usage proves nothing on its own: openai until proven');
 });
 
 test('the Anthropic SDK on the same relay route: Messages metered as Anthropic, billed in ¥', async (t) => {

@@ -9,9 +9,5 @@
 /** Lower-case header names, in the order the proxy prefers them; the proxy's own key (upstream.api_key) is sent in the first. */
 export const CREDENTIAL_HEADERS: readonly string[] = Object.freeze(['x-api-key', 'authorization']);
 
-const BEARER = /^bearer\s+/i;
-
 /** The secret a credential header carries: the token of `Bearer <token>`, any other value whole. */
-export function credentialSecret(header: string, value: string): string {
-  return header === 'authorization' && BEARER.test(value) ? value.replace(BEARER, '') : value;
-}
+export { credentialSecret } from '../../lib/bearer.ts';

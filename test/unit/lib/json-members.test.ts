@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parsePicked, pickMembers } from '../../../src/lib/json-members.ts';
+import { memberSpans, parsePicked, pickMembers } from '../../../src/lib/json-members.ts';
 
 const WANTED = new Set(['usage', 'model', 'id', 'stop_reason', 'error']);
 
@@ -119,4 +119,26 @@ test('a primitive spelled wrong outside the picked members does not hide the usa
   assert.deepEqual(parsePicked('{"x":tru,"usage":{"input_tokens":1}}', WANTED), { usage: { input_tokens: 1 } });
   // ...but a wanted member that is not valid JSON makes the body unparseable.
   assert.equal(parsePicked('{"usage":{"input_tokens":01}}', WANTED), undefined);
+});
+
+test('property: memberSpans names every member in order, its key unescaped and its value where JSON.parse reads it', () => {
+  fc.assert(
+    fc.property(objectText, (text) => {
+      const spans = memberSpans(text);
+      assert.ok(spans !== null, text);
+      assert.equal(text[spans.open], '{');
+      const parsed = JSON.parse(text) as Record<string, unknown>;
+      // The last of duplicate keys wins, as in JSON.parse.
+      const last = new Map(spans.members.map((m) => [m.key, JSON.parse(text.slice(m.valueStart, m.valueEnd)) as unknown]));
+      assert.deepEqual([...last.keys()].sort(), Object.keys(parsed).sort());
+      for (const [k, v] of last) assert.deepEqual(v, parsed[k]);
+      for (const m of spans.members) assert.equal(text[m.start], '"');
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('memberSpans refuses what is not one JSON object', () => {
+  for (const bad of ['', '[]', '{"a":1', '{"a":1}x', '{"a" 1}', '{a:1}', '"s"']) assert.equal(memberSpans(bad), null, bad);
+  assert.deepEqual(memberSpans(' {} '), { open: 1, members: [] });
 });

@@ -275,7 +275,7 @@ test('fuzz: hostile bytes never throw out of the tap, in SSE, JSON, gzip or not,
 test('fuzz: every event the decoder hands the tap fits the bound, oversized ones as what their Skim kept', () => {
   fc.assert(
     fc.property(hostile, fc.integer({ min: 16, max: 512 }), cuts, (bytes, max, points) => {
-      const reading = anthropic.newStream();
+      const reading = anthropic.newStream(null);
       const dec = new SseDecoder({ maxEventBytes: max, skim: oversizedEvents(anthropic, reading, max) });
       for (const c of cut(bytes, points))
         for (const ev of dec.push(c)) assert.ok(Buffer.byteLength(ev.data) <= max, `${ev.data.length} > ${max}`);
