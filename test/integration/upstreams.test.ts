@@ -153,8 +153,26 @@ test('/_meter/health lists every upstream: name, api, route and the URL origin o
   assert.ok(!text.includes('sk-'), 'no key');
   assert.equal(health.upstream, def.url, 'the default, as before');
   assert.deepEqual(health.upstreams, [
-    { name: 'anthropic', api: 'anthropic', route: null, url: def.url },
-    { name: 'holysheep', api: 'anthropic', route: '/holysheep', url: `${hs.url}/***` },
-    { name: 'relay-openai', api: 'openai', route: '/relay-openai', url: relay.url },
+    {
+      name: 'anthropic',
+      api: 'anthropic',
+      route: null,
+      url: def.url,
+      usage_semantics: { configured: 'auto', semantics: 'openai', proven: false, evidence: null },
+    },
+    {
+      name: 'holysheep',
+      api: 'anthropic',
+      route: '/holysheep',
+      url: `${hs.url}/***`,
+      usage_semantics: { configured: 'auto', semantics: 'openai', proven: false, evidence: null },
+    },
+    {
+      name: 'relay-openai',
+      api: 'openai',
+      route: '/relay-openai',
+      url: relay.url,
+      usage_semantics: { configured: 'auto', semantics: 'openai', proven: false, evidence: null },
+    },
   ]);
 });

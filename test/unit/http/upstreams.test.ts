@@ -88,9 +88,33 @@ test('each upstream: its dialects, its own key in the request dialect’s header
     'longest route first',
   );
   assert.deepEqual(upstreamHealth(set), [
-    { name: 'anthropic', api: 'anthropic', route: null, url: 'https://api.anthropic.com' },
-    { name: 'hs', api: 'anthropic', route: '/hs', url: 'https://***@holysheep.example/***' },
-    { name: 'hs-cn', api: 'anthropic', route: '/hs-cn/v2', url: 'https://cn.holysheep.example' },
-    { name: 'relay', api: 'openai', route: '/relay/openai', url: 'https://relay.example' },
+    {
+      name: 'anthropic',
+      api: 'anthropic',
+      route: null,
+      url: 'https://api.anthropic.com',
+      usage_semantics: { configured: 'auto', semantics: 'openai', proven: false, evidence: null },
+    },
+    {
+      name: 'hs',
+      api: 'anthropic',
+      route: '/hs',
+      url: 'https://***@holysheep.example/***',
+      usage_semantics: { configured: 'auto', semantics: 'openai', proven: false, evidence: null },
+    },
+    {
+      name: 'hs-cn',
+      api: 'anthropic',
+      route: '/hs-cn/v2',
+      url: 'https://cn.holysheep.example',
+      usage_semantics: { configured: 'auto', semantics: 'openai', proven: false, evidence: null },
+    },
+    {
+      name: 'relay',
+      api: 'openai',
+      route: '/relay/openai',
+      url: 'https://relay.example',
+      usage_semantics: { configured: 'auto', semantics: 'openai', proven: false, evidence: null },
+    },
   ]);
 });
