@@ -78,7 +78,23 @@ export function uniqueUpstreamNames(c: ConfigBody): Issue | undefined {
     if (first !== undefined) return { keyPath: joinKey(at, 'name'), reason: `duplicate upstream name '${u.name}' (also ${first})` };
     seen.set(u.name, at);
   }
-  return upstreamName(c.upstream, 'upstream');
+  return upstreamName(c.upstream, 'upstream') ?? knownUpstreams(c, seen);
+}
+
+/** A budget's `match.upstream` names configured upstreams: a typo would match nothing, and a budget enforced on nothing is no budget. */
+function knownUpstreams(c: ConfigBody, names: ReadonlyMap<string, string>): Issue | undefined {
+  for (const [i, b] of c.budgets.entries()) {
+    for (const [j, name] of b.match.upstream.entries()) {
+      if (names.has(name)) continue;
+      const at = joinKey(joinKey(joinIndex('budgets', i), 'match'), 'upstream');
+      const known = [...names.keys()].map((n) => `'${n}'`).join(', ');
+      return {
+        keyPath: b.match.upstream.length === 1 ? at : joinIndex(at, j),
+        reason: `no upstream is named '${name}' (configured: ${known})`,
+      };
+    }
+  }
+  return undefined;
 }
 
 /**

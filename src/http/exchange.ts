@@ -273,7 +273,8 @@ export class Exchange implements ForwardHooks {
       });
     }
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
-    const reserved = this.#admission.kind === 'admitted' ? (this.#admission.expected.money?.pico ?? 0) : null; // TODO(merge): its currency
+    const reserved =
+      this.#admission.kind === 'admitted' ? (this.#admission.expected.money ?? { currency: a.upstream.biller.currency, pico: 0 }) : null;
     deps.logger.info(requestLogFields(record, reserved), 'request');
     a.upstream.inFlight.end();
     deps.exchanges.end();
@@ -297,7 +298,7 @@ function settleBudget(
   if (a.kind === 'none') {
     if (req.unread === null || r.model === null) return;
     const found = b.gate.catalog.refsForModel(req.unread, r.model, [], req.now);
-    if (found.refs.length === 0 || r.usage === null || r.unpriced) return;
+    if (found.refs.length === 0 || r.usage === null || r.billedUnpriced) return;
     b.settles.push({ ...found, id: r.id, actual: { money: billed(r), tokens: totalTokens(r.usage) ?? 0 } });
     return;
   }

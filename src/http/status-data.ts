@@ -153,7 +153,7 @@ async function explain(
     return { detail: `upstream answered ${r.status}${r.errorType ? ` ${r.errorType}` : ''}`, budget: null, budgets: [] };
   if (why === 'budget_store_unreachable') return { detail: 'budget store unreachable (a fail-closed budget)', budget: null, budgets: [] };
   if (why === 'other') return { detail: r.usageMissing ?? 'unknown', budget: null, budgets: [] };
-  const { refs, budgets } = deps.gate.catalog.refsFor({ ...r, upstream: 'default' }, r.ts); // TODO(merge): r.upstream
+  const { refs, budgets } = deps.gate.catalog.refsFor(r, r.ts);
   const candidates = refs.map((ref, i) => ({ ref, b: budgets[i]! })).filter((c) => c.b.action !== 'shadow');
   if (candidates.length === 0) return { detail: 'refused by a budget (no longer configured)', budget: null, budgets: [] };
   const shares = await Promise.all(candidates.map((c) => used(c.ref)));

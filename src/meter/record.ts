@@ -1,7 +1,7 @@
 import { bounded } from '../core/bound.ts';
 import type { Caller } from '../core/request.ts';
 import { totalTokens, type UsageMissingReason, type UsageOutcome } from '../core/usage.ts';
-import { picoToUnits, picoToUsd } from '../core/money.ts';
+import { picoToUnits, picoToUsd, USD, type Money } from '../core/money.ts';
 import type { Biller } from '../pricing/types.ts';
 import type { RequestRecord } from '../store/types.ts';
 
@@ -101,7 +101,7 @@ function round3(ms: number): number {
 }
 
 /** The request log line's fields: the record in log vocabulary, absent fields left out. */
-export function requestLogFields(r: RequestRecord, reservedPico: number | null): Record<string, unknown> {
+export function requestLogFields(r: RequestRecord, reserved: Money | null): Record<string, unknown> {
   return {
     id: r.id,
     method: r.method,
@@ -127,6 +127,9 @@ export function requestLogFields(r: RequestRecord, reservedPico: number | null):
     ttft_ms: r.ttftMs,
     upstream_ms: r.upstreamLatencyMs,
     error_type: r.errorType ?? undefined,
-    reserved_usd: reservedPico === null ? undefined : picoToUsd(reservedPico),
+    // The reservation as the upstream bills it: `reserved_usd` keeps its meaning (dollars) and is there only for USD.
+    reserved: reserved === null ? undefined : picoToUnits(reserved.pico),
+    reserved_currency: reserved?.currency,
+    reserved_usd: reserved?.currency === USD ? picoToUsd(reserved.pico) : undefined,
   };
 }

@@ -15,17 +15,17 @@
  */
 import type { Config } from '../config/types.ts';
 import type { BudgetConfig, Cost } from '../budget/types.ts';
-import type { Pricer } from '../pricing/types.ts';
+import type { Biller, Pricer } from '../pricing/types.ts';
 import type { GateRequest } from '../budget/gate.ts';
 import { MemoryBudgetStore } from '../budget/store/memory-budget-store.ts';
 import { MemoryStore } from '../store/memory-store.ts';
 import { wireBudgets, type BudgetWiring } from '../compose/budgets.ts';
-import { listBiller } from '../pricing/billing.ts';
+import { buildBiller } from '../pricing/billing.ts';
+import { billedCost } from '../budget/cost.ts';
 import { ExchangeRates } from '../core/currency.ts';
 import { silentLogger } from '../lib/logger.ts';
 import { emptyUsage, type Usage } from '../core/usage.ts';
 import { HOUR_MS, MINUTE_MS } from '../core/time.ts';
-import { USD } from '../core/money.ts';
 import type { SimRequest } from './requests.ts';
 import type { SimResult } from './types.ts';
 import { SimTally } from './tally.ts';
@@ -52,12 +52,18 @@ interface Priced {
   req: GateRequest;
   usage: Usage;
   actual: Cost;
+  /** The list price, in USD (the record's costPicoUsd); `actual` is what the upstream bills. */
+  listPicoUsd: number;
   resolvedModel: string | null;
   unpriced: boolean;
 }
 
 export async function simulate(opts: SimOptions): Promise<SimResult> {
   const { config, pricer, from, to } = opts;
+  const upstream: SimUpstream = {
+    name: config.upstream.name,
+    biller: buildBiller(config.upstream.billing, pricer, config.source, 'upstream.billing'),
+  };
   const clock = new ManualClock(from);
   const store = new MemoryBudgetStore();
   const meter = new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, recordsMaxLen: 1_000 });
@@ -92,7 +98,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   let n = 0;
   for (const r of opts.requests) {
     if (r.ts >= to) break;
-    const p = priced(r, `s${++n}`, pricer);
+    const p = priced(r, `s${++n}`, pricer, upstream);
     if (r.ts < from) {
       await history(wired, store, tally, p, r.ts); // at its own time: nothing there reads the clock
       continue;
@@ -114,13 +120,13 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
         usageMissing: null,
         partial: false,
         estimated: false,
-        upstream: 'default',
-        costPicoUsd: p.actual.money?.pico ?? 0,
+        upstream: upstream.name,
+        costPicoUsd: p.listPicoUsd,
         unpriced: p.unpriced,
-        // The simulator prices at list, in USD (the default upstream's billing).
-        currency: USD,
+        // Every simulated request goes to the default upstream, billed as its `billing` says.
+        currency: upstream.biller.currency,
         billedPico: p.actual.money?.pico ?? 0,
-        billedUnpriced: p.unpriced,
+        billedUnpriced: p.actual.money === null,
         usageAdjusted: null,
         free: false,
         latencyMs: 0,
@@ -140,28 +146,30 @@ function delayAsReject(b: BudgetConfig): BudgetConfig {
   return b.action === 'throttle' && b.throttle.mode === 'delay' ? { ...b, throttle: { ...b.throttle, mode: 'reject' } } : b;
 }
 
-function priced(r: SimRequest, id: string, pricer: Pricer): Priced {
+/** The upstream every simulated request goes to: the config's default, with its biller. */
+interface SimUpstream {
+  name: string;
+  biller: Biller;
+}
+
+function priced(r: SimRequest, id: string, _pricer: Pricer, upstream: SimUpstream): Priced {
   const usage: Usage = { ...emptyUsage(), input: r.inputTokens, output: r.outputTokens };
-  const price = pricer.price(r.model, usage, { at: r.ts, betas: [] });
-  // Every simulated request goes to the default upstream, billed at list price in USD.
-  const biller = listBiller(pricer);
-  const actual: Cost = {
-    money: price.unpriced ? null : { currency: 'USD', pico: price.costPicoUsd },
-    tokens: r.inputTokens + r.outputTokens,
-  };
+  const biller = upstream.biller;
+  const bill = biller.bill(r.model, usage, { at: r.ts, betas: [] });
+  const actual = billedCost(bill, r.inputTokens + r.outputTokens);
   const req: GateRequest = {
     id,
     keyId: r.keyId,
     tag: r.tag,
     model: r.model,
     path: '/v1/messages',
-    upstream: 'default',
+    upstream: upstream.name,
     biller,
     bytes: BYTES_PER_TOKEN * r.inputTokens,
     maxTokens: MAX_TOKENS,
     betas: [],
   };
-  return { req, usage, actual, resolvedModel: price.resolvedModel, unpriced: price.unpriced };
+  return { req, usage, actual, listPicoUsd: bill.costPicoUsd, resolvedModel: bill.resolvedModel, unpriced: bill.unpriced };
 }
 
 /** History: what the proxy spent before the simulated days, settled without admission so forecasts are not cold. */

@@ -249,7 +249,8 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
  * unfiltered. A filter may change the body's length: the client's framing becomes chunked.
  */
 function responseFilter(rewrite: RequestRewrite, headers: IncomingHttpHeaders): ResponseFilter | null {
-  const encoding = headers['content-encoding'];
+  const e = headers['content-encoding'];
+  const encoding = Array.isArray(e) ? e.join(',') : e; // a repeated header arrives as a list
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return null;
   const ct = headers['content-type'];
   const filter = rewrite.responseFilter(Array.isArray(ct) ? ct[0] : ct);

@@ -21,6 +21,12 @@ const NULL_USAGE = Buffer.from('"usage":null}');
 const DATA = Buffer.from('data:');
 const EMPTY = Buffer.alloc(0);
 const EMPTY_ARRAY = /^\[\s*\]$/;
+/**
+ * An event held back past this is no chat chunk (OpenAI's are a few hundred bytes): the filter
+ * then passes the rest of the stream as it comes, so an upstream that never ends an event
+ * cannot make the proxy hold its response (the usage tap bounds its own copy the same way).
+ */
+export const MAX_HELD_BYTES = 1024 * 1024;
 
 /** Bytes [from, to) of a buffer to leave out. */
 type Cut = readonly [from: number, to: number];
@@ -28,8 +34,11 @@ type Cut = readonly [from: number, to: number];
 export class IncludeUsageFilter implements ResponseFilter {
   /** The start of the event under way, from an earlier chunk. */
   #held: Buffer = EMPTY;
+  /** An event outgrew MAX_HELD_BYTES: everything passes unchanged from there on. */
+  #passing = false;
 
   push(chunk: Buffer): Buffer {
+    if (this.#passing) return chunk;
     const buf = this.#held.length === 0 ? chunk : Buffer.concat([this.#held, chunk]);
     // Cuts found, as [from, to) pairs into buf: the output is buf without them, copied once.
     const cuts: number[] = [];
@@ -63,6 +72,12 @@ export class IncludeUsageFilter implements ResponseFilter {
         lines = 0;
       } else if (lines++ === 0) firstEnd = end;
       lineStart = after;
+    }
+    if (buf.length - eventStart > MAX_HELD_BYTES) {
+      // No chat chunk is this long: let the event (and the rest of the stream) pass as it comes.
+      this.#passing = true;
+      this.#held = EMPTY;
+      return cuts.length === 0 ? buf : Buffer.concat([without(buf, eventStart, cuts), buf.subarray(eventStart)]);
     }
     // Copied: the caller may reuse the chunk it handed over.
     this.#held = eventStart === buf.length ? EMPTY : Buffer.from(buf.subarray(eventStart));

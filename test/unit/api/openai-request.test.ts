@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { askForUsage } from '../../../src/api/openai/rewrite.ts';
 import { errorBody, eventKind } from '../../../src/api/openai/index.ts';
 import { readError } from '../../../src/api/openai/body.ts';
-import { IncludeUsageFilter } from '../../../src/api/openai/filter.ts';
+import { IncludeUsageFilter, MAX_HELD_BYTES } from '../../../src/api/openai/filter.ts';
 import { dialect } from './openai-helpers.ts';
 
 const d = dialect('auto');
@@ -158,4 +158,23 @@ test("error body: OpenAI's shape, which readError reads back", () => {
   assert.deepEqual(body, { error: { message: 'budget exhausted', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
   assert.equal(readError(body), 'rate_limit_error');
   assert.deepEqual(JSON.parse(errorBody('api_error', 'm', 'r')).error.code, null);
+});
+
+test('the filter holds back at most MAX_HELD_BYTES: an event that never ends passes as it comes, and so does the rest', () => {
+  const f = new IncludeUsageFilter();
+  const first = f.push(Buffer.from('data: {"choices":[],"usage":null}\n\ndata: {"x":"'));
+  assert.equal(first.toString(), 'data: {"choices":[]}\n\n', 'the whole event edited; the open one held');
+  const line = Buffer.from(`${'a'.repeat(64 * 1024)}\n`);
+  let out = '';
+  let held = 0;
+  for (let i = 0; i < 20; i++) {
+    const o = f.push(line);
+    out += o.toString();
+    held = Math.max(held, (i + 1) * line.length + 11 - out.length);
+  }
+  assert.ok(held <= MAX_HELD_BYTES + line.length, `held ${held} bytes at most`);
+  assert.ok(out.startsWith('data: {"x":"'), 'the held bytes were released');
+  const after = 'data: {"choices":[],"usage":null}\n\n';
+  assert.equal(f.push(Buffer.from(after)).toString(), after, 'from then on everything passes unchanged');
+  assert.equal(f.end().length, 0);
 });

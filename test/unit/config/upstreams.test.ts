@@ -126,3 +126,17 @@ test('check-config shows every upstream without its key or the secret parts of i
   for (const secret of ['sk-hs-secret', 'pw', 'tok-9', 'q-1']) assert.ok(!shown.includes(secret), secret);
   assert.match(shown, /"url":"https:\/\/\*\*\*@relay\.example\/\*\*\*"/);
 });
+
+test('a budget’s match.upstream names configured upstreams: a typo would leave a budget that matches nothing', () => {
+  const budget = (m: string) => `budgets:\n  - name: b\n    limit_usd: 5\n    match:\n      upstream: ${m}\n`;
+  refused(
+    `${list(routed('holysheep', '/hs'))}${budget('holysheeep')}`,
+    'budgets[0].match.upstream',
+    "no upstream is named 'holysheeep' (configured: 'default', 'holysheep')",
+  );
+  refused(`${budget('[default, nope]')}`, 'budgets[0].match.upstream[1]', "no upstream is named 'nope' (configured: 'default')");
+  assert.deepEqual(load(`${list(routed('holysheep', '/hs'))}${budget('[default, holysheep]')}`).budgets[0]?.match.upstream, [
+    'default',
+    'holysheep',
+  ]);
+});

@@ -82,9 +82,13 @@ test('an alias is billed under the id it resolves to', () => {
 });
 
 test('the log line gives dollars and leaves absent fields out', () => {
-  const f = requestLogFields(meterRecord(biller, measured()), 2_000_000_000);
+  const f = requestLogFields(meterRecord(biller, measured()), { currency: 'USD', pico: 2_000_000_000 });
   assert.equal(f['cost_usd'], 0.0045);
   assert.equal(f['reserved_usd'], 0.002);
+  assert.deepEqual([f['reserved'], f['reserved_currency']], [0.002, 'USD']);
+  // A reservation a relay bills in yuan is never logged as dollars.
+  const cny = requestLogFields(meterRecord(biller, measured()), { currency: 'CNY', pico: 14_200_000_000 });
+  assert.deepEqual([cny['reserved'], cny['reserved_currency'], cny['reserved_usd']], [0.0142, 'CNY', undefined]);
   assert.equal(f['usage_missing'], undefined);
   assert.equal(f['key_id'], '0123456789abcdef');
   assert.equal(f['key'], undefined, 'one name for the key id at every edge');

@@ -167,3 +167,13 @@ test('bad flags and files exit 2 with a message', async () => {
     assert.ok(!existsSync(svg), 'nothing written on a bad invocation');
   }
 });
+
+test('a relay billing in yuan as the default upstream: demand is what it bills, its name matches, and the yuan cap holds', async () => {
+  const res = await simulateJson('relay-yuan.config.yaml', 'relay-yuan.svg');
+  const inst = res.instances[0];
+  assert.ok(inst && inst.budget === 'relay-daily-yuan', 'match.upstream names the default upstream by its configured name');
+  for (const w of inst.windows) {
+    assert.ok(Math.abs((w.demand ?? Number.NaN) - 8.64 * 7.3) < 1e-9, `demand ${w.demand} is what the relay bills`);
+    assert.ok(w.refused > 0, 'a ¥50 cap on ¥63 of daily demand refuses');
+  }
+});
