@@ -152,7 +152,7 @@ test('report reads usage, cache savings and budgets from Redis, by model, key or
   );
   assert.match(table, /│ team-a\s+│\s+3 │\s+0 │\s+300 │\s+30 │\s+600 │\s+0 │\s+3,000 │/);
   assert.match(table, /│ total\s+│\s+5 │.*│\s+\$0\.0134 │$/m);
-  assert.match(table, /│ monthly\s+│ \*\s+│ \d{4}-\d\d\s+│ \$100\.00 │ \$0\.\d{4}\s+│ \$0\.00\s+│ \$\d+\.\d+\s+│ —\s+│ ok\s+│/);
+  assert.match(table, /│ monthly\s+│ \*\s+│ \d{4}-\d\d\s+│ \$100\.00\s+│ \$0\.\d{4}\s+│ \$0\.00\s+│ \$\d+\.\d+\s+│ —\s+│ ok\s+│/);
   // In yuan; the limit column is the catalog's limit (a dash while the ledger counts none).
   assert.match(table, /│ yuan\s+│ \*\s+│ \d{4}-\d\d\s+│ (¥1000\.00|—)\s+│ ¥\d+\.\d{2,4}\s+│ ¥0\.00\s+│ ¥\d+\.\d+\s+│ —\s+│ ok\s+│/);
 });
