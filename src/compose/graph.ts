@@ -115,6 +115,11 @@ export function buildGraph(o: GraphOptions): Graph {
     journalDepth: () => recorder.stats().journaled,
     settlesPending: () => settles.stats().pending,
     storeReachable: async () => (await store.health()).reachable,
+    usageSemantics: () =>
+      [...live.current.upstreams.byName.values()].map((u) => {
+        const { semantics, proven } = u.usageSemantics();
+        return { upstream: u.name, semantics, proven };
+      }),
   });
 
   const pipeline: PipelineDeps = {
