@@ -142,6 +142,7 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     version: VERSION,
     settings: () => live.current,
+    upstreams: () => live.current.upstreams,
     // A relay's URL may carry a token in its path: health shows the origins only.
     healthExtras: () => {
       const set = live.current.upstreams;
