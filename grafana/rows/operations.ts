@@ -292,5 +292,33 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
         },
       ],
     }),
+    statPanel(
+      {
+        title: 'Usage semantics by upstream',
+        description:
+          "How each upstream's OpenAI-format prompt_tokens is read (openai: cached tokens counted inside it; anthropic: not) and whether its own responses " +
+          'proved it on any proxy, or it is not proven: assumed (openai until proven), or fixed by usage_semantics in the config. ' +
+          'A relay read the wrong way bills cache reads twice: claude_meter_usage_semantics.',
+        unit: 'none',
+        w: 24,
+        h: 5,
+        queries: [
+          {
+            expr:
+              `max by (upstream, semantics) (claude_meter_usage_semantics{${T}, proven="true"})` +
+              ` or max by (upstream, semantics) (claude_meter_usage_semantics{${T}}) * 0`,
+            legend: '{{upstream}}: {{semantics}}',
+          },
+        ],
+      },
+      {
+        mappings: [
+          {
+            type: dashboard.MappingType.ValueToText,
+            options: { '1': { text: 'proven', color: 'green', index: 0 }, '0': { text: 'not proven', color: 'orange', index: 1 } },
+          },
+        ],
+      },
+    ),
   ];
 }

@@ -115,6 +115,11 @@ export function buildGraph(o: GraphOptions): Graph {
     journalDepth: () => recorder.stats().journaled,
     settlesPending: () => settles.stats().pending,
     storeReachable: async () => (await store.health()).reachable,
+    usageSemantics: () =>
+      [...live.current.upstreams.byName.values()].map((u) => {
+        const { semantics, proven } = u.usageSemantics();
+        return { upstream: u.name, semantics, proven };
+      }),
   });
 
   const pipeline: PipelineDeps = {
@@ -137,6 +142,7 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     version: VERSION,
     settings: () => live.current,
+    upstreams: () => live.current.upstreams,
     // A relay's URL may carry a token in its path: health shows the origins only.
     healthExtras: () => {
       const set = live.current.upstreams;

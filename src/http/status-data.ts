@@ -1,6 +1,7 @@
 /**
  * The JSON routes the status page reads besides budgets, forecast, usage and health:
- *   /_meter/top     spend and requests by model, key id and tag over a range (today by default)
+ *   /_meter/top     spend and requests by model, key id and tag over a range (today by default), and
+ *                   every configured upstream with its spend (list USD, billed in its currency) and usage semantics
  *   /_meter/recent  the latest refused requests (429 by default) with the reason
  *   /_meter/chart   cumulative spend over a budget instance's window, its limit and forecast band,
  *                   in the budget's currency (all traffic: USD, the metering store's)
@@ -14,8 +15,9 @@ import { pathAt } from '../forecast/path.ts';
 import { picoToUnits, USD } from '../core/money.ts';
 import { budgetCurrency } from '../budget/catalog.ts';
 import type { Clock } from '../lib/clock.ts';
-import type { Dimension, MeterStore, RequestRecord, UsageRow } from '../store/types.ts';
+import { emptyTotals, type Dimension, type MeterStore, type RequestRecord, type Totals, type UsageRow } from '../store/types.ts';
 import { rankByCost, sumByValue, sumRows, totalsJson } from '../report/usage.ts';
+import type { UpstreamSet } from './upstreams.ts';
 
 export interface StatusDeps {
   store: MeterStore;
@@ -24,6 +26,8 @@ export interface StatusDeps {
   /** A budget instance's hourly spend, for its chart. */
   history: Pick<ForecastStore, 'hourlySpend'>;
   clock: Clock;
+  /** The upstreams of the config in force. */
+  upstreams(): UpstreamSet;
 }
 
 export type Answer = [status: number, body: unknown];
@@ -60,7 +64,7 @@ export async function top(deps: StatusDeps, url: URL): Promise<Answer> {
   if (to - from > 93 * DAY) return badRequest('range too large: at most 93 days');
   if (limit === null) return badRequest('limit must be an integer from 1 to 100');
   const q = (by: Dimension) => deps.store.query({ by, granularity: 'day', from, to });
-  const [all, models, keys, tags] = await Promise.all([q('all'), q('model'), q('key'), q('tag')]);
+  const [all, models, keys, tags, ups] = await Promise.all([q('all'), q('model'), q('key'), q('tag'), q('upstream')]);
   const ranked = (rows: UsageRow[]) => {
     const sums = rankByCost(sumByValue(rows));
     return { count: sums.length, rows: sums.slice(0, limit).map(([value, t]) => ({ value, ...totalsJson(t) })) };
@@ -78,8 +82,25 @@ export async function top(deps: StatusDeps, url: URL): Promise<Answer> {
       key_ids_count: k.count,
       tags: t.rows,
       tags_count: t.count,
+      upstreams: upstreamsJson(deps.upstreams(), sumByValue(ups)),
     },
   ];
+}
+
+/**
+ * Every upstream of the config in force, in config order, with its totals over the range (none:
+ * zeros): the list price in USD and what it billed, by currency (its own, unless a reload changed
+ * it). An upstream a reload removed is not listed; its spend stays in `total`.
+ */
+function upstreamsJson(set: UpstreamSet, totals: ReadonlyMap<string, Totals>): object[] {
+  return [...set.byName.values()].map((u) => ({
+    name: u.name,
+    api: u.api,
+    route: u.route,
+    currency: u.biller.currency,
+    usage_semantics: u.usageSemantics(),
+    ...totalsJson(totals.get(u.name) ?? emptyTotals()),
+  }));
 }
 
 /** Why a request was refused, from what its record holds. */

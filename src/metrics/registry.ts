@@ -350,6 +350,20 @@ export function createMetrics(opts: {
         this.set(sources === null || (await sources.storeReachable()) ? 1 : 0);
       },
     }),
+    usageSemantics: new Gauge({
+      name: 'claude_meter_usage_semantics',
+      help: '1 per upstream: what its OpenAI-format prompt_tokens is read as (semantics: openai counts cached tokens inside it, anthropic does not) and whether its own responses proved it (proven="true") or it is assumed; a usage_semantics fixed in the config reads proven="false"',
+      labelNames: ['upstream', 'semantics', 'proven'],
+      registers,
+      collect() {
+        // Rebuilt from the live config at each scrape, so a reload's removed or renamed upstream
+        // leaves no series; that bounds it by the config, and no label cap applies (a cap counts
+        // observations, and a scrape is not one).
+        this.reset();
+        for (const u of sources?.usageSemantics?.() ?? [])
+          this.set({ upstream: u.upstream, semantics: u.semantics, proven: String(u.proven) }, 1);
+      },
+    }),
   };
   return metrics;
 }

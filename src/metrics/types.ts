@@ -12,6 +12,8 @@ export interface ScrapeSources {
   storeReachable(): Promise<boolean>;
   /** Request body bytes held by the requests in flight (claude_meter_request_body_buffered_bytes). */
   bufferedBodyBytes?(): number;
+  /** Each upstream of the config in force and its OpenAI-format usage reading now (claude_meter_usage_semantics). */
+  usageSemantics?(): ReadonlyArray<{ upstream: string; semantics: string; proven: boolean }>;
 }
 
 /**
@@ -97,4 +99,6 @@ export interface MeterMetrics {
   budgetSettledPico: Map<string, { budget: string; instance: string; currency: string; pico: bigint }>;
   budgetWindow: Gauge<'budget' | 'budget_instance'>;
   storeUp: Gauge;
+  /** 1 per upstream: what its OpenAI-format prompt_tokens is read as, and whether its responses proved it. */
+  usageSemantics: Gauge<'upstream' | 'semantics' | 'proven'>;
 }

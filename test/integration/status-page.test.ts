@@ -4,18 +4,21 @@
  * with the store's and the gate's own answers, and a screenshot is saved as a test artifact.
  * Never skipped: without chromium this test fails (CI installs it, see .ci/run).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { chromium, type Page } from 'playwright-core';
+import OpenAI from 'openai';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
+import { startMockRelay } from '../helpers/mock-relay.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { hashKey } from '../../src/http/identify.ts';
-import { picoToUsd } from '../../src/core/money.ts';
+import { picoToUnits, picoToUsd } from '../../src/core/money.ts';
+import { UPSTREAM_DEFAULTS } from '../../src/config/defaults.ts';
 import { budgetsReport } from '../../src/report/budgets.ts';
 import { forecastReport } from '../../src/report/forecasts.ts';
 import { sumByValue, sumRows } from '../../src/report/usage.ts';
@@ -36,6 +39,25 @@ function chromiumPath(): string {
   } catch {
     throw new Error("chromium not found: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH");
   }
+}
+
+/** The page in headless Chromium (UTC, en-US), logged in with the admin token and rendered once; no page errors. */
+async function openPage(t: TestContext, url: string): Promise<Page> {
+  const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  t.after(() => browser.close());
+  // UTC in the browser, so "today" on the page is the UTC day the store is queried for.
+  const context = await browser.newContext({ timezoneId: 'UTC', locale: 'en-US', viewport: { width: 1320, height: 900 } });
+  const page = await context.newPage();
+  const failures: string[] = [];
+  page.on('pageerror', (e) => failures.push(String(e)));
+  page.on('requestfailed', (r) => failures.push(`${r.url()} ${r.failure()?.errorText ?? ''}`));
+  await page.goto(`${url}/_meter/`);
+  await page.locator('#login').waitFor({ state: 'visible' });
+  await page.fill('#token', TOKEN);
+  await page.click('#login button');
+  await page.locator('body[data-refreshes]').waitFor({ timeout: 20_000 });
+  assert.deepEqual(failures, []);
+  return page;
 }
 
 const attr = (page: Page, selector: string, name = 'data-value') => page.locator(selector).first().getAttribute(name);
@@ -104,20 +126,9 @@ test("status page renders the store's numbers: budgets, chart, spend by model, t
   assert.ok(!(await html.text()).includes(TOKEN));
   assert.equal((await fetch(`${url}/_meter/top`)).status, 401);
 
-  const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-  t.after(() => browser.close());
-  // UTC in the browser, so "today" on the page is the UTC day the store is queried for below.
-  const context = await browser.newContext({ timezoneId: 'UTC', locale: 'en-US', viewport: { width: 1320, height: 900 } });
-  const page = await context.newPage();
-  const failures: string[] = [];
-  page.on('pageerror', (e) => failures.push(String(e)));
-  page.on('requestfailed', (r) => failures.push(`${r.url()} ${r.failure()?.errorText ?? ''}`));
-  await page.goto(`${url}/_meter/`);
-  await page.locator('#login').waitFor({ state: 'visible' });
-  await page.fill('#token', TOKEN);
-  await page.click('#login button');
-  await page.locator('body[data-refreshes]').waitFor({ timeout: 20_000 });
-  assert.deepEqual(failures, []);
+  const page = await openPage(t, url);
+  // One upstream billing in dollars: nothing to tell apart, so no Upstreams panel.
+  assert.equal(await page.locator('#upstreams-panel').isHidden(), true);
 
   const now = Date.now();
   const from = Math.floor(now / 86_400_000) * 86_400_000;
@@ -228,4 +239,75 @@ test("status page renders the store's numbers: budgets, chart, spend by model, t
   await app.flush();
   await page.locator(`body[data-refreshes="${before + 2}"]`).waitFor({ timeout: 15_000 });
   assert.equal(Number(await attr(page, '#total-requests')), statuses.length);
+});
+
+test("two upstreams, one billing in yuan: the Upstreams panel shows each one's spend today and usage semantics", async (t) => {
+  const def = await startMockAnthropic(t);
+  // claude-haiku-4-5 at $1 input and $5 output per MTok: 1,000 + 100 tokens are $0.0015 a request.
+  def.setScenario(() => ({ kind: 'message', usage: { input_tokens: 1000, output_tokens: 100 } }));
+  // A new-api-like relay: exclusive prompt_tokens with claude_cache_creation_* counts, which prove `anthropic`.
+  // Its usage is $0.00975 of list price a request (test/integration/openai-sdk.test.ts), billed ¥7 per $1.
+  const relay = await startMockRelay({ semantics: 'newapi', apiKey: 'sk-na' }, t);
+  const { app, url } = await startProxy(t, {
+    upstream: def.url,
+    forecasting: false,
+    config: {
+      admin: { token: TOKEN },
+      upstreams: [
+        {
+          ...UPSTREAM_DEFAULTS,
+          name: 'newapi',
+          url: relay.url,
+          api: 'openai',
+          route: '/newapi',
+          api_key: 'sk-na',
+          billing: { currency: 'CNY', list_price_factor: 7, pricing: { file: null, models: {} } },
+        },
+      ],
+    },
+  });
+  const anthropic = new Anthropic({ apiKey: KEYS[0]!, baseURL: url, maxRetries: 0 });
+  for (let i = 0; i < 3; i++)
+    await anthropic.messages.create({ model: 'claude-haiku-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+  const openai = new OpenAI({ apiKey: 'sk-client', baseURL: `${url}/newapi/v1`, maxRetries: 0 });
+  for (let i = 0; i < 2; i++)
+    await openai.chat.completions.create({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] });
+  await app.flush();
+
+  const page = await openPage(t, url);
+  assert.equal(await page.locator('#upstreams-panel').isVisible(), true);
+  assert.deepEqual(await page.locator('#upstreams tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-value'))), [
+    'default',
+    'newapi',
+  ]);
+  const cells = (name: string) => page.locator(`#upstreams tr[data-value="${name}"] td`).allInnerTexts();
+  // name, api, route, requests, list price (USD), billed (its currency), usage semantics
+  assert.deepEqual(await cells('default'), ['default', 'anthropic', 'default', '3', '$0.0045', '$0.0045', 'openai assumed']);
+  assert.deepEqual(await cells('newapi'), ['newapi', 'openai', '/newapi', '2', '$0.0195', '¥0.1365', 'anthropic proven']);
+  assert.equal(await attr(page, '#upstreams tr[data-value="newapi"]', 'data-currency'), 'CNY');
+
+  // The numbers are the store's by=upstream totals, and the readings those of health.
+  const now = Date.now();
+  const rows = await app.store.query({ by: 'upstream', granularity: 'day', from: Math.floor(now / 86_400_000) * 86_400_000, to: now + 1 });
+  const sums = sumByValue(rows);
+  for (const [name, currency] of [
+    ['default', 'USD'],
+    ['newapi', 'CNY'],
+  ] as const) {
+    const row = `#upstreams tr[data-value="${name}"]`;
+    const tot = sums.get(name)!;
+    assert.equal(Number(await attr(page, `${row} [data-field="requests"]`)), tot.requests, name);
+    assert.equal(Number(await attr(page, `${row} [data-field="cost_usd"]`)), picoToUsd(tot.costPicoUsd), name);
+    assert.equal(Number(await attr(page, `${row} [data-field="billed"]`)), picoToUnits(tot.billed[currency]!), name);
+  }
+  type Health = { upstreams: Array<{ name: string; usage_semantics: { evidence: string | null } }> };
+  const health = (await (await fetch(`${url}/_meter/health`)).json()) as Health;
+  const evidence = health.upstreams.find((u) => u.name === 'newapi')!.usage_semantics.evidence;
+  assert.ok(evidence, 'the relay proved its semantics');
+  assert.equal(await attr(page, '#upstreams tr[data-value="newapi"] [data-field="semantics"]', 'title'), evidence);
+
+  // The same readings, as Prometheus scrapes them.
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, /^claude_meter_usage_semantics\{upstream="default",semantics="openai",proven="false"\} 1$/m);
+  assert.match(metrics, /^claude_meter_usage_semantics\{upstream="newapi",semantics="anthropic",proven="true"\} 1$/m);
 });

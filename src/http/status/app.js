@@ -109,6 +109,45 @@ function renderBudgets(budgets, forecasts) {
   $('budgets-empty').hidden = budgets.length > 0;
 }
 
+/** How sure the reading is: proven by the upstream's responses, fixed in the config, or assumed (openai) until proven. */
+const semanticsState = (s) => (s.proven ? 'proven' : s.configured !== 'auto' ? 'configured' : 'assumed');
+
+/**
+ * One row per upstream, shown only when there is something to tell apart: more than one
+ * upstream, or one billing in another currency than the list price's dollars.
+ */
+function renderUpstreams(upstreams) {
+  const show = upstreams.length > 1 || upstreams.some((u) => u.currency !== 'USD');
+  $('upstreams-panel').hidden = !show;
+  if (!show) return;
+  const rows = upstreams.map((u) => {
+    const own = u.billed[u.currency];
+    // Its own currency first; another only if a reload changed the currency today.
+    const others = Object.entries(u.billed).filter(([c]) => c !== u.currency);
+    const billed = [money(own ? own.amount : 0, u.currency), ...others.map(([c, b]) => money(b.amount, c))].join(' + ');
+    const unpriced = u.billed_unpriced > 0 ? ` (${int(u.billed_unpriced)} unpriced)` : '';
+    const s = u.usage_semantics;
+    const state = semanticsState(s);
+    return el(
+      'tr',
+      { 'data-value': u.name, 'data-currency': u.currency },
+      el('td', { class: 'mono' }, u.name),
+      el('td', {}, u.api),
+      el('td', { class: 'mono', 'data-field': 'route' }, u.route ?? 'default'),
+      num('requests', u.requests, int(u.requests)),
+      num('cost_usd', u.cost_usd, usd(u.cost_usd)),
+      num('billed', own ? own.amount : 0, billed + unpriced),
+      el(
+        'td',
+        { 'data-field': 'semantics', 'data-semantics': s.semantics, 'data-state': state, title: s.evidence },
+        `${s.semantics} `,
+        el('span', { class: `status ${state}` }, state),
+      ),
+    );
+  });
+  $('upstreams').tBodies[0].replaceChildren(...rows);
+}
+
 function renderRanked(id, rows, cols) {
   const max = Math.max(1e-12, ...rows.map((r) => r.cost_usd));
   $(id).tBodies[0].replaceChildren(
@@ -202,6 +241,7 @@ async function refresh() {
     $('content').hidden = false; // before drawing: the chart measures its width
     renderHealth(health);
     renderTotals(top, recent);
+    renderUpstreams(top.upstreams ?? []);
     renderBudgets(budgets.budgets, forecast.forecasts);
     renderRanked('models', top.models, (r) => [
       num('requests', r.requests, int(r.requests)),

@@ -118,7 +118,12 @@ function exercised(): MeterMetrics {
   fe.onWindowClosed?.(b, 'k1', 12);
   fe.onSpike?.({ budget: b, instance: 'k1', ratePerHourPico: 2, expectedPerHourPico: 1, offender: { keyId: 'k1' }, at: T0 });
   metrics.alerts.inc({ result: 'sent' });
-  metrics.bindSources({ journalDepth: () => 1, settlesPending: () => 1, storeReachable: async () => true });
+  metrics.bindSources({
+    journalDepth: () => 1,
+    settlesPending: () => 1,
+    storeReachable: async () => true,
+    usageSemantics: () => [{ upstream: 'default', semantics: 'openai', proven: false }],
+  });
   return metrics;
 }
 
