@@ -105,8 +105,10 @@ export interface Dialect {
   /**
    * A rewrite of a read request body before it is forwarded, or null (the common case: the body
    * goes byte-identical). Only dialects that need one implement it; each rewrite is documented.
+   * `facts` parses the body when called (memoized by the exchange): call it only for a body the
+   * rewrite may concern, so the requests it never touches pay no JSON parse.
    */
-  rewrite?(route: RouteKind, path: string, body: Buffer, facts: RequestFacts): RequestRewrite | null;
+  rewrite?(route: RouteKind, path: string, body: Buffer, facts: () => RequestFacts | null): RequestRewrite | null;
   /** The top-level members of a response body the readers below use (large bodies parse only these). */
   readonly responseMembers: ReadonlySet<string>;
   readBody(json: unknown): BodyReading;

@@ -98,8 +98,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
   // A dialect that rewrites (none for Anthropic traffic) sees the whole body and its facts; the rest forward it as read.
   let rewrite: RequestRewrite | null = null;
   if (dialect.rewrite !== undefined && body !== null && body.whole !== null) {
-    const facts = exchange.facts();
-    if (facts !== null) rewrite = dialect.rewrite(route, path, body.whole, facts);
+    rewrite = dialect.rewrite(route, path, body.whole, () => exchange.facts());
   }
 
   exchange.startForwarding();

@@ -49,8 +49,8 @@ function rewritingDialect(calls: Calls): Dialect {
   return {
     ...anthropic,
     name: 'rewriting',
-    rewrite(route, path, body, facts) {
-      calls.rewrites.push(`${route} ${path} ${facts.model}`);
+    rewrite(route, path, body, readFacts) {
+      calls.rewrites.push(`${route} ${path} ${readFacts()?.model}`);
       if (route !== 'metered') return null;
       const json = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
       return {

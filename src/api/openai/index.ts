@@ -63,9 +63,11 @@ export function openaiDialect(opts: OpenAiDialectOptions): Dialect {
     credentialHeaders: CREDENTIAL_HEADERS,
     credentialSecret,
     requestFacts,
-    rewrite(kind, path, body, facts) {
-      if (!opts.includeUsage || kind !== 'metered' || !facts.stream || !facts.parsed || facts.conflict !== undefined) return null;
-      return endpoint(path) === 'chat' ? includeUsageRewrite(body) : null;
+    rewrite(kind, path, body, readFacts) {
+      if (!opts.includeUsage || kind !== 'metered' || endpoint(path) !== 'chat' || !mayStream(body)) return null;
+      const facts = readFacts();
+      if (facts === null || !facts.stream || !facts.parsed || facts.conflict !== undefined) return null;
+      return includeUsageRewrite(body);
     },
     responseMembers: new Set(['usage', 'model', 'id', 'object', 'status', 'incomplete_details', 'service_tier', 'error', 'type', 'code']),
     readBody: (json) => readBody(json, read),
@@ -104,6 +106,17 @@ const CODES: Partial<Record<ErrorType, string>> = {
  * `type`, `param` and `code`). The type keeps the proxy's own name, which readError reads back;
  * the request id travels in the `request-id` header.
  */
+const STREAM_KEY = Buffer.from('"stream"');
+const ESCAPE = Buffer.from('\\u');
+
+/**
+ * Whether a body may set `stream` (it names the key, or has an escape that could spell it): the
+ * rest are never streamed, and their rewrite check parses nothing (most chat requests).
+ */
+function mayStream(body: Buffer): boolean {
+  return body.indexOf(STREAM_KEY) !== -1 || body.indexOf(ESCAPE) !== -1;
+}
+
 export function errorBody(type: ErrorType, message: string, _requestId: string): string {
   return JSON.stringify({ error: { message, type, param: null, code: CODES[type] ?? null } });
 }

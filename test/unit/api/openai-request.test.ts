@@ -96,16 +96,37 @@ test('include_usage: set inside an existing stream_options, its other members ke
 test('the dialect rewrites only a streamed chat completion, when configured, and never an ambiguous body', () => {
   const body = Buffer.from('{"model":"gpt-5.6","stream":true,"messages":[]}');
   const facts = d.requestFacts(body);
-  const rw = d.rewrite?.('metered', '/v1/chat/completions', body, facts);
+  const rw = d.rewrite?.('metered', '/v1/chat/completions', body, () => facts);
   assert.equal(rw?.reason, 'include_usage');
   assert.equal(rw?.body.toString(), '{"stream_options":{"include_usage":true},"model":"gpt-5.6","stream":true,"messages":[]}');
   assert.ok(rw?.responseFilter('text/event-stream; charset=utf-8') instanceof IncludeUsageFilter);
   assert.equal(rw?.responseFilter('application/json'), null);
-  assert.equal(d.rewrite?.('metered', '/v1/responses', body, facts), null);
-  assert.equal(d.rewrite?.('passthrough', '/v1/chat/completions', body, facts), null);
-  assert.equal(d.rewrite?.('metered', '/v1/chat/completions', body, { ...facts, stream: false }), null);
-  assert.equal(d.rewrite?.('metered', '/v1/chat/completions', body, { ...facts, conflict: 'model' }), null);
-  assert.equal(dialect('auto', undefined, false).rewrite?.('metered', '/v1/chat/completions', body, facts), null);
+  assert.equal(
+    d.rewrite?.('metered', '/v1/responses', body, () => facts),
+    null,
+  );
+  assert.equal(
+    d.rewrite?.('passthrough', '/v1/chat/completions', body, () => facts),
+    null,
+  );
+  assert.equal(
+    d.rewrite?.('metered', '/v1/chat/completions', body, () => ({ ...facts, stream: false })),
+    null,
+  );
+  assert.equal(
+    d.rewrite?.('metered', '/v1/chat/completions', body, () => ({ ...facts, conflict: 'model' })),
+    null,
+  );
+  assert.equal(
+    dialect('auto', undefined, false).rewrite?.('metered', '/v1/chat/completions', body, () => facts),
+    null,
+  );
+  // A body that cannot set `stream` is never parsed for the rewrite.
+  const plain = Buffer.from('{"model":"gpt-5.6","messages":[]}');
+  assert.equal(
+    d.rewrite?.('metered', '/v1/chat/completions', plain, () => assert.fail('parsed')),
+    null,
+  );
 });
 
 test('the filter: a held event across chunks, a comment, [DONE], and an event cut at the end', () => {
