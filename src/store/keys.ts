@@ -67,8 +67,13 @@ export type BilledCounter = `bill:${string}`;
 export type BucketCounter = CounterField | BilledCounter;
 const BILLED_PREFIX = 'bill:';
 
+/** Built once per currency, not once per record (records are validated first, so only ISO codes get here). */
+const billedCounters = new Map<string, BilledCounter>();
+
 export function billedCounter(currency: string): BilledCounter {
-  return `${BILLED_PREFIX}${currency}`;
+  let c = billedCounters.get(currency);
+  if (c === undefined) billedCounters.set(currency, (c = `${BILLED_PREFIX}${currency}`));
+  return c;
 }
 
 /** The currency of a `bill:<code>` counter, or null for any other counter. */
