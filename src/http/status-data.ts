@@ -206,6 +206,16 @@ function meterSeries(b: BudgetConfig, instance: string): { by: Dimension; values
   return { by, values: new Set([by === 'tag' && instance === 'untagged' ? '' : instance]) };
 }
 
+/**
+ * What a store time bucket's records were billed in `currency`. Hours stored before billed totals
+ * existed have none: their USD list price is what a USD budget counted then.
+ */
+function billedIn(t: Totals, currency: string): bigint {
+  const billed = t.billed[currency];
+  if (billed !== undefined) return billed;
+  return currency === USD && Object.keys(t.billed).length === 0 ? t.costPicoUsd : 0n;
+}
+
 /** One point per hour from `start` to `now`: [ms, cumulative pico]. */
 function cumulative(perHour: Map<number, bigint>, start: number, now: number): Array<[number, bigint]> {
   const points: Array<[number, bigint]> = [[start, 0n]];
@@ -220,10 +230,12 @@ function cumulative(perHour: Map<number, bigint>, start: number, now: number): A
 export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
   const now = deps.clock.now();
   const name = url.searchParams.get('budget') ?? '';
-  const hourly = async (by: Dimension, values: Set<string>, start: number) => {
+  /** Hourly sums of the list price (USD), or of what was billed in `billed` (a budget's currency). */
+  const hourly = async (by: Dimension, values: Set<string>, start: number, billed?: string) => {
     const per = new Map<number, bigint>();
     for (const r of await deps.store.query({ by, granularity: 'hour', from: start, to: now })) {
-      if (values.has(r.value)) per.set(r.start, (per.get(r.start) ?? 0n) + r.totals.costPicoUsd);
+      if (values.has(r.value))
+        per.set(r.start, (per.get(r.start) ?? 0n) + (billed === undefined ? r.totals.costPicoUsd : billedIn(r.totals, billed)));
     }
     return per;
   };
@@ -256,12 +268,14 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
   const ref = deps.gate.catalog.instanceRef(b, instance, now);
   const start = ref.window.start;
   const currency = budgetCurrency(b);
-  // The meter store sums cost in USD: a budget in another currency draws from its own history.
-  const series = currency === USD ? meterSeries(b, instance) : null;
+  // The meter store's billed totals are what the ledger counts only where every upstream the budget
+  // sees bills in its currency (no conversion); otherwise the budget's own history is the figure.
+  const upstreams = [...deps.upstreams().byName.values()].filter((u) => b.match.upstream.length === 0 || b.match.upstream.includes(u.name));
+  const series = upstreams.every((u) => u.biller.currency === currency) ? meterSeries(b, instance) : null;
   // Budget history also holds refused demand (the forecaster's input), so the meter store is preferred.
   const perHour =
     series !== null
-      ? await hourly(series.by, series.values, start)
+      ? await hourly(series.by, series.values, start, currency)
       : new Map([...(await deps.history.hourlySpend(b.name, instance, start, now))].map(([h, p]) => [h, BigInt(p)]));
   const spent = cumulative(perHour, start, now);
   const f = deps.forecasts.get(b.name, instance);

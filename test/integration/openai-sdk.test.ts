@@ -21,6 +21,7 @@ import { startProxy } from '../helpers/start-proxy.ts';
 import { UPSTREAM_DEFAULTS } from '../../src/config/defaults.ts';
 import type { RoutedUpstreamConfig } from '../../src/config/types.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
+import { budget as budgetDefaults } from '../helpers/budget-config.ts';
 
 const MODEL = 'claude-sonnet-4-6';
 const LIST_PICO = 9_750_000_000;
@@ -218,4 +219,29 @@ test('a stream cut before its usage chunk: recorded partial, estimated from the 
   assert.equal(rec.estimated, true);
   assert.ok(rec.usage !== null && rec.usage.input > 0 && rec.usage.output > 0, 'prompt and output estimated');
   assert.ok(rec.costPicoUsd > 0 && rec.billedPico > 0, 'never $0');
+});
+
+test("a budget's chart counts what its traffic was billed: the meter store where every upstream it sees bills in its currency, else its history", async (t) => {
+  const def = await startMockAnthropic(t);
+  const hs = await startMockRelay({ semantics: 'openai', apiKey: 'sk-hs' }, t);
+  const cny = { currency: 'CNY', list_price_factor: 1, pricing: { file: null, models: {} } };
+  const proxy = await startProxy(t, {
+    upstream: def.url,
+    config: {
+      upstream: { billing: cny },
+      upstreams: [routed({ name: 'holysheep', url: hs.url, api: 'anthropic', route: '/holysheep', api_key: 'sk-hs', billing: cny })],
+      exchange_rates: { USD_CNY: 7.1 },
+      budgets: [budgetDefaults({ name: 'yuan', limit: 100, currency: 'CNY' }), budgetDefaults({ name: 'dollars', limit_usd: 100 })],
+    },
+  });
+  const client = new OpenAI({ baseURL: `${proxy.url}/holysheep/v1`, apiKey: 'sk-client', maxRetries: 0 });
+  await client.chat.completions.create({ model: MODEL, messages: MESSAGES });
+  await proxy.app.recorder.flush();
+  type Chart = { currency: string; source: string; spent: [string, number][] };
+  const chart = async (name: string) => (await (await fetch(`${proxy.url}/_meter/chart?budget=${name}`)).json()) as Chart;
+  const yuan = await chart('yuan');
+  assert.deepEqual([yuan.currency, yuan.source], ['CNY', 'meter_store']);
+  assert.equal(yuan.spent.at(-1)?.[1], LIST_PICO / 1e12, '¥ billed, from the meter store');
+  const dollars = await chart('dollars');
+  assert.deepEqual([dollars.currency, dollars.source], ['USD', 'budget_history'], 'yuan traffic converted: only the history has it');
 });
