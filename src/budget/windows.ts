@@ -51,8 +51,14 @@ export function parseWindow(window: string, timezone: string): WindowSpec {
 }
 
 /** Whether Intl knows the IANA time zone name (`Europe/Berlin`, `UTC`). */
+/**
+ * A time zone is an IANA name (`Asia/Kolkata`, `UTC`, `Etc/GMT-5`), the same on every runtime:
+ * an offset such as `+05:30` is refused even where the runtime's ICU accepts one (Node 24 does,
+ * Node 20 does not), since an offset has no daylight-saving rules and a config must not mean one
+ * thing on one runtime and fail on another.
+ */
 export function validTimezone(tz: string): boolean {
-  if (typeof tz !== 'string' || tz === '') return false;
+  if (typeof tz !== 'string' || tz === '' || tz.startsWith('+') || tz.startsWith('-')) return false;
   try {
     formatter(tz);
     return true;

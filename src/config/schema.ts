@@ -47,7 +47,10 @@ function checkBudget(b: BudgetConfig, path: string): Issue | undefined {
   if (!BUDGET_NAME.test(b.name)) {
     return { keyPath: joinKey(path, 'name'), reason: `must be 1 to 64 of the characters A-Z a-z 0-9 . _ -, got ${show(b.name)}` };
   }
-  if (!validTimezone(b.timezone)) return { keyPath: joinKey(path, 'timezone'), reason: `unknown time zone '${b.timezone}'` };
+  if (!validTimezone(b.timezone)) {
+    const offset = /^[+-]/.test(b.timezone) ? ' (an IANA name, not an offset: e.g. Asia/Kolkata, or Etc/GMT-5 for a fixed UTC+5)' : '';
+    return { keyPath: joinKey(path, 'timezone'), reason: `unknown time zone '${b.timezone}'${offset}` };
+  }
   try {
     parseWindow(b.window, b.timezone);
   } catch (err) {

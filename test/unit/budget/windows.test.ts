@@ -61,7 +61,8 @@ test('validTimezone', () => {
   for (const tz of ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Asia/Kathmandu', 'Etc/GMT+5']) {
     assert.equal(validTimezone(tz), true, tz);
   }
-  for (const tz of ['', 'Mars/Base', 'Europe/Berln', '+05:30', 'UTC+1']) assert.equal(validTimezone(tz), false, tz);
+  // Offsets are refused on every runtime, also where ICU accepts them (Node 24).
+  for (const tz of ['', 'Mars/Base', 'Europe/Berln', '+05:30', '-08:00', '+0530', 'UTC+1']) assert.equal(validTimezone(tz), false, tz);
 });
 
 test('UTC calendar windows and ids', () => {
