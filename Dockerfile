@@ -3,7 +3,7 @@
 # checks the invariants below, since CI has no Docker engine.
 
 # Build stage: all dependencies, then `npm run build` (esbuild) into dist/.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would build before the sources are copied.
@@ -14,7 +14,7 @@ COPY src ./src
 RUN npm run build
 
 # Runtime stage: production dependencies only, nothing installed at container start.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -26,7 +26,7 @@ COPY proxy.config.yaml ./
 USER node
 ENV HOST=0.0.0.0 PORT=8080
 EXPOSE 8080
-# node:20-slim has no curl: node's own fetch. /_meter/health answers 503 while Redis is unreachable.
+# node:24-slim has no curl: node's own fetch. /_meter/health answers 503 while Redis is unreachable.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/_meter/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "bin/claude-meter.js", "start", "--config", "/app/proxy.config.yaml"]

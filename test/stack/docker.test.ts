@@ -29,7 +29,7 @@ const runtime = stages.at(-1) ?? [];
 
 test('Dockerfile: multi-stage; the runtime stage is Node 20, production deps only, non-root, with a HEALTHCHECK', () => {
   assert.ok(stages.length >= 2, 'at least a build and a runtime stage');
-  assert.match(runtime[0]!, /^FROM node:20[-.\w]*(\s+AS\s+\w+)?$/i);
+  assert.match(runtime[0]!, /^FROM node:24[-.\w]*(\s+AS\s+\w+)?$/i);
   assert.ok(
     stages[0]!.some((l) => /^RUN npm run build/.test(l)),
     'the build stage runs npm run build',
