@@ -3,6 +3,8 @@
  * need (a large body is only scanned for them), and whether a member is named twice with
  * different values. Every dialect's request facts read bodies this way. Pure.
  */
+import { bounded } from '../core/bound.ts';
+import type { RequestFacts } from '../core/request.ts';
 import { pickMembers, PICK_MIN_BYTES } from './json-members.ts';
 
 /** A UTF-8 byte order mark is not JSON, but upstreams read past it: so does the meter. */
@@ -73,5 +75,31 @@ export function namedTwice(key: string): (body: Buffer) => boolean {
     } catch {
       return true;
     }
+  };
+}
+
+/**
+ * The request facts every dialect reads from a body: `model` (bounded: it names a label, a budget
+ * instance, a record field and a log field), `stream`, and the output cap under any of `capKeys`
+ * (the largest given: a budget is better reserved a little high), with the duplicate-model check.
+ * A large body's members were scanned already: that check reads only what the scan kept.
+ */
+export function requestFactsReader(capKeys: readonly string[]): (body: Buffer) => RequestFacts {
+  const wanted: ReadonlySet<string> = new Set(['model', 'stream', ...capKeys]);
+  const modelNamedTwice = namedTwice('model');
+  return (body) => {
+    const facts: RequestFacts = { model: null, stream: false, maxTokens: null, bytes: body.length, parsed: false };
+    const read = bodyObject(body, wanted);
+    if (read === null) return facts;
+    const o = read.members;
+    facts.parsed = true;
+    if (modelNamedTwice(read.picked === null ? body : Buffer.from(read.picked))) facts.conflict = 'model';
+    if (typeof o['model'] === 'string') facts.model = bounded(o['model']);
+    facts.stream = o['stream'] === true;
+    for (const k of capKeys) {
+      const v = o[k];
+      if (typeof v === 'number' && Number.isFinite(v) && (facts.maxTokens === null || v > facts.maxTokens)) facts.maxTokens = v;
+    }
+    return facts;
   };
 }

@@ -102,39 +102,13 @@ function nestedEnd(s: string, i: number): number {
  * would on `s`); or null when `s` is not a JSON object text (as far as its structure shows).
  */
 export function pickMembers(s: string, wanted: ReadonlySet<string>): string | null {
+  const spans = memberSpans(s);
+  if (spans === null) return null;
   let out = '';
-  let i = skipWs(s, 0);
-  if (s.charCodeAt(i) !== OPEN) return null;
-  i = skipWs(s, i + 1);
-  if (s.charCodeAt(i) === CLOSE) return skipWs(s, i + 1) === s.length ? '{}' : null;
-  for (;;) {
-    if (s.charCodeAt(i) !== QUOTE) return null;
-    const keyStart = i;
-    const keyEnd = stringEnd(s, i);
-    if (keyEnd === -1) return null;
-    let key = s.slice(i + 1, keyEnd);
-    if (key.includes('\\')) {
-      try {
-        key = JSON.parse(`"${key}"`) as string;
-      } catch {
-        return null;
-      }
-    }
-    i = skipWs(s, keyEnd + 1);
-    if (s.charCodeAt(i) !== COLON) return null;
-    const start = skipWs(s, i + 1);
-    const end = valueEnd(s, start);
-    if (end === -1) return null;
-    if (wanted.has(key)) out += `${out === '' ? '' : ','}${s.slice(keyStart, keyEnd + 1)}:${s.slice(start, end)}`;
-    i = skipWs(s, end);
-    const c = s.charCodeAt(i);
-    if (c === COMMA) {
-      i = skipWs(s, i + 1);
-      continue;
-    }
-    if (c !== CLOSE) return null;
-    return skipWs(s, i + 1) === s.length ? `{${out}}` : null;
+  for (const m of spans.members) {
+    if (wanted.has(m.key)) out += `${out === '' ? '' : ','}${s.slice(m.start, m.keyEnd)}:${s.slice(m.valueStart, m.valueEnd)}`;
   }
+  return `{${out}}`;
 }
 
 /**
@@ -158,6 +132,8 @@ export interface MemberSpan {
   readonly key: string;
   /** The key's opening quote. */
   readonly start: number;
+  /** Just past the key's closing quote: [start, keyEnd) is the key as written. */
+  readonly keyEnd: number;
   readonly valueStart: number;
   /** Just past the value. */
   readonly valueEnd: number;
@@ -194,7 +170,7 @@ export function memberSpans(s: string): { open: number; members: MemberSpan[] } 
     const valueStart = skipWs(s, i + 1);
     const end = valueEnd(s, valueStart);
     if (end === -1) return null;
-    members.push({ key, start, valueStart, valueEnd: end });
+    members.push({ key, start, keyEnd: keyEnd + 1, valueStart, valueEnd: end });
     i = skipWs(s, end);
     const c = s.charCodeAt(i);
     if (c === COMMA) {
