@@ -26,7 +26,7 @@ import { wireBudgets } from './budgets.ts';
 import { forecastEvents } from './forecast-events.ts';
 import type { AlertEvent } from '../alerts/types.ts';
 import { VERSION } from '../version.ts';
-import { buildBudgetStore, buildMeterStore, buildRedis, buildSettleFeed } from './stores.ts';
+import { buildBudgetStore, buildMeterStore, buildRedis, buildSettleFeed, redisConfigured } from './stores.ts';
 import { buildSnapshot, Live } from './snapshot.ts';
 import { UpstreamPools, upstreamHealth } from './upstreams.ts';
 
@@ -108,6 +108,8 @@ export function buildGraph(o: GraphOptions): Graph {
     gateEvents: budgetEvents(metrics, alert, () => clock.now()),
     forecastEvents: forecastEvents(metrics, alert),
     ...(feed ? { feed } : {}),
+    // Leasing saves a round trip to a shared ledger; in memory there is none to save.
+    leases: redisConfigured(config) && config.store.redis.budget_leases,
   });
   const bodies = new BodyBuffers();
   metrics.bindSources({

@@ -266,6 +266,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
             url: { kind: 'url', protocols: ['redis:', 'rediss:'], nullable: true },
             cluster_nodes: { kind: 'list', oneOrMany: true, items: { kind: 'string', nonEmpty: true }, check: hostPorts },
             key_prefix: { kind: 'string', nonEmpty: true },
+            budget_leases: { kind: 'bool' },
           },
         },
         bucket_ttl_days: positiveInt,

@@ -28,7 +28,7 @@ export interface Config {
   store: {
     /** url null: embedded in-memory store (a redis: or rediss: URL otherwise). Env REDIS_URL overrides; '' means null. */
     /** `url` for one Redis, or `cluster_nodes` (host:port seeds) for Redis Cluster; neither: in-memory. */
-    redis: { url: string | null; cluster_nodes: string[]; key_prefix: string };
+    redis: { url: string | null; cluster_nodes: string[]; key_prefix: string; budget_leases: boolean };
     /** Per-minute aggregate buckets expire after this many days. */
     bucket_ttl_days: number;
     /** The per-request event stream is capped (XADD MAXLEN ~). */
