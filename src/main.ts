@@ -177,7 +177,7 @@ async function start(located: LocatedConfig, worker: WorkerLink | null): Promise
   if (worker) {
     // The primary's first line names the address and the config, once for all workers.
     logger.info({ pid: process.pid, forecast_loop: worker.runsForecastLoop }, `worker ${worker.slot} serving`);
-    worker.listening(addr);
+    log.flush(() => worker.listening(addr));
   }
   // The first line names the config file, so "were my budgets applied?" is answered at a glance.
   else
