@@ -211,7 +211,12 @@ function summarize(runs: Results['runs']): Results['summary'] {
   return out;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+main()
+  // BENCH_WORKERS=1: the workers section too (bench/workers.ts), after the main table.
+  .then(
+    async () => process.env['BENCH_WORKERS'] === '1' && process.stdout.write(`\n${await (await import('./workers.ts')).workersBench()}\n`),
+  )
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });

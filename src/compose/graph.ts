@@ -46,6 +46,8 @@ export interface GraphOptions {
   recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'clock' | 'onOutcome'>>;
   /** false: open no Redis connection, whatever the config names (check-config builds the graph to validate it). */
   connect?: boolean;
+  /** What GET /metrics answers instead of this process's registry: all workers' metrics, aggregated (workers/). */
+  scrape?: () => Promise<string>;
 }
 
 export interface Graph {
@@ -146,6 +148,7 @@ export function buildGraph(o: GraphOptions): Graph {
     settings: () => live.current,
     upstreams: () => live.current.upstreams,
     // A relay's URL may carry a token in its path: health shows the origins only.
+    ...(o.scrape ? { scrape: o.scrape } : {}),
     healthExtras: () => {
       const set = live.current.upstreams;
       return { recorder: recorder.stats(), upstream: set.default.shownUrl, upstreams: upstreamHealth(set) };

@@ -22,6 +22,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
     host: '127.0.0.1', // loopback only: exposing the proxy is an explicit choice
     port: 8080,
     drain_timeout_ms: 8_000, // 8 s: inside Docker's default 10 s stop grace, leaving time to flush records
+    workers: 1, // one process: N > 1 needs Redis (docs/workers.md)
   },
   upstream: {
     name: 'default',

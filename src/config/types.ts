@@ -15,6 +15,8 @@ export interface Config {
     port: number;
     /** On SIGTERM/SIGINT, requests in flight may finish for this long (ms); then they are cut and recorded as partial. */
     drain_timeout_ms: number;
+    /** Processes serving the port (docs/workers.md): 1 (one process, no cluster), N, or 0 for one per available core. CLI --workers wins. */
+    workers: number;
   };
   /** The default upstream: requests no route prefix selects. Restart-only except `billing`. */
   upstream: UpstreamSection;
