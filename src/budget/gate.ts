@@ -246,6 +246,7 @@ export class BudgetGate {
     const leases = this.#leases;
     if (i < 0 && leases !== null && leases.book.take(refs, p.amounts, now)) {
       leases.wake();
+      this.#listen();
       const headers = admittedHeaders(refs, budgets, leases.book.states(refs));
       return { kind: 'admitted', refs, budgets, expected, amounts: p.amounts, headers, leased: true };
     }
@@ -261,10 +262,7 @@ export class BudgetGate {
   async #wait(p: Pending, i: number, seen: number): Promise<Admission> {
     const ref = p.refs[i] as InstanceRef;
     const budget = p.budgets[i] as BudgetConfig;
-    if (!this.#listening && this.#feed) {
-      this.#listening = true;
-      this.#feed.listen((key) => this.#room.wake(key));
-    }
+    this.#listen();
     const t0 = this.#clock.monotonic();
     let queued = true;
     const ended = (how: 'timeout' | 'queue_full'): Admission => {
@@ -317,6 +315,8 @@ export class BudgetGate {
         throw new Error(`budget store returned refusedBy ${i} for ${refs.length} refs`);
       if (result.fitsUnreserved && budget.admission.max_wait_ms > 0 && budget.admission.max_queue > 0) {
         p.last = { i, state: st };
+        // The ledger recalled leases on it (other proxies hear it on the feed); this proxy's own go back now.
+        this.#leases?.recall(this.#keyOf(ref));
         return { kind: 'blocked', key: this.#keyOf(ref) };
       }
       return { kind: 'done', value: this.#refused(p, budget, refusal(budget, ref, st, amount, this.#clock.now())) };
@@ -353,6 +353,16 @@ export class BudgetGate {
   /** The id a settle's wake-up names an instance by (the feed's, so other proxies' settles match). */
   #keyOf(ref: InstanceRef): string {
     return this.#feed ? this.#feed.keyOf(ref) : `${ref.budget}\u0000${ref.instance}\u0000${ref.window.id}`;
+  }
+
+  /** Hears settles (wake-ups for waiters) and recalls (for leases) from other proxies, from the first wait or lease on. */
+  #listen(): void {
+    if (this.#listening || !this.#feed) return;
+    this.#listening = true;
+    this.#feed.listen(
+      (key) => this.#room.wake(key),
+      (key) => this.#leases?.recall(key),
+    );
   }
 
   /** Ends every wait (their 429s go out) and stops listening for settles elsewhere. Leases live on until closeLeases. */

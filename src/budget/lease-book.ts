@@ -33,19 +33,22 @@ export interface LeaseSettings {
   maxInstances: number;
   /** The observed rate's time constant (ms). */
   rateTauMs: number;
+  /** With no request for this long, an instance's unused lease goes back (ms). */
+  returnAfterMs: number;
   /** An instance with nothing held or in flight is forgotten after this long unused (ms). */
   idleMs: number;
 }
 
 export const LEASE_DEFAULTS: LeaseSettings = {
   tickMs: 50,
-  syncEveryMs: 200,
-  ttlMs: 2_000,
-  trafficMs: 1_000,
+  syncEveryMs: 1_000,
+  ttlMs: 3_000,
+  trafficMs: 5_000,
   share: 8,
   minRequests: 2,
   maxInstances: 10_000,
   rateTauMs: 2_000,
+  returnAfterMs: 2_000,
   idleMs: 30_000,
 };
 
@@ -144,6 +147,14 @@ export class LeaseBook {
       add(h.inflight, a);
       this.#used(h, refs[i] as InstanceRef, a, now);
     });
+    return true;
+  }
+
+  /** Recalled: no local admission from it, and its unused part goes back at the next sync. False: not held here. */
+  recall(key: string): boolean {
+    const h = this.#held.get(key);
+    if (h === undefined || h.recalled) return false;
+    h.recalled = true;
     return true;
   }
 
@@ -341,11 +352,11 @@ export class LeaseBook {
   /**
    * The unused headroom an instance should hold: `trafficMs` of its rate, at most 1/share of
    * the headroom its last state left (what it holds unused counted back in), none below the
-   * minimum slice, none while recalled or unused for `trafficMs`. Unlimited dimensions need none.
+   * minimum slice, none while recalled or unused for `returnAfterMs`. Unlimited dimensions need none.
    */
   #target(h: Held, now: number): Amount {
     // Recalled, or no request for a while: an idle proxy holds no headroom.
-    if (h.recalled || now - h.lastUse > this.#s.trafficMs) return zero();
+    if (h.recalled || now - h.lastUse > this.#s.returnAfterMs) return zero();
     const s = this.#s;
     const lim = limited(h.ref);
     const min = this.#minSlice(h);

@@ -38,6 +38,8 @@ export class LeaseKeeper {
   readonly #logger: Logger;
   #timer: TimerHandle | null = null;
   #syncing: Promise<void> | null = null;
+  /** A recall came while a sync was in flight: one more after it. */
+  #again = false;
   #closed = false;
 
   constructor(opts: {
@@ -79,11 +81,22 @@ export class LeaseKeeper {
     this.#timer.unref();
   }
 
+  /** A request waits on this instance for headroom leases hold: return this proxy's unused part now. */
+  recall(key: string): void {
+    if (!this.book.recall(key) || this.#closed) return;
+    if (this.#syncing !== null) this.#again = true;
+    else void this.sync();
+  }
+
   /** One sync now, after any in flight (one at a time); resolves when it answered or failed. */
   async sync(drain = false): Promise<void> {
     while (this.#syncing !== null) await this.#syncing;
     const run = this.#syncNow(drain).finally(() => {
       this.#syncing = null;
+      if (this.#again && !this.#closed) {
+        this.#again = false;
+        void this.sync();
+      }
     });
     this.#syncing = run;
     await run;

@@ -281,8 +281,11 @@ export interface ForecastStore {
 export interface SettleFeed {
   /** The name a wake-up gives an instance. */
   keyOf(ref: InstanceRef): string;
-  /** Start hearing settles (called when a request first waits, so an idle proxy holds no extra connection). */
-  listen(onSettled: (key: string) => void): void;
+  /**
+   * Start hearing settles, and recalls of leased headroom (called when a request first waits or
+   * a lease is first held, so an idle proxy holds no extra connection).
+   */
+  listen(onSettled: (key: string) => void, onRecall?: (key: string) => void): void;
   close(): Promise<void>;
 }
 

@@ -103,6 +103,8 @@ export async function runBurst(
     delayMs?: number;
     /** Runs while the requests are in flight (e.g. stop Redis). */
     during?: (run: BurstRun) => Promise<void>;
+    /** Sustained traffic: this many clients, each sending the next request when its last answered (default: all at once). */
+    concurrency?: number;
   },
 ): Promise<BurstRun> {
   const up = await startMockAnthropic(t);
@@ -138,7 +140,17 @@ export async function runBurst(
     );
   }
   const during = opts.during?.(run);
-  await Promise.all(opts.requests.map((r, i) => one(run, opts.model, r, i)));
+  if (opts.concurrency === undefined) await Promise.all(opts.requests.map((r, i) => one(run, opts.model, r, i)));
+  else {
+    let next = 0;
+    const client = async (): Promise<void> => {
+      while (next < opts.requests.length) {
+        const i = next++;
+        await one(run, opts.model, opts.requests[i] as BurstRequest, i);
+      }
+    };
+    await Promise.all(Array.from({ length: opts.concurrency }, client));
+  }
   await during;
   for (const p of run.proxies) await p.app.flush();
   return run;

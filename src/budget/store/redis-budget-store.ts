@@ -76,6 +76,7 @@ export class RedisBudgetStore implements BudgetStore {
     assertTtl(reservationTtlMs);
     if (refs.length === 0) return { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [] };
     const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, [String(now), id, String(now + reservationTtlMs)], amounts);
+    args.push(this.#keys.wake);
     const reply = await this.#client.claudeMeterBudgetAdmit(keys.length, ...keys, ...args);
     return { admitted: reply[0] === 1, refusedBy: reply[1] ?? -1, fitsUnreserved: reply[2] === 1, states: toStates(reply, 3, refs.length) };
   }

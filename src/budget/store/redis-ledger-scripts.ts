@@ -48,7 +48,8 @@ declare module 'ioredis' {
  *       segment start ms of `now` (rolling; 0 for calendar), key ttl s, instance (set member),
  *       hour start ms of `now`, minute start ms of `now` (history fields; computed here, not in Lua).
  * Settle passes one more key and argument after these: its idempotency marker (a sorted set of
- * settled ids) and when this id may leave it (ms).
+ * settled ids) and when this id may leave it (ms). Admit passes one more argument: the wake
+ * channel, on which it recalls leases.
  * A state is {spentPico, reservedPico, spentTokens, reservedTokens}.
  */
 const HEAD_ARGS = 3;
@@ -188,8 +189,14 @@ local unreserved = 1
 if refused >= 0 then
   local r, s = refs[refused + 1], states[refused + 1]
   if not (fits(r.lp, s[1], 0, r.pico) and fits(r.lt, s[3], 0, r.tokens)) then unreserved = 0
-  -- It waits for headroom: lease holders return their unused part at their next sync.
-  else redis.call('HSET', r.h, 'rc', string.format('%d', now + ${RECALL_MS})) end
+  -- It waits for headroom: lease holders return their unused part at their next sync, and
+  -- hear it at once on the wake channel (the admit's last argument) as '!' and the instance.
+  else
+    redis.call('HSET', r.h, 'rc', string.format('%d', now + ${RECALL_MS}))
+    local recall = '!' .. r.h
+    local sent = redis.pcall('SPUBLISH', ARGV[#ARGV], recall)
+    if type(sent) == 'table' and sent.err then redis.call('PUBLISH', ARGV[#ARGV], recall) end
+  end
 end
 local out = { refused < 0 and 1 or 0, refused, unreserved }
 for i = 1, nrefs do push(out, states[i]) end

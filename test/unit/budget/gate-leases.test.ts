@@ -16,6 +16,7 @@ import { DEFAULTS } from '../../../src/config/defaults.ts';
 import type { Amount, BudgetConfig, InstanceRef, LeaseEntry, LeaseResult } from '../../../src/budget/types.ts';
 import { budget } from '../../helpers/budget-config.ts';
 import { listBiller } from '../../../src/pricing/billing.ts';
+import { LEASE_DEFAULTS } from '../../../src/budget/lease-book.ts';
 
 const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 let seq = 0;
@@ -115,7 +116,7 @@ test('while a budget has room, requests are admitted from the lease with no ledg
   assert.equal(store.calls.admit - before.admit, 0);
   assert.equal(store.calls.settle - before.settle, 0);
   assert.ok(store.calls.lease - before.lease <= 10, `one sync per tick: ${store.calls.lease - before.lease} syncs for ${n} requests`);
-  await clock.advance(500);
+  await clock.advance(LEASE_DEFAULTS.syncEveryMs + 2 * LEASE_DEFAULTS.tickMs);
   const ref = gate.catalog.refsFor(req(), clock.now()).refs[0] as InstanceRef;
   const [st] = await store.state([ref], clock.now());
   assert.equal(st?.spentPico, (200 + n) * 1_000_000, 'every settled request’s spend is in the ledger, exactly once');
@@ -147,8 +148,11 @@ test('a request that fits only headroom another proxy leased waits while the lea
   void other.admit(req('b')).then((x) => (answer = x));
   await clock.advance(0);
   assert.equal(answer, null, 'it waits rather than being refused');
-  for (let i = 0; i < 10 && answer === null; i++) await clock.advance(50);
+  // On one memory ledger there is no feed: A hears the recall in its next sync's answer (a renewal at the latest).
+  const t0 = clock.now();
+  for (let i = 0; i < 60 && answer === null; i++) await clock.advance(50);
   assert.ok(answer !== null, 'A returned its unused lease at its next syncs and B was admitted');
+  assert.ok(clock.now() - t0 <= LEASE_DEFAULTS.ttlMs / 2 + 3 * LEASE_DEFAULTS.tickMs, `waited ${clock.now() - t0} ms`);
   assert.equal((answer as Admission).kind, 'admitted');
   await a.close();
   await a.closeLeases();
@@ -206,7 +210,7 @@ test('budget store down: leased admission lapses with the lease, settled spend i
   );
   const leasedSpend = kinds.filter((k) => k === 'leased').length * 1_000_000;
   store.down = false;
-  await clock.advance(300);
+  await clock.advance(LEASE_DEFAULTS.syncEveryMs + 2 * LEASE_DEFAULTS.tickMs);
   const [st] = await store.state([ref], clock.now());
   assert.equal(st?.spentPico, 50 * 1_000_000 + leasedSpend, 'nothing lost, nothing counted twice');
   await gate.close();
