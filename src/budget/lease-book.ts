@@ -47,8 +47,8 @@ export const LEASE_DEFAULTS: LeaseSettings = {
   share: 8,
   minRequests: 2,
   maxInstances: 10_000,
-  rateTauMs: 2_000,
-  returnAfterMs: 2_000,
+  rateTauMs: 10_000,
+  returnAfterMs: 5_000,
   idleMs: 30_000,
 };
 
@@ -240,7 +240,10 @@ export class LeaseBook {
     for (const [key, h] of this.#held) {
       this.#updateRate(h, now);
       // Drained (a flush, shutdown): no new lease until new requests come.
-      if (drain) h.rate = zero();
+      if (drain) {
+        h.rate = zero();
+        h.lastUse = Math.min(h.lastUse, now - s.returnAfterMs - 1);
+      }
       const retrySpend = retry?.spends.get(key);
       const target = drain ? zero() : this.#target(h, now);
       const lim = limited(h.ref);
@@ -350,9 +353,10 @@ export class LeaseBook {
   }
 
   /**
-   * The unused headroom an instance should hold: `trafficMs` of its rate, at most 1/share of
-   * the headroom its last state left (what it holds unused counted back in), none below the
-   * minimum slice, none while recalled or unused for `returnAfterMs`. Unlimited dimensions need none.
+   * The unused headroom an instance should hold: `trafficMs` of its rate but at least the
+   * minimum slice, at most 1/share of the headroom its last state left (what it holds unused
+   * counted back in), none when that is below the minimum slice, none while recalled or unused
+   * for `returnAfterMs`. Unlimited dimensions need none.
    */
   #target(h: Held, now: number): Amount {
     // Recalled, or no request for a while: an idle proxy holds no headroom.
@@ -370,7 +374,8 @@ export class LeaseBook {
       minimum: number,
     ): number => {
       if (!on || limit === null) return 0;
-      let t = Math.floor(rate * s.trafficMs);
+      // A slow instance (a key among many) still gets the minimum slice: its top-ups ride the batched syncs.
+      let t = Math.max(Math.floor(rate * s.trafficMs), minimum);
       if (h.state !== null) t = Math.min(t, Math.floor((limit - spent - reserved + free) / s.share));
       return t < minimum || t <= 0 ? 0 : t;
     };

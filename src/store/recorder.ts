@@ -3,10 +3,10 @@
  * slow or dead store can neither delay nor fail a proxied response.
  *
  * Flow: record → queue → store.writeBatch, group commit: a batch leaves `lingerMs` after
- * its first record, when it holds `batchMax`, or when a store call in flight returns,
- * whichever comes first, with at most `concurrency` calls in flight. Under load the
- * records of one round trip travel together, at no cost per record beyond the queue;
- * when idle a record waits `lingerMs`. A failed batch goes to the journal and marks the
+ * its first record or when it holds `batchMax`, whichever comes first, with at most
+ * `concurrency` calls in flight (a partial batch queued behind busy slots leaves on the next
+ * linger after a call returns). The store sees at most one call per linger and slot whatever
+ * the rate, and records wait at most about `lingerMs` when the store keeps up. A failed batch goes to the journal and marks the
  * store down; while down (or while the journal is not empty, to keep order) new records
  * go straight to the journal. A timer replays the journal in record() order with capped
  * exponential backoff; the first batch that succeeds marks the store up. Replaying is safe
@@ -181,7 +181,11 @@ export class Recorder {
     this.#calls -= 1;
     this.#inFlight -= batch.length;
     this.#returned(batch, failure, 'written');
-    this.#pump();
+    // A return sends whole batches at once; a partial one waits out its linger, so at any rate
+    // a store sees at most one call per linger and slot, not one per record.
+    if (this.#queue.length >= this.#batchMax || this.#closed) this.#pump();
+    else if (this.#queue.length > 0) this.#linger.arm();
+    else this.#notifyIfIdle();
   }
 
   /**
