@@ -19,6 +19,7 @@ const LAYERS = [
   ['compose'], // the component graph, budget wiring and reload snapshot
   ['simulate'], // offline replay of budgets and forecasts, wired as the proxy wires them
   ['app.ts'], // serving the graph
+  ['workers'], // start --workers N: the cluster primary and a worker's side of it
   ['commands'], // CLI subcommands
   ['main.ts'], // the only reader of argv and process.env
   ['cli.ts'],

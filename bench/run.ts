@@ -271,7 +271,12 @@ function medianRedis(xs: RedisPerRequest[]): RedisPerRequest {
   };
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+main()
+  // BENCH_WORKERS=1: the workers section too (bench/workers.ts), after the main table.
+  .then(
+    async () => process.env['BENCH_WORKERS'] === '1' && process.stdout.write(`\n${await (await import('./workers.ts')).workersBench()}\n`),
+  )
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });

@@ -30,7 +30,10 @@ export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gat
    * period, with how it went (null: no Redis configured); never rejects. Memoized.
    */
   ready(): Promise<FirstConnect | null>;
-  /** Wait until every record and budget settle in flight has been written or queued, and every alert they raised delivered or failed (tests). */
+  /**
+   * Wait until every record and budget settle in flight has been written or queued (spend under
+   * leases sent, their unused headroom returned), and every alert they raised delivered or failed (tests).
+   */
   flush(): Promise<void>;
   listen(): Promise<AddressInfo>;
   /**
@@ -85,6 +88,7 @@ export function createApp(opts: AppOptions): App {
     async flush() {
       await recorder.flush();
       await settles.flush();
+      await g.gate.flushLeases();
       await g.live.current.alerter.flush();
     },
     async listen() {
@@ -128,6 +132,7 @@ export function createApp(opts: AppOptions): App {
     g.upstreams.close();
     await forecasts.stop();
     await settles.close();
+    await g.gate.closeLeases();
     await recorder.close();
     await g.live.current.alerter.close();
     await g.store.close();

@@ -2,6 +2,9 @@
  * Process entry. The only place that reads argv and process.env, builds the
  * logger, and wires signals; everything else receives what it needs.
  */
+import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createApp } from './app.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
 import { redactUrl } from './config/describe.ts';
@@ -20,11 +23,24 @@ import { REPORT, runReportCommand } from './commands/report.ts';
 import { BACKTEST, runBacktestCommand } from './commands/backtest.ts';
 import { SIMULATE, runSimulateCommand } from './commands/simulate.ts';
 import { KEY_ID, runKeyIdCommand } from './commands/key-id.ts';
+import type { Config } from './config/types.ts';
+import { autoWorkers, cgroupCpuLimit, parseWorkers } from './workers/cores.ts';
+import { WORKER_ID_ENV } from './workers/messages.ts';
+import { runPrimary } from './workers/primary.ts';
+import { connectWorker, type WorkerLink } from './workers/worker.ts';
 
 export const START = {
   name: 'start',
   summary: 'run the proxy; status page at http://HOST:PORT/_meter/',
-  options: { config: CONFIG_FILE },
+  options: {
+    config: CONFIG_FILE,
+    workers: {
+      type: 'string',
+      value: 'N|auto',
+      description:
+        'processes serving the port: 1 (one process), N, or auto (one per core this process may use); else $CLAUDE_METER_WORKERS, else listen.workers; more than 1 needs Redis',
+    },
+  },
 } as const satisfies CommandSpec;
 
 export interface Command {
@@ -60,8 +76,74 @@ Reload: SIGHUP or saving the config file applies budgets, pricing, alerts and ad
 
 function runStartCommand(argv: readonly string[], io: Io, env: Env): Promise<number> {
   return runCommand(START, argv, io, async ({ values }) => {
-    await start(locateConfig(values.config, env));
-    return -1; // keep running
+    const located = locateConfig(values.config, env);
+    if (cluster.isWorker) {
+      // Forked by the primary below, with the same arguments and its slot in the environment.
+      await start(located, connectWorker(Number(env[WORKER_ID_ENV])));
+      return -1;
+    }
+    const flag = values.workers ?? env['CLAUDE_METER_WORKERS'];
+    const asked = flag === undefined || flag === '' ? undefined : parseWorkers(flag);
+    if (asked === null) throw new UsageError(`--workers must be a number from 1 to 256 or auto, got '${flag}'`);
+    const config = loadConfig({ file: located.file, env: process.env });
+    const count = workerCount(asked ?? (config.listen.workers === 0 ? 'auto' : config.listen.workers));
+    if (count === 1) {
+      await start(located, null); // one process, no cluster: exactly the path without --workers
+      return -1;
+    }
+    if (!redisConfigured(config)) {
+      io.stderr.write(
+        `claude-meter: refusing to start: ${count} workers need Redis to share budgets and records (set REDIS_URL or store.redis.url, or run one worker)\n`,
+      );
+      return 2;
+    }
+    startPrimary(located, config, count);
+    return -1;
+  });
+}
+
+/** `auto`: the CPUs of this process's affinity, capped by its cgroup CPU quota (v2, else v1). */
+function workerCount(asked: number | 'auto'): number {
+  if (asked !== 'auto') return asked;
+  const read = (file: string): string | null => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      return null;
+    }
+  };
+  const quota = cgroupCpuLimit({
+    cpuMax: read('/sys/fs/cgroup/cpu.max'),
+    cfsQuotaUs: read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'),
+    cfsPeriodUs: read('/sys/fs/cgroup/cpu/cpu.cfs_period_us'),
+  });
+  return autoWorkers(availableParallelism(), quota);
+}
+
+/** The primary of N workers: it serves nothing; it names the address once all of them listen. */
+function startPrimary(located: LocatedConfig, config: Config, count: number): void {
+  const log = createProcessLogger(config.log.level, 1, logFormat());
+  runPrimary({
+    count,
+    log,
+    clock: systemClock,
+    drainTimeoutMs: config.listen.drain_timeout_ms,
+    onListening: (addr) =>
+      log.logger.info(
+        {
+          store: 'redis',
+          listen: `http://${addr.address}:${addr.port}`,
+          workers: count,
+          pid: process.pid,
+          upstream: redactUrl(config.upstream.url),
+          config_file: located.file,
+          config_from: located.origin,
+          config: describeConfig(config),
+          version: VERSION,
+        },
+        `claude-meter listening on ${addr.address}:${addr.port} with ${count} workers, config: ${describeOrigin(located)}, store: redis`,
+      ),
+    exit: (code) => process.exit(code),
   });
 }
 
@@ -73,28 +155,47 @@ function logFormat(): LogFormat {
   }
 }
 
-async function start(located: LocatedConfig): Promise<void> {
+/** One process serving the port: the whole proxy, or one worker of several (`worker`). */
+async function start(located: LocatedConfig, worker: WorkerLink | null): Promise<void> {
   const config = loadConfig({ file: located.file, env: process.env });
-  const log = createProcessLogger(config.log.level, 1, logFormat());
+  // A worker writes JSON lines into its pipe to the primary, which formats them once.
+  const log = worker
+    ? createProcessLogger(config.log.level, 1, 'json', { worker: worker.slot })
+    : createProcessLogger(config.log.level, 1, logFormat());
   const logger = log.logger;
-  const app = createApp({ config, clock: systemClock, logger });
+  const app = createApp({
+    config,
+    clock: systemClock,
+    logger,
+    ...(worker ? { scrape: () => worker.scrape(), forecasting: worker.runsForecastLoop } : {}),
+  });
+  if (worker) {
+    worker.exposeMetrics(app.metrics.registry);
+    worker.shareForecasts(app.forecasts);
+  }
   const addr = await app.listen();
+  if (worker) {
+    // The primary's first line names the address and the config, once for all workers.
+    logger.info({ pid: process.pid, forecast_loop: worker.runsForecastLoop }, `worker ${worker.slot} serving`);
+    log.flush(() => worker.listening(addr));
+  }
   // The first line names the config file, so "were my budgets applied?" is answered at a glance.
-  logger.info(
-    {
-      store: app.store.kind,
-      listen: `http://${addr.address}:${addr.port}`,
-      upstream: redactUrl(config.upstream.url),
-      config_file: located.file,
-      config_from: located.origin,
-      config: describeConfig(config),
-      version: VERSION,
-    },
-    `claude-meter listening on ${addr.address}:${addr.port}, config: ${describeOrigin(located)}, ` +
-      (redisConfigured(config)
-        ? 'store: redis'
-        : 'store: in-memory (embedded; not persisted, not shared: set REDIS_URL or store.redis.url for Redis)'),
-  );
+  else
+    logger.info(
+      {
+        store: app.store.kind,
+        listen: `http://${addr.address}:${addr.port}`,
+        upstream: redactUrl(config.upstream.url),
+        config_file: located.file,
+        config_from: located.origin,
+        config: describeConfig(config),
+        version: VERSION,
+      },
+      `claude-meter listening on ${addr.address}:${addr.port}, config: ${describeOrigin(located)}, ` +
+        (redisConfigured(config)
+          ? 'store: redis'
+          : 'store: in-memory (embedded; not persisted, not shared: set REDIS_URL or store.redis.url for Redis)'),
+    );
   const connect = await app.ready();
   if (connect?.up === false) {
     logger.warn(
@@ -108,6 +209,8 @@ async function start(located: LocatedConfig): Promise<void> {
     ? new ConfigWatcher({ file: config.source, env: process.env, logger, clock: systemClock, onReload: (next) => app.reload(next) })
     : null;
   watcher?.start(config);
+  // The primary passes SIGHUP on to every worker; with no file to reload it must not end one.
+  if (worker && watcher === null) process.on('SIGHUP', () => undefined);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;

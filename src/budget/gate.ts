@@ -6,13 +6,15 @@ import type { Usage } from '../core/usage.ts';
 import { emptyUsage } from '../core/usage.ts';
 import { MINUTE_MS } from '../core/time.ts';
 import { ExchangeRates } from '../core/currency.ts';
-import type { Amount, BudgetConfig, BudgetLedger, Cost, InstanceRef, InstanceState, PaceBuckets, SettleFeed } from './types.ts';
+import type { Amount, BudgetConfig, BudgetLedger, Cost, InstanceRef, InstanceState, LeaseGrant, PaceBuckets, SettleFeed } from './types.ts';
 import type { BudgetCatalog, BudgetMatch } from './catalog.ts';
 import { amountIn, billedCost } from './cost.ts';
 import { CostEstimator } from './estimate.ts';
 import { admittedHeaders, crossedThresholds, overLimit, queuedRefusal, refusal, type Refusal, type RefusalCause } from './policy.ts';
 import { Pacer, type PacingSource } from './pacing/pacer.ts';
 import { WaitingRoom, type Attempt } from './waiting.ts';
+import { LeaseKeeper } from './leases.ts';
+import type { LeaseSettings } from './lease-book.ts';
 
 /** What the gate needs to know about a request before it is forwarded. */
 export interface GateRequest extends BudgetMatch {
@@ -36,7 +38,16 @@ export type Admission =
    * `expected`: the estimate as billed, settled in the actual cost's stead when its usage cannot be
    * read; `amounts`: what each ref reserved of it, in that ref's currency.
    */
-  | { kind: 'admitted'; refs: InstanceRef[]; budgets: BudgetConfig[]; expected: Cost; amounts: Amount[]; headers: Record<string, string> }
+  /** `leased`: admitted here from this proxy's leases, without a store round trip; settled into them. */
+  | {
+      kind: 'admitted';
+      refs: InstanceRef[];
+      budgets: BudgetConfig[];
+      expected: Cost;
+      amounts: Amount[];
+      headers: Record<string, string>;
+      leased: boolean;
+    }
   | { kind: 'refused'; refusal: Refusal; budget: BudgetConfig }
   | { kind: 'left'; budget: BudgetConfig } // the client went away while waiting for reservations to settle
   /** `expected`: what the request would have reserved, as billed, settled in its stead when its usage cannot be read. */
@@ -107,6 +118,8 @@ export class BudgetGate {
   readonly #room: WaitingRoom<Admission>;
   /** Store errors at admission, logged per outage rather than per request. */
   readonly #outage: OutageLog;
+  /** Quota leasing (a shared ledger); null: every admission runs the ledger's per-request script. */
+  readonly #leases: LeaseKeeper | null;
   #listening = false;
 
   constructor(opts: {
@@ -127,6 +140,8 @@ export class BudgetGate {
     reservationTtlMs?: number;
     /** Settles on other proxies (Redis); without one only this proxy's settles wake waiters. */
     feed?: SettleFeed;
+    /** Admit from leased headroom while budgets have room (see lease-book.ts); off by default. */
+    leases?: { holder?: string; settings?: Partial<LeaseSettings> } | null;
   }) {
     this.catalog = opts.catalog;
     this.ledger = opts.ledger;
@@ -149,6 +164,20 @@ export class BudgetGate {
       },
     });
     const events = this.#events;
+    this.#leases = opts.leases
+      ? new LeaseKeeper({
+          ledger: opts.ledger,
+          clock: opts.clock,
+          logger: opts.logger,
+          keyOf: (ref) => this.#keyOf(ref),
+          ...(opts.leases.holder ? { holder: opts.leases.holder } : {}),
+          ...(opts.leases.settings ? { settings: opts.leases.settings } : {}),
+          events: {
+            onSynced: (budgets, refs, grants, duplicate, spent) => this.#synced(budgets, refs, grants, duplicate, spent),
+            onReturned: (refs) => this.#released(refs),
+          },
+        })
+      : null;
     this.#room = new WaitingRoom({ clock: opts.clock, onDepth: (label, depth) => events.onQueueDepth?.(label, depth) });
     this.#pacer = opts.pacing
       ? new Pacer({
@@ -156,6 +185,7 @@ export class BudgetGate {
           source: opts.pacing,
           clock: opts.clock,
           onThrottled: (budget, priority, outcome) => events.onThrottled?.(budget, priority, outcome),
+          slices: Boolean(opts.leases),
         })
       : null;
   }
@@ -213,6 +243,13 @@ export class BudgetGate {
     // No overtaking: behind requests already waiting here on one of its instances, it queues without trying.
     let i = this.#room.idle ? -1 : refs.findIndex((ref) => this.#room.occupied(this.#keyOf(ref)));
     const seen = this.#room.wakeCount();
+    const leases = this.#leases;
+    if (i < 0 && leases !== null && leases.book.take(refs, p.amounts, now)) {
+      leases.wake();
+      this.#listen();
+      const headers = admittedHeaders(refs, budgets, leases.book.states(refs));
+      return { kind: 'admitted', refs, budgets, expected, amounts: p.amounts, headers, leased: true };
+    }
     if (i < 0) {
       const first = await this.#attempt(p);
       if (first.kind === 'done') return first.value;
@@ -225,10 +262,7 @@ export class BudgetGate {
   async #wait(p: Pending, i: number, seen: number): Promise<Admission> {
     const ref = p.refs[i] as InstanceRef;
     const budget = p.budgets[i] as BudgetConfig;
-    if (!this.#listening && this.#feed) {
-      this.#listening = true;
-      this.#feed.listen((key) => this.#room.wake(key));
-    }
+    this.#listen();
     const t0 = this.#clock.monotonic();
     let queued = true;
     const ended = (how: 'timeout' | 'queue_full'): Admission => {
@@ -281,6 +315,8 @@ export class BudgetGate {
         throw new Error(`budget store returned refusedBy ${i} for ${refs.length} refs`);
       if (result.fitsUnreserved && budget.admission.max_wait_ms > 0 && budget.admission.max_queue > 0) {
         p.last = { i, state: st };
+        // The ledger recalled leases on it (other proxies hear it on the feed); this proxy's own go back now.
+        this.#leases?.recall(this.#keyOf(ref));
         return { kind: 'blocked', key: this.#keyOf(ref) };
       }
       return { kind: 'done', value: this.#refused(p, budget, refusal(budget, ref, st, amount, this.#clock.now())) };
@@ -293,7 +329,11 @@ export class BudgetGate {
       this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have refused this request');
     });
     const headers = admittedHeaders(refs, budgets, result.states);
-    return { kind: 'done', value: { kind: 'admitted', refs, budgets, expected, amounts, headers } };
+    if (this.#leases !== null) {
+      this.#leases.book.note(refs, amounts, this.#clock.now());
+      this.#leases.wake();
+    }
+    return { kind: 'done', value: { kind: 'admitted', refs, budgets, expected, amounts, headers, leased: false } };
   }
 
   #refused(p: Pending, budget: BudgetConfig, r: Refusal): Admission {
@@ -315,10 +355,64 @@ export class BudgetGate {
     return this.#feed ? this.#feed.keyOf(ref) : `${ref.budget}\u0000${ref.instance}\u0000${ref.window.id}`;
   }
 
-  /** Ends every wait (their 429s go out) and stops listening for settles elsewhere. */
+  /** Hears settles (wake-ups for waiters) and recalls (for leases) from other proxies, from the first wait or lease on. */
+  #listen(): void {
+    if (this.#listening || !this.#feed) return;
+    this.#listening = true;
+    this.#feed.listen(
+      (key) => this.#room.wake(key),
+      (key) => this.#leases?.recall(key),
+    );
+  }
+
+  /** Ends every wait (their 429s go out) and stops listening for settles elsewhere. Leases live on until closeLeases. */
   async close(): Promise<void> {
     this.#room.close();
     await this.#feed?.close();
+  }
+
+  /** Shutdown, after the requests in flight settled: unused leases go back and their spend is sent. */
+  async closeLeases(): Promise<void> {
+    await this.#leases?.close();
+  }
+
+  /**
+   * Sends the spend settled under leases and returns their unused headroom now (the keeper
+   * does so by itself within a sync interval); leasing resumes with the next requests. A store
+   * that does not answer keeps it owed, re-sent at the next sync.
+   */
+  async flushLeases(): Promise<void> {
+    await this.#leases?.sync(true);
+  }
+
+  /** A lease sync answered: budget gauges, spend counters and threshold alerts, as a settle's. */
+  #synced(
+    budgets: readonly BudgetConfig[],
+    refs: readonly InstanceRef[],
+    grants: readonly LeaseGrant[],
+    duplicate: boolean,
+    spent: readonly number[],
+  ): void {
+    this.#events.onStates?.(
+      budgets,
+      refs,
+      grants.map((g) => g.after),
+    );
+    refs.forEach((ref, i) => {
+      const b = budgets[i];
+      const g = grants[i];
+      if (b === undefined || g === undefined) return;
+      const pico = spent[i] ?? 0;
+      if (!duplicate && pico > 0) this.#events.onSpent?.(b, ref, pico);
+      for (const th of crossedThresholds(b.alert_at, ref, g.before, g.after)) {
+        this.ledger.claimAlert(ref, th).then(
+          (won) => {
+            if (won) this.#events.onThreshold?.(b, ref, th, g.after);
+          },
+          (err: unknown) => this.#logger.debug({ err: String(err) }, 'could not claim a budget alert'),
+        );
+      }
+    });
   }
 
   /** Refused demand feeds the forecast history (not the spend); SDK retries are not new demand. Best effort. */
@@ -336,12 +430,33 @@ export class BudgetGate {
    * `amounts`: what each ref reserved, when the request was admitted.
    */
   async settle(
-    admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amounts?: readonly Amount[] },
+    admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amounts?: readonly Amount[]; leased?: boolean },
     id: string,
     actual: Cost,
   ): Promise<void> {
     const counted = this.amountsFor(actual, admission.refs, admission.amounts);
+    const leases = this.#leases;
+    const reserved = admission.amounts;
+    if (leases !== null && admission.leased === true && reserved !== undefined) {
+      // Its refs settle into the leases (the next sync adds the spend); refs added after
+      // admission (the billed model's, for a request whose model was unread) settle exactly.
+      const n = reserved.length;
+      leases.book.settle(admission.refs.slice(0, n), reserved, counted.slice(0, n));
+      leases.wake();
+      for (const [i, b] of admission.budgets.slice(0, n).entries()) {
+        const r = reserved[i];
+        const a = counted[i];
+        if (r && a) this.#events.onSettled?.(b, r, a);
+      }
+      if (admission.refs.length === n) return;
+      await this.settle({ refs: admission.refs.slice(n), budgets: admission.budgets.slice(n) }, id, actual);
+      return;
+    }
     const result = await this.ledger.settle(admission.refs, id, counted, this.#clock.now());
+    if (leases !== null && !result.duplicate && counted.some((a) => a.pico > 0 || a.tokens > 0)) {
+      leases.book.eligible(admission.refs, admission.budgets, reserved ?? counted, this.#clock.now());
+      leases.wake();
+    }
     this.#released(admission.refs);
     this.#events.onStates?.(admission.budgets, admission.refs, result.after);
     for (const [i, ref] of admission.refs.entries()) {
@@ -364,8 +479,16 @@ export class BudgetGate {
    * instance that leaves empty, so bad keys, tags and model names leave no state behind.
    * Throws when the store is unreachable (the caller queues it, like a settle).
    */
-  async discard(admission: { refs: InstanceRef[]; budgets: BudgetConfig[] }, id: string): Promise<void> {
+  async discard(
+    admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amounts?: readonly Amount[]; leased?: boolean },
+    id: string,
+  ): Promise<void> {
     const { refs, budgets } = admission;
+    if (this.#leases !== null && admission.leased === true && admission.amounts !== undefined) {
+      this.#leases.book.discard(refs.slice(0, admission.amounts.length), admission.amounts);
+      this.#leases.wake();
+      return;
+    }
     const result = await this.ledger.discard(refs, id, this.#clock.now());
     this.#released(refs);
     const gone = (_: unknown, i: number): boolean => result.dropped[i] === true;

@@ -8,6 +8,8 @@ export interface PendingSettle {
   budgets: BudgetConfig[];
   /** What each ref reserved (its currency), when the request was admitted. */
   amounts?: readonly Amount[];
+  /** Admitted from this proxy's leases: it settles into them (BudgetGate.settle). */
+  leased?: boolean;
   id: string;
   /** The actual cost as billed (currency and pico, or unpriced) and tokens; the gate converts it per ref. */
   actual: Cost;

@@ -149,6 +149,38 @@ export interface PaceResult {
   waitMs: number;
 }
 
+/**
+ * One instance's part in a lease sync (BudgetLedger.lease): a proxy's standing reservation on
+ * an instance, from which it admits requests locally while the budget has room.
+ */
+export interface LeaseEntry {
+  ref: InstanceRef;
+  /** Spend settled under the lease since the last sync: added to the instance's spend, once per batch. */
+  spent: Amount;
+  /** What the lease holds whatever the limit: estimates of requests admitted under it and not settled, and the unused part the holder keeps. */
+  keep: Amount;
+  /** More headroom asked for on top of `keep`: granted up to `1/share` of what is left, none while the instance is recalled. */
+  want: Amount;
+  /** A grant below this is no grant (a slice too small to admit a request is worth nothing). */
+  min: Amount;
+}
+
+export interface LeaseGrant {
+  /** Added to the lease on top of `keep`. */
+  granted: Amount;
+  /** A request waits on this instance for headroom held in leases: holders return their unused part. */
+  recalled: boolean;
+  before: InstanceState;
+  /** State after the sync: the lease (keep + granted) counts as reserved. */
+  after: InstanceState;
+}
+
+export interface LeaseResult {
+  grants: LeaseGrant[];
+  /** This batch id was applied before: its spend was not added again (the lease was still set). */
+  duplicate: boolean;
+}
+
 /*
  * The budget store, split by who uses it. MemoryBudgetStore and RedisBudgetStore implement all
  * three; each interface has its own contract suite (test/contract/budget-store-*.contract.ts).
@@ -161,7 +193,8 @@ export interface BudgetLedger {
    * `spent + reserved + amounts[i] <= limit` (money and tokens, where set), add the reservation
    * `id` of amounts[i] to every ref i (enforcing or not) and report admitted. Otherwise change
    * nothing (except the expiry clean-up) and report the first refusing ref, and whether it would
-   * have fitted there without the reservations in flight.
+   * have fitted there without the reservations in flight; when it would have, the instance is
+   * recalled for RECALL_MS: lease holders return their unused headroom at their next sync.
    * `amounts` has one entry per ref, in that ref's currency (refs of one request may count
    * different currencies). Shadow refs never refuse but their reservation is tracked the same way.
    */
@@ -180,6 +213,15 @@ export interface BudgetLedger {
    * kept. Repeating it changes nothing more.
    */
   discard(refs: readonly InstanceRef[], id: string, now: number): Promise<DiscardResult>;
+  /**
+   * Atomically, for every entry: add `spent` (once per `batch`: a retried batch adds nothing
+   * again), then set the holder's lease on the instance to `keep` + a grant of up to `want`
+   * (money and tokens where the ref has a limit and enforces it: within `limit - spent -
+   * other reservations - keep`, divided by `share`; unlimited otherwise), held as a reservation
+   * (id `lease:<holder>`) that expires after `ttlMs` unless synced again. A lease that shrinks
+   * wakes the instance's waiters. A lease of zero is removed.
+   */
+  lease(holder: string, batch: string, entries: readonly LeaseEntry[], share: number, now: number, ttlMs: number): Promise<LeaseResult>;
   /** Current state of each ref (expired reservations excluded). */
   state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]>;
   /**
@@ -239,8 +281,11 @@ export interface ForecastStore {
 export interface SettleFeed {
   /** The name a wake-up gives an instance. */
   keyOf(ref: InstanceRef): string;
-  /** Start hearing settles (called when a request first waits, so an idle proxy holds no extra connection). */
-  listen(onSettled: (key: string) => void): void;
+  /**
+   * Start hearing settles, and recalls of leased headroom (called when a request first waits or
+   * a lease is first held, so an idle proxy holds no extra connection).
+   */
+  listen(onSettled: (key: string) => void, onRecall?: (key: string) => void): void;
   close(): Promise<void>;
 }
 

@@ -34,6 +34,8 @@ export interface BudgetWiringOptions {
   forecastEvents?: ForecastEvents;
   /** Settles on other proxies, waking requests that wait here (the Redis store's). */
   feed?: SettleFeed;
+  /** Quota leasing: admit from headroom leased from a shared ledger (see budget/lease-book.ts). */
+  leases?: boolean;
 }
 
 export interface BudgetWiring {
@@ -70,6 +72,7 @@ export function wireBudgets(opts: BudgetWiringOptions): BudgetWiring {
     logger,
     ...(opts.gateEvents ? { events: opts.gateEvents } : {}),
     ...(opts.feed ? { feed: opts.feed } : {}),
+    ...(opts.leases === true ? { leases: {} } : {}),
   });
   const settles = new SettleQueue({
     logger,

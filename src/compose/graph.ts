@@ -26,7 +26,7 @@ import { wireBudgets } from './budgets.ts';
 import { forecastEvents } from './forecast-events.ts';
 import type { AlertEvent } from '../alerts/types.ts';
 import { VERSION } from '../version.ts';
-import { buildBudgetStore, buildMeterStore, buildRedis, buildSettleFeed } from './stores.ts';
+import { buildBudgetStore, buildMeterStore, buildRedis, buildSettleFeed, redisConfigured } from './stores.ts';
 import { buildSnapshot, Live } from './snapshot.ts';
 import { UpstreamPools, upstreamHealth } from './upstreams.ts';
 
@@ -46,6 +46,8 @@ export interface GraphOptions {
   recorder?: Partial<Omit<RecorderOptions, 'store' | 'logger' | 'clock' | 'onOutcome'>>;
   /** false: open no Redis connection, whatever the config names (check-config builds the graph to validate it). */
   connect?: boolean;
+  /** What GET /metrics answers instead of this process's registry: all workers' metrics, aggregated (workers/). */
+  scrape?: () => Promise<string>;
 }
 
 export interface Graph {
@@ -108,6 +110,8 @@ export function buildGraph(o: GraphOptions): Graph {
     gateEvents: budgetEvents(metrics, alert, () => clock.now()),
     forecastEvents: forecastEvents(metrics, alert),
     ...(feed ? { feed } : {}),
+    // Leasing saves a round trip to a shared ledger; in memory there is none to save.
+    leases: redisConfigured(config) && config.store.redis.budget_leases,
   });
   const bodies = new BodyBuffers();
   metrics.bindSources({
@@ -144,6 +148,7 @@ export function buildGraph(o: GraphOptions): Graph {
     settings: () => live.current,
     upstreams: () => live.current.upstreams,
     // A relay's URL may carry a token in its path: health shows the origins only.
+    ...(o.scrape ? { scrape: o.scrape } : {}),
     healthExtras: () => {
       const set = live.current.upstreams;
       return { recorder: recorder.stats(), upstream: set.default.shownUrl, upstreams: upstreamHealth(set) };

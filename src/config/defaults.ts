@@ -22,6 +22,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
     host: '127.0.0.1', // loopback only: exposing the proxy is an explicit choice
     port: 8080,
     drain_timeout_ms: 8_000, // 8 s: inside Docker's default 10 s stop grace, leaving time to flush records
+    workers: 1, // one process: N > 1 needs Redis (docs/workers.md)
   },
   upstream: {
     name: 'default',
@@ -44,6 +45,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
       url: null, // null: embedded in-memory store, no Redis needed
       cluster_nodes: [], // Redis Cluster seed nodes (host:port); used instead of url when set
       key_prefix: 'cm',
+      budget_leases: true, // admit from leased headroom while a budget has room: no Redis round trip per request
     },
     bucket_ttl_days: 35, // 35 days: a whole calendar month (<= 31 days) plus slack for late reads
     events_max_len: 1_000_000, // 1M entries, approximate (XADD MAXLEN ~)

@@ -252,6 +252,8 @@ export const configSchema: ObjectOf<ConfigBody> = {
         port: { kind: 'int', min: 0, max: 65535 },
         // 0 cuts at once; an hour is past any orchestrator's grace period.
         drain_timeout_ms: { kind: 'int', min: 0, max: 3_600_000 },
+        // 0: one per core this process may use (cgroup CPU quota respected); 256 catches a typo.
+        workers: { kind: 'int', min: 0, max: 256 },
       },
     },
     upstream: { kind: 'object', keys: upstreamKeys },
@@ -266,6 +268,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
             url: { kind: 'url', protocols: ['redis:', 'rediss:'], nullable: true },
             cluster_nodes: { kind: 'list', oneOrMany: true, items: { kind: 'string', nonEmpty: true }, check: hostPorts },
             key_prefix: { kind: 'string', nonEmpty: true },
+            budget_leases: { kind: 'bool' },
           },
         },
         bucket_ttl_days: positiveInt,

@@ -15,6 +15,8 @@ export interface Config {
     port: number;
     /** On SIGTERM/SIGINT, requests in flight may finish for this long (ms); then they are cut and recorded as partial. */
     drain_timeout_ms: number;
+    /** Processes serving the port (docs/workers.md): 1 (one process, no cluster), N, or 0 for one per available core. CLI --workers wins. */
+    workers: number;
   };
   /** The default upstream: requests no route prefix selects. Restart-only except `billing`. */
   upstream: UpstreamSection;
@@ -28,7 +30,7 @@ export interface Config {
   store: {
     /** url null: embedded in-memory store (a redis: or rediss: URL otherwise). Env REDIS_URL overrides; '' means null. */
     /** `url` for one Redis, or `cluster_nodes` (host:port seeds) for Redis Cluster; neither: in-memory. */
-    redis: { url: string | null; cluster_nodes: string[]; key_prefix: string };
+    redis: { url: string | null; cluster_nodes: string[]; key_prefix: string; budget_leases: boolean };
     /** Per-minute aggregate buckets expire after this many days. */
     bucket_ttl_days: number;
     /** The per-request event stream is capped (XADD MAXLEN ~). */

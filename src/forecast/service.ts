@@ -46,6 +46,16 @@ export interface ForecastEvents {
   onWindowClosed?(budget: BudgetConfig, instance: string, apePercent: number): void;
 }
 
+/**
+ * What the forecast loop knows, as plain data: the latest forecast of every instance (the
+ * budget by name) and the offenders being paced. A process that does not run the loop (a
+ * worker but the first, workers/) adopts it, so it paces and reports the same.
+ */
+export interface ForecastShare {
+  forecasts: Array<Omit<InstanceForecast, 'budget'> & { budget: string }>;
+  offenders: Array<[key: string, offender: { until: number; ratePerMs: number }]>;
+}
+
 /** A spike's rates for its log line, in the budget's currency; the `_usd` names only when that is USD. */
 function spikeAmounts(currency: string, rate: number, expected: number): Record<string, string | number> {
   const [r, e] = [picoToUnits(rate), picoToUnits(expected)];
@@ -81,6 +91,7 @@ export class ForecastService implements PacingSource {
   readonly #checkpoints = new Map<string, { windowId: string; windowEnd: number; ref: InstanceRef; p50s: number[] }>();
   #timer: TimerHandle | null = null;
   #running: Promise<void> | null = null;
+  readonly #passListeners: Array<() => void> = [];
 
   constructor(opts: {
     catalog: BudgetCatalog;
@@ -154,11 +165,39 @@ export class ForecastService implements PacingSource {
     return null;
   }
 
+  /** Called after every pass of the loop (the worker that runs it shares the result). */
+  onPass(listener: () => void): void {
+    this.#passListeners.push(listener);
+  }
+
+  share(): ForecastShare {
+    return {
+      forecasts: [...this.#latest.values()].map((f) => ({ ...f, budget: f.budget.name })),
+      offenders: [...this.#offenders],
+    };
+  }
+
+  /**
+   * Replaces what this process knows with what the loop found elsewhere. Forecasts of a budget
+   * this process's config no longer names are left out; the projection gauges stay the loop's
+   * (no onForecast event here, so they are not exported twice).
+   */
+  adopt(s: ForecastShare): void {
+    this.#latest.clear();
+    for (const f of s.forecasts) {
+      const budget = this.#catalog.find(f.budget);
+      if (budget) this.#latest.set(`${budget.name}|${f.ref.instance}`, { ...f, budget });
+    }
+    this.#offenders.clear();
+    for (const [k, o] of s.offenders) this.#offenders.set(k, o);
+  }
+
   /** One pass over every budget instance. Serialised: a slow pass is never overlapped by the next. */
   update(now: number): Promise<void> {
     if (this.#running) return this.#running;
     this.#running = this.#pass(now).finally(() => {
       this.#running = null;
+      for (const l of this.#passListeners) l();
     });
     return this.#running;
   }

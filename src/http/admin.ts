@@ -22,6 +22,8 @@ export interface AdminDeps extends StatusDeps {
   settings(): AdminSettings;
   /** Extra fields for /_meter/health (journal depth, …). */
   healthExtras: () => Record<string, unknown>;
+  /** The /metrics text when this process is one of several workers: every worker's, aggregated (workers/). */
+  scrape?: () => Promise<string>;
 }
 
 export interface AdminSettings {
@@ -52,7 +54,13 @@ export async function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: Se
   }
   switch (url.pathname) {
     case '/metrics': {
-      const body = await deps.metrics.registry.metrics();
+      let body: string;
+      try {
+        body = deps.scrape ? await deps.scrape() : await deps.metrics.registry.metrics();
+      } catch (err) {
+        // A partial aggregate would read as counter resets: no answer is better.
+        return json(res, 503, { type: 'error', error: { type: 'api_error', message: `metrics unavailable: ${String(err)}` } });
+      }
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
       res.end(body);
       return;

@@ -318,7 +318,7 @@ function settleBudget(
   b.settles.push({
     refs: [...a.refs, ...extra.refs],
     budgets: [...a.budgets, ...extra.budgets],
-    ...(a.kind === 'admitted' ? { amounts: a.amounts } : {}),
+    ...(a.kind === 'admitted' ? { amounts: a.amounts, leased: a.leased } : {}),
     id: r.id,
     actual,
     ...(discard ? { discard: true } : {}),

@@ -33,6 +33,11 @@ export interface ProcessLogger {
   logger: Logger;
   /** Writes out whatever is buffered, then calls back. */
   flush(cb: () => void): void;
+  /**
+   * Whole JSON lines from elsewhere (a worker's log), written through this logger's one
+   * destination and format after what it holds, so they never interleave with its own.
+   */
+  write(lines: string): void;
 }
 
 /** JSON lines for files, pipes and log collectors; pino-pretty's one-line text for a person at a terminal. */
@@ -62,7 +67,13 @@ export function prettyLines(colorize: boolean): (chunk: string) => string {
   };
 }
 
-export function createProcessLogger(level: string, dest: string | number = 1, format: LogFormat = 'json'): ProcessLogger {
+/** `fields`: on every line after `service` (a worker's number). */
+export function createProcessLogger(
+  level: string,
+  dest: string | number = 1,
+  format: LogFormat = 'json',
+  fields: Readonly<Record<string, string | number>> = {},
+): ProcessLogger {
   // The buffer is ours, not sonic-boom's `minLength`: sonic-boom measures the byte length
   // of its whole pending string on every write, which made a larger buffer cost more.
   // minLength 1 writes at once, like 0, but makes flush(cb) wait for the write in flight.
@@ -81,7 +92,10 @@ export function createProcessLogger(level: string, dest: string | number = 1, fo
           flush: (cb: (err?: Error) => void) => sonic.flush(cb),
           flushSync: () => sonic.flushSync(),
         };
-  const base = pino({ level, base: { service: SERVICE } }, stream);
+  const base = pino({ level, base: { service: SERVICE, ...fields } }, stream);
+  const head = `"service":${SERVICE_JSON}${Object.entries(fields)
+    .map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`)
+    .join('')}`;
   let pending: string[] = [];
   let pendingChars = 0;
   const drain = (): void => {
@@ -106,7 +120,7 @@ export function createProcessLogger(level: string, dest: string | number = 1, fo
   const logger: Logger = {
     info(obj, msg) {
       if (!infoOn) return;
-      const line = infoLine(obj, msg);
+      const line = infoLine(head, obj, msg);
       if (line === null) {
         drain();
         return base.info(obj, msg);
@@ -135,11 +149,15 @@ export function createProcessLogger(level: string, dest: string | number = 1, fo
       drain();
       base.flush(() => cb());
     },
+    write(lines) {
+      drain();
+      stream.write(lines);
+    },
   };
 }
 
 /** pino's line for `info(obj, msg)`, or null when the object needs pino's own serializer. */
-function infoLine(obj: object, msg: string | undefined): string | null {
+function infoLine(head: string, obj: object, msg: string | undefined): string | null {
   if (Object.hasOwn(obj, 'err')) return null; // pino's error serializer keeps the stack
   let fields: string;
   try {
@@ -150,5 +168,5 @@ function infoLine(obj: object, msg: string | undefined): string | null {
   if (typeof fields !== 'string' || fields[0] !== '{') return null;
   const body = fields.length > 2 ? `,${fields.slice(1, -1)}` : '';
   const tail = msg === undefined ? '' : `,"msg":${JSON.stringify(msg)}`;
-  return `{"level":${INFO},"time":${Date.now()},"service":${SERVICE_JSON}${body}${tail}}\n`;
+  return `{"level":${INFO},"time":${Date.now()},${head}${body}${tail}}\n`;
 }

@@ -9,6 +9,37 @@ export type { MeterMetrics, ScrapeSources } from './types.ts';
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
+/**
+ * How each gauge is combined across workers (workers/: one /metrics for all of them; counters
+ * and histograms are summed). `sum`: a share of something each worker holds (its journal, its
+ * buffered bodies, its waiting requests). `max`: a value every worker reads from the shared
+ * store or the config (budget state, limits, windows); each worker exports what it saw last,
+ * so the largest is the freshest while spend only grows in a window. Projections come from the
+ * one worker that runs the forecast loop, so `max` is its value. `min` for store_up: 0 when
+ * any worker cannot reach the store. prom-client's process and nodejs metrics keep their own.
+ */
+const AGG = {
+  journalRecords: 'sum',
+  bodiesBuffered: 'sum',
+  budgetSpent: 'max',
+  budgetReserved: 'max',
+  budgetLimit: 'max',
+  budgetOvershoot: 'max',
+  budgetSpentAmount: 'max',
+  budgetReservedAmount: 'max',
+  budgetLimitAmount: 'max',
+  budgetOvershootAmount: 'max',
+  budgetQueueDepth: 'sum',
+  budgetSettlesPending: 'sum',
+  projected: 'max',
+  projectedAmount: 'max',
+  exhaustion: 'max',
+  forecastError: 'max',
+  budgetWindow: 'max',
+  storeUp: 'min',
+  usageSemantics: 'max',
+} as const satisfies Partial<Record<keyof MeterMetrics, 'sum' | 'max' | 'min' | 'first' | 'average' | 'omit'>>;
+
 /** Values per capped label (model, upstream, key_id, tag, budget_instance) when the config does not say. */
 export const DEFAULT_MAX_LABEL_VALUES = 500;
 
@@ -116,6 +147,7 @@ export function createMetrics(opts: {
       name: 'claude_meter_store_journal_records',
       help: 'Records held locally while the store is unreachable',
       registers,
+      aggregator: AGG.journalRecords,
       collect() {
         this.set(sources?.journalDepth() ?? 0);
       },
@@ -129,6 +161,7 @@ export function createMetrics(opts: {
       name: 'claude_meter_request_body_buffered_bytes',
       help: 'Request body bytes held in memory by the requests in flight (capped by limits.max_buffered_request_bytes)',
       registers,
+      aggregator: AGG.bodiesBuffered,
       collect() {
         this.set(sources?.bufferedBodyBytes?.() ?? 0);
       },
@@ -140,48 +173,56 @@ export function createMetrics(opts: {
       help: 'Settled spend of a USD budget instance in its current window (budgets in another currency: claude_meter_budget_spent)',
       labelNames: ['budget', 'budget_instance'],
       registers,
+      aggregator: AGG.budgetSpent,
     }),
     budgetReserved: new Gauge({
       name: 'claude_meter_budget_reserved_usd',
       help: 'Spend reserved by requests in flight on a USD budget instance (any currency: claude_meter_budget_reserved)',
       labelNames: ['budget', 'budget_instance'],
       registers,
+      aggregator: AGG.budgetReserved,
     }),
     budgetLimit: new Gauge({
       name: 'claude_meter_budget_limit_usd',
       help: 'Configured USD limit of a budget instance (a limit in another currency: claude_meter_budget_limit)',
       labelNames: ['budget', 'budget_instance'],
       registers,
+      aggregator: AGG.budgetLimit,
     }),
     budgetOvershoot: new Gauge({
       name: 'claude_meter_budget_overshoot_usd',
       help: 'How far settled spend exceeds the limit of a USD budget (0 when within); bounded by in-flight underestimates, see README',
       labelNames: ['budget', 'budget_instance'],
       registers,
+      aggregator: AGG.budgetOvershoot,
     }),
     budgetSpentAmount: new Gauge({
       name: 'claude_meter_budget_spent',
       help: "Settled spend of a budget instance in its current window, in the budget's currency (label currency)",
       labelNames: ['budget', 'budget_instance', 'currency'],
       registers,
+      aggregator: AGG.budgetSpentAmount,
     }),
     budgetReservedAmount: new Gauge({
       name: 'claude_meter_budget_reserved',
       help: "Spend reserved by requests in flight on a budget instance, in the budget's currency",
       labelNames: ['budget', 'budget_instance', 'currency'],
       registers,
+      aggregator: AGG.budgetReservedAmount,
     }),
     budgetLimitAmount: new Gauge({
       name: 'claude_meter_budget_limit',
       help: 'Configured spend limit of a budget instance, in its currency (limit_usd counts as USD)',
       labelNames: ['budget', 'budget_instance', 'currency'],
       registers,
+      aggregator: AGG.budgetLimitAmount,
     }),
     budgetOvershootAmount: new Gauge({
       name: 'claude_meter_budget_overshoot',
       help: "How far settled spend exceeds the limit (0 when within), in the budget's currency",
       labelNames: ['budget', 'budget_instance', 'currency'],
       registers,
+      aggregator: AGG.budgetOvershootAmount,
     }),
     budgetReservationRatio: new Histogram({
       name: 'claude_meter_budget_reservation_ratio',
@@ -220,11 +261,13 @@ export function createMetrics(opts: {
       help: 'Requests waiting in this proxy for in-flight reservations of a budget to settle',
       labelNames: ['budget'],
       registers,
+      aggregator: AGG.budgetQueueDepth,
     }),
     budgetSettlesPending: new Gauge({
       name: 'claude_meter_budget_settles_pending',
       help: 'Budget settlements waiting for the budget store to come back',
       registers,
+      aggregator: AGG.budgetSettlesPending,
       collect() {
         this.set(sources?.settlesPending() ?? 0);
       },
@@ -240,24 +283,28 @@ export function createMetrics(opts: {
       help: 'Projected end-of-window spend of a USD budget instance, by quantile (p10, p50, p90)',
       labelNames: ['budget', 'budget_instance', 'quantile'],
       registers,
+      aggregator: AGG.projected,
     }),
     projectedAmount: new Gauge({
       name: 'claude_meter_budget_projected',
       help: "Projected end-of-window spend of a budget instance, by quantile (p10, p50, p90), in the budget's currency",
       labelNames: ['budget', 'budget_instance', 'quantile', 'currency'],
       registers,
+      aggregator: AGG.projectedAmount,
     }),
     exhaustion: new Gauge({
       name: 'claude_meter_budget_exhaustion_seconds',
       help: 'Seconds until the p50 projection reaches the limit (absent when it does not within the window)',
       labelNames: ['budget', 'budget_instance'],
       registers,
+      aggregator: AGG.exhaustion,
     }),
     forecastError: new Gauge({
       name: 'claude_meter_forecast_error',
       help: 'Rolling mean absolute percentage error of past p50 projections (at 25/50/75% of each window) against the final spend',
       labelNames: ['budget'],
       registers,
+      aggregator: AGG.forecastError,
     }),
     throttled: new Counter({
       name: 'claude_meter_throttled_requests_total',
@@ -341,11 +388,13 @@ export function createMetrics(opts: {
       help: 'Length of the current window of a budget instance (a calendar day is 23-25 h across DST): limit / window is the even pace',
       labelNames: ['budget', 'budget_instance'],
       registers,
+      aggregator: AGG.budgetWindow,
     }),
     storeUp: new Gauge({
       name: 'claude_meter_store_up',
       help: 'Whether the metering store answers (1) or not (0): Redis PING at scrape time; always 1 for the in-memory store',
       registers,
+      aggregator: AGG.storeUp,
       async collect() {
         this.set(sources === null || (await sources.storeReachable()) ? 1 : 0);
       },
@@ -355,6 +404,7 @@ export function createMetrics(opts: {
       help: '1 per upstream: what its OpenAI-format prompt_tokens is read as (semantics: openai counts cached tokens inside it, anthropic does not) and whether its own responses proved it (proven="true") or it is assumed; a usage_semantics fixed in the config reads proven="false"',
       labelNames: ['upstream', 'semantics', 'proven'],
       registers,
+      aggregator: AGG.usageSemantics,
       collect() {
         // Rebuilt from the live config at each scrape, so a reload's removed or renamed upstream
         // leaves no series; that bounds it by the config, and no label cap applies (a cap counts

@@ -12,6 +12,8 @@ import type {
   DiscardResult,
   InstanceRef,
   InstanceState,
+  LeaseEntry,
+  LeaseResult,
   SettleResult,
 } from '../../src/budget/types.ts';
 
@@ -29,6 +31,10 @@ export class NaiveBudgetStore implements BudgetStore {
 
   settle(refs: readonly InstanceRef[], id: string, actual: readonly Amount[], now: number): Promise<SettleResult> {
     return this.#inner.settle(refs, id, actual, now);
+  }
+
+  lease(holder: string, batch: string, entries: readonly LeaseEntry[], share: number, now: number, ttlMs: number): Promise<LeaseResult> {
+    return this.#inner.lease(holder, batch, entries, share, now, ttlMs);
   }
 
   discard(refs: readonly InstanceRef[], id: string, now: number): Promise<DiscardResult> {

@@ -10,6 +10,7 @@ import { RedisBudgetStore, type BudgetRedisClient } from '../../src/budget/store
 import type { InstanceRef, InstanceState } from '../../src/budget/types.ts';
 import { amt, dayWindow, ref, rollingWindow } from '../contract/budget-store-fixtures.ts';
 import { runBudgetLedgerContract } from '../contract/budget-store-ledger.contract.ts';
+import { runBudgetLeaseContract } from '../contract/budget-store-lease.contract.ts';
 import { runPaceBucketsContract } from '../contract/budget-store-pace.contract.ts';
 import { runForecastStoreContract } from '../contract/budget-store-forecast.contract.ts';
 import { HOUR, MIN, T0 } from '../contract/fixtures.ts';
@@ -39,6 +40,7 @@ for (const [label, connect] of [
   ['3-master cluster', clustered],
 ] as const) {
   runBudgetLedgerContract(`RedisBudgetStore (${label})`, harness(connect));
+  runBudgetLeaseContract(`RedisBudgetStore (${label})`, harness(connect));
   runPaceBucketsContract(`RedisBudgetStore (${label})`, harness(connect));
   runForecastStoreContract(`RedisBudgetStore (${label})`, harness(connect));
 }

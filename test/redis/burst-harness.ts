@@ -13,7 +13,7 @@ import { RedisBudgetStore } from '../../src/budget/store/redis-budget-store.ts';
 import { createRedisClient, createRedisCluster } from '../../src/redis/client.ts';
 import { buildPricer } from '../../src/pricing/build.ts';
 import { DEFAULTS } from '../../src/config/defaults.ts';
-import type { AdmitResult, Amount, BudgetConfig, InstanceRef, SettleResult } from '../../src/budget/types.ts';
+import type { AdmitResult, Amount, BudgetConfig, InstanceRef, LeaseEntry, LeaseResult, SettleResult } from '../../src/budget/types.ts';
 import { quantile } from '../../src/budget/estimate.ts';
 import { emptyUsage } from '../../src/core/usage.ts';
 
@@ -35,6 +35,23 @@ class RecordingStore extends RedisBudgetStore {
   override async settle(refs: readonly InstanceRef[], id: string, actual: readonly Amount[], now: number): Promise<SettleResult> {
     const r = await super.settle(refs, id, actual, now);
     if (!r.duplicate) this.settles.push({ t: Date.now(), id, pico: actual[0]?.pico ?? 0 });
+    return r;
+  }
+  /** Lease syncs: the spend a batch adds counts like settles (several requests' at once), and the syncs are counted. */
+  readonly batches: { t: number; id: string; pico: number }[] = [];
+  leaseSyncs = 0;
+  override async lease(
+    holder: string,
+    batch: string,
+    entries: readonly LeaseEntry[],
+    share: number,
+    now: number,
+    ttlMs: number,
+  ): Promise<LeaseResult> {
+    const r = await super.lease(holder, batch, entries, share, now, ttlMs);
+    this.leaseSyncs++;
+    const pico = entries[0]?.spent.pico ?? 0;
+    if (!r.duplicate && pico > 0) this.batches.push({ t: Date.now(), id: batch, pico });
     return r;
   }
 }
@@ -86,6 +103,8 @@ export async function runBurst(
     delayMs?: number;
     /** Runs while the requests are in flight (e.g. stop Redis). */
     during?: (run: BurstRun) => Promise<void>;
+    /** Sustained traffic: this many clients, each sending the next request when its last answered (default: all at once). */
+    concurrency?: number;
   },
 ): Promise<BurstRun> {
   const up = await startMockAnthropic(t);
@@ -121,7 +140,17 @@ export async function runBurst(
     );
   }
   const during = opts.during?.(run);
-  await Promise.all(opts.requests.map((r, i) => one(run, opts.model, r, i)));
+  if (opts.concurrency === undefined) await Promise.all(opts.requests.map((r, i) => one(run, opts.model, r, i)));
+  else {
+    let next = 0;
+    const client = async (): Promise<void> => {
+      while (next < opts.requests.length) {
+        const i = next++;
+        await one(run, opts.model, opts.requests[i] as BurstRequest, i);
+      }
+    };
+    await Promise.all(Array.from({ length: opts.concurrency }, client));
+  }
   await during;
   for (const p of run.proxies) await p.app.flush();
   return run;
@@ -161,7 +190,7 @@ async function one(run: BurstRun, model: string, r: BurstRequest, i: number): Pr
  * cap (requests still in flight then are not counted), so it flags every avoidable refusal.
  */
 export function fitOracle(run: BurstRun): Outcome[] {
-  const settles = run.stores.flatMap((s) => s.settles).sort((a, b) => a.t - b.t);
+  const settles = run.stores.flatMap((s) => [...s.settles, ...s.batches]).sort((a, b) => a.t - b.t);
   return run.outcomes.filter((o) => {
     // Only the budget's own refusals (429s); a 503 of a fail-closed budget store is another matter.
     if (o.admitted || o.cause === 'aborted' || o.cause?.startsWith('status_') === true) return false;
@@ -173,6 +202,9 @@ export function fitOracle(run: BurstRun): Outcome[] {
 
 export interface Summary {
   admitted: number;
+  /** Admitted by the ledger's per-request script (the rest: from leases, or on a store error). */
+  exact: number;
+  leaseSyncs: number;
   refused: Record<string, number>;
   spentPico: number;
   largestPico: number;
@@ -202,10 +234,15 @@ export function summarize(run: BurstRun): Summary {
     }
   });
   const settled = run.stores.flatMap((s) => s.settles);
+  const batched = run.stores.flatMap((s) => s.batches);
+  const admitted = run.outcomes.filter((o) => o.admitted).length;
+  const exact = run.stores.reduce((n, s) => n + s.admits.filter((a) => a.admitted).length, 0);
   return {
-    admitted: run.outcomes.filter((o) => o.admitted).length,
+    admitted,
+    exact,
+    leaseSyncs: run.stores.reduce((n, s) => n + s.leaseSyncs, 0),
     refused,
-    spentPico: settled.reduce((a, s) => a + s.pico, 0),
+    spentPico: [...settled, ...batched].reduce((a, s) => a + s.pico, 0),
     largestPico: Math.max(0, ...settled.map((s) => s.pico)),
     wouldHaveFit: fitOracle(run),
     ratios,
@@ -220,7 +257,7 @@ export function report(label: string, run: BurstRun, s: Summary): string {
   const pct = ((s.spentPico / run.capPico) * 100).toFixed(1);
   const ratio = (v: number[]) => `n=${v.length} p10 ${q(v, 0.1)} p50 ${q(v, 0.5)} p90 ${q(v, 0.9)}`;
   const line =
-    `admission figure | ${label}: ${run.outcomes.length} requests, admitted ${s.admitted}, refused ${JSON.stringify(s.refused)}, ` +
+    `admission figure | ${label}: ${run.outcomes.length} requests, admitted ${s.admitted} (${s.exact} by the exact script, ${s.leaseSyncs} lease syncs), refused ${JSON.stringify(s.refused)}, ` +
     `spent $${(s.spentPico / 1e12).toFixed(4)} of $${(run.capPico / 1e12).toFixed(4)} (${pct}%), largest $${(s.largestPico / 1e12).toFixed(4)}, ` +
     `bound $${s.boundUsd.toFixed(4)}, would have fit: ${s.wouldHaveFit.length} ${JSON.stringify(byCause(s.wouldHaveFit))}; ` +
     `reservation ratio cold ${ratio(s.ratios.cold)}, warm ${ratio(s.ratios.warm)}`;

@@ -1,5 +1,5 @@
 import type { Timers } from '../../lib/clock.ts';
-import type { Amount, BudgetConfig, InstanceRef, PaceBuckets } from '../types.ts';
+import type { Amount, BudgetConfig, InstanceRef, PaceBuckets, PaceResult } from '../types.ts';
 import { bucketCapacity, LOW_PRIORITY_RESERVE } from './bucket.ts';
 import { pacedRefusal, type Refusal } from '../policy.ts';
 
@@ -19,6 +19,16 @@ export interface PacedRequest {
 }
 
 /**
+ * A proxy takes a bucket's cost in slices of up to this many ms of its paced rate and spends them
+ * request by request, so a paced budget costs one store call per slice rather than per request.
+ * A slice left unspent lapses with it: pacing errs towards admitting less, by at most one
+ * slice per proxy and bucket.
+ */
+export const PACE_SLICE_MS = 250;
+/** Slices kept at most (one per bucket and priority); expired ones are swept beyond. */
+const MAX_SLICES = 10_000;
+
+/**
  * Pacing: for throttle budgets whose projection exceeds the limit (and keys or tags caught
  * in a spike), take the expected cost from a shared token bucket refilled at the paced rate.
  * `delay` mode waits for the bucket when the wait is short enough; otherwise the request is refused.
@@ -28,6 +38,9 @@ export class Pacer {
   readonly #source: PacingSource;
   readonly #clock: Timers;
   readonly #onThrottled: (budget: BudgetConfig, priority: string, outcome: 'refused' | 'delayed') => void;
+  /** Unspent slices, per bucket and priority (a low-priority slice was taken leaving the reserve). */
+  readonly #slices = new Map<string, Slice>();
+  readonly #sliced: boolean;
 
   constructor(opts: {
     buckets: PaceBuckets;
@@ -35,7 +48,10 @@ export class Pacer {
     /** Also how `delay` mode waits. */
     clock: Timers;
     onThrottled?: (budget: BudgetConfig, priority: string, outcome: 'refused' | 'delayed') => void;
+    /** Take the bucket in slices (a shared store, where each take is a round trip); off: per request. */
+    slices?: boolean;
   }) {
+    this.#sliced = opts.slices ?? false;
     this.#buckets = opts.buckets;
     this.#source = opts.source;
     this.#clock = opts.clock;
@@ -65,11 +81,15 @@ export class Pacer {
       for (const { bucket, ratePerMs } of buckets) {
         const capacity = bucketCapacity(ratePerMs, b.throttle.burst_s, amount.pico);
         const reserve = req.priority === 'low' ? capacity * LOW_PRIORITY_RESERVE : 0;
-        let r = await this.#buckets.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
+        const take = (): Promise<PaceResult> =>
+          this.#sliced
+            ? this.#fromSlice(`${bucket}\u0000${priority}`, bucket, amount.pico, ratePerMs, capacity, reserve)
+            : this.#buckets.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
+        let r = await take();
         if (!r.ok && b.throttle.mode === 'delay' && r.waitMs <= b.throttle.max_delay_ms) {
           this.#onThrottled(b, priority, 'delayed');
           await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, r.waitMs));
-          r = await this.#buckets.pace(bucket, amount.pico, ratePerMs, capacity, reserve, this.#clock.now());
+          r = await take();
         }
         if (!r.ok) {
           this.#onThrottled(b, priority, 'refused');
@@ -79,4 +99,59 @@ export class Pacer {
     }
     return null;
   }
+
+  /**
+   * Takes `cost` from this proxy's slice of `bucket`, taking a new slice from the shared bucket
+   * when it runs short, else the cost alone. A bucket found short stays short for this cost
+   * until its answer's wait has passed (it refills at `ratePerMs` at most), so refusals in a
+   * paced stretch cost no store call either.
+   */
+  async #fromSlice(key: string, bucket: string, cost: number, ratePerMs: number, capacity: number, reserve: number): Promise<PaceResult> {
+    const now = this.#clock.now();
+    const held = this.#slices.get(key);
+    if (held !== undefined && held.ratePerMs === ratePerMs) {
+      if (held.until > now && held.pico >= cost) {
+        held.pico -= cost;
+        return { ok: true, waitMs: 0 };
+      }
+      if (held.shortUntil > now && cost >= held.shortCost) return { ok: false, waitMs: held.shortUntil - now };
+    }
+    const slice = Math.min(ratePerMs * PACE_SLICE_MS, capacity - reserve);
+    // After a slice was refused, the bucket needs a slice's time to hold one again: until then, costs one by one.
+    const sliceAt = held !== undefined && held.ratePerMs === ratePerMs ? held.sliceAt : 0;
+    if (slice > cost && sliceAt <= now) {
+      if ((await this.#buckets.pace(bucket, slice, ratePerMs, capacity, reserve, now)).ok) {
+        this.#keep(key, { pico: slice - cost, until: now + PACE_SLICE_MS, ratePerMs, shortUntil: 0, shortCost: 0, sliceAt: 0 }, now);
+        return { ok: true, waitMs: 0 };
+      }
+    }
+    const r = await this.#buckets.pace(bucket, cost, ratePerMs, capacity, reserve, now);
+    const next = sliceAt > now ? sliceAt : now + PACE_SLICE_MS;
+    const short = !r.ok && Number.isFinite(r.waitMs);
+    this.#keep(
+      key,
+      { pico: 0, until: 0, ratePerMs, shortUntil: short ? now + r.waitMs : 0, shortCost: short ? cost : 0, sliceAt: next },
+      now,
+    );
+    return r;
+  }
+
+  #keep(key: string, slice: Slice, now: number): void {
+    if (this.#slices.size >= MAX_SLICES)
+      for (const [k, v] of this.#slices) if (v.until <= now && v.shortUntil <= now) this.#slices.delete(k);
+    if (this.#slices.size < MAX_SLICES || this.#slices.has(key)) this.#slices.set(key, slice);
+  }
+}
+
+interface Slice {
+  /** Unspent, usable until `until`. */
+  pico: number;
+  until: number;
+  /** The rate it was taken at: a new rate starts afresh. */
+  ratePerMs: number;
+  /** The bucket lacked `shortCost` until then (its own answer's wait). */
+  shortUntil: number;
+  shortCost: number;
+  /** No slice is asked for before then (one was refused). */
+  sliceAt: number;
 }

@@ -3,13 +3,14 @@
  *
  * Layout (prefix `cm`, every name part URI-encoded, see `enc`):
  *   {cm:budget}:i:<budget>:<instance>:<windowId>        hash: s, t (calendar spent pico/tokens),
- *                                                       r, rt (reserved pico/tokens),
+ *                                                       r, rt (reserved pico/tokens, leases included),
+ *                                                       rc (recalled until, ms: a request waits for leased headroom),
  *                                                       b:<segmentStartMs>, bt:<…> (rolling spent per segment)
- *   {cm:budget}:i:<budget>:<instance>:<windowId>:res    zset: reservation id → expiry (epoch ms)
+ *   {cm:budget}:i:<budget>:<instance>:<windowId>:res    zset: reservation id → expiry (epoch ms); a proxy's lease is `lease:<holder>`
  *   {cm:budget}:i:<budget>:<instance>:<windowId>:resv   hash: reservation id → "<pico>:<tokens>"
  *   {cm:budget}:n:<budget>:<windowId>                   set of instance (scope) values with state
  *   {cm:budget}:a:<budget>:<instance>:<windowId>:<thr>  alert claim (SET NX)
- *   {cm:budget}:d:<0..63>                               zset: settled request id → when it is forgotten (ms);
+ *   {cm:budget}:d:<0..63>                               zset: settled request (or lease batch) id → when it is forgotten (ms);
  *                                                       settle idempotency, 64 sets picked by the id
  *   {cm:budget}:hh:<budget>:<instance>                  hash: hour start ms → pico (spend history, 40 days)
  *   {cm:budget}:hm:<budget>:<instance>:<hourStartMs>    hash: minute start ms → pico (spike detail, 3 hours)
@@ -28,7 +29,7 @@
  */
 import { CURRENCY_CODE } from '../../core/money.ts';
 import { DAY_MS, HOUR_MS } from '../../core/time.ts';
-import type { Amount, InstanceRef, WindowInstance } from '../types.ts';
+import type { Amount, InstanceRef, LeaseEntry, WindowInstance } from '../types.ts';
 
 /** Keys outlive their window by this much (late settles, reading yesterday's totals). */
 export const KEY_SLACK_MS = DAY_MS;
@@ -43,6 +44,34 @@ export interface InstanceKeys {
   hourly: string;
   /** Settled spend per minute of one hour (field: minute start ms): spike detection. */
   minutes(hourStart: number): string;
+}
+
+/**
+ * How long a request that waits for headroom held in leases recalls them: holders sync at least
+ * every few tens of ms (budget/leases.ts), see the recall and return their unused part.
+ */
+export const RECALL_MS = 1_000;
+
+/** The reservation id a holder's lease takes on an instance. */
+export const leaseId = (holder: string): string => `lease:${holder}`;
+
+/**
+ * A lease grant: up to `want`, within `1/share` of what is left after `keep`; nothing below
+ * `min`. `limit` < 0 (or null): unlimited, `want` in full.
+ */
+export function leaseGrant(
+  limit: number | null,
+  spent: number,
+  reserved: number,
+  keep: number,
+  want: number,
+  min: number,
+  share: number,
+): number {
+  if (want <= 0) return 0;
+  if (limit === null || limit < 0) return want;
+  const g = Math.min(want, Math.floor((limit - spent - reserved - keep) / share));
+  return g <= 0 || g < min ? 0 : g;
 }
 
 /** Forecast history is kept 40 days (a month window plus a week of seasonality); minute detail 3 hours. */
@@ -220,4 +249,26 @@ export function assertRefs(refs: readonly InstanceRef[], keys: BudgetKeys): void
 /** Whether adding `amount` on top of spent + reserved stays within `limit` (null: no limit). */
 export function fits(limit: number | null, spent: number, reserved: number, amount: number): boolean {
   return limit === null || spent + reserved + amount <= limit;
+}
+
+/** A lease sync's input: refs as assertRefs, amounts as assertAmount, a positive integer share. */
+export function assertLease(
+  holder: string,
+  batch: string,
+  entries: readonly LeaseEntry[],
+  share: number,
+  ttlMs: number,
+  keys: BudgetKeys,
+): void {
+  if (typeof holder !== 'string' || holder.length === 0) throw new RangeError('lease holder must be a non-empty string');
+  assertId(batch);
+  if (!Number.isSafeInteger(share) || share < 1) throw new RangeError(`lease share must be a positive integer, got ${share}`);
+  assertTtl(ttlMs);
+  assertRefs(
+    entries.map((e) => e.ref),
+    keys,
+  );
+  entries.forEach((e, i) => {
+    for (const k of ['spent', 'keep', 'want', 'min'] as const) assertAmount(e[k], `lease entry ${i} ${k}`);
+  });
 }

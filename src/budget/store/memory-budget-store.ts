@@ -18,8 +18,12 @@ import {
   assertRefs,
   assertTtl,
   budgetKeySchema,
+  assertLease,
   fits,
   instanceExpiresAt,
+  leaseGrant,
+  leaseId,
+  RECALL_MS,
   segmentStart,
   type BudgetKeys,
 } from './keys.ts';
@@ -27,7 +31,18 @@ import { MINUTE_MS } from '../../core/time.ts';
 import { RecentIds } from '../../lib/recent-ids.ts';
 import { MemoryForecastStore } from './memory-forecast-store.ts';
 import { MemoryPaceBuckets } from './memory-pace-buckets.ts';
-import type { PaceResult, AdmitResult, Amount, BudgetStore, DiscardResult, InstanceRef, InstanceState, SettleResult } from '../types.ts';
+import type {
+  PaceResult,
+  AdmitResult,
+  Amount,
+  BudgetStore,
+  DiscardResult,
+  InstanceRef,
+  InstanceState,
+  LeaseEntry,
+  LeaseResult,
+  SettleResult,
+} from '../types.ts';
 
 const SWEEP_EVERY_MS = MINUTE_MS;
 
@@ -43,6 +58,8 @@ interface Instance {
   /** Rolling windows: segment start (ms) → spend in that segment. */
   segments: Map<number, Amount>;
   reservations: Map<string, Reservation>;
+  /** A request waits for headroom held in leases until then (ms): holders get no grant. */
+  recallUntil: number;
 }
 
 interface Listing {
@@ -95,6 +112,8 @@ export class MemoryBudgetStore implements BudgetStore {
       const amount = amounts[i] as Amount;
       if (fitsWith(ref, s, amount, true)) return false;
       fitsUnreserved = fitsWith(ref, s, amount, false);
+      const inst = insts[i];
+      if (fitsUnreserved && inst !== undefined) inst.recallUntil = now + RECALL_MS;
       return true;
     });
     if (refusedBy < 0) {
@@ -131,19 +150,74 @@ export class MemoryBudgetStore implements BudgetStore {
       before.push(this.#read(cur, ref, now));
       const inst = this.#materialize(ref, cur, now);
       if (release(inst, id)) reservationFound = true;
-      if (ref.window.rollingMs === null) {
-        add(inst.spent, amount);
-      } else {
-        const start = segmentStart(now, ref.window.segmentMs);
-        const segment = inst.segments.get(start) ?? { pico: 0, tokens: 0 };
-        add(segment, amount);
-        inst.segments.set(start, segment);
-      }
+      this.#spend(inst, ref, amount, now);
       this.#list(ref, now);
-      if (amount.pico > 0) this.#forecasts.add(ref, amount.pico, now);
       after.push(this.#read(inst, ref, now));
     }
     return { before, after, reservationFound, duplicate: false };
+  }
+
+  async lease(
+    holder: string,
+    batch: string,
+    entries: readonly LeaseEntry[],
+    share: number,
+    now: number,
+    ttlMs: number,
+  ): Promise<LeaseResult> {
+    this.#begin(now);
+    assertLease(holder, batch, entries, share, ttlMs, this.#keys);
+    const duplicate = this.#settled.has(batch);
+    if (!duplicate) this.#settled.add(batch);
+    const id = leaseId(holder);
+    const grants = entries.map((e) => {
+      const ref = e.ref;
+      const cur = this.#current(ref, now);
+      const before = this.#read(cur, ref, now);
+      if (cur !== undefined) release(cur, id);
+      const spends = !duplicate && (e.spent.pico > 0 || e.spent.tokens > 0);
+      const recalled = (cur?.recallUntil ?? 0) > now;
+      const s = this.#read(cur, ref, now);
+      const g = (limit: number | null, spent: number, reserved: number, keep: number, want: number, min: number): number =>
+        recalled ? 0 : leaseGrant(ref.enforce ? limit : null, spent, reserved, keep, want, min, share);
+      const granted = {
+        pico: g(ref.limitPico, s.spentPico + (spends ? e.spent.pico : 0), s.reservedPico, e.keep.pico, e.want.pico, e.min.pico),
+        tokens: g(
+          ref.limitTokens,
+          s.spentTokens + (spends ? e.spent.tokens : 0),
+          s.reservedTokens,
+          e.keep.tokens,
+          e.want.tokens,
+          e.min.tokens,
+        ),
+      };
+      const hold = { pico: e.keep.pico + granted.pico, tokens: e.keep.tokens + granted.tokens };
+      let inst = cur;
+      if (spends || hold.pico > 0 || hold.tokens > 0) {
+        inst = this.#materialize(ref, cur, now);
+        if (spends) this.#spend(inst, ref, e.spent, now);
+        if (hold.pico > 0 || hold.tokens > 0) {
+          inst.reservations.set(id, { ...hold, expiresAt: now + ttlMs });
+          add(inst.reserved, hold);
+        }
+        this.#list(ref, now);
+      }
+      return { granted, recalled, before, after: this.#read(inst, ref, now) };
+    });
+    return { grants, duplicate };
+  }
+
+  /** Adds `amount` to the spend of `ref` at `now` (its segment, for a rolling window) and to the forecast history. */
+  #spend(inst: Instance, ref: InstanceRef, amount: Amount, now: number): void {
+    if (ref.window.rollingMs === null) {
+      add(inst.spent, amount);
+    } else {
+      const start = segmentStart(now, ref.window.segmentMs);
+      const segment = inst.segments.get(start) ?? { pico: 0, tokens: 0 };
+      add(segment, amount);
+      inst.segments.set(start, segment);
+    }
+    if (amount.pico > 0) this.#forecasts.add(ref, amount.pico, now);
   }
 
   async discard(refs: readonly InstanceRef[], id: string, now: number): Promise<DiscardResult> {
@@ -269,6 +343,7 @@ export class MemoryBudgetStore implements BudgetStore {
       reserved: { pico: 0, tokens: 0 },
       segments: new Map<number, Amount>(),
       reservations: new Map<string, Reservation>(),
+      recallUntil: 0,
     };
     out.expiresAt = instanceExpiresAt(ref.window, now);
     this.#instances.set(this.#keys.instance(ref).hash, out);

@@ -11,6 +11,8 @@ import { HOUR_MS, hourStart } from '../../core/time.ts';
 import {
   alertTtlSec,
   assertAmounts,
+  assertLease,
+  leaseId,
   assertId,
   assertNow,
   assertPicos,
@@ -19,11 +21,22 @@ import {
   budgetKeySchema,
   type BudgetKeys,
 } from './keys.ts';
-import { defineLedgerScripts, ledgerScriptArgs, SETTLED_MARKER_TTL_MS, toStates } from './redis-ledger-scripts.ts';
+import { defineLedgerScripts, leaseScriptArgs, ledgerScriptArgs, SETTLED_MARKER_TTL_MS, toStates } from './redis-ledger-scripts.ts';
 import { definePaceScript, runPace } from './redis-pace-script.ts';
 import { defineClaimScript, runClaim } from './redis-claim-script.ts';
 import { defineDemandScript, runDemand } from './redis-demand-script.ts';
-import type { AdmitResult, Amount, BudgetStore, DiscardResult, InstanceRef, InstanceState, PaceResult, SettleResult } from '../types.ts';
+import type {
+  AdmitResult,
+  Amount,
+  BudgetStore,
+  DiscardResult,
+  InstanceRef,
+  InstanceState,
+  LeaseEntry,
+  LeaseResult,
+  PaceResult,
+  SettleResult,
+} from '../types.ts';
 
 export type BudgetRedisClient = Redis | Cluster;
 
@@ -63,6 +76,7 @@ export class RedisBudgetStore implements BudgetStore {
     assertTtl(reservationTtlMs);
     if (refs.length === 0) return { admitted: true, refusedBy: -1, fitsUnreserved: true, states: [] };
     const [keys, args] = ledgerScriptArgs(this.#keys, refs, now, [String(now), id, String(now + reservationTtlMs)], amounts);
+    args.push(this.#keys.wake);
     const reply = await this.#client.claudeMeterBudgetAdmit(keys.length, ...keys, ...args);
     return { admitted: reply[0] === 1, refusedBy: reply[1] ?? -1, fitsUnreserved: reply[2] === 1, states: toStates(reply, 3, refs.length) };
   }
@@ -95,6 +109,38 @@ export class RedisBudgetStore implements BudgetStore {
       dropped: refs.map((_, i) => reply[5 * i] === 1),
       after: refs.map((_, i) => toStates(reply, 5 * i + 1, 1)[0] as InstanceState),
     };
+  }
+
+  async lease(
+    holder: string,
+    batch: string,
+    entries: readonly LeaseEntry[],
+    share: number,
+    now: number,
+    ttlMs: number,
+  ): Promise<LeaseResult> {
+    this.#assertOpen();
+    assertNow(now);
+    assertLease(holder, batch, entries, share, ttlMs, this.#keys);
+    if (entries.length === 0) return { grants: [], duplicate: false };
+    const [keys, args] = leaseScriptArgs(this.#keys, entries, now, [String(now), leaseId(holder), this.#keys.wake], {
+      share,
+      expiry: now + ttlMs,
+      forgetAt: now + SETTLED_MARKER_TTL_MS,
+      batch,
+    });
+    const reply = await this.#client.claudeMeterBudgetLease(keys.length, ...keys, ...args);
+    // Per entry: granted pico, tokens, recalled, then 4 state integers before and 4 after.
+    const grants = entries.map((_, i) => {
+      const o = 1 + 11 * i;
+      return {
+        granted: { pico: reply[o] ?? 0, tokens: reply[o + 1] ?? 0 },
+        recalled: reply[o + 2] === 1,
+        before: toStates(reply, o + 3, 1)[0] as InstanceState,
+        after: toStates(reply, o + 7, 1)[0] as InstanceState,
+      };
+    });
+    return { grants, duplicate: reply[0] === 1 };
   }
 
   async state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]> {

@@ -19,8 +19,8 @@
  */
 import type { Cluster, Redis, Result } from 'ioredis';
 import { HOUR_MS, hourStart, MINUTE_MS } from '../../core/time.ts';
-import { HOURLY_HISTORY_TTL_MS, MINUTE_HISTORY_TTL_MS, instanceTtlSec, segmentStart, type BudgetKeys } from './keys.ts';
-import type { Amount, InstanceRef, InstanceState } from '../types.ts';
+import { HOURLY_HISTORY_TTL_MS, MINUTE_HISTORY_TTL_MS, RECALL_MS, instanceTtlSec, segmentStart, type BudgetKeys } from './keys.ts';
+import type { Amount, InstanceRef, InstanceState, LeaseEntry } from '../types.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -30,6 +30,8 @@ declare module 'ioredis' {
     claudeMeterBudgetSettle(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** DISCARD: per ref, dropped 0/1 then its 4 state integers. */
     claudeMeterBudgetDiscard(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
+    /** LEASE: [duplicate 0/1, then per entry: granted pico, granted tokens, recalled 0/1, 4 before, 4 after]. */
+    claudeMeterBudgetLease(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** STATE: 4 integers per ref. */
     claudeMeterBudgetState(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
   }
@@ -46,7 +48,8 @@ declare module 'ioredis' {
  *       segment start ms of `now` (rolling; 0 for calendar), key ttl s, instance (set member),
  *       hour start ms of `now`, minute start ms of `now` (history fields; computed here, not in Lua).
  * Settle passes one more key and argument after these: its idempotency marker (a sorted set of
- * settled ids) and when this id may leave it (ms).
+ * settled ids) and when this id may leave it (ms). Admit passes one more argument: the wake
+ * channel, on which it recalls leases.
  * A state is {spentPico, reservedPico, spentTokens, reservedTokens}.
  */
 const HEAD_ARGS = 3;
@@ -132,6 +135,24 @@ end
 local function push(out, st)
   for j = 1, 4 do out[#out + 1] = st[j] end
 end
+
+-- Adds the ref's amount to its spend, and to the forecast history (per hour, 40 days) and
+-- spike detail (per minute, 3 hours).
+local function spend(r)
+  if r.rolling == 0 then
+    redis.call('HINCRBY', r.h, 's', r.PICO)
+    redis.call('HINCRBY', r.h, 't', r.TOKENS)
+  else
+    redis.call('HINCRBY', r.h, 'b:' .. r.segment, r.PICO)
+    redis.call('HINCRBY', r.h, 'bt:' .. r.segment, r.TOKENS)
+  end
+  if r.PICO ~= '0' then
+    redis.call('HINCRBY', r.hh, r.hour, r.PICO)
+    redis.call('PEXPIRE', r.hh, ${HOURLY_HISTORY_TTL_MS})
+    redis.call('HINCRBY', r.hm, r.minute, r.PICO)
+    redis.call('PEXPIRE', r.hm, ${MINUTE_HISTORY_TTL_MS})
+  end
+end
 `;
 
 const ADMIT_SCRIPT = `${PRELUDE}
@@ -167,7 +188,15 @@ end
 local unreserved = 1
 if refused >= 0 then
   local r, s = refs[refused + 1], states[refused + 1]
-  if not (fits(r.lp, s[1], 0, r.pico) and fits(r.lt, s[3], 0, r.tokens)) then unreserved = 0 end
+  if not (fits(r.lp, s[1], 0, r.pico) and fits(r.lt, s[3], 0, r.tokens)) then unreserved = 0
+  -- It waits for headroom: lease holders return their unused part at their next sync, and
+  -- hear it at once on the wake channel (the admit's last argument) as '!' and the instance.
+  else
+    redis.call('HSET', r.h, 'rc', string.format('%d', now + ${RECALL_MS}))
+    local recall = '!' .. r.h
+    local sent = redis.pcall('SPUBLISH', ARGV[#ARGV], recall)
+    if type(sent) == 'table' and sent.err then redis.call('PUBLISH', ARGV[#ARGV], recall) end
+  end
 end
 local out = { refused < 0 and 1 or 0, refused, unreserved }
 for i = 1, nrefs do push(out, states[i]) end
@@ -201,22 +230,9 @@ for i = 1, nrefs do
     found = 1
     wake(r)
   end
-  if r.rolling == 0 then
-    redis.call('HINCRBY', r.h, 's', r.PICO)
-    redis.call('HINCRBY', r.h, 't', r.TOKENS)
-  else
-    redis.call('HINCRBY', r.h, 'b:' .. r.segment, r.PICO)
-    redis.call('HINCRBY', r.h, 'bt:' .. r.segment, r.TOKENS)
-  end
+  spend(r)
   redis.call('SADD', r.n, r.inst)
   touch(r)
-  -- Forecast history (per hour, 40 days) and spike detail (per minute, 3 hours).
-  if r.PICO ~= '0' then
-    redis.call('HINCRBY', r.hh, r.hour, r.PICO)
-    redis.call('PEXPIRE', r.hh, ${HOURLY_HISTORY_TTL_MS})
-    redis.call('HINCRBY', r.hm, r.minute, r.PICO)
-    redis.call('PEXPIRE', r.hm, ${MINUTE_HISTORY_TTL_MS})
-  end
   after[i] = read(r)
 end
 local out = { found }
@@ -244,6 +260,82 @@ end
 return out
 `;
 
+/*
+ * LEASE: KEYS are the refs' 6 each, then the batch's idempotency marker. ARGV: the 3 head
+ * arguments (now, the lease's reservation id, the wake channel), the refs' 11 each (the
+ * amount is the spend to add), then 6 per ref (keep pico, tokens; want pico, tokens; min pico,
+ * tokens), then share, the lease's expiry (ms), when the batch id may leave the marker, the batch id.
+ * Grants are computed in Lua (doubles, exact: every amount is a safe integer) and written with
+ * string.format('%d'), never tostring (which would print 1e+14).
+ */
+const LEASE_SCRIPT = `${PRELUDE}
+nrefs = (#KEYS - 1) / 6
+local base = ${HEAD_ARGS} + nrefs * ${PER_REF_ARGS}
+local tail = base + 6 * nrefs
+local SHARE, LEASE_EXPIRY, FORGET, BATCH = tonumber(ARGV[tail + 1]), ARGV[tail + 2], ARGV[tail + 3], ARGV[tail + 4]
+local marker = KEYS[#KEYS]
+redis.call('ZREMRANGEBYSCORE', marker, '-inf', NOW)
+local fresh = redis.call('ZADD', marker, 'NX', FORGET, BATCH) == 1
+redis.call('PEXPIRE', marker, ${SETTLED_MARKER_TTL_MS})
+
+local function grant(limit, spent, reserved, keep, want, min)
+  if want <= 0 then return 0 end
+  if limit < 0 then return want end
+  local g = math.floor((limit - spent - reserved - keep) / SHARE)
+  if g > want then g = want end
+  if g <= 0 or g < min then return 0 end
+  return g
+end
+
+local out = { fresh and 0 or 1 }
+for i = 1, nrefs do
+  local r = ref(i)
+  local e = base + (i - 1) * 6
+  local keepP, keepT = tonumber(ARGV[e + 1]), tonumber(ARGV[e + 2])
+  purge(r)
+  local before = read(r)
+  local old = redis.call('HGET', r.resv, ID)
+  local oldP, oldT = 0, 0
+  if old then
+    local p, t = string.match(old, '^(%d+):(%d+)$')
+    oldP, oldT = tonumber(p), tonumber(t)
+  end
+  release(r, ID)
+  local wrote = false
+  if fresh and (r.PICO ~= '0' or r.TOKENS ~= '0') then
+    spend(r)
+    wrote = true
+  end
+  local s = read(r)
+  local recalled = tonumber(redis.call('HGET', r.h, 'rc') or '0') > now
+  local gP, gT = 0, 0
+  if not recalled then
+    gP = grant(r.enforce and r.lp or -1, s[1], s[2], keepP, tonumber(ARGV[e + 3]), tonumber(ARGV[e + 5]))
+    gT = grant(r.enforce and r.lt or -1, s[3], s[4], keepT, tonumber(ARGV[e + 4]), tonumber(ARGV[e + 6]))
+  end
+  local holdP, holdT = keepP + gP, keepT + gT
+  if holdP > 0 or holdT > 0 then
+    local P, T = string.format('%d', holdP), string.format('%d', holdT)
+    redis.call('HINCRBY', r.h, 'r', P)
+    redis.call('HINCRBY', r.h, 'rt', T)
+    redis.call('ZADD', r.res, LEASE_EXPIRY, ID)
+    redis.call('HSET', r.resv, ID, P .. ':' .. T)
+    wrote = true
+  end
+  if wrote then
+    redis.call('SADD', r.n, r.inst)
+    touch(r)
+  end
+  if holdP < oldP or holdT < oldT then wake(r) end
+  out[#out + 1] = gP
+  out[#out + 1] = gT
+  out[#out + 1] = recalled and 1 or 0
+  push(out, before)
+  push(out, read(r))
+end
+return out
+`;
+
 const STATE_SCRIPT = `${PRELUDE}
 local out = {}
 for i = 1, nrefs do
@@ -263,6 +355,7 @@ export function defineLedgerScripts(client: Redis | Cluster): void {
   client.defineCommand('claudeMeterBudgetAdmit', { lua: ADMIT_SCRIPT });
   client.defineCommand('claudeMeterBudgetSettle', { lua: SETTLE_SCRIPT });
   client.defineCommand('claudeMeterBudgetDiscard', { lua: DISCARD_SCRIPT });
+  client.defineCommand('claudeMeterBudgetLease', { lua: LEASE_SCRIPT });
   client.defineCommand('claudeMeterBudgetState', { lua: STATE_SCRIPT });
 }
 
@@ -315,4 +408,33 @@ export function toStates(reply: readonly number[], offset: number, n: number): I
     const o = offset + 4 * r;
     return { spentPico: at(o), reservedPico: at(o + 1), spentTokens: at(o + 2), reservedTokens: at(o + 3) };
   });
+}
+
+/** KEYS and ARGV of the lease script (see LEASE_SCRIPT above). */
+export function leaseScriptArgs(
+  keys: BudgetKeys,
+  entries: readonly LeaseEntry[],
+  now: number,
+  head: [now: string, leaseId: string, channel: string],
+  tail: { share: number; expiry: number; forgetAt: number; batch: string },
+): [string[], string[]] {
+  const [keyList, args] = ledgerScriptArgs(
+    keys,
+    entries.map((e) => e.ref),
+    now,
+    head,
+    entries.map((e) => e.spent),
+  );
+  for (const e of entries)
+    args.push(
+      String(e.keep.pico),
+      String(e.keep.tokens),
+      String(e.want.pico),
+      String(e.want.tokens),
+      String(e.min.pico),
+      String(e.min.tokens),
+    );
+  keyList.push(keys.settled(tail.batch));
+  args.push(String(tail.share), String(tail.expiry), String(tail.forgetAt), tail.batch);
+  return [keyList, args];
 }

@@ -1,7 +1,8 @@
 /**
  * Settles on every proxy, heard through Redis: the settle script publishes the instance's hash
  * key on `{<prefix>:budget}:wake` (SPUBLISH: sharded pub/sub, so on a Cluster it stays on the
- * budget slot's shard) whenever it releases a reservation. The subscriber is a second
+ * budget slot's shard) whenever it releases a reservation, and the admit script publishes it
+ * after a `!` when a request waits for headroom held in leases (a recall). The subscriber is a second
  * connection, made only when a request first waits; lost messages are covered by the waiting
  * room's poll.
  */
@@ -29,7 +30,7 @@ export class RedisSettleFeed implements SettleFeed {
     return this.#keys.instance(ref).hash;
   }
 
-  listen(onSettled: (key: string) => void): void {
+  listen(onSettled: (key: string) => void, onRecall?: (key: string) => void): void {
     if (this.#sub !== null || this.#closed) return;
     // The shared client fails fast while Redis is down; a subscriber should instead wait and
     // resubscribe on reconnect (ioredis does), so it queues its SSUBSCRIBE until connected.
@@ -40,7 +41,9 @@ export class RedisSettleFeed implements SettleFeed {
     sub.on('error', (err: Error) => this.#logger.debug({ err: err.message }, 'settle feed connection error'));
     const channel = this.#keys.wake;
     const deliver = (ch: string, message: string): void => {
-      if (ch === channel) onSettled(message);
+      if (ch !== channel) return;
+      if (message.startsWith('!')) onRecall?.(message.slice(1));
+      else onSettled(message);
     };
     sub.on('smessage', deliver);
     sub.on('message', deliver);

@@ -80,7 +80,11 @@ test('empty files, comment-only files and empty sections mean all defaults', () 
 
 test('a partial config (one key) fills every other key from the defaults', () => {
   const c = loadConfig({ file: fixture('partial.yaml'), env: {} });
-  assert.deepEqual(c, { ...DEFAULTS, source: fixture('partial.yaml'), listen: { host: '127.0.0.1', port: 9999, drain_timeout_ms: 8_000 } });
+  assert.deepEqual(c, {
+    ...DEFAULTS,
+    source: fixture('partial.yaml'),
+    listen: { host: '127.0.0.1', port: 9999, drain_timeout_ms: 8_000, workers: 1 },
+  });
 });
 
 test('interpolation: defaults, coercion to the key type, escapes, opaque sections', () => {
@@ -120,6 +124,19 @@ test('listen.drain_timeout_ms: 0 (cut at once) to an hour; anything else refused
     assert.throws(
       () => loadText(`listen:\n  drain_timeout_ms: ${bad}\n`),
       (err: Error) => err.message.startsWith('/etc/cm/inline.yaml: config error at listen.drain_timeout_ms: '),
+      bad,
+    );
+  }
+});
+
+test('listen.workers: 1 by default, 0 (auto) to 256; anything else refused at the key', () => {
+  assert.equal(loadText('listen:\n  port: 1\n').listen.workers, 1);
+  assert.equal(loadText('listen:\n  workers: 0\n').listen.workers, 0);
+  assert.equal(loadText('listen:\n  workers: 256\n').listen.workers, 256);
+  for (const bad of ['-1', '257', '1.5', 'auto']) {
+    assert.throws(
+      () => loadText(`listen:\n  workers: ${bad}\n`),
+      (err: Error) => err.message.startsWith('/etc/cm/inline.yaml: config error at listen.workers: '),
       bad,
     );
   }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { MemoryBudgetStore } from '../../../../src/budget/store/memory-budget-store.ts';
 import { dayWindow, ref, rollingWindow } from '../../../contract/budget-store-fixtures.ts';
 import { runBudgetLedgerContract } from '../../../contract/budget-store-ledger.contract.ts';
+import { runBudgetLeaseContract } from '../../../contract/budget-store-lease.contract.ts';
 import { runPaceBucketsContract } from '../../../contract/budget-store-pace.contract.ts';
 import { runForecastStoreContract } from '../../../contract/budget-store-forecast.contract.ts';
 import { DAY, HOUR, MIN, T0 } from '../../../contract/fixtures.ts';
@@ -13,6 +14,7 @@ const memory = async () => {
   return { store, cleanup: () => store.close() };
 };
 runBudgetLedgerContract('MemoryBudgetStore', memory);
+runBudgetLeaseContract('MemoryBudgetStore', memory);
 runPaceBucketsContract('MemoryBudgetStore', memory);
 runForecastStoreContract('MemoryBudgetStore', memory);
 
