@@ -12,6 +12,8 @@
  *
  *   npx tsx bench/ab.ts [name=dir[:ENV=v,ENV=v]] ...   (default: this checkout as "meter")
  *   AB_ROUNDS=12 AB_SECONDS=2 AB_C=64 AB_MODE=together AB_RATE=800
+ *   AB_CONFIG=bench/budgets-two.yaml: that config file (BENCH_CONFIG) for every variant without its own,
+ *   e.g. the two budgets every request fits, against an older checkout that lacks the file
  *   AB_PROFILE=dir: V8 CPU profiles of bare and the variants, in dir/<name>/
  *   AB_NODE_ARGS='--flag …': node flags for every proxy, bare included (runtime tuning, compared fairly)
  *   AB_PIN=1: the proxies on CPU 0, everything else (this process with autocannon, the
@@ -22,15 +24,20 @@
  * node_modules symlink); its bench/meter-child.ts runs with that checkout's src/.
  * ENV is passed to that child, e.g. `nolog=.:BENCH_LOG_LEVEL=warn` or `mem=.:REDIS_URL=`;
  * `src=.:BENCH_RUNTIME=tsx` runs that variant from source through tsx instead of bundled.
+ * A relative BENCH_CONFIG is read from here (the directory ab.ts runs in), not from dir.
+ * Every process runs the node that runs ab.ts: `PATH=<node 24 bin>:$PATH npx tsx bench/ab.ts …`.
+ * Redis commands per request (back-to-back mode) come from INFO commandstats around each run.
  */
 import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { startRedis } from '../test/helpers/redis-server.ts';
 import { spawnChild, killAllChildren, type Child } from './lib/children.ts';
 import { runLoad } from './lib/load.ts';
-import { HEADERS, MESSAGES_PATH, messagesBody } from './lib/request.ts';
+import { HEADERS, KEYS, keyedRequests, MESSAGES_PATH, messagesBody } from './lib/request.ts';
+import { perRequest, redisDelta, redisSnapshot } from './lib/redis-stats.ts';
 import { median, sleep } from './lib/stats.ts';
 
 process.once('SIGINT', () => process.exit(130));
@@ -40,6 +47,7 @@ const SECONDS = Number(env['AB_SECONDS'] ?? 2);
 const C = Number(env['AB_C'] ?? 64);
 const TOGETHER = env['AB_MODE'] === 'together';
 const RATE = Number(env['AB_RATE'] ?? 800);
+const CONFIG = env['AB_CONFIG'] || null;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const PIN = env['AB_PIN'] === '1';
 /** taskset: every thread of `pid` onto one CPU. */
@@ -62,6 +70,9 @@ interface Row {
   main: number[];
   elu: number[];
   redis: number[];
+  /** Redis commands per request (script-run ones included) and script calls per request. */
+  commands: number[];
+  scripts: number[];
   ratio: number[];
 }
 type Rows = Record<string, Row>;
@@ -77,19 +88,16 @@ function parseVariants(args: string[]): Variant[] {
     if (rest === undefined) throw new Error(`variant '${arg}': expected name=dir[:ENV=v,...]`);
     const [dir, envList] = cut(rest, ':');
     const e: Record<string, string> = {};
+    if (CONFIG) e['BENCH_CONFIG'] = CONFIG;
     for (const kv of envList ? envList.split(',') : []) {
       const [k, v] = cut(kv, '=');
       e[k] = v ?? '';
     }
+    // The child runs in dir: a relative path would name dir's file, which an older checkout may lack.
+    if (e['BENCH_CONFIG']) e['BENCH_CONFIG'] = resolve(e['BENCH_CONFIG']);
     log(`  ${name}: ${dir}${Object.keys(e).length ? ` with ${JSON.stringify(e)}` : ''}`);
     return { name, dir, env: e };
   });
-}
-
-async function redisCpuUs(r: Redis): Promise<number> {
-  const info = await r.info('cpu');
-  const v = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return (v('used_cpu_sys') + v('used_cpu_user')) * 1e6;
 }
 
 /** Default mode: closed-loop throughput, targets back to back in a rotating order. */
@@ -101,12 +109,12 @@ async function backToBack(targets: Target[], rows: Rows, admin: Redis): Promise<
       const c0 = await t.child.call<Cpu>('cpu');
       const m0 = await t.child.call<number>('cpu-main');
       const e0 = await t.child.call<EventLoopUtilization>('elu');
-      const r0 = await redisCpuUs(admin);
+      const r0 = await redisSnapshot(admin);
       const r = await runLoad(t.child.url, C, SECONDS);
       const c1 = await t.child.call<Cpu>('cpu');
       const m1 = await t.child.call<number>('cpu-main');
       const e1 = await t.child.call<EventLoopUtilization>('elu');
-      const r1 = await redisCpuUs(admin);
+      const r1 = await redisSnapshot(admin);
       await sleep(100);
       rps[t.name] = r.rps;
       const row = rows[t.name]!;
@@ -114,7 +122,12 @@ async function backToBack(targets: Target[], rows: Rows, admin: Redis): Promise<
       row.cpu.push((c1.user - c0.user + c1.system - c0.system) / r.ok);
       row.main.push((m1 - m0) / r.ok);
       row.elu.push((e1.active - e0.active) / (e1.active - e0.active + e1.idle - e0.idle));
-      if (t.name !== 'bare') row.redis.push((r1 - r0) / r.ok);
+      if (t.name !== 'bare') {
+        const per = perRequest(redisDelta(r0, r1), r.ok);
+        row.redis.push(per.cpuUs);
+        row.commands.push(per.commands);
+        row.scripts.push(per.scripts);
+      }
       if (r.errors + r.non2xx) log(`  ${t.name}: ERRORS ${r.errors} non2xx ${r.non2xx}`);
     }
     for (const t of targets) rows[t.name]!.ratio.push(rps[t.name]! / rps['bare']!);
@@ -151,6 +164,7 @@ function fixedRate(url: string, connections: number, overallRate: number, second
         method: 'POST',
         headers: HEADERS,
         body: messagesBody(false),
+        requests: keyedRequests(),
         connections,
         overallRate,
         duration: seconds,
@@ -164,15 +178,17 @@ function report(targets: Target[], rows: Rows): void {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const ratioHead = TOGETHER ? 'CPU ratio bare/target (per round)' : 'req/s ratio to bare (per round)';
   console.log(
-    `\n| target | median req/s | ${ratioHead} | CPU µs/req | main thread µs/req | event loop busy | Redis CPU µs/req |\n|---|---|---|---|---|---|---|`,
+    `\nNode ${process.version}, ${TOGETHER ? `together at ${RATE} req/s each` : `c=${C}`}, ${ROUNDS} rounds × ${SECONDS} s, ${KEYS} API keys` +
+      `\n\n| target | median req/s | ${ratioHead} | CPU µs/req | main thread µs/req | event loop busy | Redis CPU µs/req | Redis commands/req (script calls) |\n|---|---|---|---|---|---|---|---|`,
   );
   for (const t of targets) {
     const r = rows[t.name]!;
     const range = `${pct(median(r.ratio))} (${(Math.min(...r.ratio) * 100).toFixed(0)}–${(Math.max(...r.ratio) * 100).toFixed(0)})`;
     const elu = r.elu.length ? pct(median(r.elu)) : '';
     const redisCpu = r.redis.length ? median(r.redis).toFixed(1) : '';
+    const cmds = r.commands.length ? `${median(r.commands).toFixed(2)} (${median(r.scripts).toFixed(2)})` : '';
     console.log(
-      `| ${t.name} | ${median(r.rps).toFixed(0)} | ${range} | ${median(r.cpu).toFixed(0)} | ${median(r.main).toFixed(0)} | ${elu} | ${redisCpu} |`,
+      `| ${t.name} | ${median(r.rps).toFixed(0)} | ${range} | ${median(r.cpu).toFixed(0)} | ${median(r.main).toFixed(0)} | ${elu} | ${redisCpu} | ${cmds} |`,
     );
   }
 }
@@ -203,13 +219,13 @@ try {
     targets.push({ name: v.name, child });
   }
   if (PIN) for (const t of targets) pin(t.child.pid, 0);
-  log(`redis ${redis.url}${PIN ? '; proxies pinned to CPU 0, the rest to CPU 1' : ''}`);
+  log(`node ${process.version} (${process.execPath}); redis ${redis.url}${PIN ? '; proxies pinned to CPU 0, the rest to CPU 1' : ''}`);
   log(
     `ab: ${ROUNDS} rounds × ${SECONDS} s, ${TOGETHER ? `together at ${RATE} req/s each` : `c=${C}`}; targets ${targets.map((t) => t.name).join(', ')}`,
   );
   for (const t of targets) await runLoad(t.child.url, C, 1); // warm-up: JIT, pools
   const rows: Rows = {};
-  for (const t of targets) rows[t.name] = { rps: [], cpu: [], main: [], elu: [], redis: [], ratio: [] };
+  for (const t of targets) rows[t.name] = { rps: [], cpu: [], main: [], elu: [], redis: [], commands: [], scripts: [], ratio: [] };
   if (TOGETHER) await together(targets, rows);
   else await backToBack(targets, rows, admin);
   report(targets, rows);

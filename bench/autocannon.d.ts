@@ -11,6 +11,8 @@ declare module 'autocannon' {
     headers?: Record<string, string>;
     body?: string | Buffer;
     overallRate?: number;
+    /** Cycled through in order by every connection; each entry overrides the defaults above. */
+    requests?: Array<{ method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer }>;
   }
   export interface Result {
     errors: number;

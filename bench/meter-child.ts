@@ -8,7 +8,8 @@
  *   BENCH_STUB=end           the exchange never ends (no price, record, settle, metrics, log): the cost of forwarding alone
  *   BENCH_STUB=store         records reach a store that discards them: the cost of everything but the Redis write
  *   REC_CONC, REC_LINGER, REC_BMAX  recorder concurrency, linger (ms) and batch size
- *   BENCH_CONFIG=FILE        a config file on top of the defaults, e.g. bench/budget-fits.yaml (a budget every request fits)
+ *   BENCH_CONFIG=FILE        a config file on top of the defaults, e.g. bench/budgets-two.yaml (two budgets every request fits)
+ *   BENCH_KEY_PREFIX=P       the Redis key prefix, so two meters on one Redis keep their records apart
  */
 import { forwarderOptions } from '../src/compose/upstreams.ts';
 import { createApp } from '../src/app.ts';
@@ -30,8 +31,8 @@ const loaded = loadConfig({
 });
 const engine = env['BENCH_ENGINE'] ?? 'undici';
 const stub = env['BENCH_STUB'] ?? '';
-const config: Config =
-  engine === 'httpproxy3' ? { ...loaded, store: { ...loaded.store, redis: { ...loaded.store.redis, key_prefix: 'cmv' } } } : loaded;
+const prefix = env['BENCH_KEY_PREFIX'] || (engine === 'httpproxy3' ? 'cmv' : null);
+const config: Config = prefix ? { ...loaded, store: { ...loaded.store, redis: { ...loaded.store.redis, key_prefix: prefix } } } : loaded;
 const { logger, log } = benchLogger(config.log.level);
 
 const options = forwarderOptions(config.upstream);
@@ -49,6 +50,12 @@ if (stub === 'store') discardWrites(app.store);
 
 await serveChild(app.server, {
   ...storeOps(app.store, app.recorder, app.store.kind),
+  // After every write in flight, budget settles and lease syncs included: they belong to the requests' CPU as
+  // much as their records. Leases go back too, so each measured run starts by taking them afresh (a few calls a run).
+  cpu: async () => {
+    await app.flush();
+    return process.cpuUsage();
+  },
   log: () => log,
   // Records, budget settles and alerts still in flight written (bench/soak.ts reads the budget keys after).
   flush: () => app.flush(),

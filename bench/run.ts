@@ -1,5 +1,6 @@
 /**
  * `npm run bench`: claude-meter against a bare undici pass-through and the upstream itself,
+ * the same with two budgets every request fits (`meter+budgets`, bench/budgets-two.yaml),
  * plus the same pipeline on the http-proxy-3 engine for the engine decision.
  * Every server runs in its own child process; autocannon (the load generator) runs here.
  * Progress goes to stderr; the Markdown report to stdout and .bench/results.json.
@@ -7,16 +8,19 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.ts';
 import { BENCH } from './lib/config.ts';
 import { spawnChild, killAllChildren, type Child } from './lib/children.ts';
 import type { MemSample } from './lib/child-runtime.ts';
 import type { BenchLog } from './lib/logger.ts';
 import { runLoad, type LoadResult } from './lib/load.ts';
+import { perRequest, redisDelta, redisSnapshot } from './lib/redis-stats.ts';
 import { median, percentile, sleep, sortedCopy } from './lib/stats.ts';
 import { bigStream, measureTtft } from './lib/streaming.ts';
-import { renderReport, type Results, type Target } from './lib/report.ts';
+import { renderReport, TARGETS, type RedisPerRequest, type Results, type Target } from './lib/report.ts';
 import type { RequestRecord } from '../src/store/types.ts';
 
 process.once('SIGINT', () => process.exit(130)); // 'exit' hooks kill the children and redis-server
@@ -45,9 +49,12 @@ async function main(): Promise<void> {
   const load0 = os.loadavg()[0] ?? 0;
   const children: Child[] = [];
   let redis: RedisServer | null = null;
+  let admin: Redis | null = null;
   try {
     log(`bench: ${BENCH.quick ? 'QUICK smoke run, ' : ''}${BENCH.rounds} rounds × ${BENCH.seconds} s, c=${BENCH.concurrencies.join('/')}`);
     redis = await startRedis();
+    admin = new Redis(redis.url);
+    const redisAdmin = admin;
     const upstream = await spawnChild('upstream', 'mock-upstream.ts', {});
     children.push(upstream);
     const env = { UPSTREAM_URL: upstream.url, REDIS_URL: redis.url };
@@ -57,44 +64,72 @@ async function main(): Promise<void> {
     children.push(bare, meter);
     const variant = BENCH.variant ? await spawnChild('variant', 'meter-child.ts', { ...env, BENCH_ENGINE: 'httpproxy3' }, prof) : null;
     if (variant) children.push(variant);
+    // Its own key prefix: the recording check counts each meter's records apart.
+    const budgets = BENCH.budgets
+      ? await spawnChild('budgets', 'meter-child.ts', { ...env, BENCH_CONFIG: resolve(BENCH.budgetsConfig), BENCH_KEY_PREFIX: 'cmb' }, prof)
+      : null;
+    if (budgets) children.push(budgets);
     const meterLog = await meter.call<BenchLog>('log');
     log(
-      `pids: upstream ${upstream.pid}, bare ${bare.pid}, meter ${meter.pid}${variant ? `, variant ${variant.pid}` : ''}; meter log level ${meterLog.level} → ${meterLog.dest}`,
+      `node ${process.version} (${process.execPath}); pids: upstream ${upstream.pid}, bare ${bare.pid}, meter ${meter.pid}${variant ? `, variant ${variant.pid}` : ''}${budgets ? `, meter+budgets ${budgets.pid} (${BENCH.budgetsConfig}, ${BENCH.keys} keys)` : ''}; meter log level ${meterLog.level} → ${meterLog.dest}`,
     );
-    const procs: Partial<Record<Target, Child>> = { bare, meter, ...(variant ? { variant } : {}) };
+    const procs: Partial<Record<Target, Child>> = {
+      bare,
+      meter,
+      ...(variant ? { variant } : {}),
+      ...(budgets ? { 'meter+budgets': budgets } : {}),
+    };
     const urls: Partial<Record<Target, string>> = {
       direct: upstream.url,
       bare: bare.url,
       meter: meter.url,
       ...(variant ? { variant: variant.url } : {}),
+      ...(budgets ? { 'meter+budgets': budgets.url } : {}),
     };
     const targetsAt = (c: number): Target[] =>
-      (['direct', 'bare', 'meter', 'variant'] as const).filter(
-        (t) => urls[t] && (t !== 'variant' || BENCH.variantConcurrencies.includes(c)),
+      TARGETS.filter(
+        (t) =>
+          urls[t] &&
+          (t !== 'variant' || BENCH.variantConcurrencies.includes(c)) &&
+          (t !== 'meter+budgets' || BENCH.budgetsConcurrencies.includes(c)),
       );
+    // Redis is only read around the targets that use it; bare and direct never touch it.
+    const usesRedis = (t: Target) => t === 'meter' || t === 'meter+budgets';
 
-    // Requests the meter answered, to check afterwards that its store holds every one.
-    const meterClient = { ok: 0, inflightAtStops: 0 };
+    // Requests each meter answered, to check afterwards that its store holds every one.
+    const answered: Partial<Record<Target, { ok: number; inflightAtStops: number }>> = {};
     const measure = async (
       t: Target,
       c: number,
       seconds: number,
-    ): Promise<LoadResult & { cpuUsPerReq: number | null; mainUsPerReq: number | null }> => {
+    ): Promise<LoadResult & { cpuUsPerReq: number | null; mainUsPerReq: number | null; redis: RedisPerRequest | null }> => {
       const proc = procs[t];
       const before = proc ? await proc.call<Cpu>('cpu') : null;
       const mainBefore = proc ? await proc.call<number>('cpu-main') : null;
+      const redisBefore = usesRedis(t) ? await redisSnapshot(redisAdmin) : null;
       const r = await runLoad(urls[t]!, c, seconds);
-      const after = proc ? await proc.call<Cpu>('cpu') : null;
+      const after = proc ? await proc.call<Cpu>('cpu') : null; // after the child's writes in flight
       const mainAfter = proc ? await proc.call<number>('cpu-main') : null;
-      if (t === 'meter') {
-        meterClient.ok += r.ok;
-        meterClient.inflightAtStops += c;
+      const redisAfter = redisBefore ? await redisSnapshot(redisAdmin) : null;
+      if (usesRedis(t)) {
+        const a = (answered[t] ??= { ok: 0, inflightAtStops: 0 });
+        a.ok += r.ok;
+        a.inflightAtStops += c;
       }
       await sleep(200); // let sockets and timers settle before the next target
+      let redisPer: RedisPerRequest | null = null;
+      if (redisBefore && redisAfter && r.ok > 0) {
+        const d = redisDelta(redisBefore, redisAfter);
+        redisPer = {
+          ...perRequest(d, r.ok),
+          byCommand: Object.fromEntries(Object.entries(d.calls).map(([k, n]) => [k, n / r.ok])),
+        };
+      }
       return {
         ...r,
         cpuUsPerReq: before && after ? (cpuMs(before, after) * 1000) / r.ok : null,
         mainUsPerReq: mainBefore !== null && mainAfter !== null ? (mainAfter - mainBefore) / r.ok : null,
+        redis: redisPer,
       };
     };
 
@@ -111,14 +146,16 @@ async function main(): Promise<void> {
           const r = await measure(t, c, BENCH.seconds);
           runs.push({ round, target: t, c, ...r });
           log(
-            `  r${round} c=${c} ${t.padEnd(7)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms${r.cpuUsPerReq === null ? '' : `  cpu ${r.cpuUsPerReq.toFixed(0)} µs/req`}${r.errors + r.non2xx ? `  ERRORS ${r.errors} non2xx ${r.non2xx}` : ''}`,
+            `  r${round} c=${c} ${t.padEnd(13)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms${r.cpuUsPerReq === null ? '' : `  cpu ${r.cpuUsPerReq.toFixed(0)} µs/req`}${r.redis ? `  redis ${r.redis.commands.toFixed(2)} cmd (${r.redis.scripts.toFixed(2)} scripts)/req` : ''}${r.errors + r.non2xx ? `  ERRORS ${r.errors} non2xx ${r.non2xx}` : ''}`,
           );
         }
       }
     }
 
     log('recording check');
-    const stored = await meter.call<{ store: number; recorder: { dropped: number; journaled: number; written: number } }>('recorded');
+    type Recorded = { store: number; recorder: { dropped: number; journaled: number; written: number } };
+    const stored = await meter.call<Recorded>('recorded');
+    const storedBudgets = budgets ? await budgets.call<Recorded>('recorded') : null;
     const metricsText = await (await fetch(`${meter.url}/metrics`)).text();
     const metricsTotal = [...metricsText.matchAll(/^claude_meter_requests_total(?:\{[^}]*\})? (\S+)$/gm)].reduce(
       (n, m) => n + Number(m[1]),
@@ -144,6 +181,7 @@ async function main(): Promise<void> {
 
     const results: Results = {
       machine: machine(),
+      execPath: process.execPath,
       conditions: {
         loadavgStart: load0,
         loadavgEnd: os.loadavg()[0] ?? 0,
@@ -153,12 +191,20 @@ async function main(): Promise<void> {
       runs,
       summary: summarize(runs),
       recording: {
-        clientOk: meterClient.ok,
-        inflightBound: meterClient.inflightAtStops,
+        clientOk: answered.meter?.ok ?? 0,
+        inflightBound: answered.meter?.inflightAtStops ?? 0,
         store: stored.store,
         metrics: metricsTotal,
         ...stored.recorder,
       },
+      recordingBudgets: storedBudgets
+        ? {
+            clientOk: answered['meter+budgets']?.ok ?? 0,
+            inflightBound: answered['meter+budgets']?.inflightAtStops ?? 0,
+            store: storedBudgets.store,
+            ...storedBudgets.recorder,
+          }
+        : null,
       ttft,
       memory: {
         mb: big.bytes / MB,
@@ -182,6 +228,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${report}\n`);
     log('wrote .bench/results.json');
   } finally {
+    admin?.disconnect();
     await Promise.allSettled(children.map((c) => c.stop()));
     killAllChildren();
     await redis?.close();
@@ -191,11 +238,12 @@ async function main(): Promise<void> {
 function summarize(runs: Results['runs']): Results['summary'] {
   const out: Results['summary'] = [];
   for (const c of BENCH.concurrencies) {
-    for (const target of ['direct', 'bare', 'meter', 'variant'] as const) {
+    for (const target of TARGETS) {
       const rs = runs.filter((r) => r.c === c && r.target === target);
       if (rs.length === 0) continue;
       const cpu = rs.map((r) => r.cpuUsPerReq).filter((x): x is number => x !== null);
       const main = rs.map((r) => r.mainUsPerReq).filter((x): x is number => x !== null);
+      const redis = rs.map((r) => r.redis).filter((x): x is RedisPerRequest => x !== null);
       out.push({
         target,
         c,
@@ -204,11 +252,23 @@ function summarize(runs: Results['runs']): Results['summary'] {
         p99: median(rs.map((r) => r.p99)),
         cpuUsPerReq: cpu.length ? median(cpu) : null,
         mainUsPerReq: main.length ? median(main) : null,
+        redis: redis.length ? medianRedis(redis) : null,
         errors: rs.reduce((n, r) => n + r.errors + r.non2xx, 0),
       });
     }
   }
   return out;
+}
+
+/** Each figure's median across rounds. */
+function medianRedis(xs: RedisPerRequest[]): RedisPerRequest {
+  const cmds = new Set(xs.flatMap((x) => Object.keys(x.byCommand)));
+  return {
+    commands: median(xs.map((x) => x.commands)),
+    scripts: median(xs.map((x) => x.scripts)),
+    cpuUs: median(xs.map((x) => x.cpuUs)),
+    byCommand: Object.fromEntries([...cmds].map((k) => [k, median(xs.map((x) => x.byCommand[k] ?? 0))])),
+  };
 }
 
 main()

@@ -5,6 +5,7 @@
  * instead, as the tests do.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,16 @@ export interface Child {
 /** How the children run: `bundle` (default, like the shipped dist/) or `tsx` (from source); per child through its env. */
 function runtime(env: Record<string, string>): 'tsx' | 'bundle' {
   return (env['BENCH_RUNTIME'] ?? process.env['BENCH_RUNTIME']) === 'tsx' ? 'tsx' : 'bundle';
+}
+
+/**
+ * Every child runs the node that runs the bench (process.execPath), so `PATH=<node 24>:$PATH`
+ * measures Node 24 throughout; checked here, from the child's /proc entry, rather than trusted.
+ */
+function sameNode(name: string, pid: number | undefined): void {
+  if (pid === undefined || !existsSync(`/proc/${pid}/exe`)) return;
+  const child = realpathSync(`/proc/${pid}/exe`);
+  if (child !== realpathSync(process.execPath)) throw new Error(`${name} runs ${child}, not ${process.execPath}`);
 }
 
 /** `cwd`: another checkout of this repo whose bench/<script> to run (bench/ab.ts compares checkouts). */
@@ -72,6 +83,8 @@ export async function spawnChild(
       } else process.stderr.write(`[${name}] ${line}\n`);
     });
   });
+
+  sameNode(name, cp.pid);
 
   let nextId = 0;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();

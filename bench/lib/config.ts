@@ -1,4 +1,6 @@
 /** Bench knobs from the environment. BENCH_QUICK=1 is a smoke run (~1 minute), not a measurement. */
+import { KEYS } from './request.ts';
+
 const env = process.env;
 const quick = env['BENCH_QUICK'] === '1';
 const num = (name: string, full: number, fast: number): number => {
@@ -19,6 +21,12 @@ export const BENCH = {
   /** The http-proxy-3 comparison engine is only measured where the engine decision is made. */
   variantConcurrencies: [1, 64],
   variant: env['BENCH_VARIANT'] !== '0',
+  /** claude-meter with two budgets every request fits (target `meter+budgets`); BENCH_BUDGETS=0 leaves it out. */
+  budgets: env['BENCH_BUDGETS'] !== '0',
+  budgetsConfig: env['BENCH_BUDGETS_CONFIG'] || 'bench/budgets-two.yaml',
+  budgetsConcurrencies: [1, 64],
+  /** Distinct API keys the load rotates through (bench/lib/request.ts). */
+  keys: KEYS,
   ttftRequests: num('BENCH_TTFT_N', 300, 30),
   ttftHoldMs: 50,
   streamMB: num('BENCH_STREAM_MB', 200, 20),

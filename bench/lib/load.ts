@@ -4,7 +4,7 @@
  * the 0.5 ms goal.
  */
 import autocannon from 'autocannon';
-import { HEADERS, MESSAGES_PATH, messagesBody } from './request.ts';
+import { HEADERS, keyedRequests, MESSAGES_PATH, messagesBody } from './request.ts';
 import { percentile, sortedCopy } from './stats.ts';
 
 export interface LoadResult {
@@ -24,7 +24,16 @@ export function runLoad(baseUrl: string, connections: number, seconds: number): 
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const inst = autocannon(
-      { url: baseUrl + MESSAGES_PATH, method: 'POST', headers: HEADERS, body: BODY, connections, pipelining: 1, duration: seconds },
+      {
+        url: baseUrl + MESSAGES_PATH,
+        method: 'POST',
+        headers: HEADERS,
+        body: BODY,
+        requests: keyedRequests(), // fresh: autocannon attaches each run's built request to them
+        connections,
+        pipelining: 1,
+        duration: seconds,
+      },
       (err, r) => {
         if (err) return reject(err);
         const elapsed = (performance.now() - t0) / 1000;

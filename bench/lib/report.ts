@@ -1,7 +1,16 @@
 /** Results → the Markdown block pasted into docs/performance.md, with goals judged PASS/FAIL. */
 import type { LoadResult } from './load.ts';
 
-export type Target = 'direct' | 'bare' | 'meter' | 'variant';
+export const TARGETS = ['direct', 'bare', 'meter', 'meter+budgets', 'variant'] as const;
+export type Target = (typeof TARGETS)[number];
+
+/** Redis's work per proxied request (bench/lib/redis-stats.ts); commands include those scripts run. */
+export interface RedisPerRequest {
+  commands: number;
+  scripts: number;
+  cpuUs: number;
+  byCommand: Record<string, number>;
+}
 
 export interface Summary {
   target: Target;
@@ -12,11 +21,14 @@ export interface Summary {
   cpuUsPerReq: number | null;
   /** The main thread alone: what bounds one event loop. */
   mainUsPerReq: number | null;
+  redis: RedisPerRequest | null;
   errors: number;
 }
 
 export interface Results {
   machine: { cpu: string; cores: number; node: string; redis: string; os: string };
+  /** The node binary that ran the bench; every child runs the same one. */
+  execPath: string;
   conditions: { loadavgStart: number; loadavgEnd: number; stealPct: number };
   bench: {
     quick: boolean;
@@ -26,11 +38,23 @@ export interface Results {
     ttftRequests: number;
     ttftHoldMs: number;
     streamMB: number;
+    budgets: boolean;
+    budgetsConfig: string;
+    keys: number;
     logLevel: string;
     logDest: string;
     generatedAt: string;
   };
-  runs: Array<LoadResult & { round: number; target: Target; c: number; cpuUsPerReq: number | null; mainUsPerReq: number | null }>;
+  runs: Array<
+    LoadResult & {
+      round: number;
+      target: Target;
+      c: number;
+      cpuUsPerReq: number | null;
+      mainUsPerReq: number | null;
+      redis: RedisPerRequest | null;
+    }
+  >;
   summary: Summary[];
   recording: {
     clientOk: number;
@@ -41,6 +65,15 @@ export interface Results {
     dropped: number;
     journaled: number;
   };
+  /** The same check for the two-budget meter (its own key prefix), when it ran. */
+  recordingBudgets: {
+    clientOk: number;
+    inflightBound: number;
+    store: number;
+    written: number;
+    dropped: number;
+    journaled: number;
+  } | null;
   ttft: Partial<Record<Target, { median: number; p99: number; n: number; unbuffered: boolean }>>;
   memory: {
     mb: number;
@@ -62,6 +95,7 @@ const NAMES: Record<Target, string> = {
   direct: 'direct upstream',
   bare: 'bare pass-through (undici)',
   meter: '**claude-meter** (undici dispatch, Redis)',
+  'meter+budgets': '**claude-meter + two budgets** (global day, per_key month)',
   variant: 'http-proxy-3 on node:http (comparison)',
 };
 const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
@@ -74,7 +108,10 @@ export function renderReport(r: Results): string {
   const cs = [...new Set(r.summary.map((s) => s.c))];
   const L: string[] = [];
   const b = r.bench;
-  L.push(`#### Benchmark (${b.generatedAt.slice(0, 10)}${b.quick ? ', QUICK smoke run: not a measurement' : ''})`, '');
+  L.push(
+    `#### Benchmark (${b.generatedAt.slice(0, 10)}, Node ${r.machine.node}${b.quick ? ', QUICK smoke run: not a measurement' : ''})`,
+    '',
+  );
   L.push(
     `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, redis-server ${r.machine.redis}, ${r.machine.os}. ` +
       'Load generator (autocannon), mock upstream, proxy and Redis all share these cores over 127.0.0.1, each server in its own process. ' +
@@ -90,14 +127,21 @@ export function renderReport(r: Results): string {
         : "Every server runs as one JavaScript bundle built with the product's build options (scripts/build.mjs, as `npm start` runs claude-meter). ") +
       `claude-meter: \`createApp\`, ` +
       `default config, Redis store (every request recorded), log level \`${b.logLevel}\`${b.logLevel === 'info' ? ' (the default: one JSON line per request)' : ''} ` +
-      `through its buffered asynchronous destination to \`${b.logDest}\`. CPU = user+system of the proxy process per request (all threads), Redis writes included; main thread = its event loop alone, what bounds throughput.`,
+      `through its buffered asynchronous destination to \`${b.logDest}\`. CPU = user+system of the proxy process per request (all threads), Redis writes included; main thread = its event loop alone, what bounds throughput. ` +
+      `Requests rotate through ${b.keys} API key(s) (BENCH_KEYS)` +
+      (b.budgets
+        ? `; claude-meter + two budgets is the same with \`${b.budgetsConfig}\` (a global day and a per_key month budget that every request fits: admission and settle on each request, never a refusal or a wait), measured at c=${r.summary
+            .filter((s) => s.target === 'meter+budgets')
+            .map((s) => s.c)
+            .join(' and c=')}.`
+        : '.'),
     '',
   );
 
   L.push('| target | c | req/s | p50 ms | p99 ms | proxy CPU µs/req | of which main thread |', '|---|--:|--:|--:|--:|--:|--:|');
   const us = (x: number | null) => (x === null ? '–' : f(x, 0));
   for (const c of cs)
-    for (const t of ['direct', 'bare', 'meter'] as const) {
+    for (const t of ['direct', 'bare', 'meter', 'meter+budgets'] as const) {
       const s = get(t, c);
       if (s)
         L.push(`| ${NAMES[t]} | ${c} | ${f(s.rps, 0)} | ${f(s.p50, 3)} | ${f(s.p99, 3)} | ${us(s.cpuUsPerReq)} | ${us(s.mainUsPerReq)} |`);
@@ -119,14 +163,22 @@ export function renderReport(r: Results): string {
   }
   L.push('');
 
+  L.push(...configurations(r, get));
+
   const errors = r.summary.reduce((n, s) => n + s.errors, 0);
   const rec = r.recording;
-  const recordedAll =
-    rec.store >= rec.clientOk && rec.store - rec.clientOk <= rec.inflightBound && rec.dropped === 0 && rec.journaled === 0;
+  const rb = r.recordingBudgets;
+  const holdsAll = (x: { store: number; clientOk: number; inflightBound: number; dropped: number; journaled: number }) =>
+    x.store >= x.clientOk && x.store - x.clientOk <= x.inflightBound && x.dropped === 0 && x.journaled === 0;
+  const recordedAll = holdsAll(rec) && (rb === null || holdsAll(rb));
   L.push(
     `Recording: the client got ${rec.clientOk} responses from claude-meter; its Redis store holds **${rec.store}** requests ` +
       `(\`claude_meter_requests_total\` = ${rec.metrics}, recorder written ${rec.written}, dropped ${rec.dropped}, journaled ${rec.journaled}). ` +
-      `The store may exceed the client count by requests cut in flight when a run stops (at most ${rec.inflightBound}). Errors/non-2xx in all runs: ${errors}.`,
+      `The store may exceed the client count by requests cut in flight when a run stops (at most ${rec.inflightBound}). ` +
+      (rb
+        ? `With the two budgets: ${rb.clientOk} answered, **${rb.store}** stored (written ${rb.written}, dropped ${rb.dropped}, journaled ${rb.journaled}; at most ${rb.inflightBound} cut in flight). `
+        : '') +
+      `Errors/non-2xx in all runs: ${errors}.`,
     '',
   );
 
@@ -187,9 +239,86 @@ export function renderReport(r: Results): string {
     `| memory flat while ${f(m.mb, 0)} MB streams (RSS growth < 50 MB, usage recorded exactly) | +${f(growth, 1)} MB RSS, usage ${usageOk ? 'equal' : 'DIFFERS'} | ${pass(growth < 50 && usageOk)} |`,
   );
   L.push(
-    `| every request recorded in Redis, no errors | ${rec.store} stored for ${rec.clientOk} answered, ${errors} errors | ${pass(recordedAll && errors === 0)} |`,
+    `| every request recorded in Redis, no errors | ${rec.store} stored for ${rec.clientOk} answered${rb ? ` (with budgets ${rb.store} for ${rb.clientOk})` : ''}, ${errors} errors | ${pass(recordedAll && errors === 0)} |`,
   );
+  L.push(...budgetGoals(r, get));
   return L.join('\n');
+}
+
+/**
+ * The configurations side by side, shaped like issue 19's table: throughput as the median
+ * of per-round ratios to bare at c=64, proxy CPU at c=64 (the proxy process alone), and the
+ * p50 a proxy adds over the upstream itself at c=1, each with bare's figure from the same run.
+ */
+function configurations(r: Results, get: (t: Target, c: number) => Summary | undefined): string[] {
+  const d1 = get('direct', 1);
+  const b1 = get('bare', 1);
+  const b64 = get('bare', 64);
+  if (!d1 || !b1 || !b64) return [];
+  const rows = [
+    ['no budget', 'meter'],
+    ['a global day budget and a per_key month budget, every request fits', 'meter+budgets'],
+  ] as const;
+  const L = [
+    "| configuration | runtime | c=64 throughput vs bare | proxy CPU µs/req (bare) | c=1 added p50 over direct (bare's) |",
+    '|---|---|--:|--:|--:|',
+  ];
+  const us = (x: number | null) => (x === null ? '–' : f(x, 0));
+  for (const [name, t] of rows) {
+    const m64 = get(t, 64);
+    const m1 = get(t, 1);
+    const paired = pairedRatios(r.runs, 64, t);
+    if (!m64 || !m1 || !paired.length) continue;
+    L.push(
+      `| ${name} | Node ${r.machine.node} | ${f(medianOf(paired))}x | ${us(m64.cpuUsPerReq)} (${us(b64.cpuUsPerReq)}) | ${f(m1.p50 - d1.p50, 3)} ms (${f(b1.p50 - d1.p50, 3)}) |`,
+    );
+  }
+  L.push('');
+  const withRedis = r.summary.filter((s) => s.redis && s.target !== 'variant');
+  if (withRedis.length) {
+    L.push(
+      "Redis per request, from `INFO commandstats` and `INFO cpu` deltas of the bench's redis-server around each run (medians across rounds; " +
+        'all commands counts the ones a script runs as well as the script call; writes in flight flushed before the second reading):',
+      '',
+      '| target | c | Redis commands / req, all | script calls (evalsha) / req | Redis CPU µs/req | by command, per request |',
+      '|---|--:|--:|--:|--:|---|',
+    );
+    for (const s of withRedis) {
+      const x = s.redis!;
+      const by = Object.entries(x.byCommand)
+        .filter(([, n]) => n >= 0.005)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${k} ${f(n, 2)}`)
+        .join(', ');
+      L.push(`| ${NAMES[s.target]} | ${s.c} | ${f(x.commands, 2)} | ${f(x.scripts, 2)} | ${f(x.cpuUs, 1)} | ${by} |`);
+    }
+    L.push('');
+  }
+  return L;
+}
+
+/** Issue 19's goals for the two budgets: where the budget path work stands in this run. */
+function budgetGoals(r: Results, get: (t: Target, c: number) => Summary | undefined): string[] {
+  const g64 = get('meter+budgets', 64);
+  const m64 = get('meter', 64);
+  const g1 = get('meter+budgets', 1);
+  const b1 = get('bare', 1);
+  const d1 = get('direct', 1);
+  const paired = pairedRatios(r.runs, 64, 'meter+budgets');
+  if (!g64 || !m64 || !g1 || !b1 || !d1 || !paired.length) return [];
+  const ratio = medianOf(paired);
+  const added = g1.p50 - d1.p50;
+  const bareAdded = b1.p50 - d1.p50;
+  const L = ['', '| with the two budgets (issue 19) | measured | result |', '|---|---|:-:|'];
+  L.push(`| c=64 throughput >= 0.8x bare | ${f(ratio)}x | ${pass(ratio >= 0.8)} |`);
+  L.push(`| c=1 added p50 <= bare's + 0.1 ms | ${f(added, 3)} ms vs ${f(bareAdded, 3)} + 0.1 ms | ${pass(added <= bareAdded + 0.1)} |`);
+  if (g64.cpuUsPerReq !== null && m64.cpuUsPerReq !== null) {
+    const k = g64.cpuUsPerReq / m64.cpuUsPerReq;
+    L.push(
+      `| proxy CPU <= 1.3x the no-budget figure (c=64) | ${f(g64.cpuUsPerReq, 0)} vs ${f(m64.cpuUsPerReq, 0)} µs/req: ${f(k)}x | ${pass(k <= 1.3)} |`,
+    );
+  }
+  return L;
 }
 
 /**
@@ -197,10 +326,10 @@ export function renderReport(r: Results): string {
  * On a shared VM the machine's own speed drifts within a minute; a ratio of whole-run
  * medians mixes fast and slow moments, a per-round ratio compares like with like.
  */
-function pairedRatios(runs: Results['runs'], c: number): number[] {
+function pairedRatios(runs: Results['runs'], c: number, target: Target = 'meter'): number[] {
   const out: number[] = [];
   for (const round of new Set(runs.map((x) => x.round))) {
-    const m = runs.find((x) => x.round === round && x.c === c && x.target === 'meter');
+    const m = runs.find((x) => x.round === round && x.c === c && x.target === target);
     const b = runs.find((x) => x.round === round && x.c === c && x.target === 'bare');
     if (m && b && b.rps > 0) out.push(m.rps / b.rps);
   }
