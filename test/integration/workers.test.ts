@@ -92,7 +92,11 @@ test('two workers on one port: /metrics and the budget count every request once,
     const b = JSON.parse((await fresh(`${p.url}/_meter/budgets`)).text) as { budgets: Array<{ budget: string; spent_usd: number }> };
     return b.budgets.find((x) => x.budget === 'org')?.spent_usd;
   };
-  await waitFor('every worker’s leased spend synced', async () => (await spent()) === Number(BigInt(usage.total.cost_pico_usd)) / 1e12, 5_000);
+  await waitFor(
+    'every worker’s leased spend synced',
+    async () => (await spent()) === Number(BigInt(usage.total.cost_pico_usd)) / 1e12,
+    5_000,
+  );
   for (let i = 0; i < 2; i++) {
     assert.equal(await spent(), Number(BigInt(usage.total.cost_pico_usd)) / 1e12, 'spent = the sum of recorded costs');
     assert.equal(BigInt(usage.total.cost_pico_usd), BigInt(N) * 4_500_000_000n, '$3/MTok in, $15/MTok out: $0.0045 each');

@@ -12,7 +12,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { startWorkers } from '../helpers/workers-process.ts';
-import { createRedisClient } from '../../src/redis/client.ts';
+import { connectRedis } from './connect.ts';
 import { RedisBudgetStore } from '../../src/budget/store/redis-budget-store.ts';
 import { BudgetCatalog } from '../../src/budget/catalog.ts';
 import { buildPricer } from '../../src/pricing/build.ts';
@@ -45,7 +45,12 @@ test('2 proxies × 2 workers on one Redis run a cap down: spend = the bill of wh
       while (next < N) {
         const i = next++;
         try {
-          const params = { model: 'claude-haiku-4-5', max_tokens: 512, metadata: { user_id: String(i) }, messages: [{ role: 'user' as const, content: 'x' }] };
+          const params = {
+            model: 'claude-haiku-4-5',
+            max_tokens: 512,
+            metadata: { user_id: String(i) },
+            messages: [{ role: 'user' as const, content: 'x' }],
+          };
           if (i % 3 === 0) await client.messages.stream(params).finalMessage();
           else await client.messages.create(params);
           outcomes.push({ i, ok: true, cause: null });
@@ -61,13 +66,15 @@ test('2 proxies × 2 workers on one Redis run a cap down: spend = the bill of wh
   const admitted = outcomes.filter((o) => o.ok);
   const billed = admitted.reduce((a, o) => a + costPico(o.i), 0);
   // Each request's log line: what it reserved and what it cost; the bound sums the underestimates.
-  const requests = proxies.flatMap((p) => p.lines.filter((l) => l.msg === 'request' && l['status'] === 200));
+  const requests = proxies.flatMap((p, pi) =>
+    p.lines.filter((l) => l.msg === 'request' && l['status'] === 200).map((l) => ({ ...l, proxy: pi })),
+  );
   assert.equal(requests.length, admitted.length);
   const boundPico = requests.reduce((a, l) => a + Math.max(0, Number(l['cost_usd']) - Number(l['reserved_usd'] ?? 0)) * 1e12, 0);
-  const workers = new Set(requests.map((l) => `${l.pid}`));
+  const workers = new Set(requests.map((l) => `${l.proxy}:${l.worker}`));
   assert.equal(workers.size, 4, `all four workers served: ${[...workers]}`);
 
-  const client = createRedisClient(redis.url);
+  const client = await connectRedis(redis.url);
   const ledger = new RedisBudgetStore(client);
   t.after(() => ledger.close());
   const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
@@ -84,5 +91,8 @@ test('2 proxies × 2 workers on one Redis run a cap down: spend = the bill of wh
   assert.ok(billed <= CAP_USD * 1e12 + boundPico, 'within the cap plus what requests in flight underestimated');
   assert.ok(billed >= 0.95 * CAP_USD * 1e12, `${billed / 1e12}: >= 95% of the cap`);
   assert.equal(refused.filter((o) => o.cause === 'in_flight').length, 0, 'nobody refused after waiting for headroom');
-  assert.ok(refused.every((o) => o.cause === 'exhausted' || o.cause === 'nearly_exhausted'), 'only the cap refused');
+  assert.ok(
+    refused.every((o) => o.cause === 'exhausted' || o.cause === 'nearly_exhausted'),
+    'only the cap refused',
+  );
 });
