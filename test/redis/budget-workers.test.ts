@@ -67,11 +67,14 @@ test('2 proxies × 2 workers on one Redis run a cap down: spend = the bill of wh
   const billed = admitted.reduce((a, o) => a + costPico(o.i), 0);
   // Each request's log line: what it reserved and what it cost; the bound sums the underestimates.
   const requests = proxies.flatMap((p, pi) =>
-    p.lines.filter((l) => l.msg === 'request' && l['status'] === 200).map((l) => ({ ...l, proxy: pi })),
+    p.lines.filter((l) => l.msg === 'request' && l['status'] === 200).map((line) => ({ line, proxy: pi })),
   );
   assert.equal(requests.length, admitted.length);
-  const boundPico = requests.reduce((a, l) => a + Math.max(0, Number(l['cost_usd']) - Number(l['reserved_usd'] ?? 0)) * 1e12, 0);
-  const workers = new Set(requests.map((l) => `${l.proxy}:${l.worker}`));
+  const boundPico = requests.reduce(
+    (a, { line }) => a + Math.max(0, Number(line['cost_usd']) - Number(line['reserved_usd'] ?? 0)) * 1e12,
+    0,
+  );
+  const workers = new Set(requests.map(({ line, proxy }) => `${proxy}:${line.worker}`));
   assert.equal(workers.size, 4, `all four workers served: ${[...workers]}`);
 
   const client = await connectRedis(redis.url);
