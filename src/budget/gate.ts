@@ -244,11 +244,21 @@ export class BudgetGate {
     let i = this.#room.idle ? -1 : refs.findIndex((ref) => this.#room.occupied(this.#keyOf(ref)));
     const seen = this.#room.wakeCount();
     const leases = this.#leases;
-    if (i < 0 && leases !== null && leases.book.take(refs, p.amounts, now)) {
+    // A fresh clock: pacing may have waited, and a lease must be live now.
+    if (i < 0 && leases !== null && leases.book.take(refs, budgets, p.amounts, this.#clock.now())) {
       leases.wake();
       this.#listen();
-      const headers = admittedHeaders(refs, budgets, leases.book.states(refs));
-      return { kind: 'admitted', refs, budgets, expected, amounts: p.amounts, headers, leased: true };
+      const states = leases.book.states(refs);
+      this.#shadowRefusals(refs, budgets, states, p.amounts);
+      return {
+        kind: 'admitted',
+        refs,
+        budgets,
+        expected,
+        amounts: p.amounts,
+        headers: admittedHeaders(refs, budgets, states),
+        leased: true,
+      };
     }
     if (i < 0) {
       const first = await this.#attempt(p);
@@ -321,19 +331,35 @@ export class BudgetGate {
       }
       return { kind: 'done', value: this.#refused(p, budget, refusal(budget, ref, st, amount, this.#clock.now())) };
     }
-    refs.forEach((ref, i) => {
-      const st = result.states[i];
-      const b = budgets[i];
-      if (ref.enforce || st === undefined || b === undefined || !overLimit(ref, st)) return;
-      this.#events.onShadowRefused?.(b, ref);
-      this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have refused this request');
-    });
+    this.#shadowRefusals(refs, budgets, result.states);
     const headers = admittedHeaders(refs, budgets, result.states);
     if (this.#leases !== null) {
-      this.#leases.book.note(refs, amounts, this.#clock.now());
+      this.#leases.book.note(refs, budgets, amounts, this.#clock.now());
       this.#leases.wake();
     }
     return { kind: 'done', value: { kind: 'admitted', refs, budgets, expected, amounts, headers, leased: false } };
+  }
+
+  /**
+   * Shadow budgets that would have refused this admitted request. `states` are after its
+   * reservation; from a lease they are the last sync's, so its own `amounts` are added.
+   */
+  #shadowRefusals(
+    refs: readonly InstanceRef[],
+    budgets: readonly BudgetConfig[],
+    states: readonly InstanceState[],
+    amounts?: readonly Amount[],
+  ): void {
+    refs.forEach((ref, i) => {
+      const st = states[i];
+      const b = budgets[i];
+      if (ref.enforce || st === undefined || b === undefined) return;
+      const a = amounts?.[i];
+      const after = a ? { ...st, reservedPico: st.reservedPico + a.pico, reservedTokens: st.reservedTokens + a.tokens } : st;
+      if (!overLimit(ref, after)) return;
+      this.#events.onShadowRefused?.(b, ref);
+      this.#logger.warn({ budget: b.name, instance: ref.instance, window: ref.window.id }, 'shadow budget would have refused this request');
+    });
   }
 
   #refused(p: Pending, budget: BudgetConfig, r: Refusal): Admission {
@@ -371,6 +397,11 @@ export class BudgetGate {
     await this.#feed?.close();
   }
 
+  /** Settled requests whose spend waits in leases for the store (part of claude_meter_budget_settles_pending). */
+  get owedSettles(): number {
+    return this.#leases?.book.owedSettles ?? 0;
+  }
+
   /** Shutdown, after the requests in flight settled: unused leases go back and their spend is sent. */
   async closeLeases(): Promise<void> {
     await this.#leases?.close();
@@ -390,7 +421,7 @@ export class BudgetGate {
     budgets: readonly BudgetConfig[],
     refs: readonly InstanceRef[],
     grants: readonly LeaseGrant[],
-    duplicate: boolean,
+    _duplicate: boolean,
     spent: readonly number[],
   ): void {
     this.#events.onStates?.(
@@ -403,7 +434,8 @@ export class BudgetGate {
       const g = grants[i];
       if (b === undefined || g === undefined) return;
       const pico = spent[i] ?? 0;
-      if (!duplicate && pico > 0) this.#events.onSpent?.(b, ref, pico);
+      // A duplicate's spend was added by the attempt whose answer was lost, and never counted here.
+      if (pico > 0) this.#events.onSpent?.(b, ref, pico);
       for (const th of crossedThresholds(b.alert_at, ref, g.before, g.after)) {
         this.ledger.claimAlert(ref, th).then(
           (won) => {

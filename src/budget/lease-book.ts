@@ -1,19 +1,24 @@
 /**
  * This proxy's leases (quota leasing, as Envoy's rate-limit quota service and Google's Doorman
- * hand out capacity): per budget instance, headroom held in the ledger as one reservation, from
- * which requests are admitted here without a store round trip. It also holds what those
- * requests are expected to cost while in flight and the spend settled under the lease that the
- * next sync adds to the ledger. Pure: no clock, no I/O; budget/leases.ts syncs it.
+ * hand out capacity): per budget instance, headroom held in the ledger, from which requests are
+ * admitted here without a store round trip; what those requests are expected to cost while in
+ * flight; and the spend settled under the lease that the next sync adds to the ledger. Pure:
+ * no clock, no I/O; budget/leases.ts syncs it.
  *
+ * In the ledger a holder has two reservations per instance (BudgetLedger.lease): the unused
+ * part (`free`, a short life: a dead holder's stops counting within seconds) and what requests
+ * admitted from it are expected to cost (`held`, the life of a request's own reservation).
  * Why this keeps the guarantees of per-request admission:
- * - a lease is granted by the ledger's atomic script within the limit, and every request
- *   admitted from it stays held in it (as `inflight`) until its spend is added in the same
- *   script that drops it, so spent + reserved never passes the limit except by what requests
- *   in flight underestimated;
- * - headroom that a lease holds unused counts as reserved for every other reader, and a request
- *   that would fit without reservations waits while the ledger recalls leases (holders return
- *   their unused part at their next sync, a dead holder's lease expires after `ttlMs`).
+ * - headroom is granted by the ledger's atomic script within the limit, and a request admitted
+ *   from it stays held (in the unused part until the next sync, then in `held`) until the
+ *   script that adds its spend drops it, including when that script is a retry of a batch
+ *   whose answer was lost; so spent + reserved passes the limit only by what requests in
+ *   flight underestimated;
+ * - unused headroom counts as reserved for every reader, and a request that would fit without
+ *   reservations waits while the ledger recalls leases (holders return their unused part at
+ *   their next sync, a dead holder's expires after `ttlMs`).
  */
+import { RECALL_MS } from './store/keys.ts';
 import type { Amount, BudgetConfig, InstanceRef, InstanceState, LeaseEntry, LeaseGrant } from './types.ts';
 
 export interface LeaseSettings {
@@ -21,8 +26,10 @@ export interface LeaseSettings {
   tickMs: number;
   /** Settled spend reaches the ledger within this (plus a tick) when nothing else forces a sync. */
   syncEveryMs: number;
-  /** A lease not synced again within this expires in the ledger (ms). */
+  /** The unused part of a lease not synced again within this expires in the ledger (ms). */
   ttlMs: number;
+  /** What requests admitted from a lease hold expires after this without a sync (ms): a request's own reservation's life. */
+  heldTtlMs: number;
   /** A lease holds at most this many ms of the instance's observed rate here. */
   trafficMs: number;
   /** And at most 1/share of the headroom left (limit - spent - reserved) when granted. */
@@ -35,7 +42,7 @@ export interface LeaseSettings {
   rateTauMs: number;
   /** With no request for this long, an instance's unused lease goes back (ms). */
   returnAfterMs: number;
-  /** An instance with nothing held or in flight is forgotten after this long unused (ms). */
+  /** An instance with nothing held or owed is forgotten after this long unused (ms). */
   idleMs: number;
 }
 
@@ -43,6 +50,7 @@ export const LEASE_DEFAULTS: LeaseSettings = {
   tickMs: 50,
   syncEveryMs: 1_000,
   ttlMs: 3_000,
+  heldTtlMs: 15 * 60_000,
   trafficMs: 5_000,
   share: 8,
   minRequests: 2,
@@ -57,21 +65,26 @@ interface Held {
   budget: BudgetConfig;
   /** Granted and unused: what local admissions take from (limited dimensions only). */
   free: Amount;
-  /** Estimates of requests admitted under the lease and not settled. */
+  /** Estimates of requests admitted from the lease and not settled. */
   inflight: Amount;
-  /** Settled under the lease, not yet in a batch. */
+  /** Estimates of settled requests whose spend is in no batch yet: still held. */
+  settled: Amount;
+  /** Their spend, for the next batch, and how many requests it is. */
   spent: Amount;
+  owed: number;
   /** Admitted here (leased or exact) since the last rate update. */
   demand: Amount;
   /** Observed rate (per ms) and average request, both exponentially weighted. */
   rate: Amount;
   mean: Amount;
-  /** Local admission under the lease only before this (ms, the ledger's clock). */
+  /** Local admission from the unused part only before this (ms, the ledger's clock). */
   validUntil: number;
-  recalled: boolean;
-  /** The instance's state after the last sync, and what the lease held in it. */
+  /** A request waits on the instance for leased headroom until then: no local admission, nothing kept. */
+  recalledUntil: number;
+  /** The instance's state after the last sync, and what the ledger holds for this proxy. */
   state: InstanceState | null;
-  held: Amount;
+  ledgerHeld: Amount;
+  ledgerFree: Amount;
   lastSync: number;
   lastUse: number;
   lastRate: number;
@@ -83,23 +96,31 @@ export interface LeaseBatch {
   entries: LeaseEntry[];
   keys: string[];
   sentAt: number;
+  /** Requests whose spend the batch adds (for the pending-settles figure). */
+  owed: number;
 }
 
-const ZERO: Amount = Object.freeze({ pico: 0, tokens: 0 }) as Amount;
 const zero = (): Amount => ({ pico: 0, tokens: 0 });
 const isZero = (a: Amount): boolean => a.pico === 0 && a.tokens === 0;
+const sum = (a: Amount, b: Amount): Amount => ({ pico: a.pico + b.pico, tokens: a.tokens + b.tokens });
+const same = (a: Amount, b: Amount): boolean => a.pico === b.pico && a.tokens === b.tokens;
 
 /** Which dimensions of a ref a lease must guard: those with a limit the ref enforces. */
 function limited(ref: InstanceRef): { pico: boolean; tokens: boolean } {
   return { pico: ref.enforce && ref.limitPico !== null, tokens: ref.enforce && ref.limitTokens !== null };
 }
 
+/** Whether a reload changed what a ref counts against. */
+function changed(a: InstanceRef, b: InstanceRef): boolean {
+  return a.limitPico !== b.limitPico || a.limitTokens !== b.limitTokens || a.enforce !== b.enforce || a.currency !== b.currency;
+}
+
 export class LeaseBook {
   readonly #s: LeaseSettings;
   readonly #held = new Map<string, Held>();
   readonly #keyOf: (ref: InstanceRef) => string;
-  /** A batch whose answer was lost: re-sent with the same id (its spend is added at most once). */
-  #unconfirmed: { id: string; spends: Map<string, Amount> } | null = null;
+  /** A batch whose answer was lost: re-sent with the same id and spend (added at most once). */
+  #unconfirmed: { id: string; spends: Map<string, Amount>; owed: number } | null = null;
   #seq = 0;
   readonly #holder: string;
 
@@ -122,21 +143,36 @@ export class LeaseBook {
     return this.#held.size === 0 && this.#unconfirmed === null;
   }
 
+  /** Settled requests whose spend the ledger has not confirmed yet. */
+  get owedSettles(): number {
+    let n = this.#unconfirmed?.owed ?? 0;
+    for (const h of this.#held.values()) n += h.owed;
+    return n;
+  }
+
   /**
    * Admits locally when every ref has a live lease with room for its amount: takes it from the
    * unused part and holds it as in flight. All or nothing.
    */
-  take(refs: readonly InstanceRef[], amounts: readonly Amount[], now: number): boolean {
+  take(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], amounts: readonly Amount[], now: number): boolean {
     const held: Held[] = [];
     for (const [i, ref] of refs.entries()) {
       const h = this.#held.get(this.#keyOf(ref));
       const a = amounts[i];
       if (h === undefined || a === undefined) return false;
+      if (changed(h.ref, ref)) {
+        // Reloaded: what was granted under the old limit goes back at the next sync.
+        h.ref = ref;
+        h.free = zero();
+        return false;
+      }
       const lim = limited(ref);
       if (lim.pico || lim.tokens) {
-        if (h.recalled || h.validUntil <= now) return false;
+        if (h.recalledUntil > now || h.validUntil <= now) return false;
         if ((lim.pico && h.free.pico < a.pico) || (lim.tokens && h.free.tokens < a.tokens)) return false;
       }
+      // The same instance twice in one request would pass each check alone: not from a lease.
+      if (held.includes(h)) return false;
       held.push(h);
     }
     held.forEach((h, i) => {
@@ -144,26 +180,18 @@ export class LeaseBook {
       const lim = limited(h.ref);
       if (lim.pico) h.free.pico -= a.pico;
       if (lim.tokens) h.free.tokens -= a.tokens;
-      add(h.inflight, a);
-      this.#used(h, refs[i] as InstanceRef, a, now);
+      h.inflight = sum(h.inflight, a);
+      this.#used(h, refs[i] as InstanceRef, budgets[i], a, now);
     });
     return true;
   }
 
-  /** Recalled: no local admission from it, and its unused part goes back at the next sync. False: not held here. */
-  recall(key: string): boolean {
-    const h = this.#held.get(key);
-    if (h === undefined || h.recalled) return false;
-    h.recalled = true;
-    return true;
-  }
-
   /** A request admitted exactly (by the ledger's per-request script): its demand sizes the leases. */
-  note(refs: readonly InstanceRef[], amounts: readonly Amount[], now: number): void {
+  note(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], amounts: readonly Amount[], now: number): void {
     for (const [i, ref] of refs.entries()) {
       const h = this.#held.get(this.#keyOf(ref));
       const a = amounts[i];
-      if (h !== undefined && a !== undefined) this.#used(h, ref, a, now);
+      if (h !== undefined && a !== undefined) this.#used(h, ref, budgets[i], a, now);
     }
   }
 
@@ -182,14 +210,17 @@ export class LeaseBook {
         budget,
         free: zero(),
         inflight: zero(),
+        settled: zero(),
         spent: zero(),
+        owed: 0,
         demand: { ...a },
         rate: zero(),
         mean: { ...a },
         validUntil: 0,
-        recalled: false,
+        recalledUntil: 0,
         state: null,
-        held: zero(),
+        ledgerHeld: zero(),
+        ledgerFree: zero(),
         lastSync: now,
         lastUse: now,
         lastRate: now,
@@ -197,25 +228,36 @@ export class LeaseBook {
     }
   }
 
-  /** A request admitted under the lease settled: its estimate leaves the lease at the next sync, its spend joins it. */
+  /** A request admitted from the lease settled: its estimate stays held until the batch that adds its spend. */
   settle(refs: readonly InstanceRef[], reserved: readonly Amount[], actual: readonly Amount[]): void {
     for (const [i, ref] of refs.entries()) {
       const h = this.#held.get(this.#keyOf(ref));
       const r = reserved[i];
       const a = actual[i];
       if (h === undefined || r === undefined || a === undefined) continue;
-      sub(h.inflight, r);
-      add(h.spent, a);
+      const moved = { pico: Math.min(r.pico, h.inflight.pico), tokens: Math.min(r.tokens, h.inflight.tokens) };
+      h.inflight = { pico: h.inflight.pico - moved.pico, tokens: h.inflight.tokens - moved.tokens };
+      h.settled = sum(h.settled, moved);
+      h.spent = sum(h.spent, a);
+      h.owed += 1;
     }
   }
 
-  /** A request admitted under the lease that nothing was billed for. */
+  /** A request admitted from the lease that nothing was billed for. */
   discard(refs: readonly InstanceRef[], reserved: readonly Amount[]): void {
     this.settle(
       refs,
       reserved,
-      refs.map(() => ZERO),
+      refs.map(() => zero()),
     );
+  }
+
+  /** Recalled: no local admission from it for RECALL_MS, and its unused part goes back at the next sync. False: not held here. */
+  recall(key: string, now: number): boolean {
+    const h = this.#held.get(key);
+    if (h === undefined || h.recalledUntil > now) return false;
+    h.recalledUntil = now + RECALL_MS;
+    return true;
   }
 
   /** The states of refs as of their last sync (for a locally admitted request's budget headers). */
@@ -230,59 +272,82 @@ export class LeaseBook {
    * The next sync, or null when nothing needs one. Unused headroom beyond what an instance
    * should hold now is given up here, before the ledger hears of it, so a request admitted
    * while the sync is in flight always draws on headroom the ledger still holds for it.
-   * `drain`: return everything unused (shutdown).
+   * `drain`: return everything unused and send all spend (flush, shutdown).
    */
   plan(now: number, drain = false): LeaseBatch | null {
     const s = this.#s;
     const entries: LeaseEntry[] = [];
     const keys: string[] = [];
     const retry = this.#unconfirmed;
+    let owed = retry?.owed ?? 0;
     for (const [key, h] of this.#held) {
       this.#updateRate(h, now);
-      // Drained (a flush, shutdown): no new lease until new requests come.
       if (drain) {
+        // No new lease until new requests come.
         h.rate = zero();
         h.lastUse = Math.min(h.lastUse, now - s.returnAfterMs - 1);
       }
+      // A lapsed unused part may be gone from the ledger: it is asked for again, never assumed.
+      if (h.validUntil <= now) h.free = zero();
       const retrySpend = retry?.spends.get(key);
       const target = drain ? zero() : this.#target(h, now);
+      const min = this.#minSlice(h);
       const lim = limited(h.ref);
       const over = (lim.pico && h.free.pico > target.pico) || (lim.tokens && h.free.tokens > target.tokens);
-      const short = (lim.pico && h.free.pico * 2 < target.pico) || (lim.tokens && h.free.tokens * 2 < target.tokens);
-      const renew = !isZero(h.held) && h.validUntil - now < s.ttlMs / 2;
-      const spend = !isZero(h.spent) && (now - h.lastSync >= s.syncEveryMs || drain);
-      const keep = { pico: h.inflight.pico + h.free.pico, tokens: h.inflight.tokens + h.free.tokens };
-      const stale = keep.pico !== h.held.pico || keep.tokens !== h.held.tokens;
-      if (retrySpend === undefined && !over && !short && !renew && !spend && !(stale && (drain || now - h.lastSync >= s.syncEveryMs))) {
-        if (isZero(h.held) && isZero(h.inflight) && isZero(h.spent) && now - h.lastUse >= s.idleMs) this.#held.delete(key);
+      const want = { pico: Math.max(0, target.pico - h.free.pico), tokens: Math.max(0, target.tokens - h.free.tokens) };
+      // A slice's top-up is worth a sync once it is at least what the slice lacks of its minimum.
+      const floor = { pico: Math.max(1, min.pico - h.free.pico), tokens: Math.max(1, min.tokens - h.free.tokens) };
+      const short =
+        (lim.pico && h.free.pico * 2 < target.pico && want.pico >= floor.pico) ||
+        (lim.tokens && h.free.tokens * 2 < target.tokens && want.tokens >= floor.tokens);
+      const renew = !(isZero(h.ledgerHeld) && isZero(h.ledgerFree)) && h.validUntil - now < s.ttlMs / 2;
+      const due = drain || now - h.lastSync >= s.syncEveryMs;
+      const spend = !isZero(h.spent) && due;
+      const heldNow = retry === null ? h.inflight : sum(h.inflight, h.settled);
+      const stale = !same(heldNow, h.ledgerHeld) || !same(h.free, h.ledgerFree);
+      if (retrySpend === undefined && !over && !short && !renew && !spend && !(stale && due)) {
+        if (isZero(h.ledgerHeld) && isZero(h.ledgerFree) && isZero(h.inflight) && isZero(h.settled) && now - h.lastUse >= s.idleMs)
+          this.#held.delete(key);
         continue;
       }
-      if (over) {
-        h.free.pico = Math.min(h.free.pico, target.pico);
-        h.free.tokens = Math.min(h.free.tokens, target.tokens);
+      if (over) h.free = { pico: Math.min(h.free.pico, target.pico), tokens: Math.min(h.free.tokens, target.tokens) };
+      // A fresh batch carries the settled requests' spend, so their estimates leave the hold in
+      // the same script; a re-sent one carries exactly its own spend (new spend under its id
+      // would be skipped as a duplicate), so later settles stay held.
+      let spent: Amount;
+      let held: Amount;
+      if (retry === null) {
+        spent = h.spent;
+        held = h.inflight;
+        owed += h.owed;
+        h.spent = zero();
+        h.settled = zero();
+        h.owed = 0;
+      } else {
+        spent = retrySpend ?? zero();
+        held = sum(h.inflight, h.settled);
       }
-      // A re-sent batch carries exactly its own spend: new spend under its id would be skipped as a duplicate.
-      const spent = retry === null ? h.spent : (retrySpend ?? zero());
-      if (retry === null) h.spent = zero();
       entries.push({
         ref: h.ref,
         spent,
-        keep: { pico: h.inflight.pico + h.free.pico, tokens: h.inflight.tokens + h.free.tokens },
-        want: { pico: Math.max(0, target.pico - h.free.pico), tokens: Math.max(0, target.tokens - h.free.tokens) },
-        min: this.#minSlice(h),
+        held,
+        keep: { ...h.free },
+        want: h.recalledUntil > now ? zero() : want,
+        min: floor,
       });
       keys.push(key);
     }
     // An instance is forgotten only with nothing owed, so a retried batch's instances are all in it.
     if (entries.length === 0) return null;
     const id = retry?.id ?? `lease:${this.#holder}:${++this.#seq}`;
-    this.#unconfirmed = { id, spends: new Map(keys.map((k, i) => [k, (entries[i] as LeaseEntry).spent])) };
-    return { id, entries, keys, sentAt: now };
+    this.#unconfirmed = { id, spends: new Map(keys.map((k, i) => [k, (entries[i] as LeaseEntry).spent])), owed };
+    return { id, entries, keys, sentAt: now, owed };
   }
 
   /**
-   * The ledger applied `batch`: grants join the unused part; the lease lives `ttlMs` from when
-   * it was sent. Returns the refs whose lease shrank (headroom returned to others).
+   * The ledger applied `batch`: the unused part is what it kept of `keep` plus its grant, less
+   * what local admissions took meanwhile; it lives `ttlMs` from when it was sent. Returns the
+   * refs whose lease shrank (headroom returned to others).
    */
   applied(batch: LeaseBatch, grants: readonly LeaseGrant[]): InstanceRef[] {
     if (this.#unconfirmed?.id === batch.id) this.#unconfirmed = null;
@@ -292,11 +357,20 @@ export class LeaseBook {
       const g = grants[i];
       const e = batch.entries[i];
       if (h === undefined || g === undefined || e === undefined) return;
-      if (e.keep.pico + g.granted.pico < h.held.pico || e.keep.tokens + g.granted.tokens < h.held.tokens) shrank.push(e.ref);
-      h.free.pico += g.granted.pico;
-      h.free.tokens += g.granted.tokens;
-      h.held = { pico: e.keep.pico + g.granted.pico, tokens: e.keep.tokens + g.granted.tokens };
-      h.recalled = g.recalled;
+      const free = sum(g.kept, g.granted);
+      if (
+        e.held.pico + free.pico < h.ledgerHeld.pico + h.ledgerFree.pico ||
+        e.held.tokens + free.tokens < h.ledgerHeld.tokens + h.ledgerFree.tokens
+      )
+        shrank.push(e.ref);
+      // Taken meanwhile: e.keep − h.free (h.free only shrinks while a sync is in flight).
+      h.free = {
+        pico: Math.max(0, free.pico - (e.keep.pico - h.free.pico)),
+        tokens: Math.max(0, free.tokens - (e.keep.tokens - h.free.tokens)),
+      };
+      h.ledgerHeld = e.held;
+      h.ledgerFree = free;
+      if (g.recalled) h.recalledUntil = Math.max(h.recalledUntil, batch.sentAt + RECALL_MS);
       h.state = g.after;
       h.lastSync = batch.sentAt;
       h.validUntil = batch.sentAt + this.#s.ttlMs - 2 * this.#s.tickMs;
@@ -307,13 +381,8 @@ export class LeaseBook {
   /** Whether anything is still owed to the ledger: spend not confirmed, or a lease it holds. */
   owes(): boolean {
     if (this.#unconfirmed !== null) return true;
-    for (const h of this.#held.values()) if (!isZero(h.spent) || !isZero(h.held)) return true;
+    for (const h of this.#held.values()) if (!isZero(h.spent) || !isZero(h.ledgerHeld) || !isZero(h.ledgerFree)) return true;
     return false;
-  }
-
-  /** The sync failed: the batch's spend is re-sent under its id; leases lapse locally when their time is up. */
-  failed(_batch: LeaseBatch): void {
-    // #unconfirmed stays set: the next plan re-sends the same spend with the same id.
   }
 
   /** Budget configs and refs of a batch's entries (for the gate's events). */
@@ -329,9 +398,10 @@ export class LeaseBook {
     return { refs, budgets };
   }
 
-  #used(h: Held, ref: InstanceRef, a: Amount, now: number): void {
-    h.ref = ref; // the latest: a reload may have changed its limit
-    add(h.demand, a);
+  #used(h: Held, ref: InstanceRef, budget: BudgetConfig | undefined, a: Amount, now: number): void {
+    h.ref = ref; // the latest: its window, and a reload's limit
+    if (budget !== undefined) h.budget = budget;
+    h.demand = sum(h.demand, a);
     h.mean.pico += (a.pico - h.mean.pico) * 0.1;
     h.mean.tokens += (a.tokens - h.mean.tokens) * 0.1;
     h.lastUse = now;
@@ -355,12 +425,11 @@ export class LeaseBook {
   /**
    * The unused headroom an instance should hold: `trafficMs` of its rate but at least the
    * minimum slice, at most 1/share of the headroom its last state left (what it holds unused
-   * counted back in), none when that is below the minimum slice, none while recalled or unused
-   * for `returnAfterMs`. Unlimited dimensions need none.
+   * counted back in) while that state is recent, none when that is below the minimum slice,
+   * none while recalled or unused for `returnAfterMs`. Unlimited dimensions need none.
    */
   #target(h: Held, now: number): Amount {
-    // Recalled, or no request for a while: an idle proxy holds no headroom.
-    if (h.recalled || now - h.lastUse > this.#s.returnAfterMs) return zero();
+    if (h.recalledUntil > now || now - h.lastUse > this.#s.returnAfterMs) return zero();
     const s = this.#s;
     const lim = limited(h.ref);
     const min = this.#minSlice(h);
@@ -376,7 +445,8 @@ export class LeaseBook {
       if (!on || limit === null) return 0;
       // A slow instance (a key among many) still gets the minimum slice: its top-ups ride the batched syncs.
       let t = Math.max(Math.floor(rate * s.trafficMs), minimum);
-      if (h.state !== null) t = Math.min(t, Math.floor((limit - spent - reserved + free) / s.share));
+      // The last state caps it for a sync interval; older, it is asked for and the script caps it (a probe).
+      if (h.state !== null && now - h.lastSync < s.syncEveryMs) t = Math.min(t, Math.floor((limit - spent - reserved + free) / s.share));
       return t < minimum || t <= 0 ? 0 : t;
     };
     const st = h.state;
@@ -385,14 +455,4 @@ export class LeaseBook {
       tokens: one(lim.tokens, h.rate.tokens, h.ref.limitTokens, st?.spentTokens ?? 0, st?.reservedTokens ?? 0, h.free.tokens, min.tokens),
     };
   }
-}
-
-function add(into: Amount, a: Amount): void {
-  into.pico += a.pico;
-  into.tokens += a.tokens;
-}
-
-function sub(from: Amount, a: Amount): void {
-  from.pico = Math.max(0, from.pico - a.pico);
-  from.tokens = Math.max(0, from.tokens - a.tokens);
 }

@@ -11,7 +11,7 @@ import { LeaseBook, type LeaseBatch, type LeaseSettings } from './lease-book.ts'
 import type { BudgetConfig, BudgetLedger, InstanceRef, LeaseGrant } from './types.ts';
 
 export interface LeaseSyncEvents {
-  /** A sync answered: the instances' states before and after it, and the spend it added (not on a duplicate). */
+  /** A sync answered: the instances' states before and after it, and the spend it carried (added now, or by an earlier attempt whose answer was lost). */
   onSynced(
     budgets: readonly BudgetConfig[],
     refs: readonly InstanceRef[],
@@ -83,7 +83,7 @@ export class LeaseKeeper {
 
   /** A request waits on this instance for headroom leases hold: return this proxy's unused part now. */
   recall(key: string): void {
-    if (!this.book.recall(key) || this.#closed) return;
+    if (!this.book.recall(key, this.#clock.now()) || this.#closed) return;
     if (this.#syncing !== null) this.#again = true;
     else void this.sync();
   }
@@ -107,11 +107,14 @@ export class LeaseKeeper {
     if (batch === null) return;
     const s = this.book.settings;
     try {
-      const r = await this.#ledger.lease(this.#holder, batch.id, batch.entries, s.share, batch.sentAt, s.ttlMs);
+      const r = await this.#ledger.lease(this.#holder, batch.id, batch.entries, s.share, batch.sentAt, {
+        ttlMs: s.ttlMs,
+        heldTtlMs: s.heldTtlMs,
+      });
       this.#outage.recovered();
       this.#applied(batch, r.grants, r.duplicate);
     } catch (err) {
-      this.book.failed(batch);
+      // The batch stays unconfirmed in the book: the next sync re-sends its spend under its id.
       this.#outage.failed(err, () => ({ instances: batch.entries.length }));
     }
   }

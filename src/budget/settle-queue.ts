@@ -60,6 +60,11 @@ export class SettleQueue {
   }
 
   push(p: PendingSettle): void {
+    // A leased settle touches no store (it settles into this proxy's leases): never queued, never dropped.
+    if (p.leased === true && p.refs.length === (p.amounts?.length ?? -1)) {
+      void this.#run(p).catch((err: unknown) => this.#onFailure(err));
+      return;
+    }
     if (this.#pending.length > 0) {
       this.#enqueue(p); // keep order behind earlier failures
       return;

@@ -157,7 +157,12 @@ export interface LeaseEntry {
   ref: InstanceRef;
   /** Spend settled under the lease since the last sync: added to the instance's spend, once per batch. */
   spent: Amount;
-  /** What the lease holds whatever the limit: estimates of requests admitted under it and not settled, and the unused part the holder keeps. */
+  /**
+   * Held whatever the limit, for as long as a request's own reservation (`heldTtlMs`): what
+   * requests admitted from the lease are expected to cost, until a batch adds their spend.
+   */
+  held: Amount;
+  /** The unused part the holder keeps: held again while its lease still exists, else asked for like `want`. */
   keep: Amount;
   /** More headroom asked for on top of `keep`: granted up to `1/share` of what is left, none while the instance is recalled. */
   want: Amount;
@@ -166,7 +171,9 @@ export interface LeaseEntry {
 }
 
 export interface LeaseGrant {
-  /** Added to the lease on top of `keep`. */
+  /** What of `keep` the lease still held (all of it, unless the unused part had expired). */
+  kept: Amount;
+  /** Added to the unused part on top of what was kept. */
   granted: Amount;
   /** A request waits on this instance for headroom held in leases: holders return their unused part. */
   recalled: boolean;
@@ -215,13 +222,21 @@ export interface BudgetLedger {
   discard(refs: readonly InstanceRef[], id: string, now: number): Promise<DiscardResult>;
   /**
    * Atomically, for every entry: add `spent` (once per `batch`: a retried batch adds nothing
-   * again), then set the holder's lease on the instance to `keep` + a grant of up to `want`
-   * (money and tokens where the ref has a limit and enforces it: within `limit - spent -
-   * other reservations - keep`, divided by `share`; unlimited otherwise), held as a reservation
-   * (id `lease:<holder>`) that expires after `ttlMs` unless synced again. A lease that shrinks
-   * wakes the instance's waiters. A lease of zero is removed.
+   * again); hold `held` as the reservation `lease:<holder>:f`, expiring after `heldTtlMs`; and
+   * set the unused part, the reservation `lease:<holder>` expiring after `ttlMs`, to `keep`
+   * (if that reservation still existed; else `keep` is asked for with `want`) plus a grant of up
+   * to `want` (money and tokens where the ref has a limit and enforces it: within `limit -
+   * spent - other reservations - held - kept`, divided by `share`, none below `min`;
+   * unlimited otherwise). A lease that shrinks wakes the instance's waiters; zero removes it.
    */
-  lease(holder: string, batch: string, entries: readonly LeaseEntry[], share: number, now: number, ttlMs: number): Promise<LeaseResult>;
+  lease(
+    holder: string,
+    batch: string,
+    entries: readonly LeaseEntry[],
+    share: number,
+    now: number,
+    ttl: { ttlMs: number; heldTtlMs: number },
+  ): Promise<LeaseResult>;
   /** Current state of each ref (expired reservations excluded). */
   state(refs: readonly InstanceRef[], now: number): Promise<InstanceState[]>;
   /**

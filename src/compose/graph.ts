@@ -117,7 +117,7 @@ export function buildGraph(o: GraphOptions): Graph {
   metrics.bindSources({
     bufferedBodyBytes: () => bodies.held,
     journalDepth: () => recorder.stats().journaled,
-    settlesPending: () => settles.stats().pending,
+    settlesPending: () => settles.stats().pending + gate.owedSettles,
     storeReachable: async () => (await store.health()).reachable,
     usageSemantics: () =>
       [...live.current.upstreams.byName.values()].map((u) => {

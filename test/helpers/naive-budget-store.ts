@@ -33,8 +33,15 @@ export class NaiveBudgetStore implements BudgetStore {
     return this.#inner.settle(refs, id, actual, now);
   }
 
-  lease(holder: string, batch: string, entries: readonly LeaseEntry[], share: number, now: number, ttlMs: number): Promise<LeaseResult> {
-    return this.#inner.lease(holder, batch, entries, share, now, ttlMs);
+  lease(
+    holder: string,
+    batch: string,
+    entries: readonly LeaseEntry[],
+    share: number,
+    now: number,
+    ttl: { ttlMs: number; heldTtlMs: number },
+  ): Promise<LeaseResult> {
+    return this.#inner.lease(holder, batch, entries, share, now, ttl);
   }
 
   discard(refs: readonly InstanceRef[], id: string, now: number): Promise<DiscardResult> {

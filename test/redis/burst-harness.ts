@@ -46,9 +46,9 @@ class RecordingStore extends RedisBudgetStore {
     entries: readonly LeaseEntry[],
     share: number,
     now: number,
-    ttlMs: number,
+    ttl: { ttlMs: number; heldTtlMs: number },
   ): Promise<LeaseResult> {
-    const r = await super.lease(holder, batch, entries, share, now, ttlMs);
+    const r = await super.lease(holder, batch, entries, share, now, ttl);
     this.leaseSyncs++;
     const pico = entries[0]?.spent.pico ?? 0;
     if (!r.duplicate && pico > 0) this.batches.push({ t: Date.now(), id: batch, pico });

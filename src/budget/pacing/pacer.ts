@@ -121,16 +121,22 @@ export class Pacer {
     const sliceAt = held !== undefined && held.ratePerMs === ratePerMs ? held.sliceAt : 0;
     if (slice > cost && sliceAt <= now) {
       if ((await this.#buckets.pace(bucket, slice, ratePerMs, capacity, reserve, now)).ok) {
-        this.#keep(key, { pico: slice - cost, until: now + PACE_SLICE_MS, ratePerMs, shortUntil: 0, shortCost: 0, sliceAt: 0 }, now);
+        // Requests that missed at once each took a slice: what is left of them adds up, none is lost.
+        const live = this.#slices.get(key);
+        const left = live !== undefined && live.ratePerMs === ratePerMs && live.until > now ? live.pico : 0;
+        this.#keep(key, { pico: left + slice - cost, until: now + PACE_SLICE_MS, ratePerMs, shortUntil: 0, shortCost: 0, sliceAt: 0 }, now);
         return { ok: true, waitMs: 0 };
       }
     }
     const r = await this.#buckets.pace(bucket, cost, ratePerMs, capacity, reserve, now);
     const next = sliceAt > now ? sliceAt : now + PACE_SLICE_MS;
     const short = !r.ok && Number.isFinite(r.waitMs);
+    // A slice another request took meanwhile stays.
+    const live = this.#slices.get(key);
+    const kept = live !== undefined && live.ratePerMs === ratePerMs && live.until > now ? live : { pico: 0, until: 0 };
     this.#keep(
       key,
-      { pico: 0, until: 0, ratePerMs, shortUntil: short ? now + r.waitMs : 0, shortCost: short ? cost : 0, sliceAt: next },
+      { pico: kept.pico, until: kept.until, ratePerMs, shortUntil: short ? now + r.waitMs : 0, shortCost: short ? cost : 0, sliceAt: next },
       now,
     );
     return r;

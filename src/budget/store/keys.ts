@@ -52,8 +52,9 @@ export interface InstanceKeys {
  */
 export const RECALL_MS = 1_000;
 
-/** The reservation id a holder's lease takes on an instance. */
+/** The reservation ids a holder's lease takes on an instance: its unused part, and what requests admitted from it hold. */
 export const leaseId = (holder: string): string => `lease:${holder}`;
+export const leaseHeldId = (holder: string): string => `lease:${holder}:f`;
 
 /**
  * A lease grant: up to `want`, within `1/share` of what is left after `keep`; nothing below
@@ -257,18 +258,19 @@ export function assertLease(
   batch: string,
   entries: readonly LeaseEntry[],
   share: number,
-  ttlMs: number,
+  ttl: { ttlMs: number; heldTtlMs: number },
   keys: BudgetKeys,
 ): void {
   if (typeof holder !== 'string' || holder.length === 0) throw new RangeError('lease holder must be a non-empty string');
   assertId(batch);
   if (!Number.isSafeInteger(share) || share < 1) throw new RangeError(`lease share must be a positive integer, got ${share}`);
-  assertTtl(ttlMs);
+  assertTtl(ttl.ttlMs);
+  assertTtl(ttl.heldTtlMs);
   assertRefs(
     entries.map((e) => e.ref),
     keys,
   );
   entries.forEach((e, i) => {
-    for (const k of ['spent', 'keep', 'want', 'min'] as const) assertAmount(e[k], `lease entry ${i} ${k}`);
+    for (const k of ['spent', 'held', 'keep', 'want', 'min'] as const) assertAmount(e[k], `lease entry ${i} ${k}`);
   });
 }

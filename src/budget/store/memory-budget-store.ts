@@ -22,6 +22,7 @@ import {
   fits,
   instanceExpiresAt,
   leaseGrant,
+  leaseHeldId,
   leaseId,
   RECALL_MS,
   segmentStart,
@@ -163,46 +164,58 @@ export class MemoryBudgetStore implements BudgetStore {
     entries: readonly LeaseEntry[],
     share: number,
     now: number,
-    ttlMs: number,
+    ttl: { ttlMs: number; heldTtlMs: number },
   ): Promise<LeaseResult> {
     this.#begin(now);
-    assertLease(holder, batch, entries, share, ttlMs, this.#keys);
+    assertLease(holder, batch, entries, share, ttl, this.#keys);
     const duplicate = this.#settled.has(batch);
     if (!duplicate) this.#settled.add(batch);
-    const id = leaseId(holder);
+    const [freeId, heldId] = [leaseId(holder), leaseHeldId(holder)];
     const grants = entries.map((e) => {
       const ref = e.ref;
       const cur = this.#current(ref, now);
       const before = this.#read(cur, ref, now);
-      if (cur !== undefined) release(cur, id);
+      // An unused part that expired is not held again whatever the limit: it is asked for.
+      const found = cur?.reservations.has(freeId) === true;
+      const keep = found ? e.keep : { pico: 0, tokens: 0 };
+      const want = found ? e.want : { pico: e.want.pico + e.keep.pico, tokens: e.want.tokens + e.keep.tokens };
+      if (cur !== undefined) {
+        release(cur, freeId);
+        release(cur, heldId);
+      }
       const spends = !duplicate && (e.spent.pico > 0 || e.spent.tokens > 0);
       const recalled = (cur?.recallUntil ?? 0) > now;
       const s = this.#read(cur, ref, now);
-      const g = (limit: number | null, spent: number, reserved: number, keep: number, want: number, min: number): number =>
-        recalled ? 0 : leaseGrant(ref.enforce ? limit : null, spent, reserved, keep, want, min, share);
+      const g = (limit: number | null, spent: number, reserved: number, k: number, w: number, min: number): number =>
+        recalled ? 0 : leaseGrant(ref.enforce ? limit : null, spent, reserved, k, w, min, share);
       const granted = {
-        pico: g(ref.limitPico, s.spentPico + (spends ? e.spent.pico : 0), s.reservedPico, e.keep.pico, e.want.pico, e.min.pico),
+        pico: g(ref.limitPico, s.spentPico + (spends ? e.spent.pico : 0), s.reservedPico + e.held.pico, keep.pico, want.pico, e.min.pico),
         tokens: g(
           ref.limitTokens,
           s.spentTokens + (spends ? e.spent.tokens : 0),
-          s.reservedTokens,
-          e.keep.tokens,
-          e.want.tokens,
+          s.reservedTokens + e.held.tokens,
+          keep.tokens,
+          want.tokens,
           e.min.tokens,
         ),
       };
-      const hold = { pico: e.keep.pico + granted.pico, tokens: e.keep.tokens + granted.tokens };
+      const free = { pico: keep.pico + granted.pico, tokens: keep.tokens + granted.tokens };
       let inst = cur;
-      if (spends || hold.pico > 0 || hold.tokens > 0) {
+      const holds: [string, Amount, number][] = [
+        [heldId, e.held, now + ttl.heldTtlMs],
+        [freeId, free, now + ttl.ttlMs],
+      ];
+      if (spends || holds.some(([, a]) => a.pico > 0 || a.tokens > 0)) {
         inst = this.#materialize(ref, cur, now);
         if (spends) this.#spend(inst, ref, e.spent, now);
-        if (hold.pico > 0 || hold.tokens > 0) {
-          inst.reservations.set(id, { ...hold, expiresAt: now + ttlMs });
-          add(inst.reserved, hold);
+        for (const [id, a, expiresAt] of holds) {
+          if (a.pico <= 0 && a.tokens <= 0) continue;
+          inst.reservations.set(id, { ...a, expiresAt });
+          add(inst.reserved, a);
         }
         this.#list(ref, now);
       }
-      return { granted, recalled, before, after: this.#read(inst, ref, now) };
+      return { granted, kept: keep, recalled, before, after: this.#read(inst, ref, now) };
     });
     return { grants, duplicate };
   }

@@ -117,27 +117,29 @@ export class RedisBudgetStore implements BudgetStore {
     entries: readonly LeaseEntry[],
     share: number,
     now: number,
-    ttlMs: number,
+    ttl: { ttlMs: number; heldTtlMs: number },
   ): Promise<LeaseResult> {
     this.#assertOpen();
     assertNow(now);
-    assertLease(holder, batch, entries, share, ttlMs, this.#keys);
+    assertLease(holder, batch, entries, share, ttl, this.#keys);
     if (entries.length === 0) return { grants: [], duplicate: false };
     const [keys, args] = leaseScriptArgs(this.#keys, entries, now, [String(now), leaseId(holder), this.#keys.wake], {
       share,
-      expiry: now + ttlMs,
+      freeExpiry: now + ttl.ttlMs,
+      heldExpiry: now + ttl.heldTtlMs,
       forgetAt: now + SETTLED_MARKER_TTL_MS,
       batch,
     });
     const reply = await this.#client.claudeMeterBudgetLease(keys.length, ...keys, ...args);
-    // Per entry: granted pico, tokens, recalled, then 4 state integers before and 4 after.
+    // Per entry: granted pico, tokens, kept pico, tokens, recalled, then 4 state integers before and 4 after.
     const grants = entries.map((_, i) => {
-      const o = 1 + 11 * i;
+      const o = 1 + 13 * i;
       return {
         granted: { pico: reply[o] ?? 0, tokens: reply[o + 1] ?? 0 },
-        recalled: reply[o + 2] === 1,
-        before: toStates(reply, o + 3, 1)[0] as InstanceState,
-        after: toStates(reply, o + 7, 1)[0] as InstanceState,
+        kept: { pico: reply[o + 2] ?? 0, tokens: reply[o + 3] ?? 0 },
+        recalled: reply[o + 4] === 1,
+        before: toStates(reply, o + 5, 1)[0] as InstanceState,
+        after: toStates(reply, o + 9, 1)[0] as InstanceState,
       };
     });
     return { grants, duplicate: reply[0] === 1 };

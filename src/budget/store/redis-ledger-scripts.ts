@@ -30,7 +30,7 @@ declare module 'ioredis' {
     claudeMeterBudgetSettle(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** DISCARD: per ref, dropped 0/1 then its 4 state integers. */
     claudeMeterBudgetDiscard(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
-    /** LEASE: [duplicate 0/1, then per entry: granted pico, granted tokens, recalled 0/1, 4 before, 4 after]. */
+    /** LEASE: [duplicate 0/1, then per entry: granted pico, tokens, kept pico, tokens, recalled 0/1, 4 before, 4 after]. */
     claudeMeterBudgetLease(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
     /** STATE: 4 integers per ref. */
     claudeMeterBudgetState(numKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
@@ -263,16 +263,19 @@ return out
 /*
  * LEASE: KEYS are the refs' 6 each, then the batch's idempotency marker. ARGV: the 3 head
  * arguments (now, the lease's reservation id, the wake channel), the refs' 11 each (the
- * amount is the spend to add), then 6 per ref (keep pico, tokens; want pico, tokens; min pico,
- * tokens), then share, the lease's expiry (ms), when the batch id may leave the marker, the batch id.
- * Grants are computed in Lua (doubles, exact: every amount is a safe integer) and written with
- * string.format('%d'), never tostring (which would print 1e+14).
+ * amount is the spend to add), then 8 per ref (held pico, tokens; keep pico, tokens; want pico,
+ * tokens; min pico, tokens), then share, the unused part's expiry, the held part's expiry (ms),
+ * when the batch id may leave the marker, the batch id. The held part's reservation id is the
+ * lease's with ':f'. Grants are computed in Lua (doubles, exact: every amount is a safe
+ * integer) and written with string.format('%d'), never tostring (which would print 1e+14).
  */
 const LEASE_SCRIPT = `${PRELUDE}
 nrefs = (#KEYS - 1) / 6
 local base = ${HEAD_ARGS} + nrefs * ${PER_REF_ARGS}
-local tail = base + 6 * nrefs
-local SHARE, LEASE_EXPIRY, FORGET, BATCH = tonumber(ARGV[tail + 1]), ARGV[tail + 2], ARGV[tail + 3], ARGV[tail + 4]
+local tail = base + 8 * nrefs
+local SHARE, FREE_EXPIRY, HELD_EXPIRY = tonumber(ARGV[tail + 1]), ARGV[tail + 2], ARGV[tail + 3]
+local FORGET, BATCH = ARGV[tail + 4], ARGV[tail + 5]
+local HID = ID .. ':f'
 local marker = KEYS[#KEYS]
 redis.call('ZREMRANGEBYSCORE', marker, '-inf', NOW)
 local fresh = redis.call('ZADD', marker, 'NX', FORGET, BATCH) == 1
@@ -287,48 +290,64 @@ local function grant(limit, spent, reserved, keep, want, min)
   return g
 end
 
+local function amount(v)
+  if not v then return 0, 0 end
+  local p, t = string.match(v, '^(%d+):(%d+)$')
+  return tonumber(p), tonumber(t)
+end
+
+local function hold(r, id, p, t, expiry)
+  if p <= 0 and t <= 0 then return false end
+  local P, T = string.format('%d', p), string.format('%d', t)
+  redis.call('HINCRBY', r.h, 'r', P)
+  redis.call('HINCRBY', r.h, 'rt', T)
+  redis.call('ZADD', r.res, expiry, id)
+  redis.call('HSET', r.resv, id, P .. ':' .. T)
+  return true
+end
+
 local out = { fresh and 0 or 1 }
 for i = 1, nrefs do
   local r = ref(i)
-  local e = base + (i - 1) * 6
-  local keepP, keepT = tonumber(ARGV[e + 1]), tonumber(ARGV[e + 2])
+  local e = base + (i - 1) * 8
+  local heldP, heldT = tonumber(ARGV[e + 1]), tonumber(ARGV[e + 2])
+  local keepP, keepT = tonumber(ARGV[e + 3]), tonumber(ARGV[e + 4])
+  local wantP, wantT = tonumber(ARGV[e + 5]), tonumber(ARGV[e + 6])
   purge(r)
   local before = read(r)
-  local old = redis.call('HGET', r.resv, ID)
-  local oldP, oldT = 0, 0
-  if old then
-    local p, t = string.match(old, '^(%d+):(%d+)$')
-    oldP, oldT = tonumber(p), tonumber(t)
-  end
+  local freeV = redis.call('HGET', r.resv, ID)
+  local oldFP, oldFT = amount(freeV)
+  local oldHP, oldHT = amount(redis.call('HGET', r.resv, HID))
   release(r, ID)
+  release(r, HID)
   local wrote = false
   if fresh and (r.PICO ~= '0' or r.TOKENS ~= '0') then
     spend(r)
     wrote = true
   end
+  -- An unused part that expired is not held again whatever the limit: it is asked for.
+  if not freeV then
+    wantP, wantT = wantP + keepP, wantT + keepT
+    keepP, keepT = 0, 0
+  end
   local s = read(r)
   local recalled = tonumber(redis.call('HGET', r.h, 'rc') or '0') > now
   local gP, gT = 0, 0
   if not recalled then
-    gP = grant(r.enforce and r.lp or -1, s[1], s[2], keepP, tonumber(ARGV[e + 3]), tonumber(ARGV[e + 5]))
-    gT = grant(r.enforce and r.lt or -1, s[3], s[4], keepT, tonumber(ARGV[e + 4]), tonumber(ARGV[e + 6]))
+    gP = grant(r.enforce and r.lp or -1, s[1], s[2] + heldP, keepP, wantP, tonumber(ARGV[e + 7]))
+    gT = grant(r.enforce and r.lt or -1, s[3], s[4] + heldT, keepT, wantT, tonumber(ARGV[e + 8]))
   end
-  local holdP, holdT = keepP + gP, keepT + gT
-  if holdP > 0 or holdT > 0 then
-    local P, T = string.format('%d', holdP), string.format('%d', holdT)
-    redis.call('HINCRBY', r.h, 'r', P)
-    redis.call('HINCRBY', r.h, 'rt', T)
-    redis.call('ZADD', r.res, LEASE_EXPIRY, ID)
-    redis.call('HSET', r.resv, ID, P .. ':' .. T)
-    wrote = true
-  end
+  if hold(r, HID, heldP, heldT, HELD_EXPIRY) then wrote = true end
+  if hold(r, ID, keepP + gP, keepT + gT, FREE_EXPIRY) then wrote = true end
   if wrote then
     redis.call('SADD', r.n, r.inst)
     touch(r)
   end
-  if holdP < oldP or holdT < oldT then wake(r) end
+  if heldP + keepP + gP < oldHP + oldFP or heldT + keepT + gT < oldHT + oldFT then wake(r) end
   out[#out + 1] = gP
   out[#out + 1] = gT
+  out[#out + 1] = keepP
+  out[#out + 1] = keepT
   out[#out + 1] = recalled and 1 or 0
   push(out, before)
   push(out, read(r))
@@ -416,7 +435,7 @@ export function leaseScriptArgs(
   entries: readonly LeaseEntry[],
   now: number,
   head: [now: string, leaseId: string, channel: string],
-  tail: { share: number; expiry: number; forgetAt: number; batch: string },
+  tail: { share: number; freeExpiry: number; heldExpiry: number; forgetAt: number; batch: string },
 ): [string[], string[]] {
   const [keyList, args] = ledgerScriptArgs(
     keys,
@@ -425,16 +444,8 @@ export function leaseScriptArgs(
     head,
     entries.map((e) => e.spent),
   );
-  for (const e of entries)
-    args.push(
-      String(e.keep.pico),
-      String(e.keep.tokens),
-      String(e.want.pico),
-      String(e.want.tokens),
-      String(e.min.pico),
-      String(e.min.tokens),
-    );
+  for (const e of entries) for (const a of [e.held, e.keep, e.want, e.min]) args.push(String(a.pico), String(a.tokens));
   keyList.push(keys.settled(tail.batch));
-  args.push(String(tail.share), String(tail.expiry), String(tail.forgetAt), tail.batch);
+  args.push(String(tail.share), String(tail.freeExpiry), String(tail.heldExpiry), String(tail.forgetAt), tail.batch);
   return [keyList, args];
 }

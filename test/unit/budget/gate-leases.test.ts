@@ -17,6 +17,7 @@ import type { Amount, BudgetConfig, InstanceRef, LeaseEntry, LeaseResult } from 
 import { budget } from '../../helpers/budget-config.ts';
 import { listBiller } from '../../../src/pricing/billing.ts';
 import { LEASE_DEFAULTS } from '../../../src/budget/lease-book.ts';
+import { Pacer } from '../../../src/budget/pacing/pacer.ts';
 
 const pricer = buildPricer({ source: null, pricing: DEFAULTS.pricing });
 let seq = 0;
@@ -51,14 +52,7 @@ class CountingStore extends MemoryBudgetStore {
     if (this.down) return Promise.reject(new Error('down'));
     return super.settle(...a);
   }
-  override lease(
-    holder: string,
-    batch: string,
-    entries: readonly LeaseEntry[],
-    share: number,
-    now: number,
-    ttl: number,
-  ): Promise<LeaseResult> {
+  override lease(...[holder, batch, entries, share, now, ttl]: Parameters<MemoryBudgetStore['lease']>): Promise<LeaseResult> {
     this.calls.lease++;
     if (this.down) return Promise.reject(new Error('down'));
     return super.lease(holder, batch, entries, share, now, ttl);
@@ -160,30 +154,6 @@ test('a request that fits only headroom another proxy leased waits while the lea
   await other.closeLeases();
 });
 
-test('a proxy that dies holding a lease blocks no one for longer than the lease lifetime', async () => {
-  const clock = new ManualClock(Date.UTC(2026, 11, 7, 12));
-  const store = new CountingStore();
-  const ref: InstanceRef = {
-    budget: 'day',
-    instance: '*',
-    window: { id: 'w', start: 0, end: 4e12, segmentMs: 4e12, rollingMs: null },
-    currency: 'USD',
-    limitPico: 1_000,
-    limitTokens: null,
-    enforce: true,
-  };
-  await store.lease(
-    'dead',
-    'b1',
-    [{ ref, spent: { pico: 0, tokens: 0 }, keep: { pico: 0, tokens: 0 }, want: { pico: 900, tokens: 0 }, min: { pico: 0, tokens: 0 } }],
-    1,
-    clock.now(),
-    2_000,
-  );
-  assert.equal((await store.admit([ref], 'x', [{ pico: 500, tokens: 0 }], clock.now(), 60_000)).admitted, false);
-  assert.equal((await store.admit([ref], 'x', [{ pico: 500, tokens: 0 }], clock.now() + 2_000, 60_000)).admitted, true);
-});
-
 test('budget store down: leased admission lapses with the lease, settled spend is kept and added once when it returns', async () => {
   const clock = new ManualClock(Date.UTC(2026, 11, 7, 12));
   const store = new CountingStore();
@@ -272,6 +242,54 @@ test('a paced budget is taken from the shared bucket in slices: fewer store call
   const calls = store.calls.pace - calls0;
   assert.ok(calls <= 1.2 * ok, `${calls} bucket calls for ${ok} admitted of 600`);
   await gate.close();
+});
+
+test('a shadow budget admitted from leases still reports the requests it would have refused', async () => {
+  const clock = new ManualClock(Date.UTC(2026, 11, 7, 12));
+  const store = new CountingStore();
+  const b = budget({ name: 'watch', limit_usd: 0.001, action: 'shadow' });
+  let shadow = 0;
+  const gate = new BudgetGate({
+    catalog: new BudgetCatalog([b], () => pricer),
+    ledger: store,
+    buckets: store,
+    pricer: () => pricer,
+    clock,
+    logger: silentLogger,
+    leases: { holder: 'p1' },
+    events: { onShadowRefused: () => shadow++ },
+  });
+  let leased = 0;
+  for (let i = 0; i < 200; i++) {
+    const r = req();
+    const a = await admitted(gate.admit(r));
+    if (a.leased) leased++;
+    await gate.settle(a, r.id, usd(100_000_000));
+    await clock.advance(20);
+  }
+  assert.ok(leased > 100, `${leased} from leases`);
+  assert.ok(shadow >= 150, `${shadow} would-be refusals reported once spend passed the shadow limit`);
+  await gate.close();
+  await gate.closeLeases();
+});
+
+test('requests that miss a slice at once keep what is left of every slice they took', async () => {
+  const burst = async (slices: boolean): Promise<number> => {
+    const clock = new ManualClock(Date.UTC(2026, 11, 7, 12));
+    const store = new MemoryBudgetStore();
+    const b = budget({ name: 'paced', limit_usd: 1_000, action: 'throttle', throttle: { mode: 'reject', max_delay_ms: 0, burst_s: 1 } });
+    const { refs, budgets } = new BudgetCatalog([b], () => pricer).refsFor(req(), clock.now());
+    const pacer = new Pacer({ buckets: store, source: { rate: () => 1_000, offenderRate: () => null }, clock, slices });
+    const amounts = [{ pico: 10_000, tokens: 0 }];
+    const who = { keyId: 'k', tag: '' };
+    const first = await Promise.all(Array.from({ length: 64 }, () => pacer.check(who, refs, budgets, amounts)));
+    let ok = first.filter((x) => x === null).length;
+    while (ok < 10_000 && (await pacer.check(who, refs, budgets, amounts)) === null) ok++;
+    return ok;
+  };
+  const [exact, sliced] = [await burst(false), await burst(true)];
+  assert.ok(sliced <= exact, `never more than the bucket holds: ${sliced} > ${exact}`);
+  assert.ok(sliced >= exact - 25, `at most one slice (25 requests here) unspent: ${sliced} of ${exact}`);
 });
 
 void ({} as Amount);
