@@ -35,6 +35,7 @@ const REAL_TIME: Readonly<Record<string, string>> = {
   'test/redis/proxy-redis.test.ts': 'records journaled and replayed across a real Redis restart',
   'test/redis/recorder.test.ts': 'the recorder against a real Redis that is stopped, killed and restarted',
   'test/redis/redis-store.test.ts': 'Redis expires keys on its own clock, and reconnects after a restart',
+  'test/integration/workers.test.ts': 'a worker’s leased spend reaches Redis with its next sync: waits for it',
   'test/redis/settle-feed.test.ts': 'pub/sub delivery to another connection: waits to hear the settles it makes',
 };
 
