@@ -13,7 +13,7 @@ import { buildPricer } from '../../../src/pricing/build.ts';
 import { silentLogger } from '../../../src/lib/logger.ts';
 import { ManualClock } from '../../../src/lib/manual-clock.ts';
 import { DEFAULTS } from '../../../src/config/defaults.ts';
-import type { Amount, BudgetConfig, InstanceRef, LeaseEntry, LeaseResult } from '../../../src/budget/types.ts';
+import type { BudgetConfig, InstanceRef, LeaseResult } from '../../../src/budget/types.ts';
 import { budget } from '../../helpers/budget-config.ts';
 import { listBiller } from '../../../src/pricing/billing.ts';
 import { LEASE_DEFAULTS } from '../../../src/budget/lease-book.ts';
@@ -292,4 +292,3 @@ test('requests that miss a slice at once keep what is left of every slice they t
   assert.ok(sliced >= exact - 25, `at most one slice (25 requests here) unspent: ${sliced} of ${exact}`);
 });
 
-void ({} as Amount);
