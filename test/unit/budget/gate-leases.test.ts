@@ -291,4 +291,3 @@ test('requests that miss a slice at once keep what is left of every slice they t
   assert.ok(sliced <= exact, `never more than the bucket holds: ${sliced} > ${exact}`);
   assert.ok(sliced >= exact - 25, `at most one slice (25 requests here) unspent: ${sliced} of ${exact}`);
 });
-
