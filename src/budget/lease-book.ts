@@ -18,8 +18,15 @@
  *   reservations waits while the ledger recalls leases (holders return their unused part at
  *   their next sync, a dead holder's expires after `ttlMs`).
  */
-import { RECALL_MS } from './store/keys.ts';
-import type { Amount, BudgetConfig, InstanceRef, InstanceState, LeaseEntry, LeaseGrant } from './types.ts';
+import {
+  type Amount,
+  type BudgetConfig,
+  type InstanceRef,
+  type InstanceState,
+  type LeaseEntry,
+  type LeaseGrant,
+  RECALL_MS,
+} from './types.ts';
 
 export interface LeaseSettings {
   /** Sync cadence while any lease is held (ms). */

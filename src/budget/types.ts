@@ -150,6 +150,12 @@ export interface PaceResult {
 }
 
 /**
+ * How long a request that waits for headroom held in leases recalls them (part of the ledger's
+ * contract): holders hear it at once or at their next sync and return their unused part.
+ */
+export const RECALL_MS = 1_000;
+
+/**
  * One instance's part in a lease sync (BudgetLedger.lease): a proxy's standing reservation on
  * an instance, from which it admits requests locally while the budget has room.
  */

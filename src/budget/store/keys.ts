@@ -46,11 +46,7 @@ export interface InstanceKeys {
   minutes(hourStart: number): string;
 }
 
-/**
- * How long a request that waits for headroom held in leases recalls them: holders sync at least
- * every few tens of ms (budget/leases.ts), see the recall and return their unused part.
- */
-export const RECALL_MS = 1_000;
+export { RECALL_MS } from '../types.ts';
 
 /** The reservation ids a holder's lease takes on an instance: its unused part, and what requests admitted from it hold. */
 export const leaseId = (holder: string): string => `lease:${holder}`;
