@@ -247,7 +247,6 @@ export class BudgetGate {
     // A fresh clock: pacing may have waited, and a lease must be live now.
     if (i < 0 && leases !== null && leases.book.take(refs, budgets, p.amounts, this.#clock.now())) {
       leases.wake();
-      this.#listen();
       const states = leases.book.states(refs);
       this.#shadowRefusals(refs, budgets, states, p.amounts);
       return {
@@ -424,6 +423,8 @@ export class BudgetGate {
     _duplicate: boolean,
     spent: readonly number[],
   ): void {
+    // Recalls from other proxies are heard from the first sync on (the store answered).
+    this.#listen();
     this.#events.onStates?.(
       budgets,
       refs,

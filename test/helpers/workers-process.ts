@@ -1,6 +1,6 @@
 /**
- * `claude-meter start --workers N` as an operator runs it: the built command in a child
- * process (the primary, which forks the workers), a config file of the test's own, JSON logs
+ * `claude-meter start --workers N` as an operator runs it: the command in a child process
+ * (the primary, which forks the workers), a config file of the test's own, JSON logs
  * read as they come. Every stdout line must parse as JSON: a line two workers interleaved
  * would not, and fails the test that reads it.
  */
@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { within } from './wait.ts';
 
-const BIN = resolve('bin/claude-meter.js');
+const CLI = resolve('src/cli.ts');
 
 export interface Line {
   msg: string;
@@ -49,7 +49,9 @@ export async function startWorkers(
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'proxy.yaml');
   writeFileSync(file, `listen:\n  host: 127.0.0.1\n${o.yaml ?? ''}`);
-  const child = spawn(process.execPath, [BIN, 'start', '--config', file, ...(o.args ?? ['--workers', '2'])], {
+  // From source through tsx, as bin/claude-meter.js runs a checkout without a fresh bundle: the
+  // primary's and the workers' code is then what the coverage report sees.
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--config', file, ...(o.args ?? ['--workers', '2'])], {
     env: {
       ...process.env,
       CLAUDE_METER_CONFIG: '',

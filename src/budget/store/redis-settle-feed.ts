@@ -47,12 +47,26 @@ export class RedisSettleFeed implements SettleFeed {
     };
     sub.on('smessage', deliver);
     sub.on('message', deliver);
-    // Redis before 7 has no sharded pub/sub, and the settle script then uses PUBLISH.
-    sub.ssubscribe(channel).catch(() =>
-      sub.subscribe(channel).catch((err: unknown) => {
-        this.#logger.warn({ err: String(err) }, 'settle feed: could not subscribe; waiting requests poll instead');
-      }),
-    );
+    // Redis before 7 has no sharded pub/sub, and the settle script then uses PUBLISH. A subscribe
+    // that fails because Redis is down is made again when it is back (ioredis re-subscribes
+    // only what once succeeded); one Redis refuses both ways is worth a line.
+    let subscribed = false;
+    const attempt = (): void => {
+      sub.ssubscribe(channel).then(
+        () => (subscribed = true),
+        () => {
+          if (sub.status !== 'ready') return;
+          sub.subscribe(channel).then(
+            () => (subscribed = true),
+            (err: unknown) => this.#logger.warn({ err: String(err) }, 'settle feed: could not subscribe; waiting requests poll instead'),
+          );
+        },
+      );
+    };
+    sub.on('ready', () => {
+      if (!subscribed) attempt();
+    });
+    attempt();
   }
 
   async close(): Promise<void> {
