@@ -25,6 +25,9 @@ export interface MemSample {
 /** Listens on an ephemeral loopback port, then serves `cpu`, `mem-start`, `mem-stop` plus `extra` ops. */
 export async function serveChild(server: Server, extra: Record<string, Handler> = {}): Promise<void> {
   let samples: MemSample[] = [];
+  // Requests this server received: the load generator's own count is not exact at a fixed rate.
+  let served = 0;
+  server.on('request', () => served++);
   let sampler: NodeJS.Timeout | null = null;
   const sample = () => {
     const m = process.memoryUsage();
@@ -35,6 +38,7 @@ export async function serveChild(server: Server, extra: Record<string, Handler> 
     /** The main thread's CPU alone (µs): what bounds a single event loop, unlike cpu (all threads). */
     'cpu-main': () => mainThreadCpuUs(),
     elu: () => performance.eventLoopUtilization(),
+    served: () => served,
     // Sampled in-process: heapUsed is only visible from inside, and a 100 ms timer costs nothing measurable.
     'mem-start': () => {
       samples = [];

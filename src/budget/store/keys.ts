@@ -79,6 +79,8 @@ export interface BudgetKeys {
   /** The hash-tagged prefix every key starts with, e.g. `{cm:budget}`. */
   readonly tagged: string;
   instance(ref: InstanceRef): InstanceKeys;
+  /** `instance(ref).hash` alone: the name a wake-up or a recall gives an instance, asked for on every admission. */
+  hashOf(ref: InstanceRef): string;
   instanceSet(budget: string, windowId: string): string;
   alert(ref: InstanceRef, threshold: number): string;
   /** Refit lock and published forecast of one budget instance and window. */
@@ -109,10 +111,11 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
   if (prefix.length === 0) throw new RangeError('budget key prefix must not be empty');
   const tagged = `{${prefix}:budget}`;
   const instanceSet = (budget: string, windowId: string): string => `${tagged}:n:${enc(budget)}:${enc(windowId)}`;
+  const hashOf = (ref: InstanceRef): string => `${tagged}:i:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}`;
   return {
     tagged,
     instance(ref) {
-      const hash = `${tagged}:i:${enc(ref.budget)}:${enc(ref.instance)}:${enc(ref.window.id)}`;
+      const hash = hashOf(ref);
       const hist = `${tagged}:hh:${enc(ref.budget)}:${enc(ref.instance)}`;
       return {
         hash,
@@ -123,6 +126,7 @@ export function budgetKeySchema(prefix: string): BudgetKeys {
         minutes: (hourStart) => `${tagged}:hm:${enc(ref.budget)}:${enc(ref.instance)}:${hourStart}`,
       };
     },
+    hashOf,
     instanceSet,
     settled: (id) => `${tagged}:d:${settledSet(id)}`,
     wake: `${tagged}:wake`,

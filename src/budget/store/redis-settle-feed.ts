@@ -27,7 +27,7 @@ export class RedisSettleFeed implements SettleFeed {
   }
 
   keyOf(ref: InstanceRef): string {
-    return this.#keys.instance(ref).hash;
+    return this.#keys.hashOf(ref);
   }
 
   listen(onSettled: (key: string) => void, onRecall?: (key: string) => void): void {
