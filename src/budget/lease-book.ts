@@ -45,8 +45,9 @@ export interface LeaseSettings {
   minRequests: number;
   /** Instances this proxy keeps lease state for; beyond, new ones are admitted exactly. */
   maxInstances: number;
-  /** The observed rate's time constant (ms). */
+  /** The observed rate's time constant (ms); a lease grows with the faster one and shrinks with both. */
   rateTauMs: number;
+  fastTauMs: number;
   /** With no request for this long, an instance's unused lease goes back (ms). */
   returnAfterMs: number;
   /** An instance with nothing held or owed is forgotten after this long unused (ms). */
@@ -63,6 +64,7 @@ export const LEASE_DEFAULTS: LeaseSettings = {
   minRequests: 2,
   maxInstances: 10_000,
   rateTauMs: 10_000,
+  fastTauMs: 1_000,
   returnAfterMs: 5_000,
   idleMs: 30_000,
 };
@@ -81,8 +83,9 @@ interface Held {
   owed: number;
   /** Admitted here (leased or exact) since the last rate update. */
   demand: Amount;
-  /** Observed rate (per ms) and average request, both exponentially weighted. */
+  /** Observed rate (per ms) over `rateTauMs` and over `fastTauMs`, and the average request, all exponentially weighted. */
   rate: Amount;
+  fast: Amount;
   mean: Amount;
   /** Local admission from the unused part only before this (ms, the ledger's clock). */
   validUntil: number;
@@ -222,6 +225,7 @@ export class LeaseBook {
         owed: 0,
         demand: { ...a },
         rate: zero(),
+        fast: zero(),
         mean: { ...a },
         validUntil: 0,
         recalledUntil: 0,
@@ -292,15 +296,16 @@ export class LeaseBook {
       if (drain) {
         // No new lease until new requests come.
         h.rate = zero();
+        h.fast = zero();
         h.lastUse = Math.min(h.lastUse, now - s.returnAfterMs - 1);
       }
       // A lapsed unused part may be gone from the ledger: it is asked for again, never assumed.
       if (h.validUntil <= now) h.free = zero();
       const retrySpend = retry?.spends.get(key);
-      const target = drain ? zero() : this.#target(h, now);
+      const { target, keep } = drain ? { target: zero(), keep: zero() } : this.#target(h, now);
       const min = this.#minSlice(h);
       const lim = limited(h.ref);
-      const over = (lim.pico && h.free.pico > target.pico) || (lim.tokens && h.free.tokens > target.tokens);
+      const over = (lim.pico && h.free.pico > keep.pico) || (lim.tokens && h.free.tokens > keep.tokens);
       const want = { pico: Math.max(0, target.pico - h.free.pico), tokens: Math.max(0, target.tokens - h.free.tokens) };
       // A slice's top-up is worth a sync once it is at least what the slice lacks of its minimum.
       const floor = { pico: Math.max(1, min.pico - h.free.pico), tokens: Math.max(1, min.tokens - h.free.tokens) };
@@ -317,6 +322,7 @@ export class LeaseBook {
           this.#held.delete(key);
         continue;
       }
+      // Past what it may keep, it goes back to its target: the next return needs the rate to halve again.
       if (over) h.free = { pico: Math.min(h.free.pico, target.pico), tokens: Math.min(h.free.tokens, target.tokens) };
       // A fresh batch carries the settled requests' spend, so their estimates leave the hold in
       // the same script; a re-sent one carries exactly its own spend (new spend under its id
@@ -420,6 +426,9 @@ export class LeaseBook {
     const w = 1 - Math.exp(-dt / this.#s.rateTauMs);
     h.rate.pico += (h.demand.pico / dt - h.rate.pico) * w;
     h.rate.tokens += (h.demand.tokens / dt - h.rate.tokens) * w;
+    const f = 1 - Math.exp(-dt / this.#s.fastTauMs);
+    h.fast.pico += (h.demand.pico / dt - h.fast.pico) * f;
+    h.fast.tokens += (h.demand.tokens / dt - h.fast.tokens) * f;
     h.demand = zero();
     h.lastRate = now;
   }
@@ -435,8 +444,8 @@ export class LeaseBook {
    * counted back in) while that state is recent, none when that is below the minimum slice,
    * none while recalled or unused for `returnAfterMs`. Unlimited dimensions need none.
    */
-  #target(h: Held, now: number): Amount {
-    if (h.recalledUntil > now || now - h.lastUse > this.#s.returnAfterMs) return zero();
+  #target(h: Held, now: number): { target: Amount; keep: Amount } {
+    if (h.recalledUntil > now || now - h.lastUse > this.#s.returnAfterMs) return { target: zero(), keep: zero() };
     const s = this.#s;
     const lim = limited(h.ref);
     const min = this.#minSlice(h);
@@ -448,18 +457,35 @@ export class LeaseBook {
       reserved: number,
       free: number,
       minimum: number,
-    ): number => {
-      if (!on || limit === null) return 0;
+    ): [target: number, keep: number] => {
+      if (!on || limit === null) return [0, 0];
       // A slow instance (a key among many) still gets the minimum slice: its top-ups ride the batched syncs.
-      let t = Math.max(Math.floor(rate * s.trafficMs), minimum);
+      const t = Math.max(Math.floor(rate * s.trafficMs), minimum);
       // The last state caps it for a sync interval; older, it is asked for and the script caps it (a probe).
-      if (h.state !== null && now - h.lastSync < s.syncEveryMs) t = Math.min(t, Math.floor((limit - spent - reserved + free) / s.share));
-      return t < minimum || t <= 0 ? 0 : t;
+      const cap = h.state !== null && now - h.lastSync < s.syncEveryMs ? Math.floor((limit - spent - reserved + free) / s.share) : Infinity;
+      if (Math.min(t, cap) < minimum || Math.min(t, cap) <= 0) return [0, 0];
+      // What it holds goes back only past twice its rate's share (no sync per wobble), never past the cap.
+      return [Math.min(t, cap), Math.min(2 * t, cap)];
     };
     const st = h.state;
-    return {
-      pico: one(lim.pico, h.rate.pico, h.ref.limitPico, st?.spentPico ?? 0, st?.reservedPico ?? 0, h.free.pico, min.pico),
-      tokens: one(lim.tokens, h.rate.tokens, h.ref.limitTokens, st?.spentTokens ?? 0, st?.reservedTokens ?? 0, h.free.tokens, min.tokens),
-    };
+    const [pico, keepPico] = one(
+      lim.pico,
+      Math.max(h.rate.pico, h.fast.pico),
+      h.ref.limitPico,
+      st?.spentPico ?? 0,
+      st?.reservedPico ?? 0,
+      h.free.pico,
+      min.pico,
+    );
+    const [tokens, keepTokens] = one(
+      lim.tokens,
+      Math.max(h.rate.tokens, h.fast.tokens),
+      h.ref.limitTokens,
+      st?.spentTokens ?? 0,
+      st?.reservedTokens ?? 0,
+      h.free.tokens,
+      min.tokens,
+    );
+    return { target: { pico, tokens }, keep: { pico: keepPico, tokens: keepTokens } };
   }
 }
