@@ -7,7 +7,16 @@ import { parseWindow, windowAt } from './windows.ts';
 interface ParsedBudget {
   config: BudgetConfig;
   spec: WindowSpec;
+  /**
+   * The refs handed out in the current calendar window, by scope value: a request gets the same
+   * (frozen) object as the last one on its instance, so what is derived from a ref (its store
+   * key) is derived once. Bounded: cleared when full.
+   */
+  refs: Map<string, InstanceRef>;
 }
+
+/** Refs kept per budget for reuse (scope values: keys, tags, models, upstreams). */
+const MAX_INTERNED = 4_096;
 
 /** The request fields that decide which budget instances it touches. */
 export interface BudgetMatch {
@@ -35,7 +44,7 @@ export class BudgetCatalog {
 
   /** Swap the budget list (config reload). In-flight requests keep the refs they were admitted with. */
   setBudgets(budgets: readonly BudgetConfig[]): void {
-    this.#budgets = budgets.map((config) => ({ config, spec: parseWindow(config.window, config.timezone) }));
+    this.#budgets = budgets.map((config) => ({ config, spec: parseWindow(config.window, config.timezone), refs: new Map() }));
   }
 
   /** False when no budget is configured. */
@@ -57,10 +66,10 @@ export class BudgetCatalog {
     const model = req.model === null ? 'unknown' : canonical(req.model);
     const refs: InstanceRef[] = [];
     const budgets: BudgetConfig[] = [];
-    for (const { config: b, spec } of this.#budgets) {
-      if (!matches(b, req, model, canonical)) continue;
-      refs.push(ref(b, spec, instanceOf(b, req, model), now));
-      budgets.push(b);
+    for (const parsed of this.#budgets) {
+      if (!matches(parsed.config, req, model, canonical)) continue;
+      refs.push(interned(parsed, instanceOf(parsed.config, req, model), now));
+      budgets.push(parsed.config);
     }
     return { refs, budgets };
   }
@@ -91,8 +100,8 @@ export class BudgetCatalog {
 
   /** The ref of one instance of a configured budget (for reports and forecasts). */
   instanceRef(b: BudgetConfig, instance: string, now: number): InstanceRef {
-    const parsed = this.#budgets.find((x) => x.config === b) ?? { config: b, spec: parseWindow(b.window, b.timezone) };
-    return ref(parsed.config, parsed.spec, instance, now);
+    const parsed = this.#budgets.find((x) => x.config === b);
+    return parsed === undefined ? ref(b, parseWindow(b.window, b.timezone), instance, now) : interned(parsed, instance, now);
   }
 }
 
@@ -107,12 +116,24 @@ function moneyLimit(b: BudgetConfig): number | null {
   return b.limit !== null && b.currency !== null ? b.limit : null;
 }
 
-function ref(b: BudgetConfig, spec: WindowSpec, instance: string, now: number): InstanceRef {
+/** The budget's ref for `instance` at `now`: the one handed out before while its window lasts (calendar windows). */
+function interned(parsed: ParsedBudget, instance: string, now: number): InstanceRef {
+  const window = windowAt(parsed.spec, now);
+  const hit = parsed.refs.get(instance);
+  if (hit !== undefined && hit.window === window) return hit;
+  const r = Object.freeze(ref(parsed.config, parsed.spec, instance, now, window));
+  if (window.rollingMs !== null) return r; // a rolling window moves with every request
+  if (parsed.refs.size >= MAX_INTERNED) parsed.refs.clear();
+  parsed.refs.set(instance, r);
+  return r;
+}
+
+function ref(b: BudgetConfig, spec: WindowSpec, instance: string, now: number, window = windowAt(spec, now)): InstanceRef {
   const limit = moneyLimit(b);
   return {
     budget: b.name,
     instance,
-    window: windowAt(spec, now),
+    window,
     currency: budgetCurrency(b),
     // Config limits have at most 6 decimals (validated): exact in pico-units of any currency.
     limitPico: limit === null ? null : usdToPico(limit),

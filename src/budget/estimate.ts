@@ -40,7 +40,7 @@ const ALL = '\u0001*';
 
 export class CostEstimator {
   readonly #bytesPerToken = new Map<string, number>();
-  readonly #outputs = new Map<string, number[]>();
+  readonly #outputs = new Map<string, History>();
   readonly #initialBpt: number;
   readonly #coldOutput: number;
   readonly #q: number;
@@ -65,10 +65,10 @@ export class CostEstimator {
     const bucket = maxTokensBucket(maxTokens);
     const own = this.#outputs.get(historyKey(m, keyId, bucket));
     const history =
-      own !== undefined && own.length >= this.#minKey
+      own !== undefined && own.fifo.length >= this.#minKey
         ? own
         : (this.#outputs.get(priorKey(m, bucket)) ?? this.#outputs.get(priorKey(ALL, bucket)));
-    const expected = history !== undefined && history.length > 0 ? quantile(history, this.#q) : this.#coldOutput;
+    const expected = history !== undefined && history.fifo.length > 0 ? sortedQuantile(history.sorted, this.#q) : this.#coldOutput;
     const cap = maxTokens !== null && maxTokens >= 0 ? maxTokens : Number.POSITIVE_INFINITY;
     return { promptTokens, outputTokens: Math.min(expected, cap) };
   }
@@ -97,12 +97,16 @@ export class CostEstimator {
         const oldest = this.#outputs.keys().next().value;
         if (oldest !== undefined) this.#outputs.delete(oldest);
       }
-      h = [];
+      h = { fifo: [], sorted: [] };
     } else {
       this.#outputs.delete(key); // re-insert: Map order is our LRU order
     }
-    h.push(value);
-    if (h.length > this.#window) h.shift();
+    h.fifo.push(value);
+    h.sorted.splice(lowerBound(h.sorted, value), 0, value);
+    if (h.fifo.length > this.#window) {
+      const gone = h.fifo.shift() as number;
+      h.sorted.splice(lowerBound(h.sorted, gone), 1);
+    }
     this.#outputs.set(key, h);
   }
 }
@@ -127,7 +131,32 @@ function clamp(v: number, lo: number, hi: number): number {
 
 /** Nearest-rank quantile of a small sample. */
 export function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
+  return sortedQuantile(
+    [...values].sort((a, b) => a - b),
+    q,
+  );
+}
+
+/** The same on values already in ascending order. */
+function sortedQuantile(sorted: readonly number[], q: number): number {
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[idx] ?? 0;
+}
+
+/** The first index of `sorted` whose value is >= `v`. */
+function lowerBound(sorted: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** A key's (or prior's) recent outputs, in arrival order and kept sorted, so an estimate reads its quantile without sorting. */
+interface History {
+  fifo: number[];
+  sorted: number[];
 }

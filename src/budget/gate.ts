@@ -10,7 +10,16 @@ import type { Amount, BudgetConfig, BudgetLedger, Cost, InstanceRef, InstanceSta
 import type { BudgetCatalog, BudgetMatch } from './catalog.ts';
 import { amountIn, billedCost } from './cost.ts';
 import { CostEstimator } from './estimate.ts';
-import { admittedHeaders, crossedThresholds, overLimit, queuedRefusal, refusal, type Refusal, type RefusalCause } from './policy.ts';
+import {
+  admittedHeaders,
+  crossedThresholds,
+  overLimit,
+  queuedRefusal,
+  refusal,
+  tightest,
+  type Refusal,
+  type RefusalCause,
+} from './policy.ts';
 import { Pacer, type PacingSource } from './pacing/pacer.ts';
 import { WaitingRoom, type Attempt } from './waiting.ts';
 import { LeaseKeeper } from './leases.ts';
@@ -118,6 +127,13 @@ export class BudgetGate {
   readonly #room: WaitingRoom<Admission>;
   /** Store errors at admission, logged per outage rather than per request. */
   readonly #outage: OutageLog;
+  /** Headers made from a lease's state, per state object (a sync makes a new one). */
+  readonly #headers = new WeakMap<
+    InstanceState,
+    { budget: BudgetConfig; window: InstanceRef['window']; headers: Record<string, string> }
+  >();
+  /** Instance names by ref: the catalog hands out the same ref objects within a window. */
+  readonly #keys = new WeakMap<InstanceRef, string>();
   /** Quota leasing (a shared ledger); null: every admission runs the ledger's per-request script. */
   readonly #leases: LeaseKeeper | null;
   #listening = false;
@@ -255,7 +271,7 @@ export class BudgetGate {
         budgets,
         expected,
         amounts: p.amounts,
-        headers: admittedHeaders(refs, budgets, states),
+        headers: this.#leasedHeaders(refs, budgets, states),
         leased: true,
       };
     }
@@ -340,6 +356,21 @@ export class BudgetGate {
   }
 
   /**
+   * The budget headers of a request admitted from leases: they read the last sync's states, so
+   * they are made once per state (and budget, window) and shared until the next sync.
+   */
+  #leasedHeaders(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], states: readonly InstanceState[]): Record<string, string> {
+    const t = tightest(refs, states);
+    const [ref, budget, st] = [refs[t], budgets[t], states[t]];
+    if (ref === undefined || budget === undefined || st === undefined) return {};
+    const hit = this.#headers.get(st);
+    if (hit !== undefined && hit.budget === budget && hit.window === ref.window) return hit.headers;
+    const headers = admittedHeaders([ref], [budget], [st]);
+    this.#headers.set(st, { budget, window: ref.window, headers });
+    return headers;
+  }
+
+  /**
    * Shadow budgets that would have refused this admitted request. `states` are after its
    * reservation; from a lease they are the last sync's, so its own `amounts` are added.
    */
@@ -377,7 +408,12 @@ export class BudgetGate {
 
   /** The id a settle's wake-up names an instance by (the feed's, so other proxies' settles match). */
   #keyOf(ref: InstanceRef): string {
-    return this.#feed ? this.#feed.keyOf(ref) : `${ref.budget}\u0000${ref.instance}\u0000${ref.window.id}`;
+    let key = this.#keys.get(ref);
+    if (key === undefined) {
+      key = this.#feed ? this.#feed.keyOf(ref) : `${ref.budget}\u0000${ref.instance}\u0000${ref.window.id}`;
+      this.#keys.set(ref, key);
+    }
+    return key;
   }
 
   /** Hears settles (wake-ups for waiters) and recalls (for leases) from other proxies, from the first wait or lease on. */

@@ -111,6 +111,7 @@ export interface LeaseBatch {
 }
 
 const zero = (): Amount => ({ pico: 0, tokens: 0 });
+const NO_STATE: InstanceState = Object.freeze({ spentPico: 0, reservedPico: 0, spentTokens: 0, reservedTokens: 0 });
 const isZero = (a: Amount): boolean => a.pico === 0 && a.tokens === 0;
 const sum = (a: Amount, b: Amount): Amount => ({ pico: a.pico + b.pico, tokens: a.tokens + b.tokens });
 const same = (a: Amount, b: Amount): boolean => a.pico === b.pico && a.tokens === b.tokens;
@@ -271,12 +272,12 @@ export class LeaseBook {
     return true;
   }
 
-  /** The states of refs as of their last sync (for a locally admitted request's budget headers). */
-  states(refs: readonly InstanceRef[]): InstanceState[] {
-    return refs.map((ref) => {
-      const st = this.#held.get(this.#keyOf(ref))?.state;
-      return st ? { ...st } : { spentPico: 0, reservedPico: 0, spentTokens: 0, reservedTokens: 0 };
-    });
+  /**
+   * The states of refs as of their last sync (for a locally admitted request's budget headers):
+   * the same objects until the next sync, never to be mutated.
+   */
+  states(refs: readonly InstanceRef[]): readonly InstanceState[] {
+    return refs.map((ref) => this.#held.get(this.#keyOf(ref))?.state ?? NO_STATE);
   }
 
   /**
