@@ -11,7 +11,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
-import { report, runBurst, summarize, type BurstRequest } from './burst-harness.ts';
+import { assertGoals, report, runBurst, summarize, type BurstRequest } from './burst-harness.ts';
 
 const HAIKU = 'claude-haiku-4-5';
 const PROMPT = 'Summarize the following in one sentence: the quick brown fox jumps over the lazy dog.';
@@ -57,4 +57,43 @@ test('sustained traffic on 4 lease holders and one Redis runs a cap down within 
 test('the same on a 3-master Redis Cluster', async (t) => {
   const cluster = await startRedisCluster({ t });
   await sustained(t, { nodes: cluster.nodes.map((n) => `${n.host}:${n.port}`) }, '3-master cluster');
+});
+
+/** $0.004005 each at sonnet's $3/$15 per MTok: 400 in, 187 out (budget-admission.test.ts's burst). */
+const burstRequest = (i: number): BurstRequest => ({
+  usage: { input_tokens: 400, output_tokens: 187 },
+  stream: i % 2 === 0,
+  maxTokens: 1024,
+  prompt: PROMPT,
+});
+
+test('the burst and mixed tests on 4 lease holders (2 proxies × 2 workers): >= 90% of a cold cap, no refusal that would have fitted', async (t) => {
+  const redis = await startRedis({ t });
+  const burst = await runBurst(t, {
+    redis: { url: redis.url },
+    proxies: 4,
+    budget: budget({ name: 'burst4', limit_usd: 0.05 }),
+    model: 'claude-sonnet-4-5',
+    requests: Array.from({ length: 150 }, (_, i) => burstRequest(i)),
+  });
+  const b = summarize(burst);
+  report('burst, 4 lease holders, $0.05 cap, 150 requests', burst, b);
+  assertGoals(burst, b, 0.9);
+  assert.equal(b.refused['in_flight'] ?? 0, 0, 'nobody waited past max_wait_ms');
+
+  const requests = Array.from({ length: 120 }, (_, i): BurstRequest => {
+    const large = i % 5 === 0;
+    return { usage: { input_tokens: 400, output_tokens: large ? 1000 : 80 }, stream: i % 2 === 1, maxTokens: large ? 4096 : 256, prompt: PROMPT };
+  });
+  const mixed = await runBurst(t, {
+    redis: { url: redis.url },
+    proxies: 4,
+    budget: budget({ name: 'mixed4', limit_usd: 0.2 }),
+    model: 'claude-sonnet-4-5',
+    requests,
+  });
+  const m = summarize(mixed);
+  report('mixed large/small, 4 lease holders, $0.20 cap, 120 requests', mixed, m);
+  assertGoals(mixed, m, 0.9);
+  assert.ok(mixed.outcomes.filter((o) => o.i % 5 === 0 && o.admitted).length >= 3, 'large requests are not starved');
 });
