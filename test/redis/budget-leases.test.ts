@@ -83,7 +83,12 @@ test('the burst and mixed tests on 4 lease holders (2 proxies × 2 workers): >= 
 
   const requests = Array.from({ length: 120 }, (_, i): BurstRequest => {
     const large = i % 5 === 0;
-    return { usage: { input_tokens: 400, output_tokens: large ? 1000 : 80 }, stream: i % 2 === 1, maxTokens: large ? 4096 : 256, prompt: PROMPT };
+    return {
+      usage: { input_tokens: 400, output_tokens: large ? 1000 : 80 },
+      stream: i % 2 === 1,
+      maxTokens: large ? 4096 : 256,
+      prompt: PROMPT,
+    };
   });
   const mixed = await runBurst(t, {
     redis: { url: redis.url },
