@@ -107,14 +107,14 @@ function report(label: string, o: Outcome): void {
 }
 
 /** Ours through the burst harness: what each proxy's ledger did is recorded, so refusals can be checked against the cap. */
-async function ours(t: TestContext, redis: { url: string } | { nodes: string[] }, label: string): Promise<void> {
+async function ours(t: TestContext, redis: { url: string } | { nodes: string[] }, label: string, proxies = 3): Promise<void> {
   const requests = Array.from(
     { length: REQUESTS },
     (_, i): BurstRequest => ({ usage: { input_tokens: 1000, output_tokens: outputFor(i) }, stream: true, maxTokens: 1024, prompt: PROMPT }),
   );
   const run = await runBurst(t, {
     redis,
-    proxies: 3,
+    proxies,
     budget: budget({ name: 'small-cap', limit_usd: CAP_USD }),
     model: MODEL,
     requests,
@@ -148,4 +148,9 @@ test('the same on a 3-master Redis Cluster', async (t) => {
     { nodes: cluster.nodes.map((n) => `${n.host}:${n.port}`) },
     'reserve-then-settle, 3-master cluster, 300 streams on 3 proxies, $0.50 cap',
   );
+});
+
+test('the same 300 streams on 4 proxies (2 proxies × 2 workers, each leasing on its own): within the bound, >= 95% of the cap', async (t) => {
+  const redis = await startRedis({ t });
+  await ours(t, { url: redis.url }, 'reserve-then-settle, single Redis, 300 streams on 4 proxies (2 × 2 workers), $0.50 cap', 4);
 });
