@@ -189,7 +189,7 @@ export class BudgetGate {
           ...(opts.leases.holder ? { holder: opts.leases.holder } : {}),
           ...(opts.leases.settings ? { settings: opts.leases.settings } : {}),
           events: {
-            onSynced: (budgets, refs, grants, duplicate, spent) => this.#synced(budgets, refs, grants, duplicate, spent),
+            onSynced: (budgets, refs, grants, spent) => this.#synced(budgets, refs, grants, spent),
             onReturned: (refs) => this.#released(refs),
           },
         })
@@ -452,13 +452,7 @@ export class BudgetGate {
   }
 
   /** A lease sync answered: budget gauges, spend counters and threshold alerts, as a settle's. */
-  #synced(
-    budgets: readonly BudgetConfig[],
-    refs: readonly InstanceRef[],
-    grants: readonly LeaseGrant[],
-    _duplicate: boolean,
-    spent: readonly number[],
-  ): void {
+  #synced(budgets: readonly BudgetConfig[], refs: readonly InstanceRef[], grants: readonly LeaseGrant[], spent: readonly number[]): void {
     // Recalls from other proxies are heard from the first sync on (the store answered).
     this.#listen();
     this.#events.onStates?.(

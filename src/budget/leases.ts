@@ -12,13 +12,7 @@ import type { BudgetConfig, BudgetLedger, InstanceRef, LeaseGrant } from './type
 
 export interface LeaseSyncEvents {
   /** A sync answered: the instances' states before and after it, and the spend it carried (added now, or by an earlier attempt whose answer was lost). */
-  onSynced(
-    budgets: readonly BudgetConfig[],
-    refs: readonly InstanceRef[],
-    grants: readonly LeaseGrant[],
-    duplicate: boolean,
-    spent: readonly number[],
-  ): void;
+  onSynced(budgets: readonly BudgetConfig[], refs: readonly InstanceRef[], grants: readonly LeaseGrant[], spent: readonly number[]): void;
   /** Leases shrank on these refs: requests waiting here may now fit. */
   onReturned(refs: readonly InstanceRef[]): void;
 }
@@ -112,18 +106,18 @@ export class LeaseKeeper {
         heldTtlMs: s.heldTtlMs,
       });
       this.#outage.recovered();
-      this.#applied(batch, r.grants, r.duplicate);
+      this.#applied(batch, r.grants);
     } catch (err) {
       // The batch stays unconfirmed in the book: the next sync re-sends its spend under its id.
       this.#outage.failed(err, () => ({ instances: batch.entries.length }));
     }
   }
 
-  #applied(batch: LeaseBatch, grants: readonly LeaseGrant[], duplicate: boolean): void {
+  #applied(batch: LeaseBatch, grants: readonly LeaseGrant[]): void {
     const { refs, budgets } = this.book.describe(batch);
     const returned = this.book.applied(batch, grants);
     const spent = batch.entries.map((e) => e.spent.pico);
-    this.#events.onSynced(budgets, refs, grants, duplicate, spent);
+    this.#events.onSynced(budgets, refs, grants, spent);
     if (returned.length > 0) this.#events.onReturned(returned);
   }
 

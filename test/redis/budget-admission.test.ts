@@ -8,18 +8,9 @@ import assert from 'node:assert/strict';
 import { startRedis } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { assertGoals, report, runBurst, summarize, type BurstRequest } from './burst-harness.ts';
+import { assertGoals, burstRequest, mixedRequests, report, runBurst, summarize, type BurstRequest } from './burst-harness.ts';
 
 const SONNET = 'claude-sonnet-4-5'; // $3 in / $15 out per MTok
-const PROMPT = 'lorem ipsum dolor sit amet '.repeat(60); // ~1,600 bytes, ~400 tokens
-
-/** $0.004005 each: 400 × $3 + 187 × $15 per MTok. */
-const burstRequest = (i: number): BurstRequest => ({
-  usage: { input_tokens: 400, output_tokens: 187 },
-  stream: i % 2 === 0,
-  maxTokens: 1024,
-  prompt: PROMPT,
-});
 
 test('burst: 150 concurrent SDK requests on 2 proxies against a fresh $0.05 cap use >= 90% of it, none refused that would have fit', async (t) => {
   const redis = await startRedis({ t });
@@ -38,16 +29,7 @@ test('burst: 150 concurrent SDK requests on 2 proxies against a fresh $0.05 cap 
 
 test('mixed: large requests are not starved by small ones contending for the same cap', async (t) => {
   const redis = await startRedis({ t });
-  // Every 5th request is large ($0.0165: 1,000 out), the rest small ($0.0024: 80 out).
-  const requests = Array.from({ length: 120 }, (_, i): BurstRequest => {
-    const large = i % 5 === 0;
-    return {
-      usage: { input_tokens: 400, output_tokens: large ? 1000 : 80 },
-      stream: i % 2 === 1,
-      maxTokens: large ? 4096 : 256,
-      prompt: PROMPT,
-    };
-  });
+  const requests = mixedRequests(120);
   const run = await runBurst(t, {
     redis: { url: redis.url },
     proxies: 2,

@@ -11,7 +11,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
-import { assertGoals, report, runBurst, summarize, type BurstRequest } from './burst-harness.ts';
+import { assertGoals, burstRequest, mixedRequests, report, runBurst, summarize, type BurstRequest } from './burst-harness.ts';
 
 const HAIKU = 'claude-haiku-4-5';
 const PROMPT = 'Summarize the following in one sentence: the quick brown fox jumps over the lazy dog.';
@@ -59,14 +59,6 @@ test('the same on a 3-master Redis Cluster', async (t) => {
   await sustained(t, { nodes: cluster.nodes.map((n) => `${n.host}:${n.port}`) }, '3-master cluster');
 });
 
-/** $0.004005 each at sonnet's $3/$15 per MTok: 400 in, 187 out (budget-admission.test.ts's burst). */
-const burstRequest = (i: number): BurstRequest => ({
-  usage: { input_tokens: 400, output_tokens: 187 },
-  stream: i % 2 === 0,
-  maxTokens: 1024,
-  prompt: PROMPT,
-});
-
 test('the burst and mixed tests on 4 lease holders (2 proxies × 2 workers): >= 90% of a cold cap, no refusal that would have fitted', async (t) => {
   const redis = await startRedis({ t });
   const burst = await runBurst(t, {
@@ -81,15 +73,7 @@ test('the burst and mixed tests on 4 lease holders (2 proxies × 2 workers): >= 
   assertGoals(burst, b, 0.9);
   assert.equal(b.refused['in_flight'] ?? 0, 0, 'nobody waited past max_wait_ms');
 
-  const requests = Array.from({ length: 120 }, (_, i): BurstRequest => {
-    const large = i % 5 === 0;
-    return {
-      usage: { input_tokens: 400, output_tokens: large ? 1000 : 80 },
-      stream: i % 2 === 1,
-      maxTokens: large ? 4096 : 256,
-      prompt: PROMPT,
-    };
-  });
+  const requests = mixedRequests(120);
   const mixed = await runBurst(t, {
     redis: { url: redis.url },
     proxies: 4,

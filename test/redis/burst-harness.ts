@@ -278,3 +278,24 @@ export function assertGoals(run: BurstRun, s: Summary, minShare: number): void {
   const inflight = s.wouldHaveFit.filter((o) => o.cause === 'in_flight');
   assert.equal(inflight.length, 0, `in_flight refusals that would have fit: ${JSON.stringify(inflight)}`);
 }
+
+/** ~1,600 bytes, ~400 tokens: the prompt of the burst and mixed tests. */
+export const BURST_PROMPT = 'lorem ipsum dolor sit amet '.repeat(60);
+
+/** The burst tests' request: $0.004005 each at sonnet's $3/$15 per MTok (400 in, 187 out). */
+export function burstRequest(i: number): BurstRequest {
+  return { usage: { input_tokens: 400, output_tokens: 187 }, stream: i % 2 === 0, maxTokens: 1024, prompt: BURST_PROMPT };
+}
+
+/** The mixed tests' requests: every 5th large ($0.0165: 1,000 out), the rest small ($0.0024: 80 out). */
+export function mixedRequests(n: number): BurstRequest[] {
+  return Array.from({ length: n }, (_, i): BurstRequest => {
+    const large = i % 5 === 0;
+    return {
+      usage: { input_tokens: 400, output_tokens: large ? 1000 : 80 },
+      stream: i % 2 === 1,
+      maxTokens: large ? 4096 : 256,
+      prompt: BURST_PROMPT,
+    };
+  });
+}
