@@ -29,9 +29,10 @@ export interface BatchGroup {
 /**
  * Why a body is not readable: `json` (JSON.parse would refuse it), `shape` (valid JSON, but no
  * `requests` array of objects each with a `params` object), `deep` (nested past MAX_DEPTH),
- * `long` (a kept value past its cap: no real model or max_tokens is that long).
+ * `long` (a kept value past its cap: no real model or max_tokens is that long), `oversized`
+ * (the body passed limits.max_batch_body_bytes: the read stopped scanning, http/batch-body.ts).
  */
-export type BatchUnreadable = 'json' | 'shape' | 'deep' | 'long';
+export type BatchUnreadable = 'json' | 'shape' | 'deep' | 'long' | 'oversized';
 
 export interface BatchScanResult {
   readable: boolean;
@@ -296,6 +297,11 @@ export class BatchScan {
     this.#base += n;
   }
 
+  /** The answer for a body whose read stopped before its end (http/batch-body.ts, past max_batch_body_bytes). */
+  cut(): BatchScanResult {
+    return unreadableBatch('oversized');
+  }
+
   end(): BatchScanResult {
     if (this.#reason === null && this.#st !== S.Done) this.#fail('json');
     if (this.#reason === null && (!this.#reqsSeen || this.#reqsBad)) this.#fail('shape');
@@ -536,6 +542,11 @@ export class BatchScan {
   #fail(reason: BatchUnreadable): void {
     this.#reason ??= reason;
   }
+}
+
+/** What a body is read as when it is not scanned to its end. */
+export function unreadableBatch(reason: BatchUnreadable): BatchScanResult {
+  return { readable: false, reason, requests: 0, tooMany: false, conflict: null, groups: [] };
 }
 
 /** Convenience for a whole body (tests, and callers that already hold it). */

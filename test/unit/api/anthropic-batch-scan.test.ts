@@ -382,6 +382,7 @@ test('the caps that bound memory: requests and models kept, nesting, the kept te
   // A long model is refused, not cut: no real model is named by 2 KiB; a long value elsewhere costs nothing.
   assert.equal(scanBatch(reqs(1, () => 'm'.repeat(3000))).reason, 'long');
   assert.equal(scanBatch(Buffer.from(`{"requests":[{"params":{"max_tokens":1${'0'.repeat(100)}}}]}`)).reason, 'long');
+  assert.equal(new BatchScan().cut().reason, 'oversized'); // a read that stopped at max_batch_body_bytes
   const longKey = scanBatch(Buffer.from(`{"requests":[{"params":{"${'k'.repeat(100)}":1,"model":"m"}}]}`));
   assert.equal(longKey.groups[0]?.model, 'm');
 });
