@@ -307,6 +307,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
         max_decompression_ratio: positiveInt,
         max_request_body_bytes: positiveInt,
         max_buffered_request_bytes: positiveInt,
+        max_batch_body_bytes: positiveInt,
       },
       check: (l, path) =>
         l.max_buffered_request_bytes < l.max_request_body_bytes

@@ -64,6 +64,11 @@ export interface Config {
     max_request_body_bytes: number;
     /** Request body bytes held in memory across all requests in flight; a request past it gets a 503 with retry-after. */
     max_buffered_request_bytes: number;
+    /**
+     * Largest Message Batches create body read before forwarding (for its estimate): held in memory
+     * up to max_request_body_bytes, past it in a temporary file; a larger body streams through unread.
+     */
+    max_batch_body_bytes: number;
   };
   /** Spend/token caps per window (src/budget/types.ts). Names are unique; each has a USD or token limit. */
   budgets: BudgetConfig[];

@@ -1,0 +1,328 @@
+/**
+ * readBatchBody over a real loopback HTTP server, the body streamed by a raw client in pieces:
+ * the forwarded bytes are the client's (SHA-256) held in memory, spooled to a file and past the
+ * cap; the scan's answer; the room taken and given back; the spool's file mode and backpressure;
+ * and no file or descriptor left behind after success, a client gone mid-upload or an upstream
+ * failure.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { BatchScan, type BatchScanResult } from '../../../src/api/anthropic/batch-scan.ts';
+import { type BatchBody, type BatchBodyLimits, readBatchBody } from '../../../src/http/batch-body.ts';
+import { BodiesFull, BodyBuffers } from '../../../src/http/request-body.ts';
+
+const MiB = 1024 * 1024;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A valid batch of about `size` bytes: `n` requests alternating two models. */
+function batchOf(size: number): { body: Buffer; n: number } {
+  const text = randomBytes(6 * 1024).toString('base64'); // 8 KiB of text per request
+  const requests = [];
+  for (let i = 0, total = 0; total < size; i++) {
+    const r = {
+      custom_id: `r${i}`,
+      params: {
+        model: i % 2 ? 'claude-sonnet-4-5' : 'claude-haiku-4-5',
+        max_tokens: 512,
+        messages: [{ role: 'user', content: `${i} "é" ${text}` }],
+      },
+    };
+    total += JSON.stringify(r).length;
+    requests.push(r);
+  }
+  return { body: Buffer.from(JSON.stringify({ requests })), n: requests.length };
+}
+
+/** Descriptors of this process open on files under `dir` (Linux: /proc/self/fd), and each one's mode. */
+function openUnder(dir: string): number[] {
+  const modes: number[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target.startsWith(dir)) modes.push(statSync(`/proc/self/fd/${fd}`).mode & 0o777);
+  }
+  return modes;
+}
+
+interface Served {
+  url: string;
+  buffers: BodyBuffers;
+  tmp: string;
+  /** Each request's read: its body and what the handler saw of the forward, or the error. */
+  reads: Promise<{ read: BatchBody<BatchScanResult>; forwarded: Buffer } | { error: Error }>[];
+}
+
+/**
+ * A server whose handler reads each request with readBatchBody, then drains the forward (as the
+ * upstream would) and answers 200; `upstreamFails` reads only part of it, destroys it and answers 502.
+ */
+async function serve(
+  t: { after(fn: () => unknown): void },
+  limits: Omit<BatchBodyLimits, 'tmpDir'>,
+  opts: { max?: number; upstreamFails?: boolean; onRead?: (req: IncomingMessage) => void } = {},
+): Promise<Served> {
+  const tmp = mkdtempSync(join(tmpdir(), 'batch-body-test-'));
+  const buffers = new BodyBuffers();
+  const reads: Served['reads'] = [];
+  const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    opts.onRead?.(req);
+    reads.push(
+      (async () => {
+        try {
+          const read = await readBatchBody(req, { ...limits, tmpDir: tmp }, new BatchScan(), { buffers, max: opts.max ?? 64 * MiB, res });
+          const chunks: Buffer[] = [];
+          if (Buffer.isBuffer(read.forward)) chunks.push(read.forward);
+          else
+            for await (const c of read.forward as Readable) {
+              chunks.push(c as Buffer);
+              if (opts.upstreamFails) {
+                (read.forward as Readable).destroy();
+                break;
+              }
+            }
+          res.writeHead(opts.upstreamFails ? 502 : 200).end();
+          return { read, forwarded: Buffer.concat(chunks) };
+        } catch (error) {
+          res.writeHead(400).end();
+          return { error: error as Error };
+        }
+      })(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, buffers, tmp, reads };
+}
+
+/**
+ * POSTs `body` over a plain socket in pieces of random sizes, honouring the socket's backpressure;
+ * `abortAt`: the socket is destroyed after that many bytes, once `beforeAbort` settles. Resolves with the status (0: none).
+ */
+async function upload(
+  url: string,
+  body: Buffer,
+  opts: { chunked?: boolean; abortAt?: number; beforeAbort?: Promise<unknown> } = {},
+): Promise<number> {
+  const { port } = new URL(url);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const framing = opts.chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${body.length}`;
+  socket.write(
+    `POST /v1/messages/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${framing}\r\nConnection: close\r\n\r\n`,
+  );
+  const response: Buffer[] = [];
+  socket.on('data', (c: Buffer) => response.push(c));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => {});
+  const end = opts.abortAt ?? body.length;
+  for (let at = 0; at < end; ) {
+    const n = Math.min(end - at, 1 + Math.floor(Math.random() * 256 * 1024));
+    const piece = body.subarray(at, at + n);
+    const ok = socket.write(opts.chunked ? Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece);
+    at += n;
+    if (!ok) await new Promise((resolve) => socket.once('drain', resolve));
+    if (socket.destroyed) break;
+  }
+  if (opts.abortAt !== undefined) {
+    await opts.beforeAbort;
+    socket.destroy();
+  } else if (opts.chunked) socket.write('0\r\n\r\n');
+  await closed;
+  const head = Buffer.concat(response).toString('latin1');
+  return head === '' ? 0 : Number(head.split(' ')[1]);
+}
+
+const LIMITS = { memoryBytes: 32 * MiB, maxBytes: 256 * MiB };
+
+test('a 1 KiB batch is held in memory: the bytes forwarded as sent, its scan, the room given back when the response closes', async (t) => {
+  const s = await serve(t, LIMITS);
+  const { body } = batchOf(700);
+  assert.equal(await upload(s.url, body), 200);
+  const r = await s.reads[0];
+  assert.ok(r && 'read' in r);
+  assert.ok(Buffer.isBuffer(r.read.forward));
+  assert.equal(sha(r.forwarded), sha(body));
+  assert.equal(r.read.bytes, body.length);
+  assert.deepEqual([r.read.spooled, r.read.oversized], [false, false]);
+  assert.deepEqual(
+    r.read.scan.groups.map((g) => [g.model, g.maxTokens, g.count]),
+    [['claude-haiku-4-5', 512, 1]],
+  );
+  assert.equal(s.buffers.peak, body.length);
+  assert.equal(s.buffers.held, 0);
+  assert.deepEqual(readdirSync(s.tmp), []);
+});
+
+test('a 40 MiB batch streamed in pieces passes the memory bound: spooled to a 0600 file nobody else can name, forwarded as sent, then gone', async (t) => {
+  for (const chunked of [false, true]) {
+    let modes: number[] = [];
+    let entries: string[] = ['not looked'];
+    // What the spool looks like while the upload is under way: once, after the body passed the memory bound.
+    const look = (req: IncomingMessage) => {
+      let seen = 0;
+      const probe = (c: Buffer) => {
+        seen += c.length;
+        if (seen < 33 * MiB) return;
+        req.off('data', probe);
+        modes = openUnder(s.tmp);
+        entries = readdirSync(s.tmp);
+      };
+      req.on('data', probe);
+    };
+    const s = await serve(t, LIMITS, { onRead: look });
+    const { body, n } = batchOf(40 * MiB);
+    const status = await upload(s.url, body, { chunked });
+    assert.equal(status, 200);
+    const r = await s.reads[0];
+    assert.ok(r && 'read' in r);
+    assert.equal(r.read.spooled, true);
+    assert.equal(sha(r.forwarded), sha(body));
+    assert.equal(r.read.bytes, body.length);
+    assert.deepEqual([r.read.scan.readable, r.read.scan.requests], [true, n]);
+    assert.deepEqual(
+      r.read.scan.groups.map((g) => g.count),
+      [Math.ceil(n / 2), Math.floor(n / 2)],
+    );
+    // Declared past the bound, it is spooled from the first byte and takes no memory; chunked, memory up to the bound.
+    assert.ok(s.buffers.peak <= (chunked ? 32 * MiB + 256 * 1024 : 0), `peak ${s.buffers.peak}`);
+    assert.equal(s.buffers.held, 0);
+    assert.ok(modes.length > 0 && modes.every((m) => m === 0o600), `modes ${modes.map((m) => m.toString(8))}`);
+    assert.deepEqual(entries, [], 'unlinked at once: only the open descriptors hold the bytes');
+    assert.deepEqual(openUnder(s.tmp), []);
+    assert.deepEqual(readdirSync(s.tmp), []);
+  }
+});
+
+test('past max_batch_body_bytes nothing more is scanned: what was read (memory or file) and the rest stream on as sent', async (t) => {
+  for (const limits of [
+    { memoryBytes: MiB, maxBytes: 4 * MiB }, // spooled, then past the cap
+    { memoryBytes: 8 * MiB, maxBytes: MiB }, // past the cap before the memory bound
+  ]) {
+    for (const chunked of [false, true]) {
+      const s = await serve(t, limits);
+      const body = randomBytes(6 * MiB);
+      assert.equal(await upload(s.url, body, { chunked }), 200);
+      const r = await s.reads[0];
+      assert.ok(r && 'read' in r);
+      assert.equal(sha(r.forwarded), sha(body));
+      assert.equal(r.read.scan.reason, 'oversized');
+      assert.equal(r.read.oversized, true);
+      assert.ok(r.read.bytes > limits.maxBytes && r.read.bytes < body.length);
+      assert.equal(r.read.spooled, limits.maxBytes > limits.memoryBytes);
+      assert.equal(s.buffers.held, 0);
+      assert.deepEqual(openUnder(s.tmp), []);
+      assert.deepEqual(readdirSync(s.tmp), []);
+    }
+  }
+});
+
+test('a client gone mid-upload: the read rejects, and no file, descriptor or memory is left', async (t) => {
+  for (const abortAt of [100, 3 * MiB]) {
+    let arrived: () => void = () => {};
+    const read = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const s = await serve(t, { memoryBytes: MiB, maxBytes: 256 * MiB }, { onRead: () => arrived() });
+    const { body } = batchOf(8 * MiB);
+    await upload(s.url, body, { chunked: true, abortAt, beforeAbort: read });
+    const r = await s.reads[0];
+    assert.ok(r && 'error' in r, `${abortAt}: ${r === undefined ? 'no request' : JSON.stringify(r)}`);
+    assert.match(r.error.message, /closed before its body ended|aborted/);
+    assert.equal(s.buffers.held, 0);
+    assert.deepEqual(openUnder(s.tmp), []);
+    assert.deepEqual(readdirSync(s.tmp), []);
+  }
+});
+
+test('an upstream that fails mid-body: the exchange ends, and the spool is closed and gone', async (t) => {
+  const s = await serve(t, LIMITS, { upstreamFails: true });
+  const { body } = batchOf(40 * MiB);
+  assert.equal(await upload(s.url, body), 502);
+  const r = await s.reads[0];
+  assert.ok(r && 'read' in r);
+  assert.equal(r.read.spooled, true);
+  assert.ok(r.forwarded.length < body.length);
+  assert.deepEqual(body.subarray(0, r.forwarded.length), r.forwarded);
+  await new Promise((resolve) => setImmediate(resolve)); // the response's 'close' runs release()
+  assert.deepEqual(openUnder(s.tmp), []);
+  assert.deepEqual(readdirSync(s.tmp), []);
+});
+
+test('backpressure: the upload is paused while the spool file writes queue up, and no byte is lost', async (t) => {
+  let pauses = 0;
+  const s = await serve(
+    t,
+    { memoryBytes: 64 * 1024, maxBytes: 256 * MiB, spoolHighWater: 1 },
+    {
+      onRead: (req) => {
+        const pause = req.pause.bind(req);
+        req.pause = () => {
+          pauses++;
+          return pause();
+        };
+      },
+    },
+  );
+  const { body } = batchOf(4 * MiB);
+  assert.equal(await upload(s.url, body, { chunked: true }), 200);
+  const r = await s.reads[0];
+  assert.ok(r && 'read' in r);
+  assert.equal(sha(r.forwarded), sha(body));
+  assert.ok(pauses >= 4, `paused ${pauses} times`);
+});
+
+test('a body the room cannot take is refused unread (BodiesFull); one declared past the memory bound takes no room', async (t) => {
+  const s = await serve(t, { memoryBytes: 64 * 1024, maxBytes: MiB }, { max: 1000 });
+  const small = batchOf(2000).body;
+  await upload(s.url, small);
+  const refused = await s.reads[0];
+  assert.ok(refused && 'error' in refused);
+  assert.ok(refused.error instanceof BodiesFull);
+  const large = batchOf(200 * 1024).body;
+  assert.equal(await upload(s.url, large), 200);
+  const r = await s.reads[1];
+  assert.ok(r && 'read' in r);
+  assert.equal(sha(r.forwarded), sha(large));
+  assert.equal(s.buffers.held, 0);
+});
+
+test('a response that ends before the upload does (the exchange answered early): the read rejects, nothing is taken or left', async (t) => {
+  const tmp = mkdtempSync(join(tmpdir(), 'batch-body-test-'));
+  const buffers = new BodyBuffers();
+  let read: Promise<unknown> = Promise.resolve();
+  let answered: () => void = () => {};
+  const early = new Promise<void>((resolve) => {
+    answered = resolve;
+  });
+  const server = http.createServer((req, res) => {
+    read = readBatchBody(req, { memoryBytes: 64 * 1024, maxBytes: 256 * MiB, tmpDir: tmp }, new BatchScan(), { buffers, max: MiB, res });
+    read.catch(() => {});
+    res.on('close', () => answered());
+    res.writeHead(413, { connection: 'close' }).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await upload(url, batchOf(4 * MiB).body, { chunked: true, abortAt: 2 * MiB, beforeAbort: early });
+  await assert.rejects(read);
+  assert.equal(buffers.held, 0);
+  assert.deepEqual(openUnder(tmp), []);
+  assert.deepEqual(readdirSync(tmp), []);
+});
