@@ -21,7 +21,7 @@ export interface AppOptions extends GraphOptions {
   forecasting?: boolean;
 }
 
-export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gate' | 'forecasts'> {
+export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gate' | 'forecasts' | 'holdSweeper' | 'batchPoller'> {
   server: http.Server;
   /** Apply a reloaded config: one new snapshot (pricing, limits, admin token, alerts, forecast settings, upstreams) and the budgets. */
   reload(next: Config): void;
@@ -76,6 +76,8 @@ export function createApp(opts: AppOptions): App {
     metrics: g.metrics,
     gate: g.gate,
     forecasts,
+    holdSweeper: g.holdSweeper,
+    batchPoller: g.batchPoller,
     reload(next) {
       // One synchronous step: no request sees the new snapshot with the old budgets or upstreams.
       const snapshot = buildSnapshot(next, { logger, clock: opts.clock }, g.metrics, g.upstreams);
@@ -86,6 +88,7 @@ export function createApp(opts: AppOptions): App {
     },
     ready,
     async flush() {
+      await g.pipeline.batches.metering.idle();
       await recorder.flush();
       await settles.flush();
       await g.gate.flushLeases();
@@ -94,6 +97,8 @@ export function createApp(opts: AppOptions): App {
     async listen() {
       await ready();
       if (opts.forecasting !== false) forecasts.start();
+      g.holdSweeper.start();
+      g.batchPoller.start();
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.listen.port, config.listen.host, () => {
@@ -129,6 +134,15 @@ export function createApp(opts: AppOptions): App {
       await Promise.race([exchanges.idle(), new Promise<void>((resolve) => (grace = opts.clock.setTimeout(resolve, RECORD_GRACE_MS)))]);
       if (grace !== null) opts.clock.clearTimeout(grace);
     }
+    g.holdSweeper.stop();
+    g.batchPoller.stop();
+    // Results downloads still claiming their lines (the store may be down: not for ever).
+    const metering = g.pipeline.batches.metering;
+    if (metering.size > 0) {
+      let grace: TimerHandle | null = null;
+      await Promise.race([metering.idle(), new Promise<void>((resolve) => (grace = opts.clock.setTimeout(resolve, RECORD_GRACE_MS)))]);
+      if (grace !== null) opts.clock.clearTimeout(grace);
+    }
     g.upstreams.close();
     await forecasts.stop();
     await settles.close();
@@ -137,6 +151,7 @@ export function createApp(opts: AppOptions): App {
     await g.live.current.alerter.close();
     await g.store.close();
     await g.budgetStore.close();
+    await g.batchStore.close();
     if (redis) await redis.quit().catch(() => redis.disconnect());
   }
   return app;

@@ -97,6 +97,30 @@ interface Pending {
   /** The latest in-flight refusal: its figures go into the 429 if the wait ends without admission. */
   last: { i: number; state: InstanceState } | null;
   attempts: number;
+  /** A batch's hold: its estimate is not re-made while it waits, and it lives `ttlMs`. */
+  batch?: { ttlMs: number };
+}
+
+/** Requests of a batch that share a model and max_tokens, as its create body says (api/anthropic/batch-scan.ts). */
+export interface BatchItem {
+  model: string | null;
+  maxTokens: number | null;
+  count: number;
+  /** Their params' sizes added up. */
+  bytes: number;
+}
+
+/** A Message Batches create call: its requests are estimated at batch prices and held as one reservation. */
+export interface BatchGateRequest extends Omit<GateRequest, 'model' | 'bytes' | 'maxTokens' | 'retry' | 'priority'> {
+  items: Iterable<BatchItem>;
+  /** How long the hold lives: until the batch can no longer be processing (24 h), plus a margin. */
+  ttlMs: number;
+}
+
+/** Two costs in one currency added; an unpriced one (no money) adds its tokens only, as it reserves no money. */
+function addCost(a: Cost, b: Cost): Cost {
+  const money = a.money === null ? b.money : b.money === null ? a.money : { currency: a.money.currency, pico: a.money.pico + b.money.pico };
+  return { money, tokens: a.tokens + b.tokens };
 }
 
 /** No rates configured: every budget counts only what is billed in its own currency. */
@@ -222,6 +246,65 @@ export class BudgetGate {
     return billedCost(bill, est.promptTokens + est.outputTokens);
   }
 
+  /** Expected cost of requests of a batch: estimated like any request (output per request), billed at the batch tier's prices. */
+  #expectedBatch(req: BatchGateRequest, item: BatchItem): Cost {
+    const model = item.model === null ? null : (this.#pricer().resolve(item.model) ?? item.model);
+    const est = this.#estimator.estimate(model, req.keyId, item.bytes, item.maxTokens);
+    const usage: Usage = { ...emptyUsage(), input: est.promptTokens, output: est.outputTokens * item.count, serviceTier: 'batch' };
+    const bill = req.biller.bill(item.model, usage, { at: this.#clock.now(), betas: req.betas });
+    return billedCost(bill, usage.input + usage.output);
+  }
+
+  /**
+   * Admission of a batch create: every request estimated at batch prices, summed per instance
+   * (a request counts on the instances its own model matches), reserved atomically as one hold
+   * that lives `ttlMs`. It waits for reservations in flight like a request; it is never paced
+   * (a batch is one call, its spend comes hours later) and never taken from leases.
+   */
+  async admitBatch(req: BatchGateRequest): Promise<Admission> {
+    const now = this.#clock.now();
+    const byModel = new Map<string | null, BatchItem[]>();
+    for (const item of req.items) {
+      const list = byModel.get(item.model);
+      if (list === undefined) byModel.set(item.model, [item]);
+      else list.push(item);
+    }
+    const index = new Map<string, number>();
+    const refs: InstanceRef[] = [];
+    const budgets: BudgetConfig[] = [];
+    const amounts: Amount[] = [];
+    let total: Cost = { money: null, tokens: 0 };
+    for (const [model, items] of byModel) {
+      const found = this.catalog.refsFor({ keyId: req.keyId, tag: req.tag, model, path: req.path, upstream: req.upstream }, now);
+      let cost: Cost = { money: null, tokens: 0 };
+      for (const item of items) if (item.count > 0) cost = addCost(cost, this.#expectedBatch(req, item));
+      total = addCost(total, cost);
+      const each = this.amountsFor(cost, found.refs);
+      found.refs.forEach((ref, i) => {
+        const key = this.#keyOf(ref);
+        const a = each[i] as Amount;
+        const at = index.get(key);
+        if (at === undefined) {
+          index.set(key, refs.length);
+          refs.push(ref);
+          budgets.push(found.budgets[i] as BudgetConfig);
+          amounts.push({ pico: a.pico, tokens: a.tokens });
+        } else {
+          const sum = amounts[at] as Amount;
+          amounts[at] = { pico: sum.pico + a.pico, tokens: sum.tokens + a.tokens };
+        }
+      });
+    }
+    if (refs.length === 0) return { kind: 'none' };
+    const expected = total;
+    const gateReq: GateRequest = { ...req, model: null, bytes: 0, maxTokens: null, priority: 'normal' };
+    const p: Pending = { req: gateReq, refs, budgets, expected, amounts, last: null, attempts: 0, batch: { ttlMs: req.ttlMs } };
+    const seen = this.#room.wakeCount();
+    const first = await this.#attempt(p);
+    if (first.kind === 'done') return first.value;
+    return this.#wait(p, p.last?.i ?? 0, seen);
+  }
+
   /**
    * `cost` on each ref, in the ref's currency, through the live rates. A missing rate (only a
    * reload racing a request: the config check requires every rate a budget needs) counts
@@ -320,14 +403,14 @@ export class BudgetGate {
   /** One ledger admission: an answer, or blocked on an instance only by reservations in flight (worth waiting). */
   async #attempt(p: Pending): Promise<Attempt<Admission>> {
     // Re-estimated on every attempt: settles seen while it waited (a cold start) make it tighter.
-    if (p.attempts++ > 0) {
+    if (p.attempts++ > 0 && p.batch === undefined) {
       p.expected = this.expected(p.req);
       p.amounts = this.amountsFor(p.expected, p.refs);
     }
     const { refs, budgets, expected, amounts } = p;
     let result: Awaited<ReturnType<BudgetLedger['admit']>>;
     try {
-      result = await this.ledger.admit(refs, p.req.id, amounts, this.#clock.now(), this.#ttlMs);
+      result = await this.ledger.admit(refs, p.req.id, amounts, this.#clock.now(), p.batch?.ttlMs ?? this.#ttlMs);
     } catch (error) {
       return { kind: 'done', value: this.#storeError(p, error) };
     }
@@ -348,7 +431,8 @@ export class BudgetGate {
     }
     this.#shadowRefusals(refs, budgets, result.states);
     const headers = admittedHeaders(refs, budgets, result.states);
-    if (this.#leases !== null) {
+    // A batch's hold is not traffic: it must not size leases by its amount.
+    if (this.#leases !== null && p.batch === undefined) {
       this.#leases.book.note(refs, budgets, amounts, this.#clock.now());
       this.#leases.wake();
     }
@@ -496,8 +580,12 @@ export class BudgetGate {
     admission: { refs: InstanceRef[]; budgets: BudgetConfig[]; amounts?: readonly Amount[]; leased?: boolean },
     id: string,
     actual: Cost,
+    exact?: readonly Amount[],
   ): Promise<void> {
-    const counted = this.amountsFor(actual, admission.refs, admission.amounts);
+    const counted =
+      exact !== undefined && exact.length === admission.refs.length
+        ? [...exact]
+        : this.amountsFor(actual, admission.refs, admission.amounts);
     const leases = this.#leases;
     const reserved = admission.amounts;
     if (leases !== null && admission.leased === true && reserved !== undefined) {

@@ -13,6 +13,8 @@ export interface PendingSettle {
   id: string;
   /** The actual cost as billed (currency and pico, or unpriced) and tokens; the gate converts it per ref. */
   actual: Cost;
+  /** What each ref counts, in its currency, instead of `actual` converted (a batch hold that becomes spend at its estimate). */
+  counted?: readonly Amount[];
   /** The upstream refused the request and nothing was billed: discard instead of settling (BudgetLedger.discard). */
   discard?: boolean;
 }

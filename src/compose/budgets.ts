@@ -77,7 +77,7 @@ export function wireBudgets(opts: BudgetWiringOptions): BudgetWiring {
   const settles = new SettleQueue({
     logger,
     clock,
-    run: (p) => (p.discard === true ? gate.discard(p, p.id) : gate.settle(p, p.id, p.actual)),
+    run: (p) => (p.discard === true ? gate.discard(p, p.id) : gate.settle(p, p.id, p.actual, p.counted)),
   });
   return {
     catalog,

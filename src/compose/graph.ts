@@ -26,7 +26,12 @@ import { wireBudgets } from './budgets.ts';
 import { forecastEvents } from './forecast-events.ts';
 import type { AlertEvent } from '../alerts/types.ts';
 import { VERSION } from '../version.ts';
-import { buildBudgetStore, buildMeterStore, buildRedis, buildSettleFeed, redisConfigured } from './stores.ts';
+import { buildBatchStore, buildBudgetStore, buildMeterStore, buildRedis, buildSettleFeed, redisConfigured } from './stores.ts';
+import type { BatchStore } from '../store/batch-store.ts';
+import { HoldSweeper } from '../http/batch-holds.ts';
+import { BatchPoller } from '../http/batch-poller.ts';
+import { unseenBatchRecord } from '../http/batch-meter.ts';
+import { modelLabel, recordMetrics } from '../metrics/record.ts';
 import { buildSnapshot, Live } from './snapshot.ts';
 import { UpstreamPools, upstreamHealth } from './upstreams.ts';
 
@@ -40,6 +45,7 @@ export interface GraphOptions {
   /** Replace a part built from config (tests, simulate, benchmarks). */
   store?: MeterStore;
   budgetStore?: BudgetStore;
+  batchStore?: BatchStore;
   /** The default upstream's forwarder, for the graph's whole life (benchmarks swap the engine). */
   forwarder?: Forwarder;
   /** Recorder batching and retry settings (benchmarks). */
@@ -55,6 +61,11 @@ export interface Graph {
   redis: Redis | Cluster | null;
   store: MeterStore;
   budgetStore: BudgetStore;
+  batchStore: BatchStore;
+  /** Turns the holds of batches that expired unseen into spend at their estimate (started by app.ts). */
+  holdSweeper: HoldSweeper;
+  /** Downloads results nobody fetched through the proxy, when `batches.poller.api_key` is set (started by app.ts). */
+  batchPoller: BatchPoller;
   recorder: Recorder;
   metrics: MeterMetrics;
   /** Every upstream's connection pool, across reloads: commit a reloaded snapshot's upstreams, close at shutdown. */
@@ -84,6 +95,7 @@ export function buildGraph(o: GraphOptions): Graph {
   const redis = o.connect === false ? null : buildRedis(config, logger);
   const store = o.store ?? buildMeterStore(config, clock, redis);
   const budgetStore = o.budgetStore ?? buildBudgetStore(config, redis);
+  const batchStore = o.batchStore ?? buildBatchStore(config, redis);
   const recorder = new Recorder({
     journalMaxRecords: config.store.journal_max_records,
     ...o.recorder,
@@ -135,6 +147,7 @@ export function buildGraph(o: GraphOptions): Graph {
     budgets: { gate, settles },
     warnedModels: new Set(),
     exchanges: new InFlight(),
+    batches: { store: batchStore, metering: new InFlight() },
     settings: () => live.current,
   };
   const admin: AdminDeps = {
@@ -154,5 +167,48 @@ export function buildGraph(o: GraphOptions): Graph {
       return { recorder: recorder.stats(), upstream: set.default.shownUrl, upstreams: upstreamHealth(set) };
     },
   };
-  return { live, redis, store, budgetStore, recorder, metrics, upstreams, gate, forecasts, settles, reloadBudgets, pipeline, admin };
+  const holdSweeper = new HoldSweeper({
+    store: batchStore,
+    clock,
+    logger,
+    budgets: () => (gate.active ? { gate, settles } : null),
+    record: (batchId, origin, hold) => {
+      const record = unseenBatchRecord(batchId, origin, hold);
+      recorder.record(record);
+      recordMetrics(metrics, record, modelLabel(metrics, record.model, record.status));
+    },
+  });
+  const batchPoller = new BatchPoller({
+    pipeline,
+    store: batchStore,
+    clock,
+    logger,
+    settings: () => {
+      const p = live.current.config.batches.poller;
+      return { apiKey: p.api_key, intervalMs: p.interval_ms };
+    },
+    upstreamUrl: (name) => {
+      const c = live.current.config;
+      return [c.upstream, ...c.upstreams].find((u) => u.name === name)?.url ?? null;
+    },
+    lock: (key, ttlMs, now) => budgetStore.claimRefit(key, ttlMs, now),
+  });
+  return {
+    live,
+    redis,
+    store,
+    budgetStore,
+    batchStore,
+    holdSweeper,
+    batchPoller,
+    recorder,
+    metrics,
+    upstreams,
+    gate,
+    forecasts,
+    settles,
+    reloadBudgets,
+    pipeline,
+    admin,
+  };
 }

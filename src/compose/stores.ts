@@ -10,6 +10,9 @@ import type { BudgetStore, SettleFeed } from '../budget/types.ts';
 import { MemoryBudgetStore } from '../budget/store/memory-budget-store.ts';
 import { RedisBudgetStore } from '../budget/store/redis-budget-store.ts';
 import { RedisSettleFeed } from '../budget/store/redis-settle-feed.ts';
+import type { BatchStore } from '../store/batch-store.ts';
+import { MemoryBatchStore } from '../store/memory-batch-store.ts';
+import { RedisBatchStore } from '../store/redis-batch-store.ts';
 
 /** Whether the config names a Redis (a URL or cluster seeds); otherwise the stores are embedded, in memory. */
 export function redisConfigured(config: Config): boolean {
@@ -45,6 +48,11 @@ export function buildMeterStore(config: Config, clock: Clock, redis: Redis | Clu
 
 export function buildBudgetStore(config: Config, redis: Redis | Cluster | null): BudgetStore {
   return redis ? new RedisBudgetStore(redis, { prefix: config.store.redis.key_prefix, ownsClient: false }) : new MemoryBudgetStore();
+}
+
+/** What the proxies remember of Message Batches (docs/batches.md): shared in Redis, else this process's. */
+export function buildBatchStore(config: Config, redis: Redis | Cluster | null): BatchStore {
+  return redis ? new RedisBatchStore(redis, { prefix: config.store.redis.key_prefix, ownsClient: false }) : new MemoryBatchStore();
 }
 
 /** Other proxies' settles wake this one's waiting requests; in memory there are no other proxies. */

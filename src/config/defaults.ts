@@ -55,6 +55,13 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
     file: null, // null: bundled price table only
     models: {},
   },
+  batches: {
+    public_url: null, // null: results_url is rewritten relative, resolved by the SDK against its base URL
+    poller: {
+      api_key: null, // null: off; results are metered when a client downloads them through the proxy
+      interval_ms: 300_000, // 5 minutes between looks at batches that may have ended
+    },
+  },
   metrics: {
     key_label: false, // off: one series per caller can explode cardinality
     tag_label: false,

@@ -3,7 +3,7 @@ import type { Config } from './types.ts';
 const REDACTED = '***';
 
 /**
- * A copy of the config that is safe to log at startup: every upstream's API key, any Redis
+ * A copy of the config that is safe to log at startup: every upstream's and the batch poller's API key, any Redis
  * password, the admin token and the secret parts of the upstream and alert webhook URLs are
  * replaced by '***'. Everything else is kept, because "which config did it actually run with"
  * is the first question when debugging a deployment.
@@ -16,6 +16,7 @@ export function describeConfig(c: Config): object {
   }
   if (copy.store.redis.url !== null) copy.store.redis.url = redactRedisUrl(copy.store.redis.url);
   if (copy.admin.token !== null) copy.admin.token = REDACTED;
+  if (copy.batches.poller.api_key !== null) copy.batches.poller.api_key = REDACTED;
   if (copy.alerts.webhook_url !== null) copy.alerts.webhook_url = redactUrl(copy.alerts.webhook_url);
   return copy;
 }

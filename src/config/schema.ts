@@ -284,6 +284,19 @@ export const configSchema: ObjectOf<ConfigBody> = {
         models: { kind: 'map', values: { kind: 'any' } },
       },
     },
+    batches: {
+      kind: 'object',
+      keys: {
+        public_url: { kind: 'url', protocols: ['https:', 'http:'], nullable: true },
+        poller: {
+          kind: 'object',
+          keys: {
+            api_key: { kind: 'string', nullable: true },
+            interval_ms: { kind: 'int', min: 60_000, max: 86_400_000 },
+          },
+        },
+      },
+    },
     metrics: {
       kind: 'object',
       keys: {

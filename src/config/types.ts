@@ -39,6 +39,18 @@ export interface Config {
     journal_max_records: number;
   };
   pricing: PricingConfig;
+  /** Message Batches (docs/batches.md). */
+  batches: {
+    /** The proxy's address as clients reach it: rewritten `results_url`s become absolute under it; null: relative to the client's base URL. */
+    public_url: string | null;
+    /** Downloads the results of batches created through the proxy that nobody downloaded through it. */
+    poller: {
+      /** Its own API key (an Anthropic key that can read the org's batches); null: off. */
+      api_key: string | null;
+      /** How often it looks (ms); at least a minute. */
+      interval_ms: number;
+    };
+  };
   metrics: {
     /** Add a `key` label (hashed key id) to request metrics. Cardinality grows with callers. */
     key_label: boolean;

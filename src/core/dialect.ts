@@ -91,8 +91,79 @@ export interface ResponseFilter {
   end(): Buffer;
 }
 
+/**
+ * A Message Batches call (docs/batches.md): `create` (POST …/batches), `list`, `object` (retrieve,
+ * cancel, delete: answers that are one batch object), `results` (the JSONL download).
+ */
+export interface BatchCall {
+  readonly kind: 'create' | 'list' | 'object' | 'results';
+  /** The batch id in the path, as sent; null for create and list. */
+  readonly id: string | null;
+}
+
+/** What a batch object says about a batch's life (times as epoch ms, null when absent). */
+export interface BatchFacts {
+  readonly id: string;
+  readonly status: string | null;
+  readonly createdAt: number | null;
+  readonly expiresAt: number | null;
+  readonly endedAt: number | null;
+}
+
+/** One line of a batch's results, as far as metering needs it. */
+export interface BatchResultLine {
+  customId: string;
+  /** `unknown`: a `result.type` this build does not know (a newer API). */
+  type: 'succeeded' | 'errored' | 'canceled' | 'expired' | 'unknown';
+  /** Succeeded lines only; null on a succeeded line: billed, but its usage cannot be read (recorded as missing, never $0). */
+  usage: Usage | null;
+  model: string | null;
+  messageId: string | null;
+}
+
+/** Reads a results download (JSONL) as it streams; bounded per line. */
+export interface BatchResultsReading {
+  push(chunk: Uint8Array): BatchResultLine[];
+  /** The last line (complete without a newline), and whether the body ended inside a line (a cut download). */
+  end(): { lines: BatchResultLine[]; cut: boolean };
+  /** Lines that were not result lines. */
+  readonly malformed: number;
+}
+
+/** What a batch create body asks for, for its budget estimate: its requests per model and max_tokens. */
+export interface BatchRequests {
+  /** False: not the shape the API takes (the upstream will say so), or only its start was read. */
+  readonly readable: boolean;
+  /** A member named twice where parsers may disagree on which wins (see RequestFacts.conflict), or null. */
+  readonly conflict: string | null;
+  readonly groups: readonly { model: string | null; maxTokens: number | null; count: number; bytes: number }[];
+}
+
+/** Reads a batch create body as it arrives. */
+export interface BatchCreateScan {
+  push(chunk: Uint8Array): void;
+  end(): BatchRequests;
+  /** The read stopped before the end (the body passed its bound). */
+  cut(): BatchRequests;
+}
+
+/** A dialect's batch API, for the APIs that have one the proxy meters (Anthropic's Message Batches). */
+export interface BatchApi {
+  call(method: string, path: string): BatchCall | null;
+  /** A batch object's (or list's) text with each `results_url` pointing through the proxy: relative, or under `base`. */
+  rewriteResultsUrls(text: string, base: string | null): string;
+  /** The batch objects of an answer (one, or a list's). */
+  readObjects(json: unknown): BatchFacts[];
+  /** A scan of one create body. */
+  newScan(): BatchCreateScan;
+  /** A reader for one results download; a line past `maxKeptBytes` keeps only what metering reads. */
+  newResults(maxKeptBytes: number): BatchResultsReading;
+}
+
 export interface Dialect {
   readonly name: string;
+  /** Its batch API, when the proxy meters one; absent: batch paths are whatever route() says. */
+  readonly batches?: BatchApi;
   /** Called once per request with the canonical path (core/target.ts); the answer travels with the exchange. */
   route(method: string, path: string): RouteKind;
   headerFacts(headers: Headers): HeaderFacts;

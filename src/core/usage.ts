@@ -47,7 +47,8 @@ export type UsageMissingReason =
   | 'budget_store_unreachable' // we answered 503: a fail-closed budget could not be checked
   | 'ambiguous_request' // we answered 400: the body names the model twice with different values, nothing was forwarded
   | 'invalid_usage' // usage was reported but cannot be trusted: a count that is not a count, a cumulative count that went down, two opening events
-  | 'decompression_limit'; // the decoded copy of a compressed body passed its size or expansion bound
+  | 'decompression_limit' // the decoded copy of a compressed body passed its size or expansion bound
+  | 'batch_results_unseen'; // a Message Batch expired with no results read: its budget hold became spend at its estimate
 
 /**
  * Reasons after which the upstream may still have billed the request (a 2xx whose usage we could
@@ -60,6 +61,7 @@ const BILLED_UNREAD: ReadonlySet<UsageMissingReason> = new Set<UsageMissingReaso
   'stream_incomplete',
   'body_too_large',
   'invalid_usage',
+  'batch_results_unseen',
   'decompression_limit',
 ]);
 

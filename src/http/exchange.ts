@@ -26,6 +26,8 @@ import { UsageTap } from '../usage/tap.ts';
 import { meterPriced, requestLogFields } from '../meter/record.ts';
 import { parseFacts, type ReadBody } from './request-body.ts';
 import type { Upstream, UpstreamSet } from './upstreams.ts';
+import type { BodyBuffers } from './request-body.ts';
+import type { BatchStore } from '../store/batch-store.ts';
 import { sendProxyError } from './respond.ts';
 
 /** What a reload may change; read once per request, so a request sees one config. */
@@ -40,7 +42,10 @@ export interface PipelineSettings {
     maxDecompressionRatio: number;
     maxRequestBodyBytes: number;
     maxBufferedRequestBytes: number;
+    maxBatchBodyBytes: number;
   };
+  /** Message Batches: `public_url`, the absolute base of rewritten results URLs (null: relative ones). */
+  readonly batches: { readonly publicUrl: string | null };
 }
 
 /** The components an exchange ends into. */
@@ -54,6 +59,20 @@ export interface ExchangeDeps {
   warnedModels: Set<string>;
   /** Exchanges begun and not yet ended: a shutdown waits for their records. */
   exchanges: InFlight;
+}
+
+/** What the pipeline needs besides what an exchange ends into. */
+export interface PipelineDeps extends ExchangeDeps {
+  /**
+   * Message Batches (docs/batches.md): what the proxy remembers of them between their create
+   * call and their results, and the results downloads still being metered (a shutdown and a
+   * flush wait for their records).
+   */
+  batches: { store: BatchStore; metering: InFlight };
+  /** Request body bytes held by every request in flight (limits.max_buffered_request_bytes). */
+  bodies: BodyBuffers;
+  /** The live settings, the upstreams included; a reload swaps the whole snapshot. */
+  settings(): PipelineSettings;
 }
 
 /** What the pipeline knows when the request arrives. */
@@ -108,6 +127,11 @@ export class Exchange implements ForwardHooks {
     deps.exchanges.begin();
   }
 
+  /** Ours (not the upstream's): also the id of what it reserves. */
+  get id(): string {
+    return this.#a.id;
+  }
+
   /** The request body's metered facts, parsed on the first call only (a JSON parse); null without a body. */
   facts(): RequestFacts | null {
     if (this.#facts === undefined) this.#facts = this.#a.body === null ? null : parseFacts(this.#a.body, this.#a.dialect);
@@ -135,19 +159,39 @@ export class Exchange implements ForwardHooks {
       retry: a.headers.retry,
       leaving: () => this.#leaving(),
     });
+    return this.#answer(this.#admission);
+  }
+
+  /**
+   * A batch create's hold (docs/batches.md): admitted like a request, but settled by the batch's
+   * results, so this exchange's end never settles it. False: refused (or the client left),
+   * answered and ended here; an admitted hold is then the caller's to release.
+   */
+  async hold(admit: (leaving: () => AbortSignal) => Promise<Admission>): Promise<{ admission: Admission; forward: boolean }> {
+    const admission = await admit(() => this.#leaving());
+    return { admission, forward: this.#answer(admission) };
+  }
+
+  /** Goes on with an admitted (or allowed) request, or answers why not and ends the exchange. */
+  #answer(admission: Admission): boolean {
     // Gone while it waited (or just as it was admitted): nothing to answer; recorded, and a reservation released by the settle.
-    if (this.#admission.kind === 'left' || this.#gone?.signal.aborted === true) {
+    if (admission.kind === 'left' || this.#gone?.signal.aborted === true) {
       this.#status = CLIENT_CLOSED;
       this.#end(missing('refused_by_budget'));
       return false;
     }
     this.#gone?.abort(); // detaches the close listener
-    const refusal = refusalOf(this.#admission);
+    const refusal = refusalOf(admission);
     if (refusal === null) {
-      if (this.#admission.kind === 'admitted') for (const [k, v] of Object.entries(this.#admission.headers)) this.#res.setHeader(k, v);
+      if (admission.kind === 'admitted') for (const [k, v] of Object.entries(admission.headers)) this.#res.setHeader(k, v);
       return true;
     }
     return this.#refuse(refusal.error, refusal.reason);
+  }
+
+  /** A body naming a metered member twice with different values: refused, answered and ended here. */
+  ambiguous(member: string): false {
+    return this.#refuse(ambiguousBody(member), 'ambiguous_request');
   }
 
   /** Answers the error ourselves before anything was forwarded, and ends the exchange with the reason recorded. */

@@ -13,18 +13,12 @@ import type { PathTarget } from '../core/target.ts';
 import { requestBodiesFull, unselectableUpstream } from '../core/errors.ts';
 import { identify } from './identify.ts';
 import { refuseUnrecorded } from './respond.ts';
-import { BodiesFull, type BodyBuffers, readRequestBody, type ReadBody } from './request-body.ts';
-import { Exchange, type ExchangeDeps, type PipelineSettings } from './exchange.ts';
+import { BodiesFull, readRequestBody, type ReadBody } from './request-body.ts';
+import { Exchange, type PipelineDeps } from './exchange.ts';
 import { selectUpstream, upstreamPath, UPSTREAM_HEADER } from './upstreams.ts';
+import { forwardBatchCall } from './batches.ts';
 
-export type { PipelineSettings } from './exchange.ts';
-
-export interface PipelineDeps extends ExchangeDeps {
-  /** Request body bytes held by every request in flight (limits.max_buffered_request_bytes). */
-  bodies: BodyBuffers;
-  /** The live settings, the upstreams included; a reload swaps the whole snapshot. */
-  settings(): PipelineSettings;
-}
+export type { PipelineDeps, PipelineSettings } from './exchange.ts';
 
 export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, target: PathTarget): Promise<void> {
   const t0 = deps.clock.monotonic();
@@ -56,6 +50,36 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     return;
   }
 
+  const arrival = (body: ReadBody | null) => ({
+    id: randomUUID(),
+    ts,
+    t0,
+    method,
+    path,
+    route,
+    upstream,
+    dialect,
+    caller: who.caller,
+    headers: dialect.headerFacts(req.headers),
+    body,
+  });
+
+  // Message Batches: their own flow (a budget hold at create, results_url rewritten, results metered).
+  const call = route === 'passthrough' ? (dialect.batches?.call(method, path) ?? null) : null;
+  if (call !== null) {
+    return forwardBatchCall(deps, req, res, {
+      call,
+      upstream,
+      dialect,
+      path,
+      query: target.query,
+      caller: who.caller,
+      credential: upstream.ownCredential(dialect) ?? who.credential,
+      settings,
+      exchange: () => new Exchange(deps, settings, res, arrival(null)),
+    });
+  }
+
   let body: ReadBody | null = null;
   if (route !== 'passthrough') {
     const limits = settings.limits;
@@ -71,19 +95,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
       return; // otherwise the client went away while uploading
     }
   }
-  const exchange = new Exchange(deps, settings, res, {
-    id: randomUUID(),
-    ts,
-    t0,
-    method,
-    path,
-    route,
-    upstream,
-    dialect,
-    caller: who.caller,
-    headers: dialect.headerFacts(req.headers),
-    body,
-  });
+  const exchange = new Exchange(deps, settings, res, arrival(body));
 
   const gate = deps.budgets?.gate;
   // An unreported route is billed too: admitted on the body's estimate, settled at the reservation (exchange.ts).

@@ -30,6 +30,7 @@ const MISSING_REASONS: Record<UsageMissingReason, true> = {
   ambiguous_request: true,
   invalid_usage: true,
   decompression_limit: true,
+  batch_results_unseen: true,
 };
 /** Reasons earlier builds wrote under another name, read as today's: the stream keeps their entries. */
 const RENAMED_REASONS: Readonly<Record<string, UsageMissingReason>> = { rejected_by_budget: 'refused_by_budget' };

@@ -45,7 +45,7 @@ export interface Outbound {
   body: Buffer | Readable | null;
   encoding: ResponseEncoding;
   /** The dialect rewrote the body (`body` is the rewrite's): a 2xx response reaches the client through its filter. Absent: none. */
-  rewrite?: RequestRewrite | null;
+  rewrite?: Pick<RequestRewrite, 'responseFilter'> | null;
 }
 
 /** What the pipeline forwards through; injectable so benchmarks can swap the engine under the real wiring. */
@@ -155,7 +155,7 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #hooks: ForwardHooks;
   readonly #host: string;
-  readonly #rewrite: RequestRewrite | null;
+  readonly #rewrite: Pick<RequestRewrite, 'responseFilter'> | null;
   /** What a rewritten request's 2xx response passes through on its way to the client; null: the bytes go as they came. */
   #filter: ResponseFilter | null = null;
   #ended = false;
@@ -163,7 +163,7 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
   #clientGone = false;
   #resume: (() => void) | null = null;
 
-  constructor(res: ServerResponse, hooks: ForwardHooks, host: string, rewrite: RequestRewrite | null) {
+  constructor(res: ServerResponse, hooks: ForwardHooks, host: string, rewrite: Pick<RequestRewrite, 'responseFilter'> | null) {
     this.#res = res;
     this.#hooks = hooks;
     this.#host = host;
@@ -248,7 +248,7 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
  * wrote it, so a compressed one (the upstream ignored `accept-encoding: identity`) goes through
  * unfiltered. A filter may change the body's length: the client's framing becomes chunked.
  */
-function responseFilter(rewrite: RequestRewrite, headers: IncomingHttpHeaders): ResponseFilter | null {
+function responseFilter(rewrite: Pick<RequestRewrite, 'responseFilter'>, headers: IncomingHttpHeaders): ResponseFilter | null {
   const e = headers['content-encoding'];
   const encoding = Array.isArray(e) ? e.join(',') : e; // a repeated header arrives as a list
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return null;

@@ -1,8 +1,8 @@
 /** Builds a real claude-meter app on port 0 in front of an upstream, with teardown registered on `t`. */
 import type { TestContext } from 'node:test';
 import { createApp, type App } from '../../src/app.ts';
-import { DEFAULTS } from '../../src/config/defaults.ts';
-import type { Config } from '../../src/config/types.ts';
+import { DEFAULTS, UPSTREAM_DEFAULTS } from '../../src/config/defaults.ts';
+import type { Config, RoutedUpstreamConfig } from '../../src/config/types.ts';
 import { systemClock, type Timers } from '../../src/lib/clock.ts';
 import type { Logger } from '../../src/lib/logger.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
@@ -10,6 +10,13 @@ import type { MeterStore } from '../../src/store/types.ts';
 import type { BudgetStore } from '../../src/budget/types.ts';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/** A routed upstream: the defaults, and what the test names. */
+export function routed(
+  o: Partial<RoutedUpstreamConfig> & Pick<RoutedUpstreamConfig, 'name' | 'url' | 'api' | 'route'>,
+): RoutedUpstreamConfig {
+  return { ...UPSTREAM_DEFAULTS, ...o };
+}
 
 export function testConfig(overrides: DeepPartial<Config>): Config {
   const merge = (base: unknown, over: unknown): unknown => {

@@ -19,6 +19,7 @@ import { forwarderOptions } from '../../src/compose/upstreams.ts';
 import { handleProxied, type PipelineDeps } from '../../src/http/pipeline.ts';
 import { BodyBuffers } from '../../src/http/request-body.ts';
 import type { Upstream } from '../../src/http/upstreams.ts';
+import { MemoryBatchStore } from '../../src/store/memory-batch-store.ts';
 import { InFlight } from '../../src/lib/in-flight.ts';
 import { systemClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
@@ -95,6 +96,7 @@ async function serveWith(t: TestContext, up: MockUpstream, dialect: Dialect) {
     budgets: null,
     warnedModels: new Set(),
     exchanges: new InFlight(),
+    batches: { store: new MemoryBatchStore(), metering: new InFlight() },
     bodies: new BodyBuffers(),
     settings: () => ({
       pricer,
@@ -106,7 +108,9 @@ async function serveWith(t: TestContext, up: MockUpstream, dialect: Dialect) {
         maxDecompressionRatio: l.max_decompression_ratio,
         maxRequestBodyBytes: l.max_request_body_bytes,
         maxBufferedRequestBytes: l.max_buffered_request_bytes,
+        maxBatchBodyBytes: l.max_batch_body_bytes,
       },
+      batches: { publicUrl: null },
     }),
   };
   const server = http.createServer((req, res) => {

@@ -17,19 +17,13 @@ import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { startMockRelay, type MockRelay } from '../helpers/mock-relay.ts';
-import { startProxy } from '../helpers/start-proxy.ts';
-import { UPSTREAM_DEFAULTS } from '../../src/config/defaults.ts';
-import type { RoutedUpstreamConfig } from '../../src/config/types.ts';
+import { routed, startProxy } from '../helpers/start-proxy.ts';
 import type { RequestRecord } from '../../src/store/types.ts';
 import { budget as budgetDefaults } from '../helpers/budget-config.ts';
 
 const MODEL = 'claude-sonnet-4-6';
 const LIST_PICO = 9_750_000_000;
 const MESSAGES = [{ role: 'user' as const, content: 'Hello' }];
-
-function routed(o: Partial<RoutedUpstreamConfig> & Pick<RoutedUpstreamConfig, 'name' | 'url' | 'api' | 'route'>): RoutedUpstreamConfig {
-  return { ...UPSTREAM_DEFAULTS, ...o };
-}
 
 async function setup(t: TestContext) {
   const def = await startMockAnthropic(t);

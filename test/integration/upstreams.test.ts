@@ -9,9 +9,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { startMockAnthropic, type MockUpstream } from '../helpers/mock-anthropic.ts';
-import { startProxy } from '../helpers/start-proxy.ts';
-import { UPSTREAM_DEFAULTS } from '../../src/config/defaults.ts';
-import type { RoutedUpstreamConfig } from '../../src/config/types.ts';
+import { routed, startProxy } from '../helpers/start-proxy.ts';
 
 const BODY = JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
 /** A client credential in every dialect's header. */
@@ -21,10 +19,6 @@ const EVERY_CREDENTIAL = {
   'api-key': 'sk-client-1',
   api_key: 'sk-client-1',
 };
-
-function routed(o: Partial<RoutedUpstreamConfig> & Pick<RoutedUpstreamConfig, 'name' | 'url' | 'api' | 'route'>): RoutedUpstreamConfig {
-  return { ...UPSTREAM_DEFAULTS, ...o };
-}
 
 async function setup(t: TestContext) {
   const [def, hs, relay] = [await startMockAnthropic(t), await startMockAnthropic(t), await startMockAnthropic(t)];

@@ -1,6 +1,9 @@
 /** The Anthropic Messages API as a Dialect: everything the proxy knows about its wire format. */
 import type { Dialect, EventKind } from '../../core/dialect.ts';
 import type { ErrorType } from '../../core/errors.ts';
+import { batchCall, readBatchObjects, rewriteResultsUrls } from './batches.ts';
+import { BatchResultsReader } from './batch-results.ts';
+import { BatchScan } from './batch-scan.ts';
 import { CREDENTIAL_HEADERS, credentialSecret } from './credentials.ts';
 import { route } from './routes.ts';
 import { headerFacts, requestFacts } from './request.ts';
@@ -37,6 +40,13 @@ export const anthropic: Dialect = {
   eventKind: (event) => EVENT_KINDS.get(event) ?? 'usage',
   newStream: () => new MessageUsageAccumulator(),
   errorBody,
+  batches: {
+    call: batchCall,
+    rewriteResultsUrls,
+    readObjects: readBatchObjects,
+    newScan: () => new BatchScan(),
+    newResults: (max) => new BatchResultsReader(max),
+  },
 };
 
 /** `{type:"error", error:{type, message}, request_id}`: what the SDKs parse into APIError. */

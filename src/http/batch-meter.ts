@@ -1,0 +1,238 @@
+/**
+ * The meter of one results download (docs/batches.md): the JSONL passes to the client untouched
+ * while its lines are read here. Each `succeeded` line is claimed in the batch store (so it
+ * counts once across downloads and proxies), priced at batch prices as the upstream bills it,
+ * recorded for the batch's creator at the batch's end, and counted on the budgets it matches.
+ * `errored`, `canceled` and `expired` lines cost nothing and are only counted. A download read
+ * to its end with every claim answered releases the batch's hold; a cut one leaves it for a retry.
+ */
+import type { BatchResultLine, Dialect } from '../core/dialect.ts';
+import type { Caller } from '../core/request.ts';
+import { totalTokens, type UsageOutcome } from '../core/usage.ts';
+import { meterPriced } from '../meter/record.ts';
+import { modelLabel, recordMetrics } from '../metrics/record.ts';
+import type { BatchOrigin, BatchState } from '../store/batch-store.ts';
+import type { RequestRecord } from '../store/types.ts';
+import { releaseHold, type BatchHold } from './batch-holds.ts';
+import type { PipelineDeps } from './exchange.ts';
+import type { Upstream } from './upstreams.ts';
+
+/** Claims go to the store in groups of at most this many ids: one round trip each. */
+const CLAIM_GROUP = 1_000;
+
+/** The path batch spend is recorded and budgeted under: the create call's. */
+export const BATCH_PATH = '/v1/messages/batches';
+
+export class ResultsMeter {
+  readonly #deps: PipelineDeps;
+  readonly #batchId: string;
+  readonly #caller: Caller;
+  readonly #upstream: Upstream;
+  readonly #dialect: Dialect;
+  #reader: ReturnType<NonNullable<Dialect['batches']>['newResults']> | null = null;
+  #state: Promise<BatchState | null> = Promise.resolve(null);
+  #chain: Promise<void> = Promise.resolve();
+  #pending: BatchResultLine[] = [];
+  /** A claim or record failed: the download cannot prove every line counted, so the hold stays. */
+  #failed = false;
+  #counts = { succeeded: 0, recorded: 0, free: 0 };
+
+  constructor(deps: PipelineDeps, ctx: { batchId: string; caller: Caller; upstream: Upstream; dialect: Dialect }) {
+    this.#deps = deps;
+    this.#batchId = ctx.batchId;
+    this.#caller = ctx.caller;
+    this.#upstream = ctx.upstream;
+    this.#dialect = ctx.dialect;
+  }
+
+  /** A 2xx results body begins. */
+  start(): void {
+    const api = this.#dialect.batches;
+    if (api === undefined) return;
+    this.#reader = api.newResults(this.#deps.settings().limits.maxJsonBodyBytes);
+    // Held until the last line is recorded: a shutdown waits for these records like any exchange's.
+    this.#deps.batches.metering.begin();
+    this.#state = this.#deps.batches.store.info(this.#batchId, this.#deps.clock.now()).catch((err: unknown) => {
+      this.#fail(err, 'batch store unreachable: results recorded for the downloading caller');
+      return null;
+    });
+  }
+
+  /** A results body that cannot be read (a compressed one): said once, never a silent $0. */
+  unreadable(why: string): void {
+    this.#deps.logger.warn({ batch: this.#batchId, why }, 'batch results passed unread: not metered');
+  }
+
+  data(chunk: Buffer): void {
+    const reader = this.#reader;
+    if (reader === null) return;
+    this.#take(reader.push(chunk));
+  }
+
+  /** The body ended (or was cut); resolves once every line is recorded: true when the results were read and counted whole. */
+  end(how: 'complete' | 'aborted'): Promise<boolean> {
+    const reader = this.#reader;
+    if (reader === null) return Promise.resolve(false);
+    const tail = reader.end();
+    this.#take(tail.lines);
+    this.#flush();
+    const whole = how === 'complete' && !tail.cut;
+    const done = this.#chain
+      .then(() => this.#finish(whole, reader.malformed))
+      .catch((err: unknown) => {
+        this.#fail(err, 'batch results metering failed');
+        return false;
+      })
+      .finally(() => this.#deps.batches.metering.end());
+    this.#chain = done.then(() => undefined);
+    return done;
+  }
+
+  #take(lines: BatchResultLine[]): void {
+    for (const line of lines) {
+      if (line.type === 'succeeded') this.#pending.push(line);
+      else this.#counts.free++;
+    }
+    if (this.#pending.length >= CLAIM_GROUP) this.#flush();
+  }
+
+  #flush(): void {
+    if (this.#pending.length === 0) return;
+    const group = this.#pending;
+    this.#pending = [];
+    this.#chain = this.#chain.then(() => this.#meter(group));
+  }
+
+  async #meter(lines: BatchResultLine[]): Promise<void> {
+    const deps = this.#deps;
+    this.#counts.succeeded += lines.length;
+    const state = await this.#state;
+    let claimed: string[];
+    try {
+      claimed = (
+        await deps.batches.store.claim(
+          this.#batchId,
+          lines.map((l) => l.customId),
+          deps.clock.now(),
+        )
+      ).claimed;
+    } catch (err) {
+      this.#fail(err, 'batch store unreachable: these result lines are not recorded; a later download records them');
+      return;
+    }
+    if (claimed.length === 0) return;
+    const fresh = new Set(claimed);
+    const origin = state?.origin ?? null;
+    const caller: Caller = origin === null ? this.#caller : { keyId: origin.keyId, tag: origin.tag };
+    const ts = state?.endedAt ?? deps.clock.now();
+    // A hold already turned into spend at its estimate counts these lines there: they are recorded, not counted again.
+    const budgets = state?.holdSettled === true ? null : deps.budgets;
+    for (const line of lines) {
+      if (!fresh.delete(line.customId)) continue;
+      this.#record(line, caller, ts, budgets);
+    }
+  }
+
+  #record(line: BatchResultLine, caller: Caller, ts: number, budgets: PipelineDeps['budgets']): void {
+    const deps = this.#deps;
+    const upstream = this.#upstream;
+    const outcome: UsageOutcome = {
+      usage: line.usage,
+      model: line.model,
+      missingReason: line.usage === null ? 'invalid_usage' : null,
+      partial: false,
+      estimated: false,
+      errorType: null,
+      stopReason: null,
+      messageId: line.messageId,
+      adjusted: null,
+    };
+    const { record, cacheSavingsPicoUsd } = meterPriced(upstream.biller, {
+      id: `batch_${this.#batchId}_${line.customId}`,
+      ts,
+      method: 'POST',
+      path: BATCH_PATH,
+      caller,
+      upstream: upstream.name,
+      free: false,
+      status: 200,
+      outcome,
+      model: line.model,
+      stream: false,
+      latencyMs: 0,
+      ttftMs: null,
+      upstreamLatencyMs: null,
+      betas: [],
+    });
+    deps.recorder.record(record);
+    recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
+    this.#counts.recorded++;
+    if (budgets === null || !budgets.gate.active || record.usage === null || record.billedUnpriced) return;
+    const match = { keyId: caller.keyId, tag: caller.tag, model: record.model, path: BATCH_PATH, upstream: upstream.name };
+    const found = budgets.gate.catalog.refsFor(match, ts);
+    if (found.refs.length === 0) return;
+    budgets.settles.push({
+      ...found,
+      id: record.id,
+      actual: { money: { currency: record.currency, pico: record.billedPico }, tokens: totalTokens(record.usage) ?? 0 },
+    });
+  }
+
+  async #finish(whole: boolean, malformed: number): Promise<boolean> {
+    const deps = this.#deps;
+    const log = { batch: this.#batchId, whole, malformed, ...this.#counts };
+    if (!whole || this.#failed) {
+      deps.logger.info(log, 'batch results read in part: the batch keeps its hold until a download is read whole');
+      return false;
+    }
+    const now = deps.clock.now();
+    await deps.batches.store.claimedAll(this.#batchId, now);
+    const state = await this.#state;
+    const hold = (state?.origin?.hold ?? null) as BatchHold | null;
+    if (hold !== null && deps.budgets !== null && (await deps.batches.store.settleHold(this.#batchId, now)))
+      releaseHold(deps.budgets, hold);
+    deps.logger.info(log, 'batch results metered');
+    return true;
+  }
+
+  #fail(err: unknown, message: string): void {
+    this.#failed = true;
+    this.#deps.logger.error({ err, batch: this.#batchId }, message);
+  }
+}
+
+/**
+ * The record of a batch that expired with no results read through the proxy: its spend is
+ * unknown, so it is recorded as missing (`batch_results_unseen`, counted billed-unread) while
+ * its budgets count the hold's estimate. Dated at the batch's expiry, for its creator.
+ */
+export function unseenBatchRecord(batchId: string, origin: BatchOrigin, hold: BatchHold): RequestRecord {
+  return {
+    id: `batch_${batchId}_unseen`,
+    ts: origin.expiresAt,
+    method: 'POST',
+    path: BATCH_PATH,
+    keyId: origin.keyId,
+    tag: origin.tag,
+    model: null,
+    status: 200,
+    stream: false,
+    usage: null,
+    usageMissing: 'batch_results_unseen',
+    partial: false,
+    estimated: false,
+    upstream: origin.upstream,
+    costPicoUsd: 0,
+    unpriced: false,
+    currency: hold.expected.money?.currency ?? 'USD',
+    billedPico: 0,
+    billedUnpriced: false,
+    usageAdjusted: null,
+    free: false,
+    latencyMs: 0,
+    ttftMs: null,
+    upstreamLatencyMs: null,
+    errorType: null,
+    messageId: null,
+  };
+}

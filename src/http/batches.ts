@@ -1,0 +1,244 @@
+/**
+ * Message Batches through the proxy (docs/batches.md), in flow order:
+ *   create: the body read streaming and estimated at batch prices → one budget hold → forwarded →
+ *           the new batch remembered with its creator (key, tag, upstream) and its hold;
+ *   retrieve, cancel, delete, list: forwarded, each `results_url` rewritten to come through the proxy;
+ *   results: streamed through untouched while each `succeeded` line is priced at batch prices,
+ *           claimed once per batch and custom_id across proxies, recorded for the creator at the
+ *           batch's end, and counted on its budgets; read whole, the batch's hold is released.
+ * Every call is also an exchange of its own (recorded like any passthrough call).
+ */
+import type { IncomingMessage, ServerResponse, IncomingHttpHeaders } from 'node:http';
+import type { BatchCall, BatchRequests, Dialect } from '../core/dialect.ts';
+import type { Caller, Credential } from '../core/request.ts';
+import type { ProxyError } from '../core/errors.ts';
+import type { ForwardHooks } from '../upstream/forward.ts';
+import type { BatchOrigin } from '../store/batch-store.ts';
+import { BatchObjectFilter, isJson } from './batch-objects.ts';
+import { BATCH_HOLD_TTL_MS, discardHold, emptyHold, holdOf, type BatchHold } from './batch-holds.ts';
+import { ResultsMeter } from './batch-meter.ts';
+import type { Exchange } from './exchange.ts';
+import type { PipelineDeps, PipelineSettings } from './exchange.ts';
+import type { Upstream } from './upstreams.ts';
+import { readBatchBody, type BatchBody } from './batch-body.ts';
+import { BodiesFull } from './request-body.ts';
+import { refuseUnrecorded } from './respond.ts';
+import { requestBodiesFull } from '../core/errors.ts';
+import type { BatchItem } from '../budget/gate.ts';
+
+/** What the pipeline hands over for a batch call. */
+export interface BatchCallContext {
+  call: BatchCall;
+  upstream: Upstream;
+  dialect: Dialect;
+  path: string;
+  query: string;
+  caller: Caller;
+  credential: Credential | null;
+  settings: PipelineSettings;
+  /** Makes the call's own exchange (recorded like any passthrough call). */
+  exchange: () => Exchange;
+}
+
+/** The proxy's base for rewritten results URLs: `public_url` and the route prefix, or null for relative URLs. */
+function resultsBase(settings: PipelineSettings, upstream: Upstream): string | null {
+  const pub = settings.batches.publicUrl;
+  if (pub === null) return null;
+  return pub.replace(/\/+$/, '') + (upstream.route ?? '');
+}
+
+export async function forwardBatchCall(
+  deps: PipelineDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: BatchCallContext,
+): Promise<void> {
+  const store = deps.batches.store;
+  const api = ctx.dialect.batches;
+  if (api === undefined) throw new Error('a batch call needs a dialect with batches');
+  const { call, upstream } = ctx;
+  let hold: BatchHold | null = null;
+  let body: Buffer | import('node:stream').Readable | null = null;
+  let release: (() => void) | null = null;
+  const gate = deps.budgets?.gate;
+  let exchange: Exchange;
+
+  if (call.kind === 'create' && gate?.active === true) {
+    const limits = ctx.settings.limits;
+    let read: BatchBody<BatchRequests>;
+    try {
+      read = await readBatchBody(req, { memoryBytes: limits.maxRequestBodyBytes, maxBytes: limits.maxBatchBodyBytes }, api.newScan(), {
+        buffers: deps.bodies,
+        max: limits.maxBufferedRequestBytes,
+        res,
+      });
+    } catch (err) {
+      upstream.inFlight.end();
+      // Nothing was forwarded and nothing is billed, so nothing is recorded; a refusal is counted.
+      if (err instanceof BodiesFull) {
+        deps.metrics.bodiesRefused.inc();
+        refuseUnrecorded(res, requestBodiesFull(), ctx.dialect, deps.logger, {
+          method: req.method ?? 'POST',
+          path: ctx.path,
+          upstream: upstream.name,
+        });
+      }
+      return; // otherwise the client went away while uploading
+    }
+    body = read.forward;
+    release = read.release;
+    exchange = ctx.exchange();
+    // The budget must see the requests the upstream bills: a body naming a member twice is refused, not guessed.
+    if (read.scan.conflict !== null) {
+      exchange.ambiguous(read.scan.conflict);
+      read.release();
+      return;
+    }
+    const id = `batch_${exchange.id}`;
+    const { admission, forward } = await exchange.hold((leaving) =>
+      gate.admitBatch({
+        id,
+        keyId: ctx.caller.keyId,
+        tag: ctx.caller.tag,
+        path: ctx.path,
+        upstream: upstream.name,
+        biller: upstream.biller,
+        betas: [],
+        items: batchItems(read),
+        ttlMs: BATCH_HOLD_TTL_MS,
+        leaving,
+      }),
+    );
+    hold = holdOf(id, admission);
+    if (!forward) {
+      if (hold !== null && deps.budgets !== null) discardHold(deps.budgets, hold);
+      read.release();
+      req.resume();
+      return;
+    }
+  } else {
+    exchange = ctx.exchange();
+  }
+  const held: BatchHold = hold ?? emptyHold(`batch_${exchange.id}`);
+
+  let remembered = false;
+  const now = (): number => deps.clock.now();
+  const filter = (contentType: string | undefined) =>
+    call.kind === 'results' || !isJson(contentType)
+      ? null
+      : new BatchObjectFilter({
+          api,
+          base: resultsBase(ctx.settings, upstream),
+          onObjects: (objects) => {
+            for (const o of objects) {
+              if (call.kind === 'create' && !remembered) {
+                remembered = true;
+                const origin: BatchOrigin = {
+                  keyId: ctx.caller.keyId,
+                  tag: ctx.caller.tag,
+                  upstream: upstream.name,
+                  createdAt: o.createdAt ?? now(),
+                  expiresAt: o.expiresAt ?? now() + BATCH_HOLD_TTL_MS,
+                  hold: held,
+                };
+                store.remember(o.id, origin, now()).catch((err: unknown) => {
+                  deps.logger.error({ err, batch: o.id }, 'batch store unreachable: the batch is not remembered, its hold lapses in 24 h');
+                });
+              } else if (o.endedAt !== null) {
+                store.noteEnded(o.id, o.endedAt, now()).catch((err: unknown) => {
+                  deps.logger.warn({ err, batch: o.id }, 'batch store unreachable: the batch end is not noted');
+                });
+              }
+            }
+          },
+          onTooLarge: () => deps.logger.warn({ path: ctx.path }, 'batch answer too large to rewrite: results_url passes unchanged'),
+        });
+
+  const hooks: ForwardHooks =
+    call.kind === 'results' && call.id !== null
+      ? new ResultsHooks(exchange, new ResultsMeter(deps, { batchId: call.id, caller: ctx.caller, upstream, dialect: ctx.dialect }))
+      : call.kind === 'create'
+        ? new CreateHooks(exchange, () => {
+            release?.();
+            if (!remembered && hold !== null && deps.budgets !== null) discardHold(deps.budgets, hold);
+          })
+        : exchange;
+
+  exchange.startForwarding();
+  upstream.forwarder.forward(
+    req,
+    res,
+    {
+      target: ctx.path + ctx.query,
+      credential: ctx.credential,
+      body,
+      encoding: 'identity',
+      rewrite: { responseFilter: filter },
+    },
+    hooks,
+  );
+}
+
+/**
+ * What a create body asks for, for its estimate: its requests per model and max_tokens. A body
+ * the scan could not read (the upstream will most likely refuse it) counts as one request of
+ * unknown model and its size, as an unread request body does.
+ */
+function batchItems(read: BatchBody<BatchRequests>): readonly BatchItem[] {
+  const groups = read.scan.readable ? read.scan.groups : [];
+  return groups.length > 0 ? groups : [{ model: null, maxTokens: null, count: 1, bytes: read.bytes }];
+}
+
+/** A create's exchange, and at its end the hold released unless its batch was remembered. */
+class CreateHooks implements ForwardHooks {
+  readonly #x: Exchange;
+  readonly #ended: () => void;
+  constructor(x: Exchange, ended: () => void) {
+    this.#x = x;
+    this.#ended = ended;
+  }
+  onResponseStart(status: number, headers: IncomingHttpHeaders): void {
+    this.#x.onResponseStart(status, headers);
+  }
+  onData(chunk: Buffer): void {
+    this.#x.onData(chunk);
+  }
+  onEnd(how: 'complete' | 'aborted'): void {
+    this.#x.onEnd(how);
+    this.#ended();
+  }
+  onError(err: ProxyError): void {
+    this.#x.onError(err);
+    this.#ended();
+  }
+}
+
+/** A results download's exchange, and its 2xx body's lines to the meter. */
+class ResultsHooks implements ForwardHooks {
+  readonly #x: Exchange;
+  readonly #meter: ResultsMeter;
+  #ok = false;
+  constructor(x: Exchange, meter: ResultsMeter) {
+    this.#x = x;
+    this.#meter = meter;
+  }
+  onResponseStart(status: number, headers: IncomingHttpHeaders): void {
+    this.#x.onResponseStart(status, headers);
+    const enc = headers['content-encoding'];
+    // Asked for identity: a compressed answer anyway passes unread (and says so).
+    this.#ok = status >= 200 && status < 300 && (enc === undefined || String(enc).trim().toLowerCase() === 'identity');
+    if (this.#ok) this.#meter.start();
+    else if (status < 300) this.#meter.unreadable('compressed results');
+  }
+  onData(chunk: Buffer): void {
+    this.#x.onData(chunk);
+    if (this.#ok) this.#meter.data(chunk);
+  }
+  onEnd(how: 'complete' | 'aborted'): void {
+    this.#x.onEnd(how);
+    if (this.#ok) void this.#meter.end(how);
+  }
+  onError(err: ProxyError): void {
+    this.#x.onError(err);
+  }
+}
