@@ -31,7 +31,7 @@ export interface BatchScanResult {
   reason: BatchUnreadable | null;
   /** Elements of the `requests` array (all of them, kept or not). */
   requests: number;
-  /** More requests than maxRequests, or more distinct models than maxModels: the groups are incomplete. */
+  /** More requests, distinct models or groups than kept (maxRequests, maxModels, maxGroups): the groups are incomplete. */
   tooMany: boolean;
   /**
    * A member named twice where parsers may disagree on which wins, so the upstream may bill
@@ -48,6 +48,8 @@ export interface BatchScanOptions {
   maxRequests?: number;
   /** Distinct models kept. */
   maxModels?: number;
+  /** Distinct (model, max_tokens) kept: with the other caps, a few MB at most whatever the body. */
+  maxGroups?: number;
 }
 
 /** What a body is read as when it was not read to its end, or not as a batch. */
@@ -58,13 +60,15 @@ export function unreadableBatch(reason: BatchUnreadable): BatchScanResult {
 export class BatchTally {
   readonly #maxRequests: number;
   readonly #maxModels: number;
+  readonly #maxGroups: number;
   #reqsSeen = false;
   #reqsBad = false;
   #requests = 0;
   #tooMany = false;
   #conflict: BatchScanResult['conflict'] = null;
   #groups = new Map<string, BatchGroup>();
-  #models = new Set<string>();
+  /** Each distinct model's number. */
+  #models = new Map<string, number>();
   #elemParams = 0; // 0 none, 1 an object, 2 something else
   #model: string | null = null;
   /** The model's value as written when it was named (null: not a string), for the duplicate check. */
@@ -75,6 +79,7 @@ export class BatchTally {
   constructor(opts: BatchScanOptions = {}) {
     this.#maxRequests = opts.maxRequests ?? 100_000;
     this.#maxModels = opts.maxModels ?? 1_000;
+    this.#maxGroups = opts.maxGroups ?? 10_000;
   }
 
   /** The answer: `reason` is the scan's (null: the text was valid JSON to its end). */
@@ -99,7 +104,7 @@ export class BatchTally {
     this.#requests = 0;
     this.#tooMany = false;
     this.#groups = new Map();
-    this.#models = new Set();
+    this.#models = new Map();
   }
 
   /** A `params` value of the current element: the last one wins. */
@@ -152,16 +157,23 @@ export class BatchTally {
       return;
     }
     const model = this.#model;
-    if (model !== null && !this.#models.has(model)) {
+    let id = model === null ? -1 : this.#models.get(model);
+    if (id === undefined) {
       if (this.#models.size >= this.#maxModels) {
         this.#tooMany = true;
         return;
       }
-      this.#models.add(model);
+      id = this.#models.size;
+      this.#models.set(model as string, id);
     }
-    const key = `${model === null ? '' : `=${model}`}\u0000${this.#maxTokens}`;
+    // Keyed by the model's number, not its name: a group costs the same whatever the model's length.
+    const key = `${id} ${this.#maxTokens}`;
     let g = this.#groups.get(key);
     if (g === undefined) {
+      if (this.#groups.size >= this.#maxGroups) {
+        this.#tooMany = true;
+        return;
+      }
       g = { model, maxTokens: this.#maxTokens, count: 0, bytes: 0 };
       this.#groups.set(key, g);
     }
