@@ -113,7 +113,7 @@ class BatchRead<R> {
     // A declared length past the memory bound goes to the file from its first byte; a smaller one is taken before a byte is read.
     if (this.#spools() && n > this.#limits.memoryBytes) {
       if (!this.#openSpool()) return;
-    } else if (!this.#reserve(Math.min(n, this.#limits.memoryBytes))) return;
+    } else if (!this.#reserve(Math.min(n, this.#limits.memoryBytes, this.#limits.maxBytes))) return;
     const req = this.#req;
     req.on('data', this.#onData);
     req.on('end', this.#onEnd);

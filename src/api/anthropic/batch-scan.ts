@@ -11,52 +11,9 @@
  * a text JSON.parse refuses, or of another shape, is not readable. Property-tested against
  * JSON.parse in test/unit/api/anthropic-batch-scan.test.ts.
  */
-import { bounded } from '../../core/bound.ts';
+export { unreadableBatch, type BatchGroup, type BatchScanOptions, type BatchScanResult, type BatchUnreadable } from './batch-tally.ts';
+import { BatchTally, type BatchScanOptions, type BatchScanResult, type BatchUnreadable, unreadableBatch } from './batch-tally.ts';
 import { BACKSLASH, CLOSE, CLOSE_ARR, COLON, COMMA, CR, LF, OPEN, OPEN_ARR, QUOTE, SPACE, TAB } from '../../lib/json-chars.ts';
-
-/** The requests of one (model, max_tokens): what the cost estimator takes, summed. */
-export interface BatchGroup {
-  /** `params.model`, bounded as request facts bound it; null when absent or not a string. */
-  model: string | null;
-  /** `params.max_tokens`; null when absent or not a finite number. */
-  maxTokens: number | null;
-  /** Requests in this group. */
-  count: number;
-  /** Their `params` object texts' sizes added up (bytes): the prompt-size input of the estimate. */
-  bytes: number;
-}
-
-/**
- * Why a body is not readable: `json` (JSON.parse would refuse it), `shape` (valid JSON, but no
- * `requests` array of objects each with a `params` object), `deep` (nested past MAX_DEPTH),
- * `long` (a kept value past its cap: no real model or max_tokens is that long), `oversized`
- * (the body passed limits.max_batch_body_bytes: the read stopped scanning, http/batch-body.ts).
- */
-export type BatchUnreadable = 'json' | 'shape' | 'deep' | 'long' | 'oversized';
-
-export interface BatchScanResult {
-  readable: boolean;
-  reason: BatchUnreadable | null;
-  /** Elements of the `requests` array (all of them, kept or not). */
-  requests: number;
-  /** More requests than maxRequests, or more distinct models than maxModels: the groups are incomplete. */
-  tooMany: boolean;
-  /**
-   * A member named twice where parsers may disagree on which wins, so the upstream may bill
-   * other requests than the budget saw (RequestFacts.conflict): `requests` or a `params` named
-   * twice at all (too large to compare), a `model` twice with different values.
-   */
-  conflict: 'requests' | 'params' | 'model' | null;
-  /** One per (model, max_tokens), in order of first appearance. */
-  groups: BatchGroup[];
-}
-
-export interface BatchScanOptions {
-  /** Requests kept in the groups; the API takes at most 100,000 per batch. */
-  maxRequests?: number;
-  /** Distinct models kept. */
-  maxModels?: number;
-}
 
 /** Deeper nesting is not read (4 bytes of JSON per level would need it: no real body does). */
 export const MAX_DEPTH = 10_000;
@@ -118,8 +75,6 @@ const KEY_MODEL = Buffer.from('model');
 const KEY_MAX_TOKENS = Buffer.from('max_tokens');
 
 const UTF8 = new TextDecoder('utf-8');
-/** A model value that is not a string, for the duplicate check. */
-const NOT_STRING = Symbol('not a string');
 
 function isWs(b: number): boolean {
   return b === SPACE || b === LF || b === CR || b === TAB;
@@ -129,8 +84,6 @@ function isDigit(b: number): boolean {
 }
 
 export class BatchScan {
-  readonly #maxRequests: number;
-  readonly #maxModels: number;
   #st: number = S.Bom;
   /** Bytes pushed before the current chunk. */
   #base = 0;
@@ -150,24 +103,12 @@ export class BatchScan {
   #capMax = 0;
   #capEsc = false;
   readonly #cap = new Uint8Array(MAX_MODEL_BYTES);
-  // The current `requests` array, element and params object.
-  #reqsSeen = false;
-  #reqsBad = false;
-  #requests = 0;
-  #tooMany = false;
-  #conflict: BatchScanResult['conflict'] = null;
-  #groups = new Map<string, BatchGroup>();
-  #models = new Set<string>();
-  #elemParams = 0; // 0 none, 1 an object, 2 something else
+  /** What the body asks for, as far as it is read. */
+  readonly #t: BatchTally;
   #paramsStart = 0;
-  #model: string | null = null;
-  #modelSeen: string | typeof NOT_STRING | undefined = undefined;
-  #maxTokens: number | null = null;
-  #bytes = 0;
 
   constructor(opts: BatchScanOptions = {}) {
-    this.#maxRequests = opts.maxRequests ?? 100_000;
-    this.#maxModels = opts.maxModels ?? 1_000;
+    this.#t = new BatchTally(opts);
   }
 
   push(chunk: Uint8Array): void {
@@ -304,16 +245,7 @@ export class BatchScan {
 
   end(): BatchScanResult {
     if (this.#reason === null && this.#st !== S.Done) this.#fail('json');
-    if (this.#reason === null && (!this.#reqsSeen || this.#reqsBad)) this.#fail('shape');
-    const readable = this.#reason === null;
-    return {
-      readable,
-      reason: this.#reason,
-      requests: readable ? this.#requests : 0,
-      tooMany: readable && this.#tooMany,
-      conflict: readable ? this.#conflict : null,
-      groups: readable ? [...this.#groups.values()] : [],
-    };
+    return this.#t.result(this.#reason);
   }
 
   /** The first byte of a value: what it is, and what it means where it stands. */
@@ -334,21 +266,21 @@ export class BatchScan {
       let role: number = Role.Other;
       if (slot === Slot.Root) role = Role.Root;
       else if (slot === Slot.Reqs) {
-        this.#newRequests(kind === ARR);
+        this.#t.requests(kind === ARR);
         if (kind === ARR) role = Role.Reqs;
       } else if (slot === Slot.Elem) {
         if (kind === OBJ) {
           role = Role.Elem;
-          this.#elemParams = 0;
-        } else this.#reqsBad = true;
+          this.#t.element();
+        } else this.#t.notAnObject();
       } else if (slot === Slot.Params) {
-        this.#newParams(kind === OBJ);
+        this.#t.params(kind === OBJ);
         if (kind === OBJ) {
           role = Role.Params;
           this.#paramsStart = at;
         }
-      } else if (slot === Slot.Model) this.#setModel(NOT_STRING);
-      else if (slot === Slot.MaxTokens) this.#maxTokens = null;
+      } else if (slot === Slot.Model) this.#t.model(null);
+      else if (slot === Slot.MaxTokens) this.#t.maxTokens(null);
       if (this.#depth < 4) this.#roles[this.#depth] = role;
       this.#depth++;
       if (kind === OBJ) return S.KeyOrEnd;
@@ -356,22 +288,22 @@ export class BatchScan {
       return S.ValueOrEnd;
     }
     // A scalar where a container belongs: the shape is wrong (the value is still validated).
-    if (slot === Slot.Reqs) this.#newRequests(false);
-    else if (slot === Slot.Elem) this.#reqsBad = true;
-    else if (slot === Slot.Params) this.#newParams(false);
+    if (slot === Slot.Reqs) this.#t.requests(false);
+    else if (slot === Slot.Elem) this.#t.notAnObject();
+    else if (slot === Slot.Params) this.#t.params(false);
     if (b === QUOTE) {
       this.#inKey = false;
       this.#capture(slot === Slot.Model, MAX_MODEL_BYTES);
       return S.Str;
     }
-    if (slot === Slot.Model) this.#setModel(NOT_STRING);
+    if (slot === Slot.Model) this.#t.model(null);
     if (b === 45 || isDigit(b)) {
       this.#capture(slot === Slot.MaxTokens, MAX_NUMBER_BYTES);
       this.#cap[0] = b;
       this.#capLen = 1;
       return b === 45 ? S.Minus : b === 48 ? S.Zero : S.Int;
     }
-    if (slot === Slot.MaxTokens) this.#maxTokens = null;
+    if (slot === Slot.MaxTokens) this.#t.maxTokens(null);
     const lit = b === 116 ? 0 : b === 102 ? 1 : b === 110 ? 2 : -1;
     if (lit === -1) {
       this.#fail('json');
@@ -403,8 +335,8 @@ export class BatchScan {
     }
     const role = this.#role(this.#depth - 1);
     this.#depth--;
-    if (role === Role.Params) this.#bytes = at - this.#paramsStart + 1;
-    else if (role === Role.Elem) this.#endElement();
+    if (role === Role.Params) this.#t.paramsBytes(at - this.#paramsStart + 1);
+    else if (role === Role.Elem) this.#t.endElement();
     return this.#depth === 0 ? S.Done : S.After;
   }
 
@@ -423,8 +355,8 @@ export class BatchScan {
     this.#capOn = false;
     if (this.#slot === Slot.Model) {
       if (text === undefined) this.#fail('long');
-      else this.#setModel(text);
-    } else if (this.#slot === Slot.MaxTokens) this.#maxTokens = null;
+      else this.#t.model(text);
+    } else if (this.#slot === Slot.MaxTokens) this.#t.maxTokens(null);
     return this.#depth === 0 ? S.Done : S.After;
   }
 
@@ -451,67 +383,11 @@ export class BatchScan {
       if (this.#capOver) this.#fail('long');
       else {
         const v = Number(UTF8.decode(this.#cap.subarray(0, this.#capLen)));
-        this.#maxTokens = Number.isFinite(v) ? v : null;
+        this.#t.maxTokens(Number.isFinite(v) ? v : null);
       }
     }
     this.#capOn = false;
     return this.#depth === 0 ? S.Done : S.After;
-  }
-
-  /** A `requests` value: the last one wins, so what an earlier one held is dropped. */
-  #newRequests(isArray: boolean): void {
-    if (this.#reqsSeen) this.#conflict = 'requests';
-    this.#reqsSeen = true;
-    this.#reqsBad = !isArray;
-    this.#requests = 0;
-    this.#tooMany = false;
-    this.#groups = new Map();
-    this.#models = new Set();
-  }
-
-  /** A `params` value of the current element: the last one wins. */
-  #newParams(isObject: boolean): void {
-    if (this.#elemParams !== 0) this.#conflict ??= 'params';
-    this.#elemParams = isObject ? 1 : 2;
-    this.#model = null;
-    this.#modelSeen = undefined;
-    this.#maxTokens = null;
-  }
-
-  #setModel(v: string | typeof NOT_STRING): void {
-    const prev = this.#modelSeen;
-    // As lib/json-body.ts namedTwice: different strings, or two values one of which is not a string.
-    if (prev !== undefined && (prev !== v || v === NOT_STRING)) this.#conflict ??= 'model';
-    this.#modelSeen = v;
-    this.#model = v === NOT_STRING ? null : bounded(v);
-  }
-
-  #endElement(): void {
-    if (this.#elemParams !== 1) {
-      this.#reqsBad = true;
-      return;
-    }
-    this.#requests++;
-    if (this.#requests > this.#maxRequests) {
-      this.#tooMany = true;
-      return;
-    }
-    const model = this.#model;
-    if (model !== null && !this.#models.has(model)) {
-      if (this.#models.size >= this.#maxModels) {
-        this.#tooMany = true;
-        return;
-      }
-      this.#models.add(model);
-    }
-    const key = `${model === null ? '' : `=${model}`}\u0000${this.#maxTokens}`;
-    let g = this.#groups.get(key);
-    if (g === undefined) {
-      g = { model, maxTokens: this.#maxTokens, count: 0, bytes: 0 };
-      this.#groups.set(key, g);
-    }
-    g.count++;
-    g.bytes += this.#bytes;
   }
 
   #capture(on: boolean, max: number): void {
@@ -542,11 +418,6 @@ export class BatchScan {
   #fail(reason: BatchUnreadable): void {
     this.#reason ??= reason;
   }
-}
-
-/** What a body is read as when it is not scanned to its end. */
-export function unreadableBatch(reason: BatchUnreadable): BatchScanResult {
-  return { readable: false, reason, requests: 0, tooMany: false, conflict: null, groups: [] };
 }
 
 /** Convenience for a whole body (tests, and callers that already hold it). */

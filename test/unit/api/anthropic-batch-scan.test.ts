@@ -374,6 +374,9 @@ test('the caps that bound memory: requests and models kept, nesting, the kept te
     ).tooMany,
     false,
   );
+  const perTokens = Buffer.from(JSON.stringify({ requests: [1, 2, 3, 4].map((k) => ({ params: { model: 'm', max_tokens: k } })) }));
+  const tokens = scanBatch(perTokens, { maxGroups: 3 });
+  assert.deepEqual([tokens.tooMany, tokens.groups.length, tokens.requests], [true, 3, 4]);
 
   const deep = (d: number) => Buffer.from(`{"requests":[],"x":${'['.repeat(d)}${']'.repeat(d)}}`);
   assert.equal(scanBatch(deep(MAX_DEPTH - 1)).readable, true);
