@@ -174,6 +174,7 @@ export function buildGraph(o: GraphOptions): Graph {
     budgets: () => (gate.active ? { gate, settles } : null),
     record: (batchId, origin, hold) => {
       const record = unseenBatchRecord(batchId, origin, hold);
+      metrics.batchHolds.inc({ outcome: 'spent_unseen' });
       recorder.record(record);
       recordMetrics(metrics, record, modelLabel(metrics, record.model, record.status));
     },

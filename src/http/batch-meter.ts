@@ -91,7 +91,10 @@ export class ResultsMeter {
   #take(lines: BatchResultLine[]): void {
     for (const line of lines) {
       if (line.type === 'succeeded') this.#pending.push(line);
-      else this.#counts.free++;
+      else {
+        this.#counts.free++;
+        this.#deps.metrics.batchLines.inc({ outcome: 'free' });
+      }
     }
     if (this.#pending.length >= CLAIM_GROUP) this.#flush();
   }
@@ -118,8 +121,10 @@ export class ResultsMeter {
       ).claimed;
     } catch (err) {
       this.#fail(err, 'batch store unreachable: these result lines are not recorded; a later download records them');
+      deps.metrics.batchLines.inc({ outcome: 'unrecorded' }, lines.length);
       return;
     }
+    if (claimed.length < lines.length) deps.metrics.batchLines.inc({ outcome: 'counted_before' }, lines.length - claimed.length);
     if (claimed.length === 0) return;
     const fresh = new Set(claimed);
     const origin = state?.origin ?? null;
@@ -167,6 +172,7 @@ export class ResultsMeter {
     deps.recorder.record(record);
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
     this.#counts.recorded++;
+    deps.metrics.batchLines.inc({ outcome: 'recorded' });
     if (budgets === null || !budgets.gate.active || record.usage === null || record.billedUnpriced) return;
     const match = { keyId: caller.keyId, tag: caller.tag, model: record.model, path: BATCH_PATH, upstream: upstream.name };
     const found = budgets.gate.catalog.refsFor(match, ts);
@@ -181,6 +187,7 @@ export class ResultsMeter {
   async #finish(whole: boolean, malformed: number): Promise<boolean> {
     const deps = this.#deps;
     const log = { batch: this.#batchId, whole, malformed, ...this.#counts };
+    if (malformed > 0) deps.metrics.batchLines.inc({ outcome: 'malformed' }, malformed);
     if (!whole || this.#failed) {
       deps.logger.info(log, 'batch results read in part: the batch keeps its hold until a download is read whole');
       return false;
@@ -189,8 +196,10 @@ export class ResultsMeter {
     await deps.batches.store.claimedAll(this.#batchId, now);
     const state = await this.#state;
     const hold = (state?.origin?.hold ?? null) as BatchHold | null;
-    if (hold !== null && deps.budgets !== null && (await deps.batches.store.settleHold(this.#batchId, now)))
+    if (hold !== null && deps.budgets !== null && (await deps.batches.store.settleHold(this.#batchId, now))) {
       releaseHold(deps.budgets, hold);
+      deps.metrics.batchHolds.inc({ outcome: 'released' });
+    }
     deps.logger.info(log, 'batch results metered');
     return true;
   }

@@ -111,7 +111,10 @@ export async function forwardBatchCall(
     );
     hold = holdOf(id, admission);
     if (!forward) {
-      if (hold !== null && deps.budgets !== null) discardHold(deps.budgets, hold);
+      if (hold !== null && deps.budgets !== null) {
+        discardHold(deps.budgets, hold);
+        deps.metrics.batchHolds.inc({ outcome: 'discarded' });
+      }
       read.release();
       req.resume();
       return;
@@ -160,7 +163,10 @@ export async function forwardBatchCall(
       : call.kind === 'create'
         ? new CreateHooks(exchange, () => {
             release?.();
-            if (!remembered && hold !== null && deps.budgets !== null) discardHold(deps.budgets, hold);
+            if (!remembered && hold !== null && deps.budgets !== null) {
+              discardHold(deps.budgets, hold);
+              deps.metrics.batchHolds.inc({ outcome: 'discarded' });
+            }
           })
         : exchange;
 

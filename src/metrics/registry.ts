@@ -152,6 +152,18 @@ export function createMetrics(opts: {
         this.set(sources?.journalDepth() ?? 0);
       },
     }),
+    batchLines: new Counter({
+      name: 'claude_meter_batch_result_lines_total',
+      help: 'Message Batches result lines read, by outcome: recorded (succeeded, counted now), counted_before (another download counted it), free (errored, canceled, expired), malformed, unrecorded (the batch store was unreachable)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    batchHolds: new Counter({
+      name: 'claude_meter_batch_holds_total',
+      help: 'Message Batches budget holds ended, by how: released (results read whole), spent_unseen (expired with no results read: spent at its estimate), discarded (the create was refused or not remembered)',
+      labelNames: ['outcome'],
+      registers,
+    }),
     bodiesRefused: new Counter({
       name: 'claude_meter_request_bodies_refused_total',
       help: 'Requests answered 503 unread: the request bodies in flight already held limits.max_buffered_request_bytes',

@@ -49,6 +49,10 @@ export interface MeterMetrics {
   journalRecords: Gauge;
   /** Requests answered 503 because the bodies in flight held limits.max_buffered_request_bytes. */
   bodiesRefused: Counter;
+  /** Message Batches result lines by outcome (recorded, counted_before, free, malformed, unrecorded). */
+  batchLines: Counter;
+  /** Message Batches budget holds ended, by outcome (released, spent_unseen, discarded). */
+  batchHolds: Counter;
   bodiesBuffered: Gauge;
   budgetSpent: Gauge<'budget' | 'budget_instance'>;
   budgetReserved: Gauge<'budget' | 'budget_instance'>;

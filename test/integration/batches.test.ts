@@ -99,6 +99,9 @@ test('results_url comes back relative, and the SDK downloads the results through
 
   const recs = await batchRecords(app);
   assert.equal(recs.length, 10, 'one record per succeeded line (2 of every 5)');
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, /claude_meter_batch_result_lines_total\{outcome="recorded"\} 10/);
+  assert.match(metrics, /claude_meter_batch_result_lines_total\{outcome="free"\} 15/);
   const creatorKey = (await app.store.recent(10_000)).find(
     (x) => x.path === '/v1/messages/batches' && x.method === 'POST' && !x.id.startsWith('batch_'),
   )?.keyId;
@@ -127,6 +130,8 @@ test('downloaded twice, and cut mid-way then retried: each custom_id counts once
   assert.equal(await download(c, id), 40);
   const recs = await batchRecords(app);
   assert.equal(recs.length, 16, 'each succeeded custom_id once');
+  await app.flush();
+  assert.match(await (await fetch(`${url}/metrics`)).text(), /claude_meter_batch_result_lines_total\{outcome="counted_before"\} \d+/);
   assert.equal(new Set(recs.map((x) => x.id)).size, 16);
   assert.equal(
     recs.reduce((s, x) => s + BigInt(x.costPicoUsd), 0n),
@@ -193,6 +198,7 @@ test('budgets: a batch whose estimate does not fit is refused with a 429 before 
   await app.flush();
   const after = await row();
   assert.equal(after.reservedPico, 0, 'released once the results were read whole');
+  assert.match(await (await fetch(`${url}/metrics`)).text(), /claude_meter_batch_holds_total\{outcome="released"\} 1/);
   assert.equal(BigInt(after.spentPico), batchCost(r), 'the lines counted their own spend at batch prices');
 });
 
