@@ -10,6 +10,7 @@ import type { Logger } from '../lib/logger.ts';
 import { InFlight } from '../lib/in-flight.ts';
 import type { MeterStore } from '../store/types.ts';
 import { Recorder } from '../store/recorder.ts';
+import { KeyHintBook } from '../http/key-hints.ts';
 import type { RecorderOptions } from '../store/recorder-options.ts';
 import { createMetrics, type MeterMetrics } from '../metrics/registry.ts';
 import type { Forwarder } from '../upstream/forward.ts';
@@ -136,6 +137,7 @@ export function buildGraph(o: GraphOptions): Graph {
     warnedModels: new Set(),
     exchanges: new InFlight(),
     settings: () => live.current,
+    keyHints: new KeyHintBook(store, clock, logger),
   };
   const admin: AdminDeps = {
     store,

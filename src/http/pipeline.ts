@@ -12,6 +12,7 @@ import type { RequestRewrite } from '../core/dialect.ts';
 import type { PathTarget } from '../core/target.ts';
 import { requestBodiesFull, unselectableUpstream } from '../core/errors.ts';
 import { identify } from './identify.ts';
+import type { KeyHintBook } from './key-hints.ts';
 import { refuseUnrecorded } from './respond.ts';
 import { BodiesFull, type BodyBuffers, readRequestBody, type ReadBody } from './request-body.ts';
 import { Exchange, type ExchangeDeps, type PipelineSettings } from './exchange.ts';
@@ -24,6 +25,8 @@ export interface PipelineDeps extends ExchangeDeps {
   bodies: BodyBuffers;
   /** The live settings, the upstreams included; a reload swaps the whole snapshot. */
   settings(): PipelineSettings;
+  /** Keeps each Anthropic key's partial hint once per key id, for `reconcile`; absent: none kept. */
+  keyHints?: KeyHintBook;
 }
 
 export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, target: PathTarget): Promise<void> {
@@ -55,6 +58,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     refuseUnrecorded(res, who.error, dialect, deps.logger, { method, path, upstream: upstream.name });
     return;
   }
+  deps.keyHints?.note(who.caller.keyId, dialect, who.credential);
 
   let body: ReadBody | null = null;
   if (route !== 'passthrough') {
