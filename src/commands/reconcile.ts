@@ -119,6 +119,7 @@ export function runReconcileCommand(argv: readonly string[], io: Io, env: Env, d
         cost,
         keys: values.by === 'key' ? { hints, apiKeys } : null,
         pricer: stores.pricer,
+        notes: retention(config, from, now),
       });
       io.stdout.write(values.json ? `${JSON.stringify(reconciliationJson(result), null, 2)}\n` : renderReconciliation(result));
       return 0;
@@ -136,6 +137,15 @@ function parseDay(flag: string, v: string): number {
   if (!Number.isFinite(t) || new Date(t).toISOString().slice(0, 10) !== v)
     throw new UsageError(`${flag} must be a day, YYYY-MM-DD (got '${v}')`);
   return t;
+}
+
+/** The days older than the store keeps (store.bucket_ttl_days): ours may be missing there, whatever was metered. */
+function retention(config: Config, from: number, now: number): string[] {
+  const kept = Math.ceil((now - config.store.bucket_ttl_days * DAY_MS) / DAY_MS) * DAY_MS;
+  if (from >= kept) return [];
+  return [
+    `retention: the store keeps ${config.store.bucket_ttl_days} days (store.bucket_ttl_days), so ours may be missing before ${dayText(kept)}`,
+  ];
 }
 
 /** Anthropic's own upstreams (by URL, or as named) and the others, which the comparison leaves out. */
@@ -185,6 +195,7 @@ export function gaps(r: Reconciliation): string[] {
     "theirs only: traffic that did not pass through the proxy (other apps, the Console, Workbench with no key) is in Anthropic's report and not in ours; a capture below 100% may be that, or a metering gap",
   );
   out.push('priority tier: not in the cost report; the organization total compares the usage report without it');
+  out.push(...i.notes);
   if (r.org !== null) out.push('cost report: complete days only; it may hold charges that are not tokens (code execution, other tools)');
   if (i.by === 'key') {
     out.push(
@@ -305,7 +316,12 @@ export function renderReconciliation(r: Reconciliation): string {
   let text = `reconcile ${dayText(i.from)} to ${dayText(i.to - DAY_MS)} (UTC), through ${through}, by ${i.by}; upstreams: ${i.upstreams.join(', ')}\n`;
   text += `${table.toString()}\n`;
   if (r.rows.length === 0) text += 'no usage on either side in this range\n';
-  if (r.incompleteDay !== null) text += `* incomplete day: compared through ${timeText(i.cutoff)}\n`;
+  if (r.incompleteDay !== null) {
+    text +=
+      i.by === 'key'
+        ? `the rows include ${dayText(r.incompleteDay)} through ${timeText(i.cutoff)} (incomplete)\n`
+        : `* incomplete day: compared through ${timeText(i.cutoff)}\n`;
+  }
   if (i.by === 'key' && r.unmapped.length > 0) {
     const t = new Table({ head: ['our key id', 'hint', 'cost', 'why unmapped'], ...PLAIN });
     for (const u of r.unmapped) t.push([u.keyId, u.hint ?? '—', costText(u.ours), u.reason]);

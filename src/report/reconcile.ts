@@ -65,6 +65,8 @@ export interface ReconcileInput {
   /** For `by: key`: the hints the proxy kept and the organization's keys. */
   keys: { hints: ReadonlyMap<string, string>; apiKeys: readonly ApiKeyRow[] } | null;
   pricer: Pricer;
+  /** Gaps the caller knows of (the store's retention), printed with the others. */
+  notes: readonly string[];
 }
 
 export interface ReconcileRow {
@@ -88,7 +90,7 @@ export interface UnmappedKey {
 }
 
 export interface Reconciliation {
-  input: Pick<ReconcileInput, 'by' | 'from' | 'to' | 'cutoff' | 'upstreams' | 'leftOut'>;
+  input: Pick<ReconcileInput, 'by' | 'from' | 'to' | 'cutoff' | 'upstreams' | 'leftOut' | 'notes'>;
   /** The day the cutoff falls inside, shown through the cutoff; null when every day shown is whole. */
   incompleteDay: number | null;
   rows: ReconcileRow[];
@@ -210,7 +212,7 @@ export function reconcile(i: ReconcileInput): Reconciliation {
   }
   for (const u of unmapped.values()) add(total.ours, u.ours);
   return {
-    input: { by: i.by, from: i.from, to: i.to, cutoff: i.cutoff, upstreams: i.upstreams, leftOut: i.leftOut },
+    input: { by: i.by, from: i.from, to: i.to, cutoff: i.cutoff, upstreams: i.upstreams, leftOut: i.leftOut, notes: i.notes },
     incompleteDay,
     rows: sorted,
     unmapped: [...unmapped.values()].sort((a, b) => compareBig(b.ours.picoUsd, a.ours.picoUsd) || compareText(a.keyId, b.keyId)),

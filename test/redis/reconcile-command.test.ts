@@ -202,6 +202,7 @@ test('by model: per day and model, theirs priced at batch and long-context rates
   assert.ok(r.gaps.some((g) => g.startsWith('incomplete: 2026-12-07 is compared through 2026-12-07T14:00:00Z')));
   assert.ok(r.gaps.some((g) => g.includes('relay (https://relay.example.com)')));
   assert.ok(r.gaps.some((g) => g.startsWith('priority tier: not in the cost report')));
+  assert.ok(!r.gaps.some((g) => g.startsWith('retention')));
 
   // What was asked: daily buckets for the complete days, hourly for the incomplete one, every page.
   const usageAsked = w.admin.requests.filter((q) => q.listing === 'usage');
@@ -228,6 +229,14 @@ test('by model: per day and model, theirs priced at batch and long-context rates
   assert.match(table.out, cells('Δ', '-1,003,000', '-10,300', '0', '0', '0', '0', '-\\$3\\.13', '-99\\.7%', '0\\.3%'));
   assert.match(table.out, /organization, 2 complete days: cost report \$3\.51; usage report priced by our table \$3\.14/);
   assert.match(table.out, /\nknown gaps\n- incomplete: 2026-12-07/);
+
+  // Past the store's retention, the output says so.
+  const old = JSON.parse((await w.run(['--from', '2026-10-20', '--to', '2026-10-21', '--json'])).out) as {
+    gaps: string[];
+    rows: unknown[];
+  };
+  assert.ok(old.gaps.includes('retention: the store keeps 35 days (store.bucket_ttl_days), so ours may be missing before 2026-11-03'));
+  assert.deepEqual(old.rows, []);
 });
 
 test('by day and by key: theirs per api_key_id, ours mapped by the kept hint; unknown hints stay unmapped and say so', async (t) => {

@@ -167,6 +167,7 @@ test('reconcile: rows per day and model (aliases meet), relays left out, capture
     ],
     keys: null,
     pricer,
+    notes: [],
   };
   const r = reconcile(input);
   assert.equal(r.incompleteDay, D1 + DAY);
