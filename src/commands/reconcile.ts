@@ -16,17 +16,25 @@ import { redisConfigured } from '../compose/stores.ts';
 import { openStores, type OpenedStores } from '../compose/open-stores.ts';
 import { systemClock } from '../lib/clock.ts';
 import { silentLogger } from '../lib/logger.ts';
-import { DAY_MS, HOUR_MS } from '../core/time.ts';
+import { DAY_MS } from '../core/time.ts';
 import { picoToUsd } from '../core/money.ts';
 import { AdminApiError, AdminClient, DEFAULT_ADMIN_URL } from '../report/admin-client.ts';
-import { capture, diffJson, reconcile, sideJson, type Reconciliation, type ReconcileRow, type Side } from '../report/reconcile.ts';
+import {
+  ANTHROPIC_ORIGIN,
+  anthropicUpstreams,
+  capture,
+  diffJson,
+  landedCutoff,
+  reconcile,
+  sideJson,
+  type Reconciliation,
+  type ReconcileRow,
+  type Side,
+} from '../report/reconcile.ts';
 import { CONFIG_FILE, runCommand, UsageError, type CommandSpec, type Env, type Io } from './args.ts';
 
-/** Anthropic's data lands within about this long after the fact (the Admin API's documentation). */
-export const LANDING_MS = 5 * 60_000;
 /** The longest range one run reads: a quarter. */
 const MAX_DAYS = 92;
-const ANTHROPIC_ORIGIN = 'https://api.anthropic.com';
 
 export const RECONCILE = {
   name: 'reconcile',
@@ -94,7 +102,7 @@ export function runReconcileCommand(argv: readonly string[], io: Io, env: Env, d
     if (compared.length === 0) return fail(`no upstream is Anthropic itself (url ${ANTHROPIC_ORIGIN}); name them with --upstreams`, 2);
 
     // Both sides end at the last hour whose data has landed; the day it cuts is incomplete.
-    const cutoff = Math.floor((now - LANDING_MS) / HOUR_MS) * HOUR_MS;
+    const cutoff = landedCutoff(now);
     const end = Math.min(to, cutoff);
     const wholeEnd = Math.min(to, Math.floor(cutoff / DAY_MS) * DAY_MS);
     const admin = new AdminClient({ url, key: key.trim(), sleep: deps.sleep });
@@ -148,31 +156,16 @@ function retention(config: Config, from: number, now: number): string[] {
   ];
 }
 
-/** Anthropic's own upstreams (by URL, or as named) and the others, which the comparison leaves out. */
+/** Anthropic's own upstreams (by URL, or as named) and the others; a name no upstream has is a usage error. */
 export function chooseUpstreams(
   config: Config,
   named: string | undefined,
 ): { compared: string[]; leftOut: Array<{ name: string; url: string }> } {
+  const wanted = named === undefined ? null : named.split(',').map((s) => s.trim());
   const all = [config.upstream, ...config.upstreams];
-  const wanted = named === undefined ? null : new Set(named.split(',').map((s) => s.trim()));
-  if (wanted !== null) {
-    const unknown = [...wanted].filter((n) => !all.some((u) => u.name === n));
-    if (unknown.length > 0) throw new UsageError(`--upstreams: no upstream named ${unknown.map((n) => `'${n}'`).join(', ')}`);
-  }
-  const isAnthropic = (u: { name: string; url: string }) => (wanted === null ? origin(u.url) === ANTHROPIC_ORIGIN : wanted.has(u.name));
-  return {
-    compared: all.filter(isAnthropic).map((u) => u.name),
-    leftOut: all.filter((u) => !isAnthropic(u)).map((u) => ({ name: u.name, url: origin(u.url) })),
-  };
-}
-
-/** Only the origin: a relay's URL may carry a token in its path. */
-function origin(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return '(invalid url)';
-  }
+  const unknown = (wanted ?? []).filter((n) => !all.some((u) => u.name === n));
+  if (unknown.length > 0) throw new UsageError(`--upstreams: no upstream named ${unknown.map((n) => `'${n}'`).join(', ')}`);
+  return anthropicUpstreams(config, wanted);
 }
 
 const dayText = (ms: number) => new Date(ms).toISOString().slice(0, 10);

@@ -5,7 +5,8 @@
  * beside the cost report; and the gaps that explain a difference. Money stays bigint pico-USD
  * until the JSON edge. The I/O (the store, the Admin API) is the command's.
  */
-import { DAY_MS } from '../core/time.ts';
+import { DAY_MS, HOUR_MS } from '../core/time.ts';
+import type { Config } from '../config/types.ts';
 import { picoToUsd } from '../core/money.ts';
 import type { ApiKeyRow, CostReportRow, UsageReportRow } from '../api/anthropic/admin.ts';
 import type { Pricer } from '../pricing/types.ts';
@@ -13,6 +14,38 @@ import { parseUpstreamModelKey } from '../store/keys.ts';
 import type { UsageRow } from '../store/types.ts';
 
 export type ReconcileBy = 'day' | 'model' | 'key';
+
+/** Anthropic itself: an upstream at this origin is compared, any other (a relay) is left out. */
+export const ANTHROPIC_ORIGIN = 'https://api.anthropic.com';
+/** Anthropic's data lands within about this long after the fact (the Admin API's documentation). */
+export const LANDING_MS = 5 * 60_000;
+
+/** The hour both sides end at: the start of the last hour that ended at least LANDING_MS ago. */
+export function landedCutoff(now: number): number {
+  return Math.floor((now - LANDING_MS) / HOUR_MS) * HOUR_MS;
+}
+
+/** The upstreams compared (those named, else those at Anthropic's origin) and the others, with their origin only (a relay's URL may hold a token). */
+export function anthropicUpstreams(
+  config: Pick<Config, 'upstream' | 'upstreams'>,
+  named: readonly string[] | null,
+): { compared: string[]; leftOut: Array<{ name: string; url: string }> } {
+  const all = [config.upstream, ...config.upstreams];
+  const wanted = named === null || named.length === 0 ? null : new Set(named);
+  const isAnthropic = (u: { name: string; url: string }) => (wanted === null ? origin(u.url) === ANTHROPIC_ORIGIN : wanted.has(u.name));
+  return {
+    compared: all.filter(isAnthropic).map((u) => u.name),
+    leftOut: all.filter((u) => !isAnthropic(u)).map((u) => ({ name: u.name, url: origin(u.url) })),
+  };
+}
+
+function origin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '(invalid url)';
+  }
+}
 
 /** Tokens by kind, web searches and the list price of one side of a comparison. */
 export interface Side {
@@ -31,7 +64,8 @@ export function emptySide(): Side {
   return { input: 0, output: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0, webSearchRequests: 0, picoUsd: 0n, unpriced: 0 };
 }
 
-function add(a: Side, b: Side): void {
+/** Adds `b` into `a`. */
+export function add(a: Side, b: Side): void {
   a.input += b.input;
   a.output += b.output;
   a.cacheWrite5m += b.cacheWrite5m;
