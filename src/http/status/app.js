@@ -208,7 +208,8 @@ function reconcileText(r) {
   const hhmm = (iso) => iso.slice(11, 16);
   const capture = r.capture === null ? 'Anthropic reports no usage' : `capture ${(r.capture * 100).toFixed(1)}% of Anthropic's usage`;
   const stale = r.error ? ` · last check failed: ${r.error}` : '';
-  return `${capture} (${hhmm(r.from)}–${hhmm(r.to)} UTC, checked ${hhmm(r.checked_at)} UTC)${stale}`;
+  const hours = Math.round((Date.parse(r.to) - Date.parse(r.from)) / 3_600_000);
+  return `${capture} (${hours} h to ${hhmm(r.to)} UTC, checked ${hhmm(r.checked_at)} UTC)${stale}`;
 }
 
 /** The chart's subject: the chosen budget instance, else the first spend budget with a day window, else all traffic today. */
