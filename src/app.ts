@@ -90,6 +90,7 @@ export function createApp(opts: AppOptions): App {
     ready,
     async flush() {
       await recorder.flush();
+      await g.pipeline.keyHints?.flush();
       await settles.flush();
       await g.gate.flushLeases();
       await g.live.current.alerter.flush();

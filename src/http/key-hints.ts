@@ -22,6 +22,8 @@ export class KeyHintBook {
   /** Key ids noted (hinted, or found to have no hint); bounded like the store. */
   readonly #noted = new Set<string>();
   #pausedUntil = 0;
+  /** Writes not settled yet (a handful at most: one per new key id). */
+  readonly #pending = new Set<Promise<unknown>>();
 
   constructor(store: Pick<MeterStore, 'saveKeyHint'>, clock: Clock, logger: Logger) {
     this.#store = store;
@@ -36,10 +38,19 @@ export class KeyHintBook {
     this.#noted.add(keyId);
     const hint = partialKeyHint(dialect.credentialSecret(credential.header, credential.value));
     if (hint === null) return;
-    this.#store.saveKeyHint(keyId, hint).catch((err: unknown) => {
-      this.#noted.delete(keyId); // noted again once the pause is over
-      this.#pausedUntil = this.#clock.now() + RETRY_AFTER_MS;
-      this.#logger.warn({ err: err instanceof Error ? err.message : String(err), key_id: keyId }, 'key hint not saved');
-    });
+    const write = this.#store
+      .saveKeyHint(keyId, hint)
+      .catch((err: unknown) => {
+        this.#noted.delete(keyId); // noted again once the pause is over
+        this.#pausedUntil = this.#clock.now() + RETRY_AFTER_MS;
+        this.#logger.warn({ err: err instanceof Error ? err.message : String(err), key_id: keyId }, 'key hint not saved');
+      })
+      .finally(() => this.#pending.delete(write));
+    this.#pending.add(write);
+  }
+
+  /** Resolves once every write begun has settled (app.flush, so tests need not wait for time). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.#pending]);
   }
 }
