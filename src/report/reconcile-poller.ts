@@ -53,7 +53,6 @@ export class ReconcilePoller {
   #timer: TimerHandle | null = null;
   #latest: CaptureCheck | null = null;
   #lastError: string | null = null;
-  #running: Promise<void> | null = null;
 
   constructor(o: ReconcilePollerOptions) {
     this.#o = o;
@@ -72,7 +71,7 @@ export class ReconcilePoller {
   start(): void {
     if (this.#timer !== null) return;
     const tick = () => {
-      this.#running = this.tick(this.#o.clock.now()).finally(() => (this.#running = null));
+      void this.tick(this.#o.clock.now());
       // Read again each time: a reload may change the interval or turn reconciliation on or off.
       this.#timer = this.#o.clock.setTimeout(tick, this.#o.config().reconcile.interval_ms);
       this.#timer.unref?.();
@@ -80,10 +79,10 @@ export class ReconcilePoller {
     tick();
   }
 
+  /** Stops the timer. A read in flight is not awaited: a slow Admin API must not hold a shutdown (its result only updates gauges). */
   async stop(): Promise<void> {
     if (this.#timer !== null) this.#o.clock.clearTimeout(this.#timer);
     this.#timer = null;
-    await this.#running;
   }
 
   /** One tick: check if this proxy wins the lock, else adopt the check another published. */
