@@ -21,7 +21,8 @@ export interface AppOptions extends GraphOptions {
   forecasting?: boolean;
 }
 
-export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gate' | 'forecasts' | 'holdSweeper' | 'batchPoller'> {
+export interface App
+  extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gate' | 'forecasts' | 'holdSweeper' | 'batchPoller' | 'reconciler'> {
   server: http.Server;
   /** Apply a reloaded config: one new snapshot (pricing, limits, admin token, alerts, forecast settings, upstreams) and the budgets. */
   reload(next: Config): void;
@@ -48,7 +49,7 @@ export interface App extends Pick<Graph, 'store' | 'recorder' | 'metrics' | 'gat
 export function createApp(opts: AppOptions): App {
   const { config, logger } = opts;
   const g = buildGraph(opts);
-  const { redis, recorder, settles, forecasts } = g;
+  const { redis, recorder, settles, forecasts, reconciler } = g;
 
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     serve(g, req, res).catch((err: unknown) => {
@@ -78,6 +79,7 @@ export function createApp(opts: AppOptions): App {
     forecasts,
     holdSweeper: g.holdSweeper,
     batchPoller: g.batchPoller,
+    reconciler,
     reload(next) {
       // One synchronous step: no request sees the new snapshot with the old budgets or upstreams.
       const snapshot = buildSnapshot(next, { logger, clock: opts.clock }, g.metrics, g.upstreams);
@@ -85,11 +87,14 @@ export function createApp(opts: AppOptions): App {
       g.reloadBudgets(next.budgets);
       g.upstreams.commit(snapshot.upstreams);
       void old.alerter.close();
+      // Its timer runs only once reconciliation is on; a reload that turns it off idles it.
+      if (next.reconcile.enabled && opts.forecasting !== false) reconciler.start();
     },
     ready,
     async flush() {
       await g.pipeline.batches.metering.idle();
       await recorder.flush();
+      await g.pipeline.keyHints?.flush();
       await settles.flush();
       await g.gate.flushLeases();
       await g.live.current.alerter.flush();
@@ -99,6 +104,8 @@ export function createApp(opts: AppOptions): App {
       if (opts.forecasting !== false) forecasts.start();
       g.holdSweeper.start();
       g.batchPoller.start();
+      // Tests that drive time themselves (forecasting: false) drive reconciler.tick(now) too.
+      if (opts.forecasting !== false && config.reconcile.enabled) reconciler.start();
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.listen.port, config.listen.host, () => {
@@ -145,6 +152,7 @@ export function createApp(opts: AppOptions): App {
     }
     g.upstreams.close();
     await forecasts.stop();
+    await reconciler.stop();
     await settles.close();
     await g.gate.closeLeases();
     await recorder.close();

@@ -23,6 +23,7 @@ import { REPORT, runReportCommand } from './commands/report.ts';
 import { BACKTEST, runBacktestCommand } from './commands/backtest.ts';
 import { SIMULATE, runSimulateCommand } from './commands/simulate.ts';
 import { KEY_ID, runKeyIdCommand } from './commands/key-id.ts';
+import { RECONCILE, runReconcileCommand } from './commands/reconcile.ts';
 import type { Config } from './config/types.ts';
 import { autoWorkers, cgroupCpuLimit, parseWorkers } from './workers/cores.ts';
 import { WORKER_ID_ENV } from './workers/messages.ts';
@@ -55,6 +56,7 @@ export const COMMANDS: readonly Command[] = [
   { spec: CHECK_CONFIG, run: runCheckConfigCommand },
   { spec: REPORT, run: runReportCommand },
   { spec: FORECAST, run: runForecastCommand },
+  { spec: RECONCILE, run: (argv, io, env) => runReconcileCommand(argv, io, env) },
   { spec: BACKTEST, run: runBacktestCommand },
   { spec: SIMULATE, run: runSimulateCommand },
   { spec: KEY_ID, run: runKeyIdCommand },

@@ -292,6 +292,42 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
         },
       ],
     }),
+    ts({
+      title: 'Capture ratio by model',
+      description:
+        "Empty unless reconcile.enabled: what the proxy metered divided by what Anthropic's usage report says, by list price, per model, over the last complete hours " +
+        '(claude_meter_reconcile_capture_ratio, docs/reconcile.md). 100%: every token Anthropic served passed through the proxy; below: traffic bypassing it, or a metering gap.',
+      unit: 'percentunit',
+      w: 12,
+      queries: [{ expr: `min by (model) (claude_meter_reconcile_capture_ratio{${M}})`, legend: '{{model}}' }],
+    }),
+    ts({
+      title: 'Reconciliation checks',
+      description:
+        "Each proxy's reconciliation ticks per second by outcome: checked (it read Anthropic's report), adopted (another proxy's check), failed " +
+        '(claude_meter_reconcile_checks_total). Empty unless reconcile.enabled; failed growing: the Admin API read fails (the log says why).',
+      unit: 'ops',
+      w: 8,
+      queries: [{ expr: `sum by (outcome) (rate(claude_meter_reconcile_checks_total{${T}}[$__rate_interval]))`, legend: '{{outcome}}' }],
+    }),
+    statPanel(
+      {
+        title: 'Age of the last reconciliation check',
+        description:
+          'Seconds since the check the capture ratios come from ran (claude_meter_reconcile_last_check_timestamp_seconds): about a minute when reconciliation works; ' +
+          'ClaudeMeterReconcileStale fires past 30 minutes. Empty unless reconcile.enabled.',
+        unit: 's',
+        w: 4,
+        queries: [{ expr: `time() - max(claude_meter_reconcile_last_check_timestamp_seconds{${T}})`, legend: 'age' }],
+      },
+      {
+        steps: [
+          [null, 'green'],
+          [900, 'orange'],
+          [1800, 'red'],
+        ],
+      },
+    ),
     statPanel(
       {
         title: 'Usage semantics by upstream',

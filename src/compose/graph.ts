@@ -10,6 +10,8 @@ import type { Logger } from '../lib/logger.ts';
 import { InFlight } from '../lib/in-flight.ts';
 import type { MeterStore } from '../store/types.ts';
 import { Recorder } from '../store/recorder.ts';
+import { KeyHintBook } from '../http/key-hints.ts';
+import { ReconcilePoller, type CaptureCheck } from '../report/reconcile-poller.ts';
 import type { RecorderOptions } from '../store/recorder-options.ts';
 import { createMetrics, type MeterMetrics } from '../metrics/registry.ts';
 import type { Forwarder } from '../upstream/forward.ts';
@@ -72,6 +74,8 @@ export interface Graph {
   upstreams: UpstreamPools;
   gate: BudgetGate;
   forecasts: ForecastService;
+  /** Continuous reconciliation with Anthropic's usage report; idle unless config reconcile.enabled. */
+  reconciler: ReconcilePoller;
   settles: SettleQueue;
   /** Replaces the budget list of the gate and the forecaster together. */
   reloadBudgets(budgets: readonly BudgetConfig[]): void;
@@ -125,6 +129,15 @@ export function buildGraph(o: GraphOptions): Graph {
     // Leasing saves a round trip to a shared ledger; in memory there is none to save.
     leases: redisConfigured(config) && config.store.redis.budget_leases,
   });
+  const reconciler = new ReconcilePoller({
+    config: () => live.current.config,
+    store,
+    pricer: () => live.current.pricer,
+    lock: budgetStore,
+    clock,
+    logger,
+    onCheck: (check, outcome) => exportCapture(metrics, check, outcome),
+  });
   const bodies = new BodyBuffers();
   metrics.bindSources({
     bufferedBodyBytes: () => bodies.held,
@@ -149,6 +162,7 @@ export function buildGraph(o: GraphOptions): Graph {
     exchanges: new InFlight(),
     batches: { store: batchStore, metering: new InFlight() },
     settings: () => live.current,
+    keyHints: new KeyHintBook(store, clock, logger),
   };
   const admin: AdminDeps = {
     store,
@@ -164,7 +178,12 @@ export function buildGraph(o: GraphOptions): Graph {
     ...(o.scrape ? { scrape: o.scrape } : {}),
     healthExtras: () => {
       const set = live.current.upstreams;
-      return { recorder: recorder.stats(), upstream: set.default.shownUrl, upstreams: upstreamHealth(set) };
+      return {
+        recorder: recorder.stats(),
+        upstream: set.default.shownUrl,
+        upstreams: upstreamHealth(set),
+        reconcile: reconcileHealth(live.current.config.reconcile.enabled, reconciler),
+      };
     },
   };
   const holdSweeper = new HoldSweeper({
@@ -207,9 +226,33 @@ export function buildGraph(o: GraphOptions): Graph {
     upstreams,
     gate,
     forecasts,
+    reconciler,
     settles,
     reloadBudgets,
     pipeline,
     admin,
+  };
+}
+
+/** A check's ratios as gauges, rebuilt whole, so a model that left the window leaves no series. */
+function exportCapture(metrics: MeterMetrics, check: CaptureCheck | null, outcome: 'checked' | 'adopted' | 'failed'): void {
+  metrics.reconcileChecks.inc({ outcome });
+  if (check === null || outcome === 'failed') return;
+  metrics.reconcileCapture.reset();
+  for (const m of check.models) if (m.capture !== null) metrics.reconcileCapture.set({ model: m.model }, m.capture);
+  metrics.reconcileLastCheck.set(check.at / 1000);
+}
+
+/** /_meter/health's `reconcile` (the status page's line): off, or the latest check's overall capture and when. */
+function reconcileHealth(enabled: boolean, r: ReconcilePoller): Record<string, unknown> {
+  if (!enabled) return { enabled: false };
+  const c = r.latest();
+  return {
+    enabled: true,
+    checked_at: c === null ? null : new Date(c.at).toISOString(),
+    from: c === null ? null : new Date(c.from).toISOString(),
+    to: c === null ? null : new Date(c.to).toISOString(),
+    capture: c?.overall ?? null,
+    error: r.lastError(),
   };
 }

@@ -90,6 +90,14 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
     update_interval_ms: 30_000, // 30 seconds
     history_days: 28, // 4 weeks: day-of-week seasonality needs several of each weekday
   },
+  reconcile: {
+    enabled: false, // off: nothing reads Anthropic's reports unless asked
+    admin_key: null, // needed when enabled: an admin key, e.g. ${ANTHROPIC_ADMIN_KEY}
+    api_url: 'https://api.anthropic.com',
+    upstreams: [], // empty: every upstream whose url is https://api.anthropic.com
+    window_hours: 24, // the last 24 complete hours
+    interval_ms: 60_000, // once a minute, the Admin API's documented sustainable polling rate
+  },
   admin: {
     token: null, // null: no admin token configured
     protect_metrics: false, // false: /metrics needs no token, even with one set

@@ -17,6 +17,7 @@ export function describeConfig(c: Config): object {
   if (copy.store.redis.url !== null) copy.store.redis.url = redactRedisUrl(copy.store.redis.url);
   if (copy.admin.token !== null) copy.admin.token = REDACTED;
   if (copy.batches.poller.api_key !== null) copy.batches.poller.api_key = REDACTED;
+  if (copy.reconcile.admin_key !== null) copy.reconcile.admin_key = REDACTED;
   if (copy.alerts.webhook_url !== null) copy.alerts.webhook_url = redactUrl(copy.alerts.webhook_url);
   return copy;
 }

@@ -347,6 +347,26 @@ export const configSchema: ObjectOf<ConfigBody> = {
         history_days: { kind: 'int', min: 1, max: 39 },
       },
     },
+    reconcile: {
+      kind: 'object',
+      keys: {
+        enabled: { kind: 'bool' },
+        admin_key: { kind: 'string', nonEmpty: true, nullable: true },
+        api_url: { kind: 'url', protocols: ['https:', 'http:'] },
+        upstreams: { kind: 'list', oneOrMany: true, items: { kind: 'string', nonEmpty: true } },
+        // The report has hourly buckets for at most 168 hours a page.
+        window_hours: { kind: 'int', min: 1, max: 168 },
+        // At least a minute: the Admin API's documented sustainable polling rate.
+        interval_ms: { kind: 'int', min: 60_000, max: MAX_TIMER_MS },
+      },
+      check: (r, path) =>
+        r.enabled && r.admin_key === null
+          ? {
+              keyPath: joinKey(path, 'admin_key'),
+              reason: 'is required when reconcile.enabled is true (an admin key, e.g. ${ANTHROPIC_ADMIN_KEY})',
+            }
+          : undefined,
+    },
     admin: {
       kind: 'object',
       keys: {

@@ -100,6 +100,21 @@ export interface Config {
     /** Days of hourly history a fit uses. */
     history_days: number;
   };
+  /** Continuous reconciliation with Anthropic's usage report (docs/reconcile.md#continuous-reconciliation). */
+  reconcile: {
+    /** One proxy of the deployment reads the usage report and every proxy exports the capture ratio. */
+    enabled: boolean;
+    /** An admin key (`sk-ant-admin01-…`), usually `${ANTHROPIC_ADMIN_KEY}`. A secret: describeConfig hides it. */
+    admin_key: string | null;
+    /** The Admin API origin. */
+    api_url: string;
+    /** The upstreams whose traffic is Anthropic's own; empty: those whose url is https://api.anthropic.com. */
+    upstreams: string[];
+    /** Complete hours compared, ending at the last hour whose data has landed. */
+    window_hours: number;
+    /** How often (ms) one proxy of the deployment reads the report; at least a minute, the documented sustainable rate. */
+    interval_ms: number;
+  };
   admin: {
     /** Bearer token for the admin API; null: none configured. A secret: describeConfig hides it. */
     token: string | null;

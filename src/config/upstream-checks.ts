@@ -94,6 +94,15 @@ function knownUpstreams(c: ConfigBody, names: ReadonlyMap<string, string>): Issu
       };
     }
   }
+  // reconcile.upstreams too: a typo would compare nothing, and say capture 0.
+  for (const [j, name] of c.reconcile.upstreams.entries()) {
+    if (names.has(name)) continue;
+    const at = joinKey('reconcile', 'upstreams');
+    return {
+      keyPath: c.reconcile.upstreams.length === 1 ? at : joinIndex(at, j),
+      reason: `no upstream is named '${name}' (configured: ${[...names.keys()].map((n) => `'${n}'`).join(', ')})`,
+    };
+  }
   return undefined;
 }
 

@@ -28,6 +28,7 @@ import { parseFacts, type ReadBody } from './request-body.ts';
 import type { Upstream, UpstreamSet } from './upstreams.ts';
 import type { BodyBuffers } from './request-body.ts';
 import type { BatchStore } from '../store/batch-store.ts';
+import type { KeyHintBook } from './key-hints.ts';
 import { sendProxyError } from './respond.ts';
 
 /** What a reload may change; read once per request, so a request sees one config. */
@@ -69,6 +70,8 @@ export interface PipelineDeps extends ExchangeDeps {
    * flush wait for their records).
    */
   batches: { store: BatchStore; metering: InFlight };
+  /** Keeps each Anthropic key's partial hint once per key id, for `reconcile`; absent: none kept. */
+  keyHints?: KeyHintBook;
   /** Request body bytes held by every request in flight (limits.max_buffered_request_bytes). */
   bodies: BodyBuffers;
   /** The live settings, the upstreams included; a reload swaps the whole snapshot. */

@@ -49,6 +49,7 @@ export async function handleProxied(deps: PipelineDeps, req: IncomingMessage, re
     refuseUnrecorded(res, who.error, dialect, deps.logger, { method, path, upstream: upstream.name });
     return;
   }
+  deps.keyHints?.note(who.caller.keyId, dialect, who.credential);
 
   const arrival = (body: ReadBody | null) => ({
     id: randomUUID(),

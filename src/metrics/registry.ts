@@ -38,6 +38,8 @@ const AGG = {
   budgetWindow: 'max',
   storeUp: 'min',
   usageSemantics: 'max',
+  reconcileCapture: 'max',
+  reconcileLastCheck: 'max',
 } as const satisfies Partial<Record<keyof MeterMetrics, 'sum' | 'max' | 'min' | 'first' | 'average' | 'omit'>>;
 
 /** Values per capped label (model, upstream, key_id, tag, budget_instance) when the config does not say. */
@@ -425,6 +427,25 @@ export function createMetrics(opts: {
         for (const u of sources?.usageSemantics?.() ?? [])
           this.set({ upstream: u.upstream, semantics: u.semantics, proven: String(u.proven) }, 1);
       },
+    }),
+    reconcileCapture: new Gauge({
+      name: 'claude_meter_reconcile_capture_ratio',
+      help: "Reconciliation with Anthropic's usage report (config reconcile): what the proxy metered ÷ what Anthropic reports, by list price, per model, over the last complete hours; below 1: traffic bypassing the proxy, or a metering gap",
+      labelNames: ['model'],
+      registers,
+      aggregator: AGG.reconcileCapture,
+    }),
+    reconcileLastCheck: new Gauge({
+      name: 'claude_meter_reconcile_last_check_timestamp_seconds',
+      help: 'When the reconciliation check the capture ratios come from ran (Unix seconds); one proxy of the deployment checks, every proxy exports the same',
+      registers,
+      aggregator: AGG.reconcileLastCheck,
+    }),
+    reconcileChecks: new Counter({
+      name: 'claude_meter_reconcile_checks_total',
+      help: "This proxy's reconciliation ticks: checked (it read Anthropic's report), adopted (another proxy's check), failed (the read failed; the ratios keep their last values)",
+      labelNames: ['outcome'],
+      registers,
     }),
   };
   return metrics;

@@ -105,4 +105,10 @@ export interface MeterMetrics {
   storeUp: Gauge;
   /** 1 per upstream: what its OpenAI-format prompt_tokens is read as, and whether its responses proved it. */
   usageSemantics: Gauge<'upstream' | 'semantics' | 'proven'>;
+  /** Reconciliation (config reconcile): ours ÷ Anthropic's by list price, per model, over the last complete hours. */
+  reconcileCapture: Gauge<'model'>;
+  /** When the check those ratios come from ran (epoch seconds). */
+  reconcileLastCheck: Gauge;
+  /** This proxy's ticks: it checked, adopted another proxy's check, or failed to read. */
+  reconcileChecks: Counter<'outcome'>;
 }

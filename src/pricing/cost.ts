@@ -19,7 +19,18 @@
  */
 import { resolveModel } from './resolve.ts';
 import type { Usage } from '../core/usage.ts';
-import type { ModelPricing, PicoRates, PriceContext, PriceResult, PriceRow, PriceTable, Pricer, PricingTier } from './types.ts';
+import type {
+  AggregateContext,
+  ModelPricing,
+  PicoRates,
+  PriceContext,
+  PriceResult,
+  PriceRow,
+  PriceTable,
+  Pricer,
+  PricingTier,
+  TokenCounts,
+} from './types.ts';
 
 /** The row in force at `at` (epoch ms): effective_from inclusive, effective_to exclusive. */
 export function selectRow(model: ModelPricing, at: number): PriceRow | null {
@@ -155,6 +166,41 @@ function cacheSavings(cacheRead: number, r: PicoRates, num: bigint, den: bigint)
   return saved > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(saved);
 }
 
+/**
+ * Sums of many requests priced at once, exact in bigint (a day of an organization's traffic passes
+ * 2^53 pico-USD): what `reconcile` prices Anthropic's usage report with. The report states the
+ * context window of its rows (`0-200k`, `200k-1M`) where a request's prompt size decided it, so
+ * `longContext` picks the long-prompt card (the base card when the model has none: 1M context at
+ * the standard price). Batch and `inference_geo: us` apply as for one request; rounded half-up once.
+ * Null when the model has no price at `ctx.at`.
+ */
+export function aggregateCost(table: PriceTable, model: string, counts: TokenCounts, ctx: AggregateContext): bigint | null {
+  const id = resolveModel(table, model);
+  const pricing = id === null ? undefined : table.models.get(id);
+  if (pricing === undefined) return null;
+  const row = selectRow(pricing, ctx.at);
+  if (row === null) return null;
+  const r = ctx.longContext && row.longPrompt !== null ? row.longPrompt.rates : row.base;
+  const B = BigInt;
+  const tokens =
+    B(counts.input) * B(r.input) +
+    B(counts.cacheWrite5m) * B(r.cacheWrite5m) +
+    B(counts.cacheWrite1h) * B(r.cacheWrite1h) +
+    B(counts.cacheRead) * B(r.cacheRead) +
+    B(counts.output) * B(r.output);
+  let num = 1n;
+  let den = 1n;
+  if (ctx.serviceTier === 'batch') {
+    num *= table.multipliers.batch.num;
+    den *= table.multipliers.batch.den;
+  }
+  if (ctx.inferenceGeo === 'us' && pricing.geoUsApplies) {
+    num *= table.multipliers.inferenceGeoUs.num;
+    den *= table.multipliers.inferenceGeoUs.den;
+  }
+  return (2n * tokens * num + den) / (2n * den) + B(counts.webSearchRequests) * B(table.webSearchPicoPerRequest);
+}
+
 /** Pricer over one immutable table; hot reload builds a new TablePricer and swaps the reference. */
 export class TablePricer implements Pricer {
   readonly #table: PriceTable;
@@ -183,5 +229,9 @@ export class TablePricer implements Pricer {
 
   resolve(model: string): string | null {
     return resolveModel(this.#table, model);
+  }
+
+  priceAggregate(model: string, counts: TokenCounts, ctx: AggregateContext): bigint | null {
+    return aggregateCost(this.#table, model, counts, ctx);
   }
 }

@@ -62,8 +62,29 @@ export interface PriceResult {
   problem?: string;
 }
 
+/** Token counts summed over many requests (cost.ts aggregateCost). */
+export interface TokenCounts {
+  input: number;
+  output: number;
+  cacheWrite5m: number;
+  cacheWrite1h: number;
+  cacheRead: number;
+  webSearchRequests: number;
+}
+
+/** What decides the rates of summed counts: the day, and the facts a usage report groups by. */
+export interface AggregateContext {
+  at: number;
+  serviceTier: string | null;
+  inferenceGeo: string | null;
+  /** The long-prompt card (context window 200k-1M). */
+  longContext: boolean;
+}
+
 export interface Pricer {
   price(model: string | null, usage: Usage, ctx: PriceContext): PriceResult;
+  /** Summed counts in exact pico-USD; null when the model has no price at `ctx.at`. */
+  priceAggregate(model: string, counts: TokenCounts, ctx: AggregateContext): bigint | null;
   /** Canonical id for a model string, or null if the table does not know it. */
   resolve(model: string): string | null;
   /** Date of the pricing table in force, for /_meter/health. */

@@ -8,6 +8,8 @@
  *   {cm}:events                     stream of request records (XADD MAXLEN ~)
  *   {cm}:seen:<minuteStartSec>      set of the record ids written for that minute (by record time),
  *                                   TTL refreshed on write: makes writes idempotent
+ *   {cm}:keyhints                   hash: key id → the key's partial hint (`sk-ant-api03-R2D...igAA`),
+ *                                   at most MAX_KEY_HINTS fields, no TTL
  *
  * Minutes live as fields inside an hour hash, so a day of history for one dimension is
  * 24 HGETALLs in one pipeline instead of 1,440 key reads.
@@ -33,7 +35,41 @@ const HOUR_SEC = HOUR_MS / 1000;
 export const DEFAULT_DEDUPE_TTL_SECONDS = 6 * HOUR_SEC;
 
 /** Every dimension a record is aggregated under; `all` has the single value `*`. */
-export const DIMENSIONS = ['all', 'model', 'key', 'tag', 'upstream'] as const satisfies readonly Dimension[];
+export const DIMENSIONS = ['all', 'model', 'key', 'tag', 'upstream', 'upstream_model_key'] as const satisfies readonly Dimension[];
+
+/**
+ * Dimensions recorded per hour, not per minute: every record of an hour adds to the fields of
+ * minute 0. `upstream_model_key` is a product of three values (what `reconcile` compares with
+ * Anthropic's usage report, which is per day or hour); per hour it holds a 60th of the fields a
+ * per-minute dimension would, so it costs less memory than `key` does while fewer than 60 models
+ * share a key. Its rows start on the hour at every granularity.
+ */
+export const HOURLY_DIMENSIONS: ReadonlySet<Dimension> = new Set<Dimension>(['upstream_model_key']);
+
+/** The minute of its hour a record's field is written at in `dim`. */
+export function fieldMinute(dim: Dimension, minute: number): number {
+  return HOURLY_DIMENSIONS.has(dim) ? 0 : minute;
+}
+
+/**
+ * The value of `upstream_model_key`: `<upstream> <key id> <model>`, the first two URI-encoded (an
+ * upstream is a config name, any text), the model last, so it may hold any character.
+ */
+export function upstreamModelKey(upstream: string, keyId: string, model: string): string {
+  return `${encodeURIComponent(upstream)} ${encodeURIComponent(keyId)} ${model}`;
+}
+
+/** The parts of an `upstream_model_key` value; null for a value this schema did not write. */
+export function parseUpstreamModelKey(value: string): { upstream: string; keyId: string; model: string } | null {
+  const a = value.indexOf(' ');
+  const b = a < 0 ? -1 : value.indexOf(' ', a + 1);
+  if (a <= 0 || b < 0) return null;
+  try {
+    return { upstream: decodeURIComponent(value.slice(0, a)), keyId: decodeURIComponent(value.slice(a + 1, b)), model: value.slice(b + 1) };
+  } catch {
+    return null;
+  }
+}
 
 /**
  * The counters of a bucket, as the codes written in its hash field (not Prometheus
@@ -91,6 +127,8 @@ export interface KeySchema {
   agg(dim: Dimension, hourStartSec: number): string;
   /** The dedupe set for records whose time falls in the minute starting at `minuteStartSec`. */
   seen(minuteStartSec: number): string;
+  /** Hash of key id → the key's partial hint (MeterStore.saveKeyHint). */
+  readonly keyHints: string;
 }
 
 /**
@@ -112,6 +150,7 @@ export function keySchema(prefix: string = DEFAULT_PREFIX): KeySchema {
     records: `${tagged}:events`,
     agg: (dim, hourStartSec) => `${tagged}:agg:${dim}:${hourStartSec}`,
     seen: (minute) => `${tagged}:seen:${minute}`,
+    keyHints: `${tagged}:keyhints`,
   };
 }
 
@@ -159,6 +198,8 @@ export function dimensionValue(dim: Dimension, r: RequestRecord): string {
       return r.tag === '' ? 'untagged' : r.tag;
     case 'upstream':
       return r.upstream;
+    case 'upstream_model_key':
+      return upstreamModelKey(r.upstream, r.keyId, r.model ?? 'unknown');
   }
 }
 
@@ -182,4 +223,18 @@ export function parseBucketField(field: string): ParsedField | null {
   const minute = Number(field.slice(0, a));
   if (!Number.isInteger(minute) || minute < 0 || minute > 59) return null;
   return { minute, counter: field.slice(a + 1, b), value: field.slice(b + 1) };
+}
+
+/** Key ids whose hint a store keeps, at most: a bound on memory whatever keys clients send. */
+export const MAX_KEY_HINTS = 10_000;
+
+/**
+ * The shape of a partial key hint: `sk-ant-`, 9 more characters, `...`, the last 4 (Anthropic's
+ * `partial_key_hint`). Checked before a store keeps one, so nothing longer (a raw key) is ever kept.
+ */
+const KEY_HINT = /^sk-ant-[A-Za-z0-9_-]{9}\.\.\.[A-Za-z0-9_-]{4}$/;
+
+export function assertKeyHint(keyId: string, hint: string): void {
+  if (typeof keyId !== 'string' || keyId.length === 0 || keyId.length > 64) throw new RangeError('key id must be 1 to 64 characters');
+  if (typeof hint !== 'string' || !KEY_HINT.test(hint)) throw new RangeError('a key hint is sk-ant-, 9 characters, ..., and 4 characters');
 }

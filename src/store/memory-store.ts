@@ -9,13 +9,16 @@ import type { Clock } from '../lib/clock.ts';
 import { assertValidRecord, recordDeltas, RowBuilder } from './buckets.ts';
 import { Fifo } from './fifo.ts';
 import {
+  assertKeyHint,
   bucketField,
   DEFAULT_DEDUPE_TTL_SECONDS,
   dimensionValue,
   DIMENSIONS,
+  fieldMinute,
   hourStartSec,
   hourStartsInRange,
   keySchema,
+  MAX_KEY_HINTS,
   minuteOfHour,
   parseBucketField,
   type KeySchema,
@@ -53,6 +56,7 @@ export class MemoryStore implements MeterStore {
   /** id → expiry; Map keeps insertion (= write) order, so the oldest ids are first. */
   readonly #seen = new Map<string, number>();
   readonly #seenRing: (string | undefined)[];
+  readonly #keyHints = new Map<string, string>();
   #seenHead = 0;
   #nextSweep = 0;
   #closed = false;
@@ -96,8 +100,9 @@ export class MemoryStore implements MeterStore {
       const key = this.#keys.agg(dim, hour);
       const hash = this.#liveHash(key, now) ?? { expiresAt: 0, fields: new Map() };
       const value = dimensionValue(dim, r);
+      const at = fieldMinute(dim, minute);
       for (const [counter, n] of deltas) {
-        const field = bucketField(minute, counter, value);
+        const field = bucketField(at, counter, value);
         hash.fields.set(field, (hash.fields.get(field) ?? 0n) + BigInt(n));
       }
       hash.expiresAt = now + this.#ttlMs;
@@ -126,6 +131,21 @@ export class MemoryStore implements MeterStore {
     this.#assertOpen();
     if (!(limit >= 1)) return [];
     return this.#records.newest(Math.min(Math.floor(limit), this.#recordsMaxLen)).map((r) => structuredClone(r));
+  }
+
+  async saveKeyHint(keyId: string, hint: string): Promise<boolean> {
+    this.#assertOpen();
+    assertKeyHint(keyId, hint);
+    const had = this.#keyHints.get(keyId);
+    if (had !== undefined) return had === hint;
+    if (this.#keyHints.size >= MAX_KEY_HINTS) return false;
+    this.#keyHints.set(keyId, hint);
+    return true;
+  }
+
+  async keyHints(): Promise<Map<string, string>> {
+    this.#assertOpen();
+    return new Map(this.#keyHints);
   }
 
   async health(): Promise<StoreHealth> {

@@ -4,7 +4,7 @@
  * script applies only if every record of the batch is new, and refuses it otherwise (the
  * store then sends it through EXACT_SCRIPT).
  */
-import { bucketField, DIMENSIONS, type BucketCounter, type KeySchema } from './keys.ts';
+import { bucketField, DIMENSIONS, fieldMinute, type BucketCounter, type KeySchema } from './keys.ts';
 import { hourGroups, hourKeys, luaScript, type EncodedRecord, type ScriptCall } from './redis-batch.ts';
 
 /*
@@ -83,7 +83,7 @@ export function batchScriptArgs(batch: readonly EncodedRecord[], keys: KeySchema
     for (let d = 0; d < g.dims.length; d++) {
       const hash = g.group * DIMENSIONS.length + d + 1;
       for (const [counter, sum] of g.sums) {
-        const field = bucketField(g.minute, counter, g.dims[d]!);
+        const field = bucketField(fieldMinute(DIMENSIONS[d]!, g.minute), counter, g.dims[d]!);
         const fk = `${hash} ${field}`;
         const f = fields.get(fk);
         if (f === undefined) fields.set(fk, { hash, field, sum: { ...sum } });

@@ -3,14 +3,15 @@
  * records already written (their id is in the dedupe set). RedisStore sends a batch here
  * when BATCH_SCRIPT refused it, or when it holds an id twice; only a replay can do either.
  */
-import { DIMENSIONS, type KeySchema } from './keys.ts';
+import { DIMENSIONS, HOURLY_DIMENSIONS, type KeySchema } from './keys.ts';
 import { hourGroups, hourKeys, luaScript, type EncodedRecord, type ScriptCall } from './redis-batch.ts';
 
 /*
  * KEYS: [1] record stream  [2 .. 1+N] the dedupe set of record 1..N (ids written per minute of record time)
  *       then, per distinct hour of the batch, one hour hash per dimension (DIMENSIONS order)
  * ARGV: [1] dedupe ttl s  [2] stream max len  [3] bucket ttl s  [4] N  [5] dimensions D
- *       then per record: its id, hour group g (0-based), minute of hour, e = entry arg count,
+ *       [6 .. 5+D] per dimension, the minute its fields are written at ('' = the record's own;
+ *       '0' for a dimension recorded per hour, keys.ts HOURLY_DIMENSIONS), then per record: its id, hour group g (0-based), minute of hour, e = entry arg count,
  *       e stream entry field/value strings, c = number of (counter, increment) pairs, those
  *       pairs, and D dimension values. Hash fields are built here as `minute|counter|value`
  *       (keys.ts bucketField): the client sends each part once instead of D full fields.
@@ -50,7 +51,7 @@ local function add(key, field, amount)
   end
 end
 local seenSets = {}
-local i = 6
+local i = 6 + dims
 for r = 1, n do
   local id = ARGV[i]
   local hashBase = 1 + n + tonumber(ARGV[i + 1]) * dims
@@ -67,8 +68,10 @@ for r = 1, n do
     for d = 1, dims do
       local key = KEYS[hashBase + d]
       local value = ARGV[valuesAt + d - 1]
+      local at = ARGV[5 + d]
+      if at == '' then at = minute end
       for p = pairsAt, pairsAt + 2 * c - 1, 2 do
-        add(key, minute .. '|' .. ARGV[p] .. '|' .. value, tonumber(ARGV[p + 1]))
+        add(key, at .. '|' .. ARGV[p] .. '|' .. value, tonumber(ARGV[p + 1]))
       end
     end
   end
@@ -89,6 +92,7 @@ return n
 export function exactScriptArgs(batch: readonly EncodedRecord[], keys: KeySchema, common: readonly string[]): ScriptCall {
   const { hours, groupOf } = hourGroups(batch);
   const args = [...common, String(batch.length), String(DIMENSIONS.length)];
+  for (const dim of DIMENSIONS) args.push(HOURLY_DIMENSIONS.has(dim) ? '0' : '');
   batch.forEach((p, i) => {
     args.push(p.id, String(groupOf[i]), String(p.minute), String(p.entry.length), ...p.entry, String(p.deltas.length));
     for (const [counter, n] of p.deltas) args.push(counter, String(n));

@@ -22,12 +22,14 @@ import { quitClient, type RedisClient } from '../redis/client.ts';
 import { DEFAULT_PREFIX } from '../redis/prefix.ts';
 import { assertValidRecord, recordDeltas, RowBuilder } from './buckets.ts';
 import {
+  assertKeyHint,
   DEFAULT_DEDUPE_TTL_SECONDS,
   dimensionValue,
   DIMENSIONS,
   hourStartSec,
   hourStartsInRange,
   keySchema,
+  MAX_KEY_HINTS,
   minuteOfHour,
   minuteStart,
   parseBucketField,
@@ -35,7 +37,7 @@ import {
 } from './keys.ts';
 import { decodeRecord, encodeRecord } from './record-codec.ts';
 import { BATCH_SCRIPT, batchScriptArgs } from './redis-batch-script.ts';
-import type { EncodedRecord, LuaScript, ScriptCall } from './redis-batch.ts';
+import { luaScript, type EncodedRecord, type LuaScript, type ScriptCall } from './redis-batch.ts';
 import { EXACT_SCRIPT, exactScriptArgs } from './redis-exact-script.ts';
 import type { MeterStore, RequestRecord, StoreHealth, UsageQuery, UsageRow } from './types.ts';
 
@@ -45,6 +47,18 @@ import type { MeterStore, RequestRecord, StoreHealth, UsageQuery, UsageRow } fro
  * are split.
  */
 const MAX_BATCH = 128;
+
+/**
+ * KEYS[1] the hint hash; ARGV: key id, hint, the most fields. First write wins; a full hash keeps
+ * no new id. Returns 1 when the hash holds this hint for the id, 0 otherwise.
+ */
+const KEY_HINT_SCRIPT = luaScript(`
+local had = redis.call('HGET', KEYS[1], ARGV[1])
+if had then return had == ARGV[2] and 1 or 0 end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`);
 
 export interface RedisStoreOptions {
   /** Key prefix; wrapped in a Cluster hash tag (`cm` → `{cm}`), see keys.ts. */
@@ -212,6 +226,18 @@ export class RedisStore implements MeterStore {
       if (r !== null) out.push(r); // an entry we cannot read (newer schema, corruption) is skipped
     }
     return out;
+  }
+
+  async saveKeyHint(keyId: string, hint: string): Promise<boolean> {
+    this.#assertOpen();
+    assertKeyHint(keyId, hint);
+    const kept = await this.#runScript(KEY_HINT_SCRIPT, [[this.#keys.keyHints], [keyId, hint, String(MAX_KEY_HINTS)]]);
+    return kept === 1;
+  }
+
+  async keyHints(): Promise<Map<string, string>> {
+    this.#assertOpen();
+    return new Map(Object.entries(await this.#client.hgetall(this.#keys.keyHints)));
   }
 
   async health(): Promise<StoreHealth> {

@@ -52,7 +52,11 @@ export interface RequestRecord {
   messageId: string | null;
 }
 
-export type Dimension = 'model' | 'key' | 'tag' | 'upstream' | 'all';
+/**
+ * What rows are grouped by. `upstream_model_key` (upstream, key id and model in one value, see
+ * keys.ts) is recorded per hour: its rows start on the hour, and a query's from/to cut it by hours.
+ */
+export type Dimension = 'model' | 'key' | 'tag' | 'upstream' | 'all' | 'upstream_model_key';
 export type Granularity = 'minute' | 'hour' | 'day';
 
 /** Aggregate totals for one (dimension value, time bucket). Money exact as bigint pico-units. */
@@ -121,6 +125,15 @@ export interface MeterStore {
   query(q: UsageQuery): Promise<UsageRow[]>;
   /** The most recent records, newest first (bounded). */
   recent(limit: number): Promise<RequestRecord[]>;
+  /**
+   * Remembers the hint Anthropic shows for a key (`sk-ant-api03-R2D...igAA`: its first 16 and
+   * last 4 characters, keys.ts assertKeyHint) under its key id, so `reconcile` can match our key
+   * ids with Anthropic's `partial_key_hint`. First write wins; at most MAX_KEY_HINTS key ids, past
+   * that a new one is not kept (its usage stays unmapped). Resolves true when the hint is stored.
+   */
+  saveKeyHint(keyId: string, hint: string): Promise<boolean>;
+  /** Every stored hint by key id (at most MAX_KEY_HINTS). */
+  keyHints(): Promise<Map<string, string>>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import type { MeterStore, RequestRecord, Totals, UsageRow } from '../../src/store/types.ts';
 import { DAY, HOUR, MIN, prng, rec, T0, usage } from './fixtures.ts';
 import type { Clock } from '../../src/lib/clock.ts';
+import { MAX_KEY_HINTS, parseUpstreamModelKey, upstreamModelKey } from '../../src/store/keys.ts';
 
 export interface ContractStoreOptions {
   bucketTtlSeconds: number;
@@ -139,6 +140,62 @@ export function runMeterStoreContract(name: string, makeStore: MakeStore): void 
           ['relay|a:{b}', 1],
         ],
       );
+    });
+
+    test('by=upstream_model_key: per hour (rows start on the hour at every granularity), one value per upstream, key and model', async (t) => {
+      const { store } = await setup(t);
+      const first = rec({ upstream: 'anthropic', keyId: 'kA', model: 'claude-opus-4-1', ts: T0 + 5 * MIN, costPicoUsd: 10 });
+      await store.write(first);
+      // A batch holding a record written before goes through the Redis store's exact path: the same fields.
+      await store.writeBatch([
+        first,
+        rec({ upstream: 'anthropic', keyId: 'kA', model: 'claude-opus-4-1', ts: T0 + 59 * MIN, costPicoUsd: 20 }),
+        rec({ upstream: 'relay|a b', keyId: 'kA', model: 'm with | and space', ts: T0 + 7 * MIN, costPicoUsd: 40 }),
+      ]);
+      await store.writeBatch([
+        rec({ upstream: 'anthropic', keyId: 'kB', model: null, ts: T0 + HOUR + MIN, costPicoUsd: 80 }),
+        rec({ upstream: 'anthropic', keyId: 'kA', model: 'claude-opus-4-1', ts: T0 + HOUR + 2 * MIN, costPicoUsd: 160 }),
+      ]);
+      const value = (u: string, k: string, m: string) => upstreamModelKey(u, k, m);
+      const minutes = await store.query({ by: 'upstream_model_key', granularity: 'minute', from: T0, to: T0 + 2 * HOUR });
+      assert.deepEqual(minutes.map(brief), [
+        { start: T0, value: value('anthropic', 'kA', 'claude-opus-4-1'), requests: 2, cost: 30n },
+        { start: T0, value: value('relay|a b', 'kA', 'm with | and space'), requests: 1, cost: 40n },
+        { start: T0 + HOUR, value: value('anthropic', 'kA', 'claude-opus-4-1'), requests: 1, cost: 160n },
+        { start: T0 + HOUR, value: value('anthropic', 'kB', 'unknown'), requests: 1, cost: 80n },
+      ]);
+      const days = await store.query({ by: 'upstream_model_key', granularity: 'day', from: T0, to: T0 + 2 * HOUR });
+      assert.deepEqual(
+        days.map((r) => [r.start, parseUpstreamModelKey(r.value), r.totals.requests]),
+        [
+          [T0 - 10 * HOUR, { upstream: 'anthropic', keyId: 'kA', model: 'claude-opus-4-1' }, 3],
+          [T0 - 10 * HOUR, { upstream: 'anthropic', keyId: 'kB', model: 'unknown' }, 1],
+          [T0 - 10 * HOUR, { upstream: 'relay|a b', keyId: 'kA', model: 'm with | and space' }, 1],
+        ],
+      );
+      // The per-minute dimensions still see each record at its minute.
+      const byModel = await store.query({ by: 'model', granularity: 'minute', from: T0 + 59 * MIN, to: T0 + HOUR });
+      assert.deepEqual(byModel.map(brief), [{ start: T0 + 59 * MIN, value: 'claude-opus-4-1', requests: 1, cost: 20n }]);
+    });
+
+    test('key hints: first write wins, only hint-shaped values, bounded at MAX_KEY_HINTS key ids', async (t) => {
+      const { store } = await setup(t);
+      assert.deepEqual(await store.keyHints(), new Map());
+      assert.equal(await store.saveKeyHint('kA', 'sk-ant-api03-R2D...igAA'), true);
+      assert.equal(await store.saveKeyHint('kA', 'sk-ant-api03-R2D...igAA'), true, 'the same hint again');
+      assert.equal(await store.saveKeyHint('kA', 'sk-ant-api03-XXX...igAA'), false, 'first write wins');
+      await assert.rejects(store.saveKeyHint('kB', 'sk-ant-api03-R2Dxxxxxxxxxxxxxxxxxxxx-igAA'), RangeError, 'a raw key is never kept');
+      await assert.rejects(store.saveKeyHint('kB', 'sk-proj-abc...igAA'), RangeError);
+      assert.deepEqual(await store.keyHints(), new Map([['kA', 'sk-ant-api03-R2D...igAA']]));
+      const ids = Array.from({ length: MAX_KEY_HINTS }, (_, i) => `id${i}`);
+      for (let i = 0; i < ids.length; i += 500) {
+        await Promise.all(ids.slice(i, i + 500).map((id) => store.saveKeyHint(id, 'sk-ant-api03-abc...wxyz')));
+      }
+      const hints = await store.keyHints();
+      assert.equal(hints.size, MAX_KEY_HINTS);
+      assert.equal(hints.get('kA'), 'sk-ant-api03-R2D...igAA');
+      assert.equal(await store.saveKeyHint('late', 'sk-ant-api03-abc...wxyz'), false, 'full: a new key id is not kept');
+      assert.equal((await store.keyHints()).has('late'), false);
     });
 
     test('billed sums are exact bigints per currency, in batches and one by one, where a float sum drifts', async (t) => {

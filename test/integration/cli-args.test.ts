@@ -48,6 +48,7 @@ const CASES: Record<string, { typo: string[]; meant: string; missing: string[]; 
     missing: ['--series', 'x.csv', '--config', 'c.yaml', '--svg'],
     reason: '--svg needs a value',
   },
+  reconcile: { typo: ['--from', '2026-12-01', '--jsno'], meant: '--json', missing: ['--from'], reason: '--from needs a value' },
   'key-id': { typo: ['--fle', 'keys.txt'], meant: '--file', missing: ['--file'], reason: '--file needs a value' },
 };
 

@@ -14,6 +14,7 @@ import { chromium, type Page } from 'playwright-core';
 import OpenAI from 'openai';
 import { startMockAnthropic } from '../helpers/mock-anthropic.ts';
 import { startMockRelay } from '../helpers/mock-relay.ts';
+import { startMockAdminApi } from '../helpers/mock-admin-api.ts';
 import { startProxy } from '../helpers/start-proxy.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { hashKey } from '../../src/http/identify.ts';
@@ -310,4 +311,39 @@ test("two upstreams, one billing in yuan: the Upstreams panel shows each one's s
   const metrics = await (await fetch(`${url}/metrics`)).text();
   assert.match(metrics, /^claude_meter_usage_semantics\{upstream="default",semantics="openai",proven="false"\} 1$/m);
   assert.match(metrics, /^claude_meter_usage_semantics\{upstream="newapi",semantics="anthropic",proven="true"\} 1$/m);
+});
+
+test("with reconcile.enabled, the Health panel has the capture ratio of the latest check against Anthropic's usage report", async (t) => {
+  const up = await startMockAnthropic(t);
+  up.setScenario(() => ({ kind: 'message', usage: { input_tokens: 1000, output_tokens: 100 } }));
+  const admin = await startMockAdminApi(t);
+  const { app, url } = await startProxy(t, {
+    upstream: up.url,
+    forecasting: false,
+    config: {
+      admin: { token: TOKEN },
+      reconcile: { enabled: true, admin_key: admin.key, api_url: admin.url, upstreams: ['default'], window_hours: 24, interval_ms: 60_000 },
+    },
+  });
+  const client = new Anthropic({ apiKey: KEYS[0], baseURL: url, maxRetries: 0 });
+  await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hello' }] });
+  await app.flush();
+  const sent = Date.now();
+  // Anthropic served twice what passed through the proxy; the hour of the traffic has landed two hours later.
+  admin.usage.push({
+    at: sent,
+    model: 'claude-haiku-4-5-20251001',
+    api_key_id: 'apikey_1',
+    uncached_input_tokens: 2000,
+    output_tokens: 200,
+  });
+  const now = sent + 2 * 3_600_000;
+  admin.now = now;
+  await app.reconciler.tick(now);
+  const page = await openPage(t, url);
+  const to = new Date(Math.floor((now - 5 * 60_000) / 3_600_000) * 3_600_000).toISOString().slice(11, 16);
+  assert.equal(
+    await text(page, '#health [data-field="reconciliation"]'),
+    `capture 50.0% of Anthropic's usage (24 h to ${to} UTC, checked ${new Date(now).toISOString().slice(11, 16)} UTC)`,
+  );
 });

@@ -217,6 +217,7 @@ describe('RedisStore on a real redis-server', () => {
       `{${prefix}}:agg:model:${hour}`,
       `{${prefix}}:agg:tag:${hour}`,
       `{${prefix}}:agg:upstream:${hour}`,
+      `{${prefix}}:agg:upstream_model_key:${hour}`,
       `{${prefix}}:events`,
       `{${prefix}}:seen:${hour + 60}`,
     ]);
@@ -227,6 +228,8 @@ describe('RedisStore on a real redis-server', () => {
     // The billed amount: one counter per currency.
     assert.equal(tagHash['1|bill:USD|a|b'], '9');
     assert.equal((await client.hgetall(`{${prefix}}:agg:upstream:${hour}`))['1|req|default'], '1');
+    // Recorded per hour: minute 0 whatever the record's minute.
+    assert.equal((await client.hgetall(`{${prefix}}:agg:upstream_model_key:${hour}`))['0|req|default k1 claude-sonnet-4-5'], '1');
     assert.ok((await client.ttl(`{${prefix}}:agg:tag:${hour}`)) > 590);
     assert.ok((await client.ttl(`{${prefix}}:seen:${hour + 60}`)) > 290);
   });
@@ -240,7 +243,13 @@ describe('RedisStore on a real redis-server', () => {
       await client.quit();
     });
     await store.write(rec({ id: 'slot-check', ts: T0 }));
-    const names = ['events', `seen:${T0 / 1000}`, ...['all', 'model', 'key', 'tag'].map((d) => `agg:${d}:${T0 / 1000}`)];
+    const names = [
+      'events',
+      `seen:${T0 / 1000}`,
+      ...['all', 'model', 'key', 'tag', 'upstream_model_key'].map((d) => `agg:${d}:${T0 / 1000}`),
+      'keyhints',
+    ];
+    await store.saveKeyHint('k1', 'sk-ant-api03-abc...wxyz');
     const slots = await Promise.all(names.map((n) => client.cluster('KEYSLOT', `{${prefix}}:${n}`)));
     assert.equal(new Set(slots).size, 1);
   });

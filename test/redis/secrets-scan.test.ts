@@ -5,7 +5,9 @@
  * errors (401, 500), budget refusals, a key in the query string, refused targets and refused
  * credentials; then every Redis key and value (DUMP, uncompressed, and each value read by its
  * type), every log line, /metrics and every /_meter JSON route are scanned for any 8
- * characters of any key, of the URL token or of the admin token.
+ * characters of any key, of the URL token or of the admin token. The one exception is the key
+ * hints hash (`reconcile`): it must hold, per key id, exactly what Anthropic itself shows of that
+ * key (`partial_key_hint`: its first 16 and last 4 characters), and nothing else.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +21,7 @@ import { rawRequest } from '../helpers/raw-http.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { connectRedis } from './connect.ts';
 import { hashKey } from '../../src/http/identify.ts';
+import { partialKeyHint } from '../../src/api/anthropic/key-hint.ts';
 
 const FRAGMENT = 8;
 const HAIKU = 'claude-haiku-4-5';
@@ -173,8 +176,14 @@ test('no fragment of a key, the upstream URL token or the admin token reaches Re
   t.after(() => client.disconnect());
   const keys = await allKeys(client);
   assert.ok(keys.some((k) => k.startsWith('{cm}:')) && keys.some((k) => k.startsWith('{cm2}:')), `both proxies wrote: ${keys.join(' ')}`);
+  // The key hints: exactly Anthropic's own hint of each key a client sent through the forwarding
+  // proxy (a refused or Connection-named credential, and the checking proxy's own key, are not).
+  const hinted = [KEYS.good, KEYS.bearer, KEYS.rejected, KEYS.failing, KEYS.capped];
+  assert.deepEqual(await client.hgetall('{cm}:keyhints'), Object.fromEntries(hinted.map((k) => [hashKey(k), partialKeyHint(k)])));
+  assert.ok(!keys.includes('{cm2}:keyhints'), 'no hint of the proxy-owned or a refused key');
+  for (const hint of Object.values(await client.hgetall('{cm}:keyhints'))) assert.equal(hint.length, 23, hint);
   const dump: string[] = [];
-  for (const k of keys) {
+  for (const k of keys.filter((name) => name !== '{cm}:keyhints')) {
     dump.push(k);
     const d = await client.dumpBuffer(k);
     dump.push(d === null ? '' : d.toString('latin1'));

@@ -22,6 +22,7 @@ import { startProxy } from '../helpers/start-proxy.ts';
 import { startRedis } from '../helpers/redis-server.ts';
 import { budget } from '../helpers/budget-config.ts';
 import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.ts';
+import { startMockAdminApi } from '../helpers/mock-admin-api.ts';
 import { ROOT, interpolate, loadDashboard, parseLabelValues, queryVariables, regexAlternation, targets } from './dashboard-model.ts';
 
 /** An Etc/GMT zone where it is about noon now, so no budget day ends during the test. */
@@ -83,6 +84,11 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
   });
   const zone = noonZone();
   const day = { window: 'day', timezone: zone } as const;
+  // Reconciliation on: Anthropic's usage report (a mock of the Admin API) says two models were
+  // used in the last complete hours; the proxy checks at start, so the capture panels have data.
+  const admin = await startMockAdminApi(t);
+  for (const model of ['claude-sonnet-4-6', 'claude-haiku-4-5-20251001'])
+    admin.usage.push({ at: t0 - 2 * 3_600_000, model, api_key_id: 'apikey_stack', uncached_input_tokens: 10_000, output_tokens: 1_000 });
   const { app, url } = await startProxy(t, {
     upstream: up.url,
     config: {
@@ -112,6 +118,7 @@ test('every dashboard query returns data on a real Prometheus scraping claude-me
         budget({ name: 'yuan', match: { key: [], model: [], path: [], tag: ['web'], upstream: [] }, ...day, limit: 1000, currency: 'CNY' }),
       ],
       exchange_rates: { USD_CNY: 7.1 },
+      reconcile: { enabled: true, admin_key: admin.key, api_url: admin.url, upstreams: ['default'], window_hours: 24, interval_ms: 60_000 },
     },
   });
   const port = new URL(url).port;

@@ -197,8 +197,19 @@ function renderHealth(h) {
     ['dropped', r.dropped],
     ['write failures', r.failures],
     ['upstream', h.upstream],
+    ...(h.reconcile?.enabled ? [['reconciliation', reconcileText(h.reconcile)]] : []),
   ];
   $('health').replaceChildren(...pairs.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-field': k.split(' ')[0] }, v ?? '—')]));
+}
+
+/** The capture ratio of the latest check against Anthropic's usage report (docs/reconcile.md). */
+function reconcileText(r) {
+  if (r.checked_at === null) return r.error ? `no check yet: ${r.error}` : 'no check yet';
+  const hhmm = (iso) => iso.slice(11, 16);
+  const capture = r.capture === null ? 'Anthropic reports no usage' : `capture ${(r.capture * 100).toFixed(1)}% of Anthropic's usage`;
+  const stale = r.error ? ` · last check failed: ${r.error}` : '';
+  const hours = Math.round((Date.parse(r.to) - Date.parse(r.from)) / 3_600_000);
+  return `${capture} (${hours} h to ${hhmm(r.to)} UTC, checked ${hhmm(r.checked_at)} UTC)${stale}`;
 }
 
 /** The chart's subject: the chosen budget instance, else the first spend budget with a day window, else all traffic today. */

@@ -57,6 +57,12 @@ class SwitchStore implements MeterStore {
   recent(limit: number): Promise<RequestRecord[]> {
     return this.inner.recent(limit);
   }
+  saveKeyHint(keyId: string, hint: string): Promise<boolean> {
+    return this.inner.saveKeyHint(keyId, hint);
+  }
+  keyHints(): Promise<Map<string, string>> {
+    return this.inner.keyHints();
+  }
   async health(): Promise<StoreHealth> {
     return { kind: 'memory', reachable: this.up };
   }
