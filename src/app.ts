@@ -141,8 +141,8 @@ export function createApp(opts: AppOptions): App {
       await Promise.race([exchanges.idle(), new Promise<void>((resolve) => (grace = opts.clock.setTimeout(resolve, RECORD_GRACE_MS)))]);
       if (grace !== null) opts.clock.clearTimeout(grace);
     }
-    g.holdSweeper.stop();
-    g.batchPoller.stop();
+    // A sweep or poll under way finishes its settles and records before they close.
+    await Promise.all([g.holdSweeper.stop(), g.batchPoller.stop()]);
     // Results downloads still claiming their lines (the store may be down: not for ever).
     const metering = g.pipeline.batches.metering;
     if (metering.size > 0) {

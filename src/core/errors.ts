@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'invalid_target'
   | 'conflicting_credentials'
   | 'ambiguous_body'
+  | 'batch_too_large'
+  | 'batch_encoded'
   | 'unknown_client_key'
   | 'unknown_upstream'
   | 'internal';
@@ -97,6 +99,28 @@ export function invalidTarget(reason: string): ProxyError {
 }
 
 /** A member the budget reads (the model) named twice with different values: the upstream may read the other one. */
+/**
+ * A batch create body a budget cannot be held for: larger than limits.max_batch_body_bytes, or
+ * content-encoded. Holding $0 for it would let any batch past its budget.
+ */
+export function batchUnestimable(why: 'too_large' | 'encoded'): ProxyError {
+  return why === 'too_large'
+    ? new ProxyError(
+        'batch_too_large',
+        413,
+        'invalid_request_error',
+        'claude-meter: the batch body is larger than limits.max_batch_body_bytes, so budgets cannot estimate it; split the batch',
+        { headers: { 'x-should-retry': 'false' } },
+      )
+    : new ProxyError(
+        'batch_encoded',
+        415,
+        'invalid_request_error',
+        'claude-meter: a content-encoded batch body cannot be estimated for budgets; send it uncompressed',
+        { headers: { 'x-should-retry': 'false' } },
+      );
+}
+
 export function ambiguousBody(member: string): ProxyError {
   return new ProxyError(
     'ambiguous_body',

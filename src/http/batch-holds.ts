@@ -13,8 +13,10 @@ import type { TimerHandle, Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { BatchOrigin, BatchStore } from '../store/batch-store.ts';
 
-/** Message Batches process for at most 24 hours; the hold outlives that by a margin for clocks and late ends. */
-export const BATCH_HOLD_TTL_MS = 24 * HOUR_MS + 15 * MINUTE_MS;
+/** Message Batches process for at most 24 hours (a batch's `expires_at`). */
+export const BATCH_LIFE_MS = 24 * HOUR_MS;
+/** The hold outlives the batch by a margin for clocks and late ends, so the sweeper sees it expire first. */
+export const BATCH_HOLD_TTL_MS = BATCH_LIFE_MS + 15 * MINUTE_MS;
 
 /** A hold as the batch store keeps it: plain data any proxy can settle with. */
 export interface BatchHold {
@@ -27,12 +29,23 @@ export interface BatchHold {
   amounts: Amount[];
   /** The whole estimate as billed. */
   expected: Cost;
+  /** The batch's requests, as its create body said (absent in holds stored before it was kept). */
+  requests?: number;
 }
 
-/** The hold an admitted batch create made, or null when no budget applied. */
-export function holdOf(id: string, a: Admission): BatchHold | null {
+/** The hold an admitted batch create made of `requests` requests, or null when no budget applied. */
+export function holdOf(id: string, a: Admission, requests: number): BatchHold | null {
   if (a.kind !== 'admitted') return null;
-  return { id, refs: a.refs, budgets: a.budgets.map((b) => b.name), amounts: a.amounts, expected: a.expected };
+  return { id, refs: a.refs, budgets: a.budgets.map((b) => b.name), amounts: a.amounts, expected: a.expected, requests };
+}
+
+/** One request's share of the hold (a line billed but unreadable): what each ref held, divided by the batch's requests. */
+export function chargeShare(b: { gate: BudgetGate; settles: SettleQueue }, hold: BatchHold, id: string): void {
+  const l = live(b.gate, hold);
+  if (l.refs.length === 0) return;
+  const n = Math.max(1, hold.requests ?? 1);
+  const counted = l.amounts.map((a) => ({ pico: Math.floor(a.pico / n), tokens: Math.floor(a.tokens / n) }));
+  b.settles.push({ refs: l.refs, budgets: l.budgets, id, actual: { money: null, tokens: 0 }, counted });
 }
 
 /**
@@ -73,12 +86,22 @@ export function discardHold(b: { gate: BudgetGate; settles: SettleQueue }, hold:
   b.settles.push({ ...l, id: hold.id, actual: { money: null, tokens: 0 }, discard: true });
 }
 
-/** No results were seen before the batch expired: the hold becomes spend at its estimate, on each ref what it held. */
-export function spendHold(b: { gate: BudgetGate; settles: SettleQueue }, hold: BatchHold): void {
+/**
+ * No download was read whole before the batch expired: the hold becomes spend at its estimate,
+ * on each ref what it held, less the share its lines already counted (`counted`, of the
+ * estimate's money: a download cut mid-way counted those lines itself).
+ */
+export function spendHold(b: { gate: BudgetGate; settles: SettleQueue }, hold: BatchHold, counted = 0): void {
   const l = live(b.gate, hold);
   if (l.refs.length === 0) return;
-  b.settles.push({ ...l, id: hold.id, actual: hold.expected, counted: l.amounts });
+  const expected = hold.expected.money?.pico ?? 0;
+  const rest = expected > 0 ? Math.max(0, 1 - counted / expected) : 1;
+  const amounts = l.amounts.map((a) => ({ pico: Math.floor(a.pico * rest), tokens: Math.floor(a.tokens * rest) }));
+  b.settles.push({ ...l, id: hold.id, actual: hold.expected, counted: amounts });
 }
+
+/** The id a hold is kept under when its create's answer was never read (http/batches.ts): no upstream batch has it. */
+export const UNSEEN_PREFIX = 'unseen_';
 
 /** How often a proxy looks for holds of batches that expired unseen; each is taken by one proxy only (BatchStore.settleHold). */
 export const SWEEP_EVERY_MS = MINUTE_MS;
@@ -107,9 +130,11 @@ export class HoldSweeper {
     this.#timer = this.#deps.clock.setTimeout(tick, SWEEP_EVERY_MS).unref();
   }
 
-  stop(): void {
+  /** Stops the timer; resolves when a sweep under way has pushed its settles. */
+  stop(): Promise<void> {
     if (this.#timer !== null) this.#deps.clock.clearTimeout(this.#timer);
     this.#timer = null;
+    return this.#running?.then(() => undefined) ?? Promise.resolve();
   }
 
   /** One sweep; resolves to the holds it turned into spend. One at a time. */
@@ -142,7 +167,8 @@ export class HoldSweeper {
       if (hold === null) continue;
       n++;
       const budgets = d.budgets();
-      if (budgets !== null) spendHold(budgets, hold);
+      const counted = budgets === null ? 0 : ((await d.store.info(batchId, now).catch(() => null))?.counted ?? 0);
+      if (budgets !== null) spendHold(budgets, hold, counted);
       d.record(batchId, origin, hold);
       d.logger.warn(
         { batch: batchId, key_id: origin.keyId, tag: origin.tag, expected: hold.expected },

@@ -13,7 +13,8 @@ import { meterPriced } from '../meter/record.ts';
 import { modelLabel, recordMetrics } from '../metrics/record.ts';
 import type { BatchOrigin, BatchState } from '../store/batch-store.ts';
 import type { RequestRecord } from '../store/types.ts';
-import { releaseHold, type BatchHold } from './batch-holds.ts';
+import { chargeShare, releaseHold, type BatchHold } from './batch-holds.ts';
+import { MAX_BATCH_REQUESTS } from '../store/batch-store.ts';
 import type { PipelineDeps } from './exchange.ts';
 import type { Upstream } from './upstreams.ts';
 
@@ -36,6 +37,8 @@ export class ResultsMeter {
   /** A claim or record failed: the download cannot prove every line counted, so the hold stays. */
   #failed = false;
   #counts = { succeeded: 0, recorded: 0, free: 0 };
+  /** Lines read in this download. */
+  #seen = 0;
 
   constructor(deps: PipelineDeps, ctx: { batchId: string; caller: Caller; upstream: Upstream; dialect: Dialect }) {
     this.#deps = deps;
@@ -69,14 +72,19 @@ export class ResultsMeter {
     this.#take(reader.push(chunk));
   }
 
-  /** The body ended (or was cut); resolves once every line is recorded: true when the results were read and counted whole. */
-  end(how: 'complete' | 'aborted'): Promise<boolean> {
+  /**
+   * The body ended (or was cut); resolves once every line is recorded: true when the results were
+   * read and counted whole. `partial`: the answer was not the whole file (a 206, a content-range),
+   * whatever its lines say.
+   */
+  end(how: 'complete' | 'aborted', partial = false): Promise<boolean> {
     const reader = this.#reader;
     if (reader === null) return Promise.resolve(false);
     const tail = reader.end();
     this.#take(tail.lines);
     this.#flush();
-    const whole = how === 'complete' && !tail.cut;
+    // Every line was a result line and claimed: only then can no line be left to count (a malformed one had no custom_id to claim).
+    const whole = how === 'complete' && !tail.cut && !partial && reader.malformed === 0;
     const done = this.#chain
       .then(() => this.#finish(whole, reader.malformed))
       .catch((err: unknown) => {
@@ -90,7 +98,13 @@ export class ResultsMeter {
 
   #take(lines: BatchResultLine[]): void {
     for (const line of lines) {
-      if (line.type === 'succeeded') this.#pending.push(line);
+      // Past the API's most requests per batch, the body is not a batch's results: stop reading it, and do not grow.
+      if (++this.#seen > MAX_BATCH_REQUESTS) {
+        if (this.#seen === MAX_BATCH_REQUESTS + 1) this.#fail(null, 'batch results past 100,000 lines: the rest is not metered');
+        return;
+      }
+      // An unknown result type (a newer API) may be billed: it counts like a succeeded line whose usage cannot be read.
+      if (line.type === 'succeeded' || line.type === 'unknown') this.#pending.push(line);
       else {
         this.#counts.free++;
         this.#deps.metrics.batchLines.inc({ outcome: 'free' });
@@ -132,13 +146,21 @@ export class ResultsMeter {
     const ts = state?.endedAt ?? deps.clock.now();
     // A hold already turned into spend at its estimate counts these lines there: they are recorded, not counted again.
     const budgets = state?.holdSettled === true ? null : deps.budgets;
+    const hold = (origin?.hold ?? null) as BatchHold | null;
+    let counted = 0;
     for (const line of lines) {
       if (!fresh.delete(line.customId)) continue;
-      this.#record(line, caller, ts, budgets);
+      counted += this.#record(line, caller, ts, budgets, hold);
     }
+    // What the lines counted, so a hold spent at its estimate after this download (cut) spends only the rest.
+    if (counted > 0 && origin !== null)
+      await deps.batches.store
+        .addCounted(this.#batchId, counted, deps.clock.now())
+        .catch((err: unknown) => this.#fail(err, 'batch store unreachable'));
   }
 
-  #record(line: BatchResultLine, caller: Caller, ts: number, budgets: PipelineDeps['budgets']): void {
+  /** Records a claimed line and counts it on budgets; returns what it counted (pico of the billing currency). */
+  #record(line: BatchResultLine, caller: Caller, ts: number, budgets: PipelineDeps['budgets'], hold: BatchHold | null): number {
     const deps = this.#deps;
     const upstream = this.#upstream;
     const outcome: UsageOutcome = {
@@ -173,15 +195,18 @@ export class ResultsMeter {
     recordMetrics(deps.metrics, record, modelLabel(deps.metrics, record.model, record.status), cacheSavingsPicoUsd);
     this.#counts.recorded++;
     deps.metrics.batchLines.inc({ outcome: 'recorded' });
-    if (budgets === null || !budgets.gate.active || record.usage === null || record.billedUnpriced) return;
+    if (budgets === null || !budgets.gate.active) return 0;
+    if (record.usage === null) {
+      // Billed, but its usage cannot be read: it counts its share of the hold's estimate, as a request counts its reservation.
+      if (hold !== null) chargeShare(budgets, hold, record.id);
+      return hold === null ? 0 : Math.floor((hold.expected.money?.pico ?? 0) / Math.max(1, hold.requests ?? 1));
+    }
     const match = { keyId: caller.keyId, tag: caller.tag, model: record.model, path: BATCH_PATH, upstream: upstream.name };
     const found = budgets.gate.catalog.refsFor(match, ts);
-    if (found.refs.length === 0) return;
-    budgets.settles.push({
-      ...found,
-      id: record.id,
-      actual: { money: { currency: record.currency, pico: record.billedPico }, tokens: totalTokens(record.usage) ?? 0 },
-    });
+    // An unpriced line still counts its tokens.
+    const money = record.billedUnpriced ? null : { currency: record.currency, pico: record.billedPico };
+    if (found.refs.length > 0) budgets.settles.push({ ...found, id: record.id, actual: { money, tokens: totalTokens(record.usage) ?? 0 } });
+    return money?.pico ?? 0;
   }
 
   async #finish(whole: boolean, malformed: number): Promise<boolean> {
@@ -204,7 +229,7 @@ export class ResultsMeter {
     return true;
   }
 
-  #fail(err: unknown, message: string): void {
+  #fail(err: unknown | null, message: string): void {
     this.#failed = true;
     this.#deps.logger.error({ err, batch: this.#batchId }, message);
   }

@@ -11,12 +11,17 @@ import type { TimerHandle, Timers } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { BatchStore, DueHold } from '../store/batch-store.ts';
 import { ResultsMeter } from './batch-meter.ts';
+import { UNSEEN_PREFIX } from './batch-holds.ts';
 import type { PipelineDeps } from './exchange.ts';
 
 /** Batches that can still be processing are at most 24 h old: the poll looks that far ahead of now. */
 const HORIZON_MS = 25 * 3_600_000;
-/** Batches looked at per poll, at most. */
-const POLL_LIMIT = 100;
+/** Batches looked at per poll, at most (oldest expiry first). */
+const POLL_LIMIT = 1_000;
+/** A batch object is a few hundred bytes; an answer past this is not one. */
+const MAX_OBJECT_BYTES = 1024 * 1024;
+/** How long one upstream call may wait for headers or between chunks: a poll must end. */
+const CALL_TIMEOUT_MS = 60_000;
 /** The lock's name in the budget store. */
 const LOCK = 'batch-poller';
 
@@ -37,6 +42,7 @@ export class BatchPoller {
   readonly #d: PollerDeps;
   #timer: TimerHandle | null = null;
   #running: Promise<number> | null = null;
+  #stopped = false;
 
   constructor(deps: PollerDeps) {
     this.#d = deps;
@@ -50,9 +56,12 @@ export class BatchPoller {
     this.#timer = this.#d.clock.setTimeout(tick, this.#d.settings().intervalMs).unref();
   }
 
-  stop(): void {
+  /** Stops the timer; resolves when a poll under way has recorded what it read. */
+  stop(): Promise<void> {
     if (this.#timer !== null) this.#d.clock.clearTimeout(this.#timer);
     this.#timer = null;
+    this.#stopped = true;
+    return this.#running?.then(() => undefined) ?? Promise.resolve();
   }
 
   /** One poll, if this proxy holds the lock; resolves to the batches whose results it metered. */
@@ -78,6 +87,9 @@ export class BatchPoller {
     }
     let n = 0;
     for (const { batchId, origin } of open) {
+      // A hold kept for a create whose answer was never read names no upstream batch.
+      if (batchId.startsWith(UNSEEN_PREFIX)) continue;
+      if (this.#stopped) break; // shutting down: the next poll, on any proxy, takes the rest
       const base = d.upstreamUrl(origin.upstream);
       if (base === null) continue;
       try {
@@ -94,8 +106,9 @@ export class BatchPoller {
     const d = this.#d;
     const headers = { 'x-api-key': apiKey, 'anthropic-version': '2023-06-01', 'user-agent': 'claude-meter batch poller' };
     const root = base.replace(/\/+$/, '');
-    const batch = await request(`${root}/v1/messages/batches/${encodeURIComponent(batchId)}`, { headers });
-    const text = await batch.body.text();
+    const timeouts = { headersTimeout: CALL_TIMEOUT_MS, bodyTimeout: CALL_TIMEOUT_MS };
+    const batch = await request(`${root}/v1/messages/batches/${encodeURIComponent(batchId)}`, { headers, ...timeouts });
+    const text = await boundedText(batch.body, MAX_OBJECT_BYTES);
     if (batch.statusCode !== 200) throw new Error(`batch ${batchId}: HTTP ${batch.statusCode}`);
     const json = JSON.parse(text) as { processing_status?: unknown; ended_at?: unknown };
     if (json.processing_status !== 'ended') return false;
@@ -105,6 +118,7 @@ export class BatchPoller {
     if (upstream === undefined) return false;
     const results = await request(`${root}/v1/messages/batches/${encodeURIComponent(batchId)}/results`, {
       headers: { ...headers, 'accept-encoding': 'identity' },
+      ...timeouts,
     });
     if (results.statusCode !== 200) {
       await results.body.dump();
@@ -123,8 +137,20 @@ export class BatchPoller {
     } catch {
       how = 'aborted';
     }
-    return meter.end(how);
+    return meter.end(how, results.headers['content-range'] !== undefined);
   }
+}
+
+/** A body's text, refused past `max` bytes (a hostile upstream must not fill memory). */
+async function boundedText(body: AsyncIterable<Buffer | Uint8Array>, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += c.length;
+    if (n > max) throw new Error(`answer larger than ${max} bytes`);
+    chunks.push(Buffer.from(c));
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export { HORIZON_MS as POLL_HORIZON_MS };

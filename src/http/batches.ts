@@ -15,7 +15,7 @@ import type { ProxyError } from '../core/errors.ts';
 import type { ForwardHooks } from '../upstream/forward.ts';
 import type { BatchOrigin } from '../store/batch-store.ts';
 import { BatchObjectFilter, isJson } from './batch-objects.ts';
-import { BATCH_HOLD_TTL_MS, discardHold, emptyHold, holdOf, type BatchHold } from './batch-holds.ts';
+import { BATCH_HOLD_TTL_MS, BATCH_LIFE_MS, discardHold, emptyHold, holdOf, UNSEEN_PREFIX, type BatchHold } from './batch-holds.ts';
 import { ResultsMeter } from './batch-meter.ts';
 import type { Exchange } from './exchange.ts';
 import type { PipelineDeps, PipelineSettings } from './exchange.ts';
@@ -94,6 +94,14 @@ export async function forwardBatchCall(
       read.release();
       return;
     }
+    // A body the scan could not read whole would hold next to nothing: refused while a budget applies.
+    const encoding = req.headers['content-encoding'];
+    if (read.oversized || (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity')) {
+      exchange.unestimable(read.oversized ? 'too_large' : 'encoded');
+      read.release();
+      req.resume();
+      return;
+    }
     const id = `batch_${exchange.id}`;
     const { admission, forward } = await exchange.hold((leaving) =>
       gate.admitBatch({
@@ -109,7 +117,7 @@ export async function forwardBatchCall(
         leaving,
       }),
     );
-    hold = holdOf(id, admission);
+    hold = holdOf(id, admission, requestCount(read));
     if (!forward) {
       if (hold !== null && deps.budgets !== null) {
         discardHold(deps.budgets, hold);
@@ -141,7 +149,8 @@ export async function forwardBatchCall(
                   tag: ctx.caller.tag,
                   upstream: upstream.name,
                   createdAt: o.createdAt ?? now(),
-                  expiresAt: o.expiresAt ?? now() + BATCH_HOLD_TTL_MS,
+                  // Never later than the hold's own life: the sweeper must see the batch expire before its reservation lapses.
+                  expiresAt: Math.min(o.expiresAt ?? Number.POSITIVE_INFINITY, now() + BATCH_LIFE_MS),
                   hold: held,
                 };
                 store.remember(o.id, origin, now()).catch((err: unknown) => {
@@ -161,12 +170,33 @@ export async function forwardBatchCall(
     call.kind === 'results' && call.id !== null
       ? new ResultsHooks(exchange, new ResultsMeter(deps, { batchId: call.id, caller: ctx.caller, upstream, dialect: ctx.dialect }))
       : call.kind === 'create'
-        ? new CreateHooks(exchange, () => {
+        ? new CreateHooks(exchange, (refused) => {
             release?.();
-            if (!remembered && hold !== null && deps.budgets !== null) {
+            if (remembered || hold === null || deps.budgets === null) return;
+            if (refused) {
               discardHold(deps.budgets, hold);
               deps.metrics.batchHolds.inc({ outcome: 'discarded' });
+              return;
             }
+            // The upstream may have created a batch we never saw (the client left, the answer could not be read):
+            // its hold is kept under our own id and spent at its estimate when it expires, flagged, never dropped.
+            const pending = `${UNSEEN_PREFIX}${exchange.id}`;
+            deps.logger.warn({ hold: pending }, 'batch create answer not read: its hold stays and counts as spend at its estimate in 24 h');
+            const at = now();
+            store
+              .remember(
+                pending,
+                {
+                  keyId: ctx.caller.keyId,
+                  tag: ctx.caller.tag,
+                  upstream: upstream.name,
+                  createdAt: at,
+                  expiresAt: at + BATCH_LIFE_MS,
+                  hold,
+                },
+                at,
+              )
+              .catch((err: unknown) => deps.logger.error({ err, hold: pending }, 'batch store unreachable: the hold lapses in 24 h'));
           })
         : exchange;
 
@@ -195,15 +225,30 @@ function batchItems(read: BatchBody<BatchRequests>): readonly BatchItem[] {
   return groups.length > 0 ? groups : [{ model: null, maxTokens: null, count: 1, bytes: read.bytes }];
 }
 
-/** A create's exchange, and at its end the hold released unless its batch was remembered. */
+/** The batch's requests as its body said (1 for one the scan could not read, as batchItems counts it). */
+function requestCount(read: BatchBody<BatchRequests>): number {
+  const n = read.scan.readable ? read.scan.groups.reduce((s, g) => s + g.count, 0) : 0;
+  return Math.max(1, n);
+}
+
+/** Connect failures: the upstream never received the create, so no batch can exist. */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * A create's exchange, and at its end what becomes of the hold: `refused` (the upstream answered
+ * an error, or never got the request) when no batch can exist; otherwise, unless the answer was
+ * read and its batch remembered, a batch may exist that the proxy never saw.
+ */
 class CreateHooks implements ForwardHooks {
   readonly #x: Exchange;
-  readonly #ended: () => void;
-  constructor(x: Exchange, ended: () => void) {
+  readonly #ended: (refused: boolean) => void;
+  #status = 0;
+  constructor(x: Exchange, ended: (refused: boolean) => void) {
     this.#x = x;
     this.#ended = ended;
   }
   onResponseStart(status: number, headers: IncomingHttpHeaders): void {
+    this.#status = status;
     this.#x.onResponseStart(status, headers);
   }
   onData(chunk: Buffer): void {
@@ -211,11 +256,12 @@ class CreateHooks implements ForwardHooks {
   }
   onEnd(how: 'complete' | 'aborted'): void {
     this.#x.onEnd(how);
-    this.#ended();
+    this.#ended(this.#status >= 400);
   }
   onError(err: ProxyError): void {
     this.#x.onError(err);
-    this.#ended();
+    const code = (err.cause as NodeJS.ErrnoException | undefined)?.code ?? '';
+    this.#ended(NEVER_SENT.has(code));
   }
 }
 
@@ -224,6 +270,7 @@ class ResultsHooks implements ForwardHooks {
   readonly #x: Exchange;
   readonly #meter: ResultsMeter;
   #ok = false;
+  #partial = false;
   constructor(x: Exchange, meter: ResultsMeter) {
     this.#x = x;
     this.#meter = meter;
@@ -233,6 +280,8 @@ class ResultsHooks implements ForwardHooks {
     const enc = headers['content-encoding'];
     // Asked for identity: a compressed answer anyway passes unread (and says so).
     this.#ok = status >= 200 && status < 300 && (enc === undefined || String(enc).trim().toLowerCase() === 'identity');
+    // A range of the file (206, content-range) is metered line by line but never proves the results read whole.
+    this.#partial = status !== 200 || headers['content-range'] !== undefined;
     if (this.#ok) this.#meter.start();
     else if (status < 300) this.#meter.unreadable('compressed results');
   }
@@ -242,7 +291,7 @@ class ResultsHooks implements ForwardHooks {
   }
   onEnd(how: 'complete' | 'aborted'): void {
     this.#x.onEnd(how);
-    if (this.#ok) void this.#meter.end(how);
+    if (this.#ok) void this.#meter.end(how, this.#partial);
   }
   onError(err: ProxyError): void {
     this.#x.onError(err);

@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { bounded } from '../core/bound.ts';
 import type { Dialect, HeaderFacts } from '../core/dialect.ts';
-import { ambiguousBody, budgetExhausted, budgetStoreUnreachable, type ProxyError } from '../core/errors.ts';
+import { ambiguousBody, batchUnestimable, budgetExhausted, budgetStoreUnreachable, type ProxyError } from '../core/errors.ts';
 import type { Caller, RequestFacts, RouteKind } from '../core/request.ts';
 import { mayBeBilled, totalTokens, type UsageMissingReason, type UsageOutcome } from '../core/usage.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -195,6 +195,11 @@ export class Exchange implements ForwardHooks {
   /** A body naming a metered member twice with different values: refused, answered and ended here. */
   ambiguous(member: string): false {
     return this.#refuse(ambiguousBody(member), 'ambiguous_request');
+  }
+
+  /** A batch body budgets cannot estimate (too large, encoded): refused, answered and ended here. */
+  unestimable(why: 'too_large' | 'encoded'): false {
+    return this.#refuse(batchUnestimable(why), why === 'too_large' ? 'body_too_large' : 'unparseable_body');
   }
 
   /** Answers the error ourselves before anything was forwarded, and ends the exchange with the reason recorded. */

@@ -56,6 +56,8 @@ export interface BatchState {
   endedAt: number | null;
   /** The hold was settled (by the results, or by the sweeper at its estimate). */
   holdSettled: boolean;
+  /** What its result lines counted so far (pico-units of the billing upstream's currency), across downloads and proxies. */
+  counted: number;
 }
 
 /** A batch whose hold is still unsettled after its expiry. */
@@ -94,6 +96,11 @@ export interface BatchStore {
    * Frees what a batch's ids hold for the rest of its 29 days.
    */
   claimedAll(batchId: string, now: number): Promise<void>;
+  /**
+   * Adds what claimed result lines counted (pico-units, the batch's billing currency): a hold
+   * spent at its estimate after a download was cut spends only the rest. Only for a known batch.
+   */
+  addCounted(batchId: string, pico: number, now: number): Promise<void>;
   /** True for the first caller only, across proxies, and only for a batch remembered with a hold. */
   settleHold(batchId: string, now: number): Promise<boolean>;
   /** Up to `limit` batches whose hold is unsettled and whose `expiresAt` is at or before `now`, earliest first. */

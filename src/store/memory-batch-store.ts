@@ -5,7 +5,8 @@
  *
  * Bounds: at most `maxIds` claimed ids in all (default 1,000,000: about 100 MB at the 64
  * characters a custom_id may have) and MAX_BATCH_REQUESTS per batch, and at most `maxBatches`
- * batches. Past `maxIds` or `maxBatches`, the batch remembered or claimed longest ago is
+ * batches. Past `maxIds` or `maxBatches`, the batch remembered or claimed longest ago (sparing
+ * those with a hold still to settle, unless every batch has one) is
  * dropped whole (a later download of it would be counted again: an old batch is the one most
  * likely downloaded already); past MAX_BATCH_REQUESTS, a batch's further ids are ignored.
  * Everything is also dropped when its lifetime ends (as Redis would expire it), checked at most
@@ -42,6 +43,8 @@ interface Entry {
   hasHold: boolean;
   endedAt: number | null;
   holdSettled: boolean;
+  /** What its lines counted (BatchState.counted). */
+  counted: number;
   /** The claimed ids; null once all were claimed (`claimedAll`). */
   ids: Set<string> | null;
   /** Epoch ms after which the entry is forgotten. */
@@ -95,7 +98,19 @@ export class MemoryBatchStore implements BatchStore {
     assertBatchId(batchId);
     const e = this.#live(batchId, now);
     if (e === undefined || (e.origin === null && e.endedAt === null)) return null;
-    return { origin: e.origin === null ? null : decodeOrigin(e.origin), endedAt: e.endedAt, holdSettled: e.holdSettled };
+    return {
+      origin: e.origin === null ? null : decodeOrigin(e.origin),
+      endedAt: e.endedAt,
+      holdSettled: e.holdSettled,
+      counted: e.counted,
+    };
+  }
+
+  async addCounted(batchId: string, pico: number, now: number): Promise<void> {
+    assertBatchId(batchId);
+    const e = this.#live(batchId, now);
+    if (e === undefined || !Number.isSafeInteger(pico) || pico <= 0) return;
+    e.counted += pico;
   }
 
   async claim(batchId: string, customIds: readonly string[], now: number): Promise<ClaimResult> {
@@ -165,7 +180,7 @@ export class MemoryBatchStore implements BatchStore {
     let e = this.#live(batchId, now);
     if (e === undefined) {
       while (this.#entries.size >= this.#maxBatches) this.#dropOldest();
-      e = { origin: null, hasHold: false, endedAt: null, holdSettled: false, ids: new Set(), until };
+      e = { origin: null, hasHold: false, endedAt: null, holdSettled: false, counted: 0, ids: new Set(), until };
     } else this.#entries.delete(batchId);
     this.#entries.set(batchId, e);
     e.until = Math.max(e.until, until);
@@ -177,14 +192,28 @@ export class MemoryBatchStore implements BatchStore {
     while (this.#ids >= this.#maxIds) {
       const [, first] = this.#entries.entries().next().value as [string, Entry];
       if (first === e) return false;
-      this.#dropOldest();
+      this.#dropOldest(e);
     }
     return true;
   }
 
-  #dropOldest(): void {
-    const first = this.#entries.entries().next();
-    if (first.done !== true) this.#drop(first.value[0], first.value[1]);
+  /**
+   * Drops the batch used longest ago, sparing those with a hold still to settle (forgetting one
+   * would leave its hold unswept): a client paging through an org's old batches only notes ends.
+   * Only when every batch holds one does the oldest go anyway: the bound comes first.
+   */
+  #dropOldest(except?: Entry): void {
+    let oldest: [string, Entry] | null = null;
+    for (const entry of this.#entries) {
+      const e = entry[1];
+      if (e === except) continue;
+      oldest ??= entry;
+      if (!e.hasHold || e.holdSettled) {
+        this.#drop(entry[0], e);
+        return;
+      }
+    }
+    if (oldest !== null) this.#drop(oldest[0], oldest[1]);
   }
 
   #drop(batchId: string, e: Entry): void {

@@ -46,6 +46,7 @@ declare module 'ioredis' {
     claudeMeterBatchClaim(claims: string, ...args: string[]): Result<Array<string | number>, Context>;
     claudeMeterBatchClaimedAll(claims: string, allClaimed: string, ttl: string): Result<number, Context>;
     claudeMeterBatchSettle(state: string, due: string, batchId: string): Result<number, Context>;
+    claudeMeterBatchCounted(state: string, pico: string): Result<number, Context>;
   }
 }
 
@@ -122,6 +123,13 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `;
 
+/** COUNTED. KEYS: state. ARGV: pico. Adds to a known batch only (a HINCRBY alone would make a key with no lifetime). */
+const COUNTED = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'c', ARGV[1])
+return 1
+`;
+
 /** Ids per CLAIM call: a script blocks Redis while it runs, so one call stays well under a millisecond. */
 const CLAIM_CHUNK = 1_000;
 /** The most `dueHolds` returns at once. */
@@ -152,6 +160,7 @@ export class RedisBatchStore implements BatchStore {
     client.defineCommand('claudeMeterBatchClaim', { numberOfKeys: 1, lua: CLAIM });
     client.defineCommand('claudeMeterBatchClaimedAll', { numberOfKeys: 1, lua: CLAIMED_ALL });
     client.defineCommand('claudeMeterBatchSettle', { numberOfKeys: 2, lua: SETTLE });
+    client.defineCommand('claudeMeterBatchCounted', { numberOfKeys: 1, lua: COUNTED });
   }
 
   async remember(batchId: string, origin: BatchOrigin, now: number): Promise<void> {
@@ -177,9 +186,20 @@ export class RedisBatchStore implements BatchStore {
 
   async info(batchId: string, now: number): Promise<BatchState | null> {
     this.#check(batchId, now);
-    const [o, e, s] = await this.#client.hmget(this.#keys.state(batchId), 'o', 'e', 's');
+    const [o, e, s, c] = await this.#client.hmget(this.#keys.state(batchId), 'o', 'e', 's', 'c');
     if (o == null && e == null) return null;
-    return { origin: o == null ? null : decodeOrigin(o), endedAt: e == null ? null : Number(e), holdSettled: s === '1' };
+    return {
+      origin: o == null ? null : decodeOrigin(o),
+      endedAt: e == null ? null : Number(e),
+      holdSettled: s === '1',
+      counted: c == null ? 0 : Number(c),
+    };
+  }
+
+  async addCounted(batchId: string, pico: number, now: number): Promise<void> {
+    this.#check(batchId, now);
+    if (!Number.isSafeInteger(pico) || pico <= 0) return;
+    await this.#client.claudeMeterBatchCounted(this.#keys.state(batchId), String(pico));
   }
 
   async claim(batchId: string, customIds: readonly string[], now: number): Promise<ClaimResult> {

@@ -36,13 +36,26 @@ export function runBatchStoreContract(name: string, make: MakeBatchStore): void 
       return h;
     }
 
+    test('addCounted adds what lines counted to a known batch, across calls; an unknown batch gets no state', async (t) => {
+      const { store: s } = await setup(t);
+      const b = bid();
+      await s.addCounted(b, 5_000, T0);
+      assert.equal(await s.info(b, T0), null, 'no state made for an unknown batch');
+      await s.remember(b, origin(), T0);
+      await s.addCounted(b, 5_000, T0 + 1);
+      await s.addCounted(b, 2_500, T0 + 2);
+      await s.addCounted(b, -7, T0 + 3);
+      await s.addCounted(b, 0.5, T0 + 3);
+      assert.equal((await s.info(b, T0 + 4))?.counted, 7_500, 'positive integers only, summed');
+    });
+
     test('remember keeps the first origin; info is null for an unknown batch; the first ended_at sticks', async (t) => {
       const { store: s } = await setup(t);
       const b = bid();
       assert.equal(await s.info(b, T0), null);
       await s.remember(b, origin(), T0);
       await s.remember(b, origin({ keyId: 'ffffffffffffffff', hold: null }), T0 + 1);
-      assert.deepEqual(await s.info(b, T0 + 2), { origin: origin(), endedAt: null, holdSettled: false });
+      assert.deepEqual(await s.info(b, T0 + 2), { origin: origin(), endedAt: null, holdSettled: false, counted: 0 });
       await s.noteEnded(b, T0 + HOUR, T0 + HOUR);
       await s.noteEnded(b, T0 + 2 * HOUR, T0 + 2 * HOUR);
       assert.equal((await s.info(b, T0 + 3 * HOUR))?.endedAt, T0 + HOUR);
@@ -52,9 +65,9 @@ export function runBatchStoreContract(name: string, make: MakeBatchStore): void 
       const { store: s } = await setup(t);
       const b = bid();
       await s.noteEnded(b, T0, T0 + 1);
-      assert.deepEqual(await s.info(b, T0 + 2), { origin: null, endedAt: T0, holdSettled: false });
+      assert.deepEqual(await s.info(b, T0 + 2), { origin: null, endedAt: T0, holdSettled: false, counted: 0 });
       await s.remember(b, origin({ hold: null }), T0 + 3);
-      assert.deepEqual(await s.info(b, T0 + 4), { origin: origin({ hold: null }), endedAt: T0, holdSettled: false });
+      assert.deepEqual(await s.info(b, T0 + 4), { origin: origin({ hold: null }), endedAt: T0, holdSettled: false, counted: 0 });
     });
 
     test('claim returns only the ids never claimed before, each once, in input order, across proxies', async (t) => {

@@ -47,11 +47,15 @@ const RESULTS_URL = /"results_url"\s*:\s*("(?:[^"\\]|\\.)*")/g;
 /**
  * A batch object's (or a list's) text with every `results_url` pointing at the proxy: the
  * part from `/v1/messages/batches/…` on, made absolute by `base` (a configured public URL, the
- * route prefix included) or left relative. Every other byte is unchanged; a URL that names no
- * batch results path stays as it was.
+ * route prefix included) or left relative. A URL that names no batch results path (a hostile or
+ * odd upstream: the SDK would send the client's key there, unmetered) becomes the results path
+ * of the object's own id. Every other byte is unchanged.
  */
 export function rewriteResultsUrls(text: string, base: string | null): string {
+  let owners: (string | null)[] | null | undefined;
+  let k = 0;
   return text.replace(RESULTS_URL, (member: string, value: string) => {
+    const i = k++;
     let url: unknown;
     try {
       url = JSON.parse(value);
@@ -59,9 +63,37 @@ export function rewriteResultsUrls(text: string, base: string | null): string {
       return member;
     }
     if (typeof url !== 'string') return member;
-    const to = proxiedResultsUrl(url, base);
+    let to = proxiedResultsUrl(url, base);
+    if (to === null) {
+      owners ??= resultsUrlOwners(text);
+      const id = owners?.[i] ?? null;
+      if (id !== null) to = (base === null ? '' : base.replace(/\/+$/, '')) + resultsPath(id);
+    }
     return to === null ? member : member.slice(0, member.length - value.length) + JSON.stringify(to);
   });
+}
+
+/**
+ * The id of the object each `results_url` member belongs to, in text order (JSON.parse keeps
+ * the order of array elements), or null when the members cannot be matched one to one.
+ */
+function resultsUrlOwners(text: string): (string | null)[] | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (json === null || typeof json !== 'object') return null;
+  const o = json as Record<string, unknown>;
+  const list: unknown[] = Array.isArray(o.data) ? o.data : [o];
+  const owners: (string | null)[] = [];
+  for (const item of list) {
+    if (item === null || typeof item !== 'object' || !('results_url' in item)) continue;
+    const b = item as Record<string, unknown>;
+    owners.push(b.type === 'message_batch' && typeof b.id === 'string' && /^[A-Za-z0-9_-]{1,128}$/.test(b.id) ? b.id : null);
+  }
+  return owners.length === (text.match(RESULTS_URL)?.length ?? 0) ? owners : null;
 }
 
 /** Where a results URL should point through the proxy, or null for one that names no batch's results. */

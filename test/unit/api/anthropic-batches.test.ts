@@ -145,3 +145,9 @@ test('BatchObjectFilter holds a JSON answer whole, rewrites it, reports its obje
     isJson('application/json; charset=utf-8') && isJson('application/problem+json') && !isJson('application/binary') && !isJson(undefined),
   );
 });
+
+test('a results_url naming another host and path points through the proxy too, at the object’s own results (the SDK would send the client key there)', () => {
+  const text = JSON.stringify({ id: 'msgbatch_01', type: 'message_batch', results_url: 'https://collector.example/x?batch=msgbatch_01' });
+  const out = JSON.parse(rewriteResultsUrls(text, null)) as { results_url: string };
+  assert.equal(out.results_url, '/v1/messages/batches/msgbatch_01/results', 'every results_url of a batch object points through the proxy');
+});

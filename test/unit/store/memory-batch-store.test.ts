@@ -66,3 +66,17 @@ test('MemoryBatchStore holds at most maxBatches batches; claimedAll frees a batc
   assert.equal(s.idCount, 0);
   assert.equal(MAX_BATCH_REQUESTS, 100_000);
 });
+
+test('batches only seen ended (a client paging the list) never evict a batch whose hold is unsettled', async () => {
+  const store = new MemoryBatchStore({ maxBatches: 3 });
+  const t0 = Date.parse('2026-12-07T10:00:00Z');
+  const hold = { id: 'batch_x', refs: [], budgets: [], amounts: [], expected: { money: null, tokens: 0 } };
+  await store.remember('msgbatch_held', { keyId: 'k', tag: '', upstream: 'default', createdAt: t0, expiresAt: t0 + 86_400_000, hold }, t0);
+  for (let i = 0; i < 3; i++) await store.noteEnded(`msgbatch_old${i}`, t0 - 86_400_000, t0 + 1);
+  const due = await store.dueHolds(t0 + 86_400_000, 10);
+  assert.deepEqual(
+    due.map((d) => d.batchId),
+    ['msgbatch_held'],
+    'a hold is never forgotten for room: the sweeper must still find it',
+  );
+});
