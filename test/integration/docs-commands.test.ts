@@ -144,7 +144,8 @@ function label(b: DocBlock): string {
     .slice(0, 70)}`;
 }
 
-test('the shell commands of the README, CONTRIBUTING.md and docs/ run as documented', async (t) => {
+// About 30 commands, each a fresh process (several start a server): more than the suite's 2-minute default on a busy machine.
+test('the shell commands of the README, CONTRIBUTING.md and docs/ run as documented', { timeout: 300_000 }, async (t) => {
   const parsed = DOCS.map((f) => parseDocBlocks(f, readFileSync(join(ROOT, f), 'utf8')));
   assert.deepEqual(
     parsed.flatMap((p) => p.errors),
