@@ -90,6 +90,8 @@ export interface Projection {
   calibrationDays: number;
   /** Why the forecast is degraded, when it is. */
   note?: string;
+  /** The model believes the level moved recently (today's pace trusted over the days before). */
+  levelChanged?: boolean;
 }
 
 export interface Forecaster {
