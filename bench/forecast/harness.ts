@@ -38,7 +38,7 @@ export const CANDIDATES: Record<string, Partial<ModelConfig>> = {
   'linear prior share 0.7': cal({ priorProfile: 0.3 }),
   'select one method': cal({ combine: 'select' }),
   'shape: pointwise median': shp({ average: 'median' }),
-  'weekday ridge 2': lvl({ weeklyRidge: 2 }),
+  'weekday ridge 0.5': lvl({ weeklyRidge: 0.5 }),
   'ratio over 12 h': cal({ ratioHours: 12 }),
   'shape roughness ignored': cal({ roughnessMax: Infinity }),
   'roughness max 0.6': cal({ roughnessMax: 0.6 }),
@@ -66,6 +66,6 @@ export const NESTED_CANDIDATES: string[] = [
   'combination prior 40 d',
   'linear prior share 0.3',
   'linear prior share 0.7',
-  'weekday ridge 2',
+  'weekday ridge 0.5',
   'ratio over 12 h',
 ];

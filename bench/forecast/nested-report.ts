@@ -9,8 +9,10 @@ import {
   cellsOf,
   coverageByGroup,
   HOURS,
+  falseReportsPer10Days,
   nested,
   scoreItem,
+  shiftCheck,
   sideOf,
   summarize,
   type Cell,
@@ -89,6 +91,31 @@ export function goals(run: NestedRun, items: readonly Item[], fold: Fold, side: 
     regularH6,
     coverage,
   };
+}
+
+/** Level changes: ×2 and ×0.5 on every item built from real days, and reports on the real series as they are. */
+export function levelChangeReport(items: readonly Item[], f: ForecastFn, sources: readonly string[]): string[] {
+  const real = items.filter((i) => i.groups.length === 1 && sources.includes(i.groups[0] ?? ''));
+  const out = [
+    'level changes: every dev series and bootstrap ×2 or ×0.5 from its middle day, all history before;',
+    "  pooled MAPE ÷ best naive rule's (reported: share of forecasts with level_changed)",
+  ];
+  for (const factor of [2, 0.5]) {
+    const rs = shiftCheck(real, f, [factor]);
+    for (const after of [0, 1])
+      out.push(
+        `  ×${factor}, ${after === 0 ? 'first day at the new level' : 'the day after it       '}: ${rs
+          .filter((r) => r.after === after)
+          .map((r) => `H${r.hour} ${fmt(r.ratio)} (${fmt(r.mape, 1)} vs ${fmt(r.best, 1)}, reported ${Math.round(100 * r.reported)}%)`)
+          .join('  ')}`,
+      );
+  }
+  const orig = items.filter((i) => sources.includes(i.name));
+  const pts = orig.flatMap((i) => scoreItem(i, f));
+  out.push(
+    `  level changes reported on the real series as they are (per 10 scored days; goal ≤ 1): ${fmt(falseReportsPer10Days(pts))} (${orig.map((i) => `${i.name} ${fmt(falseReportsPer10Days(pts.filter((p) => p.item === i.name)))}`).join(', ')})`,
+  );
+  return out;
 }
 
 export function nestedReport(run: NestedRun, items: readonly Item[], folds: readonly Fold[]): string[] {

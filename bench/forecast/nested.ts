@@ -286,3 +286,64 @@ export function coverageByGroup(points: readonly Point[], items: readonly Item[]
   }
   return new Map([...acc].map(([g, [c, n]]) => [g, c / n]));
 }
+
+/**
+ * Level changes (issue #21 part 3), on items built from real days: each item's days from its
+ * middle day on multiplied by `factor`; the first day at the new level (day 0) and the next
+ * (day 1) are forecast with all history before them. Ratio: pooled MAPE over the best naive
+ * rule's (pooled over the same forecasts) per hour; and how often a level change is reported.
+ */
+export function shiftCheck(
+  items: readonly Item[],
+  f: ForecastFn,
+  factors: readonly number[] = [2, 0.5],
+  hours: readonly number[] = HOURS,
+): { after: number; hour: number; ratio: number; mape: number; best: number; reported: number }[] {
+  const acc = new Map<string, { ape: number; ref: Record<RefName, number>; n: number; rep: number }>();
+  for (const item of items)
+    for (const factor of factors) {
+      const s = Math.floor(item.rows.length / 2);
+      const rows = item.rows.map((r, d) => (d >= s ? r.map((v) => v * factor) : r));
+      for (const after of [0, 1]) {
+        const day = s + after;
+        if (day >= rows.length) continue;
+        for (const p of scoreItem({ ...item, rows: rows.slice(0, day + 1) }, f, {
+          truncations: [day],
+          perTruncation: 1,
+          fullDays: 0,
+          hours,
+        })) {
+          const k = `${after}|${p.hour}`;
+          const a = acc.get(k) ?? { ape: 0, ref: { linear: 0, snaive1: 0, snaive7: 0, yesterday: 0 }, n: 0, rep: 0 };
+          a.ape += p.ape;
+          for (const r of REFS) a.ref[r] += p.refApe[r];
+          a.n++;
+          a.rep += p.levelChanged ? 1 : 0;
+          acc.set(k, a);
+        }
+      }
+    }
+  return [...acc].map(([k, a]) => {
+    const [after, hour] = k.split('|').map(Number) as [number, number];
+    const best = Math.min(a.ref.linear, a.ref.snaive1, a.ref.snaive7);
+    return {
+      after,
+      hour,
+      ratio: ratioOf((100 * a.ape) / a.n, (100 * best) / a.n),
+      mape: (100 * a.ape) / a.n,
+      best: (100 * best) / a.n,
+      reported: a.rep / a.n,
+    };
+  });
+}
+
+/** Days (per 10) on which a level change was reported at any hour, over the points given. */
+export function falseReportsPer10Days(points: readonly Point[]): number {
+  const days = new Map<string, boolean>();
+  for (const p of points) {
+    const k = `${p.item}|${p.history}|${p.day}`;
+    days.set(k, (days.get(k) ?? false) || p.levelChanged);
+  }
+  const n = days.size;
+  return n ? (10 * [...days.values()].filter(Boolean).length) / n : NaN;
+}

@@ -15,7 +15,7 @@
 import { CHECKPOINTS, evaluateSeries, HISTORY_VARIANTS, leaveOneSeriesOut, summarize, withLevelShift, type Cell } from './evaluate.ts';
 import { CANDIDATES, FOLDS, loadDevSeries, NESTED_CANDIDATES } from './harness.ts';
 import { modelFn } from './nested.ts';
-import { nestedReport, runNested } from './nested-report.ts';
+import { levelChangeReport, nestedReport, runNested } from './nested-report.ts';
 import { buildItems } from './synth.ts';
 
 const args = new Set(process.argv.slice(2));
@@ -33,6 +33,8 @@ const series = loadDevSeries();
     `${items.length} items (${series.length} dev series, their bootstraps and mixes, synthetic families); history 1–14 days and all\n`,
   );
   for (const l of nestedReport(run, items, FOLDS)) console.log(l);
+  console.log('');
+  for (const l of levelChangeReport(items, modelFn(), names.length ? series.map((s) => s.name) : [])) console.log(l);
   console.log(`\n(${((performance.now() - t) / 1000).toFixed(1)} s)\n\n--- the earlier report card: the dev series alone ---\n`);
 }
 const names = series.map((s) => s.name);

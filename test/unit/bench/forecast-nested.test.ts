@@ -32,8 +32,8 @@ const run = runNested(
   QUICK,
 );
 
-/** The gate on the quick outer side (the full harness's figures are in docs/forecasting.md). */
-const GATE = { geoMean: 1.45, regularH6: 2.5 };
+/** The gate on the quick outer side: 0.94 and 0.6 when set (2026-12-07; the full figures are in docs/forecasting.md). */
+const GATE = { geoMean: 1.0, regularH6: 1.2 };
 
 test('the items are seeded: the same seed gives the same days, another seed other days', () => {
   const a = familyItem('regular-day', 3);
