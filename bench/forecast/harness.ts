@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSeriesCsv, type LoadOptions } from '../../src/forecast/eval/csv.ts';
 import type { EvalSeries } from './evaluate.ts';
+import type { Fold } from './nested.ts';
 import { DEFAULT_CONFIG, type ModelConfig } from '../../src/forecast/model.ts';
 
 const FILES: [string, string, LoadOptions][] = [
@@ -37,9 +38,34 @@ export const CANDIDATES: Record<string, Partial<ModelConfig>> = {
   'linear prior share 0.7': cal({ priorProfile: 0.3 }),
   'select one method': cal({ combine: 'select' }),
   'shape: pointwise median': shp({ average: 'median' }),
-  'weekday ridge 2': lvl({ weeklyRidge: 2 }),
+  'weekday ridge 0.5': lvl({ weeklyRidge: 0.5 }),
   'ratio over 12 h': cal({ ratioHours: 12 }),
   'shape roughness ignored': cal({ roughnessMax: Infinity }),
   'roughness max 0.6': cal({ roughnessMax: 0.6 }),
   'roughness max 1': cal({ roughnessMax: 1 }),
 };
+
+/**
+ * The nested evaluation's splits (bench/forecast/nested.ts). `holdout` is the one whose outer
+ * side is read once per change, after the change was judged on its inner side; the others
+ * rotate every source and family through an outer side, to show how far inner figures
+ * over-promise.
+ */
+export const FOLDS: Fold[] = [
+  { name: 'holdout', outer: ['servegen m-large', 'trend', 'regular-night'] },
+  { name: 'fold A', outer: ['burstgpt conversation', 'weekday'] },
+  { name: 'fold B', outer: ['burstgpt all', 'burst'] },
+  { name: 'fold C', outer: ['servegen m-mid', 'swings'] },
+  { name: 'fold D', outer: ['servegen m-small', 'shift', 'regular-day'] },
+];
+
+/** The tunables the nested evaluation chooses among (a subset of CANDIDATES: each costs a full pass). */
+export const NESTED_CANDIDATES: string[] = [
+  'default',
+  'combination prior 10 d',
+  'combination prior 40 d',
+  'linear prior share 0.3',
+  'linear prior share 0.7',
+  'weekday ridge 0.5',
+  'ratio over 12 h',
+];

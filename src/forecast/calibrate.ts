@@ -17,7 +17,16 @@
  *  - residuals: honest log(actual / forecast) of the rest of the day after h, by what would
  *    have been used on those days, for the p10/p90 band (which spreads that rest only).
  */
-import { dayTotal, METHODS, type DayHistory, type DayObs, type DayPrior, type MethodName, type ProfileParams } from './methods.ts';
+import {
+  dayTotal,
+  METHODS,
+  robustTotal,
+  type DayHistory,
+  type DayObs,
+  type DayPrior,
+  type MethodName,
+  type ProfileParams,
+} from './methods.ts';
 import { cumAtHour, curveAt, roughness } from './shape.ts';
 import { weightedQuantile } from './level.ts';
 
@@ -43,6 +52,23 @@ export interface CalibrationOptions {
   roughnessMax: number;
   /** Days of evidence behind the prior point scale of 1 (Infinity: no APE correction). */
   pointPriorDays: number;
+  /**
+   * Where the profile's prior trust in today's pace comes from: 'share' (the expected share of
+   * the day already spent, C(h)), or 'precision' (how regular past days were: the day-to-day
+   * spread of their totals against the spread of their partial at this hour, see spreads()
+   * and methods.ts's dayScale).
+   */
+  trust: 'share' | 'precision';
+  /** 'precision': the prior log spread of a day's total around its level (day-to-day)… */
+  levelSdPrior: number;
+  /** …and of the partial's pace, κ·√((1 − c)/c) for c the share of the day the ratio reads… */
+  paceSdScale: number;
+  /** …each worth this many days against the history's own spreads. */
+  spreadPriorDays: number;
+  /** 'precision': prior probability that a day's level moved (a shift, not a swing)… */
+  jumpProb: number;
+  /** …and the log spread of such a move. */
+  jumpSd: number;
   /** 'select': a baseline must beat the profile by this share of its MAPE… */
   selectionMargin: number;
   /** …over at least this many past days. */
@@ -57,12 +83,18 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   wPriorDays: 2,
   combine: 'online',
   priorDays: 20,
-  priorProfile: 0.5,
+  priorProfile: 0.85,
   priorSpread: 0.1,
   roughnessMax: 0.4,
   selectionMargin: 0.1,
   selectionMinDays: 5,
   pointPriorDays: 5,
+  trust: 'precision',
+  levelSdPrior: 0.15,
+  paceSdScale: 0.1,
+  spreadPriorDays: 3,
+  jumpProb: 0.05,
+  jumpSd: 1,
 };
 
 export interface Calibration {
@@ -105,6 +137,7 @@ export function calibrateHour(
   minHistoryDays: number,
 ): Calibration {
   const obs: Obs[] = [];
+  const todayFrom = Math.max(0, h - o.ratioHours);
   const end = Math.min(hist.rows.length, today.day - hist.firstDay);
   for (let i = Math.max(0, end - o.days); i < end; i++) {
     const prior = priors[i] ?? null;
@@ -113,7 +146,8 @@ export function calibrateHour(
     if (prior === null || row === undefined || prior.historyDays < minHistoryDays || !(actual > 0)) continue;
     const from = Math.max(0, h - o.ratioHours);
     const cum = cumAtHour(row, h);
-    const day: DayObs = { h, cum, recent: cum - cumAtHour(row, from), from };
+    const robust = o.trust === 'precision' ? robustTotal(row, prior.curves.profile, h, prior.level) : null;
+    const day: DayObs = { h, cum, recent: cum - cumAtHour(row, from), from, ...(robust === null ? {} : { robust }) };
     obs.push({ prior, obs: day, actual, weight: Math.pow(0.5, (today.day - 1 - prior.day) / o.halfLifeDays) });
   }
   const k = o.ratioPseudoDay;
@@ -138,10 +172,19 @@ export function calibrateHour(
     });
     return (upto * best + o.wPriorDays * w0) / (upto + o.wPriorDays);
   };
+  /** The prior trust in today's pace for a day with prior p, from the days [0, upto) before it. */
+  const paramsFor = (p: DayPrior, upto: number): ProfileParams => {
+    if (o.trust === 'share') return paramsUpTo(upto, curveAt(p.curves.profile, h));
+    const v = spreads(obs.slice(0, upto), p, h, todayFrom, o);
+    const paceVarAll = spreads(obs.slice(0, upto), p, h, 0, o).paceVar;
+    const w0 = v.levelVar / (v.levelVar + v.paceVar);
+    // The ordinary days' trust: the precision weight, taken over by the grid's honest choice as days accrue.
+    return { w: chooseW(upto, w0), k, ...v, paceVarAll, jumpProb: o.jumpProb, jumpSd: o.jumpSd };
+  };
   // Honest per-day forecasts of every method: profile with the w it would have had then.
   const preds: Record<MethodName, number[]> = { profile: [], linear: [], snaive1: [], snaive7: [] };
   obs.forEach((x, j) => {
-    const pj = paramsUpTo(j, curveAt(x.prior.curves.profile, h));
+    const pj = paramsFor(x.prior, j);
     for (const m of METHODS) preds[m].push(Math.max(predictWith(m, x, pj), 1e-12));
   });
   const weights = obs.map((x) => x.weight);
@@ -178,13 +221,44 @@ export function calibrateHour(
     const eps = 1e-3 * x.actual;
     return Math.log(Math.max(eps, x.actual - x.obs.cum) / Math.max(eps, blend(mixAt(j), j) - x.obs.cum));
   });
-  const params = paramsUpTo(obs.length, curveAt(today.curves.profile, h));
+  const params = paramsFor(today, obs.length);
   const totals = obs.map((x, j) => Math.log(x.actual / blend(mixAt(j), j)));
   const pointScale = apeOptimalScale(totals, weights, o.pointPriorDays);
   return { hour: h, params, mix: mixAt(obs.length), mape: mapeUpTo(obs.length), residuals, weights, pointScale };
 }
 
 export type Mix = Record<MethodName, number>;
+
+/**
+ * How much to trust today's pace over the days before, as a precision weight: the total is a
+ * prior from the previous days (their level) updated by today's partial, so the weight of the
+ * partial is σ²_level / (σ²_level + σ²_pace), where σ_level is how far whole days stray from
+ * their level (log, day to day) and σ_pace how far a day's partial over the profile's ratio
+ * window strays from the share the shape expects there. A regular series (days within a few %,
+ * a noisy small night) follows the days before at 6 a.m. and today's pace by evening; an
+ * irregular one (days ±30 %) leans on the pace sooner. Both spreads start from priors worth
+ * spreadPriorDays days, so a young series is neither blindly trusted nor ignored.
+ */
+function spreads(past: readonly Obs[], p: DayPrior, h: number, from: number, o: CalibrationOptions): { levelVar: number; paceVar: number } {
+  const c = Math.max(1e-6, curveAt(p.curves.profile, h) - curveAt(p.curves.profile, from));
+  let lv = 0;
+  let pv = 0;
+  let n = 0;
+  for (const x of past) {
+    // from = 0: the whole day so far; otherwise the profile's own ratio window.
+    const ce = curveAt(x.prior.curves.profile, h) - curveAt(x.prior.curves.profile, from === 0 ? 0 : x.obs.from);
+    if (!(x.prior.level > 0) || !(ce > 0)) continue;
+    lv += Math.log(x.actual / x.prior.level) ** 2;
+    // from = 0: the robust whole-day reading (methods.ts robustTotal) when there is one.
+    const share = from === 0 ? (x.obs.robust !== undefined ? x.obs.robust * ce : x.obs.cum) : x.obs.recent;
+    pv += Math.log(Math.max(1e-3 * ce, share / x.actual) / ce) ** 2;
+    n++;
+  }
+  const k = o.spreadPriorDays;
+  const level2 = (n * (n > 0 ? lv / n : 0) + k * o.levelSdPrior ** 2) / (n + k);
+  const pace2 = (n * (n > 0 ? pv / n : 0) + k * o.paceSdScale ** 2 * ((1 - c) / c)) / (n + k);
+  return { levelVar: Math.max(1e-6, level2), paceVar: Math.max(1e-6, pace2) };
+}
 
 function onehot(m: MethodName): Mix {
   const out = { profile: 0, linear: 0, snaive1: 0, snaive7: 0 };

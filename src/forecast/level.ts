@@ -37,7 +37,7 @@ export const DEFAULT_LEVEL: LevelOptions = {
   halfLifeDays: 14,
   weekly: true,
   trend: false,
-  weeklyRidge: 0.5,
+  weeklyRidge: 2,
   weeklyMinDays: 7,
   trendRidge: 20,
 };

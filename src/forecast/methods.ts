@@ -16,7 +16,7 @@
  *   snaive1  C = yesterday's fractions, scale = cum / C(h)
  *   snaive7  C = the previous 7 days pooled, scale = cum / C(h)
  */
-import { fitLevel, type LevelOptions } from './level.ts';
+import { fitLevel, weightedQuantile, type LevelOptions } from './level.ts';
 import { curveAt, fitShape, LINEAR_CURVE, pooledCurve, type Curve, type ShapeOptions } from './shape.ts';
 
 export const METHODS = ['profile', 'linear', 'snaive1', 'snaive7'] as const;
@@ -75,6 +75,32 @@ export interface DayObs {
   /** Spend in [from, h): the window the profile's ratio is read over (from = 0: the whole day). */
   recent: number;
   from: number;
+  /**
+   * The day's total implied hour by hour (each whole hour's spend over its share of the
+   * shape), their share-weighted median: what a moved level is judged on, so a burst of a
+   * few hours (a large, short departure) does not read as the level moving.
+   */
+  robust?: number;
+}
+
+/**
+ * The share-weighted quartiles over the whole hours before h of row[i] / share_i, read toward
+ * `level`: the lower quartile when even it is above the level, the upper one when even it is
+ * below, else the median. A level moves only when three hours in four say so (null: no hour).
+ */
+export function robustTotal(row: ArrayLike<number>, curve: Curve, h: number, level: number): number | null {
+  const vals: number[] = [];
+  const ws: number[] = [];
+  for (let i = 0; i < Math.min(24, Math.floor(h)); i++) {
+    const share = (curve[i + 1] ?? 1) - (curve[i] ?? 0);
+    if (!(share > 1e-6)) continue;
+    vals.push((row[i] ?? 0) / share);
+    ws.push(share);
+  }
+  if (vals.length === 0) return null;
+  const lo = weightedQuantile(vals, ws, 0.25);
+  const hi = weightedQuantile(vals, ws, 0.75);
+  return lo > level ? lo : hi < level ? hi : weightedQuantile(vals, ws, 0.5);
 }
 
 export interface ProfileParams {
@@ -82,6 +108,44 @@ export interface ProfileParams {
   w: number;
   /** Pseudo-count of the ratio, as a share of the day's level. */
   k: number;
+  /**
+   * Precision weighting (calibrate.ts, trust 'precision'): the log variance of a day's total
+   * around its prior level, and of the pace read over the ratio window; with them the trust is
+   * not w but the posterior of a two-part prior (below, levelPosterior).
+   */
+  levelVar?: number;
+  paceVar?: number;
+  /** The same for the pace read over the whole day so far (what a moved level is judged on). */
+  paceVarAll?: number;
+  /** Prior probability that the level moved, and the log spread of such a move. */
+  jumpProb?: number;
+  jumpSd?: number;
+}
+
+/**
+ * The day's log scale given the prior level's log lb and today's pace's log lp (recent window)
+ * and lpAll (the whole day so far): the level is
+ * N(lb, levelVar) with probability 1 − jumpProb (an ordinary day) or N(lb, jumpSd²) (the level
+ * moved), the pace N(log scale, paceVarAll). The posterior mean is each part's blend (an ordinary
+ * day's trust is w: the precision weight levelVar / (levelVar + paceVar), refined by the
+ * calibration's honest errors as days accrue; a moved level's is jumpSd²'s), weighted by how well that part explains the gap lp − lb: a gap within the usual
+ * spread keeps the days before in charge, one far beyond it hands the day to today's pace.
+ * `moved` is the posterior probability of the second part.
+ */
+export function levelPosterior(lb: number, lp: number, lpAll: number, pp: ProfileParams, lpCum = lpAll): { log: number; moved: number } {
+  const lv = pp.levelVar ?? 0;
+  const pv = pp.paceVarAll ?? pp.paceVar ?? 1;
+  const jv = (pp.jumpSd ?? 1) ** 2;
+  const pj = pp.jumpProb ?? 0;
+  const d = lpAll - lb;
+  const dens = (v: number) => Math.exp(-(d * d) / (2 * v)) / Math.sqrt(v);
+  const a = (1 - pj) * dens(lv + pv);
+  const b = pj * dens(jv + pv);
+  const moved = a + b > 0 ? b / (a + b) : 1;
+  // An ordinary day trusts the recent pace by w (the calibrated precision weight); a moved
+  // level follows the whole day's pace by its own precision weight.
+  const log = (1 - moved) * (lb + pp.w * (lp - lb)) + moved * (lb + (jv / (jv + pv)) * (lpCum - lb));
+  return { log, moved };
 }
 
 /**
@@ -97,9 +161,28 @@ export function dayScale(m: MethodName, p: DayPrior, o: DayObs, pp: ProfileParam
     if (!(b > 0)) return c > MIN_ELAPSED ? o.cum / c : null;
     const expected = b * (c - curveAt(curve, o.from));
     const rho = (o.recent + pp.k * b) / (expected + pp.k * b);
+    if (pp.levelVar !== undefined) {
+      // Whether the level moved is read on the whole day so far (the most evidence); an
+      // ordinary day's update on the recent window, as before.
+      const pace = c > MIN_ELAPSED ? (o.cum + pp.k * b) / (b * c + pp.k * b) : 1;
+      const all = o.robust !== undefined ? Math.max(1e-3, o.robust / b) : pace;
+      return Math.exp(levelPosterior(Math.log(b), Math.log(b * rho), Math.log(b * all), pp, Math.log(b * pace)).log);
+    }
     return b * Math.pow(rho, pp.w);
   }
   return c > MIN_ELAPSED ? o.cum / c : null;
+}
+
+/**
+ * The posterior probability that today's level moved away from the days before (precision
+ * weighting only; 0 otherwise): what `levelChanged` in a projection reports.
+ */
+export function levelMoved(p: DayPrior, o: DayObs, pp: ProfileParams): number {
+  const b = p.level;
+  const c = curveAt(p.curves.profile, o.h);
+  if (pp.levelVar === undefined || !(b > 0) || !(c > MIN_ELAPSED)) return 0;
+  const all = o.robust !== undefined ? Math.max(1e-3, o.robust / b) : (o.cum + pp.k * b) / (b * c + pp.k * b);
+  return levelPosterior(Math.log(b), Math.log(b), Math.log(b * all), pp).moved;
 }
 
 /** Total of the day by method m given what was observed; null when undefined. */

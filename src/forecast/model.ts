@@ -23,7 +23,9 @@ import {
   blendedDay,
   dayPrior,
   dayTotal,
+  levelMoved,
   METHODS,
+  robustTotal,
   type BlendedDay,
   type ProfileParams,
   type DayHistory,
@@ -90,6 +92,8 @@ export interface Projection {
   calibrationDays: number;
   /** Why the forecast is degraded, when it is. */
   note?: string;
+  /** The model believes the level moved recently (today's pace trusted over the days before). */
+  levelChanged?: boolean;
 }
 
 export interface Forecaster {
@@ -145,7 +149,17 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
   const todayCumAtFit = sumRange(hourly, todayStart, now);
   const todayObs = (h: number, cum: number): DayObs => {
     const from = Math.max(0, h - cfg.calibration.ratioHours);
-    return { h, cum, recent: cum - sumRange(hourly, todayStart, todayStart + from * HOUR_MS), from };
+    const row = Array.from({ length: Math.min(24, Math.floor(h)) }, (_, i) =>
+      sumRange(hourly, todayStart + i * HOUR_MS, todayStart + (i + 1) * HOUR_MS),
+    );
+    const robust = today !== null && cfg.calibration.trust === 'precision' ? robustTotal(row, today.curves.profile, h, today.level) : null;
+    return {
+      h,
+      cum,
+      recent: cum - sumRange(hourly, todayStart, todayStart + from * HOUR_MS),
+      from,
+      ...(robust === null ? {} : { robust }),
+    };
   };
   const laterDays = new Map<number, DayPrior | null>();
   const laterDay = (day: number): DayPrior | null => {
@@ -158,13 +172,14 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
     p: DayPrior,
     q: WindowQuery,
     spent: number,
-  ): { knots: [number, number][]; cal: Calibration | null; disagreement: number } => {
+  ): { knots: [number, number][]; cal: Calibration | null; disagreement: number; moved: number } => {
     const hNow = (q.now - todayStart) / HOUR_MS;
     const cal = hNow < 24 ? calibrate(p, hNow) : null;
     // Spend since the fit (in spentSoFar, not in history) counts toward today's observations.
     const cum = todayCumAtFit + Math.max(0, spent - sumRange(hourly, q.windowStart, now));
     let blend: BlendedDay | null = null;
     let disagreement = 0;
+    let moved = 0;
     const knots: [number, number][] = [[q.now, 0]];
     let acc = 0;
     for (let t = q.now; t < q.windowEnd; ) {
@@ -177,6 +192,7 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
           const obs = todayObs(h0, cum);
           blend = blendedDay(cal.mix, p, obs, cal.params);
           disagreement = methodSpread(p, obs, cal.params);
+          moved = cal.mix.profile > 0 ? levelMoved(p, obs, cal.params) : 0;
         }
         acc += Math.max(0, blend.total * cal.pointScale - cum) * blend.share(h0, h1);
       } else if (day > todayIdx) {
@@ -186,7 +202,7 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
       knots.push([next, acc]);
       t = next;
     }
-    return { knots, cal, disagreement };
+    return { knots, cal, disagreement, moved };
   };
 
   const projectWindow = (q: WindowQuery): Projection => {
@@ -195,7 +211,7 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
     if (q.now >= q.windowEnd)
       return { p10: spent, p50: spent, p90: spent, method: 'closed', coldStart: cold, historyDays, calibrationDays: 0 };
     if (noHistory || today === null) return linearProjection(q, spent, hourly, historyDays);
-    const { knots, cal, disagreement } = pathFor(today, q, spent);
+    const { knots, cal, disagreement, moved } = pathFor(today, q, spent);
     const p50 = spent + (knots[knots.length - 1]?.[1] ?? 0);
     const [lo, hi] =
       cal === null || cold
@@ -210,6 +226,8 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
       coldStart: cold,
       historyDays,
       calibrationDays: cold || cal === null ? 0 : cal.residuals.length,
+      // Today's pace is far outside what the days before allow: the level moved (and is followed).
+      levelChanged: moved > 0.5,
     };
     if (cold) out.note = `cold start: ${historyDays} whole day of history, yesterday's level and shape with a wide band`;
     else if (cal === null) out.note = 'forecast made past the fitted day: refit';

@@ -17,6 +17,8 @@ export interface ForecastPath {
   method: string;
   coldStart: boolean;
   note?: string;
+  /** The model believes the level moved today (model.ts Projection.levelChanged). */
+  levelChanged?: boolean;
   /** [t, cum p10, cum p50, cum p90] of spend after fittedAt (pico-USD), t ascending, first knot at fittedAt with zeros. */
   knots: [number, number, number, number][];
 }
@@ -35,13 +37,14 @@ export function knotTimes(from: number, end: number): number[] {
 
 export function buildPath(
   f: Forecaster,
-  meta: Omit<ForecastPath, 'knots' | 'method' | 'coldStart' | 'note'>,
+  meta: Omit<ForecastPath, 'knots' | 'method' | 'coldStart' | 'note' | 'levelChanged'>,
   spentAtFit: number,
 ): ForecastPath {
   const knots: ForecastPath['knots'] = [];
   let method = 'linear';
   let cold = true;
   let note: string | undefined;
+  let levelChanged = false;
   for (const t of knotTimes(meta.fittedAt, meta.windowEnd)) {
     if (t === meta.fittedAt) {
       knots.push([t, 0, 0, 0]);
@@ -51,11 +54,12 @@ export function buildPath(
     method = p.method;
     cold = p.coldStart;
     note = p.note;
+    levelChanged = p.levelChanged === true;
     const prev = knots[knots.length - 1] ?? [t, 0, 0, 0];
     // Quantiles of different horizons come from different calibrations: keep every path monotone.
     knots.push([t, Math.max(prev[1], p.p10 - spentAtFit), Math.max(prev[2], p.p50 - spentAtFit), Math.max(prev[3], p.p90 - spentAtFit)]);
   }
-  return { ...meta, method, coldStart: cold, ...(note === undefined ? {} : { note }), knots };
+  return { ...meta, method, coldStart: cold, ...(note === undefined ? {} : { note }), levelChanged, knots };
 }
 
 /** Cumulative spend of quantile q (1 = p10, 2 = p50, 3 = p90) at time t, linear between knots. */

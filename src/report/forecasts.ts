@@ -44,6 +44,8 @@ export function forecastRow(f: InstanceForecast, now: number): Record<string, un
     method: f.path.method,
     cold_start: f.path.coldStart,
     note: f.path.note ?? null,
+    // The forecaster believes the level moved today and follows today's pace (issue #21).
+    level_changed: f.path.levelChanged === true,
     fitted_at: new Date(f.path.fittedAt).toISOString(),
     updated_at: new Date(f.updatedAt).toISOString(),
   };

@@ -14,17 +14,20 @@ import { loadDevSeries } from '../../../bench/forecast/harness.ts';
 const series = loadDevSeries();
 const cells = series.flatMap((s) => evaluateSeries(s));
 
-test('on the dev series with all their history the forecaster beats the best naive rule: geo-mean ratio ≤ 0.8', () => {
+// Gates of the earlier, in-sample report card (docs/forecasting.md): the forecaster is now
+// judged on the nested evaluation (forecast-nested.test.ts), whose choice cost these figures
+// a little (0.783 → 0.825 all-history): they guard against regressions, not for tuning.
+test('on the dev series with all their history the forecaster beats the best naive rule: geo-mean ratio ≤ 0.83', () => {
   const full = summarize(cells.filter((c) => c.history === 'full'));
   assert.equal(full.cells, 15);
-  assert.ok(full.geoMean <= 0.8, `geo-mean ratio ${full.geoMean.toFixed(3)}`);
-  assert.ok((full.worst?.ratio ?? Infinity) <= 1.1, `worst cell ${JSON.stringify(full.worst)}`);
+  assert.ok(full.geoMean <= 0.83, `geo-mean ratio ${full.geoMean.toFixed(3)}`);
+  assert.ok((full.worst?.ratio ?? Infinity) <= 1.2, `worst cell ${JSON.stringify(full.worst)}`);
 });
 
 test('with 1 to 14 days of history it still beats the best naive rule on the geo-mean (regression guard)', () => {
   const s = summarize(cells);
   assert.ok(s.cells >= 75, `${s.cells} cells`);
-  assert.ok(s.geoMean <= 0.85, `geo-mean ratio over all variants ${s.geoMean.toFixed(3)}`);
+  assert.ok(s.geoMean <= 0.86, `geo-mean ratio over all variants ${s.geoMean.toFixed(3)}`);
   for (const h of [1, 2, 3] as const) {
     const young = summarize(cells.filter((c) => c.history === h));
     assert.ok(young.geoMean < 1, `${h} day(s) of history: geo-mean ${young.geoMean.toFixed(3)}`);

@@ -122,4 +122,8 @@ test('a forecast row: projections and pacing in the budget currency; *_usd only 
     ['USD', 3000, 2400, { p10: 2900, p50: 3100, p90: 3300 }, 125],
   );
   assert.equal(d['exhaustion_in_s'], 6 * 3600);
+  // The forecaster's belief that the level moved (issue #21), false unless the path says so.
+  assert.equal(d['level_changed'], false);
+  const moved = forecast(dollars, 3000, 125);
+  assert.equal(forecastRow({ ...moved, path: { ...moved.path, levelChanged: true } }, T0)['level_changed'], true);
 });
