@@ -328,6 +328,20 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
         ],
       },
     ),
+    ts({
+      title: 'Message Batches result lines',
+      description:
+        'Result lines of Message Batches downloads read per second, by outcome (claude_meter_batch_result_lines_total): recorded (succeeded, counted now), ' +
+        'counted_before (another download or proxy counted it), free (errored, canceled, expired), malformed, unrecorded (the batch store was unreachable: ' +
+        'a later download records them). Batch holds ended, by outcome (claude_meter_batch_holds_total): released, spent_unseen (expired with no results ' +
+        'read: spent at the estimate), discarded. Empty in a healthy system that sends no Message Batches.',
+      unit: 'ops',
+      w: 24,
+      queries: [
+        { expr: `sum by (outcome) (rate(claude_meter_batch_result_lines_total{${T}}[$__rate_interval]))`, legend: 'lines {{outcome}}' },
+        { expr: `sum by (outcome) (rate(claude_meter_batch_holds_total{${T}}[$__rate_interval]))`, legend: 'holds {{outcome}}' },
+      ],
+    }),
     statPanel(
       {
         title: 'Usage semantics by upstream',
