@@ -80,6 +80,7 @@ function forecast(b: BudgetConfig, limit: number, pacedPerHour: number | null): 
     ref: ref(b, limit),
     spentPico: 2400 * U,
     reservedPico: 10 * U,
+    status: 'computed',
     path: {
       budget: b.name,
       instance: '*',
