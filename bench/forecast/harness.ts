@@ -9,7 +9,8 @@ import { parseSeriesCsv, type LoadOptions } from '../../src/forecast/eval/csv.ts
 import type { EvalSeries } from './evaluate.ts';
 import { DEFAULT_CONFIG, type ModelConfig } from '../../src/forecast/model.ts';
 
-const FILES: [string, string, LoadOptions][] = [
+/** [name, file of data/, what to read]; the pacing outcomes (pacing.ts) replay the same files. */
+export const DEV_FILES: readonly [string, string, LoadOptions][] = [
   ['burstgpt conversation', 'burstgpt_hourly_days00-41.csv', { model: 'burstgpt/conversation-log' }],
   ['burstgpt all', 'burstgpt_hourly_days00-41.csv', {}],
   ['servegen m-large', 'servegen_m-large_10min_days00-09.csv', {}],
@@ -18,7 +19,7 @@ const FILES: [string, string, LoadOptions][] = [
 ];
 
 export function loadDevSeries(dir = 'data'): EvalSeries[] {
-  return FILES.map(([name, file, o]) => ({ name, series: parseSeriesCsv(readFileSync(join(dir, file), 'utf8'), o).series }));
+  return DEV_FILES.map(([name, file, o]) => ({ name, series: parseSeriesCsv(readFileSync(join(dir, file), 'utf8'), o).series }));
 }
 
 const C = DEFAULT_CONFIG;
