@@ -10,7 +10,8 @@ import type { EvalSeries } from './evaluate.ts';
 import type { Fold } from './nested.ts';
 import { DEFAULT_CONFIG, type ModelConfig } from '../../src/forecast/model.ts';
 
-const FILES: [string, string, LoadOptions][] = [
+/** [name, file of data/, what to read]; the pacing outcomes (pacing.ts) replay the same files. */
+export const DEV_FILES: readonly [string, string, LoadOptions][] = [
   ['burstgpt conversation', 'burstgpt_hourly_days00-41.csv', { model: 'burstgpt/conversation-log' }],
   ['burstgpt all', 'burstgpt_hourly_days00-41.csv', {}],
   ['servegen m-large', 'servegen_m-large_10min_days00-09.csv', {}],
@@ -19,7 +20,7 @@ const FILES: [string, string, LoadOptions][] = [
 ];
 
 export function loadDevSeries(dir = 'data'): EvalSeries[] {
-  return FILES.map(([name, file, o]) => ({ name, series: parseSeriesCsv(readFileSync(join(dir, file), 'utf8'), o).series }));
+  return DEV_FILES.map(([name, file, o]) => ({ name, series: parseSeriesCsv(readFileSync(join(dir, file), 'utf8'), o).series }));
 }
 
 const C = DEFAULT_CONFIG;

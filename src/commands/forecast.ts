@@ -56,7 +56,8 @@ async function print(forecasts: OpenedStores['forecasts'], json: boolean, io: Io
   }
   const table = [['budget', 'instance', 'window', 'limit', 'spent', 'p10', 'p50', 'p90', 'exhaustion', 'pacing', 'method']];
   for (const r of rows) {
-    const p = r['projected'] as { p10: number; p50: number; p90: number };
+    // Not computed (no update yet, nothing spent yet): dashes, and the status where the method goes.
+    const p = (r['projected'] as { p10: number; p50: number; p90: number } | null) ?? { p10: null, p50: null, p90: null };
     const w = r['window'] as { id: string };
     // Each row's amounts are in its budget's currency.
     const symbol = currencySymbol(String(r['currency']));
@@ -72,7 +73,9 @@ async function print(forecasts: OpenedStores['forecasts'], json: boolean, io: Io
       money(p.p90),
       r['exhaustion_at'] === null ? '—' : String(r['exhaustion_at']),
       r['pacing_per_hour'] === null ? '—' : `${money(r['pacing_per_hour'])}/h`,
-      `${String(r['method'])}${r['cold_start'] ? ' (cold start)' : ''}`,
+      r['status'] === 'computed'
+        ? `${String(r['method'])}${r['cold_start'] ? ' (cold start)' : ''}`
+        : `not computed (${String(r['status'])})`,
     ]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length)));

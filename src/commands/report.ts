@@ -105,9 +105,9 @@ export async function buildReport(
   });
   await stores.forecasts.update(o.now);
   const forecasts = new Map(
-    (forecastReport(stores.forecasts, o.now) as Array<{ budget: string; instance: string; projected: { p50: number } }>).map((f) => [
+    (forecastReport(stores.forecasts, o.now) as Array<{ budget: string; instance: string; projected: { p50: number } | null }>).map((f) => [
       `${f.budget}|${f.instance}`,
-      f.projected.p50,
+      f.projected?.p50 ?? null,
     ]),
   );
   // The projection is in the budget's currency, like the row's other amounts; `_usd` only for a USD budget.

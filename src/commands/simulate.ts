@@ -194,7 +194,22 @@ function instanceTable(inst: InstanceResult, day0: number): string[] {
     inst.spikes > 0 ? `${inst.spikes} spike alert(s)` : '',
   ].filter(Boolean);
   const head = `budget '${inst.budget}' (${who}, ${inst.window} window, ${inst.action}, limit ${fmt(inst.limit)})${notes.length ? `: ${notes.join('; ')}` : ''}`;
-  const rows = [['window', 'limit', 'demand', 'spent', '% of limit', 'exhausted at', 'admitted', 'throttled', 'refused']];
+  const rows = [
+    [
+      'window',
+      'limit',
+      'demand',
+      'spent',
+      '% of limit',
+      'exhausted at',
+      'admitted',
+      'throttled',
+      'refused',
+      'delayed',
+      'held back',
+      'out early',
+    ],
+  ];
   for (const w of inst.windows) {
     rows.push([
       windowLabel(w, day0),
@@ -206,6 +221,9 @@ function instanceTable(inst: InstanceResult, day0: number): string[] {
       n(w.admitted),
       n(w.throttled),
       n(w.refused),
+      n(w.delayed),
+      duration(w.heldBackMs),
+      w.ranOutEarly && w.exhaustedAt !== null ? `by ${duration(w.end - w.exhaustedAt)}` : '—',
     ]);
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
@@ -215,7 +233,17 @@ function instanceTable(inst: InstanceResult, day0: number): string[] {
       .map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
-  return [head, ...rows.map((row) => `  ${line(row)}`)];
+  const o = inst.outcomes;
+  const of = `${o.windows} window${o.windows === 1 ? '' : 's'}`;
+  const outcomes = `  outcomes: ${o.used === null ? '—' : `${Math.round(100 * o.used)}%`} of the limit used (mean of ${of}); held back while it had room: ${o.heldBackMs > 0 ? duration(o.heldBackMs) : 'never'}; ran out early: ${o.ranOutEarly} of ${of}`;
+  return [head, ...rows.map((row) => `  ${line(row)}`), outcomes];
+}
+
+/** `—`, `45 min`, `3 h 05 min`. */
+function duration(ms: number): string {
+  if (ms <= 0) return '—';
+  const m = Math.round(ms / MINUTE_MS);
+  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
 function range(plan: Plan): string {

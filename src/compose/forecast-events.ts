@@ -32,6 +32,15 @@ export function forecastEvents(metrics: MeterMetrics, alert: (e: AlertEvent) => 
       const labels = { budget: f.budget.name, budget_instance: f.ref.instance };
       const currency = budgetCurrency(f.budget);
       exportedIn(metrics, f.ref, currency);
+      if (f.status !== 'computed') {
+        // Not computed: no projection series at all (a zero would read as a forecast of nothing).
+        for (const quantile of QUANTILES) {
+          metrics.projectedAmount.remove({ ...labels, quantile, currency });
+          if (currency === USD) metrics.projected.remove({ ...labels, quantile });
+        }
+        metrics.exhaustion.remove(labels);
+        return;
+      }
       for (const quantile of QUANTILES) {
         const value = picoToUnits(f.live[quantile]);
         metrics.projectedAmount.set({ ...labels, quantile, currency }, value);

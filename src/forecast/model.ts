@@ -119,8 +119,12 @@ function priorBand(disagreement: number, scale: number): [number, number] {
   return [-Z90 * sd, Z90 * sd];
 }
 
-/** No-history band around the linear projection's remaining spend. */
-const LINEAR_BAND: readonly [number, number] = [0.3, 3];
+/**
+ * No-history band around the linear projection's remaining spend: p10 and p90 of what was
+ * then spent over what the pace extrapolated, on the series of data/ (each weighted alike;
+ * observed 10 min to 8 h from every 10-minute start): bench/cold-start-band.ts.
+ */
+export const LINEAR_BAND: readonly [number, number] = [0.6, 7];
 
 export function fitForecaster(history: Series, opts: ForecastOptions): Forecaster {
   const cfg: ModelConfig = { ...DEFAULT_CONFIG, ...opts.config };
@@ -292,6 +296,11 @@ function linearProjection(q: WindowQuery, spent: number, hourly: Series, history
     rate = q.now > back ? sumRange(hourly, back, q.now) / (q.now - back) : 0;
   }
   const rem = rate * (q.windowEnd - q.now);
+  // What the projection rests on, in words: the pace of which span, and the band's spread.
+  const paced =
+    q.now > from && spent > 0
+      ? `${from > q.windowStart ? 'the pace since the hour of the first spend' : "this window's pace so far"}, ${span(q.now - from)} of it`
+      : `the average pace of the last ${span(q.now - Math.max(hourly.start, q.now - DAY_MS))}`;
   return {
     p10: spent + LINEAR_BAND[0] * rem,
     p50: spent + rem,
@@ -300,8 +309,15 @@ function linearProjection(q: WindowQuery, spent: number, hourly: Series, history
     coldStart: true,
     historyDays,
     calibrationDays: 0,
-    note: `cold start: ${historyDays} whole day(s) of history, linear extrapolation with a wide band`,
+    note: `${historyDays === 0 ? 'no history yet' : `cold start: ${historyDays} whole day(s) of history`}: ${paced}, extrapolated to the window's end; p10–p90 ×${LINEAR_BAND[0]}–×${LINEAR_BAND[1]} of that`,
   };
+}
+
+/** A duration for a note: `34 minutes`, `3 h 05 min`. */
+function span(ms: number): string {
+  const m = Math.max(1, Math.round(ms / 60_000));
+  if (m < 60) return `${m} minute${m === 1 ? '' : 's'}`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
 /** `profile`, or `blend(profile 0.70, linear 0.30)` when several methods carry weight. */

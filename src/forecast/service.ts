@@ -14,17 +14,35 @@ import { makeSeries } from './series.ts';
 import { buildPath, project, type ForecastPath, type LiveProjection } from './path.ts';
 import { pacedRate } from '../budget/pacing/rate.ts';
 
-export interface InstanceForecast {
+/**
+ * Whether an instance has a projection: `computed`, or `no_spend_yet` (nothing spent in the
+ * window and no history: nothing to project from, so no projection rather than a zero one).
+ * Reports add `no_update_yet` for an instance no update has reached (forecastStatus).
+ */
+export type ForecastStatus = 'computed' | 'no_spend_yet';
+
+interface ForecastBase {
   budget: BudgetConfig;
   ref: InstanceRef;
+  /** Spend and reservations at the update. */
   spentPico: number;
   reservedPico: number;
-  path: ForecastPath;
-  live: LiveProjection;
-  /** Pico-units of the budget's currency per ms for throttle budgets while the projection exceeds the limit; null otherwise. */
-  pacedRate: number | null;
   updatedAt: number;
 }
+
+export type InstanceForecast = ForecastBase &
+  (
+    | {
+        status: 'computed';
+        path: ForecastPath;
+        /** Projected from spent + reserved: p10 ≥ spent + reserved. */
+        live: LiveProjection;
+        /** Pico-units of the budget's currency per ms for throttle budgets while the projection exceeds the limit; null otherwise. */
+        pacedRate: number | null;
+      }
+    /** Not computed: no projection, no pacing, no projection metrics. */
+    | { status: 'no_spend_yet'; path: null; live: null; pacedRate: null }
+  );
 
 export interface SpikeEvent {
   budget: BudgetConfig;
@@ -52,9 +70,12 @@ export interface ForecastEvents {
  * worker but the first, workers/) adopts it, so it paces and reports the same.
  */
 export interface ForecastShare {
-  forecasts: Array<Omit<InstanceForecast, 'budget'> & { budget: string }>;
+  forecasts: SharedForecast[];
   offenders: Array<[key: string, offender: { until: number; ratePerMs: number }]>;
 }
+
+/** A forecast as plain data: its budget by name (each kind of InstanceForecast kept apart). */
+type SharedForecast = InstanceForecast extends infer F ? (F extends unknown ? Omit<F, 'budget'> & { budget: string } : never) : never;
 
 /** A spike's rates for its log line, in the budget's currency; the `_usd` names only when that is USD. */
 function spikeAmounts(currency: string, rate: number, expected: number): Record<string, string | number> {
@@ -154,6 +175,20 @@ export class ForecastService implements PacingSource {
     return [...this.#latest.values()];
   }
 
+  /**
+   * Global budget instances that get a forecast but have none yet (no update has reached them
+   * since this process started): reports list them as not computed rather than leave them out.
+   */
+  awaiting(now: number): Array<{ budget: BudgetConfig; ref: InstanceRef }> {
+    const out: Array<{ budget: BudgetConfig; ref: InstanceRef }> = [];
+    for (const b of this.#catalog.budgets) {
+      if (b.scope !== 'global' || this.#latest.has(`${b.name}|*`)) continue;
+      const ref = this.#catalog.instanceRef(b, '*', now);
+      if (forecastable(b, ref)) out.push({ budget: b, ref });
+    }
+    return out;
+  }
+
   /** Pacing rate for a key or tag caught in a spike on this budget instance, if still in force. */
   offenderRate(budget: string, instance: string, keyId: string, tag: string, now: number): { bucket: string; ratePerMs: number } | null {
     for (const who of [`key:${keyId}`, `tag:${tag}`]) {
@@ -205,9 +240,8 @@ export class ForecastService implements PacingSource {
   async #pass(now: number): Promise<void> {
     let failed = false;
     for (const b of this.#catalog.budgets) {
-      if (b.limit_usd === null && b.limit === null) continue; // forecasts are of spend; token-only budgets have none
       const template = this.#catalog.instanceRef(b, '*', now);
-      if (template.window.rollingMs !== null) continue; // a rolling window has no end to project to
+      if (!forecastable(b, template)) continue;
       try {
         const instances = b.scope === 'global' ? ['*'] : await this.#ledger.instances(b.name, template.window.id);
         for (const inst of instances) await this.#instance(b, { ...template, instance: inst }, now);
@@ -223,20 +257,26 @@ export class ForecastService implements PacingSource {
     const [st] = await this.#ledger.state([ref], now);
     if (!st) return;
     const key = `${b.name}|${ref.instance}`;
+    const base = { budget: b, ref, spentPico: st.spentPico, reservedPico: st.reservedPico, updatedAt: now };
     const path = await this.#path(b, ref, st.spentPico, now);
-    const live = project(path, st.spentPico, now, ref.limitPico);
+    if (path === null) {
+      const f: InstanceForecast = { ...base, status: 'no_spend_yet', path: null, live: null, pacedRate: null };
+      this.#latest.set(key, f);
+      this.#events.onForecast?.(f);
+      await this.#spike(b, ref, null, now);
+      return;
+    }
+    // Reservations are spend on its way (the cap counts them too): the band starts above them.
+    const live = project(path, st.spentPico + st.reservedPico, now, ref.limitPico);
     const f: InstanceForecast = {
-      budget: b,
-      ref,
-      spentPico: st.spentPico,
-      reservedPico: st.reservedPico,
+      ...base,
+      status: 'computed',
       path,
       live,
       pacedRate:
         b.action === 'throttle' && ref.limitPico !== null
           ? pacedRate(ref.limitPico, st.spentPico, st.reservedPico, live.p50, ref.window.end, now)
           : null,
-      updatedAt: now,
     };
     this.#latest.set(key, f);
     this.#events.onForecast?.(f);
@@ -244,8 +284,12 @@ export class ForecastService implements PacingSource {
     await this.#spike(b, ref, live, now);
   }
 
-  /** The current window's path: a fresh one from memory or the store, else refit (if this proxy wins the lock). */
-  async #path(b: BudgetConfig, ref: InstanceRef, spent: number, now: number): Promise<ForecastPath> {
+  /**
+   * The current window's path: a fresh one from memory or the store, else refit (if this proxy
+   * wins the lock). Null when there is nothing to project from yet: such a fit is neither kept
+   * nor published, so the first update after the first spend fits at once.
+   */
+  async #path(b: BudgetConfig, ref: InstanceRef, spent: number, now: number): Promise<ForecastPath | null> {
     const refit = this.#cfg().refit_interval_ms;
     const docKey = `${b.name}|${ref.instance}|${ref.window.id}`;
     const mine = this.#latest.get(`${b.name}|${ref.instance}`)?.path;
@@ -254,11 +298,12 @@ export class ForecastService implements PacingSource {
     if (shared && shared.windowId === ref.window.id && now - shared.fittedAt < refit) return shared;
     if (!(await this.#store.claimRefit(docKey, refit, now)) && shared) return shared;
     const path = await this.#fit(b, ref, spent, now);
-    await this.#store.putForecast(docKey, JSON.stringify(path), 2 * refit, now);
+    if (path !== null) await this.#store.putForecast(docKey, JSON.stringify(path), 2 * refit, now);
     return path;
   }
 
-  async #fit(b: BudgetConfig, ref: InstanceRef, spent: number, now: number): Promise<ForecastPath> {
+  /** Null when there is nothing to project from: no spend in the window and none in the history. */
+  async #fit(b: BudgetConfig, ref: InstanceRef, spent: number, now: number): Promise<ForecastPath | null> {
     const days = this.#cfg().history_days;
     const from = hourStart(now) - days * DAY_MS;
     const hourly = await this.#store.hourlySpend(b.name, ref.instance, from, now + HOUR_MS);
@@ -272,6 +317,7 @@ export class ForecastService implements PacingSource {
     // Hours before the first spend are "no history", not "zero spend": a budget created this
     // morning must cold-start, not forecast from 27 silent days.
     const first = values.findIndex((v) => v > 0);
+    if (first < 0 && spent <= 0) return null;
     const start = first < 0 ? values.length - 1 : first;
     const f = fitForecaster(makeSeries(from + start * HOUR_MS, HOUR_MS, values.subarray(start)), { now, dayOffsetMs });
     return buildPath(
@@ -288,19 +334,21 @@ export class ForecastService implements PacingSource {
     );
   }
 
-  async #spike(b: BudgetConfig, ref: InstanceRef, live: LiveProjection, now: number): Promise<void> {
+  /** `live` null (no projection yet): judged against the floor alone. */
+  async #spike(b: BudgetConfig, ref: InstanceRef, live: LiveProjection | null, now: number): Promise<void> {
     const { multiple, window_min: minutes, action } = b.spike;
     if (multiple === null || ref.limitPico === null) return;
     const recent = await this.#store.minuteSpend(b.name, ref.instance, now - minutes * MINUTE_MS, now + 1);
     let sum = 0;
     for (const v of recent.values()) sum += v;
     const rate = (sum * 60) / minutes;
-    const expected = Math.max(live.rateP90, ref.limitPico * SPIKE_FLOOR_SHARE_PER_HOUR);
+    const expected = Math.max(live?.rateP90 ?? 0, ref.limitPico * SPIKE_FLOOR_SHARE_PER_HOUR);
     if (rate <= multiple * expected) return;
     // Once per incident across proxies: an hour-long claim per budget instance.
     if (!(await this.#store.claimIncident(`${b.name}|${ref.instance}`, HOUR_MS, now))) return;
     const offender = await this.#offender(now - minutes * MINUTE_MS, now);
-    if (action === 'throttle_offender') {
+    // Offenders are paced at the projection's rate: without a projection there is none, so only the alert.
+    if (action === 'throttle_offender' && live !== null) {
       const ratePerMs = live.rateP50 / HOUR_MS;
       if (offender.keyId)
         this.#offenders.set(`${b.name}|${ref.instance}|key:${offender.keyId}`, { until: now + OFFENDER_TTL_MS, ratePerMs });
@@ -353,6 +401,12 @@ export class ForecastService implements PacingSource {
     if (cur.p50s.length < 3 && frac >= [0.25, 0.5, 0.75][cur.p50s.length]!) cur.p50s.push(p50);
     this.#checkpoints.set(key, cur);
   }
+}
+
+/** A budget instance with an end-of-window spend to project: a money limit and a calendar window. */
+function forecastable(b: BudgetConfig, ref: InstanceRef): boolean {
+  // Forecasts are of spend (token-only budgets have none); a rolling window has no end to project to.
+  return (b.limit_usd !== null || b.limit !== null) && ref.window.rollingMs === null;
 }
 
 function parsePath(json: string | null): ForecastPath | null {

@@ -17,6 +17,7 @@ import { budgetCurrency } from '../budget/catalog.ts';
 import type { Clock } from '../lib/clock.ts';
 import { emptyTotals, type Dimension, type MeterStore, type RequestRecord, type Totals, type UsageRow } from '../store/types.ts';
 import { rankByCost, sumByValue, sumRows, totalsJson } from '../report/usage.ts';
+import { NOT_COMPUTED_NOTES, type ForecastRowStatus } from '../report/forecasts.ts';
 import type { UpstreamSet } from './upstreams.ts';
 
 export interface StatusDeps {
@@ -259,6 +260,8 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
         source: 'meter_store',
         spent: json(spent),
         forecast: null,
+        forecast_status: null,
+        forecast_note: null,
       },
     ];
   }
@@ -278,19 +281,25 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
       ? await hourly(series.by, series.values, start, currency)
       : new Map([...(await deps.history.hourlySpend(b.name, instance, start, now))].map(([h, p]) => [h, BigInt(p)]));
   const spent = cumulative(perHour, start, now);
-  const f = deps.forecasts.get(b.name, instance);
+  const found = deps.forecasts.get(b.name, instance);
+  const f = found !== undefined && found.ref.window.id === ref.window.id ? found : undefined;
   let forecast: object | null = null;
-  if (f !== undefined && f.ref.window.id === ref.window.id) {
-    // Anchored where /_meter/forecast is (spend at the last update), so the band ends at its p10/p50/p90.
+  if (f?.status === 'computed') {
+    // Anchored where /_meter/forecast is (spend and reservations at the last update), so the band ends at its p10/p50/p90.
+    const path = f.path;
     const at = (q: 1 | 2 | 3, t: number) =>
-      picoToUnits(Math.round(f.spentPico + Math.max(0, pathAt(f.path, q, t) - pathAt(f.path, q, f.updatedAt))));
-    const times = [now, ...f.path.knots.map((k) => k[0]).filter((t) => t > now)];
+      picoToUnits(Math.round(f.spentPico + f.reservedPico + Math.max(0, pathAt(path, q, t) - pathAt(path, q, f.updatedAt))));
+    const times = [now, ...path.knots.map((k) => k[0]).filter((t) => t > now)];
     forecast = {
-      method: f.path.method,
-      cold_start: f.path.coldStart,
+      method: path.method,
+      cold_start: path.coldStart,
+      note: path.note ?? null,
       points: times.map((t) => [new Date(t).toISOString(), at(1, t), at(2, t), at(3, t)]),
     };
   }
+  // Forecasts are of spend to a calendar window's end: a token-only or rolling budget has none to wait for.
+  const forecastable = ref.limitPico !== null && ref.window.rollingMs === null;
+  const status: ForecastRowStatus | null = f !== undefined ? f.status : forecastable ? 'no_update_yet' : null;
   const window = { id: ref.window.id, spec: b.window, start: new Date(start).toISOString(), end: new Date(ref.window.end).toISOString() };
   const limit = ref.limitPico === null ? null : picoToUnits(ref.limitPico);
   return [
@@ -307,6 +316,9 @@ export async function chart(deps: StatusDeps, url: URL): Promise<Answer> {
       source: series === null ? 'budget_history' : 'meter_store',
       spent: json(spent),
       forecast,
+      // `computed` with `forecast`; else why there is none (null: the budget gets no forecast).
+      forecast_status: status,
+      forecast_note: status === null || status === 'computed' ? null : NOT_COMPUTED_NOTES[status],
     },
   ];
 }

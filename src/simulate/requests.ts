@@ -105,6 +105,7 @@ export function planRequests(text: string, opts: PlanOptions): Plan {
     );
   }
   chunks.sort((a, b) => a.start - b.start); // stable: rows of one window keep file order
+  mergeWindows(chunks);
   const day0 = Math.floor((chunks[0]?.start ?? 0) / DAY_MS) * DAY_MS;
   const last = chunks[chunks.length - 1];
   const endDays = last === undefined ? 1 : Math.ceil((last.start + Math.max(1, last.ms) - day0) / DAY_MS);
@@ -133,6 +134,23 @@ export function planRequests(text: string, opts: PlanOptions): Plan {
     defaultedTokens: defaulted,
     requests: () => expand(inRange, scale, base),
   };
+}
+
+/**
+ * Rows of one window (several model labels summed) become one chunk, in place: each row's
+ * requests spread over the whole window would otherwise come out of time order.
+ */
+function mergeWindows(chunks: Chunk[]): void {
+  let k = 0;
+  for (const c of chunks) {
+    const prev = k > 0 ? chunks[k - 1] : undefined;
+    if (prev !== undefined && c.ms > 0 && prev.start === c.start && prev.ms === c.ms) {
+      prev.requests += c.requests;
+      prev.input += c.input;
+      prev.output += c.output;
+    } else chunks[k++] = c;
+  }
+  chunks.length = k;
 }
 
 /** 1, or MAX_SIMULATED / n rounded down to 2 significant digits (printable, and still under the cap). */

@@ -5,9 +5,11 @@
  * upstream. Requests take no time: each admitted one settles at once with its real cost.
  * No sockets, no real timers, no wall clock.
  *
- * Simplifications (documented in README, Simulate):
- *  - throttle `mode: delay` is simulated as `reject`: requests here are instant and in
- *    sequence, so there is no holding one back while later ones arrive;
+ * Requests run in arrival order; one that pacing holds (throttle `mode: delay`) waits on the
+ * simulated clock inside the gate's own pacer, as in the proxy, while later ones arrive, and
+ * is admitted (or refused, past `max_delay_ms`) when its timer fires.
+ *
+ * Simplifications (documented in docs/forecasting.md, Simulate):
  *  - requests before `from` are history: settled straight into the budget store (no
  *    admission), so the forecaster starts with what the proxy would have seen;
  *  - a window is "exhausted" at its first refusal by the limit itself (not by pacing),
@@ -31,7 +33,7 @@ import type { SimResult } from './types.ts';
 import { SimTally } from './tally.ts';
 import { ManualClock } from '../lib/manual-clock.ts';
 
-export type { HourCounts, InstanceResult, Sample, SimResult, WindowStats } from './types.ts';
+export type { HourCounts, InstanceResult, Outcomes, Sample, SimResult, WindowStats } from './types.ts';
 
 /** What the proxy would read from a request body: ~4 bytes of JSON per prompt token, a common max_tokens. */
 const BYTES_PER_TOKEN = 4;
@@ -67,7 +69,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   const clock = new ManualClock(from);
   const store = new MemoryBudgetStore();
   const meter = new MemoryStore({ clock, bucketTtlSeconds: config.store.bucket_ttl_days * 86_400, recordsMaxLen: 1_000 });
-  const budgets = config.budgets.map(delayAsReject);
+  const budgets = config.budgets;
   const rates = new ExchangeRates(config.exchange_rates);
   const tally = new SimTally(budgets, from, to);
   const wired = wireBudgets({
@@ -96,15 +98,10 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   });
 
   let n = 0;
-  for (const r of opts.requests) {
-    if (r.ts >= to) break;
-    const p = priced(r, `s${++n}`, pricer, upstream);
-    if (r.ts < from) {
-      await history(wired, store, tally, p, r.ts); // at its own time: nothing there reads the clock
-      continue;
-    }
-    await clock.advanceTo(r.ts);
-    const admitted = await live(wired, tally, p, r.ts);
+  // Admissions not ended yet: only those pacing holds on the clock outlive the instant they arrive at.
+  const held = new Set<Promise<void>>();
+  const admit = async (r: SimRequest, p: Priced): Promise<void> => {
+    const admitted = await live(wired, tally, p, r.ts, clock);
     if (admitted && offenders)
       await meter.write({
         id: p.req.id,
@@ -135,15 +132,27 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
         errorType: null,
         messageId: null,
       });
+  };
+  for (const r of opts.requests) {
+    if (r.ts >= to) break;
+    const p = priced(r, `s${++n}`, pricer, upstream);
+    if (r.ts < from) {
+      await history(wired, store, tally, p, r.ts); // at its own time: nothing there reads the clock
+      continue;
+    }
+    // Every advance starts with a turn of the event loop: an admission that is not held ends before time moves.
+    await clock.advanceTo(r.ts);
+    const a = admit(r, p);
+    held.add(a);
+    void a.finally(() => held.delete(a));
   }
   await clock.advanceTo(to);
+  // Requests held across the end are let through (or refused) at their time, in the windows they arrived in.
+  while (held.size > 0) if (!(await clock.next())) break;
+  await Promise.all(held);
   await tally.sample(to, true, { catalog, ledger: store, forecasts });
   await forecasts.stop();
   return tally.result();
-}
-
-function delayAsReject(b: BudgetConfig): BudgetConfig {
-  return b.action === 'throttle' && b.throttle.mode === 'delay' ? { ...b, throttle: { ...b.throttle, mode: 'reject' } } : b;
 }
 
 /** The upstream every simulated request goes to: the config's default, with its biller. */
@@ -182,13 +191,22 @@ async function history(w: BudgetWiring, store: MemoryBudgetStore, tally: SimTall
   w.gate.observe(p.req.model, p.req.keyId, p.req.bytes, p.usage, p.req.maxTokens);
 }
 
-/** A simulated request: admitted and settled at once (true), or throttled by pacing or refused by the limit. */
-async function live(w: BudgetWiring, tally: SimTally, p: Priced, now: number): Promise<boolean> {
+/**
+ * A simulated request that arrived at `arrived`: admitted (at once, or after pacing held it in
+ * delay mode) and settled at once (true), or throttled by pacing or refused by the limit.
+ */
+async function live(w: BudgetWiring, tally: SimTally, p: Priced, arrived: number, clock: ManualClock): Promise<boolean> {
   const out = tally.totals;
   out.requests++;
-  const { refs, budgets } = w.catalog.refsFor(p.req, now);
-  tally.addDemand(refs, budgets, w.gate.amountsFor(p.actual, refs), false);
+  const { refs, budgets } = w.catalog.refsFor(p.req, arrived);
+  const amounts = w.gate.amountsFor(p.actual, refs);
+  tally.addDemand(refs, budgets, amounts, false);
+  // Pacing that holds back a request its budget had room for costs time: the tally judges it.
+  const paced = tally.arriving(refs, budgets, amounts, arrived);
   const a = await w.gate.admit(p.req);
+  const now = clock.now();
+  if (a.kind === 'refused' && a.refusal.kind === 'paced') paced.by.add(a.budget.name);
+  tally.pacedEnded(paced, now, a.kind !== 'refused');
   if (a.kind === 'refused') {
     const ref = refs[budgets.findIndex((b) => b.name === a.budget.name)];
     if (ref === undefined) throw new Error(`refused by '${a.budget.name}', which the request does not touch`);

@@ -9,15 +9,31 @@ import type { Amount, BudgetConfig, BudgetLedger, InstanceRef, InstanceState } f
 import type { ForecastEvents, ForecastService } from '../forecast/service.ts';
 import { budgetCurrency } from '../budget/catalog.ts';
 import { picoToUnits } from '../core/money.ts';
-import { hourStart } from '../core/time.ts';
+import { hourStart, MINUTE_MS } from '../core/time.ts';
 import type { Clock } from '../lib/clock.ts';
-import type { HourCounts, InstanceResult, SimResult, WindowStats } from './types.ts';
+import type { HourCounts, InstanceResult, Outcomes, SimResult, WindowStats } from './types.ts';
 
 interface Track {
   b: BudgetConfig;
   res: InstanceResult;
   windows: Map<string, WindowStats>;
   hours: Map<number, HourCounts>;
+  /** Per window id: the minutes (their start) in which pacing held back a request the budget had room for. */
+  heldMinutes: Map<string, Set<number>>;
+}
+
+/** A window that ran out more than this share of its length before its end ran out early (a day: 14 min 24 s). */
+export const EARLY_SHARE = 0.01;
+
+/** One request as it meets pacing: which budgets had room for it, and which paced it (delayed or refused). */
+export interface PacedRequest {
+  refs: readonly InstanceRef[];
+  budgets: readonly BudgetConfig[];
+  room: boolean[];
+  arrived: number;
+  /** Budgets that delayed it (the gate's onThrottled 'delayed') or refused it by pacing. */
+  by: Set<string>;
+  delayedBy: Set<string>;
 }
 
 /** What sampling reads: the current window of each instance, its state, and its forecast. */
@@ -32,6 +48,11 @@ export class SimTally {
   readonly totals: SimResult;
   readonly #tracks = new Map<string, Track>();
   readonly #budgets: readonly BudgetConfig[];
+  /**
+   * The request whose admission runs now. The simulator starts one at a time and each runs to
+   * its first wait before the next arrives, so a pacing delay the gate reports is this one's.
+   */
+  #current: PacedRequest | null = null;
 
   constructor(budgets: readonly BudgetConfig[], from: number, to: number) {
     this.#budgets = budgets;
@@ -52,7 +73,44 @@ export class SimTally {
           if (w.exhaustedAt === null && w.spent >= w.limit) w.exhaustedAt = clock.now();
         }),
       onShadowRefused: (b, ref) => this.refused(b, ref, clock.now()),
+      onThrottled: (b, _priority, outcome) => {
+        if (outcome !== 'delayed' || this.#current === null) return;
+        this.#current.by.add(b.name);
+        this.#current.delayedBy.add(b.name);
+      },
     };
+  }
+
+  /** A request about to meet the gate, with what it costs each budget (in its unit): whether each had room for it. */
+  arriving(refs: readonly InstanceRef[], budgets: readonly BudgetConfig[], amounts: readonly Amount[], arrived: number): PacedRequest {
+    const room = refs.map((ref, i) => {
+      const b = budgets[i];
+      const a = amounts[i];
+      if (!b || !a) return false;
+      const w = this.#window(b, ref);
+      return w.spent + (spendBudget(b) ? picoToUnits(a.pico) : a.tokens) <= w.limit;
+    });
+    this.#current = { refs, budgets, room, arrived, by: new Set(), delayedBy: new Set() };
+    return this.#current;
+  }
+
+  /** Its admission ended at `now` (`admitted` or not): pacing held it from arrival to now on the budgets that paced it. */
+  pacedEnded(r: PacedRequest, now: number, admitted: boolean): void {
+    if (this.#current === r) this.#current = null;
+    r.budgets.forEach((b, i) => {
+      const ref = r.refs[i];
+      if (!ref || !r.by.has(b.name)) return;
+      if (admitted && r.delayedBy.has(b.name)) {
+        const w = this.#window(b, ref);
+        w.delayed++;
+        w.delayedMs += now - r.arrived;
+      }
+      if (!r.room[i]) return;
+      const t = this.#track(b, ref.instance);
+      let minutes = t.heldMinutes.get(ref.window.id);
+      if (minutes === undefined) t.heldMinutes.set(ref.window.id, (minutes = new Set()));
+      for (let m = r.arrived - (r.arrived % MINUTE_MS); m < Math.max(now, r.arrived + 1); m += MINUTE_MS) minutes.add(m);
+    });
   }
 
   forecastEvents(): ForecastEvents {
@@ -133,12 +191,21 @@ export class SimTally {
     const order = new Map(this.#budgets.map((b, i) => [b.name, i]));
     const instances = [...this.#tracks.values()]
       .sort((x, y) => (order.get(x.b.name) ?? 0) - (order.get(y.b.name) ?? 0) || x.res.instance.localeCompare(y.res.instance))
-      .map((t) => ({
-        ...t.res,
-        windows: [...t.windows.values()].sort((x, y) => x.start - y.start),
-        hours: [...t.hours.values()].sort((x, y) => x.t - y.t),
-      }));
+      .map((t) => {
+        const windows = [...t.windows.values()].sort((x, y) => x.start - y.start).map((w) => this.#outcomes(t, w));
+        return { ...t.res, outcomes: summary(windows), windows, hours: [...t.hours.values()].sort((x, y) => x.t - y.t) };
+      });
     return { ...this.totals, instances };
+  }
+
+  /** A window's outcomes, as it stands when the run ends. */
+  #outcomes(t: Track, w: WindowStats): WindowStats {
+    return {
+      ...w,
+      used: w.limit > 0 ? w.spent / w.limit : null,
+      heldBackMs: (t.heldMinutes.get(w.id)?.size ?? 0) * MINUTE_MS,
+      ranOutEarly: w.exhaustedAt !== null && w.end - w.exhaustedAt > EARLY_SHARE * (w.end - w.start),
+    };
   }
 
   #track(b: BudgetConfig, instance: string): Track {
@@ -158,11 +225,12 @@ export class SimTally {
         currency,
         limit,
         spikes: 0,
+        outcomes: summary([]),
         windows: [],
         samples: [],
         hours: [],
       };
-      this.#tracks.set(key, (t = { b, res, windows: new Map(), hours: new Map() }));
+      this.#tracks.set(key, (t = { b, res, windows: new Map(), hours: new Map(), heldMinutes: new Map() }));
     }
     return t;
   }
@@ -182,6 +250,11 @@ export class SimTally {
         admitted: 0,
         throttled: 0,
         refused: 0,
+        delayed: 0,
+        delayedMs: 0,
+        used: null,
+        heldBackMs: 0,
+        ranOutEarly: false,
       };
       t.windows.set(ref.window.id, w);
     }
@@ -195,6 +268,17 @@ export class SimTally {
     if (c === undefined) hours.set(h, (c = { t: h, admitted: 0, throttled: 0, refused: 0 }));
     return c;
   }
+}
+
+/** The run's outcomes of one instance, from its windows'. */
+function summary(windows: readonly WindowStats[]): Outcomes {
+  const used = windows.flatMap((w) => (w.used === null ? [] : [w.used]));
+  return {
+    windows: windows.length,
+    used: used.length > 0 ? used.reduce((a, b) => a + b, 0) / used.length : null,
+    heldBackMs: windows.reduce((a, w) => a + w.heldBackMs, 0),
+    ranOutEarly: windows.filter((w) => w.ranOutEarly).length,
+  };
 }
 
 /** A budget with a money limit (in USD or another currency), as opposed to a token-only one. */

@@ -19,6 +19,29 @@ export interface WindowStats {
   throttled: number;
   /** Refused by the limit (shadow budgets: would have been; those requests were admitted). */
   refused: number;
+  /** Admitted after pacing held them (`delay` mode; one still short after its hold is refused: in `throttled`). */
+  delayed: number;
+  /** How long those were held, summed (each at most `throttle.max_delay_ms`). */
+  delayedMs: number;
+  /** Outcomes. Spend over the limit when the window (or the run) ended; null when the limit is 0. */
+  used: number | null;
+  /**
+   * Time pacing held requests back while the budget had room for them: the minutes in which it
+   * refused or delayed a request whose cost still fitted under the limit (spent + cost ≤ limit).
+   */
+  heldBackMs: number;
+  /** Exhausted more than EARLY_SHARE of the window before its end. */
+  ranOutEarly: boolean;
+}
+
+/** One budget instance's outcomes over the run: how well its pacing (or its absence) did. */
+export interface Outcomes {
+  windows: number;
+  /** Mean of the windows' `used` (null: none has a limit). */
+  used: number | null;
+  heldBackMs: number;
+  /** Windows that ran out early. */
+  ranOutEarly: number;
 }
 
 /** One point of the chart; forecasts are the projected window totals (spend budgets only). */
@@ -53,6 +76,7 @@ export interface InstanceResult {
   currency: string | null;
   limit: number;
   spikes: number;
+  outcomes: Outcomes;
   windows: WindowStats[];
   samples: Sample[];
   hours: HourCounts[];

@@ -24,6 +24,7 @@ import { budgetsReport } from '../../src/report/budgets.ts';
 import { forecastReport } from '../../src/report/forecasts.ts';
 import { sumByValue, sumRows } from '../../src/report/usage.ts';
 import type { Dimension } from '../../src/store/types.ts';
+import { ADMIN_TOKEN, firstMinutes, START } from '../helpers/first-minutes.ts';
 
 const TOKEN = 'status-page-admin-token';
 const KEYS = ['sk-ant-status-key-one-RAW', 'sk-ant-status-key-two-RAW'];
@@ -43,7 +44,7 @@ function chromiumPath(): string {
 }
 
 /** The page in headless Chromium (UTC, en-US), logged in with the admin token and rendered once; no page errors. */
-async function openPage(t: TestContext, url: string): Promise<Page> {
+async function openPage(t: TestContext, url: string, token = TOKEN): Promise<Page> {
   const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu'] });
   t.after(() => browser.close());
   // UTC in the browser, so "today" on the page is the UTC day the store is queried for.
@@ -54,7 +55,7 @@ async function openPage(t: TestContext, url: string): Promise<Page> {
   page.on('requestfailed', (r) => failures.push(`${r.url()} ${r.failure()?.errorText ?? ''}`));
   await page.goto(`${url}/_meter/`);
   await page.locator('#login').waitFor({ state: 'visible' });
-  await page.fill('#token', TOKEN);
+  await page.fill('#token', token);
   await page.click('#login button');
   await page.locator('body[data-refreshes]').waitFor({ timeout: 20_000 });
   assert.deepEqual(failures, []);
@@ -346,4 +347,52 @@ test("with reconcile.enabled, the Health panel has the capture ratio of the late
     await text(page, '#health [data-field="reconciliation"]'),
     `capture 50.0% of Anthropic's usage (24 h to ${to} UTC, checked ${new Date(now).toISOString().slice(11, 16)} UTC)`,
   );
+});
+
+interface ChartModule {
+  money(v: number | null, currency: string): string;
+}
+// The page's own formatting (a browser module, loaded as one).
+const { money } = (await import(new URL('../../src/http/status/chart.js', import.meta.url).href)) as ChartModule;
+
+test("a new deployment's first minutes (issue #21): the page says the projection is not computed yet, then shows a real band and what it rests on", async (t) => {
+  const p = await firstMinutes(t);
+  const { release } = await p.burst();
+  try {
+    const page = await openPage(t, p.url, ADMIN_TOKEN);
+    const row = '#budgets tr[data-budget="daily"][data-instance="*"]';
+    const cell = `${row} [data-field="projected_p50"]`;
+    // 10:33:29: $0.0261 spent, the last update (at the start) saw nothing: not computed, and never $0.00.
+    assert.equal(await text(page, `${row} [data-field="spent"]`), '$0.0261');
+    assert.equal(await text(page, cell), 'not computed yet');
+    assert.deepEqual([await attr(page, cell), await attr(page, cell, 'data-status')], ['', 'no_spend_yet']);
+    assert.match(
+      await text(page, '#forecast-notes [data-budget="daily"]'),
+      /^daily: not computed yet: nothing spent in this window and no history/,
+    );
+    assert.match(await text(page, '#chart-title'), /^daily, window 2026-12-07: spent \$0\.0261 of \$5\.00 · forecast not computed yet$/);
+    assert.equal(await attr(page, '#chart', 'data-forecast-status'), 'no_spend_yet');
+    assert.equal(await page.locator('#chart .band').count(), 0, 'no band drawn');
+    assert.match(await text(page, '#chart-note'), /^forecast not computed yet/);
+
+    const pass = p.nextPass();
+    await p.clock.advanceTo(START + 30_000);
+    await pass;
+    type Row = { budget: string; status: string; projected: { p10: number; p50: number; p90: number }; note: string };
+    const f = (await p.admin<{ forecasts: Row[] }>('/_meter/forecast')).forecasts.find((x) => x.budget === 'daily');
+    assert.equal(f?.status, 'computed');
+    await page.reload();
+    await page.locator('body[data-refreshes]').waitFor({ timeout: 20_000 });
+    const { p10, p50, p90 } = f!.projected;
+    assert.equal(await text(page, cell), `${money(p10, 'USD')} · ${money(p50, 'USD')} · ${money(p90, 'USD')}`);
+    assert.deepEqual([Number(await attr(page, cell)), await attr(page, cell, 'data-status')], [p50, 'computed']);
+    // What it rests on, plainly: no history, the pace of the first 34 minutes.
+    assert.equal(await text(page, '#forecast-notes [data-budget="daily"]'), `daily: ${f!.note}`);
+    assert.match(f!.note, /^no history yet: the pace since the hour of the first spend, 34 minutes of it/);
+    assert.equal(await attr(page, '#chart', 'data-forecast-status'), 'computed');
+    assert.equal(await page.locator('#chart .band').count(), 1);
+    assert.ok(Math.abs(Number(await attr(page, '#chart', 'data-p50-end')) - p50) <= 1e-6, 'the band ends at the forecast');
+  } finally {
+    await release();
+  }
 });

@@ -88,7 +88,8 @@ function renderBudgets(budgets, forecasts) {
     // Every amount of a row (and of its forecast) is in the budget's currency.
     const m = (v) => money(v, b.currency);
     const used = b.limit ? (b.spent + b.reserved) / b.limit : b.limit_tokens ? (b.spent_tokens + b.reserved_tokens) / b.limit_tokens : 0;
-    const band = p ? `${m(p.p10)} · ${m(p.p50)} · ${m(p.p90)}` : '—';
+    // A projection not computed yet says so: never zeros, and never a dash that reads as "no forecast".
+    const band = p ? `${m(p.p10)} · ${m(p.p50)} · ${m(p.p90)}` : f ? 'not computed yet' : '—';
     const limit = b.limit !== null ? m(b.limit) : b.limit_tokens !== null ? `${int(b.limit_tokens)} tokens` : '—';
     return el(
       'tr',
@@ -99,7 +100,11 @@ function renderBudgets(budgets, forecasts) {
       el('td', {}, b.action),
       num('spent', b.spent, tokenOnly(b) ? `${int(b.spent_tokens)} tok` : m(b.spent)),
       num('reserved', b.reserved, m(b.reserved)),
-      num('projected_p50', p ? p.p50 : '', band),
+      el(
+        'td',
+        { class: p ? 'n' : 'n muted', 'data-field': 'projected_p50', 'data-value': p ? p.p50 : '', 'data-status': f ? f.status : '' },
+        band,
+      ),
       num('limit', b.limit ?? '', limit),
       el('td', { class: 'barcell' }, barSpan(used, b.status), el('small', {}, ` ${Math.round(used * 100)}%`)),
       el('td', { 'data-field': 'status' }, el('span', { class: `status ${b.status}` }, b.status)),
@@ -107,6 +112,17 @@ function renderBudgets(budgets, forecasts) {
   });
   $('budgets').tBodies[0].replaceChildren(...rows);
   $('budgets-empty').hidden = budgets.length > 0;
+  // What a young projection rests on (or why there is none), in the forecaster's own words.
+  const notes = forecasts.filter((f) => f.note && (f.status !== 'computed' || f.cold_start));
+  $('forecast-notes').replaceChildren(
+    ...notes.map((f) =>
+      el(
+        'p',
+        { class: 'note', 'data-budget': f.budget, 'data-instance': f.instance, 'data-status': f.status },
+        `${f.budget}${f.instance === '*' ? '' : ` (${f.instance})`}: ${f.note}`,
+      ),
+    ),
+  );
 }
 
 /** How sure the reading is: proven by the upstream's responses, fixed in the config, or assumed (openai) until proven. */
@@ -265,10 +281,14 @@ async function refresh() {
     renderRecent(recent);
     lastChart = chart;
     $('chart-title').textContent = drawChart($('chart'), chart);
-    $('chart-note').textContent =
+    $('chart-note').textContent = [
       chart.source === 'budget_history'
         ? "spent: the budget's own hourly history (its filters span several dimensions), which also counts refused demand"
-        : '';
+        : '',
+      chart.forecast_note ? `forecast ${chart.forecast_note}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     $('login').hidden = true;
     $('error').hidden = true;
     $('updated').textContent = `updated ${time(new Date().toISOString())}`;

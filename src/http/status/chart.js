@@ -109,6 +109,9 @@ export function drawChart(svg, data) {
   const title = data.budget === null ? 'all traffic' : `${data.budget}${data.instance === '*' ? '' : ` (${data.instance})`}`;
   const p50 = fc.length
     ? ` · forecast p50 ${fmt(fc[fc.length - 1][2])} (p10–p90 ${fmt(fc[fc.length - 1][1])}–${fmt(fc[fc.length - 1][3])})`
-    : '';
+    : data.forecast_status && data.forecast_status !== 'computed'
+      ? ' · forecast not computed yet'
+      : '';
+  svg.dataset.forecastStatus = data.forecast_status ?? '';
   return `${title}, window ${data.window.id}: spent ${fmt(last)}${data.limit === null ? '' : ` of ${fmt(data.limit)}`}${p50}`;
 }

@@ -46,8 +46,12 @@ test('cold start: no whole day → linear with a wide band; one day → flagged;
   assert.equal(none.coldStart, true);
   assert.equal(none.method, 'linear');
   assert.equal(none.p50, 240);
-  assert.ok(none.p10 < 240 && none.p90 > 240 * 2, 'wide band');
-  assert.match(none.note ?? '', /cold start: 0 whole day/);
+  // The no-history band: ×0.6 to ×7 of the $180 extrapolated for the rest of the day.
+  assert.deepEqual([none.p10, none.p90], [60 + 0.6 * 180, 60 + 7 * 180], 'wide band');
+  assert.equal(
+    none.note,
+    "no history yet: this window's pace so far, 6 h 00 min of it, extrapolated to the window's end; p10–p90 ×0.6–×7 of that",
+  );
   const one = fitForecaster(s, { now: DAY_MS + 6 * HOUR_MS });
   assert.equal(one.coldStart, true);
   const p1 = one.projectWindow(q(DAY_MS + 6 * HOUR_MS));

@@ -57,6 +57,7 @@ function forecast(b: BudgetConfig, r: InstanceRef, p: [number, number, number]):
     ref: r,
     spentPico: 0,
     reservedPico: 0,
+    status: 'computed',
     path: {
       budget: b.name,
       instance: r.instance,

@@ -109,6 +109,7 @@ function exercised(): MeterMetrics {
     ref,
     spentPico: st.spentPico,
     reservedPico: st.reservedPico,
+    status: 'computed',
     path,
     live,
     pacedRate: null,

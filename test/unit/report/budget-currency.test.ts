@@ -80,6 +80,7 @@ function forecast(b: BudgetConfig, limit: number, pacedPerHour: number | null): 
     ref: ref(b, limit),
     spentPico: 2400 * U,
     reservedPico: 10 * U,
+    status: 'computed',
     path: {
       budget: b.name,
       instance: '*',
@@ -125,5 +126,6 @@ test('a forecast row: projections and pacing in the budget currency; *_usd only 
   // The forecaster's belief that the level moved (issue #21), false unless the path says so.
   assert.equal(d['level_changed'], false);
   const moved = forecast(dollars, 3000, 125);
-  assert.equal(forecastRow({ ...moved, path: { ...moved.path, levelChanged: true } }, T0)['level_changed'], true);
+  assert.ok(moved.path !== null, 'a computed forecast has a path');
+  assert.equal(forecastRow({ ...moved, path: { ...moved.path, levelChanged: true } } as InstanceForecast, T0)['level_changed'], true);
 });

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSimulateCommand } from '../../../src/commands/simulate.ts';
@@ -176,4 +176,76 @@ test('a relay billing in yuan as the default upstream: demand is what it bills, 
     assert.ok(Math.abs((w.demand ?? Number.NaN) - 8.64 * 7.3) < 1e-9, `demand ${w.demand} is what the relay bills`);
     assert.ok(w.refused > 0, 'a ¥50 cap on ¥63 of daily demand refuses');
   }
+});
+
+/** The throttle fixture with its throttle settings replaced. */
+function throttleConfig(name: string, mode: 'reject' | 'delay', maxDelayMs = 10_000): string {
+  const file = join(dir, name);
+  const text = readFileSync(`${FIX}/throttle.config.yaml`, 'utf8').replace(
+    /mode: delay[^\n]*/,
+    `mode: ${mode}\n      max_delay_ms: ${maxDelayMs}`,
+  );
+  writeFileSync(file, text);
+  return file;
+}
+
+test('delay mode (issue #21, part 5): the gate holds paced requests on the simulated clock up to max_delay_ms and lets them through', async () => {
+  const run = async (config: string) => {
+    const r = await cli(['--series', SERIES, '--model', 'fixture/chat', '--config', config, '--svg', join(dir, 'delay.svg'), '--json']);
+    assert.equal(r.code, 0, r.err);
+    const res = JSON.parse(r.out) as { requests: number; admitted: number; throttled: number; instances: InstanceResult[] };
+    assert.equal(res.admitted + res.throttled, res.requests, 'every request admitted or throttled, held ones included');
+    return { ...res, inst: res.instances[0]! };
+  };
+  const reject = await run(throttleConfig('reject-mode.yaml', 'reject'));
+  const delay = await run(throttleConfig('delay-mode.yaml', 'delay'));
+  const short = await run(throttleConfig('delay-1ms.yaml', 'delay', 1));
+  const sum = (r: typeof reject, k: 'delayed' | 'throttled') => r.inst.windows.reduce((a, w) => a + w[k], 0);
+  assert.equal(sum(reject, 'delayed'), 0, 'reject mode holds nothing');
+  assert.ok(sum(delay, 'delayed') > 100, `delay mode holds requests: ${sum(delay, 'delayed')}`);
+  for (const w of delay.inst.windows) {
+    // Held on the simulated clock, then admitted: each for a while, none past max_delay_ms (10 s).
+    assert.ok(w.delayedMs > 0 && w.delayedMs <= w.delayed * 10_000, `${w.delayed} held ${w.delayedMs} ms in all`);
+    assert.ok(w.delayed <= w.admitted);
+  }
+  // The bucket admits the same spend either way: what delay changes is who waits and who is refused.
+  assert.ok(sum(delay, 'throttled') <= sum(reject, 'throttled'));
+  assert.equal(sum(short, 'delayed'), 0, 'a wait past max_delay_ms is refused, not held (the pacer rounds a wait to whole ms)');
+  for (const w of delay.inst.windows) assert.ok(w.spent <= w.limit + 1e-9 && w.refused === 0, 'holding never breaks the cap');
+});
+
+test('outcomes (issue #21, part 5): share of the limit used, time held back while the budget had room, windows that ran out early', async () => {
+  const reject = (await simulateJson('reject.config.yaml', 'o-reject.svg')).instances[0]!;
+  // The cap alone: everything used, nothing held back, and each day out at 13:35, 10 h 24 min early.
+  for (const w of reject.windows) {
+    assert.deepEqual([w.used, w.heldBackMs, w.ranOutEarly, w.delayed], [1, 0, true, 0]);
+    assert.equal(w.end - (w.exhaustedAt ?? 0), 10 * HOUR + 24 * 60_000 + 18_000);
+  }
+  assert.deepEqual(reject.outcomes, { windows: 3, used: 1, heldBackMs: 0, ranOutEarly: 3 });
+  const paced = (await simulateJson('throttle.config.yaml', 'o-throttle.svg')).instances[0]!;
+  for (const w of paced.windows) {
+    assert.ok(w.used !== null && w.used >= 0.9 && w.used <= 1 && !w.ranOutEarly, `used ${w.used}, not out early`);
+    // Pacing refuses or holds from the morning on while money is left: hours of it, a whole minute at a time.
+    assert.ok(w.heldBackMs >= 6 * HOUR && w.heldBackMs < DAY && w.heldBackMs % 60_000 === 0, `held back ${w.heldBackMs / HOUR} h`);
+  }
+  assert.equal(paced.outcomes.ranOutEarly, 0);
+  assert.equal(
+    paced.outcomes.heldBackMs,
+    paced.windows.reduce((a, w) => a + w.heldBackMs, 0),
+  );
+  const r = await cli([
+    '--series',
+    SERIES,
+    '--model',
+    'fixture/chat',
+    '--config',
+    `${FIX}/reject.config.yaml`,
+    '--svg',
+    join(dir, 'o.svg'),
+  ]);
+  assert.match(r.out, /day 0 .* 720 +0 +720 +0 +— +by 10 h 24 min\n/);
+  assert.match(
+    r.out,
+    /outcomes: 100% of the limit used \(mean of 3 windows\); held back while it had room: never; ran out early: 3 of 3 windows/,
+  );
 });
