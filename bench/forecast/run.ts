@@ -10,13 +10,15 @@
  * outer side; `--quick` scores only the default there too.
  *
  * Prints the geo-mean and worst ratio to the best naive baseline, cells above 1.1, the band
- * coverage per series, and with --cells every cell.
+ * coverage per series, and with --cells every cell; then (not with --quick) the pacing
+ * outcomes of each series replayed through simulate (pacing.ts).
  */
 import { CHECKPOINTS, evaluateSeries, HISTORY_VARIANTS, leaveOneSeriesOut, summarize, withLevelShift, type Cell } from './evaluate.ts';
 import { CANDIDATES, FOLDS, loadDevSeries, NESTED_CANDIDATES } from './harness.ts';
 import { modelFn } from './nested.ts';
 import { levelChangeReport, nestedReport, runNested } from './nested-report.ts';
 import { buildItems } from './synth.ts';
+import { evaluatePacing, pacingTable } from './pacing.ts';
 
 const args = new Set(process.argv.slice(2));
 const series = loadDevSeries();
@@ -95,4 +97,6 @@ if (args.has('--cells'))
   console.log(
     `\nall cells (default):\n${def.map((c) => `  ${line(c)} · bias ${fmt(c.bias, 1)} · coverage ${Math.round(100 * c.coverage)}%`).join('\n')}`,
   );
+// Pacing judged by its outcome (pacing.ts: the series replayed through simulate): about 20 s more.
+if (!args.has('--quick')) console.log(`\n${pacingTable(await evaluatePacing())}`);
 console.log(`\n(${((performance.now() - t0) / 1000).toFixed(1)} s)`);

@@ -101,3 +101,10 @@ test('bad input is a SeriesInputError', () => {
   assert.throws(() => planRequests(`${AGG}\n0,${HOUR},m,1,,,\n`, { modelAs: 'x', fromDay: 3 }), /past the series' last day/);
   assert.throws(() => planRequests(`${AGG}\n0,${HOUR},m,1,,,\n`, { modelAs: 'x', scale: 2 }), /scale/);
 });
+
+test('rows of one window with several labels, read unfiltered, become one window: requests in time order, tokens summed', () => {
+  const plan = planRequests(`${AGG}\n0,${HOUR},a,2,,,\n0,${HOUR},b,2,,,\n${HOUR},${HOUR},a,1,,,\n`, { modelAs: 'claude-sonnet-4-6' });
+  const ts = [...plan.requests()].map((r) => r.ts);
+  assert.deepEqual(ts, [450_000, 1_350_000, 2_250_000, 3_150_000, HOUR + 1_800_000]);
+  assert.equal(plan.sourceRequests, 5);
+});
