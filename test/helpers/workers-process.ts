@@ -82,7 +82,8 @@ export async function startWorkers(
     }
     for (const w of watchers) w();
   });
-  const line = (pred: (l: Line) => boolean, ms = 15_000): Promise<Line> =>
+  // Workers run from source (tsx compiles each at start): on a busy 2-core machine the first line can take over 15 s.
+  const line = (pred: (l: Line) => boolean, ms = 30_000): Promise<Line> =>
     within(
       'a log line',
       new Promise<Line>((ok, fail) => {
