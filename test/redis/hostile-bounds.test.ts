@@ -69,7 +69,10 @@ function parseScrape(text: string): { series: number; values: Map<string, Set<st
   return { series, values };
 }
 
-test('10,000 hostile and real requests: series, Redis keys, budget instances and log lines stay within their caps', async (t) => {
+// 10,000 requests through a real proxy and Redis: about 50 s idle, more than 2 minutes on a busy machine.
+test('10,000 hostile and real requests: series, Redis keys, budget instances and log lines stay within their caps', {
+  timeout: 300_000,
+}, async (t) => {
   const redis = await startRedis({ t });
   const up = await startMockAnthropic(t);
   const good = new Set(GOOD_KEYS);
