@@ -191,8 +191,9 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     logger,
     budgets: () => (gate.active ? { gate, settles } : null),
-    record: (batchId, origin, hold) => {
-      const record = unseenBatchRecord(batchId, origin, hold);
+    record: (batchId, origin) => {
+      const set = live.current.upstreams;
+      const record = unseenBatchRecord((set.byName.get(origin.upstream) ?? set.default).biller, batchId, origin);
       metrics.batchHolds.inc({ outcome: 'spent_unseen' });
       recorder.record(record);
       recordMetrics(metrics, record, modelLabel(metrics, record.model, record.status));

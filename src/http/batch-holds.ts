@@ -169,7 +169,7 @@ export class HoldSweeper {
       const budgets = d.budgets();
       const counted = budgets === null ? 0 : ((await d.store.info(batchId, now).catch(() => null))?.counted ?? 0);
       if (budgets !== null) spendHold(budgets, hold, counted);
-      d.record(batchId, origin, hold);
+      d.record(batchId, origin);
       d.logger.warn(
         { batch: batchId, key_id: origin.keyId, tag: origin.tag, expected: hold.expected },
         'batch expired with no results read through the proxy: its budget hold counts as spend at its estimate',
@@ -186,5 +186,5 @@ export interface SweepDeps {
   /** The live gate and settle queue (a reload may add or remove budgets); null: none. */
   budgets(): { gate: BudgetGate; settles: SettleQueue } | null;
   /** Records the expired batch as `batch_results_unseen`. */
-  record(batchId: string, origin: BatchOrigin, hold: BatchHold): void;
+  record(batchId: string, origin: BatchOrigin): void;
 }

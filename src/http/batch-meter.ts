@@ -8,7 +8,8 @@
  */
 import type { BatchResultLine, Dialect } from '../core/dialect.ts';
 import type { Caller } from '../core/request.ts';
-import { totalTokens, type UsageOutcome } from '../core/usage.ts';
+import { totalTokens, type Usage, type UsageMissingReason, type UsageOutcome } from '../core/usage.ts';
+import type { Biller } from '../pricing/types.ts';
 import { meterPriced } from '../meter/record.ts';
 import { modelLabel, recordMetrics } from '../metrics/record.ts';
 import type { BatchOrigin, BatchState } from '../store/batch-store.ts';
@@ -163,17 +164,7 @@ export class ResultsMeter {
   #record(line: BatchResultLine, caller: Caller, ts: number, budgets: PipelineDeps['budgets'], hold: BatchHold | null): number {
     const deps = this.#deps;
     const upstream = this.#upstream;
-    const outcome: UsageOutcome = {
-      usage: line.usage,
-      model: line.model,
-      missingReason: line.usage === null ? 'invalid_usage' : null,
-      partial: false,
-      estimated: false,
-      errorType: null,
-      stopReason: null,
-      messageId: line.messageId,
-      adjusted: null,
-    };
+    const outcome = lineOutcome(line.usage, line.model, line.messageId, 'invalid_usage');
     const { record, cacheSavingsPicoUsd } = meterPriced(upstream.biller, {
       id: `batch_${this.#batchId}_${line.customId}`,
       ts,
@@ -238,35 +229,40 @@ export class ResultsMeter {
 /**
  * The record of a batch that expired with no results read through the proxy: its spend is
  * unknown, so it is recorded as missing (`batch_results_unseen`, counted billed-unread) while
- * its budgets count the hold's estimate. Dated at the batch's expiry, for its creator.
+ * its budgets count the hold's estimate. Dated at the batch's expiry, for its creator, in the
+ * currency of the upstream that bills it.
  */
-export function unseenBatchRecord(batchId: string, origin: BatchOrigin, hold: BatchHold): RequestRecord {
-  return {
+export function unseenBatchRecord(biller: Biller, batchId: string, origin: BatchOrigin): RequestRecord {
+  return meterPriced(biller, {
     id: `batch_${batchId}_unseen`,
     ts: origin.expiresAt,
     method: 'POST',
     path: BATCH_PATH,
-    keyId: origin.keyId,
-    tag: origin.tag,
-    model: null,
-    status: 200,
-    stream: false,
-    usage: null,
-    usageMissing: 'batch_results_unseen',
-    partial: false,
-    estimated: false,
+    caller: { keyId: origin.keyId, tag: origin.tag },
     upstream: origin.upstream,
-    costPicoUsd: 0,
-    unpriced: false,
-    currency: hold.expected.money?.currency ?? 'USD',
-    billedPico: 0,
-    billedUnpriced: false,
-    usageAdjusted: null,
     free: false,
+    status: 200,
+    outcome: lineOutcome(null, null, null, 'batch_results_unseen'),
+    model: null,
+    stream: false,
     latencyMs: 0,
     ttftMs: null,
     upstreamLatencyMs: null,
+    betas: [],
+  }).record;
+}
+
+/** A result line's outcome: its usage, or why there is none. */
+function lineOutcome(usage: Usage | null, model: string | null, messageId: string | null, missing: UsageMissingReason): UsageOutcome {
+  return {
+    usage,
+    model,
+    missingReason: usage === null ? missing : null,
+    partial: false,
+    estimated: false,
     errorType: null,
-    messageId: null,
+    stopReason: null,
+    messageId,
+    adjusted: null,
   };
 }
