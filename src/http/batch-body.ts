@@ -51,6 +51,8 @@ export interface BatchBody<R> {
   spooled: boolean;
   /** Gives back the memory and closes the file; also done when the room's response closes. Idempotent. */
   release(): void;
+  /** Settles once release() has run and the file's descriptors are closed (a stream closes its own asynchronously). */
+  closed(): Promise<void>;
 }
 
 /** Writes queue up to this much before the upload is paused (the default 16 KiB would pause on every socket chunk). */
@@ -83,6 +85,7 @@ class BatchRead<R> {
   #spool: Spool | null = null;
   #done = false;
   #released = false;
+  readonly #onRelease: (() => void)[] = [];
   readonly #onData = (chunk: Buffer) => this.#data(chunk);
   readonly #onEnd = () => this.#end();
   readonly #onError = (err: Error) => this.#fail(err);
@@ -121,9 +124,18 @@ class BatchRead<R> {
     req.on('close', this.#onClose);
   }
 
+  /** Settles once released and the spool's streams have closed their descriptors. */
+  closed(): Promise<void> {
+    const s = this.#spool;
+    if (!this.#released) return new Promise<void>((resolve) => this.#onRelease.push(resolve)).then(() => this.closed());
+    const open = [s?.out, s?.reader].filter((x): x is Readable | WriteStream => x != null && !x.closed);
+    return Promise.all(open.map((x) => new Promise<void>((resolve) => x.once('close', () => resolve())))).then(() => undefined);
+  }
+
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    for (const resolve of this.#onRelease.splice(0)) resolve(); // they look at the streams after this returns
     this.#room?.buffers.give(this.#taken);
     this.#taken = 0;
     this.#chunks.length = 0;
@@ -247,7 +259,15 @@ class BatchRead<R> {
     if (this.#released) return this.#fail(new Error('request body released before it was read'));
     this.#done = true;
     const oversized = this.#size > this.#limits.maxBytes;
-    this.#resolve({ forward, bytes: this.#size, scan, oversized, spooled: this.#spool !== null, release: () => this.release() });
+    this.#resolve({
+      forward,
+      bytes: this.#size,
+      scan,
+      oversized,
+      spooled: this.#spool !== null,
+      release: () => this.release(),
+      closed: () => this.closed(),
+    });
   }
 
   /** Takes `n` more bytes from the room; false (the read rejected with BodiesFull) when they do not fit. */
