@@ -246,12 +246,15 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
       queries: [{ expr: `sum by (label) (rate(claude_meter_label_overflow_total{${T}}[$__rate_interval]))`, legend: '{{label}}' }],
     }),
     ts({
-      title: 'Request bodies in memory',
+      title: 'Request bodies held',
       description:
-        'Request body bytes held by the requests in flight, per proxy: claude_meter_request_body_buffered_bytes, capped by limits.max_buffered_request_bytes.',
+        'Request body bytes held by the requests in flight, per proxy: in memory (claude_meter_request_body_buffered_bytes, capped by limits.max_buffered_request_bytes) and Message Batches creates in temporary files (claude_meter_batch_spooled_bytes, capped by limits.max_spooled_batch_bytes).',
       unit: 'bytes',
       w: 8,
-      queries: [{ expr: `sum by (instance) (claude_meter_request_body_buffered_bytes{${T}})`, legend: '{{instance}}' }],
+      queries: [
+        { expr: `sum by (instance) (claude_meter_request_body_buffered_bytes{${T}})`, legend: 'memory {{instance}}' },
+        { expr: `sum by (instance) (claude_meter_batch_spooled_bytes{${T}})`, legend: 'files {{instance}}' },
+      ],
     }),
     ts({
       title: 'Request bodies refused',

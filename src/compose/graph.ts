@@ -139,8 +139,10 @@ export function buildGraph(o: GraphOptions): Graph {
     onCheck: (check, outcome) => exportCapture(metrics, check, outcome),
   });
   const bodies = new BodyBuffers();
+  const spools = new BodyBuffers();
   metrics.bindSources({
     bufferedBodyBytes: () => bodies.held,
+    spooledBatchBytes: () => spools.held,
     journalDepth: () => recorder.stats().journaled,
     settlesPending: () => settles.stats().pending + gate.owedSettles,
     storeReachable: async () => (await store.health()).reachable,
@@ -155,6 +157,7 @@ export function buildGraph(o: GraphOptions): Graph {
     clock,
     logger,
     bodies,
+    spools,
     recorder,
     metrics,
     budgets: { gate, settles },

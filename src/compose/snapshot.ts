@@ -46,6 +46,7 @@ export function buildSnapshot(
       maxRequestBodyBytes: config.limits.max_request_body_bytes,
       maxBufferedRequestBytes: config.limits.max_buffered_request_bytes,
       maxBatchBodyBytes: config.limits.max_batch_body_bytes,
+      maxSpooledBatchBytes: config.limits.max_spooled_batch_bytes,
     },
     batches: { publicUrl: config.batches.public_url },
     adminToken: config.admin.token,

@@ -78,6 +78,7 @@ export const DEFAULTS: Readonly<ConfigBody> = deepFreeze<ConfigBody>({
     max_request_body_bytes: 32 * 1024 * 1024, // 32 MiB, the Messages API request size limit: larger bodies stream through unread
     max_buffered_request_bytes: 256 * 1024 * 1024, // 256 MiB across requests in flight (8 bodies of the largest size); past it: 503
     max_batch_body_bytes: 256 * 1024 * 1024, // 256 MiB, the Message Batches create limit: read for its estimate (past max_request_body_bytes from a temporary file); larger bodies stream through unread
+    max_spooled_batch_bytes: 1024 * 1024 * 1024, // 1 GiB of temporary files across batch creates in flight (4 of the largest); past it: 503
   },
   budgets: [], // none: metering only, nothing is ever refused (per-budget defaults: BUDGET_DEFAULTS)
   alerts: {

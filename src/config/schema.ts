@@ -321,6 +321,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
         max_request_body_bytes: positiveInt,
         max_buffered_request_bytes: positiveInt,
         max_batch_body_bytes: positiveInt,
+        max_spooled_batch_bytes: positiveInt,
       },
       check: (l, path) =>
         l.max_buffered_request_bytes < l.max_request_body_bytes
@@ -328,7 +329,12 @@ export const configSchema: ObjectOf<ConfigBody> = {
               keyPath: joinKey(path, 'max_buffered_request_bytes'),
               reason: `must be at least max_request_body_bytes (${l.max_request_body_bytes}): a body that size could never be read`,
             }
-          : undefined,
+          : l.max_spooled_batch_bytes < l.max_batch_body_bytes
+            ? {
+                keyPath: joinKey(path, 'max_spooled_batch_bytes'),
+                reason: `must be at least max_batch_body_bytes (${l.max_batch_body_bytes}): a batch that size could never be read`,
+              }
+            : undefined,
     },
     budgets: { kind: 'list', items: budgetSchema, itemDefaults: BUDGET_DEFAULTS, check: uniqueNames },
     alerts: {

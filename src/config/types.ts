@@ -81,6 +81,8 @@ export interface Config {
      * up to max_request_body_bytes, past it in a temporary file; a larger body streams through unread.
      */
     max_batch_body_bytes: number;
+    /** Batch create bytes in temporary files across all creates in flight; a create past it gets a 503 with retry-after. */
+    max_spooled_batch_bytes: number;
   };
   /** Spend/token caps per window (src/budget/types.ts). Names are unique; each has a USD or token limit. */
   budgets: BudgetConfig[];

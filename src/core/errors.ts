@@ -169,12 +169,16 @@ export function internalError(): ProxyError {
  * read. Retryable: the room comes back as those requests finish. The connection closes, since
  * the rest of an unread body cannot be told apart from the next request.
  */
-export function requestBodiesFull(): ProxyError {
+export function requestBodiesFull(
+  limit: 'max_buffered_request_bytes' | 'max_spooled_batch_bytes' = 'max_buffered_request_bytes',
+): ProxyError {
   return new ProxyError(
     'request_bodies_full',
     503,
     'overloaded_error',
-    'claude-meter: too many request bodies in flight (limits.max_buffered_request_bytes); retry shortly',
+    limit === 'max_spooled_batch_bytes'
+      ? 'claude-meter: too many batch bodies in temporary files (limits.max_spooled_batch_bytes); retry shortly'
+      : 'claude-meter: too many request bodies in flight (limits.max_buffered_request_bytes); retry shortly',
     { headers: { 'retry-after': '1', 'x-should-retry': 'true', connection: 'close' } },
   );
 }

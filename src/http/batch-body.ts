@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { BodiesFull, type BodyRoom } from './request-body.ts';
+import { BodiesFull, type BodyBuffers, type BodyRoom } from './request-body.ts';
 
 /**
  * The body of a Message Batches create (`POST /v1/messages/batches`, up to the API's 256 MB),
@@ -27,6 +27,12 @@ export interface BatchBodyLimits {
   tmpDir?: string;
   /** Bytes of writes queued before the upload is paused: SPOOL_HIGH_WATER unless told otherwise (tests force pauses). */
   spoolHighWater?: number;
+}
+
+/** The memory room, and the disk one: bytes in temporary files across creates in flight (limits.max_spooled_batch_bytes). */
+export interface BatchRoom extends BodyRoom {
+  spools?: BodyBuffers;
+  maxSpooled?: number;
 }
 
 /** An incremental reader of the body (api/anthropic/batch-scan.ts BatchScan is one). */
@@ -58,8 +64,13 @@ export interface BatchBody<R> {
 /** Writes queue up to this much before the upload is paused (the default 16 KiB would pause on every socket chunk). */
 const SPOOL_HIGH_WATER = 1024 * 1024;
 
-/** Reads a batch create body; rejects when the client goes away mid-upload, with BodiesFull when the room cannot take it. */
-export function readBatchBody<R>(req: IncomingMessage, limits: BatchBodyLimits, scan: BodyScan<R>, room?: BodyRoom): Promise<BatchBody<R>> {
+/** Reads a batch create body; rejects when the client goes away mid-upload, with BodiesFull when the room (memory or disk) cannot take it. */
+export function readBatchBody<R>(
+  req: IncomingMessage,
+  limits: BatchBodyLimits,
+  scan: BodyScan<R>,
+  room?: BatchRoom,
+): Promise<BatchBody<R>> {
   return new Promise((resolve, reject) => new BatchRead(req, limits, scan, room ?? null, resolve, reject).start());
 }
 
@@ -75,13 +86,15 @@ class BatchRead<R> {
   readonly #req: IncomingMessage;
   readonly #limits: BatchBodyLimits;
   readonly #scan: BodyScan<R>;
-  readonly #room: BodyRoom | null;
+  readonly #room: BatchRoom | null;
   readonly #resolve: (b: BatchBody<R>) => void;
   readonly #reject: (err: Error) => void;
   readonly #chunks: Buffer[] = [];
   #size = 0;
   /** Bytes taken from the room's BodyBuffers, given back once. */
   #taken = 0;
+  /** Bytes taken from the room's spools (the file holds at most this many), given back on release. */
+  #spooled = 0;
   #spool: Spool | null = null;
   #done = false;
   #released = false;
@@ -97,7 +110,7 @@ class BatchRead<R> {
     req: IncomingMessage,
     limits: BatchBodyLimits,
     scan: BodyScan<R>,
-    room: BodyRoom | null,
+    room: BatchRoom | null,
     resolve: (b: BatchBody<R>) => void,
     reject: (err: Error) => void,
   ) {
@@ -115,7 +128,7 @@ class BatchRead<R> {
     const n = Number.isSafeInteger(declared) && declared > 0 ? declared : 0;
     // A declared length past the memory bound goes to the file from its first byte; a smaller one is taken before a byte is read.
     if (this.#spools() && n > this.#limits.memoryBytes) {
-      if (!this.#openSpool()) return;
+      if (!this.#reserveDisk(Math.min(n, this.#limits.maxBytes)) || !this.#openSpool()) return;
     } else if (!this.#reserve(Math.min(n, this.#limits.memoryBytes, this.#limits.maxBytes))) return;
     const req = this.#req;
     req.on('data', this.#onData);
@@ -138,6 +151,8 @@ class BatchRead<R> {
     for (const resolve of this.#onRelease.splice(0)) resolve(); // they look at the streams after this returns
     this.#room?.buffers.give(this.#taken);
     this.#taken = 0;
+    this.#room?.spools?.give(this.#spooled);
+    this.#spooled = 0;
     this.#chunks.length = 0;
     const s = this.#spool;
     if (s === null) return;
@@ -160,6 +175,7 @@ class BatchRead<R> {
     this.#scan.push(chunk);
     const s = this.#spool;
     if (s !== null) {
+      if (!this.#reserveDisk(this.#size - this.#spooled)) return;
       if (!s.out.write(chunk)) this.#pauseUntilDrained(s);
       return;
     }
@@ -174,7 +190,7 @@ class BatchRead<R> {
 
   /** The body passed the memory bound: what is held goes to the file, and its memory back to the room once written. */
   #toFile(): void {
-    if (!this.#openSpool()) return;
+    if (!this.#reserveDisk(this.#size - this.#spooled) || !this.#openSpool()) return;
     const s = this.#spool as Spool;
     const held = this.#chunks.splice(0);
     let full = false;
@@ -279,6 +295,18 @@ class BatchRead<R> {
       return true;
     }
     this.#fail(new BodiesFull());
+    return false;
+  }
+
+  /** Takes `n` more bytes of the disk room; false (the read rejected with BodiesFull) when they do not fit. */
+  #reserveDisk(n: number): boolean {
+    const room = this.#room;
+    if (room?.spools === undefined || n <= 0) return true;
+    if (room.spools.take(n, room.maxSpooled ?? Number.POSITIVE_INFINITY)) {
+      this.#spooled += n;
+      return true;
+    }
+    this.#fail(new BodiesFull('max_spooled_batch_bytes'));
     return false;
   }
 

@@ -70,6 +70,8 @@ export async function forwardBatchCall(
       read = await readBatchBody(req, { memoryBytes: limits.maxRequestBodyBytes, maxBytes: limits.maxBatchBodyBytes }, api.newScan(), {
         buffers: deps.bodies,
         max: limits.maxBufferedRequestBytes,
+        spools: deps.spools,
+        maxSpooled: limits.maxSpooledBatchBytes,
         res,
       });
     } catch (err) {
@@ -77,7 +79,7 @@ export async function forwardBatchCall(
       // Nothing was forwarded and nothing is billed, so nothing is recorded; a refusal is counted.
       if (err instanceof BodiesFull) {
         deps.metrics.bodiesRefused.inc();
-        refuseUnrecorded(res, requestBodiesFull(), ctx.dialect, deps.logger, {
+        refuseUnrecorded(res, requestBodiesFull(err.limit), ctx.dialect, deps.logger, {
           method: req.method ?? 'POST',
           path: ctx.path,
           upstream: upstream.name,

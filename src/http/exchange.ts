@@ -44,6 +44,7 @@ export interface PipelineSettings {
     maxRequestBodyBytes: number;
     maxBufferedRequestBytes: number;
     maxBatchBodyBytes: number;
+    maxSpooledBatchBytes: number;
   };
   /** Message Batches: `public_url`, the absolute base of rewritten results URLs (null: relative ones). */
   readonly batches: { readonly publicUrl: string | null };
@@ -74,6 +75,8 @@ export interface PipelineDeps extends ExchangeDeps {
   keyHints?: KeyHintBook;
   /** Request body bytes held by every request in flight (limits.max_buffered_request_bytes). */
   bodies: BodyBuffers;
+  /** Batch create bytes in temporary files, across creates in flight (limits.max_spooled_batch_bytes). */
+  spools: BodyBuffers;
   /** The live settings, the upstreams included; a reload swaps the whole snapshot. */
   settings(): PipelineSettings;
 }

@@ -46,11 +46,16 @@ export class BodyBuffers {
 
 /** Every request in flight together holds as many body bytes as allowed: this one is not read (a 503 with retry-after). */
 export class BodiesFull extends Error {
-  constructor() {
-    super('request bodies in flight hold max_buffered_request_bytes already');
+  /** The limit that is full: body bytes in memory, or batch create bytes in temporary files. */
+  readonly limit: BodiesLimit;
+  constructor(limit: BodiesLimit = 'max_buffered_request_bytes') {
+    super(`request bodies in flight hold ${limit} already`);
     this.name = 'BodiesFull';
+    this.limit = limit;
   }
 }
+
+export type BodiesLimit = 'max_buffered_request_bytes' | 'max_spooled_batch_bytes';
 
 /** The shared accounting a read takes its bytes from, and the response whose close gives them back. */
 export interface BodyRoom {

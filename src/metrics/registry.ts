@@ -21,6 +21,7 @@ const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 
 const AGG = {
   journalRecords: 'sum',
   bodiesBuffered: 'sum',
+  batchSpooled: 'sum',
   budgetSpent: 'max',
   budgetReserved: 'max',
   budgetLimit: 'max',
@@ -168,7 +169,7 @@ export function createMetrics(opts: {
     }),
     bodiesRefused: new Counter({
       name: 'claude_meter_request_bodies_refused_total',
-      help: 'Requests answered 503 unread: the request bodies in flight already held limits.max_buffered_request_bytes',
+      help: 'Requests answered 503 unread: the request bodies in flight already held limits.max_buffered_request_bytes (in memory) or limits.max_spooled_batch_bytes (batch creates in temporary files)',
       registers,
     }),
     bodiesBuffered: new Gauge({
@@ -178,6 +179,15 @@ export function createMetrics(opts: {
       aggregator: AGG.bodiesBuffered,
       collect() {
         this.set(sources?.bufferedBodyBytes?.() ?? 0);
+      },
+    }),
+    batchSpooled: new Gauge({
+      name: 'claude_meter_batch_spooled_bytes',
+      help: 'Message Batches create bytes in temporary files, across the creates in flight (capped by limits.max_spooled_batch_bytes)',
+      registers,
+      aggregator: AGG.batchSpooled,
+      collect() {
+        this.set(sources?.spooledBatchBytes?.() ?? 0);
       },
     }),
     // Budget amounts twice: in the budget's currency with a `currency` label (every budget), and

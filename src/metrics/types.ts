@@ -12,6 +12,7 @@ export interface ScrapeSources {
   storeReachable(): Promise<boolean>;
   /** Request body bytes held by the requests in flight (claude_meter_request_body_buffered_bytes). */
   bufferedBodyBytes?(): number;
+  spooledBatchBytes?(): number;
   /** Each upstream of the config in force and its OpenAI-format usage reading now (claude_meter_usage_semantics). */
   usageSemantics?(): ReadonlyArray<{ upstream: string; semantics: string; proven: boolean }>;
 }
@@ -54,6 +55,7 @@ export interface MeterMetrics {
   /** Message Batches budget holds ended, by outcome (released, spent_unseen, discarded). */
   batchHolds: Counter;
   bodiesBuffered: Gauge;
+  batchSpooled: Gauge;
   budgetSpent: Gauge<'budget' | 'budget_instance'>;
   budgetReserved: Gauge<'budget' | 'budget_instance'>;
   budgetLimit: Gauge<'budget' | 'budget_instance'>;

@@ -274,3 +274,48 @@ test('a create body past limits.max_batch_body_bytes, or content-encoded, is ref
   assert.equal(mock.received.filter((x) => x.method === 'POST').length, 0, 'neither reached the upstream');
   assert.equal((await row(app)).reservedPico, 0);
 });
+
+test('batch creates spooled at once are bounded on disk: one past limits.max_spooled_batch_bytes is refused with a 503 naming it before a byte of it is read', async (t) => {
+  const up = await upstream(t, { create: 'hang', results: '' });
+  const { url } = await startProxy(t, {
+    upstream: up.url,
+    forecasting: false,
+    config: {
+      ...BUDGETS,
+      limits: {
+        max_request_body_bytes: 8 * 1024,
+        max_buffered_request_bytes: 8 * 1024,
+        max_batch_body_bytes: 64 * 1024,
+        max_spooled_batch_bytes: 64 * 1024,
+      },
+    },
+  });
+  const body = JSON.stringify({ requests: requests(300) }); // about 40 KB: past the memory bound, so in a file
+  assert.ok(body.length > 32 * 1024 && body.length < 64 * 1024, String(body.length));
+  // The first create holds its file while the upstream has not answered.
+  const leave = new AbortController();
+  const first = fetch(`${url}/v1/messages/batches`, {
+    method: 'POST',
+    headers: { 'x-api-key': KEY, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+    body,
+    signal: leave.signal,
+  }).catch(() => null);
+  t.after(async () => {
+    leave.abort();
+    await first;
+  });
+  await up.createArrived;
+  const metric = async (name: string) => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+  };
+  assert.equal(await metric('claude_meter_batch_spooled_bytes'), body.length);
+  // The SDK sees an overloaded 503 it may retry, and the message names the limit.
+  const c = new Anthropic({ apiKey: KEY, baseURL: url, maxRetries: 0 });
+  const err = await c.messages.batches.create({ requests: requests(300) }).catch((e: unknown) => e);
+  assert.ok(err instanceof Anthropic.APIError && err.status === 503, String(err));
+  assert.equal(err.headers?.get('retry-after'), '1');
+  assert.match(String(err.message), /limits\.max_spooled_batch_bytes/);
+  assert.equal(await metric('claude_meter_request_bodies_refused_total'), 1);
+  assert.equal(await metric('claude_meter_batch_spooled_bytes'), body.length, 'the refused one took nothing');
+});

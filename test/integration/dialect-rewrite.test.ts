@@ -98,6 +98,7 @@ async function serveWith(t: TestContext, up: MockUpstream, dialect: Dialect) {
     exchanges: new InFlight(),
     batches: { store: new MemoryBatchStore(), metering: new InFlight() },
     bodies: new BodyBuffers(),
+    spools: new BodyBuffers(),
     settings: () => ({
       pricer,
       upstreams: { default: upstream, routed: [], byName: new Map([['rw', upstream]]) },
@@ -109,6 +110,7 @@ async function serveWith(t: TestContext, up: MockUpstream, dialect: Dialect) {
         maxRequestBodyBytes: l.max_request_body_bytes,
         maxBufferedRequestBytes: l.max_buffered_request_bytes,
         maxBatchBodyBytes: l.max_batch_body_bytes,
+        maxSpooledBatchBytes: l.max_spooled_batch_bytes,
       },
       batches: { publicUrl: null },
     }),

@@ -58,6 +58,8 @@ function openUnder(dir: string): number[] {
 interface Served {
   url: string;
   buffers: BodyBuffers;
+  /** The disk room (bytes in spool files), bounded by `maxSpooled` when given. */
+  spools: BodyBuffers;
   tmp: string;
   /** Each request's read: its body and what the handler saw of the forward, or the error. */
   reads: Promise<{ read: BatchBody<BatchScanResult>; forwarded: Buffer } | { error: Error }>[];
@@ -70,17 +72,23 @@ interface Served {
 async function serve(
   t: { after(fn: () => unknown): void },
   limits: Omit<BatchBodyLimits, 'tmpDir'>,
-  opts: { max?: number; upstreamFails?: boolean; onRead?: (req: IncomingMessage) => void } = {},
+  opts: { max?: number; maxSpooled?: number; upstreamFails?: boolean; onRead?: (req: IncomingMessage) => void } = {},
 ): Promise<Served> {
   const tmp = mkdtempSync(join(tmpdir(), 'batch-body-test-'));
   const buffers = new BodyBuffers();
+  const spools = new BodyBuffers();
   const reads: Served['reads'] = [];
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
     opts.onRead?.(req);
     reads.push(
       (async () => {
         try {
-          const read = await readBatchBody(req, { ...limits, tmpDir: tmp }, new BatchScan(), { buffers, max: opts.max ?? 64 * MiB, res });
+          const read = await readBatchBody(req, { ...limits, tmpDir: tmp }, new BatchScan(), {
+            buffers,
+            max: opts.max ?? 64 * MiB,
+            res,
+            ...(opts.maxSpooled === undefined ? {} : { spools, maxSpooled: opts.maxSpooled }),
+          });
           const chunks: Buffer[] = [];
           if (Buffer.isBuffer(read.forward)) chunks.push(read.forward);
           else
@@ -94,7 +102,8 @@ async function serve(
           res.writeHead(opts.upstreamFails ? 502 : 200).end();
           return { read, forwarded: Buffer.concat(chunks) };
         } catch (error) {
-          res.writeHead(400).end();
+          // As the proxy's refusals do: the rest of an upload refused mid-way is not read.
+          res.writeHead(400, { connection: 'close' }).end();
           return { error: error as Error };
         }
       })(),
@@ -105,17 +114,18 @@ async function serve(
     await new Promise<void>((resolve) => server.close(() => resolve()));
     rmSync(tmp, { recursive: true, force: true });
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, buffers, tmp, reads };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, buffers, spools, tmp, reads };
 }
 
 /**
  * POSTs `body` over a plain socket in pieces of random sizes, honouring the socket's backpressure;
- * `abortAt`: the socket is destroyed after that many bytes, once `beforeAbort` settles. Resolves with the status (0: none).
+ * `abortAt`: the socket is destroyed after that many bytes, once `beforeAbort` settles; `holdAt`: after that many
+ * bytes nothing more is sent until `resume` settles. Resolves with the status (0: none).
  */
 async function upload(
   url: string,
   body: Buffer,
-  opts: { chunked?: boolean; abortAt?: number; beforeAbort?: Promise<unknown> } = {},
+  opts: { chunked?: boolean; abortAt?: number; beforeAbort?: Promise<unknown>; holdAt?: number; resume?: Promise<unknown> } = {},
 ): Promise<number> {
   const { port } = new URL(url);
   const socket = net.connect(Number(port), '127.0.0.1');
@@ -130,11 +140,15 @@ async function upload(
   socket.on('error', () => {});
   const end = opts.abortAt ?? body.length;
   for (let at = 0; at < end; ) {
-    const n = Math.min(end - at, 1 + Math.floor(Math.random() * 256 * 1024));
+    if (at === opts.holdAt) await opts.resume;
+    const n = Math.min(
+      (opts.holdAt !== undefined && at < opts.holdAt ? opts.holdAt : end) - at,
+      1 + Math.floor(Math.random() * 256 * 1024),
+    );
     const piece = body.subarray(at, at + n);
     const ok = socket.write(opts.chunked ? Buffer.concat([Buffer.from(`${n.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece);
     at += n;
-    if (!ok) await new Promise((resolve) => socket.once('drain', resolve));
+    if (!ok) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
     if (socket.destroyed) break;
   }
   if (opts.abortAt !== undefined) {
@@ -260,6 +274,65 @@ test('an upstream that fails mid-body: the exchange ends, and the spool is close
   await r.read.closed(); // the response's 'close' runs release(); the streams close their descriptors after it
   assert.deepEqual(openUnder(s.tmp), []);
   assert.deepEqual(readdirSync(s.tmp), []);
+});
+
+test('the disk room: spool bytes across creates in flight stay within maxSpooled; one past it is refused naming the limit, and the room comes back when a create ends', async (t) => {
+  for (const chunked of [false, true]) {
+    const MAX = 12 * MiB;
+    let first = true;
+    let holding: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    // The first create is under way with 6 MiB read (declared: its 8 MiB taken at its first byte).
+    const onRead = (req: IncomingMessage) => {
+      if (!first) return;
+      first = false;
+      let seen = 0;
+      req.on('data', (c: Buffer) => {
+        seen += c.length;
+        if (seen >= 6 * MiB) holding();
+      });
+    };
+    const s = await serve(t, { memoryBytes: MiB, maxBytes: 64 * MiB }, { maxSpooled: MAX, onRead });
+    let resume: () => void = () => {};
+    const resumed = new Promise<void>((resolve) => {
+      resume = resolve;
+    });
+    const a = batchOf(8 * MiB).body;
+    const sentA = upload(s.url, a, { chunked, holdAt: 6 * MiB, resume: resumed });
+    try {
+      await held;
+      assert.ok(s.spools.held >= 6 * MiB, `${chunked}: held ${s.spools.held}`);
+      // A second one does not fit beside it: refused (at its first byte when declared, mid-upload when chunked).
+      await upload(s.url, batchOf(8 * MiB).body, { chunked });
+      const b = await s.reads[1];
+      assert.ok(b && 'error' in b, `${chunked}: ${b === undefined ? 'no request' : 'it was read'}`);
+      assert.ok(b.error instanceof BodiesFull);
+      assert.equal(b.error.limit, 'max_spooled_batch_bytes');
+      assert.ok(s.spools.held <= MAX);
+    } finally {
+      resume(); // the first create ends either way, so a failure does not leave its connection open
+    }
+    assert.equal(await sentA, 200);
+    const ra = await s.reads[0];
+    assert.ok(ra && 'read' in ra);
+    assert.equal(sha(ra.forwarded), sha(a));
+    await ra.read.closed();
+    assert.equal(s.spools.held, 0, 'given back when the create ended');
+    // With the room back, the same create fits.
+    const c = batchOf(8 * MiB).body;
+    assert.equal(await upload(s.url, c, { chunked }), 200);
+    const rc = await s.reads[2];
+    assert.ok(rc && 'read' in rc && rc.read.spooled);
+    assert.equal(sha(rc.forwarded), sha(c));
+    await rc.read.closed();
+    assert.ok(s.spools.peak <= MAX, `peak ${s.spools.peak}`);
+    assert.equal(s.spools.held, 0);
+    assert.equal(s.buffers.held, 0);
+    assert.deepEqual(openUnder(s.tmp), []);
+    assert.deepEqual(readdirSync(s.tmp), []);
+  }
 });
 
 test('backpressure: the upload is paused while the spool file writes queue up, and no byte is lost', async (t) => {
