@@ -248,7 +248,7 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
     ts({
       title: 'Request bodies held',
       description:
-        'Request body bytes held by the requests in flight, per proxy: in memory (claude_meter_request_body_buffered_bytes, capped by limits.max_buffered_request_bytes) and Message Batches creates in temporary files (claude_meter_batch_spooled_bytes, capped by limits.max_spooled_batch_bytes).',
+        'Request body bytes held by the requests in flight, per proxy: in memory (claude_meter_request_body_buffered_bytes, capped by limits.max_buffered_request_bytes) and reserved for Message Batches creates in temporary files (claude_meter_batch_spooled_bytes, capped by limits.max_spooled_batch_bytes; a declared length is reserved whole at its first byte).',
       unit: 'bytes',
       w: 8,
       queries: [
@@ -259,8 +259,8 @@ export function dataQualityRow(): Array<cog.Builder<dashboard.Panel>> {
     ts({
       title: 'Request bodies refused',
       description:
-        'Empty unless the cap is reached: requests answered 503 unread because the bodies in flight held limits.max_buffered_request_bytes ' +
-        '(claude_meter_request_bodies_refused_total).',
+        'Empty unless a cap is reached: requests answered 503 unread because the bodies in flight held limits.max_buffered_request_bytes, ' +
+        'or batch creates in temporary files limits.max_spooled_batch_bytes (claude_meter_request_bodies_refused_total).',
       unit: 'reqps',
       w: 8,
       queries: [

@@ -99,7 +99,7 @@ export function buildGraph(o: GraphOptions): Graph {
   const redis = o.connect === false ? null : buildRedis(config, logger);
   const store = o.store ?? buildMeterStore(config, clock, redis);
   const budgetStore = o.budgetStore ?? buildBudgetStore(config, redis);
-  const batchStore = o.batchStore ?? buildBatchStore(config, redis);
+  const batchStore = o.batchStore ?? buildBatchStore(config, redis, logger);
   const recorder = new Recorder({
     journalMaxRecords: config.store.journal_max_records,
     ...o.recorder,

@@ -13,6 +13,7 @@ import { RedisSettleFeed } from '../budget/store/redis-settle-feed.ts';
 import type { BatchStore } from '../store/batch-store.ts';
 import { MemoryBatchStore } from '../store/memory-batch-store.ts';
 import { RedisBatchStore } from '../store/redis-batch-store.ts';
+import { KeptBatchStore } from '../store/kept-batch-store.ts';
 
 /** Whether the config names a Redis (a URL or cluster seeds); otherwise the stores are embedded, in memory. */
 export function redisConfigured(config: Config): boolean {
@@ -50,9 +51,11 @@ export function buildBudgetStore(config: Config, redis: Redis | Cluster | null):
   return redis ? new RedisBudgetStore(redis, { prefix: config.store.redis.key_prefix, ownsClient: false }) : new MemoryBudgetStore();
 }
 
-/** What the proxies remember of Message Batches (docs/batches.md): shared in Redis, else this process's. */
-export function buildBatchStore(config: Config, redis: Redis | Cluster | null): BatchStore {
-  return redis ? new RedisBatchStore(redis, { prefix: config.store.redis.key_prefix, ownsClient: false }) : new MemoryBatchStore();
+/** What the proxies remember of Message Batches (docs/batches.md): shared in Redis (what it cannot take kept until it returns), else this process's. */
+export function buildBatchStore(config: Config, redis: Redis | Cluster | null, logger: Logger): BatchStore {
+  return redis
+    ? new KeptBatchStore(new RedisBatchStore(redis, { prefix: config.store.redis.key_prefix, ownsClient: false }), logger)
+    : new MemoryBatchStore();
 }
 
 /** Other proxies' settles wake this one's waiting requests; in memory there are no other proxies. */

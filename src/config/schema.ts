@@ -329,7 +329,7 @@ export const configSchema: ObjectOf<ConfigBody> = {
               keyPath: joinKey(path, 'max_buffered_request_bytes'),
               reason: `must be at least max_request_body_bytes (${l.max_request_body_bytes}): a body that size could never be read`,
             }
-          : l.max_spooled_batch_bytes < l.max_batch_body_bytes
+          : l.max_batch_body_bytes > l.max_request_body_bytes && l.max_spooled_batch_bytes < l.max_batch_body_bytes
             ? {
                 keyPath: joinKey(path, 'max_spooled_batch_bytes'),
                 reason: `must be at least max_batch_body_bytes (${l.max_batch_body_bytes}): a batch that size could never be read`,

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'ambiguous_body'
   | 'batch_too_large'
   | 'batch_encoded'
+  | 'batch_spool_failed'
   | 'unknown_client_key'
   | 'unknown_upstream'
   | 'internal';
@@ -169,6 +170,17 @@ export function internalError(): ProxyError {
  * read. Retryable: the room comes back as those requests finish. The connection closes, since
  * the rest of an unread body cannot be told apart from the next request.
  */
+/** A batch create body could not be held in a temporary file (the proxy's disk): nothing was forwarded; worth a retry. */
+export function batchSpoolFailed(): ProxyError {
+  return new ProxyError(
+    'batch_spool_failed',
+    503,
+    'overloaded_error',
+    'claude-meter: the batch body could not be held in a temporary file for its budget estimate; retry shortly',
+    { headers: { 'retry-after': '1', 'x-should-retry': 'true', connection: 'close' } },
+  );
+}
+
 export function requestBodiesFull(
   limit: 'max_buffered_request_bytes' | 'max_spooled_batch_bytes' = 'max_buffered_request_bytes',
 ): ProxyError {

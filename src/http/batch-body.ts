@@ -30,6 +30,14 @@ export interface BatchBodyLimits {
 }
 
 /** The memory room, and the disk one: bytes in temporary files across creates in flight (limits.max_spooled_batch_bytes). */
+/** The spool file could not be made or written (the disk, not the client): the exchange answers it, unlike a client gone. */
+export class SpoolFailed extends Error {
+  constructor(cause: unknown) {
+    super(`batch body spool failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'SpoolFailed';
+  }
+}
+
 export interface BatchRoom extends BodyRoom {
   spools?: BodyBuffers;
   maxSpooled?: number;
@@ -225,17 +233,18 @@ class BatchRead<R> {
       const out = createWriteStream('', { fd: writeFd, highWaterMark: this.#limits.spoolHighWater ?? SPOOL_HIGH_WATER });
       const s: Spool = { dir, out, readFd, reader: null };
       this.#spool = s;
-      out.on('error', (err) => this.#fail(err));
+      out.on('error', (err) => this.#fail(new SpoolFailed(err)));
       removeDir(s);
       return true;
     } catch (err) {
       if (dir !== null) rmSync(dir, { recursive: true, force: true });
-      this.#fail(err as Error);
+      this.#fail(new SpoolFailed(err));
       return false;
     }
   }
 
   #end(): void {
+    if (this.#released) return this.#fail(new Error('request body released before it was read'));
     this.#detach();
     const scan = this.#scan.end();
     const s = this.#spool;
@@ -245,7 +254,7 @@ class BatchRead<R> {
       this.#settle(body, scan);
       return;
     }
-    s.out.end((err?: Error | null) => (err ? this.#fail(err) : this.#settle(this.#reader(s), scan)));
+    s.out.end((err?: Error | null) => (err ? this.#fail(new SpoolFailed(err)) : this.#settle(this.#reader(s), scan)));
   }
 
   /** Past maxBytes: nothing more is scanned or held; what was read and the rest of the upload go on unread. */
@@ -259,8 +268,14 @@ class BatchRead<R> {
       this.#settle(Readable.from(thenRest(this.#chunks.splice(0), this.#req)), scan);
       return;
     }
-    s.out.end(chunk, (err?: Error | null) =>
-      err ? this.#fail(err) : this.#settle(Readable.from(thenRest(this.#reader(s), this.#req)), scan),
+    // The file holds the body up to maxBytes (what the disk room reserved); the rest of this chunk goes on from memory.
+    const cut = chunk.length - (this.#size - this.#limits.maxBytes);
+    const tail = chunk.subarray(Math.max(0, cut));
+    if (!this.#reserveDisk(this.#limits.maxBytes - this.#spooled)) return;
+    s.out.end(chunk.subarray(0, Math.max(0, cut)), (err?: Error | null) =>
+      err
+        ? this.#fail(new SpoolFailed(err))
+        : this.#settle(Readable.from(thenRest(this.#reader(s), tail.length > 0 ? [tail] : [], this.#req)), scan),
     );
   }
 
@@ -342,7 +357,6 @@ function removeDir(s: Spool): void {
   }
 }
 
-async function* thenRest(head: Iterable<Buffer> | AsyncIterable<Buffer>, rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  yield* head;
-  yield* rest;
+async function* thenRest(...parts: (Iterable<Buffer> | AsyncIterable<Buffer>)[]): AsyncGenerator<Buffer> {
+  for (const part of parts) yield* part;
 }

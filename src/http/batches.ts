@@ -20,10 +20,10 @@ import { ResultsMeter } from './batch-meter.ts';
 import type { Exchange } from './exchange.ts';
 import type { PipelineDeps, PipelineSettings } from './exchange.ts';
 import type { Upstream } from './upstreams.ts';
-import { readBatchBody, type BatchBody } from './batch-body.ts';
+import { readBatchBody, SpoolFailed, type BatchBody } from './batch-body.ts';
 import { BodiesFull } from './request-body.ts';
 import { refuseUnrecorded } from './respond.ts';
-import { requestBodiesFull } from '../core/errors.ts';
+import { batchSpoolFailed, requestBodiesFull } from '../core/errors.ts';
 import type { BatchItem } from '../budget/gate.ts';
 
 /** What the pipeline hands over for a batch call. */
@@ -77,13 +77,14 @@ export async function forwardBatchCall(
     } catch (err) {
       upstream.inFlight.end();
       // Nothing was forwarded and nothing is billed, so nothing is recorded; a refusal is counted.
+      const where = { method: req.method ?? 'POST', path: ctx.path, upstream: upstream.name };
       if (err instanceof BodiesFull) {
         deps.metrics.bodiesRefused.inc();
-        refuseUnrecorded(res, requestBodiesFull(err.limit), ctx.dialect, deps.logger, {
-          method: req.method ?? 'POST',
-          path: ctx.path,
-          upstream: upstream.name,
-        });
+        refuseUnrecorded(res, requestBodiesFull(err.limit), ctx.dialect, deps.logger, where);
+      } else if (err instanceof SpoolFailed) {
+        // The disk, not the client: answered, so the client is not left waiting for a reply that never comes.
+        deps.logger.error({ err: err.cause, ...where }, 'batch body spool failed: the create is refused unread');
+        refuseUnrecorded(res, batchSpoolFailed(), ctx.dialect, deps.logger, where);
       }
       return; // otherwise the client went away while uploading
     }
@@ -155,8 +156,9 @@ export async function forwardBatchCall(
                   expiresAt: Math.min(o.expiresAt ?? Number.POSITIVE_INFINITY, now() + BATCH_LIFE_MS),
                   hold: held,
                 };
+                // A store that cannot take it keeps it until it returns (store/kept-batch-store.ts).
                 store.remember(o.id, origin, now()).catch((err: unknown) => {
-                  deps.logger.error({ err, batch: o.id }, 'batch store unreachable: the batch is not remembered, its hold lapses in 24 h');
+                  deps.logger.error({ err, batch: o.id }, 'batch not remembered: its hold lapses in 24 h');
                 });
               } else if (o.endedAt !== null) {
                 store.noteEnded(o.id, o.endedAt, now()).catch((err: unknown) => {
@@ -198,7 +200,7 @@ export async function forwardBatchCall(
                 },
                 at,
               )
-              .catch((err: unknown) => deps.logger.error({ err, hold: pending }, 'batch store unreachable: the hold lapses in 24 h'));
+              .catch((err: unknown) => deps.logger.error({ err, hold: pending }, 'batch hold not remembered: it lapses in 24 h'));
           })
         : exchange;
 

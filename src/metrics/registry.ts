@@ -183,7 +183,7 @@ export function createMetrics(opts: {
     }),
     batchSpooled: new Gauge({
       name: 'claude_meter_batch_spooled_bytes',
-      help: 'Message Batches create bytes in temporary files, across the creates in flight (capped by limits.max_spooled_batch_bytes)',
+      help: 'Message Batches create bytes reserved for temporary files across the creates in flight (capped by limits.max_spooled_batch_bytes; a declared length is reserved whole at its first byte)',
       registers,
       aggregator: AGG.batchSpooled,
       collect() {

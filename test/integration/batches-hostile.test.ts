@@ -319,3 +319,24 @@ test('batch creates spooled at once are bounded on disk: one past limits.max_spo
   assert.equal(await metric('claude_meter_request_bodies_refused_total'), 1);
   assert.equal(await metric('claude_meter_batch_spooled_bytes'), body.length, 'the refused one took nothing');
 });
+
+test('a batch body that cannot be held in a temporary file (the disk, not the client) gets a 503 it may retry, not silence', async (t) => {
+  const up = await upstream(t, { create: 'json', results: '' });
+  const { url } = await startProxy(t, {
+    upstream: up.url,
+    forecasting: false,
+    config: { ...BUDGETS, limits: { max_request_body_bytes: 8 * 1024, max_buffered_request_bytes: 8 * 1024 } },
+  });
+  // os.tmpdir() reads TMPDIR at each call: the spool's directory cannot be made while it names nothing.
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = '/nonexistent/claude-meter-test';
+  t.after(() => {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  });
+  const c = new Anthropic({ apiKey: KEY, baseURL: url, maxRetries: 0 });
+  const err = await c.messages.batches.create({ requests: requests(300) }).catch((e: unknown) => e);
+  assert.ok(err instanceof Anthropic.APIError && err.status === 503, String(err));
+  assert.equal(err.headers?.get('x-should-retry'), 'true');
+  assert.match(String(err.message), /temporary file/);
+});

@@ -256,10 +256,18 @@ test('a read failure other than not-found keeps its cause', () => {
   assert.equal(err.cause, boom);
 });
 
-test('limits.max_spooled_batch_bytes below max_batch_body_bytes is an error: a batch that size could never be read', () => {
+test('limits.max_spooled_batch_bytes below max_batch_body_bytes is an error where batches spool: a batch that size could never be read', () => {
   assertConfigError(
-    () => loadText('limits:\n  max_batch_body_bytes: 1000000\n  max_spooled_batch_bytes: 999999\n'),
+    () =>
+      loadText(
+        'limits:\n  max_request_body_bytes: 1000\n  max_buffered_request_bytes: 1000\n  max_batch_body_bytes: 1000000\n  max_spooled_batch_bytes: 999999\n',
+      ),
     '/etc/cm/inline.yaml: config error at limits.max_spooled_batch_bytes: must be at least max_batch_body_bytes (1000000): a batch that size could never be read',
+  );
+  // A batch body bound within the memory bound is never spooled: nothing to check.
+  assert.equal(
+    loadText('limits:\n  max_batch_body_bytes: 1000000\n  max_spooled_batch_bytes: 999999\n').limits.max_spooled_batch_bytes,
+    999999,
   );
   assert.equal(loadText('limits:\n  max_batch_body_bytes: 1000\n').limits.max_spooled_batch_bytes, 1024 * 1024 * 1024);
 });

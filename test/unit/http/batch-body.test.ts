@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { BatchScan, type BatchScanResult } from '../../../src/api/anthropic/batch-scan.ts';
-import { type BatchBody, type BatchBodyLimits, readBatchBody } from '../../../src/http/batch-body.ts';
+import { type BatchBody, type BatchBodyLimits, readBatchBody, SpoolFailed } from '../../../src/http/batch-body.ts';
 import { BodiesFull, BodyBuffers } from '../../../src/http/request-body.ts';
 
 const MiB = 1024 * 1024;
@@ -40,6 +40,17 @@ function batchOf(size: number): { body: Buffer; n: number } {
   return { body: Buffer.from(JSON.stringify({ requests })), n: requests.length };
 }
 
+/** The size of the largest file under `dir` this process holds open (its spool, unlinked), 0 for none. */
+function fileBytesUnder(dir: string): number {
+  let most = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)) most = Math.max(most, statSync(`/proc/self/fd/${fd}`).size);
+    } catch {}
+  }
+  return most;
+}
+
 /** Descriptors of this process open on files under `dir` (Linux: /proc/self/fd), and each one's mode. */
 function openUnder(dir: string): number[] {
   const modes: number[] = [];
@@ -62,7 +73,7 @@ interface Served {
   spools: BodyBuffers;
   tmp: string;
   /** Each request's read: its body and what the handler saw of the forward, or the error. */
-  reads: Promise<{ read: BatchBody<BatchScanResult>; forwarded: Buffer } | { error: Error }>[];
+  reads: Promise<{ read: BatchBody<BatchScanResult>; forwarded: Buffer; fileBytes: number } | { error: Error }>[];
 }
 
 /**
@@ -72,7 +83,7 @@ interface Served {
 async function serve(
   t: { after(fn: () => unknown): void },
   limits: Omit<BatchBodyLimits, 'tmpDir'>,
-  opts: { max?: number; maxSpooled?: number; upstreamFails?: boolean; onRead?: (req: IncomingMessage) => void } = {},
+  opts: { max?: number; maxSpooled?: number; tmpDir?: string; upstreamFails?: boolean; onRead?: (req: IncomingMessage) => void } = {},
 ): Promise<Served> {
   const tmp = mkdtempSync(join(tmpdir(), 'batch-body-test-'));
   const buffers = new BodyBuffers();
@@ -83,12 +94,13 @@ async function serve(
     reads.push(
       (async () => {
         try {
-          const read = await readBatchBody(req, { ...limits, tmpDir: tmp }, new BatchScan(), {
+          const read = await readBatchBody(req, { ...limits, tmpDir: opts.tmpDir ?? tmp }, new BatchScan(), {
             buffers,
             max: opts.max ?? 64 * MiB,
             res,
             ...(opts.maxSpooled === undefined ? {} : { spools, maxSpooled: opts.maxSpooled }),
           });
+          const fileBytes = fileBytesUnder(tmp); // what the spool holds once the read resolved
           const chunks: Buffer[] = [];
           if (Buffer.isBuffer(read.forward)) chunks.push(read.forward);
           else
@@ -100,7 +112,7 @@ async function serve(
               }
             }
           res.writeHead(opts.upstreamFails ? 502 : 200).end();
-          return { read, forwarded: Buffer.concat(chunks) };
+          return { read, forwarded: Buffer.concat(chunks), fileBytes };
         } catch (error) {
           // As the proxy's refusals do: the rest of an upload refused mid-way is not read.
           res.writeHead(400, { connection: 'close' }).end();
@@ -227,7 +239,8 @@ test('past max_batch_body_bytes nothing more is scanned: what was read (memory o
     { memoryBytes: 8 * MiB, maxBytes: MiB }, // past the cap before the memory bound
   ]) {
     for (const chunked of [false, true]) {
-      const s = await serve(t, limits);
+      // The disk room as tight as the config allows (max_spooled_batch_bytes = max_batch_body_bytes).
+      const s = await serve(t, limits, { maxSpooled: limits.maxBytes });
       const body = randomBytes(6 * MiB);
       assert.equal(await upload(s.url, body, { chunked }), 200);
       const r = await s.reads[0];
@@ -237,7 +250,10 @@ test('past max_batch_body_bytes nothing more is scanned: what was read (memory o
       assert.equal(r.read.oversized, true);
       assert.ok(r.read.bytes > limits.maxBytes && r.read.bytes < body.length);
       assert.equal(r.read.spooled, limits.maxBytes > limits.memoryBytes);
+      // The file stops at maxBytes: the chunk that crossed it goes on from memory, so the disk room's reservation holds.
+      if (r.read.spooled) assert.equal(r.fileBytes, limits.maxBytes);
       assert.equal(s.buffers.held, 0);
+      assert.equal(s.spools.held, 0);
       assert.deepEqual(openUnder(s.tmp), []);
       assert.deepEqual(readdirSync(s.tmp), []);
     }
@@ -332,6 +348,21 @@ test('the disk room: spool bytes across creates in flight stay within maxSpooled
     assert.equal(s.buffers.held, 0);
     assert.deepEqual(openUnder(s.tmp), []);
     assert.deepEqual(readdirSync(s.tmp), []);
+  }
+});
+
+test('a spool that cannot be made (the disk, not the client) rejects with SpoolFailed, and the client gets its answer', async (t) => {
+  for (const chunked of [false, true]) {
+    const s = await serve(
+      t,
+      { memoryBytes: MiB, maxBytes: 64 * MiB },
+      { maxSpooled: 64 * MiB, tmpDir: join(tmpdir(), 'claude-meter-no-such-dir', 'x') },
+    );
+    assert.equal(await upload(s.url, batchOf(4 * MiB).body, { chunked }), 400);
+    const r = await s.reads[0];
+    assert.ok(r && 'error' in r && r.error instanceof SpoolFailed, String(r && 'error' in r ? r.error : 'read'));
+    assert.equal(s.spools.held, 0);
+    assert.equal(s.buffers.held, 0);
   }
 });
 
