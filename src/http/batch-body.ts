@@ -17,6 +17,9 @@ import { BodiesFull, type BodyBuffers, type BodyRoom } from './request-body.ts';
  * and unlinked at once where the system allows it: the bytes live on in the open descriptors, so
  * nothing is left on disk whatever ends the exchange, a crash included; release() closes them.
  * Where unlinking an open file fails, the directory is removed by release() or a failed read.
+ * The file's bytes are taken from the room's `spools` (limits.max_spooled_batch_bytes across
+ * creates in flight) before they are written, and given back by release(); a create that does
+ * not fit is refused with BodiesFull, and a file that cannot be made or written with SpoolFailed.
  */
 export interface BatchBodyLimits {
   /** Bytes held in memory before the body is spooled to a file (limits.max_request_body_bytes). */
@@ -29,7 +32,6 @@ export interface BatchBodyLimits {
   spoolHighWater?: number;
 }
 
-/** The memory room, and the disk one: bytes in temporary files across creates in flight (limits.max_spooled_batch_bytes). */
 /** The spool file could not be made or written (the disk, not the client): the exchange answers it, unlike a client gone. */
 export class SpoolFailed extends Error {
   constructor(cause: unknown) {
@@ -38,6 +40,7 @@ export class SpoolFailed extends Error {
   }
 }
 
+/** The memory room, and the disk one: bytes in temporary files across creates in flight (limits.max_spooled_batch_bytes). */
 export interface BatchRoom extends BodyRoom {
   spools?: BodyBuffers;
   maxSpooled?: number;
@@ -63,7 +66,7 @@ export interface BatchBody<R> {
   oversized: boolean;
   /** The bytes were spooled to a file. */
   spooled: boolean;
-  /** Gives back the memory and closes the file; also done when the room's response closes. Idempotent. */
+  /** Gives back the memory and the disk room and closes the file; also done when the room's response closes. Idempotent. */
   release(): void;
   /** Settles once release() has run and the file's descriptors are closed (a stream closes its own asynchronously). */
   closed(): Promise<void>;
