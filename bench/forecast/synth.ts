@@ -16,6 +16,7 @@
  *  - regular-day: a very regular service (day totals ±2 %), a daytime peak, quiet noisy nights;
  *  - regular-night: the same regularity, a night-batch shape (most of the day before 06:00).
  */
+import { prng } from '../../test/contract/fixtures.ts';
 import { DAY_MS, HOUR_MS } from '../../src/core/time.ts';
 import { dailyTable, resampleHourly, type Series } from '../../src/forecast/series.ts';
 import type { EvalSeries } from './evaluate.ts';
@@ -32,17 +33,8 @@ export interface Item {
   shiftDay: number | null;
 }
 
-/** mulberry32: a small, well-mixed 32-bit PRNG (no Math.random in an evaluation). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the tests' own seeded PRNG (no Math.random in an evaluation). */
+export const rng = prng;
 
 function gauss(r: () => number): number {
   const u = Math.max(1e-12, r());

@@ -9,7 +9,7 @@ import { DAY_MS, HOUR_MS } from '../core/time.ts';
 import type { Config } from '../config/types.ts';
 import { picoToUsd } from '../core/money.ts';
 import type { ApiKeyRow, CostReportRow, UsageReportRow } from '../api/anthropic/admin.ts';
-import type { Pricer } from '../pricing/types.ts';
+import type { Pricer, TokenCounts } from '../pricing/types.ts';
 import { parseUpstreamModelKey } from '../store/keys.ts';
 import type { UsageRow } from '../store/types.ts';
 
@@ -48,13 +48,7 @@ function origin(url: string): string {
 }
 
 /** Tokens by kind, web searches and the list price of one side of a comparison. */
-export interface Side {
-  input: number;
-  output: number;
-  cacheWrite5m: number;
-  cacheWrite1h: number;
-  cacheRead: number;
-  webSearchRequests: number;
+export interface Side extends TokenCounts {
   picoUsd: bigint;
   /** Requests (ours) or report rows (theirs) with no price in our table: their cost is unknown, not 0. */
   unpriced: number;
