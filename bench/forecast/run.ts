@@ -3,7 +3,7 @@
  * with history truncated to 1, 2, 3, 7 and 14 days, and leave-one-series-out choice of the
  * tunables among bench/forecast/harness.ts's candidates.
  *
- *   npm run bench:forecast [-- --quick] [-- --cells]
+ *   npm run bench:forecast [-- --quick] [-- --cells] [-- --seed N]
  *
  * First the nested evaluation (bench/forecast/nested.ts, nested-report.ts): items built from
  * the dev series and synthetic families, tunables chosen on an inner side and scored on an
@@ -17,22 +17,28 @@ import { CHECKPOINTS, evaluateSeries, HISTORY_VARIANTS, leaveOneSeriesOut, summa
 import { CANDIDATES, FOLDS, loadDevSeries, NESTED_CANDIDATES } from './harness.ts';
 import { modelFn } from './nested.ts';
 import { levelChangeReport, nestedReport, runNested } from './nested-report.ts';
-import { buildItems } from './synth.ts';
+import { buildItems, FULL_ITEMS } from './synth.ts';
 import { evaluatePacing, pacingTable } from './pacing.ts';
 
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+// --seed N draws other family members, bootstraps and mixes: a check that a change's gain is
+// not a property of one draw (the dev series themselves stay as they are).
+const seedAt = argv.indexOf('--seed');
+const seed = seedAt >= 0 ? Number(argv[seedAt + 1]) : FULL_ITEMS.seed;
+if (!Number.isInteger(seed) || seed < 1) throw new RangeError(`--seed must be a positive integer, got ${argv[seedAt + 1]}`);
 const series = loadDevSeries();
 {
   // The nested evaluation first: it is the figure changes are judged by (docs/forecasting.md).
   const t = performance.now();
-  const items = buildItems(series);
+  const items = buildItems(series, { ...FULL_ITEMS, seed });
   const names = args.has('--quick') ? ['default'] : NESTED_CANDIDATES;
   const run = runNested(
     items,
     names.map((n) => [n, modelFn(CANDIDATES[n])]),
   );
   console.log(
-    `${items.length} items (${series.length} dev series, their bootstraps and mixes, synthetic families); history 1–14 days and all\n`,
+    `${items.length} items (${series.length} dev series, their bootstraps and mixes, synthetic families; seed ${seed}); history 1–14 days and all\n`,
   );
   for (const l of nestedReport(run, items, FOLDS)) console.log(l);
   console.log('');

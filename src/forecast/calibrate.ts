@@ -82,7 +82,7 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   ratioHours: 6,
   wPriorDays: 2,
   combine: 'online',
-  priorDays: 20,
+  priorDays: 40,
   priorProfile: 0.85,
   priorSpread: 0.1,
   roughnessMax: 0.4,
@@ -92,7 +92,7 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   trust: 'precision',
   levelSdPrior: 0.15,
   paceSdScale: 0.1,
-  spreadPriorDays: 3,
+  spreadPriorDays: 1,
   jumpProb: 0.05,
   jumpSd: 1,
 };
@@ -254,10 +254,22 @@ function spreads(past: readonly Obs[], p: DayPrior, h: number, from: number, o: 
     pv += Math.log(Math.max(1e-3 * ce, share / x.actual) / ce) ** 2;
     n++;
   }
-  const k = o.spreadPriorDays;
-  const level2 = (n * (n > 0 ? lv / n : 0) + k * o.levelSdPrior ** 2) / (n + k);
-  const pace2 = (n * (n > 0 ? pv / n : 0) + k * o.paceSdScale ** 2 * ((1 - c) / c)) / (n + k);
+  const level2 = pooledVar(lv, n, o.levelSdPrior ** 2, o.spreadPriorDays);
+  const pace2 = pooledVar(pv, n, o.paceSdScale ** 2 * ((1 - c) / c), o.spreadPriorDays);
   return { levelVar: Math.max(1e-6, level2), paceVar: Math.max(1e-6, pace2) };
+}
+
+/**
+ * A spread measured on n days (sum of squares `ss`) pooled with a prior variance worth k days,
+ * in log space: a variance is a scale, so a series ten times more regular than the prior
+ * leaves it as fast as one ten times less regular (an arithmetic mean of variances is pulled
+ * up by the prior and kept a regular young series leaning on its noisy morning for a week).
+ * One day's squared error can be near zero by chance, so the measured side is floored at 1%
+ * of the prior (a tenth of its spread).
+ */
+function pooledVar(ss: number, n: number, prior: number, k: number): number {
+  if (n === 0) return prior;
+  return Math.exp((n * Math.log(Math.max(ss / n, 0.01 * prior)) + k * Math.log(prior)) / (n + k));
 }
 
 function onehot(m: MethodName): Mix {
