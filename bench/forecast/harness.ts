@@ -33,8 +33,8 @@ const shp = (o: Partial<ModelConfig['shape']>): Partial<ModelConfig> => ({ shape
 export const CANDIDATES: Record<string, Partial<ModelConfig>> = {
   default: {},
   'no APE point correction': cal({ pointPriorDays: Infinity }),
-  'combination prior 20 d': cal({ priorDays: 20 }),
-  'combination prior 80 d': cal({ priorDays: 80 }),
+  'combination prior 10 d': cal({ priorDays: 10 }),
+  'combination prior 40 d': cal({ priorDays: 40 }),
   'spreads: prior worth 3 days': cal({ spreadPriorDays: 3 }),
   'linear prior share 0.3': cal({ priorProfile: 0.7 }),
   'linear prior share 0.7': cal({ priorProfile: 0.3 }),
@@ -64,8 +64,8 @@ export const FOLDS: Fold[] = [
 /** The tunables the nested evaluation chooses among (a subset of CANDIDATES: each costs a full pass). */
 export const NESTED_CANDIDATES: string[] = [
   'default',
-  'combination prior 20 d',
-  'combination prior 80 d',
+  'combination prior 10 d',
+  'combination prior 40 d',
   'spreads: prior worth 3 days',
   'linear prior share 0.3',
   'linear prior share 0.7',

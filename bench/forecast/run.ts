@@ -24,9 +24,10 @@ const argv = process.argv.slice(2);
 const args = new Set(argv);
 // --seed N draws other family members, bootstraps and mixes: a check that a change's gain is
 // not a property of one draw (the dev series themselves stay as they are).
-const seedAt = argv.indexOf('--seed');
-const seed = seedAt >= 0 ? Number(argv[seedAt + 1]) : FULL_ITEMS.seed;
-if (!Number.isInteger(seed) || seed < 1) throw new RangeError(`--seed must be a positive integer, got ${argv[seedAt + 1]}`);
+const seedAt = argv.findIndex((a) => a === '--seed' || a.startsWith('--seed='));
+const seedArg = seedAt < 0 ? undefined : (argv[seedAt]?.split('=')[1] ?? argv[seedAt + 1]);
+const seed = seedArg === undefined && seedAt < 0 ? FULL_ITEMS.seed : Number(seedArg);
+if (!Number.isInteger(seed) || seed < 1) throw new RangeError(`--seed must be a positive integer, got ${seedArg}`);
 const series = loadDevSeries();
 {
   // The nested evaluation first: it is the figure changes are judged by (docs/forecasting.md).

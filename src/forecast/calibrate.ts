@@ -82,7 +82,7 @@ export const DEFAULT_CALIBRATION: CalibrationOptions = {
   ratioHours: 6,
   wPriorDays: 2,
   combine: 'online',
-  priorDays: 40,
+  priorDays: 20,
   priorProfile: 0.85,
   priorSpread: 0.1,
   roughnessMax: 0.4,
@@ -240,7 +240,9 @@ export type Mix = Record<MethodName, number>;
  * spreadPriorDays days, so a young series is neither blindly trusted nor ignored.
  */
 function spreads(past: readonly Obs[], p: DayPrior, h: number, from: number, o: CalibrationOptions): { levelVar: number; paceVar: number } {
-  const c = Math.max(1e-6, curveAt(p.curves.profile, h) - curveAt(p.curves.profile, from));
+  // A shape that is done by h (no spend after office hours) has c = 1, or a hair above it
+  // from rounding: the pace's prior spread must stay a small positive number, not 0 or NaN.
+  const c = Math.min(1 - 1e-3, Math.max(1e-6, curveAt(p.curves.profile, h) - curveAt(p.curves.profile, from)));
   let lv = 0;
   let pv = 0;
   let n = 0;
@@ -267,7 +269,8 @@ function spreads(past: readonly Obs[], p: DayPrior, h: number, from: number, o: 
  * One day's squared error can be near zero by chance, so the measured side is floored at 1%
  * of the prior (a tenth of its spread).
  */
-function pooledVar(ss: number, n: number, prior: number, k: number): number {
+export function pooledVar(ss: number, n: number, prior: number, k: number): number {
+  if (!(prior > 0)) return n > 0 ? ss / n : 0;
   if (n === 0) return prior;
   return Math.exp((n * Math.log(Math.max(ss / n, 0.01 * prior)) + k * Math.log(prior)) / (n + k));
 }

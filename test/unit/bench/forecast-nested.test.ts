@@ -32,13 +32,8 @@ const run = runNested(
   QUICK,
 );
 
-/**
- * The gate on the quick outer side: 1.04 and 0.6 when set (2026-12-08; the full figures are in
- * docs/forecasting.md). Its cells hold one forecast each, so it reads higher and moves apart
- * from the full evaluation's: the change of 2026-12-08 took it from 0.94 to 1.04 while the full
- * outer side went from 1.073 to 1.067 (and two fresh draws of items improved too).
- */
-const GATE = { geoMean: 1.1, regularH6: 1.2 };
+/** The gate on the quick outer side: 0.93 and 0.5 when set (2026-12-08; the full figures are in docs/forecasting.md). */
+const GATE = { geoMean: 1.0, regularH6: 1.2 };
 
 test('the items are seeded: the same seed gives the same days, another seed other days', () => {
   const a = familyItem('regular-day', 3);
