@@ -217,9 +217,11 @@ export function calibrateHour(
   const mixAt = (upto: number): Mix => (h > 0 ? mix(mseUpTo(upto), mapeUpTo(upto), upto, flatGap, o) : onehot('profile'));
   const blend = (m: Mix, j: number): number => Math.exp(METHODS.reduce((a, k) => a + m[k] * Math.log(preds[k][j] ?? 1), 0));
   // On what was left of the day at h: the band spreads the unknown part, not the spend already seen.
+  // Read as log(rest + δ), δ a small share of the day (REST_FLOOR): after hours both the rest
+  // and its forecast are near zero, and the log of their ratio would be noise of any size.
   const residuals = obs.map((x, j) => {
-    const eps = 1e-3 * x.actual;
-    return Math.log(Math.max(eps, x.actual - x.obs.cum) / Math.max(eps, blend(mixAt(j), j) - x.obs.cum));
+    const d = restFloor(x.prior.level, x.actual);
+    return Math.log((Math.max(0, x.actual - x.obs.cum) + d) / (Math.max(0, blend(mixAt(j), j) - x.obs.cum) + d));
   });
   const params = paramsFor(today, obs.length);
   const totals = obs.map((x, j) => Math.log(x.actual / blend(mixAt(j), j)));
@@ -228,6 +230,18 @@ export function calibrateHour(
 }
 
 export type Mix = Record<MethodName, number>;
+
+/**
+ * The band spreads log(rest + δ), δ this share of the day's level: a rest of the day under
+ * 1% of it is within any day's noise, so a forecast of nothing left and one of a speck left
+ * do not count as far apart (they were e^20 apart on a service with no spend after 17:00).
+ */
+export const REST_FLOOR = 0.01;
+
+/** δ for a day whose prior level is `level` (the day's own total when it has no level). */
+export function restFloor(level: number, fallback: number): number {
+  return REST_FLOOR * (level > 0 ? level : Math.max(0, fallback));
+}
 
 /**
  * How much to trust today's pace over the days before, as a precision weight: the total is a

@@ -17,7 +17,7 @@
  * `coldStart: true` with a wide band (with one day, the profile uses yesterday's level and
  * shape, combined with linear: it scores better than linear alone, see bench/forecast/run.ts).
  */
-import { calibrateHour, DEFAULT_CALIBRATION, type Calibration, type CalibrationOptions } from './calibrate.ts';
+import { calibrateHour, DEFAULT_CALIBRATION, restFloor, type Calibration, type CalibrationOptions } from './calibrate.ts';
 import { DEFAULT_LEVEL, weightedQuantile, type LevelOptions } from './level.ts';
 import {
   blendedDay,
@@ -221,11 +221,13 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
       cal === null || cold
         ? priorBand(disagreement, cfg.bandPriorScale)
         : band(cal, cfg.minResiduals, priorBand(disagreement, cfg.bandPriorScale));
-    // The band spreads what is left of the window (the calibration's residuals are on that too).
+    // The band spreads what is left of the window, as log(rest + δ) (the calibration's
+    // residuals are on that too).
+    const d = restFloor(today.level, spent);
     const out: Projection = {
-      p10: spent + (p50 - spent) * Math.exp(lo),
+      p10: spent + Math.max(0, (p50 - spent + d) * Math.exp(lo) - d),
       p50,
-      p90: spent + (p50 - spent) * Math.exp(hi),
+      p90: spent + Math.max(0, (p50 - spent + d) * Math.exp(hi) - d),
       method: cal === null ? 'level' : mixLabel(cal.mix),
       coldStart: cold,
       historyDays,
@@ -340,7 +342,7 @@ export type { MethodName };
 /** Standard deviation of the methods' log remaining spend at this point of today: how much they disagree. */
 function methodSpread(p: DayPrior, o: DayObs, pp: ProfileParams): number {
   const logs = METHODS.map((m) =>
-    Math.log(Math.max(1e-9 * (p.level + o.cum) + 1e-12, (dayTotal(m, p, o, pp) ?? dayTotal('linear', p, o, pp) ?? o.cum) - o.cum)),
+    Math.log(restFloor(p.level, o.cum) + Math.max(0, (dayTotal(m, p, o, pp) ?? dayTotal('linear', p, o, pp) ?? o.cum) - o.cum)),
   );
   const mean = logs.reduce((a, b) => a + b, 0) / logs.length;
   const sd = Math.sqrt(logs.reduce((a, v) => a + (v - mean) ** 2, 0) / logs.length);

@@ -138,3 +138,29 @@ test('days follow dayOffsetMs: a cycle on local days is learnt the same way as o
   });
   assert.ok(Math.abs(a.p50 - b.p50) < 1e-6 * a.p50, `${a.p50} vs ${b.p50}`);
 });
+
+test('a service with no spend after 17:00: the band late in the day stays near what was spent (no e^20 from a rest of nothing)', () => {
+  // Office hours only; the rest of the day is exactly zero, so every method's rest is zero or a
+  // speck, and a band read on log(rest) alone spread them e^20 apart (p90 in the millions).
+  const office = (d: number, h: number) => (h >= 8 && h < 17 ? 1 + 3 * (0.5 + noise(d * 24 + h)) : 0);
+  for (const [days, at, most] of [
+    [3, 17.5, 4],
+    [3, 20.5, 2],
+    [8, 20.5, 1.05],
+  ] as const) {
+    for (let t = 0; t < 10; t++) {
+      const s = hourly(days + 1, (d, h) => office(d + 100 * t, h));
+      const now = days * DAY_MS + at * HOUR_MS;
+      let spent = 0;
+      for (let h = 0; h < Math.floor(at); h++) spent += office(days + 100 * t, h);
+      const p = fitForecaster(s, { now }).projectWindow({
+        windowStart: days * DAY_MS,
+        windowEnd: (days + 1) * DAY_MS,
+        now,
+        spentSoFar: spent,
+      });
+      assert.ok(spent <= p.p10 && p.p10 <= p.p50 && p.p50 <= p.p90, JSON.stringify(p));
+      assert.ok(p.p90 <= most * spent, `${days} days, ${at} h: p90 ${p.p90.toFixed(2)} against ${spent.toFixed(2)} spent`);
+    }
+  }
+});
