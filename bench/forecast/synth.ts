@@ -229,13 +229,16 @@ export const FULL_ITEMS: ItemSetOptions = { perFamily: 3, bootstraps: 2, mixes: 
 /** The whole evaluation set: sources as they are, their bootstraps and mixes, and the families. */
 export function buildItems(sources: readonly EvalSeries[], o: ItemSetOptions = FULL_ITEMS): Item[] {
   const out: Item[] = [];
+  // Each seed's resampling streams lie in a block of their own (10,000 apart), so two seeds
+  // never share one; seed 1's are the ones the documented figures were measured on.
+  const stream = (n: number) => n + 10_000 * (o.seed - 1);
   const srcRows = sources.map((s) => ({ name: s.name, rows: rowsOf(s.series) }));
   srcRows.forEach((s, i) => {
     out.push({ name: s.name, groups: [s.name], rows: s.rows, regular: false, shiftDay: null });
     // Blocks of a week where there are weeks to keep (BurstGPT), else of 3 days.
     const block = s.rows.length >= 21 ? 7 : 3;
     for (let b = 0; b < o.bootstraps; b++) {
-      const rows = blockBootstrap(s.rows, 21, block, o.seed * 1000 + i * 37 + b);
+      const rows = blockBootstrap(s.rows, 21, block, stream(1000 + i * 37 + b));
       out.push({ name: `${s.name} boot#${b}`, groups: [s.name], rows, regular: false, shiftDay: null });
     }
   });
@@ -244,8 +247,8 @@ export function buildItems(sources: readonly EvalSeries[], o: ItemSetOptions = F
     srcRows.forEach((s, i) => {
       const t = srcRows[(i + 1) % srcRows.length];
       if (t === undefined || t === s) return;
-      const x = blockBootstrap(s.rows, 21, s.rows.length >= 21 ? 7 : 3, o.seed * 2000 + i);
-      const y = blockBootstrap(t.rows, 21, t.rows.length >= 21 ? 7 : 3, o.seed * 3000 + i);
+      const x = blockBootstrap(s.rows, 21, s.rows.length >= 21 ? 7 : 3, stream(2000 + i));
+      const y = blockBootstrap(t.rows, 21, t.rows.length >= 21 ? 7 : 3, stream(3000 + i));
       out.push({ name: `mix ${s.name} + ${t.name}`, groups: [s.name, t.name], rows: mix(x, y, 0.7), regular: false, shiftDay: null });
     });
   }
