@@ -27,7 +27,8 @@ const args = new Set(argv);
 const seedAt = argv.findIndex((a) => a === '--seed' || a.startsWith('--seed='));
 const seedArg = seedAt < 0 ? undefined : (argv[seedAt]?.split('=')[1] ?? argv[seedAt + 1]);
 const seed = seedArg === undefined && seedAt < 0 ? FULL_ITEMS.seed : Number(seedArg);
-if (!Number.isInteger(seed) || seed < 1) throw new RangeError(`--seed must be a positive integer, got ${seedArg}`);
+// Up to 1,000: each seed's streams sit in their own block below 2^32 (synth.ts buildItems).
+if (!Number.isInteger(seed) || seed < 1 || seed > 1000) throw new RangeError(`--seed must be an integer from 1 to 1000, got ${seedArg}`);
 const series = loadDevSeries();
 {
   // The nested evaluation first: it is the figure changes are judged by (docs/forecasting.md).

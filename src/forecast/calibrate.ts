@@ -14,7 +14,7 @@
  *    its errors come in. Combining beat selecting one method on the evaluation harness
  *    (bench/forecast/run.ts), most of all with little history;
  *  - point scale: the APE-optimal multiplier of the blend, from the same honest errors;
- *  - residuals: honest log(actual / forecast) of the rest of the day after h, by what would
+ *  - residuals: honest log((actual + δ) / (forecast + δ)) of the rest of the day after h, by what would
  *    have been used on those days, for the p10/p90 band (which spreads that rest only).
  */
 import {
@@ -104,7 +104,7 @@ export interface Calibration {
   mix: Mix;
   /** Honest recency-weighted MAPE (%) per method on the calibration days (NaN without days). */
   mape: Record<MethodName, number>;
-  /** Honest log(actual / forecast) of the rest of the day after h, by the blend, on past days (oldest first), with their weights. */
+  /** Honest log((actual + δ) / (forecast + δ)) of the rest of the day after h (δ: restFloor), by the blend, on past days (oldest first), with their weights. */
   residuals: number[];
   weights: number[];
   /**
@@ -238,7 +238,7 @@ export type Mix = Record<MethodName, number>;
  */
 export const REST_FLOOR = 0.01;
 
-/** δ for a day whose prior level is `level` (the day's own total when it has no level). */
+/** δ for a day whose prior level is `level` (`fallback` when it has none: a past day's own total). */
 export function restFloor(level: number, fallback: number): number {
   return REST_FLOOR * (level > 0 ? level : Math.max(0, fallback));
 }

@@ -207,21 +207,28 @@ export interface BlendedDay {
 export function blendedDay(mix: Readonly<Record<MethodName, number>>, p: DayPrior, o: DayObs, pp: ProfileParams): BlendedDay {
   const { cum, h } = o;
   let logTotal = 0;
-  let zero = false;
+  let positive = 0;
+  let zero = 0;
   const parts: [number, Curve][] = [];
   for (const m of METHODS) {
     const weight = mix[m];
     if (!(weight > 0)) continue;
     const own = dayTotal(m, p, o, pp);
     const total = own ?? dayTotal('linear', p, o, pp) ?? cum;
-    if (!(total > 0)) zero = true;
-    logTotal += weight * Math.log(Math.max(total, 1e-12));
     parts.push([weight, own === null ? p.curves.linear : (p.curves[m] ?? p.curves.linear)]);
+    if (!(total > 0)) {
+      zero += weight;
+      continue;
+    }
+    logTotal += weight * Math.log(total);
+    positive += weight;
   }
   const denom = parts.reduce((a, [wt, c]) => a + wt * (1 - curveAt(c, h)), 0);
   return {
-    // A geometric blend of zeros is zero (the log floor would otherwise leave a speck).
-    total: Math.max(cum, zero ? 0 : Math.exp(logTotal)),
+    // A method that says zero before anything was spent (a ratio of nothing: 3 a.m. at an
+    // office-hours service) has no say in a geometric blend, which it would zero whatever its
+    // weight; the day is zero only when such methods carry most of the weight (no spend at all).
+    total: Math.max(cum, zero >= positive ? 0 : Math.exp(logTotal / positive)),
     share: (h0, h1) => (denom > 0 ? parts.reduce((a, [wt, c]) => a + wt * (curveAt(c, h1) - curveAt(c, h0)), 0) / denom : 0),
   };
 }

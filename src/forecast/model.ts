@@ -222,12 +222,14 @@ export function fitForecaster(history: Series, opts: ForecastOptions): Forecaste
         ? priorBand(disagreement, cfg.bandPriorScale)
         : band(cal, cfg.minResiduals, priorBand(disagreement, cfg.bandPriorScale));
     // The band spreads what is left of the window, as log(rest + δ) (the calibration's
-    // residuals are on that too).
-    const d = restFloor(today.level, spent);
+    // residuals are on that too, δ for the rest of a day). A window that ends before the day
+    // does (a knot of the path) gets its share of δ by time, so the band closes at now.
+    const dayEnd = (Math.floor((q.now - off) / DAY_MS) + 1) * DAY_MS + off;
+    const d = restFloor(today.level, 0) * Math.min(1, (q.windowEnd - q.now) / (dayEnd - q.now));
     const out: Projection = {
-      p10: spent + Math.max(0, (p50 - spent + d) * Math.exp(lo) - d),
+      p10: Math.min(p50, spent + Math.max(0, (p50 - spent + d) * Math.exp(lo) - d)),
       p50,
-      p90: spent + Math.max(0, (p50 - spent + d) * Math.exp(hi) - d),
+      p90: Math.max(p50, spent + Math.max(0, (p50 - spent + d) * Math.exp(hi) - d)),
       method: cal === null ? 'level' : mixLabel(cal.mix),
       coldStart: cold,
       historyDays,

@@ -144,7 +144,7 @@ test('a service with no spend after 17:00: the band late in the day stays near w
   // speck, and a band read on log(rest) alone spread them e^20 apart (p90 in the millions).
   const office = (d: number, h: number) => (h >= 8 && h < 17 ? 1 + 3 * (0.5 + noise(d * 24 + h)) : 0);
   for (const [days, at, most] of [
-    [3, 17.5, 4],
+    [3, 17.5, 3.5],
     [3, 20.5, 2],
     [8, 20.5, 1.05],
   ] as const) {
@@ -161,6 +161,26 @@ test('a service with no spend after 17:00: the band late in the day stays near w
       });
       assert.ok(spent <= p.p10 && p.p10 <= p.p50 && p.p50 <= p.p90, JSON.stringify(p));
       assert.ok(p.p90 <= most * spent, `${days} days, ${at} h: p90 ${p.p90.toFixed(2)} against ${spent.toFixed(2)} spent`);
+      // The path's first knot: a window one minute long has a band one minute wide, not δ's.
+      const knot = fitForecaster(s, { now }).projectWindow({ windowStart: days * DAY_MS, windowEnd: now + 60_000, now, spentSoFar: spent });
+      assert.ok(knot.p90 - spent <= 0.01 * spent, `${days} days, ${at} h: p90 a minute on ${knot.p90 - spent}`);
     }
   }
+});
+
+test('an office-hours service at 03:00, nothing spent yet today: the day still comes (a ratio of nothing has no say)', () => {
+  // Linear and the seasonal rules scale today's spend, zero before 08:00; in a geometric
+  // blend any weight on a zero made the whole day zero, so p50 was what was spent (nothing).
+  const office = (d: number, h: number) => (h >= 8 && h < 17 ? 1 + 3 * (0.5 + noise(d * 24 + h)) : 0);
+  const days = 20;
+  const s = hourly(days + 1, office);
+  const now = days * DAY_MS + 3 * HOUR_MS;
+  const level = Array.from({ length: 24 }, (_, h) => office(days - 1, h)).reduce((a, b) => a + b, 0);
+  const f = fitForecaster(s, { now });
+  const q = { windowStart: days * DAY_MS, windowEnd: (days + 1) * DAY_MS, now, spentSoFar: 0 };
+  const p = f.projectWindow(q);
+  assert.ok(p.p50 > 0.7 * level && p.p50 < 1.3 * level, `p50 ${p.p50.toFixed(2)} against a day of about ${level.toFixed(2)}`);
+  assert.ok(p.p10 <= p.p50 && p.p50 <= p.p90);
+  const exhausted = f.exhaustionTime(0.5 * level, q);
+  assert.ok(exhausted !== null && exhausted > now + 5 * HOUR_MS && exhausted < now + 14 * HOUR_MS, `exhaustion ${exhausted}`);
 });
