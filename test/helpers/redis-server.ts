@@ -257,6 +257,20 @@ export async function startRedisCluster(opts: { t?: { after(fn: () => unknown): 
         await sleep(50);
       }
     }
+    // Every node ok is not yet every node agreeing: right after the create, gossip can still
+    // carry an older owner of some slots on one node, and a client that starts then is
+    // bounced between two nodes past its redirection limit (MOVED, seen under CI load). Wait
+    // until all three give the same owner for every slot and no node is still in handshake.
+    for (;;) {
+      const views = await Promise.all(
+        procs.map(async (p) => (await run('redis-cli', ['-h', HOST, '-p', String(p.port), 'cluster', 'nodes'])).stdout),
+      );
+      const owners = views.map(slotOwners);
+      const agreed = owners.every((o) => o === owners[0]) && (owners[0] ?? '').split(';').filter((m) => /\d-\d/.test(m)).length === 3;
+      if (agreed && !views.some((v) => /handshake|fail|noaddr/.test(v))) break;
+      if (Date.now() > deadline) throw new Error(`cluster nodes disagree:\n${views.join('\n---\n')}`);
+      await sleep(50);
+    }
   } catch (err) {
     await stop();
     throw err;
@@ -264,4 +278,15 @@ export async function startRedisCluster(opts: { t?: { after(fn: () => unknown): 
   const cluster = { nodes: procs.map((p) => ({ host: HOST, port: p.port })), stop };
   opts.t?.after(stop);
   return cluster;
+}
+
+/** A node's view of slot ownership from `CLUSTER NODES`: each master's address with its slot ranges, sorted. */
+function slotOwners(nodes: string): string {
+  return nodes
+    .split('\n')
+    .map((line) => line.trim().split(' '))
+    .filter((f) => f.length > 8 && (f[2] ?? '').includes('master'))
+    .map((f) => `${(f[1] ?? '').split('@')[0]} ${f.slice(8).join(',')}`)
+    .sort()
+    .join(';');
 }
