@@ -17,18 +17,14 @@ import { CHECKPOINTS, evaluateSeries, HISTORY_VARIANTS, leaveOneSeriesOut, summa
 import { CANDIDATES, FOLDS, loadDevSeries, NESTED_CANDIDATES } from './harness.ts';
 import { modelFn } from './nested.ts';
 import { levelChangeReport, nestedReport, runNested } from './nested-report.ts';
-import { buildItems, FULL_ITEMS } from './synth.ts';
+import { buildItems, FULL_ITEMS, seedOf } from './synth.ts';
 import { evaluatePacing, pacingTable } from './pacing.ts';
 
 const argv = process.argv.slice(2);
 const args = new Set(argv);
 // --seed N draws other family members, bootstraps and mixes: a check that a change's gain is
 // not a property of one draw (the dev series themselves stay as they are).
-const seedAt = argv.findIndex((a) => a === '--seed' || a.startsWith('--seed='));
-const seedArg = seedAt < 0 ? undefined : (argv[seedAt]?.split('=')[1] ?? argv[seedAt + 1]);
-const seed = seedArg === undefined && seedAt < 0 ? FULL_ITEMS.seed : Number(seedArg);
-// Up to 1,000: each seed's streams sit in their own block below 2^32 (synth.ts buildItems).
-if (!Number.isInteger(seed) || seed < 1 || seed > 1000) throw new RangeError(`--seed must be an integer from 1 to 1000, got ${seedArg}`);
+const seed = seedOf(argv);
 const series = loadDevSeries();
 {
   // The nested evaluation first: it is the figure changes are judged by (docs/forecasting.md).

@@ -226,6 +226,19 @@ export interface ItemSetOptions {
 
 export const FULL_ITEMS: ItemSetOptions = { perFamily: 3, bootstraps: 2, mixes: true, seed: 1 };
 
+/**
+ * The draw a command's `--seed N` (or `--seed=N`) asks for, FULL_ITEMS' without one. Up to
+ * 1,000: each seed's streams sit in their own block below 2^32 (buildItems).
+ */
+export function seedOf(argv: readonly string[]): number {
+  const at = argv.findIndex((a) => a === '--seed' || a.startsWith('--seed='));
+  if (at < 0) return FULL_ITEMS.seed;
+  const arg = argv[at]?.split('=')[1] ?? argv[at + 1];
+  const seed = Number(arg);
+  if (!Number.isInteger(seed) || seed < 1 || seed > 1000) throw new RangeError(`--seed must be an integer from 1 to 1000, got ${arg}`);
+  return seed;
+}
+
 /** The whole evaluation set: sources as they are, their bootstraps and mixes, and the families. */
 export function buildItems(sources: readonly EvalSeries[], o: ItemSetOptions = FULL_ITEMS): Item[] {
   const out: Item[] = [];

@@ -12,13 +12,11 @@
 import { DEFAULT_CONFIG, type ModelConfig } from '../../src/forecast/model.ts';
 import { FOLDS, loadDevSeries } from './harness.ts';
 import { BUCKETS, cellsOf, modelFn, scoreItem, sideOf, summarize } from './nested.ts';
-import { buildItems, FULL_ITEMS } from './synth.ts';
+import { buildItems, FULL_ITEMS, seedOf } from './synth.ts';
 
 const argv = process.argv.slice(2);
 const spec = argv.find((a) => a.startsWith('{')) ?? '{"default": {}}';
-const seedAt = argv.findIndex((a) => a === '--seed' || a.startsWith('--seed='));
-const seed = seedAt < 0 ? FULL_ITEMS.seed : Number(argv[seedAt]?.split('=')[1] ?? argv[seedAt + 1]);
-if (!Number.isInteger(seed) || seed < 1 || seed > 1000) throw new RangeError('--seed must be an integer from 1 to 1000');
+const seed = seedOf(argv);
 const variants = JSON.parse(spec) as Record<string, Record<string, unknown>>;
 
 /** DEFAULT_CONFIG with each of the variant's sections merged over the default's. */

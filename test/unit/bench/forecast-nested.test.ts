@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { FOLDS, loadDevSeries } from '../../../bench/forecast/harness.ts';
 import { modelFn, nested, scoreItem, sideOf, type ForecastFn, type ScoreOptions } from '../../../bench/forecast/nested.ts';
 import { goals, runNested } from '../../../bench/forecast/nested-report.ts';
-import { buildItems, FAMILIES, familyItem } from '../../../bench/forecast/synth.ts';
+import { buildItems, FAMILIES, familyItem, seedOf } from '../../../bench/forecast/synth.ts';
 
 const QUICK: ScoreOptions = { truncations: [1, 2, 4, 7, 12], perTruncation: 1, fullDays: 1, hours: [6, 12, 18] };
 const dev = loadDevSeries();
@@ -83,4 +83,19 @@ test('the default passes the gate on the outer side; the broken forecaster does 
   assert.ok(good.regularH6 <= GATE.regularH6, `regular H6 ${good.regularH6.toFixed(2)} > ${GATE.regularH6}`);
   const bad = goals(run, items, holdout, 'outer', 1);
   assert.ok(bad.geoMean > GATE.geoMean, `the broken forecaster passed: ${bad.geoMean.toFixed(3)}`);
+});
+
+test('--seed picks another draw: 1 without it, N from either form, refused outside 1..1000', () => {
+  assert.equal(seedOf(['--quick']), 1);
+  assert.equal(seedOf(['--seed', '2', '--quick']), 2);
+  assert.equal(seedOf(['--seed=3']), 3);
+  for (const bad of [['--seed'], ['--seed', '--quick'], ['--seed=0'], ['--seed', '1001'], ['--seed', '2.5']])
+    assert.throws(() => seedOf(bad), RangeError, bad.join(' '));
+  // Another draw resamples other days: no bootstrap of the second is one of the first's.
+  const boot = (seed: number) =>
+    buildItems(dev, { perFamily: 0, bootstraps: 2, mixes: false, seed })
+      .filter((i) => i.name.includes('boot#'))
+      .map((i) => i.rows);
+  const first = boot(1);
+  for (const rows of boot(2)) assert.ok(!first.some((r) => JSON.stringify(r) === JSON.stringify(rows)));
 });
